@@ -1,0 +1,211 @@
+//! Sparse-index paths and index lines.
+//!
+//! An index line is the JSON object cargo reads for one version. Its field
+//! order and the omission rules follow the public registry so that a line
+//! written by Berth is byte-for-byte what cargo and other tools expect.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Feature map: feature name to the list of features/dependencies it enables.
+pub type FeatureMap = BTreeMap<String, Vec<String>>;
+
+/// The index file path for a crate, by cargo's rules, from its lowercased name:
+/// `1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd...`.
+pub fn index_path(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    match name.len() {
+        0 => String::new(),
+        1 => format!("1/{name}"),
+        2 => format!("2/{name}"),
+        3 => format!("3/{}/{name}", &name[..1]),
+        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    }
+}
+
+/// The crate name an index request path asks for, if the path is exactly the
+/// one cargo's rules give for that name (so `ab/zz/abcd` is not `abcd`). The
+/// returned name is lowercased. Names must already be ASCII to match.
+pub fn crate_from_index_path(path: &str) -> Option<String> {
+    let path = path.trim_start_matches('/');
+    if path.len() > 3 * 64 || !path.is_ascii() {
+        return None;
+    }
+    let name = path.rsplit('/').next()?.to_ascii_lowercase();
+    if name.is_empty() || index_path(&name) != path.to_ascii_lowercase() {
+        return None;
+    }
+    Some(name)
+}
+
+/// Kind of a dependency, as the index spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DependencyKind {
+    Normal,
+    Build,
+    Dev,
+}
+
+/// One dependency in an index line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDependency {
+    /// The name used in `Cargo.toml` (the rename, when there is one).
+    pub name: String,
+    pub req: String,
+    pub features: Vec<String>,
+    pub optional: bool,
+    pub default_features: bool,
+    pub target: Option<String>,
+    pub kind: DependencyKind,
+    /// The index URL of another registry; absent means this registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The real crate name when `name` is a rename.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+}
+
+impl IndexDependency {
+    /// Sort key: by name, normal dependencies before others of the same name
+    /// (old cargo versions misread duplicate names in another order).
+    fn sort_key(&self) -> impl Ord + '_ {
+        (
+            &self.name,
+            self.kind,
+            &self.req,
+            self.optional,
+            self.default_features,
+            &self.target,
+            &self.package,
+            &self.features,
+        )
+    }
+}
+
+/// One line of an index file: one published version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub name: String,
+    pub vers: String,
+    pub deps: Vec<IndexDependency>,
+    pub cksum: String,
+    pub features: FeatureMap,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features2: Option<FeatureMap>,
+    pub yanked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_version: Option<String>,
+    /// Publication time, RFC 3339 in UTC with seconds precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubtime: Option<String>,
+    /// Schema version: 2 when `features2` is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<u32>,
+}
+
+impl IndexEntry {
+    /// The line as stored and served (without the trailing newline).
+    pub fn to_line(&self) -> String {
+        // Serializing plain strings, bools and maps cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a stored line.
+    pub fn from_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+/// Sorts dependencies into the index's canonical order.
+pub fn sort_dependencies(deps: &mut [IndexDependency]) {
+    deps.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+}
+
+/// Splits features into those old cargo can read (`features`) and those that
+/// use the newer syntax (`dep:` or `?/`), together with every feature that
+/// enables one of them, transitively (`features2`).
+pub fn split_features(all: FeatureMap) -> (FeatureMap, FeatureMap) {
+    fn new_syntax(v: &str) -> bool {
+        v.starts_with("dep:") || v.contains("?/")
+    }
+    let (mut plain, mut extended): (FeatureMap, FeatureMap) = all
+        .into_iter()
+        .partition(|(_, vals)| !vals.iter().any(|v| new_syntax(v)));
+    // Each round moves at least one feature, so this ends after at most
+    // `plain.len()` rounds.
+    loop {
+        let (keep, moved): (FeatureMap, FeatureMap) = plain
+            .into_iter()
+            .partition(|(_, vals)| !vals.iter().any(|v| extended.contains_key(v)));
+        plain = keep;
+        if moved.is_empty() {
+            break;
+        }
+        extended.extend(moved);
+    }
+    (plain, extended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_cargo_rules() {
+        assert_eq!(index_path("a"), "1/a");
+        assert_eq!(index_path("ab"), "2/ab");
+        assert_eq!(index_path("abc"), "3/a/abc");
+        assert_eq!(index_path("Serde"), "se/rd/serde");
+        assert_eq!(index_path("foo-bar"), "fo/o-/foo-bar");
+    }
+
+    #[test]
+    fn request_paths_map_back_to_names() {
+        assert_eq!(crate_from_index_path("se/rd/serde").as_deref(), Some("serde"));
+        assert_eq!(crate_from_index_path("3/a/abc").as_deref(), Some("abc"));
+        assert_eq!(crate_from_index_path("1/a").as_deref(), Some("a"));
+        assert_eq!(crate_from_index_path("SE/RD/Serde").as_deref(), Some("serde"));
+        assert_eq!(crate_from_index_path("xx/rd/serde"), None);
+        assert_eq!(crate_from_index_path("3/b/abc"), None);
+        assert_eq!(crate_from_index_path("se/rd/../serde"), None);
+        assert_eq!(crate_from_index_path(""), None);
+        assert_eq!(crate_from_index_path("config.json"), None);
+    }
+
+    #[test]
+    fn features_split_transitively() {
+        let mut f = FeatureMap::new();
+        f.insert("a".into(), vec!["b".into()]);
+        f.insert("b".into(), vec!["dep:x".into()]);
+        f.insert("c".into(), vec!["y?/z".into()]);
+        f.insert("d".into(), vec![]);
+        f.insert("e".into(), vec!["a".into()]);
+        let (plain, ext) = split_features(f);
+        assert_eq!(plain.keys().collect::<Vec<_>>(), ["d"]);
+        assert_eq!(ext.keys().collect::<Vec<_>>(), ["a", "b", "c", "e"]);
+    }
+
+    #[test]
+    fn line_round_trips_and_omits_absent_fields() {
+        let e = IndexEntry {
+            name: "foo".into(),
+            vers: "1.2.3".into(),
+            deps: vec![],
+            cksum: "00".into(),
+            features: FeatureMap::new(),
+            features2: None,
+            yanked: false,
+            links: None,
+            rust_version: None,
+            pubtime: Some("2026-01-02T03:04:05Z".into()),
+            v: None,
+        };
+        let line = e.to_line();
+        insta::assert_snapshot!(line, @r#"{"name":"foo","vers":"1.2.3","deps":[],"cksum":"00","features":{},"yanked":false,"pubtime":"2026-01-02T03:04:05Z"}"#);
+        assert_eq!(IndexEntry::from_line(&line).unwrap(), e);
+    }
+}
