@@ -1,1 +1,166 @@
-//! placeholder
+//! Berth's services: everything a request does between "who is asking" and
+//! the stores.
+//!
+//! [`Berth`] holds the configuration and the stores and exposes one method
+//! per operation (publish, yank, owners, search, index files, downloads,
+//! users and tokens). Business rules live here: validation order, scopes,
+//! which registries a dependency may come from. This crate never speaks HTTP
+//! and never builds SQL: the server crate maps [`ServiceError`] to responses,
+//! the store crate owns the queries.
+
+pub mod auth;
+pub mod config;
+mod downloads;
+pub mod error;
+mod index;
+mod operations;
+mod publish;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use berth_store::{BlobStore, MetaStore};
+
+pub use auth::{Identity, Scopes};
+pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
+pub use downloads::Download;
+pub use error::ServiceError;
+pub use index::IndexFile;
+pub use operations::{OwnerList, SearchResults};
+pub use berth_store::redact as redact_url;
+pub use publish::PublishWarnings;
+
+/// A registry as the services see it.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub id: i64,
+    pub name: String,
+    pub kind: RegistryKind,
+    pub private: bool,
+}
+
+/// The application: configuration, stores and caches, shared by every
+/// request.
+pub struct Berth {
+    pub config: Config,
+    pub meta: MetaStore,
+    pub blobs: BlobStore,
+    registries: HashMap<String, Registry>,
+    index_cache: index::IndexCache,
+    downloads: downloads::DownloadCounter,
+}
+
+impl Berth {
+    /// Opens the stores (creating and migrating them when needed) and makes
+    /// sure every configured registry exists.
+    pub async fn open(config: Config) -> Result<Arc<Self>, ServiceError> {
+        let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
+            .await
+            .map_err(|e| {
+                ServiceError::Unavailable(format!(
+                    "cannot open the database at {}: {e}",
+                    berth_store::redact(&config.database.url)
+                ))
+            })?;
+        let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
+            ServiceError::Unavailable(format!("cannot open the blob store at {}: {e}", config.storage.url))
+        })?;
+        let mut registries = HashMap::new();
+        for r in &config.registries {
+            let kind = match r.kind {
+                RegistryKind::Hosted => "hosted",
+            };
+            let id = meta.ensure_registry(&r.name, kind).await?;
+            registries.insert(
+                r.name.clone(),
+                Registry { id, name: r.name.clone(), kind: r.kind, private: r.private },
+            );
+        }
+        Ok(Arc::new(Self {
+            config,
+            meta,
+            blobs,
+            registries,
+            index_cache: index::IndexCache::new(10_000),
+            downloads: downloads::DownloadCounter::default(),
+        }))
+    }
+
+    /// A configured registry by name.
+    pub fn registry(&self, name: &str) -> Result<&Registry, ServiceError> {
+        self.registries
+            .get(name)
+            .ok_or_else(|| ServiceError::NotFound(format!("no registry named `{name}` on this server")))
+    }
+
+    /// The registries, by name.
+    pub fn registries(&self) -> impl Iterator<Item = &Registry> {
+        let mut v: Vec<&Registry> = self.registries.values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v.into_iter()
+    }
+
+    /// Resolves an `Authorization` header value, if one was sent.
+    pub async fn identify(&self, header: Option<&str>) -> Result<Option<Identity>, ServiceError> {
+        match header {
+            None => Ok(None),
+            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h)).await.map(Some),
+        }
+    }
+
+    /// Checks that a caller may read a registry (index and downloads).
+    pub fn authorize_read(&self, reg: &Registry, who: Option<&Identity>) -> Result<(), ServiceError> {
+        if reg.private && who.is_none() {
+            return Err(ServiceError::Unauthorized(format!(
+                "registry `{}` is private: a token is required; run `cargo login --registry {}`",
+                reg.name, reg.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The sparse-index URL of a registry.
+    pub fn index_url(&self, reg: &Registry) -> String {
+        format!("{}/r/{}/index/", self.config.public_url, reg.name)
+    }
+
+    /// `config.json` for a registry's sparse index.
+    pub fn index_config(&self, reg: &Registry) -> serde_json::Value {
+        let base = format!("{}/r/{}", self.config.public_url, reg.name);
+        let mut cfg = serde_json::json!({
+            "dl": format!("{base}/api/v1/crates"),
+            "api": base,
+        });
+        if reg.private {
+            cfg["auth-required"] = serde_json::Value::Bool(true);
+        }
+        cfg
+    }
+
+    /// The `.cargo/config.toml` lines that point cargo at a registry.
+    pub fn cargo_config_snippet(&self, reg: &Registry) -> String {
+        format!(
+            "[registries.{name}]\nindex = \"sparse+{url}\"\ncredential-provider = [\"cargo:token\"]\n",
+            name = reg.name,
+            url = self.index_url(reg)
+        )
+    }
+
+    /// Whether the database and blob store answer.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.meta
+            .ping()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("database: {e}")))?;
+        self.blobs
+            .ping()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("blob store: {e}")))?;
+        Ok(())
+    }
+
+    /// Writes buffered download counts; call periodically and at shutdown.
+    pub async fn flush_downloads(&self) -> Result<(), ServiceError> {
+        self.downloads.flush(&self.meta).await
+    }
+}

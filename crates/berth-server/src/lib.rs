@@ -1,1 +1,136 @@
-//! placeholder
+//! Berth's HTTP layer.
+//!
+//! Routes, per DESIGN.md: `/r/{registry}/index/...` (cargo's sparse index),
+//! `/r/{registry}/api/v1/...` (cargo's web API), `/health`, `/ready` and
+//! `/metrics`. Handlers are thin: extract, call one service method on
+//! [`Berth`], map the result. Every error leaves through [`error::ApiError`]
+//! in cargo's JSON shape. This crate holds no business rules and no SQL.
+
+mod api;
+mod error;
+mod index;
+mod ops;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, put};
+use axum::Router;
+use berth_core::Berth;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub berth: Arc<Berth>,
+    pub metrics: PrometheusHandle,
+    pub started_at: i64,
+}
+
+/// Installs the Prometheus recorder (once per process) and returns its handle.
+pub fn metrics_handle() -> PrometheusHandle {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .map(|b| b.build_recorder())
+        .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        tracing::debug!("a metrics recorder was already installed");
+    }
+    handle
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.berth.config.limits.request_timeout_secs.max(1));
+    let registry_routes = Router::new()
+        .route("/index/config.json", get(index::config_json))
+        .route("/index/{*path}", get(index::index_file))
+        .route("/api/v1/crates", get(api::search))
+        .route("/api/v1/crates/new", put(api::publish))
+        .route("/api/v1/crates/{name}/{version}/download", get(api::download))
+        .route("/api/v1/crates/{name}/{version}/yank", axum::routing::delete(api::yank))
+        .route("/api/v1/crates/{name}/{version}/unyank", put(api::unyank))
+        .route(
+            "/api/v1/crates/{name}/owners",
+            get(api::list_owners).put(api::add_owners).delete(api::remove_owners),
+        )
+        .route("/me", get(ops::me));
+    Router::new()
+        .route("/", get(ops::home))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .nest("/r/{registry}", registry_routes)
+        .fallback(ops::not_found)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TraceLayer::new_for_http())
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("berth_http_requests_total", &labels).increment(1);
+    metrics::histogram!("berth_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests and
+/// writes buffered download counts.
+pub async fn serve(
+    berth: Arc<Berth>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState {
+        berth: berth.clone(),
+        metrics: metrics_handle(),
+        started_at: berth_store_now(),
+    };
+    let flusher = {
+        let berth = berth.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                if let Err(e) = berth.flush_downloads().await {
+                    tracing::warn!(error = %e, "could not write download counts; will retry");
+                }
+            }
+        })
+    };
+    let app = router(state);
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    flusher.abort();
+    if let Err(e) = berth.flush_downloads().await {
+        tracing::warn!(error = %e, "could not write download counts at shutdown");
+    }
+    result
+}
+
+fn berth_store_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

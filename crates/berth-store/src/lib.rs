@@ -1,1 +1,32 @@
-//! placeholder
+//! Berth's storage layer: SQL metadata and content-addressed blobs.
+//!
+//! This crate owns every byte Berth persists. [`MetaStore`] speaks SQL to
+//! SQLite or PostgreSQL through one set of queries (the dialects differ only
+//! in the migration files under `migrations/`), and [`BlobStore`] keeps
+//! `.crate` files addressed by their sha256 in a local directory or an object
+//! store. Multi-row changes happen in one transaction that also enforces the
+//! invariants that must hold under concurrency (unique versions, ownership at
+//! the moment of change, never removing the last owner). It never decides
+//! policy (who is an admin, which registries are allowed): callers pass those
+//! decisions in.
+
+mod blobs;
+mod db;
+mod error;
+mod model;
+mod queries;
+
+pub use blobs::{blob_key, BlobStore};
+pub use db::{redact, Backend, MetaStore};
+pub use error::StoreError;
+/// Re-exported so that callers can inspect database errors.
+pub use sqlx;
+pub use model::*;
+
+/// Current time as Unix seconds; stores use it for timestamps they write.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

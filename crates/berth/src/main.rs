@@ -1,1 +1,275 @@
-fn main() {}
+//! The `berth` command: serve the registry and administer it.
+//!
+//! This is the binary's edge: it parses the command line, loads the
+//! configuration, sets up logging, and calls into the services. It holds no
+//! registry logic of its own.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use berth_core::{Berth, Config, Overrides, Scopes};
+use clap::{Args, Parser, Subcommand};
+
+/// Berth: a self-hosted registry for Rust crates.
+///
+/// Starts with `berth serve` on embedded defaults (SQLite and local files
+/// under --data-dir). Settings come from the config file, then BERTH_*
+/// environment variables (e.g. BERTH_DATABASE_URL for database.url), then
+/// flags.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Directory for the default SQLite database and blob store.
+    #[arg(long, global = true, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the registry server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:7878].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// URL cargo uses to reach this server [default: http://ADDR].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Delete stored .crate blobs that no version refers to (left by
+    /// publishes interrupted between storing the blob and committing).
+    Gc {
+        /// Only delete blobs older than this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        min_age_secs: i64,
+    },
+    /// Print the effective configuration (after file, environment, flags).
+    Config,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// Login name (used by `cargo owner --add LOGIN`).
+        name: String,
+        /// Make the user an administrator (may change any crate).
+        #[arg(long)]
+        admin: bool,
+        /// Read a password for the web UI from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create an API token; prints it as the last line of standard output.
+    Create {
+        /// The user the token acts as.
+        #[arg(long)]
+        user: String,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Limit the token to these scopes (repeatable): read, publish-new,
+        /// publish-update, yank, change-owners [default: all].
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Expire the token after this many days [default: never].
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List a user's tokens (never their secrets).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_new(&config.log.level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn open(config: Config) -> Result<Arc<Berth>> {
+    Berth::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listen = config.listen.clone();
+    let berth = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        public_url = %berth.config.public_url,
+        database = %berth_store_redacted(&berth.config.database.url),
+        blobs = %berth.blobs.describe(),
+        "berth is serving"
+    );
+    println!("Berth is listening on http://{addr}");
+    println!("Point cargo at it with these lines in .cargo/config.toml:\n");
+    for reg in berth.registries() {
+        println!("{}", berth.cargo_config_snippet(reg));
+    }
+    println!("Then create a token with `berth token create --user NAME` and run `cargo login --registry NAME`.");
+    berth_server::serve(berth.clone(), listener, shutdown_signal()).await?;
+    berth.meta.close().await;
+    Ok(())
+}
+
+fn berth_store_redacted(url: &str) -> String {
+    berth_core::redact_url(url)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut overrides = Overrides { data_dir: cli.global.data_dir.clone(), ..Default::default() };
+    if let Command::Serve { listen, public_url } = &cli.command {
+        overrides.listen = listen.clone();
+        overrides.public_url = public_url.clone();
+    }
+    let config = Config::load(cli.global.config.as_deref(), &overrides)?;
+    init_logging(&config);
+    match cli.command {
+        Command::Serve { .. } => serve(config).await?,
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config).context("rendering configuration")?);
+        }
+        Command::User(UserCommand::Add { name, admin, password_stdin }) => {
+            let berth = open(config).await?;
+            let password = if password_stdin {
+                let mut p = String::new();
+                std::io::stdin().read_to_string(&mut p)?;
+                let p = p.trim_end_matches(['\n', '\r']).to_string();
+                if p.is_empty() {
+                    bail!("no password on standard input");
+                }
+                Some(p)
+            } else {
+                None
+            };
+            let user = berth
+                .add_user(&name, password.as_deref(), admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("added user `{}` (id {}){}", user.login, user.id, if admin { " as an administrator" } else { "" });
+        }
+        Command::User(UserCommand::List) => {
+            let berth = open(config).await?;
+            for u in berth.meta.list_users().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!("{}\t{}{}", u.id, u.login, if u.is_admin { "\tadmin" } else { "" });
+            }
+        }
+        Command::Token(TokenCommand::Create { user, name, scopes, expires_in_days }) => {
+            let scopes = if scopes.is_empty() {
+                Scopes::ALL
+            } else {
+                Scopes::parse(&scopes.join(",")).map_err(anyhow::Error::msg)?
+            };
+            let berth = open(config).await?;
+            let secret = berth
+                .create_token(&user, &name, scopes, expires_in_days)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("created token `{name}` for user `{user}` with scopes {}; it is shown only once:", scopes.to_list());
+            println!("{secret}");
+        }
+        Command::Token(TokenCommand::List { user }) => {
+            let berth = open(config).await?;
+            let u = berth
+                .meta
+                .user_by_login(&user)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no user `{user}`"))?;
+            for t in berth.meta.list_tokens(u.id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let state = if t.revoked { "revoked" } else { "active" };
+                let expiry = t.expires_at.map(|e| format!("expires_at={e}")).unwrap_or_else(|| "no expiry".into());
+                println!("{}\t{}\t{}\t{}\t{}", t.id, t.name, t.scopes, state, expiry);
+            }
+        }
+        Command::Token(TokenCommand::Revoke { user, id }) => {
+            let berth = open(config).await?;
+            let u = berth
+                .meta
+                .user_by_login(&user)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no user `{user}`"))?;
+            if !berth.meta.revoke_token(u.id, id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                bail!("user `{user}` has no active token with id {id}");
+            }
+            println!("revoked token {id} of user `{user}`");
+        }
+        Command::Gc { min_age_secs } => {
+            let berth = open(config).await?;
+            let n = berth.collect_garbage(min_age_secs).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("deleted {n} unreferenced blob(s)");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Users, passwords and API tokens: creating them, and turning the secret in
+//! an `Authorization` header into an [`Identity`].
+//!
+//! Tokens are random, shown once, and stored only as their sha256; the
+//! lookup is by that hash and the final comparison is constant-time. This
+//! module decides who a caller is and what their token allows; it never
+//! decides what a given crate permits (that is the services' and the store's
+//! ownership check).
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use berth_store::{now_unix, MetaStore, User};
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ServiceError;
+
+/// What a token may do. The names are cargo's (and the public registry's)
+/// token scopes; `read` is Berth's, for private registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scopes {
+    pub read: bool,
+    pub publish_new: bool,
+    pub publish_update: bool,
+    pub yank: bool,
+    pub change_owners: bool,
+}
+
+pub const ALL_SCOPES: &[&str] = &["read", "publish-new", "publish-update", "yank", "change-owners"];
+
+impl Scopes {
+    pub const ALL: Scopes = Scopes {
+        read: true,
+        publish_new: true,
+        publish_update: true,
+        yank: true,
+        change_owners: true,
+    };
+
+    /// Parses a comma-separated list of scope names.
+    pub fn parse(list: &str) -> Result<Scopes, String> {
+        let mut s = Scopes { read: false, publish_new: false, publish_update: false, yank: false, change_owners: false };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "read" => s.read = true,
+                "publish-new" => s.publish_new = true,
+                "publish-update" => s.publish_update = true,
+                "yank" => s.yank = true,
+                "change-owners" => s.change_owners = true,
+                other => {
+                    return Err(format!(
+                        "unknown token scope `{other}`; scopes are: {}",
+                        ALL_SCOPES.join(", ")
+                    ))
+                }
+            }
+        }
+        // Any token can read what its user can read.
+        s.read = true;
+        Ok(s)
+    }
+
+    /// The canonical comma-separated form stored with the token.
+    pub fn to_list(self) -> String {
+        let flags = [self.read, self.publish_new, self.publish_update, self.yank, self.change_owners];
+        ALL_SCOPES
+            .iter()
+            .zip(flags)
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: User,
+    pub token_id: i64,
+    pub scopes: Scopes,
+}
+
+impl Identity {
+    /// The actor recorded for changes this identity makes.
+    pub fn actor(&self) -> berth_store::Actor {
+        berth_store::Actor {
+            user_id: self.user.id,
+            login: self.user.login.clone(),
+            is_admin: self.user.is_admin,
+        }
+    }
+
+    /// Fails with 403 unless the token has the scope.
+    pub fn require(&self, allowed: bool, scope: &str) -> Result<(), ServiceError> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "this token does not have the `{scope}` scope; create a token with it"
+            )))
+        }
+    }
+}
+
+/// Prefix of every Berth token, so that leaked tokens are recognisable by
+/// secret scanners.
+pub const TOKEN_PREFIX: &str = "berth_";
+
+/// Generates a new token secret.
+pub fn generate_token() -> String {
+    format!("{TOKEN_PREFIX}{}", Alphanumeric.sample_string(&mut rand::rng(), 40))
+}
+
+/// The stored form of a token secret.
+pub fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Hashes a password with argon2id.
+pub fn hash_password(password: &str) -> Result<String, ServiceError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError::Internal(format!("hashing password: {e}")))
+}
+
+/// Checks a password against its stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// Extracts the token from an `Authorization` header value: cargo sends the
+/// raw token; `Bearer TOKEN` is accepted for other clients.
+pub fn token_from_header(value: &str) -> &str {
+    let v = value.trim();
+    v.strip_prefix("Bearer ").map(str::trim).unwrap_or(v)
+}
+
+/// Resolves a token secret to an identity. `Ok(None)` never happens for a
+/// present header: an unknown, revoked or expired token is a 401.
+pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, ServiceError> {
+    let invalid = || {
+        ServiceError::Unauthorized(
+            "the token is not valid: it is unknown, revoked or expired; create a new one with \
+             `berth token create` and run `cargo login`"
+                .into(),
+        )
+    };
+    if secret.is_empty() || secret.len() > 256 {
+        return Err(invalid());
+    }
+    let hash = hash_token(secret);
+    let Some((stored, record)) = meta.token_by_hash(&hash).await? else {
+        return Err(invalid());
+    };
+    if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) || record.revoked {
+        return Err(invalid());
+    }
+    if record.expires_at.is_some_and(|t| t <= now_unix()) {
+        return Err(ServiceError::Unauthorized(format!(
+            "the token `{}` has expired; create a new one with `berth token create`",
+            record.name
+        )));
+    }
+    let scopes = Scopes::parse(&record.scopes)
+        .map_err(|e| ServiceError::Internal(format!("stored token scopes: {e}")))?;
+    Ok(Identity { user: record.user, token_id: record.id, scopes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_round_trip() {
+        assert_eq!(Scopes::parse(&Scopes::ALL.to_list()).unwrap(), Scopes::ALL);
+        let s = Scopes::parse("yank").unwrap();
+        assert!(s.yank && s.read && !s.publish_new);
+        assert!(Scopes::parse("fly").is_err());
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 40);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), a);
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let h = hash_password("hunter2").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("hunter2", &h));
+        assert!(!verify_password("hunter3", &h));
+    }
+
+    #[test]
+    fn header_forms() {
+        assert_eq!(token_from_header("abc"), "abc");
+        assert_eq!(token_from_header("Bearer abc "), "abc");
+    }
+}

@@ -1,0 +1,343 @@
+//! Berth's configuration: one typed struct, loaded once at start.
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file
+//! (`--config`), `BERTH_*` environment variables (each key's dotted path in
+//! upper case with `_` for `.`, e.g. `BERTH_DATABASE_URL` for `database.url`),
+//! then command-line flags. Unknown keys in the file are errors. This module
+//! only reads and checks configuration; it never opens stores or sockets.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every setting, with defaults that give a working single-node server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite database and blob directory live by default.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// The URL cargo uses to reach this server; defaults to `http://{listen}`.
+    pub public_url: String,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub limits: LimitsConfig,
+    pub publish: PublishConfig,
+    pub log: LogConfig,
+    /// The registries this server holds. `main` (hosted) when none are given.
+    pub registries: Vec<RegistryConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`; defaults to `{data_dir}/berth.db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `file:///dir`; defaults to `{data_dir}/blobs`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest `.crate` file accepted, in bytes.
+    pub max_crate_size: u64,
+    /// Largest publish metadata JSON accepted, in bytes (it carries the README).
+    pub max_metadata_size: u64,
+    /// Largest total size a `.crate` may unpack to, in bytes.
+    pub max_unpacked_size: u64,
+    /// Most entries a `.crate` may hold.
+    pub max_crate_entries: u64,
+    /// Seconds a request may take before it is cut off.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Index URLs of other registries that published crates may depend on,
+    /// exactly as cargo sends them in publish metadata (the `registry` field
+    /// of a dependency). Dependencies on any other registry are refused.
+    pub allowed_registries: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `berth=debug,tower_http=info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// What a registry does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryKind {
+    /// Crates are published to it.
+    Hosted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub name: String,
+    #[serde(default = "hosted")]
+    pub kind: RegistryKind,
+    /// A private registry refuses every request without a valid token.
+    #[serde(default)]
+    pub private: bool,
+}
+
+fn hosted() -> RegistryKind {
+    RegistryKind::Hosted
+}
+
+pub const MIB: u64 = 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("berth-data"),
+            listen: "127.0.0.1:7878".into(),
+            public_url: String::new(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            limits: LimitsConfig::default(),
+            publish: PublishConfig::default(),
+            log: LogConfig::default(),
+            registries: Vec::new(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: String::new(), max_connections: 8 }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: String::new() }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_crate_size: 10 * MIB,
+            max_metadata_size: 10 * MIB,
+            max_unpacked_size: 512 * MIB,
+            max_crate_entries: 50_000,
+            request_timeout_secs: 300,
+        }
+    }
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        Self { allowed_registries: Vec::new() }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: "text".into() }
+    }
+}
+
+/// Keys that environment variables may set: `BERTH_` + the key in upper
+/// case with `.` as `_`. Lists (`registries`, `publish.allowed_registries`)
+/// take TOML syntax, e.g. `BERTH_PUBLISH_ALLOWED_REGISTRIES='["sparse+http://..."]'`.
+pub const ENV_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "public_url",
+    "database.url",
+    "database.max_connections",
+    "storage.url",
+    "limits.max_crate_size",
+    "limits.max_metadata_size",
+    "limits.max_unpacked_size",
+    "limits.max_crate_entries",
+    "limits.request_timeout_secs",
+    "publish.allowed_registries",
+    "log.level",
+    "log.format",
+    "registries",
+];
+
+/// Values given on the command line; `None` leaves the setting alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+fn env_name(key: &str) -> String {
+    key.replace('.', "_").to_ascii_uppercase()
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file `{}` does not exist", path.display())));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("BERTH_").filter_map(|k| {
+            let k = k.as_str().to_ascii_uppercase();
+            ENV_KEYS.iter().find(|key| env_name(key) == k).map(|key| (*key).into())
+        });
+        fig = fig.merge(env).merge(Serialized::defaults(overrides));
+        let mut config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.finish()?;
+        Ok(config)
+    }
+
+    /// Fills derived defaults and checks cross-field rules.
+    pub fn finish(&mut self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError(format!(
+                "listen address `{}` is not an IP:PORT socket address",
+                self.listen
+            )));
+        }
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://{}", self.listen);
+        }
+        while self.public_url.ends_with('/') {
+            self.public_url.pop();
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "public_url `{}` must start with http:// or https://",
+                self.public_url
+            )));
+        }
+        let data_dir = std::path::absolute(&self.data_dir).map_err(|e| {
+            ConfigError(format!("data_dir `{}`: {e}", self.data_dir.display()))
+        })?;
+        self.data_dir = data_dir;
+        if self.database.url.is_empty() {
+            self.database.url = format!("sqlite://{}?mode=rwc", self.data_dir.join("berth.db").display());
+        }
+        if self.storage.url.is_empty() {
+            self.storage.url = format!("file://{}", self.data_dir.join("blobs").display());
+        }
+        if self.registries.is_empty() {
+            self.registries.push(RegistryConfig {
+                name: "main".into(),
+                kind: RegistryKind::Hosted,
+                private: false,
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.registries {
+            let ok = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(ConfigError(format!(
+                    "registry name `{}` must be 1-64 ASCII letters, digits, `-` or `_`",
+                    r.name
+                )));
+            }
+            if !seen.insert(r.name.clone()) {
+                return Err(ConfigError(format!("registry `{}` is configured twice", r.name)));
+            }
+        }
+        if self.limits.max_crate_size == 0 || self.limits.max_crate_size > u64::from(u32::MAX) {
+            return Err(ConfigError("limits.max_crate_size must be between 1 and 4294967295".into()));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!("log.format `{}` must be `text` or `json`", self.log.format)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_cover_every_setting() {
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        let mut keys = Vec::new();
+        fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    match v {
+                        toml::Value::Table(_) => walk(&key, v, out),
+                        _ => out.push(key),
+                    }
+                }
+            }
+        }
+        walk("", &value, &mut keys);
+        // `registries` is empty by default and so not serialized.
+        keys.push("registries".into());
+        keys.sort();
+        let mut listed: Vec<String> = ENV_KEYS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(keys, listed);
+    }
+
+    #[test]
+    fn file_env_and_flags_layer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nmax_crate_size = 1000\n[[registries]]\nname = \"corp\"\nprivate = true\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BERTH_LIMITS_MAX_CRATE_SIZE", "2000");
+            let overrides = Overrides { data_dir: Some(dir.path().into()), ..Default::default() };
+            let c = Config::load(Some(&file), &overrides).unwrap();
+            assert_eq!(c.listen, "127.0.0.1:9000");
+            assert_eq!(c.public_url, "http://127.0.0.1:9000");
+            assert_eq!(c.limits.max_crate_size, 2000);
+            assert_eq!(c.registries.len(), 1);
+            assert!(c.registries[0].private);
+            assert!(c.database.url.starts_with("sqlite://"));
+            let o = Overrides { listen: Some("127.0.0.1:9100".into()), ..overrides.clone() };
+            assert_eq!(Config::load(Some(&file), &o).unwrap().listen, "127.0.0.1:9100");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.toml");
+        std::fs::write(&file, "[limits]\nmax_crate_sise = 1\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("max_crate_sise"), "{err}");
+    }
+}

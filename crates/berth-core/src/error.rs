@@ -1,0 +1,78 @@
+//! The services' error type: what went wrong, in words a cargo user reads,
+//! and which class of failure it is. The HTTP layer maps the class to a
+//! status code; nothing here knows about HTTP.
+
+use berth_store::StoreError;
+
+/// A failed service call.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed or breaks a rule (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No token, or one that is not valid (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token that may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such registry, crate or version (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with existing state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Over a size limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A dependency (database, blob store) is down (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or corrupt data (500). The message is logged, not shown in full.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::VersionExists { name, vers } => {
+                ServiceError::Conflict(format!("crate version `{name}@{vers}` is already uploaded"))
+            }
+            StoreError::NameMismatch { existing } => ServiceError::BadRequest(format!(
+                "crate was previously named `{existing}`; publish it under that exact name"
+            )),
+            StoreError::CrateNotFound(name) => {
+                ServiceError::NotFound(format!("crate `{name}` does not exist"))
+            }
+            StoreError::VersionNotFound { name, vers } => {
+                ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
+            }
+            StoreError::NotOwner(name) => ServiceError::Forbidden(format!(
+                "this token's user is not an owner of crate `{name}`"
+            )),
+            StoreError::UserNotFound(login) => {
+                ServiceError::NotFound(format!("could not find user with login `{login}`"))
+            }
+            StoreError::UserExists(login) => {
+                ServiceError::Conflict(format!("user `{login}` already exists"))
+            }
+            StoreError::LastOwner => ServiceError::BadRequest(
+                "cannot remove all owners of a crate: add another owner first".into(),
+            ),
+            StoreError::Database(sqlx_err) => match &sqlx_err {
+                berth_store_sqlx::Error::PoolTimedOut
+                | berth_store_sqlx::Error::Io(_)
+                | berth_store_sqlx::Error::PoolClosed => {
+                    ServiceError::Unavailable(format!("the database is unavailable: {sqlx_err}"))
+                }
+                _ => ServiceError::Internal(format!("database error: {sqlx_err}")),
+            },
+            StoreError::Blob(e) => ServiceError::Unavailable(format!("the blob store failed: {e}")),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+// sqlx is reached through the store's public error type only.
+use berth_store::sqlx as berth_store_sqlx;

@@ -1,0 +1,227 @@
+//! The smaller operations: yank and unyank, owners, search, users and
+//! tokens, and blob garbage collection. Each checks scope and input, then
+//! makes one store call; ownership is enforced by the store inside the
+//! transaction that makes the change.
+
+use berth_store::{now_unix, AuditEntry, SearchHit, StoreError, User};
+use serde::Serialize;
+
+use crate::auth::{generate_token, hash_password, hash_token, Scopes};
+use crate::error::ServiceError;
+use crate::{Berth, Identity, Registry};
+
+/// Owners of a crate, in cargo's response shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerList {
+    pub users: Vec<OwnerJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerJson {
+    pub id: i64,
+    pub login: String,
+    pub name: Option<String>,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    pub hits: Vec<SearchHit>,
+    pub total: i64,
+}
+
+/// Largest `per_page` a search may ask for.
+pub const MAX_PER_PAGE: i64 = 100;
+
+fn need_token<'a>(who: Option<&'a Identity>, reg: &Registry) -> Result<&'a Identity, ServiceError> {
+    who.ok_or_else(|| {
+        ServiceError::Unauthorized(format!(
+            "this operation requires a token: run `cargo login --registry {}`",
+            reg.name
+        ))
+    })
+}
+
+impl Berth {
+    async fn audit_denied(&self, who: &Identity, action: &str, reg: &Registry, krate: &str, vers: Option<&str>, why: &str) {
+        let entry = AuditEntry {
+            actor: Some(who.user.login.clone()),
+            action: action.into(),
+            registry: Some(reg.name.clone()),
+            crate_name: Some(krate.into()),
+            version: vers.map(str::to_string),
+            outcome: "denied".into(),
+            detail: Some(why.into()),
+        };
+        if let Err(e) = self.meta.append_audit(&entry).await {
+            tracing::warn!(error = %e, "could not write audit entry for a refused {action}");
+        }
+    }
+
+    /// Yanks (`yanked = true`) or unyanks a version.
+    pub async fn set_yanked(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+        yanked: bool,
+    ) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        let who = need_token(who, reg)?;
+        let action = if yanked { "yank" } else { "unyank" };
+        if !who.scopes.yank {
+            self.audit_denied(who, action, reg, name, Some(vers), "token lacks yank").await;
+            who.require(false, "yank")?;
+        }
+        let version = berth_protocol::validate_version(vers)
+            .map_err(|_| ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`")))?;
+        let canon_vers = berth_protocol::canonical_version(&version);
+        let canon_name = berth_protocol::canonical_name(name);
+        match self.meta.set_yanked(reg.id, &reg.name, &canon_name, &canon_vers, yanked, &who.actor()).await {
+            Err(StoreError::NotOwner(n)) => {
+                self.audit_denied(who, action, reg, &n, Some(vers), "not an owner").await;
+                Err(StoreError::NotOwner(n).into())
+            }
+            Err(StoreError::CrateNotFound(_)) => {
+                Err(ServiceError::NotFound(format!("crate `{name}` does not exist")))
+            }
+            Err(e) => Err(e.into()),
+            Ok(changed) => {
+                tracing::info!(registry = %reg.name, krate = %name, version = %vers, user = %who.user.login, changed, "{action}");
+                Ok(())
+            }
+        }
+    }
+
+    /// The owners of a crate.
+    pub async fn owners(&self, registry: &str, who: Option<&Identity>, name: &str) -> Result<OwnerList, ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        let krate = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
+        let users = self.meta.list_owners(krate.id).await?;
+        Ok(OwnerList {
+            users: users
+                .into_iter()
+                .map(|u| OwnerJson { id: u.id, login: u.login, name: u.name })
+                .collect(),
+        })
+    }
+
+    /// Adds (`add = true`) or removes owners. Returns cargo's message.
+    pub async fn change_owners(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        logins: &[String],
+        add: bool,
+    ) -> Result<String, ServiceError> {
+        let reg = self.registry(registry)?;
+        let who = need_token(who, reg)?;
+        let action = if add { "owner.add" } else { "owner.remove" };
+        if !who.scopes.change_owners {
+            self.audit_denied(who, action, reg, name, None, "token lacks change-owners").await;
+            who.require(false, "change-owners")?;
+        }
+        if logins.is_empty() || logins.len() > 100 {
+            return Err(ServiceError::BadRequest("give between 1 and 100 user logins".into()));
+        }
+        let krate = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
+        match self.meta.change_owners(&reg.name, krate.id, &krate.name, logins, add, &who.actor()).await {
+            Err(StoreError::NotOwner(n)) => {
+                self.audit_denied(who, action, reg, &n, None, "not an owner").await;
+                Err(StoreError::NotOwner(n).into())
+            }
+            Err(e) => Err(e.into()),
+            Ok(()) => {
+                let list = logins.join("`, `");
+                Ok(if add {
+                    format!("user `{list}` added as owner of crate `{}`", krate.name)
+                } else {
+                    format!("user `{list}` removed as owner of crate `{}`", krate.name)
+                })
+            }
+        }
+    }
+
+    /// Searches crate names and descriptions.
+    pub async fn search(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        query: &str,
+        per_page: Option<i64>,
+        page: Option<i64>,
+    ) -> Result<SearchResults, ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        if query.len() > 200 {
+            return Err(ServiceError::BadRequest("the search query is too long (at most 200 bytes)".into()));
+        }
+        let per_page = per_page.unwrap_or(10).clamp(1, MAX_PER_PAGE);
+        let page = page.unwrap_or(1).clamp(1, 10_000);
+        let (hits, total) = self.meta.search(reg.id, query.trim(), per_page, (page - 1) * per_page).await?;
+        Ok(SearchResults { hits, total })
+    }
+
+    /// Adds a user. `password` is hashed with argon2id when given.
+    pub async fn add_user(&self, login: &str, password: Option<&str>, admin: bool) -> Result<User, ServiceError> {
+        let ok = !login.is_empty()
+            && login.len() <= 64
+            && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !ok {
+            return Err(ServiceError::BadRequest(format!(
+                "invalid login `{login}`: use 1-64 ASCII letters, digits, `-`, `_` or `.`"
+            )));
+        }
+        let hash = password.map(hash_password).transpose()?;
+        Ok(self.meta.create_user(login, None, hash.as_deref(), admin).await?)
+    }
+
+    /// Creates a token for a user and returns its secret (shown once).
+    pub async fn create_token(
+        &self,
+        login: &str,
+        name: &str,
+        scopes: Scopes,
+        expires_in_days: Option<u32>,
+    ) -> Result<String, ServiceError> {
+        let user = self
+            .meta
+            .user_by_login(login)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user `{login}`; add one with `berth user add {login}`")))?;
+        let secret = generate_token();
+        let expires_at = expires_in_days.map(|d| now_unix() + i64::from(d) * 86_400);
+        self.meta
+            .create_token(user.id, name, &hash_token(&secret), &scopes.to_list(), expires_at)
+            .await?;
+        Ok(secret)
+    }
+
+    /// Deletes blobs no version refers to and older than `min_age_secs`
+    /// (younger ones may belong to a publish in progress). Returns how many
+    /// blobs were deleted.
+    pub async fn collect_garbage(&self, min_age_secs: i64) -> Result<usize, ServiceError> {
+        let referenced = self.meta.referenced_blobs().await?;
+        let cutoff = now_unix() - min_age_secs;
+        let mut deleted = 0;
+        for (digest, modified) in self.blobs.list().await? {
+            if !referenced.contains(&digest) && modified <= cutoff {
+                self.blobs.delete(&digest).await?;
+                tracing::info!(blob = %digest, "deleted unreferenced blob");
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}

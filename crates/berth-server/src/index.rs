@@ -1,0 +1,118 @@
+//! The sparse index: `config.json` and one file per crate, with ETag and
+//! Last-Modified validators and 304 answers to conditional requests.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::api::{caller, with_login_url};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Whether a conditional request is satisfied by the current validators.
+/// `If-None-Match` wins over `If-Modified-Since` when both are sent.
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        return inm.split(',').map(str::trim).any(|tag| {
+            tag == "*" || tag == etag || tag.strip_prefix("W/").is_some_and(|t| t == etag)
+        });
+    }
+    if let Some(ims) = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        let ims = ims
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        return last_modified <= ims;
+    }
+    false
+}
+
+fn http_date(unix: i64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64))
+}
+
+/// A 200 or 304 response for a body with validators.
+pub(crate) fn conditional(
+    headers: &HeaderMap,
+    body: Bytes,
+    etag: &str,
+    last_modified: i64,
+    content_type: &'static str,
+) -> Response {
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&http_date(last_modified)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    // Clients and proxies may keep the file but must revalidate each use, so
+    // that a publish is visible at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if not_modified(headers, etag, last_modified) {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (StatusCode::OK, h, body).into_response()
+}
+
+pub(crate) async fn config_json(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let berth = &state.berth;
+    let who = caller(&state, &registry, &headers).await?;
+    let reg = berth.registry(&registry)?;
+    berth
+        .authorize_read(reg, who.as_ref())
+        .map_err(|e| with_login_url(&state, &registry, e))?;
+    let body = Bytes::from(berth.index_config(reg).to_string());
+    let etag = format!("\"{:x}\"", fxhash(&body));
+    Ok(conditional(&headers, body, &etag, state.started_at, "application/json"))
+}
+
+pub(crate) async fn index_file(
+    State(state): State<AppState>,
+    Path((registry, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &registry, &headers).await?;
+    let file = state
+        .berth
+        .index_file(&registry, who.as_ref(), &path)
+        .await
+        .map_err(|e| with_login_url(&state, &registry, e))?;
+    Ok(conditional(&headers, file.body.clone(), &file.etag, file.last_modified, "text/plain; charset=utf-8"))
+}
+
+/// A small stable hash for validators of small bodies (FNV-1a).
+fn fxhash(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_precedes_date() {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\", \"b\""));
+        assert!(not_modified(&h, "\"b\"", 100));
+        assert!(!not_modified(&h, "\"c\"", 100));
+        h.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_str(&http_date(200)).unwrap());
+        assert!(!not_modified(&h, "\"c\"", 100), "a mismatching ETag wins over the date");
+        h.remove(header::IF_NONE_MATCH);
+        assert!(not_modified(&h, "\"c\"", 100));
+        assert!(not_modified(&h, "\"c\"", 200));
+        assert!(!not_modified(&h, "\"c\"", 201));
+    }
+}

@@ -1,0 +1,56 @@
+//! Operator endpoints (`/health`, `/ready`, `/metrics`) and the plain pages
+//! a person lands on (`/`, `/r/{registry}/me`).
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_core::ServiceError;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub(crate) async fn health() -> &'static str {
+    "ok\n"
+}
+
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    match state.berth.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+        }
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn home(State(state): State<AppState>) -> Response {
+    let berth = &state.berth;
+    let mut text = String::from("Berth: a registry for Rust crates.\n\nTo use it from cargo, add to .cargo/config.toml:\n\n");
+    for reg in berth.registries() {
+        text.push_str(&berth.cargo_config_snippet(reg));
+        text.push('\n');
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+pub(crate) async fn me(State(state): State<AppState>, Path(registry): Path<String>) -> Result<Response, ApiError> {
+    let reg = state.berth.registry(&registry)?;
+    let text = format!(
+        "To get a token for registry `{name}`, ask an operator to run:\n\n    berth token create --user YOUR_LOGIN\n\n\
+         then run `cargo login --registry {name}` and paste it.\n",
+        name = reg.name
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ServiceError::NotFound("no such endpoint on this registry".into()).into()
+}

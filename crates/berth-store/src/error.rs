@@ -1,0 +1,41 @@
+//! The storage layer's error type.
+
+/// Why a store operation failed. Domain outcomes (conflicts, missing rows,
+/// ownership) are variants of their own so that services can map them to
+/// precise messages; everything else is an infrastructure failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("version `{vers}` of crate `{name}` already exists")]
+    VersionExists { name: String, vers: String },
+    #[error("crate was previously published as `{existing}`")]
+    NameMismatch { existing: String },
+    #[error("crate `{0}` does not exist")]
+    CrateNotFound(String),
+    #[error("version `{vers}` of crate `{name}` does not exist")]
+    VersionNotFound { name: String, vers: String },
+    #[error("you are not an owner of crate `{0}`")]
+    NotOwner(String),
+    #[error("no user `{0}`")]
+    UserNotFound(String),
+    #[error("user `{0}` already exists")]
+    UserExists(String),
+    #[error("a crate must keep at least one owner")]
+    LastOwner,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("blob store error: {0}")]
+    Blob(#[from] object_store::Error),
+    #[error("blob store configuration: {0}")]
+    BlobConfig(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether a database error is a unique-constraint violation.
+    pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+    }
+}

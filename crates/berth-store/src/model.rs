@@ -1,0 +1,125 @@
+//! Plain rows and commands exchanged with the stores.
+
+/// A registry user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
+    pub name: Option<String>,
+    pub is_admin: bool,
+}
+
+/// An API token looked up by its hash, with its owner.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub name: String,
+    pub scopes: String,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    pub user: User,
+}
+
+/// A token as listed for its user (never the secret).
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+}
+
+/// Who is making a change, for ownership checks and the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: i64,
+    pub login: String,
+    /// Admins pass ownership checks.
+    pub is_admin: bool,
+}
+
+/// A crate row.
+#[derive(Debug, Clone)]
+pub struct CrateRow {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub max_version: Option<String>,
+    pub downloads: i64,
+    pub revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What the index needs to know to decide whether a cached file is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexState {
+    pub crate_id: i64,
+    pub revision: i64,
+    pub updated_at: i64,
+}
+
+/// A version to record at publish. Every field was validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub registry_id: i64,
+    pub name: String,
+    pub canon_name: String,
+    pub vers: String,
+    pub canon_vers: String,
+    pub index_line: String,
+    pub cksum: String,
+    pub size: i64,
+    pub metadata_json: String,
+    pub readme: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What a publish changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOutcome {
+    pub crate_id: i64,
+    pub version_id: i64,
+    pub new_crate: bool,
+}
+
+/// The blob behind a version, for downloads.
+#[derive(Debug, Clone)]
+pub struct DownloadInfo {
+    pub crate_id: i64,
+    pub version_id: i64,
+    pub cksum: String,
+    pub size: i64,
+}
+
+/// One search hit.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub name: String,
+    pub max_version: Option<String>,
+    pub description: Option<String>,
+    pub downloads: i64,
+}
+
+/// One audit-log row to append.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    pub actor: Option<String>,
+    pub action: String,
+    pub registry: Option<String>,
+    pub crate_name: Option<String>,
+    pub version: Option<String>,
+    /// `ok` or `denied`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// One audit-log row as read back.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub entry: AuditEntry,
+}

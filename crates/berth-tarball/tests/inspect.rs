@@ -1,0 +1,608 @@
+//! Tests for `berth_tarball::inspect` against archives built in memory,
+//! including hand-crafted hostile headers the tar builder would refuse to
+//! write. These tests own no production behaviour and must never touch disk.
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use berth_tarball::{inspect, CrateInfo, EntryKind, Limits, TarballError};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use tar::{Builder, EntryType, Header};
+
+const NAME: &str = "foo";
+const VERSION: &str = "1.0.0";
+const README: &[u8] = b"# foo\n\nA crate.\n";
+
+fn manifest(name: &str, version: &str) -> String {
+    format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n")
+}
+
+/// A tar archive under construction.
+struct Tarball(Builder<Vec<u8>>);
+
+impl Tarball {
+    fn new() -> Self {
+        Tarball(Builder::new(Vec::new()))
+    }
+
+    /// A regular file written the normal way (GNU long names when needed).
+    fn file(mut self, path: &str, data: &[u8]) -> Self {
+        let mut header = Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(EntryType::Regular);
+        self.0.append_data(&mut header, path, data).unwrap();
+        self
+    }
+
+    fn dir(mut self, path: &str) -> Self {
+        let mut header = Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o755);
+        header.set_entry_type(EntryType::Directory);
+        self.0.append_data(&mut header, path, io::empty()).unwrap();
+        self
+    }
+
+    /// An entry whose name bytes go straight into the header, unchecked.
+    fn raw(self, name: &[u8], kind: EntryType, data: &[u8]) -> Self {
+        self.raw_with(name, kind, data, |_| {})
+    }
+
+    fn raw_with(
+        mut self,
+        name: &[u8],
+        kind: EntryType,
+        data: &[u8],
+        tweak: impl FnOnce(&mut Header),
+    ) -> Self {
+        let mut header = Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(kind);
+        tweak(&mut header);
+        header.set_cksum();
+        self.0.append(&header, data).unwrap();
+        self
+    }
+
+    /// A PAX extended header giving the next entry's path.
+    fn pax_path(self, path: &[u8]) -> Self {
+        let body_len = " path=".len() + path.len() + 1;
+        let mut len = body_len + 1;
+        while len != body_len + len.to_string().len() {
+            len = body_len + len.to_string().len();
+        }
+        let mut record = format!("{len} path=").into_bytes();
+        record.extend_from_slice(path);
+        record.push(b'\n');
+        assert_eq!(record.len(), len);
+        self.raw(b"PaxHeaders/x", EntryType::XHeader, &record)
+    }
+
+    fn tar(self) -> Vec<u8> {
+        self.0.into_inner().unwrap()
+    }
+
+    fn gz(self) -> Vec<u8> {
+        gzip(&self.tar())
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Cargo.toml and src/lib.rs for foo 1.0.0.
+fn base() -> Tarball {
+    Tarball::new()
+        .file("foo-1.0.0/Cargo.toml", manifest(NAME, VERSION).as_bytes())
+        .file("foo-1.0.0/src/lib.rs", b"pub fn f() {}\n")
+}
+
+fn good() -> Tarball {
+    base().file("foo-1.0.0/README.md", README)
+}
+
+fn check(bytes: &[u8]) -> Result<CrateInfo, TarballError> {
+    inspect(bytes, NAME, VERSION, Some("README.md"), &Limits::default())
+}
+
+fn check_err(bytes: &[u8]) -> TarballError {
+    match check(bytes) {
+        Ok(info) => panic!("expected an error, got {info:?}"),
+        Err(e) => e,
+    }
+}
+
+fn assert_mentions(err: &TarballError, needle: &str) {
+    let message = err.to_string();
+    assert!(
+        message.contains(needle),
+        "message {message:?} should mention {needle:?}"
+    );
+}
+
+#[test]
+fn good_crate_is_accepted() {
+    let info = check(&good().gz()).unwrap();
+    assert_eq!(info.manifest_name, "foo");
+    assert_eq!(info.manifest_version, "1.0.0");
+    assert_eq!(info.readme.as_deref(), Some("# foo\n\nA crate.\n"));
+    assert_eq!(info.files, 3);
+    assert_eq!(info.unpacked_size, good().tar().len() as u64);
+}
+
+#[test]
+fn readme_lookup_variants() {
+    let bytes = good()
+        .dir("foo-1.0.0/docs/")
+        .file("foo-1.0.0/docs/GUIDE.md", b"guide \xff")
+        .gz();
+    let with = |p: Option<&str>| {
+        inspect(&bytes, NAME, VERSION, p, &Limits::default())
+            .unwrap()
+            .readme
+    };
+    assert_eq!(with(None), None);
+    assert_eq!(
+        with(Some("./README.md")).as_deref(),
+        Some("# foo\n\nA crate.\n")
+    );
+    assert_eq!(
+        with(Some("docs/GUIDE.md")).as_deref(),
+        Some("guide \u{fffd}")
+    );
+    assert_eq!(with(Some("docs/../README.md")), None);
+    assert_eq!(with(Some("MISSING.md")), None);
+    assert_eq!(with(Some("docs")), None, "a directory is not a README");
+}
+
+#[test]
+fn long_gnu_names_and_directories_are_fine() {
+    let long = format!("foo-1.0.0/{}/lib.rs", "d".repeat(150));
+    let info = check(
+        &good()
+            .dir("foo-1.0.0/")
+            .dir("foo-1.0.0/src")
+            .file(&long, b"x")
+            .gz(),
+    )
+    .unwrap();
+    assert_eq!(info.files, 4);
+}
+
+#[test]
+fn global_pax_header_is_skipped() {
+    let bytes = Tarball::new()
+        .raw(
+            b"pax_global_header",
+            EntryType::XGlobalHeader,
+            b"52 comment=0123456789012345678901234567890123456789\n",
+        )
+        .file("foo-1.0.0/Cargo.toml", manifest(NAME, VERSION).as_bytes())
+        .gz();
+    assert_eq!(check(&bytes).unwrap().files, 1);
+}
+
+#[test]
+fn paths_outside_the_root_are_refused() {
+    let hostile: &[&[u8]] = &[
+        b"../x",
+        b"/etc/passwd",
+        b"other-1.0.0/x",
+        b"foo-1.0.0/../x",
+        b"foo-1.0.0/src/../../x",
+        b"foo-1.0.0x/y",
+    ];
+    for path in hostile {
+        let err = check_err(&good().raw(path, EntryType::Regular, b"x").gz());
+        let shown = std::str::from_utf8(path).unwrap();
+        assert!(
+            matches!(&err, TarballError::OutsideRoot { path, root } if path == shown && root == "foo-1.0.0"),
+            "{shown}: {err:?}"
+        );
+        assert_mentions(&err, &format!("`{shown}`"));
+        assert_mentions(&err, "outside `foo-1.0.0/`");
+    }
+}
+
+#[test]
+fn pax_path_outside_the_root_is_refused() {
+    let bytes = good()
+        .pax_path(b"foo-1.0.0/../../etc/cron.d/x")
+        .raw(b"foo-1.0.0/innocent", EntryType::Regular, b"x")
+        .gz();
+    let err = check_err(&bytes);
+    assert!(matches!(err, TarballError::OutsideRoot { .. }), "{err:?}");
+    assert_mentions(&err, "`foo-1.0.0/../../etc/cron.d/x`");
+}
+
+#[test]
+fn malformed_paths_are_refused() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"foo-1.0.0/a\\b", "backslash"),
+        (b"foo-1.0.0/./x", "`.` component"),
+        (b"foo-1.0.0//x", "empty component"),
+        (b"foo-1.0.0/\xff\xfe", "not valid UTF-8"),
+        (b"foo-1.0.0", "root must be a directory"),
+    ];
+    for (path, reason) in cases {
+        let err = check_err(&good().raw(path, EntryType::Regular, b"x").gz());
+        assert!(matches!(err, TarballError::InvalidPath { .. }), "{err:?}");
+        assert_mentions(&err, reason);
+        assert_mentions(&err, &String::from_utf8_lossy(path));
+    }
+}
+
+#[test]
+fn special_entries_are_refused() {
+    let cases = [
+        (EntryType::Symlink, EntryKind::Symlink, "symbolic link"),
+        (EntryType::Link, EntryKind::HardLink, "hard link"),
+        (EntryType::Char, EntryKind::CharDevice, "character device"),
+        (EntryType::Block, EntryKind::BlockDevice, "block device"),
+        (EntryType::Fifo, EntryKind::Fifo, "FIFO"),
+        (
+            EntryType::new(b'V'),
+            EntryKind::Other(b'V'),
+            "unsupported type `V`",
+        ),
+    ];
+    for (tar_kind, kind, words) in cases {
+        let bytes = good()
+            .raw_with(b"foo-1.0.0/link", tar_kind, b"", |h| {
+                h.set_link_name("foo-1.0.0/src/lib.rs").unwrap();
+            })
+            .gz();
+        let err = check_err(&bytes);
+        assert!(
+            matches!(&err, TarballError::UnsupportedEntry { path, kind: k } if path == "foo-1.0.0/link" && *k == kind),
+            "{err:?}"
+        );
+        assert_mentions(&err, "`foo-1.0.0/link` is a");
+        assert_mentions(&err, words);
+        assert_mentions(&err, "only contain regular files and directories");
+    }
+}
+
+#[test]
+fn duplicates_are_refused() {
+    let err = check_err(&good().file("foo-1.0.0/src/lib.rs", b"again").gz());
+    assert!(
+        matches!(err, TarballError::DuplicateEntry { .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "duplicate entry `foo-1.0.0/src/lib.rs`");
+
+    let err = check_err(&good().dir("foo-1.0.0/src/lib.rs").gz());
+    assert!(
+        matches!(err, TarballError::DuplicateEntry { .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "`foo-1.0.0/src/lib.rs`");
+
+    let err = check_err(&good().dir("foo-1.0.0/src").dir("foo-1.0.0/src/").gz());
+    assert!(
+        matches!(err, TarballError::DuplicateEntry { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn missing_manifest_is_refused() {
+    let bytes = Tarball::new()
+        .file("foo-1.0.0/src/lib.rs", b"")
+        .file("foo-1.0.0/cargo.toml", manifest(NAME, VERSION).as_bytes())
+        .gz();
+    let err = check_err(&bytes);
+    assert!(
+        matches!(err, TarballError::MissingManifest { .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "has no `foo-1.0.0/Cargo.toml`");
+
+    let err = check_err(&Tarball::new().gz());
+    assert!(
+        matches!(err, TarballError::MissingManifest { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn manifest_name_and_version_must_match() {
+    let bytes = Tarball::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("bar", VERSION).as_bytes())
+        .gz();
+    let err = check_err(&bytes);
+    assert!(matches!(err, TarballError::NameMismatch { .. }), "{err:?}");
+    assert_mentions(&err, "names package `bar`, but the upload is for `foo`");
+
+    let bytes = Tarball::new()
+        .file("foo-1.0.0/Cargo.toml", manifest(NAME, "1.0.1").as_bytes())
+        .gz();
+    let err = check_err(&bytes);
+    assert!(
+        matches!(err, TarballError::VersionMismatch { .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "`1.0.1`");
+    assert_mentions(&err, "`1.0.0`");
+}
+
+#[test]
+fn bad_manifests_are_refused() {
+    let with = |toml: &[u8]| check_err(&Tarball::new().file("foo-1.0.0/Cargo.toml", toml).gz());
+
+    let err = with(b"[package]\nname = \"foo\"\nversion = \n");
+    assert!(
+        matches!(err, TarballError::InvalidManifest { .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "not valid TOML");
+    assert_mentions(&err, "line 3");
+
+    let err = with(b"[package]\nname = \"foo\"\n\xff = 1\n");
+    assert!(
+        matches!(err, TarballError::InvalidManifest { .. }),
+        "{err:?}"
+    );
+
+    let err = with(b"[package]\nname = \"foo\"\n");
+    assert!(
+        matches!(err, TarballError::ManifestMissingField { field: "version" }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "`package.version`");
+
+    let err = with(b"[package]\nname = \"foo\"\nversion.workspace = true\n");
+    assert!(
+        matches!(err, TarballError::ManifestMissingField { field: "version" }),
+        "{err:?}"
+    );
+
+    let err = with(b"[lib]\nname = \"foo\"\n");
+    assert!(
+        matches!(err, TarballError::ManifestMissingField { field: "name" }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn oversized_manifest_is_refused() {
+    let mut toml = manifest(NAME, VERSION);
+    toml.push_str(&"# padding\n".repeat(200));
+    let limits = Limits {
+        max_manifest_size: 1024,
+        ..Limits::default()
+    };
+    let bytes = Tarball::new()
+        .file("foo-1.0.0/Cargo.toml", toml.as_bytes())
+        .gz();
+    let err = inspect(&bytes, NAME, VERSION, None, &limits).unwrap_err();
+    assert!(
+        matches!(err, TarballError::ManifestTooLarge { limit: 1024, .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "`foo-1.0.0/Cargo.toml`");
+}
+
+#[test]
+fn oversized_readme_is_refused() {
+    let limits = Limits {
+        max_readme_size: 1000,
+        ..Limits::default()
+    };
+    let bytes = base().file("foo-1.0.0/README.md", &[b'a'; 1001]).gz();
+    let err = inspect(&bytes, NAME, VERSION, Some("README.md"), &limits).unwrap_err();
+    assert!(
+        matches!(err, TarballError::ReadmeTooLarge { limit: 1000, .. }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "`foo-1.0.0/README.md`");
+
+    // Exactly at the limit is fine, and the limit only applies to the README.
+    let bytes = base().file("foo-1.0.0/README.md", &[b'a'; 1000]).gz();
+    let info = inspect(&bytes, NAME, VERSION, Some("README.md"), &limits).unwrap();
+    assert_eq!(info.readme.map(|r| r.len()), Some(1000));
+    assert!(inspect(&bytes, NAME, VERSION, None, &limits).is_ok());
+}
+
+/// A gzip stream of `foo-1.0.0/Cargo.toml` plus one entry of `zeros` zero
+/// bytes, built without ever holding the uncompressed data in memory.
+fn bomb(zeros: u64) -> Vec<u8> {
+    let mut builder = Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    let toml = manifest(NAME, VERSION);
+    let mut header = Header::new_gnu();
+    header.set_size(toml.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "foo-1.0.0/Cargo.toml", toml.as_bytes())
+        .unwrap();
+    let mut header = Header::new_gnu();
+    header.set_size(zeros);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "foo-1.0.0/zeros", io::repeat(0).take(zeros))
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn gzip_bomb_small_limit() {
+    let bytes = bomb(10 << 20);
+    assert!(bytes.len() < 100_000, "bomb is {} bytes", bytes.len());
+    let limits = Limits {
+        max_unpacked_size: 1 << 20,
+        ..Limits::default()
+    };
+    let err = inspect(&bytes, NAME, VERSION, None, &limits).unwrap_err();
+    assert!(
+        matches!(err, TarballError::TooLarge { limit } if limit == 1 << 20),
+        "{err:?}"
+    );
+    assert_mentions(&err, "unpacks to more than 1048576 bytes");
+
+    // The same archive passes with the default limit, and with a limit of
+    // exactly its unpacked size, but not one byte less.
+    let info = inspect(&bytes, NAME, VERSION, None, &Limits::default()).unwrap();
+    let exact = Limits {
+        max_unpacked_size: info.unpacked_size,
+        ..Limits::default()
+    };
+    assert!(inspect(&bytes, NAME, VERSION, None, &exact).is_ok());
+    let short = Limits {
+        max_unpacked_size: info.unpacked_size - 1,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        inspect(&bytes, NAME, VERSION, None, &short),
+        Err(TarballError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn gzip_bomb_default_limit() {
+    let bytes = bomb(600 << 20);
+    let started = Instant::now();
+    let err = check_err(&bytes);
+    assert!(
+        matches!(err, TarballError::TooLarge { limit } if limit == 512 << 20),
+        "{err:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 30, "inspection took {elapsed:?}");
+
+    // Sanity check that the data really is there: a roomier limit reads it all.
+    let roomy = Limits {
+        max_unpacked_size: 700 << 20,
+        ..Limits::default()
+    };
+    let info = inspect(&bytes, NAME, VERSION, None, &roomy).unwrap();
+    assert!(info.unpacked_size > 600 << 20, "{info:?}");
+}
+
+#[test]
+fn too_many_entries_are_refused() {
+    let mut tarball = base();
+    for i in 0..200 {
+        tarball = tarball.file(&format!("foo-1.0.0/src/m{i}.rs"), b"");
+    }
+    let bytes = tarball.gz();
+    let limits = Limits {
+        max_entries: 100,
+        ..Limits::default()
+    };
+    let err = inspect(&bytes, NAME, VERSION, None, &limits).unwrap_err();
+    assert!(
+        matches!(err, TarballError::TooManyEntries { limit: 100 }),
+        "{err:?}"
+    );
+    assert_mentions(&err, "more than 100 entries");
+
+    let limits = Limits {
+        max_entries: 202,
+        ..Limits::default()
+    };
+    assert_eq!(
+        inspect(&bytes, NAME, VERSION, None, &limits).unwrap().files,
+        202
+    );
+}
+
+#[test]
+fn not_gzip_is_refused() {
+    for bytes in [&b""[..], b"this is not a gzip stream at all", &good().tar()] {
+        let err = check_err(bytes);
+        assert!(matches!(err, TarballError::InvalidGzip { .. }), "{err:?}");
+        assert_mentions(&err, "not a valid gzip stream");
+    }
+}
+
+#[test]
+fn truncated_gzip_is_refused() {
+    let bytes = good().gz();
+    for cut in [bytes.len() / 2, bytes.len() - 4, bytes.len() - 1, 12] {
+        let err = check_err(&bytes[..cut]);
+        assert!(
+            matches!(err, TarballError::InvalidGzip { .. }),
+            "cut {cut}: {err:?}"
+        );
+    }
+    let mut corrupt = bytes.clone();
+    let at = corrupt.len() - 6;
+    corrupt[at] ^= 0xff;
+    let err = check_err(&corrupt);
+    assert!(matches!(err, TarballError::InvalidGzip { .. }), "{err:?}");
+}
+
+#[test]
+fn gzip_of_garbage_is_refused() {
+    let err = check_err(&gzip(&b"garbage!".repeat(100)));
+    assert!(matches!(err, TarballError::InvalidTar { .. }), "{err:?}");
+    assert_mentions(&err, "not a valid tar archive");
+}
+
+#[test]
+fn truncated_tar_is_refused() {
+    let tar = good().tar();
+    // Cut inside the data of the first entry (after its 512-byte header).
+    let err = check_err(&gzip(&tar[..530]));
+    assert!(matches!(err, TarballError::InvalidTar { .. }), "{err:?}");
+    assert_mentions(&err, "`foo-1.0.0/Cargo.toml` is truncated");
+    // Cut inside a header.
+    let err = check_err(&gzip(&tar[..1100]));
+    assert!(matches!(err, TarballError::InvalidTar { .. }), "{err:?}");
+}
+
+#[test]
+fn trailing_data_is_refused() {
+    let mut bytes = good().gz();
+    bytes.extend_from_slice(b"extra");
+    let err = check_err(&bytes);
+    assert!(matches!(err, TarballError::TrailingGzipData), "{err:?}");
+
+    let mut two_members = good().gz();
+    two_members.extend_from_slice(&good().gz());
+    let err = check_err(&two_members);
+    assert!(matches!(err, TarballError::TrailingGzipData), "{err:?}");
+
+    let mut tar = good().tar();
+    tar.extend_from_slice(&Tarball::new().file("foo-1.0.0/hidden", b"x").tar());
+    let err = check_err(&gzip(&tar));
+    assert!(matches!(err, TarballError::TrailingTarData), "{err:?}");
+
+    // Zero padding after the end-of-archive marker is fine.
+    let mut tar = good().tar();
+    tar.extend_from_slice(&[0; 8192]);
+    assert!(check(&gzip(&tar)).is_ok());
+}
+
+#[test]
+fn hostile_values_are_escaped_in_messages() {
+    let err = check_err(
+        &good()
+            .raw(b"../\x1b[31mred\n", EntryType::Regular, b"x")
+            .gz(),
+    );
+    let message = err.to_string();
+    assert!(
+        !message.contains('\x1b') && !message.contains('\n'),
+        "{message:?}"
+    );
+
+    let long_name = "x".repeat(10_000);
+    let bytes = Tarball::new()
+        .file(
+            "foo-1.0.0/Cargo.toml",
+            manifest(&long_name, VERSION).as_bytes(),
+        )
+        .gz();
+    let err = check_err(&bytes);
+    assert!(matches!(err, TarballError::NameMismatch { .. }), "{err:?}");
+    assert!(err.to_string().len() < 1000);
+}
