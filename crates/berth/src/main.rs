@@ -121,7 +121,10 @@ fn init_logging(config: &Config) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(&config.log.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -155,13 +158,18 @@ async fn open(config: Config) -> Result<Arc<Berth>> {
     Berth::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-async fn serve(config: Config) -> Result<()> {
+async fn serve(mut config: Config) -> Result<()> {
     let listen = config.listen.clone();
-    let berth = open(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    // With `--listen 127.0.0.1:0` the port is chosen now; a public URL that
+    // was derived from the listen address must name the real port.
+    if config.public_url == format!("http://{listen}") {
+        config.public_url = format!("http://{addr}");
+    }
+    let berth = open(config).await?;
     tracing::info!(
         %addr,
         public_url = %berth.config.public_url,

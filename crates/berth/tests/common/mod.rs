@@ -1,0 +1,318 @@
+//! Test harness: a real `berth serve` on a free loopback port with its own
+//! data dir, and a real `cargo` with its own CARGO_HOME pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Path to the `berth` binary under test.
+pub fn berth_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// A running server. Killed on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: TempDir,
+    pub config_file: Option<PathBuf>,
+    stderr_log: PathBuf,
+}
+
+impl Server {
+    /// Starts a server on embedded defaults.
+    pub fn start() -> Server {
+        Self::start_with_config("")
+    }
+
+    /// Starts a server with this TOML configuration (may be empty).
+    pub fn start_with_config(toml: &str) -> Server {
+        let data_dir = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
+        let config_file = if toml.is_empty() {
+            None
+        } else {
+            let p = data_dir.path().join("berth.toml");
+            std::fs::write(&p, toml).unwrap();
+            Some(p)
+        };
+        let stderr_log = data_dir.path().join("server.log");
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("--data-dir").arg(data_dir.path());
+        if let Some(c) = &config_file {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("BERTH_CONFIG")
+            .env_remove("BERTH_DATA_DIR")
+            .env("RUST_LOG", "info,berth=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).unwrap());
+        let mut child = cmd.spawn().expect("spawn berth serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .unwrap_or_else(|| panic!("berth serve printed nothing; log:\n{}", std::fs::read_to_string(&stderr_log).unwrap_or_default()))
+            .unwrap();
+        let url = first
+            .strip_prefix("Berth is listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_string();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let server = Server { child, url, data_dir, config_file, stderr_log };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http().get(format!("{}/ready", self.url)).send() {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// The sparse index URL of a registry, as cargo writes it.
+    pub fn index_url(&self, registry: &str) -> String {
+        format!("sparse+{}/r/{registry}/index/", self.url)
+    }
+
+    /// Runs the `berth` CLI against this server's data dir.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("--data-dir").arg(self.data_dir.path());
+        if let Some(c) = &self.config_file {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(args).env_remove("BERTH_CONFIG").env_remove("BERTH_DATA_DIR");
+        cmd.output().expect("run berth")
+    }
+
+    /// Adds a user through the CLI.
+    pub fn add_user(&self, login: &str, admin: bool) {
+        let mut args = vec!["user", "add", login];
+        if admin {
+            args.push("--admin");
+        }
+        let out = self.berth(&args);
+        assert!(out.status.success(), "user add failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Creates a token through the CLI; it is the last line of stdout.
+    pub fn token(&self, login: &str, extra: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--user", login];
+        args.extend_from_slice(extra);
+        let out = self.berth(&args);
+        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    }
+
+    /// A user with a fresh token.
+    pub fn user_with_token(&self, login: &str) -> String {
+        self.add_user(login, false);
+        self.token(login, &[])
+    }
+
+    /// Files under the blob directory.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(rd) = std::fs::read_dir(p) {
+                for e in rd.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path, out);
+                    } else {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        walk(&self.data_dir.path().join("blobs"), &mut out);
+        out
+    }
+
+    /// GET a path on the server.
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        http().get(format!("{}{path}", self.url)).send().unwrap()
+    }
+
+    /// Kills the server now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+    }
+}
+
+/// A blocking HTTP client with a sane timeout.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A cargo environment: its own CARGO_HOME, target dir and work dir.
+pub struct Cargo {
+    pub home: TempDir,
+    pub work: TempDir,
+    pub target: PathBuf,
+    token: Option<String>,
+}
+
+impl Cargo {
+    /// A CARGO_HOME whose config names the server's `main` registry (and
+    /// any `extra` config lines).
+    pub fn new(server: &Server) -> Cargo {
+        Self::with_registries(&[("main", server.index_url("main"))], "")
+    }
+
+    pub fn with_registries(registries: &[(&str, String)], extra: &str) -> Cargo {
+        let home = tempfile::Builder::new().prefix("cargo-home-").tempdir().unwrap();
+        let work = tempfile::Builder::new().prefix("cargo-work-").tempdir().unwrap();
+        let mut config = String::new();
+        for (name, url) in registries {
+            config.push_str(&format!(
+                "[registries.{name}]\nindex = \"{url}\"\ncredential-provider = [\"cargo:token\"]\n\n"
+            ));
+        }
+        config.push_str("[net]\nretry = 0\n\n[term]\ncolor = \"never\"\n");
+        config.push_str(extra);
+        std::fs::write(home.path().join("config.toml"), config).unwrap();
+        let target = work.path().join("target");
+        Cargo { home, work, target, token: None }
+    }
+
+    /// Uses this token for the `main` registry (CARGO_REGISTRIES_MAIN_TOKEN).
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    pub fn set_token(&mut self, token: Option<&str>) {
+        self.token = token.map(str::to_string);
+    }
+
+    /// A `cargo` command in `dir` with this environment.
+    pub fn cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(dir)
+            .args(args)
+            .env("CARGO_HOME", self.home.path())
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_HTTP_TIMEOUT", "60")
+            .env_remove("CARGO_REGISTRIES_MAIN_TOKEN")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .stdin(Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CARGO_REGISTRIES_") || k.starts_with("CARGO_REGISTRY_") {
+                cmd.env_remove(k);
+            }
+        }
+        if let Some(t) = &self.token {
+            cmd.env("CARGO_REGISTRIES_MAIN_TOKEN", t);
+        }
+        cmd
+    }
+
+    /// Runs cargo and returns its output.
+    pub fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd(dir, args).output().expect("run cargo")
+    }
+
+    /// Runs cargo and fails the test (showing its output) unless it succeeds.
+    pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.run(dir, args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "cargo {args:?} failed in {}:\n{text}", dir.display());
+        text
+    }
+
+    /// Runs cargo and fails the test unless it fails; returns stderr.
+    pub fn fails(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.run(dir, args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "cargo {args:?} should have failed:\n{text}");
+        text
+    }
+
+    /// Writes a package under the work dir and returns its directory.
+    /// `deps` is the body of `[dependencies]`; `extra` is appended verbatim.
+    pub fn package(&self, name: &str, version: &str, deps: &str, extra: &str) -> PathBuf {
+        let dir = self.work.path().join(format!("{name}-{version}"));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\
+                 description = \"The {name} crate\"\nlicense = \"MIT\"\npublish = [\"main\"]\n\n\
+                 [dependencies]\n{deps}\n{extra}"
+            ),
+        )
+        .unwrap();
+        let lib = dir.join("src/lib.rs");
+        if !lib.exists() {
+            std::fs::write(lib, format!("pub fn name() -> &'static str {{ \"{name} {version}\" }}\n")).unwrap();
+        }
+        dir
+    }
+
+    /// Publishes the package in `dir` to `main` without rebuilding it.
+    pub fn publish(&self, dir: &Path) -> String {
+        self.ok(dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"])
+    }
+}
+
+/// Reads an index file's lines as JSON.
+pub fn index_lines(server: &Server, registry: &str, path: &str) -> Vec<serde_json::Value> {
+    let r = server.get(&format!("/r/{registry}/index/{path}"));
+    assert!(r.status().is_success(), "index {path}: {}", r.status());
+    r.text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// sha256 hex of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
