@@ -50,3 +50,314 @@ fn publish_depend_build_and_run() {
         assert_eq!(lines[0]["cksum"], sum.as_str());
     }
 }
+
+/// Writes a consumer binary package depending on `deps` and returns its dir.
+fn consumer(cargo: &Cargo, name: &str, deps: &str) -> std::path::PathBuf {
+    let dir = cargo.work.path().join(name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{deps}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    dir
+}
+
+/// The version of `name` that a fresh lock file resolves to.
+fn resolved_version(cargo: &Cargo, dir: &std::path::Path, name: &str) -> String {
+    let _ = std::fs::remove_file(dir.join("Cargo.lock"));
+    cargo.ok(dir, &["generate-lockfile"]);
+    let lock: toml::Table = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap().parse().unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))
+        .and_then(|p| p["version"].as_str())
+        .unwrap_or_else(|| panic!("{name} not in lock file"))
+        .to_string()
+}
+
+#[test]
+fn publish_workspace_of_interdependent_crates() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    let ws = cargo.work.path().join("ws");
+    let member = |name: &str, deps: &str| {
+        let dir = ws.join(name);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+                 description = \"member {name}\"\npublish = [\"main\"]\n\n[dependencies]\n{deps}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+    };
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), "[workspace]\nresolver = \"2\"\nmembers = [\"ws-core\", \"ws-util\", \"ws-app\"]\n").unwrap();
+    member("ws-core", "");
+    member("ws-util", "ws-core = { path = \"../ws-core\", version = \"0.1.0\", registry = \"main\" }");
+    member(
+        "ws-app",
+        "ws-core = { path = \"../ws-core\", version = \"0.1.0\", registry = \"main\" }\n\
+         ws-util = { path = \"../ws-util\", version = \"0.1.0\", registry = \"main\" }",
+    );
+    cargo.ok(&ws, &["publish", "--workspace", "--registry", "main", "--allow-dirty", "--no-verify"]);
+    for path in ["ws/-c/ws-core", "ws/-u/ws-util", "ws/-a/ws-app"] {
+        let lines = index_lines(&server, "main", path);
+        assert_eq!(lines.len(), 1, "{path}");
+        assert_eq!(lines[0]["vers"], "0.1.0");
+    }
+    let app = index_lines(&server, "main", "ws/-a/ws-app");
+    let dep_names: Vec<&str> = app[0]["deps"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(dep_names, ["ws-core", "ws-util"]);
+}
+
+#[test]
+fn republishing_a_version_is_refused() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    let dir = cargo.package("dup", "1.0.0", "", "");
+    cargo.publish(&dir);
+    let err = cargo.fails(&dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    assert!(err.contains("already uploaded") || err.contains("already exists"), "{err}");
+    // Build metadata does not make a new version. (cargo itself sees the
+    // version in the index and stops; the server's own refusal of the same
+    // upload is pinned by the raw-HTTP tests in bad_input.rs.)
+    let dir2 = cargo.package("dup", "1.0.0+rebuild", "", "");
+    let err = cargo.fails(&dir2, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    assert!(err.contains("already uploaded") || err.contains("already exists"), "{err}");
+    assert_eq!(index_lines(&server, "main", "3/d/dup").len(), 1);
+}
+
+#[test]
+fn yank_changes_resolution_and_unyank_restores_it() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    for v in ["1.0.0", "1.0.1"] {
+        let dir = cargo.package("yanky", v, "", "");
+        cargo.publish(&dir);
+    }
+    let app = consumer(&cargo, "yank-app", "yanky = { version = \"1\", registry = \"main\" }");
+    assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.1");
+    let etag_before = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
+
+    cargo.ok(&app, &["yank", "--registry", "main", "--version", "1.0.1", "yanky"]);
+    let lines = index_lines(&server, "main", "ya/nk/yanky");
+    assert_eq!(lines[1]["yanked"], true);
+    let etag_yanked = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
+    assert_ne!(etag_before, etag_yanked);
+    assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.0");
+
+    cargo.ok(&app, &["yank", "--registry", "main", "--version", "1.0.1", "--undo", "yanky"]);
+    let etag_unyanked = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
+    assert_ne!(etag_unyanked, etag_yanked);
+    assert_ne!(etag_unyanked, etag_before);
+    assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.1");
+
+    // Yanking a version that does not exist is a clear error.
+    let err = cargo.fails(&app, &["yank", "--registry", "main", "--version", "9.9.9", "yanky"]);
+    assert!(err.contains("has no version `9.9.9`"), "{err}");
+}
+
+#[test]
+fn owners_add_list_remove_and_non_owners_are_refused() {
+    let server = Server::start();
+    let alice = server.user_with_token("alice");
+    let bob = server.user_with_token("bob");
+    let carol = server.user_with_token("carol");
+    let mut cargo = Cargo::new(&server).with_token(&alice);
+    let dir = cargo.package("owned", "0.1.0", "", "");
+    cargo.publish(&dir);
+
+    let list = cargo.ok(&dir, &["owner", "--registry", "main", "--list", "owned"]);
+    assert!(list.contains("alice") && !list.contains("bob"), "{list}");
+
+    // A non-owner can neither publish a new version nor yank nor add owners.
+    cargo.set_token(Some(&carol));
+    let v2 = cargo.package("owned", "0.2.0", "", "");
+    let err = cargo.fails(&v2, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    assert!(err.contains("not an owner"), "{err}");
+    let err = cargo.fails(&dir, &["yank", "--registry", "main", "--version", "0.1.0", "owned"]);
+    assert!(err.contains("not an owner"), "{err}");
+    let err = cargo.fails(&dir, &["owner", "--registry", "main", "--add", "carol", "owned"]);
+    assert!(err.contains("not an owner"), "{err}");
+
+    cargo.set_token(Some(&alice));
+    let out = cargo.ok(&dir, &["owner", "--registry", "main", "--add", "bob", "owned"]);
+    assert!(out.contains("bob"), "{out}");
+    let list = cargo.ok(&dir, &["owner", "--registry", "main", "--list", "owned"]);
+    assert!(list.contains("alice") && list.contains("bob"), "{list}");
+    let err = cargo.fails(&dir, &["owner", "--registry", "main", "--add", "nobody", "owned"]);
+    assert!(err.contains("nobody"), "{err}");
+
+    // Bob is now an owner and may publish.
+    cargo.set_token(Some(&bob));
+    cargo.publish(&v2);
+    cargo.ok(&dir, &["owner", "--registry", "main", "--remove", "alice", "owned"]);
+    let list = cargo.ok(&dir, &["owner", "--registry", "main", "--list", "owned"]);
+    assert!(!list.contains("alice") && list.contains("bob"), "{list}");
+    // The last owner cannot be removed.
+    let err = cargo.fails(&dir, &["owner", "--registry", "main", "--remove", "bob", "owned"]);
+    assert!(err.contains("cannot remove all owners"), "{err}");
+
+    // Alice, no longer an owner, is refused.
+    cargo.set_token(Some(&alice));
+    let v3 = cargo.package("owned", "0.3.0", "", "");
+    let err = cargo.fails(&v3, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    assert!(err.contains("not an owner"), "{err}");
+}
+
+#[test]
+fn search_finds_crates_by_name_and_description() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    for (name, v) in [("search-me", "0.1.0"), ("search-me", "0.3.0"), ("search-you", "1.0.0"), ("other", "2.0.0")] {
+        let dir = cargo.package(name, v, "", "");
+        cargo.publish(&dir);
+    }
+    let out = cargo.ok(cargo.work.path(), &["search", "--registry", "main", "search"]);
+    assert!(out.contains("search-me = \"0.3.0\""), "{out}");
+    assert!(out.contains("search-you = \"1.0.0\""), "{out}");
+    assert!(out.contains("The search-me crate"), "{out}");
+    assert!(!out.contains("other ="), "{out}");
+    // The exact name ranks first, and the total is reported.
+    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=search-you&per_page=1").json().unwrap();
+    assert_eq!(r["crates"][0]["name"], "search-you");
+    assert_eq!(r["meta"]["total"], 1);
+    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=SEARCH_&per_page=1").json().unwrap();
+    assert_eq!(r["crates"].as_array().unwrap().len(), 1);
+    assert_eq!(r["meta"]["total"], 2);
+    // Descriptions match too.
+    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=the%20other").json().unwrap();
+    assert_eq!(r["crates"][0]["name"], "other");
+}
+
+#[test]
+fn cargo_info_add_and_login() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let mut cargo = Cargo::new(&server);
+    // `cargo login` stores the token; later commands use it without the
+    // environment variable.
+    let mut login = cargo.cmd(cargo.work.path(), &["login", "--registry", "main"]);
+    login.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{token}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
+    let creds = std::fs::read_to_string(cargo.home.path().join("credentials.toml")).unwrap();
+    assert!(creds.contains(&token));
+
+    cargo.set_token(None);
+    let dir = cargo.package("infoable", "0.4.2", "", "");
+    cargo.publish(&dir);
+
+    let info = cargo.ok(cargo.work.path(), &["info", "--registry", "main", "infoable"]);
+    assert!(info.contains("infoable"), "{info}");
+    assert!(info.contains("0.4.2"), "{info}");
+    assert!(info.contains("The infoable crate"), "{info}");
+
+    let app = consumer(&cargo, "add-app", "");
+    cargo.ok(&app, &["add", "--registry", "main", "infoable"]);
+    let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("infoable = { version = \"0.4.2\", registry = \"main\" }"), "{manifest}");
+}
+
+#[test]
+fn a_bad_token_is_refused() {
+    let server = Server::start();
+    server.add_user("alice", false);
+    let cargo = Cargo::new(&server).with_token("berth_not-a-real-token");
+    let dir = cargo.package("nope", "0.1.0", "", "");
+    let err = cargo.fails(&dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    assert!(err.contains("token is not valid"), "{err}");
+    assert_eq!(server.get("/r/main/index/no/pe/nope").status(), 404);
+    assert!(server.blob_files().is_empty());
+
+    // A revoked token stops working at once.
+    let token = server.token("alice", &[]);
+    let cargo = Cargo::new(&server).with_token(&token);
+    let out = server.berth(&["token", "list", "--user", "alice"]);
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = listing.lines().last().unwrap().split('\t').next().unwrap().to_string();
+    assert!(server.berth(&["token", "revoke", "--user", "alice", "--id", &id]).status.success());
+    let err = cargo.fails(&dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    assert!(err.contains("token is not valid"), "{err}");
+}
+
+#[test]
+fn private_registry_requires_a_token_for_everything() {
+    let server = Server::start_with_config("[[registries]]\nname = \"main\"\nprivate = true\n");
+    let token = server.user_with_token("alice");
+    let cfg: serde_json::Value = {
+        let r = server.get("/r/main/index/config.json");
+        assert_eq!(r.status(), 401);
+        let hint = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        assert!(hint.starts_with("Cargo login_url="), "{hint}");
+        common::http()
+            .get(format!("{}/r/main/index/config.json", server.url))
+            .header("Authorization", &token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(cfg["auth-required"], true);
+
+    let cargo = Cargo::new(&server).with_token(&token);
+    let dir = cargo.package("secret", "1.0.0", "", "");
+    cargo.publish(&dir);
+    let app = consumer(&cargo, "secret-app", "secret = { version = \"1\", registry = \"main\" }");
+    cargo.ok(&app, &["fetch"]);
+    assert_eq!(server.get("/r/main/index/se/cr/secret").status(), 401);
+    assert_eq!(server.get("/r/main/api/v1/crates/secret/1.0.0/download").status(), 401);
+    assert_eq!(server.get("/r/main/api/v1/crates?q=secret").status(), 401);
+
+    // Without a token, cargo cannot even resolve.
+    let anon = Cargo::new(&server);
+    let app2 = consumer(&anon, "anon-app", "secret = { version = \"1\", registry = \"main\" }");
+    let err = anon.fails(&app2, &["generate-lockfile"]);
+    assert!(err.contains("token") || err.contains("401"), "{err}");
+}
+
+#[test]
+fn downloads_are_counted() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    let dir = cargo.package("counted", "0.1.0", "", "");
+    cargo.publish(&dir);
+    for _ in 0..3 {
+        let r = server.get("/r/main/api/v1/crates/counted/0.1.0/download");
+        assert_eq!(r.status(), 200);
+        let len: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        assert_eq!(r.bytes().unwrap().len(), len);
+    }
+    // Counts are written in batches every two seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=counted").json().unwrap();
+        if r["crates"][0]["downloads"] == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "downloads not counted: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(server.get("/r/main/api/v1/crates/counted/9.0.0/download").status(), 404);
+    assert_eq!(server.get("/r/main/api/v1/crates/nothere/0.1.0/download").status(), 404);
+}
