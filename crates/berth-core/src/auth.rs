@@ -7,7 +7,9 @@
 //! decides what a given crate permits (that is the services' and the store's
 //! ownership check).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use berth_store::{now_unix, MetaStore, User};
 use rand::distr::{Alphanumeric, SampleString};
@@ -27,7 +29,13 @@ pub struct Scopes {
     pub change_owners: bool,
 }
 
-pub const ALL_SCOPES: &[&str] = &["read", "publish-new", "publish-update", "yank", "change-owners"];
+pub const ALL_SCOPES: &[&str] = &[
+    "read",
+    "publish-new",
+    "publish-update",
+    "yank",
+    "change-owners",
+];
 
 impl Scopes {
     pub const ALL: Scopes = Scopes {
@@ -40,7 +48,13 @@ impl Scopes {
 
     /// Parses a comma-separated list of scope names.
     pub fn parse(list: &str) -> Result<Scopes, String> {
-        let mut s = Scopes { read: false, publish_new: false, publish_update: false, yank: false, change_owners: false };
+        let mut s = Scopes {
+            read: false,
+            publish_new: false,
+            publish_update: false,
+            yank: false,
+            change_owners: false,
+        };
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "read" => s.read = true,
@@ -63,7 +77,13 @@ impl Scopes {
 
     /// The canonical comma-separated form stored with the token.
     pub fn to_list(self) -> String {
-        let flags = [self.read, self.publish_new, self.publish_update, self.yank, self.change_owners];
+        let flags = [
+            self.read,
+            self.publish_new,
+            self.publish_update,
+            self.yank,
+            self.change_owners,
+        ];
         ALL_SCOPES
             .iter()
             .zip(flags)
@@ -110,7 +130,10 @@ pub const TOKEN_PREFIX: &str = "berth_";
 
 /// Generates a new token secret.
 pub fn generate_token() -> String {
-    format!("{TOKEN_PREFIX}{}", Alphanumeric.sample_string(&mut rand::rng(), 40))
+    format!(
+        "{TOKEN_PREFIX}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 40)
+    )
 }
 
 /// The stored form of a token secret.
@@ -130,7 +153,11 @@ pub fn hash_password(password: &str) -> Result<String, ServiceError> {
 /// Checks a password against its stored hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -169,7 +196,11 @@ pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, Se
     }
     let scopes = Scopes::parse(&record.scopes)
         .map_err(|e| ServiceError::Internal(format!("stored token scopes: {e}")))?;
-    Ok(Identity { user: record.user, token_id: record.id, scopes })
+    Ok(Identity {
+        user: record.user,
+        token_id: record.id,
+        scopes,
+    })
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// `file:///dir`; defaults to `{data_dir}/blobs`.
@@ -61,7 +61,7 @@ pub struct LimitsConfig {
     pub request_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublishConfig {
     /// Index URLs of other registries that published crates may depend on,
@@ -122,13 +122,10 @@ impl Default for Config {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: String::new(), max_connections: 8 }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self { url: String::new() }
+        Self {
+            url: String::new(),
+            max_connections: 8,
+        }
     }
 }
 
@@ -144,15 +141,12 @@ impl Default for LimitsConfig {
     }
 }
 
-impl Default for PublishConfig {
-    fn default() -> Self {
-        Self { allowed_registries: Vec::new() }
-    }
-}
-
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: "text".into() }
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
     }
 }
 
@@ -203,13 +197,19 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!("config file `{}` does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file `{}` does not exist",
+                    path.display()
+                )));
             }
             fig = fig.merge(Toml::file_exact(path));
         }
         let env = Env::prefixed("BERTH_").filter_map(|k| {
             let k = k.as_str().to_ascii_uppercase();
-            ENV_KEYS.iter().find(|key| env_name(key) == k).map(|key| (*key).into())
+            ENV_KEYS
+                .iter()
+                .find(|key| env_name(key) == k)
+                .map(|key| (*key).into())
         });
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
         let mut config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
@@ -237,12 +237,14 @@ impl Config {
                 self.public_url
             )));
         }
-        let data_dir = std::path::absolute(&self.data_dir).map_err(|e| {
-            ConfigError(format!("data_dir `{}`: {e}", self.data_dir.display()))
-        })?;
+        let data_dir = std::path::absolute(&self.data_dir)
+            .map_err(|e| ConfigError(format!("data_dir `{}`: {e}", self.data_dir.display())))?;
         self.data_dir = data_dir;
         if self.database.url.is_empty() {
-            self.database.url = format!("sqlite://{}?mode=rwc", self.data_dir.join("berth.db").display());
+            self.database.url = format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("berth.db").display()
+            );
         }
         if self.storage.url.is_empty() {
             self.storage.url = format!("file://{}", self.data_dir.join("blobs").display());
@@ -258,7 +260,9 @@ impl Config {
         for r in &self.registries {
             let ok = !r.name.is_empty()
                 && r.name.len() <= 64
-                && r.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !ok {
                 return Err(ConfigError(format!(
                     "registry name `{}` must be 1-64 ASCII letters, digits, `-` or `_`",
@@ -266,14 +270,22 @@ impl Config {
                 )));
             }
             if !seen.insert(r.name.clone()) {
-                return Err(ConfigError(format!("registry `{}` is configured twice", r.name)));
+                return Err(ConfigError(format!(
+                    "registry `{}` is configured twice",
+                    r.name
+                )));
             }
         }
         if self.limits.max_crate_size == 0 || self.limits.max_crate_size > u64::from(u32::MAX) {
-            return Err(ConfigError("limits.max_crate_size must be between 1 and 4294967295".into()));
+            return Err(ConfigError(
+                "limits.max_crate_size must be between 1 and 4294967295".into(),
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!("log.format `{}` must be `text` or `json`", self.log.format)));
+            return Err(ConfigError(format!(
+                "log.format `{}` must be `text` or `json`",
+                self.log.format
+            )));
         }
         Ok(())
     }
@@ -290,7 +302,11 @@ mod tests {
         fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
             if let toml::Value::Table(t) = v {
                 for (k, v) in t {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     match v {
                         toml::Value::Table(_) => walk(&key, v, out),
                         _ => out.push(key),
@@ -299,8 +315,6 @@ mod tests {
             }
         }
         walk("", &value, &mut keys);
-        // `registries` is empty by default and so not serialized.
-        keys.push("registries".into());
         keys.sort();
         let mut listed: Vec<String> = ENV_KEYS.iter().map(|s| s.to_string()).collect();
         listed.sort();
@@ -308,6 +322,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail fixes the closure's type
     fn file_env_and_flags_layer_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("berth.toml");
@@ -318,7 +333,10 @@ mod tests {
         .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("BERTH_LIMITS_MAX_CRATE_SIZE", "2000");
-            let overrides = Overrides { data_dir: Some(dir.path().into()), ..Default::default() };
+            let overrides = Overrides {
+                data_dir: Some(dir.path().into()),
+                ..Default::default()
+            };
             let c = Config::load(Some(&file), &overrides).unwrap();
             assert_eq!(c.listen, "127.0.0.1:9000");
             assert_eq!(c.public_url, "http://127.0.0.1:9000");
@@ -326,8 +344,14 @@ mod tests {
             assert_eq!(c.registries.len(), 1);
             assert!(c.registries[0].private);
             assert!(c.database.url.starts_with("sqlite://"));
-            let o = Overrides { listen: Some("127.0.0.1:9100".into()), ..overrides.clone() };
-            assert_eq!(Config::load(Some(&file), &o).unwrap().listen, "127.0.0.1:9100");
+            let o = Overrides {
+                listen: Some("127.0.0.1:9100".into()),
+                ..overrides.clone()
+            };
+            assert_eq!(
+                Config::load(Some(&file), &o).unwrap().listen,
+                "127.0.0.1:9100"
+            );
             Ok(())
         });
     }

@@ -66,7 +66,8 @@ impl Berth {
         use futures::TryStreamExt;
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
-        let not_found = || ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"));
+        let not_found =
+            || ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"));
         let canon_name = berth_protocol::canonical_name(name);
         let Ok(version) = berth_protocol::validate_version(vers) else {
             return Err(not_found());

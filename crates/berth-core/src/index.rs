@@ -37,12 +37,18 @@ pub(crate) struct IndexCache {
 
 impl IndexCache {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { files: RwLock::new(HashMap::new()), capacity }
+        Self {
+            files: RwLock::new(HashMap::new()),
+            capacity,
+        }
     }
 
     fn get(&self, key: &(i64, String), revision: i64) -> Option<Arc<IndexFile>> {
         let files = self.files.read().ok()?;
-        files.get(key).filter(|c| c.revision == revision).map(|c| c.file.clone())
+        files
+            .get(key)
+            .filter(|c| c.revision == revision)
+            .map(|c| c.file.clone())
     }
 
     fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
@@ -75,11 +81,19 @@ impl Berth {
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
         let canon = berth_protocol::canonical_name(&name);
         let key = (reg.id, canon);
-        let state = self.meta.index_state(reg.id, &key.1).await?.ok_or_else(not_found)?;
+        let state = self
+            .meta
+            .index_state(reg.id, &key.1)
+            .await?
+            .ok_or_else(not_found)?;
         if let Some(file) = self.index_cache.get(&key, state.revision) {
             return Ok(file);
         }
-        let (state, lines) = self.meta.index_file(reg.id, &key.1).await?.ok_or_else(not_found)?;
+        let (state, lines) = self
+            .meta
+            .index_file(reg.id, &key.1)
+            .await?
+            .ok_or_else(not_found)?;
         let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in &lines {
             body.push_str(line);

@@ -22,12 +22,12 @@ use std::sync::Arc;
 use berth_store::{BlobStore, MetaStore};
 
 pub use auth::{Identity, Scopes};
+pub use berth_store::redact as redact_url;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::Download;
 pub use error::ServiceError;
 pub use index::IndexFile;
 pub use operations::{OwnerList, SearchResults};
-pub use berth_store::redact as redact_url;
 pub use publish::PublishWarnings;
 
 /// A registry as the services see it.
@@ -63,7 +63,10 @@ impl Berth {
                 ))
             })?;
         let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
-            ServiceError::Unavailable(format!("cannot open the blob store at {}: {e}", config.storage.url))
+            ServiceError::Unavailable(format!(
+                "cannot open the blob store at {}: {e}",
+                config.storage.url
+            ))
         })?;
         let mut registries = HashMap::new();
         for r in &config.registries {
@@ -73,7 +76,12 @@ impl Berth {
             let id = meta.ensure_registry(&r.name, kind).await?;
             registries.insert(
                 r.name.clone(),
-                Registry { id, name: r.name.clone(), kind: r.kind, private: r.private },
+                Registry {
+                    id,
+                    name: r.name.clone(),
+                    kind: r.kind,
+                    private: r.private,
+                },
             );
         }
         Ok(Arc::new(Self {
@@ -88,9 +96,9 @@ impl Berth {
 
     /// A configured registry by name.
     pub fn registry(&self, name: &str) -> Result<&Registry, ServiceError> {
-        self.registries
-            .get(name)
-            .ok_or_else(|| ServiceError::NotFound(format!("no registry named `{name}` on this server")))
+        self.registries.get(name).ok_or_else(|| {
+            ServiceError::NotFound(format!("no registry named `{name}` on this server"))
+        })
     }
 
     /// The registries, by name.
@@ -104,12 +112,18 @@ impl Berth {
     pub async fn identify(&self, header: Option<&str>) -> Result<Option<Identity>, ServiceError> {
         match header {
             None => Ok(None),
-            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h)).await.map(Some),
+            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h))
+                .await
+                .map(Some),
         }
     }
 
     /// Checks that a caller may read a registry (index and downloads).
-    pub fn authorize_read(&self, reg: &Registry, who: Option<&Identity>) -> Result<(), ServiceError> {
+    pub fn authorize_read(
+        &self,
+        reg: &Registry,
+        who: Option<&Identity>,
+    ) -> Result<(), ServiceError> {
         if reg.private && who.is_none() {
             return Err(ServiceError::Unauthorized(format!(
                 "registry `{}` is private: a token is required; run `cargo login --registry {}`",

@@ -43,7 +43,15 @@ fn need_token<'a>(who: Option<&'a Identity>, reg: &Registry) -> Result<&'a Ident
 }
 
 impl Berth {
-    async fn audit_denied(&self, who: &Identity, action: &str, reg: &Registry, krate: &str, vers: Option<&str>, why: &str) {
+    async fn audit_denied(
+        &self,
+        who: &Identity,
+        action: &str,
+        reg: &Registry,
+        krate: &str,
+        vers: Option<&str>,
+        why: &str,
+    ) {
         let entry = AuditEntry {
             actor: Some(who.user.login.clone()),
             action: action.into(),
@@ -71,21 +79,35 @@ impl Berth {
         let who = need_token(who, reg)?;
         let action = if yanked { "yank" } else { "unyank" };
         if !who.scopes.yank {
-            self.audit_denied(who, action, reg, name, Some(vers), "token lacks yank").await;
+            self.audit_denied(who, action, reg, name, Some(vers), "token lacks yank")
+                .await;
             who.require(false, "yank")?;
         }
-        let version = berth_protocol::validate_version(vers)
-            .map_err(|_| ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`")))?;
+        let version = berth_protocol::validate_version(vers).map_err(|_| {
+            ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
+        })?;
         let canon_vers = berth_protocol::canonical_version(&version);
         let canon_name = berth_protocol::canonical_name(name);
-        match self.meta.set_yanked(reg.id, &reg.name, &canon_name, &canon_vers, yanked, &who.actor()).await {
+        match self
+            .meta
+            .set_yanked(
+                reg.id,
+                &reg.name,
+                &canon_name,
+                &canon_vers,
+                yanked,
+                &who.actor(),
+            )
+            .await
+        {
             Err(StoreError::NotOwner(n)) => {
-                self.audit_denied(who, action, reg, &n, Some(vers), "not an owner").await;
+                self.audit_denied(who, action, reg, &n, Some(vers), "not an owner")
+                    .await;
                 Err(StoreError::NotOwner(n).into())
             }
-            Err(StoreError::CrateNotFound(_)) => {
-                Err(ServiceError::NotFound(format!("crate `{name}` does not exist")))
-            }
+            Err(StoreError::CrateNotFound(_)) => Err(ServiceError::NotFound(format!(
+                "crate `{name}` does not exist"
+            ))),
             Err(e) => Err(e.into()),
             Ok(changed) => {
                 tracing::info!(registry = %reg.name, krate = %name, version = %vers, user = %who.user.login, changed, "{action}");
@@ -95,7 +117,12 @@ impl Berth {
     }
 
     /// The owners of a crate.
-    pub async fn owners(&self, registry: &str, who: Option<&Identity>, name: &str) -> Result<OwnerList, ServiceError> {
+    pub async fn owners(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+    ) -> Result<OwnerList, ServiceError> {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
         let krate = self
@@ -107,7 +134,11 @@ impl Berth {
         Ok(OwnerList {
             users: users
                 .into_iter()
-                .map(|u| OwnerJson { id: u.id, login: u.login, name: u.name })
+                .map(|u| OwnerJson {
+                    id: u.id,
+                    login: u.login,
+                    name: u.name,
+                })
                 .collect(),
         })
     }
@@ -125,20 +156,28 @@ impl Berth {
         let who = need_token(who, reg)?;
         let action = if add { "owner.add" } else { "owner.remove" };
         if !who.scopes.change_owners {
-            self.audit_denied(who, action, reg, name, None, "token lacks change-owners").await;
+            self.audit_denied(who, action, reg, name, None, "token lacks change-owners")
+                .await;
             who.require(false, "change-owners")?;
         }
         if logins.is_empty() || logins.len() > 100 {
-            return Err(ServiceError::BadRequest("give between 1 and 100 user logins".into()));
+            return Err(ServiceError::BadRequest(
+                "give between 1 and 100 user logins".into(),
+            ));
         }
         let krate = self
             .meta
             .find_crate(reg.id, &berth_protocol::canonical_name(name))
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
-        match self.meta.change_owners(&reg.name, krate.id, &krate.name, logins, add, &who.actor()).await {
+        match self
+            .meta
+            .change_owners(&reg.name, krate.id, &krate.name, logins, add, &who.actor())
+            .await
+        {
             Err(StoreError::NotOwner(n)) => {
-                self.audit_denied(who, action, reg, &n, None, "not an owner").await;
+                self.audit_denied(who, action, reg, &n, None, "not an owner")
+                    .await;
                 Err(StoreError::NotOwner(n).into())
             }
             Err(e) => Err(e.into()),
@@ -165,26 +204,41 @@ impl Berth {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
         if query.len() > 200 {
-            return Err(ServiceError::BadRequest("the search query is too long (at most 200 bytes)".into()));
+            return Err(ServiceError::BadRequest(
+                "the search query is too long (at most 200 bytes)".into(),
+            ));
         }
         let per_page = per_page.unwrap_or(10).clamp(1, MAX_PER_PAGE);
         let page = page.unwrap_or(1).clamp(1, 10_000);
-        let (hits, total) = self.meta.search(reg.id, query.trim(), per_page, (page - 1) * per_page).await?;
+        let (hits, total) = self
+            .meta
+            .search(reg.id, query.trim(), per_page, (page - 1) * per_page)
+            .await?;
         Ok(SearchResults { hits, total })
     }
 
     /// Adds a user. `password` is hashed with argon2id when given.
-    pub async fn add_user(&self, login: &str, password: Option<&str>, admin: bool) -> Result<User, ServiceError> {
+    pub async fn add_user(
+        &self,
+        login: &str,
+        password: Option<&str>,
+        admin: bool,
+    ) -> Result<User, ServiceError> {
         let ok = !login.is_empty()
             && login.len() <= 64
-            && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+            && login
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
         if !ok {
             return Err(ServiceError::BadRequest(format!(
                 "invalid login `{login}`: use 1-64 ASCII letters, digits, `-`, `_` or `.`"
             )));
         }
         let hash = password.map(hash_password).transpose()?;
-        Ok(self.meta.create_user(login, None, hash.as_deref(), admin).await?)
+        Ok(self
+            .meta
+            .create_user(login, None, hash.as_deref(), admin)
+            .await?)
     }
 
     /// Creates a token for a user and returns its secret (shown once).
@@ -195,15 +249,21 @@ impl Berth {
         scopes: Scopes,
         expires_in_days: Option<u32>,
     ) -> Result<String, ServiceError> {
-        let user = self
-            .meta
-            .user_by_login(login)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no user `{login}`; add one with `berth user add {login}`")))?;
+        let user = self.meta.user_by_login(login).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "no user `{login}`; add one with `berth user add {login}`"
+            ))
+        })?;
         let secret = generate_token();
         let expires_at = expires_in_days.map(|d| now_unix() + i64::from(d) * 86_400);
         self.meta
-            .create_token(user.id, name, &hash_token(&secret), &scopes.to_list(), expires_at)
+            .create_token(
+                user.id,
+                name,
+                &hash_token(&secret),
+                &scopes.to_list(),
+                expires_at,
+            )
             .await?;
         Ok(secret)
     }

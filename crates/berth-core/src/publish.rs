@@ -100,8 +100,14 @@ impl Berth {
             None => who.scopes.publish_new,
         };
         if !scope_ok {
-            let scope = if existing.is_some() { "publish-update" } else { "publish-new" };
-            self.meta.append_audit(&deny(format!("token lacks {scope}"))).await?;
+            let scope = if existing.is_some() {
+                "publish-update"
+            } else {
+                "publish-new"
+            };
+            self.meta
+                .append_audit(&deny(format!("token lacks {scope}")))
+                .await?;
             who.require(false, scope)?;
         }
         if let Some(krate) = &existing {
@@ -138,7 +144,10 @@ impl Berth {
                 }
                 Some(other) => {
                     let allowed = &self.config.publish.allowed_registries;
-                    if !allowed.iter().any(|a| a.trim_end_matches('/') == other.trim_end_matches('/')) {
+                    if !allowed
+                        .iter()
+                        .any(|a| a.trim_end_matches('/') == other.trim_end_matches('/'))
+                    {
                         return Err(ServiceError::BadRequest(format!(
                             "dependency `{}` comes from registry `{other}`, which this registry does not \
                              allow; an operator can add it to `publish.allowed_registries`",
@@ -156,8 +165,11 @@ impl Berth {
             max_entries: limits.max_crate_entries,
             ..Default::default()
         };
-        let (name, vers, readme_file) =
-            (meta.name.clone(), meta.vers.clone(), meta.readme_file.clone());
+        let (name, vers, readme_file) = (
+            meta.name.clone(),
+            meta.vers.clone(),
+            meta.readme_file.clone(),
+        );
         let inspect_bytes = crate_bytes.clone();
         let (info, cksum) = tokio::task::spawn_blocking(move || {
             let info = berth_tarball::inspect(
@@ -192,9 +204,14 @@ impl Berth {
             readme,
             description: meta.description.clone(),
         };
-        let outcome = self.meta.publish(&new_version, &who.actor(), &reg.name).await;
+        let outcome = self
+            .meta
+            .publish(&new_version, &who.actor(), &reg.name)
+            .await;
         if let Err(berth_store::StoreError::NotOwner(_)) = &outcome {
-            self.meta.append_audit(&deny("not an owner (at commit)".into())).await?;
+            self.meta
+                .append_audit(&deny("not an owner (at commit)".into()))
+                .await?;
         }
         let outcome = outcome?;
         tracing::info!(

@@ -13,7 +13,11 @@ pub struct PublishBody<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     #[error("the publish request body ends early: expected {expected} more bytes for the {part}, found {found}")]
-    Truncated { part: &'static str, expected: u64, found: u64 },
+    Truncated {
+        part: &'static str,
+        expected: u64,
+        found: u64,
+    },
     #[error("the publish metadata is {len} bytes, more than the {max} bytes allowed")]
     MetadataTooLarge { len: u64, max: u64 },
     #[error("the .crate file is {len} bytes, more than the {max} bytes allowed")]
@@ -26,13 +30,20 @@ impl BodyError {
     /// Whether the error is about a size limit (HTTP 413) rather than a
     /// malformed body (HTTP 400).
     pub fn is_too_large(&self) -> bool {
-        matches!(self, BodyError::MetadataTooLarge { .. } | BodyError::CrateTooLarge { .. })
+        matches!(
+            self,
+            BodyError::MetadataTooLarge { .. } | BodyError::CrateTooLarge { .. }
+        )
     }
 }
 
-fn take_u32<'a>(input: &mut &'a [u8], part: &'static str) -> Result<u32, BodyError> {
+fn take_u32(input: &mut &[u8], part: &'static str) -> Result<u32, BodyError> {
     let Some((len, rest)) = input.split_first_chunk::<4>() else {
-        return Err(BodyError::Truncated { part, expected: 4, found: input.len() as u64 });
+        return Err(BodyError::Truncated {
+            part,
+            expected: 4,
+            found: input.len() as u64,
+        });
     };
     *input = rest;
     Ok(u32::from_le_bytes(*len))
@@ -61,18 +72,27 @@ pub fn parse_publish_body(
     let mut input = body;
     let meta_len = take_u32(&mut input, "metadata length")?;
     if u64::from(meta_len) > max_metadata {
-        return Err(BodyError::MetadataTooLarge { len: meta_len.into(), max: max_metadata });
+        return Err(BodyError::MetadataTooLarge {
+            len: meta_len.into(),
+            max: max_metadata,
+        });
     }
     let metadata = take(&mut input, meta_len, "metadata")?;
     let crate_len = take_u32(&mut input, ".crate length")?;
     if u64::from(crate_len) > max_crate {
-        return Err(BodyError::CrateTooLarge { len: crate_len.into(), max: max_crate });
+        return Err(BodyError::CrateTooLarge {
+            len: crate_len.into(),
+            max: max_crate,
+        });
     }
     let crate_file = take(&mut input, crate_len, ".crate file")?;
     if !input.is_empty() {
         return Err(BodyError::TrailingBytes(input.len() as u64));
     }
-    Ok(PublishBody { metadata, crate_file })
+    Ok(PublishBody {
+        metadata,
+        crate_file,
+    })
 }
 
 /// Builds a publish body (used by tests and tools that publish).
@@ -99,11 +119,20 @@ mod tests {
 
     #[test]
     fn refuses_truncated_and_lying_bodies() {
-        assert!(matches!(parse_publish_body(b"", 100, 100), Err(BodyError::Truncated { .. })));
-        assert!(matches!(parse_publish_body(b"\x02\x00", 100, 100), Err(BodyError::Truncated { .. })));
+        assert!(matches!(
+            parse_publish_body(b"", 100, 100),
+            Err(BodyError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_publish_body(b"\x02\x00", 100, 100),
+            Err(BodyError::Truncated { .. })
+        ));
         let mut body = encode_publish_body(b"{}", b"crate");
         body.truncate(body.len() - 1);
-        assert!(matches!(parse_publish_body(&body, 100, 100), Err(BodyError::Truncated { .. })));
+        assert!(matches!(
+            parse_publish_body(&body, 100, 100),
+            Err(BodyError::Truncated { .. })
+        ));
         // A length field far larger than the body.
         let mut lying = u32::MAX.to_le_bytes().to_vec();
         lying.extend_from_slice(b"{}");
@@ -113,13 +142,20 @@ mod tests {
         ));
         let mut extra = encode_publish_body(b"{}", b"crate");
         extra.push(0);
-        assert_eq!(parse_publish_body(&extra, 100, 100), Err(BodyError::TrailingBytes(1)));
+        assert_eq!(
+            parse_publish_body(&extra, 100, 100),
+            Err(BodyError::TrailingBytes(1))
+        );
     }
 
     #[test]
     fn enforces_limits_before_reading() {
         let body = encode_publish_body(b"{}", &[0; 50]);
-        assert!(parse_publish_body(&body, 1, 100).unwrap_err().is_too_large());
-        assert!(parse_publish_body(&body, 100, 49).unwrap_err().is_too_large());
+        assert!(parse_publish_body(&body, 1, 100)
+            .unwrap_err()
+            .is_too_large());
+        assert!(parse_publish_body(&body, 100, 49)
+            .unwrap_err()
+            .is_too_large());
     }
 }

@@ -165,10 +165,16 @@ mod tests {
 
     #[test]
     fn request_paths_map_back_to_names() {
-        assert_eq!(crate_from_index_path("se/rd/serde").as_deref(), Some("serde"));
+        assert_eq!(
+            crate_from_index_path("se/rd/serde").as_deref(),
+            Some("serde")
+        );
         assert_eq!(crate_from_index_path("3/a/abc").as_deref(), Some("abc"));
         assert_eq!(crate_from_index_path("1/a").as_deref(), Some("a"));
-        assert_eq!(crate_from_index_path("SE/RD/Serde").as_deref(), Some("serde"));
+        assert_eq!(
+            crate_from_index_path("SE/RD/Serde").as_deref(),
+            Some("serde")
+        );
         assert_eq!(crate_from_index_path("xx/rd/serde"), None);
         assert_eq!(crate_from_index_path("3/b/abc"), None);
         assert_eq!(crate_from_index_path("se/rd/../serde"), None);

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::{sort_dependencies, split_features, DependencyKind, IndexDependency, IndexEntry};
+use crate::index::{
+    sort_dependencies, split_features, DependencyKind, IndexDependency, IndexEntry,
+};
 use crate::names::{canonical_name, validate_crate_name, NameError};
 use crate::version::{canonical_version, validate_version, VersionError};
 
@@ -103,11 +105,21 @@ pub enum MetadataError {
     #[error("invalid dependency name `{name}`: {source}")]
     DependencyName { name: String, source: NameError },
     #[error("dependency `{name}` has an invalid version requirement `{req}`: {reason}")]
-    DependencyReq { name: String, req: String, reason: String },
-    #[error("wildcard (`*`) dependency constraints are not allowed; give `{0}` a version requirement")]
+    DependencyReq {
+        name: String,
+        req: String,
+        reason: String,
+    },
+    #[error(
+        "wildcard (`*`) dependency constraints are not allowed; give `{0}` a version requirement"
+    )]
     WildcardDependency(String),
     #[error("too many {what}: {count}, at most {max} are allowed")]
-    TooMany { what: &'static str, count: usize, max: usize },
+    TooMany {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
     #[error("invalid keyword `{0}`: keywords are at most {MAX_KEYWORD_LEN} ASCII letters, digits, `_`, `-` or `+`, starting with a letter or digit")]
     Keyword(String),
     #[error("the `{0}` field is too long")]
@@ -212,14 +224,21 @@ impl PublishMetadata {
         if let Some(links) = &self.links {
             let ok = !links.is_empty()
                 && links.len() <= 64
-                && links.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && links
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
                 return Err(MetadataError::Links(links.clone()));
             }
         }
         let canon_name = canonical_name(&self.name);
         let canon_vers = canonical_version(&version);
-        Ok(ValidatedPublish { meta: self, version, canon_name, canon_vers })
+        Ok(ValidatedPublish {
+            meta: self,
+            version,
+            canon_name,
+            canon_vers,
+        })
     }
 }
 
@@ -228,24 +247,29 @@ fn validate_dependency(dep: &PublishDependency) -> Result<(), MetadataError> {
     // must still be plain identifiers to be safe in paths and lines.
     validate_crate_name(&dep.name).or_else(|e| match e {
         NameError::Reserved(_) if dep.registry.is_some() => Ok(()),
-        e => Err(MetadataError::DependencyName { name: dep.name.clone(), source: e }),
+        e => Err(MetadataError::DependencyName {
+            name: dep.name.clone(),
+            source: e,
+        }),
     })?;
     if let Some(rename) = &dep.explicit_name_in_toml {
         validate_crate_name(rename).or_else(|e| match e {
             NameError::Reserved(_) => Ok(()),
-            e => Err(MetadataError::DependencyName { name: rename.clone(), source: e }),
+            e => Err(MetadataError::DependencyName {
+                name: rename.clone(),
+                source: e,
+            }),
         })?;
     }
     if dep.version_req.len() > 1_000 {
         return Err(MetadataError::FieldTooLong("version_req"));
     }
-    let req = semver::VersionReq::parse(&dep.version_req).map_err(|e| {
-        MetadataError::DependencyReq {
+    let req =
+        semver::VersionReq::parse(&dep.version_req).map_err(|e| MetadataError::DependencyReq {
             name: dep.name.clone(),
             req: dep.version_req.clone(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     if req.comparators.is_empty() {
         return Err(MetadataError::WildcardDependency(dep.name.clone()));
     }
@@ -256,7 +280,12 @@ fn validate_dependency(dep: &PublishDependency) -> Result<(), MetadataError> {
             max: MAX_FEATURE_VALUES,
         });
     }
-    for text in dep.target.iter().chain(dep.registry.iter()).chain(dep.features.iter()) {
+    for text in dep
+        .target
+        .iter()
+        .chain(dep.registry.iter())
+        .chain(dep.features.iter())
+    {
         if text.len() > 1_000 {
             return Err(MetadataError::FieldTooLong("dependency"));
         }
@@ -398,15 +427,23 @@ mod tests {
             Err(MetadataError::Name(NameError::Reserved(_)))
         ));
         assert!(matches!(
-            meta(serde_json::json!({"name": "foo", "vers": "1.0.0", "keywords": ["a","b","c","d","e","f"]})),
+            meta(
+                serde_json::json!({"name": "foo", "vers": "1.0.0", "keywords": ["a","b","c","d","e","f"]})
+            ),
             Err(MetadataError::TooMany { .. })
         ));
         assert!(matches!(
             meta(serde_json::json!({"name": "foo", "vers": "1.0.0", "rust_version": "latest"})),
             Err(MetadataError::RustVersion(_))
         ));
-        assert!(matches!(PublishMetadata::from_json(b"{"), Err(MetadataError::Json(_))));
+        assert!(matches!(
+            PublishMetadata::from_json(b"{"),
+            Err(MetadataError::Json(_))
+        ));
         let deep = "[".repeat(10_000);
-        assert!(matches!(PublishMetadata::from_json(deep.as_bytes()), Err(MetadataError::Json(_))));
+        assert!(matches!(
+            PublishMetadata::from_json(deep.as_bytes()),
+            Err(MetadataError::Json(_))
+        ));
     }
 }

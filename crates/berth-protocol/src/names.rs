@@ -8,11 +8,48 @@ pub const MAX_NAME_LEN: usize = 64;
 /// of these names cannot be unpacked on Windows) and the crates of Rust's
 /// standard distribution. Compared after [`canonical_name`].
 const RESERVED: &[&str] = &[
-    "con", "prn", "aux", "nul", "com0", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
-    "com8", "com9", "lpt0", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
-    "conin$", "conout$", "std", "core", "alloc", "proc_macro", "test", "compiler_builtins",
-    "panic_abort", "panic_unwind", "unwind", "std_detect", "profiler_builtins", "sysroot",
-    "rustc", "rustdoc", "rustc_std_workspace_core", "rustc_std_workspace_alloc",
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    "com0",
+    "com1",
+    "com2",
+    "com3",
+    "com4",
+    "com5",
+    "com6",
+    "com7",
+    "com8",
+    "com9",
+    "lpt0",
+    "lpt1",
+    "lpt2",
+    "lpt3",
+    "lpt4",
+    "lpt5",
+    "lpt6",
+    "lpt7",
+    "lpt8",
+    "lpt9",
+    "conin$",
+    "conout$",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "compiler_builtins",
+    "panic_abort",
+    "panic_unwind",
+    "unwind",
+    "std_detect",
+    "profiler_builtins",
+    "sysroot",
+    "rustc",
+    "rustdoc",
+    "rustc_std_workspace_core",
+    "rustc_std_workspace_alloc",
     "rustc_std_workspace_std",
 ];
 
@@ -35,7 +72,13 @@ pub enum NameError {
 /// replaced by `_`. `Foo-Bar` and `foo_bar` are the same crate.
 pub fn canonical_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c == '-' { '_' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
@@ -53,10 +96,16 @@ pub fn validate_crate_name(name: &str) -> Result<(), NameError> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
     {
-        return Err(NameError::BadChar { name: name.to_string(), ch });
+        return Err(NameError::BadChar {
+            name: name.to_string(),
+            ch,
+        });
     }
     if !first.is_ascii_alphabetic() {
-        return Err(NameError::BadStart { name: name.to_string(), first });
+        return Err(NameError::BadStart {
+            name: name.to_string(),
+            first,
+        });
     }
     let canon = canonical_name(name);
     if RESERVED.contains(&canon.as_str()) {
@@ -79,20 +128,57 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         assert_eq!(validate_crate_name(""), Err(NameError::Empty));
-        assert!(matches!(validate_crate_name(&"a".repeat(65)), Err(NameError::TooLong(_))));
-        assert!(matches!(validate_crate_name("1abc"), Err(NameError::BadStart { .. })));
-        assert!(matches!(validate_crate_name("_abc"), Err(NameError::BadStart { .. })));
-        assert!(matches!(validate_crate_name("-abc"), Err(NameError::BadStart { .. })));
-        assert!(matches!(validate_crate_name("a.b"), Err(NameError::BadChar { ch: '.', .. })));
-        assert!(matches!(validate_crate_name("a/b"), Err(NameError::BadChar { .. })));
-        assert!(matches!(validate_crate_name("café"), Err(NameError::BadChar { .. })));
-        assert!(matches!(validate_crate_name("a b"), Err(NameError::BadChar { .. })));
+        assert!(matches!(
+            validate_crate_name(&"a".repeat(65)),
+            Err(NameError::TooLong(_))
+        ));
+        assert!(matches!(
+            validate_crate_name("1abc"),
+            Err(NameError::BadStart { .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("_abc"),
+            Err(NameError::BadStart { .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("-abc"),
+            Err(NameError::BadStart { .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("a.b"),
+            Err(NameError::BadChar { ch: '.', .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("a/b"),
+            Err(NameError::BadChar { .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("café"),
+            Err(NameError::BadChar { .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("a b"),
+            Err(NameError::BadChar { .. })
+        ));
     }
 
     #[test]
     fn refuses_reserved_names_in_any_spelling() {
-        for n in ["nul", "NUL", "Con", "com1", "LPT9", "std", "Proc-Macro", "core", "alloc"] {
-            assert!(matches!(validate_crate_name(n), Err(NameError::Reserved(_))), "{n}");
+        for n in [
+            "nul",
+            "NUL",
+            "Con",
+            "com1",
+            "LPT9",
+            "std",
+            "Proc-Macro",
+            "core",
+            "alloc",
+        ] {
+            assert!(
+                matches!(validate_crate_name(n), Err(NameError::Reserved(_))),
+                "{n}"
+            );
         }
     }
 

@@ -48,9 +48,18 @@ mod tests {
 
     #[test]
     fn refuses_bad_versions() {
-        assert!(matches!(validate_version("1.0"), Err(VersionError::Invalid { .. })));
-        assert!(matches!(validate_version("01.0.0"), Err(VersionError::Invalid { .. })));
-        assert!(matches!(validate_version(""), Err(VersionError::Invalid { .. })));
+        assert!(matches!(
+            validate_version("1.0"),
+            Err(VersionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            validate_version("01.0.0"),
+            Err(VersionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            validate_version(""),
+            Err(VersionError::Invalid { .. })
+        ));
         let long = format!("1.0.0-{}", "a".repeat(200));
         assert_eq!(validate_version(&long), Err(VersionError::TooLong));
     }

@@ -17,7 +17,10 @@ use crate::AppState;
 pub(crate) fn with_login_url(state: &AppState, registry: &str, e: ServiceError) -> ApiError {
     let login_url = matches!(e, ServiceError::Unauthorized(_))
         .then(|| format!("{}/r/{registry}/me", state.berth.config.public_url));
-    ApiError { error: e, login_url }
+    ApiError {
+        error: e,
+        login_url,
+    }
 }
 
 /// The caller behind the `Authorization` header, if any.
@@ -51,7 +54,9 @@ fn ok_json(value: serde_json::Value) -> Response {
 async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ServiceError> {
     let too_large = |n: Option<u64>| {
         ServiceError::TooLarge(match n {
-            Some(n) => format!("the request body is {n} bytes, more than the {limit} bytes allowed"),
+            Some(n) => {
+                format!("the request body is {n} bytes, more than the {limit} bytes allowed")
+            }
             None => format!("the request body is larger than the {limit} bytes allowed"),
         })
     };
@@ -67,7 +72,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes,
     match Limited::new(body, limit as usize).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(None)),
-        Err(e) => Err(ServiceError::BadRequest(format!("failed to read the request body: {e}"))),
+        Err(e) => Err(ServiceError::BadRequest(format!(
+            "failed to read the request body: {e}"
+        ))),
     }
 }
 
@@ -153,7 +160,9 @@ async fn change_owners(
     let who = caller(&state, &registry, &headers).await?;
     let bytes = read_body(&headers, body, 64 * 1024).await?;
     let parsed: OwnersBody = serde_json::from_slice(&bytes).map_err(|e| {
-        ServiceError::BadRequest(format!("invalid owners request: expected {{\"users\":[...]}}: {e}"))
+        ServiceError::BadRequest(format!(
+            "invalid owners request: expected {{\"users\":[...]}}: {e}"
+        ))
     })?;
     let msg = state
         .berth
@@ -195,11 +204,18 @@ pub(crate) async fn search(
     headers: HeaderMap,
     params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| ServiceError::BadRequest(format!("invalid search parameters: {e}")))?;
+    let Query(params) =
+        params.map_err(|e| ServiceError::BadRequest(format!("invalid search parameters: {e}")))?;
     let who = caller(&state, &registry, &headers).await?;
     let results = state
         .berth
-        .search(&registry, who.as_ref(), &params.q, params.per_page, params.page)
+        .search(
+            &registry,
+            who.as_ref(),
+            &params.q,
+            params.per_page,
+            params.page,
+        )
         .await
         .map_err(|e| with_login_url(&state, &registry, e))?;
     let crates: Vec<serde_json::Value> = results
@@ -214,7 +230,9 @@ pub(crate) async fn search(
             })
         })
         .collect();
-    Ok(ok_json(serde_json::json!({ "crates": crates, "meta": { "total": results.total } })))
+    Ok(ok_json(
+        serde_json::json!({ "crates": crates, "meta": { "total": results.total } }),
+    ))
 }
 
 pub(crate) async fn download(
@@ -228,13 +246,24 @@ pub(crate) async fn download(
         .download(&registry, who.as_ref(), &name, &version)
         .await
         .map_err(|e| with_login_url(&state, &registry, e))?;
-    let private = state.berth.registry(&registry).map(|r| r.private).unwrap_or(true);
+    let private = state
+        .berth
+        .registry(&registry)
+        .map(|r| r.private)
+        .unwrap_or(true);
     let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(dl.size));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if private { "private, max-age=31536000, immutable" } else { "public, max-age=31536000, immutable" }),
+        HeaderValue::from_static(if private {
+            "private, max-age=31536000, immutable"
+        } else {
+            "public, max-age=31536000, immutable"
+        }),
     );
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", dl.cksum)) {
         h.insert(header::ETAG, v);

@@ -15,7 +15,10 @@ pub struct ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
-        Self { error, login_url: None }
+        Self {
+            error,
+            login_url: None,
+        }
     }
 }
 

@@ -13,7 +13,10 @@ use crate::AppState;
 /// Whether a conditional request is satisfied by the current validators.
 /// `If-None-Match` wins over `If-Modified-Since` when both are sent.
 pub(crate) fn not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         return inm.split(',').map(str::trim).any(|tag| {
             tag == "*" || tag == etag || tag.strip_prefix("W/").is_some_and(|t| t == etag)
         });
@@ -33,7 +36,9 @@ pub(crate) fn not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) 
 }
 
 fn http_date(unix: i64) -> String {
-    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64))
+    httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64),
+    )
 }
 
 /// A 200 or 304 response for a body with validators.
@@ -74,7 +79,13 @@ pub(crate) async fn config_json(
         .map_err(|e| with_login_url(&state, &registry, e))?;
     let body = Bytes::from(berth.index_config(reg).to_string());
     let etag = format!("\"{:x}\"", fxhash(&body));
-    Ok(conditional(&headers, body, &etag, state.started_at, "application/json"))
+    Ok(conditional(
+        &headers,
+        body,
+        &etag,
+        state.started_at,
+        "application/json",
+    ))
 }
 
 pub(crate) async fn index_file(
@@ -88,14 +99,20 @@ pub(crate) async fn index_file(
         .index_file(&registry, who.as_ref(), &path)
         .await
         .map_err(|e| with_login_url(&state, &registry, e))?;
-    Ok(conditional(&headers, file.body.clone(), &file.etag, file.last_modified, "text/plain; charset=utf-8"))
+    Ok(conditional(
+        &headers,
+        file.body.clone(),
+        &file.etag,
+        file.last_modified,
+        "text/plain; charset=utf-8",
+    ))
 }
 
 /// A small stable hash for validators of small bodies (FNV-1a).
 fn fxhash(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[cfg(test)]
@@ -105,11 +122,20 @@ mod tests {
     #[test]
     fn etag_precedes_date() {
         let mut h = HeaderMap::new();
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\", \"b\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", \"b\""),
+        );
         assert!(not_modified(&h, "\"b\"", 100));
         assert!(!not_modified(&h, "\"c\"", 100));
-        h.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_str(&http_date(200)).unwrap());
-        assert!(!not_modified(&h, "\"c\"", 100), "a mismatching ETag wins over the date");
+        h.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_str(&http_date(200)).unwrap(),
+        );
+        assert!(
+            !not_modified(&h, "\"c\"", 100),
+            "a mismatching ETag wins over the date"
+        );
         h.remove(header::IF_NONE_MATCH);
         assert!(not_modified(&h, "\"c\"", 100));
         assert!(not_modified(&h, "\"c\"", 200));

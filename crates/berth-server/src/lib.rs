@@ -38,7 +38,9 @@ pub struct AppState {
 /// Installs the Prometheus recorder (once per process) and returns its handle.
 pub fn metrics_handle() -> PrometheusHandle {
     let recorder = PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .set_buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])
         .map(|b| b.build_recorder())
         .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
     let handle = recorder.handle();
@@ -56,12 +58,20 @@ pub fn router(state: AppState) -> Router {
         .route("/index/{*path}", get(index::index_file))
         .route("/api/v1/crates", get(api::search))
         .route("/api/v1/crates/new", put(api::publish))
-        .route("/api/v1/crates/{name}/{version}/download", get(api::download))
-        .route("/api/v1/crates/{name}/{version}/yank", axum::routing::delete(api::yank))
+        .route(
+            "/api/v1/crates/{name}/{version}/download",
+            get(api::download),
+        )
+        .route(
+            "/api/v1/crates/{name}/{version}/yank",
+            axum::routing::delete(api::yank),
+        )
         .route("/api/v1/crates/{name}/{version}/unyank", put(api::unyank))
         .route(
             "/api/v1/crates/{name}/owners",
-            get(api::list_owners).put(api::add_owners).delete(api::remove_owners),
+            get(api::list_owners)
+                .put(api::add_owners)
+                .delete(api::remove_owners),
         )
         .route("/me", get(ops::me));
     Router::new()
@@ -73,7 +83,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }
@@ -120,7 +133,9 @@ pub async fn serve(
         })
     };
     let app = router(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     flusher.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");

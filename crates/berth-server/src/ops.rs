@@ -41,7 +41,10 @@ pub(crate) async fn home(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
-pub(crate) async fn me(State(state): State<AppState>, Path(registry): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Response, ApiError> {
     let reg = state.berth.registry(&registry)?;
     let text = format!(
         "To get a token for registry `{name}`, ask an operator to run:\n\n    berth token create --user YOUR_LOGIN\n\n\

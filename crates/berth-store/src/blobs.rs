@@ -53,7 +53,10 @@ impl BlobStore {
             StoreError::BlobConfig(format!("cannot create blob directory `{dir}`: {e}"))
         })?;
         let fs = LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Self { inner: Arc::new(fs), description: format!("file://{dir}") })
+        Ok(Self {
+            inner: Arc::new(fs),
+            description: format!("file://{dir}"),
+        })
     }
 
     /// Wraps any object store (tests, other backends).

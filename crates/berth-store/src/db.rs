@@ -35,7 +35,11 @@ impl Backend {
             Ok(Backend::Postgres)
         } else {
             Err(StoreError::Database(sqlx::Error::Configuration(
-                format!("unsupported database URL `{}`: use sqlite://PATH or postgres://...", redact(url)).into(),
+                format!(
+                    "unsupported database URL `{}`: use sqlite://PATH or postgres://...",
+                    redact(url)
+                )
+                .into(),
             )))
         }
     }
@@ -100,7 +104,11 @@ impl MetaStore {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend, write_lock })
+        Ok(Self {
+            pool,
+            backend,
+            write_lock,
+        })
     }
 
     /// Which database this is.
@@ -149,7 +157,11 @@ fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Database(sqlx::Error::Configuration(
-                    format!("cannot create database directory `{}`: {e}", parent.display()).into(),
+                    format!(
+                        "cannot create database directory `{}`: {e}",
+                        parent.display()
+                    )
+                    .into(),
                 ))
             })?;
         }

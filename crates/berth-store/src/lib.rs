@@ -19,9 +19,9 @@ mod queries;
 pub use blobs::{blob_key, BlobStore};
 pub use db::{redact, Backend, MetaStore};
 pub use error::StoreError;
+pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
-pub use model::*;
 
 /// Current time as Unix seconds; stores use it for timestamps they write.
 pub fn now_unix() -> i64 {

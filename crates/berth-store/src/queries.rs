@@ -77,7 +77,9 @@ async fn recompute_max_version(tx: &mut Tx, crate_id: i64) -> Result<Option<Stri
     for row in rows {
         let vers: String = row.try_get("vers")?;
         let live = row.try_get::<i64, _>("yanked")? == 0;
-        let Ok(parsed) = semver::Version::parse(&vers) else { continue };
+        let Ok(parsed) = semver::Version::parse(&vers) else {
+            continue;
+        };
         let better = match &best {
             None => true,
             Some((blive, bv, _)) => (live, &parsed) > (*blive, bv),
@@ -153,7 +155,12 @@ impl MetaStore {
         )
         .await?;
         w.tx.commit().await?;
-        Ok(User { id, login: login.to_string(), name: name.map(str::to_string), is_admin })
+        Ok(User {
+            id,
+            login: login.to_string(),
+            name: name.map(str::to_string),
+            is_admin,
+        })
     }
 
     /// Looks a user up by login.
@@ -213,7 +220,9 @@ impl MetaStore {
             &AuditEntry {
                 action: "token.create".into(),
                 outcome: "ok".into(),
-                detail: Some(format!("user_id={user_id} token_id={id} name={name} scopes={scopes}")),
+                detail: Some(format!(
+                    "user_id={user_id} token_id={id} name={name} scopes={scopes}"
+                )),
                 ..Default::default()
             },
         )
@@ -223,7 +232,10 @@ impl MetaStore {
     }
 
     /// Finds a token by the hash of its secret.
-    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<(String, TokenRecord)>, StoreError> {
+    pub async fn token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(String, TokenRecord)>, StoreError> {
         let row = sqlx::query(
             "SELECT t.id AS tid, t.name AS tname, t.token_hash, t.scopes, t.expires_at, t.revoked, \
                     u.id, u.login, u.name, u.is_admin \
@@ -272,12 +284,14 @@ impl MetaStore {
     /// Revokes a token of a user. Returns whether a token was revoked.
     pub async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<bool, StoreError> {
         let mut w = self.begin_write().await?;
-        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = $1 AND user_id = $2 AND revoked = 0")
-            .bind(token_id)
-            .bind(user_id)
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE tokens SET revoked = 1 WHERE id = $1 AND user_id = $2 AND revoked = 0",
+        )
+        .bind(token_id)
+        .bind(user_id)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
         if n > 0 {
             insert_audit(
                 &mut w.tx,
@@ -297,7 +311,11 @@ impl MetaStore {
     // ---- crates and the index ---------------------------------------------
 
     /// A crate by canonical name.
-    pub async fn find_crate(&self, registry_id: i64, canon_name: &str) -> Result<Option<CrateRow>, StoreError> {
+    pub async fn find_crate(
+        &self,
+        registry_id: i64,
+        canon_name: &str,
+    ) -> Result<Option<CrateRow>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {CRATE_COLUMNS} FROM crates WHERE registry_id = $1 AND canon_name = $2"
         ))
@@ -309,7 +327,11 @@ impl MetaStore {
     }
 
     /// The revision of a crate's index file, to validate a cached copy.
-    pub async fn index_state(&self, registry_id: i64, canon_name: &str) -> Result<Option<IndexState>, StoreError> {
+    pub async fn index_state(
+        &self,
+        registry_id: i64,
+        canon_name: &str,
+    ) -> Result<Option<IndexState>, StoreError> {
         let row = sqlx::query(
             "SELECT id, revision, updated_at FROM crates WHERE registry_id = $1 AND canon_name = $2",
         )
@@ -359,14 +381,23 @@ impl MetaStore {
     }
 
     /// Whether a crate exists in a registry (dependency checks).
-    pub async fn crate_exists(&self, registry_id: i64, canon_name: &str) -> Result<bool, StoreError> {
+    pub async fn crate_exists(
+        &self,
+        registry_id: i64,
+        canon_name: &str,
+    ) -> Result<bool, StoreError> {
         Ok(self.index_state(registry_id, canon_name).await?.is_some())
     }
 
     /// Records a published version, creating the crate (owned by the
     /// publisher) on its first version. When `actor` is not an admin and the
     /// crate exists, the actor must own it at the moment of the change.
-    pub async fn publish(&self, v: &NewVersion, actor: &Actor, registry: &str) -> Result<PublishOutcome, StoreError> {
+    pub async fn publish(
+        &self,
+        v: &NewVersion,
+        actor: &Actor,
+        registry: &str,
+    ) -> Result<PublishOutcome, StoreError> {
         let now = now_unix();
         let mut w = self.begin_write().await?;
         let existing = sqlx::query(&format!(
@@ -380,7 +411,9 @@ impl MetaStore {
             Some(row) => {
                 let krate = crate_from_row(&row)?;
                 if krate.name != v.name {
-                    return Err(StoreError::NameMismatch { existing: krate.name });
+                    return Err(StoreError::NameMismatch {
+                        existing: krate.name,
+                    });
                 }
                 if !actor.is_admin && !is_owner(&mut w.tx, krate.id, actor.user_id).await? {
                     return Err(StoreError::NotOwner(krate.name));
@@ -439,16 +472,21 @@ impl MetaStore {
         let version_id: i64 = match res {
             Ok(row) => row.try_get("id")?,
             Err(e) if StoreError::is_unique_violation(&e) => {
-                let existing: String = sqlx::query("SELECT vers FROM versions WHERE crate_id = $1 AND canon_vers = $2")
-                    .bind(crate_id)
-                    .bind(&v.canon_vers)
-                    .fetch_optional(&mut *w.tx)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|r| r.try_get("vers").ok())
-                    .unwrap_or_else(|| v.vers.clone());
-                return Err(StoreError::VersionExists { name: v.name.clone(), vers: existing });
+                let existing: String = sqlx::query(
+                    "SELECT vers FROM versions WHERE crate_id = $1 AND canon_vers = $2",
+                )
+                .bind(crate_id)
+                .bind(&v.canon_vers)
+                .fetch_optional(&mut *w.tx)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_get("vers").ok())
+                .unwrap_or_else(|| v.vers.clone());
+                return Err(StoreError::VersionExists {
+                    name: v.name.clone(),
+                    vers: existing,
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -481,7 +519,11 @@ impl MetaStore {
         )
         .await?;
         w.tx.commit().await?;
-        Ok(PublishOutcome { crate_id, version_id, new_crate })
+        Ok(PublishOutcome {
+            crate_id,
+            version_id,
+            new_crate,
+        })
     }
 
     /// Yanks or unyanks a version, rewriting its index line. Returns whether
@@ -524,8 +566,9 @@ impl MetaStore {
             return Ok(false);
         }
         let line: String = row.try_get("index_line")?;
-        let mut entry = IndexEntry::from_line(&line)
-            .map_err(|e| StoreError::Corrupt(format!("index line of {}@{vers}: {e}", krate.name)))?;
+        let mut entry = IndexEntry::from_line(&line).map_err(|e| {
+            StoreError::Corrupt(format!("index line of {}@{vers}: {e}", krate.name))
+        })?;
         entry.yanked = yanked;
         sqlx::query("UPDATE versions SET yanked = $2, index_line = $3 WHERE id = $1")
             .bind(version_id)
@@ -615,11 +658,12 @@ impl MetaStore {
                     .await?;
             }
         }
-        let remaining: i64 = sqlx::query("SELECT COUNT(*) AS n FROM crate_owners WHERE crate_id = $1")
-            .bind(crate_id)
-            .fetch_one(&mut *w.tx)
-            .await?
-            .try_get("n")?;
+        let remaining: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM crate_owners WHERE crate_id = $1")
+                .bind(crate_id)
+                .fetch_one(&mut *w.tx)
+                .await?
+                .try_get("n")?;
         if remaining == 0 {
             return Err(StoreError::LastOwner);
         }
@@ -708,7 +752,11 @@ impl MetaStore {
         offset: i64,
     ) -> Result<(Vec<SearchHit>, i64), StoreError> {
         let canon = berth_protocol::canonical_name(query);
-        let escape = |s: &str| s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escape = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
         let name_pat = format!("%{}%", escape(&canon));
         let desc_pat = format!("%{}%", escape(&query.to_lowercase()));
         let filter = "registry_id = $1 AND (canon_name LIKE $2 ESCAPE '\\' \
@@ -787,7 +835,9 @@ impl MetaStore {
 
     /// Every checksum a version refers to (garbage collection).
     pub async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT cksum FROM versions").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT DISTINCT cksum FROM versions")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("cksum").map_err(StoreError::from))
             .collect()

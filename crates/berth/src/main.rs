@@ -155,7 +155,9 @@ async fn shutdown_signal() {
 }
 
 async fn open(config: Config) -> Result<Arc<Berth>> {
-    Berth::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))
+    Berth::open(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn serve(mut config: Config) -> Result<()> {
@@ -195,7 +197,10 @@ fn berth_store_redacted(url: &str) -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let mut overrides = Overrides { data_dir: cli.global.data_dir.clone(), ..Default::default() };
+    let mut overrides = Overrides {
+        data_dir: cli.global.data_dir.clone(),
+        ..Default::default()
+    };
     if let Command::Serve { listen, public_url } = &cli.command {
         overrides.listen = listen.clone();
         overrides.public_url = public_url.clone();
@@ -205,9 +210,16 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve { .. } => serve(config).await?,
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&config).context("rendering configuration")?);
+            print!(
+                "{}",
+                toml::to_string_pretty(&config).context("rendering configuration")?
+            );
         }
-        Command::User(UserCommand::Add { name, admin, password_stdin }) => {
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+        }) => {
             let berth = open(config).await?;
             let password = if password_stdin {
                 let mut p = String::new();
@@ -224,15 +236,35 @@ async fn main() -> Result<()> {
                 .add_user(&name, password.as_deref(), admin)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("added user `{}` (id {}){}", user.login, user.id, if admin { " as an administrator" } else { "" });
+            println!(
+                "added user `{}` (id {}){}",
+                user.login,
+                user.id,
+                if admin { " as an administrator" } else { "" }
+            );
         }
         Command::User(UserCommand::List) => {
             let berth = open(config).await?;
-            for u in berth.meta.list_users().await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                println!("{}\t{}{}", u.id, u.login, if u.is_admin { "\tadmin" } else { "" });
+            for u in berth
+                .meta
+                .list_users()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!(
+                    "{}\t{}{}",
+                    u.id,
+                    u.login,
+                    if u.is_admin { "\tadmin" } else { "" }
+                );
             }
         }
-        Command::Token(TokenCommand::Create { user, name, scopes, expires_in_days }) => {
+        Command::Token(TokenCommand::Create {
+            user,
+            name,
+            scopes,
+            expires_in_days,
+        }) => {
             let scopes = if scopes.is_empty() {
                 Scopes::ALL
             } else {
@@ -243,7 +275,10 @@ async fn main() -> Result<()> {
                 .create_token(&user, &name, scopes, expires_in_days)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("created token `{name}` for user `{user}` with scopes {}; it is shown only once:", scopes.to_list());
+            eprintln!(
+                "created token `{name}` for user `{user}` with scopes {}; it is shown only once:",
+                scopes.to_list()
+            );
             println!("{secret}");
         }
         Command::Token(TokenCommand::List { user }) => {
@@ -254,9 +289,17 @@ async fn main() -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .with_context(|| format!("no user `{user}`"))?;
-            for t in berth.meta.list_tokens(u.id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            for t in berth
+                .meta
+                .list_tokens(u.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 let state = if t.revoked { "revoked" } else { "active" };
-                let expiry = t.expires_at.map(|e| format!("expires_at={e}")).unwrap_or_else(|| "no expiry".into());
+                let expiry = t
+                    .expires_at
+                    .map(|e| format!("expires_at={e}"))
+                    .unwrap_or_else(|| "no expiry".into());
                 println!("{}\t{}\t{}\t{}\t{}", t.id, t.name, t.scopes, state, expiry);
             }
         }
@@ -268,14 +311,22 @@ async fn main() -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .with_context(|| format!("no user `{user}`"))?;
-            if !berth.meta.revoke_token(u.id, id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            if !berth
+                .meta
+                .revoke_token(u.id, id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 bail!("user `{user}` has no active token with id {id}");
             }
             println!("revoked token {id} of user `{user}`");
         }
         Command::Gc { min_age_secs } => {
             let berth = open(config).await?;
-            let n = berth.collect_garbage(min_age_secs).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let n = berth
+                .collect_garbage(min_age_secs)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("deleted {n} unreferenced blob(s)");
         }
     }

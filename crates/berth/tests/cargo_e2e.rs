@@ -12,7 +12,12 @@ fn publish_depend_build_and_run() {
 
     let alpha = cargo.package("alpha", "1.0.0", "", "");
     cargo.publish(&alpha);
-    let beta = cargo.package("beta", "0.2.0", "alpha = { version = \"1\", registry = \"main\" }", "");
+    let beta = cargo.package(
+        "beta",
+        "0.2.0",
+        "alpha = { version = \"1\", registry = \"main\" }",
+        "",
+    );
     std::fs::write(
         beta.join("src/lib.rs"),
         "pub fn greet() -> String { format!(\"beta uses {}\", alpha::name()) }\n",
@@ -39,13 +44,19 @@ fn publish_depend_build_and_run() {
 
     // The lock file's checksums are the sha256 of the .crate files served.
     let lock = std::fs::read_to_string(app.join("Cargo.lock")).unwrap();
-    for (name, vers, path) in [("alpha", "1.0.0", "al/ph/alpha"), ("beta", "0.2.0", "be/ta/beta")] {
+    for (name, vers, path) in [
+        ("alpha", "1.0.0", "al/ph/alpha"),
+        ("beta", "0.2.0", "be/ta/beta"),
+    ] {
         let bytes = server
             .get(&format!("/r/main/api/v1/crates/{name}/{vers}/download"))
             .bytes()
             .unwrap();
         let sum = sha256_hex(&bytes);
-        assert!(lock.contains(&format!("checksum = \"{sum}\"")), "{name}: {sum} not in\n{lock}");
+        assert!(
+            lock.contains(&format!("checksum = \"{sum}\"")),
+            "{name}: {sum} not in\n{lock}"
+        );
         let lines = index_lines(&server, "main", path);
         assert_eq!(lines[0]["cksum"], sum.as_str());
     }
@@ -70,7 +81,10 @@ fn consumer(cargo: &Cargo, name: &str, deps: &str) -> std::path::PathBuf {
 fn resolved_version(cargo: &Cargo, dir: &std::path::Path, name: &str) -> String {
     let _ = std::fs::remove_file(dir.join("Cargo.lock"));
     cargo.ok(dir, &["generate-lockfile"]);
-    let lock: toml::Table = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap().parse().unwrap();
+    let lock: toml::Table = std::fs::read_to_string(dir.join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
     lock["package"]
         .as_array()
         .unwrap()
@@ -101,22 +115,44 @@ fn publish_workspace_of_interdependent_crates() {
         std::fs::write(dir.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
     };
     std::fs::create_dir_all(&ws).unwrap();
-    std::fs::write(ws.join("Cargo.toml"), "[workspace]\nresolver = \"2\"\nmembers = [\"ws-core\", \"ws-util\", \"ws-app\"]\n").unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"ws-core\", \"ws-util\", \"ws-app\"]\n",
+    )
+    .unwrap();
     member("ws-core", "");
-    member("ws-util", "ws-core = { path = \"../ws-core\", version = \"0.1.0\", registry = \"main\" }");
+    member(
+        "ws-util",
+        "ws-core = { path = \"../ws-core\", version = \"0.1.0\", registry = \"main\" }",
+    );
     member(
         "ws-app",
         "ws-core = { path = \"../ws-core\", version = \"0.1.0\", registry = \"main\" }\n\
          ws-util = { path = \"../ws-util\", version = \"0.1.0\", registry = \"main\" }",
     );
-    cargo.ok(&ws, &["publish", "--workspace", "--registry", "main", "--allow-dirty", "--no-verify"]);
+    cargo.ok(
+        &ws,
+        &[
+            "publish",
+            "--workspace",
+            "--registry",
+            "main",
+            "--allow-dirty",
+            "--no-verify",
+        ],
+    );
     for path in ["ws/-c/ws-core", "ws/-u/ws-util", "ws/-a/ws-app"] {
         let lines = index_lines(&server, "main", path);
         assert_eq!(lines.len(), 1, "{path}");
         assert_eq!(lines[0]["vers"], "0.1.0");
     }
     let app = index_lines(&server, "main", "ws/-a/ws-app");
-    let dep_names: Vec<&str> = app[0]["deps"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let dep_names: Vec<&str> = app[0]["deps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(dep_names, ["ws-core", "ws-util"]);
 }
 
@@ -127,14 +163,38 @@ fn republishing_a_version_is_refused() {
     let cargo = Cargo::new(&server).with_token(&token);
     let dir = cargo.package("dup", "1.0.0", "", "");
     cargo.publish(&dir);
-    let err = cargo.fails(&dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
-    assert!(err.contains("already uploaded") || err.contains("already exists"), "{err}");
+    let err = cargo.fails(
+        &dir,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert!(
+        err.contains("already uploaded") || err.contains("already exists"),
+        "{err}"
+    );
     // Build metadata does not make a new version. (cargo itself sees the
     // version in the index and stops; the server's own refusal of the same
     // upload is pinned by the raw-HTTP tests in bad_input.rs.)
     let dir2 = cargo.package("dup", "1.0.0+rebuild", "", "");
-    let err = cargo.fails(&dir2, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
-    assert!(err.contains("already uploaded") || err.contains("already exists"), "{err}");
+    let err = cargo.fails(
+        &dir2,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert!(
+        err.contains("already uploaded") || err.contains("already exists"),
+        "{err}"
+    );
     assert_eq!(index_lines(&server, "main", "3/d/dup").len(), 1);
 }
 
@@ -147,25 +207,46 @@ fn yank_changes_resolution_and_unyank_restores_it() {
         let dir = cargo.package("yanky", v, "", "");
         cargo.publish(&dir);
     }
-    let app = consumer(&cargo, "yank-app", "yanky = { version = \"1\", registry = \"main\" }");
+    let app = consumer(
+        &cargo,
+        "yank-app",
+        "yanky = { version = \"1\", registry = \"main\" }",
+    );
     assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.1");
     let etag_before = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
 
-    cargo.ok(&app, &["yank", "--registry", "main", "--version", "1.0.1", "yanky"]);
+    cargo.ok(
+        &app,
+        &["yank", "--registry", "main", "--version", "1.0.1", "yanky"],
+    );
     let lines = index_lines(&server, "main", "ya/nk/yanky");
     assert_eq!(lines[1]["yanked"], true);
     let etag_yanked = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
     assert_ne!(etag_before, etag_yanked);
     assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.0");
 
-    cargo.ok(&app, &["yank", "--registry", "main", "--version", "1.0.1", "--undo", "yanky"]);
+    cargo.ok(
+        &app,
+        &[
+            "yank",
+            "--registry",
+            "main",
+            "--version",
+            "1.0.1",
+            "--undo",
+            "yanky",
+        ],
+    );
     let etag_unyanked = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
     assert_ne!(etag_unyanked, etag_yanked);
     assert_ne!(etag_unyanked, etag_before);
     assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.1");
 
     // Yanking a version that does not exist is a clear error.
-    let err = cargo.fails(&app, &["yank", "--registry", "main", "--version", "9.9.9", "yanky"]);
+    let err = cargo.fails(
+        &app,
+        &["yank", "--registry", "main", "--version", "9.9.9", "yanky"],
+    );
     assert!(err.contains("has no version `9.9.9`"), "{err}");
 }
 
@@ -185,35 +266,71 @@ fn owners_add_list_remove_and_non_owners_are_refused() {
     // A non-owner can neither publish a new version nor yank nor add owners.
     cargo.set_token(Some(&carol));
     let v2 = cargo.package("owned", "0.2.0", "", "");
-    let err = cargo.fails(&v2, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    let err = cargo.fails(
+        &v2,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
     assert!(err.contains("not an owner"), "{err}");
-    let err = cargo.fails(&dir, &["yank", "--registry", "main", "--version", "0.1.0", "owned"]);
+    let err = cargo.fails(
+        &dir,
+        &["yank", "--registry", "main", "--version", "0.1.0", "owned"],
+    );
     assert!(err.contains("not an owner"), "{err}");
-    let err = cargo.fails(&dir, &["owner", "--registry", "main", "--add", "carol", "owned"]);
+    let err = cargo.fails(
+        &dir,
+        &["owner", "--registry", "main", "--add", "carol", "owned"],
+    );
     assert!(err.contains("not an owner"), "{err}");
 
     cargo.set_token(Some(&alice));
-    let out = cargo.ok(&dir, &["owner", "--registry", "main", "--add", "bob", "owned"]);
+    let out = cargo.ok(
+        &dir,
+        &["owner", "--registry", "main", "--add", "bob", "owned"],
+    );
     assert!(out.contains("bob"), "{out}");
     let list = cargo.ok(&dir, &["owner", "--registry", "main", "--list", "owned"]);
     assert!(list.contains("alice") && list.contains("bob"), "{list}");
-    let err = cargo.fails(&dir, &["owner", "--registry", "main", "--add", "nobody", "owned"]);
+    let err = cargo.fails(
+        &dir,
+        &["owner", "--registry", "main", "--add", "nobody", "owned"],
+    );
     assert!(err.contains("nobody"), "{err}");
 
     // Bob is now an owner and may publish.
     cargo.set_token(Some(&bob));
     cargo.publish(&v2);
-    cargo.ok(&dir, &["owner", "--registry", "main", "--remove", "alice", "owned"]);
+    cargo.ok(
+        &dir,
+        &["owner", "--registry", "main", "--remove", "alice", "owned"],
+    );
     let list = cargo.ok(&dir, &["owner", "--registry", "main", "--list", "owned"]);
     assert!(!list.contains("alice") && list.contains("bob"), "{list}");
     // The last owner cannot be removed.
-    let err = cargo.fails(&dir, &["owner", "--registry", "main", "--remove", "bob", "owned"]);
+    let err = cargo.fails(
+        &dir,
+        &["owner", "--registry", "main", "--remove", "bob", "owned"],
+    );
     assert!(err.contains("cannot remove all owners"), "{err}");
 
     // Alice, no longer an owner, is refused.
     cargo.set_token(Some(&alice));
     let v3 = cargo.package("owned", "0.3.0", "", "");
-    let err = cargo.fails(&v3, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    let err = cargo.fails(
+        &v3,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
     assert!(err.contains("not an owner"), "{err}");
 }
 
@@ -222,24 +339,41 @@ fn search_finds_crates_by_name_and_description() {
     let server = Server::start();
     let token = server.user_with_token("alice");
     let cargo = Cargo::new(&server).with_token(&token);
-    for (name, v) in [("search-me", "0.1.0"), ("search-me", "0.3.0"), ("search-you", "1.0.0"), ("other", "2.0.0")] {
+    for (name, v) in [
+        ("search-me", "0.1.0"),
+        ("search-me", "0.3.0"),
+        ("search-you", "1.0.0"),
+        ("other", "2.0.0"),
+    ] {
         let dir = cargo.package(name, v, "", "");
         cargo.publish(&dir);
     }
-    let out = cargo.ok(cargo.work.path(), &["search", "--registry", "main", "search"]);
+    let out = cargo.ok(
+        cargo.work.path(),
+        &["search", "--registry", "main", "search"],
+    );
     assert!(out.contains("search-me = \"0.3.0\""), "{out}");
     assert!(out.contains("search-you = \"1.0.0\""), "{out}");
     assert!(out.contains("The search-me crate"), "{out}");
     assert!(!out.contains("other ="), "{out}");
     // The exact name ranks first, and the total is reported.
-    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=search-you&per_page=1").json().unwrap();
+    let r: serde_json::Value = server
+        .get("/r/main/api/v1/crates?q=search-you&per_page=1")
+        .json()
+        .unwrap();
     assert_eq!(r["crates"][0]["name"], "search-you");
     assert_eq!(r["meta"]["total"], 1);
-    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=SEARCH_&per_page=1").json().unwrap();
+    let r: serde_json::Value = server
+        .get("/r/main/api/v1/crates?q=SEARCH_&per_page=1")
+        .json()
+        .unwrap();
     assert_eq!(r["crates"].as_array().unwrap().len(), 1);
     assert_eq!(r["meta"]["total"], 2);
     // Descriptions match too.
-    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=the%20other").json().unwrap();
+    let r: serde_json::Value = server
+        .get("/r/main/api/v1/crates?q=the%20other")
+        .json()
+        .unwrap();
     assert_eq!(r["crates"][0]["name"], "other");
 }
 
@@ -251,7 +385,10 @@ fn cargo_info_add_and_login() {
     // `cargo login` stores the token; later commands use it without the
     // environment variable.
     let mut login = cargo.cmd(cargo.work.path(), &["login", "--registry", "main"]);
-    login.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    login
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = login.spawn().unwrap();
     {
         use std::io::Write;
@@ -259,7 +396,11 @@ fn cargo_info_add_and_login() {
         writeln!(stdin, "{token}").unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let creds = std::fs::read_to_string(cargo.home.path().join("credentials.toml")).unwrap();
     assert!(creds.contains(&token));
 
@@ -267,7 +408,10 @@ fn cargo_info_add_and_login() {
     let dir = cargo.package("infoable", "0.4.2", "", "");
     cargo.publish(&dir);
 
-    let info = cargo.ok(cargo.work.path(), &["info", "--registry", "main", "infoable"]);
+    let info = cargo.ok(
+        cargo.work.path(),
+        &["info", "--registry", "main", "infoable"],
+    );
     assert!(info.contains("infoable"), "{info}");
     assert!(info.contains("0.4.2"), "{info}");
     assert!(info.contains("The infoable crate"), "{info}");
@@ -275,7 +419,10 @@ fn cargo_info_add_and_login() {
     let app = consumer(&cargo, "add-app", "");
     cargo.ok(&app, &["add", "--registry", "main", "infoable"]);
     let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
-    assert!(manifest.contains("infoable = { version = \"0.4.2\", registry = \"main\" }"), "{manifest}");
+    assert!(
+        manifest.contains("infoable = { version = \"0.4.2\", registry = \"main\" }"),
+        "{manifest}"
+    );
 }
 
 #[test]
@@ -284,7 +431,16 @@ fn a_bad_token_is_refused() {
     server.add_user("alice", false);
     let cargo = Cargo::new(&server).with_token("berth_not-a-real-token");
     let dir = cargo.package("nope", "0.1.0", "", "");
-    let err = cargo.fails(&dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    let err = cargo.fails(
+        &dir,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
     assert!(err.contains("token is not valid"), "{err}");
     assert_eq!(server.get("/r/main/index/no/pe/nope").status(), 404);
     assert!(server.blob_files().is_empty());
@@ -294,9 +450,28 @@ fn a_bad_token_is_refused() {
     let cargo = Cargo::new(&server).with_token(&token);
     let out = server.berth(&["token", "list", "--user", "alice"]);
     let listing = String::from_utf8_lossy(&out.stdout).to_string();
-    let id = listing.lines().last().unwrap().split('\t').next().unwrap().to_string();
-    assert!(server.berth(&["token", "revoke", "--user", "alice", "--id", &id]).status.success());
-    let err = cargo.fails(&dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"]);
+    let id = listing
+        .lines()
+        .last()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(server
+        .berth(&["token", "revoke", "--user", "alice", "--id", &id])
+        .status
+        .success());
+    let err = cargo.fails(
+        &dir,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
     assert!(err.contains("token is not valid"), "{err}");
 }
 
@@ -307,7 +482,10 @@ fn private_registry_requires_a_token_for_everything() {
     let cfg: serde_json::Value = {
         let r = server.get("/r/main/index/config.json");
         assert_eq!(r.status(), 401);
-        let hint = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        let hint = r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(hint.starts_with("Cargo login_url="), "{hint}");
         common::http()
             .get(format!("{}/r/main/index/config.json", server.url))
@@ -322,15 +500,28 @@ fn private_registry_requires_a_token_for_everything() {
     let cargo = Cargo::new(&server).with_token(&token);
     let dir = cargo.package("secret", "1.0.0", "", "");
     cargo.publish(&dir);
-    let app = consumer(&cargo, "secret-app", "secret = { version = \"1\", registry = \"main\" }");
+    let app = consumer(
+        &cargo,
+        "secret-app",
+        "secret = { version = \"1\", registry = \"main\" }",
+    );
     cargo.ok(&app, &["fetch"]);
     assert_eq!(server.get("/r/main/index/se/cr/secret").status(), 401);
-    assert_eq!(server.get("/r/main/api/v1/crates/secret/1.0.0/download").status(), 401);
+    assert_eq!(
+        server
+            .get("/r/main/api/v1/crates/secret/1.0.0/download")
+            .status(),
+        401
+    );
     assert_eq!(server.get("/r/main/api/v1/crates?q=secret").status(), 401);
 
     // Without a token, cargo cannot even resolve.
     let anon = Cargo::new(&server);
-    let app2 = consumer(&anon, "anon-app", "secret = { version = \"1\", registry = \"main\" }");
+    let app2 = consumer(
+        &anon,
+        "anon-app",
+        "secret = { version = \"1\", registry = \"main\" }",
+    );
     let err = anon.fails(&app2, &["generate-lockfile"]);
     assert!(err.contains("token") || err.contains("401"), "{err}");
 }
@@ -345,19 +536,39 @@ fn downloads_are_counted() {
     for _ in 0..3 {
         let r = server.get("/r/main/api/v1/crates/counted/0.1.0/download");
         assert_eq!(r.status(), 200);
-        let len: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let len: usize = r.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(r.bytes().unwrap().len(), len);
     }
     // Counts are written in batches every two seconds.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=counted").json().unwrap();
+        let r: serde_json::Value = server
+            .get("/r/main/api/v1/crates?q=counted")
+            .json()
+            .unwrap();
         if r["crates"][0]["downloads"] == 3 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "downloads not counted: {r}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "downloads not counted: {r}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert_eq!(server.get("/r/main/api/v1/crates/counted/9.0.0/download").status(), 404);
-    assert_eq!(server.get("/r/main/api/v1/crates/nothere/0.1.0/download").status(), 404);
+    assert_eq!(
+        server
+            .get("/r/main/api/v1/crates/counted/9.0.0/download")
+            .status(),
+        404
+    );
+    assert_eq!(
+        server
+            .get("/r/main/api/v1/crates/nothere/0.1.0/download")
+            .status(),
+        404
+    );
 }

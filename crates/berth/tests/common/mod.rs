@@ -31,7 +31,10 @@ impl Server {
 
     /// Starts a server with this TOML configuration (may be empty).
     pub fn start_with_config(toml: &str) -> Server {
-        let data_dir = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
+        let data_dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .unwrap();
         let config_file = if toml.is_empty() {
             None
         } else {
@@ -57,7 +60,12 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let first = lines
             .next()
-            .unwrap_or_else(|| panic!("berth serve printed nothing; log:\n{}", std::fs::read_to_string(&stderr_log).unwrap_or_default()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "berth serve printed nothing; log:\n{}",
+                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                )
+            })
             .unwrap();
         let url = first
             .strip_prefix("Berth is listening on ")
@@ -65,7 +73,13 @@ impl Server {
             .to_string();
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
-        let server = Server { child, url, data_dir, config_file, stderr_log };
+        let server = Server {
+            child,
+            url,
+            data_dir,
+            config_file,
+            stderr_log,
+        };
         server.wait_ready();
         server
     }
@@ -78,7 +92,11 @@ impl Server {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "server did not become ready; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not become ready; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -100,7 +118,9 @@ impl Server {
         if let Some(c) = &self.config_file {
             cmd.arg("--config").arg(c);
         }
-        cmd.args(args).env_remove("BERTH_CONFIG").env_remove("BERTH_DATA_DIR");
+        cmd.args(args)
+            .env_remove("BERTH_CONFIG")
+            .env_remove("BERTH_DATA_DIR");
         cmd.output().expect("run berth")
     }
 
@@ -111,7 +131,11 @@ impl Server {
             args.push("--admin");
         }
         let out = self.berth(&args);
-        assert!(out.status.success(), "user add failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Creates a token through the CLI; it is the last line of stdout.
@@ -119,8 +143,18 @@ impl Server {
         let mut args = vec!["token", "create", "--user", login];
         args.extend_from_slice(extra);
         let out = self.berth(&args);
-        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_string()
     }
 
     /// A user with a fresh token.
@@ -193,8 +227,14 @@ impl Cargo {
     }
 
     pub fn with_registries(registries: &[(&str, String)], extra: &str) -> Cargo {
-        let home = tempfile::Builder::new().prefix("cargo-home-").tempdir().unwrap();
-        let work = tempfile::Builder::new().prefix("cargo-work-").tempdir().unwrap();
+        let home = tempfile::Builder::new()
+            .prefix("cargo-home-")
+            .tempdir()
+            .unwrap();
+        let work = tempfile::Builder::new()
+            .prefix("cargo-work-")
+            .tempdir()
+            .unwrap();
         let mut config = String::new();
         for (name, url) in registries {
             config.push_str(&format!(
@@ -205,7 +245,12 @@ impl Cargo {
         config.push_str(extra);
         std::fs::write(home.path().join("config.toml"), config).unwrap();
         let target = work.path().join("target");
-        Cargo { home, work, target, token: None }
+        Cargo {
+            home,
+            work,
+            target,
+            token: None,
+        }
     }
 
     /// Uses this token for the `main` registry (CARGO_REGISTRIES_MAIN_TOKEN).
@@ -257,7 +302,11 @@ impl Cargo {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "cargo {args:?} failed in {}:\n{text}", dir.display());
+        assert!(
+            out.status.success(),
+            "cargo {args:?} failed in {}:\n{text}",
+            dir.display()
+        );
         text
     }
 
@@ -269,7 +318,10 @@ impl Cargo {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.status.success(), "cargo {args:?} should have failed:\n{text}");
+        assert!(
+            !out.status.success(),
+            "cargo {args:?} should have failed:\n{text}"
+        );
         text
     }
 
@@ -289,14 +341,27 @@ impl Cargo {
         .unwrap();
         let lib = dir.join("src/lib.rs");
         if !lib.exists() {
-            std::fs::write(lib, format!("pub fn name() -> &'static str {{ \"{name} {version}\" }}\n")).unwrap();
+            std::fs::write(
+                lib,
+                format!("pub fn name() -> &'static str {{ \"{name} {version}\" }}\n"),
+            )
+            .unwrap();
         }
         dir
     }
 
     /// Publishes the package in `dir` to `main` without rebuilding it.
     pub fn publish(&self, dir: &Path) -> String {
-        self.ok(dir, &["publish", "--registry", "main", "--no-verify", "--allow-dirty"])
+        self.ok(
+            dir,
+            &[
+                "publish",
+                "--registry",
+                "main",
+                "--no-verify",
+                "--allow-dirty",
+            ],
+        )
     }
 }
 
