@@ -130,6 +130,23 @@ impl Berth {
             }
         }
 
+        // A version that exists is refused before the archive is inspected or
+        // stored, so re-running `cargo publish` costs no work and no disk.
+        // (Two racing publishes both pass here; the unique constraint at
+        // commit decides, and the loser's blob is left for `berth gc`.)
+        if let Some(krate) = &existing {
+            if let Some(vers) = self
+                .meta
+                .existing_version(krate.id, &valid.canon_vers)
+                .await?
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "crate version `{}@{vers}` is already uploaded",
+                    krate.name
+                )));
+            }
+        }
+
         // Dependencies: this registry's must exist; others must be allowed.
         for dep in &meta.deps {
             match &dep.registry {

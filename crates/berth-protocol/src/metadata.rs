@@ -144,6 +144,10 @@ pub struct ValidatedPublish {
 impl PublishMetadata {
     /// Parses the metadata JSON. serde_json bounds nesting depth.
     pub fn from_json(bytes: &[u8]) -> Result<Self, MetadataError> {
+        // serde would also read a struct from a JSON array, by position.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(MetadataError::Json("expected a JSON object".into()));
+        }
         serde_json::from_slice(bytes).map_err(|e| MetadataError::Json(e.to_string()))
     }
 

@@ -36,6 +36,13 @@ fn crate_from_row(row: &AnyRow) -> Result<CrateRow, sqlx::Error> {
     })
 }
 
+/// The crate's new `updated_at` (bound as `$2` = now) on a change: strictly
+/// greater than the previous one, so that Last-Modified (whole seconds)
+/// differs after every change even when two land in the same second. A new
+/// crate (revision 0) simply takes now.
+const NEXT_UPDATED_AT: &str =
+    "CASE WHEN $2 > updated_at OR revision = 0 THEN $2 ELSE updated_at + 1 END";
+
 const CRATE_COLUMNS: &str =
     "id, name, description, max_version, downloads, revision, created_at, updated_at";
 
@@ -380,6 +387,21 @@ impl MetaStore {
         Ok(Some((state, lines)))
     }
 
+    /// The stored spelling of a version of a crate, if it exists (ignoring
+    /// build metadata).
+    pub async fn existing_version(
+        &self,
+        crate_id: i64,
+        canon_vers: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT vers FROM versions WHERE crate_id = $1 AND canon_vers = $2")
+            .bind(crate_id)
+            .bind(canon_vers)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("vers")).transpose()?)
+    }
+
     /// Whether a crate exists in a registry (dependency checks).
     pub async fn crate_exists(
         &self,
@@ -493,11 +515,11 @@ impl MetaStore {
         let max_version = recompute_max_version(&mut w.tx, crate_id).await?;
         // The description shown for a crate is that of its newest version.
         let is_max = max_version.as_deref() == Some(v.vers.as_str());
-        sqlx::query(
-            "UPDATE crates SET revision = revision + 1, updated_at = $2, max_version = $3, \
+        sqlx::query(&format!(
+            "UPDATE crates SET revision = revision + 1, updated_at = {NEXT_UPDATED_AT}, max_version = $3, \
                     description = CASE WHEN $4 = 1 THEN $5 ELSE description END \
-             WHERE id = $1",
-        )
+             WHERE id = $1"
+        ))
         .bind(crate_id)
         .bind(now)
         .bind(max_version)
@@ -577,7 +599,9 @@ impl MetaStore {
             .execute(&mut *w.tx)
             .await?;
         let max_version = recompute_max_version(&mut w.tx, krate.id).await?;
-        sqlx::query("UPDATE crates SET revision = revision + 1, updated_at = $2, max_version = $3 WHERE id = $1")
+        sqlx::query(&format!(
+            "UPDATE crates SET revision = revision + 1, updated_at = {NEXT_UPDATED_AT}, max_version = $3 WHERE id = $1"
+        ))
             .bind(krate.id)
             .bind(now_unix())
             .bind(max_version)

@@ -213,7 +213,14 @@ fn yank_changes_resolution_and_unyank_restores_it() {
         "yanky = { version = \"1\", registry = \"main\" }",
     );
     assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.1");
-    let etag_before = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
+    let validators = || {
+        let r = server.get("/r/main/index/ya/nk/yanky");
+        (
+            r.headers()["etag"].clone(),
+            r.headers()["last-modified"].clone(),
+        )
+    };
+    let (etag_before, modified_before) = validators();
 
     cargo.ok(
         &app,
@@ -221,8 +228,17 @@ fn yank_changes_resolution_and_unyank_restores_it() {
     );
     let lines = index_lines(&server, "main", "ya/nk/yanky");
     assert_eq!(lines[1]["yanked"], true);
-    let etag_yanked = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
+    let (etag_yanked, modified_yanked) = validators();
     assert_ne!(etag_before, etag_yanked);
+    // Last-Modified has whole seconds, yet every change moves it forward, so
+    // a client revalidating by date alone never keeps a stale file.
+    assert_ne!(modified_before, modified_yanked);
+    let stale = common::http()
+        .get(format!("{}/r/main/index/ya/nk/yanky", server.url))
+        .header("If-Modified-Since", modified_before.clone())
+        .send()
+        .unwrap();
+    assert_eq!(stale.status(), 200);
     assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.0");
 
     cargo.ok(
@@ -237,7 +253,8 @@ fn yank_changes_resolution_and_unyank_restores_it() {
             "yanky",
         ],
     );
-    let etag_unyanked = server.get("/r/main/index/ya/nk/yanky").headers()["etag"].clone();
+    let (etag_unyanked, modified_unyanked) = validators();
+    assert_ne!(modified_unyanked, modified_yanked);
     assert_ne!(etag_unyanked, etag_yanked);
     assert_ne!(etag_unyanked, etag_before);
     assert_eq!(resolved_version(&cargo, &app, "yanky"), "1.0.1");
