@@ -27,7 +27,7 @@ pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::Download;
 pub use error::ServiceError;
 pub use index::IndexFile;
-pub use operations::{OwnerList, SearchResults};
+pub use operations::{CrateDetail, OwnerList, SearchResults, VersionJson};
 pub use publish::PublishWarnings;
 
 /// A registry as the services see it.

@@ -23,6 +23,31 @@ pub struct OwnerJson {
     pub name: Option<String>,
 }
 
+/// A crate with its versions, for the management API and the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateDetail {
+    pub name: String,
+    pub description: Option<String>,
+    pub max_version: Option<String>,
+    pub downloads: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub owners: Vec<OwnerJson>,
+    pub versions: Vec<VersionJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionJson {
+    pub vers: String,
+    pub yanked: bool,
+    pub cksum: String,
+    pub size: i64,
+    pub published_at: i64,
+    pub published_by: Option<String>,
+    pub downloads: i64,
+    pub has_readme: bool,
+}
+
 /// A page of search results.
 #[derive(Debug, Clone)]
 pub struct SearchResults {
@@ -141,6 +166,76 @@ impl Berth {
                 })
                 .collect(),
         })
+    }
+
+    /// A crate, its owners and its versions.
+    pub async fn crate_detail(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+    ) -> Result<CrateDetail, ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        let krate = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
+        let owners = self.meta.list_owners(krate.id).await?;
+        let versions = self.meta.crate_versions(krate.id).await?;
+        Ok(CrateDetail {
+            name: krate.name,
+            description: krate.description,
+            max_version: krate.max_version,
+            downloads: krate.downloads,
+            created_at: krate.created_at,
+            updated_at: krate.updated_at,
+            owners: owners
+                .into_iter()
+                .map(|u| OwnerJson {
+                    id: u.id,
+                    login: u.login,
+                    name: u.name,
+                })
+                .collect(),
+            versions: versions
+                .into_iter()
+                .map(|v| VersionJson {
+                    vers: v.vers,
+                    yanked: v.yanked,
+                    cksum: v.cksum,
+                    size: v.size,
+                    published_at: v.created_at,
+                    published_by: v.published_by,
+                    downloads: v.downloads,
+                    has_readme: v.has_readme,
+                })
+                .collect(),
+        })
+    }
+
+    /// The README of a version, as published.
+    pub async fn readme(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+    ) -> Result<String, ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        let missing = || ServiceError::NotFound(format!("no README for `{name}@{vers}`"));
+        let krate = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(missing)?;
+        let version = berth_protocol::validate_version(vers).map_err(|_| missing())?;
+        self.meta
+            .version_readme(krate.id, &berth_protocol::canonical_version(&version))
+            .await?
+            .ok_or_else(missing)
     }
 
     /// Adds (`add = true`) or removes owners. Returns cargo's message.

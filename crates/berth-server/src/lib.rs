@@ -9,6 +9,7 @@
 mod api;
 mod error;
 mod index;
+mod mgmt;
 mod ops;
 
 use std::sync::Arc;
@@ -80,6 +81,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .nest("/r/{registry}", registry_routes)
+        .route(
+            "/api/v1/registries/{registry}/crates/{name}",
+            get(mgmt::crate_detail),
+        )
+        .route(
+            "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
+            get(mgmt::readme),
+        )
         .fallback(ops::not_found)
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())

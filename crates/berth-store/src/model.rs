@@ -123,3 +123,16 @@ pub struct AuditRow {
     pub at: i64,
     pub entry: AuditEntry,
 }
+
+/// A version as listed for people (management API, UI).
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    pub vers: String,
+    pub yanked: bool,
+    pub cksum: String,
+    pub size: i64,
+    pub created_at: i64,
+    pub downloads: i64,
+    pub published_by: Option<String>,
+    pub has_readme: bool,
+}

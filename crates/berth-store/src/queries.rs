@@ -402,6 +402,51 @@ impl MetaStore {
         Ok(row.map(|r| r.try_get("vers")).transpose()?)
     }
 
+    /// Every version of a crate, in publish order.
+    pub async fn crate_versions(&self, crate_id: i64) -> Result<Vec<VersionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT v.vers, v.yanked, v.cksum, v.size, v.created_at, v.downloads, u.login, \
+                    CASE WHEN v.readme IS NULL THEN 0 ELSE 1 END AS has_readme \
+             FROM versions v LEFT JOIN users u ON u.id = v.published_by \
+             WHERE v.crate_id = $1 ORDER BY v.id",
+        )
+        .bind(crate_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VersionRow {
+                    vers: r.try_get("vers")?,
+                    yanked: r.try_get::<i64, _>("yanked")? != 0,
+                    cksum: r.try_get("cksum")?,
+                    size: r.try_get("size")?,
+                    created_at: r.try_get("created_at")?,
+                    downloads: r.try_get("downloads")?,
+                    published_by: r.try_get("login")?,
+                    has_readme: r.try_get::<i64, _>("has_readme")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// The README extracted at publish, if any.
+    pub async fn version_readme(
+        &self,
+        crate_id: i64,
+        canon_vers: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT readme FROM versions WHERE crate_id = $1 AND canon_vers = $2")
+                .bind(crate_id)
+                .bind(canon_vers)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => r.try_get("readme")?,
+            None => None,
+        })
+    }
+
     /// Whether a crate exists in a registry (dependency checks).
     pub async fn crate_exists(
         &self,

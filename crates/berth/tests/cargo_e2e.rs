@@ -589,3 +589,59 @@ fn downloads_are_counted() {
         404
     );
 }
+
+#[test]
+fn readme_is_extracted_and_versions_are_listed() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    let dir = cargo.package("readable", "1.0.0", "", "");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        manifest.replace(
+            "license = \"MIT\"",
+            "license = \"MIT\"\nreadme = \"docs/README.md\"",
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::write(
+        dir.join("docs/README.md"),
+        "# Readable\n\nHello from the README.\n",
+    )
+    .unwrap();
+    cargo.publish(&dir);
+    let plain = cargo.package("readable", "1.1.0", "", "");
+    cargo.publish(&plain);
+
+    let r = server.get("/api/v1/registries/main/crates/readable/1.0.0/readme");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "# Readable\n\nHello from the README.\n");
+    assert_eq!(
+        server
+            .get("/api/v1/registries/main/crates/readable/1.1.0/readme")
+            .status(),
+        404
+    );
+
+    let d: serde_json::Value = server
+        .get("/api/v1/registries/main/crates/Readable")
+        .json()
+        .unwrap();
+    assert_eq!(d["name"], "readable");
+    assert_eq!(d["max_version"], "1.1.0");
+    assert_eq!(d["owners"][0]["login"], "alice");
+    let versions: Vec<(&str, bool)> = d["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["vers"].as_str().unwrap(),
+                v["has_readme"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [("1.0.0", true), ("1.1.0", false)]);
+}
