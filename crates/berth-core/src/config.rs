@@ -217,6 +217,23 @@ impl Config {
         Ok(config)
     }
 
+    /// Loads defaults then `file` only: no environment, no flags. For a
+    /// second configuration next to the running one (`berth migrate --to`).
+    pub fn load_file_only(file: &Path) -> Result<Self, ConfigError> {
+        if !file.exists() {
+            return Err(ConfigError(format!(
+                "config file `{}` does not exist",
+                file.display()
+            )));
+        }
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(file))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.finish()?;
+        Ok(config)
+    }
+
     /// Fills derived defaults and checks cross-field rules.
     pub fn finish(&mut self) -> Result<(), ConfigError> {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {

@@ -13,6 +13,7 @@ pub mod config;
 mod downloads;
 pub mod error;
 mod index;
+pub mod migrate;
 mod operations;
 mod publish;
 

@@ -363,6 +363,27 @@ impl Berth {
         Ok(secret)
     }
 
+    /// Checks that every version's blob exists and hashes to its checksum.
+    /// Returns one line per problem (empty when all is well) and the number
+    /// of versions checked.
+    pub async fn verify_blobs(&self) -> Result<(Vec<String>, usize), ServiceError> {
+        use sha2::{Digest, Sha256};
+        let referenced = self.meta.referenced_blobs().await?;
+        let mut problems = Vec::new();
+        for digest in &referenced {
+            match self.blobs.get(digest).await? {
+                None => problems.push(format!("missing blob {digest}")),
+                Some(bytes) => {
+                    let actual = hex::encode(Sha256::digest(&bytes));
+                    if &actual != digest {
+                        problems.push(format!("blob {digest} has checksum {actual}"));
+                    }
+                }
+            }
+        }
+        Ok((problems, referenced.len()))
+    }
+
     /// Deletes blobs no version refers to and older than `min_age_secs`
     /// (younger ones may belong to a publish in progress). Returns how many
     /// blobs were deleted.

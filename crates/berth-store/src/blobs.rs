@@ -38,13 +38,21 @@ impl std::fmt::Debug for BlobStore {
 }
 
 impl BlobStore {
-    /// Opens a blob store from a URL: `file:///abs/dir` or a plain path.
+    /// Opens a blob store from a URL: `file:///abs/dir` (or a plain path),
+    /// or `s3://BUCKET[/PREFIX]` for any S3-compatible store, configured by
+    /// the standard `AWS_*` variables (`AWS_ENDPOINT`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...). Requests use path
+    /// style unless `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`, which is what
+    /// self-hosted stores (Garage, MinIO, Ceph) expect.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return Self::open_s3(url, rest);
+        }
         let dir = if let Some(rest) = url.strip_prefix("file://") {
             rest
         } else if url.contains("://") {
             return Err(StoreError::BlobConfig(format!(
-                "unsupported storage URL `{url}`: use file:///path"
+                "unsupported storage URL `{url}`: use file:///path or s3://bucket/prefix"
             )));
         } else {
             url
@@ -56,6 +64,32 @@ impl BlobStore {
         Ok(Self {
             inner: Arc::new(fs),
             description: format!("file://{dir}"),
+        })
+    }
+
+    fn open_s3(url: &str, rest: &str) -> Result<Self, StoreError> {
+        use object_store::aws::AmazonS3Builder;
+        use object_store::prefix::PrefixStore;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/');
+        if bucket.is_empty() {
+            return Err(StoreError::BlobConfig(format!(
+                "storage URL `{url}` names no bucket"
+            )));
+        }
+        let s3 = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_allow_http(true)
+            .build()
+            .map_err(|e| StoreError::BlobConfig(format!("S3 store for `{url}`: {e}")))?;
+        let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        };
+        Ok(Self {
+            inner,
+            description: url.to_string(),
         })
     }
 

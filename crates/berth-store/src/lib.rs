@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod model;
 mod queries;
+mod transfer;
 
 pub use blobs::{blob_key, BlobStore};
 pub use db::{redact, Backend, MetaStore};
@@ -22,6 +23,7 @@ pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
+pub use transfer::{table_names, Cell};
 
 /// Current time as Unix seconds; stores use it for timestamps they write.
 pub fn now_unix() -> i64 {

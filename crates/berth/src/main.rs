@@ -61,8 +61,33 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         min_age_secs: i64,
     },
+    /// Copy this registry (metadata and blobs, every blob verified) to the
+    /// stores of another configuration, e.g. from SQLite + files to
+    /// PostgreSQL + S3. Safe to interrupt and re-run; a re-run copies what is
+    /// missing and updates what changed. Stop writes for the final pass.
+    Migrate {
+        /// TOML configuration of the destination (only the file is read, not
+        /// the environment).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Copy at most this many blobs and rows in this run (re-run to go on).
+        #[arg(long, value_name = "N")]
+        max_items: Option<u64>,
+    },
+    /// Inspect the blob store.
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
     /// Print the effective configuration (after file, environment, flags).
     Config,
+}
+
+#[derive(Subcommand, Debug)]
+enum BlobsCommand {
+    /// List stored blobs (sha256), one per line.
+    List,
+    /// Check that every published version's blob exists and matches its
+    /// checksum; exits non-zero on any problem.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -320,6 +345,56 @@ async fn main() -> Result<()> {
                 bail!("user `{user}` has no active token with id {id}");
             }
             println!("revoked token {id} of user `{user}`");
+        }
+        Command::Migrate { to, max_items } => {
+            let dst = Config::load_file_only(&to)?;
+            let ends = berth_core::migrate::Endpoints::open(&config, &dst)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = ends
+                .run(max_items)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "blobs: {} copied, {} already present, {} referenced",
+                report.blobs_copied, report.blobs_already_present, report.blobs_total
+            );
+            for (table, copied, src, dst) in &report.tables {
+                println!("{table}: {copied} rows copied (source {src}, destination {dst})");
+            }
+            if report.incomplete {
+                println!(
+                    "incomplete: stopped at --max-items; run the same command again to continue"
+                );
+                std::process::exit(3);
+            }
+            println!("migration complete");
+        }
+        Command::Blobs(BlobsCommand::List) => {
+            let berth = open(config).await?;
+            let mut blobs = berth
+                .blobs
+                .list()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            blobs.sort();
+            for (digest, _) in blobs {
+                println!("{digest}");
+            }
+        }
+        Command::Blobs(BlobsCommand::Verify) => {
+            let berth = open(config).await?;
+            let (problems, checked) = berth
+                .verify_blobs()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if !problems.is_empty() {
+                bail!("{} of {checked} blobs have problems", problems.len());
+            }
+            println!("all {checked} blobs present and verified");
         }
         Command::Gc { min_age_secs } => {
             let berth = open(config).await?;

@@ -5,6 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -14,11 +16,113 @@ pub fn berth_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_berth"))
 }
 
+/// The backend pair the suite runs on, from `BERTH_TEST_BACKEND`:
+/// `sqlite` (default: SQLite + local directory) or `postgres-s3`
+/// (PostgreSQL at `BERTH_TEST_PG_URL` + the S3 bucket `BERTH_TEST_S3_BUCKET`,
+/// with the standard `AWS_*` variables; `scripts/test.sh` starts both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    PostgresS3,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("BERTH_TEST_BACKEND").as_deref() {
+        Ok("postgres-s3") => Backend::PostgresS3,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("unknown BERTH_TEST_BACKEND `{other}`: use sqlite or postgres-s3"),
+    }
+}
+
+fn psql(admin_url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .arg(admin_url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("run psql (the PostgreSQL client is needed for postgres-s3 tests)");
+    assert!(
+        out.status.success(),
+        "psql `{sql}` failed (is PostgreSQL running at {admin_url}?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The stores one or more server nodes share: a data dir, and for
+/// `postgres-s3` a fresh database and a fresh bucket prefix, dropped at the end.
+pub struct Stores {
+    pub data_dir: TempDir,
+    /// Environment for every `berth` process on these stores.
+    pub env: Vec<(String, String)>,
+    pg: Option<(String, String)>,
+}
+
+impl Stores {
+    pub fn new() -> Arc<Stores> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let data_dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .unwrap();
+        match backend() {
+            Backend::Sqlite => Arc::new(Stores {
+                data_dir,
+                env: Vec::new(),
+                pg: None,
+            }),
+            Backend::PostgresS3 => {
+                let base = std::env::var("BERTH_TEST_PG_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+                let bucket =
+                    std::env::var("BERTH_TEST_S3_BUCKET").unwrap_or_else(|_| "berth-test".into());
+                let unique = format!(
+                    "berth_t_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .subsec_nanos()
+                );
+                let admin = format!("{base}/postgres");
+                psql(&admin, &format!("CREATE DATABASE {unique}"));
+                let env = vec![
+                    ("BERTH_DATABASE_URL".to_string(), format!("{base}/{unique}")),
+                    (
+                        "BERTH_STORAGE_URL".to_string(),
+                        format!("s3://{bucket}/{unique}"),
+                    ),
+                ];
+                Arc::new(Stores {
+                    data_dir,
+                    env,
+                    pg: Some((admin, unique)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        if let Some((admin, db)) = &self.pg {
+            let _ = Command::new("psql")
+                .arg(admin)
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                ])
+                .output();
+        }
+    }
+}
+
 /// A running server. Killed on drop.
 pub struct Server {
     child: Child,
     pub url: String,
-    pub data_dir: TempDir,
+    pub stores: Arc<Stores>,
+    pub data_dir: PathBuf,
     pub config_file: Option<PathBuf>,
     stderr_log: PathBuf,
 }
@@ -31,26 +135,43 @@ impl Server {
 
     /// Starts a server with this TOML configuration (may be empty).
     pub fn start_with_config(toml: &str) -> Server {
-        let data_dir = tempfile::Builder::new()
-            .prefix("berth-test-")
-            .tempdir()
-            .unwrap();
+        Self::start_on(Stores::new(), toml)
+    }
+
+    /// Starts another node on the same stores and configuration as `self`.
+    pub fn another_node(&self) -> Server {
+        let toml = self
+            .config_file
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .unwrap_or_default();
+        Self::start_on(self.stores.clone(), &toml)
+    }
+
+    /// Starts a server (a node) on the given stores.
+    pub fn start_on(stores: Arc<Stores>, toml: &str) -> Server {
+        static NODE: AtomicUsize = AtomicUsize::new(0);
+        let data_dir = stores.data_dir.path().to_path_buf();
         let config_file = if toml.is_empty() {
             None
         } else {
-            let p = data_dir.path().join("berth.toml");
+            let p = data_dir.join("berth.toml");
             std::fs::write(&p, toml).unwrap();
             Some(p)
         };
-        let stderr_log = data_dir.path().join("server.log");
+        let stderr_log = data_dir.join(format!(
+            "server-{}.log",
+            NODE.fetch_add(1, Ordering::SeqCst)
+        ));
         let mut cmd = Command::new(berth_bin());
-        cmd.arg("--data-dir").arg(data_dir.path());
+        cmd.arg("--data-dir").arg(&data_dir);
         if let Some(c) = &config_file {
             cmd.arg("--config").arg(c);
         }
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .env_remove("BERTH_CONFIG")
             .env_remove("BERTH_DATA_DIR")
+            .envs(stores.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info,berth=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -76,6 +197,7 @@ impl Server {
         let server = Server {
             child,
             url,
+            stores,
             data_dir,
             config_file,
             stderr_log,
@@ -114,13 +236,14 @@ impl Server {
     /// Runs the `berth` CLI against this server's data dir.
     pub fn berth(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(berth_bin());
-        cmd.arg("--data-dir").arg(self.data_dir.path());
+        cmd.arg("--data-dir").arg(&self.data_dir);
         if let Some(c) = &self.config_file {
             cmd.arg("--config").arg(c);
         }
         cmd.args(args)
             .env_remove("BERTH_CONFIG")
-            .env_remove("BERTH_DATA_DIR");
+            .env_remove("BERTH_DATA_DIR")
+            .envs(self.stores.env.iter().map(|(k, v)| (k, v)));
         cmd.output().expect("run berth")
     }
 
@@ -163,23 +286,31 @@ impl Server {
         self.token(login, &[])
     }
 
-    /// Files under the blob directory.
-    pub fn blob_files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
-            if let Ok(rd) = std::fs::read_dir(p) {
-                for e in rd.flatten() {
-                    let path = e.path();
-                    if path.is_dir() {
-                        walk(&path, out);
-                    } else {
-                        out.push(path);
-                    }
-                }
-            }
-        }
-        walk(&self.data_dir.path().join("blobs"), &mut out);
-        out
+    /// The sha256 of every stored blob, sorted (through `berth blobs list`,
+    /// so it works on every blob backend).
+    pub fn blob_files(&self) -> Vec<String> {
+        let out = self.berth(&["blobs", "list"]);
+        assert!(
+            out.status.success(),
+            "blobs list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Runs `berth blobs verify` and fails the test on any problem.
+    pub fn verify_blobs(&self) {
+        let out = self.berth(&["blobs", "verify"]);
+        assert!(
+            out.status.success(),
+            "blobs verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// GET a path on the server.

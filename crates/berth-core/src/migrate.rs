@@ -1,0 +1,188 @@
+//! Copying a whole registry (metadata and blobs) from one configuration to
+//! another: SQLite + files to PostgreSQL + S3 and back.
+//!
+//! Blobs go first, each verified against its sha256 before it is written,
+//! then the tables in foreign-key order as id-keyed upserts, so the
+//! destination never holds a version whose blob it lacks, and a run that is
+//! interrupted (or stopped by `max_items`) can be re-run to finish without
+//! duplicating anything. This module never changes the source.
+
+use std::collections::HashSet;
+
+use berth_store::{table_names, BlobStore, Cell, MetaStore};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::ServiceError;
+
+/// What a migration run did.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateReport {
+    pub blobs_total: usize,
+    pub blobs_copied: usize,
+    pub blobs_already_present: usize,
+    /// `(table, rows copied this run, rows in source, rows in destination)`.
+    pub tables: Vec<(String, u64, i64, i64)>,
+    /// The run stopped at `max_items` before finishing; run it again.
+    pub incomplete: bool,
+}
+
+/// The two ends of a migration.
+pub struct Endpoints {
+    pub src_meta: MetaStore,
+    pub src_blobs: BlobStore,
+    pub dst_meta: MetaStore,
+    pub dst_blobs: BlobStore,
+}
+
+async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), ServiceError> {
+    let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
+        .await
+        .map_err(|e| {
+            ServiceError::Unavailable(format!(
+                "cannot open the {what} database {}: {e}",
+                berth_store::redact(&config.database.url)
+            ))
+        })?;
+    let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
+        ServiceError::Unavailable(format!(
+            "cannot open the {what} blob store {}: {e}",
+            config.storage.url
+        ))
+    })?;
+    Ok((meta, blobs))
+}
+
+impl Endpoints {
+    /// Opens both ends (creating the destination schema if needed).
+    pub async fn open(src: &Config, dst: &Config) -> Result<Self, ServiceError> {
+        if src.database.url == dst.database.url {
+            return Err(ServiceError::BadRequest(
+                "the source and destination databases are the same".into(),
+            ));
+        }
+        let (src_meta, src_blobs) = open(src, "source").await?;
+        let (dst_meta, dst_blobs) = open(dst, "destination").await?;
+        Ok(Self {
+            src_meta,
+            src_blobs,
+            dst_meta,
+            dst_blobs,
+        })
+    }
+
+    /// Refuses a destination that holds different registries or users under
+    /// the same ids or names (it is not empty and not an earlier copy).
+    async fn check_compatible(&self) -> Result<(), ServiceError> {
+        for table in ["registries", "users"] {
+            let src: Vec<(String, i64)> = self.src_meta.name_ids(table).await?;
+            let dst: Vec<(String, i64)> = self.dst_meta.name_ids(table).await?;
+            for (name, id) in &dst {
+                if let Some((_, sid)) = src.iter().find(|(n, _)| n == name) {
+                    if sid != id {
+                        return Err(ServiceError::Conflict(format!(
+                            "the destination already has {table} `{name}` with another id; \
+                             migrate into an empty database or a previous copy of this one"
+                        )));
+                    }
+                }
+                if let Some((sname, _)) = src.iter().find(|(_, i)| i == id) {
+                    if sname != name {
+                        return Err(ServiceError::Conflict(format!(
+                            "the destination's {table} id {id} is `{name}`, the source's is `{sname}`; \
+                             migrate into an empty database or a previous copy of this one"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies everything. Stops after `max_items` blobs and rows when given.
+    pub async fn run(&self, max_items: Option<u64>) -> Result<MigrateReport, ServiceError> {
+        self.check_compatible().await?;
+        let mut report = MigrateReport::default();
+        let mut budget = max_items.unwrap_or(u64::MAX);
+
+        let mut digests: Vec<String> = self
+            .src_meta
+            .referenced_blobs()
+            .await?
+            .into_iter()
+            .collect();
+        digests.sort();
+        report.blobs_total = digests.len();
+        for (i, digest) in digests.iter().enumerate() {
+            if self.dst_blobs.exists(digest).await? {
+                report.blobs_already_present += 1;
+                continue;
+            }
+            if budget == 0 {
+                report.incomplete = true;
+                return Ok(report);
+            }
+            let bytes = self.src_blobs.get(digest).await?.ok_or_else(|| {
+                ServiceError::Internal(format!(
+                    "the source has no blob {digest} though a version refers to it"
+                ))
+            })?;
+            let actual = hex::encode(Sha256::digest(&bytes));
+            if &actual != digest {
+                return Err(ServiceError::Internal(format!(
+                    "source blob {digest} is corrupt (its sha256 is {actual}); nothing more was copied"
+                )));
+            }
+            self.dst_blobs.put(digest, bytes).await?;
+            report.blobs_copied += 1;
+            budget -= 1;
+            if (i + 1) % 100 == 0 {
+                tracing::info!(done = i + 1, total = digests.len(), "blobs");
+            }
+        }
+        tracing::info!(
+            copied = report.blobs_copied,
+            present = report.blobs_already_present,
+            "blobs done"
+        );
+
+        let mut owners = HashSet::new();
+        for table in table_names() {
+            let mut after: Vec<i64> = Vec::new();
+            let mut copied = 0u64;
+            loop {
+                let limit = budget.min(500) as i64;
+                if limit == 0 {
+                    report.incomplete = true;
+                    report.tables.push((table.to_string(), copied, -1, -1));
+                    return Ok(report);
+                }
+                let rows: Vec<Vec<Cell>> = self.src_meta.export_rows(table, &after, limit).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                if let Some(last) = rows.last() {
+                    after = MetaStore::row_key(table, last)?;
+                }
+                if table == "crate_owners" {
+                    for r in &rows {
+                        let k = MetaStore::row_key(table, r)?;
+                        owners.insert((k[0], k[1]));
+                    }
+                }
+                self.dst_meta.import_rows(table, &rows).await?;
+                copied += rows.len() as u64;
+                budget -= rows.len() as u64;
+            }
+            if table == "crate_owners" {
+                self.dst_meta.retain_owners(&owners).await?;
+            }
+            let src = self.src_meta.count_rows(table).await?;
+            let dst = self.dst_meta.count_rows(table).await?;
+            tracing::info!(table, copied, source = src, destination = dst, "table done");
+            report.tables.push((table.to_string(), copied, src, dst));
+        }
+        self.dst_meta.reset_id_sequences().await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,328 @@
+//! Whole-table export and import, for moving a registry between backends
+//! (`berth migrate`). Rows keep their ids, imports are upserts keyed by the
+//! primary key, so a copy can be interrupted and re-run without duplicating
+//! anything, and a second pass picks up rows that changed since the first.
+//! This module never interprets the rows: it moves cells.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::{Backend, MetaStore};
+use crate::StoreError;
+
+/// The type of one column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Text,
+}
+
+/// One cell of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+/// A table and how to copy it.
+struct TableSpec {
+    name: &'static str,
+    columns: &'static [(&'static str, Kind)],
+    /// Primary-key columns (the conflict target).
+    key: &'static [&'static str],
+    /// Append-only tables are never updated by a re-run.
+    append_only: bool,
+}
+
+use Kind::{Int, Text};
+
+/// Tables in an order that satisfies their foreign keys.
+const TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "users",
+        columns: &[
+            ("id", Int),
+            ("login", Text),
+            ("name", Text),
+            ("password_hash", Text),
+            ("is_admin", Int),
+            ("created_at", Int),
+        ],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "tokens",
+        columns: &[
+            ("id", Int),
+            ("user_id", Int),
+            ("name", Text),
+            ("token_hash", Text),
+            ("scopes", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("last_used_at", Int),
+            ("revoked", Int),
+        ],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "registries",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("kind", Text),
+            ("created_at", Int),
+        ],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "crates",
+        columns: &[
+            ("id", Int),
+            ("registry_id", Int),
+            ("name", Text),
+            ("canon_name", Text),
+            ("description", Text),
+            ("max_version", Text),
+            ("downloads", Int),
+            ("revision", Int),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "versions",
+        columns: &[
+            ("id", Int),
+            ("crate_id", Int),
+            ("vers", Text),
+            ("canon_vers", Text),
+            ("index_line", Text),
+            ("cksum", Text),
+            ("size", Int),
+            ("yanked", Int),
+            ("metadata", Text),
+            ("readme", Text),
+            ("published_by", Int),
+            ("created_at", Int),
+            ("downloads", Int),
+        ],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "crate_owners",
+        columns: &[
+            ("crate_id", Int),
+            ("user_id", Int),
+            ("added_by", Int),
+            ("created_at", Int),
+        ],
+        key: &["crate_id", "user_id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "audit_log",
+        columns: &[
+            ("id", Int),
+            ("at", Int),
+            ("actor", Text),
+            ("action", Text),
+            ("registry", Text),
+            ("crate", Text),
+            ("version", Text),
+            ("outcome", Text),
+            ("detail", Text),
+        ],
+        key: &["id"],
+        append_only: true,
+    },
+];
+
+/// The names of the tables a migration copies, in order.
+pub fn table_names() -> Vec<&'static str> {
+    TABLES.iter().map(|t| t.name).collect()
+}
+
+fn spec(table: &str) -> Result<&'static TableSpec, StoreError> {
+    TABLES
+        .iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown table `{table}`")))
+}
+
+fn read_row(spec: &TableSpec, row: &AnyRow) -> Result<Vec<Cell>, sqlx::Error> {
+    spec.columns
+        .iter()
+        .map(|(col, kind)| {
+            Ok(match kind {
+                Int => Cell::Int(row.try_get::<Option<i64>, _>(*col)?),
+                Text => Cell::Text(row.try_get::<Option<String>, _>(*col)?),
+            })
+        })
+        .collect()
+}
+
+impl MetaStore {
+    /// Number of rows in a table.
+    pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
+        let spec = spec(table)?;
+        Ok(
+            sqlx::query(&format!("SELECT COUNT(*) AS n FROM {}", spec.name))
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// A page of rows in primary-key order, after `after` (the key of the
+    /// last row of the previous page; empty for the first page).
+    pub async fn export_rows(
+        &self,
+        table: &str,
+        after: &[i64],
+        limit: i64,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let spec = spec(table)?;
+        let cols: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
+        let key = spec.key.join(", ");
+        let mut sql = format!("SELECT {} FROM {}", cols.join(", "), spec.name);
+        if !after.is_empty() {
+            // Row-value comparison works in both dialects.
+            let params: Vec<String> = (1..=after.len()).map(|i| format!("${i}")).collect();
+            sql.push_str(&format!(" WHERE ({key}) > ({})", params.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY {key} LIMIT ${}", after.len() + 1));
+        let mut q = sqlx::query(&sql);
+        for k in after {
+            q = q.bind(*k);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| read_row(spec, r))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The key of a row as exported (for paging).
+    pub fn row_key(table: &str, row: &[Cell]) -> Result<Vec<i64>, StoreError> {
+        let spec = spec(table)?;
+        spec.key
+            .iter()
+            .map(|k| {
+                let idx = spec.columns.iter().position(|(c, _)| c == k).unwrap_or(0);
+                match row.get(idx) {
+                    Some(Cell::Int(Some(v))) => Ok(*v),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "row of `{table}` without its key"
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// Upserts rows (keyed by the primary key) in one transaction.
+    pub async fn import_rows(&self, table: &str, rows: &[Vec<Cell>]) -> Result<(), StoreError> {
+        let spec = spec(table)?;
+        let cols: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
+        let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+        let updates: Vec<String> = cols
+            .iter()
+            .filter(|c| !spec.key.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let on_conflict = if spec.append_only || updates.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            format!("DO UPDATE SET {}", updates.join(", "))
+        };
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
+            spec.name,
+            cols.join(", "),
+            params.join(", "),
+            spec.key.join(", ")
+        );
+        let mut w = self.begin_write().await?;
+        for row in rows {
+            let mut q = sqlx::query(&sql);
+            for cell in row {
+                q = match cell {
+                    Cell::Int(v) => q.bind(*v),
+                    Cell::Text(v) => q.bind(v.clone()),
+                };
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes owner rows whose key is not in `keep` (an owner removed in the
+    /// source since a previous pass).
+    pub async fn retain_owners(
+        &self,
+        keep: &std::collections::HashSet<(i64, i64)>,
+    ) -> Result<u64, StoreError> {
+        let rows = sqlx::query("SELECT crate_id, user_id FROM crate_owners")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut w = self.begin_write().await?;
+        let mut removed = 0;
+        for r in rows {
+            let key = (
+                r.try_get::<i64, _>("crate_id")?,
+                r.try_get::<i64, _>("user_id")?,
+            );
+            if !keep.contains(&key) {
+                sqlx::query("DELETE FROM crate_owners WHERE crate_id = $1 AND user_id = $2")
+                    .bind(key.0)
+                    .bind(key.1)
+                    .execute(&mut *w.tx)
+                    .await?;
+                removed += 1;
+            }
+        }
+        w.tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// After importing rows with explicit ids, moves PostgreSQL's identity
+    /// sequences past them (SQLite needs nothing).
+    pub async fn reset_id_sequences(&self) -> Result<(), StoreError> {
+        if self.backend() != Backend::Postgres {
+            return Ok(());
+        }
+        for spec in TABLES.iter().filter(|t| t.key == ["id"]) {
+            sqlx::query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {t}), false)",
+                t = spec.name
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `(name, id)` of every row of a table with a unique name column
+    /// (`registries` by name, `users` by login), to check that a destination
+    /// agrees with the source before rows are copied into it.
+    pub async fn name_ids(&self, table: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let col = match table {
+            "registries" => "name",
+            "users" => "login",
+            _ => return Err(StoreError::Corrupt(format!("no name column in `{table}`"))),
+        };
+        let rows = sqlx::query(&format!("SELECT id, {col} AS n FROM {table}"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("n")?, r.try_get::<i64, _>("id")?)))
+            .collect()
+    }
+}
