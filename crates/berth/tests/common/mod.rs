@@ -57,6 +57,38 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// SQLite + a local directory, whatever the suite's backend.
+    pub fn sqlite() -> Arc<Stores> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .unwrap();
+        Arc::new(Stores {
+            data_dir,
+            env: Vec::new(),
+            pg: None,
+        })
+    }
+
+    /// The `[database]` and `[storage]` TOML for these stores.
+    pub fn toml(&self) -> String {
+        let get = |k: &str| {
+            self.env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let db = get("BERTH_DATABASE_URL").unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.path().join("berth.db").display()
+            )
+        });
+        let blobs = get("BERTH_STORAGE_URL")
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.path().join("blobs").display()));
+        format!("[database]\nurl = \"{db}\"\n\n[storage]\nurl = \"{blobs}\"\n")
+    }
+
     pub fn new() -> Arc<Stores> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let data_dir = tempfile::Builder::new()
@@ -511,4 +543,45 @@ pub fn index_lines(server: &Server, registry: &str, path: &str) -> Vec<serde_jso
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A minimal valid `.crate` for `name@vers`, with `body` in src/lib.rs.
+pub fn crate_file(name: &str, vers: &str, body: &str) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, format!("{name}-{vers}/{path}"), data)
+            .unwrap();
+    };
+    add(
+        "Cargo.toml",
+        format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\nedition = \"2021\"\n")
+            .as_bytes(),
+    );
+    add("src/lib.rs", body.as_bytes());
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// Publishes `name@vers` with the given `.crate` bytes over raw HTTP.
+/// Returns the status (or None when the server could not be reached).
+pub fn publish_raw(url: &str, token: &str, name: &str, vers: &str, krate: &[u8]) -> Option<u16> {
+    let meta = serde_json::json!({
+        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
+        "description": format!("{name} for tests"), "license": "MIT", "keywords": [], "categories": [],
+        "badges": {}, "links": null, "rust_version": null,
+    });
+    let body = berth_protocol::body::encode_publish_body(meta.to_string().as_bytes(), krate);
+    http()
+        .put(format!("{url}/r/main/api/v1/crates/new"))
+        .header("Authorization", token)
+        .body(body)
+        .send()
+        .ok()
+        .map(|r| r.status().as_u16())
 }
