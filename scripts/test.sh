@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, on both backend pairs:
+#   1. SQLite + local directory (the embedded defaults): every test;
+#   2. PostgreSQL + S3 (Garage on loopback): the integration tests again.
+# Needs PostgreSQL on 127.0.0.1:5432 (or BERTH_TEST_PG_URL); starts it with
+# pg_ctlcluster when it is installed but stopped. Starts Garage itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL=${BERTH_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
+export BERTH_TEST_PG_URL=$PG_URL
+
+pg_up() { psql "$PG_URL/postgres" -qAtc 'select 1' >/dev/null 2>&1; }
+if ! pg_up; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "== starting PostgreSQL"
+    for v in /etc/postgresql/*; do
+      pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true
+    done
+    for _ in $(seq 1 50); do pg_up && break; sleep 0.2; done
+  fi
+fi
+if ! pg_up; then
+  echo "error: PostgreSQL is not reachable at $PG_URL; the PostgreSQL + S3 tests cannot run" >&2
+  exit 1
+fi
+
+GARAGE_DIR=$(mktemp -d /tmp/berth-garage.XXXXXX)
+cleanup() { scripts/garage.sh stop "$GARAGE_DIR" || true; rm -rf "$GARAGE_DIR"; }
+trap cleanup EXIT
+echo "== starting Garage (S3) in $GARAGE_DIR"
+eval "$(scripts/garage.sh start "$GARAGE_DIR")"
+
+echo "== tests on SQLite + local directory"
+cargo test --workspace --locked
+
+echo "== integration tests on PostgreSQL + S3"
+BERTH_TEST_BACKEND=postgres-s3 cargo test --locked -p berth --tests
