@@ -645,3 +645,64 @@ fn readme_is_extracted_and_versions_are_listed() {
         .collect();
     assert_eq!(versions, [("1.0.0", true), ("1.1.0", false)]);
 }
+
+#[test]
+fn users_and_tokens_can_be_made_before_the_server_starts() {
+    let stores = common::Stores::new();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::berth_bin())
+            .arg("--data-dir")
+            .arg(stores.data_dir.path())
+            .args(args)
+            .env_remove("BERTH_CONFIG")
+            .env_remove("BERTH_DATA_DIR")
+            .envs(stores.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["user", "add", "early", "--admin"]);
+    let token = run(&["token", "create", "--user", "early", "--name", "boot"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(token.starts_with("berth_"), "{token}");
+    // Only the hash is stored: the secret appears nowhere in the data dir.
+    if common::backend() == common::Backend::Sqlite {
+        for entry in std::fs::read_dir(stores.data_dir.path()).unwrap().flatten() {
+            if entry.path().is_file() {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                assert!(
+                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "token found in {}",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+    let server = Server::start_on(stores.clone(), "");
+    let cargo = Cargo::new(&server).with_token(&token);
+    let dir = cargo.package("early-bird", "0.1.0", "", "");
+    cargo.publish(&dir);
+    // And while it runs, the CLI keeps working on the same data dir.
+    let second = server.token("early", &["--scope", "yank"]);
+    assert_ne!(second, token);
+    let cargo = Cargo::new(&server).with_token(&second);
+    cargo.ok(
+        cargo.work.path(),
+        &[
+            "yank",
+            "--registry",
+            "main",
+            "--version",
+            "0.1.0",
+            "early-bird",
+        ],
+    );
+}
