@@ -68,6 +68,8 @@ TOML
     echo "export AWS_ACCESS_KEY_ID=$KEY_ID"
     echo "export AWS_SECRET_ACCESS_KEY=$SECRET"
     echo "export BERTH_TEST_S3_BUCKET=$BUCKET"
+    # Keep the S3 client from ever asking a cloud metadata service.
+    echo "export AWS_METADATA_ENDPOINT=http://127.0.0.1:9"
     ;;
   stop)
     if [ -f "$dir/garage.pid" ]; then

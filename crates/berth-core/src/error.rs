@@ -57,6 +57,7 @@ impl From<StoreError> for ServiceError {
             StoreError::UserExists(login) => {
                 ServiceError::Conflict(format!("user `{login}` already exists"))
             }
+            StoreError::Contention(m) => ServiceError::Conflict(m),
             StoreError::LastOwner => ServiceError::BadRequest(
                 "cannot remove all owners of a crate: add another owner first".into(),
             ),

@@ -127,6 +127,16 @@ impl MetaStore {
         self.pool.close().await;
     }
 
+    /// Suffix for a SELECT that must lock the rows it reads until the
+    /// transaction ends. PostgreSQL needs it; SQLite's write transactions
+    /// already exclude each other.
+    pub(crate) fn lock_rows(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let guard = match &self.write_lock {
             Some(lock) => Some(lock.lock().await),

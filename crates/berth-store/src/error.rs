@@ -21,6 +21,9 @@ pub enum StoreError {
     UserExists(String),
     #[error("a crate must keep at least one owner")]
     LastOwner,
+    /// Concurrent changes collided; the request may be retried.
+    #[error("{0}")]
+    Contention(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

@@ -465,10 +465,31 @@ impl MetaStore {
         actor: &Actor,
         registry: &str,
     ) -> Result<PublishOutcome, StoreError> {
+        // Two first publishes of one crate (any versions) may race to create
+        // the crate row; the loser retries and then sees an existing crate.
+        for _ in 0..3 {
+            match self.publish_once(v, actor, registry).await {
+                Err(StoreError::Contention(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Contention(format!(
+            "crate `{}` is being changed by other requests; try again",
+            v.name
+        )))
+    }
+
+    async fn publish_once(
+        &self,
+        v: &NewVersion,
+        actor: &Actor,
+        registry: &str,
+    ) -> Result<PublishOutcome, StoreError> {
         let now = now_unix();
         let mut w = self.begin_write().await?;
         let existing = sqlx::query(&format!(
-            "SELECT {CRATE_COLUMNS} FROM crates WHERE registry_id = $1 AND canon_name = $2"
+            "SELECT {CRATE_COLUMNS} FROM crates WHERE registry_id = $1 AND canon_name = $2{}",
+            self.lock_rows()
         ))
         .bind(v.registry_id)
         .bind(&v.canon_name)
@@ -501,10 +522,10 @@ impl MetaStore {
                 .await;
                 let id: i64 = match res {
                     Ok(row) => row.try_get("id")?,
-                    // Another node created it first: the caller may retry and
-                    // will then see it as an existing crate.
+                    // Another request created it first: retry, and then
+                    // see it as an existing crate.
                     Err(e) if StoreError::is_unique_violation(&e) => {
-                        return Err(StoreError::NotOwner(v.name.clone()))
+                        return Err(StoreError::Contention(v.name.clone()))
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -606,7 +627,8 @@ impl MetaStore {
     ) -> Result<bool, StoreError> {
         let mut w = self.begin_write().await?;
         let krate = sqlx::query(&format!(
-            "SELECT {CRATE_COLUMNS} FROM crates WHERE registry_id = $1 AND canon_name = $2"
+            "SELECT {CRATE_COLUMNS} FROM crates WHERE registry_id = $1 AND canon_name = $2{}",
+            self.lock_rows()
         ))
         .bind(registry_id)
         .bind(canon_name)
@@ -695,6 +717,15 @@ impl MetaStore {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
+        // Serialize owner changes of one crate (two owners removing each
+        // other at once must not leave it with none).
+        sqlx::query(&format!(
+            "SELECT id FROM crates WHERE id = $1{}",
+            self.lock_rows()
+        ))
+        .bind(crate_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
         if !actor.is_admin && !is_owner(&mut w.tx, crate_id, actor.user_id).await? {
             return Err(StoreError::NotOwner(crate_name.to_string()));
         }

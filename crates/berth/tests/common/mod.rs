@@ -115,9 +115,22 @@ impl Stores {
                         .unwrap()
                         .subsec_nanos()
                 );
+                for var in ["AWS_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+                    assert!(
+                        std::env::var_os(var).is_some(),
+                        "{var} is not set: the postgres-s3 tests need the S3 server that \
+                         scripts/test.sh starts (or `eval \"$(scripts/garage.sh start DIR)\"`)"
+                    );
+                }
                 let admin = format!("{base}/postgres");
                 psql(&admin, &format!("CREATE DATABASE {unique}"));
                 let env = vec![
+                    // Never let the S3 client look for cloud instance
+                    // credentials off this machine.
+                    (
+                        "AWS_METADATA_ENDPOINT".to_string(),
+                        "http://127.0.0.1:9".to_string(),
+                    ),
                     ("BERTH_DATABASE_URL".to_string(), format!("{base}/{unique}")),
                     (
                         "BERTH_STORAGE_URL".to_string(),
