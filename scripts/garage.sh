@@ -13,9 +13,19 @@ cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 
-S3_PORT=${BERTH_TEST_GARAGE_S3_PORT:-13900}
-RPC_PORT=${BERTH_TEST_GARAGE_RPC_PORT:-13901}
-ADMIN_PORT=${BERTH_TEST_GARAGE_ADMIN_PORT:-13903}
+# Three free loopback ports, chosen by the kernel, so that several runs (or a
+# leftover Garage) never collide.
+free_ports() {
+  python3 - <<'PY'
+import socket
+socks = []
+for _ in range(3):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
 KEY_ID=GK0123456789abcdef01234567
 SECRET=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 BUCKET=berth-test
@@ -31,6 +41,7 @@ garage_bin() {
 case "$cmd" in
   start)
     GARAGE=$(garage_bin)
+    read -r S3_PORT RPC_PORT ADMIN_PORT < <(free_ports)
     mkdir -p "$dir/meta" "$dir/data"
     cat > "$dir/garage.toml" <<TOML
 metadata_dir = "$dir/meta"
@@ -52,11 +63,17 @@ TOML
     g() { "$GARAGE" -c "$dir/garage.toml" "$@"; }
     RUST_LOG=warn nohup "$GARAGE" -c "$dir/garage.toml" server > "$dir/garage.log" 2>&1 &
     echo $! > "$dir/garage.pid"
+    pid=$(cat "$dir/garage.pid")
     for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
       if g status >/dev/null 2>&1; then break; fi
       sleep 0.2
     done
-    g status >/dev/null 2>&1 || { echo "garage did not start; log:" >&2; cat "$dir/garage.log" >&2; exit 1; }
+    if ! kill -0 "$pid" 2>/dev/null || ! g status >/dev/null 2>&1; then
+      echo "garage did not start; its log:" >&2
+      cat "$dir/garage.log" >&2
+      exit 1
+    fi
     node=$(g node id -q 2>/dev/null | cut -d@ -f1)
     g layout assign -z dc1 -c 1G "$node" >/dev/null
     g layout apply --version 1 >/dev/null

@@ -94,21 +94,69 @@ impl Scopes {
     }
 }
 
+/// A user's role in one registry; each includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read the index, download, search (private registries).
+    Read,
+    /// Publish new crates (private registries); owners still decide who
+    /// publishes new versions of their crates.
+    Publish,
+    /// Act as an owner of every crate in the registry.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Role, String> {
+        match s {
+            "read" => Ok(Role::Read),
+            "publish" => Ok(Role::Publish),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}`; roles are read, publish and admin"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Publish => "publish",
+            Role::Admin => "admin",
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub user: User,
     pub token_id: i64,
     pub scopes: Scopes,
+    /// Roles by registry id.
+    pub roles: Vec<(i64, Role)>,
 }
 
 impl Identity {
-    /// The actor recorded for changes this identity makes.
-    pub fn actor(&self) -> berth_store::Actor {
+    /// The caller's role in a registry, if any.
+    pub fn role(&self, registry_id: i64) -> Option<Role> {
+        self.roles
+            .iter()
+            .find(|(id, _)| *id == registry_id)
+            .map(|(_, r)| *r)
+    }
+
+    /// Whether the caller may act as any crate's owner in a registry.
+    pub fn is_admin_of(&self, registry_id: i64) -> bool {
+        self.user.is_admin || self.role(registry_id) == Some(Role::Admin)
+    }
+
+    /// The actor recorded for changes this identity makes in a registry.
+    pub fn actor(&self, registry_id: i64) -> berth_store::Actor {
         berth_store::Actor {
             user_id: self.user.id,
             login: self.user.login.clone(),
-            is_admin: self.user.is_admin,
+            is_admin: self.is_admin_of(registry_id),
         }
     }
 
@@ -196,10 +244,23 @@ pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, Se
     }
     let scopes = Scopes::parse(&record.scopes)
         .map_err(|e| ServiceError::Internal(format!("stored token scopes: {e}")))?;
+    // Keep `last_used_at` to the hour, so that use costs no write per request.
+    if record.last_used_at.is_none_or(|t| t < now_unix() - 3600) {
+        if let Err(e) = meta.touch_token(record.id).await {
+            tracing::warn!(error = %e, token_id = record.id, "could not record token use");
+        }
+    }
+    let roles = meta
+        .user_roles(record.user.id)
+        .await?
+        .into_iter()
+        .filter_map(|(reg, role)| Role::parse(&role).ok().map(|r| (reg, r)))
+        .collect();
     Ok(Identity {
         user: record.user,
         token_id: record.id,
         scopes,
+        roles,
     })
 }
 

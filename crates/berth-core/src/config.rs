@@ -59,6 +59,10 @@ pub struct LimitsConfig {
     pub max_crate_entries: u64,
     /// Seconds a request may take before it is cut off.
     pub request_timeout_secs: u64,
+    /// Publishes whose bodies are read and checked at once; more wait.
+    pub max_concurrent_publishes: usize,
+    /// Memory for cached index files, in bytes.
+    pub index_cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -137,6 +141,8 @@ impl Default for LimitsConfig {
             max_unpacked_size: 512 * MIB,
             max_crate_entries: 50_000,
             request_timeout_secs: 300,
+            max_concurrent_publishes: 8,
+            index_cache_bytes: 64 * MIB,
         }
     }
 }
@@ -165,6 +171,8 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.max_unpacked_size",
     "limits.max_crate_entries",
     "limits.request_timeout_secs",
+    "limits.max_concurrent_publishes",
+    "limits.index_cache_bytes",
     "publish.allowed_registries",
     "log.level",
     "log.format",
@@ -203,6 +211,23 @@ impl Config {
                 )));
             }
             fig = fig.merge(Toml::file_exact(path));
+        }
+        // A misspelt variable (BERTH_DATABSE_URL) would silently start a
+        // node on the defaults; refuse it instead.
+        for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+            let Some(key) = name.strip_prefix("BERTH_") else {
+                continue;
+            };
+            let known = ENV_KEYS.iter().any(|k| env_name(k) == key)
+                || matches!(key, "CONFIG" | "DATA_DIR")
+                || key.starts_with("TEST_")
+                || key.starts_with("BENCH_");
+            if !known {
+                return Err(ConfigError(format!(
+                    "unknown environment variable `{name}`; settings are BERTH_ + a key such as \
+                     BERTH_DATABASE_URL (see `berth --help`)"
+                )));
+            }
         }
         let env = Env::prefixed("BERTH_").filter_map(|k| {
             let k = k.as_str().to_ascii_uppercase();
@@ -243,6 +268,17 @@ impl Config {
             )));
         }
         if self.public_url.is_empty() {
+            let addr: std::net::SocketAddr = self
+                .listen
+                .parse()
+                .map_err(|_| ConfigError("listen".into()))?;
+            if addr.ip().is_unspecified() {
+                return Err(ConfigError(format!(
+                    "listening on {} needs public_url (--public-url): the URL cargo uses to reach this \
+                     server, e.g. https://crates.example.internal",
+                    self.listen
+                )));
+            }
             self.public_url = format!("http://{}", self.listen);
         }
         while self.public_url.ends_with('/') {
@@ -293,10 +329,58 @@ impl Config {
                 )));
             }
         }
-        if self.limits.max_crate_size == 0 || self.limits.max_crate_size > u64::from(u32::MAX) {
-            return Err(ConfigError(
-                "limits.max_crate_size must be between 1 and 4294967295".into(),
-            ));
+        let l = &self.limits;
+        let u32_max = u64::from(u32::MAX);
+        for (key, value, min, max) in [
+            ("limits.max_crate_size", l.max_crate_size, 1, u32_max),
+            (
+                "limits.max_metadata_size",
+                l.max_metadata_size,
+                1024,
+                u32_max,
+            ),
+            (
+                "limits.max_unpacked_size",
+                l.max_unpacked_size,
+                1024,
+                u64::MAX / 2,
+            ),
+            (
+                "limits.max_crate_entries",
+                l.max_crate_entries,
+                1,
+                100_000_000,
+            ),
+            (
+                "limits.request_timeout_secs",
+                l.request_timeout_secs,
+                5,
+                86_400,
+            ),
+            (
+                "limits.max_concurrent_publishes",
+                l.max_concurrent_publishes as u64,
+                1,
+                10_000,
+            ),
+            (
+                "limits.index_cache_bytes",
+                l.index_cache_bytes,
+                0,
+                u64::MAX / 2,
+            ),
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+                1,
+                10_000,
+            ),
+        ] {
+            if value < min || value > max {
+                return Err(ConfigError(format!(
+                    "{key} is {value}; it must be between {min} and {max}"
+                )));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
@@ -371,6 +455,33 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail fixes the closure's type
+    fn misspelt_environment_variables_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BERTH_DATABSE_URL", "postgres://x/y");
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("BERTH_DATABSE_URL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_start() {
+        let bad = |toml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("berth.toml");
+            std::fs::write(&file, toml).unwrap();
+            Config::load_file_only(&file).unwrap_err().to_string()
+        };
+        assert!(bad("listen = \"0.0.0.0:7878\"\n").contains("needs public_url"));
+        assert!(bad("[limits]\nmax_metadata_size = 0\n").contains("limits.max_metadata_size"));
+        assert!(bad("[limits]\nmax_crate_size = 99999999999\n").contains("limits.max_crate_size"));
+        assert!(bad("[limits]\nrequest_timeout_secs = 0\n").contains("request_timeout_secs"));
+        assert!(bad("[[registries]]\nname = \"a/b\"\n").contains("registry name"));
+        assert!(bad("[log]\nformat = \"xml\"\n").contains("log.format"));
     }
 
     #[test]

@@ -36,10 +36,12 @@ impl DownloadCounter {
     }
 
     pub(crate) async fn flush(&self, meta: &MetaStore) -> Result<(), ServiceError> {
-        let batch: Vec<(i64, i64, i64)> = match self.pending.lock() {
+        let mut batch: Vec<(i64, i64, i64)> = match self.pending.lock() {
             Ok(mut map) => map.drain().map(|((c, v), n)| (c, v, n)).collect(),
             Err(_) => return Ok(()),
         };
+        // One order for every node, so concurrent flushes never deadlock.
+        batch.sort_unstable();
         if let Err(e) = meta.add_downloads(&batch).await {
             // Put the counts back so that a passing failure loses nothing.
             if let Ok(mut map) = self.pending.lock() {
@@ -54,14 +56,15 @@ impl DownloadCounter {
 }
 
 impl Berth {
-    /// Opens the `.crate` of `name@vers` for streaming and counts the
-    /// download.
+    /// Opens the `.crate` of `name@vers` for streaming and, when `count`,
+    /// counts the download (a HEAD request is not a download).
     pub async fn download(
         &self,
         registry: &str,
         who: Option<&Identity>,
         name: &str,
         vers: &str,
+        count: bool,
     ) -> Result<Download, ServiceError> {
         use futures::TryStreamExt;
         let reg = self.registry(registry)?;
@@ -90,7 +93,9 @@ impl Berth {
                 info.cksum, info.size
             )));
         }
-        self.downloads.record(info.crate_id, info.version_id);
+        if count {
+            self.downloads.record(info.crate_id, info.version_id);
+        }
         Ok(Download {
             size,
             cksum: info.cksum,

@@ -4,7 +4,7 @@
 //! The cache is keyed by crate and checked against the crate's revision in
 //! the database on every request, so a node never serves a file older than
 //! the last committed change, whichever node made it. It never holds more
-//! than a fixed number of files.
+//! than `limits.index_cache_bytes` of files.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -31,39 +31,69 @@ struct Cached {
 }
 
 pub(crate) struct IndexCache {
-    files: RwLock<HashMap<(i64, String), Cached>>,
-    capacity: usize,
+    files: RwLock<Cache>,
+    /// Most bytes of index files kept.
+    budget: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    map: HashMap<(i64, String), Cached>,
+    bytes: u64,
 }
 
 impl IndexCache {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(budget: u64) -> Self {
         Self {
-            files: RwLock::new(HashMap::new()),
-            capacity,
+            files: RwLock::new(Cache::default()),
+            budget,
         }
     }
 
     fn get(&self, key: &(i64, String), revision: i64) -> Option<Arc<IndexFile>> {
         let files = self.files.read().ok()?;
         files
+            .map
             .get(key)
             .filter(|c| c.revision == revision)
             .map(|c| c.file.clone())
     }
 
     fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
-        if let Ok(mut files) = self.files.write() {
-            if files.len() >= self.capacity && !files.contains_key(&key) {
-                // Crude but bounded: start over rather than grow.
-                files.clear();
-            }
-            match files.get(&key) {
-                Some(c) if c.revision > revision => {}
-                _ => {
-                    files.insert(key, Cached { revision, file });
+        let size = file.body.len() as u64;
+        if size > self.budget / 4 {
+            return; // too large to be worth keeping
+        }
+        let Ok(mut cache) = self.files.write() else {
+            return;
+        };
+        if cache.map.get(&key).is_some_and(|c| c.revision > revision) {
+            return;
+        }
+        if let Some(old) = cache.map.remove(&key) {
+            cache.bytes -= old.file.body.len() as u64;
+        }
+        if cache.bytes + size > self.budget {
+            // Evict arbitrary entries until half the budget is free.
+            let target = self.budget / 2;
+            let victims: Vec<(i64, String)> = cache
+                .map
+                .iter()
+                .scan(cache.bytes, |bytes, (k, c)| {
+                    (*bytes > target).then(|| {
+                        *bytes -= c.file.body.len() as u64;
+                        k.clone()
+                    })
+                })
+                .collect();
+            for k in victims {
+                if let Some(c) = cache.map.remove(&k) {
+                    cache.bytes -= c.file.body.len() as u64;
                 }
             }
         }
+        cache.bytes += size;
+        cache.map.insert(key, Cached { revision, file });
     }
 }
 

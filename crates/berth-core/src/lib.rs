@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use berth_store::{BlobStore, MetaStore};
 
-pub use auth::{Identity, Scopes};
+pub use auth::{Identity, Role, Scopes};
 pub use berth_store::redact as redact_url;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::Download;
@@ -49,6 +49,7 @@ pub struct Berth {
     registries: HashMap<String, Registry>,
     index_cache: index::IndexCache,
     downloads: downloads::DownloadCounter,
+    publish_slots: tokio::sync::Semaphore,
 }
 
 impl Berth {
@@ -86,12 +87,15 @@ impl Berth {
             );
         }
         Ok(Arc::new(Self {
-            config,
             meta,
             blobs,
             registries,
-            index_cache: index::IndexCache::new(10_000),
+            index_cache: index::IndexCache::new(config.limits.index_cache_bytes),
             downloads: downloads::DownloadCounter::default(),
+            publish_slots: tokio::sync::Semaphore::new(
+                config.limits.max_concurrent_publishes.max(1),
+            ),
+            config,
         }))
     }
 
@@ -119,19 +123,65 @@ impl Berth {
         }
     }
 
-    /// Checks that a caller may read a registry (index and downloads).
+    /// Checks that a caller may read a registry (index, downloads, search,
+    /// owners): anyone for a public registry; a user with a role (or an
+    /// administrator) for a private one.
     pub fn authorize_read(
         &self,
         reg: &Registry,
         who: Option<&Identity>,
     ) -> Result<(), ServiceError> {
-        if reg.private && who.is_none() {
-            return Err(ServiceError::Unauthorized(format!(
+        if !reg.private {
+            return Ok(());
+        }
+        match who {
+            None => Err(ServiceError::Unauthorized(format!(
                 "registry `{}` is private: a token is required; run `cargo login --registry {}`",
                 reg.name, reg.name
-            )));
+            ))),
+            Some(who) => self.authorize_registry(reg, who, Role::Read),
         }
-        Ok(())
+    }
+
+    /// Checks that an authenticated caller holds at least `needed` in a
+    /// registry. Public registries let every user read and publish new
+    /// crates; private ones need a role. Administrators pass everywhere.
+    pub fn authorize_registry(
+        &self,
+        reg: &Registry,
+        who: &Identity,
+        needed: Role,
+    ) -> Result<(), ServiceError> {
+        if who.user.is_admin || (!reg.private && needed <= Role::Publish) {
+            return Ok(());
+        }
+        match who.role(reg.id) {
+            Some(role) if role >= needed => Ok(()),
+            _ => Err(ServiceError::Forbidden(format!(
+                "user `{}` does not have the `{}` role in registry `{}`; an operator can grant it with \
+                 `berth role grant --registry {} --user {} --role {}`",
+                who.user.login,
+                needed.as_str(),
+                reg.name,
+                reg.name,
+                who.user.login,
+                needed.as_str()
+            ))),
+        }
+    }
+
+    /// Grants or revokes (`role = None`) a user's role in a registry.
+    pub async fn set_role(
+        &self,
+        registry: &str,
+        login: &str,
+        role: Option<Role>,
+    ) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        Ok(self
+            .meta
+            .set_role(reg.id, &reg.name, login, role.map(Role::as_str))
+            .await?)
     }
 
     /// The sparse-index URL of a registry.

@@ -99,7 +99,35 @@ impl Endpoints {
         Ok(())
     }
 
-    /// Copies everything. Stops after `max_items` blobs and rows when given.
+    /// Copies one blob unless the destination has it; verifies the bytes
+    /// against the digest first. Returns whether it copied.
+    async fn copy_blob(
+        &self,
+        digest: &str,
+        report: &mut MigrateReport,
+    ) -> Result<bool, ServiceError> {
+        if self.dst_blobs.exists(digest).await? {
+            report.blobs_already_present += 1;
+            return Ok(false);
+        }
+        let bytes = self.src_blobs.get(digest).await?.ok_or_else(|| {
+            ServiceError::Internal(format!(
+                "the source has no blob {digest} though a version refers to it"
+            ))
+        })?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != digest {
+            return Err(ServiceError::Internal(format!(
+                "source blob {digest} is corrupt (its sha256 is {actual}); nothing more was copied"
+            )));
+        }
+        self.dst_blobs.put(digest, bytes).await?;
+        report.blobs_copied += 1;
+        Ok(true)
+    }
+
+    /// Copies everything. Stops after `max_items` blobs and changed rows
+    /// when given.
     pub async fn run(&self, max_items: Option<u64>) -> Result<MigrateReport, ServiceError> {
         self.check_compatible().await?;
         let mut report = MigrateReport::default();
@@ -112,30 +140,19 @@ impl Endpoints {
             .into_iter()
             .collect();
         digests.sort();
+        // Blobs known to be in the destination, so the table pass does not
+        // ask again.
+        let mut in_destination: HashSet<String> = HashSet::new();
         report.blobs_total = digests.len();
         for (i, digest) in digests.iter().enumerate() {
-            if self.dst_blobs.exists(digest).await? {
-                report.blobs_already_present += 1;
-                continue;
-            }
             if budget == 0 {
                 report.incomplete = true;
                 return Ok(report);
             }
-            let bytes = self.src_blobs.get(digest).await?.ok_or_else(|| {
-                ServiceError::Internal(format!(
-                    "the source has no blob {digest} though a version refers to it"
-                ))
-            })?;
-            let actual = hex::encode(Sha256::digest(&bytes));
-            if &actual != digest {
-                return Err(ServiceError::Internal(format!(
-                    "source blob {digest} is corrupt (its sha256 is {actual}); nothing more was copied"
-                )));
+            if self.copy_blob(digest, &mut report).await? {
+                budget -= 1;
             }
-            self.dst_blobs.put(digest, bytes).await?;
-            report.blobs_copied += 1;
-            budget -= 1;
+            in_destination.insert(digest.clone());
             if (i + 1) % 100 == 0 {
                 tracing::info!(done = i + 1, total = digests.len(), "blobs");
             }
@@ -151,8 +168,10 @@ impl Endpoints {
             let mut after: Vec<i64> = Vec::new();
             let mut copied = 0u64;
             loop {
-                let limit = budget.min(500) as i64;
-                if limit == 0 {
+                // Unchanged rows cost nothing, so a re-run with a budget
+                // moves past what earlier runs copied.
+                let limit = 500;
+                if budget == 0 {
                     report.incomplete = true;
                     report.tables.push((table.to_string(), copied, -1, -1));
                     return Ok(report);
@@ -170,9 +189,21 @@ impl Endpoints {
                         owners.insert((k[0], k[1]));
                     }
                 }
-                self.dst_meta.import_rows(table, &rows).await?;
-                copied += rows.len() as u64;
-                budget -= rows.len() as u64;
+                if table == "versions" {
+                    // Versions published since the blob pass (a pass over a
+                    // live source) bring their blobs first.
+                    for r in &rows {
+                        if let Some(digest) = MetaStore::text_cell(table, r, "cksum")? {
+                            if !in_destination.contains(digest) {
+                                self.copy_blob(digest, &mut report).await?;
+                                in_destination.insert(digest.to_string());
+                            }
+                        }
+                    }
+                }
+                let changed = self.dst_meta.import_rows(table, &rows).await?;
+                copied += changed;
+                budget = budget.saturating_sub(changed);
             }
             if table == "crate_owners" {
                 self.dst_meta.retain_owners(&owners).await?;

@@ -102,6 +102,7 @@ impl Berth {
     ) -> Result<(), ServiceError> {
         let reg = self.registry(registry)?;
         let who = need_token(who, reg)?;
+        self.authorize_read(reg, Some(who))?;
         let action = if yanked { "yank" } else { "unyank" };
         if !who.scopes.yank {
             self.audit_denied(who, action, reg, name, Some(vers), "token lacks yank")
@@ -121,7 +122,7 @@ impl Berth {
                 &canon_name,
                 &canon_vers,
                 yanked,
-                &who.actor(),
+                &who.actor(reg.id),
             )
             .await
         {
@@ -249,6 +250,7 @@ impl Berth {
     ) -> Result<String, ServiceError> {
         let reg = self.registry(registry)?;
         let who = need_token(who, reg)?;
+        self.authorize_read(reg, Some(who))?;
         let action = if add { "owner.add" } else { "owner.remove" };
         if !who.scopes.change_owners {
             self.audit_denied(who, action, reg, name, None, "token lacks change-owners")
@@ -267,7 +269,14 @@ impl Berth {
             .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
         match self
             .meta
-            .change_owners(&reg.name, krate.id, &krate.name, logins, add, &who.actor())
+            .change_owners(
+                &reg.name,
+                krate.id,
+                &krate.name,
+                logins,
+                add,
+                &who.actor(reg.id),
+            )
             .await
         {
             Err(StoreError::NotOwner(n)) => {
@@ -385,18 +394,36 @@ impl Berth {
     }
 
     /// Deletes blobs no version refers to and older than `min_age_secs`
-    /// (younger ones may belong to a publish in progress). Returns how many
-    /// blobs were deleted.
+    /// (younger ones may belong to a publish in progress; the age may not be
+    /// less than the request timeout). Each candidate's age and references
+    /// are checked again right before it is deleted, and a publish re-checks
+    /// its blob after committing, so a publish that reuses an old orphan's
+    /// bytes keeps them. Returns how many blobs were deleted.
     pub async fn collect_garbage(&self, min_age_secs: i64) -> Result<usize, ServiceError> {
+        let floor = self.config.limits.request_timeout_secs as i64;
+        if min_age_secs < floor {
+            return Err(ServiceError::BadRequest(format!(
+                "the minimum age must be at least the request timeout ({floor} s), so that no \
+                 publish in progress loses its blob"
+            )));
+        }
         let referenced = self.meta.referenced_blobs().await?;
-        let cutoff = now_unix() - min_age_secs;
         let mut deleted = 0;
-        for (digest, modified) in self.blobs.list().await? {
-            if !referenced.contains(&digest) && modified <= cutoff {
-                self.blobs.delete(&digest).await?;
-                tracing::info!(blob = %digest, "deleted unreferenced blob");
-                deleted += 1;
+        for (digest, _) in self.blobs.list().await? {
+            if referenced.contains(&digest) {
+                continue;
             }
+            let cutoff = now_unix() - min_age_secs;
+            match self.blobs.head(&digest).await? {
+                Some((_, modified)) if modified <= cutoff => {}
+                _ => continue,
+            }
+            if self.meta.blob_referenced(&digest).await? {
+                continue;
+            }
+            self.blobs.delete(&digest).await?;
+            tracing::info!(blob = %digest, "deleted unreferenced blob");
+            deleted += 1;
         }
         Ok(deleted)
     }

@@ -49,6 +49,10 @@ impl From<berth_tarball::TarballError> for ServiceError {
     }
 }
 
+/// Longest index line a version may have: cargo reads whole index files, and
+/// every node caches them.
+pub const MAX_INDEX_LINE: usize = 512 * 1024;
+
 /// Seconds-precision RFC 3339 UTC time, as the index's `pubtime`.
 fn pubtime_now() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -58,6 +62,39 @@ fn pubtime_now() -> String {
 }
 
 impl Berth {
+    /// The checks a publish can pass before its body is read: the registry
+    /// takes publishes, and the caller has a token with a publish scope.
+    pub fn precheck_publish(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+    ) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        if reg.kind != RegistryKind::Hosted {
+            return Err(ServiceError::BadRequest(format!(
+                "registry `{}` does not accept publishes",
+                reg.name
+            )));
+        }
+        let who = who.ok_or_else(|| {
+            ServiceError::Unauthorized(format!(
+                "publishing requires a token: run `cargo login --registry {}`",
+                reg.name
+            ))
+        })?;
+        if !(who.scopes.publish_new || who.scopes.publish_update) {
+            return Err(ServiceError::Forbidden(
+                "this token has neither the `publish-new` nor the `publish-update` scope".into(),
+            ));
+        }
+        self.authorize_registry(reg, who, crate::Role::Publish)
+    }
+
+    /// Waits for one of the `limits.max_concurrent_publishes` slots.
+    pub async fn publish_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.publish_slots.acquire().await.ok()
+    }
+
     /// Publishes the body of a `PUT /api/v1/crates/new`.
     pub async fn publish(
         &self,
@@ -78,6 +115,7 @@ impl Berth {
                 reg.name
             ))
         })?;
+        self.authorize_registry(&reg, who, crate::Role::Publish)?;
         let limits = &self.config.limits;
         let parts = parse_publish_body(&body, limits.max_metadata_size, limits.max_crate_size)?;
         let valid = PublishMetadata::from_json(parts.metadata)?.validate()?;
@@ -117,7 +155,7 @@ impl Berth {
                     krate.name
                 )));
             }
-            if !who.user.is_admin {
+            if !who.is_admin_of(reg.id) {
                 let owners = self.meta.list_owners(krate.id).await?;
                 if !owners.iter().any(|o| o.id == who.user.id) {
                     self.meta.append_audit(&deny("not an owner".into())).await?;
@@ -204,6 +242,14 @@ impl Berth {
 
         self.blobs.put(&cksum, crate_bytes.clone()).await?;
 
+        let index_line = valid.index_entry(&cksum, &pubtime_now()).to_line();
+        if index_line.len() > MAX_INDEX_LINE {
+            return Err(ServiceError::BadRequest(format!(
+                "the index entry of this version would be {} bytes, more than the {MAX_INDEX_LINE} allowed; \
+                 it declares too many or too large dependencies and features",
+                index_line.len()
+            )));
+        }
         let readme = info.readme.or_else(|| meta.readme.clone());
         let mut stored_meta = meta.clone();
         stored_meta.readme = None;
@@ -213,7 +259,7 @@ impl Berth {
             canon_name: valid.canon_name.clone(),
             vers: meta.vers.clone(),
             canon_vers: valid.canon_vers.clone(),
-            index_line: valid.index_entry(&cksum, &pubtime_now()).to_line(),
+            index_line,
             cksum: cksum.clone(),
             size: crate_bytes.len() as i64,
             metadata_json: serde_json::to_string(&stored_meta)
@@ -223,7 +269,7 @@ impl Berth {
         };
         let outcome = self
             .meta
-            .publish(&new_version, &who.actor(), &reg.name)
+            .publish(&new_version, &who.actor(reg.id), &reg.name)
             .await;
         if let Err(berth_store::StoreError::NotOwner(_)) = &outcome {
             self.meta
@@ -231,6 +277,12 @@ impl Berth {
                 .await?;
         }
         let outcome = outcome?;
+        // Should a garbage collection have removed an identical orphan blob
+        // between our write and our commit, put the bytes back.
+        if !self.blobs.exists(&cksum).await? {
+            tracing::warn!(blob = %cksum, "blob vanished during publish; writing it again");
+            self.blobs.put(&cksum, crate_bytes.clone()).await?;
+        }
         tracing::info!(
             registry = %reg.name,
             krate = %meta.name,

@@ -126,7 +126,7 @@ pub enum MetadataError {
     FieldTooLong(&'static str),
     #[error("invalid feature name `{0}`")]
     FeatureName(String),
-    #[error("invalid `rust-version` `{0}`: expected a version such as `1.70` or `1.70.0`")]
+    #[error("invalid `rust-version` `{0}`: expected a version such as `1`, `1.70` or `1.70.0`")]
     RustVersion(String),
     #[error("invalid `links` value `{0}`")]
     Links(String),
@@ -196,6 +196,12 @@ impl PublishMetadata {
         }
         if let Some(k) = self.keywords.iter().find(|k| !valid_keyword(k)) {
             return Err(MetadataError::Keyword(k.clone()));
+        }
+        if let Some(c) = self.categories.iter().find(|c| c.len() > 100) {
+            return Err(MetadataError::Keyword(c.clone()));
+        }
+        if self.badges.to_string().len() > MAX_TEXT_LEN {
+            return Err(MetadataError::FieldTooLong("badges"));
         }
         if self.categories.len() > MAX_KEYWORDS {
             return Err(MetadataError::TooMany {
@@ -319,7 +325,7 @@ fn valid_keyword(k: &str) -> bool {
 
 fn valid_rust_version(rv: &str) -> bool {
     let parts: Vec<&str> = rv.split('.').collect();
-    (2..=3).contains(&parts.len())
+    (1..=3).contains(&parts.len())
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))

@@ -85,8 +85,18 @@ pub(crate) async fn publish(
     body: Body,
 ) -> Result<Response, ApiError> {
     let who = caller(&state, &registry, &headers).await?;
+    // Refuse callers who could never publish before buffering their upload,
+    // and bound how many uploads are buffered at once.
+    state
+        .berth
+        .precheck_publish(&registry, who.as_ref())
+        .map_err(|e| with_login_url(&state, &registry, e))?;
+    let _slot = state.berth.publish_slot().await;
     let limits = &state.berth.config.limits;
-    let limit = limits.max_crate_size + limits.max_metadata_size + 8;
+    let limit = limits
+        .max_crate_size
+        .saturating_add(limits.max_metadata_size)
+        .saturating_add(8);
     let body = read_body(&headers, body, limit).await?;
     let warnings = state
         .berth
@@ -238,12 +248,14 @@ pub(crate) async fn search(
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let who = caller(&state, &registry, &headers).await?;
+    let count = method != axum::http::Method::HEAD;
     let dl = state
         .berth
-        .download(&registry, who.as_ref(), &name, &version)
+        .download(&registry, who.as_ref(), &name, &version, count)
         .await
         .map_err(|e| with_login_url(&state, &registry, e))?;
     let private = state

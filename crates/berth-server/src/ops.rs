@@ -17,8 +17,13 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     match state.berth.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
+            // Details go to the log, not to whoever asks.
             tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: a store is unreachable; see the log\n",
+            )
+                .into_response()
         }
     }
 }
@@ -34,7 +39,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 pub(crate) async fn home(State(state): State<AppState>) -> Response {
     let berth = &state.berth;
     let mut text = String::from("Berth: a registry for Rust crates.\n\nTo use it from cargo, add to .cargo/config.toml:\n\n");
-    for reg in berth.registries() {
+    for reg in berth.registries().filter(|r| !r.private) {
         text.push_str(&berth.cargo_config_snippet(reg));
         text.push('\n');
     }

@@ -103,16 +103,23 @@ impl BlobStore {
         &self.description
     }
 
-    /// Stores `bytes` under its sha256. Storing an existing blob is a no-op.
+    /// Stores `bytes` under its sha256. An existing blob is written again:
+    /// the bytes are the same, and the fresh modification time tells the
+    /// garbage collector that a publish is using it right now.
     pub async fn put(&self, sha256_hex: &str, bytes: Bytes) -> Result<(), StoreError> {
-        let key = blob_key(sha256_hex);
-        match self.inner.head(&key).await {
-            Ok(meta) if meta.size == bytes.len() as u64 => return Ok(()),
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.inner.put(&key, PutPayload::from_bytes(bytes)).await?;
+        self.inner
+            .put(&blob_key(sha256_hex), PutPayload::from_bytes(bytes))
+            .await?;
         Ok(())
+    }
+
+    /// Size and modification time (Unix seconds) of a blob, if it exists.
+    pub async fn head(&self, sha256_hex: &str) -> Result<Option<(u64, i64)>, StoreError> {
+        match self.inner.head(&blob_key(sha256_hex)).await {
+            Ok(meta) => Ok(Some((meta.size, meta.last_modified.timestamp()))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams a blob. `None` when it is missing.

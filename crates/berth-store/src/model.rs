@@ -16,6 +16,7 @@ pub struct TokenRecord {
     pub name: String,
     pub scopes: String,
     pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
     pub revoked: bool,
     pub user: User,
 }

@@ -244,7 +244,7 @@ impl MetaStore {
         token_hash: &str,
     ) -> Result<Option<(String, TokenRecord)>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.id AS tid, t.name AS tname, t.token_hash, t.scopes, t.expires_at, t.revoked, \
+            "SELECT t.id AS tid, t.name AS tname, t.token_hash, t.scopes, t.expires_at, t.last_used_at, t.revoked, \
                     u.id, u.login, u.name, u.is_admin \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
@@ -259,10 +259,23 @@ impl MetaStore {
                 name: row.try_get("tname")?,
                 scopes: row.try_get("scopes")?,
                 expires_at: row.try_get("expires_at")?,
+                last_used_at: row.try_get("last_used_at")?,
                 revoked: row.try_get::<i64, _>("revoked")? != 0,
                 user: user_from_row(&row)?,
             },
         )))
+    }
+
+    /// Records that a token was used now.
+    pub async fn touch_token(&self, token_id: i64) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(token_id)
+            .bind(now_unix())
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
     }
 
     /// The tokens of a user (never their secrets).
@@ -313,6 +326,94 @@ impl MetaStore {
         }
         w.tx.commit().await?;
         Ok(n > 0)
+    }
+
+    // ---- registry roles -------------------------------------------------------
+
+    /// Every `(registry_id, role)` a user holds.
+    pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT registry_id, role FROM registry_roles WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("registry_id")?, r.try_get("role")?)))
+            .collect()
+    }
+
+    /// Grants (`Some(role)`) or revokes (`None`) a user's role in a registry.
+    pub async fn set_role(
+        &self,
+        registry_id: i64,
+        registry: &str,
+        login: &str,
+        role: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        let user = sqlx::query("SELECT id, login, name, is_admin FROM users WHERE login = $1")
+            .bind(login)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::UserNotFound(login.to_string()))?;
+        match role {
+            Some(role) => {
+                sqlx::query(
+                    "INSERT INTO registry_roles (registry_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (registry_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(registry_id)
+                .bind(user.id)
+                .bind(role)
+                .bind(now_unix())
+                .execute(&mut *w.tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM registry_roles WHERE registry_id = $1 AND user_id = $2")
+                    .bind(registry_id)
+                    .bind(user.id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+        }
+        insert_audit(
+            &mut w.tx,
+            &AuditEntry {
+                action: if role.is_some() {
+                    "role.grant"
+                } else {
+                    "role.revoke"
+                }
+                .into(),
+                registry: Some(registry.to_string()),
+                outcome: "ok".into(),
+                detail: Some(format!("login={login} role={}", role.unwrap_or("-"))),
+                ..Default::default()
+            },
+        )
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// `(login, role)` of every user with a role in a registry.
+    pub async fn registry_members(
+        &self,
+        registry_id: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.login, r.role FROM registry_roles r JOIN users u ON u.id = r.user_id \
+             WHERE r.registry_id = $1 ORDER BY u.login",
+        )
+        .bind(registry_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("login")?, r.try_get("role")?)))
+            .collect()
     }
 
     // ---- crates and the index ---------------------------------------------
@@ -931,6 +1032,17 @@ impl MetaStore {
                 })
             })
             .collect()
+    }
+
+    /// Whether any version refers to a blob.
+    pub async fn blob_referenced(&self, cksum: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM versions WHERE cksum = $1 LIMIT 1")
+                .bind(cksum)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     /// Every checksum a version refers to (garbage collection).

@@ -127,6 +127,17 @@ const TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "registry_roles",
+        columns: &[
+            ("registry_id", Int),
+            ("user_id", Int),
+            ("role", Text),
+            ("created_at", Int),
+        ],
+        key: &["registry_id", "user_id"],
+        append_only: false,
+    },
+    TableSpec {
         name: "audit_log",
         columns: &[
             ("id", Int),
@@ -209,6 +220,24 @@ impl MetaStore {
             .collect::<Result<_, _>>()?)
     }
 
+    /// The value of a text column of an exported row.
+    pub fn text_cell<'a>(
+        table: &str,
+        row: &'a [Cell],
+        column: &str,
+    ) -> Result<Option<&'a str>, StoreError> {
+        let spec = spec(table)?;
+        let idx = spec
+            .columns
+            .iter()
+            .position(|(c, _)| *c == column)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column `{column}` in `{table}`")))?;
+        Ok(match row.get(idx) {
+            Some(Cell::Text(v)) => v.as_deref(),
+            _ => None,
+        })
+    }
+
     /// The key of a row as exported (for paging).
     pub fn row_key(table: &str, row: &[Cell]) -> Result<Vec<i64>, StoreError> {
         let spec = spec(table)?;
@@ -226,8 +255,9 @@ impl MetaStore {
             .collect()
     }
 
-    /// Upserts rows (keyed by the primary key) in one transaction.
-    pub async fn import_rows(&self, table: &str, rows: &[Vec<Cell>]) -> Result<(), StoreError> {
+    /// Upserts rows (keyed by the primary key) in one transaction. Returns
+    /// how many rows were inserted or changed.
+    pub async fn import_rows(&self, table: &str, rows: &[Vec<Cell>]) -> Result<u64, StoreError> {
         let spec = spec(table)?;
         let cols: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
         let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
@@ -236,10 +266,20 @@ impl MetaStore {
             .filter(|c| !spec.key.contains(c))
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
+        let changed: Vec<String> = cols
+            .iter()
+            .filter(|c| !spec.key.contains(c))
+            .map(|c| format!("{t}.{c} IS DISTINCT FROM excluded.{c}", t = spec.name))
+            .collect();
+        // Rows that are already identical are left alone (and not counted).
         let on_conflict = if spec.append_only || updates.is_empty() {
             "DO NOTHING".to_string()
         } else {
-            format!("DO UPDATE SET {}", updates.join(", "))
+            format!(
+                "DO UPDATE SET {} WHERE {}",
+                updates.join(", "),
+                changed.join(" OR ")
+            )
         };
         let sql = format!(
             "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
@@ -249,6 +289,7 @@ impl MetaStore {
             spec.key.join(", ")
         );
         let mut w = self.begin_write().await?;
+        let mut changed_rows = 0;
         for row in rows {
             let mut q = sqlx::query(&sql);
             for cell in row {
@@ -257,10 +298,10 @@ impl MetaStore {
                     Cell::Text(v) => q.bind(v.clone()),
                 };
             }
-            q.execute(&mut *w.tx).await?;
+            changed_rows += q.execute(&mut *w.tx).await?.rows_affected();
         }
         w.tx.commit().await?;
-        Ok(())
+        Ok(changed_rows)
     }
 
     /// Deletes owner rows whose key is not in `keep` (an owner removed in the

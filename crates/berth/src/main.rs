@@ -54,10 +54,16 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage who may read, publish in and administer each registry
+    /// (needed for private registries; public ones let every user read and
+    /// publish new crates).
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Delete stored .crate blobs that no version refers to (left by
     /// publishes interrupted between storing the blob and committing).
     Gc {
-        /// Only delete blobs older than this many seconds.
+        /// Only delete blobs older than this many seconds (at least the
+        /// request timeout).
         #[arg(long, default_value_t = 3600)]
         min_age_secs: i64,
     },
@@ -79,6 +85,32 @@ enum Command {
     Blobs(BlobsCommand),
     /// Print the effective configuration (after file, environment, flags).
     Config,
+}
+
+#[derive(Subcommand, Debug)]
+enum RoleCommand {
+    /// Give a user a role in a registry: read, publish or admin (each
+    /// includes the ones before it; admin acts as owner of every crate).
+    Grant {
+        #[arg(long, default_value = "main")]
+        registry: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Take a user's role in a registry away.
+    Revoke {
+        #[arg(long, default_value = "main")]
+        registry: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// List the users with a role in a registry.
+    List {
+        #[arg(long, default_value = "main")]
+        registry: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -395,6 +427,44 @@ async fn main() -> Result<()> {
                 bail!("{} of {checked} blobs have problems", problems.len());
             }
             println!("all {checked} blobs present and verified");
+        }
+        Command::Role(RoleCommand::Grant {
+            registry,
+            user,
+            role,
+        }) => {
+            let role = berth_core::Role::parse(&role).map_err(anyhow::Error::msg)?;
+            let berth = open(config).await?;
+            berth
+                .set_role(&registry, &user, Some(role))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "user `{user}` has the `{}` role in registry `{registry}`",
+                role.as_str()
+            );
+        }
+        Command::Role(RoleCommand::Revoke { registry, user }) => {
+            let berth = open(config).await?;
+            berth
+                .set_role(&registry, &user, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("user `{user}` has no role in registry `{registry}`");
+        }
+        Command::Role(RoleCommand::List { registry }) => {
+            let berth = open(config).await?;
+            let reg = berth
+                .registry(&registry)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for (login, role) in berth
+                .meta
+                .registry_members(reg.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!("{login}\t{role}");
+            }
         }
         Command::Gc { min_age_secs } => {
             let berth = open(config).await?;

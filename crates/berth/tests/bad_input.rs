@@ -905,7 +905,11 @@ fn missing_wrong_and_underscoped_tokens_are_refused() {
 
     let yank_only = server.token("alice", &["--scope", "yank"]);
     let r = publish_raw(&server, Some(&yank_only), body());
-    assert_error(&r, 403, "does not have the `publish-new` scope");
+    assert_error(
+        &r,
+        403,
+        "has neither the `publish-new` nor the `publish-update` scope",
+    );
 
     assert_empty_registry(&server, &["foo"]);
 
@@ -1051,4 +1055,42 @@ fn concurrent_publishes_of_one_version_have_one_winner() {
         blob_names.iter().all(|b| sums.contains(b)),
         "{blob_names:?}"
     );
+}
+
+#[test]
+fn garbage_collection_removes_only_orphans() {
+    // Racing publishes of one version leave the losers' blobs behind.
+    let server = Server::start_with_config("[limits]\nrequest_timeout_secs = 5\n");
+    let token = server.user_with_token("alice");
+    let crates: Vec<Vec<u8>> = (0..4)
+        .map(|i| common::crate_file("gcme", "1.0.0", &format!("pub const I: u32 = {i};\n")))
+        .collect();
+    std::thread::scope(|s| {
+        for krate in &crates {
+            let (url, token) = (&server.url, &token);
+            s.spawn(move || common::publish_raw(url, token, "gcme", "1.0.0", krate));
+        }
+    });
+    let before = server.blob_files();
+    assert!(!before.is_empty());
+    let too_young = server.berth(&["gc", "--min-age-secs", "1"]);
+    assert!(
+        !too_young.status.success(),
+        "a minimum age under the request timeout is refused"
+    );
+    assert!(String::from_utf8_lossy(&too_young.stderr).contains("request timeout"));
+    // Young orphans are kept; once old enough they go, and only they.
+    let out = server.berth(&["gc", "--min-age-secs", "5"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("deleted 0"),
+        "{out:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let out = server.berth(&["gc", "--min-age-secs", "5"]);
+    assert!(out.status.success());
+    let after = server.blob_files();
+    assert_eq!(after.len(), 1, "{after:?}");
+    let line = &common::index_lines(&server, "main", "gc/me/gcme")[0];
+    assert_eq!(line["cksum"], after[0].as_str());
+    server.verify_blobs();
 }

@@ -496,6 +496,36 @@ fn a_bad_token_is_refused() {
 fn private_registry_requires_a_token_for_everything() {
     let server = Server::start_with_config("[[registries]]\nname = \"main\"\nprivate = true\n");
     let token = server.user_with_token("alice");
+    let role = |user: &str, role: &str| {
+        let out = server.berth(&[
+            "role",
+            "grant",
+            "--registry",
+            "main",
+            "--user",
+            user,
+            "--role",
+            role,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A valid token without a role in the private registry reads nothing.
+    let no_role = common::http()
+        .get(format!("{}/r/main/index/config.json", server.url))
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(no_role.status(), 403);
+    let detail = no_role.text().unwrap();
+    assert!(
+        detail.contains("berth role grant --registry main --user alice --role read"),
+        "{detail}"
+    );
+    role("alice", "publish");
     let cfg: serde_json::Value = {
         let r = server.get("/r/main/index/config.json");
         assert_eq!(r.status(), 401);
@@ -531,6 +561,50 @@ fn private_registry_requires_a_token_for_everything() {
         401
     );
     assert_eq!(server.get("/r/main/api/v1/crates?q=secret").status(), 401);
+
+    // A reader resolves and fetches, but cannot publish new crates.
+    let reader = server.user_with_token("rita");
+    role("rita", "read");
+    let rcargo = Cargo::new(&server).with_token(&reader);
+    let rapp = consumer(
+        &rcargo,
+        "reader-app",
+        "secret = { version = \"1\", registry = \"main\" }",
+    );
+    rcargo.ok(&rapp, &["fetch"]);
+    let rdir = rcargo.package("rita-crate", "0.1.0", "", "");
+    let err = rcargo.fails(
+        &rdir,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert!(err.contains("does not have the `publish` role"), "{err}");
+    // A registry admin acts as an owner of every crate.
+    let boss = server.user_with_token("boss");
+    role("boss", "admin");
+    let bcargo = Cargo::new(&server).with_token(&boss);
+    bcargo.ok(
+        bcargo.work.path(),
+        &["yank", "--registry", "main", "--version", "1.0.0", "secret"],
+    );
+    // Revoking takes access away at once.
+    let out = server.berth(&["role", "revoke", "--registry", "main", "--user", "rita"]);
+    assert!(out.status.success());
+    let err = rcargo.fails(&rapp, &["generate-lockfile"]);
+    assert!(err.contains("403") || err.contains("role"), "{err}");
+    let list =
+        String::from_utf8(server.berth(&["role", "list", "--registry", "main"]).stdout).unwrap();
+    assert!(
+        list.contains("alice\tpublish") && list.contains("boss\tadmin") && !list.contains("rita"),
+        "{list}"
+    );
+    // The front page does not advertise a private registry.
+    assert!(!server.get("/").text().unwrap().contains("/r/main/index"));
 
     // Without a token, cargo cannot even resolve.
     let anon = Cargo::new(&server);
