@@ -1,9 +1,12 @@
 //! Index files: the concatenated lines of a crate's versions, with their
 //! validators, cached in memory.
 //!
-//! The cache is keyed by crate and checked against the crate's revision in
-//! the database on every request, so a node never serves a file older than
-//! the last committed change, whichever node made it. It never holds more
+//! The cache is keyed by crate. On PostgreSQL (many nodes) each hit is
+//! checked against the crate's revision in the database, so a node never
+//! serves a file older than the last committed change, whichever node made
+//! it. On SQLite the serving process is the only writer (a lock file makes
+//! sure), so it invalidates entries itself when a change commits and a hit
+//! costs no database round trip. It never holds more
 //! than `limits.index_cache_bytes` of files.
 
 use std::collections::HashMap;
@@ -27,7 +30,15 @@ pub struct IndexFile {
 
 struct Cached {
     revision: i64,
-    file: Arc<IndexFile>,
+    /// `None` marks a crate changed by this node: nothing older than
+    /// `revision` may be cached for it again.
+    file: Option<Arc<IndexFile>>,
+}
+
+impl Cached {
+    fn bytes(&self) -> u64 {
+        self.file.as_ref().map_or(0, |f| f.body.len() as u64)
+    }
 }
 
 pub(crate) struct IndexCache {
@@ -50,13 +61,35 @@ impl IndexCache {
         }
     }
 
-    fn get(&self, key: &(i64, String), revision: i64) -> Option<Arc<IndexFile>> {
+    /// The cached file if it is at `revision` (or at any revision when
+    /// `None`: only for a node that sees every change itself).
+    fn get(&self, key: &(i64, String), revision: Option<i64>) -> Option<Arc<IndexFile>> {
         let files = self.files.read().ok()?;
-        files
-            .map
-            .get(key)
-            .filter(|c| c.revision == revision)
-            .map(|c| c.file.clone())
+        let c = files.map.get(key)?;
+        if revision.is_some_and(|r| r != c.revision) {
+            return None;
+        }
+        c.file.clone()
+    }
+
+    /// Forgets a crate's file after a change committed through this node,
+    /// and refuses any older file a concurrent reader may still bring.
+    pub(crate) fn invalidate(&self, key: (i64, String), revision: i64) {
+        let Ok(mut cache) = self.files.write() else {
+            return;
+        };
+        if cache.map.get(&key).is_some_and(|c| c.revision > revision) {
+            return;
+        }
+        if let Some(old) = cache.map.insert(
+            key,
+            Cached {
+                revision,
+                file: None,
+            },
+        ) {
+            cache.bytes -= old.bytes();
+        }
     }
 
     fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
@@ -71,7 +104,7 @@ impl IndexCache {
             return;
         }
         if let Some(old) = cache.map.remove(&key) {
-            cache.bytes -= old.file.body.len() as u64;
+            cache.bytes -= old.bytes();
         }
         if cache.bytes + size > self.budget {
             // Evict arbitrary entries until half the budget is free.
@@ -81,19 +114,25 @@ impl IndexCache {
                 .iter()
                 .scan(cache.bytes, |bytes, (k, c)| {
                     (*bytes > target).then(|| {
-                        *bytes -= c.file.body.len() as u64;
+                        *bytes -= c.bytes();
                         k.clone()
                     })
                 })
                 .collect();
             for k in victims {
                 if let Some(c) = cache.map.remove(&k) {
-                    cache.bytes -= c.file.body.len() as u64;
+                    cache.bytes -= c.bytes();
                 }
             }
         }
         cache.bytes += size;
-        cache.map.insert(key, Cached { revision, file });
+        cache.map.insert(
+            key,
+            Cached {
+                revision,
+                file: Some(file),
+            },
+        );
     }
 }
 
@@ -111,13 +150,21 @@ impl Berth {
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
         let canon = berth_protocol::canonical_name(&name);
         let key = (reg.id, canon);
-        let state = self
-            .meta
-            .index_state(reg.id, &key.1)
-            .await?
-            .ok_or_else(not_found)?;
-        if let Some(file) = self.index_cache.get(&key, state.revision) {
-            return Ok(file);
+        if self.sole_writer {
+            // Every change goes through this process, which invalidates the
+            // cache before acknowledging it: a hit needs no database.
+            if let Some(file) = self.index_cache.get(&key, None) {
+                return Ok(file);
+            }
+        } else {
+            let state = self
+                .meta
+                .index_state(reg.id, &key.1)
+                .await?
+                .ok_or_else(not_found)?;
+            if let Some(file) = self.index_cache.get(&key, Some(state.revision)) {
+                return Ok(file);
+            }
         }
         let (state, lines) = self
             .meta

@@ -24,6 +24,7 @@ use berth_store::{BlobStore, MetaStore};
 
 pub use auth::{Identity, Role, Scopes};
 pub use berth_store::redact as redact_url;
+pub use berth_store::sqlite_path;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::Download;
 pub use error::ServiceError;
@@ -50,6 +51,9 @@ pub struct Berth {
     index_cache: index::IndexCache,
     downloads: downloads::DownloadCounter,
     publish_slots: tokio::sync::Semaphore,
+    /// This process makes every change to the metadata (single-node SQLite),
+    /// so cached index files stay valid until it invalidates them.
+    sole_writer: bool,
 }
 
 impl Berth {
@@ -86,7 +90,9 @@ impl Berth {
                 },
             );
         }
+        let sole_writer = meta.backend() == berth_store::Backend::Sqlite;
         Ok(Arc::new(Self {
+            sole_writer,
             meta,
             blobs,
             registries,

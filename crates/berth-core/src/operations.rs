@@ -136,6 +136,10 @@ impl Berth {
             ))),
             Err(e) => Err(e.into()),
             Ok(changed) => {
+                if let Some(revision) = changed {
+                    self.index_cache
+                        .invalidate((reg.id, canon_name.clone()), revision);
+                }
                 tracing::info!(registry = %reg.name, krate = %name, version = %vers, user = %who.user.login, changed, "{action}");
                 Ok(())
             }

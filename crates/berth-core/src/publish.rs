@@ -277,6 +277,8 @@ impl Berth {
                 .await?;
         }
         let outcome = outcome?;
+        self.index_cache
+            .invalidate((reg.id, valid.canon_name.clone()), outcome.revision);
         // Should a garbage collection have removed an identical orphan blob
         // between our write and our commit, put the bytes back.
         if !self.blobs.exists(&cksum).await? {

@@ -166,17 +166,26 @@ impl MetaStore {
     }
 }
 
-fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
+/// The file of a `sqlite:` database URL (`None` for other databases and for
+/// in-memory SQLite).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:")
         .split('?')
         .next()
         .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
-    }
-    if let Some(parent) = std::path::Path::new(path).parent() {
+    };
+    if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Database(sqlx::Error::Configuration(

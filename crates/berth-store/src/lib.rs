@@ -18,7 +18,7 @@ mod queries;
 mod transfer;
 
 pub use blobs::{blob_key, BlobStore};
-pub use db::{redact, Backend, MetaStore};
+pub use db::{redact, sqlite_path, Backend, MetaStore};
 pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.

@@ -84,6 +84,8 @@ pub struct PublishOutcome {
     pub crate_id: i64,
     pub version_id: i64,
     pub new_crate: bool,
+    /// The crate's revision after the change.
+    pub revision: i64,
 }
 
 /// The blob behind a version, for downloads.

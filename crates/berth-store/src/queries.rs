@@ -682,18 +682,19 @@ impl MetaStore {
         let max_version = recompute_max_version(&mut w.tx, crate_id).await?;
         // The description shown for a crate is that of its newest version.
         let is_max = max_version.as_deref() == Some(v.vers.as_str());
-        sqlx::query(&format!(
+        let revision: i64 = sqlx::query(&format!(
             "UPDATE crates SET revision = revision + 1, updated_at = {NEXT_UPDATED_AT}, max_version = $3, \
                     description = CASE WHEN $4 = 1 THEN $5 ELSE description END \
-             WHERE id = $1"
+             WHERE id = $1 RETURNING revision"
         ))
         .bind(crate_id)
         .bind(now)
         .bind(max_version)
         .bind(i64::from(is_max))
         .bind(v.description.clone())
-        .execute(&mut *w.tx)
-        .await?;
+        .fetch_one(&mut *w.tx)
+        .await?
+        .try_get("revision")?;
         insert_audit(
             &mut w.tx,
             &AuditEntry {
@@ -712,11 +713,13 @@ impl MetaStore {
             crate_id,
             version_id,
             new_crate,
+            revision,
         })
     }
 
-    /// Yanks or unyanks a version, rewriting its index line. Returns whether
-    /// anything changed (yanking a yanked version is a no-op).
+    /// Yanks or unyanks a version, rewriting its index line. Returns the
+    /// crate's new revision, or `None` when nothing changed (yanking a
+    /// yanked version is a no-op).
     pub async fn set_yanked(
         &self,
         registry_id: i64,
@@ -725,7 +728,7 @@ impl MetaStore {
         canon_vers: &str,
         yanked: bool,
         actor: &Actor,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let mut w = self.begin_write().await?;
         let krate = sqlx::query(&format!(
             "SELECT {CRATE_COLUMNS} FROM crates WHERE registry_id = $1 AND canon_name = $2{}",
@@ -753,7 +756,7 @@ impl MetaStore {
         let version_id: i64 = row.try_get("id")?;
         let vers: String = row.try_get("vers")?;
         if (row.try_get::<i64, _>("yanked")? != 0) == yanked {
-            return Ok(false);
+            return Ok(None);
         }
         let line: String = row.try_get("index_line")?;
         let mut entry = IndexEntry::from_line(&line).map_err(|e| {
@@ -767,14 +770,16 @@ impl MetaStore {
             .execute(&mut *w.tx)
             .await?;
         let max_version = recompute_max_version(&mut w.tx, krate.id).await?;
-        sqlx::query(&format!(
-            "UPDATE crates SET revision = revision + 1, updated_at = {NEXT_UPDATED_AT}, max_version = $3 WHERE id = $1"
+        let revision: i64 = sqlx::query(&format!(
+            "UPDATE crates SET revision = revision + 1, updated_at = {NEXT_UPDATED_AT}, max_version = $3 \
+             WHERE id = $1 RETURNING revision"
         ))
-            .bind(krate.id)
-            .bind(now_unix())
-            .bind(max_version)
-            .execute(&mut *w.tx)
-            .await?;
+        .bind(krate.id)
+        .bind(now_unix())
+        .bind(max_version)
+        .fetch_one(&mut *w.tx)
+        .await?
+        .try_get("revision")?;
         insert_audit(
             &mut w.tx,
             &AuditEntry {
@@ -789,7 +794,7 @@ impl MetaStore {
         )
         .await?;
         w.tx.commit().await?;
-        Ok(true)
+        Ok(Some(revision))
     }
 
     // ---- owners -------------------------------------------------------------

@@ -217,7 +217,42 @@ async fn open(config: Config) -> Result<Arc<Berth>> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// On SQLite, the serving process must be the only one changing the
+/// database (its index cache relies on it): hold a lock file for as long as
+/// it runs. Several nodes need PostgreSQL.
+fn lock_sqlite(config: &Config) -> Result<Option<std::fs::File>> {
+    let Some(db) = berth_store_sqlite_path(&config.database.url) else {
+        return Ok(None);
+    };
+    let lock_path = db.with_extension("serve-lock");
+    if let Some(parent) = lock_path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `berth serve` is already using the SQLite database {} (lock file {}); \
+             run one server per SQLite database, or use PostgreSQL (database.url) for several nodes",
+            db.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", lock_path.display())),
+    }
+}
+
+fn berth_store_sqlite_path(url: &str) -> Option<PathBuf> {
+    berth_core::sqlite_path(url)
+}
+
 async fn serve(mut config: Config) -> Result<()> {
+    let _sqlite_lock = lock_sqlite(&config)?;
     let listen = config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

@@ -185,16 +185,30 @@ impl Server {
 
     /// Starts another node on the same stores and configuration as `self`.
     pub fn another_node(&self) -> Server {
+        self.try_another_node()
+            .unwrap_or_else(|log| panic!("second node did not start; log:\n{log}"))
+    }
+
+    /// Like [`Server::another_node`], returning the log of a node that
+    /// refused to start.
+    pub fn try_another_node(&self) -> Result<Server, String> {
         let toml = self
             .config_file
             .as_ref()
             .map(|p| std::fs::read_to_string(p).unwrap())
             .unwrap_or_default();
-        Self::start_on(self.stores.clone(), &toml)
+        Self::try_start_on(self.stores.clone(), &toml)
     }
 
     /// Starts a server (a node) on the given stores.
     pub fn start_on(stores: Arc<Stores>, toml: &str) -> Server {
+        Self::try_start_on(stores, toml)
+            .unwrap_or_else(|log| panic!("berth serve did not start; log:\n{log}"))
+    }
+
+    /// Starts a node on the given stores, or returns its log if it exits
+    /// before it listens.
+    pub fn try_start_on(stores: Arc<Stores>, toml: &str) -> Result<Server, String> {
         static NODE: AtomicUsize = AtomicUsize::new(0);
         let data_dir = stores.data_dir.path().to_path_buf();
         let config_file = if toml.is_empty() {
@@ -224,15 +238,10 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn berth serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .unwrap_or_else(|| {
-                panic!(
-                    "berth serve printed nothing; log:\n{}",
-                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
-                )
-            })
-            .unwrap();
+        let Some(Ok(first)) = lines.next() else {
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(&stderr_log).unwrap_or_default());
+        };
         let url = first
             .strip_prefix("Berth is listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
@@ -248,7 +257,7 @@ impl Server {
             stderr_log,
         };
         server.wait_ready();
-        server
+        Ok(server)
     }
 
     fn wait_ready(&self) {
