@@ -1,20 +1,26 @@
-//! `berth-bench`: starts real `berth serve` processes on each backend pair
-//! and measures, in one run, publishes per second at several concurrencies
-//! and the hot read paths (index files, 304 revalidations, downloads), with
-//! p50/p99 latencies and the server's memory. Prints a table and writes JSON.
+//! `berth-bench`: the performance harness. In one run it starts real
+//! `berth serve` processes on each backend pair and a reference static
+//! server (nginx, Debian's package) serving the same index file and `.crate`
+//! from disk, drives both with the same load generator (wrk) over loopback,
+//! and prints a table: requests per second and p50/p99 latency for a hot
+//! index file, 304 revalidations and downloads (MiB/s), each with its ratio
+//! to the reference; publishes per second at several concurrencies; Berth's
+//! memory idle and under load. The results are written as JSON too.
 //!
 //! It is a measuring tool, not a test: it asserts nothing about speed.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use berth_bench::wrk::{Wrk, WrkResult};
 use berth_bench::{make_crate, publish_body, Server};
 use clap::Parser;
 
-/// Measure Berth on SQLite + files and on PostgreSQL + S3.
+/// Measure Berth against nginx on the same files, and its publishes.
 #[derive(Parser, Debug)]
 struct Args {
     /// The berth binary [default: `berth` next to this executable].
@@ -26,20 +32,22 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "sqlite")]
     backends: Vec<String>,
     /// Publishes per concurrency level.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 300)]
     publishes: usize,
     /// Concurrency levels for publishes.
-    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     publish_concurrency: Vec<usize>,
     /// Size of each published .crate, in KiB (incompressible content).
     #[arg(long, default_value_t = 50)]
     crate_kib: usize,
-    /// Requests per read measurement.
-    #[arg(long, default_value_t = 20_000)]
-    requests: usize,
-    /// Concurrent connections for read measurements.
-    #[arg(long, default_value_t = 16)]
-    read_concurrency: usize,
+    /// Seconds per read measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
+    /// wrk threads and connections for read measurements.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -48,10 +56,11 @@ struct Args {
 #[derive(Debug, Clone)]
 struct Measurement {
     backend: String,
+    server: String,
     what: String,
     concurrency: usize,
-    requests: usize,
-    errors: usize,
+    requests: u64,
+    errors: u64,
     per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -61,10 +70,92 @@ struct Measurement {
 impl Measurement {
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "backend": self.backend, "what": self.what, "concurrency": self.concurrency,
-            "requests": self.requests, "errors": self.errors, "per_second": self.per_second,
-            "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "mib_per_second": self.mib_per_second,
+            "backend": self.backend, "server": self.server, "what": self.what,
+            "concurrency": self.concurrency, "requests": self.requests, "errors": self.errors,
+            "per_second": self.per_second, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms,
+            "mib_per_second": self.mib_per_second,
         })
+    }
+
+    fn from_wrk(backend: &str, server: &str, what: &str, connections: u32, r: &WrkResult) -> Self {
+        Measurement {
+            backend: backend.into(),
+            server: server.into(),
+            what: what.into(),
+            concurrency: connections as usize,
+            requests: r.requests,
+            errors: r.errors,
+            per_second: r.per_second,
+            p50_ms: r.p50_ms,
+            p99_ms: r.p99_ms,
+            mib_per_second: (what == "download").then_some(r.mib_per_second),
+        }
+    }
+}
+
+/// nginx serving a directory on a free loopback port.
+struct Nginx {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    /// Serves `root` with as many workers as Berth has runtime threads.
+    fn start(root: &Path) -> Result<Nginx> {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bench-nginx-")
+            .tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log off;\n  default_type application/octet-stream;\n  sendfile on;\n  tcp_nopush on;\n\
+                 keepalive_requests 1000000;\n  etag on;\n\
+                 server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
+                d = dir.path().display(),
+                root = root.display()
+            ),
+        )?;
+        let child = Command::new("nginx")
+            .args(["-c"])
+            .arg(&conf)
+            .args(["-p"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting nginx (install Debian's `nginx-light` package)")?;
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Nginx {
+                    child,
+                    url,
+                    _dir: dir,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "nginx did not start; see {}/error.log",
+            dir.path().display()
+        )
     }
 }
 
@@ -127,26 +218,86 @@ where
     (all, errors, elapsed, bytes)
 }
 
-fn summarize(
+/// Publishes `n` crates with `c` concurrent clients; returns the measurement.
+async fn publishes(
+    client: &reqwest::Client,
+    server: &Server,
+    token: &str,
     backend: &str,
-    what: &str,
-    concurrency: usize,
-    total: usize,
-    run: (Vec<Duration>, usize, Duration, u64),
+    n: usize,
+    c: usize,
+    kib: usize,
 ) -> Measurement {
-    let (lat, errors, elapsed, bytes) = run;
-    let secs = elapsed.as_secs_f64();
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                let name = format!("bench-c{c}-{i}");
+                publish_body(&name, "1.0.0", &make_crate(&name, "1.0.0", kib))
+            })
+            .collect(),
+    );
+    let (client, url, token) = (client.clone(), server.url.clone(), token.to_string());
+    let (lat, errors, elapsed, _) = drive(n, c, move |i| {
+        let (client, url, token, bodies) =
+            (client.clone(), url.clone(), token.clone(), bodies.clone());
+        async move {
+            let r = client
+                .put(format!("{url}/r/main/api/v1/crates/new"))
+                .header("Authorization", token)
+                .body(bodies[i].clone())
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("publish: {}", r.status());
+            }
+            Ok(0)
+        }
+    })
+    .await;
     Measurement {
-        backend: backend.to_string(),
-        what: what.to_string(),
-        concurrency,
-        requests: total,
-        errors,
-        per_second: lat.len() as f64 / secs,
+        backend: backend.into(),
+        server: "berth".into(),
+        what: "publish".into(),
+        concurrency: c,
+        requests: n as u64,
+        errors: errors as u64,
+        per_second: lat.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: percentile(&lat, 0.50),
         p99_ms: percentile(&lat, 0.99),
-        mib_per_second: (bytes > 0 && what == "download").then(|| bytes as f64 / 1048576.0 / secs),
+        mib_per_second: None,
     }
+}
+
+/// The hot read paths on one server: index file, its 304, the `.crate`.
+fn reads(
+    args: &Args,
+    backend: &str,
+    name: &str,
+    base: &str,
+    index: &str,
+    etag: &str,
+    dl: &str,
+) -> Result<Vec<Measurement>> {
+    let wrk = |url: &str, headers: Vec<String>| {
+        Wrk {
+            url,
+            threads: args.threads,
+            connections: args.connections,
+            seconds: args.seconds,
+            headers,
+            script: None,
+        }
+        .run()
+    };
+    let index_url = format!("{base}{index}");
+    let hot = wrk(&index_url, vec![])?;
+    let not_modified = wrk(&index_url, vec![format!("If-None-Match: {etag}")])?;
+    let download = wrk(&format!("{base}{dl}"), vec![])?;
+    Ok(vec![
+        Measurement::from_wrk(backend, name, "index (hot)", args.connections, &hot),
+        Measurement::from_wrk(backend, name, "index 304", args.connections, &not_modified),
+        Measurement::from_wrk(backend, name, "download", args.connections, &download),
+    ])
 }
 
 async fn bench_backend(
@@ -165,7 +316,6 @@ async fn bench_backend(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    // Warm up and wait for readiness.
     for _ in 0..100 {
         if client
             .get(format!("{}/ready", server.url))
@@ -178,99 +328,112 @@ async fn bench_backend(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle_rss, _) = server.rss_mib();
     let mut out = Vec::new();
-
     for &c in &args.publish_concurrency {
-        let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-            (0..args.publishes)
-                .map(|i| {
-                    let name = format!("bench-c{c}-{i}");
-                    publish_body(&name, "1.0.0", &make_crate(&name, "1.0.0", args.crate_kib))
-                })
-                .collect(),
+        out.push(
+            publishes(
+                &client,
+                &server,
+                &token,
+                backend,
+                args.publishes,
+                c,
+                args.crate_kib,
+            )
+            .await,
         );
-        let (client, url, token) = (client.clone(), server.url.clone(), token.clone());
-        let run = drive(args.publishes, c, move |i| {
-            let (client, url, token, bodies) =
-                (client.clone(), url.clone(), token.clone(), bodies.clone());
-            async move {
-                let r = client
-                    .put(format!("{url}/r/main/api/v1/crates/new"))
-                    .header("Authorization", token)
-                    .body(bodies[i].clone())
-                    .send()
-                    .await?;
-                if !r.status().is_success() {
-                    bail!("publish: {}", r.status());
-                }
-                Ok(0)
-            }
-        })
-        .await;
-        out.push(summarize(backend, "publish", c, args.publishes, run));
     }
 
-    // Hot reads: one crate's index file, its 304, and its .crate.
-    let index = format!("{}/r/main/index/be/nc/bench-c1-0", server.url);
-    let etag = client
-        .get(&index)
+    // The same hot files on disk for the reference server.
+    let first = format!(
+        "bench-c{}-0",
+        args.publish_concurrency.first().copied().unwrap_or(1)
+    );
+    let index_path = format!("/r/main/index/{}", berth_protocol::index_path(&first));
+    let dl_path = format!("/r/main/api/v1/crates/{first}/1.0.0/download");
+    let index_body = client
+        .get(format!("{}{index_path}", server.url))
         .send()
-        .await?
+        .await?;
+    let berth_etag = index_body
         .headers()
         .get("etag")
         .context("no etag")?
         .to_str()?
         .to_string();
-    let c = args.read_concurrency;
-    let (cl, ix) = (client.clone(), index.clone());
-    let run = drive(args.requests, c, move |_| {
-        let (cl, ix) = (cl.clone(), ix.clone());
-        async move {
-            let r = cl.get(&ix).send().await?;
-            if !r.status().is_success() {
-                bail!("index: {}", r.status());
-            }
-            Ok(r.bytes().await?.len() as u64)
-        }
-    })
-    .await;
-    out.push(summarize(backend, "index (hot)", c, args.requests, run));
-    let (cl, ix, et) = (client.clone(), index.clone(), etag.clone());
-    let run = drive(args.requests, c, move |_| {
-        let (cl, ix, et) = (cl.clone(), ix.clone(), et.clone());
-        async move {
-            let r = cl.get(&ix).header("If-None-Match", et).send().await?;
-            if r.status() != 304 {
-                bail!("expected 304, got {}", r.status());
-            }
-            Ok(0)
-        }
-    })
-    .await;
-    out.push(summarize(backend, "index 304", c, args.requests, run));
-    let dl = format!(
-        "{}/r/main/api/v1/crates/bench-c1-0/1.0.0/download",
-        server.url
+    let index_body = index_body.bytes().await?;
+    let crate_body = client
+        .get(format!("{}{dl_path}", server.url))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let root = tempfile::Builder::new()
+        .prefix("berth-bench-root-")
+        .tempdir()?;
+    for (path, body) in [(&index_path, &index_body), (&dl_path, &crate_body)] {
+        let file = root.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().context("path")?)?;
+        std::fs::write(&file, body)?;
+    }
+    let nginx = Nginx::start(root.path())?;
+    let nginx_etag = client
+        .get(format!("{}{index_path}", nginx.url))
+        .send()
+        .await?
+        .headers()
+        .get("etag")
+        .context("nginx sent no etag")?
+        .to_str()?
+        .to_string();
+    let (a, b, c, d, e, f) = (
+        args,
+        backend,
+        index_path.clone(),
+        dl_path.clone(),
+        berth_etag.clone(),
+        server.url.clone(),
     );
-    let downloads = (args.requests / 10).max(100);
-    let cl = client.clone();
-    let run = drive(downloads, c, move |_| {
-        let (cl, dl) = (cl.clone(), dl.clone());
-        async move {
-            let r = cl.get(&dl).send().await?;
-            if !r.status().is_success() {
-                bail!("download: {}", r.status());
-            }
-            Ok(r.bytes().await?.len() as u64)
-        }
-    })
-    .await;
-    out.push(summarize(backend, "download", c, downloads, run));
-    let (rss, peak) = server.rss_mib();
+    let berth_reads = tokio::task::block_in_place(|| reads(a, b, "berth", &f, &c, &e, &d))?;
+    let (_, peak) = server.rss_mib();
+    let ngx_url = nginx.url.clone();
+    let nginx_reads = tokio::task::block_in_place(|| {
+        reads(
+            args,
+            backend,
+            "nginx",
+            &ngx_url,
+            &index_path,
+            &nginx_etag,
+            &dl_path,
+        )
+    })?;
+    out.extend(berth_reads);
+    out.extend(nginx_reads);
+    let (rss, _) = server.rss_mib();
     let memory = serde_json::json!({ "backend": backend, "idle_rss_mib": idle_rss, "rss_after_mib": rss, "peak_rss_mib": peak });
     Ok((out, memory))
+}
+
+fn ratio(all: &[Measurement], m: &Measurement) -> String {
+    if m.server != "berth" {
+        return "".into();
+    }
+    let Some(reference) = all
+        .iter()
+        .find(|r| r.server == "nginx" && r.what == m.what && r.backend == m.backend)
+    else {
+        return "".into();
+    };
+    let rps = m.per_second / reference.per_second;
+    let p99 = if reference.p99_ms > 0.0 {
+        m.p99_ms / reference.p99_ms
+    } else {
+        0.0
+    };
+    format!("{rps:.2}x rps, {p99:.2}x p99")
 }
 
 fn main() -> Result<()> {
@@ -297,13 +460,23 @@ fn main() -> Result<()> {
         memory.push(mem);
     }
     println!(
-        "{:<12} {:<12} {:>5} {:>8} {:>6} {:>10} {:>9} {:>9} {:>9}",
-        "backend", "what", "conc", "requests", "errors", "per_sec", "p50_ms", "p99_ms", "MiB/s"
+        "{:<12} {:<6} {:<12} {:>5} {:>9} {:>6} {:>10} {:>8} {:>8} {:>7}  vs nginx",
+        "backend",
+        "server",
+        "what",
+        "conc",
+        "requests",
+        "errors",
+        "per_sec",
+        "p50_ms",
+        "p99_ms",
+        "MiB/s"
     );
     for m in &all {
         println!(
-            "{:<12} {:<12} {:>5} {:>8} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9}",
+            "{:<12} {:<6} {:<12} {:>5} {:>9} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>7}  {}",
             m.backend,
+            m.server,
             m.what,
             m.concurrency,
             m.requests,
@@ -312,17 +485,18 @@ fn main() -> Result<()> {
             m.p50_ms,
             m.p99_ms,
             m.mib_per_second
-                .map(|v| format!("{v:.1}"))
-                .unwrap_or_else(|| "-".into())
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            ratio(&all, m)
         );
     }
     for mem in &memory {
         println!(
-            "{:<12} memory: idle {:.1} MiB, after load {:.1} MiB, peak {:.1} MiB",
+            "{:<12} berth memory: idle {:.1} MiB, peak under load {:.1} MiB, after {:.1} MiB",
             mem["backend"].as_str().unwrap_or("?"),
             mem["idle_rss_mib"].as_f64().unwrap_or(0.0),
-            mem["rss_after_mib"].as_f64().unwrap_or(0.0),
-            mem["peak_rss_mib"].as_f64().unwrap_or(0.0)
+            mem["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            mem["rss_after_mib"].as_f64().unwrap_or(0.0)
         );
     }
     if let Some(path) = &args.json {
@@ -330,6 +504,7 @@ fn main() -> Result<()> {
             "measurements": all.iter().map(Measurement::to_json).collect::<Vec<_>>(),
             "memory": memory,
             "crate_kib": args.crate_kib,
+            "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds },
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         eprintln!("wrote {}", path.display());

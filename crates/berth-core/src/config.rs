@@ -63,6 +63,8 @@ pub struct LimitsConfig {
     pub max_concurrent_publishes: usize,
     /// Memory for cached index files, in bytes.
     pub index_cache_bytes: u64,
+    /// Memory for cached small `.crate` files, in bytes (0 turns it off).
+    pub blob_cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -143,6 +145,7 @@ impl Default for LimitsConfig {
             request_timeout_secs: 300,
             max_concurrent_publishes: 8,
             index_cache_bytes: 64 * MIB,
+            blob_cache_bytes: 64 * MIB,
         }
     }
 }
@@ -173,6 +176,7 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.request_timeout_secs",
     "limits.max_concurrent_publishes",
     "limits.index_cache_bytes",
+    "limits.blob_cache_bytes",
     "publish.allowed_registries",
     "log.level",
     "log.format",
@@ -366,6 +370,12 @@ impl Config {
             (
                 "limits.index_cache_bytes",
                 l.index_cache_bytes,
+                0,
+                u64::MAX / 2,
+            ),
+            (
+                "limits.blob_cache_bytes",
+                l.blob_cache_bytes,
                 0,
                 u64::MAX / 2,
             ),

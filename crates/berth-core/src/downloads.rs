@@ -1,11 +1,13 @@
 //! Serving `.crate` files and counting downloads.
 //!
 //! Counts are buffered in memory and written in batches, so a download never
-//! waits on a database write. This module never reads a whole blob into
-//! memory: the body is a stream straight from the blob store.
+//! waits on a database write. A version's blob never changes, so which blob
+//! a version has and the bytes of small hot blobs are cached in memory
+//! (bounded, verified against their sha256 when read); other blobs stream
+//! straight from the blob store without being read whole into memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use berth_store::MetaStore;
 use bytes::Bytes;
@@ -20,6 +22,65 @@ pub struct Download {
     /// sha256 hex of the bytes (the index `cksum`).
     pub cksum: String,
     pub body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+}
+
+/// Immutable facts kept in memory: version -> blob, and small hot blobs.
+pub(crate) struct DownloadCache {
+    infos: RwLock<HashMap<(i64, String, String), berth_store::DownloadInfo>>,
+    blobs: RwLock<(HashMap<String, Bytes>, u64)>,
+    /// Most bytes of blobs kept.
+    budget: u64,
+}
+
+const MAX_CACHED_INFOS: usize = 200_000;
+
+impl DownloadCache {
+    pub(crate) fn new(budget: u64) -> Self {
+        Self {
+            infos: RwLock::new(HashMap::new()),
+            blobs: RwLock::new((HashMap::new(), 0)),
+            budget,
+        }
+    }
+
+    fn info(&self, key: &(i64, String, String)) -> Option<berth_store::DownloadInfo> {
+        self.infos.read().ok()?.get(key).cloned()
+    }
+
+    fn put_info(&self, key: (i64, String, String), info: berth_store::DownloadInfo) {
+        if let Ok(mut infos) = self.infos.write() {
+            if infos.len() >= MAX_CACHED_INFOS {
+                infos.clear();
+            }
+            infos.insert(key, info);
+        }
+    }
+
+    fn blob(&self, digest: &str) -> Option<Bytes> {
+        self.blobs.read().ok()?.0.get(digest).cloned()
+    }
+
+    /// Whether a blob of `size` bytes is small enough to keep.
+    fn keeps(&self, size: u64) -> bool {
+        size <= self.budget / 16
+    }
+
+    fn put_blob(&self, digest: String, bytes: Bytes) {
+        let size = bytes.len() as u64;
+        if !self.keeps(size) {
+            return;
+        }
+        if let Ok(mut guard) = self.blobs.write() {
+            let (map, total) = &mut *guard;
+            if *total + size > self.budget {
+                map.clear();
+                *total = 0;
+            }
+            if map.insert(digest, bytes).is_none() {
+                *total += size;
+            }
+        }
+    }
 }
 
 /// Download counts not yet written: `(crate_id, version_id) -> n`.
@@ -76,11 +137,57 @@ impl Berth {
             return Err(not_found());
         };
         let canon_vers = berth_protocol::canonical_version(&version);
-        let info = self
-            .meta
-            .download_info(reg.id, &canon_name, &canon_vers)
-            .await?
-            .ok_or_else(not_found)?;
+        let key = (reg.id, canon_name, canon_vers);
+        let info = match self.download_cache.info(&key) {
+            Some(info) => info,
+            None => {
+                let info = self
+                    .meta
+                    .download_info(reg.id, &key.1, &key.2)
+                    .await?
+                    .ok_or_else(not_found)?;
+                self.download_cache.put_info(key, info.clone());
+                info
+            }
+        };
+        if count {
+            self.downloads.record(info.crate_id, info.version_id);
+        }
+        if let Some(bytes) = self.download_cache.blob(&info.cksum) {
+            return Ok(Download {
+                size: bytes.len() as u64,
+                cksum: info.cksum,
+                body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
+            });
+        }
+        if self.download_cache.keeps(info.size as u64) {
+            // Small: read it whole once, check it, keep it.
+            let bytes = self.blobs.get(&info.cksum).await?.ok_or_else(|| {
+                ServiceError::Internal(format!(
+                    "the blob {} of {name}@{vers} is missing from the blob store",
+                    info.cksum
+                ))
+            })?;
+            let digest = info.cksum.clone();
+            let check = bytes.clone();
+            let actual = tokio::task::spawn_blocking(move || {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(&check))
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?;
+            if actual != digest {
+                return Err(ServiceError::Internal(format!(
+                    "the blob {digest} of {name}@{vers} is corrupt: its sha256 is {actual}"
+                )));
+            }
+            self.download_cache.put_blob(digest, bytes.clone());
+            return Ok(Download {
+                size: bytes.len() as u64,
+                cksum: info.cksum,
+                body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
+            });
+        }
         let (size, stream) = self.blobs.get_stream(&info.cksum).await?.ok_or_else(|| {
             ServiceError::Internal(format!(
                 "the blob {} of {name}@{vers} is missing from the blob store",
@@ -92,9 +199,6 @@ impl Berth {
                 "the blob {} of {name}@{vers} has {size} bytes, expected {}",
                 info.cksum, info.size
             )));
-        }
-        if count {
-            self.downloads.record(info.crate_id, info.version_id);
         }
         Ok(Download {
             size,

@@ -50,6 +50,7 @@ pub struct Berth {
     registries: HashMap<String, Registry>,
     index_cache: index::IndexCache,
     downloads: downloads::DownloadCounter,
+    download_cache: downloads::DownloadCache,
     publish_slots: tokio::sync::Semaphore,
     /// This process makes every change to the metadata (single-node SQLite),
     /// so cached index files stay valid until it invalidates them.
@@ -98,6 +99,7 @@ impl Berth {
             registries,
             index_cache: index::IndexCache::new(config.limits.index_cache_bytes),
             downloads: downloads::DownloadCounter::default(),
+            download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             publish_slots: tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_publishes.max(1),
             ),

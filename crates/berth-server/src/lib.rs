@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, put};
@@ -54,33 +55,36 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.berth.config.limits.request_timeout_secs.max(1));
-    let registry_routes = Router::new()
-        .route("/index/config.json", get(index::config_json))
-        .route("/index/{*path}", get(index::index_file))
-        .route("/api/v1/crates", get(api::search))
-        .route("/api/v1/crates/new", put(api::publish))
-        .route(
-            "/api/v1/crates/{name}/{version}/download",
-            get(api::download),
-        )
-        .route(
-            "/api/v1/crates/{name}/{version}/yank",
-            axum::routing::delete(api::yank),
-        )
-        .route("/api/v1/crates/{name}/{version}/unyank", put(api::unyank))
-        .route(
-            "/api/v1/crates/{name}/owners",
-            get(api::list_owners)
-                .put(api::add_owners)
-                .delete(api::remove_owners),
-        )
-        .route("/me", get(ops::me));
     Router::new()
         .route("/", get(ops::home))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
-        .nest("/r/{registry}", registry_routes)
+        // Full paths rather than a nested router: no prefix stripping on the
+        // hot path.
+        .route("/r/{registry}/index/config.json", get(index::config_json))
+        .route("/r/{registry}/index/{*path}", get(index::index_file))
+        .route("/r/{registry}/api/v1/crates", get(api::search))
+        .route("/r/{registry}/api/v1/crates/new", put(api::publish))
+        .route(
+            "/r/{registry}/api/v1/crates/{name}/{version}/download",
+            get(api::download),
+        )
+        .route(
+            "/r/{registry}/api/v1/crates/{name}/{version}/yank",
+            axum::routing::delete(api::yank),
+        )
+        .route(
+            "/r/{registry}/api/v1/crates/{name}/{version}/unyank",
+            put(api::unyank),
+        )
+        .route(
+            "/r/{registry}/api/v1/crates/{name}/owners",
+            get(api::list_owners)
+                .put(api::add_owners)
+                .delete(api::remove_owners),
+        )
+        .route("/r/{registry}/me", get(ops::me))
         .route(
             "/api/v1/registries/{registry}/crates/{name}",
             get(mgmt::crate_detail),
@@ -102,20 +106,63 @@ pub fn router(state: AppState) -> Router {
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
+    // Labels are static strings: no allocation per request.
+    let route: &'static str = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+        .and_then(|p| ROUTES.iter().copied().find(|r| *r == p.as_str()))
+        .unwrap_or("unmatched");
+    let method: &'static str = match *req.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::POST => "POST",
+        _ => "other",
+    };
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
+    let status: &'static str = match response.status().as_u16() {
+        200 => "200",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        409 => "409",
+        413 => "413",
+        500 => "500",
+        503 => "503",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    };
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("berth_http_requests_total", &labels).increment(1);
     metrics::histogram!("berth_http_request_duration_seconds", &labels)
         .record(start.elapsed().as_secs_f64());
     response
 }
+
+/// Route templates, as metrics labels.
+const ROUTES: &[&str] = &[
+    "/",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/r/{registry}/index/config.json",
+    "/r/{registry}/index/{*path}",
+    "/r/{registry}/api/v1/crates",
+    "/r/{registry}/api/v1/crates/new",
+    "/r/{registry}/api/v1/crates/{name}/{version}/download",
+    "/r/{registry}/api/v1/crates/{name}/{version}/yank",
+    "/r/{registry}/api/v1/crates/{name}/{version}/unyank",
+    "/r/{registry}/api/v1/crates/{name}/owners",
+    "/r/{registry}/me",
+    "/api/v1/registries/{registry}/crates/{name}",
+    "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
+];
 
 /// Serves until `shutdown` resolves, then drains in-flight requests and
 /// writes buffered download counts.
@@ -142,6 +189,13 @@ pub async fn serve(
         })
     };
     let app = router(state);
+    use axum::serve::ListenerExt;
+    // Small responses go out at once instead of waiting on delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::trace!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
