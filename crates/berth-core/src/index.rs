@@ -22,6 +22,9 @@ use crate::{Berth, Identity};
 #[derive(Debug, Clone)]
 pub struct IndexFile {
     pub body: Bytes,
+    /// The body gzip-compressed once, for clients that accept it (files
+    /// under a kilobyte are not worth it).
+    pub gzip: Option<Bytes>,
     /// A strong validator: changes with every change to the crate.
     pub etag: String,
     /// Unix seconds of the last change.
@@ -136,6 +139,16 @@ impl IndexCache {
     }
 }
 
+fn gzip(bytes: &[u8]) -> Option<Bytes> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::default(),
+    );
+    enc.write_all(bytes).ok()?;
+    enc.finish().ok().map(Bytes::from)
+}
+
 impl Berth {
     /// The index file at `path` (cargo's path rules) in a registry.
     pub async fn index_file(
@@ -177,7 +190,11 @@ impl Berth {
             body.push('\n');
         }
         let digest = hex::encode(&Sha256::digest(body.as_bytes())[..8]);
+        let gzip = (body.len() >= 1024)
+            .then(|| gzip(body.as_bytes()))
+            .flatten();
         let file = Arc::new(IndexFile {
+            gzip,
             body: Bytes::from(body),
             etag: format!("\"{:x}-{:x}-{digest}\"", state.crate_id, state.revision),
             last_modified: state.updated_at,

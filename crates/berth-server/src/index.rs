@@ -10,6 +10,10 @@ use crate::api::{caller, with_login_url};
 use crate::error::ApiError;
 use crate::AppState;
 
+fn not_modified_by_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers.contains_key(header::IF_NONE_MATCH) && not_modified(headers, etag, i64::MAX)
+}
+
 /// Whether a conditional request is satisfied by the current validators.
 /// `If-None-Match` wins over `If-Modified-Since` when both are sent.
 pub(crate) fn not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool {
@@ -49,6 +53,19 @@ pub(crate) fn conditional(
     last_modified: i64,
     content_type: &'static str,
 ) -> Response {
+    conditional_any(headers, body, etag, &[], last_modified, content_type)
+}
+
+/// Like [`conditional`], where the ETags of other representations of the
+/// same content also validate.
+pub(crate) fn conditional_any(
+    headers: &HeaderMap,
+    body: Bytes,
+    etag: &str,
+    also: &[&str],
+    last_modified: i64,
+    content_type: &'static str,
+) -> Response {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
@@ -59,7 +76,9 @@ pub(crate) fn conditional(
     // Clients and proxies may keep the file but must revalidate each use, so
     // that a publish is visible at once.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if not_modified(headers, etag, last_modified) {
+    if not_modified(headers, etag, last_modified)
+        || also.iter().any(|e| not_modified_by_etag(headers, e))
+    {
         return (StatusCode::NOT_MODIFIED, h).into_response();
     }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -99,13 +118,63 @@ pub(crate) async fn index_file(
         .index_file(&registry, who.as_ref(), &path)
         .await
         .map_err(|e| with_login_url(&state, &registry, e))?;
-    Ok(conditional(
-        &headers,
-        file.body.clone(),
-        &file.etag,
-        file.last_modified,
-        "text/plain; charset=utf-8",
-    ))
+    // Precompressed body for clients that take gzip; each representation
+    // has its own ETag, and either one validates a conditional request.
+    let wants_gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let mut response = match (&file.gzip, wants_gzip) {
+        (Some(gz), true) => {
+            let etag = gzip_etag(&file.etag);
+            let mut r = conditional_any(
+                &headers,
+                gz.clone(),
+                &etag,
+                &[&file.etag],
+                file.last_modified,
+                "text/plain; charset=utf-8",
+            );
+            if r.status() == StatusCode::OK {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
+        _ => conditional_any(
+            &headers,
+            file.body.clone(),
+            &file.etag,
+            &[&gzip_etag(&file.etag)],
+            file.last_modified,
+            "text/plain; charset=utf-8",
+        ),
+    };
+    if file.gzip.is_some() {
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    Ok(response)
+}
+
+/// The ETag of the gzip representation: the identity ETag with `-gz`.
+fn gzip_etag(etag: &str) -> String {
+    format!("{}-gz\"", etag.trim_end_matches('"'))
+}
+
+/// Whether an Accept-Encoding value admits gzip (q=0 refuses it).
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|part| {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        let refused = it.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().map(|q| q == 0.0).unwrap_or(false))
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 /// A small stable hash for validators of small bodies (FNV-1a).
@@ -118,6 +187,17 @@ fn fxhash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_acceptance() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("br, gzip;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("br"));
+        assert_eq!(gzip_etag("\"a-1-ff\""), "\"a-1-ff-gz\"");
+    }
 
     #[test]
     fn etag_precedes_date() {

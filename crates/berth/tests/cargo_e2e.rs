@@ -780,3 +780,68 @@ fn users_and_tokens_can_be_made_before_the_server_starts() {
         ],
     );
 }
+
+#[test]
+fn index_files_are_served_gzip_compressed_to_clients_that_ask() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    for i in 0..12 {
+        let vers = format!("0.{i}.0");
+        let krate = common::crate_file("zipped", &vers, "pub fn f() {}\n");
+        assert_eq!(
+            common::publish_raw(&server.url, &token, "zipped", &vers, &krate),
+            Some(200)
+        );
+    }
+    let url = format!("{}/r/main/index/zi/pp/zipped", server.url);
+    let plain = common::http().get(&url).send().unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    let plain_etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let plain_body = plain.bytes().unwrap();
+    assert!(plain_body.len() > 1024);
+
+    let gz = common::http()
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(gz_etag, plain_etag, "each representation has its own ETag");
+    let compressed = gz.bytes().unwrap();
+    assert!(
+        compressed.len() < plain_body.len() / 2,
+        "{} vs {}",
+        compressed.len(),
+        plain_body.len()
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain_body);
+
+    // Either ETag revalidates either representation.
+    for etag in [&plain_etag, &gz_etag] {
+        for accept in ["gzip", "identity"] {
+            let r = common::http()
+                .get(&url)
+                .header("Accept-Encoding", accept)
+                .header("If-None-Match", etag.as_str())
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 304, "{etag} with {accept}");
+        }
+    }
+    // cargo reads it either way.
+    let cargo = Cargo::new(&server);
+    let app = consumer(
+        &cargo,
+        "zip-app",
+        "zipped = { version = \"0.11\", registry = \"main\" }",
+    );
+    assert_eq!(resolved_version(&cargo, &app, "zipped"), "0.11.0");
+}
