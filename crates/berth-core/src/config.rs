@@ -65,6 +65,11 @@ pub struct LimitsConfig {
     pub index_cache_bytes: u64,
     /// Memory for cached small `.crate` files, in bytes (0 turns it off).
     pub blob_cache_bytes: u64,
+    /// Open connections at most; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers; also how long an
+    /// idle keep-alive connection is kept.
+    pub header_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -146,6 +151,8 @@ impl Default for LimitsConfig {
             max_concurrent_publishes: 8,
             index_cache_bytes: 64 * MIB,
             blob_cache_bytes: 64 * MIB,
+            max_connections: 4096,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -177,6 +184,8 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.max_concurrent_publishes",
     "limits.index_cache_bytes",
     "limits.blob_cache_bytes",
+    "limits.max_connections",
+    "limits.header_read_timeout_secs",
     "publish.allowed_registries",
     "log.level",
     "log.format",
@@ -379,6 +388,8 @@ impl Config {
                 0,
                 u64::MAX / 2,
             ),
+            ("limits.max_connections", l.max_connections as u64, 1, 1_000_000),
+            ("limits.header_read_timeout_secs", l.header_read_timeout_secs, 1, 3600),
             (
                 "database.max_connections",
                 u64::from(self.database.max_connections),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
 use berth_core::Berth;
@@ -100,8 +100,28 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn(explain_timeouts))
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// Gives the bare 408 of the timeout layer cargo's error body.
+async fn explain_timeouts(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    if response.status() == axum::http::StatusCode::REQUEST_TIMEOUT
+        && !response.headers().contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return (
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            error::error_body(
+                "the request took longer than the server's limit (limits.request_timeout_secs); \
+                 a slow or stalled upload is cut off",
+            ),
+        )
+            .into_response();
+    }
+    response
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
@@ -189,21 +209,91 @@ pub async fn serve(
         })
     };
     let app = router(state);
-    use axum::serve::ListenerExt;
-    // Small responses go out at once instead of waiting on delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::trace!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = accept_loop(&berth, listener, app, shutdown).await;
     flusher.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");
     }
     result
+}
+
+/// Accepts connections and serves them with hyper: a bounded number of
+/// connections, a deadline for request headers (which also closes idle
+/// keep-alive connections), TCP_NODELAY, HTTP/1.1 and HTTP/2, and a
+/// graceful drain when `shutdown` resolves.
+async fn accept_loop(
+    berth: &Berth,
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let limits = &berth.config.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let header_timeout = Duration::from_secs(limits.header_read_timeout_secs);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+        .max_buf_size(256 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small responses go out at once instead of waiting on delayed ACKs.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::trace!(error = %e, "could not set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // A connection that never sends a byte is closed after the
+            // header deadline (hyper's own deadline starts later).
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            tracing::warn!("requests still running after 30 s of draining; stopping anyway");
+        }
+    }
+    Ok(())
 }
 
 fn berth_store_now() -> i64 {
