@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Performance harness, one run: Berth against nginx (the reference static
+# server) under wrk on the same files, publishes at several concurrencies,
+# memory; then the scale run (a synthetic registry shaped like the public
+# one) against a 100-crate registry. Prints tables and writes JSON under
+# bench-results/ so that runs can be compared.
+#
+#   scripts/bench.sh                 # SQLite + files
+#   scripts/bench.sh --with-pg-s3    # also PostgreSQL + S3 (Garage on loopback)
+#   SCALE_CRATES=20000 SCALE_VERSIONS=200000 scripts/bench.sh   # a smaller scale run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backends=sqlite
+if [ "${1:-}" = "--with-pg-s3" ]; then backends=sqlite,postgres-s3; fi
+SCALE_CRATES=${SCALE_CRATES:-200000}
+SCALE_VERSIONS=${SCALE_VERSIONS:-2000000}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk; then
+  echo "== installing nginx-light and wrk (Debian packages)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk
+fi
+
+echo "== building (release)"
+cargo build --release --locked -p berth -p berth-bench
+
+out=bench-results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+
+if [[ $backends == *postgres-s3* ]]; then
+  GARAGE_DIR=$(mktemp -d /tmp/berth-bench-garage.XXXXXX)
+  trap 'scripts/garage.sh stop "$GARAGE_DIR"; rm -rf "$GARAGE_DIR"' EXIT
+  eval "$(scripts/garage.sh start "$GARAGE_DIR")"
+fi
+
+echo "== hot paths against nginx, publishes, memory ($backends)"
+./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
+
+for b in ${backends//,/ }; do
+  echo "== scale: $SCALE_CRATES crates / $SCALE_VERSIONS versions on $b, against 100 crates"
+  ./target/release/berth-scale --backend "$b" --crates "$SCALE_CRATES" --versions "$SCALE_VERSIONS" \
+    --json "$out/scale-$b.json" | tee "$out/scale-$b.txt"
+done
+echo "results in $out"
