@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{bail, Context, Result};
 use rand::RngCore;
 
+pub mod scale;
 pub mod wrk;
 
 /// A running `berth serve` on its own data dir (and, for `postgres-s3`, its

@@ -11,6 +11,7 @@
 //! decisions in.
 
 mod blobs;
+mod bulk;
 mod db;
 mod error;
 mod model;
@@ -18,6 +19,7 @@ mod queries;
 mod transfer;
 
 pub use blobs::{blob_key, BlobStore};
+pub use bulk::{BulkCrate, BulkVersion};
 pub use db::{redact, sqlite_path, Backend, MetaStore};
 pub use error::StoreError;
 pub use model::*;

@@ -1,0 +1,740 @@
+//! `berth-scale`: does the cost of a request grow with the registry?
+//!
+//! Builds a synthetic registry shaped like the public one (by default
+//! 200,000 crates, 2,000,000 versions) through the store's bulk path, then
+//! starts a real `berth serve` on it and measures start-up time, memory,
+//! index-file and search latency with wrk; does the same on a 100-crate
+//! registry in the same run and prints the ratios. Prints a table and
+//! writes JSON. A measuring tool: it asserts nothing about speed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use berth_bench::scale::{search_queries, write_lua, Plan};
+use berth_bench::wrk::{Wrk, WrkResult};
+use berth_bench::{make_crate, Server};
+use berth_store::{BlobStore, MetaStore};
+use clap::Parser;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Measure Berth on a registry the size of the public one against a small one.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The berth binary [default: `berth` next to this executable].
+    #[arg(long)]
+    berth: Option<PathBuf>,
+    /// sqlite or postgres-s3 (the latter needs PostgreSQL at
+    /// BERTH_TEST_PG_URL and the variables scripts/garage.sh prints).
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Crates in the large registry.
+    #[arg(long, default_value_t = 200_000)]
+    crates: usize,
+    /// Versions in the large registry.
+    #[arg(long, default_value_t = 2_000_000)]
+    versions: u64,
+    /// Crates in the small registry (same versions per crate on average).
+    #[arg(long, default_value_t = 100)]
+    small_crates: usize,
+    /// Seconds per wrk measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// wrk connections for index files.
+    #[arg(long, default_value_t = 16)]
+    connections: u32,
+    /// wrk connections for searches (fewer: a slow search must finish
+    /// within wrk's 2 s timeout to be counted).
+    #[arg(long, default_value_t = 4)]
+    search_connections: u32,
+    /// Distinct index files requested at random on the large registry.
+    #[arg(long, default_value_t = 10_000)]
+    index_paths: usize,
+    /// Crates per bulk-load transaction.
+    #[arg(long, default_value_t = 2_000)]
+    batch: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Everything measured on one registry.
+struct Run {
+    label: String,
+    crates: usize,
+    versions: u64,
+    spread: String,
+    load_secs: f64,
+    store_secs: f64,
+    generate_secs: f64,
+    finish_secs: f64,
+    rows: u64,
+    shape: Shape,
+    db_mib: f64,
+    listen_ms: f64,
+    ready_ms: f64,
+    rss_idle: f64,
+    rss_after_index: f64,
+    rss_after: f64,
+    rss_peak: f64,
+    /// `(what, distinct paths, result)`.
+    reads: Vec<(String, usize, WrkResult)>,
+    checks: Vec<String>,
+}
+
+fn wrk_json(r: &WrkResult) -> serde_json::Value {
+    json!({ "requests": r.requests, "per_second": r.per_second, "p50_ms": r.p50_ms,
+            "p99_ms": r.p99_ms, "mib_per_second": r.mib_per_second, "errors": r.errors })
+}
+
+impl Run {
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "label": self.label, "crates": self.crates, "versions": self.versions,
+            "versions_spread": self.spread,
+            "load": { "wall_secs": self.load_secs, "store_secs": self.store_secs,
+                      "generate_secs": self.generate_secs, "finish_secs": self.finish_secs,
+                      "rows": self.rows, "rows_per_sec": self.rows as f64 / self.load_secs,
+                      "versions_per_sec": self.versions as f64 / self.load_secs,
+                      "index_line_mib": self.shape.bytes as f64 / 1048576.0,
+                      "database_mib": self.db_mib },
+            "shape": self.shape.to_json(self.versions),
+            "startup": { "listening_ms": self.listen_ms, "ready_ms": self.ready_ms },
+            "memory_mib": { "idle": self.rss_idle, "after_index": self.rss_after_index,
+                            "after_all": self.rss_after, "peak": self.rss_peak },
+            "reads": self.reads.iter().map(|(w, n, r)| {
+                let mut v = wrk_json(r);
+                v["what"] = json!(w);
+                v["distinct_paths"] = json!(n);
+                v
+            }).collect::<Vec<_>>(),
+            "checks": self.checks,
+        })
+    }
+
+    fn read(&self, what: &str) -> Option<&WrkResult> {
+        self.reads
+            .iter()
+            .find(|(w, _, _)| w == what)
+            .map(|(_, _, r)| r)
+    }
+}
+
+fn client() -> Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+/// Polls `/ready` until it answers 200.
+fn wait_ready(http: &reqwest::blocking::Client, url: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok(r) = http.get(format!("{url}/ready")).send() {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{url}/ready did not answer 200 within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn stop(server: &mut Server) -> Result<()> {
+    server.child.kill()?;
+    server.child.wait()?;
+    Ok(())
+}
+
+/// Starts `berth serve` again on the server's data dir and stores, as
+/// `Server::start` does. Returns the time until it printed its address
+/// and until `/ready` answered 200, both from the spawn.
+fn respawn(
+    server: &mut Server,
+    berth: &Path,
+    http: &reqwest::blocking::Client,
+) -> Result<(Duration, Duration)> {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(server.data_dir.join("server.log"))?;
+    let t = Instant::now();
+    let mut child = Command::new(berth)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(server.env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .context("starting berth serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    server.child = child;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines.next().context("berth serve printed nothing")??;
+    let listening = t.elapsed();
+    server.url = first
+        .strip_prefix("Berth is listening on ")
+        .context("unexpected first line")?
+        .to_string();
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    wait_ready(http, &server.url)?;
+    Ok((listening, t.elapsed()))
+}
+
+fn database_url(server: &Server) -> String {
+    server
+        .env
+        .iter()
+        .find(|(k, _)| k == "BERTH_DATABASE_URL")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                server.data_dir.join("berth.db").display()
+            )
+        })
+}
+
+fn storage_url(server: &Server) -> String {
+    server
+        .env
+        .iter()
+        .find(|(k, _)| k == "BERTH_STORAGE_URL")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| format!("file://{}", server.data_dir.join("blobs").display()))
+}
+
+fn database_mib(server: &Server, url: &str) -> f64 {
+    if url.starts_with("sqlite:") {
+        ["berth.db", "berth.db-wal", "berth.db-shm"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(server.data_dir.join(f)).ok())
+            .map(|m| m.len() as f64)
+            .sum::<f64>()
+            / 1048576.0
+    } else {
+        Command::new("psql")
+            .arg(url)
+            .args(["-tAc", "SELECT pg_database_size(current_database())"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .map_or(0.0, |b| b / 1048576.0)
+    }
+}
+
+struct Loaded {
+    load: Duration,
+    store: Duration,
+    generate: Duration,
+    finish: Duration,
+    rows: u64,
+    shape: Shape,
+}
+
+/// What the generated index lines look like, summed over all versions.
+#[derive(Default)]
+struct Shape {
+    bytes: u64,
+    max_line: u64,
+    deps: u64,
+    max_deps: u64,
+    v2: u64,
+    yanked: u64,
+}
+
+impl Shape {
+    fn add(&mut self, v: &berth_store::BulkVersion) {
+        let len = v.index_line.len() as u64;
+        let deps = v.index_line.matches("\"req\":").count() as u64;
+        self.bytes += len;
+        self.max_line = self.max_line.max(len);
+        self.deps += deps;
+        self.max_deps = self.max_deps.max(deps);
+        self.v2 += u64::from(v.index_line.ends_with("\"v\":2}"));
+        self.yanked += u64::from(v.yanked);
+    }
+
+    fn to_json(&self, versions: u64) -> serde_json::Value {
+        let n = versions.max(1) as f64;
+        json!({ "avg_line_bytes": self.bytes as f64 / n, "max_line_bytes": self.max_line,
+                "avg_deps": self.deps as f64 / n, "max_deps": self.max_deps,
+                "v2_share": self.v2 as f64 / n, "yanked_share": self.yanked as f64 / n })
+    }
+
+    fn describe(&self, versions: u64) -> String {
+        let n = versions.max(1) as f64;
+        format!(
+            "index lines: {:.0} MiB, avg {:.0} B (max {} B), deps avg {:.1} (max {}), v:2 {:.1}%, yanked {:.1}%",
+            self.bytes as f64 / 1048576.0,
+            self.bytes as f64 / n,
+            self.max_line,
+            self.deps as f64 / n,
+            self.max_deps,
+            100.0 * self.v2 as f64 / n,
+            100.0 * self.yanked as f64 / n
+        )
+    }
+}
+
+/// Creates the owner and the blobs, then loads every planned crate in
+/// batches generated on another thread while the previous one is stored.
+async fn load(
+    plan: std::sync::Arc<Plan>,
+    db_url: &str,
+    storage: &str,
+    batch: usize,
+) -> Result<Loaded> {
+    let meta = MetaStore::connect(db_url, 4).await?;
+    let blobs = BlobStore::open(storage)?;
+    let registry_id = meta.ensure_registry("main", "hosted").await?;
+    let owner = meta
+        .create_user("scale-owner", Some("Scale Owner"), None, false)
+        .await?;
+    // 64 real .crate files: versions refer to them round-robin, so that
+    // `berth blobs verify` and downloads mean something.
+    let mut stored = Vec::new();
+    for i in 0..64 {
+        let bytes = make_crate(&format!("scale-blob-{i}"), "1.0.0", 1);
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let size = bytes.len() as i64;
+        blobs.put(&sha, bytes::Bytes::from(bytes)).await?;
+        stored.push((sha, size));
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let n = plan.names.len();
+    let gen_plan = plan.clone();
+    let generator = std::thread::spawn(move || {
+        let mut busy = Duration::ZERO;
+        let mut start = 0;
+        while start < n {
+            let end = (start + batch).min(n);
+            let t = Instant::now();
+            let crates = gen_plan.batch(start..end, &stored);
+            busy += t.elapsed();
+            if tx.blocking_send(crates).is_err() {
+                break;
+            }
+            start = end;
+        }
+        busy
+    });
+    let t = Instant::now();
+    let mut store_time = Duration::ZERO;
+    let (mut rows, mut done_crates, mut shape) = (0u64, 0usize, Shape::default());
+    let mut last_report = Instant::now();
+    while let Some(crates) = rx.recv().await {
+        crates
+            .iter()
+            .flat_map(|c| &c.versions)
+            .for_each(|v| shape.add(v));
+        let s = Instant::now();
+        let versions = meta.bulk_load(registry_id, owner.id, &crates).await?;
+        store_time += s.elapsed();
+        rows += versions + 2 * crates.len() as u64;
+        done_crates += crates.len();
+        if last_report.elapsed() > Duration::from_secs(15) {
+            last_report = Instant::now();
+            eprintln!(
+                "  loaded {done_crates}/{n} crates, {rows} rows in {:.0} s ({:.0} rows/s)",
+                t.elapsed().as_secs_f64(),
+                rows as f64 / t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let generate = generator.join().expect("generator thread");
+    let load = t.elapsed();
+    let f = Instant::now();
+    meta.finish_bulk_load().await?;
+    let finish = f.elapsed();
+    meta.close().await;
+    Ok(Loaded {
+        load,
+        store: store_time,
+        generate,
+        finish,
+        rows,
+        shape,
+    })
+}
+
+/// Requests `paths` one at a time (no timeout, unlike wrk's 2 s) for
+/// `budget`, and at least `min` times: the cost of one request alone.
+fn sequential(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    paths: &[String],
+    budget: Duration,
+    min: usize,
+) -> Result<WrkResult> {
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let start = Instant::now();
+    let mut i = 0;
+    while start.elapsed() < budget || lat.len() + errors < min {
+        let t = Instant::now();
+        match http.get(format!("{base}{}", paths[i % paths.len()])).send() {
+            Ok(r) if r.status().is_success() => {
+                r.bytes()?;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            _ => errors += 1,
+        }
+        i += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(WrkResult {
+        requests: lat.len() as u64,
+        per_second: lat.len() as f64 / elapsed,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        mib_per_second: 0.0,
+        errors: errors as u64,
+    })
+}
+
+/// Checks a few answers against the plan (not timed).
+fn checks(server: &Server, http: &reqwest::blocking::Client, plan: &Plan) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let (biggest, &count) = plan
+        .version_counts
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, &c)| c)
+        .context("empty plan")?;
+    let name = &plan.names[biggest];
+    let url = format!(
+        "{}/r/main/index/{}",
+        server.url,
+        berth_protocol::index_path(name)
+    );
+    let t = Instant::now();
+    let r = http.get(&url).send()?;
+    let status = r.status();
+    let body = r.text()?;
+    let first_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let lines = body.lines().count();
+    let v2 = body.lines().filter(|l| l.contains("\"v\":2")).count();
+    if !status.is_success() || lines != count as usize {
+        bail!("index file of {name}: {status}, {lines} lines, expected {count}");
+    }
+    out.push(format!(
+        "largest index file {name}: {lines} lines, {} KiB, {v2} lines with v:2, first fetch {first_ms:.1} ms",
+        body.len() / 1024
+    ));
+    let r: serde_json::Value = http
+        .get(format!(
+            "{}/r/main/api/v1/crates?q={name}&per_page=10",
+            server.url
+        ))
+        .send()?
+        .json()?;
+    let first = r["crates"][0]["name"].as_str().unwrap_or_default();
+    if first != name {
+        bail!("search for {name} found {first} first");
+    }
+    out.push(format!(
+        "search `{name}`: exact match first, {} matches in all",
+        r["meta"]["total"]
+    ));
+    let verify = server.cli(&["blobs", "verify"])?;
+    out.push(format!("berth blobs verify: {}", verify.trim()));
+    Ok(out)
+}
+
+fn measure(
+    args: &Args,
+    berth: &Path,
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    crates: usize,
+    versions: u64,
+) -> Result<Run> {
+    let http = client()?;
+    eprintln!("[{label}] planning {crates} crates, {versions} versions...");
+    let plan = std::sync::Arc::new(Plan::new(crates, versions, args.seed));
+    eprintln!("[{label}] {}", plan.spread());
+    // The first start creates the schema and the registry; then the server
+    // stops so that the bulk load is the only writer.
+    let mut server = Server::start(berth, &args.backend)?;
+    wait_ready(&http, &server.url)?;
+    stop(&mut server)?;
+    let db_url = database_url(&server);
+    eprintln!(
+        "[{label}] bulk loading into {}...",
+        berth_store::redact(&db_url)
+    );
+    let loaded = rt.block_on(load(
+        plan.clone(),
+        &db_url,
+        &storage_url(&server),
+        args.batch,
+    ))?;
+    eprintln!(
+        "[{label}] loaded {} rows in {:.1} s (store {:.1} s, generator {:.1} s), finish {:.1} s",
+        loaded.rows,
+        loaded.load.as_secs_f64(),
+        loaded.store.as_secs_f64(),
+        loaded.generate.as_secs_f64(),
+        loaded.finish.as_secs_f64()
+    );
+    eprintln!("[{label}] {}", loaded.shape.describe(plan.total_versions));
+    let db_mib = database_mib(&server, &db_url);
+
+    let (listening, ready) = respawn(&mut server, berth, &http)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (rss_idle, _) = server.rss_mib();
+    eprintln!(
+        "[{label}] serving at {} after {:.0} ms (ready {:.0} ms), idle RSS {rss_idle:.1} MiB",
+        server.url,
+        listening.as_secs_f64() * 1000.0,
+        ready.as_secs_f64() * 1000.0
+    );
+    let checks = checks(&server, &http, &plan)?;
+    for c in &checks {
+        eprintln!("[{label}] {c}");
+    }
+
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(args.seed + 17);
+    let mut order: Vec<usize> = (0..crates).collect();
+    order.shuffle(&mut rng);
+    let index_paths = |n: usize| -> Vec<String> {
+        order[..n.min(crates)]
+            .iter()
+            .map(|&i| {
+                format!(
+                    "/r/main/index/{}",
+                    berth_protocol::index_path(&plan.names[i])
+                )
+            })
+            .collect()
+    };
+    let dir = tempfile::Builder::new().prefix("berth-scale-").tempdir()?;
+    let mut reads = Vec::new();
+    let run_wrk =
+        |what: &str, paths: Vec<String>, connections: u32| -> Result<(String, usize, WrkResult)> {
+            let script = dir.path().join(format!("{what}.lua"));
+            write_lua(&script, &paths)?;
+            eprintln!("[{label}] wrk {what} ({} distinct paths)...", paths.len());
+            let r = Wrk {
+                url: &server.url,
+                threads: args.threads,
+                connections,
+                seconds: args.seconds,
+                headers: vec![],
+                script: Some(&script),
+            }
+            .run()?;
+            eprintln!(
+                "[{label}]   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+                r.per_second, r.p50_ms, r.p99_ms, r.errors
+            );
+            Ok((what.to_string(), paths.len(), r))
+        };
+    reads.push(run_wrk(
+        "index",
+        index_paths(args.index_paths),
+        args.connections,
+    )?);
+    if crates > args.small_crates {
+        // The small registry's working set on the large registry.
+        reads.push(run_wrk(
+            "index-small-set",
+            index_paths(args.small_crates),
+            args.connections,
+        )?);
+    }
+    let (rss_after_index, _) = server.rss_mib();
+    let queries: Vec<String> = search_queries(&plan.names, 1000, args.seed + 29)
+        .into_iter()
+        .map(|q| format!("/r/main/api/v1/crates?q={q}&per_page=10"))
+        .collect();
+    eprintln!("[{label}] searches one at a time...");
+    let r = sequential(
+        &http,
+        &server.url,
+        &queries,
+        Duration::from_secs(args.seconds.into()),
+        20,
+    )?;
+    eprintln!(
+        "[{label}]   {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+        r.per_second, r.p50_ms, r.p99_ms, r.errors
+    );
+    reads.push(("search-sequential".to_string(), queries.len(), r));
+    reads.push(run_wrk("search", queries, args.search_connections)?);
+    let (rss_after, rss_peak) = server.rss_mib();
+    Ok(Run {
+        label: label.to_string(),
+        crates,
+        versions: plan.total_versions,
+        spread: plan.spread(),
+        load_secs: loaded.load.as_secs_f64(),
+        store_secs: loaded.store.as_secs_f64(),
+        generate_secs: loaded.generate.as_secs_f64(),
+        finish_secs: loaded.finish.as_secs_f64(),
+        rows: loaded.rows,
+        shape: loaded.shape,
+        db_mib,
+        listen_ms: listening.as_secs_f64() * 1000.0,
+        ready_ms: ready.as_secs_f64() * 1000.0,
+        rss_idle,
+        rss_after_index,
+        rss_after,
+        rss_peak,
+        reads,
+        checks,
+    })
+}
+
+fn print_table(backend: &str, runs: &[Run]) {
+    println!("\nberth-scale on {backend}");
+    println!(
+        "{:<7} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}",
+        "reg",
+        "crates",
+        "versions",
+        "load_s",
+        "rows/s",
+        "db_MiB",
+        "ready_ms",
+        "rss_idle",
+        "rss_idx",
+        "rss_end",
+        "rss_peak"
+    );
+    for r in runs {
+        println!(
+            "{:<7} {:>8} {:>9} {:>8.1} {:>10.0} {:>9.1} {:>9.0} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            r.label,
+            r.crates,
+            r.versions,
+            r.load_secs,
+            r.rows as f64 / r.load_secs,
+            r.db_mib,
+            r.ready_ms,
+            r.rss_idle,
+            r.rss_after_index,
+            r.rss_after,
+            r.rss_peak
+        );
+    }
+    println!(
+        "\n{:<7} {:<16} {:>7} {:>10} {:>9} {:>9} {:>7}",
+        "reg", "what", "paths", "req/s", "p50_ms", "p99_ms", "errors"
+    );
+    for r in runs {
+        for (what, n, w) in &r.reads {
+            println!(
+                "{:<7} {:<16} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+                r.label, what, n, w.per_second, w.p50_ms, w.p99_ms, w.errors
+            );
+        }
+    }
+}
+
+fn ratios(runs: &[Run]) -> serde_json::Value {
+    let (Some(small), Some(large)) = (
+        runs.iter().find(|r| r.label == "small"),
+        runs.iter().find(|r| r.label == "large"),
+    ) else {
+        return json!({});
+    };
+    let mut out = serde_json::Map::new();
+    for (key, large_what) in [
+        ("index", "index"),
+        ("index_small_set", "index-small-set"),
+        ("search", "search"),
+        ("search_sequential", "search-sequential"),
+    ] {
+        let small_what = if large_what.starts_with("index") {
+            "index"
+        } else {
+            large_what
+        };
+        if let (Some(l), Some(s)) = (large.read(large_what), small.read(small_what)) {
+            out.insert(
+                key.into(),
+                json!({ "p50": l.p50_ms / s.p50_ms, "p99": l.p99_ms / s.p99_ms,
+                        "rps": l.per_second / s.per_second }),
+            );
+        }
+    }
+    out.insert("ready_ms".into(), json!(large.ready_ms / small.ready_ms));
+    out.insert("rss_idle".into(), json!(large.rss_idle / small.rss_idle));
+    out.insert("rss_peak".into(), json!(large.rss_peak / small.rss_peak));
+    serde_json::Value::Object(out)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let berth = match &args.berth {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("berth"),
+    };
+    if !berth.exists() {
+        bail!(
+            "no berth binary at {} (build it, or pass --berth)",
+            berth.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let per_crate = args.versions as f64 / args.crates.max(1) as f64;
+    let small_versions = ((args.small_crates as f64) * per_crate).round() as u64;
+    // One after the other: on postgres-s3 each server owns a database named
+    // after this process, and the two runs should not compete anyway.
+    let runs = vec![
+        measure(
+            &args,
+            &berth,
+            &rt,
+            "small",
+            args.small_crates,
+            small_versions,
+        )?,
+        measure(&args, &berth, &rt, "large", args.crates, args.versions)?,
+    ];
+    print_table(&args.backend, &runs);
+    let ratios = ratios(&runs);
+    println!("\nlarge / small:");
+    for (k, v) in ratios.as_object().into_iter().flatten() {
+        println!("  {k:<16} {v}");
+    }
+    if let Some(path) = &args.json {
+        let json = json!({
+            "backend": args.backend,
+            "seconds": args.seconds,
+            "threads": args.threads,
+            "connections": args.connections,
+            "search_connections": args.search_connections,
+            "runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
+            "ratios": ratios,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
