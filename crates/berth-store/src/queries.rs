@@ -8,7 +8,7 @@ use berth_protocol::IndexEntry;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::db::MetaStore;
+use crate::db::{Backend, MetaStore};
 use crate::model::*;
 use crate::{now_unix, StoreError};
 
@@ -42,6 +42,9 @@ fn crate_from_row(row: &AnyRow) -> Result<CrateRow, sqlx::Error> {
 /// crate (revision 0) simply takes now.
 const NEXT_UPDATED_AT: &str =
     "CASE WHEN $2 > updated_at OR revision = 0 THEN $2 ELSE updated_at + 1 END";
+
+/// Search totals are exact up to this many matches.
+pub const SEARCH_COUNT_CAP: i64 = 10_000;
 
 const CRATE_COLUMNS: &str =
     "id, name, description, max_version, downloads, revision, created_at, updated_at";
@@ -948,8 +951,12 @@ impl MetaStore {
             .try_get("downloads")?)
     }
 
-    /// Crates whose name or description contains `query`, exact name first,
-    /// then by downloads. Returns the page and the total number of matches.
+    /// Crates whose name or description contains `query` (queries of one or
+    /// two characters match name prefixes), exact name first, then by
+    /// downloads. Returns the page and the number of matches, counted up to
+    /// [`SEARCH_COUNT_CAP`]. Both dialects answer from indexes (SQLite: an
+    /// FTS5 trigram table; PostgreSQL: pg_trgm), never by scanning every
+    /// crate's text.
     pub async fn search(
         &self,
         registry_id: i64,
@@ -957,36 +964,79 @@ impl MetaStore {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<SearchHit>, i64), StoreError> {
+        enum P {
+            I(i64),
+            S(String),
+        }
         let canon = berth_protocol::canonical_name(query);
-        let escape = |s: &str| {
-            s.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+        let mut params = vec![P::I(registry_id)];
+        let filter = if canon.is_empty() {
+            "registry_id = $1".to_string()
+        } else if canon.chars().count() < 3 {
+            // Too short for trigrams: name prefix, through the unique index.
+            let mut upper = canon.clone();
+            upper.push(char::MAX);
+            params.push(P::S(canon.clone()));
+            params.push(P::S(upper));
+            "registry_id = $1 AND canon_name >= $2 AND canon_name < $3".to_string()
+        } else {
+            match self.backend() {
+                Backend::Sqlite => {
+                    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                    params.push(P::S(format!(
+                        "canon_name : {} OR description : {}",
+                        quote(&canon),
+                        quote(&query.to_lowercase())
+                    )));
+                    "registry_id = $1 AND id IN (SELECT rowid FROM crates_search WHERE crates_search MATCH $2)"
+                        .to_string()
+                }
+                Backend::Postgres => {
+                    let escape = |s: &str| {
+                        s.replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_")
+                    };
+                    params.push(P::S(format!("%{}%", escape(&canon))));
+                    params.push(P::S(format!("%{}%", escape(&query.to_lowercase()))));
+                    "registry_id = $1 AND (canon_name LIKE $2 ESCAPE '\\' OR lower(description) LIKE $3 ESCAPE '\\')"
+                        .to_string()
+                }
+            }
         };
-        let name_pat = format!("%{}%", escape(&canon));
-        let desc_pat = format!("%{}%", escape(&query.to_lowercase()));
-        let filter = "registry_id = $1 AND (canon_name LIKE $2 ESCAPE '\\' \
-                      OR lower(COALESCE(description, '')) LIKE $3 ESCAPE '\\')";
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM crates WHERE {filter}"))
-            .bind(registry_id)
-            .bind(&name_pat)
-            .bind(&desc_pat)
+        fn bind<'q>(
+            sql: &'q str,
+            params: &[P],
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+            let mut q = sqlx::query(sql);
+            for p in params {
+                q = match p {
+                    P::I(v) => q.bind(*v),
+                    P::S(v) => q.bind(v.clone()),
+                };
+            }
+            q
+        }
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM crates WHERE {filter} LIMIT {SEARCH_COUNT_CAP}) AS matches"
+        );
+        let total: i64 = bind(&count_sql, &params)
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        let rows = sqlx::query(&format!(
+        let n = params.len();
+        let page_sql = format!(
             "SELECT name, max_version, description, downloads FROM crates WHERE {filter} \
-             ORDER BY CASE WHEN canon_name = $4 THEN 0 ELSE 1 END, downloads DESC, canon_name \
-             LIMIT $5 OFFSET $6"
-        ))
-        .bind(registry_id)
-        .bind(&name_pat)
-        .bind(&desc_pat)
-        .bind(&canon)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY CASE WHEN canon_name = ${} THEN 0 ELSE 1 END, downloads DESC, canon_name \
+             LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        params.push(P::S(canon.clone()));
+        params.push(P::I(limit));
+        params.push(P::I(offset));
+        let rows = bind(&page_sql, &params).fetch_all(&self.pool).await?;
         let hits = rows
             .iter()
             .map(|r| {

@@ -386,6 +386,27 @@ fn search_finds_crates_by_name_and_description() {
         .unwrap();
     assert_eq!(r["crates"].as_array().unwrap().len(), 1);
     assert_eq!(r["meta"]["total"], 2);
+    // One- and two-character queries match name prefixes.
+    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=se").json().unwrap();
+    assert_eq!(r["meta"]["total"], 2, "{r}");
+    let r: serde_json::Value = server.get("/r/main/api/v1/crates?q=o").json().unwrap();
+    assert_eq!(r["crates"][0]["name"], "other", "{r}");
+    // Query syntax of the search engines underneath is just text here.
+    for q in [
+        "%22%20OR%20%22",
+        "a%22b",
+        "NEAR(se",
+        "*",
+        "%25",
+        "__",
+        "se%5C",
+        "canon_name%20%3A%20x",
+    ] {
+        let r = server.get(&format!("/r/main/api/v1/crates?q={q}"));
+        assert_eq!(r.status(), 200, "{q}");
+        let v: serde_json::Value = r.json().unwrap();
+        assert!(v["meta"]["total"].as_i64().unwrap() <= 4, "{q}: {v}");
+    }
     // Descriptions match too.
     let r: serde_json::Value = server
         .get("/r/main/api/v1/crates?q=the%20other")
