@@ -1094,3 +1094,77 @@ fn garbage_collection_removes_only_orphans() {
     assert_eq!(line["cksum"], after[0].as_str());
     server.verify_blobs();
 }
+
+#[test]
+fn a_tar_of_tens_of_thousands_of_tiny_entries_is_refused_quickly() {
+    // The default limit is 50,000 entries; 60,000 empty files compress to a
+    // small upload that would otherwise cost a lot of bookkeeping.
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let root = "foo-1.0.0";
+    let mut entries = vec![manifest(root, "foo", "1.0.0")];
+    for i in 0..60_000 {
+        entries.push(file(&format!("{root}/f/{i}"), b""));
+    }
+    let krate = targz(&entries);
+    assert!(krate.len() < 10 * 1024 * 1024, "{} bytes", krate.len());
+    let start = std::time::Instant::now();
+    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
+    assert_error(&r, 400, "entries");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_empty_registry(&server, &["foo"]);
+}
+
+#[test]
+fn invalid_utf8_confusables_and_huge_lists_are_refused() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let krate = valid_crate("foo", "1.0.0", LIB);
+
+    // Metadata that is not UTF-8.
+    let mut bad = meta("foo", "1.0.0").to_string().into_bytes();
+    let at = bad.windows(3).position(|w| w == b"MIT").unwrap();
+    bad[at] = 0xff;
+    let r = publish_raw(
+        &server,
+        Some(&token),
+        berth_protocol::body::encode_publish_body(&bad, &krate),
+    );
+    assert_error(&r, 400, "invalid publish metadata");
+
+    // A Cyrillic look-alike of an ASCII name.
+    let confusable = "s\u{0435}rde";
+    let root = format!("{confusable}-1.0.0");
+    let spoof = targz(&[
+        manifest(&root, confusable, "1.0.0"),
+        file(&format!("{root}/src/lib.rs"), LIB.as_bytes()),
+    ]);
+    let r = publish(&server, &token, &meta(confusable, "1.0.0"), &spoof);
+    assert_error(&r, 400, "invalid character");
+
+    // Thousands of features or dependencies.
+    let mut many_features = meta("foo", "1.0.0");
+    let features: serde_json::Map<String, Value> =
+        (0..1001).map(|i| (format!("f{i}"), json!([]))).collect();
+    many_features["features"] = Value::Object(features);
+    let r = publish(&server, &token, &many_features, &krate);
+    assert_error(&r, 400, "too many features");
+
+    let mut many_deps = meta("foo", "1.0.0");
+    many_deps["deps"] = Value::Array(
+        (0..1001)
+            .map(|i| {
+                json!({"name": format!("d{i}"), "version_req": "^1", "features": [],
+                       "optional": false, "default_features": true, "target": null,
+                       "kind": "normal", "registry": null})
+            })
+            .collect(),
+    );
+    let r = publish(&server, &token, &many_deps, &krate);
+    assert_error(&r, 400, "too many dependencies");
+    assert_empty_registry(&server, &["foo"]);
+}
