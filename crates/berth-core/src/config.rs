@@ -388,8 +388,18 @@ impl Config {
                 0,
                 u64::MAX / 2,
             ),
-            ("limits.max_connections", l.max_connections as u64, 1, 1_000_000),
-            ("limits.header_read_timeout_secs", l.header_read_timeout_secs, 1, 3600),
+            (
+                "limits.max_connections",
+                l.max_connections as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+                1,
+                3600,
+            ),
             (
                 "database.max_connections",
                 u64::from(self.database.max_connections),

@@ -68,6 +68,18 @@ fn need_token<'a>(who: Option<&'a Identity>, reg: &Registry) -> Result<&'a Ident
 }
 
 impl Berth {
+    /// A crate of a registry by any spelling of its name, or 404.
+    async fn existing_crate(
+        &self,
+        reg: &Registry,
+        name: &str,
+    ) -> Result<berth_store::CrateRow, ServiceError> {
+        self.meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))
+    }
+
     async fn audit_denied(
         &self,
         who: &Identity,
@@ -155,11 +167,7 @@ impl Berth {
     ) -> Result<OwnerList, ServiceError> {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
-        let krate = self
-            .meta
-            .find_crate(reg.id, &berth_protocol::canonical_name(name))
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
+        let krate = self.existing_crate(reg, name).await?;
         let users = self.meta.list_owners(krate.id).await?;
         Ok(OwnerList {
             users: users
@@ -182,11 +190,7 @@ impl Berth {
     ) -> Result<CrateDetail, ServiceError> {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
-        let krate = self
-            .meta
-            .find_crate(reg.id, &berth_protocol::canonical_name(name))
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
+        let krate = self.existing_crate(reg, name).await?;
         let owners = self.meta.list_owners(krate.id).await?;
         let versions = self.meta.crate_versions(krate.id).await?;
         Ok(CrateDetail {
@@ -266,11 +270,7 @@ impl Berth {
                 "give between 1 and 100 user logins".into(),
             ));
         }
-        let krate = self
-            .meta
-            .find_crate(reg.id, &berth_protocol::canonical_name(name))
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))?;
+        let krate = self.existing_crate(reg, name).await?;
         match self
             .meta
             .change_owners(

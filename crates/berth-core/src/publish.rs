@@ -102,20 +102,13 @@ impl Berth {
         who: Option<&Identity>,
         body: Bytes,
     ) -> Result<PublishWarnings, ServiceError> {
+        self.precheck_publish(registry, who)?;
         let reg = self.registry(registry)?.clone();
-        if reg.kind != RegistryKind::Hosted {
-            return Err(ServiceError::BadRequest(format!(
-                "registry `{}` does not accept publishes",
-                reg.name
-            )));
-        }
-        let who = who.ok_or_else(|| {
-            ServiceError::Unauthorized(format!(
-                "publishing requires a token: run `cargo login --registry {}`",
-                reg.name
-            ))
-        })?;
-        self.authorize_registry(&reg, who, crate::Role::Publish)?;
+        let Some(who) = who else {
+            return Err(ServiceError::Unauthorized(
+                "publishing requires a token".into(),
+            ));
+        };
         let limits = &self.config.limits;
         let parts = parse_publish_body(&body, limits.max_metadata_size, limits.max_crate_size)?;
         let valid = PublishMetadata::from_json(parts.metadata)?.validate()?;
