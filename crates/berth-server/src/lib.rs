@@ -19,7 +19,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, put, MethodRouter};
 use axum::Router;
 use berth_core::Berth;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -55,52 +55,63 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.berth.config.limits.request_timeout_secs.max(1));
+    // A whole-request deadline for everything but the hot read paths (index
+    // files and downloads), which stay timer-free; their connections are
+    // bounded by the header deadline and the connection cap instead.
+    let deadline = |route: MethodRouter<AppState>| {
+        route
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ))
+            .layer(middleware::from_fn(explain_timeouts))
+    };
     Router::new()
         .route("/", get(ops::home))
         .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
+        .route("/ready", deadline(get(ops::ready)))
         .route("/metrics", get(ops::metrics))
         // Full paths rather than a nested router: no prefix stripping on the
         // hot path.
         .route("/r/{registry}/index/config.json", get(index::config_json))
         .route("/r/{registry}/index/{*path}", get(index::index_file))
-        .route("/r/{registry}/api/v1/crates", get(api::search))
-        .route("/r/{registry}/api/v1/crates/new", put(api::publish))
+        .route("/r/{registry}/api/v1/crates", deadline(get(api::search)))
+        .route(
+            "/r/{registry}/api/v1/crates/new",
+            deadline(put(api::publish)),
+        )
         .route(
             "/r/{registry}/api/v1/crates/{name}/{version}/download",
             get(api::download),
         )
         .route(
             "/r/{registry}/api/v1/crates/{name}/{version}/yank",
-            axum::routing::delete(api::yank),
+            deadline(axum::routing::delete(api::yank)),
         )
         .route(
             "/r/{registry}/api/v1/crates/{name}/{version}/unyank",
-            put(api::unyank),
+            deadline(put(api::unyank)),
         )
         .route(
             "/r/{registry}/api/v1/crates/{name}/owners",
-            get(api::list_owners)
-                .put(api::add_owners)
-                .delete(api::remove_owners),
+            deadline(
+                get(api::list_owners)
+                    .put(api::add_owners)
+                    .delete(api::remove_owners),
+            ),
         )
         .route("/r/{registry}/me", get(ops::me))
         .route(
             "/api/v1/registries/{registry}/crates/{name}",
-            get(mgmt::crate_detail),
+            deadline(get(mgmt::crate_detail)),
         )
         .route(
             "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
-            get(mgmt::readme),
+            deadline(get(mgmt::readme)),
         )
         .fallback(ops::not_found)
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(middleware::from_fn(explain_timeouts))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }
@@ -109,7 +120,9 @@ pub fn router(state: AppState) -> Router {
 async fn explain_timeouts(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     if response.status() == axum::http::StatusCode::REQUEST_TIMEOUT
-        && !response.headers().contains_key(axum::http::header::CONTENT_TYPE)
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
     {
         return (
             axum::http::StatusCode::REQUEST_TIMEOUT,
