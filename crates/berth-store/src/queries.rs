@@ -43,9 +43,6 @@ fn crate_from_row(row: &AnyRow) -> Result<CrateRow, sqlx::Error> {
 const NEXT_UPDATED_AT: &str =
     "CASE WHEN $2 > updated_at OR revision = 0 THEN $2 ELSE updated_at + 1 END";
 
-/// Search totals are exact up to this many matches.
-pub const SEARCH_COUNT_CAP: i64 = 10_000;
-
 const CRATE_COLUMNS: &str =
     "id, name, description, max_version, downloads, revision, created_at, updated_at";
 
@@ -953,8 +950,7 @@ impl MetaStore {
 
     /// Crates whose name or description contains `query` (queries of one or
     /// two characters match name prefixes), exact name first, then by
-    /// downloads. Returns the page and the number of matches, counted up to
-    /// [`SEARCH_COUNT_CAP`]. Both dialects answer from indexes (SQLite: an
+    /// downloads. Returns the page and the number of matches. Both dialects answer from indexes (SQLite: an
     /// FTS5 trigram table; PostgreSQL: pg_trgm), never by scanning every
     /// crate's text.
     pub async fn search(
@@ -1017,26 +1013,35 @@ impl MetaStore {
             }
             q
         }
-        let count_sql = format!(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM crates WHERE {filter} LIMIT {SEARCH_COUNT_CAP}) AS matches"
-        );
-        let total: i64 = bind(&count_sql, &params)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        // One pass: the page and, by a window function, the number of
+        // matches.
         let n = params.len();
         let page_sql = format!(
-            "SELECT name, max_version, description, downloads FROM crates WHERE {filter} \
+            "SELECT name, max_version, description, downloads, COUNT(*) OVER () AS total \
+             FROM crates WHERE {filter} \
              ORDER BY CASE WHEN canon_name = ${} THEN 0 ELSE 1 END, downloads DESC, canon_name \
              LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2,
             n + 3
         );
+        let filter_params = params.len();
         params.push(P::S(canon.clone()));
         params.push(P::I(limit));
         params.push(P::I(offset));
         let rows = bind(&page_sql, &params).fetch_all(&self.pool).await?;
+        let total: i64 = match rows.first() {
+            Some(r) => r.try_get("total")?,
+            // A page past the end: count on its own.
+            None if offset > 0 => bind(
+                &format!("SELECT COUNT(*) AS n FROM crates WHERE {filter}"),
+                &params[..filter_params],
+            )
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?,
+            None => 0,
+        };
         let hits = rows
             .iter()
             .map(|r| {
