@@ -41,7 +41,11 @@ fn idle_connections_are_closed_and_do_not_starve_others() {
     // Everyone else is still served at once.
     let start = Instant::now();
     assert_eq!(server.get("/health").status(), 200);
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     // The idle ones are closed after the header deadline.
     for s in idle.into_iter().step_by(50) {
         let (_, took) = read_until_closed(s);
@@ -67,7 +71,10 @@ fn headers_sent_a_byte_at_a_time_are_cut_off() {
         }
     }
     let (reply, _) = read_until_closed(s);
-    assert!(cut || !reply.contains("200 OK"), "a trickled request was answered: {reply}");
+    assert!(
+        cut || !reply.contains("200 OK"),
+        "a trickled request was answered: {reply}"
+    );
     assert!(start.elapsed() < Duration::from_secs(12));
     assert_eq!(server.get("/health").status(), 200);
 }
@@ -97,8 +104,14 @@ fn a_trickling_upload_is_cut_off_with_a_clear_error() {
     let took = start.elapsed();
     let _ = trickle.join();
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
-    assert!(reply.contains("\"errors\"") && reply.contains("request_timeout_secs"), "{reply}");
-    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(9), "{took:?}");
+    assert!(
+        reply.contains("\"errors\"") && reply.contains("request_timeout_secs"),
+        "{reply}"
+    );
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
     // Nothing was stored.
     assert!(server.blob_files().is_empty());
     assert_eq!(server.get("/health").status(), 200);
