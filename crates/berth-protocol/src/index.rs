@@ -15,12 +15,15 @@ pub type FeatureMap = BTreeMap<String, Vec<String>>;
 /// `1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd...`.
 pub fn index_path(name: &str) -> String {
     let name = name.to_ascii_lowercase();
-    match name.len() {
+    // By characters, so that any string is safe; for the ASCII names a
+    // registry accepts this is cargo's byte rule.
+    let head = |n: usize| name.chars().take(n).collect::<String>();
+    match name.chars().count() {
         0 => String::new(),
         1 => format!("1/{name}"),
         2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+        3 => format!("3/{}/{name}", head(1)),
+        _ => format!("{}/{}/{name}", head(2), name.chars().skip(2).take(2).collect::<String>()),
     }
 }
 
@@ -161,6 +164,9 @@ mod tests {
         assert_eq!(index_path("abc"), "3/a/abc");
         assert_eq!(index_path("Serde"), "se/rd/serde");
         assert_eq!(index_path("foo-bar"), "fo/o-/foo-bar");
+        // Never panics, whatever the input.
+        assert_eq!(index_path("aébc"), "aé/bc/aébc");
+        assert_eq!(index_path("éé"), "2/éé");
     }
 
     #[test]
