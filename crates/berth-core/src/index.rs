@@ -29,6 +29,10 @@ pub struct IndexFile {
     pub etag: String,
     /// Unix seconds of the last change.
     pub last_modified: i64,
+    /// `last_modified` as an HTTP date, formatted once.
+    pub last_modified_http: String,
+    /// The ETag of the gzip representation.
+    pub gzip_etag: String,
 }
 
 struct Cached {
@@ -193,11 +197,17 @@ impl Berth {
         let gzip = (body.len() >= 1024)
             .then(|| gzip(body.as_bytes()))
             .flatten();
+        let etag = format!("\"{:x}-{:x}-{digest}\"", state.crate_id, state.revision);
         let file = Arc::new(IndexFile {
             gzip,
             body: Bytes::from(body),
-            etag: format!("\"{:x}-{:x}-{digest}\"", state.crate_id, state.revision),
+            gzip_etag: format!("{}-gz\"", etag.trim_end_matches('"')),
+            etag,
             last_modified: state.updated_at,
+            last_modified_http: httpdate::fmt_http_date(
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(state.updated_at.max(0) as u64),
+            ),
         });
         self.index_cache.put(key, state.revision, file.clone());
         Ok(file)

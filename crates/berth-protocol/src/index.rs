@@ -23,7 +23,11 @@ pub fn index_path(name: &str) -> String {
         1 => format!("1/{name}"),
         2 => format!("2/{name}"),
         3 => format!("3/{}/{name}", head(1)),
-        _ => format!("{}/{}/{name}", head(2), name.chars().skip(2).take(2).collect::<String>()),
+        _ => format!(
+            "{}/{}/{name}",
+            head(2),
+            name.chars().skip(2).take(2).collect::<String>()
+        ),
     }
 }
 
