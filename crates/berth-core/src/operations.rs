@@ -23,6 +23,16 @@ pub struct OwnerJson {
     pub name: Option<String>,
 }
 
+impl From<User> for OwnerJson {
+    fn from(u: User) -> Self {
+        OwnerJson {
+            id: u.id,
+            login: u.login,
+            name: u.name,
+        }
+    }
+}
+
 /// A crate with its versions, for the management API and the UI.
 #[derive(Debug, Clone, Serialize)]
 pub struct CrateDetail {
@@ -170,14 +180,7 @@ impl Berth {
         let krate = self.existing_crate(reg, name).await?;
         let users = self.meta.list_owners(krate.id).await?;
         Ok(OwnerList {
-            users: users
-                .into_iter()
-                .map(|u| OwnerJson {
-                    id: u.id,
-                    login: u.login,
-                    name: u.name,
-                })
-                .collect(),
+            users: users.into_iter().map(OwnerJson::from).collect(),
         })
     }
 
@@ -200,14 +203,7 @@ impl Berth {
             downloads: krate.downloads,
             created_at: krate.created_at,
             updated_at: krate.updated_at,
-            owners: owners
-                .into_iter()
-                .map(|u| OwnerJson {
-                    id: u.id,
-                    login: u.login,
-                    name: u.name,
-                })
-                .collect(),
+            owners: owners.into_iter().map(OwnerJson::from).collect(),
             versions: versions
                 .into_iter()
                 .map(|v| VersionJson {

@@ -467,6 +467,23 @@ fn cargo_info_add_and_login() {
 fn a_bad_token_is_refused() {
     let server = Server::start();
     server.add_user("alice", false);
+    // An expired token is refused with a message that says so.
+    let expired = server.token("alice", &["--expires-in-days", "0"]);
+    let cargo = Cargo::new(&server).with_token(&expired);
+    let dir = cargo.package("late", "0.1.0", "", "");
+    let err = cargo.fails(
+        &dir,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert!(err.contains("has expired"), "{err}");
+    assert_eq!(server.get("/r/main/index/la/te/late").status(), 404);
+
     let cargo = Cargo::new(&server).with_token("berth_not-a-real-token");
     let dir = cargo.package("nope", "0.1.0", "", "");
     let err = cargo.fails(
@@ -645,6 +662,17 @@ fn downloads_are_counted() {
     let cargo = Cargo::new(&server).with_token(&token);
     let dir = cargo.package("counted", "0.1.0", "", "");
     cargo.publish(&dir);
+    // HEAD requests are not downloads.
+    for _ in 0..2 {
+        let r = common::http()
+            .head(format!(
+                "{}/r/main/api/v1/crates/counted/0.1.0/download",
+                server.url
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     for _ in 0..3 {
         let r = server.get("/r/main/api/v1/crates/counted/0.1.0/download");
         assert_eq!(r.status(), 200);
