@@ -18,112 +18,42 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ServiceError;
 
-/// What a token may do. The names are cargo's (and the public registry's)
-/// token scopes; `read` is Berth's, for private registries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scopes {
-    pub read: bool,
-    pub publish_new: bool,
-    pub publish_update: bool,
-    pub yank: bool,
-    pub change_owners: bool,
-}
+pub use berth_store::{Role, Scope};
 
-pub const ALL_SCOPES: &[&str] = &[
-    "read",
-    "publish-new",
-    "publish-update",
-    "yank",
-    "change-owners",
-];
+/// The set of [`Scope`]s a token holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scopes(u8);
 
 impl Scopes {
-    pub const ALL: Scopes = Scopes {
-        read: true,
-        publish_new: true,
-        publish_update: true,
-        yank: true,
-        change_owners: true,
-    };
+    pub const ALL: Scopes = Scopes((1 << Scope::ALL.len()) - 1);
 
-    /// Parses a comma-separated list of scope names.
+    fn bit(scope: Scope) -> u8 {
+        1 << (scope as u8)
+    }
+
+    /// Whether the set holds `scope`.
+    pub fn has(self, scope: Scope) -> bool {
+        self.0 & Self::bit(scope) != 0
+    }
+
+    /// Parses a comma-separated list of scope names. Every token can read
+    /// what its user can read, so `read` is always included.
     pub fn parse(list: &str) -> Result<Scopes, String> {
-        let mut s = Scopes {
-            read: false,
-            publish_new: false,
-            publish_update: false,
-            yank: false,
-            change_owners: false,
-        };
+        let mut set = Self::bit(Scope::Read);
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            match name {
-                "read" => s.read = true,
-                "publish-new" => s.publish_new = true,
-                "publish-update" => s.publish_update = true,
-                "yank" => s.yank = true,
-                "change-owners" => s.change_owners = true,
-                other => {
-                    return Err(format!(
-                        "unknown token scope `{other}`; scopes are: {}",
-                        ALL_SCOPES.join(", ")
-                    ))
-                }
-            }
+            set |= Self::bit(name.parse::<Scope>()?);
         }
-        // Any token can read what its user can read.
-        s.read = true;
-        Ok(s)
+        Ok(Scopes(set))
     }
 
     /// The canonical comma-separated form stored with the token.
     pub fn to_list(self) -> String {
-        let flags = [
-            self.read,
-            self.publish_new,
-            self.publish_update,
-            self.yank,
-            self.change_owners,
-        ];
-        ALL_SCOPES
+        Scope::ALL
             .iter()
-            .zip(flags)
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| *n)
+            .filter(|s| self.has(**s))
+            .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(",")
-    }
-}
-
-/// A user's role in one registry; each includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Read the index, download, search (private registries).
-    Read,
-    /// Publish new crates (private registries); owners still decide who
-    /// publishes new versions of their crates.
-    Publish,
-    /// Act as an owner of every crate in the registry.
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Result<Role, String> {
-        match s {
-            "read" => Ok(Role::Read),
-            "publish" => Ok(Role::Publish),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role `{other}`; roles are read, publish and admin"
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Read => "read",
-            Role::Publish => "publish",
-            Role::Admin => "admin",
-        }
     }
 }
 
@@ -161,8 +91,8 @@ impl Identity {
     }
 
     /// Fails with 403 unless the token has the scope.
-    pub fn require(&self, allowed: bool, scope: &str) -> Result<(), ServiceError> {
-        if allowed {
+    pub fn require(&self, scope: Scope) -> Result<(), ServiceError> {
+        if self.scopes.has(scope) {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!(
@@ -250,12 +180,7 @@ pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, Se
             tracing::warn!(error = %e, token_id = record.id, "could not record token use");
         }
     }
-    let roles = meta
-        .user_roles(record.user.id)
-        .await?
-        .into_iter()
-        .filter_map(|(reg, role)| Role::parse(&role).ok().map(|r| (reg, r)))
-        .collect();
+    let roles = meta.user_roles(record.user.id).await?;
     Ok(Identity {
         user: record.user,
         token_id: record.id,
@@ -272,7 +197,8 @@ mod tests {
     fn scopes_round_trip() {
         assert_eq!(Scopes::parse(&Scopes::ALL.to_list()).unwrap(), Scopes::ALL);
         let s = Scopes::parse("yank").unwrap();
-        assert!(s.yank && s.read && !s.publish_new);
+        assert!(s.has(Scope::Yank) && s.has(Scope::Read) && !s.has(Scope::PublishNew));
+        assert_eq!(s.to_list(), "read,yank");
         assert!(Scopes::parse("fly").is_err());
     }
 

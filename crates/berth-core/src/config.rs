@@ -70,15 +70,55 @@ pub struct LimitsConfig {
     /// Seconds a client has to send a request's headers; also how long an
     /// idle keep-alive connection is kept.
     pub header_read_timeout_secs: u64,
+    /// Most dependencies one version may declare.
+    pub max_dependencies: usize,
+    /// Most features one version may declare (`web-sys` has 1,727).
+    pub max_features: usize,
+    /// Most entries one feature may enable.
+    pub max_feature_values: usize,
+    /// Longest index line (one version) in bytes (`web-sys`: 58 KB).
+    pub max_index_line_bytes: u64,
+    /// Largest index file (all versions of one crate) in bytes; a publish
+    /// that would grow it past this is refused.
+    pub max_index_file_bytes: u64,
+}
+
+impl LimitsConfig {
+    /// The per-version declaration limits, for metadata validation.
+    pub fn metadata(&self) -> berth_protocol::MetadataLimits {
+        berth_protocol::MetadataLimits {
+            max_dependencies: self.max_dependencies,
+            max_features: self.max_features,
+            max_feature_values: self.max_feature_values,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublishConfig {
-    /// Index URLs of other registries that published crates may depend on,
-    /// exactly as cargo sends them in publish metadata (the `registry` field
-    /// of a dependency). Dependencies on any other registry are refused.
-    pub allowed_registries: Vec<String>,
+    /// When set, the only other registries that published crates may depend
+    /// on: index URLs exactly as cargo sends them in publish metadata (the
+    /// `registry` field of a dependency). Unset (the default): any other
+    /// registry, as other alternative registries allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_registries: Option<Vec<String>>,
+    /// Other registries that published crates may never depend on (checked
+    /// before `allowed_registries`).
+    pub denied_registries: Vec<String>,
+}
+
+impl PublishConfig {
+    /// Whether a dependency may come from another registry, identified as
+    /// cargo sends it. Trailing slashes are not significant.
+    pub fn allows_registry(&self, registry: &str) -> bool {
+        let same = |a: &String| a.trim_end_matches('/') == registry.trim_end_matches('/');
+        !self.denied_registries.iter().any(same)
+            && self
+                .allowed_registries
+                .as_ref()
+                .is_none_or(|list| list.iter().any(same))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,13 +130,7 @@ pub struct LogConfig {
     pub format: String,
 }
 
-/// What a registry does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistryKind {
-    /// Crates are published to it.
-    Hosted,
-}
+pub use berth_store::RegistryKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +176,7 @@ impl Default for DatabaseConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        let defaults = berth_protocol::MetadataLimits::default();
         Self {
             max_crate_size: 10 * MIB,
             max_metadata_size: 10 * MIB,
@@ -153,6 +188,11 @@ impl Default for LimitsConfig {
             blob_cache_bytes: 64 * MIB,
             max_connections: 4096,
             header_read_timeout_secs: 30,
+            max_dependencies: defaults.max_dependencies,
+            max_features: defaults.max_features,
+            max_feature_values: defaults.max_feature_values,
+            max_index_line_bytes: MIB,
+            max_index_file_bytes: 32 * MIB,
         }
     }
 }
@@ -186,7 +226,13 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.blob_cache_bytes",
     "limits.max_connections",
     "limits.header_read_timeout_secs",
+    "limits.max_dependencies",
+    "limits.max_features",
+    "limits.max_feature_values",
+    "limits.max_index_line_bytes",
+    "limits.max_index_file_bytes",
     "publish.allowed_registries",
+    "publish.denied_registries",
     "log.level",
     "log.format",
     "registries",
@@ -401,6 +447,31 @@ impl Config {
                 3600,
             ),
             (
+                "limits.max_dependencies",
+                l.max_dependencies as u64,
+                1,
+                1_000_000,
+            ),
+            ("limits.max_features", l.max_features as u64, 1, 1_000_000),
+            (
+                "limits.max_feature_values",
+                l.max_feature_values as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "limits.max_index_line_bytes",
+                l.max_index_line_bytes,
+                1024,
+                u64::from(u32::MAX),
+            ),
+            (
+                "limits.max_index_file_bytes",
+                l.max_index_file_bytes,
+                1024,
+                u64::MAX / 2,
+            ),
+            (
                 "database.max_connections",
                 u64::from(self.database.max_connections),
                 1,
@@ -429,7 +500,10 @@ mod tests {
 
     #[test]
     fn env_keys_cover_every_setting() {
-        let value = toml::Value::try_from(Config::default()).unwrap();
+        let mut config = Config::default();
+        // Optional settings are left out when unset; set them to see them.
+        config.publish.allowed_registries = Some(Vec::new());
+        let value = toml::Value::try_from(config).unwrap();
         let mut keys = Vec::new();
         fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
             if let toml::Value::Table(t) = v {

@@ -43,11 +43,11 @@ impl DownloadCache {
         }
     }
 
-    fn info(&self, key: &(i64, String, String)) -> Option<berth_store::DownloadInfo> {
+    pub(crate) fn info(&self, key: &(i64, String, String)) -> Option<berth_store::DownloadInfo> {
         self.infos.read().ok()?.get(key).cloned()
     }
 
-    fn put_info(&self, key: (i64, String, String), info: berth_store::DownloadInfo) {
+    pub(crate) fn put_info(&self, key: (i64, String, String), info: berth_store::DownloadInfo) {
         if let Ok(mut infos) = self.infos.write() {
             if infos.len() >= MAX_CACHED_INFOS {
                 infos.clear();
@@ -137,21 +137,13 @@ impl Berth {
             return Err(not_found());
         };
         let canon_vers = berth_protocol::canonical_version(&version);
-        let key = (reg.id, canon_name, canon_vers);
-        let info = match self.download_cache.info(&key) {
-            Some(info) => info,
-            None => {
-                let info = self
-                    .meta
-                    .download_info(reg.id, &key.1, &key.2)
-                    .await?
-                    .ok_or_else(not_found)?;
-                self.download_cache.put_info(key, info.clone());
-                info
-            }
-        };
-        if count {
-            self.downloads.record(info.crate_id, info.version_id);
+        let info = reg
+            .source
+            .locate(self, reg, &canon_name, &canon_vers)
+            .await?
+            .ok_or_else(not_found)?;
+        if let (true, Some((crate_id, version_id))) = (count, info.counted) {
+            self.downloads.record(crate_id, version_id);
         }
         if let Some(bytes) = self.download_cache.blob(&info.cksum) {
             return Ok(Download {
@@ -160,7 +152,7 @@ impl Berth {
                 body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
             });
         }
-        if self.download_cache.keeps(info.size as u64) {
+        if self.download_cache.keeps(info.size) {
             // Small: read it whole once, check it, keep it.
             let bytes = self.blobs.get(&info.cksum).await?.ok_or_else(|| {
                 ServiceError::Internal(format!(
@@ -194,7 +186,7 @@ impl Berth {
                 info.cksum
             ))
         })?;
-        if size != info.size as u64 {
+        if size != info.size {
             return Err(ServiceError::Internal(format!(
                 "the blob {} of {name}@{vers} has {size} bytes, expected {}",
                 info.cksum, info.size

@@ -1,13 +1,9 @@
-//! Index files: the concatenated lines of a crate's versions, with their
-//! validators, cached in memory.
+//! Index files ready to serve (body, gzip copy, validators), the bounded
+//! in-memory cache of them, and the one entry point that finds a registry's
+//! file through its [`Source`](crate::sources::Source).
 //!
-//! The cache is keyed by crate. On PostgreSQL (many nodes) each hit is
-//! checked against the crate's revision in the database, so a node never
-//! serves a file older than the last committed change, whichever node made
-//! it. On SQLite the serving process is the only writer (a lock file makes
-//! sure), so it invalidates entries itself when a change commits and a hit
-//! costs no database round trip. It never holds more
-//! than `limits.index_cache_bytes` of files.
+//! The cache is keyed by registry and crate and validated by a revision the
+//! source supplies; it never holds more than `limits.index_cache_bytes`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -70,7 +66,7 @@ impl IndexCache {
 
     /// The cached file if it is at `revision` (or at any revision when
     /// `None`: only for a node that sees every change itself).
-    fn get(&self, key: &(i64, String), revision: Option<i64>) -> Option<Arc<IndexFile>> {
+    pub(crate) fn get(&self, key: &(i64, String), revision: Option<i64>) -> Option<Arc<IndexFile>> {
         let files = self.files.read().ok()?;
         let c = files.map.get(key)?;
         if revision.is_some_and(|r| r != c.revision) {
@@ -99,7 +95,7 @@ impl IndexCache {
         }
     }
 
-    fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
+    pub(crate) fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
         let size = file.body.len() as u64;
         if size > self.budget / 4 {
             return; // too large to be worth keeping
@@ -153,6 +149,46 @@ fn gzip(bytes: &[u8]) -> Option<Bytes> {
     enc.finish().ok().map(Bytes::from)
 }
 
+/// Bodies above this are hashed and compressed on the blocking pool, off the
+/// async workers.
+const INLINE_BUILD_BYTES: usize = 64 * 1024;
+
+impl IndexFile {
+    /// Makes a file ready to serve: a strong ETag from `seed` (what changes
+    /// with every change, e.g. a revision) and a hash of the body, the gzip
+    /// copy, and Last-Modified from `updated_at` (Unix seconds).
+    pub(crate) async fn build(
+        body: Bytes,
+        seed: &str,
+        updated_at: i64,
+    ) -> Result<IndexFile, ServiceError> {
+        let seed = seed.to_string();
+        let small = body.len() <= INLINE_BUILD_BYTES;
+        let make = move || {
+            let digest = hex::encode(&Sha256::digest(&body)[..8]);
+            let gzip = (body.len() >= 1024).then(|| gzip(&body)).flatten();
+            let etag = format!("\"{seed}-{digest}\"");
+            IndexFile {
+                gzip,
+                body,
+                gzip_etag: format!("{}-gz\"", etag.trim_end_matches('"')),
+                etag,
+                last_modified: updated_at,
+                last_modified_http: httpdate::fmt_http_date(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_secs(updated_at.max(0) as u64),
+                ),
+            }
+        };
+        if small {
+            return Ok(make());
+        }
+        tokio::task::spawn_blocking(make)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("index build task failed: {e}")))
+    }
+}
+
 impl Berth {
     /// The index file at `path` (cargo's path rules) in a registry.
     pub async fn index_file(
@@ -166,50 +202,9 @@ impl Berth {
         let not_found = || ServiceError::NotFound(format!("no crate at index path `{path}`"));
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
         let canon = berth_protocol::canonical_name(&name);
-        let key = (reg.id, canon);
-        if self.sole_writer {
-            // Every change goes through this process, which invalidates the
-            // cache before acknowledging it: a hit needs no database.
-            if let Some(file) = self.index_cache.get(&key, None) {
-                return Ok(file);
-            }
-        } else {
-            let state = self
-                .meta
-                .index_state(reg.id, &key.1)
-                .await?
-                .ok_or_else(not_found)?;
-            if let Some(file) = self.index_cache.get(&key, Some(state.revision)) {
-                return Ok(file);
-            }
-        }
-        let (state, lines) = self
-            .meta
-            .index_file(reg.id, &key.1)
+        reg.source
+            .index_file(self, reg, &canon)
             .await?
-            .ok_or_else(not_found)?;
-        let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-        for line in &lines {
-            body.push_str(line);
-            body.push('\n');
-        }
-        let digest = hex::encode(&Sha256::digest(body.as_bytes())[..8]);
-        let gzip = (body.len() >= 1024)
-            .then(|| gzip(body.as_bytes()))
-            .flatten();
-        let etag = format!("\"{:x}-{:x}-{digest}\"", state.crate_id, state.revision);
-        let file = Arc::new(IndexFile {
-            gzip,
-            body: Bytes::from(body),
-            gzip_etag: format!("{}-gz\"", etag.trim_end_matches('"')),
-            etag,
-            last_modified: state.updated_at,
-            last_modified_http: httpdate::fmt_http_date(
-                std::time::UNIX_EPOCH
-                    + std::time::Duration::from_secs(state.updated_at.max(0) as u64),
-            ),
-        });
-        self.index_cache.put(key, state.revision, file.clone());
-        Ok(file)
+            .ok_or_else(not_found)
     }
 }

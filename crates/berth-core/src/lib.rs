@@ -8,6 +8,7 @@
 //! and never builds SQL: the server crate maps [`ServiceError`] to responses,
 //! the store crate owns the queries.
 
+mod admin;
 pub mod auth;
 pub mod config;
 mod downloads;
@@ -16,20 +17,21 @@ mod index;
 pub mod migrate;
 mod operations;
 mod publish;
+mod sources;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_store::{BlobStore, MetaStore};
 
-pub use auth::{Identity, Role, Scopes};
+pub use auth::{Identity, Role, Scope, Scopes};
 pub use berth_store::redact as redact_url;
 pub use berth_store::sqlite_path;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::Download;
 pub use error::ServiceError;
 pub use index::IndexFile;
-pub use operations::{CrateDetail, OwnerList, SearchResults, VersionJson};
+pub use operations::{BlobCheck, CrateDetail, OwnerList, SearchResults, VersionJson};
 pub use publish::PublishWarnings;
 
 /// A registry as the services see it.
@@ -39,22 +41,21 @@ pub struct Registry {
     pub name: String,
     pub kind: RegistryKind,
     pub private: bool,
+    /// What it serves, by kind.
+    pub(crate) source: Arc<sources::Source>,
 }
 
 /// The application: configuration, stores and caches, shared by every
 /// request.
 pub struct Berth {
     pub config: Config,
-    pub meta: MetaStore,
-    pub blobs: BlobStore,
+    pub(crate) meta: MetaStore,
+    pub(crate) blobs: BlobStore,
     registries: HashMap<String, Registry>,
     index_cache: index::IndexCache,
     downloads: downloads::DownloadCounter,
     download_cache: downloads::DownloadCache,
     publish_slots: tokio::sync::Semaphore,
-    /// This process makes every change to the metadata (single-node SQLite),
-    /// so cached index files stay valid until it invalidates them.
-    sole_writer: bool,
 }
 
 impl Berth {
@@ -75,12 +76,22 @@ impl Berth {
                 config.storage.url
             ))
         })?;
+        // This process makes every change to the metadata (single-node
+        // SQLite), so a hosted registry's cached files stay valid until it
+        // invalidates them.
+        let sole_writer = meta.backend() == berth_store::Backend::Sqlite;
         let mut registries = HashMap::new();
         for r in &config.registries {
-            let kind = match r.kind {
-                RegistryKind::Hosted => "hosted",
+            let source = match r.kind {
+                RegistryKind::Hosted => sources::Source::Hosted(sources::Hosted::new(sole_writer)),
+                other => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "registry `{}`: kind `{other}` is not available in this build",
+                        r.name
+                    )))
+                }
             };
-            let id = meta.ensure_registry(&r.name, kind).await?;
+            let id = meta.ensure_registry(&r.name, r.kind).await?;
             registries.insert(
                 r.name.clone(),
                 Registry {
@@ -88,12 +99,11 @@ impl Berth {
                     name: r.name.clone(),
                     kind: r.kind,
                     private: r.private,
+                    source: Arc::new(source),
                 },
             );
         }
-        let sole_writer = meta.backend() == berth_store::Backend::Sqlite;
         Ok(Arc::new(Self {
-            sole_writer,
             meta,
             blobs,
             registries,
@@ -186,10 +196,7 @@ impl Berth {
         role: Option<Role>,
     ) -> Result<(), ServiceError> {
         let reg = self.registry(registry)?;
-        Ok(self
-            .meta
-            .set_role(reg.id, &reg.name, login, role.map(Role::as_str))
-            .await?)
+        Ok(self.meta.set_role(reg.id, &reg.name, login, role).await?)
     }
 
     /// The sparse-index URL of a registry.

@@ -21,10 +21,20 @@ pub struct MigrateReport {
     pub blobs_total: usize,
     pub blobs_copied: usize,
     pub blobs_already_present: usize,
-    /// `(table, rows copied this run, rows in source, rows in destination)`.
-    pub tables: Vec<(String, u64, i64, i64)>,
+    pub tables: Vec<TableReport>,
     /// The run stopped at `max_items` before finishing; run it again.
     pub incomplete: bool,
+}
+
+/// What a migration run did to one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    pub table: String,
+    /// Rows inserted or updated in the destination by this run.
+    pub copied: u64,
+    /// Rows in the source and the destination after the table was done;
+    /// `None` when the run stopped (at `max_items`) inside this table.
+    pub counts: Option<(i64, i64)>,
 }
 
 /// The two ends of a migration.
@@ -133,12 +143,7 @@ impl Endpoints {
         let mut report = MigrateReport::default();
         let mut budget = max_items.unwrap_or(u64::MAX);
 
-        let mut digests: Vec<String> = self
-            .src_meta
-            .referenced_blobs()
-            .await?
-            .into_iter()
-            .collect();
+        let mut digests: Vec<String> = self.src_meta.version_blobs().await?.into_iter().collect();
         digests.sort();
         // Blobs known to be in the destination, so the table pass does not
         // ask again.
@@ -173,7 +178,11 @@ impl Endpoints {
                 let limit = 500;
                 if budget == 0 {
                     report.incomplete = true;
-                    report.tables.push((table.to_string(), copied, -1, -1));
+                    report.tables.push(TableReport {
+                        table: table.to_string(),
+                        copied,
+                        counts: None,
+                    });
                     return Ok(report);
                 }
                 let rows: Vec<Vec<Cell>> = self.src_meta.export_rows(table, &after, limit).await?;
@@ -211,7 +220,11 @@ impl Endpoints {
             let src = self.src_meta.count_rows(table).await?;
             let dst = self.dst_meta.count_rows(table).await?;
             tracing::info!(table, copied, source = src, destination = dst, "table done");
-            report.tables.push((table.to_string(), copied, src, dst));
+            report.tables.push(TableReport {
+                table: table.to_string(),
+                copied,
+                counts: Some((src, dst)),
+            });
         }
         self.dst_meta.reset_id_sequences().await?;
         Ok(report)

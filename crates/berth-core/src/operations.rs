@@ -3,10 +3,10 @@
 //! makes one store call; ownership is enforced by the store inside the
 //! transaction that makes the change.
 
-use berth_store::{now_unix, AuditEntry, SearchHit, StoreError, User};
+use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome, SearchHit, StoreError, User};
 use serde::Serialize;
 
-use crate::auth::{generate_token, hash_password, hash_token, Scopes};
+use crate::auth::{generate_token, hash_password, hash_token, Scope, Scopes};
 use crate::error::ServiceError;
 use crate::{Berth, Identity, Registry};
 
@@ -65,6 +65,15 @@ pub struct SearchResults {
     pub total: i64,
 }
 
+/// What `berth blobs verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct BlobCheck {
+    /// One line per problem; empty when all is well.
+    pub problems: Vec<String>,
+    /// Blobs checked.
+    pub checked: usize,
+}
+
 /// Largest `per_page` a search may ask for.
 pub const MAX_PER_PAGE: i64 = 100;
 
@@ -90,10 +99,35 @@ impl Berth {
             .ok_or_else(|| ServiceError::NotFound(format!("crate `{name}` does not exist")))
     }
 
-    async fn audit_denied(
+    /// Fails with 403 (and an audit row) unless the caller's token has
+    /// `scope`.
+    pub(crate) async fn require_scope(
         &self,
         who: &Identity,
-        action: &str,
+        scope: Scope,
+        action: AuditAction,
+        reg: &Registry,
+        krate: &str,
+        vers: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if !who.scopes.has(scope) {
+            self.audit_denied(
+                who,
+                action,
+                reg,
+                krate,
+                vers,
+                &format!("token lacks {scope}"),
+            )
+            .await;
+        }
+        who.require(scope)
+    }
+
+    pub(crate) async fn audit_denied(
+        &self,
+        who: &Identity,
+        action: AuditAction,
         reg: &Registry,
         krate: &str,
         vers: Option<&str>,
@@ -101,11 +135,11 @@ impl Berth {
     ) {
         let entry = AuditEntry {
             actor: Some(who.user.login.clone()),
-            action: action.into(),
+            action,
             registry: Some(reg.name.clone()),
             crate_name: Some(krate.into()),
             version: vers.map(str::to_string),
-            outcome: "denied".into(),
+            outcome: AuditOutcome::Denied,
             detail: Some(why.into()),
         };
         if let Err(e) = self.meta.append_audit(&entry).await {
@@ -125,12 +159,13 @@ impl Berth {
         let reg = self.registry(registry)?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
-        let action = if yanked { "yank" } else { "unyank" };
-        if !who.scopes.yank {
-            self.audit_denied(who, action, reg, name, Some(vers), "token lacks yank")
-                .await;
-            who.require(false, "yank")?;
-        }
+        let action = if yanked {
+            AuditAction::Yank
+        } else {
+            AuditAction::Unyank
+        };
+        self.require_scope(who, Scope::Yank, action, reg, name, Some(vers))
+            .await?;
         let version = berth_protocol::validate_version(vers).map_err(|_| {
             ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
         })?;
@@ -255,12 +290,13 @@ impl Berth {
         let reg = self.registry(registry)?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
-        let action = if add { "owner.add" } else { "owner.remove" };
-        if !who.scopes.change_owners {
-            self.audit_denied(who, action, reg, name, None, "token lacks change-owners")
-                .await;
-            who.require(false, "change-owners")?;
-        }
+        let action = if add {
+            AuditAction::OwnerAdd
+        } else {
+            AuditAction::OwnerRemove
+        };
+        self.require_scope(who, Scope::ChangeOwners, action, reg, name, None)
+            .await?;
         if logins.is_empty() || logins.len() > 100 {
             return Err(ServiceError::BadRequest(
                 "give between 1 and 100 user logins".into(),
@@ -314,11 +350,9 @@ impl Berth {
         }
         let per_page = per_page.unwrap_or(10).clamp(1, MAX_PER_PAGE);
         let page = page.unwrap_or(1).clamp(1, 10_000);
-        let (hits, total) = self
-            .meta
-            .search(reg.id, query.trim(), per_page, (page - 1) * per_page)
-            .await?;
-        Ok(SearchResults { hits, total })
+        reg.source
+            .search(self, reg, query.trim(), per_page, (page - 1) * per_page)
+            .await
     }
 
     /// Adds a user. `password` is hashed with argon2id when given.
@@ -372,12 +406,21 @@ impl Berth {
         Ok(secret)
     }
 
+    /// Every blob some registry still needs, asked of each registry's source.
+    async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, ServiceError> {
+        let mut all = std::collections::HashSet::new();
+        for reg in self.registries() {
+            all.extend(reg.source.referenced_blobs(self, reg).await?);
+        }
+        Ok(all)
+    }
+
     /// Checks that every version's blob exists and hashes to its checksum.
     /// Returns one line per problem (empty when all is well) and the number
     /// of versions checked.
-    pub async fn verify_blobs(&self) -> Result<(Vec<String>, usize), ServiceError> {
+    pub async fn verify_blobs(&self) -> Result<BlobCheck, ServiceError> {
         use sha2::{Digest, Sha256};
-        let referenced = self.meta.referenced_blobs().await?;
+        let referenced = self.referenced_blobs().await?;
         let mut problems = Vec::new();
         for digest in &referenced {
             match self.blobs.get(digest).await? {
@@ -390,7 +433,10 @@ impl Berth {
                 }
             }
         }
-        Ok((problems, referenced.len()))
+        Ok(BlobCheck {
+            problems,
+            checked: referenced.len(),
+        })
     }
 
     /// Deletes blobs no version refers to and older than `min_age_secs`
@@ -407,7 +453,7 @@ impl Berth {
                  publish in progress loses its blob"
             )));
         }
-        let referenced = self.meta.referenced_blobs().await?;
+        let referenced = self.referenced_blobs().await?;
         let mut deleted = 0;
         for (digest, _) in self.blobs.list().await? {
             if referenced.contains(&digest) {
@@ -418,6 +464,9 @@ impl Berth {
                 Some((_, modified)) if modified <= cutoff => {}
                 _ => continue,
             }
+            // Asked again right before deleting: a publish may have
+            // committed it since the listing. The store checks every table
+            // that refers to blobs.
             if self.meta.blob_referenced(&digest).await? {
                 continue;
             }

@@ -8,11 +8,12 @@
 //! `berth gc` removes. This module never writes SQL or blob keys itself.
 
 use berth_protocol::{parse_publish_body, BodyError, MetadataError, PublishMetadata};
-use berth_store::{AuditEntry, NewVersion};
+use berth_store::{AuditAction, NewVersion};
 use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::auth::Scope;
 use crate::error::ServiceError;
 use crate::{Berth, Identity, RegistryKind};
 
@@ -49,10 +50,6 @@ impl From<berth_tarball::TarballError> for ServiceError {
     }
 }
 
-/// Longest index line a version may have: cargo reads whole index files, and
-/// every node caches them.
-pub const MAX_INDEX_LINE: usize = 512 * 1024;
-
 /// Seconds-precision RFC 3339 UTC time, as the index's `pubtime`.
 fn pubtime_now() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -82,7 +79,7 @@ impl Berth {
                 reg.name
             ))
         })?;
-        if !(who.scopes.publish_new || who.scopes.publish_update) {
+        if !(who.scopes.has(Scope::PublishNew) || who.scopes.has(Scope::PublishUpdate)) {
             return Err(ServiceError::Forbidden(
                 "this token has neither the `publish-new` nor the `publish-update` scope".into(),
             ));
@@ -111,36 +108,36 @@ impl Berth {
         };
         let limits = &self.config.limits;
         let parts = parse_publish_body(&body, limits.max_metadata_size, limits.max_crate_size)?;
-        let valid = PublishMetadata::from_json(parts.metadata)?.validate()?;
+        let valid =
+            PublishMetadata::from_json(parts.metadata)?.validate_with(&limits.metadata())?;
         let meta = &valid.meta;
-        let deny = |detail: String| AuditEntry {
-            actor: Some(who.user.login.clone()),
-            action: "publish".into(),
-            registry: Some(reg.name.clone()),
-            crate_name: Some(meta.name.clone()),
-            version: Some(meta.vers.clone()),
-            outcome: "denied".into(),
-            detail: Some(detail),
+        let deny = |why: &'static str| {
+            self.audit_denied(
+                who,
+                AuditAction::Publish,
+                &reg,
+                &meta.name,
+                Some(&meta.vers),
+                why,
+            )
         };
 
         // Scope and ownership first, so that a refused caller learns nothing
         // about the archive and costs no inspection work.
         let existing = self.meta.find_crate(reg.id, &valid.canon_name).await?;
-        let scope_ok = match &existing {
-            Some(_) => who.scopes.publish_update,
-            None => who.scopes.publish_new,
+        let scope = match &existing {
+            Some(_) => Scope::PublishUpdate,
+            None => Scope::PublishNew,
         };
-        if !scope_ok {
-            let scope = if existing.is_some() {
-                "publish-update"
-            } else {
-                "publish-new"
-            };
-            self.meta
-                .append_audit(&deny(format!("token lacks {scope}")))
-                .await?;
-            who.require(false, scope)?;
-        }
+        self.require_scope(
+            who,
+            scope,
+            AuditAction::Publish,
+            &reg,
+            &meta.name,
+            Some(&meta.vers),
+        )
+        .await?;
         if let Some(krate) = &existing {
             if krate.name != meta.name {
                 return Err(ServiceError::BadRequest(format!(
@@ -151,7 +148,7 @@ impl Berth {
             if !who.is_admin_of(reg.id) {
                 let owners = self.meta.list_owners(krate.id).await?;
                 if !owners.iter().any(|o| o.id == who.user.id) {
-                    self.meta.append_audit(&deny("not an owner".into())).await?;
+                    deny("not an owner").await;
                     return Err(ServiceError::Forbidden(format!(
                         "this token's user `{}` is not an owner of crate `{}`; ask an owner to run \
                          `cargo owner --add {} {}`",
@@ -191,14 +188,11 @@ impl Berth {
                     }
                 }
                 Some(other) => {
-                    let allowed = &self.config.publish.allowed_registries;
-                    if !allowed
-                        .iter()
-                        .any(|a| a.trim_end_matches('/') == other.trim_end_matches('/'))
-                    {
+                    if !self.config.publish.allows_registry(other) {
                         return Err(ServiceError::BadRequest(format!(
-                            "dependency `{}` comes from registry `{other}`, which this registry does not \
-                             allow; an operator can add it to `publish.allowed_registries`",
+                            "dependency `{}` comes from registry `{other}`, which this server's \
+                             configuration does not allow (`publish.allowed_registries` / \
+                             `publish.denied_registries`)",
                             dep.name
                         )));
                     }
@@ -233,16 +227,30 @@ impl Berth {
         .await
         .map_err(|e| ServiceError::Internal(format!("archive inspection task failed: {e}")))??;
 
-        self.blobs.put(&cksum, crate_bytes.clone()).await?;
-
+        // Every check runs before the blob is written, so a refused publish
+        // leaves nothing behind.
         let index_line = valid.index_entry(&cksum, &pubtime_now()).to_line();
-        if index_line.len() > MAX_INDEX_LINE {
+        let max_line = limits.max_index_line_bytes;
+        if index_line.len() as u64 > max_line {
             return Err(ServiceError::BadRequest(format!(
-                "the index entry of this version would be {} bytes, more than the {MAX_INDEX_LINE} allowed; \
-                 it declares too many or too large dependencies and features",
+                "the index entry of this version would be {} bytes, more than the {max_line} allowed \
+                 (limits.max_index_line_bytes); it declares too many or too large dependencies and features",
                 index_line.len()
             )));
         }
+        if let Some(krate) = &existing {
+            let max_file = limits.max_index_file_bytes;
+            let now = self.meta.index_file_bytes(krate.id).await?;
+            if now + index_line.len() as u64 + 1 > max_file {
+                return Err(ServiceError::BadRequest(format!(
+                    "crate `{}` has {now} bytes of index entries; this version would take it past the \
+                     {max_file} allowed (limits.max_index_file_bytes)",
+                    krate.name
+                )));
+            }
+        }
+        self.blobs.put(&cksum, crate_bytes.clone()).await?;
+
         let readme = info.readme.or_else(|| meta.readme.clone());
         let mut stored_meta = meta.clone();
         stored_meta.readme = None;
@@ -265,9 +273,7 @@ impl Berth {
             .publish(&new_version, &who.actor(reg.id), &reg.name)
             .await;
         if let Err(berth_store::StoreError::NotOwner(_)) = &outcome {
-            self.meta
-                .append_audit(&deny("not an owner (at commit)".into()))
-                .await?;
+            deny("not an owner (at commit)").await;
         }
         let outcome = outcome?;
         self.index_cache

@@ -14,6 +14,8 @@ pub mod version;
 
 pub use body::{parse_publish_body, BodyError, PublishBody};
 pub use index::{index_path, IndexDependency, IndexEntry};
-pub use metadata::{MetadataError, PublishDependency, PublishMetadata, ValidatedPublish};
+pub use metadata::{
+    MetadataError, MetadataLimits, PublishDependency, PublishMetadata, ValidatedPublish,
+};
 pub use names::{canonical_name, validate_crate_name, NameError};
 pub use version::{canonical_version, validate_version, VersionError};

@@ -11,12 +11,29 @@ use crate::index::{
 use crate::names::{canonical_name, validate_crate_name, NameError};
 use crate::version::{canonical_version, validate_version, VersionError};
 
-/// Most dependencies a version may declare.
-pub const MAX_DEPENDENCIES: usize = 1_000;
-/// Most features a version may declare.
-pub const MAX_FEATURES: usize = 1_000;
-/// Most entries one feature may enable.
-pub const MAX_FEATURE_VALUES: usize = 1_000;
+/// How much one version may declare. The defaults sit well above the
+/// largest crates of the public registry (`web-sys`: 1,727 features in one
+/// version; `windows-sys`: 278; `reqwest`: 64 dependencies), so that every
+/// real crate publishes, and stop only declarations no real crate makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataLimits {
+    /// Most dependencies a version may declare.
+    pub max_dependencies: usize,
+    /// Most features a version may declare.
+    pub max_features: usize,
+    /// Most entries one feature may enable.
+    pub max_feature_values: usize,
+}
+
+impl Default for MetadataLimits {
+    fn default() -> Self {
+        Self {
+            max_dependencies: 2_000,
+            max_features: 10_000,
+            max_feature_values: 5_000,
+        }
+    }
+}
 /// Most keywords, and their longest length (the public registry's rules).
 pub const MAX_KEYWORDS: usize = 5;
 pub const MAX_KEYWORD_LEN: usize = 20;
@@ -151,36 +168,42 @@ impl PublishMetadata {
         serde_json::from_slice(bytes).map_err(|e| MetadataError::Json(e.to_string()))
     }
 
-    /// Checks every rule that can be checked without the registry's state.
+    /// Checks every rule that can be checked without the registry's state,
+    /// with the default [`MetadataLimits`].
     pub fn validate(self) -> Result<ValidatedPublish, MetadataError> {
+        self.validate_with(&MetadataLimits::default())
+    }
+
+    /// Checks every rule that can be checked without the registry's state.
+    pub fn validate_with(self, limits: &MetadataLimits) -> Result<ValidatedPublish, MetadataError> {
         validate_crate_name(&self.name)?;
         let version = validate_version(&self.vers)?;
-        if self.deps.len() > MAX_DEPENDENCIES {
+        if self.deps.len() > limits.max_dependencies {
             return Err(MetadataError::TooMany {
                 what: "dependencies",
                 count: self.deps.len(),
-                max: MAX_DEPENDENCIES,
+                max: limits.max_dependencies,
             });
         }
         for dep in &self.deps {
-            validate_dependency(dep)?;
+            validate_dependency(dep, limits)?;
         }
-        if self.features.len() > MAX_FEATURES {
+        if self.features.len() > limits.max_features {
             return Err(MetadataError::TooMany {
                 what: "features",
                 count: self.features.len(),
-                max: MAX_FEATURES,
+                max: limits.max_features,
             });
         }
         for (name, values) in &self.features {
             if !valid_feature_name(name) {
                 return Err(MetadataError::FeatureName(name.clone()));
             }
-            if values.len() > MAX_FEATURE_VALUES {
+            if values.len() > limits.max_feature_values {
                 return Err(MetadataError::TooMany {
                     what: "values in one feature",
                     count: values.len(),
-                    max: MAX_FEATURE_VALUES,
+                    max: limits.max_feature_values,
                 });
             }
             if let Some(v) = values.iter().find(|v| v.len() > 200 || v.is_empty()) {
@@ -252,7 +275,10 @@ impl PublishMetadata {
     }
 }
 
-fn validate_dependency(dep: &PublishDependency) -> Result<(), MetadataError> {
+fn validate_dependency(
+    dep: &PublishDependency,
+    limits: &MetadataLimits,
+) -> Result<(), MetadataError> {
     // Crates from other registries follow that registry's rules, but names
     // must still be plain identifiers to be safe in paths and lines.
     validate_crate_name(&dep.name).or_else(|e| match e {
@@ -283,11 +309,11 @@ fn validate_dependency(dep: &PublishDependency) -> Result<(), MetadataError> {
     if req.comparators.is_empty() {
         return Err(MetadataError::WildcardDependency(dep.name.clone()));
     }
-    if dep.features.len() > MAX_FEATURE_VALUES {
+    if dep.features.len() > limits.max_feature_values {
         return Err(MetadataError::TooMany {
             what: "features on one dependency",
             count: dep.features.len(),
-            max: MAX_FEATURE_VALUES,
+            max: limits.max_feature_values,
         });
     }
     for text in dep

@@ -5,46 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::{Identity, ServiceError};
+use berth_core::ServiceError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
-
-/// Attaches the login URL cargo shows on a 401.
-pub(crate) fn with_login_url(state: &AppState, registry: &str, e: ServiceError) -> ApiError {
-    let login_url = matches!(e, ServiceError::Unauthorized(_))
-        .then(|| format!("{}/r/{registry}/me", state.berth.config.public_url));
-    ApiError {
-        error: e,
-        login_url,
-    }
-}
-
-/// The caller behind the `Authorization` header, if any.
-pub(crate) async fn caller(
-    state: &AppState,
-    registry: &str,
-    headers: &HeaderMap,
-) -> Result<Option<Identity>, ApiError> {
-    let header = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(v) => Some(v.to_str().map_err(|_| {
-            with_login_url(
-                state,
-                registry,
-                ServiceError::Unauthorized("the Authorization header is not valid text".into()),
-            )
-        })?),
-    };
-    state
-        .berth
-        .identify(header)
-        .await
-        .map_err(|e| with_login_url(state, registry, e))
-}
 
 fn ok_json(value: serde_json::Value) -> Response {
     Json(value).into_response()
@@ -81,16 +49,13 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes,
 pub(crate) async fn publish(
     State(state): State<AppState>,
     Path(registry): Path<String>,
+    who: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
     // Refuse callers who could never publish before buffering their upload,
     // and bound how many uploads are buffered at once.
-    state
-        .berth
-        .precheck_publish(&registry, who.as_ref())
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+    state.berth.precheck_publish(&registry, who.get())?;
     let _slot = state.berth.publish_slot().await;
     let limits = &state.berth.config.limits;
     let limit = limits
@@ -98,11 +63,7 @@ pub(crate) async fn publish(
         .saturating_add(limits.max_metadata_size)
         .saturating_add(8);
     let body = read_body(&headers, body, limit).await?;
-    let warnings = state
-        .berth
-        .publish(&registry, who.as_ref(), body)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+    let warnings = state.berth.publish(&registry, who.get(), body).await?;
     metrics::counter!("berth_publishes_total").increment(1);
     Ok(ok_json(serde_json::json!({ "warnings": warnings })))
 }
@@ -110,17 +71,17 @@ pub(crate) async fn publish(
 pub(crate) async fn yank(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    set_yanked(state, registry, name, version, headers, true).await
+    set_yanked(state, registry, name, version, who, true).await
 }
 
 pub(crate) async fn unyank(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    set_yanked(state, registry, name, version, headers, false).await
+    set_yanked(state, registry, name, version, who, false).await
 }
 
 async fn set_yanked(
@@ -128,29 +89,22 @@ async fn set_yanked(
     registry: String,
     name: String,
     version: String,
-    headers: HeaderMap,
+    who: Caller,
     yanked: bool,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
     state
         .berth
-        .set_yanked(&registry, who.as_ref(), &name, &version, yanked)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+        .set_yanked(&registry, who.get(), &name, &version, yanked)
+        .await?;
     Ok(ok_json(serde_json::json!({ "ok": true })))
 }
 
 pub(crate) async fn list_owners(
     State(state): State<AppState>,
     Path((registry, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
-    let owners = state
-        .berth
-        .owners(&registry, who.as_ref(), &name)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+    let owners = state.berth.owners(&registry, who.get(), &name).await?;
     Ok(Json(owners).into_response())
 }
 
@@ -163,11 +117,11 @@ async fn change_owners(
     state: AppState,
     registry: String,
     name: String,
+    who: Caller,
     headers: HeaderMap,
     body: Body,
     add: bool,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
     let bytes = read_body(&headers, body, 64 * 1024).await?;
     let parsed: OwnersBody = serde_json::from_slice(&bytes).map_err(|e| {
         ServiceError::BadRequest(format!(
@@ -176,28 +130,29 @@ async fn change_owners(
     })?;
     let msg = state
         .berth
-        .change_owners(&registry, who.as_ref(), &name, &parsed.users, add)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+        .change_owners(&registry, who.get(), &name, &parsed.users, add)
+        .await?;
     Ok(ok_json(serde_json::json!({ "ok": true, "msg": msg })))
 }
 
 pub(crate) async fn add_owners(
     State(state): State<AppState>,
     Path((registry, name)): Path<(String, String)>,
+    who: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    change_owners(state, registry, name, headers, body, true).await
+    change_owners(state, registry, name, who, headers, body, true).await
 }
 
 pub(crate) async fn remove_owners(
     State(state): State<AppState>,
     Path((registry, name)): Path<(String, String)>,
+    who: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    change_owners(state, registry, name, headers, body, false).await
+    change_owners(state, registry, name, who, headers, body, false).await
 }
 
 #[derive(Deserialize)]
@@ -211,23 +166,21 @@ pub(crate) struct SearchParams {
 pub(crate) async fn search(
     State(state): State<AppState>,
     Path(registry): Path<String>,
-    headers: HeaderMap,
+    who: Caller,
     params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ServiceError::BadRequest(format!("invalid search parameters: {e}")))?;
-    let who = caller(&state, &registry, &headers).await?;
     let results = state
         .berth
         .search(
             &registry,
-            who.as_ref(),
+            who.get(),
             &params.q,
             params.per_page,
             params.page,
         )
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+        .await?;
     let crates: Vec<serde_json::Value> = results
         .hits
         .iter()
@@ -249,15 +202,13 @@ pub(crate) async fn download(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
     method: axum::http::Method,
-    headers: HeaderMap,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
     let count = method != axum::http::Method::HEAD;
     let dl = state
         .berth
-        .download(&registry, who.as_ref(), &name, &version, count)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+        .download(&registry, who.get(), &name, &version, count)
+        .await?;
     let private = state
         .berth
         .registry(&registry)

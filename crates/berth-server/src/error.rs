@@ -1,24 +1,17 @@
 //! The one place where service errors become HTTP responses, in cargo's
 //! error shape: `{"errors":[{"detail":"..."}]}`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_core::ServiceError;
 
-/// A service error on its way to the client, with the login URL a 401
-/// points cargo to.
+/// A service error on its way to the client.
 #[derive(Debug)]
-pub struct ApiError {
-    pub error: ServiceError,
-    pub login_url: Option<String>,
-}
+pub struct ApiError(pub ServiceError);
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
-        Self {
-            error,
-            login_url: None,
-        }
+        Self(error)
     }
 }
 
@@ -29,7 +22,7 @@ pub fn error_body(detail: &str) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, detail) = match &self.error {
+        let (status, detail) = match &self.0 {
             ServiceError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
             ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
@@ -51,19 +44,11 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut response = (
+        (
             status,
             [(header::CONTENT_TYPE, "application/json")],
             error_body(&detail),
         )
-            .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            if let Some(url) = &self.login_url {
-                if let Ok(v) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\"")) {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-        }
-        response
+            .into_response()
     }
 }

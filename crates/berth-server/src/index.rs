@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::api::{caller, with_login_url};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -97,14 +97,12 @@ pub(crate) fn conditional_any(
 pub(crate) async fn config_json(
     State(state): State<AppState>,
     Path(registry): Path<String>,
+    who: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let berth = &state.berth;
-    let who = caller(&state, &registry, &headers).await?;
     let reg = berth.registry(&registry)?;
-    berth
-        .authorize_read(reg, who.as_ref())
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+    berth.authorize_read(reg, who.get())?;
     let body = Bytes::from(berth.index_config(reg).to_string());
     let etag = format!("\"{:x}\"", fxhash(&body));
     Ok(conditional(
@@ -119,14 +117,10 @@ pub(crate) async fn config_json(
 pub(crate) async fn index_file(
     State(state): State<AppState>,
     Path((registry, path)): Path<(String, String)>,
+    who: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
-    let file = state
-        .berth
-        .index_file(&registry, who.as_ref(), &path)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+    let file = state.berth.index_file(&registry, who.get(), &path).await?;
     // Precompressed body for clients that take gzip; each representation
     // has its own ETag, and either one validates a conditional request.
     let wants_gzip = headers

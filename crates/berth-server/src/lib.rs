@@ -7,6 +7,7 @@
 //! in cargo's JSON shape. This crate holds no business rules and no SQL.
 
 mod api;
+mod caller;
 mod error;
 mod index;
 mod mgmt;
@@ -66,50 +67,62 @@ pub fn router(state: AppState) -> Router {
             ))
             .layer(middleware::from_fn(explain_timeouts))
     };
-    Router::new()
-        .route("/", get(ops::home))
-        .route("/health", get(ops::health))
-        .route("/ready", deadline(get(ops::ready)))
-        .route("/metrics", get(ops::metrics))
-        // Full paths rather than a nested router: no prefix stripping on the
-        // hot path.
-        .route("/r/{registry}/index/config.json", get(index::config_json))
-        .route("/r/{registry}/index/{*path}", get(index::index_file))
-        .route("/r/{registry}/api/v1/crates", deadline(get(api::search)))
-        .route(
+    // The route table, declared once: the router and the metrics labels
+    // both come from it. Full paths rather than nested routers: no prefix
+    // stripping on the hot path.
+    let table: Vec<(&'static str, MethodRouter<AppState>)> = vec![
+        ("/", get(ops::home)),
+        ("/health", get(ops::health)),
+        ("/ready", deadline(get(ops::ready))),
+        ("/metrics", get(ops::metrics)),
+        ("/r/{registry}/index/config.json", get(index::config_json)),
+        ("/r/{registry}/index/{*path}", get(index::index_file)),
+        ("/r/{registry}/api/v1/crates", deadline(get(api::search))),
+        (
             "/r/{registry}/api/v1/crates/new",
             deadline(put(api::publish)),
-        )
-        .route(
+        ),
+        (
             "/r/{registry}/api/v1/crates/{name}/{version}/download",
             get(api::download),
-        )
-        .route(
+        ),
+        (
             "/r/{registry}/api/v1/crates/{name}/{version}/yank",
             deadline(axum::routing::delete(api::yank)),
-        )
-        .route(
+        ),
+        (
             "/r/{registry}/api/v1/crates/{name}/{version}/unyank",
             deadline(put(api::unyank)),
-        )
-        .route(
+        ),
+        (
             "/r/{registry}/api/v1/crates/{name}/owners",
             deadline(
                 get(api::list_owners)
                     .put(api::add_owners)
                     .delete(api::remove_owners),
             ),
-        )
-        .route("/r/{registry}/me", get(ops::me))
-        .route(
+        ),
+        ("/r/{registry}/me", get(ops::me)),
+        (
             "/api/v1/registries/{registry}/crates/{name}",
             deadline(get(mgmt::crate_detail)),
-        )
-        .route(
+        ),
+        (
             "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
             deadline(get(mgmt::readme)),
-        )
+        ),
+    ];
+    let _ = ROUTES.set(table.iter().map(|(path, _)| *path).collect());
+    let mut router = Router::new();
+    for (path, route) in table {
+        router = router.route(path, route);
+    }
+    router
         .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            caller::login_hint,
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
@@ -143,7 +156,11 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let route: &'static str = req
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|p| ROUTES.iter().copied().find(|r| *r == p.as_str()))
+        .and_then(|p| {
+            ROUTES
+                .get()
+                .and_then(|routes| routes.iter().copied().find(|r| *r == p.as_str()))
+        })
         .unwrap_or("unmatched");
     let method: &'static str = match *req.method() {
         Method::GET => "GET",
@@ -178,24 +195,8 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     response
 }
 
-/// Route templates, as metrics labels.
-const ROUTES: &[&str] = &[
-    "/",
-    "/health",
-    "/ready",
-    "/metrics",
-    "/r/{registry}/index/config.json",
-    "/r/{registry}/index/{*path}",
-    "/r/{registry}/api/v1/crates",
-    "/r/{registry}/api/v1/crates/new",
-    "/r/{registry}/api/v1/crates/{name}/{version}/download",
-    "/r/{registry}/api/v1/crates/{name}/{version}/yank",
-    "/r/{registry}/api/v1/crates/{name}/{version}/unyank",
-    "/r/{registry}/api/v1/crates/{name}/owners",
-    "/r/{registry}/me",
-    "/api/v1/registries/{registry}/crates/{name}",
-    "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
-];
+/// Route templates, as metrics labels: filled from the route table.
+static ROUTES: std::sync::OnceLock<Box<[&'static str]>> = std::sync::OnceLock::new();
 
 /// Serves until `shutdown` resolves, then drains in-flight requests and
 /// writes buffered download counts.

@@ -2,11 +2,11 @@
 //! scripts read beyond cargo's protocol. Same authentication as cargo's API.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::api::{caller, with_login_url};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -15,14 +15,12 @@ use crate::AppState;
 pub(crate) async fn crate_detail(
     State(state): State<AppState>,
     Path((registry, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
     let detail = state
         .berth
-        .crate_detail(&registry, who.as_ref(), &name)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+        .crate_detail(&registry, who.get(), &name)
+        .await?;
     Ok(Json(detail).into_response())
 }
 
@@ -31,14 +29,12 @@ pub(crate) async fn crate_detail(
 pub(crate) async fn readme(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &registry, &headers).await?;
     let text = state
         .berth
-        .readme(&registry, who.as_ref(), &name, &version)
-        .await
-        .map_err(|e| with_login_url(&state, &registry, e))?;
+        .readme(&registry, who.get(), &name, &version)
+        .await?;
     Ok((
         [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
         text,

@@ -13,6 +13,7 @@
 mod blobs;
 mod bulk;
 mod db;
+mod domain;
 mod error;
 mod model;
 mod queries;
@@ -21,6 +22,7 @@ mod transfer;
 pub use blobs::{blob_key, BlobStore};
 pub use bulk::{BulkCrate, BulkVersion};
 pub use db::{redact, sqlite_path, Backend, MetaStore};
+pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope};
 pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.

@@ -1,5 +1,7 @@
 //! Plain rows and commands exchanged with the stores.
 
+use crate::domain::{AuditAction, AuditOutcome};
+
 /// A registry user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -107,16 +109,30 @@ pub struct SearchHit {
 }
 
 /// One audit-log row to append.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub actor: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub registry: Option<String>,
     pub crate_name: Option<String>,
     pub version: Option<String>,
-    /// `ok` or `denied`.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub detail: Option<String>,
+}
+
+impl AuditEntry {
+    /// An entry with only its action and outcome set.
+    pub fn new(action: AuditAction, outcome: AuditOutcome) -> Self {
+        Self {
+            actor: None,
+            action,
+            registry: None,
+            crate_name: None,
+            version: None,
+            outcome,
+            detail: None,
+        }
+    }
 }
 
 /// One audit-log row as read back.

@@ -9,6 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::db::{Backend, MetaStore};
+use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
 use crate::model::*;
 use crate::{now_unix, StoreError};
 
@@ -53,11 +54,11 @@ async fn insert_audit(tx: &mut Tx, e: &AuditEntry) -> Result<(), sqlx::Error> {
     )
     .bind(now_unix())
     .bind(e.actor.clone())
-    .bind(e.action.clone())
+    .bind(e.action.as_str())
     .bind(e.registry.clone())
     .bind(e.crate_name.clone())
     .bind(e.version.clone())
-    .bind(e.outcome.clone())
+    .bind(e.outcome.as_str())
     .bind(e.detail.clone())
     .execute(&mut **tx)
     .await?;
@@ -102,14 +103,14 @@ impl MetaStore {
     // ---- registries -------------------------------------------------------
 
     /// Creates the registry if it does not exist; returns its id.
-    pub async fn ensure_registry(&self, name: &str, kind: &str) -> Result<i64, StoreError> {
+    pub async fn ensure_registry(&self, name: &str, kind: RegistryKind) -> Result<i64, StoreError> {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO registries (name, kind, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(now_unix())
         .execute(&mut *w.tx)
         .await?;
@@ -154,10 +155,8 @@ impl MetaStore {
         insert_audit(
             &mut w.tx,
             &AuditEntry {
-                action: "user.create".into(),
-                outcome: "ok".into(),
                 detail: Some(format!("login={login} admin={is_admin}")),
-                ..Default::default()
+                ..AuditEntry::new(AuditAction::UserCreate, AuditOutcome::Ok)
             },
         )
         .await?;
@@ -225,12 +224,10 @@ impl MetaStore {
         insert_audit(
             &mut w.tx,
             &AuditEntry {
-                action: "token.create".into(),
-                outcome: "ok".into(),
                 detail: Some(format!(
                     "user_id={user_id} token_id={id} name={name} scopes={scopes}"
                 )),
-                ..Default::default()
+                ..AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok)
             },
         )
         .await?;
@@ -316,10 +313,8 @@ impl MetaStore {
             insert_audit(
                 &mut w.tx,
                 &AuditEntry {
-                    action: "token.revoke".into(),
-                    outcome: "ok".into(),
                     detail: Some(format!("user_id={user_id} token_id={token_id}")),
-                    ..Default::default()
+                    ..AuditEntry::new(AuditAction::TokenRevoke, AuditOutcome::Ok)
                 },
             )
             .await?;
@@ -331,13 +326,13 @@ impl MetaStore {
     // ---- registry roles -------------------------------------------------------
 
     /// Every `(registry_id, role)` a user holds.
-    pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, String)>, StoreError> {
+    pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, Role)>, StoreError> {
         let rows = sqlx::query("SELECT registry_id, role FROM registry_roles WHERE user_id = $1")
             .bind(user_id)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("registry_id")?, r.try_get("role")?)))
+            .map(|r| Ok((r.try_get("registry_id")?, parse_word(r.try_get("role")?)?)))
             .collect()
     }
 
@@ -347,7 +342,7 @@ impl MetaStore {
         registry_id: i64,
         registry: &str,
         login: &str,
-        role: Option<&str>,
+        role: Option<Role>,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         let user = sqlx::query("SELECT id, login, name, is_admin FROM users WHERE login = $1")
@@ -366,7 +361,7 @@ impl MetaStore {
                 )
                 .bind(registry_id)
                 .bind(user.id)
-                .bind(role)
+                .bind(role.as_str())
                 .bind(now_unix())
                 .execute(&mut *w.tx)
                 .await?;
@@ -382,16 +377,19 @@ impl MetaStore {
         insert_audit(
             &mut w.tx,
             &AuditEntry {
-                action: if role.is_some() {
-                    "role.grant"
-                } else {
-                    "role.revoke"
-                }
-                .into(),
                 registry: Some(registry.to_string()),
-                outcome: "ok".into(),
-                detail: Some(format!("login={login} role={}", role.unwrap_or("-"))),
-                ..Default::default()
+                detail: Some(format!(
+                    "login={login} role={}",
+                    role.map_or("-", Role::as_str)
+                )),
+                ..AuditEntry::new(
+                    if role.is_some() {
+                        AuditAction::RoleGrant
+                    } else {
+                        AuditAction::RoleRevoke
+                    },
+                    AuditOutcome::Ok,
+                )
             },
         )
         .await?;
@@ -403,7 +401,7 @@ impl MetaStore {
     pub async fn registry_members(
         &self,
         registry_id: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(String, Role)>, StoreError> {
         let rows = sqlx::query(
             "SELECT u.login, r.role FROM registry_roles r JOIN users u ON u.id = r.user_id \
              WHERE r.registry_id = $1 ORDER BY u.login",
@@ -412,7 +410,7 @@ impl MetaStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("login")?, r.try_get("role")?)))
+            .map(|r| Ok((r.try_get("login")?, parse_word(r.try_get("role")?)?)))
             .collect()
     }
 
@@ -501,6 +499,19 @@ impl MetaStore {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get("vers")).transpose()?)
+    }
+
+    /// Bytes of a crate's index file (its lines and their newlines).
+    pub async fn index_file_bytes(&self, crate_id: i64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(OCTET_LENGTH(index_line) + 1), 0) AS BIGINT) AS n \
+             FROM versions WHERE crate_id = $1",
+        )
+        .bind(crate_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(n.max(0) as u64)
     }
 
     /// Every version of a crate, in publish order.
@@ -699,11 +710,11 @@ impl MetaStore {
             &mut w.tx,
             &AuditEntry {
                 actor: Some(actor.login.clone()),
-                action: "publish".into(),
+                action: AuditAction::Publish,
                 registry: Some(registry.to_string()),
                 crate_name: Some(v.name.clone()),
                 version: Some(v.vers.clone()),
-                outcome: "ok".into(),
+                outcome: AuditOutcome::Ok,
                 detail: Some(format!("cksum={} size={}", v.cksum, v.size)),
             },
         )
@@ -784,11 +795,15 @@ impl MetaStore {
             &mut w.tx,
             &AuditEntry {
                 actor: Some(actor.login.clone()),
-                action: if yanked { "yank" } else { "unyank" }.into(),
+                action: if yanked {
+                    AuditAction::Yank
+                } else {
+                    AuditAction::Unyank
+                },
                 registry: Some(registry.to_string()),
                 crate_name: Some(krate.name.clone()),
                 version: Some(vers),
-                outcome: "ok".into(),
+                outcome: AuditOutcome::Ok,
                 detail: None,
             },
         )
@@ -877,11 +892,15 @@ impl MetaStore {
             &mut w.tx,
             &AuditEntry {
                 actor: Some(actor.login.clone()),
-                action: if add { "owner.add" } else { "owner.remove" }.into(),
+                action: if add {
+                    AuditAction::OwnerAdd
+                } else {
+                    AuditAction::OwnerRemove
+                },
                 registry: Some(registry.to_string()),
                 crate_name: Some(crate_name.to_string()),
                 version: None,
-                outcome: "ok".into(),
+                outcome: AuditOutcome::Ok,
                 detail: Some(logins.join(",")),
             },
         )
@@ -1082,11 +1101,11 @@ impl MetaStore {
                     at: r.try_get("at")?,
                     entry: AuditEntry {
                         actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
+                        action: parse_word(r.try_get("action")?)?,
                         registry: r.try_get("registry")?,
                         crate_name: r.try_get("crate")?,
                         version: r.try_get("version")?,
-                        outcome: r.try_get("outcome")?,
+                        outcome: parse_word(r.try_get("outcome")?)?,
                         detail: r.try_get("detail")?,
                     },
                 })
@@ -1105,8 +1124,8 @@ impl MetaStore {
         )
     }
 
-    /// Every checksum a version refers to (garbage collection).
-    pub async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+    /// Every checksum a version of any registry refers to (`migrate`).
+    pub async fn version_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT cksum FROM versions")
             .fetch_all(&self.pool)
             .await?;
@@ -1114,4 +1133,28 @@ impl MetaStore {
             .map(|r| r.try_get::<String, _>("cksum").map_err(StoreError::from))
             .collect()
     }
+
+    /// Every checksum a version of one registry refers to (garbage
+    /// collection asks each registry).
+    pub async fn referenced_blobs(
+        &self,
+        registry_id: i64,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT v.cksum FROM versions v JOIN crates c ON c.id = v.crate_id \
+             WHERE c.registry_id = $1",
+        )
+        .bind(registry_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("cksum").map_err(StoreError::from))
+            .collect()
+    }
+}
+
+/// Reads a domain word stored as text; a word this build does not know is a
+/// corrupt row, not a client error.
+fn parse_word<T: std::str::FromStr<Err = String>>(s: String) -> Result<T, StoreError> {
+    s.parse().map_err(StoreError::Corrupt)
 }

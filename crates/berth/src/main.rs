@@ -268,7 +268,7 @@ async fn serve(mut config: Config) -> Result<()> {
         %addr,
         public_url = %berth.config.public_url,
         database = %berth_store_redacted(&berth.config.database.url),
-        blobs = %berth.blobs.describe(),
+        blobs = %berth.describe_blobs(),
         "berth is serving"
     );
     println!("Berth is listening on http://{addr}");
@@ -276,9 +276,23 @@ async fn serve(mut config: Config) -> Result<()> {
     for reg in berth.registries() {
         println!("{}", berth.cargo_config_snippet(reg));
     }
-    println!("Then create a token with `berth token create --user NAME` and run `cargo login --registry NAME`.");
+    if let Some(reg) = berth
+        .registries()
+        .find(|r| r.kind == berth_core::RegistryKind::Hosted)
+    {
+        let name = &reg.name;
+        let data_dir = berth.config.data_dir.display();
+        println!(
+            "To publish, make a user and a token (in another terminal; the token is printed once), \
+             then log cargo in with it:\n\n  \
+             berth --data-dir {data_dir} user add alice\n  \
+             berth --data-dir {data_dir} token create --user alice\n  \
+             cargo login --registry {name}\n  \
+             cargo publish --registry {name}\n"
+        );
+    }
     berth_server::serve(berth.clone(), listener, shutdown_signal()).await?;
-    berth.meta.close().await;
+    berth.close().await;
     Ok(())
 }
 
@@ -338,7 +352,6 @@ async fn main() -> Result<()> {
         Command::User(UserCommand::List) => {
             let berth = open(config).await?;
             for u in berth
-                .meta
                 .list_users()
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -375,15 +388,8 @@ async fn main() -> Result<()> {
         }
         Command::Token(TokenCommand::List { user }) => {
             let berth = open(config).await?;
-            let u = berth
-                .meta
-                .user_by_login(&user)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .with_context(|| format!("no user `{user}`"))?;
             for t in berth
-                .meta
-                .list_tokens(u.id)
+                .list_tokens(&user)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
@@ -397,20 +403,10 @@ async fn main() -> Result<()> {
         }
         Command::Token(TokenCommand::Revoke { user, id }) => {
             let berth = open(config).await?;
-            let u = berth
-                .meta
-                .user_by_login(&user)
+            berth
+                .revoke_token(&user, id)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .with_context(|| format!("no user `{user}`"))?;
-            if !berth
-                .meta
-                .revoke_token(u.id, id)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                bail!("user `{user}` has no active token with id {id}");
-            }
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("revoked token {id} of user `{user}`");
         }
         Command::Migrate { to, max_items } => {
@@ -426,8 +422,14 @@ async fn main() -> Result<()> {
                 "blobs: {} copied, {} already present, {} referenced",
                 report.blobs_copied, report.blobs_already_present, report.blobs_total
             );
-            for (table, copied, src, dst) in &report.tables {
-                println!("{table}: {copied} rows copied (source {src}, destination {dst})");
+            for t in &report.tables {
+                match t.counts {
+                    Some((src, dst)) => println!(
+                        "{}: {} rows copied (source {src}, destination {dst})",
+                        t.table, t.copied
+                    ),
+                    None => println!("{}: {} rows copied (stopped here)", t.table, t.copied),
+                }
             }
             if report.incomplete {
                 println!(
@@ -440,8 +442,7 @@ async fn main() -> Result<()> {
         Command::Blobs(BlobsCommand::List) => {
             let berth = open(config).await?;
             let mut blobs = berth
-                .blobs
-                .list()
+                .list_blobs()
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             blobs.sort();
@@ -451,7 +452,7 @@ async fn main() -> Result<()> {
         }
         Command::Blobs(BlobsCommand::Verify) => {
             let berth = open(config).await?;
-            let (problems, checked) = berth
+            let berth_core::BlobCheck { problems, checked } = berth
                 .verify_blobs()
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -468,7 +469,7 @@ async fn main() -> Result<()> {
             user,
             role,
         }) => {
-            let role = berth_core::Role::parse(&role).map_err(anyhow::Error::msg)?;
+            let role: berth_core::Role = role.parse().map_err(anyhow::Error::msg)?;
             let berth = open(config).await?;
             berth
                 .set_role(&registry, &user, Some(role))
@@ -489,12 +490,8 @@ async fn main() -> Result<()> {
         }
         Command::Role(RoleCommand::List { registry }) => {
             let berth = open(config).await?;
-            let reg = berth
-                .registry(&registry)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
             for (login, role) in berth
-                .meta
-                .registry_members(reg.id)
+                .registry_members(&registry)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {

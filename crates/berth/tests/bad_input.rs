@@ -558,18 +558,50 @@ fn invalid_dependencies_are_refused() {
         "dependency `bar` does not exist in registry `main`",
     );
 
-    // Another registry that the configuration does not list.
+    assert_empty_registry(&server, &["foo", "bar"]);
+}
+
+/// Any other registry is allowed by default; configuration narrows it with an
+/// allow-list or a deny-list, and the refusal names the registry and the keys.
+#[test]
+fn other_registries_can_be_narrowed_by_configuration() {
+    let allowed = "sparse+http://127.0.0.1:9/r/allowed/index/";
     let other = "sparse+http://127.0.0.1:9/r/elsewhere/index/";
+    let denied = "sparse+http://127.0.0.1:9/r/denied/index/";
+    let server = Server::start_with_config(&format!(
+        "[publish]\nallowed_registries = [\"{allowed}\", \"{denied}\"]\ndenied_registries = [\"{denied}\"]\n"
+    ));
+    let token = server.user_with_token("alice");
+    let with_dep = |vers: &str, registry: &str| {
+        let mut m = meta("foo", vers);
+        m["deps"] = json!([{
+            "name": "serde", "version_req": "^1", "features": [], "optional": false,
+            "default_features": true, "target": null, "kind": "normal",
+            "registry": registry, "explicit_name_in_toml": null
+        }]);
+        m
+    };
+    for refused in [other, denied] {
+        let r = publish(
+            &server,
+            &token,
+            &with_dep("1.0.0", refused),
+            &valid_crate("foo", "1.0.0", LIB),
+        );
+        let d = assert_error(&r, 400, "publish.allowed_registries");
+        assert!(
+            d.contains(refused) && d.contains("publish.denied_registries"),
+            "{d}"
+        );
+    }
+    assert_empty_registry(&server, &["foo"]);
     let r = publish(
         &server,
         &token,
-        &with_deps(json!([dep("serde", "^1", Some(other))])),
-        &krate,
+        &with_dep("1.0.0", allowed),
+        &valid_crate("foo", "1.0.0", LIB),
     );
-    let d = assert_error(&r, 400, "publish.allowed_registries");
-    assert!(d.contains(other), "{d}");
-
-    assert_empty_registry(&server, &["foo", "bar"]);
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[test]
@@ -1146,17 +1178,19 @@ fn invalid_utf8_confusables_and_huge_lists_are_refused() {
     let r = publish(&server, &token, &meta(confusable, "1.0.0"), &spoof);
     assert_error(&r, 400, "invalid character");
 
-    // Thousands of features or dependencies.
+    // Tens of thousands of features, thousands of dependencies: far past
+    // any real crate (the defaults, 10,000 and 2,000, are several times the
+    // largest real ones).
     let mut many_features = meta("foo", "1.0.0");
     let features: serde_json::Map<String, Value> =
-        (0..1001).map(|i| (format!("f{i}"), json!([]))).collect();
+        (0..10_001).map(|i| (format!("f{i}"), json!([]))).collect();
     many_features["features"] = Value::Object(features);
     let r = publish(&server, &token, &many_features, &krate);
     assert_error(&r, 400, "too many features");
 
     let mut many_deps = meta("foo", "1.0.0");
     many_deps["deps"] = Value::Array(
-        (0..1001)
+        (0..2_001)
             .map(|i| {
                 json!({"name": format!("d{i}"), "version_req": "^1", "features": [],
                        "optional": false, "default_features": true, "target": null,
@@ -1167,4 +1201,104 @@ fn invalid_utf8_confusables_and_huge_lists_are_refused() {
     let r = publish(&server, &token, &many_deps, &krate);
     assert_error(&r, 400, "too many dependencies");
     assert_empty_registry(&server, &["foo"]);
+}
+
+/// Crates shaped like the largest real ones publish with the default limits:
+/// `web-sys` (1,727 features whose values name other features, a 58 KB index
+/// line), `windows-sys` (278 features) and `reqwest` (64 dependencies, some
+/// from another registry, renamed, optional, per target).
+#[test]
+fn crates_shaped_like_the_largest_real_ones_publish() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let elsewhere = "sparse+http://127.0.0.1:9/r/upstream/index/";
+
+    // web-sys: features named after Web APIs, each enabling a few others.
+    let mut web = meta("web-sys", "0.3.77");
+    let names: Vec<String> = (0..1_727)
+        .map(|i| format!("HtmlElementInterface{i:04}"))
+        .collect();
+    let features: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let deps: Vec<Value> = (1..=3)
+                .map(|k| json!(names[(i + k * 7) % names.len()]))
+                .collect();
+            (n.clone(), Value::Array(deps))
+        })
+        .collect();
+    web["features"] = Value::Object(features);
+    web["deps"] = json!([{
+        "name": "js-sys", "version_req": "^0.3.77", "features": [], "optional": false,
+        "default_features": true, "target": null, "kind": "normal",
+        "registry": elsewhere, "explicit_name_in_toml": null
+    }]);
+    let r = publish(
+        &server,
+        &token,
+        &web,
+        &valid_crate("web-sys", "0.3.77", LIB),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // windows-sys: 278 features.
+    let mut win = meta("windows-sys", "0.59.0");
+    win["features"] = Value::Object(
+        (0..278)
+            .map(|i| (format!("Win32_Module{i}"), json!([])))
+            .collect(),
+    );
+    let r = publish(
+        &server,
+        &token,
+        &win,
+        &valid_crate("windows-sys", "0.59.0", LIB),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // reqwest: 64 dependencies from another registry, with renames,
+    // optional ones, target-specific ones and dev-dependencies.
+    let mut req = meta("reqwest", "0.12.9");
+    req["deps"] = Value::Array(
+        (0..64)
+            .map(|i| {
+                json!({
+                    "name": format!("dep-{i}"), "version_req": "^1.2",
+                    "features": ["std", "alloc"], "optional": i % 3 == 0,
+                    "default_features": i % 2 == 0,
+                    "target": if i % 5 == 0 { json!("cfg(not(target_arch = \"wasm32\"))") } else { Value::Null },
+                    "kind": if i % 7 == 0 { "dev" } else { "normal" },
+                    "registry": elsewhere,
+                    "explicit_name_in_toml": if i % 11 == 0 { json!(format!("renamed_{i}")) } else { Value::Null },
+                })
+            })
+            .collect(),
+    );
+    let r = publish(
+        &server,
+        &token,
+        &req,
+        &valid_crate("reqwest", "0.12.9", LIB),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Their index lines are served whole.
+    let line = http()
+        .get(format!("{}/r/main/index/we/b-/web-sys", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(line.len() > 58_000, "web-sys line is {} bytes", line.len());
+    let entry: Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(entry["features"].as_object().unwrap().len(), 1_727);
+    let line = http()
+        .get(format!("{}/r/main/index/re/qw/reqwest", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let entry: Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(entry["deps"].as_array().unwrap().len(), 64);
 }

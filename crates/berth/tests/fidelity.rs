@@ -111,9 +111,9 @@ fn get_with(
 fn rich_index_line_and_consumer_lockfile() {
     let other = Server::start();
     let other_url = other.index_url("main");
-    let main = Server::start_with_config(&format!(
-        "[publish]\nallowed_registries = [\"{other_url}\"]\n"
-    ));
+    // No configuration: a dependency on another registry is allowed by
+    // default.
+    let main = Server::start();
     let main_url = main.index_url("main");
     let main_token = main.user_with_token("alice");
     let other_token = other.user_with_token("alice");

@@ -302,7 +302,9 @@ async fn load(
 ) -> Result<Loaded> {
     let meta = MetaStore::connect(db_url, 4).await?;
     let blobs = BlobStore::open(storage)?;
-    let registry_id = meta.ensure_registry("main", "hosted").await?;
+    let registry_id = meta
+        .ensure_registry("main", berth_store::RegistryKind::Hosted)
+        .await?;
     let owner = meta
         .create_user("scale-owner", Some("Scale Owner"), None, false)
         .await?;

@@ -1,0 +1,66 @@
+//! What operators do from the command line beyond the request paths:
+//! listing users, tokens, role holders and blobs, revoking tokens, closing
+//! the stores. The CLI goes through these, never around the services to the
+//! stores.
+
+use berth_store::{TokenInfo, User};
+
+use crate::error::ServiceError;
+use crate::{Berth, Role};
+
+impl Berth {
+    /// Every user.
+    pub async fn list_users(&self) -> Result<Vec<User>, ServiceError> {
+        Ok(self.meta.list_users().await?)
+    }
+
+    async fn user(&self, login: &str) -> Result<User, ServiceError> {
+        self.meta.user_by_login(login).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "no user `{login}`; add one with `berth user add {login}`"
+            ))
+        })
+    }
+
+    /// A user's tokens (never their secrets).
+    pub async fn list_tokens(&self, login: &str) -> Result<Vec<TokenInfo>, ServiceError> {
+        let user = self.user(login).await?;
+        Ok(self.meta.list_tokens(user.id).await?)
+    }
+
+    /// Revokes one of a user's tokens by id.
+    pub async fn revoke_token(&self, login: &str, token_id: i64) -> Result<(), ServiceError> {
+        let user = self.user(login).await?;
+        if self.meta.revoke_token(user.id, token_id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "user `{login}` has no active token with id {token_id}"
+            )))
+        }
+    }
+
+    /// `(login, role)` of everyone with a role in a registry.
+    pub async fn registry_members(
+        &self,
+        registry: &str,
+    ) -> Result<Vec<(String, Role)>, ServiceError> {
+        let reg = self.registry(registry)?;
+        Ok(self.meta.registry_members(reg.id).await?)
+    }
+
+    /// Every blob in the blob store, with its size.
+    pub async fn list_blobs(&self) -> Result<Vec<(String, i64)>, ServiceError> {
+        Ok(self.blobs.list().await?)
+    }
+
+    /// Where blobs are kept, for the start-up log.
+    pub fn describe_blobs(&self) -> &str {
+        self.blobs.describe()
+    }
+
+    /// Closes the database pool (at shutdown).
+    pub async fn close(&self) {
+        self.meta.close().await;
+    }
+}

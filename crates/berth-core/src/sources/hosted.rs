@@ -1,0 +1,118 @@
+//! A hosted registry's content: the version rows that publishes write.
+//!
+//! Index files are the concatenation of the stored lines, cached in memory
+//! by crate and validated by the crate's revision. On PostgreSQL (many
+//! nodes) each hit checks the revision in the database, so a node never
+//! serves a file older than the last committed change, whichever node made
+//! it. On SQLite the serving process is the only writer (a lock file makes
+//! sure), so it invalidates entries itself when a change commits and a hit
+//! costs no database round trip. Nothing but a publish, yank or unyank
+//! through this process changes a hosted registry's lines, so that shortcut
+//! holds for hosted registries only; other kinds keep their own validity.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::BlobRef;
+use crate::error::ServiceError;
+use crate::index::IndexFile;
+use crate::operations::SearchResults;
+use crate::{Berth, Registry};
+
+pub(crate) struct Hosted {
+    /// This process makes every change to the metadata (single-node
+    /// SQLite), so cached index files stay valid until it invalidates them.
+    sole_writer: bool,
+}
+
+impl Hosted {
+    pub(crate) fn new(sole_writer: bool) -> Self {
+        Self { sole_writer }
+    }
+
+    pub(crate) async fn index_file(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        canon_name: &str,
+    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        let key = (reg.id, canon_name.to_string());
+        if self.sole_writer {
+            // Every change goes through this process, which invalidates the
+            // cache before acknowledging it: a hit needs no database.
+            if let Some(file) = berth.index_cache.get(&key, None) {
+                return Ok(Some(file));
+            }
+        } else {
+            let Some(state) = berth.meta.index_state(reg.id, canon_name).await? else {
+                return Ok(None);
+            };
+            if let Some(file) = berth.index_cache.get(&key, Some(state.revision)) {
+                return Ok(Some(file));
+            }
+        }
+        let Some((state, lines)) = berth.meta.index_file(reg.id, canon_name).await? else {
+            return Ok(None);
+        };
+        let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in &lines {
+            body.push_str(line);
+            body.push('\n');
+        }
+        // Per-registry validators: the crate id is not shown, so that a
+        // reader of one registry cannot count what others hold.
+        let seed = format!("{:x}", state.revision);
+        let file = Arc::new(IndexFile::build(body.into(), &seed, state.updated_at).await?);
+        berth.index_cache.put(key, state.revision, file.clone());
+        Ok(Some(file))
+    }
+
+    pub(crate) async fn locate(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        canon_name: &str,
+        canon_vers: &str,
+    ) -> Result<Option<BlobRef>, ServiceError> {
+        let key = (reg.id, canon_name.to_string(), canon_vers.to_string());
+        let info = match berth.download_cache.info(&key) {
+            Some(info) => info,
+            None => {
+                let Some(info) = berth
+                    .meta
+                    .download_info(reg.id, canon_name, canon_vers)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                berth.download_cache.put_info(key, info.clone());
+                info
+            }
+        };
+        Ok(Some(BlobRef {
+            cksum: info.cksum,
+            size: info.size.max(0) as u64,
+            counted: Some((info.crate_id, info.version_id)),
+        }))
+    }
+
+    pub(crate) async fn search(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        query: &str,
+        per_page: i64,
+        offset: i64,
+    ) -> Result<SearchResults, ServiceError> {
+        let (hits, total) = berth.meta.search(reg.id, query, per_page, offset).await?;
+        Ok(SearchResults { hits, total })
+    }
+
+    pub(crate) async fn referenced_blobs(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+    ) -> Result<HashSet<String>, ServiceError> {
+        Ok(berth.meta.referenced_blobs(reg.id).await?)
+    }
+}

@@ -1,0 +1,103 @@
+//! The seam between a registry's kind and what it serves.
+//!
+//! Every registry answers the same questions (an index file, the blob
+//! behind a version, a search, the blobs it still needs) from a
+//! [`Source`]: `hosted` answers from its own version rows; a new kind
+//! (proxy, virtual) is one more variant and one more module here, and
+//! nothing above this module changes. Authorization, download counting and
+//! blob streaming stay in the services that call a source; a source never
+//! decides who may ask.
+
+mod hosted;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::error::ServiceError;
+use crate::index::IndexFile;
+use crate::operations::SearchResults;
+use crate::{Berth, Registry, RegistryKind};
+
+pub(crate) use hosted::Hosted;
+
+/// Where a version's bytes are.
+#[derive(Debug, Clone)]
+pub(crate) struct BlobRef {
+    /// sha256 hex of the `.crate` (the index `cksum`), the blob's key.
+    pub cksum: String,
+    pub size: u64,
+    /// `(crate_id, version_id)` when downloads of it are counted.
+    pub counted: Option<(i64, i64)>,
+}
+
+/// One registry's content, by kind.
+pub(crate) enum Source {
+    Hosted(Hosted),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind().as_str())
+    }
+}
+
+impl Source {
+    pub(crate) fn kind(&self) -> RegistryKind {
+        match self {
+            Source::Hosted(_) => RegistryKind::Hosted,
+        }
+    }
+
+    /// The index file of a crate, by canonical name; `Ok(None)` when the
+    /// registry has no such crate.
+    pub(crate) async fn index_file(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        canon_name: &str,
+    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        match self {
+            Source::Hosted(h) => h.index_file(berth, reg, canon_name).await,
+        }
+    }
+
+    /// The blob of one version, by canonical name and version; `Ok(None)`
+    /// when the registry has no such version.
+    pub(crate) async fn locate(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        canon_name: &str,
+        canon_vers: &str,
+    ) -> Result<Option<BlobRef>, ServiceError> {
+        match self {
+            Source::Hosted(h) => h.locate(berth, reg, canon_name, canon_vers).await,
+        }
+    }
+
+    /// A page of search results.
+    pub(crate) async fn search(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        query: &str,
+        per_page: i64,
+        offset: i64,
+    ) -> Result<SearchResults, ServiceError> {
+        match self {
+            Source::Hosted(h) => h.search(berth, reg, query, per_page, offset).await,
+        }
+    }
+
+    /// Every blob this registry still needs; garbage collection deletes
+    /// only blobs that no registry's source names.
+    pub(crate) async fn referenced_blobs(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+    ) -> Result<HashSet<String>, ServiceError> {
+        match self {
+            Source::Hosted(h) => h.referenced_blobs(berth, reg).await,
+        }
+    }
+}

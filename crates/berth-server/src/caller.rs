@@ -1,0 +1,67 @@
+//! The one way a handler learns who is asking: the [`Caller`] extractor
+//! reads the `Authorization` header (cargo's raw token, or `Bearer TOKEN`)
+//! and resolves it once. A 401 anywhere under `/r/{registry}/` gets cargo's
+//! login hint from [`login_hint`], so no handler deals with either.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use berth_core::{Identity, ServiceError};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The authenticated caller, or `None` for an anonymous request. A header
+/// that is present but not a valid token is refused with 401 here.
+pub(crate) struct Caller(pub Option<Identity>);
+
+impl Caller {
+    pub(crate) fn get(&self) -> Option<&Identity> {
+        self.0.as_ref()
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| {
+                ServiceError::Unauthorized("the Authorization header is not valid text".into())
+            })?),
+        };
+        Ok(Caller(state.berth.identify(header).await?))
+    }
+}
+
+/// Middleware: a 401 for a registry's URL carries
+/// `WWW-Authenticate: Cargo login_url="..."`, which cargo shows the user.
+pub(crate) async fn login_hint(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let registry = req
+        .uri()
+        .path()
+        .strip_prefix("/r/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|name| state.berth.registry(name).is_ok())
+        .map(str::to_string);
+    let mut response = next.run(req).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        if let Some(name) = registry {
+            let url = format!("{}/r/{name}/me", state.berth.config.public_url);
+            if let Ok(v) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\"")) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+    }
+    response
+}

@@ -1,0 +1,156 @@
+//! Berth's domain words: registry kinds, roles, token scopes, audit actions
+//! and outcomes. Each is an enum with exactly one string form, used alike in
+//! SQL, JSON, configuration, command lines and messages, so that no crate
+//! writes these words as free strings. No I/O here.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares a fieldless enum whose variants each have one string form,
+/// with `as_str`, `ALL`, `Display`, `FromStr` and serde in that form.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($what:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $name { $( $(#[$vmeta])* $variant, )+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The one string form.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "unknown {} `{other}`; expected one of: {}",
+                        $what,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What a registry does.
+    pub enum RegistryKind ("registry kind") {
+        /// Crates are published to it.
+        Hosted = "hosted",
+        /// A pull-through cache of an upstream sparse registry.
+        Proxy = "proxy",
+        /// One endpoint over several member registries.
+        Virtual = "virtual",
+    }
+}
+
+string_enum! {
+    /// A user's or team's role in one registry; each includes the ones
+    /// before it.
+    pub enum Role ("role") {
+        /// Read the index, download, search (private registries).
+        Read = "read",
+        /// Publish new crates; owners still decide who publishes new
+        /// versions of their crates.
+        Publish = "publish",
+        /// Act as an owner of every crate in the registry.
+        Admin = "admin",
+    }
+}
+
+string_enum! {
+    /// What a token may do. The names are cargo's (and the public
+    /// registry's) token scopes; `read` is Berth's, for private registries.
+    pub enum Scope ("token scope") {
+        Read = "read",
+        PublishNew = "publish-new",
+        PublishUpdate = "publish-update",
+        Yank = "yank",
+        ChangeOwners = "change-owners",
+    }
+}
+
+string_enum! {
+    /// What an audit-log entry records.
+    pub enum AuditAction ("audit action") {
+        Publish = "publish",
+        Yank = "yank",
+        Unyank = "unyank",
+        OwnerAdd = "owner.add",
+        OwnerRemove = "owner.remove",
+        UserCreate = "user.create",
+        TokenCreate = "token.create",
+        TokenRevoke = "token.revoke",
+        RoleGrant = "role.grant",
+        RoleRevoke = "role.revoke",
+    }
+}
+
+string_enum! {
+    /// How an audited attempt ended.
+    pub enum AuditOutcome ("audit outcome") {
+        Ok = "ok",
+        Denied = "denied",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_string_form_each_way() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), *r);
+            assert_eq!(serde_json::to_string(r).unwrap(), format!("\"{r}\""));
+        }
+        for s in Scope::ALL {
+            assert_eq!(s.as_str().parse::<Scope>().unwrap(), *s);
+        }
+        for a in AuditAction::ALL {
+            assert_eq!(a.as_str().parse::<AuditAction>().unwrap(), *a);
+        }
+        assert_eq!(
+            serde_json::from_str::<RegistryKind>("\"proxy\"").unwrap(),
+            RegistryKind::Proxy
+        );
+        let err = "writer".parse::<Role>().unwrap_err();
+        assert_eq!(
+            err,
+            "unknown role `writer`; expected one of: read, publish, admin"
+        );
+        assert!(Role::Read < Role::Publish && Role::Publish < Role::Admin);
+    }
+}
