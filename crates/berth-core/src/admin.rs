@@ -64,3 +64,69 @@ impl Berth {
         self.meta.close().await;
     }
 }
+
+fn visibility(private: bool) -> &'static str {
+    if private {
+        "private"
+    } else {
+        "public"
+    }
+}
+
+impl Berth {
+    /// Checks the configuration against the registry settings kept with the
+    /// data, recording them the first time. A serving node calls it before
+    /// it listens: a node started without (or with a stale) configuration
+    /// file must never serve a private registry openly, hide a registry, or
+    /// serve one kind's data as another's.
+    pub async fn check_stored_registries(&self) -> Result<(), ServiceError> {
+        for stored in self.meta.stored_registries().await? {
+            let Some(reg) = self.registries.get(&stored.name) else {
+                return Err(ServiceError::Conflict(format!(
+                    "the database holds registry `{}` ({}), which the configuration does not declare; \
+                     declare it under [[registries]] (is the configuration file missing?)",
+                    stored.name, stored.kind
+                )));
+            };
+            if stored.kind != reg.kind {
+                return Err(ServiceError::Conflict(format!(
+                    "registry `{}` holds {} data but is configured as kind `{}`",
+                    reg.name, stored.kind, reg.kind
+                )));
+            }
+            match stored.private {
+                None => {
+                    self.meta
+                        .set_registry_private(stored.id, reg.private)
+                        .await?
+                }
+                Some(private) if private != reg.private => {
+                    return Err(ServiceError::Conflict(format!(
+                        "registry `{name}` is stored as {stored} but configured as {configured}; refusing to \
+                         start, so that a lost or edited configuration never changes who may read it. To \
+                         change it deliberately, run `berth registry visibility {name} {configured}` and \
+                         start again",
+                        name = reg.name,
+                        stored = visibility(private),
+                        configured = visibility(reg.private),
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a registry's recorded visibility (the deliberate way; the
+    /// configuration must say the same before a node will serve it).
+    pub async fn set_registry_visibility(
+        &self,
+        registry: &str,
+        private: bool,
+    ) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        self.meta.set_registry_private(reg.id, private).await?;
+        tracing::info!(registry = %reg.name, visibility = visibility(private), "registry visibility changed");
+        Ok(())
+    }
+}

@@ -130,22 +130,7 @@ pub struct LogConfig {
     pub format: String,
 }
 
-pub use berth_store::RegistryKind;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    pub name: String,
-    #[serde(default = "hosted")]
-    pub kind: RegistryKind,
-    /// A private registry refuses every request without a valid token.
-    #[serde(default)]
-    pub private: bool,
-}
-
-fn hosted() -> RegistryKind {
-    RegistryKind::Hosted
-}
+pub use crate::registry_config::{RegistryConfig, RegistryKind};
 
 pub const MIB: u64 = 1024 * 1024;
 
@@ -362,25 +347,11 @@ impl Config {
             self.storage.url = format!("file://{}", self.data_dir.join("blobs").display());
         }
         if self.registries.is_empty() {
-            self.registries.push(RegistryConfig {
-                name: "main".into(),
-                kind: RegistryKind::Hosted,
-                private: false,
-            });
+            self.registries.push(RegistryConfig::hosted("main"));
         }
         let mut seen = std::collections::HashSet::new();
         for r in &self.registries {
-            let ok = !r.name.is_empty()
-                && r.name.len() <= 64
-                && r.name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
-                return Err(ConfigError(format!(
-                    "registry name `{}` must be 1-64 ASCII letters, digits, `-` or `_`",
-                    r.name
-                )));
-            }
+            r.check()?;
             if !seen.insert(r.name.clone()) {
                 return Err(ConfigError(format!(
                     "registry `{}` is configured twice",

@@ -132,14 +132,9 @@ impl Berth {
         self.authorize_read(reg, who)?;
         let not_found =
             || ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"));
-        let canon_name = berth_protocol::canonical_name(name);
-        let Ok(version) = berth_protocol::validate_version(vers) else {
-            return Err(not_found());
-        };
-        let canon_vers = berth_protocol::canonical_version(&version);
         let info = reg
             .source
-            .locate(self, reg, &canon_name, &canon_vers)
+            .locate(self, reg, name, vers)
             .await?
             .ok_or_else(not_found)?;
         if let (true, Some((crate_id, version_id))) = (count, info.counted) {

@@ -25,6 +25,11 @@ pub enum ServiceError {
     /// Over a size limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// A proxy's upstream failed or answered something unusable, and
+    /// nothing cached can stand in (502). The message is shown: it names
+    /// the upstream problem, never a secret.
+    #[error("{0}")]
+    BadGateway(String),
     /// A dependency (database, blob store) is down (503).
     #[error("{0}")]
     Unavailable(String),

@@ -201,9 +201,8 @@ impl Berth {
         self.authorize_read(reg, who)?;
         let not_found = || ServiceError::NotFound(format!("no crate at index path `{path}`"));
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
-        let canon = berth_protocol::canonical_name(&name);
         reg.source
-            .index_file(self, reg, &canon)
+            .index_file(self, reg, &name)
             .await?
             .ok_or_else(not_found)
     }

@@ -17,6 +17,7 @@ mod index;
 pub mod migrate;
 mod operations;
 mod publish;
+mod registry_config;
 mod sources;
 
 use std::collections::HashMap;
@@ -84,6 +85,15 @@ impl Berth {
         for r in &config.registries {
             let source = match r.kind {
                 RegistryKind::Hosted => sources::Source::Hosted(sources::Hosted::new(sole_writer)),
+                RegistryKind::Proxy => {
+                    let settings = r
+                        .proxy_settings()
+                        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                    sources::Source::Proxy(Box::new(sources::Proxy::new(
+                        settings,
+                        config.limits.index_cache_bytes,
+                    )?))
+                }
                 other => {
                     return Err(ServiceError::BadRequest(format!(
                         "registry `{}`: kind `{other}` is not available in this build",

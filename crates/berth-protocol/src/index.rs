@@ -114,6 +114,41 @@ pub struct IndexEntry {
     pub v: Option<u32>,
 }
 
+/// The few fields of an index line that a mirror needs, read from lines it
+/// passes through untouched (other fields are ignored, so lines from newer
+/// registries still read).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LineSummary {
+    pub name: String,
+    pub vers: String,
+    pub cksum: String,
+    #[serde(default)]
+    pub yanked: bool,
+}
+
+impl LineSummary {
+    /// Reads every line of an index file; `Err` names the first line that
+    /// is not an index entry (an upstream answering garbage).
+    pub fn read_file(body: &str) -> Result<Vec<LineSummary>, String> {
+        body.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let s: LineSummary = serde_json::from_str(l)
+                    .map_err(|e| format!("line {} is not an index entry: {e}", i + 1))?;
+                let hex_ok = s.cksum.len() == 64
+                    && s.cksum
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                if !hex_ok {
+                    return Err(format!("line {} has an invalid checksum", i + 1));
+                }
+                Ok(s)
+            })
+            .collect()
+    }
+}
+
 impl IndexEntry {
     /// The line as stored and served (without the trailing newline).
     pub fn to_line(&self) -> String {

@@ -29,6 +29,10 @@ impl IntoResponse for ApiError {
             ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ServiceError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ServiceError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            ServiceError::BadGateway(m) => {
+                tracing::warn!(error = %m, "upstream failure");
+                (StatusCode::BAD_GATEWAY, m.clone())
+            }
             ServiceError::Unavailable(m) => {
                 tracing::error!(error = %m, "service unavailable");
                 (

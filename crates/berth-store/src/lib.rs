@@ -16,6 +16,7 @@ mod db;
 mod domain;
 mod error;
 mod model;
+mod proxy;
 mod queries;
 mod transfer;
 
@@ -25,6 +26,7 @@ pub use db::{redact, sqlite_path, Backend, MetaStore};
 pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope};
 pub use error::StoreError;
 pub use model::*;
+pub use proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
 pub use transfer::{table_names, Cell};

@@ -51,6 +51,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Registry settings kept with the data.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -120,6 +123,19 @@ enum BlobsCommand {
     /// Check that every published version's blob exists and matches its
     /// checksum; exits non-zero on any problem.
     Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum RegistryCommand {
+    /// Change whether a registry is private (needs a token for everything)
+    /// or public. Set `private` in the configuration to match: a node whose
+    /// configuration disagrees with the stored setting refuses to start.
+    Visibility {
+        /// The registry's name.
+        registry: String,
+        #[arg(value_parser = ["public", "private"])]
+        visibility: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,6 +280,10 @@ async fn serve(mut config: Config) -> Result<()> {
         config.public_url = format!("http://{addr}");
     }
     let berth = open(config).await?;
+    berth
+        .check_stored_registries()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(
         %addr,
         public_url = %berth.config.public_url,
@@ -348,6 +368,17 @@ async fn main() -> Result<()> {
                 user.id,
                 if admin { " as an administrator" } else { "" }
             );
+        }
+        Command::Registry(RegistryCommand::Visibility {
+            registry,
+            visibility,
+        }) => {
+            let berth = open(config).await?;
+            berth
+                .set_registry_visibility(&registry, visibility == "private")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("registry `{registry}` is now {visibility}");
         }
         Command::User(UserCommand::List) => {
             let berth = open(config).await?;

@@ -34,8 +34,10 @@ impl Hosted {
         &self,
         berth: &Berth,
         reg: &Registry,
-        canon_name: &str,
+        name: &str,
     ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        let canon = berth_protocol::canonical_name(name);
+        let canon_name = canon.as_str();
         let key = (reg.id, canon_name.to_string());
         if self.sole_writer {
             // Every change goes through this process, which invalidates the
@@ -71,18 +73,19 @@ impl Hosted {
         &self,
         berth: &Berth,
         reg: &Registry,
-        canon_name: &str,
-        canon_vers: &str,
+        name: &str,
+        vers: &str,
     ) -> Result<Option<BlobRef>, ServiceError> {
-        let key = (reg.id, canon_name.to_string(), canon_vers.to_string());
+        let canon_name = berth_protocol::canonical_name(name);
+        let Ok(version) = berth_protocol::validate_version(vers) else {
+            return Ok(None);
+        };
+        let canon_vers = berth_protocol::canonical_version(&version);
+        let key = (reg.id, canon_name, canon_vers);
         let info = match berth.download_cache.info(&key) {
             Some(info) => info,
             None => {
-                let Some(info) = berth
-                    .meta
-                    .download_info(reg.id, canon_name, canon_vers)
-                    .await?
-                else {
+                let Some(info) = berth.meta.download_info(reg.id, &key.1, &key.2).await? else {
                     return Ok(None);
                 };
                 berth.download_cache.put_info(key, info.clone());

@@ -2,13 +2,15 @@
 //!
 //! Every registry answers the same questions (an index file, the blob
 //! behind a version, a search, the blobs it still needs) from a
-//! [`Source`]: `hosted` answers from its own version rows; a new kind
-//! (proxy, virtual) is one more variant and one more module here, and
-//! nothing above this module changes. Authorization, download counting and
+//! [`Source`]: `hosted` answers from its own version rows, `proxy` from an
+//! upstream it caches; a new kind is one more variant and one more module
+//! here, and nothing above this module changes. Authorization, download counting and
 //! blob streaming stay in the services that call a source; a source never
 //! decides who may ask.
 
+mod flight;
 mod hosted;
+mod proxy;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::operations::SearchResults;
 use crate::{Berth, Registry, RegistryKind};
 
 pub(crate) use hosted::Hosted;
+pub(crate) use proxy::Proxy;
 
 /// Where a version's bytes are.
 #[derive(Debug, Clone)]
@@ -33,6 +36,7 @@ pub(crate) struct BlobRef {
 /// One registry's content, by kind.
 pub(crate) enum Source {
     Hosted(Hosted),
+    Proxy(Box<Proxy>),
 }
 
 impl std::fmt::Debug for Source {
@@ -45,33 +49,36 @@ impl Source {
     pub(crate) fn kind(&self) -> RegistryKind {
         match self {
             Source::Hosted(_) => RegistryKind::Hosted,
+            Source::Proxy(_) => RegistryKind::Proxy,
         }
     }
 
-    /// The index file of a crate, by canonical name; `Ok(None)` when the
-    /// registry has no such crate.
+    /// The index file of a crate, by the lowercased name cargo asks for;
+    /// `Ok(None)` when the registry has no such crate.
     pub(crate) async fn index_file(
         &self,
         berth: &Berth,
         reg: &Registry,
-        canon_name: &str,
+        name: &str,
     ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
         match self {
-            Source::Hosted(h) => h.index_file(berth, reg, canon_name).await,
+            Source::Hosted(h) => h.index_file(berth, reg, name).await,
+            Source::Proxy(p) => p.index_file(berth, reg, name).await,
         }
     }
 
-    /// The blob of one version, by canonical name and version; `Ok(None)`
-    /// when the registry has no such version.
+    /// The blob of one version, by the name and version in the download
+    /// URL; `Ok(None)` when the registry has no such version.
     pub(crate) async fn locate(
         &self,
         berth: &Berth,
         reg: &Registry,
-        canon_name: &str,
-        canon_vers: &str,
+        name: &str,
+        vers: &str,
     ) -> Result<Option<BlobRef>, ServiceError> {
         match self {
-            Source::Hosted(h) => h.locate(berth, reg, canon_name, canon_vers).await,
+            Source::Hosted(h) => h.locate(berth, reg, name, vers).await,
+            Source::Proxy(p) => p.locate(berth, reg, name, vers).await,
         }
     }
 
@@ -86,6 +93,7 @@ impl Source {
     ) -> Result<SearchResults, ServiceError> {
         match self {
             Source::Hosted(h) => h.search(berth, reg, query, per_page, offset).await,
+            Source::Proxy(p) => p.search(berth, reg, query, per_page, offset).await,
         }
     }
 
@@ -98,6 +106,7 @@ impl Source {
     ) -> Result<HashSet<String>, ServiceError> {
         match self {
             Source::Hosted(h) => h.referenced_blobs(berth, reg).await,
+            Source::Proxy(p) => p.referenced_blobs(berth, reg).await,
         }
     }
 }

@@ -1,0 +1,183 @@
+//! The `[[registries]]` entries of the configuration: what each registry is
+//! and its kind's settings, checked once at start. Only reads and checks
+//! configuration; never opens stores or sockets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+pub use berth_store::RegistryKind;
+
+/// One `[[registries]]` entry. Settings of other kinds than the entry's
+/// are refused, so a misplaced key never goes unnoticed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub name: String,
+    #[serde(default = "hosted")]
+    pub kind: RegistryKind,
+    /// A private registry refuses every request without a valid token.
+    #[serde(default)]
+    pub private: bool,
+
+    /// proxy: the upstream's sparse index URL (`sparse+https://.../`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// proxy: other identifiers cargo uses for the upstream in a
+    /// dependency's `registry` field (for the public registry, its
+    /// historical git index URL rather than its sparse URL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_aliases: Vec<String>,
+    /// proxy: the name of an environment variable holding a token for the
+    /// upstream (for proxying a private registry). Never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_token_env: Option<String>,
+    /// proxy: seconds an index file is trusted before it is revalidated
+    /// with the upstream (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_ttl_secs: Option<u64>,
+    /// proxy: serve only what is cached; never contact the upstream.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
+    /// proxy: most bytes of cached `.crate` files; the least recently used
+    /// are evicted beyond it (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_max_bytes: Option<u64>,
+    /// proxy: seconds to connect to the upstream (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_secs: Option<u64>,
+    /// proxy: seconds an upstream request may take, body included
+    /// (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_timeout_secs: Option<u64>,
+}
+
+fn hosted() -> RegistryKind {
+    RegistryKind::Hosted
+}
+
+/// A proxy's settings, resolved with their defaults.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// The upstream index URL without `sparse+`, ending in `/`.
+    pub index_url: String,
+    /// Every identifier of the upstream cargo may send (its sparse URL with
+    /// and without `sparse+`, and the configured aliases).
+    pub identifiers: Vec<String>,
+    pub token: Option<String>,
+    pub index_ttl_secs: u64,
+    pub offline: bool,
+    pub cache_max_bytes: Option<u64>,
+    pub connect_timeout_secs: u64,
+    pub upstream_timeout_secs: u64,
+}
+
+impl RegistryConfig {
+    /// A hosted registry with default settings.
+    pub fn hosted(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            kind: RegistryKind::Hosted,
+            private: false,
+            upstream: None,
+            upstream_aliases: Vec::new(),
+            upstream_token_env: None,
+            index_ttl_secs: None,
+            offline: false,
+            cache_max_bytes: None,
+            connect_timeout_secs: None,
+            upstream_timeout_secs: None,
+        }
+    }
+
+    /// Checks the entry: a valid name, and exactly its kind's settings.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(ConfigError(format!(
+                "registry name `{}` must be 1-64 ASCII letters, digits, `-` or `_`",
+                self.name
+            )));
+        }
+        let proxy_keys = [
+            ("upstream", self.upstream.is_some()),
+            ("upstream_aliases", !self.upstream_aliases.is_empty()),
+            ("upstream_token_env", self.upstream_token_env.is_some()),
+            ("index_ttl_secs", self.index_ttl_secs.is_some()),
+            ("offline", self.offline),
+            ("cache_max_bytes", self.cache_max_bytes.is_some()),
+            ("connect_timeout_secs", self.connect_timeout_secs.is_some()),
+            (
+                "upstream_timeout_secs",
+                self.upstream_timeout_secs.is_some(),
+            ),
+        ];
+        if self.kind != RegistryKind::Proxy {
+            if let Some((key, _)) = proxy_keys.iter().find(|(_, set)| *set) {
+                return Err(ConfigError(format!(
+                    "registry `{}`: `{key}` is a setting of proxy registries, and this one is `{}`",
+                    self.name, self.kind
+                )));
+            }
+            return Ok(());
+        }
+        self.proxy_settings().map(|_| ())
+    }
+
+    /// A proxy's resolved settings (reads the token's variable).
+    pub fn proxy_settings(&self) -> Result<ProxySettings, ConfigError> {
+        let name = &self.name;
+        let upstream = self.upstream.as_deref().ok_or_else(|| {
+            ConfigError(format!(
+                "proxy registry `{name}` needs `upstream`, the upstream's sparse index URL \
+                 (sparse+https://HOST/PATH/)"
+            ))
+        })?;
+        let index_url = upstream.strip_prefix("sparse+").unwrap_or_default();
+        if !(index_url.starts_with("http://") || index_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "proxy registry `{name}`: upstream `{upstream}` must be a sparse index URL, \
+                 sparse+http:// or sparse+https://"
+            )));
+        }
+        let index_url = format!("{}/", index_url.trim_end_matches('/'));
+        let token = match &self.upstream_token_env {
+            None => None,
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                ConfigError(format!(
+                    "proxy registry `{name}`: upstream_token_env names `{var}`, which is not set"
+                ))
+            })?),
+        };
+        let ttl = self.index_ttl_secs.unwrap_or(300);
+        let connect = self.connect_timeout_secs.unwrap_or(5);
+        let timeout = self.upstream_timeout_secs.unwrap_or(30);
+        for (key, value, max) in [
+            ("index_ttl_secs", ttl, 30 * 86_400),
+            ("connect_timeout_secs", connect, 600),
+            ("upstream_timeout_secs", timeout, 3600),
+        ] {
+            if value > max || (value == 0 && key != "index_ttl_secs") {
+                return Err(ConfigError(format!(
+                    "proxy registry `{name}`: {key} = {value} is out of range"
+                )));
+            }
+        }
+        let mut identifiers = vec![format!("sparse+{index_url}"), index_url.clone()];
+        identifiers.extend(self.upstream_aliases.iter().cloned());
+        Ok(ProxySettings {
+            index_url,
+            identifiers,
+            token,
+            index_ttl_secs: ttl,
+            offline: self.offline,
+            cache_max_bytes: self.cache_max_bytes,
+            connect_timeout_secs: connect,
+            upstream_timeout_secs: timeout,
+        })
+    }
+}

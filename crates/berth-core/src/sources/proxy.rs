@@ -1,0 +1,755 @@
+//! A proxy registry: a pull-through cache of an upstream sparse registry.
+//!
+//! Index files are fetched on demand, kept in `proxy_index` with the
+//! upstream's validators, trusted for `index_ttl_secs`, then revalidated with
+//! a conditional request; lines pass through untouched. A `.crate` is
+//! fetched at most once, verified against the checksum of the upstream
+//! index before it is stored or served, and then served from the blob store
+//! like a hosted crate. Concurrent misses for one file wait on one upstream
+//! request. When the upstream fails, what is cached keeps being served
+//! (counted as stale); what is not fails fast with a 502 that says why.
+//!
+//! This module never writes a hosted registry's rows, never serves bytes it
+//! has not verified, and never logs the upstream token.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use berth_protocol::LineSummary;
+use berth_store::{now_unix, ProxyIndexRow};
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+use super::flight::KeyedLocks;
+use super::BlobRef;
+use crate::error::ServiceError;
+use crate::index::IndexFile;
+use crate::operations::SearchResults;
+use crate::registry_config::ProxySettings;
+use crate::{Berth, Registry};
+
+/// The name under which the upstream's `config.json` is kept in
+/// `proxy_index` (no crate can have it: crate names have no `.`).
+const CONFIG_KEY: &str = "config.json";
+
+/// After an upstream failure, a stale file is served for this long (or the
+/// TTL, when shorter) before the upstream is asked again, so a dead
+/// upstream is not asked per request.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// Most bytes of one upstream index file read.
+const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Upstream requests in flight at once per proxy.
+const MAX_UPSTREAM_REQUESTS: usize = 32;
+
+/// Cached `.crate` uses are written back at most this often per crate.
+const TOUCH_EVERY_SECS: i64 = 3600;
+
+/// What the upstream's `config.json` says.
+#[derive(Debug, Clone)]
+struct UpstreamConfig {
+    dl: String,
+    auth_required: bool,
+}
+
+/// An index file in memory: `None` when the crate does not exist upstream.
+#[derive(Clone)]
+struct Memo {
+    file: Option<Arc<IndexFile>>,
+    /// Until when it is served without asking again.
+    fresh_until: Instant,
+}
+
+pub(crate) struct Proxy {
+    settings: ProxySettings,
+    client: reqwest::Client,
+    ttl: Duration,
+    memo: RwLock<HashMap<String, Memo>>,
+    memo_budget: u64,
+    upstream_config: RwLock<Option<(UpstreamConfig, Instant)>>,
+    index_flights: KeyedLocks,
+    crate_flights: KeyedLocks,
+    upstream_slots: tokio::sync::Semaphore,
+}
+
+/// Which metric a proxy event counts.
+fn count(what: &'static str, registry: &str) {
+    metrics::counter!(what, "registry" => registry.to_string()).increment(1);
+}
+
+fn count_bytes(what: &'static str, registry: &str, n: u64) {
+    metrics::counter!(what, "registry" => registry.to_string()).increment(n);
+}
+
+/// cargo's `{prefix}` for a crate name: `1`, `2`, `3/a`, `ab/cd`.
+fn dl_prefix(name: &str) -> String {
+    match name.len() {
+        0 => String::new(),
+        1 => "1".into(),
+        2 => "2".into(),
+        3 => format!("3/{}", &name[..1]),
+        _ => format!("{}/{}", &name[..2], &name[2..4]),
+    }
+}
+
+/// The download URL of a version by the upstream's `dl` template, with all
+/// of cargo's markers (without any, cargo appends `/{crate}/{version}/download`).
+fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
+    const MARKERS: [&str; 5] = [
+        "{crate}",
+        "{version}",
+        "{prefix}",
+        "{lowerprefix}",
+        "{sha256-checksum}",
+    ];
+    if !MARKERS.iter().any(|m| template.contains(m)) {
+        return format!("{}/{name}/{vers}/download", template.trim_end_matches('/'));
+    }
+    let prefix = dl_prefix(name);
+    template
+        .replace("{crate}", name)
+        .replace("{version}", vers)
+        .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
+        .replace("{prefix}", &prefix)
+        .replace("{sha256-checksum}", cksum)
+}
+
+impl Proxy {
+    pub(crate) fn new(settings: ProxySettings, memo_budget: u64) -> Result<Self, ServiceError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .timeout(Duration::from_secs(settings.upstream_timeout_secs))
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION"), " (proxy)"))
+            .build()
+            .map_err(|e| {
+                ServiceError::Internal(format!("cannot build the upstream client: {e}"))
+            })?;
+        Ok(Self {
+            ttl: Duration::from_secs(settings.index_ttl_secs),
+            settings,
+            client,
+            memo: RwLock::new(HashMap::new()),
+            memo_budget,
+            upstream_config: RwLock::new(None),
+            index_flights: KeyedLocks::default(),
+            crate_flights: KeyedLocks::default(),
+            upstream_slots: tokio::sync::Semaphore::new(MAX_UPSTREAM_REQUESTS),
+        })
+    }
+
+    fn memo_get(&self, name: &str) -> Option<Memo> {
+        let memo = self.memo.read().ok()?;
+        memo.get(name)
+            .filter(|m| m.fresh_until > Instant::now())
+            .cloned()
+    }
+
+    fn memo_put(&self, name: &str, file: Option<Arc<IndexFile>>, fresh_for: Duration) {
+        let Ok(mut memo) = self.memo.write() else {
+            return;
+        };
+        let held: u64 = memo
+            .values()
+            .filter_map(|m| m.file.as_ref())
+            .map(|f| f.body.len() as u64)
+            .sum();
+        if held > self.memo_budget || memo.len() > 100_000 {
+            memo.clear();
+        }
+        memo.insert(
+            name.to_string(),
+            Memo {
+                file,
+                fresh_until: Instant::now() + fresh_for,
+            },
+        );
+    }
+
+    fn auth_headers(&self, send_token: bool) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let (true, Some(token)) = (send_token, &self.settings.token) {
+            if let Ok(mut v) = HeaderValue::from_str(token) {
+                v.set_sensitive(true);
+                h.insert(AUTHORIZATION, v);
+            }
+        }
+        h
+    }
+
+    /// One GET to the upstream, within the proxy's concurrency bound.
+    async fn get(
+        &self,
+        reg: &Registry,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response, String> {
+        let _slot = self
+            .upstream_slots
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        count("berth_proxy_upstream_requests_total", &reg.name);
+        self.client
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| {
+                count("berth_proxy_upstream_errors_total", &reg.name);
+                // reqwest's message names the URL, never the headers.
+                format!("{e}")
+            })
+    }
+
+    /// Reads a response body of at most `max` bytes.
+    async fn read_body(resp: reqwest::Response, max: u64) -> Result<Bytes, String> {
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(format!("the upstream's answer is larger than {max} bytes"));
+        }
+        let mut out = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading the upstream's answer: {e}"))?;
+            if (out.len() + chunk.len()) as u64 > max {
+                return Err(format!("the upstream's answer is larger than {max} bytes"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// The upstream's `config.json` (cached for the index TTL, and kept in
+    /// the database for other nodes and restarts).
+    async fn upstream_config(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+    ) -> Result<UpstreamConfig, ServiceError> {
+        if let Ok(guard) = self.upstream_config.read() {
+            if let Some((cfg, at)) = guard.as_ref() {
+                if at.elapsed() < self.ttl {
+                    return Ok(cfg.clone());
+                }
+            }
+        }
+        let parse = |body: &str| -> Result<UpstreamConfig, String> {
+            let v: serde_json::Value = serde_json::from_str(body)
+                .map_err(|e| format!("the upstream's config.json is not JSON: {e}"))?;
+            let dl = v["dl"]
+                .as_str()
+                .filter(|d| d.starts_with("http://") || d.starts_with("https://"))
+                .ok_or("the upstream's config.json has no http(s) `dl`")?;
+            Ok(UpstreamConfig {
+                dl: dl.to_string(),
+                auth_required: v["auth-required"].as_bool().unwrap_or(false),
+            })
+        };
+        let stored = berth.meta.proxy_index_get(reg.id, CONFIG_KEY).await?;
+        let fresh = stored
+            .as_ref()
+            .is_some_and(|r| now_unix() - r.fetched_at < self.settings.index_ttl_secs as i64);
+        let body = if fresh || self.settings.offline {
+            stored.and_then(|r| r.body)
+        } else {
+            let url = format!("{}config.json", self.settings.index_url);
+            // The token goes to the index host, as cargo sends it there.
+            let fetched = match self.get(reg, &url, self.auth_headers(true)).await {
+                Ok(resp) if resp.status() == StatusCode::OK => {
+                    Self::read_body(resp, 64 * 1024).await
+                }
+                Ok(resp) => Err(format!("the upstream answered {}", resp.status())),
+                Err(e) => Err(e),
+            };
+            match fetched
+                .and_then(|b| String::from_utf8(b.to_vec()).map_err(|e| e.to_string()))
+                .and_then(|s| parse(&s).map(|_| s))
+            {
+                Ok(body) => {
+                    let now = now_unix();
+                    berth
+                        .meta
+                        .proxy_index_put(
+                            reg.id,
+                            CONFIG_KEY,
+                            &ProxyIndexRow {
+                                body: Some(body.clone()),
+                                etag: None,
+                                last_modified: None,
+                                fetched_at: now,
+                                changed_at: now,
+                            },
+                        )
+                        .await?;
+                    Some(body)
+                }
+                Err(e) => {
+                    tracing::warn!(registry = %reg.name, error = %e, "upstream config.json unavailable");
+                    match stored.and_then(|r| r.body) {
+                        Some(body) => Some(body),
+                        None => {
+                            return Err(ServiceError::BadGateway(format!(
+                                "registry `{}` cannot reach its upstream: {e}",
+                                reg.name
+                            )))
+                        }
+                    }
+                }
+            }
+        };
+        let body = body.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "registry `{}` is offline and has not cached its upstream's configuration",
+                reg.name
+            ))
+        })?;
+        let cfg = parse(&body).map_err(ServiceError::BadGateway)?;
+        if let Ok(mut guard) = self.upstream_config.write() {
+            *guard = Some((cfg.clone(), Instant::now()));
+        }
+        Ok(cfg)
+    }
+
+    async fn file_from_row(row: &ProxyIndexRow) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        let Some(body) = &row.body else {
+            return Ok(None);
+        };
+        let seed = format!("p{:x}", row.changed_at);
+        Ok(Some(Arc::new(
+            IndexFile::build(Bytes::from(body.clone()), &seed, row.changed_at).await?,
+        )))
+    }
+
+    /// The index file of a crate by the lowercased name cargo asks for.
+    pub(crate) async fn index_file(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        name: &str,
+    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        if let Some(m) = self.memo_get(name) {
+            count("berth_proxy_index_hits_total", &reg.name);
+            return Ok(m.file);
+        }
+        // One refresh per file at a time; who waited finds it fresh.
+        let _flight = self.index_flights.lock(name).await;
+        if let Some(m) = self.memo_get(name) {
+            count("berth_proxy_index_hits_total", &reg.name);
+            return Ok(m.file);
+        }
+        let stored = berth.meta.proxy_index_get(reg.id, name).await?;
+        let now = now_unix();
+        let ttl = self.settings.index_ttl_secs as i64;
+        if let Some(row) = &stored {
+            let age = now - row.fetched_at;
+            if age < ttl || self.settings.offline {
+                // Fresh (another node may have fetched it), or all we have.
+                let file = Self::file_from_row(row).await?;
+                let left = Duration::from_secs((ttl - age).clamp(1, ttl.max(1)) as u64);
+                self.memo_put(name, file.clone(), left);
+                count("berth_proxy_index_hits_total", &reg.name);
+                return Ok(file);
+            }
+        } else if self.settings.offline {
+            return Ok(None);
+        }
+        match self.fetch_index(berth, reg, name, stored.as_ref()).await {
+            Ok(file) => {
+                self.memo_put(name, file.clone(), self.ttl);
+                Ok(file)
+            }
+            Err(e) => match &stored {
+                Some(row) => {
+                    tracing::warn!(
+                        registry = %reg.name, krate = %name, error = %e,
+                        "upstream unavailable; serving the cached index file"
+                    );
+                    count("berth_proxy_stale_served_total", &reg.name);
+                    let file = Self::file_from_row(row).await?;
+                    self.memo_put(name, file.clone(), RETRY_AFTER_FAILURE.min(self.ttl));
+                    Ok(file)
+                }
+                None => Err(ServiceError::BadGateway(format!(
+                    "registry `{}` could not get `{name}` from its upstream: {e}",
+                    reg.name
+                ))),
+            },
+        }
+    }
+
+    /// Asks the upstream for an index file (conditionally when one is
+    /// cached) and stores the answer.
+    async fn fetch_index(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        name: &str,
+        stored: Option<&ProxyIndexRow>,
+    ) -> Result<Option<Arc<IndexFile>>, String> {
+        let url = format!(
+            "{}{}",
+            self.settings.index_url,
+            berth_protocol::index_path(name)
+        );
+        let mut headers = self.auth_headers(true);
+        if let Some(row) = stored.filter(|r| r.body.is_some()) {
+            if let Some(v) = row
+                .etag
+                .as_deref()
+                .and_then(|e| HeaderValue::from_str(e).ok())
+            {
+                headers.insert(IF_NONE_MATCH, v);
+            }
+            if let Some(v) = row
+                .last_modified
+                .as_deref()
+                .and_then(|e| HeaderValue::from_str(e).ok())
+            {
+                headers.insert(IF_MODIFIED_SINCE, v);
+            }
+        }
+        let resp = self.get(reg, &url, headers).await?;
+        let now = now_unix();
+        let store_err = |e: berth_store::StoreError| format!("storing the answer: {e}");
+        match resp.status() {
+            StatusCode::NOT_MODIFIED if stored.is_some_and(|r| r.body.is_some()) => {
+                count("berth_proxy_revalidations_total", &reg.name);
+                berth
+                    .meta
+                    .proxy_index_confirm(reg.id, name, now)
+                    .await
+                    .map_err(store_err)?;
+                match stored {
+                    Some(row) => Self::file_from_row(row).await.map_err(|e| e.to_string()),
+                    None => Ok(None),
+                }
+            }
+            StatusCode::OK => {
+                let validator = |h: reqwest::header::HeaderName| {
+                    resp.headers()
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let etag = validator(reqwest::header::ETAG);
+                let last_modified = validator(reqwest::header::LAST_MODIFIED);
+                let body = Self::read_body(resp, MAX_INDEX_BYTES).await?;
+                count_bytes(
+                    "berth_proxy_bytes_from_upstream_total",
+                    &reg.name,
+                    body.len() as u64,
+                );
+                let text = String::from_utf8(body.to_vec())
+                    .map_err(|_| "the upstream's index file is not UTF-8".to_string())?;
+                let lines = LineSummary::read_file(&text)
+                    .map_err(|e| format!("the upstream's index file is unusable: {e}"))?;
+                if lines
+                    .iter()
+                    .any(|l| !l.name.eq_ignore_ascii_case(name) && !folded_eq(&l.name, name))
+                {
+                    return Err("the upstream's index file is for another crate".into());
+                }
+                count("berth_proxy_index_misses_total", &reg.name);
+                let changed_at = match stored {
+                    Some(row) if row.body.as_deref() == Some(text.as_str()) => row.changed_at,
+                    _ => now,
+                };
+                let row = ProxyIndexRow {
+                    body: Some(text),
+                    etag,
+                    last_modified,
+                    fetched_at: now,
+                    changed_at,
+                };
+                berth
+                    .meta
+                    .proxy_index_put(reg.id, name, &row)
+                    .await
+                    .map_err(store_err)?;
+                Self::file_from_row(&row).await.map_err(|e| e.to_string())
+            }
+            StatusCode::NOT_FOUND
+            | StatusCode::GONE
+            | StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
+                count("berth_proxy_index_misses_total", &reg.name);
+                let row = ProxyIndexRow {
+                    body: None,
+                    etag: None,
+                    last_modified: None,
+                    fetched_at: now,
+                    changed_at: now,
+                };
+                berth
+                    .meta
+                    .proxy_index_put(reg.id, name, &row)
+                    .await
+                    .map_err(store_err)?;
+                Ok(None)
+            }
+            status => {
+                count("berth_proxy_upstream_errors_total", &reg.name);
+                Err(match status {
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => format!(
+                        "the upstream refused the request ({status}); check the proxy's upstream_token_env"
+                    ),
+                    _ => format!("the upstream answered {status}"),
+                })
+            }
+        }
+    }
+
+    pub(crate) async fn locate(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        name: &str,
+        vers: &str,
+    ) -> Result<Option<BlobRef>, ServiceError> {
+        let lname = name.to_ascii_lowercase();
+        if let Some(row) = berth.meta.proxy_crate_get(reg.id, &lname, vers).await? {
+            count("berth_proxy_crate_hits_total", &reg.name);
+            self.touch(berth, reg, &lname, vers, row.last_used_at);
+            return Ok(Some(BlobRef {
+                cksum: row.cksum,
+                size: row.size.max(0) as u64,
+                counted: None,
+            }));
+        }
+        if self.settings.offline {
+            return Ok(None);
+        }
+        // The checksum the bytes must have comes from the upstream's index.
+        let Some(file) = self.index_file(berth, reg, &lname).await? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&file.body);
+        let Some(line) = LineSummary::read_file(&text)
+            .map_err(ServiceError::BadGateway)?
+            .into_iter()
+            .find(|l| l.vers == vers)
+        else {
+            return Ok(None);
+        };
+        let _flight = self.crate_flights.lock(&line.cksum).await;
+        if let Some(row) = berth.meta.proxy_crate_get(reg.id, &lname, vers).await? {
+            count("berth_proxy_crate_hits_total", &reg.name);
+            return Ok(Some(BlobRef {
+                cksum: row.cksum,
+                size: row.size.max(0) as u64,
+                counted: None,
+            }));
+        }
+        let size = match berth.blobs.head(&line.cksum).await? {
+            // Content-addressed and verified when stored: the same bytes
+            // are already here (another registry, or an earlier fetch).
+            Some((size, _)) => size,
+            None => self.fetch_crate(berth, reg, &line).await?,
+        };
+        berth
+            .meta
+            .proxy_crate_put(reg.id, &lname, vers, &line.cksum, size as i64, now_unix())
+            .await?;
+        self.enforce_budget(berth, reg).await;
+        Ok(Some(BlobRef {
+            cksum: line.cksum,
+            size,
+            counted: None,
+        }))
+    }
+
+    /// Fetches a `.crate` from the upstream, verifies it and stores it.
+    async fn fetch_crate(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        line: &LineSummary,
+    ) -> Result<u64, ServiceError> {
+        count("berth_proxy_crate_misses_total", &reg.name);
+        let cfg = self.upstream_config(berth, reg).await?;
+        let url = dl_url(&cfg.dl, &line.name, &line.vers, &line.cksum);
+        let what = format!("{}@{}", line.name, line.vers);
+        let fail = |e: String| {
+            ServiceError::BadGateway(format!(
+                "registry `{}` could not get {what} from its upstream: {e}",
+                reg.name
+            ))
+        };
+        let resp = self
+            .get(reg, &url, self.auth_headers(cfg.auth_required))
+            .await
+            .map_err(fail)?;
+        if resp.status() != StatusCode::OK {
+            count("berth_proxy_upstream_errors_total", &reg.name);
+            return Err(fail(format!("the upstream answered {}", resp.status())));
+        }
+        let max = berth.config.limits.max_crate_size.max(64 * 1024 * 1024);
+        let bytes = Self::read_body(resp, max).await.map_err(fail)?;
+        count_bytes(
+            "berth_proxy_bytes_from_upstream_total",
+            &reg.name,
+            bytes.len() as u64,
+        );
+        let check = bytes.clone();
+        let actual = tokio::task::spawn_blocking(move || hex::encode(Sha256::digest(&check)))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?;
+        if actual != line.cksum {
+            count("berth_proxy_checksum_mismatches_total", &reg.name);
+            tracing::error!(
+                registry = %reg.name, krate = %line.name, version = %line.vers,
+                expected = %line.cksum, actual = %actual,
+                "upstream .crate does not match the index checksum; refused, not cached"
+            );
+            return Err(fail(format!(
+                "the .crate's sha256 is {actual}, but the index says {}; it was refused and not cached",
+                line.cksum
+            )));
+        }
+        let size = bytes.len() as u64;
+        berth.blobs.put(&line.cksum, bytes).await?;
+        Ok(size)
+    }
+
+    /// Records a cached crate's use, at most once an hour, off the request.
+    fn touch(&self, berth: &Berth, reg: &Registry, name: &str, vers: &str, last: i64) {
+        let now = now_unix();
+        if now - last < TOUCH_EVERY_SECS || self.settings.cache_max_bytes.is_none() {
+            return;
+        }
+        let meta = berth.meta.clone();
+        let (id, name, vers) = (reg.id, name.to_string(), vers.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = meta.proxy_crate_touch(id, &name, &vers, now).await {
+                tracing::debug!(error = %e, "could not record a cached crate's use");
+            }
+        });
+    }
+
+    /// Evicts the least recently used crates beyond the byte budget.
+    async fn enforce_budget(&self, berth: &Berth, reg: &Registry) {
+        let Some(budget) = self.settings.cache_max_bytes else {
+            return;
+        };
+        let result = async {
+            let held = berth.meta.proxy_cache_bytes(reg.id).await?;
+            if held <= budget {
+                return Ok::<_, ServiceError>(0);
+            }
+            // Down to 90% of the budget, so eviction is not per fetch.
+            let evicted = berth
+                .meta
+                .proxy_evict(reg.id, held - budget + budget / 10)
+                .await?;
+            for e in &evicted {
+                if !berth.meta.blob_referenced(&e.cksum).await?
+                    && !berth.meta.proxy_blob_referenced(&e.cksum).await?
+                {
+                    berth.blobs.delete(&e.cksum).await?;
+                }
+            }
+            Ok(evicted.len())
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(registry = %reg.name, evicted = n, "proxy cache over budget");
+                metrics::counter!("berth_proxy_evictions_total", "registry" => reg.name.clone())
+                    .increment(n as u64);
+            }
+            Err(e) => tracing::warn!(registry = %reg.name, error = %e, "proxy eviction failed"),
+        }
+    }
+
+    /// Search over the names this proxy has cached (works offline and
+    /// costs the upstream nothing).
+    pub(crate) async fn search(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        query: &str,
+        per_page: i64,
+        offset: i64,
+    ) -> Result<SearchResults, ServiceError> {
+        let q = query.to_ascii_lowercase().replace('_', "-");
+        let names: Vec<String> = berth
+            .meta
+            .proxy_index_names(reg.id)
+            .await?
+            .into_iter()
+            .filter(|n| n.replace('_', "-").contains(&q))
+            .collect();
+        let total = names.len() as i64;
+        let mut hits = Vec::new();
+        for name in names
+            .into_iter()
+            .skip(offset.max(0) as usize)
+            .take(per_page.max(0) as usize)
+        {
+            let Some(row) = berth.meta.proxy_index_get(reg.id, &name).await? else {
+                continue;
+            };
+            let lines = row
+                .body
+                .as_deref()
+                .and_then(|b| LineSummary::read_file(b).ok())
+                .unwrap_or_default();
+            let max_version = lines
+                .iter()
+                .filter(|l| !l.yanked)
+                .filter_map(|l| semver::Version::parse(&l.vers).ok())
+                .max()
+                .map(|v| v.to_string());
+            hits.push(berth_store::SearchHit {
+                name: lines.first().map_or(name, |l| l.name.clone()),
+                max_version,
+                description: None,
+                downloads: 0,
+            });
+        }
+        Ok(SearchResults { hits, total })
+    }
+
+    pub(crate) async fn referenced_blobs(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+    ) -> Result<HashSet<String>, ServiceError> {
+        Ok(berth.meta.proxy_blobs(reg.id).await?)
+    }
+}
+
+/// Whether two crate names are the same after folding case and `-`/`_`.
+fn folded_eq(a: &str, b: &str) -> bool {
+    berth_protocol::canonical_name(a) == berth_protocol::canonical_name(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_urls_follow_cargo_markers() {
+        let ck = "ab".repeat(32);
+        assert_eq!(
+            dl_url("https://up.example/api/v1/crates", "Serde", "1.0.0", &ck),
+            "https://up.example/api/v1/crates/Serde/1.0.0/download"
+        );
+        assert_eq!(
+            dl_url(
+                "https://up.example/{prefix}/{lowerprefix}/{crate}/{crate}-{version}.crate?sum={sha256-checksum}",
+                "Serde",
+                "1.0.0",
+                &ck
+            ),
+            format!("https://up.example/Se/rd/se/rd/Serde/Serde-1.0.0.crate?sum={ck}")
+        );
+        assert_eq!(dl_prefix("a"), "1");
+        assert_eq!(dl_prefix("ab"), "2");
+        assert_eq!(dl_prefix("Abc"), "3/A");
+    }
+}

@@ -1,0 +1,469 @@
+//! Proxy registries: a pull-through cache of an upstream sparse registry.
+//! Upstreams are processes these tests start on loopback: another Berth
+//! with a hosted registry, and a small fixture server that can be told to
+//! go down, stall, answer 5xx or serve a corrupted `.crate`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{crate_file, http, sha256_hex, Cargo, Server};
+use serde_json::json;
+
+/// A config with the default hosted registry and a proxy `public` of
+/// `upstream` (a sparse index URL), plus extra proxy settings.
+fn proxy_config(upstream: &str, extra: &str) -> String {
+    format!(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"public\"\nkind = \"proxy\"\n\
+         upstream = \"{upstream}\"\n{extra}\n"
+    )
+}
+
+/// A cargo home whose crates-io source is replaced by the proxy.
+fn mirror_cargo(proxy: &Server) -> Cargo {
+    Cargo::with_registries(
+        &[],
+        &format!(
+            "\n[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"{}\"\n",
+            proxy.index_url("public")
+        ),
+    )
+}
+
+/// A binary project depending on `deps` (no `registry` keys: they come from
+/// the replaced public source).
+fn app(cargo: &Cargo, dir_name: &str, deps: &str, main: &str) -> std::path::PathBuf {
+    let dir = cargo.work.path().join(dir_name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{deps}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/main.rs"), main).unwrap();
+    dir
+}
+
+/// `name -> cksum` of every package in a lockfile that has a checksum.
+fn lock_checksums(dir: &Path) -> HashMap<String, String> {
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.lock")).unwrap()).unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                format!("{}@{}", p["name"].as_str()?, p["version"].as_str()?),
+                p.get("checksum")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn metric(server: &Server, name: &str) -> f64 {
+    let text = server.get("/metrics").text().unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains("registry=\"public\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Publishes `leaf 1.0.0` and `mid 1.0.0` (which depends on leaf) to the
+/// upstream's `main`.
+fn publish_upstream_crates(upstream: &Server) {
+    let token = upstream.user_with_token("alice");
+    let cargo = Cargo::new(upstream).with_token(&token);
+    let leaf = cargo.package("leaf", "1.0.0", "", "");
+    std::fs::write(
+        leaf.join("src/lib.rs"),
+        "pub fn leaf() -> &'static str { \"leaf 1.0.0\" }\n",
+    )
+    .unwrap();
+    cargo.publish(&leaf);
+    let mid = cargo.package(
+        "mid",
+        "1.0.0",
+        "leaf = { version = \"1\", registry = \"main\" }",
+        "",
+    );
+    std::fs::write(
+        mid.join("src/lib.rs"),
+        "pub fn mid() -> String { format!(\"mid 1.0.0 over {}\", leaf::leaf()) }\n",
+    )
+    .unwrap();
+    cargo.publish(&mid);
+}
+
+#[test]
+fn cargo_builds_through_the_proxy_and_after_the_upstream_goes_down() {
+    let mut upstream = Server::start();
+    publish_upstream_crates(&upstream);
+    let proxy = Server::start_with_config(&proxy_config(
+        &upstream.index_url("main"),
+        "index_ttl_secs = 1",
+    ));
+
+    // The proxy's own config.json: its own dl and api.
+    let cfg: serde_json::Value = proxy.get("/r/public/index/config.json").json().unwrap();
+    assert_eq!(
+        cfg,
+        json!({"dl": format!("{}/r/public/api/v1/crates", proxy.url), "api": format!("{}/r/public", proxy.url)})
+    );
+    // Lines pass through untouched.
+    let up = upstream.get("/r/main/index/3/m/mid").text().unwrap();
+    let through = proxy.get("/r/public/index/3/m/mid").text().unwrap();
+    assert_eq!(through, up);
+    // A crate the upstream does not have is 404, as upstream says.
+    assert_eq!(proxy.get("/r/public/index/no/ne/nonesuch").status(), 404);
+
+    let cargo = mirror_cargo(&proxy);
+    let dir = app(
+        &cargo,
+        "app",
+        "mid = \"1\"",
+        "fn main() { println!(\"{}\", mid::mid()); }\n",
+    );
+    let out = cargo.ok(&dir, &["run", "--quiet"]);
+    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
+    // Lockfile checksums are the upstream's.
+    let sums = lock_checksums(&dir);
+    for (name, path) in [("leaf", "4/le/af"), ("mid", "3/m/mid")] {
+        let path = path.replace("4/le/af", "le/af/leaf");
+        let line: serde_json::Value = serde_json::from_str(
+            upstream
+                .get(&format!("/r/main/index/{path}"))
+                .text()
+                .unwrap()
+                .trim(),
+        )
+        .unwrap();
+        assert_eq!(
+            sums[&format!("{name}@1.0.0")],
+            line["cksum"].as_str().unwrap()
+        );
+    }
+    let fetched = metric(&proxy, "berth_proxy_crate_misses_total");
+    assert_eq!(fetched, 2.0, "each crate fetched from upstream once");
+
+    // The upstream goes away; a fresh cargo (empty cache) still builds, the
+    // index being revalidated (TTL 1 s), failing, and served stale.
+    upstream.kill();
+    std::thread::sleep(Duration::from_millis(1100));
+    let cargo2 = mirror_cargo(&proxy);
+    let dir2 = app(
+        &cargo2,
+        "app2",
+        "mid = \"1\"",
+        "fn main() { println!(\"{}\", mid::mid()); }\n",
+    );
+    let out = cargo2.ok(&dir2, &["run", "--quiet"]);
+    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
+    assert_eq!(lock_checksums(&dir2), sums);
+    assert!(metric(&proxy, "berth_proxy_stale_served_total") >= 1.0);
+    assert_eq!(metric(&proxy, "berth_proxy_crate_misses_total"), 2.0);
+    // A crate never fetched fails fast with a clear error, not a hang.
+    let start = Instant::now();
+    let r = proxy.get("/r/public/index/ne/ve/never");
+    assert_eq!(r.status(), 502);
+    let body = r.text().unwrap();
+    assert!(
+        body.contains("could not get `never` from its upstream"),
+        "{body}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+/// How the fixture upstream behaves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Normal,
+    /// Closes every connection at once.
+    Down,
+    /// Accepts and never answers.
+    Stall,
+    /// 500 for everything.
+    Error,
+    /// Serves `.crate` files with one byte flipped.
+    Corrupt,
+}
+
+/// A tiny HTTP/1.1 upstream: `GET /index/...` and `GET /dl/NAME/VERS`.
+struct Fixture {
+    url: String,
+    mode: Arc<Mutex<Mode>>,
+    /// Requests per path.
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Fixture {
+    /// Serves crates `(name, vers, bytes)`; the dl template uses markers.
+    fn start(crates: &[(&str, &str, Vec<u8>)]) -> Fixture {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+        files.insert(
+            "/index/config.json".into(),
+            json!({"dl": format!("{url}/dl/{{crate}}/{{version}}/{{sha256-checksum}}"), "api": url})
+                .to_string()
+                .into_bytes(),
+        );
+        let mut index: HashMap<String, String> = HashMap::new();
+        for (name, vers, bytes) in crates {
+            let line = json!({"name": name, "vers": vers, "deps": [], "cksum": sha256_hex(bytes),
+                              "features": {}, "yanked": false});
+            index
+                .entry(format!("/index/{}", berth_protocol::index_path(name)))
+                .or_default()
+                .push_str(&format!("{line}\n"));
+            files.insert(
+                format!("/dl/{name}/{vers}/{}", sha256_hex(bytes)),
+                bytes.clone(),
+            );
+        }
+        files.extend(index.into_iter().map(|(k, v)| (k, v.into_bytes())));
+        let fixture = Fixture {
+            url,
+            mode: Arc::new(Mutex::new(Mode::Normal)),
+            hits: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (mode, hits, stop) = (
+            fixture.mode.clone(),
+            fixture.hits.clone(),
+            fixture.stop.clone(),
+        );
+        let files = Arc::new(files);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (mode, hits, files) = (mode.clone(), hits.clone(), files.clone());
+                std::thread::spawn(move || serve(conn, &mode, &hits, &files));
+            }
+        });
+        fixture
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn hits(&self, prefix: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn index_url(&self) -> String {
+        format!("sparse+{}/index/", self.url)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    mode: &Mutex<Mode>,
+    hits: &Mutex<HashMap<String, usize>>,
+    files: &HashMap<String, Vec<u8>>,
+) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let mode = *mode.lock().unwrap();
+    let reply = |conn: &mut TcpStream, status: &str, body: &[u8]| {
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let _ = conn.write_all(body);
+    };
+    match mode {
+        Mode::Down => {}
+        Mode::Stall => {
+            let mut sink = [0u8; 1];
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+            let _ = conn.read(&mut sink);
+        }
+        Mode::Error => reply(&mut conn, "500 Internal Server Error", b"boom"),
+        Mode::Normal | Mode::Corrupt => match files.get(&path) {
+            None => reply(&mut conn, "404 Not Found", b"not found"),
+            Some(body) => {
+                let mut body = body.clone();
+                if mode == Mode::Corrupt && path.starts_with("/dl/") {
+                    let last = body.len() - 1;
+                    body[last] ^= 0xff;
+                }
+                // Slow enough that concurrent misses overlap.
+                if path.starts_with("/dl/") {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                reply(&mut conn, "200 OK", &body);
+            }
+        },
+    }
+}
+
+#[test]
+fn corrupt_crates_are_refused_and_not_cached_then_fetched_once_fixed() {
+    let bytes = crate_file("fixed", "1.0.0", "pub fn f() {}\n");
+    let fixture = Fixture::start(&[("fixed", "1.0.0", bytes.clone())]);
+    let proxy = Server::start_with_config(&proxy_config(&fixture.index_url(), ""));
+    let dl = "/r/public/api/v1/crates/fixed/1.0.0/download";
+
+    fixture.set(Mode::Corrupt);
+    let r = proxy.get(dl);
+    assert_eq!(r.status(), 502);
+    let body = r.text().unwrap();
+    assert!(
+        body.contains("refused and not cached") && body.contains(&sha256_hex(&bytes)),
+        "{body}"
+    );
+    assert!(proxy.log().contains("does not match the index checksum"));
+    assert_eq!(metric(&proxy, "berth_proxy_checksum_mismatches_total"), 1.0);
+    assert!(proxy.blob_files().is_empty(), "nothing was stored");
+
+    fixture.set(Mode::Normal);
+    let r = proxy.get(dl);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), bytes.as_slice());
+    assert_eq!(proxy.blob_files(), vec![sha256_hex(&bytes)]);
+}
+
+#[test]
+fn concurrent_misses_make_one_upstream_request() {
+    let bytes = crate_file("popular", "2.0.0", "pub fn p() {}\n");
+    let fixture = Fixture::start(&[("popular", "2.0.0", bytes.clone())]);
+    let proxy = Server::start_with_config(&proxy_config(&fixture.index_url(), ""));
+    let url = format!(
+        "{}/r/public/api/v1/crates/popular/2.0.0/download",
+        proxy.url
+    );
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let r = http().get(&url).send().unwrap();
+                (r.status().as_u16(), r.bytes().unwrap().to_vec())
+            })
+        })
+        .collect();
+    for t in threads {
+        let (status, body) = t.join().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, bytes);
+    }
+    assert_eq!(
+        fixture.hits("/dl/"),
+        1,
+        "one upstream download for 50 clients"
+    );
+    assert_eq!(fixture.hits("/index/po/pu/popular"), 1, "one index fetch");
+}
+
+#[test]
+fn upstream_failures_serve_what_is_cached_and_fail_fast_otherwise() {
+    let a = crate_file("cached", "1.0.0", "pub fn a() {}\n");
+    let b = crate_file("uncached", "1.0.0", "pub fn b() {}\n");
+    let fixture = Fixture::start(&[("cached", "1.0.0", a.clone()), ("uncached", "1.0.0", b)]);
+    let proxy = Server::start_with_config(&proxy_config(
+        &fixture.index_url(),
+        "index_ttl_secs = 1\nconnect_timeout_secs = 2\nupstream_timeout_secs = 2",
+    ));
+    assert_eq!(
+        proxy
+            .get("/r/public/api/v1/crates/cached/1.0.0/download")
+            .status(),
+        200
+    );
+
+    for mode in [Mode::Error, Mode::Stall, Mode::Down] {
+        fixture.set(mode);
+        std::thread::sleep(Duration::from_millis(1100)); // past the TTL
+        let start = Instant::now();
+        let r = proxy.get("/r/public/index/ca/ch/cached");
+        assert_eq!(r.status(), 200, "{mode:?}: cached index served stale");
+        let r = proxy.get("/r/public/api/v1/crates/cached/1.0.0/download");
+        assert_eq!(r.status(), 200, "{mode:?}");
+        assert_eq!(r.bytes().unwrap().as_ref(), a.as_slice());
+        let r = proxy.get("/r/public/index/un/ca/uncached");
+        assert_eq!(r.status(), 502, "{mode:?}: nothing cached to stand in");
+        let body = r.text().unwrap();
+        assert!(
+            body.contains("could not get `uncached` from its upstream"),
+            "{body}"
+        );
+        // Bounded by the configured timeouts (2 s each), never a hang.
+        assert!(start.elapsed() < Duration::from_secs(15), "{mode:?}");
+    }
+    assert!(metric(&proxy, "berth_proxy_stale_served_total") >= 3.0);
+    assert!(metric(&proxy, "berth_proxy_upstream_errors_total") >= 3.0);
+}
+
+#[test]
+fn offline_proxy_serves_only_what_is_cached() {
+    let a = crate_file("kept", "1.0.0", "pub fn a() {}\n");
+    let fixture = Fixture::start(&[("kept", "1.0.0", a.clone())]);
+    let online = Server::start_with_config(&proxy_config(&fixture.index_url(), ""));
+    assert_eq!(
+        online
+            .get("/r/public/api/v1/crates/kept/1.0.0/download")
+            .status(),
+        200
+    );
+    let stores = online.stores.clone();
+    drop(online);
+    let before = fixture.hits("");
+    let offline = Server::start_on(
+        stores,
+        &proxy_config(&fixture.index_url(), "offline = true"),
+    );
+    assert_eq!(offline.get("/r/public/index/ke/pt/kept").status(), 200);
+    let r = offline.get("/r/public/api/v1/crates/kept/1.0.0/download");
+    assert_eq!(r.bytes().unwrap().as_ref(), a.as_slice());
+    assert_eq!(offline.get("/r/public/index/ot/he/other").status(), 404);
+    assert_eq!(
+        fixture.hits(""),
+        before,
+        "an offline proxy never asks upstream"
+    );
+}
