@@ -74,26 +74,16 @@ fn visibility(private: bool) -> &'static str {
 }
 
 impl Berth {
-    /// Checks the configuration against the registry settings kept with the
-    /// data, recording them the first time. A serving node calls it before
-    /// it listens: a node started without (or with a stale) configuration
-    /// file must never serve a private registry openly, hide a registry, or
-    /// serve one kind's data as another's.
+    /// Checks each registry's visibility against the one kept with the
+    /// data, recording it the first time. A serving node calls it before it
+    /// listens: a node started without (or with a stale) configuration file
+    /// must never serve a private registry openly. (`open` already refused
+    /// registries missing from the configuration or of another kind.)
     pub async fn check_stored_registries(&self) -> Result<(), ServiceError> {
         for stored in self.meta.stored_registries().await? {
             let Some(reg) = self.registries.get(&stored.name) else {
-                return Err(ServiceError::Conflict(format!(
-                    "the database holds registry `{}` ({}), which the configuration does not declare; \
-                     declare it under [[registries]] (is the configuration file missing?)",
-                    stored.name, stored.kind
-                )));
+                continue; // `open` refused this already
             };
-            if stored.kind != reg.kind {
-                return Err(ServiceError::Conflict(format!(
-                    "registry `{}` holds {} data but is configured as kind `{}`",
-                    reg.name, stored.kind, reg.kind
-                )));
-            }
             match stored.private {
                 None => {
                     self.meta

@@ -81,6 +81,26 @@ impl Berth {
         // SQLite), so a hosted registry's cached files stay valid until it
         // invalidates them.
         let sole_writer = meta.backend() == berth_store::Backend::Sqlite;
+        // What the database holds must be what the configuration declares:
+        // nothing missing, no kind changed.
+        for stored in meta.stored_registries().await? {
+            match config.registries.iter().find(|r| r.name == stored.name) {
+                None => {
+                    return Err(ServiceError::Conflict(format!(
+                        "the database holds registry `{}` ({}), which the configuration does not \
+                         declare; declare it under [[registries]] (is the configuration file missing?)",
+                        stored.name, stored.kind
+                    )))
+                }
+                Some(r) if r.kind != stored.kind => {
+                    return Err(ServiceError::Conflict(format!(
+                        "registry `{}` holds {} data but is configured as kind `{}`",
+                        r.name, stored.kind, r.kind
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
         let mut registries = HashMap::new();
         for r in &config.registries {
             let source = match r.kind {
@@ -132,6 +152,19 @@ impl Berth {
         self.registries.get(name).ok_or_else(|| {
             ServiceError::NotFound(format!("no registry named `{name}` on this server"))
         })
+    }
+
+    /// A configured registry that crates are published to: publish, yank,
+    /// unyank, owners and crate details exist only there.
+    pub fn hosted(&self, name: &str) -> Result<&Registry, ServiceError> {
+        let reg = self.registry(name)?;
+        match reg.kind {
+            RegistryKind::Hosted => Ok(reg),
+            kind => Err(ServiceError::BadRequest(format!(
+                "registry `{name}` is a {kind} registry: it serves another registry's crates \
+                 read-only; publish, yank and owner changes go to a hosted registry"
+            ))),
+        }
     }
 
     /// The registries, by name.

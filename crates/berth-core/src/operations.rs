@@ -156,7 +156,7 @@ impl Berth {
         vers: &str,
         yanked: bool,
     ) -> Result<(), ServiceError> {
-        let reg = self.registry(registry)?;
+        let reg = self.hosted(registry)?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = if yanked {
@@ -210,7 +210,7 @@ impl Berth {
         who: Option<&Identity>,
         name: &str,
     ) -> Result<OwnerList, ServiceError> {
-        let reg = self.registry(registry)?;
+        let reg = self.hosted(registry)?;
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
         let users = self.meta.list_owners(krate.id).await?;
@@ -226,7 +226,7 @@ impl Berth {
         who: Option<&Identity>,
         name: &str,
     ) -> Result<CrateDetail, ServiceError> {
-        let reg = self.registry(registry)?;
+        let reg = self.hosted(registry)?;
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
         let owners = self.meta.list_owners(krate.id).await?;
@@ -263,7 +263,7 @@ impl Berth {
         name: &str,
         vers: &str,
     ) -> Result<String, ServiceError> {
-        let reg = self.registry(registry)?;
+        let reg = self.hosted(registry)?;
         self.authorize_read(reg, who)?;
         let missing = || ServiceError::NotFound(format!("no README for `{name}@{vers}`"));
         let krate = self
@@ -287,7 +287,7 @@ impl Berth {
         logins: &[String],
         add: bool,
     ) -> Result<String, ServiceError> {
-        let reg = self.registry(registry)?;
+        let reg = self.hosted(registry)?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = if add {
@@ -467,7 +467,9 @@ impl Berth {
             // Asked again right before deleting: a publish may have
             // committed it since the listing. The store checks every table
             // that refers to blobs.
-            if self.meta.blob_referenced(&digest).await? {
+            if self.meta.blob_referenced(&digest).await?
+                || self.meta.proxy_blob_referenced(&digest).await?
+            {
                 continue;
             }
             self.blobs.delete(&digest).await?;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Scope;
 use crate::error::ServiceError;
-use crate::{Berth, Identity, RegistryKind};
+use crate::{Berth, Identity};
 
 /// The success body cargo expects.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,13 +66,7 @@ impl Berth {
         registry: &str,
         who: Option<&Identity>,
     ) -> Result<(), ServiceError> {
-        let reg = self.registry(registry)?;
-        if reg.kind != RegistryKind::Hosted {
-            return Err(ServiceError::BadRequest(format!(
-                "registry `{}` does not accept publishes",
-                reg.name
-            )));
-        }
+        let reg = self.hosted(registry)?;
         let who = who.ok_or_else(|| {
             ServiceError::Unauthorized(format!(
                 "publishing requires a token: run `cargo login --registry {}`",

@@ -467,3 +467,115 @@ fn offline_proxy_serves_only_what_is_cached() {
         "an offline proxy never asks upstream"
     );
 }
+
+#[test]
+fn private_proxy_needs_a_token_and_gc_keeps_what_it_caches() {
+    let a = crate_file("secret", "1.0.0", "pub fn a() {}\n");
+    let fixture = Fixture::start(&[("secret", "1.0.0", a.clone())]);
+    let proxy = Server::start_with_config(&format!(
+        "[limits]\nrequest_timeout_secs = 5\n\n{}",
+        proxy_config(&fixture.index_url(), "private = true")
+    ));
+    let dl = "/r/public/api/v1/crates/secret/1.0.0/download";
+    let r = proxy.get(dl);
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        fixture.hits(""),
+        0,
+        "a refused caller costs the upstream nothing"
+    );
+    let token = proxy.user_with_token("reader");
+    let out = proxy.berth(&[
+        "role",
+        "grant",
+        "--registry",
+        "public",
+        "--user",
+        "reader",
+        "--role",
+        "read",
+    ]);
+    assert!(out.status.success());
+    let get = |path: &str| {
+        http()
+            .get(format!("{}{path}", proxy.url))
+            .header("Authorization", &token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(get(dl).bytes().unwrap().as_ref(), a.as_slice());
+    let cfg: serde_json::Value = get("/r/public/index/config.json").json().unwrap();
+    assert_eq!(cfg["auth-required"], true);
+
+    // Publishing, yanking and owners belong to hosted registries.
+    let r = http()
+        .delete(format!(
+            "{}/r/public/api/v1/crates/secret/1.0.0/yank",
+            proxy.url
+        ))
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("is a proxy registry"));
+
+    // gc never removes a cached crate the proxy still references.
+    std::thread::sleep(Duration::from_secs(6));
+    let out = proxy.berth(&["gc", "--min-age-secs", "5"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 0"));
+    assert_eq!(proxy.blob_files(), vec![sha256_hex(&a)]);
+    let out = proxy.berth(&["blobs", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn the_cache_budget_evicts_the_least_recently_used_crates() {
+    let crates: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| {
+            let name = format!("big{i}");
+            // Incompressible content, so each .crate is about 20 KB.
+            let filler: String = (0..20_000u32)
+                .map(|k| char::from(b'a' + ((k.wrapping_mul(2_654_435_761) >> (i + 3)) % 26) as u8))
+                .collect();
+            let bytes = crate_file(
+                &name,
+                "1.0.0",
+                &format!("pub const X: &str = \"{filler}\";\n"),
+            );
+            (name, bytes)
+        })
+        .collect();
+    let size = crates[0].1.len() as u64;
+    let fixture = Fixture::start(
+        &crates
+            .iter()
+            .map(|(n, b)| (n.as_str(), "1.0.0", b.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let proxy = Server::start_with_config(&proxy_config(
+        &fixture.index_url(),
+        &format!("cache_max_bytes = {}", size * 5 / 2),
+    ));
+    for (name, bytes) in &crates {
+        let r = proxy.get(&format!("/r/public/api/v1/crates/{name}/1.0.0/download"));
+        assert_eq!(r.bytes().unwrap().as_ref(), bytes.as_slice());
+    }
+    let kept = proxy.blob_files();
+    assert!(kept.len() <= 2, "at most 2.5 crates' worth kept: {kept:?}");
+    assert!(kept.contains(&sha256_hex(&crates[3].1)), "the newest stays");
+    assert!(metric(&proxy, "berth_proxy_evictions_total") >= 2.0);
+    // An evicted crate is fetched again on demand.
+    let r = proxy.get("/r/public/api/v1/crates/big0/1.0.0/download");
+    assert_eq!(r.bytes().unwrap().as_ref(), crates[0].1.as_slice());
+    assert_eq!(fixture.hits("/dl/big0/"), 2);
+}
