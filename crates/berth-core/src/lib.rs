@@ -15,6 +15,7 @@ mod downloads;
 pub mod error;
 mod index;
 pub mod migrate;
+pub mod mirror;
 mod operations;
 mod publish;
 mod registry_config;

@@ -54,6 +54,10 @@ enum Command {
     /// Registry settings kept with the data.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Fill a proxy registry ahead of time, and move what some projects
+    /// need to an air-gapped Berth in one bundle file.
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -123,6 +127,52 @@ enum BlobsCommand {
     /// Check that every published version's blob exists and matches its
     /// checksum; exits non-zero on any problem.
     Verify,
+}
+
+#[derive(clap::Args, Debug)]
+struct MirrorSelection {
+    /// The proxy registry to fill.
+    #[arg(long)]
+    registry: String,
+    /// A Cargo.lock whose registry packages are wanted (repeatable).
+    #[arg(long, value_name = "FILE")]
+    lockfile: Vec<PathBuf>,
+    /// A file of crates, one per line: NAME, NAME@VERSION or NAME VERSION.
+    #[arg(long, value_name = "FILE")]
+    crates: Option<PathBuf>,
+    /// For crates named without a version: how many of the newest
+    /// non-yanked versions, as `newest:N`.
+    #[arg(long, value_name = "newest:N", default_value = "newest:1")]
+    versions: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum MirrorCommand {
+    /// Fetch what the lockfiles or the crate list need into a proxy
+    /// registry, with bounded concurrency; safe to interrupt and run again.
+    Fill {
+        #[command(flatten)]
+        select: MirrorSelection,
+        /// Upstream fetches at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Fill, then write those index files and crates into one bundle file.
+    Export {
+        #[command(flatten)]
+        select: MirrorSelection,
+        /// The bundle to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Load a bundle into a proxy registry (no network needed), verifying
+    /// every checksum first; importing it twice changes nothing.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        #[arg(long)]
+        registry: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -369,6 +419,7 @@ async fn main() -> Result<()> {
                 if admin { " as an administrator" } else { "" }
             );
         }
+        Command::Mirror(cmd) => mirror(config, cmd).await?,
         Command::Registry(RegistryCommand::Visibility {
             registry,
             visibility,
@@ -538,5 +589,137 @@ async fn main() -> Result<()> {
             println!("deleted {n} unreferenced blob(s)");
         }
     }
+    Ok(())
+}
+
+/// The versions a mirror command asks for.
+async fn mirror_versions(berth: &Berth, select: &MirrorSelection) -> Result<Vec<(String, String)>> {
+    use berth_core::mirror;
+    let newest: usize = select
+        .versions
+        .strip_prefix("newest:")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n >= 1)
+        .with_context(|| format!("--versions `{}`: expected newest:N", select.versions))?;
+    let mut wanted = Vec::new();
+    for lock in &select.lockfile {
+        wanted.extend(mirror::wanted_from_lockfile(lock).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if let Some(list) = &select.crates {
+        wanted.extend(mirror::wanted_from_list(list).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if wanted.is_empty() {
+        bail!("nothing to mirror: give --lockfile FILE or --crates FILE");
+    }
+    let (versions, report) = berth
+        .mirror_versions(&select.registry, &wanted, newest)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (name, _, outcome) in &report.items {
+        eprintln!("warning: {name}: {outcome:?}");
+    }
+    Ok(versions)
+}
+
+/// A progress bar over `n` items that shows problems as they happen.
+fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn print_fill(report: &berth_core::mirror::FillReport) -> Result<()> {
+    use berth_core::mirror::FillOutcome;
+    let fetched = report.count(|o| *o == FillOutcome::Fetched);
+    let present = report.count(|o| *o == FillOutcome::Present);
+    let missing: Vec<String> = report
+        .items
+        .iter()
+        .filter(|(_, _, o)| *o == FillOutcome::NotFound)
+        .map(|(n, v, _)| format!("{n}@{v}"))
+        .collect();
+    let failed: Vec<String> = report
+        .items
+        .iter()
+        .filter_map(|(n, v, o)| match o {
+            FillOutcome::Failed(e) => Some(format!("{n}@{v}: {e}")),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "{fetched} fetched, {present} already cached, {} not on the upstream, {} failed",
+        missing.len(),
+        failed.len()
+    );
+    if !missing.is_empty() {
+        eprintln!(
+            "not on the upstream (private crates?): {}",
+            missing.join(", ")
+        );
+    }
+    for f in &failed {
+        eprintln!("failed: {f}");
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} crate(s) could not be fetched; run the same command again to retry them",
+            failed.len()
+        );
+    }
+    Ok(())
+}
+
+async fn mirror(config: Config, cmd: MirrorCommand) -> Result<()> {
+    let berth = open(config).await?;
+    match cmd {
+        MirrorCommand::Fill {
+            select,
+            concurrency,
+        } => {
+            let versions = mirror_versions(&berth, &select).await?;
+            let bar = progress_bar(versions.len(), "filling");
+            let report = berth
+                .mirror_fill(&select.registry, &versions, concurrency, &|_, _| bar.inc(1))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            print_fill(&report)?;
+        }
+        MirrorCommand::Export { select, out } => {
+            let versions = mirror_versions(&berth, &select).await?;
+            let bar = progress_bar(versions.len(), "exporting");
+            let report = berth
+                .mirror_export(&select.registry, &versions, &out, &|_, _| bar.inc(1))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            print_fill(&report)?;
+            println!("wrote {}", out.display());
+        }
+        MirrorCommand::Import { file, registry } => {
+            let spinner = indicatif::ProgressBar::new_spinner();
+            spinner.set_message(format!("verifying and importing {}", file.display()));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let report = berth
+                .mirror_import(&registry, &file)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"));
+            spinner.finish_and_clear();
+            let report = report?;
+            println!(
+                "index files: {} written, {} unchanged; crates: {} written, {} already present",
+                report.index_files_written,
+                report.index_files_unchanged,
+                report.crates_written,
+                report.crates_present
+            );
+        }
+    }
+    berth.close().await;
     Ok(())
 }

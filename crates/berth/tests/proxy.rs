@@ -579,3 +579,135 @@ fn the_cache_budget_evicts_the_least_recently_used_crates() {
     assert_eq!(r.bytes().unwrap().as_ref(), crates[0].1.as_slice());
     assert_eq!(fixture.hits("/dl/big0/"), 2);
 }
+
+#[test]
+fn mirror_fill_export_and_import_for_an_air_gapped_build() {
+    let mut upstream = Server::start();
+    publish_upstream_crates(&upstream);
+    let online = Server::start_with_config(&proxy_config(&upstream.index_url("main"), ""));
+
+    // Fill ahead of time from a crate list (newest version of each).
+    let list = online.data_dir.join("crates.txt");
+    std::fs::write(&list, "# what we need\nmid\nleaf@1.0.0\n").unwrap();
+    let out = online.berth(&[
+        "mirror",
+        "fill",
+        "--registry",
+        "public",
+        "--crates",
+        list.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 fetched, 0 already cached"), "{text}");
+    // Run again: it resumes, fetching nothing twice.
+    let out = online.berth(&[
+        "mirror",
+        "fill",
+        "--registry",
+        "public",
+        "--crates",
+        list.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 fetched, 2 already cached"));
+
+    // A project's lockfile, resolved through the online proxy.
+    let cargo = mirror_cargo(&online);
+    let dir = app(
+        &cargo,
+        "app",
+        "mid = \"1\"",
+        "fn main() { println!(\"{}\", mid::mid()); }\n",
+    );
+    cargo.ok(&dir, &["generate-lockfile"]);
+    let lock = dir.join("Cargo.lock");
+    let bundle = online.data_dir.join("bundle.tar");
+    let out = online.berth(&[
+        "mirror",
+        "export",
+        "--registry",
+        "public",
+        "--lockfile",
+        lock.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 fetched, 2 already cached"));
+    upstream.kill();
+
+    // The air-gapped side: an offline proxy whose upstream is unreachable.
+    let dead = "sparse+http://127.0.0.1:9/r/main/index/";
+    let gapped = Server::start_with_config(&proxy_config(dead, "offline = true"));
+    let import = |server: &Server, file: &Path| {
+        server.berth(&[
+            "mirror",
+            "import",
+            file.to_str().unwrap(),
+            "--registry",
+            "public",
+        ])
+    };
+
+    // A damaged bundle is refused whole: nothing is written.
+    let bytes = std::fs::read(&bundle).unwrap();
+    let truncated = gapped.data_dir.join("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 2048; // inside the last member's data
+    flipped[at] ^= 0x01;
+    let corrupt = gapped.data_dir.join("corrupt.tar");
+    std::fs::write(&corrupt, &flipped).unwrap();
+    for bad in [&truncated, &corrupt] {
+        let out = import(&gapped, bad);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the bundle is not usable") && err.contains("nothing was imported"),
+            "{err}"
+        );
+        assert!(gapped.blob_files().is_empty());
+        assert_eq!(gapped.get("/r/public/index/3/m/mid").status(), 404);
+    }
+
+    let out = import(&gapped, &bundle);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("index files: 2 written, 0 unchanged; crates: 2 written, 0 already present"),
+        "{text}"
+    );
+    let blobs = gapped.blob_files();
+    let out = import(&gapped, &bundle);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("index files: 0 written, 2 unchanged; crates: 0 written, 2 already present"));
+    assert_eq!(
+        gapped.blob_files(),
+        blobs,
+        "a second import changes nothing"
+    );
+
+    // A plain cargo build against the air-gapped Berth.
+    let cargo2 = mirror_cargo(&gapped);
+    let dir2 = app(
+        &cargo2,
+        "app",
+        "mid = \"1\"",
+        "fn main() { println!(\"{}\", mid::mid()); }\n",
+    );
+    std::fs::copy(&lock, dir2.join("Cargo.lock")).unwrap();
+    let out = cargo2.ok(&dir2, &["run", "--quiet", "--locked"]);
+    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
+}
