@@ -134,6 +134,21 @@ pub use crate::registry_config::{RegistryConfig, RegistryKind};
 
 pub const MIB: u64 = 1024 * 1024;
 
+/// Memory for index files by default: a sixteenth of the machine's memory,
+/// between 128 MiB and 1 GiB, so that a large working set stays cached
+/// without an operator sizing it.
+fn default_index_cache_bytes() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024);
+    total.map_or(128 * MIB, |t| (t / 16).clamp(128 * MIB, 1024 * MIB))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -169,7 +184,7 @@ impl Default for LimitsConfig {
             max_crate_entries: 50_000,
             request_timeout_secs: 300,
             max_concurrent_publishes: 8,
-            index_cache_bytes: 64 * MIB,
+            index_cache_bytes: default_index_cache_bytes(),
             blob_cache_bytes: 64 * MIB,
             max_connections: 4096,
             header_read_timeout_secs: 30,

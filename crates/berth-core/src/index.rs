@@ -97,8 +97,11 @@ impl IndexCache {
 
     pub(crate) fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
         let size = file.body.len() as u64;
-        if size > self.budget / 4 {
-            return; // too large to be worth keeping
+        if size > self.budget / 2 {
+            // Larger than half the budget: kept nowhere, built per request
+            // (one at a time per crate). `limits.max_index_file_bytes` keeps
+            // files under a quarter of the default budget.
+            return;
         }
         let Ok(mut cache) = self.files.write() else {
             return;

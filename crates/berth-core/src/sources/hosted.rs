@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::flight::KeyedLocks;
 use super::BlobRef;
 use crate::error::ServiceError;
 use crate::index::IndexFile;
@@ -23,11 +24,47 @@ pub(crate) struct Hosted {
     /// This process makes every change to the metadata (single-node
     /// SQLite), so cached index files stay valid until it invalidates them.
     sole_writer: bool,
+    /// One build per crate at a time: concurrent misses wait for it and
+    /// share the result instead of each reading and hashing every line.
+    builds: KeyedLocks,
+}
+
+enum Cached {
+    Hit(Arc<IndexFile>),
+    Miss,
+    NoCrate,
 }
 
 impl Hosted {
     pub(crate) fn new(sole_writer: bool) -> Self {
-        Self { sole_writer }
+        Self {
+            sole_writer,
+            builds: KeyedLocks::default(),
+        }
+    }
+
+    /// The cached file, if it is current.
+    async fn cached(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        key: &(i64, String),
+    ) -> Result<Cached, ServiceError> {
+        if self.sole_writer {
+            // Every change goes through this process, which invalidates the
+            // cache before acknowledging it: a hit needs no database.
+            return Ok(match berth.index_cache.get(key, None) {
+                Some(file) => Cached::Hit(file),
+                None => Cached::Miss,
+            });
+        }
+        let Some(state) = berth.meta.index_state(reg.id, &key.1).await? else {
+            return Ok(Cached::NoCrate);
+        };
+        Ok(match berth.index_cache.get(key, Some(state.revision)) {
+            Some(file) => Cached::Hit(file),
+            None => Cached::Miss,
+        })
     }
 
     pub(crate) async fn index_file(
@@ -39,19 +76,17 @@ impl Hosted {
         let canon = berth_protocol::canonical_name(name);
         let canon_name = canon.as_str();
         let key = (reg.id, canon_name.to_string());
-        if self.sole_writer {
-            // Every change goes through this process, which invalidates the
-            // cache before acknowledging it: a hit needs no database.
-            if let Some(file) = berth.index_cache.get(&key, None) {
-                return Ok(Some(file));
-            }
-        } else {
-            let Some(state) = berth.meta.index_state(reg.id, canon_name).await? else {
-                return Ok(None);
-            };
-            if let Some(file) = berth.index_cache.get(&key, Some(state.revision)) {
-                return Ok(Some(file));
-            }
+        match self.cached(berth, reg, &key).await? {
+            Cached::Hit(file) => return Ok(Some(file)),
+            Cached::NoCrate => return Ok(None),
+            Cached::Miss => {}
+        }
+        let _build = self.builds.lock(&format!("{}/{canon_name}", reg.id)).await;
+        // Whoever held the build before us may have cached it.
+        match self.cached(berth, reg, &key).await? {
+            Cached::Hit(file) => return Ok(Some(file)),
+            Cached::NoCrate => return Ok(None),
+            Cached::Miss => {}
         }
         let Some((state, lines)) = berth.meta.index_file(reg.id, canon_name).await? else {
             return Ok(None);

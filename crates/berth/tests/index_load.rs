@@ -1,0 +1,119 @@
+//! Index amplification: one user publishes a crate with a very large index
+//! file; anonymous readers then ask for it many times at once. The file is
+//! built once per change and shared, off the async workers, so `/health`,
+//! a normal publish and other index fetches stay prompt and memory stays
+//! bounded.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{crate_file, http, Server};
+use serde_json::{json, Value};
+
+#[test]
+fn a_huge_index_file_is_built_once_and_shared() {
+    let server = Server::start();
+    let token = server.user_with_token("mallory");
+    // 40 versions of ~250 KB index lines each: a 10 MB index file.
+    let features: serde_json::Map<String, Value> = (0..2_000)
+        .map(|i| {
+            let values: Vec<Value> = (0..4)
+                .map(|k| {
+                    json!(format!(
+                        "feature-with-a-long-name-{:05}",
+                        (i + k + 1) % 2_000
+                    ))
+                })
+                .collect();
+            (
+                format!("feature-with-a-long-name-{i:05}"),
+                Value::Array(values),
+            )
+        })
+        .collect();
+    for v in 0..40 {
+        let vers = format!("1.0.{v}");
+        let meta = json!({
+            "name": "amplified", "vers": vers, "deps": [], "features": features,
+            "authors": [], "description": "big", "license": "MIT", "keywords": [],
+            "categories": [], "badges": {}, "links": null, "rust_version": null,
+        });
+        let body = berth_protocol::body::encode_publish_body(
+            meta.to_string().as_bytes(),
+            &crate_file("amplified", &vers, "pub fn a() {}\n"),
+        );
+        let r = http()
+            .put(format!("{}/r/main/api/v1/crates/new", server.url))
+            .header("Authorization", &token)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    }
+    let url = format!("{}/r/main/index/am/pl/amplified", server.url);
+    let size = http().get(&url).send().unwrap().bytes().unwrap().len();
+    assert!(size > 9_000_000, "index file is {size} bytes");
+    let rss_before = server.peak_rss_kib();
+
+    // 16 anonymous readers loop for a few seconds (bounded in time).
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = http().get(&url).send().unwrap();
+                    assert_eq!(r.status(), 200);
+                    assert_eq!(r.bytes().unwrap().len(), size);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    // Meanwhile: /health within a second, a normal publish and index fetch.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut worst = Duration::ZERO;
+    let mut published = 0;
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let r = http()
+            .get(format!("{}/health", server.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        worst = worst.max(t.elapsed());
+        let vers = format!("0.1.{published}");
+        let status = common::publish_raw(
+            &server.url,
+            &token,
+            "ordinary",
+            &vers,
+            &crate_file("ordinary", &vers, "pub fn o() {}\n"),
+        );
+        assert_eq!(status, Some(200));
+        published += 1;
+        let r = server.get("/r/main/index/or/di/ordinary");
+        assert_eq!(r.status(), 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let served: usize = readers.into_iter().map(|t| t.join().unwrap()).sum();
+    let rss_after = server.peak_rss_kib();
+    println!(
+        "index file {size} B served {served} times; worst /health {worst:?}; \
+         peak RSS {rss_before} KiB before, {rss_after} KiB after"
+    );
+    assert!(worst < Duration::from_secs(1), "/health took {worst:?}");
+    // The body is shared, not copied per request: the peak grows by far
+    // less than one copy per concurrent reader (16 x 10 MB).
+    assert!(
+        rss_after < rss_before + 100 * 1024,
+        "peak RSS grew from {rss_before} to {rss_after} KiB"
+    );
+}
