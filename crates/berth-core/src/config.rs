@@ -374,6 +374,7 @@ impl Config {
                 )));
             }
         }
+        crate::registry_config::check_registry_set(&self.registries)?;
         let l = &self.limits;
         let u32_max = u64::from(u32::MAX);
         for (key, value, min, max) in [

@@ -11,6 +11,7 @@
 mod admin;
 pub mod auth;
 pub mod config;
+mod confusion;
 mod downloads;
 pub mod error;
 mod index;
@@ -115,11 +116,21 @@ impl Berth {
                         config.limits.index_cache_bytes,
                     )?))
                 }
-                other => {
-                    return Err(ServiceError::BadRequest(format!(
-                        "registry `{}`: kind `{other}` is not available in this build",
-                        r.name
-                    )))
+                RegistryKind::Virtual => {
+                    let members = r
+                        .members
+                        .iter()
+                        .filter_map(|m| {
+                            let kind = config.registries.iter().find(|c| &c.name == m)?.kind;
+                            Some((m.clone(), kind))
+                        })
+                        .collect::<Vec<_>>();
+                    sources::Source::Virtual(sources::Virtual::new(
+                        &members,
+                        r.claims.clone(),
+                        r.publish_to.clone(),
+                        r.allow_upstream_names.clone(),
+                    ))
                 }
             };
             let id = meta.ensure_registry(&r.name, r.kind).await?;
@@ -155,14 +166,59 @@ impl Berth {
         })
     }
 
-    /// A configured registry that crates are published to: publish, yank,
-    /// unyank, owners and crate details exist only there.
-    pub fn hosted(&self, name: &str) -> Result<&Registry, ServiceError> {
-        let reg = self.registry(name)?;
-        match reg.kind {
-            RegistryKind::Hosted => Ok(reg),
-            kind => Err(ServiceError::BadRequest(format!(
-                "registry `{name}` is a {kind} registry: it serves another registry's crates \
+    /// The hosted registry that acts on crate `krate` asked of `registry`:
+    /// the registry itself when hosted; for a virtual registry, the hosted
+    /// member that owns the name. Yank, unyank, owners and crate details
+    /// exist only there.
+    pub async fn hosted_for(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        krate: &str,
+    ) -> Result<&Registry, ServiceError> {
+        let reg = self.registry(registry)?;
+        // Nothing about a private registry's names before its readers.
+        self.authorize_read(reg, who)?;
+        let read_only = |kind: RegistryKind| {
+            ServiceError::BadRequest(format!(
+                "registry `{registry}` is a {kind} registry: it serves another registry's crates \
+                 read-only; publish, yank and owner changes go to a hosted registry"
+            ))
+        };
+        match reg.source.as_ref() {
+            sources::Source::Hosted(_) => Ok(reg),
+            sources::Source::Virtual(v) => {
+                let name = krate.to_ascii_lowercase();
+                match v.resolve(self, reg, &name).await? {
+                    Some((member, _)) if member.kind == RegistryKind::Hosted => Ok(member),
+                    Some((member, _)) => Err(read_only(member.kind)),
+                    None => Err(ServiceError::NotFound(format!(
+                        "crate `{krate}` does not exist"
+                    ))),
+                }
+            }
+            sources::Source::Proxy(_) => Err(read_only(reg.kind)),
+        }
+    }
+
+    /// Where a publish to `registry` goes: the registry itself when hosted,
+    /// or a virtual registry's `publish_to` member (with the virtual
+    /// registry, whose members decide dependency lines and guards).
+    pub fn publish_target(
+        &self,
+        registry: &str,
+    ) -> Result<(&Registry, Option<&Registry>), ServiceError> {
+        let reg = self.registry(registry)?;
+        match reg.source.as_ref() {
+            sources::Source::Hosted(_) => Ok((reg, None)),
+            sources::Source::Virtual(v) => match &v.publish_to {
+                Some(target) => Ok((self.registry(target)?, Some(reg))),
+                None => Err(ServiceError::BadRequest(format!(
+                    "virtual registry `{registry}` has no hosted member to publish to"
+                ))),
+            },
+            sources::Source::Proxy(_) => Err(ServiceError::BadRequest(format!(
+                "registry `{registry}` is a proxy registry: it serves another registry's crates \
                  read-only; publish, yank and owner changes go to a hosted registry"
             ))),
         }

@@ -62,6 +62,9 @@ pub struct VersionJson {
 #[derive(Debug, Clone)]
 pub struct SearchResults {
     pub hits: Vec<SearchHit>,
+    /// For a virtual registry, the member each hit comes from (parallel to
+    /// `hits`); empty otherwise.
+    pub members: Vec<String>,
     pub total: i64,
 }
 
@@ -156,7 +159,7 @@ impl Berth {
         vers: &str,
         yanked: bool,
     ) -> Result<(), ServiceError> {
-        let reg = self.hosted(registry)?;
+        let reg = self.hosted_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = if yanked {
@@ -210,7 +213,7 @@ impl Berth {
         who: Option<&Identity>,
         name: &str,
     ) -> Result<OwnerList, ServiceError> {
-        let reg = self.hosted(registry)?;
+        let reg = self.hosted_for(registry, who, name).await?;
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
         let users = self.meta.list_owners(krate.id).await?;
@@ -226,7 +229,7 @@ impl Berth {
         who: Option<&Identity>,
         name: &str,
     ) -> Result<CrateDetail, ServiceError> {
-        let reg = self.hosted(registry)?;
+        let reg = self.hosted_for(registry, who, name).await?;
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
         let owners = self.meta.list_owners(krate.id).await?;
@@ -263,7 +266,7 @@ impl Berth {
         name: &str,
         vers: &str,
     ) -> Result<String, ServiceError> {
-        let reg = self.hosted(registry)?;
+        let reg = self.hosted_for(registry, who, name).await?;
         self.authorize_read(reg, who)?;
         let missing = || ServiceError::NotFound(format!("no README for `{name}@{vers}`"));
         let krate = self
@@ -287,7 +290,7 @@ impl Berth {
         logins: &[String],
         add: bool,
     ) -> Result<String, ServiceError> {
-        let reg = self.hosted(registry)?;
+        let reg = self.hosted_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = if add {

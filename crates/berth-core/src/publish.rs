@@ -66,7 +66,10 @@ impl Berth {
         registry: &str,
         who: Option<&Identity>,
     ) -> Result<(), ServiceError> {
-        let reg = self.hosted(registry)?;
+        let (reg, via) = self.publish_target(registry)?;
+        if let Some(via) = via {
+            self.authorize_read(via, who)?;
+        }
         let who = who.ok_or_else(|| {
             ServiceError::Unauthorized(format!(
                 "publishing requires a token: run `cargo login --registry {}`",
@@ -94,7 +97,8 @@ impl Berth {
         body: Bytes,
     ) -> Result<PublishWarnings, ServiceError> {
         self.precheck_publish(registry, who)?;
-        let reg = self.registry(registry)?.clone();
+        let (target, via) = self.publish_target(registry)?;
+        let (reg, via) = (target.clone(), via.cloned());
         let Some(who) = who else {
             return Err(ServiceError::Unauthorized(
                 "publishing requires a token".into(),
@@ -102,16 +106,17 @@ impl Berth {
         };
         let limits = &self.config.limits;
         let parts = parse_publish_body(&body, limits.max_metadata_size, limits.max_crate_size)?;
-        let valid =
+        let mut valid =
             PublishMetadata::from_json(parts.metadata)?.validate_with(&limits.metadata())?;
         let meta = &valid.meta;
+        let (audit_name, audit_vers) = (meta.name.clone(), meta.vers.clone());
         let deny = |why: &'static str| {
             self.audit_denied(
                 who,
                 AuditAction::Publish,
                 &reg,
-                &meta.name,
-                Some(&meta.vers),
+                &audit_name,
+                Some(&audit_vers),
                 why,
             )
         };
@@ -169,30 +174,31 @@ impl Berth {
             }
         }
 
-        // Dependencies: this registry's must exist; others must be allowed.
-        for dep in &meta.deps {
-            match &dep.registry {
-                None => {
-                    let canon = berth_protocol::canonical_name(&dep.name);
-                    if canon != valid.canon_name && !self.meta.crate_exists(reg.id, &canon).await? {
-                        return Err(ServiceError::BadRequest(format!(
-                            "dependency `{}` does not exist in registry `{}`; publish it first",
-                            dep.name, reg.name
-                        )));
-                    }
+        // A new name that a proxy member's upstream has would be served
+        // differently to different users of a virtual registry.
+        if existing.is_none() {
+            if let Err(e) = self.check_new_name_upstream(&reg, &meta.name).await {
+                if matches!(e, ServiceError::Forbidden(_)) {
+                    deny("name exists upstream (dependency confusion guard)").await;
                 }
-                Some(other) => {
-                    if !self.config.publish.allows_registry(other) {
-                        return Err(ServiceError::BadRequest(format!(
-                            "dependency `{}` comes from registry `{other}`, which this server's \
-                             configuration does not allow (`publish.allowed_registries` / \
-                             `publish.denied_registries`)",
-                            dep.name
-                        )));
-                    }
-                }
+                return Err(e);
             }
         }
+
+        // Dependencies: this registry's must exist; others must be allowed;
+        // names hosted here are recorded as this registry's (see
+        // `confusion.rs`).
+        let mut recorded = Vec::with_capacity(meta.deps.len());
+        for dep in &meta.deps {
+            recorded.push(
+                self.dependency_registry(&reg, via.as_ref(), &valid.canon_name, dep)
+                    .await?,
+            );
+        }
+        for (dep, registry) in valid.meta.deps.iter_mut().zip(recorded) {
+            dep.registry = registry;
+        }
+        let meta = &valid.meta;
 
         // The archive: CPU-bound, so off the async workers.
         let crate_bytes = body.slice_ref(parts.crate_file);

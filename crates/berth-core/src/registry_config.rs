@@ -49,6 +49,23 @@ pub struct RegistryConfig {
     /// (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_timeout_secs: Option<u64>,
+
+    /// virtual: the member registries, in order. A name belongs to the
+    /// first hosted member that has it, else the first proxy that has it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// virtual: name patterns (`acme-*`, folded like crate names) only ever
+    /// served from hosted members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
+    /// virtual: the hosted member that publishes through this registry go
+    /// to (default: the first hosted member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_to: Option<String>,
+    /// virtual: names that may be published privately although a proxy
+    /// member's upstream has them (refused by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_upstream_names: Vec<String>,
 }
 
 fn hosted() -> RegistryKind {
@@ -86,6 +103,10 @@ impl RegistryConfig {
             cache_max_bytes: None,
             connect_timeout_secs: None,
             upstream_timeout_secs: None,
+            members: Vec::new(),
+            claims: Vec::new(),
+            publish_to: None,
+            allow_upstream_names: Vec::new(),
         }
     }
 
@@ -116,16 +137,52 @@ impl RegistryConfig {
                 self.upstream_timeout_secs.is_some(),
             ),
         ];
-        if self.kind != RegistryKind::Proxy {
-            if let Some((key, _)) = proxy_keys.iter().find(|(_, set)| *set) {
+        let virtual_keys = [
+            ("members", !self.members.is_empty()),
+            ("claims", !self.claims.is_empty()),
+            ("publish_to", self.publish_to.is_some()),
+            (
+                "allow_upstream_names",
+                !self.allow_upstream_names.is_empty(),
+            ),
+        ];
+        for (kind, keys) in [
+            (RegistryKind::Proxy, &proxy_keys[..]),
+            (RegistryKind::Virtual, &virtual_keys[..]),
+        ] {
+            if self.kind != kind {
+                if let Some((key, _)) = keys.iter().find(|(_, set)| *set) {
+                    return Err(ConfigError(format!(
+                        "registry `{}`: `{key}` is a setting of {kind} registries, and this one is `{}`",
+                        self.name, self.kind
+                    )));
+                }
+            }
+        }
+        for pattern in &self.claims {
+            let stem = pattern.strip_suffix('*').unwrap_or(pattern);
+            if stem.is_empty()
+                || stem.contains('*')
+                || berth_protocol::validate_crate_name(&format!(
+                    "{}x",
+                    stem.trim_end_matches(['-', '_'])
+                ))
+                .is_err()
+            {
                 return Err(ConfigError(format!(
-                    "registry `{}`: `{key}` is a setting of proxy registries, and this one is `{}`",
-                    self.name, self.kind
+                    "registry `{}`: claim `{pattern}` must be a crate name or a prefix ending in `*`",
+                    self.name
                 )));
             }
-            return Ok(());
         }
-        self.proxy_settings().map(|_| ())
+        match self.kind {
+            RegistryKind::Proxy => self.proxy_settings().map(|_| ()),
+            RegistryKind::Virtual if self.members.is_empty() => Err(ConfigError(format!(
+                "virtual registry `{}` needs `members`, the registries it serves, in order",
+                self.name
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// A proxy's resolved settings (reads the token's variable).
@@ -179,5 +236,67 @@ impl RegistryConfig {
             connect_timeout_secs: connect,
             upstream_timeout_secs: timeout,
         })
+    }
+}
+
+/// Whether a crate name matches a claim pattern (`acme-*` or an exact
+/// name), folding case and `-`/`_` like crate names.
+pub fn claim_matches(pattern: &str, name: &str) -> bool {
+    let name = berth_protocol::canonical_name(name);
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(&berth_protocol::canonical_name(prefix)),
+        None => name == berth_protocol::canonical_name(pattern),
+    }
+}
+
+/// Checks what one registry says about the others: a virtual registry's
+/// members exist, are not virtual, and its `publish_to` is a hosted member.
+pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigError> {
+    let kind_of = |name: &str| registries.iter().find(|r| r.name == name).map(|r| r.kind);
+    for r in registries
+        .iter()
+        .filter(|r| r.kind == RegistryKind::Virtual)
+    {
+        for m in &r.members {
+            match kind_of(m) {
+                None => {
+                    return Err(ConfigError(format!(
+                        "virtual registry `{}`: member `{m}` is not a registry of this server",
+                        r.name
+                    )))
+                }
+                Some(RegistryKind::Virtual) => {
+                    return Err(ConfigError(format!(
+                        "virtual registry `{}`: member `{m}` is itself virtual; list its members instead",
+                        r.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(target) = &r.publish_to {
+            if !r.members.contains(target) || kind_of(target) != Some(RegistryKind::Hosted) {
+                return Err(ConfigError(format!(
+                    "virtual registry `{}`: publish_to `{target}` must be one of its hosted members",
+                    r.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_fold_like_crate_names() {
+        assert!(claim_matches("acme-*", "acme-core"));
+        assert!(claim_matches("acme-*", "Acme_Core"));
+        assert!(claim_matches("acme_*", "acme-new"));
+        assert!(!claim_matches("acme-*", "acmecore"));
+        assert!(claim_matches("exact", "EXACT"));
+        assert!(!claim_matches("exact", "exactly"));
     }
 }

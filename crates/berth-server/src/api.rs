@@ -184,13 +184,18 @@ pub(crate) async fn search(
     let crates: Vec<serde_json::Value> = results
         .hits
         .iter()
-        .map(|h| {
-            serde_json::json!({
+        .enumerate()
+        .map(|(i, h)| {
+            let mut hit = serde_json::json!({
                 "name": h.name,
                 "max_version": h.max_version,
                 "description": h.description,
                 "downloads": h.downloads,
-            })
+            });
+            if let Some(member) = results.members.get(i) {
+                hit["registry"] = serde_json::Value::String(member.clone());
+            }
+            hit
         })
         .collect();
     Ok(ok_json(

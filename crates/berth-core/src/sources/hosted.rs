@@ -143,7 +143,11 @@ impl Hosted {
         offset: i64,
     ) -> Result<SearchResults, ServiceError> {
         let (hits, total) = berth.meta.search(reg.id, query, per_page, offset).await?;
-        Ok(SearchResults { hits, total })
+        Ok(SearchResults {
+            hits,
+            members: Vec::new(),
+            total,
+        })
     }
 
     pub(crate) async fn referenced_blobs(

@@ -3,14 +3,16 @@
 //! Every registry answers the same questions (an index file, the blob
 //! behind a version, a search, the blobs it still needs) from a
 //! [`Source`]: `hosted` answers from its own version rows, `proxy` from an
-//! upstream it caches; a new kind is one more variant and one more module
-//! here, and nothing above this module changes. Authorization, download counting and
+//! upstream it caches, `virtual` from the member that owns a name; a new
+//! kind is one more variant and one more module here, and nothing above
+//! this module changes. Authorization, download counting and
 //! blob streaming stay in the services that call a source; a source never
 //! decides who may ask.
 
 mod flight;
 mod hosted;
 mod proxy;
+mod virtual_registry;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::{Berth, Registry, RegistryKind};
 
 pub(crate) use hosted::Hosted;
 pub(crate) use proxy::Proxy;
+pub(crate) use virtual_registry::Virtual;
 
 /// Where a version's bytes are.
 #[derive(Debug, Clone)]
@@ -37,6 +40,7 @@ pub(crate) struct BlobRef {
 pub(crate) enum Source {
     Hosted(Hosted),
     Proxy(Box<Proxy>),
+    Virtual(Virtual),
 }
 
 impl std::fmt::Debug for Source {
@@ -50,6 +54,7 @@ impl Source {
         match self {
             Source::Hosted(_) => RegistryKind::Hosted,
             Source::Proxy(_) => RegistryKind::Proxy,
+            Source::Virtual(_) => RegistryKind::Virtual,
         }
     }
 
@@ -64,6 +69,7 @@ impl Source {
         match self {
             Source::Hosted(h) => h.index_file(berth, reg, name).await,
             Source::Proxy(p) => p.index_file(berth, reg, name).await,
+            Source::Virtual(v) => Box::pin(v.index_file(berth, reg, name)).await,
         }
     }
 
@@ -79,6 +85,7 @@ impl Source {
         match self {
             Source::Hosted(h) => h.locate(berth, reg, name, vers).await,
             Source::Proxy(p) => p.locate(berth, reg, name, vers).await,
+            Source::Virtual(v) => Box::pin(v.locate(berth, reg, name, vers)).await,
         }
     }
 
@@ -94,6 +101,7 @@ impl Source {
         match self {
             Source::Hosted(h) => h.search(berth, reg, query, per_page, offset).await,
             Source::Proxy(p) => p.search(berth, reg, query, per_page, offset).await,
+            Source::Virtual(v) => Box::pin(v.search(berth, reg, query, per_page, offset)).await,
         }
     }
 
@@ -107,6 +115,8 @@ impl Source {
         match self {
             Source::Hosted(h) => h.referenced_blobs(berth, reg).await,
             Source::Proxy(p) => p.referenced_blobs(berth, reg).await,
+            // Its members hold its blobs.
+            Source::Virtual(_) => Ok(HashSet::new()),
         }
     }
 }

@@ -142,6 +142,23 @@ impl Proxy {
         })
     }
 
+    /// The identifier a dependency on this upstream is recorded with: the
+    /// first configured alias (what cargo sends for it), else its sparse URL.
+    pub(crate) fn canonical_identifier(&self) -> &str {
+        self.settings
+            .identifiers
+            .get(2)
+            .unwrap_or(&self.settings.identifiers[0])
+    }
+
+    /// Whether cargo's `registry` field names this upstream.
+    pub(crate) fn is_identifier(&self, sent: &str) -> bool {
+        self.settings
+            .identifiers
+            .iter()
+            .any(|i| i.trim_end_matches('/') == sent.trim_end_matches('/'))
+    }
+
     fn memo_get(&self, name: &str) -> Option<Memo> {
         let memo = self.memo.read().ok()?;
         memo.get(name)
@@ -711,7 +728,11 @@ impl Proxy {
                 downloads: 0,
             });
         }
-        Ok(SearchResults { hits, total })
+        Ok(SearchResults {
+            hits,
+            members: Vec::new(),
+            total,
+        })
     }
 
     pub(crate) async fn referenced_blobs(

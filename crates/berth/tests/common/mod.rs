@@ -419,6 +419,9 @@ pub struct Cargo {
     pub work: TempDir,
     pub target: PathBuf,
     token: Option<String>,
+    /// Tokens for other registries: `(NAME, token)` as
+    /// CARGO_REGISTRIES_NAME_TOKEN.
+    pub registry_tokens: Vec<(String, String)>,
 }
 
 impl Cargo {
@@ -452,6 +455,7 @@ impl Cargo {
             work,
             target,
             token: None,
+            registry_tokens: Vec::new(),
         }
     }
 
@@ -487,6 +491,9 @@ impl Cargo {
         }
         if let Some(t) = &self.token {
             cmd.env("CARGO_REGISTRIES_MAIN_TOKEN", t);
+        }
+        for (name, t) in &self.registry_tokens {
+            cmd.env(format!("CARGO_REGISTRIES_{name}_TOKEN"), t);
         }
         cmd
     }

@@ -1,0 +1,161 @@
+//! A virtual registry: one endpoint over several member registries, safe
+//! from dependency confusion.
+//!
+//! A name belongs to exactly one member: the first hosted member that has
+//! it, else (unless a claim pattern reserves it for hosted members) the
+//! first proxy that has it. Versions of one name are never merged across
+//! members, so an upstream that gains `acme-core 99.0.0` changes nothing for
+//! a name a hosted member has. Index files and downloads are the owning
+//! member's, byte for byte. This module never merges two members' lines and
+//! never asks an upstream about a claimed name.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::BlobRef;
+use crate::error::ServiceError;
+use crate::index::IndexFile;
+use crate::operations::SearchResults;
+use crate::registry_config::claim_matches;
+use crate::{Berth, Registry, RegistryKind};
+
+pub(crate) struct Virtual {
+    /// Member names, hosted ones first (in configured order), then proxies.
+    hosted: Vec<String>,
+    proxies: Vec<String>,
+    claims: Vec<String>,
+    pub(crate) publish_to: Option<String>,
+    pub(crate) allow_upstream_names: Vec<String>,
+}
+
+impl Virtual {
+    pub(crate) fn new(
+        members: &[(String, RegistryKind)],
+        claims: Vec<String>,
+        publish_to: Option<String>,
+        allow_upstream_names: Vec<String>,
+    ) -> Self {
+        let of = |kind: RegistryKind| {
+            members
+                .iter()
+                .filter(|(_, k)| *k == kind)
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>()
+        };
+        let hosted = of(RegistryKind::Hosted);
+        Self {
+            publish_to: publish_to.or_else(|| hosted.first().cloned()),
+            hosted,
+            proxies: of(RegistryKind::Proxy),
+            claims,
+            allow_upstream_names,
+        }
+    }
+
+    /// Whether a claim pattern reserves the name for hosted members.
+    pub(crate) fn claimed(&self, name: &str) -> bool {
+        self.claims.iter().any(|p| claim_matches(p, name))
+    }
+
+    pub(crate) fn hosted_members(&self) -> &[String] {
+        &self.hosted
+    }
+
+    pub(crate) fn proxy_members(&self) -> &[String] {
+        &self.proxies
+    }
+
+    /// The member that owns a name, with its index file.
+    pub(crate) async fn resolve<'b>(
+        &self,
+        berth: &'b Berth,
+        reg: &Registry,
+        name: &str,
+    ) -> Result<Option<(&'b Registry, Arc<IndexFile>)>, ServiceError> {
+        for m in &self.hosted {
+            let member = berth.registry(m)?;
+            if let Some(file) = member.source.index_file(berth, member, name).await? {
+                return Ok(Some((member, file)));
+            }
+        }
+        if self.claimed(name) {
+            // Reserved for hosted members: whatever an upstream has under
+            // this name is never looked at.
+            metrics::counter!("berth_virtual_claimed_refusals_total", "registry" => reg.name.clone())
+                .increment(1);
+            tracing::debug!(registry = %reg.name, krate = %name, "claimed name not in a hosted member");
+            return Ok(None);
+        }
+        for m in &self.proxies {
+            let member = berth.registry(m)?;
+            if let Some(file) = member.source.index_file(berth, member, name).await? {
+                return Ok(Some((member, file)));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) async fn index_file(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        name: &str,
+    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        Ok(self.resolve(berth, reg, name).await?.map(|(_, f)| f))
+    }
+
+    pub(crate) async fn locate(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        name: &str,
+        vers: &str,
+    ) -> Result<Option<BlobRef>, ServiceError> {
+        let lname = name.to_ascii_lowercase();
+        match self.resolve(berth, reg, &lname).await? {
+            Some((member, _)) => member.source.locate(berth, member, name, vers).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Merged search: each member's hits, a name shown only from the member
+    /// that owns it (hosted names hide proxies' namesakes), the member named.
+    pub(crate) async fn search(
+        &self,
+        berth: &Berth,
+        _reg: &Registry,
+        query: &str,
+        per_page: i64,
+        offset: i64,
+    ) -> Result<SearchResults, ServiceError> {
+        let mut seen = HashSet::new();
+        let mut hits = Vec::new();
+        let mut total = 0;
+        let want = (offset + per_page).max(0);
+        for m in self.hosted.iter().chain(&self.proxies) {
+            let member = berth.registry(m)?;
+            let is_proxy = member.kind == RegistryKind::Proxy;
+            let found = member.source.search(berth, member, query, want, 0).await?;
+            total += found.total;
+            for hit in found.hits {
+                let canon = berth_protocol::canonical_name(&hit.name);
+                if is_proxy && self.claimed(&hit.name) {
+                    continue;
+                }
+                if seen.insert(canon) {
+                    hits.push((hit, member.name.clone()));
+                }
+            }
+        }
+        let (hits, members) = hits
+            .into_iter()
+            .skip(offset.max(0) as usize)
+            .take(per_page.max(0) as usize)
+            .unzip();
+        Ok(SearchResults {
+            hits,
+            members,
+            total,
+        })
+    }
+}

@@ -1,0 +1,376 @@
+//! Virtual registries: one endpoint for private and public crates, safe from
+//! dependency confusion. The public upstream is another Berth on loopback.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Cargo, Server};
+
+/// Writes a library package (or a binary when `main` is given).
+fn package(cargo: &Cargo, name: &str, vers: &str, deps: &str, code: &str, main: bool) -> PathBuf {
+    let dir = cargo.work.path().join(format!("{name}-{vers}"));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"{vers}\"\nedition = \"2021\"\n\
+             description = \"{name}\"\nlicense = \"MIT\"\n\n[dependencies]\n{deps}\n"
+        ),
+    )
+    .unwrap();
+    let file = if main { "src/main.rs" } else { "src/lib.rs" };
+    std::fs::write(dir.join(file), code).unwrap();
+    dir
+}
+
+fn lock_version(dir: &Path, name: &str) -> (String, String) {
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.lock")).unwrap()).unwrap();
+    let p = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not in the lockfile"));
+    (
+        p["version"].as_str().unwrap().to_string(),
+        p.get("source")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+fn company_config(upstream: &str, alias: Option<&str>) -> String {
+    let alias = alias
+        .map(|a| format!("upstream_aliases = [\"{a}\"]\n"))
+        .unwrap_or_default();
+    format!(
+        "[[registries]]\nname = \"main\"\n\n\
+         [[registries]]\nname = \"public\"\nkind = \"proxy\"\nupstream = \"{upstream}\"\nindex_ttl_secs = 1\n{alias}\n\
+         [[registries]]\nname = \"company\"\nkind = \"virtual\"\nmembers = [\"main\", \"public\"]\nclaims = [\"acme-*\"]\n"
+    )
+}
+
+/// A cargo home that replaces the public source with `company` and also
+/// declares it as a registry to publish to.
+fn company_cargo(server: &Server, token: &str) -> Cargo {
+    let url = server.index_url("company");
+    let mut cargo = Cargo::with_registries(
+        &[("company", url.clone())],
+        &format!(
+            "\n[source.crates-io]\nreplace-with = \"company-src\"\n\n[source.company-src]\nregistry = \"{url}\"\n"
+        ),
+    );
+    cargo.set_token(None);
+    cargo
+        .registry_tokens
+        .push(("COMPANY".into(), token.to_string()));
+    cargo
+}
+
+#[test]
+fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
+    let upstream = Server::start();
+    let up_token = upstream.user_with_token("publicist");
+    let up_cargo = Cargo::new(&upstream).with_token(&up_token);
+    let leaf = package(
+        &up_cargo,
+        "leaf",
+        "1.0.0",
+        "",
+        "pub fn leaf() -> &'static str { \"public leaf\" }\n",
+        false,
+    );
+    up_cargo.ok(
+        &leaf,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+
+    // What cargo calls the public source (it is recorded in lockfiles and
+    // sent in publish metadata): learned from cargo itself, never written
+    // here.
+    let probe_server =
+        Server::start_with_config(&company_config(&upstream.index_url("main"), None));
+    let token = probe_server.user_with_token("alice");
+    let probe = company_cargo(&probe_server, &token);
+    let dir = package(
+        &probe,
+        "probe",
+        "0.1.0",
+        "leaf = \"1\"",
+        "fn main() {}\n",
+        true,
+    );
+    probe.ok(&dir, &["generate-lockfile"]);
+    let (_, source) = lock_version(&dir, "leaf");
+    let alias = source
+        .strip_prefix("registry+")
+        .unwrap_or(&source)
+        .to_string();
+    let stores = probe_server.stores.clone();
+    drop(probe_server);
+    let company = Server::start_on(
+        stores,
+        &company_config(&upstream.index_url("main"), Some(&alias)),
+    );
+    let cargo = company_cargo(&company, &token);
+
+    // A private crate, published through the virtual registry (to `main`).
+    let core = package(
+        &cargo,
+        "acme-core",
+        "1.0.0",
+        "",
+        "pub fn core() -> &'static str { \"private core\" }\n",
+        false,
+    );
+    cargo.ok(
+        &core,
+        &[
+            "publish",
+            "--registry",
+            "company",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert_eq!(company.get("/r/main/index/ac/me/acme-core").status(), 200);
+    // One that depends on it and on a public crate, with no registry keys.
+    let app_lib = package(
+        &cargo,
+        "acme-app",
+        "1.0.0",
+        "acme-core = \"1\"\nleaf = \"1\"",
+        "pub fn app() -> String { format!(\"{} + {}\", acme_core::core(), leaf::leaf()) }\n",
+        false,
+    );
+    cargo.ok(
+        &app_lib,
+        &[
+            "publish",
+            "--registry",
+            "company",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    let line: serde_json::Value = serde_json::from_str(
+        company
+            .get("/r/main/index/ac/me/acme-app")
+            .text()
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let deps = line["deps"].as_array().unwrap();
+    let dep = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap().clone();
+    assert!(
+        dep("acme-core").get("registry").is_none(),
+        "hosted name recorded as this registry: {line}"
+    );
+    assert_eq!(
+        dep("leaf")["registry"],
+        alias.as_str(),
+        "public dep keeps the public identifier"
+    );
+
+    // A project with no registry keys builds through the one endpoint.
+    let bin = package(
+        &cargo,
+        "user-app",
+        "0.1.0",
+        "acme-app = \"1\"\nacme-core = \"1\"\nleaf = \"1\"",
+        "fn main() { println!(\"{}\", acme_app::app()); }\n",
+        true,
+    );
+    let out = cargo.ok(&bin, &["run", "--quiet"]);
+    assert!(out.contains("private core + public leaf"), "{out}");
+
+    // Upstream now gets acme-core 99.0.0 and acme-new (a claimed name).
+    let evil_core = package(
+        &up_cargo,
+        "acme-core",
+        "99.0.0",
+        "",
+        "pub fn core() -> &'static str { \"EVIL\" }\n",
+        false,
+    );
+    up_cargo.ok(
+        &evil_core,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    let evil_new = package(&up_cargo, "acme-new", "1.0.0", "", "pub fn x() {}\n", false);
+    up_cargo.ok(
+        &evil_new,
+        &[
+            "publish",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // past the proxy's TTL
+    cargo.ok(&bin, &["update"]);
+    assert_eq!(lock_version(&bin, "acme-core").0, "1.0.0");
+    let out = cargo.ok(&bin, &["run", "--quiet"]);
+    assert!(
+        out.contains("private core") && !out.contains("EVIL"),
+        "{out}"
+    );
+    assert_eq!(
+        company
+            .get("/r/company/index/ac/me/acme-core")
+            .text()
+            .unwrap(),
+        company.get("/r/main/index/ac/me/acme-core").text().unwrap()
+    );
+    assert_eq!(company.get("/r/company/index/ac/me/acme-new").status(), 404);
+    assert!(company
+        .get("/metrics")
+        .text()
+        .unwrap()
+        .contains("berth_virtual_claimed_refusals_total"));
+
+    // Using the hosted registry directly (public source replaced by the
+    // proxy alone): acme-app's acme-core is still the private one.
+    let mut direct = Cargo::with_registries(
+        &[("main", company.index_url("main"))],
+        &format!(
+            "\n[source.crates-io]\nreplace-with = \"pub\"\n\n[source.pub]\nregistry = \"{}\"\n",
+            company.index_url("public")
+        ),
+    );
+    direct.set_token(Some(&token));
+    let direct_bin = package(
+        &direct,
+        "direct-app",
+        "0.1.0",
+        "acme-app = { version = \"1\", registry = \"main\" }",
+        "fn main() { println!(\"{}\", acme_app::app()); }\n",
+        true,
+    );
+    let out = direct.ok(&direct_bin, &["run", "--quiet"]);
+    assert!(out.contains("private core + public leaf"), "{out}");
+    let (v, src) = lock_version(&direct_bin, "acme-core");
+    assert_eq!(v, "1.0.0");
+    assert!(src.contains("/r/main/index/"), "{src}");
+
+    // Yank, owners and search act on the owning member.
+    cargo.ok(
+        &bin,
+        &[
+            "yank",
+            "--registry",
+            "company",
+            "--version",
+            "1.0.0",
+            "acme-app",
+        ],
+    );
+    let line: serde_json::Value = serde_json::from_str(
+        company
+            .get("/r/main/index/ac/me/acme-app")
+            .text()
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(line["yanked"], true);
+    cargo.ok(
+        &bin,
+        &[
+            "yank",
+            "--registry",
+            "company",
+            "--undo",
+            "--version",
+            "1.0.0",
+            "acme-app",
+        ],
+    );
+    let owners = cargo.ok(
+        &bin,
+        &["owner", "--registry", "company", "--list", "acme-core"],
+    );
+    assert!(owners.contains("alice"), "{owners}");
+    let out = cargo.fails(
+        &bin,
+        &[
+            "yank",
+            "--registry",
+            "company",
+            "--version",
+            "1.0.0",
+            "leaf",
+        ],
+    );
+    assert!(out.contains("is a proxy registry"), "{out}");
+    let hits: serde_json::Value = company
+        .get("/r/company/api/v1/crates?q=acme")
+        .json()
+        .unwrap();
+    let names: Vec<(&str, &str)> = hits["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["registry"].as_str().unwrap()))
+        .collect();
+    assert!(
+        names.contains(&("acme-core", "main")) && names.contains(&("acme-app", "main")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|(_, r)| *r == "public"),
+        "claimed names never from upstream: {names:?}"
+    );
+
+    // A new private crate whose name exists upstream is refused, with why;
+    // a claimed name is the company's to publish.
+    let shadow = package(&cargo, "leaf", "2.0.0", "", "pub fn leaf() {}\n", false);
+    let out = cargo.fails(
+        &shadow,
+        &[
+            "publish",
+            "--registry",
+            "company",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert!(
+        out.contains("already exists upstream of registry `public`")
+            && out.contains("allow_upstream_names"),
+        "{out}"
+    );
+    let claimed = package(&cargo, "acme-new", "0.1.0", "", "pub fn ours() {}\n", false);
+    cargo.ok(
+        &claimed,
+        &[
+            "publish",
+            "--registry",
+            "company",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert!(company
+        .get("/r/company/index/ac/me/acme-new")
+        .text()
+        .unwrap()
+        .contains("\"0.1.0\""));
+}
