@@ -59,6 +59,10 @@ pub struct Berth {
     downloads: downloads::DownloadCounter,
     download_cache: downloads::DownloadCache,
     publish_slots: tokio::sync::Semaphore,
+    /// Crates this process has created; bumped before a new crate's publish
+    /// is acknowledged, so "no such crate" answers remembered before it are
+    /// void.
+    pub(crate) crates_created: std::sync::atomic::AtomicU64,
 }
 
 impl Berth {
@@ -152,6 +156,7 @@ impl Berth {
             index_cache: index::IndexCache::new(config.limits.index_cache_bytes),
             downloads: downloads::DownloadCounter::default(),
             download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
+            crates_created: std::sync::atomic::AtomicU64::new(0),
             publish_slots: tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_publishes.max(1),
             ),

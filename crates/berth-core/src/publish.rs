@@ -276,6 +276,10 @@ impl Berth {
             deny("not an owner (at commit)").await;
         }
         let outcome = outcome?;
+        if outcome.new_crate {
+            self.crates_created
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         self.index_cache
             .invalidate((reg.id, valid.canon_name.clone()), outcome.revision);
         // Should a garbage collection have removed an identical orphan blob

@@ -10,8 +10,9 @@
 //! through this process changes a hosted registry's lines, so that shortcut
 //! holds for hosted registries only; other kinds keep their own validity.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use super::flight::KeyedLocks;
 use super::BlobRef;
@@ -27,7 +28,14 @@ pub(crate) struct Hosted {
     /// One build per crate at a time: concurrent misses wait for it and
     /// share the result instead of each reading and hashing every line.
     builds: KeyedLocks,
+    /// Sole writer only: names known not to exist, with the count of crates
+    /// this process had created when that was seen (a new crate voids
+    /// them). Virtual registries ask hosted members first for every name.
+    absent: RwLock<HashMap<(i64, String), u64>>,
 }
+
+/// Most names remembered as absent.
+const MAX_ABSENT: usize = 100_000;
 
 enum Cached {
     Hit(Arc<IndexFile>),
@@ -40,6 +48,7 @@ impl Hosted {
         Self {
             sole_writer,
             builds: KeyedLocks::default(),
+            absent: RwLock::new(HashMap::new()),
         }
     }
 
@@ -53,9 +62,18 @@ impl Hosted {
         if self.sole_writer {
             // Every change goes through this process, which invalidates the
             // cache before acknowledging it: a hit needs no database.
-            return Ok(match berth.index_cache.get(key, None) {
-                Some(file) => Cached::Hit(file),
-                None => Cached::Miss,
+            if let Some(file) = berth.index_cache.get(key, None) {
+                return Ok(Cached::Hit(file));
+            }
+            let created = berth.crates_created.load(Ordering::Acquire);
+            let known_absent = self
+                .absent
+                .read()
+                .is_ok_and(|a| a.get(key) == Some(&created));
+            return Ok(if known_absent {
+                Cached::NoCrate
+            } else {
+                Cached::Miss
             });
         }
         let Some(state) = berth.meta.index_state(reg.id, &key.1).await? else {
@@ -88,7 +106,16 @@ impl Hosted {
             Cached::NoCrate => return Ok(None),
             Cached::Miss => {}
         }
+        let created = berth.crates_created.load(Ordering::Acquire);
         let Some((state, lines)) = berth.meta.index_file(reg.id, canon_name).await? else {
+            if self.sole_writer {
+                if let Ok(mut absent) = self.absent.write() {
+                    if absent.len() >= MAX_ABSENT {
+                        absent.clear();
+                    }
+                    absent.insert(key, created);
+                }
+            }
             return Ok(None);
         };
         let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
