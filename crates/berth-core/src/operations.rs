@@ -80,7 +80,12 @@ pub struct BlobCheck {
 /// Largest `per_page` a search may ask for.
 pub const MAX_PER_PAGE: i64 = 100;
 
-fn need_token<'a>(who: Option<&'a Identity>, reg: &Registry) -> Result<&'a Identity, ServiceError> {
+/// The caller of an operation that needs a token, or the one 401 for its
+/// absence.
+pub(crate) fn need_token<'a>(
+    who: Option<&'a Identity>,
+    reg: &Registry,
+) -> Result<&'a Identity, ServiceError> {
     who.ok_or_else(|| {
         ServiceError::Unauthorized(format!(
             "this operation requires a token: run `cargo login --registry {}`",

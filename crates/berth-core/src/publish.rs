@@ -70,12 +70,7 @@ impl Berth {
         if let Some(via) = via {
             self.authorize_read(via, who)?;
         }
-        let who = who.ok_or_else(|| {
-            ServiceError::Unauthorized(format!(
-                "publishing requires a token: run `cargo login --registry {}`",
-                reg.name
-            ))
-        })?;
+        let who = crate::operations::need_token(who, via.unwrap_or(reg))?;
         if !(who.scopes.has(Scope::PublishNew) || who.scopes.has(Scope::PublishUpdate)) {
             return Err(ServiceError::Forbidden(
                 "this token has neither the `publish-new` nor the `publish-update` scope".into(),
@@ -99,11 +94,7 @@ impl Berth {
         self.precheck_publish(registry, who)?;
         let (target, via) = self.publish_target(registry)?;
         let (reg, via) = (target.clone(), via.cloned());
-        let Some(who) = who else {
-            return Err(ServiceError::Unauthorized(
-                "publishing requires a token".into(),
-            ));
-        };
+        let who = crate::operations::need_token(who, via.as_ref().unwrap_or(&reg))?;
         let limits = &self.config.limits;
         let parts = parse_publish_body(&body, limits.max_metadata_size, limits.max_crate_size)?;
         let mut valid =

@@ -889,7 +889,7 @@ fn missing_wrong_and_underscoped_tokens_are_refused() {
     };
 
     let r = publish_raw(&server, None, body());
-    assert_error(&r, 401, "publishing requires a token");
+    assert_error(&r, 401, "this operation requires a token");
     let www = r
         .headers
         .get("www-authenticate")
