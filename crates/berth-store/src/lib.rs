@@ -22,7 +22,7 @@ mod transfer;
 pub use blobs::{blob_key, BlobStore};
 pub use bulk::{BulkCrate, BulkVersion};
 pub use db::{redact, sqlite_path, Backend, MetaStore};
-pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope};
+pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope, UnknownWord};
 pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.
