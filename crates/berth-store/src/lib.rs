@@ -1,8 +1,9 @@
 //! Berth's storage layer: SQL metadata and content-addressed blobs.
 //!
 //! This crate owns every byte Berth persists. [`MetaStore`] speaks SQL to
-//! SQLite or PostgreSQL through one set of queries (the dialects differ only
-//! in the migration files under `migrations/`), and [`BlobStore`] keeps
+//! SQLite or PostgreSQL through one set of queries, one file per table in
+//! `tables/` (the dialects differ only in the migration files under
+//! `migrations/`, in search and in row locks), and [`BlobStore`] keeps
 //! `.crate` files addressed by their sha256 in a local directory or an object
 //! store. Multi-row changes happen in one transaction that also enforces the
 //! invariants that must hold under concurrency (unique versions, ownership at
@@ -16,7 +17,7 @@ mod db;
 mod domain;
 mod error;
 mod model;
-mod queries;
+mod tables;
 mod transfer;
 
 pub use blobs::{blob_key, BlobStore};
