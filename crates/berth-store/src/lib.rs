@@ -18,6 +18,8 @@ mod domain;
 mod error;
 mod model;
 mod tables;
+#[cfg(test)]
+mod test_db;
 mod transfer;
 
 pub use blobs::{blob_key, BlobStore};

@@ -356,3 +356,6 @@ impl MetaStore {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests;
