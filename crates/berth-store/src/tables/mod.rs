@@ -29,6 +29,8 @@ mod publish;
 mod registries;
 mod roles;
 mod search;
+#[cfg(test)]
+mod tests;
 mod tokens;
 mod users;
 mod versions;
