@@ -475,9 +475,7 @@ impl Berth {
             // Asked again right before deleting: a publish may have
             // committed it since the listing. The store checks every table
             // that refers to blobs.
-            if self.meta.blob_referenced(&digest).await?
-                || self.meta.proxy_blob_referenced(&digest).await?
-            {
+            if self.meta.blob_referenced(&digest).await? {
                 continue;
             }
             self.blobs.delete(&digest).await?;

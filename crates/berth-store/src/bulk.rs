@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use crate::db::{Backend, MetaStore};
-use crate::{now_unix, StoreError};
+use crate::domain::{AuditAction, AuditOutcome};
+use crate::model::AuditEntry;
+use crate::tables::insert_audit;
+use crate::StoreError;
 
 /// Rows per multi-row INSERT. The widest statement (versions, 10 bound
 /// columns) binds 5,000 parameters, far below SQLite's 32,766 and
@@ -150,7 +151,6 @@ impl MetaStore {
             return Ok(0);
         }
         let plans = crates.iter().map(plan).collect::<Result<Vec<_>, _>>()?;
-        let now = now_unix();
         let mut w = self.begin_write().await?;
 
         // Crates, learning their ids.
@@ -161,7 +161,7 @@ impl MetaStore {
                  downloads, revision, created_at, updated_at) VALUES {} RETURNING id, canon_name",
                 values(chunk.len(), 9, "")
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
             for p in chunk {
                 q = q
                     .bind(registry_id)
@@ -174,8 +174,8 @@ impl MetaStore {
                     .bind(p.created_at)
                     .bind(p.updated_at);
             }
-            for row in q.fetch_all(&mut *w.tx).await? {
-                ids.insert(row.try_get("canon_name")?, row.try_get("id")?);
+            for (id, canon_name) in q.fetch_all(&mut *w.tx).await? {
+                ids.insert(canon_name, id);
             }
         }
         let crate_ids = plans
@@ -248,17 +248,17 @@ impl MetaStore {
             q.execute(&mut *w.tx).await?;
         }
 
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, registry, crate, version, outcome, detail) \
-             VALUES ($1, NULL, 'bulk.load', NULL, NULL, NULL, 'ok', $2)",
+        insert_audit(
+            &mut w.tx,
+            &AuditEntry {
+                detail: Some(format!(
+                    "registry_id={registry_id} owner_id={owner_user_id} crates={} versions={}",
+                    plans.len(),
+                    order.len()
+                )),
+                ..AuditEntry::new(AuditAction::BulkLoad, AuditOutcome::Ok)
+            },
         )
-        .bind(now)
-        .bind(format!(
-            "registry_id={registry_id} owner_id={owner_user_id} crates={} versions={}",
-            plans.len(),
-            order.len()
-        ))
-        .execute(&mut *w.tx)
         .await?;
         w.tx.commit().await?;
         Ok(order.len() as u64)

@@ -1,13 +1,29 @@
 //! Berth's domain words: registry kinds, roles, token scopes, audit actions
 //! and outcomes. Each is an enum with exactly one string form, used alike in
 //! SQL, JSON, configuration, command lines and messages, so that no crate
-//! writes these words as free strings. No I/O here.
+//! writes these words as free strings. Rows read them back through
+//! `TryFrom<String>`, whose error ([`UnknownWord`]) the store reports as a
+//! corrupt row. No I/O here.
 
 use std::fmt;
 use std::str::FromStr;
 
+/// A stored domain word this build does not know: a corrupt row, never a
+/// client error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWord(pub String);
+
+impl fmt::Display for UnknownWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnknownWord {}
+
 /// Declares a fieldless enum whose variants each have one string form,
-/// with `as_str`, `ALL`, `Display`, `FromStr` and serde in that form.
+/// with `as_str`, `ALL`, `Display`, `FromStr`, `TryFrom<String>` (how rows
+/// are read) and serde in that form.
 macro_rules! string_enum {
     (
         $(#[$meta:meta])*
@@ -46,6 +62,13 @@ macro_rules! string_enum {
                         [$($text),+].join(", ")
                     )),
                 }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownWord;
+            fn try_from(s: String) -> Result<Self, UnknownWord> {
+                s.parse().map_err(UnknownWord)
             }
         }
 
@@ -115,6 +138,8 @@ string_enum! {
         TokenRevoke = "token.revoke",
         RoleGrant = "role.grant",
         RoleRevoke = "role.revoke",
+        /// Many crates loaded at once (`berth-scale`, imports).
+        BulkLoad = "bulk.load",
     }
 }
 
@@ -152,5 +177,13 @@ mod tests {
             "unknown role `writer`; expected one of: read, publish, admin"
         );
         assert!(Role::Read < Role::Publish && Role::Publish < Role::Admin);
+        assert_eq!(
+            AuditOutcome::try_from("denied".to_string()),
+            Ok(AuditOutcome::Denied)
+        );
+        assert_eq!(
+            RegistryKind::try_from("mirror".to_string()).unwrap_err().0,
+            "unknown registry kind `mirror`; expected one of: hosted, proxy, virtual"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! The storage layer's error type.
 
+use crate::domain::UnknownWord;
+
 /// Why a store operation failed. Domain outcomes (conflicts, missing rows,
 /// ownership) are variants of their own so that services can map them to
 /// precise messages; everything else is an infrastructure failure.
@@ -24,8 +26,10 @@ pub enum StoreError {
     /// Concurrent changes collided; the request may be retried.
     #[error("{0}")]
     Contention(String),
+    /// Any other database failure. A stored domain word this build does not
+    /// know is reported as [`StoreError::Corrupt`] instead.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("blob store error: {0}")]
@@ -34,6 +38,17 @@ pub enum StoreError {
     BlobConfig(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::ColumnDecode { index, source } if source.is::<UnknownWord>() => {
+                StoreError::Corrupt(format!("column {index}: {source}"))
+            }
+            other => StoreError::Database(other),
+        }
+    }
 }
 
 impl StoreError {

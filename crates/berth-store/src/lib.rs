@@ -1,8 +1,9 @@
 //! Berth's storage layer: SQL metadata and content-addressed blobs.
 //!
 //! This crate owns every byte Berth persists. [`MetaStore`] speaks SQL to
-//! SQLite or PostgreSQL through one set of queries (the dialects differ only
-//! in the migration files under `migrations/`), and [`BlobStore`] keeps
+//! SQLite or PostgreSQL through one set of queries, one file per table in
+//! `tables/` (the dialects differ only in the migration files under
+//! `migrations/`, in search and in row locks), and [`BlobStore`] keeps
 //! `.crate` files addressed by their sha256 in a local directory or an object
 //! store. Multi-row changes happen in one transaction that also enforces the
 //! invariants that must hold under concurrency (unique versions, ownership at
@@ -16,19 +17,20 @@ mod db;
 mod domain;
 mod error;
 mod model;
-mod proxy;
-mod queries;
+mod tables;
+#[cfg(test)]
+mod test_db;
 mod transfer;
 
 pub use blobs::{blob_key, BlobStore};
 pub use bulk::{BulkCrate, BulkVersion};
 pub use db::{redact, sqlite_path, Backend, MetaStore};
-pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope};
+pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope, UnknownWord};
 pub use error::StoreError;
 pub use model::*;
-pub use proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
+pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
 pub use transfer::{table_names, Cell};
 
 /// Current time as Unix seconds; stores use it for timestamps they write.

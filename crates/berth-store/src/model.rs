@@ -1,36 +1,47 @@
 //! Plain rows and commands exchanged with the stores.
+//!
+//! Rows read from SQL derive `sqlx::FromRow`: a field is read from the
+//! column of its name (the queries in `tables/` alias their columns to
+//! match), 0/1 flags through [`Flag`](crate::tables::Flag), domain words
+//! as their enums (decoded in `tables/mod.rs`). No SQL and no I/O here.
 
 use crate::domain::{AuditAction, AuditOutcome};
 
 /// A registry user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
     pub login: String,
     pub name: Option<String>,
+    #[sqlx(try_from = "crate::tables::Flag")]
     pub is_admin: bool,
 }
 
 /// An API token looked up by its hash, with its owner.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRecord {
+    #[sqlx(rename = "token_id")]
     pub id: i64,
+    #[sqlx(rename = "token_name")]
     pub name: String,
     pub scopes: String,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    #[sqlx(try_from = "crate::tables::Flag")]
     pub revoked: bool,
+    #[sqlx(flatten)]
     pub user: User,
 }
 
 /// A token as listed for its user (never the secret).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: i64,
     pub name: String,
     pub scopes: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    #[sqlx(try_from = "crate::tables::Flag")]
     pub revoked: bool,
 }
 
@@ -44,7 +55,7 @@ pub struct Actor {
 }
 
 /// A crate row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CrateRow {
     pub id: i64,
     pub name: String,
@@ -57,7 +68,7 @@ pub struct CrateRow {
 }
 
 /// What the index needs to know to decide whether a cached file is current.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct IndexState {
     pub crate_id: i64,
     pub revision: i64,
@@ -91,7 +102,7 @@ pub struct PublishOutcome {
 }
 
 /// The blob behind a version, for downloads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DownloadInfo {
     pub crate_id: i64,
     pub version_id: i64,
@@ -100,7 +111,7 @@ pub struct DownloadInfo {
 }
 
 /// One search hit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SearchHit {
     pub name: String,
     pub max_version: Option<String>,
@@ -109,11 +120,12 @@ pub struct SearchHit {
 }
 
 /// One audit-log row to append.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEntry {
     pub actor: Option<String>,
     pub action: AuditAction,
     pub registry: Option<String>,
+    #[sqlx(rename = "crate")]
     pub crate_name: Option<String>,
     pub version: Option<String>,
     pub outcome: AuditOutcome,
@@ -136,22 +148,25 @@ impl AuditEntry {
 }
 
 /// One audit-log row as read back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,
     pub at: i64,
+    #[sqlx(flatten)]
     pub entry: AuditEntry,
 }
 
 /// A version as listed for people (management API, UI).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionRow {
     pub vers: String,
+    #[sqlx(try_from = "crate::tables::Flag")]
     pub yanked: bool,
     pub cksum: String,
     pub size: i64,
     pub created_at: i64,
     pub downloads: i64,
     pub published_by: Option<String>,
+    #[sqlx(try_from = "crate::tables::Flag")]
     pub has_readme: bool,
 }

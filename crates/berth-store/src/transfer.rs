@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::db::{Backend, MetaStore};
+use crate::tables::remove_owner;
 use crate::StoreError;
 
 /// The type of one column.
@@ -74,6 +75,7 @@ const TABLES: &[TableSpec] = &[
             ("name", Text),
             ("kind", Text),
             ("created_at", Int),
+            ("private", Int),
         ],
         key: &["id"],
         append_only: false,
@@ -184,10 +186,9 @@ impl MetaStore {
     pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
         let spec = spec(table)?;
         Ok(
-            sqlx::query(&format!("SELECT COUNT(*) AS n FROM {}", spec.name))
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", spec.name))
                 .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
+                .await?,
         )
     }
 
@@ -310,22 +311,14 @@ impl MetaStore {
         &self,
         keep: &std::collections::HashSet<(i64, i64)>,
     ) -> Result<u64, StoreError> {
-        let rows = sqlx::query("SELECT crate_id, user_id FROM crate_owners")
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT crate_id, user_id FROM crate_owners")
             .fetch_all(&self.pool)
             .await?;
         let mut w = self.begin_write().await?;
         let mut removed = 0;
-        for r in rows {
-            let key = (
-                r.try_get::<i64, _>("crate_id")?,
-                r.try_get::<i64, _>("user_id")?,
-            );
+        for key in rows {
             if !keep.contains(&key) {
-                sqlx::query("DELETE FROM crate_owners WHERE crate_id = $1 AND user_id = $2")
-                    .bind(key.0)
-                    .bind(key.1)
-                    .execute(&mut *w.tx)
-                    .await?;
+                remove_owner(&mut w.tx, key.0, key.1).await?;
                 removed += 1;
             }
         }
@@ -359,11 +352,11 @@ impl MetaStore {
             "users" => "login",
             _ => return Err(StoreError::Corrupt(format!("no name column in `{table}`"))),
         };
-        let rows = sqlx::query(&format!("SELECT id, {col} AS n FROM {table}"))
+        Ok(sqlx::query_as(&format!("SELECT {col}, id FROM {table}"))
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>("n")?, r.try_get::<i64, _>("id")?)))
-            .collect()
+            .await?)
     }
 }
+
+#[cfg(test)]
+mod tests;

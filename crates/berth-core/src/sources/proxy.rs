@@ -662,9 +662,7 @@ impl Proxy {
                 .proxy_evict(reg.id, held - budget + budget / 10)
                 .await?;
             for e in &evicted {
-                if !berth.meta.blob_referenced(&e.cksum).await?
-                    && !berth.meta.proxy_blob_referenced(&e.cksum).await?
-                {
+                if !berth.meta.blob_referenced(&e.cksum).await? {
                     berth.blobs.delete(&e.cksum).await?;
                 }
             }

@@ -292,15 +292,4 @@ impl MetaStore {
             .map(|r| r.try_get::<String, _>("cksum").map_err(StoreError::from))
             .collect()
     }
-
-    /// Whether any proxy registry holds a blob.
-    pub async fn proxy_blob_referenced(&self, cksum: &str) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("SELECT 1 AS one FROM proxy_crates WHERE cksum = $1 LIMIT 1")
-                .bind(cksum)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
 }

@@ -1,0 +1,63 @@
+//! Downloads: finding the blob behind a version and adding up counts in
+//! `versions.downloads` and `crates.downloads`.
+//!
+//! Counts are only ever added to (never overwritten), so that nodes that
+//! buffer their own counts never lose each other's. Nothing here reads or
+//! writes blobs; it answers which blob and how big.
+
+use crate::db::MetaStore;
+use crate::model::DownloadInfo;
+use crate::StoreError;
+
+impl MetaStore {
+    /// The blob behind a version.
+    pub async fn download_info(
+        &self,
+        registry_id: i64,
+        canon_name: &str,
+        canon_vers: &str,
+    ) -> Result<Option<DownloadInfo>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT v.id AS version_id, v.crate_id, v.cksum, v.size \
+             FROM versions v JOIN crates c ON c.id = v.crate_id \
+             WHERE c.registry_id = $1 AND c.canon_name = $2 AND v.canon_vers = $3",
+        )
+        .bind(registry_id)
+        .bind(canon_name)
+        .bind(canon_vers)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Adds download counts: `(crate_id, version_id, count)` triples.
+    pub async fn add_downloads(&self, counts: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.begin_write().await?;
+        for (crate_id, version_id, n) in counts {
+            sqlx::query("UPDATE versions SET downloads = downloads + $2 WHERE id = $1")
+                .bind(*version_id)
+                .bind(*n)
+                .execute(&mut *w.tx)
+                .await?;
+            sqlx::query("UPDATE crates SET downloads = downloads + $2 WHERE id = $1")
+                .bind(*crate_id)
+                .bind(*n)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Download count of a version (tests and the UI).
+    pub async fn version_downloads(&self, version_id: i64) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT downloads FROM versions WHERE id = $1")
+                .bind(version_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

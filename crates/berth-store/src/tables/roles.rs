@@ -1,0 +1,91 @@
+//! `registry_roles`: a user's role (read < publish < admin) in one registry.
+//!
+//! This file records and reads roles; what a role allows is decided by
+//! berth-core's `authorize_*`, never here. Every grant and revocation writes
+//! its audit row in the same transaction.
+
+use crate::db::MetaStore;
+use crate::domain::{AuditAction, AuditOutcome, Role};
+use crate::model::AuditEntry;
+use crate::tables::insert_audit;
+use crate::tables::users::require_user;
+use crate::{now_unix, StoreError};
+
+impl MetaStore {
+    /// Every `(registry_id, role)` a user holds.
+    pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, Role)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT registry_id, role FROM registry_roles WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Grants (`Some(role)`) or revokes (`None`) a user's role in a registry.
+    pub async fn set_role(
+        &self,
+        registry_id: i64,
+        registry: &str,
+        login: &str,
+        role: Option<Role>,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        let user = require_user(&mut w.tx, login).await?;
+        match role {
+            Some(role) => {
+                sqlx::query(
+                    "INSERT INTO registry_roles (registry_id, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (registry_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(registry_id)
+                .bind(user.id)
+                .bind(role.as_str())
+                .bind(now_unix())
+                .execute(&mut *w.tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM registry_roles WHERE registry_id = $1 AND user_id = $2")
+                    .bind(registry_id)
+                    .bind(user.id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+        }
+        let action = if role.is_some() {
+            AuditAction::RoleGrant
+        } else {
+            AuditAction::RoleRevoke
+        };
+        insert_audit(
+            &mut w.tx,
+            &AuditEntry {
+                registry: Some(registry.to_string()),
+                detail: Some(format!(
+                    "login={login} role={}",
+                    role.map_or("-", Role::as_str)
+                )),
+                ..AuditEntry::new(action, AuditOutcome::Ok)
+            },
+        )
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// `(login, role)` of every user with a role in a registry.
+    pub async fn registry_members(
+        &self,
+        registry_id: i64,
+    ) -> Result<Vec<(String, Role)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT u.login, r.role FROM registry_roles r JOIN users u ON u.id = r.user_id \
+             WHERE r.registry_id = $1 ORDER BY u.login",
+        )
+        .bind(registry_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,445 @@
+//! Every `MetaStore` method of `tables/` once, on SQLite and (when
+//! reachable) PostgreSQL: each statement runs and each row type is read
+//! back field by field, flags and domain words included. The end-to-end
+//! tests of the `berth` crate cover the same methods through the server;
+//! this one also covers what no request reaches (the audit log, a corrupt
+//! domain word).
+
+use berth_protocol::IndexEntry;
+
+use crate::db::MetaStore;
+use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
+use crate::model::{Actor, NewVersion, User};
+use crate::{test_db, BulkCrate, BulkVersion, StoreError};
+
+fn actor(user: &User) -> Actor {
+    Actor {
+        user_id: user.id,
+        login: user.login.clone(),
+        is_admin: user.is_admin,
+    }
+}
+
+fn version(registry_id: i64, name: &str, vers: &str, readme: Option<&str>) -> NewVersion {
+    let parsed = semver::Version::parse(vers).unwrap();
+    let cksum = format!("{:0>64}", vers.replace(['.', '+'], ""));
+    let line = format!(
+        r#"{{"name":"{name}","vers":"{vers}","deps":[],"cksum":"{cksum}","features":{{}},"yanked":false}}"#
+    );
+    NewVersion {
+        registry_id,
+        name: name.to_string(),
+        canon_name: berth_protocol::canonical_name(name),
+        vers: vers.to_string(),
+        canon_vers: berth_protocol::canonical_version(&parsed),
+        index_line: line,
+        cksum,
+        size: 100,
+        metadata_json: "{}".into(),
+        readme: readme.map(str::to_string),
+        description: Some(format!("{name} at {vers}")),
+    }
+}
+
+async fn every_statement(store: &MetaStore) {
+    // registries
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .ensure_registry("main", RegistryKind::Hosted)
+            .await
+            .unwrap(),
+        reg
+    );
+
+    // users
+    let alice = store
+        .create_user("alice", Some("Alice"), Some("argon-hash"), false)
+        .await
+        .unwrap();
+    let bob = store.create_user("bob", None, None, true).await.unwrap();
+    assert!(matches!(
+        store.create_user("alice", None, None, false).await,
+        Err(StoreError::UserExists(_))
+    ));
+    assert_eq!(
+        store.user_by_login("alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.user_by_login("carol").await.unwrap(), None);
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        [alice.clone(), bob.clone()]
+    );
+    assert!(bob.is_admin && !alice.is_admin);
+    assert_eq!(
+        store.password_hash(alice.id).await.unwrap().as_deref(),
+        Some("argon-hash")
+    );
+    assert_eq!(store.password_hash(bob.id).await.unwrap(), None);
+
+    // tokens
+    let tid = store
+        .create_token(
+            alice.id,
+            "ci",
+            "h1",
+            "publish-new,yank",
+            Some(4_000_000_000),
+        )
+        .await
+        .unwrap();
+    let (hash, rec) = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (hash.as_str(), rec.id, rec.name.as_str()),
+        ("h1", tid, "ci")
+    );
+    assert_eq!(rec.scopes, "publish-new,yank");
+    assert_eq!(
+        (rec.expires_at, rec.last_used_at, rec.revoked),
+        (Some(4_000_000_000), None, false)
+    );
+    assert_eq!(rec.user, alice);
+    store.touch_token(tid).await.unwrap();
+    let (_, rec) = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert!(rec.last_used_at.is_some());
+    assert!(store.token_by_hash("h2").await.unwrap().is_none());
+    assert!(store.revoke_token(alice.id, tid).await.unwrap());
+    assert!(!store.revoke_token(alice.id, tid).await.unwrap());
+    let tokens = store.list_tokens(alice.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!((tokens[0].id, tokens[0].name.as_str()), (tid, "ci"));
+    assert!(tokens[0].revoked && tokens[0].created_at > 0);
+    assert!(store.token_by_hash("h1").await.unwrap().unwrap().1.revoked);
+
+    // roles
+    store
+        .set_role(reg, "main", "alice", Some(Role::Publish))
+        .await
+        .unwrap();
+    store
+        .set_role(reg, "main", "alice", Some(Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_roles(alice.id).await.unwrap(),
+        [(reg, Role::Admin)]
+    );
+    assert_eq!(
+        store.registry_members(reg).await.unwrap(),
+        [("alice".to_string(), Role::Admin)]
+    );
+    store.set_role(reg, "main", "alice", None).await.unwrap();
+    assert!(store.user_roles(alice.id).await.unwrap().is_empty());
+    assert!(matches!(
+        store.set_role(reg, "main", "carol", Some(Role::Read)).await,
+        Err(StoreError::UserNotFound(_))
+    ));
+
+    // publish
+    let v1 = version(reg, "Foo-Bar", "1.0.0", Some("# Foo"));
+    let first = store.publish(&v1, &actor(&alice), "main").await.unwrap();
+    assert!(first.new_crate);
+    assert_eq!(first.revision, 1);
+    let v11 = version(reg, "Foo-Bar", "1.1.0", None);
+    let second = store.publish(&v11, &actor(&alice), "main").await.unwrap();
+    assert_eq!(
+        (second.crate_id, second.new_crate, second.revision),
+        (first.crate_id, false, 2)
+    );
+    assert!(matches!(
+        store
+            .publish(
+                &version(reg, "Foo-Bar", "1.0.0+b", None),
+                &actor(&alice),
+                "main"
+            )
+            .await,
+        Err(StoreError::VersionExists { .. })
+    ));
+    assert!(matches!(
+        store.publish(&version(reg, "foo_bar", "2.0.0", None), &actor(&alice), "main").await,
+        Err(StoreError::NameMismatch { existing }) if existing == "Foo-Bar"
+    ));
+    let carol = store.create_user("carol", None, None, false).await.unwrap();
+    assert!(matches!(
+        store
+            .publish(
+                &version(reg, "Foo-Bar", "3.0.0", None),
+                &actor(&carol),
+                "main"
+            )
+            .await,
+        Err(StoreError::NotOwner(_))
+    ));
+
+    // crates and the index
+    let krate = store.find_crate(reg, "foo_bar").await.unwrap().unwrap();
+    assert_eq!((krate.id, krate.name.as_str()), (first.crate_id, "Foo-Bar"));
+    assert_eq!(krate.max_version.as_deref(), Some("1.1.0"));
+    assert_eq!(krate.description.as_deref(), Some("Foo-Bar at 1.1.0"));
+    assert_eq!((krate.revision, krate.downloads), (2, 0));
+    // Every change moves updated_at forward, even within one second.
+    assert!(krate.updated_at > krate.created_at);
+    assert!(store.find_crate(reg, "nope").await.unwrap().is_none());
+    assert!(store.crate_exists(reg, "foo_bar").await.unwrap());
+    let state = store.index_state(reg, "foo_bar").await.unwrap().unwrap();
+    assert_eq!(
+        (state.crate_id, state.revision, state.updated_at),
+        (krate.id, 2, krate.updated_at)
+    );
+    let (file_state, lines) = store.index_file(reg, "foo_bar").await.unwrap().unwrap();
+    assert_eq!(file_state, state);
+    assert_eq!(lines, [v1.index_line.clone(), v11.index_line.clone()]);
+    assert!(store.index_file(reg, "nope").await.unwrap().is_none());
+    assert_eq!(
+        store.index_file_bytes(krate.id).await.unwrap(),
+        (v1.index_line.len() + v11.index_line.len() + 2) as u64
+    );
+
+    // versions
+    assert_eq!(
+        store
+            .existing_version(krate.id, "1.0.0")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        store.existing_version(krate.id, "9.0.0").await.unwrap(),
+        None
+    );
+    let rows = store.crate_versions(krate.id).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].vers.as_str(), rows[0].has_readme, rows[0].yanked),
+        ("1.0.0", true, false)
+    );
+    assert_eq!(
+        (rows[1].vers.as_str(), rows[1].has_readme),
+        ("1.1.0", false)
+    );
+    assert_eq!(rows[0].published_by.as_deref(), Some("alice"));
+    assert_eq!(
+        (rows[0].cksum.as_str(), rows[0].size),
+        (v1.cksum.as_str(), 100)
+    );
+    assert_eq!(
+        store
+            .version_readme(krate.id, "1.0.0")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("# Foo")
+    );
+    assert_eq!(store.version_readme(krate.id, "1.1.0").await.unwrap(), None);
+
+    // yank
+    let yank = |vers: &'static str, yanked: bool, who: &User| {
+        let who = actor(who);
+        async move {
+            store
+                .set_yanked(reg, "main", "foo_bar", vers, yanked, &who)
+                .await
+        }
+    };
+    assert_eq!(yank("1.1.0", true, &alice).await.unwrap(), Some(3));
+    assert_eq!(yank("1.1.0", true, &alice).await.unwrap(), None);
+    assert!(matches!(
+        yank("1.1.0", false, &carol).await,
+        Err(StoreError::NotOwner(_))
+    ));
+    assert!(matches!(
+        yank("9.9.9", true, &alice).await,
+        Err(StoreError::VersionNotFound { .. })
+    ));
+    let krate = store.find_crate(reg, "foo_bar").await.unwrap().unwrap();
+    assert_eq!(krate.max_version.as_deref(), Some("1.0.0"));
+    assert_eq!(krate.description.as_deref(), Some("Foo-Bar at 1.1.0"));
+    assert!(store.crate_versions(krate.id).await.unwrap()[1].yanked);
+    let (_, lines) = store.index_file(reg, "foo_bar").await.unwrap().unwrap();
+    assert!(IndexEntry::from_line(&lines[1]).unwrap().yanked);
+    assert_eq!(yank("1.1.0", false, &bob).await.unwrap(), Some(4));
+
+    // owners
+    let owners = |who: &User, logins: &[&str], add: bool| {
+        let who = actor(who);
+        let logins: Vec<String> = logins.iter().map(|l| l.to_string()).collect();
+        async move {
+            store
+                .change_owners("main", krate.id, "Foo-Bar", &logins, add, &who)
+                .await
+        }
+    };
+    owners(&alice, &["carol"], true).await.unwrap();
+    assert_eq!(
+        store.list_owners(krate.id).await.unwrap(),
+        [alice.clone(), carol.clone()]
+    );
+    assert!(matches!(
+        owners(&alice, &["alice", "carol"], false).await,
+        Err(StoreError::LastOwner)
+    ));
+    assert!(matches!(
+        owners(&alice, &["dave"], true).await,
+        Err(StoreError::UserNotFound(_))
+    ));
+    owners(&bob, &["alice"], false).await.unwrap();
+    assert_eq!(store.list_owners(krate.id).await.unwrap(), [carol]);
+    assert!(matches!(
+        owners(&alice, &["alice"], true).await,
+        Err(StoreError::NotOwner(_))
+    ));
+
+    // downloads
+    let info = store
+        .download_info(reg, "foo_bar", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (info.crate_id, info.cksum.as_str(), info.size),
+        (krate.id, v1.cksum.as_str(), 100)
+    );
+    assert!(store
+        .download_info(reg, "foo_bar", "7.0.0")
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .add_downloads(&[
+            (krate.id, info.version_id, 3),
+            (krate.id, info.version_id, 2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.version_downloads(info.version_id).await.unwrap(), 5);
+    assert_eq!(
+        store
+            .find_crate(reg, "foo_bar")
+            .await
+            .unwrap()
+            .unwrap()
+            .downloads,
+        5
+    );
+
+    // search
+    for query in ["foo", "Foo-Bar", "fo", "bar at"] {
+        let (hits, total) = store.search(reg, query, 10, 0).await.unwrap();
+        assert_eq!(total, 1, "{query}");
+        assert_eq!(hits[0].name, "Foo-Bar");
+        assert_eq!(hits[0].max_version.as_deref(), Some("1.1.0"));
+        assert_eq!(hits[0].description.as_deref(), Some("Foo-Bar at 1.1.0"));
+        assert_eq!(hits[0].downloads, 5);
+    }
+    let (hits, total) = store.search(reg, "foo", 10, 10).await.unwrap();
+    assert_eq!((hits.len(), total), (0, 1));
+    assert_eq!(store.search(reg, "zzz", 10, 0).await.unwrap().1, 0);
+
+    // blob references
+    assert!(store.blob_referenced(&v1.cksum).await.unwrap());
+    assert!(!store.blob_referenced(&"f".repeat(64)).await.unwrap());
+    let all = store.version_blobs().await.unwrap();
+    assert!(all.contains(&v1.cksum) && all.contains(&v11.cksum) && all.len() == 2);
+    assert_eq!(store.referenced_blobs(reg).await.unwrap(), all);
+
+    // audit (a bulk load writes its own row)
+    let bulk = BulkCrate {
+        name: "bulky".into(),
+        description: None,
+        versions: vec![BulkVersion {
+            vers: "0.1.0".into(),
+            index_line: "{}".into(),
+            cksum: "ab".repeat(32),
+            size: 1,
+            yanked: false,
+            created_at: 1,
+            downloads: 0,
+        }],
+    };
+    assert_eq!(store.bulk_load(reg, bob.id, &[bulk]).await.unwrap(), 1);
+    let mut denied = crate::AuditEntry::new(AuditAction::Yank, AuditOutcome::Denied);
+    denied.actor = Some("carol".into());
+    denied.crate_name = Some("Foo-Bar".into());
+    store.append_audit(&denied).await.unwrap();
+    let audit = store.recent_audit(1000).await.unwrap();
+    assert!(audit.windows(2).all(|w| w[0].id > w[1].id));
+    assert_eq!(audit[0].entry.action, AuditAction::Yank);
+    assert_eq!(audit[0].entry.outcome, AuditOutcome::Denied);
+    assert_eq!(audit[0].entry.crate_name.as_deref(), Some("Foo-Bar"));
+    assert_eq!(audit[1].entry.action, AuditAction::BulkLoad);
+    let publish = audit
+        .iter()
+        .find(|r| r.entry.action == AuditAction::Publish)
+        .unwrap();
+    assert_eq!(publish.entry.actor.as_deref(), Some("alice"));
+    assert_eq!(publish.entry.registry.as_deref(), Some("main"));
+    assert_eq!(publish.entry.version.as_deref(), Some("1.1.0"));
+    assert!(publish.at > 0);
+    let actions: Vec<AuditAction> = audit.iter().rev().map(|r| r.entry.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::UserCreate,
+            AuditAction::UserCreate,
+            AuditAction::TokenCreate,
+            AuditAction::TokenRevoke,
+            AuditAction::RoleGrant,
+            AuditAction::RoleGrant,
+            AuditAction::RoleRevoke,
+            AuditAction::Publish,
+            AuditAction::Publish,
+            AuditAction::UserCreate,
+            AuditAction::Yank,
+            AuditAction::Unyank,
+            AuditAction::OwnerAdd,
+            AuditAction::OwnerRemove,
+            AuditAction::BulkLoad,
+            AuditAction::Yank,
+        ]
+    );
+
+    // a stored word this build does not know is a corrupt row
+    store
+        .set_role(reg, "main", "bob", Some(Role::Read))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE registry_roles SET role = 'writer'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    match store.user_roles(bob.id).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("unknown role `writer`"), "{m}"),
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_statement_on_sqlite() {
+    let (store, _dir) = test_db::sqlite().await;
+    every_statement(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn every_statement_on_postgres() {
+    let Some(pg) = test_db::FreshPostgres::create("tables").await else {
+        return;
+    };
+    let run = async {
+        let store = pg.connect().await.unwrap();
+        every_statement(&store).await;
+        store.close().await;
+    };
+    // Drop the database whether or not the checks passed.
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    pg.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -1,0 +1,111 @@
+//! `users`: accounts, their password hashes and the admin flag.
+//!
+//! Every read of a [`User`] selects [`USER_COLUMNS`] from `users u`, here or
+//! in a join elsewhere. This file stores a password hash it is given and
+//! hands it back; it never hashes, compares or logs one (that is
+//! berth-core's `auth`).
+
+use sqlx::{Any, AnyConnection, Executor};
+
+use crate::db::MetaStore;
+use crate::domain::{AuditAction, AuditOutcome};
+use crate::model::{AuditEntry, User};
+use crate::tables::insert_audit;
+use crate::{now_unix, StoreError};
+
+/// The columns of a [`User`], from `users` aliased `u`.
+pub(crate) const USER_COLUMNS: &str = "u.id, u.login, u.name, u.is_admin";
+
+/// A user by login.
+async fn find_user<'c>(
+    e: impl Executor<'c, Database = Any>,
+    login: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.login = $1"
+    ))
+    .bind(login)
+    .fetch_optional(e)
+    .await
+}
+
+/// A user by login inside a transaction; [`StoreError::UserNotFound`] when
+/// there is none.
+pub(crate) async fn require_user(
+    conn: &mut AnyConnection,
+    login: &str,
+) -> Result<User, StoreError> {
+    find_user(conn, login)
+        .await?
+        .ok_or_else(|| StoreError::UserNotFound(login.to_string()))
+}
+
+impl MetaStore {
+    /// Adds a user. Fails with [`StoreError::UserExists`] on a taken login.
+    pub async fn create_user(
+        &self,
+        login: &str,
+        name: Option<&str>,
+        password_hash: Option<&str>,
+        is_admin: bool,
+    ) -> Result<User, StoreError> {
+        let mut w = self.begin_write().await?;
+        let res = sqlx::query_scalar(
+            "INSERT INTO users (login, name, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(login)
+        .bind(name.map(str::to_string))
+        .bind(password_hash.map(str::to_string))
+        .bind(i64::from(is_admin))
+        .bind(now_unix())
+        .fetch_one(&mut *w.tx)
+        .await;
+        let id: i64 = match res {
+            Ok(id) => id,
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::UserExists(login.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        insert_audit(
+            &mut w.tx,
+            &AuditEntry {
+                detail: Some(format!("login={login} admin={is_admin}")),
+                ..AuditEntry::new(AuditAction::UserCreate, AuditOutcome::Ok)
+            },
+        )
+        .await?;
+        w.tx.commit().await?;
+        Ok(User {
+            id,
+            login: login.to_string(),
+            name: name.map(str::to_string),
+            is_admin,
+        })
+    }
+
+    /// Looks a user up by login.
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        Ok(find_user(&self.pool, login).await?)
+    }
+
+    /// The password hash of a user, if one is set.
+    pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>, StoreError> {
+        let hash: Option<Option<String>> =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(hash.flatten())
+    }
+
+    /// Every user, by login.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.login"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

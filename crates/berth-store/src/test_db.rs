@@ -1,0 +1,80 @@
+//! Fresh databases for this crate's tests: SQLite in a temporary directory,
+//! PostgreSQL as a database created for one test and dropped after it (at
+//! `BERTH_TEST_PG_URL`, by default postgres://postgres@127.0.0.1:5432).
+//! An unreachable PostgreSQL skips a test, except under `CI=true`, where it
+//! fails it. Test-only; never compiled into the library.
+
+use std::time::Duration;
+
+use sqlx::{AnyConnection, Connection, Executor};
+
+use crate::db::MetaStore;
+
+/// A migrated SQLite store and the directory that holds it.
+pub(crate) async fn sqlite() -> (MetaStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/meta.db?mode=rwc", dir.path().display());
+    let store = MetaStore::connect(&url, 2).await.unwrap();
+    (store, dir)
+}
+
+/// A PostgreSQL database created for one test; [`FreshPostgres::drop`] it.
+pub(crate) struct FreshPostgres {
+    admin: AnyConnection,
+    base: String,
+    db: String,
+}
+
+impl FreshPostgres {
+    /// Creates the database, or returns `None` (having said why) when
+    /// PostgreSQL is unreachable outside CI.
+    pub async fn create(test: &str) -> Option<Self> {
+        sqlx::any::install_default_drivers();
+        let base = std::env::var("BERTH_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let admin_url = format!("{base}/postgres");
+        let connect =
+            tokio::time::timeout(Duration::from_secs(10), AnyConnection::connect(&admin_url)).await;
+        let mut admin = match connect {
+            Ok(Ok(conn)) => conn,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_string(),
+                };
+                let at = crate::redact(&admin_url);
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL at {at} is unreachable under CI=true: {why}");
+                }
+                eprintln!("{test}: skipped, PostgreSQL at {at} is unreachable ({why})");
+                return None;
+            }
+        };
+        let db = format!(
+            "berth_store_{test}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        admin
+            .execute(format!("CREATE DATABASE {db}").as_str())
+            .await
+            .unwrap();
+        Some(Self { admin, base, db })
+    }
+
+    /// A migrated store on the database.
+    pub async fn connect(&self) -> Result<MetaStore, crate::StoreError> {
+        MetaStore::connect(&format!("{}/{}", self.base, self.db), 2).await
+    }
+
+    /// Drops the database (closing any connection still open to it).
+    pub async fn drop(mut self) {
+        self.admin
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db).as_str())
+            .await
+            .unwrap();
+    }
+}
