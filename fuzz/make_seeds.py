@@ -180,6 +180,20 @@ def crate_seeds():
     # GNU long name record ('L').
     long = b"foo-1.0.0/" + b"L" * 200 + b"\0"
     write(t, "gnu-longname", gz(raw_entry(b"././@LongLink", long, typeflag=b"L") + raw_entry(b"x", b"data") + tar_of(base())))
+    # Header records past the bounds (the fuzz target's are small): a long
+    # name, a long link and a PAX header each claiming 1 GiB and carrying a
+    # few KiB, an oversized global PAX header, a PAX path longer than any
+    # allowed and a GNU long name with a component no file system stores.
+    some = b"a" * 8192
+    for kind, flag in (("longname", b"L"), ("longlink", b"K"), ("pax", b"x")):
+        bomb = raw_header(b"././@LongLink", flag, 1 << 30) + some
+        write(t, "header-bomb-" + kind, gz(tar_of(base(), end=False) + bomb))
+    glob = raw_entry(b"pax_global_header", pax_record(b"comment", b"g" * 8192), typeflag=b"g")
+    write(t, "header-bomb-global-pax", gz(glob + tar_of(base())))
+    pax = pax_record(b"path", b"foo-1.0.0/" + b"/".join([b"p" * 200] * 6))
+    write(t, "path-too-long", gz(raw_entry(b"PaxHeaders/x", pax, typeflag=b"x") + raw_entry(b"placeholder", b"x") + tar_of(base())))
+    long = b"foo-1.0.0/" + b"c" * 256 + b"\0"
+    write(t, "component-too-long", gz(raw_entry(b"././@LongLink", long, typeflag=b"L") + raw_entry(b"x", b"data") + tar_of(base())))
     # ustar prefix field.
     body = tar_of(base(), end=False)
     write(t, "ustar-prefix", gz(body + raw_entry(b"lib2.rs", LIB, prefix=b"foo-1.0.0/src") + END))

@@ -8,7 +8,12 @@
 //! absolute...; empty means none) and the rest is the `.crate`; with the high
 //! bit set the rest is a raw tar that the harness gzips first, so mutations
 //! reach tar headers, paths and Cargo.toml directly instead of breaking the
-//! deflate stream.
+//! deflate stream. In that raw form the harness also recomputes the checksum
+//! of every header block it finds by following the size fields, so that a
+//! mutated type flag or size (a GNU long-name or long-link record, a PAX
+//! extended or global header, a size claiming gigabytes) reaches the parser
+//! and the header-record bound instead of stopping at "checksum mismatch"
+//! (mismatches stay reachable through the gzip form).
 //!
 //! Invariants: nothing panics; an accepted archive matches the expected
 //! name and version and stayed within every limit; error messages are one
@@ -32,7 +37,39 @@ const LIMITS: Limits = Limits {
     max_entries: 64,
     max_manifest_size: 16 * 1024,
     max_readme_size: 16 * 1024,
+    max_path_len: 512,
+    max_header_bytes: 4096,
 };
+
+/// Writes a valid checksum into each header block, walking the archive by
+/// the blocks' size fields (octal or base-256) until an all-zero block.
+fn fix_checksums(tar: &mut [u8]) {
+    let mut at = 0usize;
+    while let Some(block) = tar.get_mut(at..at.saturating_add(512)) {
+        if block.iter().all(|b| *b == 0) {
+            break;
+        }
+        block[148..156].fill(b' ');
+        let sum: u32 = block.iter().map(|b| u32::from(*b)).sum();
+        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let field = &block[124..136];
+        let size = if field[0] & 0x80 != 0 {
+            field[4..].iter().fold(0u64, |n, b| {
+                n.saturating_mul(256).saturating_add(u64::from(*b))
+            })
+        } else {
+            field
+                .iter()
+                .skip_while(|b| **b == b' ')
+                .take_while(|b| (b'0'..=b'7').contains(*b))
+                .fold(0u64, |n, b| {
+                    n.saturating_mul(8).saturating_add(u64::from(b - b'0'))
+                })
+        };
+        let data = usize::try_from(size.div_ceil(512).saturating_mul(512)).unwrap_or(usize::MAX);
+        at = at.saturating_add(512).saturating_add(data);
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let (readme, krate): (Option<String>, Cow<[u8]>) = match data.first() {
@@ -47,8 +84,10 @@ fuzz_target!(|data: &[u8]| {
             if flag & 0x80 == 0 {
                 (readme, Cow::Borrowed(rest))
             } else {
+                let mut tar = rest.to_vec();
+                fix_checksums(&mut tar);
                 let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-                gz.write_all(rest).expect("writing to a Vec");
+                gz.write_all(&tar).expect("writing to a Vec");
                 (readme, Cow::Owned(gz.finish().expect("writing to a Vec")))
             }
         }

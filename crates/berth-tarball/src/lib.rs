@@ -9,10 +9,14 @@
 //! in-memory bytes once, front to back, and keeps nothing but `Cargo.toml` and
 //! the README.
 //!
-//! Memory note: the tar crate buffers GNU long-name and PAX extension records
-//! in full before the entry they describe. Those reads go through the same
-//! byte counter as everything else, so they are bounded by
-//! [`Limits::max_unpacked_size`].
+//! Memory note: the tar crate buffers GNU long-name and long-link records and
+//! PAX extended headers in full before the entry they describe. The reader
+//! under it knows when the tar crate is between entries and refuses to give
+//! it more than [`Limits::max_header_bytes`] there, so such a record is
+//! refused after at most that many bytes, whatever size its header claims.
+//! Paths are bounded by [`Limits::max_path_len`] and each path component by
+//! [`MAX_COMPONENT_LEN`], beyond which no file system cargo unpacks onto
+//! could store the file.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,6 +24,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::io::{self, Read};
 use std::path::{Component, Path};
 
@@ -38,7 +43,22 @@ pub struct Limits {
     /// Max bytes of README accepted; a larger README is refused with
     /// [`TarballError::ReadmeTooLarge`] (never truncated). Default 1 MiB.
     pub max_readme_size: u64,
+    /// Max bytes of an entry's path (GNU long names and PAX `path` records
+    /// included). Default 1024: macOS's `PATH_MAX`, which also has to hold
+    /// the directory cargo unpacks into, so a longer path is one cargo
+    /// cannot unpack there (nor store on Windows), and no crate needs it.
+    pub max_path_len: u64,
+    /// Max bytes the tar reader may consume between two entries: header
+    /// blocks, GNU long-name and long-link records, PAX extended headers and
+    /// padding. A record claiming more is refused once this many bytes have
+    /// been read, before it is buffered. Global PAX headers are held to the
+    /// same bound. Default 64 KiB (a cargo-built entry needs at most ~2 KiB).
+    pub max_header_bytes: u64,
 }
+
+/// Longest path component (file or directory name) accepted, in bytes: the
+/// `NAME_MAX` of every file system cargo unpacks onto (ext4, APFS, NTFS).
+pub const MAX_COMPONENT_LEN: usize = 255;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -47,6 +67,8 @@ impl Default for Limits {
             max_entries: 50_000,
             max_manifest_size: 1024 * 1024,
             max_readme_size: 1024 * 1024,
+            max_path_len: 1024,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -133,6 +155,17 @@ pub enum TarballError {
     OutsideRoot { path: String, root: String },
     #[error("entry `{path}` in the .crate file has an invalid path: {reason}")]
     InvalidPath { path: String, reason: &'static str },
+    #[error("entry `{path}` in the .crate file has a path of {len} bytes, more than the {limit} allowed")]
+    PathTooLong {
+        path: String,
+        len: usize,
+        limit: u64,
+    },
+    #[error(
+        "the .crate file has more than {limit} bytes of tar header records (long names, long links \
+         or PAX extended headers) before one entry"
+    )]
+    HeaderTooLarge { limit: u64 },
     #[error("`{path}` is a {kind}; .crate files may only contain regular files and directories")]
     UnsupportedEntry { path: String, kind: EntryKind },
     #[error("duplicate entry `{path}` in the .crate file")]
@@ -177,15 +210,22 @@ pub fn inspect(
         readme: readme_path.and_then(|p| readme_key(&root, p)),
     };
     let fault = Cell::new(None);
+    let between = Cell::new(Some(0));
     let mut reader = Bounded {
         inner: GzDecoder::new(bytes),
         read: 0,
         limit: limits.max_unpacked_size,
+        between: &between,
+        header_limit: limits.max_header_bytes,
         fault: &fault,
     };
 
-    let found = scan(&mut reader, &root, &wanted, limits)
-        .and_then(|found| drain_tail(&mut reader).map(|()| found))
+    let found = scan(&mut reader, &between, &root, &wanted, limits)
+        .and_then(|found| {
+            // Zero padding after the end marker is streamed, never buffered.
+            between.set(None);
+            drain_tail(&mut reader).map(|()| found)
+        })
         .map_err(|failure| failure.resolve(fault.take(), limits))?;
     if !reader.inner.get_ref().is_empty() {
         return Err(TarballError::TrailingGzipData);
@@ -240,6 +280,7 @@ struct Found {
 enum Fault {
     Gzip(String),
     TooLarge,
+    HeaderTooLarge,
 }
 
 /// An error inside the scan: either already a verdict, or an I/O error whose
@@ -268,6 +309,9 @@ impl Failure {
             (Failure::Io(_), Some(Fault::TooLarge)) => TarballError::TooLarge {
                 limit: limits.max_unpacked_size,
             },
+            (Failure::Io(_), Some(Fault::HeaderTooLarge)) => TarballError::HeaderTooLarge {
+                limit: limits.max_header_bytes,
+            },
             (Failure::Io(_), Some(Fault::Gzip(message))) => TarballError::InvalidGzip { message },
             (Failure::Io(e), None) => TarballError::InvalidTar {
                 message: shown(&e.to_string()),
@@ -279,10 +323,18 @@ impl Failure {
 /// Counts decompressed bytes and fails once more than `limit` have come out:
 /// the gzip-bomb defence. It never asks the decoder for more than one byte
 /// past the limit, so the work done is bounded by the limit too.
+///
+/// While the tar crate is between entries (`between` holds the bytes read
+/// since the last entry was handed out) it reads header blocks and the
+/// records it buffers whole (GNU long names and links, PAX extended
+/// headers); there the reader allows only `header_limit` bytes, so a record
+/// that claims 500 MiB costs at most that much memory before it is refused.
 struct Bounded<'f, R> {
     inner: R,
     read: u64,
     limit: u64,
+    between: &'f Cell<Option<u64>>,
+    header_limit: u64,
     fault: &'f Cell<Option<Fault>>,
 }
 
@@ -295,7 +347,14 @@ impl<R> Bounded<'_, R> {
 
 impl<R: Read> Read for Bounded<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let allowed = self.limit.saturating_sub(self.read).saturating_add(1);
+        let mut allowed = self.limit.saturating_sub(self.read).saturating_add(1);
+        if let Some(header_read) = self.between.get() {
+            allowed = allowed.min(
+                self.header_limit
+                    .saturating_sub(header_read)
+                    .saturating_add(1),
+            );
+        }
         let len = usize::try_from(allowed).map_or(buf.len(), |a| a.min(buf.len()));
         let Some(window) = buf.get_mut(..len) else {
             return Ok(0);
@@ -312,19 +371,35 @@ impl<R: Read> Read for Bounded<'_, R> {
             self.record(Fault::TooLarge);
             return Err(io::Error::other("decompressed size limit exceeded"));
         }
+        if let Some(header_read) = self.between.get() {
+            let header_read = header_read.saturating_add(n as u64);
+            self.between.set(Some(header_read));
+            if header_read > self.header_limit {
+                self.record(Fault::HeaderTooLarge);
+                return Err(io::Error::other("tar header record limit exceeded"));
+            }
+        }
         Ok(n)
     }
 }
 
 /// Walks every tar entry once, validating it and reading its data through.
+/// `between` tells the reader whether the tar crate is reading an entry's
+/// data (`None`) or the headers before the next entry (`Some(bytes)`).
 fn scan<R: Read>(
     reader: &mut R,
+    between: &Cell<Option<u64>>,
     root: &str,
     wanted: &Wanted,
     limits: &Limits,
 ) -> Result<Found, Failure> {
     let mut archive = tar::Archive::new(reader);
-    let mut seen = HashSet::new();
+    // Paths seen so far, as keyed 128-bit hashes: a few bytes per entry
+    // whatever the paths' length. Equal paths always collide, so no
+    // duplicate is missed; two different paths colliding (and the archive
+    // being refused as a duplicate) is a 2^-100 chance.
+    let keys = (std::hash::RandomState::new(), std::hash::RandomState::new());
+    let mut seen: HashSet<u128> = HashSet::new();
     let mut found = Found {
         manifest: None,
         readme: None,
@@ -332,8 +407,14 @@ fn scan<R: Read>(
     };
     let mut entries_seen: u64 = 0;
 
-    for entry in archive.entries()? {
+    let mut entries = archive.entries()?;
+    loop {
+        between.set(Some(0));
+        let Some(entry) = entries.next() else {
+            break;
+        };
         let mut entry = entry?;
+        between.set(None);
         entries_seen += 1;
         if entries_seen > limits.max_entries {
             return Err(TarballError::TooManyEntries {
@@ -345,12 +426,19 @@ fn scan<R: Read>(
         let kind = entry.header().entry_type();
         if kind == EntryType::XGlobalHeader {
             // Global PAX headers carry no file; the tar crate (like cargo)
-            // does not apply them to later entries.
+            // does not apply them to later entries. They are header records
+            // all the same, held to the same bound.
+            if size > limits.max_header_bytes {
+                return Err(TarballError::HeaderTooLarge {
+                    limit: limits.max_header_bytes,
+                }
+                .into());
+            }
             skip_data(&mut entry, size, "pax_global_header")?;
             continue;
         }
 
-        let (path, trailing_slash) = check_path(&entry.path_bytes(), root)?;
+        let (path, trailing_slash) = check_path(&entry.path_bytes(), root, limits)?;
         let is_dir = match kind {
             EntryType::Directory => true,
             // Old tar writers mark directories with a trailing slash only;
@@ -373,7 +461,8 @@ fn scan<R: Read>(
         }
 
         // A file and a directory at the same path also collide here.
-        if !seen.insert(path.clone()) {
+        let key = (u128::from(keys.0.hash_one(&path)) << 64) | u128::from(keys.1.hash_one(&path));
+        if !seen.insert(key) {
             return Err(TarballError::DuplicateEntry { path: shown(&path) }.into());
         }
 
@@ -458,8 +547,16 @@ fn drain_tail<R: Read>(reader: &mut R) -> Result<(), Failure> {
 }
 
 /// Validates an entry path and returns it without any trailing slash, plus
-/// whether it had one. The path must be `{root}` followed by plain names.
-fn check_path(raw: &[u8], root: &str) -> Result<(String, bool), TarballError> {
+/// whether it had one. The path must be `{root}` followed by plain names, no
+/// longer than the limits.
+fn check_path(raw: &[u8], root: &str, limits: &Limits) -> Result<(String, bool), TarballError> {
+    if raw.len() as u64 > limits.max_path_len {
+        return Err(TarballError::PathTooLong {
+            path: shown(&String::from_utf8_lossy(raw)),
+            len: raw.len(),
+            limit: limits.max_path_len,
+        });
+    }
     let Ok(text) = std::str::from_utf8(raw) else {
         return Err(TarballError::InvalidPath {
             path: shown(&String::from_utf8_lossy(raw)),
@@ -493,6 +590,11 @@ fn check_path(raw: &[u8], root: &str) -> Result<(String, bool), TarballError> {
             ".." => return Err(outside()),
             "" => return Err(invalid("it contains an empty component")),
             "." => return Err(invalid("it contains a `.` component")),
+            long if long.len() > MAX_COMPONENT_LEN => {
+                return Err(invalid(
+                    "a component is longer than 255 bytes, which no file system cargo unpacks onto can store",
+                ))
+            }
             _ => {}
         }
     }
