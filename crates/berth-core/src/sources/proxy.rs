@@ -47,6 +47,14 @@ const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// Upstream requests in flight at once per proxy.
 const MAX_UPSTREAM_REQUESTS: usize = 32;
 
+/// `.crate` downloads from the upstream at once per proxy: each is held in
+/// memory (at most `MAX_CRATE_BYTES`) until it is verified and stored, so
+/// this bounds a proxy's fetch memory to 8 x 64 MiB.
+const MAX_CRATE_FETCHES: usize = 8;
+
+/// Largest upstream `.crate` accepted.
+const MAX_CRATE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Cached `.crate` uses are written back at most this often per crate.
 const TOUCH_EVERY_SECS: i64 = 3600;
 
@@ -75,6 +83,7 @@ pub(crate) struct Proxy {
     index_flights: KeyedLocks,
     crate_flights: KeyedLocks,
     upstream_slots: tokio::sync::Semaphore,
+    crate_fetch_slots: tokio::sync::Semaphore,
 }
 
 /// Which metric a proxy event counts.
@@ -139,6 +148,7 @@ impl Proxy {
             index_flights: KeyedLocks::default(),
             crate_flights: KeyedLocks::default(),
             upstream_slots: tokio::sync::Semaphore::new(MAX_UPSTREAM_REQUESTS),
+            crate_fetch_slots: tokio::sync::Semaphore::new(MAX_CRATE_FETCHES),
         })
     }
 
@@ -586,6 +596,11 @@ impl Proxy {
         line: &LineSummary,
     ) -> Result<u64, ServiceError> {
         count("berth_proxy_crate_misses_total", &reg.name);
+        let _slot = self
+            .crate_fetch_slots
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let cfg = self.upstream_config(berth, reg).await?;
         let url = dl_url(&cfg.dl, &line.name, &line.vers, &line.cksum);
         let what = format!("{}@{}", line.name, line.vers);
@@ -603,8 +618,7 @@ impl Proxy {
             count("berth_proxy_upstream_errors_total", &reg.name);
             return Err(fail(format!("the upstream answered {}", resp.status())));
         }
-        let max = berth.config.limits.max_crate_size.max(64 * 1024 * 1024);
-        let bytes = Self::read_body(resp, max).await.map_err(fail)?;
+        let bytes = Self::read_body(resp, MAX_CRATE_BYTES).await.map_err(fail)?;
         count_bytes(
             "berth_proxy_bytes_from_upstream_total",
             &reg.name,
