@@ -95,11 +95,16 @@ impl Identity {
         if self.scopes.has(scope) {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden(format!(
-                "this token does not have the `{scope}` scope; create a token with it"
-            )))
+            Err(missing_scope(scope))
         }
     }
+}
+
+/// The one refusal for a token without a scope it needs.
+pub fn missing_scope(scope: Scope) -> ServiceError {
+    ServiceError::Forbidden(format!(
+        "this token does not have the `{scope}` scope; create a token with it"
+    ))
 }
 
 /// Prefix of every Berth token, so that leaked tokens are recognisable by

@@ -53,6 +53,9 @@ impl From<StoreError> for ServiceError {
             StoreError::VersionNotFound { name, vers } => {
                 ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
             }
+            StoreError::NotNewCrate(_) => {
+                crate::auth::missing_scope(crate::auth::Scope::PublishUpdate)
+            }
             StoreError::NotOwner(name) => ServiceError::Forbidden(format!(
                 "this token's user is not an owner of crate `{name}`"
             )),

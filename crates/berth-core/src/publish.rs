@@ -246,6 +246,7 @@ impl Berth {
         let mut stored_meta = meta.clone();
         stored_meta.readme = None;
         let new_version = NewVersion {
+            new_crate_only: !who.scopes.has(Scope::PublishUpdate),
             registry_id: reg.id,
             name: meta.name.clone(),
             canon_name: valid.canon_name.clone(),
@@ -263,8 +264,12 @@ impl Berth {
             .meta
             .publish(&new_version, &who.actor(reg.id), &reg.name)
             .await;
-        if let Err(berth_store::StoreError::NotOwner(_)) = &outcome {
-            deny("not an owner (at commit)").await;
+        match &outcome {
+            Err(berth_store::StoreError::NotOwner(_)) => deny("not an owner (at commit)").await,
+            Err(berth_store::StoreError::NotNewCrate(_)) => {
+                deny("token lacks publish-update (crate created at commit)").await
+            }
+            _ => {}
         }
         let outcome = outcome?;
         if outcome.new_crate {

@@ -17,6 +17,10 @@ pub enum StoreError {
     VersionNotFound { name: String, vers: String },
     #[error("you are not an owner of crate `{0}`")]
     NotOwner(String),
+    /// The crate was created by another request first, and the caller may
+    /// only create new crates.
+    #[error("crate `{0}` exists")]
+    NotNewCrate(String),
     #[error("no user `{0}`")]
     UserNotFound(String),
     #[error("user `{0}` already exists")]

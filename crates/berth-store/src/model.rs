@@ -89,6 +89,9 @@ pub struct NewVersion {
     pub metadata_json: String,
     pub readme: Option<String>,
     pub description: Option<String>,
+    /// The caller may only create new crates (a `publish-new` token without
+    /// `publish-update`): a crate that exists at commit is refused.
+    pub new_crate_only: bool,
 }
 
 /// What a publish changed.

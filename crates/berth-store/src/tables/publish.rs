@@ -61,6 +61,9 @@ impl MetaStore {
                         existing: krate.name,
                     });
                 }
+                if v.new_crate_only {
+                    return Err(StoreError::NotNewCrate(krate.name));
+                }
                 if !actor.is_admin && !is_owner(&mut w.tx, krate.id, actor.user_id).await? {
                     return Err(StoreError::NotOwner(krate.name));
                 }

@@ -38,6 +38,7 @@ fn version(registry_id: i64, name: &str, vers: &str, readme: Option<&str>) -> Ne
         metadata_json: "{}".into(),
         readme: readme.map(str::to_string),
         description: Some(format!("{name} at {vers}")),
+        new_crate_only: false,
     }
 }
 
