@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use berth_bench::wrk::{Wrk, WrkResult};
-use berth_bench::{make_crate, publish_body, Server};
+use berth_bench::{cli, make_crate, publish_body, rss_mib, start_server, Server};
 use clap::Parser;
 
 /// Measure Berth against nginx on the same files, and its publishes.
@@ -305,10 +305,12 @@ async fn bench_backend(
     berth: &Path,
     backend: &str,
 ) -> Result<(Vec<Measurement>, serde_json::Value)> {
-    let server = Server::start(berth, backend)?;
-    server.cli(&["user", "add", "bench"])?;
-    let token = server
-        .cli(&["token", "create", "--user", "bench"])?
+    // The harness polls `/ready` with a blocking client: not on a runtime
+    // thread.
+    let server =
+        tokio::task::block_in_place(|| start_server(berth, backend, Duration::from_secs(30)))?;
+    cli(&server, &["user", "add", "bench"])?;
+    let token = cli(&server, &["token", "create", "--user", "bench"])?
         .lines()
         .last()
         .context("no token")?
@@ -316,20 +318,8 @@ async fn bench_backend(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    for _ in 0..100 {
-        if client
-            .get(format!("{}/ready", server.url))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (idle_rss, _) = server.rss_mib();
+    let (idle_rss, _) = rss_mib(&server);
     let mut out = Vec::new();
     for &c in &args.publish_concurrency {
         out.push(
@@ -397,7 +387,7 @@ async fn bench_backend(
         server.url.clone(),
     );
     let berth_reads = tokio::task::block_in_place(|| reads(a, b, "berth", &f, &c, &e, &d))?;
-    let (_, peak) = server.rss_mib();
+    let (_, peak) = rss_mib(&server);
     let ngx_url = nginx.url.clone();
     let nginx_reads = tokio::task::block_in_place(|| {
         reads(
@@ -412,7 +402,7 @@ async fn bench_backend(
     })?;
     out.extend(berth_reads);
     out.extend(nginx_reads);
-    let (rss, _) = server.rss_mib();
+    let (rss, _) = rss_mib(&server);
     let memory = serde_json::json!({ "backend": backend, "idle_rss_mib": idle_rss, "rss_after_mib": rss, "peak_rss_mib": peak });
     Ok((out, memory))
 }

@@ -1,110 +1,26 @@
-//! Tests for `berth_tarball::inspect` against archives built in memory,
-//! including hand-crafted hostile headers the tar builder would refuse to
-//! write. These tests own no production behaviour and must never touch disk.
+//! Tests for `berth_tarball::inspect` against archives built in memory with
+//! the test kit's `TarballBuilder`, including hand-crafted hostile headers the
+//! tar crate would refuse to write. These tests own no production behaviour
+//! and must never touch disk.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::Instant;
 
 use berth_tarball::{inspect, CrateInfo, EntryKind, Limits, TarballError};
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use tar::{Builder, EntryType, Header};
+use berth_testkit::{gzip, manifest, Compression, EntryType, TarballBuilder};
 
 const NAME: &str = "foo";
 const VERSION: &str = "1.0.0";
 const README: &[u8] = b"# foo\n\nA crate.\n";
 
-fn manifest(name: &str, version: &str) -> String {
-    format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n")
-}
-
-/// A tar archive under construction.
-struct Tarball(Builder<Vec<u8>>);
-
-impl Tarball {
-    fn new() -> Self {
-        Tarball(Builder::new(Vec::new()))
-    }
-
-    /// A regular file written the normal way (GNU long names when needed).
-    fn file(mut self, path: &str, data: &[u8]) -> Self {
-        let mut header = Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(EntryType::Regular);
-        self.0.append_data(&mut header, path, data).unwrap();
-        self
-    }
-
-    fn dir(mut self, path: &str) -> Self {
-        let mut header = Header::new_gnu();
-        header.set_size(0);
-        header.set_mode(0o755);
-        header.set_entry_type(EntryType::Directory);
-        self.0.append_data(&mut header, path, io::empty()).unwrap();
-        self
-    }
-
-    /// An entry whose name bytes go straight into the header, unchecked.
-    fn raw(self, name: &[u8], kind: EntryType, data: &[u8]) -> Self {
-        self.raw_with(name, kind, data, |_| {})
-    }
-
-    fn raw_with(
-        mut self,
-        name: &[u8],
-        kind: EntryType,
-        data: &[u8],
-        tweak: impl FnOnce(&mut Header),
-    ) -> Self {
-        let mut header = Header::new_gnu();
-        header.as_old_mut().name[..name.len()].copy_from_slice(name);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(kind);
-        tweak(&mut header);
-        header.set_cksum();
-        self.0.append(&header, data).unwrap();
-        self
-    }
-
-    /// A PAX extended header giving the next entry's path.
-    fn pax_path(self, path: &[u8]) -> Self {
-        let body_len = " path=".len() + path.len() + 1;
-        let mut len = body_len + 1;
-        while len != body_len + len.to_string().len() {
-            len = body_len + len.to_string().len();
-        }
-        let mut record = format!("{len} path=").into_bytes();
-        record.extend_from_slice(path);
-        record.push(b'\n');
-        assert_eq!(record.len(), len);
-        self.raw(b"PaxHeaders/x", EntryType::XHeader, &record)
-    }
-
-    fn tar(self) -> Vec<u8> {
-        self.0.into_inner().unwrap()
-    }
-
-    fn gz(self) -> Vec<u8> {
-        gzip(&self.tar())
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
 /// Cargo.toml and src/lib.rs for foo 1.0.0.
-fn base() -> Tarball {
-    Tarball::new()
+fn base() -> TarballBuilder {
+    TarballBuilder::new()
         .file("foo-1.0.0/Cargo.toml", manifest(NAME, VERSION).as_bytes())
         .file("foo-1.0.0/src/lib.rs", b"pub fn f() {}\n")
 }
 
-fn good() -> Tarball {
+fn good() -> TarballBuilder {
     base().file("foo-1.0.0/README.md", README)
 }
 
@@ -178,7 +94,7 @@ fn long_gnu_names_and_directories_are_fine() {
 
 #[test]
 fn global_pax_header_is_skipped() {
-    let bytes = Tarball::new()
+    let bytes = TarballBuilder::new()
         .raw(
             b"pax_global_header",
             EntryType::XGlobalHeader,
@@ -295,7 +211,7 @@ fn duplicates_are_refused() {
 
 #[test]
 fn missing_manifest_is_refused() {
-    let bytes = Tarball::new()
+    let bytes = TarballBuilder::new()
         .file("foo-1.0.0/src/lib.rs", b"")
         .file("foo-1.0.0/cargo.toml", manifest(NAME, VERSION).as_bytes())
         .gz();
@@ -306,7 +222,7 @@ fn missing_manifest_is_refused() {
     );
     assert_mentions(&err, "has no `foo-1.0.0/Cargo.toml`");
 
-    let err = check_err(&Tarball::new().gz());
+    let err = check_err(&TarballBuilder::new().gz());
     assert!(
         matches!(err, TarballError::MissingManifest { .. }),
         "{err:?}"
@@ -315,14 +231,14 @@ fn missing_manifest_is_refused() {
 
 #[test]
 fn manifest_name_and_version_must_match() {
-    let bytes = Tarball::new()
+    let bytes = TarballBuilder::new()
         .file("foo-1.0.0/Cargo.toml", manifest("bar", VERSION).as_bytes())
         .gz();
     let err = check_err(&bytes);
     assert!(matches!(err, TarballError::NameMismatch { .. }), "{err:?}");
     assert_mentions(&err, "names package `bar`, but the upload is for `foo`");
 
-    let bytes = Tarball::new()
+    let bytes = TarballBuilder::new()
         .file("foo-1.0.0/Cargo.toml", manifest(NAME, "1.0.1").as_bytes())
         .gz();
     let err = check_err(&bytes);
@@ -336,7 +252,13 @@ fn manifest_name_and_version_must_match() {
 
 #[test]
 fn bad_manifests_are_refused() {
-    let with = |toml: &[u8]| check_err(&Tarball::new().file("foo-1.0.0/Cargo.toml", toml).gz());
+    let with = |toml: &[u8]| {
+        check_err(
+            &TarballBuilder::new()
+                .file("foo-1.0.0/Cargo.toml", toml)
+                .gz(),
+        )
+    };
 
     let err = with(b"[package]\nname = \"foo\"\nversion = \n");
     assert!(
@@ -380,7 +302,7 @@ fn oversized_manifest_is_refused() {
         max_manifest_size: 1024,
         ..Limits::default()
     };
-    let bytes = Tarball::new()
+    let bytes = TarballBuilder::new()
         .file("foo-1.0.0/Cargo.toml", toml.as_bytes())
         .gz();
     let err = inspect(&bytes, NAME, VERSION, None, &limits).unwrap_err();
@@ -415,21 +337,10 @@ fn oversized_readme_is_refused() {
 /// A gzip stream of `foo-1.0.0/Cargo.toml` plus one entry of `zeros` zero
 /// bytes, built without ever holding the uncompressed data in memory.
 fn bomb(zeros: u64) -> Vec<u8> {
-    let mut builder = Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
-    let toml = manifest(NAME, VERSION);
-    let mut header = Header::new_gnu();
-    header.set_size(toml.len() as u64);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, "foo-1.0.0/Cargo.toml", toml.as_bytes())
-        .unwrap();
-    let mut header = Header::new_gnu();
-    header.set_size(zeros);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, "foo-1.0.0/zeros", io::repeat(0).take(zeros))
-        .unwrap();
-    builder.into_inner().unwrap().finish().unwrap()
+    TarballBuilder::streaming(Compression::fast())
+        .file("foo-1.0.0/Cargo.toml", manifest(NAME, VERSION).as_bytes())
+        .file_from_reader("foo-1.0.0/zeros", zeros, io::repeat(0).take(zeros))
+        .gz()
 }
 
 #[test]
@@ -572,7 +483,7 @@ fn trailing_data_is_refused() {
     assert!(matches!(err, TarballError::TrailingGzipData), "{err:?}");
 
     let mut tar = good().tar();
-    tar.extend_from_slice(&Tarball::new().file("foo-1.0.0/hidden", b"x").tar());
+    tar.extend_from_slice(&TarballBuilder::new().file("foo-1.0.0/hidden", b"x").tar());
     let err = check_err(&gzip(&tar));
     assert!(matches!(err, TarballError::TrailingTarData), "{err:?}");
 
@@ -596,7 +507,7 @@ fn hostile_values_are_escaped_in_messages() {
     );
 
     let long_name = "x".repeat(10_000);
-    let bytes = Tarball::new()
+    let bytes = TarballBuilder::new()
         .file(
             "foo-1.0.0/Cargo.toml",
             manifest(&long_name, VERSION).as_bytes(),

@@ -2,69 +2,40 @@
 //!
 //! Every refused request must get the right status, cargo's JSON error shape
 //! with a detail that names the problem, and leave the registry unchanged:
-//! no index file, no crate in search, no new blob.
-
-mod common;
+//! no index file, no crate in search, no new blob. Whole error bodies are
+//! pinned with inline snapshots (`cargo insta review` after a deliberate
+//! change of wording); sizes that depend on gzip output are redacted.
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Barrier};
 
-use berth_protocol::body::encode_publish_body;
-use common::{http, index_lines, sha256_hex, Server};
+use berth_testkit::{
+    crate_file, dependency, gzip, http, index_lines, index_path, manifest, publish_raw,
+    redact_number, sha256_hex, Compression, EntryType, PublishBuilder, Reply, Server,
+    TarballBuilder, DEFAULT_LIB as LIB,
+};
+use insta::assert_snapshot;
 use serde_json::{json, Value};
-use tar::{EntryType, Header};
 
 // ---------------------------------------------------------------- helpers
 
-/// What the server answered.
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
+/// Publishes this request with `token`.
+fn publish(server: &Server, token: &str, p: &PublishBuilder) -> Reply {
+    server.publish(Some(token), p.body())
 }
 
-/// `PUT /r/main/api/v1/crates/new` with this raw body.
-fn publish_raw(server: &Server, token: Option<&str>, body: Vec<u8>) -> Reply {
-    let mut req = http()
-        .put(format!("{}/r/main/api/v1/crates/new", server.url))
-        .body(body);
-    if let Some(t) = token {
-        req = req.header("Authorization", t);
-    }
-    reply(req.send().expect("publish request"))
+/// A publish of `foo@vers` with a valid `.crate`.
+fn foo(vers: &str) -> PublishBuilder {
+    PublishBuilder::new("foo", vers)
 }
 
-fn reply(r: reqwest::blocking::Response) -> Reply {
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().unwrap();
-    Reply {
-        status,
-        headers,
-        text,
-    }
-}
-
-/// Publishes `meta` with these `.crate` bytes.
-fn publish(server: &Server, token: &str, meta: &Value, krate: &[u8]) -> Reply {
-    let body = encode_publish_body(meta.to_string().as_bytes(), krate);
-    publish_raw(server, Some(token), body)
-}
-
-/// Checks a refusal: the status, cargo's `{"errors":[{"detail":...}]}`
-/// shape, and that the detail contains `needle`. Returns the detail.
+/// Checks a refusal: the status, a JSON content type, and cargo's
+/// `{"errors":[{"detail":...}]}` shape with exactly one string detail.
+/// Returns the whole body, for a snapshot.
 #[track_caller]
-fn assert_error(r: &Reply, status: u16, needle: &str) -> String {
-    assert_eq!(
-        r.status, status,
-        "expected {status} mentioning {needle:?}, got: {}",
-        r.text
-    );
-    let ct = r
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+fn assert_error(r: &Reply, status: u16) -> String {
+    assert_eq!(r.status, status, "expected {status}, got: {}", r.text);
+    let ct = r.content_type();
     assert!(
         ct.starts_with("application/json"),
         "content-type {ct:?} for {}",
@@ -76,25 +47,24 @@ fn assert_error(r: &Reply, status: u16, needle: &str) -> String {
         .as_array()
         .unwrap_or_else(|| panic!("no errors array: {}", r.text));
     assert_eq!(errors.len(), 1, "{}", r.text);
-    let detail = errors[0]["detail"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string detail: {}", r.text));
     assert!(
-        detail.contains(needle),
-        "detail {detail:?} does not mention {needle:?}"
+        errors[0]["detail"].is_string(),
+        "no string detail: {}",
+        r.text
     );
-    detail.to_string()
+    assert_eq!(
+        v,
+        json!({"errors": [{"detail": errors[0]["detail"]}]}),
+        "nothing but the detail: {}",
+        r.text
+    );
+    r.text.clone()
 }
 
-/// The sparse index path of a crate name.
-fn index_path(name: &str) -> String {
-    let n = name.to_ascii_lowercase();
-    match n.len() {
-        1 => format!("1/{n}"),
-        2 => format!("2/{n}"),
-        3 => format!("3/{}/{n}", &n[..1]),
-        _ => format!("{}/{}/{n}", &n[..2], &n[2..4]),
-    }
+/// One line of a table of refusals: `what: STATUS BODY`.
+#[track_caller]
+fn refusal(what: &str, r: &Reply, status: u16) -> String {
+    format!("{what}: {status} {}\n", assert_error(r, status))
 }
 
 /// How many crates the registry's search knows (an empty query matches all).
@@ -128,81 +98,13 @@ fn assert_empty_registry(server: &Server, names: &[&str]) {
     );
 }
 
-/// Minimal valid publish metadata.
-fn meta(name: &str, vers: &str) -> Value {
-    json!({
-        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
-        "description": null, "documentation": null, "homepage": null, "readme": null,
-        "readme_file": null, "keywords": [], "categories": [], "license": "MIT",
-        "license_file": null, "repository": null, "badges": {}, "links": null,
-        "rust_version": null
-    })
-}
-
-/// One tar entry written with a raw (unchecked) path.
-struct Entry {
-    path: Vec<u8>,
-    kind: EntryType,
-    data: Vec<u8>,
-    link: Option<&'static str>,
-}
-
-fn file(path: &str, data: &[u8]) -> Entry {
-    Entry {
-        path: path.as_bytes().to_vec(),
-        kind: EntryType::Regular,
-        data: data.to_vec(),
-        link: None,
-    }
-}
-
-fn manifest(root: &str, name: &str, vers: &str) -> Entry {
-    file(
-        &format!("{root}/Cargo.toml"),
-        format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n").as_bytes(),
+/// `NAME-VERS/Cargo.toml` for `name@vers`, written verbatim under `root`.
+fn with_manifest(t: TarballBuilder, root: &str, name: &str, vers: &str) -> TarballBuilder {
+    t.raw_file(
+        format!("{root}/Cargo.toml").as_bytes(),
+        manifest(name, vers).as_bytes(),
     )
 }
-
-/// A gzip-compressed tar of these entries, names written verbatim.
-fn targz(entries: &[Entry]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut header = Header::new_gnu();
-        let name = &mut header.as_old_mut().name;
-        assert!(
-            e.path.len() <= name.len(),
-            "path too long for a raw tar name"
-        );
-        name[..e.path.len()].copy_from_slice(&e.path);
-        header.set_entry_type(e.kind);
-        header.set_mode(0o644);
-        header.set_mtime(1_700_000_000);
-        header.set_size(e.data.len() as u64);
-        if let Some(link) = e.link {
-            header.set_link_name(link).unwrap();
-        }
-        header.set_cksum();
-        builder.append(&header, e.data.as_slice()).unwrap();
-    }
-    gzip(&builder.into_inner().unwrap())
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
-/// A valid `.crate` for `name` `vers`; `lib` is the content of src/lib.rs.
-fn valid_crate(name: &str, vers: &str, lib: &str) -> Vec<u8> {
-    let root = format!("{name}-{vers}");
-    targz(&[
-        manifest(&root, name, vers),
-        file(&format!("{root}/src/lib.rs"), lib.as_bytes()),
-    ])
-}
-
-const LIB: &str = "pub fn hello() -> u32 { 42 }\n";
 
 // ---------------------------------------------------------------- tests
 
@@ -212,15 +114,12 @@ fn valid_publish_is_accepted() {
     let token = server.user_with_token("alice");
     assert_empty_registry(&server, &["foo"]);
 
-    let krate = valid_crate("foo", "1.0.0", LIB);
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
+    let p = foo("1.0.0");
+    let krate = p.crate_bytes();
+    let r = publish(&server, &token, &p);
     assert_eq!(r.status, 200, "{}", r.text);
-    let v: Value = serde_json::from_str(&r.text).unwrap();
-    assert!(
-        v.get("warnings").is_some_and(Value::is_object),
-        "{}",
-        r.text
-    );
+    assert!(r.content_type().starts_with("application/json"), "{r:?}");
+    assert_snapshot!(r.text, @r#"{"warnings":{"invalid_badges":[],"invalid_categories":[],"other":[]}}"#);
 
     let sum = sha256_hex(&krate);
     let lines = index_lines(&server, "main", "3/f/foo");
@@ -243,52 +142,43 @@ fn valid_publish_is_accepted() {
 fn truncated_and_short_bodies_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let metadata = meta("foo", "1.0.0").to_string().into_bytes();
-    let krate = valid_crate("foo", "1.0.0", LIB);
-    let full = encode_publish_body(&metadata, &krate);
+    let p = foo("1.0.0");
+    let metadata = p.metadata_bytes();
+    let krate = p.crate_bytes();
+    let full = p.body();
+    let mut seen = String::new();
 
     // Cut in the middle of the metadata.
     let cut = 4 + metadata.len() / 2;
-    let r = publish_raw(&server, Some(&token), full[..cut].to_vec());
-    let d = assert_error(&r, 400, "ends early");
-    assert!(
-        d.contains(&format!(
-            "expected {} more bytes for the metadata",
-            metadata.len()
-        )),
-        "{d}"
-    );
+    let r = server.publish(Some(&token), full[..cut].to_vec());
+    seen += &refusal("metadata cut", &r, 400);
 
     // Cut in the middle of the .crate bytes.
     let cut = 8 + metadata.len() + krate.len() / 2;
-    let r = publish_raw(&server, Some(&token), full[..cut].to_vec());
-    let d = assert_error(&r, 400, "ends early");
-    assert!(
-        d.contains(&format!(
-            "expected {} more bytes for the .crate file",
-            krate.len()
-        )),
-        "{d}"
-    );
+    let r = server.publish(Some(&token), full[..cut].to_vec());
+    seen += &refusal(".crate cut", &r, 400);
 
     // Cut right after the metadata: the .crate length is missing.
-    let r = publish_raw(&server, Some(&token), full[..4 + metadata.len()].to_vec());
-    assert_error(&r, 400, "for the .crate length, found 0");
+    let r = server.publish(Some(&token), full[..4 + metadata.len()].to_vec());
+    seen += &refusal("no .crate length", &r, 400);
 
     // Empty, and only two bytes.
-    let r = publish_raw(&server, Some(&token), Vec::new());
-    assert_error(
-        &r,
-        400,
-        "expected 4 more bytes for the metadata length, found 0",
-    );
-    let r = publish_raw(&server, Some(&token), vec![2, 0]);
-    assert_error(
-        &r,
-        400,
-        "expected 4 more bytes for the metadata length, found 2",
-    );
+    let r = server.publish(Some(&token), Vec::new());
+    seen += &refusal("empty", &r, 400);
+    let r = server.publish(Some(&token), vec![2, 0]);
+    seen += &refusal("two bytes", &r, 400);
 
+    let seen = redact_number(&seen, metadata.len(), "[METADATA_LEN]");
+    let seen = redact_number(&seen, metadata.len() / 2, "[METADATA_LEN/2]");
+    let seen = redact_number(&seen, krate.len(), "[CRATE_LEN]");
+    let seen = redact_number(&seen, krate.len() / 2, "[CRATE_LEN/2]");
+    assert_snapshot!(seen, @r#"
+    metadata cut: 400 {"errors":[{"detail":"the publish request body ends early: expected [METADATA_LEN] more bytes for the metadata, found [METADATA_LEN/2]"}]}
+    .crate cut: 400 {"errors":[{"detail":"the publish request body ends early: expected [CRATE_LEN] more bytes for the .crate file, found [CRATE_LEN/2]"}]}
+    no .crate length: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the .crate length, found 0"}]}
+    empty: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 0"}]}
+    two bytes: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
 }
 
@@ -296,65 +186,55 @@ fn truncated_and_short_bodies_are_refused() {
 fn lying_length_fields_and_trailing_bytes_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let metadata = meta("foo", "1.0.0").to_string().into_bytes();
-    let krate = valid_crate("foo", "1.0.0", LIB);
+    let p = foo("1.0.0");
+    let metadata = p.metadata_bytes();
+    let krate = p.crate_bytes();
+    let mut seen = String::new();
 
     // A metadata length of ~4 GiB with a short body: refused on the length
     // alone (over `max_metadata_size`), without waiting for the bytes.
     let mut body = 0xFFFF_FFF0u32.to_le_bytes().to_vec();
     body.extend_from_slice(&metadata);
-    let r = publish_raw(&server, Some(&token), body);
-    assert_error(
-        &r,
-        413,
-        "the publish metadata is 4294967280 bytes, more than the 10485760 bytes allowed",
-    );
+    let r = server.publish(Some(&token), body);
+    seen += &refusal("metadata length 4 GiB", &r, 413);
 
     // A metadata length within the limit but beyond the body: truncated.
     let mut body = 5_000u32.to_le_bytes().to_vec();
     body.extend_from_slice(&metadata);
-    let r = publish_raw(&server, Some(&token), body);
-    assert_error(
-        &r,
-        400,
-        &format!(
-            "expected 5000 more bytes for the metadata, found {}",
-            metadata.len()
-        ),
-    );
+    let r = server.publish(Some(&token), body);
+    seen += &refusal("metadata length 5000", &r, 400);
 
     // The same two cases for the .crate length.
     let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(&metadata);
     body.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
     body.extend_from_slice(&krate);
-    let r = publish_raw(&server, Some(&token), body);
-    assert_error(
-        &r,
-        413,
-        "the .crate file is 4294967280 bytes, more than the 10485760 bytes allowed",
-    );
+    let r = server.publish(Some(&token), body);
+    seen += &refusal(".crate length 4 GiB", &r, 413);
 
     let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(&metadata);
     body.extend_from_slice(&((krate.len() + 1000) as u32).to_le_bytes());
     body.extend_from_slice(&krate);
-    let r = publish_raw(&server, Some(&token), body);
-    assert_error(
-        &r,
-        400,
-        &format!(
-            "expected {} more bytes for the .crate file",
-            krate.len() + 1000
-        ),
-    );
+    let r = server.publish(Some(&token), body);
+    seen += &refusal(".crate length + 1000", &r, 400);
 
     // Bytes after the .crate file.
-    let mut body = encode_publish_body(&metadata, &krate);
+    let mut body = p.body();
     body.extend_from_slice(b"xyz");
-    let r = publish_raw(&server, Some(&token), body);
-    assert_error(&r, 400, "3 unexpected bytes after the .crate file");
+    let r = server.publish(Some(&token), body);
+    seen += &refusal("trailing bytes", &r, 400);
 
+    let seen = redact_number(&seen, metadata.len(), "[METADATA_LEN]");
+    let seen = redact_number(&seen, krate.len() + 1000, "[CRATE_LEN+1000]");
+    let seen = redact_number(&seen, krate.len(), "[CRATE_LEN]");
+    assert_snapshot!(seen, @r#"
+    metadata length 4 GiB: 413 {"errors":[{"detail":"the publish metadata is 4294967280 bytes, more than the 10485760 bytes allowed"}]}
+    metadata length 5000: 400 {"errors":[{"detail":"the publish request body ends early: expected 5000 more bytes for the metadata, found [METADATA_LEN]"}]}
+    .crate length 4 GiB: 413 {"errors":[{"detail":"the .crate file is 4294967280 bytes, more than the 10485760 bytes allowed"}]}
+    .crate length + 1000: 400 {"errors":[{"detail":"the publish request body ends early: expected [CRATE_LEN+1000] more bytes for the .crate file, found [CRATE_LEN]"}]}
+    trailing bytes: 400 {"errors":[{"detail":"the publish request body has 3 unexpected bytes after the .crate file"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
 }
 
@@ -362,57 +242,66 @@ fn lying_length_fields_and_trailing_bytes_are_refused() {
 fn malformed_metadata_is_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let krate = valid_crate("foo", "1.0.0", LIB);
-    let send =
-        |metadata: &[u8]| publish_raw(&server, Some(&token), encode_publish_body(metadata, &krate));
+    let mut seen = String::new();
+    let mut send = |what: &str, p: PublishBuilder| {
+        let r = publish(&server, &token, &p);
+        seen += &refusal(what, &r, 400);
+    };
 
-    let r = send(b"{\"name\": \"foo\", \"vers\": ");
-    assert_error(&r, 400, "invalid publish metadata");
-    let r = send(b"not json at all");
-    assert_error(&r, 400, "invalid publish metadata");
-    let r = send(b"");
-    assert_error(&r, 400, "invalid publish metadata");
+    send(
+        "cut JSON",
+        foo("1.0.0").raw_metadata(b"{\"name\": \"foo\", \"vers\": "),
+    );
+    send("not JSON", foo("1.0.0").raw_metadata(b"not json at all"));
+    send("empty", foo("1.0.0").raw_metadata(b""));
 
     // JSON, but not an object (arrays: see `metadata_array_is_refused`).
-    let r = send(b"\"foo\"");
-    assert_error(&r, 400, "invalid publish metadata");
-    let r = send(b"42");
-    assert_error(&r, 400, "invalid publish metadata");
-    let r = send(b"null");
-    assert_error(&r, 400, "invalid publish metadata");
-    let r = send(b"[]");
-    assert_error(&r, 400, "invalid publish metadata");
+    send("string", foo("1.0.0").raw_metadata(b"\"foo\""));
+    send("number", foo("1.0.0").raw_metadata(b"42"));
+    send("null", foo("1.0.0").raw_metadata(b"null"));
+    send("empty array", foo("1.0.0").raw_metadata(b"[]"));
 
     // An object without `vers`.
-    let mut m = meta("foo", "1.0.0");
-    m.as_object_mut().unwrap().remove("vers");
-    let r = send(m.to_string().as_bytes());
-    assert_error(&r, 400, "missing field `vers`");
+    send("no vers", foo("1.0.0").remove("vers"));
 
     // A field of the wrong type.
-    let mut m = meta("foo", "1.0.0");
-    m["deps"] = json!("serde");
-    let r = send(m.to_string().as_bytes());
-    assert_error(&r, 400, "invalid publish metadata");
+    send("deps a string", foo("1.0.0").set("deps", "serde"));
 
     // 100k nested arrays: bounded recursion, no stack overflow.
     let deep = "[".repeat(100_000);
-    let r = send(deep.as_bytes());
-    assert_error(&r, 400, "invalid publish metadata");
+    send("100k arrays", foo("1.0.0").raw_metadata(deep.as_bytes()));
     // ... and inside a free-form field, where the parser must descend.
     let deep_arr = format!(
         "{{\"name\":\"foo\",\"vers\":\"1.0.0\",\"badges\":{}",
         "[".repeat(100_000)
     );
-    let r = send(deep_arr.as_bytes());
-    assert_error(&r, 400, "recursion limit");
+    send(
+        "100k arrays in badges",
+        foo("1.0.0").raw_metadata(deep_arr.as_bytes()),
+    );
     let deep_obj = format!(
         "{{\"name\":\"foo\",\"vers\":\"1.0.0\",\"badges\":{}",
         "{\"a\":".repeat(100_000)
     );
-    let r = send(deep_obj.as_bytes());
-    assert_error(&r, 400, "recursion limit");
+    send(
+        "100k objects in badges",
+        foo("1.0.0").raw_metadata(deep_obj.as_bytes()),
+    );
 
+    assert_snapshot!(seen, @r#"
+    cut JSON: 400 {"errors":[{"detail":"invalid publish metadata: EOF while parsing a value at line 1 column 24"}]}
+    not JSON: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    empty: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    string: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    number: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    null: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    empty array: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    no vers: 400 {"errors":[{"detail":"invalid publish metadata: missing field `vers` at line 1 column 280"}]}
+    deps a string: 400 {"errors":[{"detail":"invalid publish metadata: invalid type: string \"serde\", expected a sequence at line 1 column 56"}]}
+    100k arrays: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
+    100k arrays in badges: 400 {"errors":[{"detail":"invalid publish metadata: recursion limit exceeded at line 1 column 165"}]}
+    100k objects in badges: 400 {"errors":[{"detail":"invalid publish metadata: recursion limit exceeded at line 1 column 669"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
     assert_eq!(server.get("/health").status().as_u16(), 200);
 }
@@ -423,16 +312,18 @@ fn malformed_metadata_is_refused() {
 fn metadata_array_is_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let krate = valid_crate("foo", "1.0.0", LIB);
-    let body = encode_publish_body(b"[\"foo\", \"1.0.0\"]", &krate);
-    let r = publish_raw(&server, Some(&token), body);
+    let r = publish(
+        &server,
+        &token,
+        &foo("1.0.0").raw_metadata(b"[\"foo\", \"1.0.0\"]"),
+    );
     assert_eq!(
         r.status, 400,
         "SERVER BUG: publish metadata that is a JSON array, not an object, was accepted \
          (serde maps the elements to fields by position): {}",
         r.text
     );
-    assert_error(&r, 400, "invalid publish metadata");
+    assert_snapshot!(assert_error(&r, 400), @r#"{"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}"#);
     assert_empty_registry(&server, &["foo"]);
 }
 
@@ -441,30 +332,44 @@ fn invalid_crate_names_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
     let long = "a".repeat(65);
-    let cases: &[(&str, &str)] = &[
-        ("", "the crate name is empty"),
-        ("1abc", "must start with an ASCII letter, not `1`"),
-        ("_abc", "must start with an ASCII letter"),
-        ("a/b", "invalid character `/`"),
-        ("../evil", "invalid character `.`"),
-        ("a b", "invalid character ` `"),
-        ("nul", "`nul` is reserved"),
-        ("NUL", "`NUL` is reserved"),
-        ("std", "`std` is reserved"),
-        ("proc-macro", "is reserved"),
-        (&long, "is too long: at most 64 characters"),
-        ("café", "invalid character `é`"),
-    ];
-    for (name, needle) in cases {
+    let mut seen = String::new();
+    for name in [
+        "",
+        "1abc",
+        "_abc",
+        "a/b",
+        "../evil",
+        "a b",
+        "nul",
+        "NUL",
+        "std",
+        "proc-macro",
+        &long,
+        "café",
+    ] {
         // The archive matches the metadata, so only the name is wrong.
-        let root = format!("{name}-1.0.0");
-        let krate = targz(&[
-            manifest(&root, name, "1.0.0"),
-            file(&format!("{root}/src/lib.rs"), LIB.as_bytes()),
-        ]);
-        let r = publish(&server, &token, &meta(name, "1.0.0"), &krate);
-        assert_error(&r, 400, needle);
+        let r = publish(&server, &token, &PublishBuilder::new(name, "1.0.0"));
+        let what = if name == long {
+            "65 times `a`".to_string()
+        } else {
+            format!("{name:?}")
+        };
+        seen += &refusal(&what, &r, 400);
     }
+    assert_snapshot!(seen, @r#"
+    "": 400 {"errors":[{"detail":"the crate name is empty"}]}
+    "1abc": 400 {"errors":[{"detail":"the crate name `1abc` must start with an ASCII letter, not `1`"}]}
+    "_abc": 400 {"errors":[{"detail":"the crate name `_abc` must start with an ASCII letter, not `_`"}]}
+    "a/b": 400 {"errors":[{"detail":"invalid character `/` in crate name `a/b`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    "../evil": 400 {"errors":[{"detail":"invalid character `.` in crate name `../evil`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    "a b": 400 {"errors":[{"detail":"invalid character ` ` in crate name `a b`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    "nul": 400 {"errors":[{"detail":"the crate name `nul` is reserved and cannot be published"}]}
+    "NUL": 400 {"errors":[{"detail":"the crate name `NUL` is reserved and cannot be published"}]}
+    "std": 400 {"errors":[{"detail":"the crate name `std` is reserved and cannot be published"}]}
+    "proc-macro": 400 {"errors":[{"detail":"the crate name `proc-macro` is reserved and cannot be published"}]}
+    65 times `a`: 400 {"errors":[{"detail":"the crate name `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...` is too long: at most 64 characters are allowed"}]}
+    "café": 400 {"errors":[{"detail":"invalid character `é` in crate name `café`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    "#);
     assert_empty_registry(&server, &["abc", "nul", "std", "cafe", "evil"]);
 }
 
@@ -474,25 +379,28 @@ fn invalid_versions_are_refused() {
     let token = server.user_with_token("alice");
     let long = format!("1.0.0-{}", "a".repeat(194));
     assert_eq!(long.len(), 200);
-    for (vers, needle) in [
-        ("1.0", "`1.0` is not a valid semver version"),
-        ("01.0.0", "`01.0.0` is not a valid semver version"),
-        ("1.0.0-", "`1.0.0-` is not a valid semver version"),
-        ("", "is not a valid semver version"),
-        ("v1.0.0", "`v1.0.0` is not a valid semver version"),
-        (
-            long.as_str(),
-            "the version is too long: at most 150 characters",
-        ),
-    ] {
-        let krate = if vers.len() < 60 {
-            valid_crate("foo", vers, LIB)
+    let mut seen = String::new();
+    for vers in ["1.0", "01.0.0", "1.0.0-", "", "v1.0.0", long.as_str()] {
+        let mut p = foo(vers);
+        if vers.len() >= 60 {
+            p = p.tarball(crate_file("foo", "1.0.0", LIB));
+        }
+        let r = publish(&server, &token, &p);
+        let what = if vers == long {
+            "`1.0.0-` and 194 times `a`".to_string()
         } else {
-            valid_crate("foo", "1.0.0", LIB)
+            format!("{vers:?}")
         };
-        let r = publish(&server, &token, &meta("foo", vers), &krate);
-        assert_error(&r, 400, needle);
+        seen += &refusal(&what, &r, 400);
     }
+    assert_snapshot!(seen, @r#"
+    "1.0": 400 {"errors":[{"detail":"`1.0` is not a valid semver version: unexpected end of input while parsing minor version number"}]}
+    "01.0.0": 400 {"errors":[{"detail":"`01.0.0` is not a valid semver version: invalid leading zero in major version number"}]}
+    "1.0.0-": 400 {"errors":[{"detail":"`1.0.0-` is not a valid semver version: empty identifier segment in pre-release identifier"}]}
+    "": 400 {"errors":[{"detail":"`` is not a valid semver version: empty string, expected a semver version"}]}
+    "v1.0.0": 400 {"errors":[{"detail":"`v1.0.0` is not a valid semver version: unexpected character 'v' while parsing major version number"}]}
+    `1.0.0-` and 194 times `a`: 400 {"errors":[{"detail":"the version is too long: at most 150 characters are allowed"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
 }
 
@@ -500,64 +408,22 @@ fn invalid_versions_are_refused() {
 fn invalid_dependencies_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let krate = valid_crate("foo", "1.0.0", LIB);
-    let dep = |name: &str, req: &str, registry: Option<&str>| {
-        json!({
-            "name": name, "version_req": req, "features": [], "optional": false,
-            "default_features": true, "target": null, "kind": "normal",
-            "registry": registry, "explicit_name_in_toml": null
-        })
-    };
-    let with_deps = |deps: Value| {
-        let mut m = meta("foo", "1.0.0");
-        m["deps"] = deps;
-        m
-    };
-
-    let r = publish(
-        &server,
-        &token,
-        &with_deps(json!([dep("bar", "*", None)])),
-        &krate,
-    );
-    assert_error(
-        &r,
-        400,
-        "wildcard (`*`) dependency constraints are not allowed",
-    );
-
-    let r = publish(
-        &server,
-        &token,
-        &with_deps(json!([dep("bar", "not a req", None)])),
-        &krate,
-    );
-    assert_error(
-        &r,
-        400,
-        "dependency `bar` has an invalid version requirement `not a req`",
-    );
-
-    let r = publish(
-        &server,
-        &token,
-        &with_deps(json!([dep("../bar", "^1", None)])),
-        &krate,
-    );
-    assert_error(&r, 400, "invalid dependency name `../bar`");
-
-    let r = publish(
-        &server,
-        &token,
-        &with_deps(json!([dep("bar", "^1", None)])),
-        &krate,
-    );
-    assert_error(
-        &r,
-        400,
-        "dependency `bar` does not exist in registry `main`",
-    );
-
+    let mut seen = String::new();
+    for (what, dep) in [
+        ("wildcard", dependency("bar", "*")),
+        ("bad requirement", dependency("bar", "not a req")),
+        ("bad name", dependency("../bar", "^1")),
+        ("missing here", dependency("bar", "^1")),
+    ] {
+        let r = publish(&server, &token, &foo("1.0.0").dependency(dep));
+        seen += &refusal(what, &r, 400);
+    }
+    assert_snapshot!(seen, @r#"
+    wildcard: 400 {"errors":[{"detail":"wildcard (`*`) dependency constraints are not allowed; give `bar` a version requirement"}]}
+    bad requirement: 400 {"errors":[{"detail":"dependency `bar` has an invalid version requirement `not a req`: unexpected character 'n' while parsing major version number"}]}
+    bad name: 400 {"errors":[{"detail":"invalid dependency name `../bar`: invalid character `.` in crate name `../bar`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    missing here: 400 {"errors":[{"detail":"dependency `bar` does not exist in registry `main`; publish it first"}]}
+    "#);
     assert_empty_registry(&server, &["foo", "bar"]);
 }
 
@@ -572,35 +438,22 @@ fn other_registries_can_be_narrowed_by_configuration() {
         "[publish]\nallowed_registries = [\"{allowed}\", \"{denied}\"]\ndenied_registries = [\"{denied}\"]\n"
     ));
     let token = server.user_with_token("alice");
-    let with_dep = |vers: &str, registry: &str| {
-        let mut m = meta("foo", vers);
-        m["deps"] = json!([{
-            "name": "serde", "version_req": "^1", "features": [], "optional": false,
-            "default_features": true, "target": null, "kind": "normal",
-            "registry": registry, "explicit_name_in_toml": null
-        }]);
-        m
+    let with_dep = |registry: &str| {
+        let mut dep = dependency("serde", "^1");
+        dep["registry"] = json!(registry);
+        foo("1.0.0").dependency(dep)
     };
+    let mut seen = String::new();
     for refused in [other, denied] {
-        let r = publish(
-            &server,
-            &token,
-            &with_dep("1.0.0", refused),
-            &valid_crate("foo", "1.0.0", LIB),
-        );
-        let d = assert_error(&r, 400, "publish.allowed_registries");
-        assert!(
-            d.contains(refused) && d.contains("publish.denied_registries"),
-            "{d}"
-        );
+        let r = publish(&server, &token, &with_dep(refused));
+        seen += &refusal(refused, &r, 400);
     }
+    assert_snapshot!(seen, @r#"
+    sparse+http://127.0.0.1:9/r/elsewhere/index/: 400 {"errors":[{"detail":"dependency `serde` comes from registry `sparse+http://127.0.0.1:9/r/elsewhere/index/`, which this server's configuration does not allow (`publish.allowed_registries` / `publish.denied_registries`)"}]}
+    sparse+http://127.0.0.1:9/r/denied/index/: 400 {"errors":[{"detail":"dependency `serde` comes from registry `sparse+http://127.0.0.1:9/r/denied/index/`, which this server's configuration does not allow (`publish.allowed_registries` / `publish.denied_registries`)"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
-    let r = publish(
-        &server,
-        &token,
-        &with_dep("1.0.0", allowed),
-        &valid_crate("foo", "1.0.0", LIB),
-    );
+    let r = publish(&server, &token, &with_dep(allowed));
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -608,114 +461,97 @@ fn other_registries_can_be_narrowed_by_configuration() {
 fn hostile_tarballs_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let m = meta("foo", "1.0.0");
     let root = "foo-1.0.0";
-    let good_manifest = || manifest(root, "foo", "1.0.0");
-    let lib = || file("foo-1.0.0/src/lib.rs", LIB.as_bytes());
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "parent path",
-            targz(&[good_manifest(), lib(), file("../x", b"evil")]),
-            "entry `../x` in the .crate file is outside `foo-1.0.0/`",
-        ),
+    // The manifest and src/lib.rs of foo 1.0.0, names written verbatim.
+    let good = || TarballBuilder::package("foo", "1.0.0").lib(LIB);
+    let lib_only = || TarballBuilder::new().raw_file(b"foo-1.0.0/src/lib.rs", LIB.as_bytes());
+    let link = |path: &[u8], kind: EntryType, target: &str| {
+        good()
+            .raw_with(path, kind, b"", |h| h.set_link_name(target).unwrap())
+            .gz()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("parent path", good().raw_file(b"../x", b"evil").gz()),
         (
             "parent path inside the root",
-            targz(&[good_manifest(), lib(), file("foo-1.0.0/../../x", b"evil")]),
-            "entry `foo-1.0.0/../../x` in the .crate file is outside `foo-1.0.0/`",
+            good().raw_file(b"foo-1.0.0/../../x", b"evil").gz(),
         ),
         (
             "absolute path",
-            targz(&[
-                good_manifest(),
-                lib(),
-                file("/etc/passwd", b"root::0:0::/:/bin/sh\n"),
-            ]),
-            "entry `/etc/passwd` in the .crate file is outside `foo-1.0.0/`",
+            good()
+                .raw_file(b"/etc/passwd", b"root::0:0::/:/bin/sh\n")
+                .gz(),
         ),
         (
             "symlink",
-            targz(&[
-                good_manifest(),
-                lib(),
-                Entry {
-                    path: b"foo-1.0.0/src/link.rs".to_vec(),
-                    kind: EntryType::Symlink,
-                    data: Vec::new(),
-                    link: Some("/etc/passwd"),
-                },
-            ]),
-            "`foo-1.0.0/src/link.rs` is a symbolic link",
+            link(b"foo-1.0.0/src/link.rs", EntryType::Symlink, "/etc/passwd"),
         ),
         (
             "hard link",
-            targz(&[
-                good_manifest(),
-                lib(),
-                Entry {
-                    path: b"foo-1.0.0/src/hard.rs".to_vec(),
-                    kind: EntryType::Link,
-                    data: Vec::new(),
-                    link: Some("foo-1.0.0/src/lib.rs"),
-                },
-            ]),
-            "`foo-1.0.0/src/hard.rs` is a hard link",
+            link(
+                b"foo-1.0.0/src/hard.rs",
+                EntryType::Link,
+                "foo-1.0.0/src/lib.rs",
+            ),
         ),
         (
             "entry outside the package root",
-            targz(&[
-                good_manifest(),
-                lib(),
-                file("bar-1.0.0/src/lib.rs", LIB.as_bytes()),
-            ]),
-            "entry `bar-1.0.0/src/lib.rs` in the .crate file is outside `foo-1.0.0/`",
+            good()
+                .raw_file(b"bar-1.0.0/src/lib.rs", LIB.as_bytes())
+                .gz(),
         ),
         (
             "file at the top level",
-            targz(&[good_manifest(), lib(), file("README.md", b"hi")]),
-            "outside `foo-1.0.0/`",
+            good().raw_file(b"README.md", b"hi").gz(),
         ),
         (
             "Cargo.toml names another package",
-            targz(&[manifest(root, "bar", "1.0.0"), lib()]),
-            "names package `bar`, but the upload is for `foo`",
+            with_manifest(TarballBuilder::new(), root, "bar", "1.0.0")
+                .raw_file(b"foo-1.0.0/src/lib.rs", LIB.as_bytes())
+                .gz(),
         ),
         (
             "Cargo.toml has another version",
-            targz(&[manifest(root, "foo", "1.0.1"), lib()]),
-            "has version `1.0.1`, but the upload is for version `1.0.0`",
+            with_manifest(TarballBuilder::new(), root, "foo", "1.0.1")
+                .raw_file(b"foo-1.0.0/src/lib.rs", LIB.as_bytes())
+                .gz(),
         ),
-        (
-            "no Cargo.toml",
-            targz(&[lib()]),
-            "the .crate file has no `foo-1.0.0/Cargo.toml`",
-        ),
+        ("no Cargo.toml", lib_only().gz()),
         (
             "Cargo.toml is not TOML",
-            targz(&[file("foo-1.0.0/Cargo.toml", b"[package\nname = "), lib()]),
-            "the Cargo.toml in the .crate file is not valid TOML",
+            TarballBuilder::new()
+                .raw_file(b"foo-1.0.0/Cargo.toml", b"[package\nname = ")
+                .raw_file(b"foo-1.0.0/src/lib.rs", LIB.as_bytes())
+                .gz(),
         ),
-        (
-            "duplicate entry",
-            targz(&[good_manifest(), lib(), lib()]),
-            "duplicate entry `foo-1.0.0/src/lib.rs`",
-        ),
-        (
-            "not gzip",
-            b"this is not a gzip stream, just text".to_vec(),
-            "the .crate file is not a valid gzip stream",
-        ),
-        ("empty .crate", Vec::new(), "not a valid"),
-        (
-            "gzip of garbage",
-            gzip(b"definitely not a tar archive"),
-            "the .crate file is not a valid tar archive",
-        ),
+        ("duplicate entry", good().lib(LIB).gz()),
+        ("not gzip", b"this is not a gzip stream, just text".to_vec()),
+        ("empty .crate", Vec::new()),
+        ("gzip of garbage", gzip(b"definitely not a tar archive")),
     ];
-    for (what, krate, needle) in cases {
-        let r = publish(&server, &token, &m, &krate);
+    let mut seen = String::new();
+    for (what, krate) in cases {
+        let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
         assert_eq!(r.status, 400, "{what}: {}", r.text);
-        assert_error(&r, 400, needle);
+        seen += &refusal(what, &r, 400);
     }
+    assert_snapshot!(seen, @r#"
+    parent path: 400 {"errors":[{"detail":"entry `../x` in the .crate file is outside `foo-1.0.0/`"}]}
+    parent path inside the root: 400 {"errors":[{"detail":"entry `foo-1.0.0/../../x` in the .crate file is outside `foo-1.0.0/`"}]}
+    absolute path: 400 {"errors":[{"detail":"entry `/etc/passwd` in the .crate file is outside `foo-1.0.0/`"}]}
+    symlink: 400 {"errors":[{"detail":"`foo-1.0.0/src/link.rs` is a symbolic link; .crate files may only contain regular files and directories"}]}
+    hard link: 400 {"errors":[{"detail":"`foo-1.0.0/src/hard.rs` is a hard link; .crate files may only contain regular files and directories"}]}
+    entry outside the package root: 400 {"errors":[{"detail":"entry `bar-1.0.0/src/lib.rs` in the .crate file is outside `foo-1.0.0/`"}]}
+    file at the top level: 400 {"errors":[{"detail":"entry `README.md` in the .crate file is outside `foo-1.0.0/`"}]}
+    Cargo.toml names another package: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file names package `bar`, but the upload is for `foo`"}]}
+    Cargo.toml has another version: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file has version `1.0.1`, but the upload is for version `1.0.0`"}]}
+    no Cargo.toml: 400 {"errors":[{"detail":"the .crate file has no `foo-1.0.0/Cargo.toml`"}]}
+    Cargo.toml is not TOML: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file is not valid TOML: invalid table header\\nexpected `.`, `]` (line 1)"}]}
+    duplicate entry: 400 {"errors":[{"detail":"duplicate entry `foo-1.0.0/src/lib.rs` in the .crate file"}]}
+    not gzip: 400 {"errors":[{"detail":"the .crate file is not a valid gzip stream: invalid gzip header"}]}
+    empty .crate: 400 {"errors":[{"detail":"the .crate file is not a valid gzip stream: unexpected end of file"}]}
+    gzip of garbage: 400 {"errors":[{"detail":"the .crate file is not a valid tar archive: failed to read entire block"}]}
+    "#);
     assert_empty_registry(&server, &["foo", "bar"]);
 }
 
@@ -726,18 +562,14 @@ fn oversized_crate_section_is_413() {
     let krate: Vec<u8> = (0..30_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
-    assert_error(
-        &r,
-        413,
-        "the .crate file is 30000 bytes, more than the 20000 bytes allowed",
-    );
+    let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
+    assert_snapshot!(assert_error(&r, 413), @r#"{"errors":[{"detail":"the .crate file is 30000 bytes, more than the 20000 bytes allowed"}]}"#);
     assert_empty_registry(&server, &["foo"]);
 
     // A real crate just under the limit still goes through.
-    let ok = valid_crate("foo", "1.0.0", LIB);
-    assert!(ok.len() < 20_000);
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &ok);
+    let ok = foo("1.0.0");
+    assert!(ok.crate_bytes().len() < 20_000);
+    let r = publish(&server, &token, &ok);
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -774,6 +606,7 @@ fn oversized_request_body_is_413() {
     let server =
         Server::start_with_config("[limits]\nmax_crate_size = 20000\nmax_metadata_size = 10000\n");
     let token = server.user_with_token("alice");
+    let mut seen = String::new();
 
     // A Content-Length far above the limit is refused before any body is read.
     let raw = raw_put_with_content_length(&server, &token, 1_000_000_000);
@@ -782,42 +615,37 @@ fn oversized_request_body_is_413() {
         .find("{\"errors\"")
         .unwrap_or_else(|| panic!("no error body: {raw}"));
     let v: Value = serde_json::from_str(raw[json_start..].trim()).unwrap();
-    let detail = v["errors"][0]["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("the request body is 1000000000 bytes, more than the 30008 bytes allowed"),
-        "{detail}"
-    );
+    seen += &format!("lying Content-Length: 413 {v}\n");
 
     // A real body over the limit, with its Content-Length.
     let body = vec![7u8; 40_000];
-    let r = publish_raw(&server, Some(&token), body.clone());
-    assert_error(
-        &r,
-        413,
-        "the request body is 40000 bytes, more than the 30008 bytes allowed",
-    );
+    let r = server.publish(Some(&token), body.clone());
+    seen += &refusal("40000 bytes", &r, 413);
 
     // The same body chunked (no Content-Length): cut off by the byte count.
-    let r = reply(
+    let r = Reply::read(
         http()
             .put(format!("{}/r/main/api/v1/crates/new", server.url))
             .header("Authorization", &token)
             .body(reqwest::blocking::Body::new(std::io::Cursor::new(body)))
             .send()
             .unwrap(),
-    );
-    assert_error(
-        &r,
-        413,
-        "the request body is larger than the 30008 bytes allowed",
-    );
+    )
+    .unwrap();
+    seen += &refusal("40000 bytes chunked", &r, 413);
 
     // Metadata over its own limit inside a body under the total limit.
-    let mut m = meta("foo", "1.0.0");
-    m["description"] = json!("d".repeat(12_000));
-    let r = publish(&server, &token, &m, &valid_crate("foo", "1.0.0", LIB));
-    assert_error(&r, 413, "more than the 10000 bytes allowed");
+    let p = foo("1.0.0").description(&"d".repeat(12_000));
+    let r = publish(&server, &token, &p);
+    seen += &refusal("metadata over its limit", &r, 413);
 
+    let seen = redact_number(&seen, p.metadata_bytes().len(), "[METADATA_LEN]");
+    assert_snapshot!(seen, @r#"
+    lying Content-Length: 413 {"errors":[{"detail":"the request body is 1000000000 bytes, more than the 30008 bytes allowed"}]}
+    40000 bytes: 413 {"errors":[{"detail":"the request body is 40000 bytes, more than the 30008 bytes allowed"}]}
+    40000 bytes chunked: 413 {"errors":[{"detail":"the request body is larger than the 30008 bytes allowed"}]}
+    metadata over its limit: 413 {"errors":[{"detail":"the publish metadata is [METADATA_LEN] bytes, more than the 10000 bytes allowed"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
     assert_eq!(server.get("/health").status().as_u16(), 200);
 }
@@ -827,53 +655,30 @@ fn gzip_bomb_is_413() {
     let server = Server::start_with_config("[limits]\nmax_unpacked_size = 1000000\n");
     let token = server.user_with_token("alice");
 
-    let root = "foo-1.0.0";
-    let mut builder = tar::Builder::new(Vec::new());
-    for e in [
-        manifest(root, "foo", "1.0.0"),
-        file("foo-1.0.0/src/lib.rs", LIB.as_bytes()),
-    ] {
-        let mut h = Header::new_gnu();
-        h.set_path(std::str::from_utf8(&e.path).unwrap()).unwrap();
-        h.set_size(e.data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        builder.append(&h, e.data.as_slice()).unwrap();
-    }
     let bomb_size = 20_000_000u64;
-    let mut h = Header::new_gnu();
-    h.set_path("foo-1.0.0/zeros.bin").unwrap();
-    h.set_size(bomb_size);
-    h.set_mode(0o644);
-    h.set_cksum();
-    builder
-        .append(&h, std::io::repeat(0).take(bomb_size))
-        .unwrap();
-    let tar_bytes = builder.into_inner().unwrap();
-    let krate = gzip(&tar_bytes);
+    let krate = TarballBuilder::streaming(Compression::default())
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0").as_bytes())
+        .file("foo-1.0.0/src/lib.rs", LIB.as_bytes())
+        .file_from_reader(
+            "foo-1.0.0/zeros.bin",
+            bomb_size,
+            std::io::repeat(0).take(bomb_size),
+        )
+        .gz();
     assert!(
         krate.len() < 300_000,
         "bomb is {} bytes compressed",
         krate.len()
     );
 
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
-    assert_error(
-        &r,
-        413,
-        "the .crate file unpacks to more than 1000000 bytes",
-    );
+    let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
+    assert_snapshot!(assert_error(&r, 413), @r#"{"errors":[{"detail":"the .crate file unpacks to more than 1000000 bytes"}]}"#);
 
     assert_eq!(server.get("/health").status().as_u16(), 200);
     assert_empty_registry(&server, &["foo"]);
 
     // Still serving publishes afterwards.
-    let r = publish(
-        &server,
-        &token,
-        &meta("foo", "1.0.0"),
-        &valid_crate("foo", "1.0.0", LIB),
-    );
+    let r = publish(&server, &token, &foo("1.0.0"));
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -881,48 +686,32 @@ fn gzip_bomb_is_413() {
 fn missing_wrong_and_underscoped_tokens_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let body = || {
-        encode_publish_body(
-            meta("foo", "1.0.0").to_string().as_bytes(),
-            &valid_crate("foo", "1.0.0", LIB),
-        )
+    let body = || foo("1.0.0").body();
+    let mut seen = String::new();
+    // Each 401 with its `WWW-Authenticate` value, the server's address
+    // redacted.
+    let mut unauthorized = |what: &str, r: &Reply| {
+        seen += &server.redact(&refusal(what, r, 401));
+        let www = r
+            .header("www-authenticate")
+            .unwrap_or_else(|| panic!("no www-authenticate on 401: {:?}", r.headers));
+        assert!(www.starts_with("Cargo login_url="), "{what}: {www}");
+        seen += &format!("  WWW-Authenticate: {}\n", server.redact(www));
     };
 
-    let r = publish_raw(&server, None, body());
-    assert_error(&r, 401, "this operation requires a token");
-    let www = r
-        .headers
-        .get("www-authenticate")
-        .unwrap_or_else(|| panic!("no www-authenticate on 401: {:?}", r.headers))
-        .to_str()
-        .unwrap();
-    assert!(www.starts_with("Cargo login_url="), "{www}");
-    assert!(www.contains("/r/main/me"), "{www}");
-
+    let r = server.publish(None, body());
+    unauthorized("no token", &r);
     for bad in [
         "berth_0000000000000000000000000000000000",
         "nonsense",
         "Bearer x",
         "",
     ] {
-        let r = publish_raw(&server, Some(bad), body());
-        let detail = assert_error(&r, 401, "token");
-        assert!(
-            detail.contains("not valid") || detail.contains("requires a token"),
-            "{bad:?}: {detail}"
-        );
-        let www = r
-            .headers
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_string());
-        assert!(
-            www.as_deref()
-                .is_some_and(|w| w.starts_with("Cargo login_url=")),
-            "{bad:?}: {www:?}"
-        );
+        let r = server.publish(Some(bad), body());
+        unauthorized(&format!("{bad:?}"), &r);
     }
     // A token with a character that is not visible ASCII.
-    let r = reply(
+    let r = Reply::read(
         http()
             .put(format!("{}/r/main/api/v1/crates/new", server.url))
             .header(
@@ -932,31 +721,43 @@ fn missing_wrong_and_underscoped_tokens_are_refused() {
             .body(body())
             .send()
             .unwrap(),
+    )
+    .unwrap();
+    seen += &refusal("not visible ASCII", &r, 401);
+    seen += &format!(
+        "  WWW-Authenticate: {:?}\n",
+        r.header("www-authenticate").map(|w| server.redact(w))
     );
-    assert_error(&r, 401, "the Authorization header is not valid text");
 
     let yank_only = server.token("alice", &["--scope", "yank"]);
-    let r = publish_raw(&server, Some(&yank_only), body());
-    assert_error(
-        &r,
-        403,
-        "has neither the `publish-new` nor the `publish-update` scope",
-    );
+    let r = server.publish(Some(&yank_only), body());
+    seen += &refusal("yank scope only", &r, 403);
 
     assert_empty_registry(&server, &["foo"]);
 
     // The full token still works; then a publish-new-only token may not
     // publish a new version of the now existing crate.
-    let r = publish_raw(&server, Some(&token), body());
+    let r = server.publish(Some(&token), body());
     assert_eq!(r.status, 200, "{}", r.text);
     let new_only = server.token("alice", &["--scope", "publish-new"]);
-    let r = publish(
-        &server,
-        &new_only,
-        &meta("foo", "1.0.1"),
-        &valid_crate("foo", "1.0.1", LIB),
-    );
-    assert_error(&r, 403, "does not have the `publish-update` scope");
+    let r = publish(&server, &new_only, &foo("1.0.1"));
+    seen += &refusal("publish-new scope, existing crate", &r, 403);
+    assert_snapshot!(seen, @r#"
+    no token: 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main`"}]}
+      WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
+    "berth_0000000000000000000000000000000000": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+      WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
+    "nonsense": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+      WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
+    "Bearer x": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+      WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
+    "": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+      WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
+    not visible ASCII: 401 {"errors":[{"detail":"the Authorization header is not valid text"}]}
+      WWW-Authenticate: Some("Cargo login_url=\"http://[HOST]/r/main/me\"")
+    yank scope only: 403 {"errors":[{"detail":"this token has neither the `publish-new` nor the `publish-update` scope"}]}
+    publish-new scope, existing crate: 403 {"errors":[{"detail":"this token does not have the `publish-update` scope; create a token with it"}]}
+    "#);
     assert_eq!(index_lines(&server, "main", "3/f/foo").len(), 1);
     assert_eq!(server.blob_files().len(), 1);
 }
@@ -965,8 +766,9 @@ fn missing_wrong_and_underscoped_tokens_are_refused() {
 fn duplicate_versions_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let krate = valid_crate("foo", "1.0.0", LIB);
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
+    let p = foo("1.0.0");
+    let krate = p.crate_bytes();
+    let r = publish(&server, &token, &p);
     assert_eq!(r.status, 200, "{}", r.text);
     let blobs = sorted_blobs(&server);
     assert_eq!(blobs.len(), 1);
@@ -977,37 +779,38 @@ fn duplicate_versions_are_refused() {
     };
     let first_line = line();
     assert_eq!(first_line["cksum"], sha256_hex(&krate).as_str());
+    let mut seen = String::new();
 
     // The very same upload again.
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
-    assert_error(&r, 409, "crate version `foo@1.0.0` is already uploaded");
+    let r = publish(&server, &token, &p);
+    seen += &refusal("same bytes", &r, 409);
     assert_eq!(sorted_blobs(&server), blobs, "same bytes: blob set changed");
     assert_eq!(line(), first_line);
 
     // Same version, different bytes.
-    let other = valid_crate("foo", "1.0.0", "pub fn other() {}\n");
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &other);
-    assert_error(&r, 409, "already uploaded");
+    let r = publish(&server, &token, &foo("1.0.0").lib("pub fn other() {}\n"));
+    seen += &refusal("other bytes", &r, 409);
     let after_other = sorted_blobs(&server);
     assert_eq!(line(), first_line);
 
     // Build metadata does not make a new version.
-    let build2 = valid_crate("foo", "1.0.0+build2", LIB);
-    let r = publish(&server, &token, &meta("foo", "1.0.0+build2"), &build2);
-    assert_error(&r, 409, "crate version `foo@1.0.0` is already uploaded");
+    let r = publish(&server, &token, &foo("1.0.0+build2"));
+    seen += &refusal("build metadata", &r, 409);
     let after_build2 = sorted_blobs(&server);
     assert_eq!(line(), first_line);
 
     // Another spelling of the name is the same crate.
     for name in ["Foo", "FOO"] {
-        let r = publish(
-            &server,
-            &token,
-            &meta(name, "1.0.1"),
-            &valid_crate(name, "1.0.1", LIB),
-        );
-        assert_error(&r, 400, "crate was previously named `foo`");
+        let r = publish(&server, &token, &PublishBuilder::new(name, "1.0.1"));
+        seen += &refusal(name, &r, 400);
     }
+    assert_snapshot!(seen, @r#"
+    same bytes: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
+    other bytes: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
+    build metadata: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
+    Foo: 400 {"errors":[{"detail":"crate was previously named `foo`; publish it under that exact name"}]}
+    FOO: 400 {"errors":[{"detail":"crate was previously named `foo`; publish it under that exact name"}]}
+    "#);
     assert_eq!(line(), first_line);
     assert_eq!(crate_total(&server), 1);
     let download = server.get("/r/main/api/v1/crates/foo/1.0.0/download");
@@ -1028,26 +831,20 @@ fn concurrent_publishes_of_one_version_have_one_winner() {
     let server = Server::start();
     let token = server.user_with_token("alice");
     let n = 8;
-    let crates: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            valid_crate(
-                "foo",
-                "1.0.0",
-                &format!("pub fn which() -> u32 {{ {i} }}\n"),
-            )
-        })
+    let publishes: Vec<PublishBuilder> = (0..n)
+        .map(|i| foo("1.0.0").lib(&format!("pub fn which() -> u32 {{ {i} }}\n")))
         .collect();
+    let crates: Vec<Vec<u8>> = publishes.iter().map(PublishBuilder::crate_bytes).collect();
     let barrier = Arc::new(Barrier::new(n));
     let url = server.url.clone();
-    let handles: Vec<_> = crates
+    let handles: Vec<_> = publishes
         .iter()
-        .cloned()
-        .map(|krate| {
+        .map(|p| {
             let barrier = barrier.clone();
             let url = url.clone();
             let token = token.clone();
+            let body = p.body();
             std::thread::spawn(move || {
-                let body = encode_publish_body(meta("foo", "1.0.0").to_string().as_bytes(), &krate);
                 let client = http();
                 barrier.wait();
                 let r = client
@@ -1056,7 +853,7 @@ fn concurrent_publishes_of_one_version_have_one_winner() {
                     .body(body)
                     .send()
                     .unwrap();
-                reply(r)
+                Reply::read(r).unwrap()
             })
         })
         .collect();
@@ -1068,11 +865,14 @@ fn concurrent_publishes_of_one_version_have_one_winner() {
         .map(|r| (r.status, r.text.as_str()))
         .collect();
     assert_eq!(winners.len(), 1, "{statuses:?}");
+    // Every loser got the very same refusal.
+    let mut refusals = std::collections::BTreeSet::new();
     for (i, r) in replies.iter().enumerate() {
         if i != winners[0] {
-            assert_error(r, 409, "crate version `foo@1.0.0` is already uploaded");
+            refusals.insert(refusal("loser", r, 409));
         }
     }
+    assert_snapshot!(refusals.into_iter().collect::<String>(), @r#"loser: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}"#);
     let winner = &crates[winners[0]];
     let lines = index_lines(&server, "main", "3/f/foo");
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -1095,12 +895,12 @@ fn garbage_collection_removes_only_orphans() {
     let server = Server::start_with_config("[limits]\nrequest_timeout_secs = 5\n");
     let token = server.user_with_token("alice");
     let crates: Vec<Vec<u8>> = (0..4)
-        .map(|i| common::crate_file("gcme", "1.0.0", &format!("pub const I: u32 = {i};\n")))
+        .map(|i| crate_file("gcme", "1.0.0", &format!("pub const I: u32 = {i};\n")))
         .collect();
     std::thread::scope(|s| {
         for krate in &crates {
             let (url, token) = (&server.url, &token);
-            s.spawn(move || common::publish_raw(url, token, "gcme", "1.0.0", krate));
+            s.spawn(move || publish_raw(url, token, "gcme", "1.0.0", krate));
         }
     });
     let before = server.blob_files();
@@ -1122,7 +922,7 @@ fn garbage_collection_removes_only_orphans() {
     assert!(out.status.success());
     let after = server.blob_files();
     assert_eq!(after.len(), 1, "{after:?}");
-    let line = &common::index_lines(&server, "main", "gc/me/gcme")[0];
+    let line = &index_lines(&server, "main", "gc/me/gcme")[0];
     assert_eq!(line["cksum"], after[0].as_str());
     server.verify_blobs();
 }
@@ -1133,16 +933,15 @@ fn a_tar_of_tens_of_thousands_of_tiny_entries_is_refused_quickly() {
     // small upload that would otherwise cost a lot of bookkeeping.
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let root = "foo-1.0.0";
-    let mut entries = vec![manifest(root, "foo", "1.0.0")];
+    let mut tarball = TarballBuilder::package("foo", "1.0.0");
     for i in 0..60_000 {
-        entries.push(file(&format!("{root}/f/{i}"), b""));
+        tarball = tarball.package_file(&format!("f/{i}"), b"");
     }
-    let krate = targz(&entries);
+    let krate = tarball.gz();
     assert!(krate.len() < 10 * 1024 * 1024, "{} bytes", krate.len());
     let start = std::time::Instant::now();
-    let r = publish(&server, &token, &meta("foo", "1.0.0"), &krate);
-    assert_error(&r, 400, "entries");
+    let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
+    assert_snapshot!(assert_error(&r, 400), @r#"{"errors":[{"detail":"the .crate file has more than 50000 entries"}]}"#);
     assert!(
         start.elapsed() < std::time::Duration::from_secs(20),
         "{:?}",
@@ -1155,51 +954,47 @@ fn a_tar_of_tens_of_thousands_of_tiny_entries_is_refused_quickly() {
 fn invalid_utf8_confusables_and_huge_lists_are_refused() {
     let server = Server::start();
     let token = server.user_with_token("alice");
-    let krate = valid_crate("foo", "1.0.0", LIB);
+    let mut seen = String::new();
 
     // Metadata that is not UTF-8.
-    let mut bad = meta("foo", "1.0.0").to_string().into_bytes();
+    let mut bad = foo("1.0.0").metadata_bytes();
     let at = bad.windows(3).position(|w| w == b"MIT").unwrap();
     bad[at] = 0xff;
-    let r = publish_raw(
-        &server,
-        Some(&token),
-        berth_protocol::body::encode_publish_body(&bad, &krate),
-    );
-    assert_error(&r, 400, "invalid publish metadata");
+    let r = publish(&server, &token, &foo("1.0.0").raw_metadata(&bad));
+    seen += &refusal("metadata not UTF-8", &r, 400);
 
-    // A Cyrillic look-alike of an ASCII name.
+    // A Cyrillic look-alike of an ASCII name (the archive matches it).
     let confusable = "s\u{0435}rde";
-    let root = format!("{confusable}-1.0.0");
-    let spoof = targz(&[
-        manifest(&root, confusable, "1.0.0"),
-        file(&format!("{root}/src/lib.rs"), LIB.as_bytes()),
-    ]);
-    let r = publish(&server, &token, &meta(confusable, "1.0.0"), &spoof);
-    assert_error(&r, 400, "invalid character");
+    let r = publish(&server, &token, &PublishBuilder::new(confusable, "1.0.0"));
+    seen += &refusal("confusable name", &r, 400);
 
     // Tens of thousands of features, thousands of dependencies: far past
     // any real crate (the defaults, 10,000 and 2,000, are several times the
     // largest real ones).
-    let mut many_features = meta("foo", "1.0.0");
     let features: serde_json::Map<String, Value> =
         (0..10_001).map(|i| (format!("f{i}"), json!([]))).collect();
-    many_features["features"] = Value::Object(features);
-    let r = publish(&server, &token, &many_features, &krate);
-    assert_error(&r, 400, "too many features");
-
-    let mut many_deps = meta("foo", "1.0.0");
-    many_deps["deps"] = Value::Array(
-        (0..2_001)
-            .map(|i| {
-                json!({"name": format!("d{i}"), "version_req": "^1", "features": [],
-                       "optional": false, "default_features": true, "target": null,
-                       "kind": "normal", "registry": null})
-            })
-            .collect(),
+    let r = publish(
+        &server,
+        &token,
+        &foo("1.0.0").set("features", Value::Object(features)),
     );
-    let r = publish(&server, &token, &many_deps, &krate);
-    assert_error(&r, 400, "too many dependencies");
+    seen += &refusal("10,001 features", &r, 400);
+
+    let deps: Vec<Value> = (0..2_001)
+        .map(|i| {
+            let mut d = dependency(&format!("d{i}"), "^1");
+            d.as_object_mut().unwrap().remove("explicit_name_in_toml");
+            d
+        })
+        .collect();
+    let r = publish(&server, &token, &foo("1.0.0").set("deps", deps));
+    seen += &refusal("2,001 dependencies", &r, 400);
+    assert_snapshot!(seen, @r#"
+    metadata not UTF-8: 400 {"errors":[{"detail":"invalid publish metadata: invalid unicode code point at line 1 column 159"}]}
+    confusable name: 400 {"errors":[{"detail":"invalid character `е` in crate name `sеrde`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    10,001 features: 400 {"errors":[{"detail":"too many features: 10001, at most 10000 are allowed"}]}
+    2,001 dependencies: 400 {"errors":[{"detail":"too many dependencies: 2001, at most 2000 are allowed"}]}
+    "#);
     assert_empty_registry(&server, &["foo"]);
 }
 
@@ -1214,7 +1009,6 @@ fn crates_shaped_like_the_largest_real_ones_publish() {
     let elsewhere = "sparse+http://127.0.0.1:9/r/upstream/index/";
 
     // web-sys: features named after Web APIs, each enabling a few others.
-    let mut web = meta("web-sys", "0.3.77");
     let names: Vec<String> = (0..1_727)
         .map(|i| format!("HtmlElementInterface{i:04}"))
         .collect();
@@ -1228,59 +1022,43 @@ fn crates_shaped_like_the_largest_real_ones_publish() {
             (n.clone(), Value::Array(deps))
         })
         .collect();
-    web["features"] = Value::Object(features);
-    web["deps"] = json!([{
-        "name": "js-sys", "version_req": "^0.3.77", "features": [], "optional": false,
-        "default_features": true, "target": null, "kind": "normal",
-        "registry": elsewhere, "explicit_name_in_toml": null
-    }]);
-    let r = publish(
-        &server,
-        &token,
-        &web,
-        &valid_crate("web-sys", "0.3.77", LIB),
-    );
+    let mut js_sys = dependency("js-sys", "^0.3.77");
+    js_sys["registry"] = json!(elsewhere);
+    let web = PublishBuilder::new("web-sys", "0.3.77")
+        .set("features", Value::Object(features))
+        .dependency(js_sys);
+    let r = publish(&server, &token, &web);
     assert_eq!(r.status, 200, "{}", r.text);
 
     // windows-sys: 278 features.
-    let mut win = meta("windows-sys", "0.59.0");
-    win["features"] = Value::Object(
-        (0..278)
-            .map(|i| (format!("Win32_Module{i}"), json!([])))
-            .collect(),
+    let win = PublishBuilder::new("windows-sys", "0.59.0").set(
+        "features",
+        Value::Object(
+            (0..278)
+                .map(|i| (format!("Win32_Module{i}"), json!([])))
+                .collect(),
+        ),
     );
-    let r = publish(
-        &server,
-        &token,
-        &win,
-        &valid_crate("windows-sys", "0.59.0", LIB),
-    );
+    let r = publish(&server, &token, &win);
     assert_eq!(r.status, 200, "{}", r.text);
 
     // reqwest: 64 dependencies from another registry, with renames,
     // optional ones, target-specific ones and dev-dependencies.
-    let mut req = meta("reqwest", "0.12.9");
-    req["deps"] = Value::Array(
-        (0..64)
-            .map(|i| {
-                json!({
-                    "name": format!("dep-{i}"), "version_req": "^1.2",
-                    "features": ["std", "alloc"], "optional": i % 3 == 0,
-                    "default_features": i % 2 == 0,
-                    "target": if i % 5 == 0 { json!("cfg(not(target_arch = \"wasm32\"))") } else { Value::Null },
-                    "kind": if i % 7 == 0 { "dev" } else { "normal" },
-                    "registry": elsewhere,
-                    "explicit_name_in_toml": if i % 11 == 0 { json!(format!("renamed_{i}")) } else { Value::Null },
-                })
+    let deps: Vec<Value> = (0..64)
+        .map(|i| {
+            json!({
+                "name": format!("dep-{i}"), "version_req": "^1.2",
+                "features": ["std", "alloc"], "optional": i % 3 == 0,
+                "default_features": i % 2 == 0,
+                "target": if i % 5 == 0 { json!("cfg(not(target_arch = \"wasm32\"))") } else { Value::Null },
+                "kind": if i % 7 == 0 { "dev" } else { "normal" },
+                "registry": elsewhere,
+                "explicit_name_in_toml": if i % 11 == 0 { json!(format!("renamed_{i}")) } else { Value::Null },
             })
-            .collect(),
-    );
-    let r = publish(
-        &server,
-        &token,
-        &req,
-        &valid_crate("reqwest", "0.12.9", LIB),
-    );
+        })
+        .collect();
+    let req = PublishBuilder::new("reqwest", "0.12.9").set("deps", deps);
+    let r = publish(&server, &token, &req);
     assert_eq!(r.status, 200, "{}", r.text);
 
     // Their index lines are served whole.

@@ -1,8 +1,10 @@
 //! End to end: a real `berth serve` driven by the real `cargo`.
 
-mod common;
-
-use common::{index_lines, sha256_hex, Cargo, Server};
+use berth_testkit::{
+    backend, berth_bin, crate_file, http, index_lines, publish_raw, redact_json, sha256_hex,
+    Backend, Cargo, Server, Stores,
+};
+use insta::{assert_json_snapshot, assert_snapshot};
 
 #[test]
 fn publish_depend_build_and_run() {
@@ -60,21 +62,6 @@ fn publish_depend_build_and_run() {
         let lines = index_lines(&server, "main", path);
         assert_eq!(lines[0]["cksum"], sum.as_str());
     }
-}
-
-/// Writes a consumer binary package depending on `deps` and returns its dir.
-fn consumer(cargo: &Cargo, name: &str, deps: &str) -> std::path::PathBuf {
-    let dir = cargo.work.path().join(name);
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{deps}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
-    dir
 }
 
 /// The version of `name` that a fresh lock file resolves to.
@@ -207,8 +194,7 @@ fn yank_changes_resolution_and_unyank_restores_it() {
         let dir = cargo.package("yanky", v, "", "");
         cargo.publish(&dir);
     }
-    let app = consumer(
-        &cargo,
+    let app = cargo.consumer(
         "yank-app",
         "yanky = { version = \"1\", registry = \"main\" }",
     );
@@ -233,7 +219,7 @@ fn yank_changes_resolution_and_unyank_restores_it() {
     // Last-Modified has whole seconds, yet every change moves it forward, so
     // a client revalidating by date alone never keeps a stale file.
     assert_ne!(modified_before, modified_yanked);
-    let stale = common::http()
+    let stale = http()
         .get(format!("{}/r/main/index/ya/nk/yanky", server.url))
         .header("If-Modified-Since", modified_before.clone())
         .send()
@@ -380,6 +366,21 @@ fn search_finds_crates_by_name_and_description() {
         .unwrap();
     assert_eq!(r["crates"][0]["name"], "search-you");
     assert_eq!(r["meta"]["total"], 1);
+    assert_json_snapshot!(r, @r#"
+    {
+      "crates": [
+        {
+          "description": "The search-you crate",
+          "downloads": 0,
+          "max_version": "1.0.0",
+          "name": "search-you"
+        }
+      ],
+      "meta": {
+        "total": 1
+      }
+    }
+    "#);
     let r: serde_json::Value = server
         .get("/r/main/api/v1/crates?q=SEARCH_&per_page=1")
         .json()
@@ -454,7 +455,7 @@ fn cargo_info_add_and_login() {
     assert!(info.contains("0.4.2"), "{info}");
     assert!(info.contains("The infoable crate"), "{info}");
 
-    let app = consumer(&cargo, "add-app", "");
+    let app = cargo.consumer("add-app", "");
     cargo.ok(&app, &["add", "--registry", "main", "infoable"]);
     let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
     assert!(
@@ -552,7 +553,7 @@ fn private_registry_requires_a_token_for_everything() {
         );
     };
     // A valid token without a role in the private registry reads nothing.
-    let no_role = common::http()
+    let no_role = http()
         .get(format!("{}/r/main/index/config.json", server.url))
         .header("Authorization", &token)
         .send()
@@ -563,6 +564,7 @@ fn private_registry_requires_a_token_for_everything() {
         detail.contains("berth role grant --registry main --user alice --role read"),
         "{detail}"
     );
+    assert_snapshot!(detail, @r#"{"errors":[{"detail":"user `alice` does not have the `read` role in registry `main`; an operator can grant it with `berth role grant --registry main --user alice --role read`"}]}"#);
     role("alice", "publish");
     let cfg: serde_json::Value = {
         let r = server.get("/r/main/index/config.json");
@@ -572,7 +574,9 @@ fn private_registry_requires_a_token_for_everything() {
             .unwrap()
             .to_string();
         assert!(hint.starts_with("Cargo login_url="), "{hint}");
-        common::http()
+        assert_snapshot!(server.redact(&hint), @r#"Cargo login_url="http://[HOST]/r/main/me""#);
+        assert_snapshot!(r.text().unwrap(), @r#"{"errors":[{"detail":"registry `main` is private: a token is required; run `cargo login --registry main`"}]}"#);
+        http()
             .get(format!("{}/r/main/index/config.json", server.url))
             .header("Authorization", &token)
             .send()
@@ -585,8 +589,7 @@ fn private_registry_requires_a_token_for_everything() {
     let cargo = Cargo::new(&server).with_token(&token);
     let dir = cargo.package("secret", "1.0.0", "", "");
     cargo.publish(&dir);
-    let app = consumer(
-        &cargo,
+    let app = cargo.consumer(
         "secret-app",
         "secret = { version = \"1\", registry = \"main\" }",
     );
@@ -604,8 +607,7 @@ fn private_registry_requires_a_token_for_everything() {
     let reader = server.user_with_token("rita");
     role("rita", "read");
     let rcargo = Cargo::new(&server).with_token(&reader);
-    let rapp = consumer(
-        &rcargo,
+    let rapp = rcargo.consumer(
         "reader-app",
         "secret = { version = \"1\", registry = \"main\" }",
     );
@@ -646,8 +648,7 @@ fn private_registry_requires_a_token_for_everything() {
 
     // Without a token, cargo cannot even resolve.
     let anon = Cargo::new(&server);
-    let app2 = consumer(
-        &anon,
+    let app2 = anon.consumer(
         "anon-app",
         "secret = { version = \"1\", registry = \"main\" }",
     );
@@ -664,7 +665,7 @@ fn downloads_are_counted() {
     cargo.publish(&dir);
     // HEAD requests are not downloads.
     for _ in 0..2 {
-        let r = common::http()
+        let r = http()
             .head(format!(
                 "{}/r/main/api/v1/crates/counted/0.1.0/download",
                 server.url
@@ -752,6 +753,50 @@ fn readme_is_extracted_and_versions_are_listed() {
         .get("/api/v1/registries/main/crates/Readable")
         .json()
         .unwrap();
+    // Times, and the checksums and sizes of what this cargo packaged, vary.
+    let stable = redact_json(
+        d.clone(),
+        &["created_at", "updated_at", "published_at", "cksum", "size"],
+    );
+    assert_json_snapshot!(stable, @r#"
+    {
+      "created_at": "[created_at]",
+      "description": "The readable crate",
+      "downloads": 0,
+      "max_version": "1.1.0",
+      "name": "readable",
+      "owners": [
+        {
+          "id": 1,
+          "login": "alice",
+          "name": null
+        }
+      ],
+      "updated_at": "[updated_at]",
+      "versions": [
+        {
+          "cksum": "[cksum]",
+          "downloads": 0,
+          "has_readme": true,
+          "published_at": "[published_at]",
+          "published_by": "alice",
+          "size": "[size]",
+          "vers": "1.0.0",
+          "yanked": false
+        },
+        {
+          "cksum": "[cksum]",
+          "downloads": 0,
+          "has_readme": false,
+          "published_at": "[published_at]",
+          "published_by": "alice",
+          "size": "[size]",
+          "vers": "1.1.0",
+          "yanked": false
+        }
+      ]
+    }
+    "#);
     assert_eq!(d["name"], "readable");
     assert_eq!(d["max_version"], "1.1.0");
     assert_eq!(d["owners"][0]["login"], "alice");
@@ -771,15 +816,11 @@ fn readme_is_extracted_and_versions_are_listed() {
 
 #[test]
 fn users_and_tokens_can_be_made_before_the_server_starts() {
-    let stores = common::Stores::new();
+    let stores = Stores::new();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(common::berth_bin())
-            .arg("--data-dir")
-            .arg(stores.data_dir.path())
+        let out = stores
+            .command(&berth_bin(), None)
             .args(args)
-            .env_remove("BERTH_CONFIG")
-            .env_remove("BERTH_DATA_DIR")
-            .envs(stores.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         assert!(
@@ -797,7 +838,7 @@ fn users_and_tokens_can_be_made_before_the_server_starts() {
         .to_string();
     assert!(token.starts_with("berth_"), "{token}");
     // Only the hash is stored: the secret appears nowhere in the data dir.
-    if common::backend() == common::Backend::Sqlite {
+    if backend() == Backend::Sqlite {
         for entry in std::fs::read_dir(stores.data_dir.path()).unwrap().flatten() {
             if entry.path().is_file() {
                 let bytes = std::fs::read(entry.path()).unwrap();
@@ -836,21 +877,21 @@ fn index_files_are_served_gzip_compressed_to_clients_that_ask() {
     let token = server.user_with_token("alice");
     for i in 0..12 {
         let vers = format!("0.{i}.0");
-        let krate = common::crate_file("zipped", &vers, "pub fn f() {}\n");
+        let krate = crate_file("zipped", &vers, "pub fn f() {}\n");
         assert_eq!(
-            common::publish_raw(&server.url, &token, "zipped", &vers, &krate),
+            publish_raw(&server.url, &token, "zipped", &vers, &krate),
             Some(200)
         );
     }
     let url = format!("{}/r/main/index/zi/pp/zipped", server.url);
-    let plain = common::http().get(&url).send().unwrap();
+    let plain = http().get(&url).send().unwrap();
     assert!(plain.headers().get("content-encoding").is_none());
     assert_eq!(plain.headers()["vary"], "Accept-Encoding");
     let plain_etag = plain.headers()["etag"].to_str().unwrap().to_string();
     let plain_body = plain.bytes().unwrap();
     assert!(plain_body.len() > 1024);
 
-    let gz = common::http()
+    let gz = http()
         .get(&url)
         .header("Accept-Encoding", "gzip")
         .send()
@@ -876,7 +917,7 @@ fn index_files_are_served_gzip_compressed_to_clients_that_ask() {
     // Either ETag revalidates either representation.
     for etag in [&plain_etag, &gz_etag] {
         for accept in ["gzip", "identity"] {
-            let r = common::http()
+            let r = http()
                 .get(&url)
                 .header("Accept-Encoding", accept)
                 .header("If-None-Match", etag.as_str())
@@ -887,8 +928,7 @@ fn index_files_are_served_gzip_compressed_to_clients_that_ask() {
     }
     // cargo reads it either way.
     let cargo = Cargo::new(&server);
-    let app = consumer(
-        &cargo,
+    let app = cargo.consumer(
         "zip-app",
         "zipped = { version = \"0.11\", registry = \"main\" }",
     );

@@ -2,13 +2,12 @@
 //! uploads that trickle. Each is cut off after its deadline, and the server
 //! keeps serving everyone else meanwhile.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use berth_testkit::Server;
+use insta::assert_snapshot;
 
 fn connect(server: &Server) -> TcpStream {
     let addr = server.url.trim_start_matches("http://");
@@ -104,10 +103,15 @@ fn a_trickling_upload_is_cut_off_with_a_clear_error() {
     let took = start.elapsed();
     let _ = trickle.join();
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    let (head, body) = reply
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no body: {reply}"));
     assert!(
-        reply.contains("\"errors\"") && reply.contains("request_timeout_secs"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
         "{reply}"
     );
+    assert_snapshot!(body, @r#"{"errors":[{"detail":"the request took longer than the server's limit (limits.request_timeout_secs); a slow or stalled upload is cut off"}]}"#);
     assert!(
         took >= Duration::from_secs(4) && took < Duration::from_secs(9),
         "{took:?}"

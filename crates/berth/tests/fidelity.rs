@@ -3,11 +3,10 @@
 //! Cargo.lock checksums match the `.crate` files served; and index files
 //! carry validators that answer conditional requests.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{index_lines, sha256_hex, Cargo, Server};
+use berth_testkit::{http, index_lines, sha256_hex, Cargo, Server};
+use insta::assert_snapshot;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -52,26 +51,6 @@ fn write_package(cargo: &Cargo, dir_name: &str, manifest: &str, build_rs: bool) 
     dir
 }
 
-/// Runs cargo with the token of registry `other` set, failing unless it succeeds.
-fn cargo_other_ok(cargo: &Cargo, dir: &Path, args: &[&str], other_token: &str) -> String {
-    let out = cargo
-        .cmd(dir, args)
-        .env("CARGO_REGISTRIES_OTHER_TOKEN", other_token)
-        .output()
-        .expect("run cargo");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "cargo {args:?} failed in {}:\n{text}",
-        dir.display()
-    );
-    text
-}
-
 /// Files named `file_name` anywhere under `dir`.
 fn find_files(dir: &Path, file_name: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -100,7 +79,7 @@ fn get_with(
     path: &str,
     headers: &[(reqwest::header::HeaderName, &str)],
 ) -> reqwest::blocking::Response {
-    let mut req = common::http().get(format!("{}{path}", server.url));
+    let mut req = http().get(format!("{}{path}", server.url));
     for (k, v) in headers {
         req = req.header(k, *v);
     }
@@ -117,7 +96,7 @@ fn rich_index_line_and_consumer_lockfile() {
     let main_url = main.index_url("main");
     let main_token = main.user_with_token("alice");
     let other_token = other.user_with_token("alice");
-    let cargo = Cargo::with_registries(
+    let mut cargo = Cargo::with_registries(
         &[("main", main_url.clone()), ("other", other_url.clone())],
         "",
     )
@@ -131,8 +110,9 @@ fn rich_index_line_and_consumer_lockfile() {
          description = \"From another registry\"\nlicense = \"MIT\"\npublish = [\"other\"]\n",
         false,
     );
-    cargo_other_ok(
-        &cargo,
+    // With the other registry's token for this one command only.
+    cargo.set_registry_token("other", Some(&other_token));
+    cargo.ok(
         &ext,
         &[
             "publish",
@@ -141,8 +121,8 @@ fn rich_index_line_and_consumer_lockfile() {
             "--no-verify",
             "--allow-dirty",
         ],
-        &other_token,
     );
+    cargo.set_registry_token("other", None);
 
     // Plain dependencies on main.
     for vers in ["0.1.0", "0.2.0"] {
@@ -477,8 +457,11 @@ fn index_validators_and_conditional_requests() {
     let r = server.get("/r/main/index/config.json");
     assert_eq!(r.status(), StatusCode::OK);
     let etag = header(&r, ETAG);
-    let config: Value = r.json().unwrap();
+    let text = r.text().unwrap();
+    let config: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(config["dl"], format!("{}/r/main/api/v1/crates", server.url));
+    // The whole file, the server's address redacted.
+    assert_snapshot!(server.redact(&text), @r#"{"api":"http://[HOST]/r/main","dl":"http://[HOST]/r/main/api/v1/crates"}"#);
     let r = get_with(
         &server,
         "/r/main/index/config.json",

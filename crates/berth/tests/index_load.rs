@@ -4,13 +4,11 @@
 //! a normal publish and other index fetches stay prompt and memory stays
 //! bounded.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{crate_file, http, Server};
+use berth_testkit::{crate_file, http, publish_raw, PublishBuilder, Server};
 use serde_json::{json, Value};
 
 #[test]
@@ -36,15 +34,11 @@ fn a_huge_index_file_is_built_once_and_shared() {
         .collect();
     for v in 0..40 {
         let vers = format!("1.0.{v}");
-        let meta = json!({
-            "name": "amplified", "vers": vers, "deps": [], "features": features,
-            "authors": [], "description": "big", "license": "MIT", "keywords": [],
-            "categories": [], "badges": {}, "links": null, "rust_version": null,
-        });
-        let body = berth_protocol::body::encode_publish_body(
-            meta.to_string().as_bytes(),
-            &crate_file("amplified", &vers, "pub fn a() {}\n"),
-        );
+        let body = PublishBuilder::new("amplified", &vers)
+            .set("features", features.clone())
+            .description("big")
+            .lib("pub fn a() {}\n")
+            .body();
         let r = http()
             .put(format!("{}/r/main/api/v1/crates/new", server.url))
             .header("Authorization", &token)
@@ -89,7 +83,7 @@ fn a_huge_index_file_is_built_once_and_shared() {
         assert_eq!(r.status(), 200);
         worst = worst.max(t.elapsed());
         let vers = format!("0.1.{published}");
-        let status = common::publish_raw(
+        let status = publish_raw(
             &server.url,
             &token,
             "ordinary",

@@ -4,11 +4,7 @@
 //! cargo resolves the same crates with the same checksums from the new place.
 //! Then it is copied back to a fresh SQLite + directory.
 
-mod common;
-
-use std::process::Command;
-
-use common::{berth_bin, Cargo, Server, Stores};
+use berth_testkit::{berth_bin, Cargo, Server, Stores};
 
 /// `(name, version, checksum)` of every registry package in a lock file.
 fn locked(dir: &std::path::Path) -> Vec<(String, String, String)> {
@@ -48,17 +44,14 @@ fn consumer(cargo: &Cargo) -> std::path::PathBuf {
 /// Runs `berth migrate` from `src` (its data dir, SQLite defaults or its
 /// env) to the config file `to`; returns the exit code and stdout.
 fn migrate(src: &Stores, to: &std::path::Path, extra: &[&str]) -> (i32, String) {
-    let mut cmd = Command::new(berth_bin());
-    cmd.arg("--data-dir")
-        .arg(src.data_dir.path())
-        .args(["migrate", "--to"])
-        .arg(to)
-        .args(extra)
-        .env_remove("BERTH_CONFIG")
-        .env_remove("BERTH_DATA_DIR")
-        .env_remove("BERTH_DATABASE_URL")
-        .env_remove("BERTH_STORAGE_URL")
-        .envs(src.env.iter().map(|(k, v)| (k, v)));
+    // The source's own env (none for SQLite) names its stores; the caller's
+    // BERTH_DATABASE_URL/BERTH_STORAGE_URL must not.
+    let mut cmd = src.command(&berth_bin(), None);
+    cmd.args(["migrate", "--to"]).arg(to).args(extra);
+    if src.env.is_empty() {
+        cmd.env_remove("BERTH_DATABASE_URL")
+            .env_remove("BERTH_STORAGE_URL");
+    }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -136,7 +129,7 @@ fn migrate_there_and_back_with_interruptions() {
     }
     assert!(runs > 2, "expected several chunks, got {runs}");
     // A hard kill part-way through a run leaves nothing half done.
-    let mut child = Command::new(berth_bin())
+    let mut child = std::process::Command::new(berth_bin())
         .arg("--data-dir")
         .arg(src_stores.data_dir.path())
         .args(["migrate", "--to"])

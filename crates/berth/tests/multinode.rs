@@ -3,9 +3,9 @@
 //! node on the same database must be refused with a clear error: its index
 //! cache relies on being the only writer.
 
-mod common;
-
-use common::{backend, crate_file, index_lines, publish_raw, sha256_hex, Backend, Cargo, Server};
+use berth_testkit::{
+    backend, crate_file, index_lines, index_path, publish_raw, sha256_hex, Backend, Cargo, Server,
+};
 
 /// On SQLite, checks that a second node is refused and returns true (the
 /// caller stops there).
@@ -27,15 +27,6 @@ fn sqlite_refuses_a_second_node(n1: &Server) -> bool {
     true
 }
 
-fn index_path(name: &str) -> String {
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
-    }
-}
-
 #[test]
 fn changes_through_one_node_are_served_by_every_node_at_once() {
     let n1 = Server::start();
@@ -52,14 +43,7 @@ fn changes_through_one_node_are_served_by_every_node_at_once() {
     let dir = c1.package("shared", "1.0.0", "", "");
     c1.publish(&dir);
     let c2 = Cargo::new(&n2);
-    let app = c2.work.path().join("app");
-    std::fs::create_dir_all(app.join("src")).unwrap();
-    std::fs::write(
-        app.join("Cargo.toml"),
-        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nshared = { version = \"1\", registry = \"main\" }\n",
-    )
-    .unwrap();
-    std::fs::write(app.join("src/main.rs"), "fn main() {}\n").unwrap();
+    let app = c2.consumer("app", "shared = { version = \"1\", registry = \"main\" }");
     c2.ok(&app, &["fetch"]);
     assert!(std::fs::read_to_string(app.join("Cargo.lock"))
         .unwrap()

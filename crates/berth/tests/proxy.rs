@@ -3,8 +3,6 @@
 //! with a hosted registry, and a small fixture server that can be told to
 //! go down, stall, answer 5xx or serve a corrupted `.crate`.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{crate_file, http, sha256_hex, Cargo, Server};
+use berth_testkit::{crate_file, http, index_path, sha256_hex, Cargo, Server};
 use serde_json::json;
 
 /// A config with the default hosted registry and a proxy `public` of
@@ -223,7 +221,7 @@ impl Fixture {
             let line = json!({"name": name, "vers": vers, "deps": [], "cksum": sha256_hex(bytes),
                               "features": {}, "yanked": false});
             index
-                .entry(format!("/index/{}", berth_protocol::index_path(name)))
+                .entry(format!("/index/{}", index_path(name)))
                 .or_default()
                 .push_str(&format!("{line}\n"));
             files.insert(

@@ -1,11 +1,9 @@
 //! Races that scopes and ownership must settle inside the publish
 //! transaction, not only in the checks before it.
 
-mod common;
-
 use std::sync::{Arc, Barrier};
 
-use common::{crate_file, index_lines, publish_raw, Server};
+use berth_testkit::{crate_file, index_lines, publish_raw, Server};
 
 /// A token that may only create new crates, racing two first publishes of
 /// one crate (different versions): exactly one version is added, however

@@ -2,9 +2,7 @@
 //! disagrees with them refuses to start, so a lost configuration file never
 //! serves a private registry openly.
 
-mod common;
-
-use common::Server;
+use berth_testkit::Server;
 
 #[test]
 fn a_private_registry_never_fails_open() {

@@ -1,11 +1,9 @@
 //! Virtual registries: one endpoint for private and public crates, safe from
 //! dependency confusion. The public upstream is another Berth on loopback.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Cargo, Server};
+use berth_testkit::{Cargo, Server};
 
 /// Writes a library package (or a binary when `main` is given).
 fn package(cargo: &Cargo, name: &str, vers: &str, deps: &str, code: &str, main: bool) -> PathBuf {
@@ -64,9 +62,7 @@ fn company_cargo(server: &Server, token: &str) -> Cargo {
         ),
     );
     cargo.set_token(None);
-    cargo
-        .registry_tokens
-        .push(("COMPANY".into(), token.to_string()));
+    cargo.set_registry_token("company", Some(token));
     cargo
 }
 

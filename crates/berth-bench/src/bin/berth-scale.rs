@@ -8,13 +8,13 @@
 //! writes JSON. A measuring tool: it asserts nothing about speed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use berth_bench::scale::{search_queries, write_lua, Plan};
 use berth_bench::wrk::{Wrk, WrkResult};
-use berth_bench::{make_crate, Server};
+use berth_bench::{cli, make_crate, rss_mib, start_server, Server};
 use berth_store::{BlobStore, MetaStore};
 use clap::Parser;
 use rand::seq::SliceRandom;
@@ -134,88 +134,6 @@ fn client() -> Result<reqwest::blocking::Client> {
     Ok(reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?)
-}
-
-/// Polls `/ready` until it answers 200.
-fn wait_ready(http: &reqwest::blocking::Client, url: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/ready")).send() {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("{url}/ready did not answer 200 within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn stop(server: &mut Server) -> Result<()> {
-    server.child.kill()?;
-    server.child.wait()?;
-    Ok(())
-}
-
-/// Starts `berth serve` again on the server's data dir and stores, as
-/// `Server::start` does. Returns the time until it printed its address
-/// and until `/ready` answered 200, both from the spawn.
-fn respawn(
-    server: &mut Server,
-    berth: &Path,
-    http: &reqwest::blocking::Client,
-) -> Result<(Duration, Duration)> {
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(server.data_dir.join("server.log"))?;
-    let t = Instant::now();
-    let mut child = Command::new(berth)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(server.env.iter().map(|(k, v)| (k, v)))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .context("starting berth serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    server.child = child;
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let first = lines.next().context("berth serve printed nothing")??;
-    let listening = t.elapsed();
-    server.url = first
-        .strip_prefix("Berth is listening on ")
-        .context("unexpected first line")?
-        .to_string();
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    wait_ready(http, &server.url)?;
-    Ok((listening, t.elapsed()))
-}
-
-fn database_url(server: &Server) -> String {
-    server
-        .env
-        .iter()
-        .find(|(k, _)| k == "BERTH_DATABASE_URL")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                server.data_dir.join("berth.db").display()
-            )
-        })
-}
-
-fn storage_url(server: &Server) -> String {
-    server
-        .env
-        .iter()
-        .find(|(k, _)| k == "BERTH_STORAGE_URL")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| format!("file://{}", server.data_dir.join("blobs").display()))
 }
 
 fn database_mib(server: &Server, url: &str) -> f64 {
@@ -460,7 +378,7 @@ fn checks(server: &Server, http: &reqwest::blocking::Client, plan: &Plan) -> Res
         "search `{name}`: exact match first, {} matches in all",
         r["meta"]["total"]
     ));
-    let verify = server.cli(&["blobs", "verify"])?;
+    let verify = cli(server, &["blobs", "verify"])?;
     out.push(format!("berth blobs verify: {}", verify.trim()));
     Ok(out)
 }
@@ -479,10 +397,9 @@ fn measure(
     eprintln!("[{label}] {}", plan.spread());
     // The first start creates the schema and the registry; then the server
     // stops so that the bulk load is the only writer.
-    let mut server = Server::start(berth, &args.backend)?;
-    wait_ready(&http, &server.url)?;
-    stop(&mut server)?;
-    let db_url = database_url(&server);
+    let mut server = start_server(berth, &args.backend, Duration::from_secs(300))?;
+    server.kill();
+    let db_url = server.stores.database_url();
     eprintln!(
         "[{label}] bulk loading into {}...",
         berth_store::redact(&db_url)
@@ -490,7 +407,7 @@ fn measure(
     let loaded = rt.block_on(load(
         plan.clone(),
         &db_url,
-        &storage_url(&server),
+        &server.stores.storage_url(),
         args.batch,
     ))?;
     eprintln!(
@@ -504,9 +421,12 @@ fn measure(
     eprintln!("[{label}] {}", loaded.shape.describe(plan.total_versions));
     let db_mib = database_mib(&server, &db_url);
 
-    let (listening, ready) = respawn(&mut server, berth, &http)?;
+    let startup = server
+        .respawn()
+        .map_err(|log| anyhow!("berth serve did not start: {log}"))?;
+    let (listening, ready) = (startup.listening, startup.ready);
     std::thread::sleep(Duration::from_millis(500));
-    let (rss_idle, _) = server.rss_mib();
+    let (rss_idle, _) = rss_mib(&server);
     eprintln!(
         "[{label}] serving at {} after {:.0} ms (ready {:.0} ms), idle RSS {rss_idle:.1} MiB",
         server.url,
@@ -567,7 +487,7 @@ fn measure(
             args.connections,
         )?);
     }
-    let (rss_after_index, _) = server.rss_mib();
+    let (rss_after_index, _) = rss_mib(&server);
     let queries: Vec<String> = search_queries(&plan.names, 1000, args.seed + 29)
         .into_iter()
         .map(|q| format!("/r/main/api/v1/crates?q={q}&per_page=10"))
@@ -586,7 +506,7 @@ fn measure(
     );
     reads.push(("search-sequential".to_string(), queries.len(), r));
     reads.push(run_wrk("search", queries, args.search_connections)?);
-    let (rss_after, rss_peak) = server.rss_mib();
+    let (rss_after, rss_peak) = rss_mib(&server);
     Ok(Run {
         label: label.to_string(),
         crates,
@@ -706,8 +626,7 @@ fn main() -> Result<()> {
         .build()?;
     let per_crate = args.versions as f64 / args.crates.max(1) as f64;
     let small_versions = ((args.small_crates as f64) * per_crate).round() as u64;
-    // One after the other: on postgres-s3 each server owns a database named
-    // after this process, and the two runs should not compete anyway.
+    // One after the other: the two runs should not compete.
     let runs = vec![
         measure(
             &args,

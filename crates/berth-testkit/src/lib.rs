@@ -1,0 +1,38 @@
+//! Berth's test kit, shared by every integration test and the benchmarks:
+//! the one `.crate` builder ([`TarballBuilder`]), the one publish-body
+//! builder ([`PublishBuilder`]), the server harness ([`Server`] on
+//! [`Stores`] of either backend pair, users and tokens through the CLI,
+//! SIGKILL and restart), cargo homes ([`Cargo`]), and HTTP helpers with the
+//! redactions whole-body snapshots need.
+//!
+//! Dev-only (`publish = false`): it may panic on any failure it cannot
+//! report better, since a panic fails the test that called it. It must never
+//! link the server's crates: tests drive the real binary, as an operator
+//! does, and wire formats come from `berth-protocol` alone.
+
+pub mod cargo;
+pub mod http;
+pub mod publish;
+pub mod server;
+pub mod tarball;
+
+pub use berth_protocol::index_path;
+pub use cargo::Cargo;
+pub use http::{
+    http, http_with_timeout, publish_raw, redact, redact_json, redact_number, send, sha256_hex,
+    Reply,
+};
+pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
+pub use server::{backend, berth_bin, Backend, Launch, Server, Startup, Stores};
+pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
+
+/// The lines of an index file as JSON (fails the test unless it is served).
+pub fn index_lines(server: &Server, registry: &str, path: &str) -> Vec<serde_json::Value> {
+    let r = server.get(&format!("/r/{registry}/index/{path}"));
+    assert!(r.status().is_success(), "index {path}: {}", r.status());
+    r.text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -1,0 +1,612 @@
+//! The server harness: a real `berth serve` on a free loopback port, on the
+//! stores of one backend pair (SQLite + a local directory, or PostgreSQL + S3
+//! with a fresh database and bucket prefix), its CLI for users and tokens,
+//! SIGKILL and restart.
+//!
+//! Processes only: it never links the server, so what the tests see is what
+//! an operator runs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::http::{http, http_with_timeout, redact, Reply};
+
+/// The `berth` binary under test: `CARGO_BIN_EXE_berth` when cargo sets it
+/// at run time, else `BERTH_TEST_BIN`, else `berth` in the target directory
+/// of the running test (`target/debug/deps/..`) or beside it.
+pub fn berth_bin() -> PathBuf {
+    for var in ["CARGO_BIN_EXE_berth", "BERTH_TEST_BIN"] {
+        if let Some(p) = std::env::var_os(var) {
+            return PathBuf::from(p);
+        }
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut dir = exe.parent();
+    while let Some(d) = dir {
+        let candidate = d.join(format!("berth{}", std::env::consts::EXE_SUFFIX));
+        if candidate.is_file() {
+            return candidate;
+        }
+        if d.file_name().is_some_and(|n| n == "target") {
+            break;
+        }
+        dir = d.parent();
+    }
+    panic!(
+        "no `berth` binary near {}: run the tests of the `berth` package \
+         (cargo builds its binary first), or set BERTH_TEST_BIN",
+        exe.display()
+    )
+}
+
+/// A backend pair: `sqlite` (SQLite + local directory, the embedded
+/// defaults) or `postgres-s3` (PostgreSQL at `BERTH_TEST_PG_URL` + the S3
+/// bucket `BERTH_TEST_S3_BUCKET`, with the standard `AWS_*` variables;
+/// `scripts/test.sh` starts both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    PostgresS3,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres-s3`.
+    pub fn parse(s: &str) -> Result<Backend, String> {
+        match s {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres-s3" => Ok(Backend::PostgresS3),
+            other => Err(format!(
+                "unknown backend `{other}`: use sqlite or postgres-s3"
+            )),
+        }
+    }
+}
+
+/// The suite's backend pair, from `BERTH_TEST_BACKEND` (default `sqlite`).
+pub fn backend() -> Backend {
+    match std::env::var("BERTH_TEST_BACKEND") {
+        Err(_) => Backend::Sqlite,
+        Ok(v) => Backend::parse(&v).unwrap_or_else(|e| panic!("BERTH_TEST_BACKEND: {e}")),
+    }
+}
+
+fn psql(admin_url: &str, sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .arg(admin_url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .map_err(|e| format!("run psql (the PostgreSQL client is needed for postgres-s3): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "psql `{sql}` failed (is PostgreSQL running at {admin_url}?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The stores one or more server nodes share: a data dir, and for
+/// `postgres-s3` a fresh database and a fresh bucket prefix. The data dir
+/// and the database are dropped with the last reference.
+pub struct Stores {
+    pub data_dir: TempDir,
+    /// Environment for every `berth` process on these stores.
+    pub env: Vec<(String, String)>,
+    backend: Backend,
+    pg: Option<(String, String)>,
+}
+
+impl Stores {
+    /// Fresh stores on the suite's backend pair ([`backend`]).
+    pub fn new() -> Arc<Stores> {
+        Self::try_new(backend()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// SQLite + a local directory, whatever the suite's backend.
+    pub fn sqlite() -> Arc<Stores> {
+        Self::try_new(Backend::Sqlite).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Fresh stores on `backend`, or why they could not be made.
+    pub fn try_new(backend: Backend) -> Result<Arc<Stores>, String> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let data_dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        if backend == Backend::Sqlite {
+            return Ok(Arc::new(Stores {
+                data_dir,
+                env: Vec::new(),
+                backend,
+                pg: None,
+            }));
+        }
+        let base = std::env::var("BERTH_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let bucket = std::env::var("BERTH_TEST_S3_BUCKET").unwrap_or_else(|_| "berth-test".into());
+        let unique = format!(
+            "berth_t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        for var in ["AWS_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if std::env::var_os(var).is_none() {
+                return Err(format!(
+                    "{var} is not set: postgres-s3 needs the S3 server that \
+                     scripts/test.sh starts (or `eval \"$(scripts/garage.sh start DIR)\"`)"
+                ));
+            }
+        }
+        let admin = format!("{base}/postgres");
+        psql(&admin, &format!("CREATE DATABASE {unique}"))?;
+        let env = vec![
+            // Never let the S3 client look for cloud instance credentials
+            // off this machine.
+            (
+                "AWS_METADATA_ENDPOINT".to_string(),
+                "http://127.0.0.1:9".to_string(),
+            ),
+            ("BERTH_DATABASE_URL".to_string(), format!("{base}/{unique}")),
+            (
+                "BERTH_STORAGE_URL".to_string(),
+                format!("s3://{bucket}/{unique}"),
+            ),
+        ];
+        Ok(Arc::new(Stores {
+            data_dir,
+            env,
+            backend,
+            pg: Some((admin, unique)),
+        }))
+    }
+
+    /// The backend pair these stores are on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn env_value(&self, key: &str) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The database URL `berth` uses on these stores.
+    pub fn database_url(&self) -> String {
+        self.env_value("BERTH_DATABASE_URL").unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.path().join("berth.db").display()
+            )
+        })
+    }
+
+    /// The blob store URL `berth` uses on these stores.
+    pub fn storage_url(&self) -> String {
+        self.env_value("BERTH_STORAGE_URL")
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.path().join("blobs").display()))
+    }
+
+    /// The `[database]` and `[storage]` TOML for these stores.
+    pub fn toml(&self) -> String {
+        format!(
+            "[database]\nurl = \"{}\"\n\n[storage]\nurl = \"{}\"\n",
+            self.database_url(),
+            self.storage_url()
+        )
+    }
+
+    /// A `berth` command on these stores (and the config file, if any),
+    /// with none of the caller's `BERTH_CONFIG`/`BERTH_DATA_DIR`.
+    pub fn command(&self, bin: &Path, config_file: Option<&Path>) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--data-dir").arg(self.data_dir.path());
+        if let Some(c) = config_file {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.env_remove("BERTH_CONFIG")
+            .env_remove("BERTH_DATA_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        if let Some((admin, db)) = &self.pg {
+            let _ = Command::new("psql")
+                .arg(admin)
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                ])
+                .output();
+        }
+    }
+}
+
+/// How `berth serve` is started.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The binary; [`berth_bin`] when None.
+    pub bin: Option<PathBuf>,
+    /// `RUST_LOG` of the server.
+    pub log_filter: String,
+    /// How long to wait for `/ready` to answer 200.
+    pub ready_timeout: Duration,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            bin: None,
+            log_filter: "info,berth=debug".into(),
+            ready_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Launch {
+    fn bin(&self) -> PathBuf {
+        self.bin.clone().unwrap_or_else(berth_bin)
+    }
+}
+
+/// How long a start took, from the spawn: until the server printed its
+/// address, and until `/ready` answered 200.
+#[derive(Debug, Clone, Copy)]
+pub struct Startup {
+    pub listening: Duration,
+    pub ready: Duration,
+}
+
+/// A running `berth serve`. Killed (SIGKILL) on drop; its log is printed
+/// when the test is panicking.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub stores: Arc<Stores>,
+    pub data_dir: PathBuf,
+    pub config_file: Option<PathBuf>,
+    stderr_log: PathBuf,
+    launch: Launch,
+    startup: Startup,
+}
+
+impl Server {
+    /// Starts a server on embedded defaults.
+    pub fn start() -> Server {
+        Self::start_with_config("")
+    }
+
+    /// Starts a server with this TOML configuration (may be empty).
+    pub fn start_with_config(toml: &str) -> Server {
+        Self::start_on(Stores::new(), toml)
+    }
+
+    /// Starts a server (a node) on the given stores.
+    pub fn start_on(stores: Arc<Stores>, toml: &str) -> Server {
+        Self::try_start_on(stores, toml)
+            .unwrap_or_else(|log| panic!("berth serve did not start; log:\n{log}"))
+    }
+
+    /// Starts a node on the given stores, or returns its log if it exits
+    /// before it listens.
+    pub fn try_start_on(stores: Arc<Stores>, toml: &str) -> Result<Server, String> {
+        Self::launch(stores, toml, Launch::default())
+    }
+
+    /// Starts a node on the given stores as `launch` says, or returns why it
+    /// did not start (its log, when it exited).
+    pub fn launch(stores: Arc<Stores>, toml: &str, launch: Launch) -> Result<Server, String> {
+        let data_dir = stores.data_dir.path().to_path_buf();
+        let config_file = if toml.is_empty() {
+            None
+        } else {
+            let p = data_dir.join("berth.toml");
+            std::fs::write(&p, toml).map_err(|e| format!("write {}: {e}", p.display()))?;
+            Some(p)
+        };
+        let (child, url, stderr_log, startup) = spawn(&stores, config_file.as_deref(), &launch)?;
+        Ok(Server {
+            child,
+            url,
+            stores,
+            data_dir,
+            config_file,
+            stderr_log,
+            launch,
+            startup,
+        })
+    }
+
+    /// Starts another node on the same stores and configuration as `self`.
+    pub fn another_node(&self) -> Server {
+        self.try_another_node()
+            .unwrap_or_else(|log| panic!("second node did not start; log:\n{log}"))
+    }
+
+    /// Like [`Server::another_node`], returning the log of a node that
+    /// refused to start.
+    pub fn try_another_node(&self) -> Result<Server, String> {
+        let toml = self
+            .config_file
+            .as_ref()
+            .map(std::fs::read_to_string)
+            .transpose()
+            .map_err(|e| format!("read the config file: {e}"))?
+            .unwrap_or_default();
+        Self::launch(self.stores.clone(), &toml, self.launch.clone())
+    }
+
+    /// How long this server's last start took.
+    pub fn startup(&self) -> Startup {
+        self.startup
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory now and its peak so far, in KiB
+    /// (`VmRSS`, `VmHWM`; zeros where /proc does not tell).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// The server's peak resident memory so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.memory_kib().1
+    }
+
+    /// Kills the server now (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same stores and
+    /// configuration, on a new port ([`Server::url`] changes).
+    pub fn restart(&mut self) {
+        if let Err(log) = self.respawn() {
+            panic!("berth serve did not start again; log:\n{log}");
+        }
+    }
+
+    /// Like [`Server::restart`], returning how long the start took, or why
+    /// it failed.
+    pub fn respawn(&mut self) -> Result<Startup, String> {
+        self.kill();
+        let (child, url, stderr_log, startup) =
+            spawn(&self.stores, self.config_file.as_deref(), &self.launch)?;
+        self.child = child;
+        self.url = url;
+        self.stderr_log = stderr_log;
+        self.startup = startup;
+        Ok(startup)
+    }
+
+    /// The log of the server's current process so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// `host:port` of the server.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// `text` with this server's address as `[HOST]` and its data dir as
+    /// `[DATA_DIR]`, for snapshots.
+    pub fn redact(&self, text: &str) -> String {
+        redact(
+            text,
+            &[
+                (self.addr(), "[HOST]"),
+                (&self.data_dir.display().to_string(), "[DATA_DIR]"),
+            ],
+        )
+    }
+
+    /// The sparse index URL of a registry, as cargo writes it.
+    pub fn index_url(&self, registry: &str) -> String {
+        format!("sparse+{}/r/{registry}/index/", self.url)
+    }
+
+    /// Runs the `berth` CLI on this server's stores and configuration.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.stores
+            .command(&self.launch.bin(), self.config_file.as_deref())
+            .args(args)
+            .output()
+            .expect("run berth")
+    }
+
+    /// Runs the `berth` CLI and returns its stdout, or why it failed.
+    pub fn try_berth(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.berth(args);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "berth {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Adds a user through the CLI.
+    pub fn add_user(&self, login: &str, admin: bool) {
+        let mut args = vec!["user", "add", login];
+        if admin {
+            args.push("--admin");
+        }
+        if let Err(e) = self.try_berth(&args) {
+            panic!("user add failed: {e}");
+        }
+    }
+
+    /// Creates a token through the CLI; it is the last line of stdout.
+    pub fn token(&self, login: &str, extra: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--user", login];
+        args.extend_from_slice(extra);
+        let out = self
+            .try_berth(&args)
+            .unwrap_or_else(|e| panic!("token create failed: {e}"));
+        out.lines()
+            .last()
+            .expect("token create printed the token")
+            .trim()
+            .to_string()
+    }
+
+    /// A user with a fresh token.
+    pub fn user_with_token(&self, login: &str) -> String {
+        self.add_user(login, false);
+        self.token(login, &[])
+    }
+
+    /// The sha256 of every stored blob, sorted (through `berth blobs list`,
+    /// so it works on every blob backend).
+    pub fn blob_files(&self) -> Vec<String> {
+        let out = self
+            .try_berth(&["blobs", "list"])
+            .unwrap_or_else(|e| panic!("blobs list: {e}"));
+        out.lines().map(str::to_string).collect()
+    }
+
+    /// Runs `berth blobs verify` and fails the test on any problem.
+    pub fn verify_blobs(&self) {
+        let out = self.berth(&["blobs", "verify"]);
+        assert!(
+            out.status.success(),
+            "blobs verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// GET a path on the server.
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        http().get(format!("{}{path}", self.url)).send().unwrap()
+    }
+
+    /// A request for a path on the server, to add headers and a body to.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        http().request(method, format!("{}{path}", self.url))
+    }
+
+    /// `PUT /r/main/api/v1/crates/new` with this body and, if given, token.
+    pub fn publish(&self, token: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self
+            .request(reqwest::Method::PUT, "/r/main/api/v1/crates/new")
+            .body(body);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        Reply::read(req.send().expect("publish request")).expect("read the publish answer")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Spawns `berth serve` on `stores`, waits until it listens and is ready;
+/// returns the child, its URL, its log file and how long that took.
+fn spawn(
+    stores: &Stores,
+    config_file: Option<&Path>,
+    launch: &Launch,
+) -> Result<(Child, String, PathBuf, Startup), String> {
+    static NODE: AtomicUsize = AtomicUsize::new(0);
+    let stderr_log = stores.data_dir.path().join(format!(
+        "server-{}.log",
+        NODE.fetch_add(1, Ordering::SeqCst)
+    ));
+    let log_file =
+        std::fs::File::create(&stderr_log).map_err(|e| format!("create the server log: {e}"))?;
+    let started = Instant::now();
+    let mut child = stores
+        .command(&launch.bin(), config_file)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", &launch.log_filter)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("spawn berth serve: {e}"))?;
+    let log = || std::fs::read_to_string(&stderr_log).unwrap_or_default();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let Some(Ok(first)) = lines.next() else {
+        let _ = child.wait();
+        return Err(log());
+    };
+    let listening = started.elapsed();
+    let Some(url) = first.strip_prefix("Berth is listening on ") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("unexpected first line: {first}\n{}", log()));
+    };
+    let url = url.to_string();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let client = http_with_timeout(Duration::from_secs(10));
+    let deadline = started + launch.ready_timeout;
+    loop {
+        if let Ok(r) = client.get(format!("{url}/ready")).send() {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{url}/ready did not answer 200 within {:?}; log:\n{}",
+                launch.ready_timeout,
+                log()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let startup = Startup {
+        listening,
+        ready: started.elapsed(),
+    };
+    Ok((child, url, stderr_log, startup))
+}
