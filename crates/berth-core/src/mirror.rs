@@ -355,13 +355,7 @@ impl Berth {
                 .proxy_index_put(
                     reg.id,
                     name,
-                    &ProxyIndexRow {
-                        body: Some(body.clone()),
-                        etag: None,
-                        last_modified: None,
-                        fetched_at: now,
-                        changed_at: now,
-                    },
+                    &ProxyIndexRow::received(Some(body.clone()), now),
                 )
                 .await?;
             report.index_files_written += 1;

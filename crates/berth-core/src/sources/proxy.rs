@@ -303,13 +303,7 @@ impl Proxy {
                         .proxy_index_put(
                             reg.id,
                             CONFIG_KEY,
-                            &ProxyIndexRow {
-                                body: Some(body.clone()),
-                                etag: None,
-                                last_modified: None,
-                                fetched_at: now,
-                                changed_at: now,
-                            },
+                            &ProxyIndexRow::received(Some(body.clone()), now),
                         )
                         .await?;
                     Some(body)
@@ -503,13 +497,7 @@ impl Proxy {
             | StatusCode::GONE
             | StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
                 count("berth_proxy_index_misses_total", &reg.name);
-                let row = ProxyIndexRow {
-                    body: None,
-                    etag: None,
-                    last_modified: None,
-                    fetched_at: now,
-                    changed_at: now,
-                };
+                let row = ProxyIndexRow::received(None, now);
                 berth
                     .meta
                     .proxy_index_put(reg.id, name, &row)

@@ -28,6 +28,19 @@ pub struct ProxyIndexRow {
     pub changed_at: i64,
 }
 
+impl ProxyIndexRow {
+    /// An answer received now, without upstream validators.
+    pub fn received(body: Option<String>, now: i64) -> Self {
+        Self {
+            body,
+            etag: None,
+            last_modified: None,
+            fetched_at: now,
+            changed_at: now,
+        }
+    }
+}
+
 /// A `.crate` a proxy holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProxyCrateRow {
