@@ -5,14 +5,12 @@
 //! bomb costs, so the tests in this file run one at a time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Write;
+use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use berth_tarball::{inspect, CrateInfo, Limits, TarballError, MAX_COMPONENT_LEN};
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use tar::{EntryType, Header};
+use berth_testkit::{gzip, manifest, Compression, EntryType, TarballBuilder};
 
 /// Counts live heap bytes and their peak.
 struct Counting;
@@ -49,83 +47,25 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 const NAME: &str = "foo";
 const VERSION: &str = "1.0.0";
 
-/// A tar stream written block by block, so that headers may claim sizes
-/// their data does not have.
-#[derive(Default)]
-struct Tar(Vec<u8>);
-
-impl Tar {
-    /// A GNU header (so that the tar crate honours `L`, `K` and `x`).
-    fn header(mut self, name: &[u8], kind: EntryType, size: u64) -> Self {
-        let mut h = Header::new_gnu();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_entry_type(kind);
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-        self
-    }
-
-    /// Data, padded to a whole block.
-    fn data(mut self, bytes: &[u8]) -> Self {
-        self.0.extend_from_slice(bytes);
-        let pad = (512 - bytes.len() % 512) % 512;
-        self.0.extend(std::iter::repeat_n(0, pad));
-        self
-    }
-
-    /// A header and its data.
-    fn entry(self, name: &[u8], kind: EntryType, data: &[u8]) -> Self {
-        self.header(name, kind, data.len() as u64).data(data)
-    }
-
-    fn file(self, path: &str, data: &[u8]) -> Self {
-        self.entry(path.as_bytes(), EntryType::Regular, data)
-    }
-
+/// The two pieces of archive these tests repeat, on the test kit's builder
+/// (whose raw headers and blocks let a header claim sizes its data does not
+/// have).
+trait Pieces {
     /// A file whose path is given by a GNU long-name record.
-    fn long_file(self, path: &str, data: &[u8]) -> Self {
-        let mut name = path.as_bytes().to_vec();
-        name.push(0);
-        self.entry(b"././@LongLink", EntryType::GNULongName, &name)
-            .file("foo-1.0.0/placeholder", data)
-    }
+    fn long_file(self, path: &str, data: &[u8]) -> Self;
+    /// `foo-1.0.0/Cargo.toml`.
+    fn manifest(self) -> Self;
+}
 
-    /// A PAX extended header with these records, for the next entry.
-    fn pax(self, records: &[(&str, &[u8])]) -> Self {
-        let mut body = Vec::new();
-        for (key, value) in records {
-            let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
-            let mut len = rest + 1;
-            while len != rest + len.to_string().len() {
-                len = rest + len.to_string().len();
-            }
-            body.extend_from_slice(format!("{len} {key}=").as_bytes());
-            body.extend_from_slice(value);
-            body.push(b'\n');
-        }
-        self.entry(b"PaxHeaders/x", EntryType::XHeader, &body)
+impl Pieces for TarballBuilder {
+    fn long_file(self, path: &str, data: &[u8]) -> Self {
+        self.gnu_long_name(path.as_bytes())
+            .raw_file(b"foo-1.0.0/placeholder", data)
     }
 
     fn manifest(self) -> Self {
-        self.file(
-            "foo-1.0.0/Cargo.toml",
-            format!("[package]\nname = \"{NAME}\"\nversion = \"{VERSION}\"\n").as_bytes(),
-        )
+        self.raw_file(b"foo-1.0.0/Cargo.toml", manifest(NAME, VERSION).as_bytes())
     }
-
-    /// The end-of-archive marker.
-    fn end(mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&[0; 1024]);
-        self.0
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
 }
 
 fn check_with(tar: &[u8], limits: &Limits) -> Result<CrateInfo, TarballError> {
@@ -152,21 +92,16 @@ fn header_too_large(result: Result<CrateInfo, TarballError>) {
 fn a_500_mib_long_name_is_refused_without_buffering_it() {
     let _one = serial();
     const CLAIMED: usize = 500 << 20;
-    // Compress the record in slices, never holding it whole.
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(&Tar::default().manifest().0).unwrap();
-    let mut h = Header::new_gnu();
-    h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
-    h.set_size(CLAIMED as u64);
-    h.set_entry_type(EntryType::GNULongName);
-    h.set_cksum();
-    gz.write_all(h.as_bytes()).unwrap();
-    let slice = vec![b'a'; 1 << 20];
-    for _ in 0..CLAIMED >> 20 {
-        gz.write_all(&slice).unwrap();
-    }
-    drop(slice);
-    let bomb = gz.finish().unwrap();
+    // Compress the record as it is written, never holding it whole.
+    let bomb = TarballBuilder::streaming(Compression::default())
+        .manifest()
+        .raw_from_reader(
+            b"././@LongLink",
+            EntryType::GNULongName,
+            CLAIMED as u64,
+            std::io::repeat(b'a').take(CLAIMED as u64),
+        )
+        .gz();
     assert!(bomb.len() < 600 << 10, "{} bytes", bomb.len());
 
     let before = LIVE.load(Ordering::Relaxed);
@@ -193,11 +128,11 @@ fn oversized_records_are_refused_before_their_end() {
         EntryType::GNULongLink,
         EntryType::XHeader,
     ] {
-        let tar = Tar::default()
+        let tar = TarballBuilder::new()
             .manifest()
-            .header(b"././@LongLink", kind, claim)
-            .data(&some)
-            .0;
+            .raw_header(b"././@LongLink", kind, claim)
+            .raw_blocks(&some)
+            .tar_unfinished();
         header_too_large(check(&tar));
     }
 }
@@ -208,17 +143,17 @@ fn oversized_global_pax_headers_are_refused() {
     let limit = Limits::default().max_header_bytes as usize;
     let mut body = b"99999 comment=".to_vec();
     body.resize(limit + 1, b'x');
-    let tar = Tar::default()
-        .entry(b"pax_global_header", EntryType::XGlobalHeader, &body)
+    let tar = TarballBuilder::new()
+        .raw(b"pax_global_header", EntryType::XGlobalHeader, &body)
         .manifest()
-        .end();
+        .tar();
     header_too_large(check(&tar));
     // At the bound it is skipped as before.
     body.truncate(limit);
-    let tar = Tar::default()
-        .entry(b"pax_global_header", EntryType::XGlobalHeader, &body)
+    let tar = TarballBuilder::new()
+        .raw(b"pax_global_header", EntryType::XGlobalHeader, &body)
         .manifest()
-        .end();
+        .tar();
     assert_eq!(check(&tar).unwrap().files, 1);
 }
 
@@ -231,7 +166,10 @@ fn the_header_bound_counts_every_block_before_an_entry() {
     let d = "d".repeat(200);
     let path = format!("foo-1.0.0/{d}/{d}/{d}/{d}/{}", "d".repeat(86));
     assert_eq!(path.len(), 900);
-    let tar = Tar::default().long_file(&path, b"x").manifest().end();
+    let tar = TarballBuilder::new()
+        .long_file(&path, b"x")
+        .manifest()
+        .tar();
     // The long-name header, its 901 bytes padded to 1,024, the file header.
     let exact = Limits {
         max_header_bytes: 512 + 1024 + 512,
@@ -263,20 +201,23 @@ fn paths_longer_than_the_limit_are_refused() {
         p
     };
     assert_eq!(path_of(limit).len(), limit);
-    let ok = Tar::default()
+    let ok = TarballBuilder::new()
         .long_file(&path_of(limit), b"x")
         .manifest()
-        .end();
+        .tar();
     assert_eq!(check(&ok).unwrap().files, 2);
 
     let long = path_of(limit + 1);
     for tar in [
-        Tar::default().long_file(&long, b"x").manifest().end(),
-        Tar::default()
-            .pax(&[("path", long.as_bytes())])
-            .file("foo-1.0.0/innocent", b"x")
+        TarballBuilder::new()
+            .long_file(&long, b"x")
             .manifest()
-            .end(),
+            .tar(),
+        TarballBuilder::new()
+            .pax(&[("path", long.as_bytes())])
+            .raw_file(b"foo-1.0.0/innocent", b"x")
+            .manifest()
+            .tar(),
     ] {
         match check(&tar) {
             Err(e @ TarballError::PathTooLong { len, limit: l, .. }) => {
@@ -294,11 +235,17 @@ fn paths_longer_than_the_limit_are_refused() {
 fn components_no_file_system_can_store_are_refused() {
     let _one = serial();
     let fits = format!("foo-1.0.0/{}", "n".repeat(MAX_COMPONENT_LEN));
-    let tar = Tar::default().long_file(&fits, b"x").manifest().end();
+    let tar = TarballBuilder::new()
+        .long_file(&fits, b"x")
+        .manifest()
+        .tar();
     assert_eq!(check(&tar).unwrap().files, 2);
 
     let too_long = format!("foo-1.0.0/{}/lib.rs", "n".repeat(MAX_COMPONENT_LEN + 1));
-    let tar = Tar::default().long_file(&too_long, b"x").manifest().end();
+    let tar = TarballBuilder::new()
+        .long_file(&too_long, b"x")
+        .manifest()
+        .tar();
     match check(&tar) {
         Err(e @ TarballError::InvalidPath { .. }) => {
             assert!(e.to_string().contains("longer than 255 bytes"), "{e}")
@@ -312,17 +259,17 @@ fn components_no_file_system_can_store_are_refused() {
 #[test]
 fn ordinary_header_records_are_accepted() {
     let _one = serial();
-    let tar = Tar::default()
+    let tar = TarballBuilder::new()
         .pax(&[
             ("mtime", b"1700000000.123456789"),
             ("atime", b"1700000000.123456789"),
             ("SCHILY.xattr.user.note", &[b'v'; 4000]),
             ("path", b"foo-1.0.0/src/lib.rs"),
         ])
-        .file("foo-1.0.0/src/placeholder", b"pub fn f() {}\n")
+        .raw_file(b"foo-1.0.0/src/placeholder", b"pub fn f() {}\n")
         .long_file(&format!("foo-1.0.0/tests/{}.rs", "t".repeat(180)), b"")
         .manifest()
-        .end();
+        .tar();
     let info = check(&tar).unwrap();
     assert_eq!(info.files, 3);
 }

@@ -1,7 +1,8 @@
 //! The one `.crate` tarball builder: regular files and directories written the
-//! normal way, entries whose header bytes are written verbatim (for hostile
-//! archives the tar crate would refuse to write), and gzip, in memory or
-//! streamed (for bombs larger than memory should hold).
+//! normal way; entries, header records (GNU long names, PAX headers) and
+//! lying headers whose bytes are written verbatim (for hostile archives the
+//! tar crate would refuse to write); and gzip, in memory or streamed (for
+//! bombs larger than memory should hold).
 //!
 //! It builds bytes only: it never touches the filesystem and never checks
 //! that what it writes is a valid package. That is the point of the hostile
@@ -191,36 +192,91 @@ impl TarballBuilder {
         data: &[u8],
         tweak: impl FnOnce(&mut Header),
     ) -> Self {
-        let mut header = Header::new_gnu();
-        let slot = &mut header.as_old_mut().name;
-        assert!(
-            name.len() <= slot.len(),
-            "a raw tar name holds at most {} bytes, not {}",
-            slot.len(),
-            name.len()
-        );
-        slot[..name.len()].copy_from_slice(name);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(kind);
+        let mut header = raw_header(name, kind, data.len() as u64);
         tweak(&mut header);
         header.set_cksum();
         self.tar.append(&header, data).expect("in-memory tar");
         self
     }
 
+    /// An entry whose header (name bytes verbatim) claims `size` bytes, with
+    /// the data read from `data` (with [`TarballBuilder::streaming`], a
+    /// record far larger than memory should hold).
+    pub fn raw_from_reader(
+        mut self,
+        name: &[u8],
+        kind: EntryType,
+        size: u64,
+        data: impl Read,
+    ) -> Self {
+        let mut header = raw_header(name, kind, size);
+        header.set_cksum();
+        self.tar.append(&header, data).expect("in-memory tar");
+        self
+    }
+
+    /// A header alone (name bytes verbatim) that claims `size` bytes of data
+    /// which do not follow: a lying header.
+    pub fn raw_header(mut self, name: &[u8], kind: EntryType, size: u64) -> Self {
+        let mut header = raw_header(name, kind, size);
+        header.set_cksum();
+        self.tar
+            .get_mut()
+            .write_all(header.as_bytes())
+            .expect("in-memory tar");
+        self
+    }
+
+    /// Bytes with no header, padded with zeros to a whole 512-byte block.
+    pub fn raw_blocks(mut self, bytes: &[u8]) -> Self {
+        let pad = (512 - bytes.len() % 512) % 512;
+        let sink = self.tar.get_mut();
+        sink.write_all(bytes).expect("in-memory tar");
+        sink.write_all(&vec![0; pad]).expect("in-memory tar");
+        self
+    }
+
+    /// A GNU long-name record (`././@LongLink`, type `L`) giving the next
+    /// entry's path.
+    pub fn gnu_long_name(self, path: &[u8]) -> Self {
+        let mut record = path.to_vec();
+        record.push(0);
+        self.raw(b"././@LongLink", EntryType::GNULongName, &record)
+    }
+
+    /// A PAX extended header (type `x`) with these `key=value` records, for
+    /// the next entry.
+    pub fn pax(self, records: &[(&str, &[u8])]) -> Self {
+        let mut body = Vec::new();
+        for (key, value) in records {
+            // `LEN KEY=VALUE\n`, where LEN counts itself.
+            let rest = key.len() + value.len() + 3;
+            let mut len = rest + 1;
+            while len != rest + len.to_string().len() {
+                len = rest + len.to_string().len();
+            }
+            body.extend_from_slice(format!("{len} {key}=").as_bytes());
+            body.extend_from_slice(value);
+            body.push(b'\n');
+        }
+        self.raw(b"PaxHeaders/x", EntryType::XHeader, &body)
+    }
+
     /// A PAX extended header giving the next entry's path.
     pub fn pax_path(self, path: &[u8]) -> Self {
-        let body_len = " path=".len() + path.len() + 1;
-        let mut len = body_len + 1;
-        while len != body_len + len.to_string().len() {
-            len = body_len + len.to_string().len();
+        self.pax(&[("path", path)])
+    }
+
+    /// The uncompressed tar stream as written so far, without the
+    /// end-of-archive marker: a truncated archive (not for a streaming
+    /// builder).
+    pub fn tar_unfinished(mut self) -> Vec<u8> {
+        match self.tar.get_mut() {
+            // The builder still writes its marker when dropped, into the
+            // emptied buffer.
+            Sink::Plain(v) => std::mem::take(v),
+            Sink::Gzip(_) => panic!("a streaming TarballBuilder keeps no plain tar"),
         }
-        let mut record = format!("{len} path=").into_bytes();
-        record.extend_from_slice(path);
-        record.push(b'\n');
-        assert_eq!(record.len(), len);
-        self.raw(b"PaxHeaders/x", EntryType::XHeader, &record)
     }
 
     /// The uncompressed tar stream (not for a streaming builder).
@@ -239,6 +295,24 @@ impl TarballBuilder {
             Sink::Gzip(g) => g.finish().expect("in-memory gzip"),
         }
     }
+}
+
+/// A GNU header with these name bytes (at most 100) written verbatim, the
+/// claimed size, mode 0644 and the entry type; no checksum yet.
+fn raw_header(name: &[u8], kind: EntryType, size: u64) -> Header {
+    let mut header = Header::new_gnu();
+    let slot = &mut header.as_old_mut().name;
+    assert!(
+        name.len() <= slot.len(),
+        "a raw tar name holds at most {} bytes, not {}",
+        slot.len(),
+        name.len()
+    );
+    slot[..name.len()].copy_from_slice(name);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(kind);
+    header
 }
 
 /// `bytes` gzip-compressed at the default level.

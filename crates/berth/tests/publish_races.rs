@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use berth_testkit::{crate_file, index_lines, publish_raw, Server};
+use berth_testkit::{crate_file, index_lines, index_path, publish_raw, Server};
 
 /// A token that may only create new crates, racing two first publishes of
 /// one crate (different versions): exactly one version is added, however
@@ -38,7 +38,7 @@ fn a_publish_new_only_token_never_adds_a_version() {
             .collect();
         statuses.sort();
         assert_eq!(statuses, vec![200, 403], "{name}");
-        let lines = index_lines(&server, "main", &berth_protocol::index_path(&name));
+        let lines = index_lines(&server, "main", &index_path(&name));
         assert_eq!(lines.len(), 1, "{name}: {lines:?}");
     }
 }
