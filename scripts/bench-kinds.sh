@@ -18,8 +18,10 @@ if ! need wrk; then
   echo "== installing wrk (Debian package)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
-echo "== building (release)"
-cargo build --release --locked -p berth
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "== building (release)"
+  cargo build --release --locked -p berth
+fi
 berth=$PWD/target/release/berth
 
 work=$(mktemp -d /tmp/berth-kinds.XXXXXX)

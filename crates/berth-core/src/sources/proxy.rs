@@ -84,7 +84,15 @@ pub(crate) struct Proxy {
     crate_flights: KeyedLocks,
     upstream_slots: tokio::sync::Semaphore,
     crate_fetch_slots: tokio::sync::Semaphore,
+    /// `(name, version) -> (sha256, size)` of cached crates, when nothing
+    /// is ever evicted (no `cache_max_bytes`): a stored crate never changes,
+    /// so a hot download needs no database round trip. With a budget every
+    /// download reads (and touches) its row instead.
+    located: RwLock<HashMap<(String, String), (String, u64)>>,
 }
+
+/// Most cached-crate locations remembered.
+const MAX_LOCATED: usize = 200_000;
 
 /// Which metric a proxy event counts.
 fn count(what: &'static str, registry: &str) {
@@ -149,6 +157,7 @@ impl Proxy {
             crate_flights: KeyedLocks::default(),
             upstream_slots: tokio::sync::Semaphore::new(MAX_UPSTREAM_REQUESTS),
             crate_fetch_slots: tokio::sync::Semaphore::new(MAX_CRATE_FETCHES),
+            located: RwLock::new(HashMap::new()),
         })
     }
 
@@ -525,12 +534,23 @@ impl Proxy {
         vers: &str,
     ) -> Result<Option<BlobRef>, ServiceError> {
         let lname = name.to_ascii_lowercase();
+        let key = (lname.clone(), vers.to_string());
+        if let Some((cksum, size)) = self.located.read().ok().and_then(|m| m.get(&key).cloned()) {
+            count("berth_proxy_crate_hits_total", &reg.name);
+            return Ok(Some(BlobRef {
+                cksum,
+                size,
+                counted: None,
+            }));
+        }
         if let Some(row) = berth.meta.proxy_crate_get(reg.id, &lname, vers).await? {
             count("berth_proxy_crate_hits_total", &reg.name);
             self.touch(berth, reg, &lname, vers, row.last_used_at);
+            let size = row.size.max(0) as u64;
+            self.remember(key, &row.cksum, size);
             return Ok(Some(BlobRef {
                 cksum: row.cksum,
-                size: row.size.max(0) as u64,
+                size,
                 counted: None,
             }));
         }
@@ -574,6 +594,19 @@ impl Proxy {
             size,
             counted: None,
         }))
+    }
+
+    /// Remembers where a cached crate is, when nothing is ever evicted.
+    fn remember(&self, key: (String, String), cksum: &str, size: u64) {
+        if self.settings.cache_max_bytes.is_some() {
+            return;
+        }
+        if let Ok(mut m) = self.located.write() {
+            if m.len() >= MAX_LOCATED {
+                m.clear();
+            }
+            m.insert(key, (cksum.to_string(), size));
+        }
     }
 
     /// Fetches a `.crate` from the upstream, verifies it and stores it.
