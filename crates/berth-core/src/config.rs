@@ -27,6 +27,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub publish: PublishConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -67,9 +68,31 @@ pub struct LimitsConfig {
     pub blob_cache_bytes: u64,
     /// Open connections at most; more wait in the kernel's accept queue.
     pub max_connections: usize,
-    /// Seconds a client has to send a request's headers; also how long an
-    /// idle keep-alive connection is kept.
+    /// Seconds a client has to send a request's headers; also how long a
+    /// connection with no request in flight is kept (HTTP/1 keep-alive and
+    /// HTTP/2 alike: an idle HTTP/2 connection is sent GOAWAY).
     pub header_read_timeout_secs: u64,
+    /// Open connections from one client address at most; more are closed
+    /// at once, so that one client cannot hold every connection slot.
+    pub max_connections_per_ip: usize,
+    /// Seconds a response write may stall (a client that stops reading)
+    /// before the connection is closed.
+    pub write_timeout_secs: u64,
+    /// Slowest average rate, in bytes per second, at which an upload's body
+    /// must arrive once `upload_grace_secs` have passed; slower uploads are
+    /// cut off (408). Uploads are read before a publish slot is taken.
+    pub min_upload_bytes_per_sec: u64,
+    /// Seconds an upload may take before the minimum rate applies.
+    pub upload_grace_secs: u64,
+    /// Uploads one user may have in flight at once; more are refused (429).
+    pub max_uploads_per_user: usize,
+    /// Memory for upload bodies being read, in bytes, over all uploads;
+    /// an upload reserves its declared size and waits when it does not fit.
+    pub upload_buffer_bytes: u64,
+    /// Searches answered at once; more are refused with 429 and
+    /// `Retry-After`. 0: half the database pool, so that index, download
+    /// and publish traffic never waits behind searches.
+    pub max_concurrent_searches: usize,
     /// Most dependencies one version may declare.
     pub max_dependencies: usize,
     /// Most features one version may declare (`web-sys` has 1,727).
@@ -84,6 +107,15 @@ pub struct LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// Searches answered at once (`max_concurrent_searches`, or half the
+    /// database pool when it is 0).
+    pub fn search_slots(&self, pool: u32) -> usize {
+        match self.max_concurrent_searches {
+            0 => (pool as usize / 2).max(1),
+            n => n,
+        }
+    }
+
     /// The per-version declaration limits, for metadata validation.
     pub fn metadata(&self) -> berth_protocol::MetadataLimits {
         berth_protocol::MetadataLimits {
@@ -119,6 +151,16 @@ impl PublishConfig {
                 .as_ref()
                 .is_none_or(|list| list.iter().any(same))
     }
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only requests that carry
+    /// `Authorization: Bearer TOKEN`; unset, anyone who can reach the
+    /// listener may read it (bind a private address, or set this).
+    pub token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +202,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             publish: PublishConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             registries: Vec::new(),
         }
     }
@@ -188,6 +231,13 @@ impl Default for LimitsConfig {
             blob_cache_bytes: 64 * MIB,
             max_connections: 4096,
             header_read_timeout_secs: 30,
+            max_connections_per_ip: 256,
+            write_timeout_secs: 30,
+            min_upload_bytes_per_sec: 16 * 1024,
+            upload_grace_secs: 10,
+            max_uploads_per_user: 4,
+            upload_buffer_bytes: 256 * MIB,
+            max_concurrent_searches: 0,
             max_dependencies: defaults.max_dependencies,
             max_features: defaults.max_features,
             max_feature_values: defaults.max_feature_values,
@@ -226,6 +276,13 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.blob_cache_bytes",
     "limits.max_connections",
     "limits.header_read_timeout_secs",
+    "limits.max_connections_per_ip",
+    "limits.write_timeout_secs",
+    "limits.min_upload_bytes_per_sec",
+    "limits.upload_grace_secs",
+    "limits.max_uploads_per_user",
+    "limits.upload_buffer_bytes",
+    "limits.max_concurrent_searches",
     "limits.max_dependencies",
     "limits.max_features",
     "limits.max_feature_values",
@@ -235,6 +292,7 @@ pub const ENV_KEYS: &[&str] = &[
     "publish.denied_registries",
     "log.level",
     "log.format",
+    "metrics.token",
     "registries",
 ];
 
@@ -432,6 +490,38 @@ impl Config {
                 l.header_read_timeout_secs,
                 1,
                 3600,
+            ),
+            (
+                "limits.max_connections_per_ip",
+                l.max_connections_per_ip as u64,
+                1,
+                1_000_000,
+            ),
+            ("limits.write_timeout_secs", l.write_timeout_secs, 1, 3600),
+            (
+                "limits.min_upload_bytes_per_sec",
+                l.min_upload_bytes_per_sec,
+                0,
+                u64::MAX / 2,
+            ),
+            ("limits.upload_grace_secs", l.upload_grace_secs, 1, 3600),
+            (
+                "limits.max_uploads_per_user",
+                l.max_uploads_per_user as u64,
+                1,
+                10_000,
+            ),
+            (
+                "limits.upload_buffer_bytes",
+                l.upload_buffer_bytes,
+                MIB,
+                u64::MAX / 2,
+            ),
+            (
+                "limits.max_concurrent_searches",
+                l.max_concurrent_searches as u64,
+                0,
+                10_000,
             ),
             (
                 "limits.max_dependencies",

@@ -25,6 +25,13 @@ pub enum ServiceError {
     /// Over a size limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// Too many requests of this kind at once, from this caller or from
+    /// everyone (429, with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
+    /// A client sent its request too slowly (408).
+    #[error("{0}")]
+    TooSlow(String),
     /// A proxy's upstream failed or answered something unusable, and
     /// nothing cached can stand in (502). The message is shown: it names
     /// the upstream problem, never a secret.

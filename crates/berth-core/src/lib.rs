@@ -21,6 +21,7 @@ mod operations;
 mod publish;
 mod registry_config;
 mod sources;
+mod throttle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,7 +59,7 @@ pub struct Berth {
     index_cache: index::IndexCache,
     downloads: downloads::DownloadCounter,
     download_cache: downloads::DownloadCache,
-    publish_slots: tokio::sync::Semaphore,
+    pub(crate) throttle: throttle::Throttle,
     /// Crates this process has created; bumped before a new crate's publish
     /// is acknowledged, so "no such crate" answers remembered before it are
     /// void.
@@ -157,9 +158,7 @@ impl Berth {
             downloads: downloads::DownloadCounter::default(),
             download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             crates_created: std::sync::atomic::AtomicU64::new(0),
-            publish_slots: tokio::sync::Semaphore::new(
-                config.limits.max_concurrent_publishes.max(1),
-            ),
+            throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             config,
         }))
     }

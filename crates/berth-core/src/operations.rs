@@ -26,7 +26,7 @@ pub struct OwnerJson {
 impl From<User> for OwnerJson {
     fn from(u: User) -> Self {
         OwnerJson {
-            id: u.id,
+            id: opaque_user_id(&u.login),
             login: u.login,
             name: u.name,
         }
@@ -79,6 +79,30 @@ pub struct BlobCheck {
 
 /// Largest `per_page` a search may ask for.
 pub const MAX_PER_PAGE: i64 = 100;
+/// The `id` cargo's owner list carries: derived from the login (which the
+/// list shows anyway), never the database row id, so that a reader of a
+/// public registry cannot count the users of the whole server. Stable, and
+/// positive as cargo's `u32`-sized ids are.
+fn opaque_user_id(login: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(login.as_bytes());
+    i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) >> 1)
+}
+
+/// Longest name or version an audit row records as given.
+const AUDIT_FIELD_CHARS: usize = 128;
+
+/// `text` cut to `max` characters, marked as cut and with its full length,
+/// so a reader of the log knows it was not the whole value.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
+/// How deep into search results pages go (`page * per_page`).
+pub const MAX_SEARCH_DEPTH: i64 = 1_000;
 
 /// The caller of an operation that needs a token, or the one 401 for its
 /// absence.
@@ -141,14 +165,25 @@ impl Berth {
         vers: Option<&str>,
         why: &str,
     ) {
+        // Names and versions here may come straight from a request path:
+        // what is not a valid name or version is recorded clipped, so the
+        // append-only log never holds attacker-sized rows.
+        let name = match berth_protocol::validate_crate_name(krate) {
+            Ok(()) => krate.to_string(),
+            Err(_) => clip(krate, AUDIT_FIELD_CHARS),
+        };
+        let version = vers.map(|v| match berth_protocol::validate_version(v) {
+            Ok(_) if v.len() <= AUDIT_FIELD_CHARS => v.to_string(),
+            _ => clip(v, AUDIT_FIELD_CHARS),
+        });
         let entry = AuditEntry {
             actor: Some(who.user.login.clone()),
             action,
             registry: Some(reg.name.clone()),
-            crate_name: Some(krate.into()),
-            version: vers.map(str::to_string),
+            crate_name: Some(name),
+            version,
             outcome: AuditOutcome::Denied,
-            detail: Some(why.into()),
+            detail: Some(clip(why, 4 * AUDIT_FIELD_CHARS)),
         };
         if let Err(e) = self.meta.append_audit(&entry).await {
             tracing::warn!(error = %e, "could not write audit entry for a refused {action}");
@@ -357,7 +392,15 @@ impl Berth {
             ));
         }
         let per_page = per_page.unwrap_or(10).clamp(1, MAX_PER_PAGE);
-        let page = page.unwrap_or(1).clamp(1, 10_000);
+        let page = page.unwrap_or(1).max(1);
+        // Deep pages cost as much as sorting every match; nobody reads them.
+        if page.saturating_mul(per_page) > MAX_SEARCH_DEPTH {
+            return Err(ServiceError::BadRequest(format!(
+                "search results past the first {MAX_SEARCH_DEPTH} are not served; \
+                 narrow the query instead"
+            )));
+        }
+        let _slot = self.search_slot().await?;
         reg.source
             .search(self, reg, query.trim(), per_page, (page - 1) * per_page)
             .await

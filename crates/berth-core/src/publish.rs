@@ -79,11 +79,6 @@ impl Berth {
         self.authorize_registry(reg, who, crate::Role::Publish)
     }
 
-    /// Waits for one of the `limits.max_concurrent_publishes` slots.
-    pub async fn publish_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.publish_slots.acquire().await.ok()
-    }
-
     /// Publishes the body of a `PUT /api/v1/crates/new`.
     pub async fn publish(
         &self,

@@ -6,8 +6,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::ServiceError;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use crate::caller::Caller;
@@ -18,32 +20,79 @@ fn ok_json(value: serde_json::Value) -> Response {
     Json(value).into_response()
 }
 
-/// Reads a request body, refusing more than `limit` bytes with a 413.
-async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ServiceError> {
-    let too_large = |n: Option<u64>| {
-        ServiceError::TooLarge(match n {
-            Some(n) => {
-                format!("the request body is {n} bytes, more than the {limit} bytes allowed")
-            }
-            None => format!("the request body is larger than the {limit} bytes allowed"),
-        })
-    };
-    if let Some(len) = headers
+/// The body's declared length, refused with a 413 past `limit`.
+fn declared_length(headers: &HeaderMap, limit: u64) -> Result<Option<u64>, ServiceError> {
+    let len = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit {
-            return Err(too_large(Some(len)));
+        .and_then(|v| v.parse::<u64>().ok());
+    match len {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(len),
+    }
+}
+
+fn too_large(limit: u64) -> ServiceError {
+    ServiceError::TooLarge(format!(
+        "the request body is larger than the {limit} bytes allowed"
+    ))
+}
+
+/// How fast a body must arrive: after `grace`, at least `bytes_per_sec` on
+/// average since the first byte was awaited.
+#[derive(Clone, Copy)]
+struct MinRate {
+    bytes_per_sec: u64,
+    grace: Duration,
+}
+
+/// Reads a request body of at most `limit` bytes (413 beyond), cutting off
+/// a client that sends it slower than `rate` (408). Memory grows with what
+/// arrives, never with what is declared.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    rate: Option<MinRate>,
+) -> Result<Bytes, ServiceError> {
+    let declared = declared_length(headers, limit)?;
+    let mut body = body;
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(64 * 1024) as usize);
+    let start = Instant::now();
+    loop {
+        let next = body.frame();
+        let frame = match rate {
+            Some(r) if r.bytes_per_sec > 0 => {
+                // The next bytes are due when the average would fall below
+                // the minimum rate.
+                let due = Duration::from_secs_f64(buf.len() as f64 / r.bytes_per_sec as f64);
+                let deadline = tokio::time::Instant::from_std(start + due.max(r.grace));
+                tokio::time::timeout_at(deadline, next).await.map_err(|_| {
+                    metrics::counter!("berth_refused_total", "reason" => "slow_upload")
+                        .increment(1);
+                    ServiceError::TooSlow(format!(
+                        "the upload arrived slower than the server's minimum of {} bytes per \
+                         second (limits.min_upload_bytes_per_sec); {} bytes came in {:.0} s",
+                        r.bytes_per_sec,
+                        buf.len(),
+                        start.elapsed().as_secs_f64()
+                    ))
+                })?
+            }
+            _ => next.await,
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| {
+            ServiceError::BadRequest(format!("failed to read the request body: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(too_large(limit));
+            }
+            buf.extend_from_slice(&data);
         }
     }
-    match Limited::new(body, limit as usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(None)),
-        Err(e) => Err(ServiceError::BadRequest(format!(
-            "failed to read the request body: {e}"
-        ))),
-    }
+    Ok(buf.freeze())
 }
 
 pub(crate) async fn publish(
@@ -53,16 +102,24 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    // Refuse callers who could never publish before buffering their upload,
-    // and bound how many uploads are buffered at once.
+    // Refuse callers who could never publish before reading their upload;
+    // bound the memory uploads take, in all and per user; read the body
+    // under a minimum rate; only then wait for a publish slot, so slow
+    // clients never hold one.
     state.berth.precheck_publish(&registry, who.get())?;
-    let _slot = state.berth.publish_slot().await;
     let limits = &state.berth.config.limits;
     let limit = limits
         .max_crate_size
         .saturating_add(limits.max_metadata_size)
         .saturating_add(8);
-    let body = read_body(&headers, body, limit).await?;
+    let declared = declared_length(&headers, limit)?.unwrap_or(limit);
+    let _upload = state.berth.admit_upload(who.get(), declared).await?;
+    let rate = MinRate {
+        bytes_per_sec: limits.min_upload_bytes_per_sec,
+        grace: Duration::from_secs(limits.upload_grace_secs),
+    };
+    let body = read_body(&headers, body, limit, Some(rate)).await?;
+    let _slot = state.berth.publish_slot().await;
     let warnings = state.berth.publish(&registry, who.get(), body).await?;
     metrics::counter!("berth_publishes_total").increment(1);
     Ok(ok_json(serde_json::json!({ "warnings": warnings })))
@@ -122,7 +179,7 @@ async fn change_owners(
     body: Body,
     add: bool,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let bytes = read_body(&headers, body, 64 * 1024, None).await?;
     let parsed: OwnersBody = serde_json::from_slice(&bytes).map_err(|e| {
         ServiceError::BadRequest(format!(
             "invalid owners request: expected {{\"users\":[...]}}: {e}"

@@ -29,6 +29,18 @@ impl IntoResponse for ApiError {
             ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ServiceError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ServiceError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            ServiceError::TooSlow(m) => (StatusCode::REQUEST_TIMEOUT, m.clone()),
+            ServiceError::Busy(m) => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::RETRY_AFTER, "1"),
+                    ],
+                    error_body(m),
+                )
+                    .into_response();
+            }
             ServiceError::BadGateway(m) => {
                 tracing::warn!(error = %m, "upstream failure");
                 (StatusCode::BAD_GATEWAY, m.clone())

@@ -8,6 +8,7 @@
 
 mod api;
 mod caller;
+mod conn;
 mod error;
 mod index;
 mod mgmt;
@@ -232,22 +233,22 @@ pub async fn serve(
 }
 
 /// Accepts connections and serves them with hyper: a bounded number of
-/// connections, a deadline for request headers (which also closes idle
-/// keep-alive connections), TCP_NODELAY, HTTP/1.1 and HTTP/2, and a
-/// graceful drain when `shutdown` resolves.
+/// connections in all and per client address, TCP_NODELAY, HTTP/1.1 and
+/// HTTP/2 (see [`conn`] for each connection's deadlines), and a graceful
+/// drain when `shutdown` resolves.
 async fn accept_loop(
     berth: &Berth,
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
 
     let limits = &berth.config.limits;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let header_timeout = Duration::from_secs(limits.header_read_timeout_secs);
+    let per_address = conn::PerAddress::new(limits.max_connections_per_ip);
+    let deadlines = conn::Deadlines::new(limits);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -257,17 +258,21 @@ async fn accept_loop(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(128)
+        .max_pending_accept_reset_streams(64)
+        .max_local_error_reset_streams(256)
+        .max_header_list_size(64 * 1024)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection holds a receiver: the drain ends when all are gone.
+    let (draining, watch_drain) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -279,30 +284,27 @@ async fn accept_loop(
             },
             () = &mut shutdown => break,
         };
+        let Some(address_slot) = per_address.admit(peer.ip()) else {
+            metrics::counter!("berth_refused_total", "reason" => "connections_per_ip")
+                .increment(1);
+            tracing::debug!(peer = %peer.ip(), "connection refused: too many from this address");
+            continue;
+        };
         // Small responses go out at once instead of waiting on delayed ACKs.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::trace!(error = %e, "could not set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(app.clone());
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (app, builder, drain) = (app.clone(), builder.clone(), watch_drain.clone());
         tokio::spawn(async move {
-            // A connection that never sends a byte is closed after the
-            // header deadline (hyper's own deadline starts later).
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(permit);
+            conn::serve_connection(stream, app, builder, deadlines, drain).await;
+            drop((permit, address_slot));
         });
     }
     drop(listener);
+    drop(watch_drain);
+    let _ = draining.send(true);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = draining.closed() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => {
             tracing::warn!("requests still running after 30 s of draining; stopping anyway");
         }

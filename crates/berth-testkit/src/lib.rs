@@ -10,6 +10,7 @@
 //! link the server's crates: tests drive the real binary, as an operator
 //! does, and wire formats come from `berth-protocol` alone.
 
+pub mod attack;
 pub mod cargo;
 pub mod http;
 pub mod publish;
@@ -17,6 +18,7 @@ pub mod server;
 pub mod tarball;
 
 pub use berth_protocol::index_path;
+pub use attack::{connect_from, Bystander};
 pub use cargo::Cargo;
 pub use http::{
     http, http_with_timeout, publish_raw, redact, redact_json, redact_number, send, sha256_hex,

@@ -15,13 +15,8 @@ use crate::db::{Backend, MetaStore};
 use crate::model::SearchHit;
 use crate::StoreError;
 
-/// A hit with the number of matches (the same in every row).
-#[derive(FromRow)]
-struct PageRow {
-    #[sqlx(flatten)]
-    hit: SearchHit,
-    total: i64,
-}
+/// Matches are counted up to this many; `meta.total` says "at least".
+pub const SEARCH_COUNT_CAP: i64 = 10_000;
 
 /// A bound parameter.
 enum P {
@@ -46,7 +41,7 @@ where
 impl MetaStore {
     /// Crates whose name or description contains `query` (queries of one or
     /// two characters match name prefixes), exact name first, then by
-    /// downloads. Returns the page and the number of matches. Both dialects
+    /// downloads. Returns the page and the number of matches (counted up to [`SEARCH_COUNT_CAP`]). Both dialects
     /// answer from indexes (SQLite: an FTS5 trigram table; PostgreSQL:
     /// pg_trgm), never by scanning every crate's text.
     pub async fn search(
@@ -92,11 +87,12 @@ impl MetaStore {
                 }
             }
         };
-        // One pass: the page and, by a window function, the number of
-        // matches.
+        // The page is a top-k over the matches (no full sort, no window over
+        // every row); the count stops at `SEARCH_COUNT_CAP`, so a query that
+        // matches everything costs no more than one that matches a few.
         let n = params.len();
         let page_sql = format!(
-            "SELECT name, max_version, description, downloads, COUNT(*) OVER () AS total \
+            "SELECT name, max_version, description, downloads \
              FROM crates WHERE {filter} \
              ORDER BY CASE WHEN canon_name = ${} THEN 0 ELSE 1 END, downloads DESC, canon_name \
              LIMIT ${} OFFSET ${}",
@@ -108,19 +104,20 @@ impl MetaStore {
         params.push(P::S(canon.clone()));
         params.push(P::I(limit));
         params.push(P::I(offset));
-        let rows: Vec<PageRow> = bind(&page_sql, &params).fetch_all(&self.pool).await?;
-        let total = match rows.first() {
-            Some(r) => r.total,
-            // A page past the end: count on its own.
-            None if offset > 0 => {
-                let count_sql = format!("SELECT COUNT(*) FROM crates WHERE {filter}");
-                let (n,): (i64,) = bind(&count_sql, &params[..filter_params])
-                    .fetch_one(&self.pool)
-                    .await?;
-                n
-            }
-            None => 0,
+        let rows: Vec<SearchHit> = bind(&page_sql, &params).fetch_all(&self.pool).await?;
+        let shown = offset + rows.len() as i64;
+        let total = if (rows.len() as i64) < limit && (offset == 0 || !rows.is_empty()) {
+            // The last page: the count is known without counting.
+            shown
+        } else {
+            let count_sql = format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM crates WHERE {filter} LIMIT {SEARCH_COUNT_CAP}) AS m"
+            );
+            let (n,): (i64,) = bind(&count_sql, &params[..filter_params])
+                .fetch_one(&self.pool)
+                .await?;
+            n
         };
-        Ok((rows.into_iter().map(|r| r.hit).collect(), total))
+        Ok((rows, total))
     }
 }

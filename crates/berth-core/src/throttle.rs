@@ -1,0 +1,145 @@
+//! Fair shares of the server's scarce resources, so that one client or one
+//! user cannot starve everyone else: publish slots, memory for upload
+//! bodies (in total and per user), and concurrent searches.
+//!
+//! Each admission hands out a guard; dropping it gives the share back.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::auth::Identity;
+use crate::config::LimitsConfig;
+use crate::{Berth, ServiceError};
+
+/// Upload memory is counted in KiB so that a budget of many GiB fits the
+/// semaphore's `u32` permit counts.
+const UNIT: u64 = 1024;
+
+/// How long a search waits for a slot before it is refused with 429.
+const SEARCH_WAIT: Duration = Duration::from_millis(250);
+
+/// How long an upload waits for buffer memory before it is refused.
+const UPLOAD_WAIT: Duration = Duration::from_secs(30);
+
+pub(crate) struct Throttle {
+    publish_slots: Semaphore,
+    upload_budget: Semaphore,
+    upload_units: u32,
+    uploads_by_user: Mutex<HashMap<i64, usize>>,
+    max_uploads_per_user: usize,
+    search_slots: Semaphore,
+}
+
+impl Throttle {
+    pub(crate) fn new(limits: &LimitsConfig, pool: u32) -> Self {
+        let units = (limits.upload_buffer_bytes / UNIT).clamp(1, u64::from(u32::MAX >> 4)) as u32;
+        Self {
+            publish_slots: Semaphore::new(limits.max_concurrent_publishes.max(1)),
+            upload_budget: Semaphore::new(units as usize),
+            upload_units: units,
+            uploads_by_user: Mutex::new(HashMap::new()),
+            max_uploads_per_user: limits.max_uploads_per_user.max(1),
+            search_slots: Semaphore::new(limits.search_slots(pool)),
+        }
+    }
+}
+
+/// One admitted upload: its share of upload memory and of its user's
+/// upload count, both returned on drop.
+pub struct UploadPermit<'a> {
+    _memory: SemaphorePermit<'a>,
+    _user: UserUpload<'a>,
+}
+
+/// One of a user's uploads in flight.
+struct UserUpload<'a> {
+    user: i64,
+    by_user: &'a Mutex<HashMap<i64, usize>>,
+}
+
+impl Drop for UserUpload<'_> {
+    fn drop(&mut self) {
+        let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Berth {
+    /// Waits for one of the `limits.max_concurrent_publishes` slots. Taken
+    /// after the upload is read, so slow clients never hold one.
+    pub async fn publish_slot(&self) -> Option<SemaphorePermit<'_>> {
+        self.throttle.publish_slots.acquire().await.ok()
+    }
+
+    /// Admits an upload of `declared` bytes (its `Content-Length`, or the
+    /// largest body allowed): refused with 429 when the caller's user already
+    /// has `limits.max_uploads_per_user` in flight; otherwise waits for its
+    /// share of `limits.upload_buffer_bytes`.
+    pub async fn admit_upload(
+        &self,
+        who: Option<&Identity>,
+        declared: u64,
+    ) -> Result<UploadPermit<'_>, ServiceError> {
+        let t = &self.throttle;
+        let user = who.map_or(0, |w| w.user.id);
+        {
+            let mut map = t.uploads_by_user.lock().unwrap_or_else(|e| e.into_inner());
+            let n = map.entry(user).or_insert(0);
+            if *n >= t.max_uploads_per_user {
+                metrics::counter!("berth_refused_total", "reason" => "uploads_per_user")
+                    .increment(1);
+                return Err(ServiceError::Busy(format!(
+                    "this user already has {} uploads in progress \
+                     (limits.max_uploads_per_user); wait for them to finish",
+                    t.max_uploads_per_user
+                )));
+            }
+            *n += 1;
+        }
+        // From here on the count is ours; the guard gives it back.
+        let counted = UserUpload {
+            user,
+            by_user: &t.uploads_by_user,
+        };
+        let units = declared.div_ceil(UNIT).clamp(1, u64::from(t.upload_units)) as u32;
+        let memory = tokio::time::timeout(UPLOAD_WAIT, t.upload_budget.acquire_many(units))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                metrics::counter!("berth_refused_total", "reason" => "upload_buffer").increment(1);
+                ServiceError::Busy(
+                    "the server is reading as many uploads as its memory allows \
+                     (limits.upload_buffer_bytes); try again shortly"
+                        .into(),
+                )
+            })?;
+        Ok(UploadPermit {
+            _memory: memory,
+            _user: counted,
+        })
+    }
+
+    /// A slot for one search, or 429 when `limits.max_concurrent_searches`
+    /// are running: searches never take the whole database pool.
+    pub(crate) async fn search_slot(&self) -> Result<SemaphorePermit<'_>, ServiceError> {
+        tokio::time::timeout(SEARCH_WAIT, self.throttle.search_slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                metrics::counter!("berth_refused_total", "reason" => "searches").increment(1);
+                ServiceError::Busy(
+                    "too many searches are running on this registry; try again in a second".into(),
+                )
+            })
+    }
+}

@@ -1,0 +1,228 @@
+//! One connection's life, bounded so that no client can hold what others
+//! need:
+//!
+//! - at most `limits.max_connections_per_ip` connections from one address
+//!   (one /64 for IPv6); more are closed at once;
+//! - a connection that sends nothing is closed after the header deadline;
+//! - a connection with no request or response in flight for
+//!   `limits.header_read_timeout_secs` is closed, HTTP/2 included (GOAWAY,
+//!   then close);
+//! - a response write that stalls for `limits.write_timeout_secs` (a client
+//!   that stops reading) closes the connection;
+//! - a connection still open `limits.request_timeout_secs` after the
+//!   server began to drain is dropped.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::Router;
+use berth_core::config::LimitsConfig;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use http_body_util::BodyExt;
+use tokio_io_timeout::TimeoutStream;
+
+/// Open connections by client address.
+pub(crate) struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
+}
+
+/// One connection counted against its address; uncounted on drop.
+pub(crate) struct AddressSlot {
+    key: IpAddr,
+    table: Arc<PerAddress>,
+}
+
+impl PerAddress {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            open: Mutex::new(HashMap::new()),
+            max: max.max(1),
+        })
+    }
+
+    /// Counts a connection from `ip`, or refuses it when that address has
+    /// `max` open already.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let key = address_key(ip);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            key,
+            table: self.clone(),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// IPv4 addresses count one by one; IPv6 addresses by /64, the block one
+/// client usually holds.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// When a connection last started or finished a request, and how many it
+/// has in flight.
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self, epoch: Instant) {
+        self.last_ms
+            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counts a request in flight until its response body is done.
+struct InFlight(Arc<Activity>, Instant);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch(self.1);
+    }
+}
+
+/// How long an idle connection that was sent GOAWAY may stay.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The timeouts one connection lives under.
+#[derive(Clone, Copy)]
+pub(crate) struct Deadlines {
+    first_byte: Duration,
+    idle: Duration,
+    write: Duration,
+    closing: Duration,
+}
+
+impl Deadlines {
+    pub(crate) fn new(limits: &LimitsConfig) -> Self {
+        Self {
+            first_byte: Duration::from_secs(limits.header_read_timeout_secs),
+            idle: Duration::from_secs(limits.header_read_timeout_secs),
+            write: Duration::from_secs(limits.write_timeout_secs),
+            closing: Duration::from_secs(limits.request_timeout_secs),
+        }
+    }
+}
+
+/// Serves one accepted connection to its end, under [`Deadlines`].
+/// `draining` turns true when the server stops accepting.
+pub(crate) async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
+    deadlines: Deadlines,
+    mut draining: watch::Receiver<bool>,
+) {
+    // A connection that never sends a byte is closed after the header
+    // deadline (hyper's own deadline starts later).
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(deadlines.first_byte, stream.peek(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return,
+    }
+    let mut io = TimeoutStream::new(stream);
+    io.set_write_timeout(Some(deadlines.write));
+    let io = TokioIo::new(Box::pin(io));
+
+    let epoch = Instant::now();
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            activity.in_flight.fetch_add(1, Ordering::Relaxed);
+            activity.touch(epoch);
+            let guard = InFlight(activity.clone(), epoch);
+            // A router is always ready: no poll_ready needed.
+            let response = tower::Service::call(&mut app.clone(), req);
+            async move {
+                // In flight until the response body is sent or dropped.
+                let response = response.await?;
+                Ok::<_, std::convert::Infallible>(response.map(move |body| {
+                    axum::body::Body::new(body.map_frame(move |frame| {
+                        let _in_flight = &guard;
+                        frame
+                    }))
+                }))
+            }
+        })
+    };
+    let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
+    let mut closing_since: Option<tokio::time::Instant> = None;
+    let mut closing_for = deadlines.closing;
+    loop {
+        let idle_check = tokio::time::sleep(deadlines.idle.min(Duration::from_secs(1)).max(
+            // Checks often enough to close within ~1.5x the idle deadline.
+            Duration::from_millis(200),
+        ));
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = idle_check, if closing_since.is_none() => {
+                let idle_for = epoch.elapsed().saturating_sub(Duration::from_millis(
+                    activity.last_ms.load(Ordering::Relaxed),
+                ));
+                if activity.in_flight.load(Ordering::Relaxed) == 0 && idle_for >= deadlines.idle {
+                    // HTTP/2: GOAWAY. Nothing is in flight, so a client
+                    // that does not go away (or never answers the GOAWAY's
+                    // PING) is dropped after a short grace.
+                    conn.as_mut().graceful_shutdown();
+                    closing_since = Some(tokio::time::Instant::now());
+                    closing_for = IDLE_CLOSE_GRACE;
+                }
+            }
+            changed = draining.changed(), if closing_since.is_none() => {
+                if changed.is_err() || *draining.borrow() {
+                    conn.as_mut().graceful_shutdown();
+                    closing_since = Some(tokio::time::Instant::now());
+                }
+            }
+            () = tokio::time::sleep_until(
+                closing_since.unwrap_or_else(tokio::time::Instant::now) + closing_for
+            ), if closing_since.is_some() => {
+                tracing::debug!("connection still open long after it was asked to close; dropping it");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Resource exhaustion by one anonymous client or one ordinary user: each
+//! test reproduces an attack at a scale these machines run in seconds, from
+//! other loopback addresses standing for other clients, while a bystander
+//! on 127.0.0.1 checks that `/health`, a publish and an index fetch stay
+//! prompt, and the server's peak memory stays bounded.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use berth_testkit::{connect_from, http, Bystander, PublishBuilder, Server, TarballBuilder};
+
+/// cargo's HTTP/2 preface followed by an empty SETTINGS frame: what an h2c
+/// client sends before its first request.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+/// Reads until the server closes the connection (or `limit` passes);
+/// returns the bytes read and whether it was closed.
+fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    let end = Instant::now() + limit;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    while Instant::now() < end {
+        conn.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match conn.read(&mut buf) {
+            Ok(0) => return (seen, true),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (seen, true),
+        }
+    }
+    (seen, false)
+}
+
+/// The HTTP/2 frame types in `bytes`, a stream of whole frames.
+fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut at = 0;
+    while at + 9 <= bytes.len() {
+        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+        types.push(bytes[at + 3]);
+        at += 9 + len;
+    }
+    types
+}
+
+#[test]
+fn one_address_cannot_hold_every_connection_and_idle_http2_is_closed() {
+    let server = Server::start_with_config(
+        "[limits]\nmax_connections = 64\nmax_connections_per_ip = 16\nheader_read_timeout_secs = 2\n",
+    );
+    let token = server.user_with_token("alice");
+    let rss_before = server.peak_rss_kib();
+    // One client (127.0.0.2) opens 100 HTTP/2 connections that send the
+    // preface and then nothing: before, they held every slot for good.
+    let opened = Instant::now();
+    let mut conns: Vec<TcpStream> = (0..100)
+        .filter_map(|_| {
+            let mut c = connect_from("127.0.0.2", &server).ok()?;
+            c.write_all(H2_PREFACE).ok()?;
+            Some(c)
+        })
+        .collect();
+    assert!(conns.len() >= 64, "only {} connections opened", conns.len());
+    // Everyone else is served meanwhile.
+    Bystander::watch(&server, &token, "ordinary", Duration::from_secs(2))
+        .assert_healthy(Duration::from_secs(5));
+
+    // Past 16 from one address, connections are closed at once, unanswered;
+    // the 16 admitted are sent GOAWAY once idle for the header deadline,
+    // then closed.
+    let mut admitted = 0;
+    for conn in &mut conns {
+        let (bytes, closed) = read_until_closed(conn, Duration::from_secs(10));
+        assert!(closed, "a connection was still open after {:?}", opened.elapsed());
+        if !bytes.is_empty() {
+            admitted += 1;
+            let types = h2_frame_types(&bytes);
+            assert!(types.contains(&0x7), "no GOAWAY before close: {types:?}");
+        }
+    }
+    let took = opened.elapsed();
+    println!("16 idle HTTP/2 connections closed after {took:?}");
+    assert_eq!(admitted, 16, "connections served from one address");
+    assert!(took < Duration::from_secs(15), "closing took {took:?}");
+    let rss_after = server.peak_rss_kib();
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "peak RSS grew from {rss_before} to {rss_after} KiB"
+    );
+    // The address may connect again once its connections are gone.
+    let mut again = connect_from("127.0.0.2", &server).unwrap();
+    again
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (bytes, _) = read_until_closed(&mut again, Duration::from_secs(5));
+    assert!(bytes.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&bytes));
+}
+
+/// Bytes that do not compress: a xorshift stream.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn clients_that_never_read_are_cut_off_by_the_write_deadline() {
+    let server = Server::start_with_config("[limits]\nwrite_timeout_secs = 2\n");
+    let token = server.user_with_token("alice");
+    let krate = TarballBuilder::package("big", "1.0.0")
+        .package_file("src/lib.rs", b"")
+        .package_file("data.bin", &noise(4 << 20, 7))
+        .gz();
+    let size = krate.len();
+    assert!(size > 4_000_000);
+    let r = server.publish(
+        Some(&token),
+        PublishBuilder::new("big", "1.0.0").tarball(krate).body(),
+    );
+    assert!(r.ok(), "{r:?}");
+    // 8 connections from 127.0.0.3 ask for the 4 MB crate 20 times each and
+    // never read an answer.
+    let request = "GET /r/main/api/v1/crates/big/1.0.0/download HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut conns: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = connect_from("127.0.0.3", &server).unwrap();
+            c.write_all(request.repeat(20).as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    Bystander::watch(&server, &token, "ordinary", Duration::from_secs(4))
+        .assert_healthy(Duration::from_secs(5));
+    // Each was closed when its writes stalled: what reached the client is
+    // what the kernel buffered, far less than the 20 answers asked for.
+    for conn in &mut conns {
+        let (bytes, closed) = read_until_closed(conn, Duration::from_secs(20));
+        assert!(closed, "a stalled connection was kept open");
+        assert!(
+            bytes.len() < 20 * size,
+            "all {} bytes were sent: nothing cut the stalled client off",
+            bytes.len()
+        );
+    }
+}
+
+/// Sends a publish request's headers and `sent` bytes of a body that claims
+/// `declared` bytes, then waits for the answer's status line.
+fn trickle_publish(server: &Server, from: &str, token: &str, declared: usize) -> TcpStream {
+    let mut conn = connect_from(from, server).unwrap();
+    let head = format!(
+        "PUT /r/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\
+         Content-Length: {declared}\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&[0u8; 16]).unwrap();
+    conn
+}
+
+#[test]
+fn slow_uploads_never_hold_publish_slots() {
+    let server = Server::start_with_config(
+        "[limits]\nmax_concurrent_publishes = 2\nupload_grace_secs = 2\n\
+         min_upload_bytes_per_sec = 16384\nmax_uploads_per_user = 4\n",
+    );
+    let token = server.user_with_token("alice");
+    let mallory = [
+        server.user_with_token("mallory1"),
+        server.user_with_token("mallory2"),
+    ];
+    let started = Instant::now();
+    // Eight uploads, four per user, trickle in far below the minimum rate:
+    // before, they held every publish slot until the request timeout.
+    let mut slow: Vec<TcpStream> = mallory
+        .iter()
+        .flat_map(|t| (0..4).map(move |_| t.clone()))
+        .map(|t| trickle_publish(&server, "127.0.0.2", &t, 100_000))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A fifth upload from a user with four in flight is refused at once.
+    let fifth = server.publish(
+        Some(&mallory[0]),
+        PublishBuilder::new("fifth", "1.0.0").body(),
+    );
+    assert_eq!(fifth.status, 429, "{fifth:?}");
+    assert_eq!(fifth.header("retry-after"), Some("1"));
+    assert!(fifth.detail().unwrap().contains("max_uploads_per_user"));
+    // Everyone else publishes meanwhile.
+    Bystander::watch(&server, &token, "ordinary", Duration::from_secs(3))
+        .assert_healthy(Duration::from_secs(2));
+    // The slow uploads were cut off with 408 once the grace had passed.
+    for conn in &mut slow {
+        let (bytes, _) = read_until_closed(conn, Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("min_upload_bytes_per_sec"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Mallory's share is back: a normal publish of hers goes through.
+    let r = server.publish(
+        Some(&mallory[0]),
+        PublishBuilder::new("fifth", "1.0.0").body(),
+    );
+    assert!(r.ok(), "{r:?}");
+}
+
+/// Loads `n` crates straight into the server's database (as the benchmark
+/// does), so that one search has real work to do.
+fn seed_crates(server: &Server, owner: &str, n: usize) {
+    use berth_store::{BulkCrate, BulkVersion, MetaStore, RegistryKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let meta = MetaStore::connect(&server.stores.database_url(), 2)
+            .await
+            .unwrap();
+        let registry = meta
+            .ensure_registry("main", RegistryKind::Hosted)
+            .await
+            .unwrap();
+        let user = meta.user_by_login(owner).await.unwrap().unwrap();
+        let crates: Vec<BulkCrate> = (0..n)
+            .map(|i| {
+                let name = format!("seeded-crate-{i:06}");
+                BulkCrate {
+                    description: Some(format!("crate number {i} of a large registry")),
+                    versions: vec![BulkVersion {
+                        vers: "1.0.0".into(),
+                        index_line: format!(
+                            r#"{{"name":"{name}","vers":"1.0.0","deps":[],"cksum":"{}","features":{{}},"yanked":false}}"#,
+                            "0".repeat(64)
+                        ),
+                        cksum: "0".repeat(64),
+                        size: 1,
+                        yanked: false,
+                        created_at: 1_700_000_000 + i as i64,
+                        downloads: (i as i64 * 7919) % 100_003,
+                    }],
+                    name,
+                }
+            })
+            .collect();
+        meta.bulk_load(registry, user.id, &crates).await.unwrap();
+        meta.close().await;
+    });
+}
+
+#[test]
+fn search_floods_are_bounded_and_deep_pages_refused() {
+    let server = Server::start_with_config("[limits]\nmax_concurrent_searches = 1\n");
+    let token = server.user_with_token("alice");
+    seed_crates(&server, "alice", 50_000);
+    let search = "/r/main/api/v1/crates?q=crate&per_page=100";
+    let r = server.get(search);
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["crates"].as_array().unwrap().len(), 100);
+    assert_eq!(body["meta"]["total"], 10_000, "the count stops at 10,000");
+
+    // Deep pages would sort every match: refused with a reason.
+    let deep = server.get("/r/main/api/v1/crates?q=crate&per_page=100&page=11");
+    assert_eq!(deep.status(), 400);
+    assert!(deep.text().unwrap().contains("narrow the query"));
+
+    // 24 anonymous clients on 12 addresses search in a loop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..24)
+        .map(|i| {
+            let url = format!("{}{search}", server.url);
+            let stop = stop.clone();
+            let from: std::net::IpAddr = format!("127.0.0.{}", 2 + i % 12).parse().unwrap();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .local_address(from)
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let (mut ok, mut busy) = (0, 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = client.get(&url).send().unwrap();
+                    match r.status().as_u16() {
+                        200 => ok += 1,
+                        429 => {
+                            assert_eq!(r.headers()["retry-after"], "1");
+                            assert!(r.text().unwrap().contains("too many searches"));
+                            busy += 1;
+                        }
+                        s => panic!("a search answered {s}"),
+                    }
+                }
+                (ok, busy)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = Bystander::watch(&server, &token, "ordinary", Duration::from_secs(3));
+    // Owners of a crate answer promptly too.
+    let t = Instant::now();
+    let owners = server.get("/r/main/api/v1/crates/ordinary/owners");
+    assert_eq!(owners.status(), 200);
+    let owners_took = t.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, busy) = flood
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    println!("searches: {ok} answered, {busy} refused with 429; owners took {owners_took:?}");
+    seen.assert_healthy(Duration::from_secs(2));
+    assert!(owners_took < Duration::from_secs(1), "owners took {owners_took:?}");
+    assert!(busy > 0, "no search was ever refused: nothing bounds them");
+    assert!(ok > 0, "no search was answered");
+}
+
+#[test]
+fn small_leaks_are_closed_and_audit_rows_are_clipped() {
+    let server = Server::start_with_config("[metrics]\ntoken = \"metrics-secret-for-tests\"\n");
+    // Several users before the owner, so a row id would show.
+    for login in ["u1", "u2", "u3", "u4"] {
+        server.add_user(login, false);
+    }
+    let token = server.user_with_token("alice");
+    let r = server.publish(Some(&token), PublishBuilder::new("owned", "1.0.0").body());
+    assert!(r.ok(), "{r:?}");
+
+    // /metrics needs its token.
+    assert_eq!(server.get("/metrics").status(), 401);
+    let m = http()
+        .get(format!("{}/metrics", server.url))
+        .header("Authorization", "Bearer metrics-secret-for-tests")
+        .send()
+        .unwrap();
+    assert_eq!(m.status(), 200);
+    assert!(m.text().unwrap().contains("berth_http_requests_total"));
+
+    // Owner ids say nothing about how many users the server has: not the
+    // row id (5), and the same for the same login on any server.
+    let owners: serde_json::Value = server
+        .get("/r/main/api/v1/crates/owned/owners")
+        .json()
+        .unwrap();
+    let id = owners["users"][0]["id"].as_i64().unwrap();
+    assert_ne!(id, 5);
+    let other = Server::start();
+    let other_token = other.user_with_token("alice");
+    assert!(other
+        .publish(Some(&other_token), PublishBuilder::new("owned", "1.0.0").body())
+        .ok());
+    let other_owners: serde_json::Value = other
+        .get("/r/main/api/v1/crates/owned/owners")
+        .json()
+        .unwrap();
+    assert_eq!(other_owners["users"][0]["id"].as_i64(), Some(id));
+
+    // A refused yank with a 30,000-character name and version in its path
+    // is recorded clipped.
+    let publish_only = server.token("alice", &["--scope", "publish-new"]);
+    let (name, vers) = ("a".repeat(30_000), "1".repeat(30_000));
+    let r = http()
+        .delete(format!(
+            "{}/r/main/api/v1/crates/{name}/{vers}/yank",
+            server.url
+        ))
+        .header("Authorization", &publish_only)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = rt.block_on(async {
+        let meta = berth_store::MetaStore::connect(&server.stores.database_url(), 1)
+            .await
+            .unwrap();
+        let rows = meta.recent_audit(5).await.unwrap();
+        meta.close().await;
+        rows
+    });
+    let denied = rows
+        .iter()
+        .find(|r| r.entry.crate_name.as_deref().is_some_and(|n| n.starts_with("aaaa")))
+        .expect("the refused yank is in the audit log");
+    let name = denied.entry.crate_name.as_deref().unwrap();
+    let vers = denied.entry.version.as_deref().unwrap();
+    assert!(name.len() < 200 && name.contains("30000 bytes in all"), "{name}");
+    assert!(vers.len() < 200 && vers.contains("30000 bytes in all"), "{vers}");
+}
