@@ -84,7 +84,8 @@ pub struct LimitsConfig {
     pub min_upload_bytes_per_sec: u64,
     /// Seconds an upload may take before the minimum rate applies.
     pub upload_grace_secs: u64,
-    /// Uploads one user may have in flight at once; more are refused (429).
+    /// Uploads one user may have in flight at once; more wait their turn
+    /// (up to 30 s, then 429).
     pub max_uploads_per_user: usize,
     /// Memory for upload bodies being read, in bytes, over all uploads;
     /// an upload reserves its declared size and waits when it does not fit.

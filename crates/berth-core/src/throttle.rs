@@ -5,10 +5,10 @@
 //! Each admission hands out a guard; dropping it gives the share back.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use crate::auth::Identity;
 use crate::config::LimitsConfig;
@@ -28,7 +28,7 @@ pub(crate) struct Throttle {
     publish_slots: Semaphore,
     upload_budget: Semaphore,
     upload_units: u32,
-    uploads_by_user: Mutex<HashMap<i64, usize>>,
+    uploads_by_user: Mutex<HashMap<i64, Arc<Semaphore>>>,
     max_uploads_per_user: usize,
     search_slots: Semaphore,
 }
@@ -47,25 +47,27 @@ impl Throttle {
     }
 }
 
-/// One admitted upload: its share of upload memory and of its user's
-/// upload count, both returned on drop.
+/// One admitted upload: its share of upload memory and one of its user's
+/// upload slots, both returned on drop.
 pub struct UploadPermit<'a> {
     _memory: SemaphorePermit<'a>,
     _user: UserUpload<'a>,
 }
 
-/// One of a user's uploads in flight.
+/// One of a user's upload slots.
 struct UserUpload<'a> {
     user: i64,
-    by_user: &'a Mutex<HashMap<i64, usize>>,
+    slot: Option<OwnedSemaphorePermit>,
+    by_user: &'a Mutex<HashMap<i64, Arc<Semaphore>>>,
 }
 
 impl Drop for UserUpload<'_> {
     fn drop(&mut self) {
         let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
+        drop(self.slot.take());
+        // The user's last upload: forget the user.
+        if let Some(slots) = map.get(&self.user) {
+            if Arc::strong_count(slots) == 1 {
                 map.remove(&self.user);
             }
         }
@@ -80,9 +82,10 @@ impl Berth {
     }
 
     /// Admits an upload of `declared` bytes (its `Content-Length`, or the
-    /// largest body allowed): refused with 429 when the caller's user already
-    /// has `limits.max_uploads_per_user` in flight; otherwise waits for its
-    /// share of `limits.upload_buffer_bytes`.
+    /// largest body allowed): waits for one of the user's
+    /// `limits.max_uploads_per_user` slots, then for its share of
+    /// `limits.upload_buffer_bytes`; refused with 429 when either takes
+    /// longer than 30 s. Waiting holds no memory and no publish slot.
     pub async fn admit_upload(
         &self,
         who: Option<&Identity>,
@@ -90,25 +93,28 @@ impl Berth {
     ) -> Result<UploadPermit<'_>, ServiceError> {
         let t = &self.throttle;
         let user = who.map_or(0, |w| w.user.id);
-        {
+        let slots = {
             let mut map = t.uploads_by_user.lock().unwrap_or_else(|e| e.into_inner());
-            let n = map.entry(user).or_insert(0);
-            if *n >= t.max_uploads_per_user {
-                metrics::counter!("berth_refused_total", "reason" => "uploads_per_user")
-                    .increment(1);
-                return Err(ServiceError::Busy(format!(
-                    "this user already has {} uploads in progress \
-                     (limits.max_uploads_per_user); wait for them to finish",
-                    t.max_uploads_per_user
-                )));
-            }
-            *n += 1;
-        }
-        // From here on the count is ours; the guard gives it back.
-        let counted = UserUpload {
+            map.entry(user)
+                .or_insert_with(|| Arc::new(Semaphore::new(t.max_uploads_per_user)))
+                .clone()
+        };
+        // The guard forgets the user again however this ends.
+        let mut counted = UserUpload {
             user,
+            slot: None,
             by_user: &t.uploads_by_user,
         };
+        let slot = tokio::time::timeout(UPLOAD_WAIT, slots.acquire_owned()).await;
+        counted.slot = Some(slot.ok().and_then(Result::ok).ok_or_else(|| {
+            metrics::counter!("berth_refused_total", "reason" => "uploads_per_user").increment(1);
+            ServiceError::Busy(format!(
+                "this user has had {} uploads in progress for {} s \
+                 (limits.max_uploads_per_user); wait for them to finish",
+                t.max_uploads_per_user,
+                UPLOAD_WAIT.as_secs()
+            ))
+        })?);
         let units = declared.div_ceil(UNIT).clamp(1, u64::from(t.upload_units)) as u32;
         let memory = tokio::time::timeout(UPLOAD_WAIT, t.upload_budget.acquire_many(units))
             .await

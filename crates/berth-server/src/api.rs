@@ -27,7 +27,9 @@ fn declared_length(headers: &HeaderMap, limit: u64) -> Result<Option<u64>, Servi
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match len {
-        Some(n) if n > limit => Err(too_large(limit)),
+        Some(n) if n > limit => Err(ServiceError::TooLarge(format!(
+            "the request body is {n} bytes, more than the {limit} bytes allowed"
+        ))),
         _ => Ok(len),
     }
 }

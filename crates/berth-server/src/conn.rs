@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use axum::extract::Request;
 use axum::Router;
 use berth_core::config::LimitsConfig;
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use http_body_util::BodyExt;
 use tokio_io_timeout::TimeoutStream;
 
 /// Open connections by client address.

@@ -285,8 +285,7 @@ async fn accept_loop(
             () = &mut shutdown => break,
         };
         let Some(address_slot) = per_address.admit(peer.ip()) else {
-            metrics::counter!("berth_refused_total", "reason" => "connections_per_ip")
-                .increment(1);
+            metrics::counter!("berth_refused_total", "reason" => "connections_per_ip").increment(1);
             tracing::debug!(peer = %peer.ip(), "connection refused: too many from this address");
             continue;
         };

@@ -3,9 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use subtle::ConstantTimeEq;
 use axum::response::{IntoResponse, Response};
 use berth_core::ServiceError;
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -17,8 +17,8 @@ pub mod publish;
 pub mod server;
 pub mod tarball;
 
-pub use berth_protocol::index_path;
 pub use attack::{connect_from, Bystander};
+pub use berth_protocol::index_path;
 pub use cargo::Cargo;
 pub use http::{
     http, http_with_timeout, publish_raw, redact, redact_json, redact_number, send, sha256_hex,

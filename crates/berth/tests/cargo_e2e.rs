@@ -767,7 +767,7 @@ fn readme_is_extracted_and_versions_are_listed() {
       "name": "readable",
       "owners": [
         {
-          "id": 1,
+          "id": 367788900,
           "login": "alice",
           "name": null
         }

@@ -36,7 +36,10 @@ fn read_until_closed(mut s: TcpStream) -> (String, Duration) {
 #[test]
 fn idle_connections_are_closed_and_do_not_starve_others() {
     let server = Server::start_with_config("[limits]\nheader_read_timeout_secs = 2\n");
-    let idle: Vec<TcpStream> = (0..300).map(|_| connect(&server)).collect();
+    // One client (127.0.0.2) opens 300 connections and sends nothing.
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| berth_testkit::connect_from("127.0.0.2", &server).unwrap())
+        .collect();
     // Everyone else is still served at once.
     let start = Instant::now();
     assert_eq!(server.get("/health").status(), 200);

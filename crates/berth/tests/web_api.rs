@@ -182,7 +182,7 @@ fn owners_list_add_and_remove() {
     {
       "users": [
         {
-          "id": 1,
+          "id": 367788900,
           "login": "alice",
           "name": null
         }
@@ -214,16 +214,16 @@ fn owners_list_add_and_remove() {
         404,
     );
     assert_snapshot!(t.text(), @r#"
-    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":1,"login":"alice","name":null}]}
+    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":367788900,"login":"alice","name":null}]}
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 200 {"msg":"user `bob` added as owner of crate `owned`","ok":true}
-    GET /r/main/api/v1/crates/owned/owners (alice) -> 200 {"users":[{"id":1,"login":"alice","name":null},{"id":3,"login":"bob","name":null}]}
+    GET /r/main/api/v1/crates/owned/owners (alice) -> 200 {"users":[{"id":367788900,"login":"alice","name":null},{"id":1088101356,"login":"bob","name":null}]}
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 404 {"errors":[{"detail":"could not find user with login `nobody`"}]}
     PUT /r/main/api/v1/crates/owned/owners (carol) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned`"}]}
     PUT /r/main/api/v1/crates/owned/owners (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main`"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 400 {"errors":[{"detail":"invalid owners request: expected {\"users\":[...]}: missing field `users` at line 1 column 15"}]}
     DELETE /r/main/api/v1/crates/owned/owners (bob) -> 200 {"msg":"user `alice` removed as owner of crate `owned`","ok":true}
-    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":3,"login":"bob","name":null}]}
+    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":1088101356,"login":"bob","name":null}]}
     DELETE /r/main/api/v1/crates/owned/owners (bob) -> 400 {"errors":[{"detail":"cannot remove all owners of a crate: add another owner first"}]}
     DELETE /r/main/api/v1/crates/owned/owners (alice) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned`"}]}
     GET /r/main/api/v1/crates/nothere/owners (anonymous) -> 404 {"errors":[{"detail":"crate `nothere` does not exist"}]}
