@@ -167,11 +167,7 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
-        let action = if yanked {
-            AuditAction::Yank
-        } else {
-            AuditAction::Unyank
-        };
+        let action = AuditAction::yank(yanked);
         self.require_scope(who, Scope::Yank, action, reg, name, Some(vers))
             .await?;
         let version = berth_protocol::validate_version(vers).map_err(|_| {
@@ -298,11 +294,7 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
-        let action = if add {
-            AuditAction::OwnerAdd
-        } else {
-            AuditAction::OwnerRemove
-        };
+        let action = AuditAction::owners(add);
         self.require_scope(who, Scope::ChangeOwners, action, reg, name, None)
             .await?;
         if logins.is_empty() || logins.len() > 100 {
