@@ -194,7 +194,7 @@ impl Berth {
             sources::Source::Hosted(_) => Ok(reg),
             sources::Source::Virtual(v) => {
                 let name = krate.to_ascii_lowercase();
-                match v.resolve(self, reg, &name).await? {
+                match v.resolve(self.at(reg), &name).await? {
                     Some((member, _)) if member.kind == RegistryKind::Hosted => Ok(member),
                     Some((member, _)) => Err(read_only(member.kind)),
                     None => Err(ServiceError::NotFound(format!(

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::auth::{generate_token, hash_password, hash_token, Scope, Scopes};
 use crate::error::ServiceError;
+use crate::sources::SearchPage;
 use crate::{Berth, Identity, Registry};
 
 /// Owners of a crate, in cargo's response shape.
@@ -350,9 +351,12 @@ impl Berth {
         }
         let per_page = per_page.unwrap_or(10).clamp(1, MAX_PER_PAGE);
         let page = page.unwrap_or(1).clamp(1, 10_000);
-        reg.source
-            .search(self, reg, query.trim(), per_page, (page - 1) * per_page)
-            .await
+        let page = SearchPage {
+            query: query.trim(),
+            per_page,
+            offset: (page - 1) * per_page,
+        };
+        reg.source.search(self.at(reg), page).await
     }
 
     /// Adds a user. `password` is hashed with argon2id when given.
@@ -410,7 +414,7 @@ impl Berth {
     async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, ServiceError> {
         let mut all = std::collections::HashSet::new();
         for reg in self.registries() {
-            all.extend(reg.source.referenced_blobs(self, reg).await?);
+            all.extend(reg.source.referenced_blobs(self.at(reg)).await?);
         }
         Ok(all)
     }
