@@ -4,10 +4,10 @@
 //! the test kit's builders). Measuring tools only: nothing here asserts
 //! anything about speed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use berth_testkit::{Backend, Compression, Launch, PublishBuilder, Stores, TarballBuilder};
 use rand::RngCore;
 
@@ -15,6 +15,29 @@ pub use berth_testkit::Server;
 
 pub mod scale;
 pub mod wrk;
+
+/// The berth binary to measure: `given` (a `--berth` flag), else `berth`
+/// next to this executable; an error when it is not there.
+pub fn berth_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let berth = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("berth"),
+    };
+    if !berth.exists() {
+        bail!(
+            "no berth binary at {} (build it, or pass --berth)",
+            berth.display()
+        );
+    }
+    Ok(berth)
+}
+
+/// The multi-threaded runtime the benchmarks drive their clients on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
 
 /// Starts a server with the binary `berth` on fresh stores of `backend`
 /// (`sqlite` or `postgres-s3`), logging warnings only, and waits until it

@@ -428,19 +428,8 @@ fn ratio(all: &[Measurement], m: &Measurement) -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let berth = match &args.berth {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("berth"),
-    };
-    if !berth.exists() {
-        bail!(
-            "no berth binary at {} (build it, or pass --berth)",
-            berth.display()
-        );
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let berth = berth_bench::berth_binary(args.berth.as_deref())?;
+    let rt = berth_bench::runtime()?;
     let mut all = Vec::new();
     let mut memory = Vec::new();
     for backend in &args.backends {

@@ -28,30 +28,37 @@ pub struct Wrk<'a> {
     pub script: Option<&'a Path>,
 }
 
-fn parse_duration_ms(s: &str) -> Option<f64> {
+/// A number with a unit suffix (`12.5ms`), scaled by the unit's factor.
+fn parse_scaled(s: &str, units: &[(&str, f64)]) -> Option<f64> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
     let v: f64 = num.parse().ok()?;
-    Some(match unit {
-        "us" => v / 1000.0,
-        "ms" => v,
-        "s" => v * 1000.0,
-        "m" => v * 60_000.0,
-        _ => return None,
-    })
+    let (_, factor) = units.iter().find(|(u, _)| *u == unit)?;
+    Some(v * factor)
+}
+
+fn parse_duration_ms(s: &str) -> Option<f64> {
+    parse_scaled(
+        s,
+        &[
+            ("us", 1.0 / 1000.0),
+            ("ms", 1.0),
+            ("s", 1000.0),
+            ("m", 60_000.0),
+        ],
+    )
 }
 
 fn parse_size_mib(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let v: f64 = num.parse().ok()?;
-    Some(match unit {
-        "B" => v / 1048576.0,
-        "KB" => v / 1024.0,
-        "MB" => v,
-        "GB" => v * 1024.0,
-        _ => return None,
-    })
+    parse_scaled(
+        s,
+        &[
+            ("B", 1.0 / 1048576.0),
+            ("KB", 1.0 / 1024.0),
+            ("MB", 1.0),
+            ("GB", 1024.0),
+        ],
+    )
 }
 
 /// Reads wrk's text report (run with `--latency`).

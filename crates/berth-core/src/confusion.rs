@@ -80,7 +80,7 @@ impl Berth {
     ) -> Result<Option<&'b Registry>, ServiceError> {
         let lname = name.to_ascii_lowercase();
         for p in self.upstream_proxies(target, &lname) {
-            if p.source.index_file(self, p, &lname).await?.is_some() {
+            if p.source.index_file(self.at(p), &lname).await?.is_some() {
                 return Ok(Some(p));
             }
         }
@@ -198,7 +198,7 @@ impl Berth {
             let lname = name.to_ascii_lowercase();
             for p in v.proxy_members() {
                 let p = self.registry(p)?;
-                let found = p.source.index_file(self, p, &lname).await.map_err(|e| {
+                let found = p.source.index_file(self.at(p), &lname).await.map_err(|e| {
                     ServiceError::Unavailable(format!(
                         "cannot check whether `{name}` exists upstream of registry `{}`: {e}",
                         p.name

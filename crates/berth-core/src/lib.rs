@@ -66,24 +66,37 @@ pub struct Berth {
     pub(crate) crates_created: std::sync::atomic::AtomicU64,
 }
 
+/// Opens (creating and migrating when needed) the metadata and blob stores
+/// of `config`; `name("database")` and `name("blob store")` say which in
+/// the error.
+pub(crate) async fn open_stores(
+    config: &Config,
+    name: impl Fn(&str) -> String,
+) -> Result<(MetaStore, BlobStore), ServiceError> {
+    let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
+        .await
+        .map_err(|e| {
+            ServiceError::Unavailable(format!(
+                "cannot open {} {}: {e}",
+                name("database"),
+                berth_store::redact(&config.database.url)
+            ))
+        })?;
+    let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
+        ServiceError::Unavailable(format!(
+            "cannot open {} {}: {e}",
+            name("blob store"),
+            config.storage.url
+        ))
+    })?;
+    Ok((meta, blobs))
+}
+
 impl Berth {
     /// Opens the stores (creating and migrating them when needed) and makes
     /// sure every configured registry exists.
     pub async fn open(config: Config) -> Result<Arc<Self>, ServiceError> {
-        let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
-            .await
-            .map_err(|e| {
-                ServiceError::Unavailable(format!(
-                    "cannot open the database at {}: {e}",
-                    berth_store::redact(&config.database.url)
-                ))
-            })?;
-        let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
-            ServiceError::Unavailable(format!(
-                "cannot open the blob store at {}: {e}",
-                config.storage.url
-            ))
-        })?;
+        let (meta, blobs) = open_stores(&config, |store| format!("the {store} at")).await?;
         // This process makes every change to the metadata (single-node
         // SQLite), so a hosted registry's cached files stay valid until it
         // invalidates them.
@@ -193,7 +206,7 @@ impl Berth {
             sources::Source::Hosted(_) => Ok(reg),
             sources::Source::Virtual(v) => {
                 let name = krate.to_ascii_lowercase();
-                match v.resolve(self, reg, &name).await? {
+                match v.resolve(self.at(reg), &name).await? {
                     Some((member, _)) if member.kind == RegistryKind::Hosted => Ok(member),
                     Some((member, _)) => Err(read_only(member.kind)),
                     None => Err(ServiceError::NotFound(format!(

@@ -46,21 +46,7 @@ pub struct Endpoints {
 }
 
 async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), ServiceError> {
-    let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
-        .await
-        .map_err(|e| {
-            ServiceError::Unavailable(format!(
-                "cannot open the {what} database {}: {e}",
-                berth_store::redact(&config.database.url)
-            ))
-        })?;
-    let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
-        ServiceError::Unavailable(format!(
-            "cannot open the {what} blob store {}: {e}",
-            config.storage.url
-        ))
-    })?;
-    Ok((meta, blobs))
+    crate::open_stores(config, |store| format!("the {what} {store}")).await
 }
 
 impl Endpoints {

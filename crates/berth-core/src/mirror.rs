@@ -174,7 +174,7 @@ impl Berth {
                 }
                 None => {
                     let lname = w.name.to_ascii_lowercase();
-                    let file = match proxy.index_file(self, reg, &lname).await {
+                    let file = match proxy.index_file(self.at(reg), &lname).await {
                         Ok(Some(f)) => f,
                         Ok(None) => {
                             report
@@ -228,7 +228,7 @@ impl Berth {
                     let outcome = match before {
                         Ok(Some(_)) => FillOutcome::Present,
                         Err(e) => FillOutcome::Failed(e.to_string()),
-                        Ok(None) => match proxy.locate(self, reg, &name, &vers).await {
+                        Ok(None) => match proxy.locate(self.at(reg), &name, &vers).await {
                             Ok(Some(_)) => FillOutcome::Fetched,
                             Ok(None) => FillOutcome::NotFound,
                             Err(e) => FillOutcome::Failed(e.to_string()),

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::auth::{generate_token, hash_password, hash_token, Scope, Scopes};
 use crate::error::ServiceError;
+use crate::sources::SearchPage;
 use crate::{Berth, Identity, Registry};
 
 /// Owners of a crate, in cargo's response shape.
@@ -202,11 +203,7 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
-        let action = if yanked {
-            AuditAction::Yank
-        } else {
-            AuditAction::Unyank
-        };
+        let action = AuditAction::yank(yanked);
         self.require_scope(who, Scope::Yank, action, reg, name, Some(vers))
             .await?;
         let version = berth_protocol::validate_version(vers).map_err(|_| {
@@ -333,11 +330,7 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
-        let action = if add {
-            AuditAction::OwnerAdd
-        } else {
-            AuditAction::OwnerRemove
-        };
+        let action = AuditAction::owners(add);
         self.require_scope(who, Scope::ChangeOwners, action, reg, name, None)
             .await?;
         if logins.is_empty() || logins.len() > 100 {
@@ -401,9 +394,12 @@ impl Berth {
             )));
         }
         let _slot = self.search_slot().await?;
-        reg.source
-            .search(self, reg, query.trim(), per_page, (page - 1) * per_page)
-            .await
+        let page = SearchPage {
+            query: query.trim(),
+            per_page,
+            offset: (page - 1) * per_page,
+        };
+        reg.source.search(self.at(reg), page).await
     }
 
     /// Adds a user. `password` is hashed with argon2id when given.
@@ -461,7 +457,7 @@ impl Berth {
     async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, ServiceError> {
         let mut all = std::collections::HashSet::new();
         for reg in self.registries() {
-            all.extend(reg.source.referenced_blobs(self, reg).await?);
+            all.extend(reg.source.referenced_blobs(self.at(reg)).await?);
         }
         Ok(all)
     }

@@ -63,6 +63,41 @@ fn take<'a>(input: &mut &'a [u8], len: u32, part: &'static str) -> Result<&'a [u
     Ok(head)
 }
 
+/// The two length-prefixed parts of a publish body.
+#[derive(Clone, Copy)]
+enum Part {
+    Metadata,
+    Crate,
+}
+
+impl Part {
+    /// How a truncated body names the part's length and the part.
+    fn names(self) -> [&'static str; 2] {
+        match self {
+            Part::Metadata => ["metadata length", "metadata"],
+            Part::Crate => [".crate length", ".crate file"],
+        }
+    }
+
+    fn too_large(self, len: u64, max: u64) -> BodyError {
+        match self {
+            Part::Metadata => BodyError::MetadataTooLarge { len, max },
+            Part::Crate => BodyError::CrateTooLarge { len, max },
+        }
+    }
+}
+
+/// A part behind its little-endian `u32` length, refused when it is longer
+/// than `max`.
+fn take_part<'a>(input: &mut &'a [u8], part: Part, max: u64) -> Result<&'a [u8], BodyError> {
+    let [len_name, name] = part.names();
+    let len = take_u32(input, len_name)?;
+    if u64::from(len) > max {
+        return Err(part.too_large(len.into(), max));
+    }
+    take(input, len, name)
+}
+
 /// Splits a publish body, refusing parts larger than the given limits.
 pub fn parse_publish_body(
     body: &[u8],
@@ -70,22 +105,8 @@ pub fn parse_publish_body(
     max_crate: u64,
 ) -> Result<PublishBody<'_>, BodyError> {
     let mut input = body;
-    let meta_len = take_u32(&mut input, "metadata length")?;
-    if u64::from(meta_len) > max_metadata {
-        return Err(BodyError::MetadataTooLarge {
-            len: meta_len.into(),
-            max: max_metadata,
-        });
-    }
-    let metadata = take(&mut input, meta_len, "metadata")?;
-    let crate_len = take_u32(&mut input, ".crate length")?;
-    if u64::from(crate_len) > max_crate {
-        return Err(BodyError::CrateTooLarge {
-            len: crate_len.into(),
-            max: max_crate,
-        });
-    }
-    let crate_file = take(&mut input, crate_len, ".crate file")?;
+    let metadata = take_part(&mut input, Part::Metadata, max_metadata)?;
+    let crate_file = take_part(&mut input, Part::Crate, max_crate)?;
     if !input.is_empty() {
         return Err(BodyError::TrailingBytes(input.len() as u64));
     }

@@ -132,34 +132,22 @@ mod tests {
             validate_crate_name(&"a".repeat(65)),
             Err(NameError::TooLong(_))
         ));
-        assert!(matches!(
-            validate_crate_name("1abc"),
-            Err(NameError::BadStart { .. })
-        ));
-        assert!(matches!(
-            validate_crate_name("_abc"),
-            Err(NameError::BadStart { .. })
-        ));
-        assert!(matches!(
-            validate_crate_name("-abc"),
-            Err(NameError::BadStart { .. })
-        ));
+        for n in ["1abc", "_abc", "-abc"] {
+            assert!(
+                matches!(validate_crate_name(n), Err(NameError::BadStart { .. })),
+                "{n}"
+            );
+        }
         assert!(matches!(
             validate_crate_name("a.b"),
             Err(NameError::BadChar { ch: '.', .. })
         ));
-        assert!(matches!(
-            validate_crate_name("a/b"),
-            Err(NameError::BadChar { .. })
-        ));
-        assert!(matches!(
-            validate_crate_name("café"),
-            Err(NameError::BadChar { .. })
-        ));
-        assert!(matches!(
-            validate_crate_name("a b"),
-            Err(NameError::BadChar { .. })
-        ));
+        for n in ["a/b", "café", "a b"] {
+            assert!(
+                matches!(validate_crate_name(n), Err(NameError::BadChar { .. })),
+                "{n}"
+            );
+        }
     }
 
     #[test]

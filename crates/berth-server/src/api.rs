@@ -1,15 +1,17 @@
 //! cargo's web API: publish, yank and unyank, owners, search, download.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::ServiceError;
-use std::time::{Duration, Instant};
-
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::caller::Caller;
@@ -127,33 +129,51 @@ pub(crate) async fn publish(
     Ok(ok_json(serde_json::json!({ "warnings": warnings })))
 }
 
+/// The path parameters of a request and who sends it.
+pub(crate) struct Asked<P> {
+    path: P,
+    who: Caller,
+}
+
+impl<P: DeserializeOwned + Send> FromRequestParts<AppState> for Asked<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Path(path) = Path::<P>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let who = Caller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self { path, who })
+    }
+}
+
+type VersionPath = (String, String, String);
+
 pub(crate) async fn yank(
     State(state): State<AppState>,
-    Path((registry, name, version)): Path<(String, String, String)>,
-    who: Caller,
+    req: Asked<VersionPath>,
 ) -> Result<Response, ApiError> {
-    set_yanked(state, registry, name, version, who, true).await
+    set_yanked(state, req, true).await
 }
 
 pub(crate) async fn unyank(
     State(state): State<AppState>,
-    Path((registry, name, version)): Path<(String, String, String)>,
-    who: Caller,
+    req: Asked<VersionPath>,
 ) -> Result<Response, ApiError> {
-    set_yanked(state, registry, name, version, who, false).await
+    set_yanked(state, req, false).await
 }
 
 async fn set_yanked(
     state: AppState,
-    registry: String,
-    name: String,
-    version: String,
-    who: Caller,
+    req: Asked<VersionPath>,
     yanked: bool,
 ) -> Result<Response, ApiError> {
+    let (registry, name, version) = &req.path;
     state
         .berth
-        .set_yanked(&registry, who.get(), &name, &version, yanked)
+        .set_yanked(registry, req.who.get(), name, version, yanked)
         .await?;
     Ok(ok_json(serde_json::json!({ "ok": true })))
 }
@@ -172,46 +192,61 @@ struct OwnersBody {
     users: Vec<String>,
 }
 
+/// An owners change as sent: the crate in the path, the caller, and the
+/// logins in the (bounded) JSON body.
+pub(crate) struct OwnersRequest {
+    asked: Asked<(String, String)>,
+    users: Vec<String>,
+}
+
+impl FromRequest<AppState> for OwnersRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let asked = Asked::from_request_parts(&mut parts, state).await?;
+        let parse = async {
+            let bytes = read_body(&parts.headers, body, 64 * 1024, None).await?;
+            serde_json::from_slice::<OwnersBody>(&bytes).map_err(|e| {
+                ServiceError::BadRequest(format!(
+                    "invalid owners request: expected {{\"users\":[...]}}: {e}"
+                ))
+            })
+        };
+        let users = parse
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?
+            .users;
+        Ok(Self { asked, users })
+    }
+}
+
 async fn change_owners(
     state: AppState,
-    registry: String,
-    name: String,
-    who: Caller,
-    headers: HeaderMap,
-    body: Body,
+    req: OwnersRequest,
     add: bool,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body, 64 * 1024, None).await?;
-    let parsed: OwnersBody = serde_json::from_slice(&bytes).map_err(|e| {
-        ServiceError::BadRequest(format!(
-            "invalid owners request: expected {{\"users\":[...]}}: {e}"
-        ))
-    })?;
+    let (registry, name) = &req.asked.path;
+    let who = req.asked.who.get();
     let msg = state
         .berth
-        .change_owners(&registry, who.get(), &name, &parsed.users, add)
+        .change_owners(registry, who, name, &req.users, add)
         .await?;
     Ok(ok_json(serde_json::json!({ "ok": true, "msg": msg })))
 }
 
 pub(crate) async fn add_owners(
     State(state): State<AppState>,
-    Path((registry, name)): Path<(String, String)>,
-    who: Caller,
-    headers: HeaderMap,
-    body: Body,
+    req: OwnersRequest,
 ) -> Result<Response, ApiError> {
-    change_owners(state, registry, name, who, headers, body, true).await
+    change_owners(state, req, true).await
 }
 
 pub(crate) async fn remove_owners(
     State(state): State<AppState>,
-    Path((registry, name)): Path<(String, String)>,
-    who: Caller,
-    headers: HeaderMap,
-    body: Body,
+    req: OwnersRequest,
 ) -> Result<Response, ApiError> {
-    change_owners(state, registry, name, who, headers, body, false).await
+    change_owners(state, req, false).await
 }
 
 #[derive(Deserialize)]

@@ -11,9 +11,8 @@
 use std::collections::HashMap;
 
 use crate::db::{Backend, MetaStore};
-use crate::domain::{AuditAction, AuditOutcome};
+use crate::domain::AuditAction;
 use crate::model::AuditEntry;
-use crate::tables::insert_audit;
 use crate::StoreError;
 
 /// Rows per multi-row INSERT. The widest statement (versions, 10 bound
@@ -248,19 +247,15 @@ impl MetaStore {
             q.execute(&mut *w.tx).await?;
         }
 
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                detail: Some(format!(
-                    "registry_id={registry_id} owner_id={owner_user_id} crates={} versions={}",
-                    plans.len(),
-                    order.len()
-                )),
-                ..AuditEntry::new(AuditAction::BulkLoad, AuditOutcome::Ok)
-            },
-        )
+        w.commit_audited(&AuditEntry::done(
+            AuditAction::BulkLoad,
+            format!(
+                "registry_id={registry_id} owner_id={owner_user_id} crates={} versions={}",
+                plans.len(),
+                order.len()
+            ),
+        ))
         .await?;
-        w.tx.commit().await?;
         Ok(order.len() as u64)
     }
 

@@ -143,6 +143,26 @@ string_enum! {
     }
 }
 
+impl AuditAction {
+    /// `Yank`, or `Unyank` when `yanked` is false.
+    pub fn yank(yanked: bool) -> Self {
+        if yanked {
+            Self::Yank
+        } else {
+            Self::Unyank
+        }
+    }
+
+    /// `OwnerAdd`, or `OwnerRemove` when `add` is false.
+    pub fn owners(add: bool) -> Self {
+        if add {
+            Self::OwnerAdd
+        } else {
+            Self::OwnerRemove
+        }
+    }
+}
+
 string_enum! {
     /// How an audited attempt ended.
     pub enum AuditOutcome ("audit outcome") {

@@ -148,6 +148,29 @@ impl AuditEntry {
             detail: None,
         }
     }
+
+    /// A change that was made, described by `detail`.
+    pub fn done(action: AuditAction, detail: String) -> Self {
+        Self {
+            detail: Some(detail),
+            ..Self::new(action, AuditOutcome::Ok)
+        }
+    }
+
+    /// A change `login` made to a crate of `registry`.
+    pub fn crate_change(
+        login: &str,
+        action: AuditAction,
+        registry: &str,
+        crate_name: &str,
+    ) -> Self {
+        Self {
+            actor: Some(login.to_string()),
+            registry: Some(registry.to_string()),
+            crate_name: Some(crate_name.to_string()),
+            ..Self::new(action, AuditOutcome::Ok)
+        }
+    }
 }
 
 /// One audit-log row as read back.

@@ -35,6 +35,16 @@ fn check_err(bytes: &[u8]) -> TarballError {
     }
 }
 
+/// Inspects `bytes`, fails the test unless the refusal matches `pattern`,
+/// and gives the error.
+macro_rules! refused {
+    ($bytes:expr, $pattern:pat $(if $guard:expr)?) => {{
+        let err = check_err($bytes);
+        assert!(matches!(err, $pattern $(if $guard)?), "{err:?}");
+        err
+    }};
+}
+
 fn assert_mentions(err: &TarballError, needle: &str) {
     let message = err.to_string();
     assert!(
@@ -133,8 +143,7 @@ fn pax_path_outside_the_root_is_refused() {
         .pax_path(b"foo-1.0.0/../../etc/cron.d/x")
         .raw(b"foo-1.0.0/innocent", EntryType::Regular, b"x")
         .gz();
-    let err = check_err(&bytes);
-    assert!(matches!(err, TarballError::OutsideRoot { .. }), "{err:?}");
+    let err = refused!(&bytes, TarballError::OutsideRoot { .. });
     assert_mentions(&err, "`foo-1.0.0/../../etc/cron.d/x`");
 }
 
@@ -148,8 +157,10 @@ fn malformed_paths_are_refused() {
         (b"foo-1.0.0", "root must be a directory"),
     ];
     for (path, reason) in cases {
-        let err = check_err(&good().raw(path, EntryType::Regular, b"x").gz());
-        assert!(matches!(err, TarballError::InvalidPath { .. }), "{err:?}");
+        let err = refused!(
+            &good().raw(path, EntryType::Regular, b"x").gz(),
+            TarballError::InvalidPath { .. }
+        );
         assert_mentions(&err, reason);
         assert_mentions(&err, &String::from_utf8_lossy(path));
     }
@@ -188,24 +199,21 @@ fn special_entries_are_refused() {
 
 #[test]
 fn duplicates_are_refused() {
-    let err = check_err(&good().file("foo-1.0.0/src/lib.rs", b"again").gz());
-    assert!(
-        matches!(err, TarballError::DuplicateEntry { .. }),
-        "{err:?}"
+    let err = refused!(
+        &good().file("foo-1.0.0/src/lib.rs", b"again").gz(),
+        TarballError::DuplicateEntry { .. }
     );
     assert_mentions(&err, "duplicate entry `foo-1.0.0/src/lib.rs`");
 
-    let err = check_err(&good().dir("foo-1.0.0/src/lib.rs").gz());
-    assert!(
-        matches!(err, TarballError::DuplicateEntry { .. }),
-        "{err:?}"
+    let err = refused!(
+        &good().dir("foo-1.0.0/src/lib.rs").gz(),
+        TarballError::DuplicateEntry { .. }
     );
     assert_mentions(&err, "`foo-1.0.0/src/lib.rs`");
 
-    let err = check_err(&good().dir("foo-1.0.0/src").dir("foo-1.0.0/src/").gz());
-    assert!(
-        matches!(err, TarballError::DuplicateEntry { .. }),
-        "{err:?}"
+    refused!(
+        &good().dir("foo-1.0.0/src").dir("foo-1.0.0/src/").gz(),
+        TarballError::DuplicateEntry { .. }
     );
 }
 
@@ -215,17 +223,12 @@ fn missing_manifest_is_refused() {
         .file("foo-1.0.0/src/lib.rs", b"")
         .file("foo-1.0.0/cargo.toml", manifest(NAME, VERSION).as_bytes())
         .gz();
-    let err = check_err(&bytes);
-    assert!(
-        matches!(err, TarballError::MissingManifest { .. }),
-        "{err:?}"
-    );
+    let err = refused!(&bytes, TarballError::MissingManifest { .. });
     assert_mentions(&err, "has no `foo-1.0.0/Cargo.toml`");
 
-    let err = check_err(&TarballBuilder::new().gz());
-    assert!(
-        matches!(err, TarballError::MissingManifest { .. }),
-        "{err:?}"
+    refused!(
+        &TarballBuilder::new().gz(),
+        TarballError::MissingManifest { .. }
     );
 }
 
@@ -234,18 +237,13 @@ fn manifest_name_and_version_must_match() {
     let bytes = TarballBuilder::new()
         .file("foo-1.0.0/Cargo.toml", manifest("bar", VERSION).as_bytes())
         .gz();
-    let err = check_err(&bytes);
-    assert!(matches!(err, TarballError::NameMismatch { .. }), "{err:?}");
+    let err = refused!(&bytes, TarballError::NameMismatch { .. });
     assert_mentions(&err, "names package `bar`, but the upload is for `foo`");
 
     let bytes = TarballBuilder::new()
         .file("foo-1.0.0/Cargo.toml", manifest(NAME, "1.0.1").as_bytes())
         .gz();
-    let err = check_err(&bytes);
-    assert!(
-        matches!(err, TarballError::VersionMismatch { .. }),
-        "{err:?}"
-    );
+    let err = refused!(&bytes, TarballError::VersionMismatch { .. });
     assert_mentions(&err, "`1.0.1`");
     assert_mentions(&err, "`1.0.0`");
 }
@@ -253,44 +251,37 @@ fn manifest_name_and_version_must_match() {
 #[test]
 fn bad_manifests_are_refused() {
     let with = |toml: &[u8]| {
-        check_err(
-            &TarballBuilder::new()
-                .file("foo-1.0.0/Cargo.toml", toml)
-                .gz(),
-        )
+        TarballBuilder::new()
+            .file("foo-1.0.0/Cargo.toml", toml)
+            .gz()
     };
 
-    let err = with(b"[package]\nname = \"foo\"\nversion = \n");
-    assert!(
-        matches!(err, TarballError::InvalidManifest { .. }),
-        "{err:?}"
+    let err = refused!(
+        &with(b"[package]\nname = \"foo\"\nversion = \n"),
+        TarballError::InvalidManifest { .. }
     );
     assert_mentions(&err, "not valid TOML");
     assert_mentions(&err, "line 3");
 
-    let err = with(b"[package]\nname = \"foo\"\n\xff = 1\n");
-    assert!(
-        matches!(err, TarballError::InvalidManifest { .. }),
-        "{err:?}"
+    refused!(
+        &with(b"[package]\nname = \"foo\"\n\xff = 1\n"),
+        TarballError::InvalidManifest { .. }
     );
 
-    let err = with(b"[package]\nname = \"foo\"\n");
-    assert!(
-        matches!(err, TarballError::ManifestMissingField { field: "version" }),
-        "{err:?}"
+    let err = refused!(
+        &with(b"[package]\nname = \"foo\"\n"),
+        TarballError::ManifestMissingField { field: "version" }
     );
     assert_mentions(&err, "`package.version`");
 
-    let err = with(b"[package]\nname = \"foo\"\nversion.workspace = true\n");
-    assert!(
-        matches!(err, TarballError::ManifestMissingField { field: "version" }),
-        "{err:?}"
+    refused!(
+        &with(b"[package]\nname = \"foo\"\nversion.workspace = true\n"),
+        TarballError::ManifestMissingField { field: "version" }
     );
 
-    let err = with(b"[lib]\nname = \"foo\"\n");
-    assert!(
-        matches!(err, TarballError::ManifestMissingField { field: "name" }),
-        "{err:?}"
+    refused!(
+        &with(b"[lib]\nname = \"foo\"\n"),
+        TarballError::ManifestMissingField { field: "name" }
     );
 }
 
@@ -380,11 +371,7 @@ fn gzip_bomb_small_limit() {
 fn gzip_bomb_default_limit() {
     let bytes = bomb(600 << 20);
     let started = Instant::now();
-    let err = check_err(&bytes);
-    assert!(
-        matches!(err, TarballError::TooLarge { limit } if limit == 512 << 20),
-        "{err:?}"
-    );
+    refused!(&bytes, TarballError::TooLarge { limit } if limit == 512 << 20);
     let elapsed = started.elapsed();
     assert!(elapsed.as_secs() < 30, "inspection took {elapsed:?}");
 
@@ -428,8 +415,7 @@ fn too_many_entries_are_refused() {
 #[test]
 fn not_gzip_is_refused() {
     for bytes in [&b""[..], b"this is not a gzip stream at all", &good().tar()] {
-        let err = check_err(bytes);
-        assert!(matches!(err, TarballError::InvalidGzip { .. }), "{err:?}");
+        let err = refused!(bytes, TarballError::InvalidGzip { .. });
         assert_mentions(&err, "not a valid gzip stream");
     }
 }
@@ -447,14 +433,15 @@ fn truncated_gzip_is_refused() {
     let mut corrupt = bytes.clone();
     let at = corrupt.len() - 6;
     corrupt[at] ^= 0xff;
-    let err = check_err(&corrupt);
-    assert!(matches!(err, TarballError::InvalidGzip { .. }), "{err:?}");
+    refused!(&corrupt, TarballError::InvalidGzip { .. });
 }
 
 #[test]
 fn gzip_of_garbage_is_refused() {
-    let err = check_err(&gzip(&b"garbage!".repeat(100)));
-    assert!(matches!(err, TarballError::InvalidTar { .. }), "{err:?}");
+    let err = refused!(
+        &gzip(&b"garbage!".repeat(100)),
+        TarballError::InvalidTar { .. }
+    );
     assert_mentions(&err, "not a valid tar archive");
 }
 
@@ -462,30 +449,25 @@ fn gzip_of_garbage_is_refused() {
 fn truncated_tar_is_refused() {
     let tar = good().tar();
     // Cut inside the data of the first entry (after its 512-byte header).
-    let err = check_err(&gzip(&tar[..530]));
-    assert!(matches!(err, TarballError::InvalidTar { .. }), "{err:?}");
+    let err = refused!(&gzip(&tar[..530]), TarballError::InvalidTar { .. });
     assert_mentions(&err, "`foo-1.0.0/Cargo.toml` is truncated");
     // Cut inside a header.
-    let err = check_err(&gzip(&tar[..1100]));
-    assert!(matches!(err, TarballError::InvalidTar { .. }), "{err:?}");
+    refused!(&gzip(&tar[..1100]), TarballError::InvalidTar { .. });
 }
 
 #[test]
 fn trailing_data_is_refused() {
     let mut bytes = good().gz();
     bytes.extend_from_slice(b"extra");
-    let err = check_err(&bytes);
-    assert!(matches!(err, TarballError::TrailingGzipData), "{err:?}");
+    refused!(&bytes, TarballError::TrailingGzipData);
 
     let mut two_members = good().gz();
     two_members.extend_from_slice(&good().gz());
-    let err = check_err(&two_members);
-    assert!(matches!(err, TarballError::TrailingGzipData), "{err:?}");
+    refused!(&two_members, TarballError::TrailingGzipData);
 
     let mut tar = good().tar();
     tar.extend_from_slice(&TarballBuilder::new().file("foo-1.0.0/hidden", b"x").tar());
-    let err = check_err(&gzip(&tar));
-    assert!(matches!(err, TarballError::TrailingTarData), "{err:?}");
+    refused!(&gzip(&tar), TarballError::TrailingTarData);
 
     // Zero padding after the end-of-archive marker is fine.
     let mut tar = good().tar();
@@ -513,7 +495,6 @@ fn hostile_values_are_escaped_in_messages() {
             manifest(&long_name, VERSION).as_bytes(),
         )
         .gz();
-    let err = check_err(&bytes);
-    assert!(matches!(err, TarballError::NameMismatch { .. }), "{err:?}");
+    let err = refused!(&bytes, TarballError::NameMismatch { .. });
     assert!(err.to_string().len() < 1000);
 }

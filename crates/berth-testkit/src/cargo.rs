@@ -60,6 +60,12 @@ impl Cargo {
         self
     }
 
+    /// A cargo home for a new user of `server` (added through the CLI),
+    /// with a token of theirs for `main`.
+    pub fn for_new_user(server: &Server, login: &str) -> Cargo {
+        Self::new(server).with_token(&server.user_with_token(login))
+    }
+
     /// Sets or clears the token of the `main` registry.
     pub fn set_token(&mut self, token: Option<&str>) {
         self.set_registry_token("main", token);
@@ -107,17 +113,23 @@ impl Cargo {
         self.cmd(dir, args).output().expect("run cargo")
     }
 
-    /// Runs cargo and fails the test (showing its output) unless it succeeds;
-    /// returns stdout and stderr.
-    pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
+    /// Runs cargo; whether it succeeded, and its stdout then stderr.
+    fn run_text(&self, dir: &Path, args: &[&str]) -> (bool, String) {
         let out = self.run(dir, args);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        (out.status.success(), text)
+    }
+
+    /// Runs cargo and fails the test (showing its output) unless it succeeds;
+    /// returns stdout and stderr.
+    pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let (success, text) = self.run_text(dir, args);
         assert!(
-            out.status.success(),
+            success,
             "cargo {args:?} failed in {}:\n{text}",
             dir.display()
         );
@@ -127,33 +139,31 @@ impl Cargo {
     /// Runs cargo and fails the test unless it fails; returns stdout and
     /// stderr.
     pub fn fails(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.run(dir, args);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !out.status.success(),
-            "cargo {args:?} should have failed:\n{text}"
-        );
+        let (success, text) = self.run_text(dir, args);
+        assert!(!success, "cargo {args:?} should have failed:\n{text}");
         text
+    }
+
+    /// Creates `dir_name` (and its `src/`) under the work dir with this
+    /// `Cargo.toml`; returns the directory.
+    pub fn manifest(&self, dir_name: &str, cargo_toml: &str) -> PathBuf {
+        let dir = self.work.path().join(dir_name);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), cargo_toml).unwrap();
+        dir
     }
 
     /// Writes a package under the work dir and returns its directory.
     /// `deps` is the body of `[dependencies]`; `extra` is appended verbatim.
     pub fn package(&self, name: &str, version: &str, deps: &str, extra: &str) -> PathBuf {
-        let dir = self.work.path().join(format!("{name}-{version}"));
-        std::fs::create_dir_all(dir.join("src")).unwrap();
-        std::fs::write(
-            dir.join("Cargo.toml"),
-            format!(
+        let dir = self.manifest(
+            &format!("{name}-{version}"),
+            &format!(
                 "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\
                  description = \"The {name} crate\"\nlicense = \"MIT\"\npublish = [\"main\"]\n\n\
                  [dependencies]\n{deps}\n{extra}"
             ),
-        )
-        .unwrap();
+        );
         let lib = dir.join("src/lib.rs");
         if !lib.exists() {
             std::fs::write(
@@ -168,30 +178,49 @@ impl Cargo {
     /// Writes a binary package (`publish = false`, an empty `main`) under the
     /// work dir with this `[dependencies]` body; returns its directory.
     pub fn consumer(&self, name: &str, deps: &str) -> PathBuf {
-        let dir = self.work.path().join(name);
-        std::fs::create_dir_all(dir.join("src")).unwrap();
-        std::fs::write(
-            dir.join("Cargo.toml"),
-            format!(
+        let dir = self.manifest(
+            name,
+            &format!(
                 "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{deps}\n"
             ),
-        )
-        .unwrap();
+        );
         std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
         dir
     }
 
     /// Publishes the package in `dir` to `main` without rebuilding it.
     pub fn publish(&self, dir: &Path) -> String {
-        self.ok(
-            dir,
-            &[
-                "publish",
-                "--registry",
-                "main",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
+        self.publish_to(dir, "main")
     }
+
+    /// Publishes the package in `dir` to `registry` without rebuilding it;
+    /// fails the test unless cargo succeeds.
+    pub fn publish_to(&self, dir: &Path, registry: &str) -> String {
+        self.ok(dir, &publish_args(registry))
+    }
+
+    /// Tries to publish the package in `dir` to `registry` without
+    /// rebuilding it; fails the test unless cargo fails. Cargo's output.
+    pub fn publish_refused(&self, dir: &Path, registry: &str) -> String {
+        self.fails(dir, &publish_args(registry))
+    }
+
+    /// Writes a library package without dependencies and publishes it to
+    /// `main`; returns its directory.
+    pub fn published(&self, name: &str, version: &str) -> PathBuf {
+        let dir = self.package(name, version, "", "");
+        self.publish(&dir);
+        dir
+    }
+}
+
+/// `cargo publish` to `registry`, without the verification build.
+fn publish_args(registry: &str) -> [&str; 5] {
+    [
+        "publish",
+        "--registry",
+        registry,
+        "--no-verify",
+        "--allow-dirty",
+    ]
 }

@@ -293,6 +293,14 @@ impl Server {
         Self::start_with_config("")
     }
 
+    /// Starts a server on embedded defaults with these users (not admins),
+    /// and a token of each, in order.
+    pub fn with_users<const N: usize>(logins: [&str; N]) -> (Server, [String; N]) {
+        let server = Self::start();
+        let tokens = logins.map(|login| server.user_with_token(login));
+        (server, tokens)
+    }
+
     /// Starts a server with this TOML configuration (may be empty).
     pub fn start_with_config(toml: &str) -> Server {
         Self::start_on(Stores::new(), toml)

@@ -135,15 +135,8 @@ impl TarballBuilder {
 
     /// A regular file written the normal way (the tar crate checks the path;
     /// GNU long names when needed).
-    pub fn file(mut self, path: &str, data: &[u8]) -> Self {
-        let mut header = Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(EntryType::Regular);
-        self.tar
-            .append_data(&mut header, path, data)
-            .expect("in-memory tar");
-        self
+    pub fn file(self, path: &str, data: &[u8]) -> Self {
+        self.file_from_reader(path, data.len() as u64, data)
     }
 
     /// A regular file of `size` bytes read from `data`, written the normal

@@ -68,6 +68,26 @@ fn refusal(what: &str, r: &Reply, status: u16) -> String {
 }
 
 /// How many crates the registry's search knows (an empty query matches all).
+/// How a refused input is named in a snapshot: quoted, or by a
+/// description when it is the (too long to show) `long` one.
+fn snapshot_name(input: &str, (long, described): (&str, &str)) -> String {
+    if input == long {
+        described.to_string()
+    } else {
+        format!("{input:?}")
+    }
+}
+
+/// The index file at `path` of `main`, as served.
+fn index_file(server: &Server, path: &str) -> String {
+    http()
+        .get(format!("{}/r/main/index/{path}", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
 fn crate_total(server: &Server) -> i64 {
     let r = server.get("/r/main/api/v1/crates?q=&per_page=100");
     assert_eq!(r.status().as_u16(), 200);
@@ -110,8 +130,7 @@ fn with_manifest(t: TarballBuilder, root: &str, name: &str, vers: &str) -> Tarba
 
 #[test]
 fn valid_publish_is_accepted() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     assert_empty_registry(&server, &["foo"]);
 
     let p = foo("1.0.0");
@@ -140,8 +159,7 @@ fn valid_publish_is_accepted() {
 
 #[test]
 fn truncated_and_short_bodies_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let p = foo("1.0.0");
     let metadata = p.metadata_bytes();
     let krate = p.crate_bytes();
@@ -184,8 +202,7 @@ fn truncated_and_short_bodies_are_refused() {
 
 #[test]
 fn lying_length_fields_and_trailing_bytes_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let p = foo("1.0.0");
     let metadata = p.metadata_bytes();
     let krate = p.crate_bytes();
@@ -240,8 +257,7 @@ fn lying_length_fields_and_trailing_bytes_are_refused() {
 
 #[test]
 fn malformed_metadata_is_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let mut seen = String::new();
     let mut send = |what: &str, p: PublishBuilder| {
         let r = publish(&server, &token, &p);
@@ -271,22 +287,16 @@ fn malformed_metadata_is_refused() {
     let deep = "[".repeat(100_000);
     send("100k arrays", foo("1.0.0").raw_metadata(deep.as_bytes()));
     // ... and inside a free-form field, where the parser must descend.
-    let deep_arr = format!(
-        "{{\"name\":\"foo\",\"vers\":\"1.0.0\",\"badges\":{}",
-        "[".repeat(100_000)
-    );
-    send(
-        "100k arrays in badges",
-        foo("1.0.0").raw_metadata(deep_arr.as_bytes()),
-    );
-    let deep_obj = format!(
-        "{{\"name\":\"foo\",\"vers\":\"1.0.0\",\"badges\":{}",
-        "{\"a\":".repeat(100_000)
-    );
-    send(
-        "100k objects in badges",
-        foo("1.0.0").raw_metadata(deep_obj.as_bytes()),
-    );
+    for (what, open) in [
+        ("100k arrays in badges", "["),
+        ("100k objects in badges", "{\"a\":"),
+    ] {
+        let deep = format!(
+            "{{\"name\":\"foo\",\"vers\":\"1.0.0\",\"badges\":{}",
+            open.repeat(100_000)
+        );
+        send(what, foo("1.0.0").raw_metadata(deep.as_bytes()));
+    }
 
     assert_snapshot!(seen, @r#"
     cut JSON: 400 {"errors":[{"detail":"invalid publish metadata: EOF while parsing a value at line 1 column 24"}]}
@@ -310,8 +320,7 @@ fn malformed_metadata_is_refused() {
 /// be in the struct's field order must not be taken for one.
 #[test]
 fn metadata_array_is_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let r = publish(
         &server,
         &token,
@@ -329,8 +338,7 @@ fn metadata_array_is_refused() {
 
 #[test]
 fn invalid_crate_names_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let long = "a".repeat(65);
     let mut seen = String::new();
     for name in [
@@ -349,11 +357,7 @@ fn invalid_crate_names_are_refused() {
     ] {
         // The archive matches the metadata, so only the name is wrong.
         let r = publish(&server, &token, &PublishBuilder::new(name, "1.0.0"));
-        let what = if name == long {
-            "65 times `a`".to_string()
-        } else {
-            format!("{name:?}")
-        };
+        let what = snapshot_name(name, (&long, "65 times `a`"));
         seen += &refusal(&what, &r, 400);
     }
     assert_snapshot!(seen, @r#"
@@ -375,8 +379,7 @@ fn invalid_crate_names_are_refused() {
 
 #[test]
 fn invalid_versions_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let long = format!("1.0.0-{}", "a".repeat(194));
     assert_eq!(long.len(), 200);
     let mut seen = String::new();
@@ -386,11 +389,7 @@ fn invalid_versions_are_refused() {
             p = p.tarball(crate_file("foo", "1.0.0", LIB));
         }
         let r = publish(&server, &token, &p);
-        let what = if vers == long {
-            "`1.0.0-` and 194 times `a`".to_string()
-        } else {
-            format!("{vers:?}")
-        };
+        let what = snapshot_name(vers, (&long, "`1.0.0-` and 194 times `a`"));
         seen += &refusal(&what, &r, 400);
     }
     assert_snapshot!(seen, @r#"
@@ -406,8 +405,7 @@ fn invalid_versions_are_refused() {
 
 #[test]
 fn invalid_dependencies_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let mut seen = String::new();
     for (what, dep) in [
         ("wildcard", dependency("bar", "*")),
@@ -459,8 +457,7 @@ fn other_registries_can_be_narrowed_by_configuration() {
 
 #[test]
 fn hostile_tarballs_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let root = "foo-1.0.0";
     // The manifest and src/lib.rs of foo 1.0.0, names written verbatim.
     let good = || TarballBuilder::package("foo", "1.0.0").lib(LIB);
@@ -684,8 +681,7 @@ fn gzip_bomb_is_413() {
 
 #[test]
 fn missing_wrong_and_underscoped_tokens_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let body = || foo("1.0.0").body();
     let mut seen = String::new();
     // Each 401 with its `WWW-Authenticate` value, the server's address
@@ -764,8 +760,7 @@ fn missing_wrong_and_underscoped_tokens_are_refused() {
 
 #[test]
 fn duplicate_versions_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let p = foo("1.0.0");
     let krate = p.crate_bytes();
     let r = publish(&server, &token, &p);
@@ -828,8 +823,7 @@ fn duplicate_versions_are_refused() {
 
 #[test]
 fn concurrent_publishes_of_one_version_have_one_winner() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let n = 8;
     let publishes: Vec<PublishBuilder> = (0..n)
         .map(|i| foo("1.0.0").lib(&format!("pub fn which() -> u32 {{ {i} }}\n")))
@@ -931,8 +925,7 @@ fn garbage_collection_removes_only_orphans() {
 fn a_tar_of_tens_of_thousands_of_tiny_entries_is_refused_quickly() {
     // The default limit is 50,000 entries; 60,000 empty files compress to a
     // small upload that would otherwise cost a lot of bookkeeping.
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let mut tarball = TarballBuilder::package("foo", "1.0.0");
     for i in 0..60_000 {
         tarball = tarball.package_file(&format!("f/{i}"), b"");
@@ -952,8 +945,7 @@ fn a_tar_of_tens_of_thousands_of_tiny_entries_is_refused_quickly() {
 
 #[test]
 fn invalid_utf8_confusables_and_huge_lists_are_refused() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let mut seen = String::new();
 
     // Metadata that is not UTF-8.
@@ -1004,8 +996,7 @@ fn invalid_utf8_confusables_and_huge_lists_are_refused() {
 /// from another registry, renamed, optional, per target).
 #[test]
 fn crates_shaped_like_the_largest_real_ones_publish() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let elsewhere = "sparse+http://127.0.0.1:9/r/upstream/index/";
 
     // web-sys: features named after Web APIs, each enabling a few others.
@@ -1062,21 +1053,11 @@ fn crates_shaped_like_the_largest_real_ones_publish() {
     assert_eq!(r.status, 200, "{}", r.text);
 
     // Their index lines are served whole.
-    let line = http()
-        .get(format!("{}/r/main/index/we/b-/web-sys", server.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let line = index_file(&server, "we/b-/web-sys");
     assert!(line.len() > 58_000, "web-sys line is {} bytes", line.len());
     let entry: Value = serde_json::from_str(line.trim_end()).unwrap();
     assert_eq!(entry["features"].as_object().unwrap().len(), 1_727);
-    let line = http()
-        .get(format!("{}/r/main/index/re/qw/reqwest", server.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let line = index_file(&server, "re/qw/reqwest");
     let entry: Value = serde_json::from_str(line.trim_end()).unwrap();
     assert_eq!(entry["deps"].as_array().unwrap().len(), 64);
 }

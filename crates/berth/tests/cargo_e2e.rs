@@ -9,11 +9,9 @@ use insta::{assert_json_snapshot, assert_snapshot};
 #[test]
 fn publish_depend_build_and_run() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
+    let cargo = Cargo::for_new_user(&server, "alice");
 
-    let alpha = cargo.package("alpha", "1.0.0", "", "");
-    cargo.publish(&alpha);
+    cargo.published("alpha", "1.0.0");
     let beta = cargo.package(
         "beta",
         "0.2.0",
@@ -85,8 +83,7 @@ fn resolved_version(cargo: &Cargo, dir: &std::path::Path, name: &str) -> String 
 #[test]
 fn publish_workspace_of_interdependent_crates() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
+    let cargo = Cargo::for_new_user(&server, "alice");
     let ws = cargo.work.path().join("ws");
     let member = |name: &str, deps: &str| {
         let dir = ws.join(name);
@@ -146,20 +143,9 @@ fn publish_workspace_of_interdependent_crates() {
 #[test]
 fn republishing_a_version_is_refused() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
-    let dir = cargo.package("dup", "1.0.0", "", "");
-    cargo.publish(&dir);
-    let err = cargo.fails(
-        &dir,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let cargo = Cargo::for_new_user(&server, "alice");
+    let dir = cargo.published("dup", "1.0.0");
+    let err = cargo.publish_refused(&dir, "main");
     assert!(
         err.contains("already uploaded") || err.contains("already exists"),
         "{err}"
@@ -168,16 +154,7 @@ fn republishing_a_version_is_refused() {
     // version in the index and stops; the server's own refusal of the same
     // upload is pinned by the raw-HTTP tests in bad_input.rs.)
     let dir2 = cargo.package("dup", "1.0.0+rebuild", "", "");
-    let err = cargo.fails(
-        &dir2,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = cargo.publish_refused(&dir2, "main");
     assert!(
         err.contains("already uploaded") || err.contains("already exists"),
         "{err}"
@@ -188,11 +165,9 @@ fn republishing_a_version_is_refused() {
 #[test]
 fn yank_changes_resolution_and_unyank_restores_it() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
+    let cargo = Cargo::for_new_user(&server, "alice");
     for v in ["1.0.0", "1.0.1"] {
-        let dir = cargo.package("yanky", v, "", "");
-        cargo.publish(&dir);
+        cargo.published("yanky", v);
     }
     let app = cargo.consumer(
         "yank-app",
@@ -255,13 +230,9 @@ fn yank_changes_resolution_and_unyank_restores_it() {
 
 #[test]
 fn owners_add_list_remove_and_non_owners_are_refused() {
-    let server = Server::start();
-    let alice = server.user_with_token("alice");
-    let bob = server.user_with_token("bob");
-    let carol = server.user_with_token("carol");
+    let (server, [alice, bob, carol]) = Server::with_users(["alice", "bob", "carol"]);
     let mut cargo = Cargo::new(&server).with_token(&alice);
-    let dir = cargo.package("owned", "0.1.0", "", "");
-    cargo.publish(&dir);
+    let dir = cargo.published("owned", "0.1.0");
 
     let list = cargo.ok(&dir, &["owner", "--registry", "main", "--list", "owned"]);
     assert!(list.contains("alice") && !list.contains("bob"), "{list}");
@@ -269,16 +240,7 @@ fn owners_add_list_remove_and_non_owners_are_refused() {
     // A non-owner can neither publish a new version nor yank nor add owners.
     cargo.set_token(Some(&carol));
     let v2 = cargo.package("owned", "0.2.0", "", "");
-    let err = cargo.fails(
-        &v2,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = cargo.publish_refused(&v2, "main");
     assert!(err.contains("not an owner"), "{err}");
     let err = cargo.fails(
         &dir,
@@ -324,40 +286,33 @@ fn owners_add_list_remove_and_non_owners_are_refused() {
     // Alice, no longer an owner, is refused.
     cargo.set_token(Some(&alice));
     let v3 = cargo.package("owned", "0.3.0", "", "");
-    let err = cargo.fails(
-        &v3,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = cargo.publish_refused(&v3, "main");
     assert!(err.contains("not an owner"), "{err}");
 }
 
 #[test]
 fn search_finds_crates_by_name_and_description() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
+    let cargo = Cargo::for_new_user(&server, "alice");
     for (name, v) in [
         ("search-me", "0.1.0"),
         ("search-me", "0.3.0"),
         ("search-you", "1.0.0"),
         ("other", "2.0.0"),
     ] {
-        let dir = cargo.package(name, v, "", "");
-        cargo.publish(&dir);
+        cargo.published(name, v);
     }
     let out = cargo.ok(
         cargo.work.path(),
         &["search", "--registry", "main", "search"],
     );
-    assert!(out.contains("search-me = \"0.3.0\""), "{out}");
-    assert!(out.contains("search-you = \"1.0.0\""), "{out}");
-    assert!(out.contains("The search-me crate"), "{out}");
+    for want in [
+        "search-me = \"0.3.0\"",
+        "search-you = \"1.0.0\"",
+        "The search-me crate",
+    ] {
+        assert!(out.contains(want), "{out}");
+    }
     assert!(!out.contains("other ="), "{out}");
     // The exact name ranks first, and the total is reported.
     let r: serde_json::Value = server
@@ -418,8 +373,7 @@ fn search_finds_crates_by_name_and_description() {
 
 #[test]
 fn cargo_info_add_and_login() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let mut cargo = Cargo::new(&server);
     // `cargo login` stores the token; later commands use it without the
     // environment variable.
@@ -444,16 +398,15 @@ fn cargo_info_add_and_login() {
     assert!(creds.contains(&token));
 
     cargo.set_token(None);
-    let dir = cargo.package("infoable", "0.4.2", "", "");
-    cargo.publish(&dir);
+    cargo.published("infoable", "0.4.2");
 
     let info = cargo.ok(
         cargo.work.path(),
         &["info", "--registry", "main", "infoable"],
     );
-    assert!(info.contains("infoable"), "{info}");
-    assert!(info.contains("0.4.2"), "{info}");
-    assert!(info.contains("The infoable crate"), "{info}");
+    for want in ["infoable", "0.4.2", "The infoable crate"] {
+        assert!(info.contains(want), "{info}");
+    }
 
     let app = cargo.consumer("add-app", "");
     cargo.ok(&app, &["add", "--registry", "main", "infoable"]);
@@ -472,31 +425,13 @@ fn a_bad_token_is_refused() {
     let expired = server.token("alice", &["--expires-in-days", "0"]);
     let cargo = Cargo::new(&server).with_token(&expired);
     let dir = cargo.package("late", "0.1.0", "", "");
-    let err = cargo.fails(
-        &dir,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = cargo.publish_refused(&dir, "main");
     assert!(err.contains("has expired"), "{err}");
     assert_eq!(server.get("/r/main/index/la/te/late").status(), 404);
 
     let cargo = Cargo::new(&server).with_token("berth_not-a-real-token");
     let dir = cargo.package("nope", "0.1.0", "", "");
-    let err = cargo.fails(
-        &dir,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = cargo.publish_refused(&dir, "main");
     assert!(err.contains("token is not valid"), "{err}");
     assert_eq!(server.get("/r/main/index/no/pe/nope").status(), 404);
     assert!(server.blob_files().is_empty());
@@ -518,16 +453,7 @@ fn a_bad_token_is_refused() {
         .berth(&["token", "revoke", "--user", "alice", "--id", &id])
         .status
         .success());
-    let err = cargo.fails(
-        &dir,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = cargo.publish_refused(&dir, "main");
     assert!(err.contains("token is not valid"), "{err}");
 }
 
@@ -587,8 +513,7 @@ fn private_registry_requires_a_token_for_everything() {
     assert_eq!(cfg["auth-required"], true);
 
     let cargo = Cargo::new(&server).with_token(&token);
-    let dir = cargo.package("secret", "1.0.0", "", "");
-    cargo.publish(&dir);
+    cargo.published("secret", "1.0.0");
     let app = cargo.consumer(
         "secret-app",
         "secret = { version = \"1\", registry = \"main\" }",
@@ -613,16 +538,7 @@ fn private_registry_requires_a_token_for_everything() {
     );
     rcargo.ok(&rapp, &["fetch"]);
     let rdir = rcargo.package("rita-crate", "0.1.0", "", "");
-    let err = rcargo.fails(
-        &rdir,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let err = rcargo.publish_refused(&rdir, "main");
     assert!(err.contains("does not have the `publish` role"), "{err}");
     // A registry admin acts as an owner of every crate.
     let boss = server.user_with_token("boss");
@@ -659,10 +575,8 @@ fn private_registry_requires_a_token_for_everything() {
 #[test]
 fn downloads_are_counted() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
-    let dir = cargo.package("counted", "0.1.0", "", "");
-    cargo.publish(&dir);
+    let cargo = Cargo::for_new_user(&server, "alice");
+    cargo.published("counted", "0.1.0");
     // HEAD requests are not downloads.
     for _ in 0..2 {
         let r = http()
@@ -717,8 +631,7 @@ fn downloads_are_counted() {
 #[test]
 fn readme_is_extracted_and_versions_are_listed() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
+    let cargo = Cargo::for_new_user(&server, "alice");
     let dir = cargo.package("readable", "1.0.0", "", "");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     std::fs::write(
@@ -736,8 +649,7 @@ fn readme_is_extracted_and_versions_are_listed() {
     )
     .unwrap();
     cargo.publish(&dir);
-    let plain = cargo.package("readable", "1.1.0", "", "");
-    cargo.publish(&plain);
+    cargo.published("readable", "1.1.0");
 
     let r = server.get("/api/v1/registries/main/crates/readable/1.0.0/readme");
     assert_eq!(r.status(), 200);
@@ -852,8 +764,7 @@ fn users_and_tokens_can_be_made_before_the_server_starts() {
     }
     let server = Server::start_on(stores.clone(), "");
     let cargo = Cargo::new(&server).with_token(&token);
-    let dir = cargo.package("early-bird", "0.1.0", "", "");
-    cargo.publish(&dir);
+    cargo.published("early-bird", "0.1.0");
     // And while it runs, the CLI keeps working on the same data dir.
     let second = server.token("early", &["--scope", "yank"]);
     assert_ne!(second, token);
@@ -873,8 +784,7 @@ fn users_and_tokens_can_be_made_before_the_server_starts() {
 
 #[test]
 fn index_files_are_served_gzip_compressed_to_clients_that_ask() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     for i in 0..12 {
         let vers = format!("0.{i}.0");
         let krate = crate_file("zipped", &vers, "pub fn f() {}\n");

@@ -177,11 +177,44 @@ fn download_sha(server: &Server, name: &str, vers: &str) -> String {
     sha256_hex(&r.bytes().unwrap())
 }
 
+/// GETs `path` as JSON; fails the test unless it is served.
+#[track_caller]
+fn get_json(server: &Server, path: &str) -> Value {
+    let r = server.get(path);
+    assert_eq!(r.status().as_u16(), 200, "GET {path}");
+    r.json().unwrap()
+}
+
+/// Runs `work` on `threads` threads that start it together, each with what
+/// `prepare` made for it beforehand (off the clock); every thread's
+/// results, in thread order.
+fn all_at_once<P: Send, T: Send>(
+    threads: usize,
+    mut prepare: impl FnMut(usize) -> P,
+    work: impl Fn(P) -> Vec<T> + Sync,
+) -> Vec<T> {
+    let barrier = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let input = prepare(t);
+                let (barrier, work) = (&barrier, &work);
+                s.spawn(move || {
+                    barrier.wait();
+                    work(input)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
 /// Search results for `q`: (total, name -> max_version).
 fn search(server: &Server, q: &str) -> (i64, BTreeMap<String, Option<String>>) {
-    let r = server.get(&format!("/r/main/api/v1/crates?q={q}&per_page=100"));
-    assert_eq!(r.status().as_u16(), 200, "search {q}");
-    let v: Value = r.json().unwrap();
+    let v = get_json(server, &format!("/r/main/api/v1/crates?q={q}&per_page=100"));
     let hits = v["crates"]
         .as_array()
         .unwrap()
@@ -292,8 +325,7 @@ fn spellings(words: &[&str]) -> Vec<String> {
 
 #[test]
 fn races_same_crate_name_different_spellings() {
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     for round in 0..4 {
         let suffix = format!("r{round}");
@@ -397,39 +429,30 @@ fn races_same_crate_name_different_spellings() {
 fn races_many_distinct_crates() {
     const THREADS: usize = 16;
     const PER_THREAD: usize = 10;
-    let server = Server::start();
-    let token = server.user_with_token("alice");
-    let barrier = Barrier::new(THREADS);
-    let published: Vec<(String, String, Reply)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let (url, token, barrier) = (&server.url, &token, &barrier);
-                s.spawn(move || {
-                    let c = client();
-                    let krates: Vec<(String, Vec<u8>)> = (0..PER_THREAD)
-                        .map(|i| {
-                            let name = format!("many-t{t}-n{i}");
-                            let krate = crate_file(&name, "0.1.0", &format!("// {t} {i}\n"));
-                            (name, krate)
-                        })
-                        .collect();
-                    barrier.wait();
-                    krates
-                        .into_iter()
-                        .map(|(name, krate)| {
-                            let r = publish(&c, url, token, &name, "0.1.0", &krate)
-                                .expect("publish request");
-                            (name, sha256_hex(&krate), r)
-                        })
-                        .collect::<Vec<_>>()
+    let (server, [token]) = Server::with_users(["alice"]);
+    let published: Vec<(String, String, Reply)> = all_at_once(
+        THREADS,
+        |t| {
+            let krates: Vec<(String, Vec<u8>)> = (0..PER_THREAD)
+                .map(|i| {
+                    let name = format!("many-t{t}-n{i}");
+                    let krate = crate_file(&name, "0.1.0", &format!("// {t} {i}\n"));
+                    (name, krate)
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+                .collect();
+            (client(), krates)
+        },
+        |(c, krates)| {
+            krates
+                .into_iter()
+                .map(|(name, krate)| {
+                    let r = publish(&c, &server.url, &token, &name, "0.1.0", &krate)
+                        .expect("publish request");
+                    (name, sha256_hex(&krate), r)
+                })
+                .collect()
+        },
+    );
     assert_eq!(published.len(), THREADS * PER_THREAD);
     for (name, _, r) in &published {
         assert_eq!(r.status, 200, "{name}: {r:?}");
@@ -474,8 +497,7 @@ struct TimedOp {
 fn yank_unyank_storm_ends_in_a_serial_order() {
     const THREADS: usize = 8;
     const OPS: usize = 20;
-    let server = Server::start();
-    let token = server.user_with_token("alice");
+    let (server, [token]) = Server::with_users(["alice"]);
     let c = client();
     // `storm-solo` has only the stormed version; `storm-duo` has 0.9.0 too,
     // so its max_version moves with the storm.
@@ -497,41 +519,31 @@ fn yank_unyank_storm_ends_in_a_serial_order() {
         .collect();
 
     let mut rng = Rng::new(seed("yank_unyank_storm_ends_in_a_serial_order"));
-    let barrier = Barrier::new(THREADS);
     let t0 = Instant::now();
-    let results: Vec<(TimedOp, Reply)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let mut rng = Rng::new(rng.next_u64());
-                let (url, token, barrier, targets) = (&server.url, &token, &barrier, &targets);
-                s.spawn(move || {
-                    let c = client();
-                    barrier.wait();
-                    (0..OPS)
-                        .map(|_| {
-                            let target = rng.below(2) as usize;
-                            let yanked = rng.below(2) == 0;
-                            let start = t0.elapsed();
-                            let r = set_yanked(&c, url, token, targets[target].0, "1.0.0", yanked)
-                                .expect("yank request");
-                            let end = t0.elapsed();
-                            let op = TimedOp {
-                                target,
-                                yanked,
-                                start,
-                                end,
-                            };
-                            (op, r)
-                        })
-                        .collect::<Vec<_>>()
+    let results: Vec<(TimedOp, Reply)> = all_at_once(
+        THREADS,
+        |_| (client(), Rng::new(rng.next_u64())),
+        |(c, mut rng)| {
+            (0..OPS)
+                .map(|_| {
+                    let target = rng.below(2) as usize;
+                    let yanked = rng.below(2) == 0;
+                    let start = t0.elapsed();
+                    let name = targets[target].0;
+                    let r = set_yanked(&c, &server.url, &token, name, "1.0.0", yanked)
+                        .expect("yank request");
+                    let end = t0.elapsed();
+                    let op = TimedOp {
+                        target,
+                        yanked,
+                        start,
+                        end,
+                    };
+                    (op, r)
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+                .collect()
+        },
+    );
     assert_eq!(results.len(), THREADS * OPS);
     for (op, r) in &results {
         assert_eq!(r.status, 200, "{op:?}: {r:?}");

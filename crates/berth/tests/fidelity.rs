@@ -112,16 +112,7 @@ fn rich_index_line_and_consumer_lockfile() {
     );
     // With the other registry's token for this one command only.
     cargo.set_registry_token("other", Some(&other_token));
-    cargo.ok(
-        &ext,
-        &[
-            "publish",
-            "--registry",
-            "other",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    cargo.publish_to(&ext, "other");
     cargo.set_registry_token("other", None);
 
     // Plain dependencies on main.
@@ -350,10 +341,8 @@ full = ["std", "with-b"]
 #[test]
 fn simple_line_is_exact() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
-    let dir = cargo.package("simple", "0.1.0", "", "");
-    cargo.publish(&dir);
+    let cargo = Cargo::for_new_user(&server, "alice");
+    cargo.published("simple", "0.1.0");
 
     let sum = sha256_hex(&download(&server, "simple", "0.1.0"));
     let text = raw_index(&server, "main", "si/mp/simple");
@@ -375,12 +364,10 @@ fn simple_line_is_exact() {
 #[test]
 fn index_validators_and_conditional_requests() {
     let server = Server::start();
-    let token = server.user_with_token("alice");
-    let cargo = Cargo::new(&server).with_token(&token);
+    let cargo = Cargo::for_new_user(&server, "alice");
     let path = "/r/main/index/ta/gg/tagged";
 
-    let v1 = cargo.package("tagged", "1.0.0", "", "");
-    cargo.publish(&v1);
+    let v1 = cargo.published("tagged", "1.0.0");
     let r = server.get(path);
     assert_eq!(r.status(), StatusCode::OK);
     let etag1 = header(&r, ETAG);
@@ -398,8 +385,7 @@ fn index_validators_and_conditional_requests() {
     assert!(r.bytes().unwrap().is_empty());
 
     // A new version: the old ETag no longer matches.
-    let v2 = cargo.package("tagged", "1.1.0", "", "");
-    cargo.publish(&v2);
+    cargo.published("tagged", "1.1.0");
     let r = get_with(&server, path, &[(IF_NONE_MATCH, &etag1)]);
     assert_eq!(r.status(), StatusCode::OK);
     let etag2 = header(&r, ETAG);

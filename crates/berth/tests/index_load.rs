@@ -13,8 +13,7 @@ use serde_json::{json, Value};
 
 #[test]
 fn a_huge_index_file_is_built_once_and_shared() {
-    let server = Server::start();
-    let token = server.user_with_token("mallory");
+    let (server, [token]) = Server::with_users(["mallory"]);
     // 40 versions of ~250 KB index lines each: a 10 MB index file.
     let features: serde_json::Map<String, Value> = (0..2_000)
         .map(|i| {

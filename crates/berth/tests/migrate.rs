@@ -172,8 +172,7 @@ fn migrate_there_and_back_with_interruptions() {
     assert_eq!(locked(&app2), before);
     // Users, tokens and owners came along: alice's token still publishes,
     // and bob still owns `top`.
-    let more = cargo2.package("after-move", "0.1.0", "", "");
-    cargo2.publish(&more);
+    cargo2.published("after-move", "0.1.0");
     let owners = cargo2.ok(
         cargo2.work.path(),
         &["owner", "--registry", "main", "--list", "top"],

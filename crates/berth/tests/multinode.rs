@@ -40,8 +40,7 @@ fn changes_through_one_node_are_served_by_every_node_at_once() {
 
     // Publish through node 1 with cargo; resolve and fetch through node 2.
     let c1 = Cargo::new(&n1).with_token(&token);
-    let dir = c1.package("shared", "1.0.0", "", "");
-    c1.publish(&dir);
+    c1.published("shared", "1.0.0");
     let c2 = Cargo::new(&n2);
     let app = c2.consumer("app", "shared = { version = \"1\", registry = \"main\" }");
     c2.ok(&app, &["fetch"]);

@@ -34,21 +34,28 @@ fn mirror_cargo(proxy: &Server) -> Cargo {
     )
 }
 
-/// A binary project depending on `deps` (no `registry` keys: they come from
-/// the replaced public source).
-fn app(cargo: &Cargo, dir_name: &str, deps: &str, main: &str) -> std::path::PathBuf {
-    let dir = cargo.work.path().join(dir_name);
-    std::fs::create_dir_all(dir.join("src")).unwrap();
+/// A binary project `app` depending on `mid` (no `registry` key: it comes
+/// from the replaced public source) and printing what it says.
+fn mid_app(cargo: &Cargo, dir_name: &str) -> std::path::PathBuf {
+    let dir = cargo.manifest(
+        dir_name,
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\nmid = \"1\"\n",
+    );
     std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\n{deps}\n"
-        ),
+        dir.join("src/main.rs"),
+        "fn main() { println!(\"{}\", mid::mid()); }\n",
     )
     .unwrap();
-    std::fs::write(dir.join("src/main.rs"), main).unwrap();
     dir
+}
+
+/// Runs `app` (`cargo run --quiet` and `extra` arguments): it prints what
+/// `mid` says, over the upstream's `leaf`.
+fn run_mid_app(cargo: &Cargo, dir: &Path, extra: &[&str]) {
+    let args = [&["run", "--quiet"], extra].concat();
+    let out = cargo.ok(dir, &args);
+    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
 }
 
 /// `name -> cksum` of every package in a lockfile that has a checksum.
@@ -125,14 +132,8 @@ fn cargo_builds_through_the_proxy_and_after_the_upstream_goes_down() {
     assert_eq!(proxy.get("/r/public/index/no/ne/nonesuch").status(), 404);
 
     let cargo = mirror_cargo(&proxy);
-    let dir = app(
-        &cargo,
-        "app",
-        "mid = \"1\"",
-        "fn main() { println!(\"{}\", mid::mid()); }\n",
-    );
-    let out = cargo.ok(&dir, &["run", "--quiet"]);
-    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
+    let dir = mid_app(&cargo, "app");
+    run_mid_app(&cargo, &dir, &[]);
     // Lockfile checksums are the upstream's.
     let sums = lock_checksums(&dir);
     for (name, path) in [("leaf", "4/le/af"), ("mid", "3/m/mid")] {
@@ -158,14 +159,8 @@ fn cargo_builds_through_the_proxy_and_after_the_upstream_goes_down() {
     upstream.kill();
     std::thread::sleep(Duration::from_millis(1100));
     let cargo2 = mirror_cargo(&proxy);
-    let dir2 = app(
-        &cargo2,
-        "app2",
-        "mid = \"1\"",
-        "fn main() { println!(\"{}\", mid::mid()); }\n",
-    );
-    let out = cargo2.ok(&dir2, &["run", "--quiet"]);
-    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
+    let dir2 = mid_app(&cargo2, "app2");
+    run_mid_app(&cargo2, &dir2, &[]);
     assert_eq!(lock_checksums(&dir2), sums);
     assert!(metric(&proxy, "berth_proxy_stale_served_total") >= 1.0);
     assert_eq!(metric(&proxy, "berth_proxy_crate_misses_total"), 2.0);
@@ -587,14 +582,17 @@ fn mirror_fill_export_and_import_for_an_air_gapped_build() {
     // Fill ahead of time from a crate list (newest version of each).
     let list = online.data_dir.join("crates.txt");
     std::fs::write(&list, "# what we need\nmid\nleaf@1.0.0\n").unwrap();
-    let out = online.berth(&[
-        "mirror",
-        "fill",
-        "--registry",
-        "public",
-        "--crates",
-        list.to_str().unwrap(),
-    ]);
+    let fill = || {
+        online.berth(&[
+            "mirror",
+            "fill",
+            "--registry",
+            "public",
+            "--crates",
+            list.to_str().unwrap(),
+        ])
+    };
+    let out = fill();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -603,24 +601,12 @@ fn mirror_fill_export_and_import_for_an_air_gapped_build() {
     );
     assert!(text.contains("2 fetched, 0 already cached"), "{text}");
     // Run again: it resumes, fetching nothing twice.
-    let out = online.berth(&[
-        "mirror",
-        "fill",
-        "--registry",
-        "public",
-        "--crates",
-        list.to_str().unwrap(),
-    ]);
+    let out = fill();
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 fetched, 2 already cached"));
 
     // A project's lockfile, resolved through the online proxy.
     let cargo = mirror_cargo(&online);
-    let dir = app(
-        &cargo,
-        "app",
-        "mid = \"1\"",
-        "fn main() { println!(\"{}\", mid::mid()); }\n",
-    );
+    let dir = mid_app(&cargo, "app");
     cargo.ok(&dir, &["generate-lockfile"]);
     let lock = dir.join("Cargo.lock");
     let bundle = online.data_dir.join("bundle.tar");
@@ -699,13 +685,7 @@ fn mirror_fill_export_and_import_for_an_air_gapped_build() {
 
     // A plain cargo build against the air-gapped Berth.
     let cargo2 = mirror_cargo(&gapped);
-    let dir2 = app(
-        &cargo2,
-        "app",
-        "mid = \"1\"",
-        "fn main() { println!(\"{}\", mid::mid()); }\n",
-    );
+    let dir2 = mid_app(&cargo2, "app");
     std::fs::copy(&lock, dir2.join("Cargo.lock")).unwrap();
-    let out = cargo2.ok(&dir2, &["run", "--quiet", "--locked"]);
-    assert!(out.contains("mid 1.0.0 over leaf 1.0.0"), "{out}");
+    run_mid_app(&cargo2, &dir2, &["--locked"]);
 }

@@ -7,19 +7,37 @@ use berth_testkit::{Cargo, Server};
 
 /// Writes a library package (or a binary when `main` is given).
 fn package(cargo: &Cargo, name: &str, vers: &str, deps: &str, code: &str, main: bool) -> PathBuf {
-    let dir = cargo.work.path().join(format!("{name}-{vers}"));
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
+    let dir = cargo.manifest(
+        &format!("{name}-{vers}"),
+        &format!(
             "[package]\nname = \"{name}\"\nversion = \"{vers}\"\nedition = \"2021\"\n\
              description = \"{name}\"\nlicense = \"MIT\"\n\n[dependencies]\n{deps}\n"
         ),
-    )
-    .unwrap();
+    );
     let file = if main { "src/main.rs" } else { "src/lib.rs" };
     std::fs::write(dir.join(file), code).unwrap();
     dir
+}
+
+/// Writes a binary `name` 0.1.0 that prints `acme_app::app()`, with these
+/// dependencies, and runs it: the private core and the public leaf it
+/// prints must both be there. Returns its directory.
+fn run_acme_app(cargo: &Cargo, name: &str, deps: &str) -> PathBuf {
+    let code = "fn main() { println!(\"{}\", acme_app::app()); }\n";
+    let bin = package(cargo, name, "0.1.0", deps, code, true);
+    let out = cargo.ok(&bin, &["run", "--quiet"]);
+    assert!(out.contains("private core + public leaf"), "{out}");
+    bin
+}
+
+/// An index file of one line, as JSON.
+fn single_line(server: &Server, path: &str) -> serde_json::Value {
+    serde_json::from_str(server.get(path).text().unwrap().trim()).unwrap()
+}
+
+/// Writes a library package without dependencies.
+fn library(cargo: &Cargo, name: &str, vers: &str, code: &str) -> PathBuf {
+    package(cargo, name, vers, "", code, false)
 }
 
 fn lock_version(dir: &Path, name: &str) -> (String, String) {
@@ -69,26 +87,14 @@ fn company_cargo(server: &Server, token: &str) -> Cargo {
 #[test]
 fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
     let upstream = Server::start();
-    let up_token = upstream.user_with_token("publicist");
-    let up_cargo = Cargo::new(&upstream).with_token(&up_token);
-    let leaf = package(
+    let up_cargo = Cargo::for_new_user(&upstream, "publicist");
+    let leaf = library(
         &up_cargo,
         "leaf",
         "1.0.0",
-        "",
         "pub fn leaf() -> &'static str { \"public leaf\" }\n",
-        false,
     );
-    up_cargo.ok(
-        &leaf,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    up_cargo.publish(&leaf);
 
     // What cargo calls the public source (it is recorded in lockfiles and
     // sent in publish metadata): learned from cargo itself, never written
@@ -97,14 +103,7 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         Server::start_with_config(&company_config(&upstream.index_url("main"), None));
     let token = probe_server.user_with_token("alice");
     let probe = company_cargo(&probe_server, &token);
-    let dir = package(
-        &probe,
-        "probe",
-        "0.1.0",
-        "leaf = \"1\"",
-        "fn main() {}\n",
-        true,
-    );
+    let dir = probe.consumer("probe", "leaf = \"1\"");
     probe.ok(&dir, &["generate-lockfile"]);
     let (_, source) = lock_version(&dir, "leaf");
     let alias = source
@@ -120,24 +119,13 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
     let cargo = company_cargo(&company, &token);
 
     // A private crate, published through the virtual registry (to `main`).
-    let core = package(
+    let core = library(
         &cargo,
         "acme-core",
         "1.0.0",
-        "",
         "pub fn core() -> &'static str { \"private core\" }\n",
-        false,
     );
-    cargo.ok(
-        &core,
-        &[
-            "publish",
-            "--registry",
-            "company",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    cargo.publish_to(&core, "company");
     assert_eq!(company.get("/r/main/index/ac/me/acme-core").status(), 200);
     // One that depends on it and on a public crate, with no registry keys.
     let app_lib = package(
@@ -148,24 +136,8 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         "pub fn app() -> String { format!(\"{} + {}\", acme_core::core(), leaf::leaf()) }\n",
         false,
     );
-    cargo.ok(
-        &app_lib,
-        &[
-            "publish",
-            "--registry",
-            "company",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
-    let line: serde_json::Value = serde_json::from_str(
-        company
-            .get("/r/main/index/ac/me/acme-app")
-            .text()
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    cargo.publish_to(&app_lib, "company");
+    let line = single_line(&company, "/r/main/index/ac/me/acme-app");
     let deps = line["deps"].as_array().unwrap();
     let dep = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap().clone();
     assert!(
@@ -179,47 +151,22 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
     );
 
     // A project with no registry keys builds through the one endpoint.
-    let bin = package(
+    let bin = run_acme_app(
         &cargo,
         "user-app",
-        "0.1.0",
         "acme-app = \"1\"\nacme-core = \"1\"\nleaf = \"1\"",
-        "fn main() { println!(\"{}\", acme_app::app()); }\n",
-        true,
     );
-    let out = cargo.ok(&bin, &["run", "--quiet"]);
-    assert!(out.contains("private core + public leaf"), "{out}");
 
     // Upstream now gets acme-core 99.0.0 and acme-new (a claimed name).
-    let evil_core = package(
+    let evil_core = library(
         &up_cargo,
         "acme-core",
         "99.0.0",
-        "",
         "pub fn core() -> &'static str { \"EVIL\" }\n",
-        false,
     );
-    up_cargo.ok(
-        &evil_core,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
-    let evil_new = package(&up_cargo, "acme-new", "1.0.0", "", "pub fn x() {}\n", false);
-    up_cargo.ok(
-        &evil_new,
-        &[
-            "publish",
-            "--registry",
-            "main",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    up_cargo.publish(&evil_core);
+    let evil_new = library(&up_cargo, "acme-new", "1.0.0", "pub fn x() {}\n");
+    up_cargo.publish(&evil_new);
     std::thread::sleep(std::time::Duration::from_millis(1100)); // past the proxy's TTL
     cargo.ok(&bin, &["update"]);
     assert_eq!(lock_version(&bin, "acme-core").0, "1.0.0");
@@ -252,69 +199,33 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         ),
     );
     direct.set_token(Some(&token));
-    let direct_bin = package(
+    let direct_bin = run_acme_app(
         &direct,
         "direct-app",
-        "0.1.0",
         "acme-app = { version = \"1\", registry = \"main\" }",
-        "fn main() { println!(\"{}\", acme_app::app()); }\n",
-        true,
     );
-    let out = direct.ok(&direct_bin, &["run", "--quiet"]);
-    assert!(out.contains("private core + public leaf"), "{out}");
     let (v, src) = lock_version(&direct_bin, "acme-core");
     assert_eq!(v, "1.0.0");
     assert!(src.contains("/r/main/index/"), "{src}");
 
     // Yank, owners and search act on the owning member.
-    cargo.ok(
-        &bin,
-        &[
-            "yank",
-            "--registry",
-            "company",
-            "--version",
-            "1.0.0",
-            "acme-app",
-        ],
-    );
-    let line: serde_json::Value = serde_json::from_str(
-        company
-            .get("/r/main/index/ac/me/acme-app")
-            .text()
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let yank = |name: &'static str, undo: bool| {
+        let mut args = vec!["yank", "--registry", "company", "--version", "1.0.0", name];
+        if undo {
+            args.insert(3, "--undo");
+        }
+        args
+    };
+    cargo.ok(&bin, &yank("acme-app", false));
+    let line = single_line(&company, "/r/main/index/ac/me/acme-app");
     assert_eq!(line["yanked"], true);
-    cargo.ok(
-        &bin,
-        &[
-            "yank",
-            "--registry",
-            "company",
-            "--undo",
-            "--version",
-            "1.0.0",
-            "acme-app",
-        ],
-    );
+    cargo.ok(&bin, &yank("acme-app", true));
     let owners = cargo.ok(
         &bin,
         &["owner", "--registry", "company", "--list", "acme-core"],
     );
     assert!(owners.contains("alice"), "{owners}");
-    let out = cargo.fails(
-        &bin,
-        &[
-            "yank",
-            "--registry",
-            "company",
-            "--version",
-            "1.0.0",
-            "leaf",
-        ],
-    );
+    let out = cargo.fails(&bin, &yank("leaf", false));
     assert!(out.contains("is a proxy registry"), "{out}");
     let hits: serde_json::Value = company
         .get("/r/company/api/v1/crates?q=acme")
@@ -337,33 +248,15 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
 
     // A new private crate whose name exists upstream is refused, with why;
     // a claimed name is the company's to publish.
-    let shadow = package(&cargo, "leaf", "2.0.0", "", "pub fn leaf() {}\n", false);
-    let out = cargo.fails(
-        &shadow,
-        &[
-            "publish",
-            "--registry",
-            "company",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let shadow = library(&cargo, "leaf", "2.0.0", "pub fn leaf() {}\n");
+    let out = cargo.publish_refused(&shadow, "company");
     assert!(
         out.contains("already exists upstream of registry `public`")
             && out.contains("allow_upstream_names"),
         "{out}"
     );
-    let claimed = package(&cargo, "acme-new", "0.1.0", "", "pub fn ours() {}\n", false);
-    cargo.ok(
-        &claimed,
-        &[
-            "publish",
-            "--registry",
-            "company",
-            "--no-verify",
-            "--allow-dirty",
-        ],
-    );
+    let claimed = library(&cargo, "acme-new", "0.1.0", "pub fn ours() {}\n");
+    cargo.publish_to(&claimed, "company");
     assert!(company
         .get("/r/company/index/ac/me/acme-new")
         .text()

@@ -162,10 +162,7 @@ fn publish_yank_and_unyank() {
 
 #[test]
 fn owners_list_add_and_remove() {
-    let server = Server::start();
-    let alice = server.user_with_token("alice");
-    let carol = server.user_with_token("carol");
-    let bob = server.user_with_token("bob");
+    let (server, [alice, carol, bob]) = Server::with_users(["alice", "carol", "bob"]);
     let (a, b, c, anon) = (
         ("alice", Some(&*alice)),
         ("bob", Some(&*bob)),
@@ -232,8 +229,7 @@ fn owners_list_add_and_remove() {
 
 #[test]
 fn search() {
-    let server = Server::start();
-    let alice = server.user_with_token("alice");
+    let (server, [alice]) = Server::with_users(["alice"]);
     for (name, vers, description) in [
         ("search-me", "0.1.0", "Finds things"),
         ("search-me", "0.3.0", "Finds things, faster"),

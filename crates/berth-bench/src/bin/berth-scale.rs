@@ -611,19 +611,8 @@ fn ratios(runs: &[Run]) -> serde_json::Value {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let berth = match &args.berth {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("berth"),
-    };
-    if !berth.exists() {
-        bail!(
-            "no berth binary at {} (build it, or pass --berth)",
-            berth.display()
-        );
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let berth = berth_bench::berth_binary(args.berth.as_deref())?;
+    let rt = berth_bench::runtime()?;
     let per_crate = args.versions as f64 / args.crates.max(1) as f64;
     let small_versions = ((args.small_crates as f64) * per_crate).round() as u64;
     // One after the other: the two runs should not compete.

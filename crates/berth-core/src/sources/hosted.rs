@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use super::flight::KeyedLocks;
-use super::BlobRef;
+use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::error::ServiceError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
@@ -85,12 +85,8 @@ impl Hosted {
         })
     }
 
-    pub(crate) async fn index_file(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+    pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
+        let At { berth, reg } = at;
         let canon = berth_protocol::canonical_name(name);
         let canon_name = canon.as_str();
         let key = (reg.id, canon_name.to_string());
@@ -131,13 +127,8 @@ impl Hosted {
         Ok(Some(file))
     }
 
-    pub(crate) async fn locate(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-        vers: &str,
-    ) -> Result<Option<BlobRef>, ServiceError> {
+    pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
+        let At { berth, reg } = at;
         let canon_name = berth_protocol::canonical_name(name);
         let Ok(version) = berth_protocol::validate_version(vers) else {
             return Ok(None);
@@ -161,27 +152,21 @@ impl Hosted {
         }))
     }
 
-    pub(crate) async fn search(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        query: &str,
-        per_page: i64,
-        offset: i64,
-    ) -> Result<SearchResults, ServiceError> {
-        let (hits, total) = berth.meta.search(reg.id, query, per_page, offset).await?;
-        Ok(SearchResults {
-            hits,
-            members: Vec::new(),
-            total,
-        })
+    pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
+        let SearchPage {
+            query,
+            per_page,
+            offset,
+        } = page;
+        let (hits, total) = at
+            .berth
+            .meta
+            .search(at.reg.id, query, per_page, offset)
+            .await?;
+        Ok(SearchResults::of(hits, total))
     }
 
-    pub(crate) async fn referenced_blobs(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-    ) -> Result<HashSet<String>, ServiceError> {
-        Ok(berth.meta.referenced_blobs(reg.id).await?)
+    pub(crate) async fn referenced_blobs(&self, at: At<'_>) -> Answer<HashSet<String>> {
+        Ok(at.berth.meta.referenced_blobs(at.reg.id).await?)
     }
 }

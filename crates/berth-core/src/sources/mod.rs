@@ -26,6 +26,67 @@ pub(crate) use hosted::Hosted;
 pub(crate) use proxy::Proxy;
 pub(crate) use virtual_registry::Virtual;
 
+/// A source's answer.
+pub(crate) type Answer<T> = Result<T, ServiceError>;
+/// A source's answer about something the registry may not have.
+pub(crate) type Found<T> = Answer<Option<T>>;
+
+/// What every question to a source is asked in: the application and the
+/// registry asked.
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub berth: &'a Berth,
+    pub reg: &'a Registry,
+}
+
+impl Berth {
+    /// A question to `reg`'s source, asked in this application.
+    pub(crate) fn at<'a>(&'a self, reg: &'a Registry) -> At<'a> {
+        At { berth: self, reg }
+    }
+}
+
+/// One page of a search: the query, at most `per_page` hits, after
+/// skipping `offset`.
+#[derive(Clone, Copy)]
+pub(crate) struct SearchPage<'a> {
+    pub query: &'a str,
+    pub per_page: i64,
+    pub offset: i64,
+}
+
+impl SearchPage<'_> {
+    /// The items of this page, out of all the results in order.
+    pub(crate) fn window<T>(&self, all: impl IntoIterator<Item = T>) -> impl Iterator<Item = T> {
+        all.into_iter()
+            .skip(self.offset.max(0) as usize)
+            .take(self.per_page.max(0) as usize)
+    }
+}
+
+impl SearchResults {
+    /// Hits of a registry that is not virtual: no members named.
+    pub(crate) fn of(hits: Vec<berth_store::SearchHit>, total: i64) -> Self {
+        Self {
+            hits,
+            members: Vec::new(),
+            total,
+        }
+    }
+}
+
+/// Asks the source of whichever kind: `each_kind!(source, s => s.call(..))`.
+/// A virtual registry asks its members, so its future is boxed.
+macro_rules! each_kind {
+    ($source:expr, $s:ident => $call:expr) => {
+        match $source {
+            Source::Hosted($s) => $call.await,
+            Source::Proxy($s) => $call.await,
+            Source::Virtual($s) => Box::pin($call).await,
+        }
+    };
+}
+
 /// Where a version's bytes are.
 #[derive(Debug, Clone)]
 pub(crate) struct BlobRef {
@@ -60,61 +121,27 @@ impl Source {
 
     /// The index file of a crate, by the lowercased name cargo asks for;
     /// `Ok(None)` when the registry has no such crate.
-    pub(crate) async fn index_file(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
-        match self {
-            Source::Hosted(h) => h.index_file(berth, reg, name).await,
-            Source::Proxy(p) => p.index_file(berth, reg, name).await,
-            Source::Virtual(v) => Box::pin(v.index_file(berth, reg, name)).await,
-        }
+    pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
+        each_kind!(self, s => s.index_file(at, name))
     }
 
     /// The blob of one version, by the name and version in the download
     /// URL; `Ok(None)` when the registry has no such version.
-    pub(crate) async fn locate(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-        vers: &str,
-    ) -> Result<Option<BlobRef>, ServiceError> {
-        match self {
-            Source::Hosted(h) => h.locate(berth, reg, name, vers).await,
-            Source::Proxy(p) => p.locate(berth, reg, name, vers).await,
-            Source::Virtual(v) => Box::pin(v.locate(berth, reg, name, vers)).await,
-        }
+    pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
+        each_kind!(self, s => s.locate(at, name, vers))
     }
 
     /// A page of search results.
-    pub(crate) async fn search(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        query: &str,
-        per_page: i64,
-        offset: i64,
-    ) -> Result<SearchResults, ServiceError> {
-        match self {
-            Source::Hosted(h) => h.search(berth, reg, query, per_page, offset).await,
-            Source::Proxy(p) => p.search(berth, reg, query, per_page, offset).await,
-            Source::Virtual(v) => Box::pin(v.search(berth, reg, query, per_page, offset)).await,
-        }
+    pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
+        each_kind!(self, s => s.search(at, page))
     }
 
     /// Every blob this registry still needs; garbage collection deletes
     /// only blobs that no registry's source names.
-    pub(crate) async fn referenced_blobs(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-    ) -> Result<HashSet<String>, ServiceError> {
+    pub(crate) async fn referenced_blobs(&self, at: At<'_>) -> Answer<HashSet<String>> {
         match self {
-            Source::Hosted(h) => h.referenced_blobs(berth, reg).await,
-            Source::Proxy(p) => p.referenced_blobs(berth, reg).await,
+            Source::Hosted(h) => h.referenced_blobs(at).await,
+            Source::Proxy(p) => p.referenced_blobs(at).await,
             // Its members hold its blobs.
             Source::Virtual(_) => Ok(HashSet::new()),
         }

@@ -25,7 +25,7 @@ use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
 use super::flight::KeyedLocks;
-use super::BlobRef;
+use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::error::ServiceError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
@@ -355,12 +355,8 @@ impl Proxy {
     }
 
     /// The index file of a crate by the lowercased name cargo asks for.
-    pub(crate) async fn index_file(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+    pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
+        let At { berth, reg } = at;
         if let Some(m) = self.memo_get(name) {
             count("berth_proxy_index_hits_total", &reg.name);
             return Ok(m.file);
@@ -526,13 +522,8 @@ impl Proxy {
         }
     }
 
-    pub(crate) async fn locate(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-        vers: &str,
-    ) -> Result<Option<BlobRef>, ServiceError> {
+    pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
+        let At { berth, reg } = at;
         let lname = name.to_ascii_lowercase();
         let key = (lname.clone(), vers.to_string());
         if let Some((cksum, size)) = self.located.read().ok().and_then(|m| m.get(&key).cloned()) {
@@ -558,7 +549,7 @@ impl Proxy {
             return Ok(None);
         }
         // The checksum the bytes must have comes from the upstream's index.
-        let Some(file) = self.index_file(berth, reg, &lname).await? else {
+        let Some(file) = self.index_file(at, &lname).await? else {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&file.body);
@@ -717,15 +708,9 @@ impl Proxy {
 
     /// Search over the names this proxy has cached (works offline and
     /// costs the upstream nothing).
-    pub(crate) async fn search(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        query: &str,
-        per_page: i64,
-        offset: i64,
-    ) -> Result<SearchResults, ServiceError> {
-        let q = query.to_ascii_lowercase().replace('_', "-");
+    pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
+        let At { berth, reg } = at;
+        let q = page.query.to_ascii_lowercase().replace('_', "-");
         let names: Vec<String> = berth
             .meta
             .proxy_index_names(reg.id)
@@ -735,11 +720,7 @@ impl Proxy {
             .collect();
         let total = names.len() as i64;
         let mut hits = Vec::new();
-        for name in names
-            .into_iter()
-            .skip(offset.max(0) as usize)
-            .take(per_page.max(0) as usize)
-        {
+        for name in page.window(names) {
             let Some(row) = berth.meta.proxy_index_get(reg.id, &name).await? else {
                 continue;
             };
@@ -761,19 +742,11 @@ impl Proxy {
                 downloads: 0,
             });
         }
-        Ok(SearchResults {
-            hits,
-            members: Vec::new(),
-            total,
-        })
+        Ok(SearchResults::of(hits, total))
     }
 
-    pub(crate) async fn referenced_blobs(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-    ) -> Result<HashSet<String>, ServiceError> {
-        Ok(berth.meta.proxy_blobs(reg.id).await?)
+    pub(crate) async fn referenced_blobs(&self, at: At<'_>) -> Answer<HashSet<String>> {
+        Ok(at.berth.meta.proxy_blobs(at.reg.id).await?)
     }
 }
 

@@ -12,12 +12,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::BlobRef;
-use crate::error::ServiceError;
+use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
 use crate::registry_config::claim_matches;
-use crate::{Berth, Registry, RegistryKind};
+use crate::{Registry, RegistryKind};
 
 pub(crate) struct Virtual {
     /// Member names, hosted ones first (in configured order), then proxies.
@@ -68,13 +67,13 @@ impl Virtual {
     /// The member that owns a name, with its index file.
     pub(crate) async fn resolve<'b>(
         &self,
-        berth: &'b Berth,
-        reg: &Registry,
+        at: At<'b>,
         name: &str,
-    ) -> Result<Option<(&'b Registry, Arc<IndexFile>)>, ServiceError> {
+    ) -> Found<(&'b Registry, Arc<IndexFile>)> {
+        let At { berth, reg } = at;
         for m in &self.hosted {
             let member = berth.registry(m)?;
-            if let Some(file) = member.source.index_file(berth, member, name).await? {
+            if let Some(file) = member.source.index_file(berth.at(member), name).await? {
                 return Ok(Some((member, file)));
             }
         }
@@ -88,54 +87,42 @@ impl Virtual {
         }
         for m in &self.proxies {
             let member = berth.registry(m)?;
-            if let Some(file) = member.source.index_file(berth, member, name).await? {
+            if let Some(file) = member.source.index_file(berth.at(member), name).await? {
                 return Ok(Some((member, file)));
             }
         }
         Ok(None)
     }
 
-    pub(crate) async fn index_file(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-    ) -> Result<Option<Arc<IndexFile>>, ServiceError> {
-        Ok(self.resolve(berth, reg, name).await?.map(|(_, f)| f))
+    pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
+        Ok(self.resolve(at, name).await?.map(|(_, f)| f))
     }
 
-    pub(crate) async fn locate(
-        &self,
-        berth: &Berth,
-        reg: &Registry,
-        name: &str,
-        vers: &str,
-    ) -> Result<Option<BlobRef>, ServiceError> {
+    pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
         let lname = name.to_ascii_lowercase();
-        match self.resolve(berth, reg, &lname).await? {
-            Some((member, _)) => member.source.locate(berth, member, name, vers).await,
+        match self.resolve(at, &lname).await? {
+            Some((member, _)) => member.source.locate(at.berth.at(member), name, vers).await,
             None => Ok(None),
         }
     }
 
     /// Merged search: each member's hits, a name shown only from the member
     /// that owns it (hosted names hide proxies' namesakes), the member named.
-    pub(crate) async fn search(
-        &self,
-        berth: &Berth,
-        _reg: &Registry,
-        query: &str,
-        per_page: i64,
-        offset: i64,
-    ) -> Result<SearchResults, ServiceError> {
+    pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
+        let berth = at.berth;
         let mut seen = HashSet::new();
         let mut hits = Vec::new();
         let mut total = 0;
-        let want = (offset + per_page).max(0);
+        // Enough of each member's hits to fill this page after merging.
+        let want = SearchPage {
+            query: page.query,
+            per_page: (page.offset + page.per_page).max(0),
+            offset: 0,
+        };
         for m in self.hosted.iter().chain(&self.proxies) {
             let member = berth.registry(m)?;
             let is_proxy = member.kind == RegistryKind::Proxy;
-            let found = member.source.search(berth, member, query, want, 0).await?;
+            let found = member.source.search(berth.at(member), want).await?;
             total += found.total;
             for hit in found.hits {
                 let canon = berth_protocol::canonical_name(&hit.name);
@@ -147,11 +134,7 @@ impl Virtual {
                 }
             }
         }
-        let (hits, members) = hits
-            .into_iter()
-            .skip(offset.max(0) as usize)
-            .take(per_page.max(0) as usize)
-            .unzip();
+        let (hits, members) = page.window(hits).unzip();
         Ok(SearchResults {
             hits,
             members,

@@ -7,7 +7,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::db::MetaStore;
+use crate::db::{MetaStore, WriteTx};
 use crate::model::{AuditEntry, AuditRow};
 use crate::{now_unix, StoreError};
 
@@ -33,12 +33,19 @@ pub(crate) async fn insert_audit(
     Ok(())
 }
 
+impl WriteTx<'_> {
+    /// Appends the audit row of the change this transaction made and
+    /// commits both.
+    pub(crate) async fn commit_audited(mut self, entry: &AuditEntry) -> Result<(), sqlx::Error> {
+        insert_audit(&mut self.tx, entry).await?;
+        self.tx.commit().await
+    }
+}
+
 impl MetaStore {
     /// Appends one audit row (refused attempts; changes write their own).
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        insert_audit(&mut w.tx, entry).await?;
-        w.tx.commit().await?;
+        self.begin_write().await?.commit_audited(entry).await?;
         Ok(())
     }
 

@@ -9,10 +9,9 @@
 use sqlx::AnyConnection;
 
 use crate::db::MetaStore;
-use crate::domain::{AuditAction, AuditOutcome};
+use crate::domain::AuditAction;
 use crate::model::{Actor, AuditEntry, User};
 use crate::tables::crates::lock_crate;
-use crate::tables::insert_audit;
 use crate::tables::users::{require_user, USER_COLUMNS};
 use crate::{now_unix, StoreError};
 
@@ -114,24 +113,11 @@ impl MetaStore {
         if remaining == 0 {
             return Err(StoreError::LastOwner);
         }
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                actor: Some(actor.login.clone()),
-                action: if add {
-                    AuditAction::OwnerAdd
-                } else {
-                    AuditAction::OwnerRemove
-                },
-                registry: Some(registry.to_string()),
-                crate_name: Some(crate_name.to_string()),
-                version: None,
-                outcome: AuditOutcome::Ok,
-                detail: Some(logins.join(",")),
-            },
-        )
+        w.commit_audited(&AuditEntry {
+            detail: Some(logins.join(",")),
+            ..AuditEntry::crate_change(&actor.login, AuditAction::owners(add), registry, crate_name)
+        })
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 }

@@ -10,10 +10,9 @@
 use berth_protocol::IndexEntry;
 
 use crate::db::MetaStore;
-use crate::domain::{AuditAction, AuditOutcome};
+use crate::domain::AuditAction;
 use crate::model::{Actor, AuditEntry, NewVersion, PublishOutcome};
 use crate::tables::crates::{bump_revision, crate_by_name, insert_crate};
-use crate::tables::insert_audit;
 use crate::tables::owners::{add_owner, is_owner};
 use crate::tables::versions::{
     insert_version, max_version, set_version_yanked, stored_version, yank_target,
@@ -106,20 +105,12 @@ impl MetaStore {
         let is_max = max_version.as_deref() == Some(v.vers.as_str());
         let description = is_max.then(|| v.description.clone());
         let revision = bump_revision(&mut w.tx, crate_id, now, max_version, description).await?;
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                actor: Some(actor.login.clone()),
-                action: AuditAction::Publish,
-                registry: Some(registry.to_string()),
-                crate_name: Some(v.name.clone()),
-                version: Some(v.vers.clone()),
-                outcome: AuditOutcome::Ok,
-                detail: Some(format!("cksum={} size={}", v.cksum, v.size)),
-            },
-        )
+        w.commit_audited(&AuditEntry {
+            version: Some(v.vers.clone()),
+            detail: Some(format!("cksum={} size={}", v.cksum, v.size)),
+            ..AuditEntry::crate_change(&actor.login, AuditAction::Publish, registry, &v.name)
+        })
         .await?;
-        w.tx.commit().await?;
         Ok(PublishOutcome {
             crate_id,
             version_id,
@@ -163,24 +154,16 @@ impl MetaStore {
         set_version_yanked(&mut w.tx, target.id, yanked, &entry.to_line()).await?;
         let max_version = max_version(&mut w.tx, krate.id).await?;
         let revision = bump_revision(&mut w.tx, krate.id, now_unix(), max_version, None).await?;
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                actor: Some(actor.login.clone()),
-                action: if yanked {
-                    AuditAction::Yank
-                } else {
-                    AuditAction::Unyank
-                },
-                registry: Some(registry.to_string()),
-                crate_name: Some(krate.name.clone()),
-                version: Some(target.vers),
-                outcome: AuditOutcome::Ok,
-                detail: None,
-            },
-        )
+        w.commit_audited(&AuditEntry {
+            version: Some(target.vers),
+            ..AuditEntry::crate_change(
+                &actor.login,
+                AuditAction::yank(yanked),
+                registry,
+                &krate.name,
+            )
+        })
         .await?;
-        w.tx.commit().await?;
         Ok(Some(revision))
     }
 }

@@ -5,9 +5,8 @@
 //! its audit row in the same transaction.
 
 use crate::db::MetaStore;
-use crate::domain::{AuditAction, AuditOutcome, Role};
+use crate::domain::{AuditAction, Role};
 use crate::model::AuditEntry;
-use crate::tables::insert_audit;
 use crate::tables::users::require_user;
 use crate::{now_unix, StoreError};
 
@@ -59,19 +58,14 @@ impl MetaStore {
         } else {
             AuditAction::RoleRevoke
         };
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                registry: Some(registry.to_string()),
-                detail: Some(format!(
-                    "login={login} role={}",
-                    role.map_or("-", Role::as_str)
-                )),
-                ..AuditEntry::new(action, AuditOutcome::Ok)
-            },
-        )
+        w.commit_audited(&AuditEntry {
+            registry: Some(registry.to_string()),
+            ..AuditEntry::done(
+                action,
+                format!("login={login} role={}", role.map_or("-", Role::as_str)),
+            )
+        })
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 

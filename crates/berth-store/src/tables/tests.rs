@@ -9,7 +9,7 @@ use berth_protocol::IndexEntry;
 
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
-use crate::model::{Actor, NewVersion, User};
+use crate::model::{Actor, NewVersion, PublishOutcome, User};
 use crate::{test_db, BulkCrate, BulkVersion, StoreError};
 
 fn actor(user: &User) -> Actor {
@@ -18,6 +18,20 @@ fn actor(user: &User) -> Actor {
         login: user.login.clone(),
         is_admin: user.is_admin,
     }
+}
+
+/// Publishes `name@vers` (no README) to registry `reg`, named `main`, as
+/// `user`.
+async fn publish_as(
+    store: &MetaStore,
+    reg: i64,
+    user: &User,
+    name: &str,
+    vers: &str,
+) -> Result<PublishOutcome, StoreError> {
+    store
+        .publish(&version(reg, name, vers, None), &actor(user), "main")
+        .await
 }
 
 fn version(registry_id: i64, name: &str, vers: &str, readme: Option<&str>) -> NewVersion {
@@ -152,28 +166,16 @@ async fn every_statement(store: &MetaStore) {
         (first.crate_id, false, 2)
     );
     assert!(matches!(
-        store
-            .publish(
-                &version(reg, "Foo-Bar", "1.0.0+b", None),
-                &actor(&alice),
-                "main"
-            )
-            .await,
+        publish_as(store, reg, &alice, "Foo-Bar", "1.0.0+b").await,
         Err(StoreError::VersionExists { .. })
     ));
     assert!(matches!(
-        store.publish(&version(reg, "foo_bar", "2.0.0", None), &actor(&alice), "main").await,
+        publish_as(store, reg, &alice, "foo_bar", "2.0.0").await,
         Err(StoreError::NameMismatch { existing }) if existing == "Foo-Bar"
     ));
     let carol = store.create_user("carol", None, None, false).await.unwrap();
     assert!(matches!(
-        store
-            .publish(
-                &version(reg, "Foo-Bar", "3.0.0", None),
-                &actor(&carol),
-                "main"
-            )
-            .await,
+        publish_as(store, reg, &carol, "Foo-Bar", "3.0.0").await,
         Err(StoreError::NotOwner(_))
     ));
 
@@ -203,12 +205,8 @@ async fn every_statement(store: &MetaStore) {
 
     // versions
     assert_eq!(
-        store
-            .existing_version(krate.id, "1.0.0")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("1.0.0")
+        store.existing_version(krate.id, "1.0.0").await.unwrap(),
+        Some("1.0.0".into())
     );
     assert_eq!(
         store.existing_version(krate.id, "9.0.0").await.unwrap(),
@@ -230,12 +228,8 @@ async fn every_statement(store: &MetaStore) {
         (v1.cksum.as_str(), 100)
     );
     assert_eq!(
-        store
-            .version_readme(krate.id, "1.0.0")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("# Foo")
+        store.version_readme(krate.id, "1.0.0").await.unwrap(),
+        Some("# Foo".into())
     );
     assert_eq!(store.version_readme(krate.id, "1.1.0").await.unwrap(), None);
 

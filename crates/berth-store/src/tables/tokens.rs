@@ -7,7 +7,7 @@
 use sqlx::FromRow;
 
 use crate::db::MetaStore;
-use crate::domain::{AuditAction, AuditOutcome};
+use crate::domain::AuditAction;
 use crate::model::{AuditEntry, TokenInfo, TokenRecord};
 use crate::tables::insert_audit;
 use crate::tables::users::USER_COLUMNS;
@@ -47,17 +47,11 @@ impl MetaStore {
         .bind(expires_at)
         .fetch_one(&mut *w.tx)
         .await?;
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                detail: Some(format!(
-                    "user_id={user_id} token_id={id} name={name} scopes={scopes}"
-                )),
-                ..AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok)
-            },
-        )
+        w.commit_audited(&AuditEntry::done(
+            AuditAction::TokenCreate,
+            format!("user_id={user_id} token_id={id} name={name} scopes={scopes}"),
+        ))
         .await?;
-        w.tx.commit().await?;
         Ok(id)
     }
 
@@ -113,10 +107,10 @@ impl MetaStore {
         if n > 0 {
             insert_audit(
                 &mut w.tx,
-                &AuditEntry {
-                    detail: Some(format!("user_id={user_id} token_id={token_id}")),
-                    ..AuditEntry::new(AuditAction::TokenRevoke, AuditOutcome::Ok)
-                },
+                &AuditEntry::done(
+                    AuditAction::TokenRevoke,
+                    format!("user_id={user_id} token_id={token_id}"),
+                ),
             )
             .await?;
         }

@@ -8,9 +8,8 @@
 use sqlx::{Any, AnyConnection, Executor};
 
 use crate::db::MetaStore;
-use crate::domain::{AuditAction, AuditOutcome};
+use crate::domain::AuditAction;
 use crate::model::{AuditEntry, User};
-use crate::tables::insert_audit;
 use crate::{now_unix, StoreError};
 
 /// The columns of a [`User`], from `users` aliased `u`.
@@ -68,15 +67,11 @@ impl MetaStore {
             }
             Err(e) => return Err(e.into()),
         };
-        insert_audit(
-            &mut w.tx,
-            &AuditEntry {
-                detail: Some(format!("login={login} admin={is_admin}")),
-                ..AuditEntry::new(AuditAction::UserCreate, AuditOutcome::Ok)
-            },
-        )
+        w.commit_audited(&AuditEntry::done(
+            AuditAction::UserCreate,
+            format!("login={login} admin={is_admin}"),
+        ))
         .await?;
-        w.tx.commit().await?;
         Ok(User {
             id,
             login: login.to_string(),

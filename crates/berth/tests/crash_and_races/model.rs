@@ -13,9 +13,10 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use berth_testkit::{crate_file, sha256_hex, Reply, Server};
-use serde_json::Value;
 
-use super::{change_owner, client, download_sha, index_file, publish, search, set_yanked, Rng};
+use super::{
+    change_owner, client, download_sha, get_json, index_file, publish, search, set_yanked, Rng,
+};
 
 pub(super) const CRASH_THREADS: usize = 4;
 pub(super) const CRATES_PER_THREAD: usize = 2;
@@ -304,9 +305,7 @@ fn observe(server: &Server, k: usize) -> CrateView {
             "{name}@{vers} twice in the index"
         );
     }
-    let r = server.get(&format!("/r/main/api/v1/crates/{name}/owners"));
-    assert_eq!(r.status().as_u16(), 200, "owners of {name}");
-    let v: Value = r.json().unwrap();
+    let v = get_json(server, &format!("/r/main/api/v1/crates/{name}/owners"));
     let owners = v["users"]
         .as_array()
         .unwrap()
