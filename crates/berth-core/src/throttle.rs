@@ -105,29 +105,24 @@ impl Berth {
             slot: None,
             by_user: &t.uploads_by_user,
         };
-        let slot = tokio::time::timeout(UPLOAD_WAIT, slots.acquire_owned()).await;
-        counted.slot = Some(slot.ok().and_then(Result::ok).ok_or_else(|| {
-            metrics::counter!("berth_refused_total", "reason" => "uploads_per_user").increment(1);
-            ServiceError::Busy(format!(
-                "this user has had {} uploads in progress for {} s \
-                 (limits.max_uploads_per_user); wait for them to finish",
-                t.max_uploads_per_user,
-                UPLOAD_WAIT.as_secs()
-            ))
-        })?);
+        let busy = format!(
+            "this user has had {} uploads in progress for {} s \
+             (limits.max_uploads_per_user); wait for them to finish",
+            t.max_uploads_per_user,
+            UPLOAD_WAIT.as_secs()
+        );
+        let slot = within(UPLOAD_WAIT, slots.acquire_owned(), "uploads_per_user", busy).await?;
+        counted.slot = Some(slot);
         let units = declared.div_ceil(UNIT).clamp(1, u64::from(t.upload_units)) as u32;
-        let memory = tokio::time::timeout(UPLOAD_WAIT, t.upload_budget.acquire_many(units))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                metrics::counter!("berth_refused_total", "reason" => "upload_buffer").increment(1);
-                ServiceError::Busy(
-                    "the server is reading as many uploads as its memory allows \
-                     (limits.upload_buffer_bytes); try again shortly"
-                        .into(),
-                )
-            })?;
+        let memory = within(
+            UPLOAD_WAIT,
+            t.upload_budget.acquire_many(units),
+            "upload_buffer",
+            "the server is reading as many uploads as its memory allows \
+             (limits.upload_buffer_bytes); try again shortly"
+                .into(),
+        )
+        .await?;
         Ok(UploadPermit {
             _memory: memory,
             _user: counted,
@@ -137,15 +132,29 @@ impl Berth {
     /// A slot for one search, or 429 when `limits.max_concurrent_searches`
     /// are running: searches never take the whole database pool.
     pub(crate) async fn search_slot(&self) -> Result<SemaphorePermit<'_>, ServiceError> {
-        tokio::time::timeout(SEARCH_WAIT, self.throttle.search_slots.acquire())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                metrics::counter!("berth_refused_total", "reason" => "searches").increment(1);
-                ServiceError::Busy(
-                    "too many searches are running on this registry; try again in a second".into(),
-                )
-            })
+        within(
+            SEARCH_WAIT,
+            self.throttle.search_slots.acquire(),
+            "searches",
+            "too many searches are running on this registry; try again in a second".into(),
+        )
+        .await
+    }
+}
+
+/// A permit that arrives within `wait`, or 429 (`Busy`) with `message`,
+/// counted in `berth_refused_total{reason}`.
+async fn within<P>(
+    wait: Duration,
+    permit: impl std::future::Future<Output = Result<P, tokio::sync::AcquireError>>,
+    reason: &'static str,
+    message: String,
+) -> Result<P, ServiceError> {
+    match tokio::time::timeout(wait, permit).await {
+        Ok(Ok(p)) => Ok(p),
+        _ => {
+            metrics::counter!("berth_refused_total", "reason" => reason).increment(1);
+            Err(ServiceError::Busy(message))
+        }
     }
 }

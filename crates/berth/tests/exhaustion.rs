@@ -390,14 +390,9 @@ fn small_leaks_are_closed_and_audit_rows_are_clipped() {
     // is recorded clipped.
     let publish_only = server.token("alice", &["--scope", "publish-new"]);
     let (name, vers) = ("a".repeat(30_000), "1".repeat(30_000));
-    let r = http()
-        .delete(format!(
-            "{}/r/main/api/v1/crates/{name}/{vers}/yank",
-            server.url
-        ))
-        .header("Authorization", &publish_only)
-        .send()
-        .unwrap();
+    let path = format!("/r/main/api/v1/crates/{name}/{vers}/yank");
+    let r = server.request(reqwest::Method::DELETE, &path);
+    let r = r.header("Authorization", &publish_only).send().unwrap();
     assert_eq!(r.status(), 403);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
