@@ -12,6 +12,7 @@ mod error;
 mod index;
 mod mgmt;
 mod ops;
+mod request_id;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id::request_id))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }
