@@ -42,8 +42,28 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `file:///dir`; defaults to `{data_dir}/blobs`.
+    /// `file:///dir` or `s3://BUCKET[/PREFIX]`; defaults to `{data_dir}/blobs`.
     pub url: String,
+    /// S3 access key id (else `AWS_ACCESS_KEY_ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// S3 secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// With no S3 credentials configured, ask the cloud instance's metadata
+    /// service for them; otherwise start-up fails and says what to set.
+    pub instance_credentials: bool,
+}
+
+impl StorageConfig {
+    /// The S3 credentials this configuration gives.
+    pub fn s3_credentials(&self) -> berth_store::S3Credentials {
+        berth_store::S3Credentials {
+            access_key_id: self.access_key_id.clone().filter(|k| !k.is_empty()),
+            secret_access_key: self.secret_access_key.clone().filter(|k| !k.is_empty()),
+            instance_credentials: self.instance_credentials,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +236,9 @@ pub const ENV_KEYS: &[&str] = &[
     "database.url",
     "database.max_connections",
     "storage.url",
+    "storage.access_key_id",
+    "storage.secret_access_key",
+    "storage.instance_credentials",
     "limits.max_crate_size",
     "limits.max_metadata_size",
     "limits.max_unpacked_size",
@@ -490,6 +513,8 @@ mod tests {
         let mut config = Config::default();
         // Optional settings are left out when unset; set them to see them.
         config.publish.allowed_registries = Some(Vec::new());
+        config.storage.access_key_id = Some(String::new());
+        config.storage.secret_access_key = Some(String::new());
         let value = toml::Value::try_from(config).unwrap();
         let mut keys = Vec::new();
         fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {

@@ -69,6 +69,14 @@ impl Berth {
     /// Opens the stores (creating and migrating them when needed) and makes
     /// sure every configured registry exists.
     pub async fn open(config: Config) -> Result<Arc<Self>, ServiceError> {
+        // The blob store first: it fails at once on missing credentials.
+        let blobs = BlobStore::open_with(&config.storage.url, &config.storage.s3_credentials())
+            .map_err(|e| {
+                ServiceError::Unavailable(format!(
+                    "cannot open the blob store at {}: {e}",
+                    config.storage.url
+                ))
+            })?;
         let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
             .await
             .map_err(|e| {
@@ -77,12 +85,6 @@ impl Berth {
                     berth_store::redact(&config.database.url)
                 ))
             })?;
-        let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
-            ServiceError::Unavailable(format!(
-                "cannot open the blob store at {}: {e}",
-                config.storage.url
-            ))
-        })?;
         // This process makes every change to the metadata (single-node
         // SQLite), so a hosted registry's cached files stay valid until it
         // invalidates them.

@@ -46,6 +46,14 @@ pub struct Endpoints {
 }
 
 async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), ServiceError> {
+    // The blob store first: it fails at once on missing credentials.
+    let blobs = BlobStore::open_with(&config.storage.url, &config.storage.s3_credentials())
+        .map_err(|e| {
+            ServiceError::Unavailable(format!(
+                "cannot open the {what} blob store {}: {e}",
+                config.storage.url
+            ))
+        })?;
     let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
         .await
         .map_err(|e| {
@@ -54,12 +62,6 @@ async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), Ser
                 berth_store::redact(&config.database.url)
             ))
         })?;
-    let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
-        ServiceError::Unavailable(format!(
-            "cannot open the {what} blob store {}: {e}",
-            config.storage.url
-        ))
-    })?;
     Ok((meta, blobs))
 }
 

@@ -22,7 +22,7 @@ mod tables;
 mod test_db;
 mod transfer;
 
-pub use blobs::{blob_key, BlobStore};
+pub use blobs::{blob_key, BlobStore, S3Credentials, NO_S3_CREDENTIALS};
 pub use bulk::{BulkCrate, BulkVersion};
 pub use db::{redact, sqlite_path, Backend, MetaStore};
 pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope, UnknownWord};

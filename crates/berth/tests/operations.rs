@@ -3,9 +3,11 @@
 //! lines, start-up that fails at once when S3 credentials are missing,
 //! `config check`, and `fsck` and `gc` on a deliberately broken store.
 
+use std::net::TcpListener;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{http, Server};
+use berth_testkit::{berth_bin, http, Server, Stores};
 
 /// Waits until the server's log has a line containing `needle`.
 #[track_caller]
@@ -78,4 +80,166 @@ fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request-id"].len(), 16);
     assert!(!r.text().unwrap().contains("request id"));
+}
+
+/// `berth` on SQLite stores with a blob store on S3 and no credentials
+/// anywhere: none in the environment, none in the configuration.
+fn berth_without_credentials(stores: &Stores, config: &std::path::Path) -> std::process::Command {
+    let mut cmd = stores.command(&berth_bin(), Some(config));
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_SKIP_SIGNATURE",
+        "BERTH_STORAGE_URL",
+        "BERTH_DATABASE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    // Nothing leaves this machine: the S3 endpoint is a closed port.
+    cmd.env("AWS_ENDPOINT", "http://127.0.0.1:9");
+    cmd
+}
+
+/// A stand-in for the cloud's instance metadata service that only counts
+/// who knocks.
+fn metadata_service() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+fn knocked_within(listener: &TcpListener, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if listener.accept().is_ok() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn s3_without_credentials_fails_at_start_and_says_what_to_set() {
+    let stores = Stores::sqlite();
+    let config = stores.data_dir.path().join("s3.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"s3://berth-test/no-credentials\"\n",
+    )
+    .unwrap();
+    let (imds, imds_url) = metadata_service();
+    let expect_message = |what: &str, out: &std::process::Output, took: Duration| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what} started without credentials");
+        assert!(took < Duration::from_secs(10), "{what} took {took:?}");
+        for needle in [
+            "no S3 credentials are configured",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "storage.access_key_id",
+            "storage.secret_access_key",
+            "storage.instance_credentials = true",
+        ] {
+            assert!(
+                stderr.contains(needle),
+                "{what}: no `{needle}` in:\n{stderr}"
+            );
+        }
+    };
+
+    let started = Instant::now();
+    let out = berth_without_credentials(&stores, &config)
+        .env("AWS_METADATA_ENDPOINT", &imds_url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    expect_message("serve", &out, started.elapsed());
+
+    // `berth migrate` to such a destination fails the same way, at once.
+    let dst = stores.data_dir.path().join("dst.toml");
+    std::fs::write(
+        &dst,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[storage]\nurl = \"s3://berth-test/dst\"\n",
+            stores.data_dir.path().join("dst.db").display()
+        ),
+    )
+    .unwrap();
+    let plain = stores.data_dir.path().join("plain.toml");
+    std::fs::write(&plain, "").unwrap();
+    let started = Instant::now();
+    let out = berth_without_credentials(&stores, &plain)
+        .env("AWS_METADATA_ENDPOINT", &imds_url)
+        .args(["migrate", "--to"])
+        .arg(&dst)
+        .output()
+        .unwrap();
+    expect_message("migrate", &out, started.elapsed());
+    assert!(
+        !knocked_within(&imds, Duration::from_millis(200)),
+        "the metadata service was asked without storage.instance_credentials"
+    );
+
+    // Half a key pair names the missing half.
+    let out = berth_without_credentials(&stores, &config)
+        .env("AWS_ACCESS_KEY_ID", "GKonlyhalf")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no secret: set AWS_SECRET_ACCESS_KEY or storage.secret_access_key"),
+        "{stderr}"
+    );
+
+    // Asked for, the instance's metadata service is where credentials come
+    // from.
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"s3://berth-test/no-credentials\"\ninstance_credentials = true\n",
+    )
+    .unwrap();
+    let mut child = berth_without_credentials(&stores, &config)
+        .env("AWS_METADATA_ENDPOINT", &imds_url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    // Keep reading: a closed pipe would end the server at its next line.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first
+        .trim()
+        .strip_prefix("Berth is listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {first}"))
+        .to_string();
+    // Readiness touches the blob store, which needs credentials.
+    std::thread::spawn(move || {
+        let _ = berth_testkit::http_with_timeout(Duration::from_secs(30))
+            .get(format!("{url}/ready"))
+            .send();
+    });
+    let knocked = knocked_within(&imds, Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        knocked,
+        "with storage.instance_credentials = true the metadata service was never asked"
+    );
 }
