@@ -11,6 +11,7 @@
 mod admin;
 pub mod auth;
 pub mod config;
+mod config_check;
 mod confusion;
 mod downloads;
 pub mod error;

@@ -90,8 +90,24 @@ enum Command {
     /// Inspect the blob store.
     #[command(subcommand)]
     Blobs(BlobsCommand),
-    /// Print the effective configuration (after file, environment, flags).
-    Config,
+    /// Print the effective configuration (after file, environment, flags),
+    /// secrets masked.
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigCommand>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Check a configuration file as a start would (file, then environment,
+    /// then flags; S3 credentials present), without opening the database or
+    /// reaching the network, and print the effective configuration with
+    /// secrets masked. Exits non-zero on any problem.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -381,16 +397,21 @@ async fn main() -> Result<()> {
         overrides.listen = listen.clone();
         overrides.public_url = public_url.clone();
     }
+    if let Command::Config {
+        action: Some(ConfigCommand::Check { file }),
+    } = &cli.command
+    {
+        let config = Config::load(Some(file), &overrides)?;
+        config.check_storage()?;
+        print!("{}", config.masked_toml()?);
+        eprintln!("{}: the configuration is valid", file.display());
+        return Ok(());
+    }
     let config = Config::load(cli.global.config.as_deref(), &overrides)?;
     init_logging(&config);
     match cli.command {
         Command::Serve { .. } => serve(config).await?,
-        Command::Config => {
-            print!(
-                "{}",
-                toml::to_string_pretty(&config).context("rendering configuration")?
-            );
-        }
+        Command::Config { .. } => print!("{}", config.masked_toml()?),
         Command::User(UserCommand::Add {
             name,
             admin,

@@ -243,3 +243,78 @@ fn s3_without_credentials_fails_at_start_and_says_what_to_set() {
         "with storage.instance_credentials = true the metadata service was never asked"
     );
 }
+
+#[test]
+fn config_check_validates_a_file_and_masks_its_secrets() {
+    let stores = Stores::sqlite();
+    let dir = stores.data_dir.path();
+    let check = |file: &std::path::Path| {
+        let out = berth_without_credentials(&stores, &dir.join("unused.toml"))
+            .args(["config", "check"])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[database]\nurl = \"postgres://berth:hunter2@db.internal:5432/berth\"\n\
+         [storage]\nurl = \"s3://crates/prod\"\naccess_key_id = \"GKexample\"\n\
+         secret_access_key = \"s3cr3t-key\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check(&good);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("the configuration is valid"), "{stderr}");
+    for shown in [
+        "url = \"postgres://berth:***@db.internal:5432/berth\"",
+        "secret_access_key = \"********\"",
+        "access_key_id = \"GKexample\"",
+        "max_crate_size = 10485760",
+        "name = \"main\"",
+    ] {
+        assert!(stdout.contains(shown), "no `{shown}` in:\n{stdout}");
+    }
+    for secret in ["hunter2", "s3cr3t-key"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+
+    // The documented example is valid as it stands.
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/berth.example.toml");
+    let (ok, stdout, stderr) = check(&example);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("kind = \"virtual\""), "{stdout}");
+
+    // Each problem is named; nothing is printed as if it were valid.
+    for (toml, needle) in [
+        ("[limits]\nmax_crate_sise = 1\n", "max_crate_sise"),
+        (
+            "[limits]\nrequest_timeout_secs = 0\n",
+            "limits.request_timeout_secs",
+        ),
+        ("listen = \"0.0.0.0:7878\"\n", "needs public_url"),
+        (
+            "[storage]\nurl = \"s3://crates/prod\"\n",
+            "AWS_ACCESS_KEY_ID",
+        ),
+    ] {
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, toml).unwrap();
+        let (ok, stdout, stderr) = check(&bad);
+        assert!(!ok, "{toml} passed:\n{stdout}");
+        assert!(
+            stderr.contains(needle),
+            "{toml}: no `{needle}` in:\n{stderr}"
+        );
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    let (ok, _, stderr) = check(&dir.join("missing.toml"));
+    assert!(!ok && stderr.contains("does not exist"), "{stderr}");
+}
