@@ -15,6 +15,7 @@ mod config_check;
 mod confusion;
 mod downloads;
 pub mod error;
+pub mod fsck;
 mod index;
 pub mod migrate;
 pub mod mirror;

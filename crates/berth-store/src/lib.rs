@@ -30,6 +30,7 @@ pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
+pub use tables::fsck::{DanglingRef, FsckVersion};
 pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
 pub use transfer::{table_names, Cell};
 

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{berth_bin, http, Server, Stores};
+use berth_testkit::{berth_bin, crate_file, http, publish_raw, sha256_hex, Server, Stores};
 
 /// Waits until the server's log has a line containing `needle`.
 #[track_caller]
@@ -317,4 +317,149 @@ fn config_check_validates_a_file_and_masks_its_secrets() {
     }
     let (ok, _, stderr) = check(&dir.join("missing.toml"));
     assert!(!ok && stderr.contains("does not exist"), "{stderr}");
+}
+
+/// `berth fsck --json` on the server's stores: exit code and report.
+fn fsck(server: &Server) -> (Option<i32>, serde_json::Value) {
+    let out = server.berth(&["fsck", "--json"]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "fsck --json printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+/// The findings of a report as `kind crate detail` lines, sorted.
+fn findings(report: &serde_json::Value) -> Vec<String> {
+    let mut lines: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["kind"].as_str().unwrap(),
+                f["crate"].as_str().unwrap_or("-"),
+                f["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn fsck_finds_what_was_broken_and_gc_removes_only_the_orphan() {
+    // Blobs are edited as files and rows with sqlite3: SQLite + files.
+    let server = Server::start_on(Stores::sqlite(), "[limits]\nrequest_timeout_secs = 5\n");
+    let token = server.user_with_token("alice");
+    server.add_user("bob", false);
+    let mut sums = Vec::new();
+    for name in ["gone", "flipped", "edited", "fine"] {
+        let krate = crate_file(name, "1.0.0", "pub fn f() {}\n");
+        assert_eq!(
+            publish_raw(&server.url, &token, name, "1.0.0", &krate),
+            Some(200)
+        );
+        sums.push(sha256_hex(&krate));
+    }
+    let r = server
+        .request(reqwest::Method::PUT, "/r/main/api/v1/crates/fine/owners")
+        .header("Authorization", &token)
+        .body(r#"{"users":["bob"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (code, report) = fsck(&server);
+    assert_eq!(findings(&report), Vec::<String>::new());
+    assert_eq!(code, Some(0));
+    assert_eq!(report["versions"], 4);
+
+    let blob = |sum: &str| {
+        server
+            .data_dir
+            .join(format!("blobs/crates/{}/{}/{sum}", &sum[..2], &sum[2..4]))
+    };
+    std::fs::remove_file(blob(&sums[0])).unwrap();
+    let mut bytes = std::fs::read(blob(&sums[1])).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(blob(&sums[1]), &bytes).unwrap();
+    let sqlite = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(server.data_dir.join("berth.db"))
+            .arg(sql)
+            .output()
+            .expect("run sqlite3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sqlite(
+        "UPDATE versions SET index_line = replace(index_line, '\"yanked\":false', '\"yanked\":true') \
+         WHERE crate_id = (SELECT id FROM crates WHERE name = 'edited')",
+    );
+    sqlite("DELETE FROM users WHERE login = 'bob'");
+    let orphan = b"left by a publish that died before it committed".to_vec();
+    let orphan_sum = sha256_hex(&orphan);
+    std::fs::create_dir_all(blob(&orphan_sum).parent().unwrap()).unwrap();
+    std::fs::write(blob(&orphan_sum), &orphan).unwrap();
+    // Old enough for gc (whose minimum age is the request timeout).
+    let old = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(blob(&orphan_sum))
+        .status()
+        .unwrap();
+    assert!(old.success());
+
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1));
+    let found = findings(&report);
+    let kinds: Vec<&str> = found.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "blob_checksum",
+            "dangling_reference",
+            "index_line_mismatch",
+            "missing_blob",
+            "orphan_blob"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].starts_with("blob_checksum flipped "), "{found:#?}");
+    assert!(found[1].contains("crate_owners"), "{found:#?}");
+    assert!(
+        found[2].starts_with("index_line_mismatch edited ") && found[2].ends_with("yanked true"),
+        "{found:#?}"
+    );
+    assert!(found[3].starts_with("missing_blob gone "), "{found:#?}");
+    assert!(found[4].contains(&orphan_sum), "{found:#?}");
+
+    // The text report says the same, one line per finding.
+    let out = server.berth(&["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5 finding(s)"), "{text}");
+
+    // gc deletes the orphan and nothing else.
+    assert_eq!(
+        server
+            .try_berth(&["gc", "--min-age-secs", "5"])
+            .unwrap()
+            .trim(),
+        "deleted 1 unreferenced blob(s)"
+    );
+    assert!(!blob(&orphan_sum).exists());
+    assert!(blob(&sums[1]).exists() && blob(&sums[2]).exists() && blob(&sums[3]).exists());
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1));
+    let after: Vec<String> = findings(&report);
+    assert_eq!(after, found[..4].to_vec());
 }
