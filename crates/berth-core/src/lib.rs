@@ -10,6 +10,7 @@
 
 mod admin;
 pub mod auth;
+pub mod backup;
 pub mod config;
 mod config_check;
 mod confusion;

@@ -45,7 +45,10 @@ pub struct Endpoints {
     pub dst_blobs: BlobStore,
 }
 
-async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), ServiceError> {
+pub(crate) async fn open(
+    config: &Config,
+    what: &str,
+) -> Result<(MetaStore, BlobStore), ServiceError> {
     // The blob store first: it fails at once on missing credentials.
     let blobs = BlobStore::open_with(&config.storage.url, &config.storage.s3_credentials())
         .map_err(|e| {

@@ -32,7 +32,7 @@ pub use model::*;
 pub use sqlx;
 pub use tables::fsck::{DanglingRef, FsckVersion};
 pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
-pub use transfer::{table_names, Cell};
+pub use transfer::{row_from_json, row_to_json, table_names, Cell};
 
 /// Current time as Unix seconds; stores use it for timestamps they write.
 pub fn now_unix() -> i64 {

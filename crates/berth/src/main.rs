@@ -90,6 +90,26 @@ enum Command {
     /// Inspect the blob store.
     #[command(subcommand)]
     Blobs(BlobsCommand),
+    /// Write a consistent backup of this registry to one file while it
+    /// keeps serving: every table `migrate` copies, read as of one commit,
+    /// every blob a version refers to, and a manifest of sha256 checksums.
+    /// Proxy caches are left out (they refill from their upstreams).
+    Backup {
+        /// The backup file (written as FILE.partial, renamed when complete).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into this configuration's stores, which must be
+    /// empty. Every member is verified against the manifest before anything
+    /// is written.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Restore into stores that are not empty (rows with the same ids
+        /// are overwritten).
+        #[arg(long)]
+        force: bool,
+    },
     /// Check the metadata and the blob store against each other: every
     /// version's blob exists with its size and sha256, every stored index
     /// line parses and agrees with its version row, owners, roles and tokens
@@ -643,6 +663,35 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Backup { out } => {
+            let bar = phase_bar();
+            let report = berth_core::backup::backup(&config, &out, &|phase, done, total| {
+                bar.set_message(phase.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"));
+            bar.finish_and_clear();
+            let report = report?;
+            print_transfer(&report);
+            println!("wrote {}", out.display());
+        }
+        Command::Restore { file, force } => {
+            let bar = phase_bar();
+            let report =
+                berth_core::backup::restore(&config, &file, force, &|phase, done, total| {
+                    bar.set_message(phase.to_string());
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"));
+            bar.finish_and_clear();
+            let report = report?;
+            print_transfer(&report);
+            println!("restored {}", file.display());
+        }
         Command::Gc { min_age_secs } => {
             let berth = open(config).await?;
             let n = berth
@@ -694,6 +743,25 @@ fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// A progress bar whose phase, length and position the caller sets (on
+/// stderr; hidden when that is not a terminal).
+fn phase_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn print_transfer(report: &berth_core::backup::Report) {
+    for (table, rows) in &report.tables {
+        println!("{table}: {rows} rows");
+    }
+    println!("blobs: {} ({} bytes)", report.blobs, report.bytes);
 }
 
 fn print_fill(report: &berth_core::mirror::FillReport) -> Result<()> {

@@ -1,7 +1,8 @@
 //! What operators rely on when something goes wrong, through the real
 //! binary: request ids that tie a user's error report to the server's log
 //! lines, start-up that fails at once when S3 credentials are missing,
-//! `config check`, and `fsck` and `gc` on a deliberately broken store.
+//! `config check`, `fsck` and `gc` on a deliberately broken store, and a
+//! backup taken during publishes, restored elsewhere byte for byte.
 
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -462,4 +463,190 @@ fn fsck_finds_what_was_broken_and_gc_removes_only_the_orphan() {
     assert_eq!(code, Some(1));
     let after: Vec<String> = findings(&report);
     assert_eq!(after, found[..4].to_vec());
+}
+
+/// `berth restore FILE` on `stores`: success, stdout, stderr.
+fn restore(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
+    let out = stores
+        .command(&berth_bin(), None)
+        .arg("restore")
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether the stores hold no user and no blob.
+fn untouched(stores: &Stores) -> bool {
+    let run = |args: &[&str]| {
+        let out = stores
+            .command(&berth_bin(), None)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    run(&["user", "list"]).is_empty() && run(&["blobs", "list"]).is_empty()
+}
+
+#[test]
+fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let name = format!("before-{i}");
+        for vers in ["1.0.0", "1.1.0"] {
+            let krate = crate_file(&name, vers, &format!("pub fn f{i}() {{}}\n"));
+            assert_eq!(
+                publish_raw(&server.url, &token, &name, vers, &krate),
+                Some(200)
+            );
+        }
+        names.push(name);
+    }
+    let r = server
+        .request(
+            reqwest::Method::DELETE,
+            "/r/main/api/v1/crates/before-3/1.0.0/yank",
+        )
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // What was acknowledged before the backup began, as cargo reads it.
+    let read = |server: &Server| -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for name in &names {
+            let path = format!("/r/main/index/{}", berth_testkit::index_path(name));
+            let r = server.get(&path);
+            assert_eq!(r.status(), 200, "{path}");
+            files.push((path, r.bytes().unwrap().to_vec()));
+            for vers in ["1.0.0", "1.1.0"] {
+                let path = format!("/r/main/api/v1/crates/{name}/{vers}/download");
+                let r = server.get(&path);
+                assert_eq!(r.status(), 200, "{path}");
+                files.push((path, r.bytes().unwrap().to_vec()));
+            }
+        }
+        files
+    };
+    let acknowledged = read(&server);
+
+    // Publishes keep coming while the backup runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (url, token) = (server.url.clone(), token.clone());
+            let (stop, published) = (stop.clone(), published.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let name = format!("during-{w}-{n}");
+                    let krate = crate_file(&name, "1.0.0", "pub fn g() {}\n");
+                    if publish_raw(&url, &token, &name, "1.0.0", &krate) == Some(200) {
+                        published.fetch_add(1, Ordering::SeqCst);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    while published.load(Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.backup");
+    let out = server.berth(&["backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let during = published.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(
+        published.load(Ordering::SeqCst) > during,
+        "no publish ran while the backup did"
+    );
+    assert!(!dir.path().join("registry.backup.partial").exists());
+
+    // Restored elsewhere: byte for byte what was acknowledged, and nothing
+    // half-written (every version has its blob, every line its row).
+    let target = Stores::new();
+    let (ok, stdout, stderr) = restore(&target, &file);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("versions: "), "{stdout}");
+    let restored = Server::start_on(target.clone(), "");
+    let again = read(&restored);
+    assert_eq!(again.len(), acknowledged.len());
+    for ((path, want), (_, got)) in acknowledged.iter().zip(&again) {
+        assert!(want == got, "{path} differs after restore");
+    }
+    let fsck = restored.berth(&["fsck"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    // Tokens came along: alice publishes to the restored registry.
+    let krate = crate_file("after", "1.0.0", "");
+    assert_eq!(
+        publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
+        Some(200)
+    );
+
+    // A non-empty target is refused.
+    let (ok, _, stderr) = restore(&target, &file);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the target is not empty") && stderr.contains("--force"),
+        "{stderr}"
+    );
+
+    // A damaged backup is refused before anything is written.
+    let bytes = std::fs::read(&file).unwrap();
+    let krate = &acknowledged[1].1;
+    let at = bytes
+        .windows(krate.len())
+        .position(|w| w == &krate[..])
+        .expect("the crate's bytes are in the backup");
+    let mut flipped = bytes.clone();
+    flipped[at + krate.len() / 2] ^= 0x20;
+    for (what, damaged) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        (
+            "truncated at the manifest",
+            bytes[..bytes.len() - 2048].to_vec(),
+        ),
+        ("a flipped byte in a blob", flipped),
+    ] {
+        let bad = dir.path().join("damaged.backup");
+        std::fs::write(&bad, &damaged).unwrap();
+        let fresh = Stores::new();
+        let (ok, _, stderr) = restore(&fresh, &bad);
+        assert!(!ok, "{what} restored");
+        assert!(
+            stderr.contains("is damaged, nothing was restored"),
+            "{what}: {stderr}"
+        );
+        assert!(untouched(&fresh), "{what}: the target was written to");
+    }
 }
