@@ -27,6 +27,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub publish: PublishConfig,
     pub log: LogConfig,
+    pub tls: TlsConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -150,6 +151,36 @@ pub struct LogConfig {
     pub format: String,
 }
 
+/// Built-in TLS: HTTPS (HTTP/1.1 and HTTP/2) when both files are given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// Seconds between looks at the files; a changed pair is loaded and
+    /// served to new connections without a restart.
+    pub reload_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            reload_secs: 10,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether the server speaks TLS itself.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+}
+
 pub use crate::registry_config::{RegistryConfig, RegistryKind};
 
 pub const MIB: u64 = 1024 * 1024;
@@ -180,6 +211,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             publish: PublishConfig::default(),
             log: LogConfig::default(),
+            tls: TlsConfig::default(),
             registries: Vec::new(),
         }
     }
@@ -258,6 +290,9 @@ pub const ENV_KEYS: &[&str] = &[
     "publish.denied_registries",
     "log.level",
     "log.format",
+    "tls.cert_file",
+    "tls.key_file",
+    "tls.reload_secs",
     "registries",
 ];
 
@@ -361,7 +396,8 @@ impl Config {
                     self.listen
                 )));
             }
-            self.public_url = format!("http://{}", self.listen);
+            let scheme = if self.tls.enabled() { "https" } else { "http" };
+            self.public_url = format!("{scheme}://{}", self.listen);
         }
         while self.public_url.ends_with('/') {
             self.public_url.pop();
@@ -493,6 +529,18 @@ impl Config {
                     "{key} is {value}; it must be between {min} and {max}"
                 )));
             }
+        }
+        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
+            return Err(ConfigError(
+                "tls.cert_file and tls.key_file go together: give both to serve HTTPS, or neither"
+                    .into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.tls.reload_secs) {
+            return Err(ConfigError(format!(
+                "tls.reload_secs is {}; it must be between 1 and 86400",
+                self.tls.reload_secs
+            )));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(

@@ -13,6 +13,7 @@ mod index;
 mod mgmt;
 mod ops;
 mod request_id;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -262,6 +263,7 @@ async fn accept_loop(
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
+    let tls = tls::acceptor(&berth.config.tls)?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -286,7 +288,7 @@ async fn accept_loop(
             tracing::trace!(error = %e, "could not set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(app.clone());
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             // A connection that never sends a byte is closed after the
             // header deadline (hyper's own deadline starts later).
@@ -295,8 +297,23 @@ async fn accept_loop(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
+            let served = match tls {
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                // The handshake is bounded by the same deadline.
+                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let conn =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        watcher.watch(conn).await
+                    }
+                    _ => return,
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);

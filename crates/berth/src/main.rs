@@ -372,8 +372,13 @@ async fn serve(mut config: Config) -> Result<()> {
     let addr = listener.local_addr()?;
     // With `--listen 127.0.0.1:0` the port is chosen now; a public URL that
     // was derived from the listen address must name the real port.
-    if config.public_url == format!("http://{listen}") {
-        config.public_url = format!("http://{addr}");
+    let scheme = if config.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    if config.public_url == format!("{scheme}://{listen}") {
+        config.public_url = format!("{scheme}://{addr}");
     }
     let berth = open(config).await?;
     berth
@@ -387,7 +392,7 @@ async fn serve(mut config: Config) -> Result<()> {
         blobs = %berth.describe_blobs(),
         "berth is serving"
     );
-    println!("Berth is listening on http://{addr}");
+    println!("Berth is listening on {scheme}://{addr}");
     println!("Point cargo at it with these lines in .cargo/config.toml:\n");
     for reg in berth.registries() {
         println!("{}", berth.cargo_config_snippet(reg));

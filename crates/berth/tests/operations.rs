@@ -2,7 +2,8 @@
 //! binary: request ids that tie a user's error report to the server's log
 //! lines, start-up that fails at once when S3 credentials are missing,
 //! `config check`, `fsck` and `gc` on a deliberately broken store, and a
-//! backup taken during publishes, restored elsewhere byte for byte.
+//! backup taken during publishes, restored elsewhere byte for byte, and
+//! cargo over built-in HTTPS with a certificate renewed while it runs.
 
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -649,4 +650,233 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         );
         assert!(untouched(&fresh), "{what}: the target was written to");
     }
+}
+
+/// Runs openssl in `dir`, failing the test on an error.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl (needed to make the test's certificates)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate for 127.0.0.1 named `cn`, signed by the test's CA
+/// (`ca.pem`, `ca.key` in `dir`), written to `cert` and `key` through
+/// temporary files, as a renewal tool would.
+fn leaf(dir: &std::path::Path, cn: &str, cert: &std::path::Path, key: &std::path::Path) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "new.key",
+            "-out",
+            "new.csr",
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "new.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "new.pem",
+        ],
+    );
+    std::fs::rename(dir.join("new.key"), key).unwrap();
+    std::fs::rename(dir.join("new.pem"), cert).unwrap();
+}
+
+/// What a TLS client sees at `addr`: the handshake's text from openssl
+/// (subject, negotiated ALPN protocol, verification result).
+fn handshake(dir: &std::path::Path, addr: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-servername",
+            "localhost",
+            "-alpn",
+            "h2,http/1.1",
+            "-CAfile",
+            "ca.pem",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Kills a spawned server when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_restart() {
+    let stores = Stores::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    let (cert, key) = (d.join("server.pem"), d.join("server.key"));
+    leaf(d, "berth-first", &cert, &key);
+    let config = d.join("berth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nreload_secs = 1\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let berth = |args: &[&str]| {
+        let out = stores
+            .command(&berth_bin(), Some(&config))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    berth(&["user", "add", "alice"]);
+    let token = berth(&["token", "create", "--user", "alice"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let mut child = stores
+        .command(&berth_bin(), Some(&config))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(d.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let server = Killed(child);
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first
+        .trim()
+        .strip_prefix("Berth is listening on ")
+        .unwrap_or_else(|| panic!("no address: {first}"))
+        .to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let addr = url.trim_start_matches("https://").to_string();
+
+    // The handshake: the configured certificate, verified by the test's CA,
+    // HTTP/2 offered and taken.
+    let seen = handshake(d, &addr);
+    assert!(seen.contains("berth-first"), "{seen}");
+    assert!(seen.contains("ALPN protocol: h2"), "{seen}");
+    assert!(seen.contains("Verify return code: 0 (ok)"), "{seen}");
+
+    // Real cargo, trusting the test's CA.
+    let cargo = berth_testkit::Cargo::with_registries(
+        &[("main", format!("sparse+{url}/r/main/index/"))],
+        &format!("[http]\ncainfo = \"{}\"\n", d.join("ca.pem").display()),
+    )
+    .with_token(&token);
+    let pkg = cargo.package("tls-lib", "1.0.0", "", "");
+    cargo.publish(&pkg);
+    let app = cargo.consumer(
+        "tls-app",
+        "tls-lib = { version = \"1\", registry = \"main\" }",
+    );
+    cargo.ok(&app, &["fetch"]);
+
+    // A renewed certificate is served without a restart.
+    leaf(d, "berth-second", &cert, &key);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = handshake(d, &addr);
+        if seen.contains("berth-second") {
+            assert!(seen.contains("Verify return code: 0 (ok)"), "{seen}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not served:\n{seen}\n{}",
+            std::fs::read_to_string(d.join("server.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pkg = cargo.package("tls-lib", "1.1.0", "", "");
+    cargo.publish(&pkg);
+    cargo.ok(&app, &["update"]);
+    let log = std::fs::read_to_string(d.join("server.log")).unwrap();
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+    drop(server);
 }
