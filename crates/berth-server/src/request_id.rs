@@ -44,23 +44,28 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or_else(make_id);
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-    let text = id.to_str().unwrap_or_default().to_string();
     // At error level, so that the id is on every line whatever the filter.
-    let span = tracing::error_span!("request", request_id = %text);
+    let span = tracing::error_span!(
+        "request",
+        request_id = %String::from_utf8_lossy(id.as_bytes())
+    );
     async move {
         let started = std::time::Instant::now();
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
+        // Cheap clones (shared bytes), formatted only if a line is written.
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let mut response = next.run(req).await;
         let status = response.status();
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (code, path) = (status.as_u16(), uri.path());
         if status.is_server_error() {
-            tracing::warn!(%method, %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request failed");
+            tracing::warn!(%method, path, status = code, elapsed_ms, "request failed");
         } else if status.is_client_error() {
-            tracing::info!(%method, %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request refused");
+            tracing::info!(%method, path, status = code, elapsed_ms, "request refused");
         } else {
-            tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request done");
+            tracing::debug!(%method, path, status = code, elapsed_ms, "request done");
         }
-        if status.as_u16() >= 400 && is_json(&response) {
+        if code >= 400 && is_json(&response) {
+            let text = String::from_utf8_lossy(id.as_bytes()).into_owned();
             response = with_id_in_detail(response, &text).await;
         }
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);
