@@ -127,8 +127,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
-        .layer(middleware::from_fn(request_id::request_id))
         .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
 
