@@ -103,20 +103,34 @@ fn append(
 }
 
 /// Writes a backup of the registry `config` describes to `out`.
+/// A backup that fails leaves no `FILE.partial` behind.
 pub async fn backup(
     config: &Config,
     out: &Path,
     progress: Progress<'_>,
 ) -> Result<Report, ServiceError> {
-    let (meta, blobs) = crate::migrate::open(config, "registry").await?;
     let partial = PathBuf::from(format!("{}.partial", out.display()));
-    let file = std::fs::File::create(&partial).map_err(|e| io_err("cannot create", &partial, e))?;
+    let result = backup_to(config, out, &partial, progress).await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+async fn backup_to(
+    config: &Config,
+    out: &Path,
+    partial: &Path,
+    progress: Progress<'_>,
+) -> Result<Report, ServiceError> {
+    let (meta, blobs) = crate::migrate::open(config, "registry").await?;
+    let file = std::fs::File::create(partial).map_err(|e| io_err("cannot create", partial, e))?;
     let mut tar = tar::Builder::new(BufWriter::new(file));
     let mut members = BTreeMap::new();
     let mut tables = Vec::new();
     let mut digests = std::collections::BTreeSet::new();
     let mut report = Report::default();
-    let write_err = |e: std::io::Error| io_err("cannot write", &partial, e);
+    let write_err = |e: std::io::Error| io_err("cannot write", partial, e);
     // One read transaction: the tables as of one commit.
     let mut failed: Option<std::io::Error> = None;
     meta.snapshot_tables(|table, rows| {
@@ -190,7 +204,7 @@ pub async fn backup(
         .map_err(|e| write_err(e.into_error()))?
         .sync_all()
         .map_err(write_err)?;
-    std::fs::rename(&partial, out).map_err(|e| io_err("cannot rename to", out, e))?;
+    std::fs::rename(partial, out).map_err(|e| io_err("cannot rename to", out, e))?;
     meta.close().await;
     Ok(report)
 }
