@@ -499,6 +499,25 @@ fn untouched(stores: &Stores) -> bool {
     run(&["user", "list"]).is_empty() && run(&["blobs", "list"]).is_empty()
 }
 
+/// Every index file of `names` and their 1.0.0 and 1.1.0 `.crate` files, as
+/// cargo reads them.
+fn served(server: &Server, names: &[String]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for name in names {
+        let path = format!("/r/main/index/{}", berth_testkit::index_path(name));
+        let r = server.get(&path);
+        assert_eq!(r.status(), 200, "{path}");
+        files.push((path, r.bytes().unwrap().to_vec()));
+        for vers in ["1.0.0", "1.1.0"] {
+            let path = format!("/r/main/api/v1/crates/{name}/{vers}/download");
+            let r = server.get(&path);
+            assert_eq!(r.status(), 200, "{path}");
+            files.push((path, r.bytes().unwrap().to_vec()));
+        }
+    }
+    files
+}
+
 #[test]
 fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -528,23 +547,7 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         .unwrap();
     assert_eq!(r.status(), 200);
     // What was acknowledged before the backup began, as cargo reads it.
-    let read = |server: &Server| -> Vec<(String, Vec<u8>)> {
-        let mut files = Vec::new();
-        for name in &names {
-            let path = format!("/r/main/index/{}", berth_testkit::index_path(name));
-            let r = server.get(&path);
-            assert_eq!(r.status(), 200, "{path}");
-            files.push((path, r.bytes().unwrap().to_vec()));
-            for vers in ["1.0.0", "1.1.0"] {
-                let path = format!("/r/main/api/v1/crates/{name}/{vers}/download");
-                let r = server.get(&path);
-                assert_eq!(r.status(), 200, "{path}");
-                files.push((path, r.bytes().unwrap().to_vec()));
-            }
-        }
-        files
-    };
-    let acknowledged = read(&server);
+    let acknowledged = served(&server, &names);
 
     // Publishes keep coming while the backup runs.
     let stop = Arc::new(AtomicBool::new(false));
@@ -596,7 +599,7 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
     assert!(ok, "{stderr}");
     assert!(stdout.contains("versions: "), "{stdout}");
     let restored = Server::start_on(target.clone(), "");
-    let again = read(&restored);
+    let again = served(&restored, &names);
     assert_eq!(again.len(), acknowledged.len());
     for ((path, want), (_, got)) in acknowledged.iter().zip(&again) {
         assert!(want == got, "{path} differs after restore");
@@ -650,6 +653,50 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         );
         assert!(untouched(&fresh), "{what}: the target was written to");
     }
+}
+
+/// A backup of SQLite + files restores into PostgreSQL + S3 (run in the
+/// postgres-s3 pass, which has those stores).
+#[test]
+fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
+    if berth_testkit::backend() != berth_testkit::Backend::PostgresS3 {
+        eprintln!("skipped: needs BERTH_TEST_BACKEND=postgres-s3");
+        return;
+    }
+    let server = Server::start_on(Stores::sqlite(), "");
+    let token = server.user_with_token("alice");
+    let names: Vec<String> = (0..3).map(|i| format!("moved-{i}")).collect();
+    for name in &names {
+        for vers in ["1.0.0", "1.1.0"] {
+            let krate = crate_file(name, vers, "pub fn f() {}\n");
+            assert_eq!(
+                publish_raw(&server.url, &token, name, vers, &krate),
+                Some(200)
+            );
+        }
+    }
+    let before = served(&server, &names);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sqlite.backup");
+    let out = server.berth(&["backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = Stores::new();
+    let (ok, _, stderr) = restore(&target, &file);
+    assert!(ok, "{stderr}");
+    let restored = Server::start_on(target, "");
+    assert!(
+        served(&restored, &names) == before,
+        "the restored files differ"
+    );
+    let krate = crate_file("after", "1.0.0", "");
+    assert_eq!(
+        publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
+        Some(200)
+    );
 }
 
 /// Runs openssl in `dir`, failing the test on an error.
