@@ -31,6 +31,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use tls::check as check_tls;
 
 /// What every handler can reach.
 #[derive(Clone)]

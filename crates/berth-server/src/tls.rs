@@ -58,6 +58,15 @@ fn modified(paths: &[&Path]) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
+/// Whether the configured certificate and key load and belong together
+/// (`berth config check`); Ok when TLS is not configured.
+pub fn check(config: &TlsConfig) -> Result<(), String> {
+    if config.enabled() {
+        load(Path::new(&config.cert_file), Path::new(&config.key_file))?;
+    }
+    Ok(())
+}
+
 /// The acceptor for `config`, or None when TLS is not configured. Starts
 /// the reloading task.
 pub fn acceptor(config: &TlsConfig) -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {

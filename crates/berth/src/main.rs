@@ -131,7 +131,8 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
     /// Check a configuration file as a start would (file, then environment,
-    /// then flags; S3 credentials present), without opening the database or
+    /// then flags; S3 credentials present; the TLS certificate and key load
+    /// and match), without opening the database or
     /// reaching the network, and print the effective configuration with
     /// secrets masked. Exits non-zero on any problem.
     Check {
@@ -438,6 +439,7 @@ async fn main() -> Result<()> {
     {
         let config = Config::load(Some(file), &overrides)?;
         config.check_storage()?;
+        berth_server::check_tls(&config.tls).map_err(anyhow::Error::msg)?;
         print!("{}", config.masked_toml()?);
         eprintln!("{}: the configuration is valid", file.display());
         return Ok(());

@@ -306,6 +306,14 @@ fn config_check_validates_a_file_and_masks_its_secrets() {
             "[storage]\nurl = \"s3://crates/prod\"\n",
             "AWS_ACCESS_KEY_ID",
         ),
+        (
+            "[tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n",
+            "tls.cert_file /nonexistent/cert.pem",
+        ),
+        (
+            "[tls]\ncert_file = \"/x.pem\"\n",
+            "tls.cert_file and tls.key_file go together",
+        ),
     ] {
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, toml).unwrap();
@@ -854,6 +862,8 @@ fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_res
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // `config check` loads the pair as a start would.
+    assert!(berth(&["config", "check", config.to_str().unwrap()]).contains("reload_secs = 1"));
     berth(&["user", "add", "alice"]);
     let token = berth(&["token", "create", "--user", "alice"])
         .lines()
