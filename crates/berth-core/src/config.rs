@@ -28,6 +28,7 @@ pub struct Config {
     pub publish: PublishConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub tls: TlsConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -43,8 +44,28 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `file:///dir`; defaults to `{data_dir}/blobs`.
+    /// `file:///dir` or `s3://BUCKET[/PREFIX]`; defaults to `{data_dir}/blobs`.
     pub url: String,
+    /// S3 access key id (else `AWS_ACCESS_KEY_ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// S3 secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// With no S3 credentials configured, ask the cloud instance's metadata
+    /// service for them; otherwise start-up fails and says what to set.
+    pub instance_credentials: bool,
+}
+
+impl StorageConfig {
+    /// The S3 credentials this configuration gives.
+    pub fn s3_credentials(&self) -> berth_store::S3Credentials {
+        berth_store::S3Credentials {
+            access_key_id: self.access_key_id.clone().filter(|k| !k.is_empty()),
+            secret_access_key: self.secret_access_key.clone().filter(|k| !k.is_empty()),
+            instance_credentials: self.instance_credentials,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +194,36 @@ pub struct LogConfig {
     pub format: String,
 }
 
+/// Built-in TLS: HTTPS (HTTP/1.1 and HTTP/2) when both files are given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// Seconds between looks at the files; a changed pair is loaded and
+    /// served to new connections without a restart.
+    pub reload_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            reload_secs: 10,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether the server speaks TLS itself.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+}
+
 pub use crate::registry_config::{RegistryConfig, RegistryKind};
 
 pub const MIB: u64 = 1024 * 1024;
@@ -204,6 +255,7 @@ impl Default for Config {
             publish: PublishConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            tls: TlsConfig::default(),
             registries: Vec::new(),
         }
     }
@@ -267,6 +319,9 @@ pub const ENV_KEYS: &[&str] = &[
     "database.url",
     "database.max_connections",
     "storage.url",
+    "storage.access_key_id",
+    "storage.secret_access_key",
+    "storage.instance_credentials",
     "limits.max_crate_size",
     "limits.max_metadata_size",
     "limits.max_unpacked_size",
@@ -294,6 +349,9 @@ pub const ENV_KEYS: &[&str] = &[
     "log.level",
     "log.format",
     "metrics.token",
+    "tls.cert_file",
+    "tls.key_file",
+    "tls.reload_secs",
     "registries",
 ];
 
@@ -397,7 +455,8 @@ impl Config {
                     self.listen
                 )));
             }
-            self.public_url = format!("http://{}", self.listen);
+            let scheme = if self.tls.enabled() { "https" } else { "http" };
+            self.public_url = format!("{scheme}://{}", self.listen);
         }
         while self.public_url.ends_with('/') {
             self.public_url.pop();
@@ -562,6 +621,18 @@ impl Config {
                 )));
             }
         }
+        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
+            return Err(ConfigError(
+                "tls.cert_file and tls.key_file go together: give both to serve HTTPS, or neither"
+                    .into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.tls.reload_secs) {
+            return Err(ConfigError(format!(
+                "tls.reload_secs is {}; it must be between 1 and 86400",
+                self.tls.reload_secs
+            )));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log.format `{}` must be `text` or `json`",
@@ -581,6 +652,8 @@ mod tests {
         let mut config = Config::default();
         // Optional settings are left out when unset; set them to see them.
         config.publish.allowed_registries = Some(Vec::new());
+        config.storage.access_key_id = Some(String::new());
+        config.storage.secret_access_key = Some(String::new());
         let value = toml::Value::try_from(config).unwrap();
         let mut keys = Vec::new();
         fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {

@@ -10,10 +10,13 @@
 
 mod admin;
 pub mod auth;
+pub mod backup;
 pub mod config;
+mod config_check;
 mod confusion;
 mod downloads;
 pub mod error;
+pub mod fsck;
 mod index;
 pub mod migrate;
 pub mod mirror;
@@ -73,6 +76,15 @@ pub(crate) async fn open_stores(
     config: &Config,
     name: impl Fn(&str) -> String,
 ) -> Result<(MetaStore, BlobStore), ServiceError> {
+    // The blob store first: it fails at once on missing credentials.
+    let blobs = BlobStore::open_with(&config.storage.url, &config.storage.s3_credentials())
+        .map_err(|e| {
+            ServiceError::Unavailable(format!(
+                "cannot open {} {}: {e}",
+                name("blob store"),
+                config.storage.url
+            ))
+        })?;
     let meta = MetaStore::connect(&config.database.url, config.database.max_connections)
         .await
         .map_err(|e| {
@@ -82,13 +94,6 @@ pub(crate) async fn open_stores(
                 berth_store::redact(&config.database.url)
             ))
         })?;
-    let blobs = BlobStore::open(&config.storage.url).map_err(|e| {
-        ServiceError::Unavailable(format!(
-            "cannot open {} {}: {e}",
-            name("blob store"),
-            config.storage.url
-        ))
-    })?;
     Ok((meta, blobs))
 }
 

@@ -45,7 +45,10 @@ pub struct Endpoints {
     pub dst_blobs: BlobStore,
 }
 
-async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), ServiceError> {
+pub(crate) async fn open(
+    config: &Config,
+    what: &str,
+) -> Result<(MetaStore, BlobStore), ServiceError> {
     crate::open_stores(config, |store| format!("the {what} {store}")).await
 }
 

@@ -454,7 +454,9 @@ impl Berth {
     }
 
     /// Every blob some registry still needs, asked of each registry's source.
-    async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, ServiceError> {
+    pub(crate) async fn referenced_blobs(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, ServiceError> {
         let mut all = std::collections::HashSet::new();
         for reg in self.registries() {
             all.extend(reg.source.referenced_blobs(self.at(reg)).await?);

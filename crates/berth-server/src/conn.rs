@@ -148,7 +148,8 @@ pub(crate) async fn serve_connection(
     app: Router,
     builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
     deadlines: Deadlines,
-    mut draining: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     // A connection that never sends a byte is closed after the header
     // deadline (hyper's own deadline starts later).
@@ -159,8 +160,27 @@ pub(crate) async fn serve_connection(
     }
     let mut io = TimeoutStream::new(stream);
     io.set_write_timeout(Some(deadlines.write));
-    let io = TokioIo::new(Box::pin(io));
+    let io = Box::pin(io);
+    let Some(tls) = tls else {
+        return drive(TokioIo::new(io), app, builder, deadlines, draining).await;
+    };
+    // The handshake is bounded by the first-byte deadline too.
+    if let Ok(Ok(io)) = tokio::time::timeout(deadlines.first_byte, tls.accept(io)).await {
+        drive(TokioIo::new(io), app, builder, deadlines, draining).await;
+    }
+}
 
+/// Runs hyper on one connection's (plain or TLS) stream until it ends,
+/// closing it when idle or long after a drain began.
+async fn drive<I>(
+    io: TokioIo<I>,
+    app: Router,
+    builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
+    deadlines: Deadlines,
+    mut draining: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let epoch = Instant::now();
     let activity = Arc::new(Activity::default());
     let service = {

@@ -13,6 +13,8 @@ mod error;
 mod index;
 mod mgmt;
 mod ops;
+mod request_id;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +32,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use tls::check as check_tls;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -127,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
 
@@ -264,6 +268,7 @@ async fn accept_loop(
         .max_header_list_size(64 * 1024)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
+    let tls = tls::acceptor(&berth.config.tls)?;
     // Every connection holds a receiver: the drain ends when all are gone.
     let (draining, watch_drain) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -293,9 +298,14 @@ async fn accept_loop(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::trace!(error = %e, "could not set TCP_NODELAY");
         }
-        let (app, builder, drain) = (app.clone(), builder.clone(), watch_drain.clone());
+        let (app, builder, drain, tls) = (
+            app.clone(),
+            builder.clone(),
+            watch_drain.clone(),
+            tls.clone(),
+        );
         tokio::spawn(async move {
-            conn::serve_connection(stream, app, builder, deadlines, drain).await;
+            conn::serve_connection(stream, app, builder, deadlines, drain, tls).await;
             drop((permit, address_slot));
         });
     }

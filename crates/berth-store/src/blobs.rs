@@ -24,6 +24,40 @@ pub fn blob_key(sha256_hex: &str) -> Path {
     }
 }
 
+/// Where an S3 store's credentials may come from, beyond the standard
+/// `AWS_*` variables.
+#[derive(Clone, Default)]
+pub struct S3Credentials {
+    /// Wins over `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// Wins over `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<String>,
+    /// With no credentials configured, ask the cloud instance's metadata
+    /// service for them. Off by default: a node that lacks its keys fails at
+    /// start instead of waiting on an endpoint that is not there.
+    pub instance_credentials: bool,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("instance_credentials", &self.instance_credentials)
+            .finish()
+    }
+}
+
+/// What to set when an S3 store has no credentials.
+pub const NO_S3_CREDENTIALS: &str = "no S3 credentials are configured: set AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY (or the configuration keys storage.access_key_id and \
+     storage.secret_access_key, also as BERTH_STORAGE_ACCESS_KEY_ID and \
+     BERTH_STORAGE_SECRET_ACCESS_KEY); to use the cloud instance's own credentials from its \
+     metadata service instead, set storage.instance_credentials = true";
+
 /// A place to keep blobs.
 #[derive(Clone)]
 pub struct BlobStore {
@@ -44,9 +78,16 @@ impl BlobStore {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...). Requests use path
     /// style unless `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`, which is what
     /// self-hosted stores (Garage, MinIO, Ceph) expect.
+    ///
+    /// An S3 store without credentials fails here (see [`S3Credentials`]).
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &S3Credentials::default())
+    }
+
+    /// Like [`BlobStore::open`], with credentials from configuration.
+    pub fn open_with(url: &str, credentials: &S3Credentials) -> Result<Self, StoreError> {
         if let Some(rest) = url.strip_prefix("s3://") {
-            return Self::open_s3(url, rest);
+            return Self::open_s3(url, rest, credentials);
         }
         let dir = if let Some(rest) = url.strip_prefix("file://") {
             rest
@@ -67,8 +108,8 @@ impl BlobStore {
         })
     }
 
-    fn open_s3(url: &str, rest: &str) -> Result<Self, StoreError> {
-        use object_store::aws::AmazonS3Builder;
+    fn open_s3(url: &str, rest: &str, credentials: &S3Credentials) -> Result<Self, StoreError> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
         use object_store::prefix::PrefixStore;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_matches('/');
@@ -77,9 +118,55 @@ impl BlobStore {
                 "storage URL `{url}` names no bucket"
             )));
         }
-        let s3 = AmazonS3Builder::from_env()
+        let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
-            .with_allow_http(true)
+            .with_allow_http(true);
+        if let Some(key) = &credentials.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &credentials.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let set = |key: AmazonS3ConfigKey| {
+            builder
+                .get_config_value(&key)
+                .is_some_and(|v| !v.is_empty())
+        };
+        match (
+            set(AmazonS3ConfigKey::AccessKeyId),
+            set(AmazonS3ConfigKey::SecretAccessKey),
+        ) {
+            (true, true) => {}
+            (true, false) => {
+                return Err(StoreError::BlobConfig(format!(
+                    "S3 store `{url}`: an access key id is configured but no secret: set \
+                     AWS_SECRET_ACCESS_KEY or storage.secret_access_key"
+                )))
+            }
+            (false, true) => {
+                return Err(StoreError::BlobConfig(format!(
+                    "S3 store `{url}`: a secret access key is configured but no key id: set \
+                     AWS_ACCESS_KEY_ID or storage.access_key_id"
+                )))
+            }
+            (false, false) => {
+                // Credentials the environment names explicitly: web
+                // identity, container credentials, or none at all.
+                let explicit = (std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+                    && std::env::var_os("AWS_ROLE_ARN").is_some())
+                    || set(AmazonS3ConfigKey::ContainerCredentialsRelativeUri)
+                    || set(AmazonS3ConfigKey::ContainerCredentialsFullUri)
+                    || builder
+                        .get_config_value(&AmazonS3ConfigKey::SkipSignature)
+                        .is_some_and(|v| v == "true");
+                if !explicit && !credentials.instance_credentials {
+                    return Err(StoreError::BlobConfig(format!(
+                        "S3 store `{url}`: {NO_S3_CREDENTIALS}"
+                    )));
+                }
+            }
+        }
+        let s3 = builder
             .build()
             .map_err(|e| StoreError::BlobConfig(format!("S3 store for `{url}`: {e}")))?;
         let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {

@@ -22,7 +22,7 @@ mod tables;
 mod test_db;
 mod transfer;
 
-pub use blobs::{blob_key, BlobStore};
+pub use blobs::{blob_key, BlobStore, S3Credentials, NO_S3_CREDENTIALS};
 pub use bulk::{BulkCrate, BulkVersion};
 pub use db::{redact, sqlite_path, Backend, MetaStore};
 pub use domain::{AuditAction, AuditOutcome, RegistryKind, Role, Scope, UnknownWord};
@@ -30,8 +30,9 @@ pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
+pub use tables::fsck::{DanglingRef, FsckVersion};
 pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
-pub use transfer::{table_names, Cell};
+pub use transfer::{row_from_json, row_to_json, table_names, Cell};
 
 /// Current time as Unix seconds; stores use it for timestamps they write.
 pub fn now_unix() -> i64 {

@@ -358,5 +358,83 @@ impl MetaStore {
     }
 }
 
+/// A row as JSON, for backups: integers as numbers, text as strings, NULL as
+/// null, in the table's column order.
+pub fn row_to_json(row: &[Cell]) -> serde_json::Value {
+    serde_json::Value::Array(
+        row.iter()
+            .map(|c| match c {
+                Cell::Int(Some(v)) => serde_json::Value::from(*v),
+                Cell::Text(Some(v)) => serde_json::Value::from(v.as_str()),
+                Cell::Int(None) | Cell::Text(None) => serde_json::Value::Null,
+            })
+            .collect(),
+    )
+}
+
+/// A row of `table` read back from [`row_to_json`]; `Err` on any cell that
+/// is not of its column's type.
+pub fn row_from_json(table: &str, value: &serde_json::Value) -> Result<Vec<Cell>, StoreError> {
+    let spec = spec(table)?;
+    let cells = value
+        .as_array()
+        .filter(|a| a.len() == spec.columns.len())
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a row of `{table}` is not an array of {} cells",
+                spec.columns.len()
+            ))
+        })?;
+    spec.columns
+        .iter()
+        .zip(cells)
+        .map(|((col, kind), v)| match (kind, v) {
+            (Int, serde_json::Value::Null) => Ok(Cell::Int(None)),
+            (Text, serde_json::Value::Null) => Ok(Cell::Text(None)),
+            (Int, serde_json::Value::Number(n)) if n.is_i64() => Ok(Cell::Int(n.as_i64())),
+            (Text, serde_json::Value::String(s)) => Ok(Cell::Text(Some(s.clone()))),
+            _ => Err(StoreError::Corrupt(format!(
+                "`{table}.{col}` holds {v}, not of its column's type"
+            ))),
+        })
+        .collect()
+}
+
+impl MetaStore {
+    /// Every row of every table [`table_names`] lists, read in one read
+    /// transaction (a snapshot: REPEATABLE READ on PostgreSQL, one WAL read
+    /// transaction on SQLite), so that what it returns is one committed
+    /// state while writers go on. `each` gets each table's rows, in
+    /// foreign-key order.
+    pub async fn snapshot_tables(
+        &self,
+        mut each: impl FnMut(&str, Vec<Vec<Cell>>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        for spec in TABLES {
+            let cols: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                cols.join(", "),
+                spec.name,
+                spec.key.join(", ")
+            );
+            let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+            let rows = rows
+                .iter()
+                .map(|r| read_row(spec, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            each(spec.name, rows)?;
+        }
+        tx.rollback().await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

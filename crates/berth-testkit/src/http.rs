@@ -32,11 +32,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// Reads a response whole.
+    /// Reads a response whole; the request id at the end of error details
+    /// reads `[REQUEST_ID]` ([`redact_request_ids`]), the header keeps it.
     pub fn read(r: Response) -> Result<Reply, reqwest::Error> {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let text = r.text()?;
+        let text = redact_request_ids(&r.text()?);
         Ok(Reply {
             status,
             headers,
@@ -114,6 +115,25 @@ pub fn redact(text: &str, redactions: &[(&str, &str)]) -> String {
     out
 }
 
+/// `text` with the id of every ` (request id: ID)` (what the server appends
+/// to each error detail) as `[REQUEST_ID]`.
+pub fn redact_request_ids(text: &str) -> String {
+    const MARK: &str = " (request id: ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let Some(end) = after.find(')') else {
+            break;
+        };
+        out.push_str(&rest[..at + MARK.len()]);
+        out.push_str("[REQUEST_ID]");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `text` with the number `n` replaced by `placeholder` wherever it stands
 /// alone (not inside a longer run of digits), for sizes that depend on gzip
 /// output rather than on what a test means.
@@ -179,6 +199,15 @@ mod tests {
             redact_json(v, &["a"]),
             serde_json::json!({"a": "[a]", "b": [{"a": "[a]", "c": 3}]})
         );
+    }
+
+    #[test]
+    fn request_ids_are_redacted() {
+        assert_eq!(
+            redact_request_ids(r#"{"errors":[{"detail":"no (request id: 0a1b)"}]}"#),
+            r#"{"errors":[{"detail":"no (request id: [REQUEST_ID])"}]}"#
+        );
+        assert_eq!(redact_request_ids("a (request id: x"), "a (request id: x");
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use attack::{connect_from, Bystander};
 pub use berth_protocol::index_path;
 pub use cargo::Cargo;
 pub use http::{
-    http, http_with_timeout, publish_raw, redact, redact_json, redact_number, send, sha256_hex,
-    Reply,
+    http, http_with_timeout, publish_raw, redact, redact_json, redact_number, redact_request_ids,
+    send, sha256_hex, Reply,
 };
 pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
 pub use server::{backend, berth_bin, Backend, Launch, Server, Startup, Stores};

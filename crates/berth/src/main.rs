@@ -90,8 +90,55 @@ enum Command {
     /// Inspect the blob store.
     #[command(subcommand)]
     Blobs(BlobsCommand),
-    /// Print the effective configuration (after file, environment, flags).
-    Config,
+    /// Write a consistent backup of this registry to one file while it
+    /// keeps serving: every table `migrate` copies, read as of one commit,
+    /// every blob a version refers to, and a manifest of sha256 checksums.
+    /// Proxy caches are left out (they refill from their upstreams).
+    Backup {
+        /// The backup file (written as FILE.partial, renamed when complete).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into this configuration's stores, which must be
+    /// empty. Every member is verified against the manifest before anything
+    /// is written.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Restore into stores that are not empty (rows with the same ids
+        /// are overwritten).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the metadata and the blob store against each other: every
+    /// version's blob exists with its size and sha256, every stored index
+    /// line parses and agrees with its version row, owners, roles and tokens
+    /// refer to what exists; lists blobs nothing refers to. Changes
+    /// nothing. Exits 1 on any finding.
+    Fsck {
+        /// Print the report as JSON (for monitoring).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration (after file, environment, flags),
+    /// secrets masked.
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigCommand>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Check a configuration file as a start would (file, then environment,
+    /// then flags; S3 credentials present; the TLS certificate and key load
+    /// and match), without opening the database or
+    /// reaching the network, and print the effective configuration with
+    /// secrets masked. Exits non-zero on any problem.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -326,8 +373,13 @@ async fn serve(mut config: Config) -> Result<()> {
     let addr = listener.local_addr()?;
     // With `--listen 127.0.0.1:0` the port is chosen now; a public URL that
     // was derived from the listen address must name the real port.
-    if config.public_url == format!("http://{listen}") {
-        config.public_url = format!("http://{addr}");
+    let scheme = if config.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    if config.public_url == format!("{scheme}://{listen}") {
+        config.public_url = format!("{scheme}://{addr}");
     }
     let berth = open(config).await?;
     berth
@@ -341,7 +393,7 @@ async fn serve(mut config: Config) -> Result<()> {
         blobs = %berth.describe_blobs(),
         "berth is serving"
     );
-    println!("Berth is listening on http://{addr}");
+    println!("Berth is listening on {scheme}://{addr}");
     println!("Point cargo at it with these lines in .cargo/config.toml:\n");
     for reg in berth.registries() {
         println!("{}", berth.cargo_config_snippet(reg));
@@ -381,16 +433,22 @@ async fn main() -> Result<()> {
         overrides.listen = listen.clone();
         overrides.public_url = public_url.clone();
     }
+    if let Command::Config {
+        action: Some(ConfigCommand::Check { file }),
+    } = &cli.command
+    {
+        let config = Config::load(Some(file), &overrides)?;
+        config.check_storage()?;
+        berth_server::check_tls(&config.tls).map_err(anyhow::Error::msg)?;
+        print!("{}", config.masked_toml()?);
+        eprintln!("{}: the configuration is valid", file.display());
+        return Ok(());
+    }
     let config = Config::load(cli.global.config.as_deref(), &overrides)?;
     init_logging(&config);
     match cli.command {
         Command::Serve { .. } => serve(config).await?,
-        Command::Config => {
-            print!(
-                "{}",
-                toml::to_string_pretty(&config).context("rendering configuration")?
-            );
-        }
+        Command::Config { .. } => print!("{}", config.masked_toml()?),
         Command::User(UserCommand::Add {
             name,
             admin,
@@ -580,6 +638,67 @@ async fn main() -> Result<()> {
                 println!("{login}\t{role}");
             }
         }
+        Command::Fsck { json } => {
+            let berth = open(config).await?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("checking versions");
+            let report = berth
+                .fsck(&|n| bar.set_message(format!("{n} versions checked")))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"));
+            bar.finish_and_clear();
+            berth.close().await;
+            let report = report?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("rendering the report")?
+                );
+            } else {
+                for f in &report.findings {
+                    println!("{f}");
+                }
+                println!(
+                    "{} versions, {} blobs read, {} blobs stored: {} finding(s)",
+                    report.versions,
+                    report.blobs_checked,
+                    report.blobs_stored,
+                    report.findings.len()
+                );
+            }
+            if !report.findings.is_empty() {
+                std::process::exit(1);
+            }
+        }
+        Command::Backup { out } => {
+            let bar = phase_bar();
+            let report = berth_core::backup::backup(&config, &out, &|phase, done, total| {
+                bar.set_message(phase.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"));
+            bar.finish_and_clear();
+            let report = report?;
+            print_transfer(&report);
+            println!("wrote {}", out.display());
+        }
+        Command::Restore { file, force } => {
+            let bar = phase_bar();
+            let report =
+                berth_core::backup::restore(&config, &file, force, &|phase, done, total| {
+                    bar.set_message(phase.to_string());
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"));
+            bar.finish_and_clear();
+            let report = report?;
+            print_transfer(&report);
+            println!("restored {}", file.display());
+        }
         Command::Gc { min_age_secs } => {
             let berth = open(config).await?;
             let n = berth
@@ -631,6 +750,25 @@ fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// A progress bar whose phase, length and position the caller sets (on
+/// stderr; hidden when that is not a terminal).
+fn phase_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn print_transfer(report: &berth_core::backup::Report) {
+    for (table, rows) in &report.tables {
+        println!("{table}: {rows} rows");
+    }
+    println!("blobs: {} ({} bytes)", report.blobs, report.bytes);
 }
 
 fn print_fill(report: &berth_core::mirror::FillReport) -> Result<()> {

@@ -11,8 +11,8 @@ use std::sync::{Arc, Barrier};
 
 use berth_testkit::{
     crate_file, dependency, gzip, http, index_lines, index_path, manifest, publish_raw,
-    redact_number, sha256_hex, Compression, EntryType, PublishBuilder, Reply, Server,
-    TarballBuilder, DEFAULT_LIB as LIB,
+    redact_number, redact_request_ids, sha256_hex, Compression, EntryType, PublishBuilder, Reply,
+    Server, TarballBuilder, DEFAULT_LIB as LIB,
 };
 use insta::assert_snapshot;
 use serde_json::{json, Value};
@@ -191,11 +191,11 @@ fn truncated_and_short_bodies_are_refused() {
     let seen = redact_number(&seen, krate.len(), "[CRATE_LEN]");
     let seen = redact_number(&seen, krate.len() / 2, "[CRATE_LEN/2]");
     assert_snapshot!(seen, @r#"
-    metadata cut: 400 {"errors":[{"detail":"the publish request body ends early: expected [METADATA_LEN] more bytes for the metadata, found [METADATA_LEN/2]"}]}
-    .crate cut: 400 {"errors":[{"detail":"the publish request body ends early: expected [CRATE_LEN] more bytes for the .crate file, found [CRATE_LEN/2]"}]}
-    no .crate length: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the .crate length, found 0"}]}
-    empty: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 0"}]}
-    two bytes: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2"}]}
+    metadata cut: 400 {"errors":[{"detail":"the publish request body ends early: expected [METADATA_LEN] more bytes for the metadata, found [METADATA_LEN/2] (request id: [REQUEST_ID])"}]}
+    .crate cut: 400 {"errors":[{"detail":"the publish request body ends early: expected [CRATE_LEN] more bytes for the .crate file, found [CRATE_LEN/2] (request id: [REQUEST_ID])"}]}
+    no .crate length: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the .crate length, found 0 (request id: [REQUEST_ID])"}]}
+    empty: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 0 (request id: [REQUEST_ID])"}]}
+    two bytes: 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2 (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
 }
@@ -246,11 +246,11 @@ fn lying_length_fields_and_trailing_bytes_are_refused() {
     let seen = redact_number(&seen, krate.len() + 1000, "[CRATE_LEN+1000]");
     let seen = redact_number(&seen, krate.len(), "[CRATE_LEN]");
     assert_snapshot!(seen, @r#"
-    metadata length 4 GiB: 413 {"errors":[{"detail":"the publish metadata is 4294967280 bytes, more than the 10485760 bytes allowed"}]}
-    metadata length 5000: 400 {"errors":[{"detail":"the publish request body ends early: expected 5000 more bytes for the metadata, found [METADATA_LEN]"}]}
-    .crate length 4 GiB: 413 {"errors":[{"detail":"the .crate file is 4294967280 bytes, more than the 10485760 bytes allowed"}]}
-    .crate length + 1000: 400 {"errors":[{"detail":"the publish request body ends early: expected [CRATE_LEN+1000] more bytes for the .crate file, found [CRATE_LEN]"}]}
-    trailing bytes: 400 {"errors":[{"detail":"the publish request body has 3 unexpected bytes after the .crate file"}]}
+    metadata length 4 GiB: 413 {"errors":[{"detail":"the publish metadata is 4294967280 bytes, more than the 10485760 bytes allowed (request id: [REQUEST_ID])"}]}
+    metadata length 5000: 400 {"errors":[{"detail":"the publish request body ends early: expected 5000 more bytes for the metadata, found [METADATA_LEN] (request id: [REQUEST_ID])"}]}
+    .crate length 4 GiB: 413 {"errors":[{"detail":"the .crate file is 4294967280 bytes, more than the 10485760 bytes allowed (request id: [REQUEST_ID])"}]}
+    .crate length + 1000: 400 {"errors":[{"detail":"the publish request body ends early: expected [CRATE_LEN+1000] more bytes for the .crate file, found [CRATE_LEN] (request id: [REQUEST_ID])"}]}
+    trailing bytes: 400 {"errors":[{"detail":"the publish request body has 3 unexpected bytes after the .crate file (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
 }
@@ -299,18 +299,18 @@ fn malformed_metadata_is_refused() {
     }
 
     assert_snapshot!(seen, @r#"
-    cut JSON: 400 {"errors":[{"detail":"invalid publish metadata: EOF while parsing a value at line 1 column 24"}]}
-    not JSON: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    empty: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    string: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    number: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    null: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    empty array: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    no vers: 400 {"errors":[{"detail":"invalid publish metadata: missing field `vers` at line 1 column 280"}]}
-    deps a string: 400 {"errors":[{"detail":"invalid publish metadata: invalid type: string \"serde\", expected a sequence at line 1 column 56"}]}
-    100k arrays: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}
-    100k arrays in badges: 400 {"errors":[{"detail":"invalid publish metadata: recursion limit exceeded at line 1 column 165"}]}
-    100k objects in badges: 400 {"errors":[{"detail":"invalid publish metadata: recursion limit exceeded at line 1 column 669"}]}
+    cut JSON: 400 {"errors":[{"detail":"invalid publish metadata: EOF while parsing a value at line 1 column 24 (request id: [REQUEST_ID])"}]}
+    not JSON: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    empty: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    string: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    number: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    null: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    empty array: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    no vers: 400 {"errors":[{"detail":"invalid publish metadata: missing field `vers` at line 1 column 280 (request id: [REQUEST_ID])"}]}
+    deps a string: 400 {"errors":[{"detail":"invalid publish metadata: invalid type: string \"serde\", expected a sequence at line 1 column 56 (request id: [REQUEST_ID])"}]}
+    100k arrays: 400 {"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}
+    100k arrays in badges: 400 {"errors":[{"detail":"invalid publish metadata: recursion limit exceeded at line 1 column 165 (request id: [REQUEST_ID])"}]}
+    100k objects in badges: 400 {"errors":[{"detail":"invalid publish metadata: recursion limit exceeded at line 1 column 669 (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
     assert_eq!(server.get("/health").status().as_u16(), 200);
@@ -332,7 +332,7 @@ fn metadata_array_is_refused() {
          (serde maps the elements to fields by position): {}",
         r.text
     );
-    assert_snapshot!(assert_error(&r, 400), @r#"{"errors":[{"detail":"invalid publish metadata: expected a JSON object"}]}"#);
+    assert_snapshot!(assert_error(&r, 400), @r#"{"errors":[{"detail":"invalid publish metadata: expected a JSON object (request id: [REQUEST_ID])"}]}"#);
     assert_empty_registry(&server, &["foo"]);
 }
 
@@ -361,18 +361,18 @@ fn invalid_crate_names_are_refused() {
         seen += &refusal(&what, &r, 400);
     }
     assert_snapshot!(seen, @r#"
-    "": 400 {"errors":[{"detail":"the crate name is empty"}]}
-    "1abc": 400 {"errors":[{"detail":"the crate name `1abc` must start with an ASCII letter, not `1`"}]}
-    "_abc": 400 {"errors":[{"detail":"the crate name `_abc` must start with an ASCII letter, not `_`"}]}
-    "a/b": 400 {"errors":[{"detail":"invalid character `/` in crate name `a/b`: only ASCII letters, digits, `-` and `_` are allowed"}]}
-    "../evil": 400 {"errors":[{"detail":"invalid character `.` in crate name `../evil`: only ASCII letters, digits, `-` and `_` are allowed"}]}
-    "a b": 400 {"errors":[{"detail":"invalid character ` ` in crate name `a b`: only ASCII letters, digits, `-` and `_` are allowed"}]}
-    "nul": 400 {"errors":[{"detail":"the crate name `nul` is reserved and cannot be published"}]}
-    "NUL": 400 {"errors":[{"detail":"the crate name `NUL` is reserved and cannot be published"}]}
-    "std": 400 {"errors":[{"detail":"the crate name `std` is reserved and cannot be published"}]}
-    "proc-macro": 400 {"errors":[{"detail":"the crate name `proc-macro` is reserved and cannot be published"}]}
-    65 times `a`: 400 {"errors":[{"detail":"the crate name `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...` is too long: at most 64 characters are allowed"}]}
-    "café": 400 {"errors":[{"detail":"invalid character `é` in crate name `café`: only ASCII letters, digits, `-` and `_` are allowed"}]}
+    "": 400 {"errors":[{"detail":"the crate name is empty (request id: [REQUEST_ID])"}]}
+    "1abc": 400 {"errors":[{"detail":"the crate name `1abc` must start with an ASCII letter, not `1` (request id: [REQUEST_ID])"}]}
+    "_abc": 400 {"errors":[{"detail":"the crate name `_abc` must start with an ASCII letter, not `_` (request id: [REQUEST_ID])"}]}
+    "a/b": 400 {"errors":[{"detail":"invalid character `/` in crate name `a/b`: only ASCII letters, digits, `-` and `_` are allowed (request id: [REQUEST_ID])"}]}
+    "../evil": 400 {"errors":[{"detail":"invalid character `.` in crate name `../evil`: only ASCII letters, digits, `-` and `_` are allowed (request id: [REQUEST_ID])"}]}
+    "a b": 400 {"errors":[{"detail":"invalid character ` ` in crate name `a b`: only ASCII letters, digits, `-` and `_` are allowed (request id: [REQUEST_ID])"}]}
+    "nul": 400 {"errors":[{"detail":"the crate name `nul` is reserved and cannot be published (request id: [REQUEST_ID])"}]}
+    "NUL": 400 {"errors":[{"detail":"the crate name `NUL` is reserved and cannot be published (request id: [REQUEST_ID])"}]}
+    "std": 400 {"errors":[{"detail":"the crate name `std` is reserved and cannot be published (request id: [REQUEST_ID])"}]}
+    "proc-macro": 400 {"errors":[{"detail":"the crate name `proc-macro` is reserved and cannot be published (request id: [REQUEST_ID])"}]}
+    65 times `a`: 400 {"errors":[{"detail":"the crate name `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...` is too long: at most 64 characters are allowed (request id: [REQUEST_ID])"}]}
+    "café": 400 {"errors":[{"detail":"invalid character `é` in crate name `café`: only ASCII letters, digits, `-` and `_` are allowed (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["abc", "nul", "std", "cafe", "evil"]);
 }
@@ -393,12 +393,12 @@ fn invalid_versions_are_refused() {
         seen += &refusal(&what, &r, 400);
     }
     assert_snapshot!(seen, @r#"
-    "1.0": 400 {"errors":[{"detail":"`1.0` is not a valid semver version: unexpected end of input while parsing minor version number"}]}
-    "01.0.0": 400 {"errors":[{"detail":"`01.0.0` is not a valid semver version: invalid leading zero in major version number"}]}
-    "1.0.0-": 400 {"errors":[{"detail":"`1.0.0-` is not a valid semver version: empty identifier segment in pre-release identifier"}]}
-    "": 400 {"errors":[{"detail":"`` is not a valid semver version: empty string, expected a semver version"}]}
-    "v1.0.0": 400 {"errors":[{"detail":"`v1.0.0` is not a valid semver version: unexpected character 'v' while parsing major version number"}]}
-    `1.0.0-` and 194 times `a`: 400 {"errors":[{"detail":"the version is too long: at most 150 characters are allowed"}]}
+    "1.0": 400 {"errors":[{"detail":"`1.0` is not a valid semver version: unexpected end of input while parsing minor version number (request id: [REQUEST_ID])"}]}
+    "01.0.0": 400 {"errors":[{"detail":"`01.0.0` is not a valid semver version: invalid leading zero in major version number (request id: [REQUEST_ID])"}]}
+    "1.0.0-": 400 {"errors":[{"detail":"`1.0.0-` is not a valid semver version: empty identifier segment in pre-release identifier (request id: [REQUEST_ID])"}]}
+    "": 400 {"errors":[{"detail":"`` is not a valid semver version: empty string, expected a semver version (request id: [REQUEST_ID])"}]}
+    "v1.0.0": 400 {"errors":[{"detail":"`v1.0.0` is not a valid semver version: unexpected character 'v' while parsing major version number (request id: [REQUEST_ID])"}]}
+    `1.0.0-` and 194 times `a`: 400 {"errors":[{"detail":"the version is too long: at most 150 characters are allowed (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
 }
@@ -417,10 +417,10 @@ fn invalid_dependencies_are_refused() {
         seen += &refusal(what, &r, 400);
     }
     assert_snapshot!(seen, @r#"
-    wildcard: 400 {"errors":[{"detail":"wildcard (`*`) dependency constraints are not allowed; give `bar` a version requirement"}]}
-    bad requirement: 400 {"errors":[{"detail":"dependency `bar` has an invalid version requirement `not a req`: unexpected character 'n' while parsing major version number"}]}
-    bad name: 400 {"errors":[{"detail":"invalid dependency name `../bar`: invalid character `.` in crate name `../bar`: only ASCII letters, digits, `-` and `_` are allowed"}]}
-    missing here: 400 {"errors":[{"detail":"dependency `bar` does not exist in registry `main`; publish it first"}]}
+    wildcard: 400 {"errors":[{"detail":"wildcard (`*`) dependency constraints are not allowed; give `bar` a version requirement (request id: [REQUEST_ID])"}]}
+    bad requirement: 400 {"errors":[{"detail":"dependency `bar` has an invalid version requirement `not a req`: unexpected character 'n' while parsing major version number (request id: [REQUEST_ID])"}]}
+    bad name: 400 {"errors":[{"detail":"invalid dependency name `../bar`: invalid character `.` in crate name `../bar`: only ASCII letters, digits, `-` and `_` are allowed (request id: [REQUEST_ID])"}]}
+    missing here: 400 {"errors":[{"detail":"dependency `bar` does not exist in registry `main`; publish it first (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo", "bar"]);
 }
@@ -447,8 +447,8 @@ fn other_registries_can_be_narrowed_by_configuration() {
         seen += &refusal(refused, &r, 400);
     }
     assert_snapshot!(seen, @r#"
-    sparse+http://127.0.0.1:9/r/elsewhere/index/: 400 {"errors":[{"detail":"dependency `serde` comes from registry `sparse+http://127.0.0.1:9/r/elsewhere/index/`, which this server's configuration does not allow (`publish.allowed_registries` / `publish.denied_registries`)"}]}
-    sparse+http://127.0.0.1:9/r/denied/index/: 400 {"errors":[{"detail":"dependency `serde` comes from registry `sparse+http://127.0.0.1:9/r/denied/index/`, which this server's configuration does not allow (`publish.allowed_registries` / `publish.denied_registries`)"}]}
+    sparse+http://127.0.0.1:9/r/elsewhere/index/: 400 {"errors":[{"detail":"dependency `serde` comes from registry `sparse+http://127.0.0.1:9/r/elsewhere/index/`, which this server's configuration does not allow (`publish.allowed_registries` / `publish.denied_registries`) (request id: [REQUEST_ID])"}]}
+    sparse+http://127.0.0.1:9/r/denied/index/: 400 {"errors":[{"detail":"dependency `serde` comes from registry `sparse+http://127.0.0.1:9/r/denied/index/`, which this server's configuration does not allow (`publish.allowed_registries` / `publish.denied_registries`) (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
     let r = publish(&server, &token, &with_dep(allowed));
@@ -533,21 +533,21 @@ fn hostile_tarballs_are_refused() {
         seen += &refusal(what, &r, 400);
     }
     assert_snapshot!(seen, @r#"
-    parent path: 400 {"errors":[{"detail":"entry `../x` in the .crate file is outside `foo-1.0.0/`"}]}
-    parent path inside the root: 400 {"errors":[{"detail":"entry `foo-1.0.0/../../x` in the .crate file is outside `foo-1.0.0/`"}]}
-    absolute path: 400 {"errors":[{"detail":"entry `/etc/passwd` in the .crate file is outside `foo-1.0.0/`"}]}
-    symlink: 400 {"errors":[{"detail":"`foo-1.0.0/src/link.rs` is a symbolic link; .crate files may only contain regular files and directories"}]}
-    hard link: 400 {"errors":[{"detail":"`foo-1.0.0/src/hard.rs` is a hard link; .crate files may only contain regular files and directories"}]}
-    entry outside the package root: 400 {"errors":[{"detail":"entry `bar-1.0.0/src/lib.rs` in the .crate file is outside `foo-1.0.0/`"}]}
-    file at the top level: 400 {"errors":[{"detail":"entry `README.md` in the .crate file is outside `foo-1.0.0/`"}]}
-    Cargo.toml names another package: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file names package `bar`, but the upload is for `foo`"}]}
-    Cargo.toml has another version: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file has version `1.0.1`, but the upload is for version `1.0.0`"}]}
-    no Cargo.toml: 400 {"errors":[{"detail":"the .crate file has no `foo-1.0.0/Cargo.toml`"}]}
-    Cargo.toml is not TOML: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file is not valid TOML: invalid table header\\nexpected `.`, `]` (line 1)"}]}
-    duplicate entry: 400 {"errors":[{"detail":"duplicate entry `foo-1.0.0/src/lib.rs` in the .crate file"}]}
-    not gzip: 400 {"errors":[{"detail":"the .crate file is not a valid gzip stream: invalid gzip header"}]}
-    empty .crate: 400 {"errors":[{"detail":"the .crate file is not a valid gzip stream: unexpected end of file"}]}
-    gzip of garbage: 400 {"errors":[{"detail":"the .crate file is not a valid tar archive: failed to read entire block"}]}
+    parent path: 400 {"errors":[{"detail":"entry `../x` in the .crate file is outside `foo-1.0.0/` (request id: [REQUEST_ID])"}]}
+    parent path inside the root: 400 {"errors":[{"detail":"entry `foo-1.0.0/../../x` in the .crate file is outside `foo-1.0.0/` (request id: [REQUEST_ID])"}]}
+    absolute path: 400 {"errors":[{"detail":"entry `/etc/passwd` in the .crate file is outside `foo-1.0.0/` (request id: [REQUEST_ID])"}]}
+    symlink: 400 {"errors":[{"detail":"`foo-1.0.0/src/link.rs` is a symbolic link; .crate files may only contain regular files and directories (request id: [REQUEST_ID])"}]}
+    hard link: 400 {"errors":[{"detail":"`foo-1.0.0/src/hard.rs` is a hard link; .crate files may only contain regular files and directories (request id: [REQUEST_ID])"}]}
+    entry outside the package root: 400 {"errors":[{"detail":"entry `bar-1.0.0/src/lib.rs` in the .crate file is outside `foo-1.0.0/` (request id: [REQUEST_ID])"}]}
+    file at the top level: 400 {"errors":[{"detail":"entry `README.md` in the .crate file is outside `foo-1.0.0/` (request id: [REQUEST_ID])"}]}
+    Cargo.toml names another package: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file names package `bar`, but the upload is for `foo` (request id: [REQUEST_ID])"}]}
+    Cargo.toml has another version: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file has version `1.0.1`, but the upload is for version `1.0.0` (request id: [REQUEST_ID])"}]}
+    no Cargo.toml: 400 {"errors":[{"detail":"the .crate file has no `foo-1.0.0/Cargo.toml` (request id: [REQUEST_ID])"}]}
+    Cargo.toml is not TOML: 400 {"errors":[{"detail":"the Cargo.toml in the .crate file is not valid TOML: invalid table header\\nexpected `.`, `]` (line 1) (request id: [REQUEST_ID])"}]}
+    duplicate entry: 400 {"errors":[{"detail":"duplicate entry `foo-1.0.0/src/lib.rs` in the .crate file (request id: [REQUEST_ID])"}]}
+    not gzip: 400 {"errors":[{"detail":"the .crate file is not a valid gzip stream: invalid gzip header (request id: [REQUEST_ID])"}]}
+    empty .crate: 400 {"errors":[{"detail":"the .crate file is not a valid gzip stream: unexpected end of file (request id: [REQUEST_ID])"}]}
+    gzip of garbage: 400 {"errors":[{"detail":"the .crate file is not a valid tar archive: failed to read entire block (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo", "bar"]);
 }
@@ -560,7 +560,7 @@ fn oversized_crate_section_is_413() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
-    assert_snapshot!(assert_error(&r, 413), @r#"{"errors":[{"detail":"the .crate file is 30000 bytes, more than the 20000 bytes allowed"}]}"#);
+    assert_snapshot!(assert_error(&r, 413), @r#"{"errors":[{"detail":"the .crate file is 30000 bytes, more than the 20000 bytes allowed (request id: [REQUEST_ID])"}]}"#);
     assert_empty_registry(&server, &["foo"]);
 
     // A real crate just under the limit still goes through.
@@ -612,7 +612,7 @@ fn oversized_request_body_is_413() {
         .find("{\"errors\"")
         .unwrap_or_else(|| panic!("no error body: {raw}"));
     let v: Value = serde_json::from_str(raw[json_start..].trim()).unwrap();
-    seen += &format!("lying Content-Length: 413 {v}\n");
+    seen += &redact_request_ids(&format!("lying Content-Length: 413 {v}\n"));
 
     // A real body over the limit, with its Content-Length.
     let body = vec![7u8; 40_000];
@@ -638,10 +638,10 @@ fn oversized_request_body_is_413() {
 
     let seen = redact_number(&seen, p.metadata_bytes().len(), "[METADATA_LEN]");
     assert_snapshot!(seen, @r#"
-    lying Content-Length: 413 {"errors":[{"detail":"the request body is 1000000000 bytes, more than the 30008 bytes allowed"}]}
-    40000 bytes: 413 {"errors":[{"detail":"the request body is 40000 bytes, more than the 30008 bytes allowed"}]}
-    40000 bytes chunked: 413 {"errors":[{"detail":"the request body is larger than the 30008 bytes allowed"}]}
-    metadata over its limit: 413 {"errors":[{"detail":"the publish metadata is [METADATA_LEN] bytes, more than the 10000 bytes allowed"}]}
+    lying Content-Length: 413 {"errors":[{"detail":"the request body is 1000000000 bytes, more than the 30008 bytes allowed (request id: [REQUEST_ID])"}]}
+    40000 bytes: 413 {"errors":[{"detail":"the request body is 40000 bytes, more than the 30008 bytes allowed (request id: [REQUEST_ID])"}]}
+    40000 bytes chunked: 413 {"errors":[{"detail":"the request body is larger than the 30008 bytes allowed (request id: [REQUEST_ID])"}]}
+    metadata over its limit: 413 {"errors":[{"detail":"the publish metadata is [METADATA_LEN] bytes, more than the 10000 bytes allowed (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
     assert_eq!(server.get("/health").status().as_u16(), 200);
@@ -669,7 +669,7 @@ fn gzip_bomb_is_413() {
     );
 
     let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
-    assert_snapshot!(assert_error(&r, 413), @r#"{"errors":[{"detail":"the .crate file unpacks to more than 1000000 bytes"}]}"#);
+    assert_snapshot!(assert_error(&r, 413), @r#"{"errors":[{"detail":"the .crate file unpacks to more than 1000000 bytes (request id: [REQUEST_ID])"}]}"#);
 
     assert_eq!(server.get("/health").status().as_u16(), 200);
     assert_empty_registry(&server, &["foo"]);
@@ -739,20 +739,20 @@ fn missing_wrong_and_underscoped_tokens_are_refused() {
     let r = publish(&server, &new_only, &foo("1.0.1"));
     seen += &refusal("publish-new scope, existing crate", &r, 403);
     assert_snapshot!(seen, @r#"
-    no token: 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main`"}]}
+    no token: 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    "berth_0000000000000000000000000000000000": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+    "berth_0000000000000000000000000000000000": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    "nonsense": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+    "nonsense": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    "Bearer x": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+    "Bearer x": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    "": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+    "": 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    not visible ASCII: 401 {"errors":[{"detail":"the Authorization header is not valid text"}]}
+    not visible ASCII: 401 {"errors":[{"detail":"the Authorization header is not valid text (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Some("Cargo login_url=\"http://[HOST]/r/main/me\"")
-    yank scope only: 403 {"errors":[{"detail":"this token has neither the `publish-new` nor the `publish-update` scope"}]}
-    publish-new scope, existing crate: 403 {"errors":[{"detail":"this token does not have the `publish-update` scope; create a token with it"}]}
+    yank scope only: 403 {"errors":[{"detail":"this token has neither the `publish-new` nor the `publish-update` scope (request id: [REQUEST_ID])"}]}
+    publish-new scope, existing crate: 403 {"errors":[{"detail":"this token does not have the `publish-update` scope; create a token with it (request id: [REQUEST_ID])"}]}
     "#);
     assert_eq!(index_lines(&server, "main", "3/f/foo").len(), 1);
     assert_eq!(server.blob_files().len(), 1);
@@ -800,11 +800,11 @@ fn duplicate_versions_are_refused() {
         seen += &refusal(name, &r, 400);
     }
     assert_snapshot!(seen, @r#"
-    same bytes: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
-    other bytes: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
-    build metadata: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
-    Foo: 400 {"errors":[{"detail":"crate was previously named `foo`; publish it under that exact name"}]}
-    FOO: 400 {"errors":[{"detail":"crate was previously named `foo`; publish it under that exact name"}]}
+    same bytes: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded (request id: [REQUEST_ID])"}]}
+    other bytes: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded (request id: [REQUEST_ID])"}]}
+    build metadata: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded (request id: [REQUEST_ID])"}]}
+    Foo: 400 {"errors":[{"detail":"crate was previously named `foo`; publish it under that exact name (request id: [REQUEST_ID])"}]}
+    FOO: 400 {"errors":[{"detail":"crate was previously named `foo`; publish it under that exact name (request id: [REQUEST_ID])"}]}
     "#);
     assert_eq!(line(), first_line);
     assert_eq!(crate_total(&server), 1);
@@ -866,7 +866,7 @@ fn concurrent_publishes_of_one_version_have_one_winner() {
             refusals.insert(refusal("loser", r, 409));
         }
     }
-    assert_snapshot!(refusals.into_iter().collect::<String>(), @r#"loser: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}"#);
+    assert_snapshot!(refusals.into_iter().collect::<String>(), @r#"loser: 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded (request id: [REQUEST_ID])"}]}"#);
     let winner = &crates[winners[0]];
     let lines = index_lines(&server, "main", "3/f/foo");
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -934,7 +934,7 @@ fn a_tar_of_tens_of_thousands_of_tiny_entries_is_refused_quickly() {
     assert!(krate.len() < 10 * 1024 * 1024, "{} bytes", krate.len());
     let start = std::time::Instant::now();
     let r = publish(&server, &token, &foo("1.0.0").tarball(krate));
-    assert_snapshot!(assert_error(&r, 400), @r#"{"errors":[{"detail":"the .crate file has more than 50000 entries"}]}"#);
+    assert_snapshot!(assert_error(&r, 400), @r#"{"errors":[{"detail":"the .crate file has more than 50000 entries (request id: [REQUEST_ID])"}]}"#);
     assert!(
         start.elapsed() < std::time::Duration::from_secs(20),
         "{:?}",
@@ -982,10 +982,10 @@ fn invalid_utf8_confusables_and_huge_lists_are_refused() {
     let r = publish(&server, &token, &foo("1.0.0").set("deps", deps));
     seen += &refusal("2,001 dependencies", &r, 400);
     assert_snapshot!(seen, @r#"
-    metadata not UTF-8: 400 {"errors":[{"detail":"invalid publish metadata: invalid unicode code point at line 1 column 159"}]}
-    confusable name: 400 {"errors":[{"detail":"invalid character `е` in crate name `sеrde`: only ASCII letters, digits, `-` and `_` are allowed"}]}
-    10,001 features: 400 {"errors":[{"detail":"too many features: 10001, at most 10000 are allowed"}]}
-    2,001 dependencies: 400 {"errors":[{"detail":"too many dependencies: 2001, at most 2000 are allowed"}]}
+    metadata not UTF-8: 400 {"errors":[{"detail":"invalid publish metadata: invalid unicode code point at line 1 column 159 (request id: [REQUEST_ID])"}]}
+    confusable name: 400 {"errors":[{"detail":"invalid character `е` in crate name `sеrde`: only ASCII letters, digits, `-` and `_` are allowed (request id: [REQUEST_ID])"}]}
+    10,001 features: 400 {"errors":[{"detail":"too many features: 10001, at most 10000 are allowed (request id: [REQUEST_ID])"}]}
+    2,001 dependencies: 400 {"errors":[{"detail":"too many dependencies: 2001, at most 2000 are allowed (request id: [REQUEST_ID])"}]}
     "#);
     assert_empty_registry(&server, &["foo"]);
 }

@@ -1,8 +1,8 @@
 //! End to end: a real `berth serve` driven by the real `cargo`.
 
 use berth_testkit::{
-    backend, berth_bin, crate_file, http, index_lines, publish_raw, redact_json, sha256_hex,
-    Backend, Cargo, Server, Stores,
+    backend, berth_bin, crate_file, http, index_lines, publish_raw, redact_json,
+    redact_request_ids, sha256_hex, Backend, Cargo, Server, Stores,
 };
 use insta::{assert_json_snapshot, assert_snapshot};
 
@@ -490,7 +490,7 @@ fn private_registry_requires_a_token_for_everything() {
         detail.contains("berth role grant --registry main --user alice --role read"),
         "{detail}"
     );
-    assert_snapshot!(detail, @r#"{"errors":[{"detail":"user `alice` does not have the `read` role in registry `main`; an operator can grant it with `berth role grant --registry main --user alice --role read`"}]}"#);
+    assert_snapshot!(redact_request_ids(&detail), @r#"{"errors":[{"detail":"user `alice` does not have the `read` role in registry `main`; an operator can grant it with `berth role grant --registry main --user alice --role read` (request id: [REQUEST_ID])"}]}"#);
     role("alice", "publish");
     let cfg: serde_json::Value = {
         let r = server.get("/r/main/index/config.json");
@@ -501,7 +501,7 @@ fn private_registry_requires_a_token_for_everything() {
             .to_string();
         assert!(hint.starts_with("Cargo login_url="), "{hint}");
         assert_snapshot!(server.redact(&hint), @r#"Cargo login_url="http://[HOST]/r/main/me""#);
-        assert_snapshot!(r.text().unwrap(), @r#"{"errors":[{"detail":"registry `main` is private: a token is required; run `cargo login --registry main`"}]}"#);
+        assert_snapshot!(redact_request_ids(&r.text().unwrap()), @r#"{"errors":[{"detail":"registry `main` is private: a token is required; run `cargo login --registry main` (request id: [REQUEST_ID])"}]}"#);
         http()
             .get(format!("{}/r/main/index/config.json", server.url))
             .header("Authorization", &token)

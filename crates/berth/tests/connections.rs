@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use berth_testkit::Server;
+use berth_testkit::{redact_request_ids, Server};
 use insta::assert_snapshot;
 
 fn connect(server: &Server) -> TcpStream {
@@ -114,7 +114,7 @@ fn a_trickling_upload_is_cut_off_with_a_clear_error() {
             .contains("content-type: application/json"),
         "{reply}"
     );
-    assert_snapshot!(body, @r#"{"errors":[{"detail":"the request took longer than the server's limit (limits.request_timeout_secs); a slow or stalled upload is cut off"}]}"#);
+    assert_snapshot!(redact_request_ids(body), @r#"{"errors":[{"detail":"the request took longer than the server's limit (limits.request_timeout_secs); a slow or stalled upload is cut off (request id: [REQUEST_ID])"}]}"#);
     assert!(
         took >= Duration::from_secs(4) && took < Duration::from_secs(9),
         "{took:?}"

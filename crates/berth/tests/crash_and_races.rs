@@ -744,7 +744,7 @@ fn publish_fails_cleanly_when_the_blob_store_is_full() {
         .detail()
         .unwrap_or_else(|| panic!("no error detail: {r:?}"));
     // The whole body: the cause goes to the log, not to the client.
-    assert_snapshot!(r.text, @r#"{"errors":[{"detail":"the registry is temporarily unavailable; try again shortly"}]}"#);
+    assert_snapshot!(r.text, @r#"{"errors":[{"detail":"the registry is temporarily unavailable; try again shortly (request id: [REQUEST_ID])"}]}"#);
     assert!(
         server.log().contains("blob store"),
         "the log names the blob store failure"

@@ -139,24 +139,24 @@ fn publish_yank_and_unyank() {
     );
     assert_snapshot!(t.text(), @r#"
     PUT /r/main/api/v1/crates/new (alice) -> 200 {"warnings":{"invalid_badges":[],"invalid_categories":[],"other":[]}}
-    PUT /r/main/api/v1/crates/new (alice) -> 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded"}]}
-    PUT /r/main/api/v1/crates/new (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main`"}]}
+    PUT /r/main/api/v1/crates/new (alice) -> 409 {"errors":[{"detail":"crate version `foo@1.0.0` is already uploaded (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/new (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    PUT /r/main/api/v1/crates/new (a stranger) -> 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login`"}]}
+    PUT /r/main/api/v1/crates/new (a stranger) -> 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    PUT /r/main/api/v1/crates/new (bob) -> 403 {"errors":[{"detail":"this token's user `bob` is not an owner of crate `foo`; ask an owner to run `cargo owner --add bob foo`"}]}
-    PUT /r/main/api/v1/crates/new (alice) -> 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2"}]}
-    PUT /r/main/api/v1/crates/new (alice) -> 413 {"errors":[{"detail":"the .crate file is 20001 bytes, more than the 20000 bytes allowed"}]}
+    PUT /r/main/api/v1/crates/new (bob) -> 403 {"errors":[{"detail":"this token's user `bob` is not an owner of crate `foo`; ask an owner to run `cargo owner --add bob foo` (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/new (alice) -> 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2 (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/new (alice) -> 413 {"errors":[{"detail":"the .crate file is 20001 bytes, more than the 20000 bytes allowed (request id: [REQUEST_ID])"}]}
     DELETE /r/main/api/v1/crates/foo/1.0.0/yank (alice) -> 200 {"ok":true}
     DELETE /r/main/api/v1/crates/foo/1.0.0/yank (alice) -> 200 {"ok":true}
     PUT /r/main/api/v1/crates/foo/1.0.0/unyank (alice) -> 200 {"ok":true}
-    DELETE /r/main/api/v1/crates/foo/1.0.0/yank (bob) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `foo`"}]}
-    DELETE /r/main/api/v1/crates/foo/1.0.0/yank (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main`"}]}
+    DELETE /r/main/api/v1/crates/foo/1.0.0/yank (bob) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `foo` (request id: [REQUEST_ID])"}]}
+    DELETE /r/main/api/v1/crates/foo/1.0.0/yank (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    DELETE /r/main/api/v1/crates/foo/9.9.9/yank (alice) -> 404 {"errors":[{"detail":"crate `foo` has no version `9.9.9`"}]}
-    DELETE /r/main/api/v1/crates/nothere/1.0.0/yank (alice) -> 404 {"errors":[{"detail":"crate `nothere` does not exist"}]}
-    PUT /r/main/api/v1/crates/foo/not-a-version/unyank (alice) -> 404 {"errors":[{"detail":"crate `foo` has no version `not-a-version`"}]}
-    DELETE /r/nowhere/api/v1/crates/foo/1.0.0/yank (alice) -> 404 {"errors":[{"detail":"no registry named `nowhere` on this server"}]}
+    DELETE /r/main/api/v1/crates/foo/9.9.9/yank (alice) -> 404 {"errors":[{"detail":"crate `foo` has no version `9.9.9` (request id: [REQUEST_ID])"}]}
+    DELETE /r/main/api/v1/crates/nothere/1.0.0/yank (alice) -> 404 {"errors":[{"detail":"crate `nothere` does not exist (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/foo/not-a-version/unyank (alice) -> 404 {"errors":[{"detail":"crate `foo` has no version `not-a-version` (request id: [REQUEST_ID])"}]}
+    DELETE /r/nowhere/api/v1/crates/foo/1.0.0/yank (alice) -> 404 {"errors":[{"detail":"no registry named `nowhere` on this server (request id: [REQUEST_ID])"}]}
     "#);
 }
 
@@ -214,16 +214,16 @@ fn owners_list_add_and_remove() {
     GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":367788900,"login":"alice","name":null}]}
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 200 {"msg":"user `bob` added as owner of crate `owned`","ok":true}
     GET /r/main/api/v1/crates/owned/owners (alice) -> 200 {"users":[{"id":367788900,"login":"alice","name":null},{"id":1088101356,"login":"bob","name":null}]}
-    PUT /r/main/api/v1/crates/owned/owners (alice) -> 404 {"errors":[{"detail":"could not find user with login `nobody`"}]}
-    PUT /r/main/api/v1/crates/owned/owners (carol) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned`"}]}
-    PUT /r/main/api/v1/crates/owned/owners (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main`"}]}
+    PUT /r/main/api/v1/crates/owned/owners (alice) -> 404 {"errors":[{"detail":"could not find user with login `nobody` (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/owned/owners (carol) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned` (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/owned/owners (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    PUT /r/main/api/v1/crates/owned/owners (alice) -> 400 {"errors":[{"detail":"invalid owners request: expected {\"users\":[...]}: missing field `users` at line 1 column 15"}]}
+    PUT /r/main/api/v1/crates/owned/owners (alice) -> 400 {"errors":[{"detail":"invalid owners request: expected {\"users\":[...]}: missing field `users` at line 1 column 15 (request id: [REQUEST_ID])"}]}
     DELETE /r/main/api/v1/crates/owned/owners (bob) -> 200 {"msg":"user `alice` removed as owner of crate `owned`","ok":true}
     GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":1088101356,"login":"bob","name":null}]}
-    DELETE /r/main/api/v1/crates/owned/owners (bob) -> 400 {"errors":[{"detail":"cannot remove all owners of a crate: add another owner first"}]}
-    DELETE /r/main/api/v1/crates/owned/owners (alice) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned`"}]}
-    GET /r/main/api/v1/crates/nothere/owners (anonymous) -> 404 {"errors":[{"detail":"crate `nothere` does not exist"}]}
+    DELETE /r/main/api/v1/crates/owned/owners (bob) -> 400 {"errors":[{"detail":"cannot remove all owners of a crate: add another owner first (request id: [REQUEST_ID])"}]}
+    DELETE /r/main/api/v1/crates/owned/owners (alice) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned` (request id: [REQUEST_ID])"}]}
+    GET /r/main/api/v1/crates/nothere/owners (anonymous) -> 404 {"errors":[{"detail":"crate `nothere` does not exist (request id: [REQUEST_ID])"}]}
     "#);
 }
 
@@ -310,7 +310,7 @@ fn search() {
     GET /r/main/api/v1/crates?q=search&per_page=1 (anonymous) -> 200 {"crates":[{"description":"Something else to search for","downloads":0,"max_version":"2.0.0","name":"other"}],"meta":{"total":3}}
     GET /r/main/api/v1/crates?q=search&per_page=1&page=2 (anonymous) -> 200 {"crates":[{"description":"Finds things, faster","downloads":0,"max_version":"0.3.0","name":"search-me"}],"meta":{"total":3}}
     GET /r/main/api/v1/crates?q=nothing-like-it (anonymous) -> 200 {"crates":[],"meta":{"total":0}}
-    GET /r/main/api/v1/crates?q=x&per_page=many (anonymous) -> 400 {"errors":[{"detail":"invalid search parameters: Failed to deserialize query string: per_page: invalid digit found in string"}]}
-    GET /r/nowhere/api/v1/crates?q=x (anonymous) -> 404 {"errors":[{"detail":"no registry named `nowhere` on this server"}]}
+    GET /r/main/api/v1/crates?q=x&per_page=many (anonymous) -> 400 {"errors":[{"detail":"invalid search parameters: Failed to deserialize query string: per_page: invalid digit found in string (request id: [REQUEST_ID])"}]}
+    GET /r/nowhere/api/v1/crates?q=x (anonymous) -> 404 {"errors":[{"detail":"no registry named `nowhere` on this server (request id: [REQUEST_ID])"}]}
     "#);
 }

@@ -23,6 +23,7 @@ mod audit;
 mod blob_refs;
 mod crates;
 mod downloads;
+pub(crate) mod fsck;
 mod index;
 mod owners;
 pub(crate) mod proxy;

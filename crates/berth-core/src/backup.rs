@@ -1,0 +1,416 @@
+//! `berth backup` and `berth restore`: a whole registry (every table
+//! `migrate` copies, and every blob a version refers to) in one tar file,
+//! taken from a running registry without stopping writes.
+//!
+//! The tables are read in one read transaction (one committed state); the
+//! blobs of that state exist and stay (blobs are stored before the
+//! transaction that refers to them commits, and `gc` never deletes a
+//! referenced blob), so a backup holds everything acknowledged before it
+//! began and nothing half-written. Layout: `tables/NN-NAME.jsonl` (one JSON
+//! array of cells per row, in foreign-key order), `blobs/SHA256`, and last
+//! `berth-backup.json`, the manifest with the sha256 and size of every
+//! member; a file without it is truncated. It is written as `FILE.partial`
+//! and renamed when complete.
+//!
+//! Restore checks that the target is empty, then reads the whole file and
+//! verifies every member against the manifest (and every blob against its
+//! name) before it writes anything; then blobs, then tables in order.
+//! Proxy caches are not backed up (they refill from their upstreams), as
+//! with `migrate`.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use berth_store::{BlobStore, MetaStore};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ServiceError;
+use crate::Config;
+
+/// The manifest's name; the archive's last member.
+pub const MANIFEST: &str = "berth-backup.json";
+/// The manifest's format version.
+const FORMAT: u32 = 1;
+/// Most bytes of one member read into memory.
+const MAX_MEMBER: u64 = 2 * 1024 * 1024 * 1024;
+/// Rows imported per transaction.
+const IMPORT_CHUNK: usize = 500;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Member {
+    sha256: String,
+    size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TableEntry {
+    name: String,
+    path: String,
+    rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    created_at: i64,
+    tables: Vec<TableEntry>,
+    blobs: u64,
+    members: BTreeMap<String, Member>,
+}
+
+/// What a backup or restore moved.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub tables: Vec<(String, u64)>,
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+/// Progress: a phase name, done, total.
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::BadRequest(format!("{what} {}: {e}", path.display()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn append(
+    tar: &mut tar::Builder<BufWriter<std::fs::File>>,
+    path: &str,
+    bytes: &[u8],
+    members: &mut BTreeMap<String, Member>,
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, path, bytes)?;
+    members.insert(
+        path.to_string(),
+        Member {
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+        },
+    );
+    Ok(())
+}
+
+/// Writes a backup of the registry `config` describes to `out`.
+/// A backup that fails leaves no `FILE.partial` behind.
+pub async fn backup(
+    config: &Config,
+    out: &Path,
+    progress: Progress<'_>,
+) -> Result<Report, ServiceError> {
+    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    let result = backup_to(config, out, &partial, progress).await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+async fn backup_to(
+    config: &Config,
+    out: &Path,
+    partial: &Path,
+    progress: Progress<'_>,
+) -> Result<Report, ServiceError> {
+    let (meta, blobs) = crate::migrate::open(config, "registry").await?;
+    let file = std::fs::File::create(partial).map_err(|e| io_err("cannot create", partial, e))?;
+    let mut tar = tar::Builder::new(BufWriter::new(file));
+    let mut members = BTreeMap::new();
+    let mut tables = Vec::new();
+    let mut digests = std::collections::BTreeSet::new();
+    let mut report = Report::default();
+    let write_err = |e: std::io::Error| io_err("cannot write", partial, e);
+    // One read transaction: the tables as of one commit.
+    let mut failed: Option<std::io::Error> = None;
+    meta.snapshot_tables(|table, rows| {
+        if table == "versions" {
+            for row in &rows {
+                if let Some(sum) = MetaStore::text_cell("versions", row, "cksum")? {
+                    digests.insert(sum.to_string());
+                }
+            }
+        }
+        let mut body = Vec::new();
+        for row in &rows {
+            body.extend_from_slice(berth_store::row_to_json(row).to_string().as_bytes());
+            body.push(b'\n');
+        }
+        let path = format!("tables/{:02}-{table}.jsonl", tables.len());
+        if failed.is_none() {
+            if let Err(e) = append(&mut tar, &path, &body, &mut members) {
+                failed = Some(e);
+            }
+        }
+        report.tables.push((table.to_string(), rows.len() as u64));
+        tables.push(TableEntry {
+            name: table.to_string(),
+            path,
+            rows: rows.len() as u64,
+        });
+        Ok(())
+    })
+    .await?;
+    if let Some(e) = failed {
+        return Err(write_err(e));
+    }
+    let total = digests.len() as u64;
+    for (i, digest) in digests.iter().enumerate() {
+        let bytes = blobs.get(digest).await?.ok_or_else(|| {
+            ServiceError::Unavailable(format!(
+                "blob {digest} of a version is missing from the blob store; run `berth fsck`"
+            ))
+        })?;
+        if sha256_hex(&bytes) != *digest {
+            return Err(ServiceError::Unavailable(format!(
+                "blob {digest} does not match its checksum; run `berth fsck`"
+            )));
+        }
+        append(&mut tar, &format!("blobs/{digest}"), &bytes, &mut members).map_err(write_err)?;
+        report.blobs += 1;
+        report.bytes += bytes.len() as u64;
+        progress("blobs", i as u64 + 1, total);
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        created_at: berth_store::now_unix(),
+        tables,
+        blobs: report.blobs,
+        members,
+    };
+    let text = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ServiceError::Internal(format!("manifest: {e}")))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, MANIFEST, &text[..])
+        .map_err(write_err)?;
+    let mut writer = tar.into_inner().map_err(write_err)?;
+    writer.flush().map_err(write_err)?;
+    writer
+        .into_inner()
+        .map_err(|e| write_err(e.into_error()))?
+        .sync_all()
+        .map_err(write_err)?;
+    std::fs::rename(partial, out).map_err(|e| io_err("cannot rename to", out, e))?;
+    meta.close().await;
+    Ok(report)
+}
+
+/// Reads a member whole (bounded).
+fn read_member(entry: &mut impl Read, size: u64, path: &str) -> Result<Vec<u8>, String> {
+    if size > MAX_MEMBER {
+        return Err(format!(
+            "member {path} is {size} bytes, more than a backup member may be"
+        ));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry
+        .take(size)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading {path}: {e}"))?;
+    if bytes.len() as u64 != size {
+        return Err(format!("{path} ends early"));
+    }
+    Ok(bytes)
+}
+
+/// Walks the archive, giving each member's path and bytes to `each`; the
+/// manifest is returned, not given. Any tar error, or a member after the
+/// manifest, is an error.
+fn walk(
+    file: &Path,
+    mut each: impl FnMut(&str, Vec<u8>) -> Result<(), String>,
+) -> Result<Manifest, String> {
+    let f =
+        std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    let mut archive = tar::Archive::new(BufReader::new(f));
+    let mut manifest: Option<Manifest> = None;
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        if manifest.is_some() {
+            return Err(format!("member {path} after the manifest"));
+        }
+        let size = entry.size();
+        let bytes = read_member(&mut entry, size, &path)?;
+        if path == MANIFEST {
+            manifest = Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("the manifest is not valid: {e}"))?,
+            );
+        } else {
+            each(&path, bytes)?;
+        }
+    }
+    manifest
+        .ok_or_else(|| "it has no manifest (it is truncated, or not a Berth backup)".to_string())
+}
+
+/// Reads the whole backup and checks every member against the manifest.
+fn verify(file: &Path) -> Result<Manifest, String> {
+    let mut seen: BTreeMap<String, Member> = BTreeMap::new();
+    let manifest = walk(file, |path, bytes| {
+        let sha256 = sha256_hex(&bytes);
+        if let Some(name) = path.strip_prefix("blobs/") {
+            if name != sha256 {
+                return Err(format!("blob {name} has checksum {sha256}"));
+            }
+        }
+        seen.insert(
+            path.to_string(),
+            Member {
+                sha256,
+                size: bytes.len() as u64,
+            },
+        );
+        Ok(())
+    })?;
+    if manifest.format != FORMAT {
+        return Err(format!(
+            "format {} is not one this build reads ({FORMAT})",
+            manifest.format
+        ));
+    }
+    for (path, want) in &manifest.members {
+        match seen.get(path) {
+            None => return Err(format!("{path} is missing")),
+            Some(got) if got != want => {
+                return Err(format!(
+                    "{path} has sha256 {} ({} bytes); the manifest says {} ({} bytes)",
+                    got.sha256, got.size, want.sha256, want.size
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = seen.keys().find(|p| !manifest.members.contains_key(*p)) {
+        return Err(format!("{extra} is not in the manifest"));
+    }
+    for t in &manifest.tables {
+        if !manifest.members.contains_key(&t.path)
+            || !berth_store::table_names().contains(&t.name.as_str())
+        {
+            return Err(format!("table {} is not one this build knows", t.name));
+        }
+    }
+    Ok(manifest)
+}
+
+/// What a non-empty target holds, if anything.
+async fn contents(meta: &MetaStore, blobs: &BlobStore) -> Result<Option<String>, ServiceError> {
+    for table in berth_store::table_names() {
+        if table == "registries" {
+            continue;
+        }
+        let n = meta.count_rows(table).await?;
+        if n > 0 {
+            return Ok(Some(format!("the database has {n} row(s) in `{table}`")));
+        }
+    }
+    let n = blobs.list().await?.len();
+    if n > 0 {
+        return Ok(Some(format!("the blob store holds {n} blob(s)")));
+    }
+    Ok(None)
+}
+
+/// Restores `file` into the stores `config` describes.
+pub async fn restore(
+    config: &Config,
+    file: &Path,
+    force: bool,
+    progress: Progress<'_>,
+) -> Result<Report, ServiceError> {
+    let (meta, blobs) = crate::migrate::open(config, "target").await?;
+    if !force {
+        if let Some(what) = contents(&meta, &blobs).await? {
+            return Err(ServiceError::Conflict(format!(
+                "the target is not empty: {what}; restore into an empty data dir (or an empty \
+                 database and bucket), or pass --force to restore over it (rows with the same ids \
+                 are overwritten)"
+            )));
+        }
+    }
+    progress("verifying", 0, 1);
+    let path = file.to_path_buf();
+    let manifest = tokio::task::spawn_blocking(move || verify(&path))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("verifying: {e}")))?
+        .map_err(|e| {
+            ServiceError::BadRequest(format!(
+                "the backup {} is damaged, nothing was restored: {e}",
+                file.display()
+            ))
+        })?;
+    progress("verifying", 1, 1);
+    // Everything checked; now write: blobs first, then the rows that refer
+    // to them. Members come from a reader thread, re-checked as they pass.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(4);
+    let path = file.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || {
+        walk(&path, |p, bytes| {
+            tx.blocking_send((p.to_string(), bytes))
+                .map_err(|_| "stopped".to_string())
+        })
+        .map(|_| ())
+    });
+    let mut report = Report::default();
+    let mut table_bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    while let Some((path, bytes)) = rx.recv().await {
+        let want = manifest.members.get(&path);
+        if want.is_none_or(|m| m.sha256 != sha256_hex(&bytes)) {
+            return Err(ServiceError::BadRequest(format!(
+                "the backup {} changed while it was restored ({path}); restore it again",
+                file.display()
+            )));
+        }
+        if let Some(digest) = path.strip_prefix("blobs/") {
+            report.bytes += bytes.len() as u64;
+            blobs.put(digest, Bytes::from(bytes)).await?;
+            report.blobs += 1;
+            progress("blobs", report.blobs, manifest.blobs);
+        } else {
+            table_bytes.insert(path, bytes);
+        }
+    }
+    reader
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reading: {e}")))?
+        .map_err(|e| ServiceError::BadRequest(format!("reading {}: {e}", file.display())))?;
+    for t in &manifest.tables {
+        let body = table_bytes.remove(&t.path).unwrap_or_default();
+        let mut rows = Vec::new();
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let value: serde_json::Value = serde_json::from_slice(line)
+                .map_err(|e| ServiceError::BadRequest(format!("a row of {}: {e}", t.name)))?;
+            rows.push(berth_store::row_from_json(&t.name, &value)?);
+        }
+        let mut done = 0;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            meta.import_rows(&t.name, chunk).await?;
+            done += chunk.len() as u64;
+            progress(&t.name, done, rows.len() as u64);
+        }
+        report.tables.push((t.name.clone(), rows.len() as u64));
+    }
+    meta.reset_id_sequences().await?;
+    meta.close().await;
+    Ok(report)
+}

@@ -1,0 +1,169 @@
+//! `berth config check`: a configuration checked as a start would check it
+//! (without opening the database or reaching any network), and the effective
+//! configuration printed with its secrets masked.
+//!
+//! Also keeps `docs/berth.example.toml` in step with the configuration
+//! structs (see the tests). Never opens stores or sockets.
+
+use crate::config::{Config, ConfigError};
+
+/// What a masked secret reads as.
+pub const MASK: &str = "********";
+
+impl Config {
+    /// Checks what a start checks beyond [`Config::finish`] without touching
+    /// the network: that an S3 blob store has credentials to use.
+    pub fn check_storage(&self) -> Result<(), ConfigError> {
+        if self.storage.url.starts_with("s3://") {
+            berth_store::BlobStore::open_with(&self.storage.url, &self.storage.s3_credentials())
+                .map_err(|e| ConfigError(format!("storage: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The configuration with every secret masked: passwords in URLs, the
+    /// S3 secret key, the metrics token. For printing and logging.
+    pub fn masked(&self) -> Config {
+        let mut c = self.clone();
+        c.database.url = berth_store::redact(&c.database.url);
+        if c.storage
+            .secret_access_key
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            c.storage.secret_access_key = Some(MASK.into());
+        }
+        if !c.metrics.token.is_empty() {
+            c.metrics.token = MASK.into();
+        }
+        for r in &mut c.registries {
+            if let Some(u) = &r.upstream {
+                r.upstream = Some(berth_store::redact(u));
+            }
+        }
+        c
+    }
+
+    /// [`Config::masked`] as TOML.
+    pub fn masked_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(&self.masked())
+            .map_err(|e| ConfigError(format!("rendering the configuration: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RegistryConfig;
+    use crate::RegistryKind;
+
+    fn example_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/berth.example.toml")
+    }
+
+    /// Every dotted key of a TOML value; the entries of an array of tables
+    /// are merged under `key[]`.
+    fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match v {
+                        toml::Value::Table(_) => keys(&key, v, out),
+                        toml::Value::Array(items)
+                            if items.first().is_some_and(toml::Value::is_table) =>
+                        {
+                            for item in items {
+                                keys(&format!("{key}[]"), item, out);
+                            }
+                        }
+                        _ => {
+                            out.insert(key);
+                        }
+                    }
+                }
+            }
+            _ => {
+                out.insert(prefix.to_string());
+            }
+        }
+    }
+
+    /// A configuration with every optional setting present, so that
+    /// serializing it shows every key the structs know.
+    fn every_key() -> Config {
+        let mut c = Config::default();
+        c.publish.allowed_registries = Some(Vec::new());
+        c.storage.access_key_id = Some("k".into());
+        c.storage.secret_access_key = Some("s".into());
+        // A struct literal: a new field fails to compile here until it is
+        // given a value, and then the example must show it.
+        c.registries = vec![RegistryConfig {
+            name: "all".into(),
+            kind: RegistryKind::Proxy,
+            private: true,
+            upstream: Some("u".into()),
+            upstream_aliases: vec!["a".into()],
+            upstream_token_env: Some("T".into()),
+            index_ttl_secs: Some(1),
+            offline: true,
+            cache_max_bytes: Some(1),
+            connect_timeout_secs: Some(1),
+            upstream_timeout_secs: Some(1),
+            members: vec!["m".into()],
+            claims: vec!["c".into()],
+            publish_to: Some("p".into()),
+            allow_upstream_names: vec!["n".into()],
+        }];
+        c
+    }
+
+    #[test]
+    fn the_example_file_shows_every_key_and_is_valid() {
+        let text = std::fs::read_to_string(example_path()).unwrap();
+        // `#? key = value` shows a setting left out by default.
+        let every: String = text
+            .lines()
+            .map(|l| l.strip_prefix("#? ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut known = std::collections::BTreeSet::new();
+        keys("", &toml::Value::try_from(every_key()).unwrap(), &mut known);
+        let mut shown = std::collections::BTreeSet::new();
+        keys("", &every.parse::<toml::Value>().unwrap(), &mut shown);
+        let missing: Vec<_> = known.difference(&shown).collect();
+        assert!(
+            missing.is_empty(),
+            "docs/berth.example.toml lacks {missing:?}"
+        );
+        let unknown: Vec<_> = shown.difference(&known).collect();
+        assert!(
+            unknown.is_empty(),
+            "docs/berth.example.toml has unknown {unknown:?}"
+        );
+        // As it is, the file is a valid configuration; with every optional
+        // line, each value has its key's type.
+        let config = Config::load_file_only(&example_path()).unwrap();
+        config.check_storage().unwrap();
+        let _: Config = toml::from_str(&every).unwrap();
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let mut c = every_key();
+        c.database.url = "postgres://berth:hunter2@db.internal/berth".into();
+        c.storage.secret_access_key = Some("s3cr3t-key".into());
+        c.metrics.token = "m3trics".into();
+        c.registries[0].upstream = Some("sparse+https://u:tok3n@up.internal/index/".into());
+        let text = c.masked_toml().unwrap();
+        for secret in ["hunter2", "s3cr3t-key", "tok3n", "m3trics"] {
+            assert!(!text.contains(secret), "{secret} in:\n{text}");
+        }
+        assert!(text.contains(MASK), "{text}");
+        assert!(text.contains("access_key_id = \"k\""), "{text}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Request ids: one id per request, so that a user's error report finds the
+//! server's log lines for it.
+//!
+//! The id is the client's `X-Request-Id` when it is sane (1 to 128 bytes of
+//! letters, digits and `-_.:@`), else 16 random hex digits. It is the
+//! `request_id` field of a span around everything the request does (so every
+//! log line of the request carries it), is echoed in the response's
+//! `X-Request-Id`, and ends the `detail` of every error body in cargo's shape
+//! (cargo prints `errors[].detail`). This module never decides a status or
+//! rewrites a message; it only appends the id.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// `x-request-id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Error bodies longer than this are passed on untouched.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Whether a client's id is safe to log and echo.
+pub fn sane(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'))
+}
+
+fn make_id() -> HeaderValue {
+    let id = format!("{:016x}", rand::random::<u64>());
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// The middleware: outside the trace layer, so its span holds every line.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| sane(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(make_id);
+    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+    // At error level, so that the id is on every line whatever the filter.
+    let span = tracing::error_span!(
+        "request",
+        request_id = %String::from_utf8_lossy(id.as_bytes())
+    );
+    async move {
+        let started = std::time::Instant::now();
+        // Cheap clones (shared bytes), formatted only if a line is written.
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        let mut response = next.run(req).await;
+        let status = response.status();
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (code, path) = (status.as_u16(), uri.path());
+        if status.is_server_error() {
+            tracing::warn!(%method, path, status = code, elapsed_ms, "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(%method, path, status = code, elapsed_ms, "request refused");
+        } else {
+            tracing::debug!(%method, path, status = code, elapsed_ms, "request done");
+        }
+        if code >= 400 && is_json(&response) {
+            let text = String::from_utf8_lossy(id.as_bytes()).into_owned();
+            response = with_id_in_detail(response, &text).await;
+        }
+        response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+/// Appends ` (request id: ID)` to each `errors[].detail` of a JSON error
+/// body; any other body is passed on as it was.
+async fn with_id_in_detail(response: Response, id: &str) -> Response {
+    use axum::body::HttpBody;
+    if response
+        .body()
+        .size_hint()
+        .upper()
+        .is_none_or(|n| n > MAX_ERROR_BODY as u64)
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::debug!(error = %e, "error body not readable");
+            return Response::from_parts(parts, Body::empty());
+        }
+    };
+    let Some(rewritten) = append_id(&bytes, id) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let mut response = Response::from_parts(parts, Body::from(rewritten));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+/// The body with the id appended to every `errors[].detail`, or None when
+/// it is not cargo's error shape.
+pub fn append_id(body: &[u8], id: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let errors = value.get_mut("errors")?.as_array_mut()?;
+    let mut changed = false;
+    for e in errors {
+        if let Some(serde_json::Value::String(detail)) = e.get_mut("detail") {
+            detail.push_str(&format!(" (request id: {id})"));
+            changed = true;
+        }
+    }
+    changed.then(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_ids_are_kept() {
+        assert!(sane(b"abc-123_x.y:z@w"));
+        assert!(sane(&[b'a'; 128]));
+        assert!(!sane(&[b'a'; 129]));
+        assert!(!sane(b""));
+        assert!(!sane(b"a b"));
+        assert!(!sane(b"a\"b"));
+        assert!(!sane("é".as_bytes()));
+    }
+
+    #[test]
+    fn the_id_ends_every_detail() {
+        assert_eq!(
+            append_id(br#"{"errors":[{"detail":"no"}]}"#, "r1").as_deref(),
+            Some(r#"{"errors":[{"detail":"no (request id: r1)"}]}"#)
+        );
+        assert_eq!(append_id(br#"{"ok":true}"#, "r1"), None);
+        assert_eq!(append_id(b"not json", "r1"), None);
+    }
+}

@@ -1,0 +1,91 @@
+//! What `berth fsck` reads from the metadata: every version row with its
+//! registry and crate, a page at a time, and the rows that refer to users
+//! (owners, roles, tokens) or crates that do not exist.
+//!
+//! Read-only. It never judges what it reads (parsing index lines, comparing
+//! them with their rows, reading blobs): that is berth-core's `fsck`.
+
+use crate::db::MetaStore;
+use crate::StoreError;
+
+/// One version row as `fsck` checks it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FsckVersion {
+    pub id: i64,
+    pub registry: String,
+    pub crate_name: String,
+    pub vers: String,
+    pub cksum: String,
+    pub size: i64,
+    #[sqlx(try_from = "super::Flag")]
+    pub yanked: bool,
+    pub index_line: String,
+}
+
+/// A row that refers to something missing: which table, and what.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DanglingRef {
+    pub table_name: String,
+    pub detail: String,
+}
+
+impl MetaStore {
+    /// Up to `limit` version rows with ids above `after`, in id order.
+    pub async fn fsck_versions(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<FsckVersion>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT v.id, r.name AS registry, c.name AS crate_name, v.vers, v.cksum, v.size, \
+                    v.yanked, v.index_line \
+             FROM versions v JOIN crates c ON c.id = v.crate_id \
+             JOIN registries r ON r.id = c.registry_id \
+             WHERE v.id > $1 ORDER BY v.id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Owners, roles, tokens and versions that refer to a user, crate or
+    /// registry that does not exist (possible where foreign keys are not
+    /// enforced, or after hand edits).
+    pub async fn fsck_dangling(&self) -> Result<Vec<DanglingRef>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT 'crate_owners' AS table_name, \
+                    'crate id ' || CAST(o.crate_id AS TEXT) || ' owner user id ' || \
+                    CAST(o.user_id AS TEXT) || ' does not exist' AS detail \
+             FROM crate_owners o LEFT JOIN users u ON u.id = o.user_id WHERE u.id IS NULL \
+             UNION ALL \
+             SELECT 'crate_owners', 'owner row of crate id ' || CAST(o.crate_id AS TEXT) || \
+                    ', which does not exist' \
+             FROM crate_owners o LEFT JOIN crates c ON c.id = o.crate_id WHERE c.id IS NULL \
+             UNION ALL \
+             SELECT 'registry_roles', 'role of user id ' || CAST(g.user_id AS TEXT) || \
+                    ', which does not exist, in registry id ' || CAST(g.registry_id AS TEXT) \
+             FROM registry_roles g LEFT JOIN users u ON u.id = g.user_id WHERE u.id IS NULL \
+             UNION ALL \
+             SELECT 'registry_roles', 'role in registry id ' || CAST(g.registry_id AS TEXT) || \
+                    ', which does not exist' \
+             FROM registry_roles g LEFT JOIN registries r ON r.id = g.registry_id \
+             WHERE r.id IS NULL \
+             UNION ALL \
+             SELECT 'tokens', 'token id ' || CAST(t.id AS TEXT) || ' of user id ' || \
+                    CAST(t.user_id AS TEXT) || ', which does not exist' \
+             FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE u.id IS NULL \
+             UNION ALL \
+             SELECT 'versions', 'version id ' || CAST(v.id AS TEXT) || ' of crate id ' || \
+                    CAST(v.crate_id AS TEXT) || ', which does not exist' \
+             FROM versions v LEFT JOIN crates c ON c.id = v.crate_id WHERE c.id IS NULL \
+             UNION ALL \
+             SELECT 'crates', 'crate `' || c.name || '` has no owner' \
+             FROM crates c LEFT JOIN crate_owners o ON o.crate_id = c.id \
+             JOIN registries r ON r.id = c.registry_id \
+             WHERE o.crate_id IS NULL AND r.kind = 'hosted'",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,939 @@
+//! What operators rely on when something goes wrong, through the real
+//! binary: request ids that tie a user's error report to the server's log
+//! lines, start-up that fails at once when S3 credentials are missing,
+//! `config check`, `fsck` and `gc` on a deliberately broken store, and a
+//! backup taken during publishes, restored elsewhere byte for byte, and
+//! cargo over built-in HTTPS with a certificate renewed while it runs.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use berth_testkit::{berth_bin, crate_file, http, publish_raw, sha256_hex, Server, Stores};
+
+/// Waits until the server's log has a line containing `needle`.
+#[track_caller]
+fn log_lines_with(server: &Server, needle: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> = server
+            .log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect();
+        if !lines.is_empty() || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
+    let server = Server::start();
+
+    // The client's id is kept: in the header, at the end of the detail
+    // cargo prints, and on the server's log lines for the request.
+    let r = server
+        .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
+        .header("X-Request-Id", "ci-run-42.step:7")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-request-id"], "ci-run-42.step:7");
+    assert_eq!(
+        r.text().unwrap(),
+        r#"{"errors":[{"detail":"crate `nothere` does not exist (request id: ci-run-42.step:7)"}]}"#
+    );
+    let lines = log_lines_with(&server, "ci-run-42.step:7");
+    assert!(
+        lines.iter().any(|l| l.contains("404")),
+        "no log line with the id and the status:\n{}",
+        server.log()
+    );
+
+    // An id that is not sane (spaces, too long) is replaced by one the
+    // server makes, used the same way.
+    for bad in ["has spaces", &"x".repeat(129), "quote\"d"] {
+        let r = server
+            .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
+            .header("X-Request-Id", bad)
+            .send()
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        let body = r.text().unwrap();
+        assert!(
+            body.ends_with(&format!(" (request id: {id})\"}}]}}")),
+            "{body}"
+        );
+        assert!(!body.contains(bad), "{body}");
+        assert!(!log_lines_with(&server, &id).is_empty(), "{}", server.log());
+        assert!(!server.log().contains(bad));
+    }
+
+    // Successes carry an id too; their bodies are untouched.
+    let r = http()
+        .get(format!("{}/r/main/index/config.json", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request-id"].len(), 16);
+    assert!(!r.text().unwrap().contains("request id"));
+}
+
+/// `berth` on SQLite stores with a blob store on S3 and no credentials
+/// anywhere: none in the environment, none in the configuration.
+fn berth_without_credentials(stores: &Stores, config: &std::path::Path) -> std::process::Command {
+    let mut cmd = stores.command(&berth_bin(), Some(config));
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_SKIP_SIGNATURE",
+        "BERTH_STORAGE_URL",
+        "BERTH_DATABASE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    // Nothing leaves this machine: the S3 endpoint is a closed port.
+    cmd.env("AWS_ENDPOINT", "http://127.0.0.1:9");
+    cmd
+}
+
+/// A stand-in for the cloud's instance metadata service that only counts
+/// who knocks.
+fn metadata_service() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+fn knocked_within(listener: &TcpListener, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if listener.accept().is_ok() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn s3_without_credentials_fails_at_start_and_says_what_to_set() {
+    let stores = Stores::sqlite();
+    let config = stores.data_dir.path().join("s3.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"s3://berth-test/no-credentials\"\n",
+    )
+    .unwrap();
+    let (imds, imds_url) = metadata_service();
+    let expect_message = |what: &str, out: &std::process::Output, took: Duration| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what} started without credentials");
+        assert!(took < Duration::from_secs(10), "{what} took {took:?}");
+        for needle in [
+            "no S3 credentials are configured",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "storage.access_key_id",
+            "storage.secret_access_key",
+            "storage.instance_credentials = true",
+        ] {
+            assert!(
+                stderr.contains(needle),
+                "{what}: no `{needle}` in:\n{stderr}"
+            );
+        }
+    };
+
+    let started = Instant::now();
+    let out = berth_without_credentials(&stores, &config)
+        .env("AWS_METADATA_ENDPOINT", &imds_url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    expect_message("serve", &out, started.elapsed());
+
+    // `berth migrate` to such a destination fails the same way, at once.
+    let dst = stores.data_dir.path().join("dst.toml");
+    std::fs::write(
+        &dst,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[storage]\nurl = \"s3://berth-test/dst\"\n",
+            stores.data_dir.path().join("dst.db").display()
+        ),
+    )
+    .unwrap();
+    let plain = stores.data_dir.path().join("plain.toml");
+    std::fs::write(&plain, "").unwrap();
+    let started = Instant::now();
+    let out = berth_without_credentials(&stores, &plain)
+        .env("AWS_METADATA_ENDPOINT", &imds_url)
+        .args(["migrate", "--to"])
+        .arg(&dst)
+        .output()
+        .unwrap();
+    expect_message("migrate", &out, started.elapsed());
+    assert!(
+        !knocked_within(&imds, Duration::from_millis(200)),
+        "the metadata service was asked without storage.instance_credentials"
+    );
+
+    // Half a key pair names the missing half.
+    let out = berth_without_credentials(&stores, &config)
+        .env("AWS_ACCESS_KEY_ID", "GKonlyhalf")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no secret: set AWS_SECRET_ACCESS_KEY or storage.secret_access_key"),
+        "{stderr}"
+    );
+
+    // Asked for, the instance's metadata service is where credentials come
+    // from.
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"s3://berth-test/no-credentials\"\ninstance_credentials = true\n",
+    )
+    .unwrap();
+    let mut child = berth_without_credentials(&stores, &config)
+        .env("AWS_METADATA_ENDPOINT", &imds_url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    // Keep reading: a closed pipe would end the server at its next line.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first
+        .trim()
+        .strip_prefix("Berth is listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {first}"))
+        .to_string();
+    // Readiness touches the blob store, which needs credentials.
+    std::thread::spawn(move || {
+        let _ = berth_testkit::http_with_timeout(Duration::from_secs(30))
+            .get(format!("{url}/ready"))
+            .send();
+    });
+    let knocked = knocked_within(&imds, Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        knocked,
+        "with storage.instance_credentials = true the metadata service was never asked"
+    );
+}
+
+#[test]
+fn config_check_validates_a_file_and_masks_its_secrets() {
+    let stores = Stores::sqlite();
+    let dir = stores.data_dir.path();
+    let check = |file: &std::path::Path| {
+        let out = berth_without_credentials(&stores, &dir.join("unused.toml"))
+            .args(["config", "check"])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[database]\nurl = \"postgres://berth:hunter2@db.internal:5432/berth\"\n\
+         [storage]\nurl = \"s3://crates/prod\"\naccess_key_id = \"GKexample\"\n\
+         secret_access_key = \"s3cr3t-key\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check(&good);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("the configuration is valid"), "{stderr}");
+    for shown in [
+        "url = \"postgres://berth:***@db.internal:5432/berth\"",
+        "secret_access_key = \"********\"",
+        "access_key_id = \"GKexample\"",
+        "max_crate_size = 10485760",
+        "name = \"main\"",
+    ] {
+        assert!(stdout.contains(shown), "no `{shown}` in:\n{stdout}");
+    }
+    for secret in ["hunter2", "s3cr3t-key"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+
+    // The documented example is valid as it stands.
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/berth.example.toml");
+    let (ok, stdout, stderr) = check(&example);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("kind = \"virtual\""), "{stdout}");
+
+    // Each problem is named; nothing is printed as if it were valid.
+    for (toml, needle) in [
+        ("[limits]\nmax_crate_sise = 1\n", "max_crate_sise"),
+        (
+            "[limits]\nrequest_timeout_secs = 0\n",
+            "limits.request_timeout_secs",
+        ),
+        ("listen = \"0.0.0.0:7878\"\n", "needs public_url"),
+        (
+            "[storage]\nurl = \"s3://crates/prod\"\n",
+            "AWS_ACCESS_KEY_ID",
+        ),
+        (
+            "[tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n",
+            "tls.cert_file /nonexistent/cert.pem",
+        ),
+        (
+            "[tls]\ncert_file = \"/x.pem\"\n",
+            "tls.cert_file and tls.key_file go together",
+        ),
+    ] {
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, toml).unwrap();
+        let (ok, stdout, stderr) = check(&bad);
+        assert!(!ok, "{toml} passed:\n{stdout}");
+        assert!(
+            stderr.contains(needle),
+            "{toml}: no `{needle}` in:\n{stderr}"
+        );
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    let (ok, _, stderr) = check(&dir.join("missing.toml"));
+    assert!(!ok && stderr.contains("does not exist"), "{stderr}");
+}
+
+/// `berth fsck --json` on the server's stores: exit code and report.
+fn fsck(server: &Server) -> (Option<i32>, serde_json::Value) {
+    let out = server.berth(&["fsck", "--json"]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "fsck --json printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+/// The findings of a report as `kind crate detail` lines, sorted.
+fn findings(report: &serde_json::Value) -> Vec<String> {
+    let mut lines: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["kind"].as_str().unwrap(),
+                f["crate"].as_str().unwrap_or("-"),
+                f["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn fsck_finds_what_was_broken_and_gc_removes_only_the_orphan() {
+    // Blobs are edited as files and rows with sqlite3: SQLite + files.
+    let server = Server::start_on(Stores::sqlite(), "[limits]\nrequest_timeout_secs = 5\n");
+    let token = server.user_with_token("alice");
+    server.add_user("bob", false);
+    let mut sums = Vec::new();
+    for name in ["gone", "flipped", "edited", "fine"] {
+        let krate = crate_file(name, "1.0.0", "pub fn f() {}\n");
+        assert_eq!(
+            publish_raw(&server.url, &token, name, "1.0.0", &krate),
+            Some(200)
+        );
+        sums.push(sha256_hex(&krate));
+    }
+    let r = server
+        .request(reqwest::Method::PUT, "/r/main/api/v1/crates/fine/owners")
+        .header("Authorization", &token)
+        .body(r#"{"users":["bob"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (code, report) = fsck(&server);
+    assert_eq!(findings(&report), Vec::<String>::new());
+    assert_eq!(code, Some(0));
+    assert_eq!(report["versions"], 4);
+
+    let blob = |sum: &str| {
+        server
+            .data_dir
+            .join(format!("blobs/crates/{}/{}/{sum}", &sum[..2], &sum[2..4]))
+    };
+    std::fs::remove_file(blob(&sums[0])).unwrap();
+    let mut bytes = std::fs::read(blob(&sums[1])).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(blob(&sums[1]), &bytes).unwrap();
+    let sqlite = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(server.data_dir.join("berth.db"))
+            .arg(sql)
+            .output()
+            .expect("run sqlite3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sqlite(
+        "UPDATE versions SET index_line = replace(index_line, '\"yanked\":false', '\"yanked\":true') \
+         WHERE crate_id = (SELECT id FROM crates WHERE name = 'edited')",
+    );
+    sqlite("DELETE FROM users WHERE login = 'bob'");
+    let orphan = b"left by a publish that died before it committed".to_vec();
+    let orphan_sum = sha256_hex(&orphan);
+    std::fs::create_dir_all(blob(&orphan_sum).parent().unwrap()).unwrap();
+    std::fs::write(blob(&orphan_sum), &orphan).unwrap();
+    // Old enough for gc (whose minimum age is the request timeout).
+    let old = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(blob(&orphan_sum))
+        .status()
+        .unwrap();
+    assert!(old.success());
+
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1));
+    let found = findings(&report);
+    let kinds: Vec<&str> = found.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "blob_checksum",
+            "dangling_reference",
+            "index_line_mismatch",
+            "missing_blob",
+            "orphan_blob"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].starts_with("blob_checksum flipped "), "{found:#?}");
+    assert!(found[1].contains("crate_owners"), "{found:#?}");
+    assert!(
+        found[2].starts_with("index_line_mismatch edited ") && found[2].ends_with("yanked true"),
+        "{found:#?}"
+    );
+    assert!(found[3].starts_with("missing_blob gone "), "{found:#?}");
+    assert!(found[4].contains(&orphan_sum), "{found:#?}");
+
+    // The text report says the same, one line per finding.
+    let out = server.berth(&["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5 finding(s)"), "{text}");
+
+    // gc deletes the orphan and nothing else.
+    assert_eq!(
+        server
+            .try_berth(&["gc", "--min-age-secs", "5"])
+            .unwrap()
+            .trim(),
+        "deleted 1 unreferenced blob(s)"
+    );
+    assert!(!blob(&orphan_sum).exists());
+    assert!(blob(&sums[1]).exists() && blob(&sums[2]).exists() && blob(&sums[3]).exists());
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1));
+    let after: Vec<String> = findings(&report);
+    assert_eq!(after, found[..4].to_vec());
+}
+
+/// `berth restore FILE` on `stores`: success, stdout, stderr.
+fn restore(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
+    let out = stores
+        .command(&berth_bin(), None)
+        .arg("restore")
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether the stores hold no user and no blob.
+fn untouched(stores: &Stores) -> bool {
+    let run = |args: &[&str]| {
+        let out = stores
+            .command(&berth_bin(), None)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    run(&["user", "list"]).is_empty() && run(&["blobs", "list"]).is_empty()
+}
+
+/// Every index file of `names` and their 1.0.0 and 1.1.0 `.crate` files, as
+/// cargo reads them.
+fn served(server: &Server, names: &[String]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for name in names {
+        let path = format!("/r/main/index/{}", berth_testkit::index_path(name));
+        let r = server.get(&path);
+        assert_eq!(r.status(), 200, "{path}");
+        files.push((path, r.bytes().unwrap().to_vec()));
+        for vers in ["1.0.0", "1.1.0"] {
+            let path = format!("/r/main/api/v1/crates/{name}/{vers}/download");
+            let r = server.get(&path);
+            assert_eq!(r.status(), 200, "{path}");
+            files.push((path, r.bytes().unwrap().to_vec()));
+        }
+    }
+    files
+}
+
+#[test]
+fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let name = format!("before-{i}");
+        for vers in ["1.0.0", "1.1.0"] {
+            let krate = crate_file(&name, vers, &format!("pub fn f{i}() {{}}\n"));
+            assert_eq!(
+                publish_raw(&server.url, &token, &name, vers, &krate),
+                Some(200)
+            );
+        }
+        names.push(name);
+    }
+    let r = server
+        .request(
+            reqwest::Method::DELETE,
+            "/r/main/api/v1/crates/before-3/1.0.0/yank",
+        )
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // What was acknowledged before the backup began, as cargo reads it.
+    let acknowledged = served(&server, &names);
+
+    // Publishes keep coming while the backup runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (url, token) = (server.url.clone(), token.clone());
+            let (stop, published) = (stop.clone(), published.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let name = format!("during-{w}-{n}");
+                    let krate = crate_file(&name, "1.0.0", "pub fn g() {}\n");
+                    if publish_raw(&url, &token, &name, "1.0.0", &krate) == Some(200) {
+                        published.fetch_add(1, Ordering::SeqCst);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    while published.load(Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.backup");
+    let out = server.berth(&["backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let during = published.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(
+        published.load(Ordering::SeqCst) > during,
+        "no publish ran while the backup did"
+    );
+    assert!(!dir.path().join("registry.backup.partial").exists());
+
+    // Restored elsewhere: byte for byte what was acknowledged, and nothing
+    // half-written (every version has its blob, every line its row).
+    let target = Stores::new();
+    let (ok, stdout, stderr) = restore(&target, &file);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("versions: "), "{stdout}");
+    let restored = Server::start_on(target.clone(), "");
+    let again = served(&restored, &names);
+    assert_eq!(again.len(), acknowledged.len());
+    for ((path, want), (_, got)) in acknowledged.iter().zip(&again) {
+        assert!(want == got, "{path} differs after restore");
+    }
+    let fsck = restored.berth(&["fsck"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    // Tokens came along: alice publishes to the restored registry.
+    let krate = crate_file("after", "1.0.0", "");
+    assert_eq!(
+        publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
+        Some(200)
+    );
+
+    // A non-empty target is refused.
+    let (ok, _, stderr) = restore(&target, &file);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the target is not empty") && stderr.contains("--force"),
+        "{stderr}"
+    );
+
+    // A damaged backup is refused before anything is written.
+    let bytes = std::fs::read(&file).unwrap();
+    let krate = &acknowledged[1].1;
+    let at = bytes
+        .windows(krate.len())
+        .position(|w| w == &krate[..])
+        .expect("the crate's bytes are in the backup");
+    let mut flipped = bytes.clone();
+    flipped[at + krate.len() / 2] ^= 0x20;
+    for (what, damaged) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        (
+            "truncated at the manifest",
+            bytes[..bytes.len() - 2048].to_vec(),
+        ),
+        ("a flipped byte in a blob", flipped),
+    ] {
+        let bad = dir.path().join("damaged.backup");
+        std::fs::write(&bad, &damaged).unwrap();
+        let fresh = Stores::new();
+        let (ok, _, stderr) = restore(&fresh, &bad);
+        assert!(!ok, "{what} restored");
+        assert!(
+            stderr.contains("is damaged, nothing was restored"),
+            "{what}: {stderr}"
+        );
+        assert!(untouched(&fresh), "{what}: the target was written to");
+    }
+}
+
+/// A backup of SQLite + files restores into PostgreSQL + S3 (run in the
+/// postgres-s3 pass, which has those stores).
+#[test]
+fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
+    if berth_testkit::backend() != berth_testkit::Backend::PostgresS3 {
+        eprintln!("skipped: needs BERTH_TEST_BACKEND=postgres-s3");
+        return;
+    }
+    let server = Server::start_on(Stores::sqlite(), "");
+    let token = server.user_with_token("alice");
+    let names: Vec<String> = (0..3).map(|i| format!("moved-{i}")).collect();
+    for name in &names {
+        for vers in ["1.0.0", "1.1.0"] {
+            let krate = crate_file(name, vers, "pub fn f() {}\n");
+            assert_eq!(
+                publish_raw(&server.url, &token, name, vers, &krate),
+                Some(200)
+            );
+        }
+    }
+    let before = served(&server, &names);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sqlite.backup");
+    let out = server.berth(&["backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = Stores::new();
+    let (ok, _, stderr) = restore(&target, &file);
+    assert!(ok, "{stderr}");
+    let restored = Server::start_on(target, "");
+    assert!(
+        served(&restored, &names) == before,
+        "the restored files differ"
+    );
+    let krate = crate_file("after", "1.0.0", "");
+    assert_eq!(
+        publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
+        Some(200)
+    );
+}
+
+/// Runs openssl in `dir`, failing the test on an error.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl (needed to make the test's certificates)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate for 127.0.0.1 named `cn`, signed by the test's CA
+/// (`ca.pem`, `ca.key` in `dir`), written to `cert` and `key` through
+/// temporary files, as a renewal tool would.
+fn leaf(dir: &std::path::Path, cn: &str, cert: &std::path::Path, key: &std::path::Path) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "new.key",
+            "-out",
+            "new.csr",
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "new.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "new.pem",
+        ],
+    );
+    std::fs::rename(dir.join("new.key"), key).unwrap();
+    std::fs::rename(dir.join("new.pem"), cert).unwrap();
+}
+
+/// What a TLS client sees at `addr`: the handshake's text from openssl
+/// (subject, negotiated ALPN protocol, verification result).
+fn handshake(dir: &std::path::Path, addr: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-servername",
+            "localhost",
+            "-alpn",
+            "h2,http/1.1",
+            "-CAfile",
+            "ca.pem",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Kills a spawned server when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_restart() {
+    let stores = Stores::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    let (cert, key) = (d.join("server.pem"), d.join("server.key"));
+    leaf(d, "berth-first", &cert, &key);
+    let config = d.join("berth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nreload_secs = 1\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let berth = |args: &[&str]| {
+        let out = stores
+            .command(&berth_bin(), Some(&config))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // `config check` loads the pair as a start would.
+    assert!(berth(&["config", "check", config.to_str().unwrap()]).contains("reload_secs = 1"));
+    berth(&["user", "add", "alice"]);
+    let token = berth(&["token", "create", "--user", "alice"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let mut child = stores
+        .command(&berth_bin(), Some(&config))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(d.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let server = Killed(child);
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first
+        .trim()
+        .strip_prefix("Berth is listening on ")
+        .unwrap_or_else(|| panic!("no address: {first}"))
+        .to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let addr = url.trim_start_matches("https://").to_string();
+
+    // The handshake: the configured certificate, verified by the test's CA,
+    // HTTP/2 offered and taken.
+    let seen = handshake(d, &addr);
+    assert!(seen.contains("berth-first"), "{seen}");
+    assert!(seen.contains("ALPN protocol: h2"), "{seen}");
+    assert!(seen.contains("Verify return code: 0 (ok)"), "{seen}");
+
+    // Real cargo, trusting the test's CA.
+    let cargo = berth_testkit::Cargo::with_registries(
+        &[("main", format!("sparse+{url}/r/main/index/"))],
+        &format!("[http]\ncainfo = \"{}\"\n", d.join("ca.pem").display()),
+    )
+    .with_token(&token);
+    let pkg = cargo.package("tls-lib", "1.0.0", "", "");
+    cargo.publish(&pkg);
+    let app = cargo.consumer(
+        "tls-app",
+        "tls-lib = { version = \"1\", registry = \"main\" }",
+    );
+    cargo.ok(&app, &["fetch"]);
+
+    // A renewed certificate is served without a restart.
+    leaf(d, "berth-second", &cert, &key);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = handshake(d, &addr);
+        if seen.contains("berth-second") {
+            assert!(seen.contains("Verify return code: 0 (ok)"), "{seen}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not served:\n{seen}\n{}",
+            std::fs::read_to_string(d.join("server.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pkg = cargo.package("tls-lib", "1.1.0", "", "");
+    cargo.publish(&pkg);
+    cargo.ok(&app, &["update"]);
+    let log = std::fs::read_to_string(d.join("server.log")).unwrap();
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+    drop(server);
+}
