@@ -655,24 +655,9 @@ mod tests {
         config.storage.access_key_id = Some(String::new());
         config.storage.secret_access_key = Some(String::new());
         let value = toml::Value::try_from(config).unwrap();
-        let mut keys = Vec::new();
-        fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
-            if let toml::Value::Table(t) = v {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    match v {
-                        toml::Value::Table(_) => walk(&key, v, out),
-                        _ => out.push(key),
-                    }
-                }
-            }
-        }
-        walk("", &value, &mut keys);
-        keys.sort();
+        let mut keys = std::collections::BTreeSet::new();
+        crate::config_check::tests::keys("", &value, &mut keys);
+        let keys: Vec<String> = keys.into_iter().collect();
         let mut listed: Vec<String> = ENV_KEYS.iter().map(|s| s.to_string()).collect();
         listed.sort();
         assert_eq!(keys, listed);

@@ -52,7 +52,7 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::RegistryConfig;
     use crate::RegistryKind;
@@ -63,7 +63,11 @@ mod tests {
 
     /// Every dotted key of a TOML value; the entries of an array of tables
     /// are merged under `key[]`.
-    fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+    pub(crate) fn keys(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
         match v {
             toml::Value::Table(t) => {
                 for (k, v) in t {

@@ -25,7 +25,9 @@ pub use http::{
     send, sha256_hex, Reply,
 };
 pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
-pub use server::{backend, berth_bin, Backend, Launch, Server, Startup, Stores};
+pub use server::{
+    backend, berth_bin, listening_url, run_ok, Backend, Launch, Server, Startup, Stores,
+};
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
 
 /// The lines of an index file as JSON (fails the test unless it is served).

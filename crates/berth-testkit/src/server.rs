@@ -222,6 +222,42 @@ impl Stores {
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
+
+    /// Runs `berth ARGS` on these stores (no server needed), failing the
+    /// test unless it succeeds; its standard output.
+    pub fn run(&self, args: &[&str]) -> String {
+        run_ok(self.command(&berth_bin(), None).args(args))
+    }
+}
+
+/// Runs a command to its end, failing the test (with its stderr) unless it
+/// succeeds; its standard output.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reads the first line `berth serve` prints on `stdout` and returns the
+/// URL it listens on; the rest of its output is drained in the background,
+/// so that the server never blocks on a full pipe.
+pub fn listening_url(stdout: std::process::ChildStdout) -> String {
+    let mut lines = BufReader::new(stdout).lines();
+    let first = match lines.next() {
+        Some(Ok(line)) => line,
+        other => panic!("berth serve printed nothing: {other:?}"),
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    first
+        .strip_prefix("Berth is listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {first}"))
+        .to_string()
 }
 
 impl Drop for Stores {

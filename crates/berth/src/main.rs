@@ -672,13 +672,9 @@ async fn main() -> Result<()> {
         }
         Command::Backup { out } => {
             let bar = phase_bar();
-            let report = berth_core::backup::backup(&config, &out, &|phase, done, total| {
-                bar.set_message(phase.to_string());
-                bar.set_length(total);
-                bar.set_position(done);
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"));
+            let report = berth_core::backup::backup(&config, &out, &show_phase(&bar))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"));
             bar.finish_and_clear();
             let report = report?;
             print_transfer(&report);
@@ -686,12 +682,7 @@ async fn main() -> Result<()> {
         }
         Command::Restore { file, force } => {
             let bar = phase_bar();
-            let report =
-                berth_core::backup::restore(&config, &file, force, &|phase, done, total| {
-                    bar.set_message(phase.to_string());
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
+            let report = berth_core::backup::restore(&config, &file, force, &show_phase(&bar))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"));
             bar.finish_and_clear();
@@ -762,6 +753,15 @@ fn phase_bar() -> indicatif::ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+/// Progress of a backup or restore phase on `bar`.
+fn show_phase(bar: &indicatif::ProgressBar) -> impl Fn(&str, u64, u64) + '_ {
+    move |phase, done, total| {
+        bar.set_message(phase.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    }
 }
 
 fn print_transfer(report: &berth_core::backup::Report) {

@@ -1,8 +1,8 @@
 //! End to end: a real `berth serve` driven by the real `cargo`.
 
 use berth_testkit::{
-    backend, berth_bin, crate_file, http, index_lines, publish_raw, redact_json,
-    redact_request_ids, sha256_hex, Backend, Cargo, Server, Stores,
+    backend, crate_file, http, index_lines, publish_raw, redact_json, redact_request_ids,
+    sha256_hex, Backend, Cargo, Server, Stores,
 };
 use insta::{assert_json_snapshot, assert_snapshot};
 
@@ -729,19 +729,7 @@ fn readme_is_extracted_and_versions_are_listed() {
 #[test]
 fn users_and_tokens_can_be_made_before_the_server_starts() {
     let stores = Stores::new();
-    let run = |args: &[&str]| {
-        let out = stores
-            .command(&berth_bin(), None)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| stores.run(args);
     run(&["user", "add", "early", "--admin"]);
     let token = run(&["token", "create", "--user", "early", "--name", "boot"])
         .lines()

@@ -6,7 +6,7 @@
 //! cargo over built-in HTTPS with a certificate renewed while it runs.
 
 use std::net::TcpListener;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::{berth_bin, crate_file, http, publish_raw, sha256_hex, Server, Stores};
@@ -221,16 +221,7 @@ fn s3_without_credentials_fails_at_start_and_says_what_to_set() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
-    // Keep reading: a closed pipe would end the server at its next line.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first
-        .trim()
-        .strip_prefix("Berth is listening on ")
-        .unwrap_or_else(|| panic!("serve did not start: {first}"))
-        .to_string();
+    let url = berth_testkit::listening_url(child.stdout.take().unwrap());
     // Readiness touches the blob store, which needs credentials.
     std::thread::spawn(move || {
         let _ = berth_testkit::http_with_timeout(Duration::from_secs(30))
@@ -251,15 +242,10 @@ fn config_check_validates_a_file_and_masks_its_secrets() {
     let stores = Stores::sqlite();
     let dir = stores.data_dir.path();
     let check = |file: &std::path::Path| {
-        let out = berth_without_credentials(&stores, &dir.join("unused.toml"))
-            .args(["config", "check"])
-            .arg(file)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome(
+            berth_without_credentials(&stores, &dir.join("unused.toml"))
+                .args(["config", "check"])
+                .arg(file),
         )
     };
 
@@ -400,15 +386,10 @@ fn fsck_finds_what_was_broken_and_gc_removes_only_the_orphan() {
     bytes[middle] ^= 0x01;
     std::fs::write(blob(&sums[1]), &bytes).unwrap();
     let sqlite = |sql: &str| {
-        let out = std::process::Command::new("sqlite3")
-            .arg(server.data_dir.join("berth.db"))
-            .arg(sql)
-            .output()
-            .expect("run sqlite3");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        berth_testkit::run_ok(
+            Command::new("sqlite3")
+                .arg(server.data_dir.join("berth.db"))
+                .arg(sql),
         );
     };
     sqlite(
@@ -476,12 +457,12 @@ fn fsck_finds_what_was_broken_and_gc_removes_only_the_orphan() {
 
 /// `berth restore FILE` on `stores`: success, stdout, stderr.
 fn restore(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
-    let out = stores
-        .command(&berth_bin(), None)
-        .arg("restore")
-        .arg(file)
-        .output()
-        .unwrap();
+    outcome(stores.command(&berth_bin(), None).arg("restore").arg(file))
+}
+
+/// Runs a command to its end: success, stdout, stderr.
+fn outcome(command: &mut Command) -> (bool, String, String) {
+    let out = command.output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -491,20 +472,8 @@ fn restore(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
 
 /// Whether the stores hold no user and no blob.
 fn untouched(stores: &Stores) -> bool {
-    let run = |args: &[&str]| {
-        let out = stores
-            .command(&berth_bin(), None)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    run(&["user", "list"]).is_empty() && run(&["blobs", "list"]).is_empty()
+    stores.run(&["user", "list"]).trim().is_empty()
+        && stores.run(&["blobs", "list"]).trim().is_empty()
 }
 
 /// Every index file of `names` and their 1.0.0 and 1.1.0 `.crate` files, as
@@ -709,16 +678,7 @@ fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
 
 /// Runs openssl in `dir`, failing the test on an error.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl (needed to make the test's certificates)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    berth_testkit::run_ok(Command::new("openssl").current_dir(dir).args(args));
 }
 
 /// A certificate for 127.0.0.1 named `cn`, signed by the test's CA
@@ -850,17 +810,7 @@ fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_res
     )
     .unwrap();
     let berth = |args: &[&str]| {
-        let out = stores
-            .command(&berth_bin(), Some(&config))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        berth_testkit::run_ok(stores.command(&berth_bin(), Some(&config)).args(args))
     };
     // `config check` loads the pair as a start would.
     assert!(berth(&["config", "check", config.to_str().unwrap()]).contains("reload_secs = 1"));
@@ -880,16 +830,9 @@ fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_res
         .stderr(std::fs::File::create(d.join("server.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let stdout = child.stdout.take().unwrap();
     let server = Killed(child);
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first
-        .trim()
-        .strip_prefix("Berth is listening on ")
-        .unwrap_or_else(|| panic!("no address: {first}"))
-        .to_string();
+    let url = berth_testkit::listening_url(stdout);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let addr = url.trim_start_matches("https://").to_string();
 
