@@ -7,6 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Command-line tools some tests drive: sqlite3 (fsck edits a store by hand)
+# and openssl (the TLS test makes its certificates).
+missing=()
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 PG_URL=${BERTH_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
 export BERTH_TEST_PG_URL=$PG_URL
 
