@@ -33,7 +33,7 @@ use crate::Config;
 /// The manifest's name; the archive's last member.
 pub const MANIFEST: &str = "berth-backup.json";
 /// The manifest's format version.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// Most bytes of one member read into memory.
 const MAX_MEMBER: u64 = 2 * 1024 * 1024 * 1024;
 /// Rows imported per transaction.
@@ -48,7 +48,8 @@ struct Member {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TableEntry {
     name: String,
-    path: String,
+    /// Its rows' members, in order, each at most `SNAPSHOT_CHUNK` rows.
+    parts: Vec<String>,
     rows: u64,
 }
 
@@ -146,18 +147,28 @@ async fn backup_to(
             body.extend_from_slice(berth_store::row_to_json(row).to_string().as_bytes());
             body.push(b'\n');
         }
-        let path = format!("tables/{:02}-{table}.jsonl", tables.len());
+        if tables.last().is_none_or(|t: &TableEntry| t.name != table) {
+            tables.push(TableEntry {
+                name: table.to_string(),
+                parts: Vec::new(),
+                rows: 0,
+            });
+            report.tables.push((table.to_string(), 0));
+        }
+        let index = tables.len() - 1;
+        let entry = &mut tables[index];
+        let path = format!("tables/{index:02}-{table}-{:05}.jsonl", entry.parts.len());
         if failed.is_none() {
             if let Err(e) = append(&mut tar, &path, &body, &mut members) {
                 failed = Some(e);
             }
         }
-        report.tables.push((table.to_string(), rows.len() as u64));
-        tables.push(TableEntry {
-            name: table.to_string(),
-            path,
-            rows: rows.len() as u64,
-        });
+        entry.parts.push(path);
+        entry.rows += rows.len() as u64;
+        if let Some(counted) = report.tables.last_mut() {
+            counted.1 = entry.rows;
+        }
+        progress(table, entry.rows, entry.rows);
         Ok(())
     })
     .await?;
@@ -304,7 +315,7 @@ fn verify(file: &Path) -> Result<Manifest, String> {
         return Err(format!("{extra} is not in the manifest"));
     }
     for t in &manifest.tables {
-        if !manifest.members.contains_key(&t.path)
+        if t.parts.iter().any(|p| !manifest.members.contains_key(p))
             || !berth_store::table_names().contains(&t.name.as_str())
         {
             return Err(format!("table {} is not one this build knows", t.name));
@@ -329,6 +340,60 @@ async fn contents(meta: &MetaStore, blobs: &BlobStore) -> Result<Option<String>,
         return Ok(Some(format!("the blob store holds {n} blob(s)")));
     }
     Ok(None)
+}
+
+/// The members of a backup whose paths `wanted` accepts, read by a
+/// blocking thread one at a time.
+struct Members {
+    rx: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
+    reader: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+fn read_members(file: &Path, wanted: fn(&str) -> bool) -> Members {
+    let (tx, rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(2);
+    let path = file.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || {
+        walk(&path, |p, bytes| {
+            if !wanted(p) {
+                return Ok(());
+            }
+            tx.blocking_send((p.to_string(), bytes))
+                .map_err(|_| "stopped".to_string())
+        })
+        .map(|_| ())
+    });
+    Members { rx, reader }
+}
+
+impl Members {
+    /// The next member, checked against the manifest once more (the file
+    /// could have changed since it was verified).
+    async fn next(
+        &mut self,
+        manifest: &Manifest,
+        file: &Path,
+    ) -> Result<Option<(String, Vec<u8>)>, ServiceError> {
+        let Some((path, bytes)) = self.rx.recv().await else {
+            return Ok(None);
+        };
+        let want = manifest.members.get(&path);
+        if want.is_none_or(|m| m.sha256 != sha256_hex(&bytes)) {
+            return Err(ServiceError::BadRequest(format!(
+                "the backup {} changed while it was restored ({path}); restore it again",
+                file.display()
+            )));
+        }
+        Ok(Some((path, bytes)))
+    }
+
+    /// Waits for the reader; its error, if it had one.
+    async fn finish(self, file: &Path) -> Result<(), ServiceError> {
+        drop(self.rx);
+        self.reader
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading: {e}")))?
+            .map_err(|e| ServiceError::BadRequest(format!("reading {}: {e}", file.display())))
+    }
 }
 
 /// Restores `file` into the stores `config` describes.
@@ -360,55 +425,48 @@ pub async fn restore(
             ))
         })?;
     progress("verifying", 1, 1);
-    // Everything checked; now write: blobs first, then the rows that refer
-    // to them. Members come from a reader thread, re-checked as they pass.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(4);
-    let path = file.to_path_buf();
-    let reader = tokio::task::spawn_blocking(move || {
-        walk(&path, |p, bytes| {
-            tx.blocking_send((p.to_string(), bytes))
-                .map_err(|_| "stopped".to_string())
-        })
-        .map(|_| ())
-    });
+    // Everything checked; now write, reading the file twice so that only
+    // one member is in memory at a time: blobs first, then the rows that
+    // refer to them, each member re-checked as it passes.
     let mut report = Report::default();
-    let mut table_bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    while let Some((path, bytes)) = rx.recv().await {
-        let want = manifest.members.get(&path);
-        if want.is_none_or(|m| m.sha256 != sha256_hex(&bytes)) {
-            return Err(ServiceError::BadRequest(format!(
-                "the backup {} changed while it was restored ({path}); restore it again",
-                file.display()
-            )));
-        }
-        if let Some(digest) = path.strip_prefix("blobs/") {
-            report.bytes += bytes.len() as u64;
-            blobs.put(digest, Bytes::from(bytes)).await?;
-            report.blobs += 1;
-            progress("blobs", report.blobs, manifest.blobs);
-        } else {
-            table_bytes.insert(path, bytes);
-        }
+    let mut members = read_members(file, |p| p.starts_with("blobs/"));
+    while let Some((path, bytes)) = members.next(&manifest, file).await? {
+        let digest = path.trim_start_matches("blobs/");
+        report.bytes += bytes.len() as u64;
+        blobs.put(digest, Bytes::from(bytes)).await?;
+        report.blobs += 1;
+        progress("blobs", report.blobs, manifest.blobs);
     }
-    reader
-        .await
-        .map_err(|e| ServiceError::Internal(format!("reading: {e}")))?
-        .map_err(|e| ServiceError::BadRequest(format!("reading {}: {e}", file.display())))?;
-    for t in &manifest.tables {
-        let body = table_bytes.remove(&t.path).unwrap_or_default();
+    members.finish(file).await?;
+    let table_of: BTreeMap<&str, &TableEntry> = manifest
+        .tables
+        .iter()
+        .flat_map(|t| t.parts.iter().map(move |p| (p.as_str(), t)))
+        .collect();
+    let mut members = read_members(file, |p| p.starts_with("tables/"));
+    let mut done: BTreeMap<String, u64> = BTreeMap::new();
+    while let Some((path, bytes)) = members.next(&manifest, file).await? {
+        let Some(t) = table_of.get(path.as_str()) else {
+            continue;
+        };
         let mut rows = Vec::new();
-        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let value: serde_json::Value = serde_json::from_slice(line)
                 .map_err(|e| ServiceError::BadRequest(format!("a row of {}: {e}", t.name)))?;
             rows.push(berth_store::row_from_json(&t.name, &value)?);
         }
-        let mut done = 0;
+        let count = done.entry(t.name.clone()).or_insert(0);
         for chunk in rows.chunks(IMPORT_CHUNK) {
             meta.import_rows(&t.name, chunk).await?;
-            done += chunk.len() as u64;
-            progress(&t.name, done, rows.len() as u64);
+            *count += chunk.len() as u64;
+            progress(&t.name, *count, t.rows);
         }
-        report.tables.push((t.name.clone(), rows.len() as u64));
+    }
+    members.finish(file).await?;
+    for t in &manifest.tables {
+        report
+            .tables
+            .push((t.name.clone(), done.get(&t.name).copied().unwrap_or(0)));
     }
     meta.reset_id_sequences().await?;
     meta.close().await;

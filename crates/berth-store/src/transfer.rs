@@ -404,12 +404,15 @@ impl MetaStore {
     /// Every row of every table [`table_names`] lists, read in one read
     /// transaction (a snapshot: REPEATABLE READ on PostgreSQL, one WAL read
     /// transaction on SQLite), so that what it returns is one committed
-    /// state while writers go on. `each` gets each table's rows, in
-    /// foreign-key order.
+    /// state while writers go on. `each` gets each table's rows in chunks of
+    /// at most [`SNAPSHOT_CHUNK`] rows, tables in foreign-key order, rows
+    /// streamed from the database (memory holds one chunk, whatever the
+    /// registry's size); an empty table gets one empty chunk.
     pub async fn snapshot_tables(
         &self,
         mut each: impl FnMut(&str, Vec<Vec<Cell>>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
         let mut tx = self.pool.begin().await?;
         if self.backend() == Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -424,17 +427,28 @@ impl MetaStore {
                 spec.name,
                 spec.key.join(", ")
             );
-            let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
-            let rows = rows
-                .iter()
-                .map(|r| read_row(spec, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            each(spec.name, rows)?;
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            let mut chunk = Vec::new();
+            let mut sent = false;
+            while let Some(row) = rows.try_next().await? {
+                chunk.push(read_row(spec, &row)?);
+                if chunk.len() == SNAPSHOT_CHUNK {
+                    each(spec.name, std::mem::take(&mut chunk))?;
+                    sent = true;
+                }
+            }
+            drop(rows);
+            if !chunk.is_empty() || !sent {
+                each(spec.name, chunk)?;
+            }
         }
         tx.rollback().await?;
         Ok(())
     }
 }
+
+/// Rows per chunk of [`MetaStore::snapshot_tables`].
+pub const SNAPSHOT_CHUNK: usize = 5_000;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+#[path = "support/seed.rs"]
+mod seed;
+
 use berth_testkit::{connect_from, http, Bystander, PublishBuilder, Server, TarballBuilder};
 
 /// cargo's HTTP/2 preface followed by an empty SETTINGS frame: what an h2c
@@ -231,54 +234,11 @@ fn slow_uploads_never_hold_publish_slots() {
     );
 }
 
-/// Loads `n` crates straight into the server's database (as the benchmark
-/// does), so that one search has real work to do.
-fn seed_crates(server: &Server, owner: &str, n: usize) {
-    use berth_store::{BulkCrate, BulkVersion, MetaStore, RegistryKind};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let meta = MetaStore::connect(&server.stores.database_url(), 2)
-            .await
-            .unwrap();
-        let registry = meta
-            .ensure_registry("main", RegistryKind::Hosted)
-            .await
-            .unwrap();
-        let user = meta.user_by_login(owner).await.unwrap().unwrap();
-        let crates: Vec<BulkCrate> = (0..n)
-            .map(|i| {
-                let name = format!("seeded-crate-{i:06}");
-                BulkCrate {
-                    description: Some(format!("crate number {i} of a large registry")),
-                    versions: vec![BulkVersion {
-                        vers: "1.0.0".into(),
-                        index_line: format!(
-                            r#"{{"name":"{name}","vers":"1.0.0","deps":[],"cksum":"{}","features":{{}},"yanked":false}}"#,
-                            "0".repeat(64)
-                        ),
-                        cksum: "0".repeat(64),
-                        size: 1,
-                        yanked: false,
-                        created_at: 1_700_000_000 + i as i64,
-                        downloads: (i as i64 * 7919) % 100_003,
-                    }],
-                    name,
-                }
-            })
-            .collect();
-        meta.bulk_load(registry, user.id, &crates).await.unwrap();
-        meta.close().await;
-    });
-}
-
 #[test]
 fn search_floods_are_bounded_and_deep_pages_refused() {
     let server = Server::start_with_config("[limits]\nmax_concurrent_searches = 1\n");
     let token = server.user_with_token("alice");
-    seed_crates(&server, "alice", 50_000);
+    seed::crates(&server, "alice", 50_000, &"0".repeat(64));
     let search = "/r/main/api/v1/crates?q=crate&per_page=100";
     let r = server.get(search);
     assert_eq!(r.status(), 200);

@@ -9,6 +9,9 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/seed.rs"]
+mod seed;
+
 use berth_testkit::{berth_bin, crate_file, http, publish_raw, sha256_hex, Server, Stores};
 
 /// Waits until the server's log has a line containing `needle`.
@@ -493,6 +496,59 @@ fn served(server: &Server, names: &[String]) -> Vec<(String, Vec<u8>)> {
         }
     }
     files
+}
+
+/// A registry larger than one chunk of rows is backed up and restored in
+/// parts (memory holds one part at a time), and comes back whole.
+#[test]
+fn a_registry_of_many_parts_is_backed_up_and_restored_whole() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let krate = crate_file("first", "1.0.0", "pub fn f() {}\n");
+    assert_eq!(
+        publish_raw(&server.url, &token, "first", "1.0.0", &krate),
+        Some(200)
+    );
+    // 12,000 versions: three parts of the versions table.
+    seed::crates(&server, "alice", 12_000, &sha256_hex(&krate));
+    let sample: Vec<String> = [0, 4_999, 5_000, 11_999]
+        .iter()
+        .map(|i| {
+            format!(
+                "/r/main/index/{}",
+                berth_testkit::index_path(&format!("seeded-crate-{i:06}"))
+            )
+        })
+        .collect();
+    let before: Vec<Vec<u8>> = sample
+        .iter()
+        .map(|p| server.get(p).bytes().unwrap().to_vec())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.backup");
+    berth_testkit::run_ok(server.stores.command(&berth_bin(), None).args([
+        "backup",
+        "--out",
+        file.to_str().unwrap(),
+    ]));
+    let listing = berth_testkit::run_ok(Command::new("tar").arg("tf").arg(&file));
+    let version_parts = listing
+        .lines()
+        .filter(|l| l.starts_with("tables/") && l.contains("-versions-"))
+        .count();
+    assert_eq!(version_parts, 3, "{listing}");
+
+    let target = Stores::new();
+    let (ok, _, err) = restore(&target, &file);
+    assert!(ok, "{err}");
+    let restored = Server::start_on(target, "");
+    for (path, bytes) in sample.iter().zip(&before) {
+        let r = restored.get(path);
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(&r.bytes().unwrap().to_vec(), bytes, "{path}");
+    }
+    let dl = restored.get("/r/main/api/v1/crates/first/1.0.0/download");
+    assert_eq!(dl.bytes().unwrap().as_ref(), krate.as_slice());
 }
 
 #[test]
