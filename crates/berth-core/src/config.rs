@@ -96,6 +96,10 @@ pub struct LimitsConfig {
     /// Open connections from one client address at most; more are closed
     /// at once, so that one client cannot hold every connection slot.
     pub max_connections_per_ip: usize,
+    /// Client addresses (CIDR, e.g. `10.0.0.5/32`) whose connections are
+    /// not counted per address: your reverse proxy or load balancer, which
+    /// carries many users over its own address.
+    pub connections_per_ip_exempt: Vec<String>,
     /// Seconds a response write may stall (a client that stops reading)
     /// before the connection is closed.
     pub write_timeout_secs: u64,
@@ -129,6 +133,23 @@ pub struct LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// [`LimitsConfig::connections_per_ip_exempt`], parsed.
+    pub fn exempt_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.connections_per_ip_exempt
+            .iter()
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "limits.connections_per_ip_exempt: `{s}` is not an address or a \
+                             CIDR range (such as 10.0.0.5/32 or fd00::/64)"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
     /// Searches answered at once (`max_concurrent_searches`, or half the
     /// database pool when it is 0).
     pub fn search_slots(&self, pool: u32) -> usize {
@@ -285,6 +306,7 @@ impl Default for LimitsConfig {
             max_connections: 4096,
             header_read_timeout_secs: 30,
             max_connections_per_ip: 256,
+            connections_per_ip_exempt: Vec::new(),
             write_timeout_secs: 30,
             min_upload_bytes_per_sec: 16 * 1024,
             upload_grace_secs: 10,
@@ -333,6 +355,7 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.max_connections",
     "limits.header_read_timeout_secs",
     "limits.max_connections_per_ip",
+    "limits.connections_per_ip_exempt",
     "limits.write_timeout_secs",
     "limits.min_upload_bytes_per_sec",
     "limits.upload_grace_secs",
@@ -633,6 +656,7 @@ impl Config {
                 self.tls.reload_secs
             )));
         }
+        self.limits.exempt_networks()?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log.format `{}` must be `text` or `json`",

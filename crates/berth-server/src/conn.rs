@@ -33,25 +33,35 @@ use tokio_io_timeout::TimeoutStream;
 pub(crate) struct PerAddress {
     open: Mutex<HashMap<IpAddr, usize>>,
     max: usize,
+    /// Addresses never counted (reverse proxies).
+    exempt: Vec<ipnet::IpNet>,
 }
 
-/// One connection counted against its address; uncounted on drop.
+/// One connection counted against its address (uncounted on drop), or
+/// from an exempt address.
 pub(crate) struct AddressSlot {
-    key: IpAddr,
+    key: Option<IpAddr>,
     table: Arc<PerAddress>,
 }
 
 impl PerAddress {
-    pub(crate) fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize, exempt: Vec<ipnet::IpNet>) -> Arc<Self> {
         Arc::new(Self {
             open: Mutex::new(HashMap::new()),
             max: max.max(1),
+            exempt,
         })
     }
 
     /// Counts a connection from `ip`, or refuses it when that address has
     /// `max` open already.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        if self.exempt.iter().any(|net| net.contains(&ip)) {
+            return Some(AddressSlot {
+                key: None,
+                table: self.clone(),
+            });
+        }
         let key = address_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(key).or_insert(0);
@@ -60,7 +70,7 @@ impl PerAddress {
         }
         *n += 1;
         Some(AddressSlot {
-            key,
+            key: Some(key),
             table: self.clone(),
         })
     }
@@ -68,11 +78,12 @@ impl PerAddress {
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
+        let Some(key) = self.key else { return };
         let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.key) {
+        if let Some(n) = open.get_mut(&key) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.key);
+                open.remove(&key);
             }
         }
     }

@@ -55,7 +55,8 @@ fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn one_address_cannot_hold_every_connection_and_idle_http2_is_closed() {
     let server = Server::start_with_config(
-        "[limits]\nmax_connections = 64\nmax_connections_per_ip = 16\nheader_read_timeout_secs = 2\n",
+        "[limits]\nmax_connections = 64\nmax_connections_per_ip = 16\nheader_read_timeout_secs = 2\n\
+         connections_per_ip_exempt = [\"127.0.0.4/32\"]\n",
     );
     let token = server.user_with_token("alice");
     let rss_before = server.peak_rss_kib();
@@ -100,6 +101,21 @@ fn one_address_cannot_hold_every_connection_and_idle_http2_is_closed() {
         rss_after < rss_before + 64 * 1024,
         "peak RSS grew from {rss_before} to {rss_after} KiB"
     );
+    // A reverse proxy's address, declared exempt, carries more than 16.
+    let mut proxied: Vec<TcpStream> = (0..24)
+        .map(|_| {
+            let mut c = connect_from("127.0.0.4", &server).unwrap();
+            c.write_all(H2_PREFACE).unwrap();
+            c
+        })
+        .collect();
+    for conn in &mut proxied {
+        let (bytes, _) = read_until_closed(conn, Duration::from_secs(10));
+        assert!(
+            !bytes.is_empty(),
+            "a connection from the exempt address was refused"
+        );
+    }
     // The address may connect again once its connections are gone.
     let mut again = connect_from("127.0.0.2", &server).unwrap();
     again
