@@ -133,6 +133,12 @@ pub struct AuditEntry {
     pub version: Option<String>,
     pub outcome: AuditOutcome,
     pub detail: Option<String>,
+    /// The API token the actor used (none for the command line).
+    pub token_id: Option<i64>,
+    /// The client's address as the server saw it.
+    pub client_addr: Option<String>,
+    /// The client's `User-Agent`, clipped.
+    pub user_agent: Option<String>,
 }
 
 impl AuditEntry {
@@ -146,6 +152,9 @@ impl AuditEntry {
             version: None,
             outcome,
             detail: None,
+            token_id: None,
+            client_addr: None,
+            user_agent: None,
         }
     }
 
@@ -180,6 +189,36 @@ pub struct AuditRow {
     pub at: i64,
     #[sqlx(flatten)]
     pub entry: AuditEntry,
+    /// The hash of the row before (NULL for the first chained row).
+    pub prev_hash: Option<String>,
+    /// This row's hash (NULL for rows from before the chain).
+    pub hash: Option<String>,
+}
+
+/// Which audit rows to list; unset fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Rows at or after this Unix time.
+    pub since: Option<i64>,
+    pub actor: Option<String>,
+    pub crate_name: Option<String>,
+    pub action: Option<AuditAction>,
+    /// At most this many rows (the oldest matching first).
+    pub limit: Option<i64>,
+}
+
+/// What `berth audit verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct AuditCheck {
+    /// Rows read.
+    pub entries: u64,
+    /// Rows from before the chain began (NULL hash, at the start).
+    pub pre_chain: u64,
+    /// The id of the first bad row, and what is wrong with it.
+    pub first_bad: Option<(i64, String)>,
+    /// The hash of the last chained row: record it elsewhere to detect the
+    /// removal of rows from the end.
+    pub head: Option<String>,
 }
 
 /// A version as listed for people (management API, UI).
