@@ -10,12 +10,31 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time};
 
 use crate::error::ServiceError;
-use crate::Berth;
+use crate::{Berth, Identity};
 
 impl Berth {
     /// The audit rows `filter` selects, oldest first.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, ServiceError> {
         Ok(self.meta.audit_rows(filter).await?)
+    }
+
+    /// The management API's listing: server administrators only.
+    pub async fn audit_log_for(
+        &self,
+        who: Option<&Identity>,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRow>, ServiceError> {
+        let who = who.ok_or_else(|| {
+            ServiceError::Unauthorized("the audit log needs an administrator's token".into())
+        })?;
+        if !who.user.is_admin {
+            return Err(ServiceError::Forbidden(
+                "only server administrators may read the audit log".into(),
+            ));
+        }
+        let mut filter = query.filter()?;
+        filter.limit = Some(filter.limit.unwrap_or(API_LIMIT).clamp(0, API_LIMIT));
+        self.audit_log(&filter).await
     }
 
     /// Checks the whole audit log's hash chain.
@@ -24,10 +43,49 @@ impl Berth {
     }
 }
 
+/// Most rows one management API answer holds; page on with `after`.
+pub const API_LIMIT: i64 = 10_000;
+
+/// The filters of `berth audit` and `GET /api/v1/audit` as given.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// A date, time or Unix seconds ([`parse_since`]).
+    pub since: Option<String>,
+    /// The last N seconds.
+    pub since_secs: Option<i64>,
+    pub actor: Option<String>,
+    #[serde(rename = "crate")]
+    pub crate_name: Option<String>,
+    pub action: Option<String>,
+    /// Only entries with a larger id (paging).
+    pub after: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+impl AuditQuery {
+    /// The store's filter, or why a value is not understood.
+    pub fn filter(&self) -> Result<AuditFilter, ServiceError> {
+        let since = match (&self.since, self.since_secs) {
+            (Some(s), _) => Some(parse_since(s)?),
+            (None, Some(n)) => Some(seconds_ago(n)),
+            (None, None) => None,
+        };
+        Ok(AuditFilter {
+            since,
+            actor: self.actor.clone(),
+            crate_name: self.crate_name.clone(),
+            action: self.action.as_deref().map(parse_action).transpose()?,
+            after_id: self.after,
+            limit: self.limit,
+        })
+    }
+}
+
 /// An audit action named on a command line or in a query.
 pub fn parse_action(word: &str) -> Result<AuditAction, ServiceError> {
     word.parse()
-        .map_err(|e| ServiceError::BadRequest(format!("--action: {e}")))
+        .map_err(|e| ServiceError::BadRequest(format!("action: {e}")))
 }
 
 /// A `--since` value as Unix seconds: `YYYY-MM-DD` (midnight UTC),

@@ -203,6 +203,8 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub crate_name: Option<String>,
     pub action: Option<AuditAction>,
+    /// Rows with a larger id (paging).
+    pub after_id: Option<i64>,
     /// At most this many rows (the oldest matching first).
     pub limit: Option<i64>,
 }

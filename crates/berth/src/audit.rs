@@ -2,7 +2,7 @@
 //! `berth audit verify`, the check of its hash chain.
 
 use anyhow::{bail, Result};
-use berth_core::audit::{audit_json, parse_action, parse_since, rfc3339, seconds_ago, AuditFilter};
+use berth_core::audit::{audit_json, rfc3339, AuditQuery};
 use berth_core::Berth;
 use clap::{Args, Subcommand};
 
@@ -45,19 +45,15 @@ pub async fn run(berth: &Berth, args: AuditArgs) -> Result<()> {
     if let Some(AuditCommand::Verify) = args.command {
         return verify(berth).await;
     }
-    let since = match (&args.since, args.since_secs) {
-        (Some(s), _) => Some(parse_since(s)?),
-        (None, Some(n)) => Some(seconds_ago(n)),
-        (None, None) => None,
-    };
-    let filter = AuditFilter {
-        since,
+    let query = AuditQuery {
+        since: args.since,
+        since_secs: args.since_secs,
         actor: args.actor,
         crate_name: args.crate_name,
-        action: args.action.as_deref().map(parse_action).transpose()?,
-        limit: None,
+        action: args.action,
+        ..AuditQuery::default()
     };
-    for row in berth.audit_log(&filter).await? {
+    for row in berth.audit_log(&query.filter()?).await? {
         if args.json {
             println!("{}", audit_json(&row));
             continue;

@@ -144,6 +144,39 @@ fn every_change_is_recorded_once_and_refusals_too() {
         ok.contains(&format!("audit log intact: {} entries", rows.len())),
         "{ok}"
     );
+
+    // The management API serves the same to server administrators only.
+    server.add_user("root", true);
+    let root = server.token("root", &[]);
+    let api = |token: Option<&str>, query: &str| {
+        let mut req = server.request(Method::GET, &format!("/api/v1/audit{query}"));
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        let r = req.send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    assert_eq!(api(None, "").0, 401);
+    assert_eq!(api(Some(&alice), "").0, 403);
+    let (status, body) = api(Some(&root), "?actor=alice&action=publish");
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, publishes);
+    let (status, body) = api(Some(&root), "?after=2&limit=3");
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<i64> = body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [3, 4, 5]);
+    assert_eq!(api(Some(&root), "?action=nonsense").0, 400);
 }
 
 #[test]

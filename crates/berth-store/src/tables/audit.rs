@@ -142,6 +142,9 @@ impl MetaStore {
         if filter.action.is_some() {
             cond("action =");
         }
+        if filter.after_id.is_some() {
+            cond("id >");
+        }
         let mut sql = format!("SELECT {COLUMNS} FROM audit_log");
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
@@ -161,6 +164,9 @@ impl MetaStore {
         }
         if let Some(action) = filter.action {
             q = q.bind(action.as_str());
+        }
+        if let Some(after) = filter.after_id {
+            q = q.bind(after);
         }
         Ok(q.fetch_all(&self.pool).await?)
     }
