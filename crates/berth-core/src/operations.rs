@@ -185,6 +185,8 @@ impl Berth {
             version,
             detail: Some(clip(why, 4 * AUDIT_FIELD_CHARS)),
             token_id: Some(who.token_id),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
             ..AuditEntry::new(action, AuditOutcome::Denied)
         };
         if let Err(e) = self.meta.append_audit(&entry).await {

@@ -306,7 +306,7 @@ async fn accept_loop(
             tls.clone(),
         );
         tokio::spawn(async move {
-            conn::serve_connection(stream, app, builder, deadlines, drain, tls).await;
+            conn::serve_connection(stream, peer, app, builder, deadlines, drain, tls).await;
             drop((permit, address_slot));
         });
     }

@@ -52,6 +52,16 @@ pub struct Actor {
     pub login: String,
     /// Admins pass ownership checks.
     pub is_admin: bool,
+    /// Where the change came from, for its audit row.
+    pub origin: Origin,
+}
+
+/// Where a request came from, as its audit row records it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub token_id: Option<i64>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// A crate row.
@@ -166,15 +176,18 @@ impl AuditEntry {
         }
     }
 
-    /// A change `login` made to a crate of `registry`.
+    /// A change `actor` made to a crate of `registry`.
     pub fn crate_change(
-        login: &str,
+        actor: &Actor,
         action: AuditAction,
         registry: &str,
         crate_name: &str,
     ) -> Self {
         Self {
-            actor: Some(login.to_string()),
+            actor: Some(actor.login.clone()),
+            token_id: actor.origin.token_id,
+            client_addr: actor.origin.client_addr.clone(),
+            user_agent: actor.origin.user_agent.clone(),
             registry: Some(registry.to_string()),
             crate_name: Some(crate_name.to_string()),
             ..Self::new(action, AuditOutcome::Ok)

@@ -43,7 +43,10 @@ fn tamper(server: &Server, statements: &[&str]) {
 }
 
 fn send(server: &Server, method: Method, path: &str, token: &str, body: Option<&str>) -> u16 {
-    let mut req = server.request(method, path).header("Authorization", token);
+    let mut req = server
+        .request(method, path)
+        .header("Authorization", token)
+        .header("User-Agent", "audit-test/1");
     if let Some(b) = body {
         req = req
             .header("Content-Type", "application/json")
@@ -97,11 +100,21 @@ fn every_change_is_recorded_once_and_refusals_too() {
         (k("owner.remove", "logged", "-", "ok"), 1),
     ]);
     assert_eq!(counts, expected, "{rows:#?}");
-    // Refusals name the actor and the token they came with.
+    // Refusals name the actor and the token they came with; requests
+    // record the token, the client's address and its user agent.
     let denied: Vec<&Value> = rows.iter().filter(|r| r["outcome"] == "denied").collect();
-    assert!(denied
-        .iter()
-        .all(|r| r["actor"] == "bob" && r["token_id"].is_i64()));
+    assert!(denied.iter().all(|r| r["actor"] == "bob"));
+    for r in &rows {
+        let over_http = !r["crate"].is_null();
+        assert_eq!(r["token_id"].is_i64(), over_http, "{r}");
+        if over_http {
+            assert_eq!(r["client_addr"], "127.0.0.1", "{r}");
+        }
+        let by_send = ["yank", "unyank", "owner.add", "owner.remove"];
+        if by_send.contains(&r["action"].as_str().unwrap()) {
+            assert_eq!(r["user_agent"], "audit-test/1", "{r}");
+        }
+    }
     // Ids run 1, 2, ... and every row is chained to the one before.
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r["id"], i as i64 + 1);
