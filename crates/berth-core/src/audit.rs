@@ -4,7 +4,7 @@
 
 pub use berth_store::{AuditCheck, AuditFilter, AuditRow};
 
-use berth_store::AuditAction;
+use berth_store::{AuditAction, AuditEntry};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time};
@@ -35,6 +35,17 @@ impl Berth {
         let mut filter = query.filter()?;
         filter.limit = Some(filter.limit.unwrap_or(API_LIMIT).clamp(0, API_LIMIT));
         self.audit_log(&filter).await
+    }
+
+    /// Records that this node starts serving, with its configuration
+    /// (secrets masked): the rules in force from here on.
+    pub async fn audit_start(&self) -> Result<(), ServiceError> {
+        let config = self
+            .config
+            .masked_toml()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let entry = AuditEntry::done(AuditAction::ServerStart, config);
+        Ok(self.meta.append_audit(&entry).await?)
     }
 
     /// Checks the whole audit log's hash chain.

@@ -26,7 +26,7 @@ pub struct AuditArgs {
     crate_name: Option<String>,
     /// Entries of this action (publish, yank, unyank, owner.add,
     /// owner.remove, user.create, token.create, token.revoke, role.grant,
-    /// role.revoke, bulk.load).
+    /// role.revoke, bulk.load, server.start).
     #[arg(long, value_name = "ACTION")]
     action: Option<String>,
     /// Print one JSON object per line.

@@ -391,6 +391,10 @@ async fn serve(mut config: Config) -> Result<()> {
         .check_stored_registries()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    berth
+        .audit_start()
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the start in the audit log: {e}"))?;
     tracing::info!(
         %addr,
         public_url = %berth.config.public_url,

@@ -89,6 +89,7 @@ fn every_change_is_recorded_once_and_refusals_too() {
     }
     let k = |a: &str, c: &str, v: &str, o: &str| (a.into(), c.into(), v.into(), o.into());
     let expected = BTreeMap::from([
+        (k("server.start", "-", "-", "ok"), 1),
         (k("user.create", "-", "-", "ok"), 2),
         (k("token.create", "-", "-", "ok"), 2),
         (k("publish", "logged", "1.0.0", "ok"), 1),
@@ -125,6 +126,14 @@ fn every_change_is_recorded_once_and_refusals_too() {
         };
         assert_eq!(&r["prev_hash"], prev);
     }
+
+    // The configuration the node started with is on record.
+    let start = &rows[0];
+    assert_eq!(start["action"], "server.start");
+    assert!(
+        start["detail"].as_str().unwrap().contains("[[registries]]"),
+        "{start}"
+    );
 
     // Filters.
     let publishes = audit_json(&server, &["--actor", "alice", "--action", "publish"]);
@@ -203,7 +212,7 @@ fn verify_names_an_edited_or_a_deleted_entry() {
         );
     }
     let rows = audit_json(&server, &[]);
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6, "server.start, user, token, 3 publishes");
     verify(&server).unwrap();
 
     // Edit entry 3 (a publish): found, and named.
@@ -287,10 +296,11 @@ fn concurrent_writers_leave_one_unbroken_chain() {
     });
     let rows = audit_json(&n1, &[]);
     let writes = 3 * per_writer * 2;
+    let starts = 1 + others.len();
     assert_eq!(
         rows.len(),
-        4 + writes + 4,
-        "users, tokens, writes, CLI users"
+        starts + 4 + writes + 4,
+        "node starts, users, tokens, writes, CLI users"
     );
     let ok = verify(&n1).unwrap();
     assert!(
