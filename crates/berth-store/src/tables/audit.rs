@@ -225,3 +225,62 @@ fn chain_problem(row: &AuditRow, prev: Option<&(i64, String)>) -> Option<String>
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{AuditAction, AuditOutcome};
+    use crate::model::AuditEntry;
+    use crate::{test_db, MetaStore};
+
+    /// Rows from before the chain (NULL hash) are a prefix verify counts;
+    /// the chain starts after them; an unchained row after it is a finding.
+    async fn pre_chain_prefix(store: &MetaStore) {
+        for id in [1, 2] {
+            sqlx::query(
+                "INSERT INTO audit_log (id, at, action, outcome) VALUES ($1, 0, 'yank', 'ok')",
+            )
+            .bind(id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        let entry = AuditEntry::new(AuditAction::Publish, AuditOutcome::Ok);
+        store.append_audit(&entry).await.unwrap();
+        store.append_audit(&entry).await.unwrap();
+        let check = store.verify_audit().await.unwrap();
+        assert_eq!((check.entries, check.pre_chain), (4, 2));
+        assert_eq!(check.first_bad, None);
+        assert!(check.head.is_some());
+        sqlx::query("INSERT INTO audit_log (id, at, action, outcome) VALUES (5, 0, 'yank', 'ok')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let check = store.verify_audit().await.unwrap();
+        let (id, why) = check.first_bad.unwrap();
+        assert_eq!(id, 5);
+        assert!(why.contains("has no hash"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn pre_chain_prefix_on_sqlite() {
+        let (store, _dir) = test_db::sqlite().await;
+        pre_chain_prefix(&store).await;
+    }
+
+    #[tokio::test]
+    async fn pre_chain_prefix_on_postgres() {
+        let Some(pg) = test_db::FreshPostgres::create("audit_chain").await else {
+            return;
+        };
+        let store = pg.connect().await.unwrap();
+        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            pre_chain_prefix(&store),
+        ))
+        .await;
+        store.close().await;
+        pg.drop().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
