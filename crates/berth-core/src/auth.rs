@@ -65,6 +65,9 @@ pub struct Identity {
     pub scopes: Scopes,
     /// Roles by registry id.
     pub roles: Vec<(i64, Role)>,
+    /// Token id, client address and user agent, for audit rows (the
+    /// server fills in the last two).
+    pub origin: berth_store::Origin,
 }
 
 impl Identity {
@@ -87,6 +90,7 @@ impl Identity {
             user_id: self.user.id,
             login: self.user.login.clone(),
             is_admin: self.is_admin_of(registry_id),
+            origin: self.origin.clone(),
         }
     }
 
@@ -191,6 +195,10 @@ pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, Se
         token_id: record.id,
         scopes,
         roles,
+        origin: berth_store::Origin {
+            token_id: Some(record.id),
+            ..Default::default()
+        },
     })
 }
 

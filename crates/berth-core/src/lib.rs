@@ -9,6 +9,7 @@
 //! the store crate owns the queries.
 
 mod admin;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod config;

@@ -183,8 +183,11 @@ impl Berth {
             registry: Some(reg.name.clone()),
             crate_name: Some(name),
             version,
-            outcome: AuditOutcome::Denied,
             detail: Some(clip(why, 4 * AUDIT_FIELD_CHARS)),
+            token_id: Some(who.token_id),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
+            ..AuditEntry::new(action, AuditOutcome::Denied)
         };
         if let Err(e) = self.meta.append_audit(&entry).await {
             tracing::warn!(error = %e, "could not write audit entry for a refused {action}");

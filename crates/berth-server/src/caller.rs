@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use berth_core::{Identity, ServiceError};
 
+use crate::conn::PeerAddr;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -36,8 +37,26 @@ impl FromRequestParts<AppState> for Caller {
                 ServiceError::Unauthorized("the Authorization header is not valid text".into())
             })?),
         };
-        Ok(Caller(state.berth.identify(header).await?))
+        let mut identity = state.berth.identify(header).await?;
+        if let Some(who) = &mut identity {
+            who.origin.client_addr = parts
+                .extensions
+                .get::<PeerAddr>()
+                .map(|PeerAddr(addr)| addr.ip().to_string());
+            who.origin.user_agent = parts
+                .headers
+                .get(header::USER_AGENT)
+                .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), USER_AGENT_CHARS));
+        }
+        Ok(Caller(identity))
     }
+}
+
+/// How much of a `User-Agent` an audit row keeps.
+const USER_AGENT_CHARS: usize = 200;
+
+fn clip(s: &str, chars: usize) -> String {
+    s.chars().take(chars).collect()
 }
 
 /// Middleware: a 401 for a registry's URL carries

@@ -152,10 +152,16 @@ impl Deadlines {
     }
 }
 
-/// Serves one accepted connection to its end, under [`Deadlines`].
-/// `draining` turns true when the server stops accepting.
+/// The client's address, put on every request of its connection (what
+/// audit rows record).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub std::net::SocketAddr);
+
+/// Serves one accepted connection from `peer` to its end, under
+/// [`Deadlines`]. `draining` turns true when the server stops accepting.
 pub(crate) async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     app: Router,
     builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
     deadlines: Deadlines,
@@ -173,11 +179,11 @@ pub(crate) async fn serve_connection(
     io.set_write_timeout(Some(deadlines.write));
     let io = Box::pin(io);
     let Some(tls) = tls else {
-        return drive(TokioIo::new(io), app, builder, deadlines, draining).await;
+        return drive(TokioIo::new(io), peer, app, builder, deadlines, draining).await;
     };
     // The handshake is bounded by the first-byte deadline too.
     if let Ok(Ok(io)) = tokio::time::timeout(deadlines.first_byte, tls.accept(io)).await {
-        drive(TokioIo::new(io), app, builder, deadlines, draining).await;
+        drive(TokioIo::new(io), peer, app, builder, deadlines, draining).await;
     }
 }
 
@@ -185,6 +191,7 @@ pub(crate) async fn serve_connection(
 /// closing it when idle or long after a drain began.
 async fn drive<I>(
     io: TokioIo<I>,
+    peer: std::net::SocketAddr,
     app: Router,
     builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
     deadlines: Deadlines,
@@ -196,7 +203,8 @@ async fn drive<I>(
     let activity = Arc::new(Activity::default());
     let service = {
         let activity = activity.clone();
-        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
             activity.in_flight.fetch_add(1, Ordering::Relaxed);
             activity.touch(epoch);
             let guard = InFlight(activity.clone(), epoch);

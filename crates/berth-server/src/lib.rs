@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
             deadline(get(mgmt::readme)),
         ),
+        ("/api/v1/audit", deadline(get(mgmt::audit))),
     ];
     let _ = ROUTES.set(table.iter().map(|(path, _)| *path).collect());
     let mut router = Router::new();
@@ -308,7 +309,7 @@ async fn accept_loop(
             tls.clone(),
         );
         tokio::spawn(async move {
-            conn::serve_connection(stream, app, builder, deadlines, drain, tls).await;
+            conn::serve_connection(stream, peer, app, builder, deadlines, drain, tls).await;
             drop((permit, address_slot));
         });
     }

@@ -1,10 +1,13 @@
 //! Berth's own JSON management API under `/api/`: what the web UI and
 //! scripts read beyond cargo's protocol. Same authentication as cargo's API.
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_core::audit::{audit_json, AuditQuery};
+use berth_core::ServiceError;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -40,4 +43,24 @@ pub(crate) async fn readme(
         text,
     )
         .into_response())
+}
+
+/// `GET /api/v1/audit?since=&since_secs=&actor=&crate=&action=&after=&limit=`:
+/// the audit log as JSON lines, oldest first, for server administrators
+/// (401 without a token, 403 for others). At most
+/// [`berth_core::audit::API_LIMIT`] rows; page on with `after=LAST_ID`.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    who: Caller,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ServiceError::BadRequest(format!("invalid audit filters: {e}")))?;
+    let rows = state.berth.audit_log_for(who.get(), &query).await?;
+    let mut body = String::new();
+    for row in &rows {
+        body.push_str(&audit_json(row).to_string());
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }

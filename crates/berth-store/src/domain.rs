@@ -140,6 +140,9 @@ string_enum! {
         RoleRevoke = "role.revoke",
         /// Many crates loaded at once (`berth-scale`, imports).
         BulkLoad = "bulk.load",
+        /// A node started serving; the detail is its configuration
+        /// (secrets masked).
+        ServerStart = "server.start",
     }
 }
 

@@ -52,6 +52,16 @@ pub struct Actor {
     pub login: String,
     /// Admins pass ownership checks.
     pub is_admin: bool,
+    /// Where the change came from, for its audit row.
+    pub origin: Origin,
+}
+
+/// Where a request came from, as its audit row records it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub token_id: Option<i64>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// A crate row.
@@ -133,6 +143,12 @@ pub struct AuditEntry {
     pub version: Option<String>,
     pub outcome: AuditOutcome,
     pub detail: Option<String>,
+    /// The API token the actor used (none for the command line).
+    pub token_id: Option<i64>,
+    /// The client's address as the server saw it.
+    pub client_addr: Option<String>,
+    /// The client's `User-Agent`, clipped.
+    pub user_agent: Option<String>,
 }
 
 impl AuditEntry {
@@ -146,6 +162,9 @@ impl AuditEntry {
             version: None,
             outcome,
             detail: None,
+            token_id: None,
+            client_addr: None,
+            user_agent: None,
         }
     }
 
@@ -157,15 +176,18 @@ impl AuditEntry {
         }
     }
 
-    /// A change `login` made to a crate of `registry`.
+    /// A change `actor` made to a crate of `registry`.
     pub fn crate_change(
-        login: &str,
+        actor: &Actor,
         action: AuditAction,
         registry: &str,
         crate_name: &str,
     ) -> Self {
         Self {
-            actor: Some(login.to_string()),
+            actor: Some(actor.login.clone()),
+            token_id: actor.origin.token_id,
+            client_addr: actor.origin.client_addr.clone(),
+            user_agent: actor.origin.user_agent.clone(),
             registry: Some(registry.to_string()),
             crate_name: Some(crate_name.to_string()),
             ..Self::new(action, AuditOutcome::Ok)
@@ -180,6 +202,38 @@ pub struct AuditRow {
     pub at: i64,
     #[sqlx(flatten)]
     pub entry: AuditEntry,
+    /// The hash of the row before (NULL for the first chained row).
+    pub prev_hash: Option<String>,
+    /// This row's hash (NULL for rows from before the chain).
+    pub hash: Option<String>,
+}
+
+/// Which audit rows to list; unset fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Rows at or after this Unix time.
+    pub since: Option<i64>,
+    pub actor: Option<String>,
+    pub crate_name: Option<String>,
+    pub action: Option<AuditAction>,
+    /// Rows with a larger id (paging).
+    pub after_id: Option<i64>,
+    /// At most this many rows (the oldest matching first).
+    pub limit: Option<i64>,
+}
+
+/// What `berth audit verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct AuditCheck {
+    /// Rows read.
+    pub entries: u64,
+    /// Rows from before the chain began (NULL hash, at the start).
+    pub pre_chain: u64,
+    /// The id of the first bad row, and what is wrong with it.
+    pub first_bad: Option<(i64, String)>,
+    /// The hash of the last chained row: record it elsewhere to detect the
+    /// removal of rows from the end.
+    pub head: Option<String>,
 }
 
 /// A version as listed for people (management API, UI).

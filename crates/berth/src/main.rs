@@ -4,6 +4,8 @@
 //! configuration, sets up logging, and calls into the services. It holds no
 //! registry logic of its own.
 
+mod audit;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,6 +122,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The audit log of every change and refused attempt: list it
+    /// (filtered; --json for JSON lines), or `verify` its hash chain.
+    Audit(audit::AuditArgs),
     /// Print the effective configuration (after file, environment, flags),
     /// secrets masked.
     Config {
@@ -386,6 +391,10 @@ async fn serve(mut config: Config) -> Result<()> {
         .check_stored_registries()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    berth
+        .audit_start()
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the start in the audit log: {e}"))?;
     tracing::info!(
         %addr,
         public_url = %berth.config.public_url,
@@ -689,6 +698,12 @@ async fn main() -> Result<()> {
             let report = report?;
             print_transfer(&report);
             println!("restored {}", file.display());
+        }
+        Command::Audit(args) => {
+            let berth = open(config).await?;
+            let result = audit::run(&berth, args).await;
+            berth.close().await;
+            result?;
         }
         Command::Gc { min_age_secs } => {
             let berth = open(config).await?;

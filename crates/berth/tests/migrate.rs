@@ -181,6 +181,9 @@ fn migrate_there_and_back_with_interruptions() {
         owners.contains("alice") && owners.contains("bob"),
         "{owners}"
     );
+    // The audit chain came along whole, and new entries extend it.
+    let audit = dst.try_berth(&["audit", "verify"]).unwrap();
+    assert!(audit.contains("audit log intact"), "{audit}");
     drop(dst);
 
     // And back to a fresh SQLite + directory.
@@ -200,4 +203,6 @@ fn migrate_there_and_back_with_interruptions() {
     let app3 = consumer(&cargo3);
     cargo3.ok(&app3, &["fetch"]);
     assert_eq!(locked(&app3), before);
+    let audit = back.try_berth(&["audit", "verify"]).unwrap();
+    assert!(audit.contains("audit log intact"), "{audit}");
 }

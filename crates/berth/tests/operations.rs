@@ -649,6 +649,9 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
         Some(200)
     );
+    // The audit chain was restored whole, and the publish extends it.
+    let audit = restored.try_berth(&["audit", "verify"]).unwrap();
+    assert!(audit.contains("audit log intact"), "{audit}");
 
     // A non-empty target is refused.
     let (ok, _, stderr) = restore(&target, &file);
@@ -730,6 +733,9 @@ fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
         publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
         Some(200)
     );
+    // The audit chain was restored whole, and the publish extends it.
+    let audit = restored.try_berth(&["audit", "verify"]).unwrap();
+    assert!(audit.contains("audit log intact"), "{audit}");
 }
 
 /// Runs openssl in `dir`, failing the test on an error.

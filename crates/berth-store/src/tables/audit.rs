@@ -1,26 +1,88 @@
-//! `audit_log`: the append-only record of changes and refused attempts.
+//! `audit_log`: the append-only, hash-chained record of changes and refused
+//! attempts.
 //!
 //! Every change writes its row with [`insert_audit`] inside the transaction
 //! that makes the change, so the row exists exactly when the change does;
 //! refused attempts append theirs on their own. Rows are only ever inserted:
 //! nothing here (or anywhere) updates or deletes them.
+//!
+//! Each row carries `hash`, the sha256 of its canonical encoding
+//! ([`entry_hash`]: every field, its id and `prev_hash`), and `prev_hash`,
+//! the hash of the row before it; ids of chained rows are consecutive. So
+//! editing a stored row, or deleting one from the middle, breaks the chain
+//! at that row, which [`MetaStore::verify_audit`] reports. Appends are
+//! serialized so the chain stays a line with many writers: on SQLite by the
+//! database write lock every write transaction takes, on PostgreSQL by a
+//! transaction-level advisory lock taken right before the append (held to
+//! commit, so the next writer reads this row as the head).
 
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
 use crate::db::{MetaStore, WriteTx};
-use crate::model::{AuditEntry, AuditRow};
+use crate::model::{AuditCheck, AuditEntry, AuditFilter, AuditRow};
 use crate::{now_unix, StoreError};
 
-/// Appends one audit row on `conn` (inside the caller's transaction).
+/// The key of the PostgreSQL advisory lock that serializes appends.
+const CHAIN_LOCK: i64 = 0x6265_7274_6861_7564; // "berthaud"
+
+const COLUMNS: &str = "id, at, actor, action, registry, crate, version, outcome, detail, \
+                       token_id, client_addr, user_agent, prev_hash, hash";
+
+/// The hash of a row: sha256 (hex) over a JSON array of a version tag and
+/// every field in a fixed order, `prev_hash` last.
+fn entry_hash(id: i64, at: i64, e: &AuditEntry, prev_hash: Option<&str>) -> String {
+    let canonical = serde_json::json!([
+        "berth-audit-v1",
+        id,
+        at,
+        e.actor,
+        e.action.as_str(),
+        e.registry,
+        e.crate_name,
+        e.version,
+        e.outcome.as_str(),
+        e.detail,
+        e.token_id,
+        e.client_addr,
+        e.user_agent,
+        prev_hash,
+    ]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Appends one audit row on `conn` (inside the caller's transaction),
+/// chained to the newest row.
 pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     e: &AuditEntry,
 ) -> Result<(), sqlx::Error> {
+    if conn.backend_name() == "PostgreSQL" {
+        // The lock's own result is `void`, which the Any driver cannot
+        // decode: count it instead.
+        sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let head: Option<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (id, prev_hash) = match head {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, None),
+    };
+    let at = now_unix();
+    let hash = entry_hash(id, at, e, prev_hash.as_deref());
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, registry, crate, version, outcome, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log (id, at, actor, action, registry, crate, version, outcome, \
+         detail, token_id, client_addr, user_agent, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
-    .bind(now_unix())
+    .bind(id)
+    .bind(at)
     .bind(e.actor.clone())
     .bind(e.action.as_str())
     .bind(e.registry.clone())
@@ -28,6 +90,11 @@ pub(crate) async fn insert_audit(
     .bind(e.version.clone())
     .bind(e.outcome.as_str())
     .bind(e.detail.clone())
+    .bind(e.token_id)
+    .bind(e.client_addr.clone())
+    .bind(e.user_agent.clone())
+    .bind(prev_hash)
+    .bind(hash)
     .execute(conn)
     .await?;
     Ok(())
@@ -51,12 +118,169 @@ impl MetaStore {
 
     /// The newest audit rows, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, at, actor, action, registry, crate, version, outcome, detail \
-             FROM audit_log ORDER BY id DESC LIMIT $1",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM audit_log ORDER BY id DESC LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The audit rows `filter` selects, oldest first.
+    pub async fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut cond = |test: &str| conds.push(format!("{test} ${}", conds.len() + 1));
+        if filter.since.is_some() {
+            cond("at >=");
+        }
+        if filter.actor.is_some() {
+            cond("actor =");
+        }
+        if filter.crate_name.is_some() {
+            cond("crate =");
+        }
+        if filter.action.is_some() {
+            cond("action =");
+        }
+        if filter.after_id.is_some() {
+            cond("id >");
+        }
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_log");
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        let limit = filter.limit.unwrap_or(i64::MAX);
+        let sql = format!("{sql} ORDER BY id LIMIT {limit}");
+        let mut q = sqlx::query_as(&sql);
+        if let Some(since) = filter.since {
+            q = q.bind(since);
+        }
+        if let Some(actor) = &filter.actor {
+            q = q.bind(actor.clone());
+        }
+        if let Some(name) = &filter.crate_name {
+            q = q.bind(name.clone());
+        }
+        if let Some(action) = filter.action {
+            q = q.bind(action.as_str());
+        }
+        if let Some(after) = filter.after_id {
+            q = q.bind(after);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// Walks the whole audit log in id order and checks the chain: every
+    /// row after the pre-chain prefix has a hash that matches its content,
+    /// the previous row's hash as `prev_hash`, and the id after the
+    /// previous row's. Stops at the first bad row.
+    pub async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY id");
+        let mut rows = sqlx::query_as::<_, AuditRow>(&sql).fetch(&self.pool);
+        let mut check = AuditCheck::default();
+        // The previous row: its id and hash, once the chain has begun.
+        let mut prev: Option<(i64, String)> = None;
+        while let Some(row) = rows.try_next().await? {
+            check.entries += 1;
+            if let Some(problem) = chain_problem(&row, prev.as_ref()) {
+                check.first_bad = Some((row.id, problem));
+                break;
+            }
+            match &row.hash {
+                Some(hash) => prev = Some((row.id, hash.clone())),
+                None => check.pre_chain += 1,
+            }
+        }
+        check.head = prev.map(|(_, h)| h);
+        Ok(check)
+    }
+}
+
+/// What is wrong with `row` given the chained row before it, if anything.
+fn chain_problem(row: &AuditRow, prev: Option<&(i64, String)>) -> Option<String> {
+    let Some(hash) = &row.hash else {
+        return prev.map(|(id, _)| format!("has no hash, but entry {id} before it is chained"));
+    };
+    if let Some((prev_id, prev_hash)) = prev {
+        if row.id != prev_id + 1 {
+            let missing = if row.id == prev_id + 2 {
+                format!("entry {} is missing", prev_id + 1)
+            } else {
+                format!("entries {} to {} are missing", prev_id + 1, row.id - 1)
+            };
+            return Some(format!("follows entry {prev_id}: {missing}"));
+        }
+        if row.prev_hash.as_deref() != Some(prev_hash.as_str()) {
+            return Some(format!(
+                "does not chain to entry {prev_id} (prev_hash differs: an entry was removed \
+                 or replaced)"
+            ));
+        }
+    } else if row.prev_hash.is_some() {
+        return Some("is the first chained entry but names a previous hash".into());
+    }
+    if entry_hash(row.id, row.at, &row.entry, row.prev_hash.as_deref()) != *hash {
+        return Some("was changed after it was written (its hash does not match)".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{AuditAction, AuditOutcome};
+    use crate::model::AuditEntry;
+    use crate::{test_db, MetaStore};
+
+    /// Rows from before the chain (NULL hash) are a prefix verify counts;
+    /// the chain starts after them; an unchained row after it is a finding.
+    async fn pre_chain_prefix(store: &MetaStore) {
+        for id in [1, 2] {
+            sqlx::query(
+                "INSERT INTO audit_log (id, at, action, outcome) VALUES ($1, 0, 'yank', 'ok')",
+            )
+            .bind(id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        let entry = AuditEntry::new(AuditAction::Publish, AuditOutcome::Ok);
+        store.append_audit(&entry).await.unwrap();
+        store.append_audit(&entry).await.unwrap();
+        let check = store.verify_audit().await.unwrap();
+        assert_eq!((check.entries, check.pre_chain), (4, 2));
+        assert_eq!(check.first_bad, None);
+        assert!(check.head.is_some());
+        sqlx::query("INSERT INTO audit_log (id, at, action, outcome) VALUES (5, 0, 'yank', 'ok')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let check = store.verify_audit().await.unwrap();
+        let (id, why) = check.first_bad.unwrap();
+        assert_eq!(id, 5);
+        assert!(why.contains("has no hash"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn pre_chain_prefix_on_sqlite() {
+        let (store, _dir) = test_db::sqlite().await;
+        pre_chain_prefix(&store).await;
+    }
+
+    #[tokio::test]
+    async fn pre_chain_prefix_on_postgres() {
+        let Some(pg) = test_db::FreshPostgres::create("audit_chain").await else {
+            return;
+        };
+        let store = pg.connect().await.unwrap();
+        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            pre_chain_prefix(&store),
+        ))
+        .await;
+        store.close().await;
+        pg.drop().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
     }
 }

@@ -115,7 +115,7 @@ impl MetaStore {
         }
         w.commit_audited(&AuditEntry {
             detail: Some(logins.join(",")),
-            ..AuditEntry::crate_change(&actor.login, AuditAction::owners(add), registry, crate_name)
+            ..AuditEntry::crate_change(actor, AuditAction::owners(add), registry, crate_name)
         })
         .await?;
         Ok(())

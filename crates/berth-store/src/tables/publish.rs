@@ -108,7 +108,7 @@ impl MetaStore {
         w.commit_audited(&AuditEntry {
             version: Some(v.vers.clone()),
             detail: Some(format!("cksum={} size={}", v.cksum, v.size)),
-            ..AuditEntry::crate_change(&actor.login, AuditAction::Publish, registry, &v.name)
+            ..AuditEntry::crate_change(actor, AuditAction::Publish, registry, &v.name)
         })
         .await?;
         Ok(PublishOutcome {
@@ -156,12 +156,7 @@ impl MetaStore {
         let revision = bump_revision(&mut w.tx, krate.id, now_unix(), max_version, None).await?;
         w.commit_audited(&AuditEntry {
             version: Some(target.vers),
-            ..AuditEntry::crate_change(
-                &actor.login,
-                AuditAction::yank(yanked),
-                registry,
-                &krate.name,
-            )
+            ..AuditEntry::crate_change(actor, AuditAction::yank(yanked), registry, &krate.name)
         })
         .await?;
         Ok(Some(revision))

@@ -17,6 +17,7 @@ fn actor(user: &User) -> Actor {
         user_id: user.id,
         login: user.login.clone(),
         is_admin: user.is_admin,
+        origin: Default::default(),
     }
 }
 

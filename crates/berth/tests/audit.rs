@@ -1,0 +1,310 @@
+//! The audit log (issue 12): every change and every refused attempt is
+//! recorded exactly once, `berth audit` filters and exports it, and the hash
+//! chain makes `berth audit verify` find an edited or deleted entry, also
+//! when three nodes append at once (PostgreSQL).
+
+use std::collections::BTreeMap;
+
+use berth_store::sqlx::{self, AnyPool};
+use berth_testkit::{backend, crate_file, publish_raw, Backend, Server};
+use reqwest::Method;
+use serde_json::Value;
+
+/// `berth audit ARGS --json`, one object per line.
+fn audit_json(server: &Server, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "--json"];
+    all.extend_from_slice(args);
+    let out = server.try_berth(&all).unwrap_or_else(|e| panic!("{e}"));
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// `berth audit verify`: `Ok(stdout)` or `Err(stderr)`.
+fn verify(server: &Server) -> Result<String, String> {
+    server.try_berth(&["audit", "verify"])
+}
+
+/// Runs SQL statements straight on the server's database (the tamperer).
+fn tamper(server: &Server, statements: &[&str]) {
+    let url = server.stores.database_url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPool::connect(&url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    });
+}
+
+fn send(server: &Server, method: Method, path: &str, token: &str, body: Option<&str>) -> u16 {
+    let mut req = server
+        .request(method, path)
+        .header("Authorization", token)
+        .header("User-Agent", "audit-test/1");
+    if let Some(b) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    req.send().unwrap().status().as_u16()
+}
+
+/// `(action, crate, version, outcome)` of a JSON row.
+fn key(row: &Value) -> (String, String, String, String) {
+    let s = |k: &str| row[k].as_str().unwrap_or("-").to_string();
+    (s("action"), s("crate"), s("version"), s("outcome"))
+}
+
+#[test]
+fn every_change_is_recorded_once_and_refusals_too() {
+    let (server, [alice, bob]) = Server::with_users(["alice", "bob"]);
+    let url = server.url.clone();
+    let k1 = crate_file("logged", "1.0.0", "pub fn a() {}\n");
+    let k2 = crate_file("logged", "1.1.0", "pub fn b() {}\n");
+    assert_eq!(publish_raw(&url, &alice, "logged", "1.0.0", &k1), Some(200));
+    assert_eq!(publish_raw(&url, &alice, "logged", "1.1.0", &k2), Some(200));
+    let yank = "/r/main/api/v1/crates/logged/1.0.0/yank";
+    let unyank = "/r/main/api/v1/crates/logged/1.0.0/unyank";
+    let owners = "/r/main/api/v1/crates/logged/owners";
+    // Refused: bob owns nothing yet.
+    assert_eq!(send(&server, Method::DELETE, yank, &bob, None), 403);
+    assert_eq!(send(&server, Method::DELETE, yank, &alice, None), 200);
+    assert_eq!(send(&server, Method::PUT, unyank, &alice, None), 200);
+    let users = Some(r#"{"users":["bob"]}"#);
+    assert_eq!(send(&server, Method::PUT, owners, &alice, users), 200);
+    assert_eq!(send(&server, Method::DELETE, owners, &bob, users), 200);
+    // Refused: bob is no owner any more.
+    assert_eq!(send(&server, Method::DELETE, yank, &bob, None), 403);
+
+    let rows = audit_json(&server, &[]);
+    let mut counts: BTreeMap<(String, String, String, String), usize> = BTreeMap::new();
+    for r in &rows {
+        *counts.entry(key(r)).or_default() += 1;
+    }
+    let k = |a: &str, c: &str, v: &str, o: &str| (a.into(), c.into(), v.into(), o.into());
+    let expected = BTreeMap::from([
+        (k("server.start", "-", "-", "ok"), 1),
+        (k("user.create", "-", "-", "ok"), 2),
+        (k("token.create", "-", "-", "ok"), 2),
+        (k("publish", "logged", "1.0.0", "ok"), 1),
+        (k("publish", "logged", "1.1.0", "ok"), 1),
+        (k("yank", "logged", "1.0.0", "denied"), 2),
+        (k("yank", "logged", "1.0.0", "ok"), 1),
+        (k("unyank", "logged", "1.0.0", "ok"), 1),
+        (k("owner.add", "logged", "-", "ok"), 1),
+        (k("owner.remove", "logged", "-", "ok"), 1),
+    ]);
+    assert_eq!(counts, expected, "{rows:#?}");
+    // Refusals name the actor and the token they came with; requests
+    // record the token, the client's address and its user agent.
+    let denied: Vec<&Value> = rows.iter().filter(|r| r["outcome"] == "denied").collect();
+    assert!(denied.iter().all(|r| r["actor"] == "bob"));
+    for r in &rows {
+        let over_http = !r["crate"].is_null();
+        assert_eq!(r["token_id"].is_i64(), over_http, "{r}");
+        if over_http {
+            assert_eq!(r["client_addr"], "127.0.0.1", "{r}");
+        }
+        let by_send = ["yank", "unyank", "owner.add", "owner.remove"];
+        if by_send.contains(&r["action"].as_str().unwrap()) {
+            assert_eq!(r["user_agent"], "audit-test/1", "{r}");
+        }
+    }
+    // Ids run 1, 2, ... and every row is chained to the one before.
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["id"], i as i64 + 1);
+        let prev = if i == 0 {
+            &Value::Null
+        } else {
+            &rows[i - 1]["hash"]
+        };
+        assert_eq!(&r["prev_hash"], prev);
+    }
+
+    // The configuration the node started with is on record.
+    let start = &rows[0];
+    assert_eq!(start["action"], "server.start");
+    assert!(
+        start["detail"].as_str().unwrap().contains("[[registries]]"),
+        "{start}"
+    );
+
+    // Filters.
+    let publishes = audit_json(&server, &["--actor", "alice", "--action", "publish"]);
+    assert_eq!(publishes.len(), 2);
+    let by_bob = audit_json(&server, &["--actor", "bob", "--crate", "logged"]);
+    assert_eq!(by_bob.len(), 3, "two refusals and bob's owner.remove");
+    assert_eq!(
+        audit_json(&server, &["--since", "2000-01-01"]).len(),
+        rows.len()
+    );
+    assert!(audit_json(&server, &["--since", "2999-01-01"]).is_empty());
+    assert_eq!(
+        audit_json(&server, &["--since-secs", "3600"]).len(),
+        rows.len()
+    );
+    let text = server.try_berth(&["audit", "--crate", "logged", "--action", "unyank"]);
+    let text = text.unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("alice\tmain\tunyank\tlogged@1.0.0\tok"),
+        "{text}"
+    );
+    let bad = server
+        .try_berth(&["audit", "--action", "nonsense"])
+        .unwrap_err();
+    assert!(bad.contains("nonsense"), "{bad}");
+
+    let ok = verify(&server).unwrap();
+    assert!(
+        ok.contains(&format!("audit log intact: {} entries", rows.len())),
+        "{ok}"
+    );
+
+    // The management API serves the same to server administrators only.
+    server.add_user("root", true);
+    let root = server.token("root", &[]);
+    let api = |token: Option<&str>, query: &str| {
+        let mut req = server.request(Method::GET, &format!("/api/v1/audit{query}"));
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        let r = req.send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    assert_eq!(api(None, "").0, 401);
+    assert_eq!(api(Some(&alice), "").0, 403);
+    let (status, body) = api(Some(&root), "?actor=alice&action=publish");
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, publishes);
+    let (status, body) = api(Some(&root), "?after=2&limit=3");
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<i64> = body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [3, 4, 5]);
+    assert_eq!(api(Some(&root), "?action=nonsense").0, 400);
+}
+
+#[test]
+fn verify_names_an_edited_or_a_deleted_entry() {
+    let (server, [alice]) = Server::with_users(["alice"]);
+    for v in ["1.0.0", "1.0.1", "1.0.2"] {
+        let k = crate_file("chained", v, "pub fn a() {}\n");
+        assert_eq!(
+            publish_raw(&server.url, &alice, "chained", v, &k),
+            Some(200)
+        );
+    }
+    let rows = audit_json(&server, &[]);
+    assert_eq!(rows.len(), 6, "server.start, user, token, 3 publishes");
+    verify(&server).unwrap();
+
+    // Edit entry 3 (a publish): found, and named.
+    let detail = rows[2]["detail"].as_str().unwrap().to_string();
+    tamper(
+        &server,
+        &["UPDATE audit_log SET detail = 'cksum=0 size=0' WHERE id = 3"],
+    );
+    let err = verify(&server).unwrap_err();
+    assert!(
+        err.contains("audit entry 3 was changed after it was written"),
+        "{err}"
+    );
+    // Put it back: intact again.
+    tamper(
+        &server,
+        &[&format!(
+            "UPDATE audit_log SET detail = '{detail}' WHERE id = 3"
+        )],
+    );
+    verify(&server).unwrap();
+
+    // Delete entry 4 from the middle: the entry after the gap is named.
+    tamper(&server, &["DELETE FROM audit_log WHERE id = 4"]);
+    let err = verify(&server).unwrap_err();
+    assert!(
+        err.contains("audit entry 5 follows entry 3: entry 4 is missing"),
+        "{err}"
+    );
+    // Renumbering to hide the gap breaks the chain instead.
+    tamper(&server, &["UPDATE audit_log SET id = 4 WHERE id = 5"]);
+    let err = verify(&server).unwrap_err();
+    assert!(
+        err.contains("audit entry 4 does not chain to entry 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn concurrent_writers_leave_one_unbroken_chain() {
+    let n1 = Server::start();
+    let token = n1.user_with_token("alice");
+    let intruder = n1.user_with_token("mallory");
+    // Three nodes over PostgreSQL; SQLite allows one node, so there its
+    // writers are three threads on it plus the command line.
+    let others: Vec<Server> = if backend() == Backend::Sqlite {
+        Vec::new()
+    } else {
+        vec![n1.another_node(), n1.another_node()]
+    };
+    let urls: Vec<String> = match others.as_slice() {
+        [] => vec![n1.url.clone(); 3],
+        [n2, n3] => vec![n1.url.clone(), n2.url.clone(), n3.url.clone()],
+        _ => unreachable!(),
+    };
+    let per_writer = 8;
+    std::thread::scope(|s| {
+        for (w, url) in urls.iter().enumerate() {
+            let (token, intruder) = (&token, &intruder);
+            s.spawn(move || {
+                for i in 0..per_writer {
+                    let name = format!("conc{w}x{i}");
+                    let k = crate_file(&name, "0.1.0", "pub fn c() {}\n");
+                    assert_eq!(publish_raw(url, token, &name, "0.1.0", &k), Some(200));
+                    // A refused yank by someone who owns nothing.
+                    let r = berth_testkit::http()
+                        .delete(format!("{url}/r/main/api/v1/crates/{name}/0.1.0/yank"))
+                        .header("Authorization", intruder)
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status(), 403);
+                }
+            });
+        }
+        // And the command line appends at the same time.
+        s.spawn(|| {
+            for i in 0..4 {
+                n1.add_user(&format!("cli{i}"), false);
+            }
+        });
+    });
+    let rows = audit_json(&n1, &[]);
+    let writes = 3 * per_writer * 2;
+    let starts = 1 + others.len();
+    assert_eq!(
+        rows.len(),
+        starts + 4 + writes + 4,
+        "node starts, users, tokens, writes, CLI users"
+    );
+    let ok = verify(&n1).unwrap();
+    assert!(
+        ok.contains(&format!("audit log intact: {} entries", rows.len())),
+        "{ok}"
+    );
+}
