@@ -458,6 +458,32 @@ fn fsck_finds_what_was_broken_and_gc_removes_only_the_orphan() {
     assert_eq!(after, found[..4].to_vec());
 }
 
+/// Tokens came along with a restore: a publish with one succeeds, and the
+/// audit chain, restored whole, verifies with it appended.
+fn publish_extends_the_restored_chain(restored: &Server, token: &str) {
+    let krate = crate_file("after", "1.0.0", "");
+    assert_eq!(
+        publish_raw(&restored.url, token, "after", "1.0.0", &krate),
+        Some(200)
+    );
+    // The audit chain was restored whole, and the publish extends it.
+    let audit = restored.try_berth(&["audit", "verify"]).unwrap();
+    assert!(audit.contains("audit log intact"), "{audit}");
+}
+
+/// `berth backup` of `server` into a new temporary directory (kept alive by
+/// the returned guard), as `name`.
+fn backup_of(server: &Server, name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    berth_testkit::run_ok(server.stores.command(&berth_bin(), None).args([
+        "backup",
+        "--out",
+        file.to_str().unwrap(),
+    ]));
+    (dir, file)
+}
+
 /// `berth restore FILE` on `stores`: success, stdout, stderr.
 fn restore(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
     outcome(stores.command(&berth_bin(), None).arg("restore").arg(file))
@@ -605,14 +631,7 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
     while published.load(Ordering::SeqCst) < 2 {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("registry.backup");
-    let out = server.berth(&["backup", "--out", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, file) = backup_of(&server, "registry.backup");
     let during = published.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::SeqCst);
@@ -643,15 +662,7 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         "{}",
         String::from_utf8_lossy(&fsck.stdout)
     );
-    // Tokens came along: alice publishes to the restored registry.
-    let krate = crate_file("after", "1.0.0", "");
-    assert_eq!(
-        publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
-        Some(200)
-    );
-    // The audit chain was restored whole, and the publish extends it.
-    let audit = restored.try_berth(&["audit", "verify"]).unwrap();
-    assert!(audit.contains("audit log intact"), "{audit}");
+    publish_extends_the_restored_chain(&restored, &token);
 
     // A non-empty target is refused.
     let (ok, _, stderr) = restore(&target, &file);
@@ -712,14 +723,7 @@ fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
         }
     }
     let before = served(&server, &names);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("sqlite.backup");
-    let out = server.berth(&["backup", "--out", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_dir, file) = backup_of(&server, "sqlite.backup");
     let target = Stores::new();
     let (ok, _, stderr) = restore(&target, &file);
     assert!(ok, "{stderr}");
@@ -728,14 +732,7 @@ fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
         served(&restored, &names) == before,
         "the restored files differ"
     );
-    let krate = crate_file("after", "1.0.0", "");
-    assert_eq!(
-        publish_raw(&restored.url, &token, "after", "1.0.0", &krate),
-        Some(200)
-    );
-    // The audit chain was restored whole, and the publish extends it.
-    let audit = restored.try_berth(&["audit", "verify"]).unwrap();
-    assert!(audit.contains("audit log intact"), "{audit}");
+    publish_extends_the_restored_chain(&restored, &token);
 }
 
 /// Runs openssl in `dir`, failing the test on an error.
