@@ -341,7 +341,7 @@ def meta_full():
              "explicit_name_in_toml": None},
             {"optional": False, "default_features": True, "name": "std",
              "features": [], "version_req": "1", "target": "x86_64-pc-windows-msvc",
-             "kind": "normal", "registry": "https://github.com/rust-lang/crates.io-index",
+             "kind": "normal", "registry": "https://git.example/upstream-index",
              "explicit_name_in_toml": None},
         ],
         "features": {"default": ["std"], "std": [], "async": ["dep:tokio", "tk?/rt"],
@@ -474,7 +474,7 @@ index_cache_bytes = 67108864
 blob_cache_bytes = 0
 
 [publish]
-allowed_registries = ["sparse+https://index.crates.io/", "https://github.com/rust-lang/crates.io-index"]
+allowed_registries = ["sparse+https://upstream.example/index/", "https://git.example/upstream-index"]
 
 [log]
 level = "berth=debug,tower_http=info"
