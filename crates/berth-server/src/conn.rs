@@ -226,10 +226,16 @@ async fn drive<I>(
     let mut closing_since: Option<tokio::time::Instant> = None;
     let mut closing_for = deadlines.closing;
     loop {
-        let idle_check = tokio::time::sleep(deadlines.idle.min(Duration::from_secs(1)).max(
-            // Checks often enough to close within ~1.5x the idle deadline.
-            Duration::from_millis(200),
-        ));
+        // Wakes when the connection would have been idle long enough
+        // (with requests in flight, one idle period from now, to look
+        // again): no timer ticks on a quiet keep-alive connection.
+        let last = Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
+        let wake = if activity.in_flight.load(Ordering::Relaxed) > 0 {
+            Instant::now() + deadlines.idle
+        } else {
+            epoch + last + deadlines.idle
+        };
+        let idle_check = tokio::time::sleep_until(wake.into());
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
