@@ -73,8 +73,16 @@ impl From<StoreError> for ServiceError {
                 ServiceError::Conflict(format!("user `{login}` already exists"))
             }
             StoreError::Contention(m) => ServiceError::Conflict(m),
+            StoreError::TeamNotFound(name) => ServiceError::NotFound(format!(
+                "no team `{name}`; an operator can add it with `berth team add {name}`"
+            )),
+            StoreError::TeamExists(name) => {
+                ServiceError::Conflict(format!("team `{name}` already exists"))
+            }
             StoreError::LastOwner => ServiceError::BadRequest(
-                "cannot remove all owners of a crate: add another owner first".into(),
+                "cannot remove the last user owner of a crate (teams cannot change owners): \
+                 add another user owner first"
+                    .into(),
             ),
             StoreError::Database(sqlx_err) => match &sqlx_err {
                 berth_store_sqlx::Error::PoolTimedOut

@@ -25,6 +25,7 @@ mod operations;
 mod publish;
 mod registry_config;
 mod sources;
+mod teams;
 mod throttle;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use berth_store::{BlobStore, MetaStore};
 
 pub use auth::{Identity, Role, Scope, Scopes};
 pub use berth_store::redact as redact_url;
+pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::Download;

@@ -3,7 +3,9 @@
 //! makes one store call; ownership is enforced by the store inside the
 //! transaction that makes the change.
 
-use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome, SearchHit, StoreError, User};
+use berth_store::{
+    now_unix, AuditAction, AuditEntry, AuditOutcome, SearchHit, StoreError, Team, User, TEAM_PREFIX,
+};
 use serde::Serialize;
 
 use crate::auth::{generate_token, hash_password, hash_token, Scope, Scopes};
@@ -17,11 +19,15 @@ pub struct OwnerList {
     pub users: Vec<OwnerJson>,
 }
 
+/// One owner: a user, or a team (`login` is then `team:NAME`, as `cargo
+/// owner --add` takes it).
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnerJson {
     pub id: i64,
     pub login: String,
     pub name: Option<String>,
+    /// `user` or `team`.
+    pub kind: &'static str,
 }
 
 impl From<User> for OwnerJson {
@@ -30,6 +36,19 @@ impl From<User> for OwnerJson {
             id: opaque_user_id(&u.login),
             login: u.login,
             name: u.name,
+            kind: "user",
+        }
+    }
+}
+
+impl From<Team> for OwnerJson {
+    fn from(t: Team) -> Self {
+        let login = format!("{TEAM_PREFIX}{}", t.name);
+        OwnerJson {
+            id: opaque_user_id(&login),
+            login,
+            name: None,
+            kind: "team",
         }
     }
 }
@@ -256,10 +275,20 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
-        let users = self.meta.list_owners(krate.id).await?;
         Ok(OwnerList {
-            users: users.into_iter().map(OwnerJson::from).collect(),
+            users: self.all_owners(krate.id).await?,
         })
+    }
+
+    /// A crate's user owners, then its team owners.
+    async fn all_owners(&self, crate_id: i64) -> Result<Vec<OwnerJson>, ServiceError> {
+        let users = self.meta.list_owners(crate_id).await?;
+        let teams = self.meta.list_owner_teams(crate_id).await?;
+        Ok(users
+            .into_iter()
+            .map(OwnerJson::from)
+            .chain(teams.into_iter().map(OwnerJson::from))
+            .collect())
     }
 
     /// A crate, its owners and its versions.
@@ -272,7 +301,7 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
-        let owners = self.meta.list_owners(krate.id).await?;
+        let owners = self.all_owners(krate.id).await?;
         let versions = self.meta.crate_versions(krate.id).await?;
         Ok(CrateDetail {
             name: krate.name,
@@ -281,7 +310,7 @@ impl Berth {
             downloads: krate.downloads,
             created_at: krate.created_at,
             updated_at: krate.updated_at,
-            owners: owners.into_iter().map(OwnerJson::from).collect(),
+            owners,
             versions: versions
                 .into_iter()
                 .map(|v| VersionJson {
@@ -338,7 +367,7 @@ impl Berth {
             .await?;
         if logins.is_empty() || logins.len() > 100 {
             return Err(ServiceError::BadRequest(
-                "give between 1 and 100 user logins".into(),
+                "give between 1 and 100 owners (user logins, or teams as `team:NAME`)".into(),
             ));
         }
         let krate = self.existing_crate(reg, name).await?;
@@ -362,10 +391,15 @@ impl Berth {
             Err(e) => Err(e.into()),
             Ok(()) => {
                 let list = logins.join("`, `");
-                Ok(if add {
-                    format!("user `{list}` added as owner of crate `{}`", krate.name)
+                let kind = if logins.iter().all(|l| l.starts_with(TEAM_PREFIX)) {
+                    "team"
                 } else {
-                    format!("user `{list}` removed as owner of crate `{}`", krate.name)
+                    "user"
+                };
+                Ok(if add {
+                    format!("{kind} `{list}` added as owner of crate `{}`", krate.name)
+                } else {
+                    format!("{kind} `{list}` removed as owner of crate `{}`", krate.name)
                 })
             }
         }
@@ -412,12 +446,7 @@ impl Berth {
         password: Option<&str>,
         admin: bool,
     ) -> Result<User, ServiceError> {
-        let ok = !login.is_empty()
-            && login.len() <= 64
-            && login
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        if !ok {
+        if !crate::teams::valid_name(login) {
             return Err(ServiceError::BadRequest(format!(
                 "invalid login `{login}`: use 1-64 ASCII letters, digits, `-`, `_` or `.`"
             )));

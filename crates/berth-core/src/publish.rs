@@ -130,16 +130,13 @@ impl Berth {
                     krate.name
                 )));
             }
-            if !who.is_admin_of(reg.id) {
-                let owners = self.meta.list_owners(krate.id).await?;
-                if !owners.iter().any(|o| o.id == who.user.id) {
-                    deny("not an owner").await;
-                    return Err(ServiceError::Forbidden(format!(
-                        "this token's user `{}` is not an owner of crate `{}`; ask an owner to run \
-                         `cargo owner --add {} {}`",
-                        who.user.login, krate.name, who.user.login, krate.name
-                    )));
-                }
+            if !who.is_admin_of(reg.id) && !self.meta.is_crate_owner(krate.id, who.user.id).await? {
+                deny("not an owner").await;
+                return Err(ServiceError::Forbidden(format!(
+                    "this token's user `{}` is not an owner of crate `{}` (nor a member of an \
+                     owning team); ask an owner to run `cargo owner --add {} {}`",
+                    who.user.login, krate.name, who.user.login, krate.name
+                )));
             }
         }
 

@@ -138,6 +138,9 @@ string_enum! {
         TokenRevoke = "token.revoke",
         RoleGrant = "role.grant",
         RoleRevoke = "role.revoke",
+        TeamCreate = "team.create",
+        TeamMemberAdd = "team.member_add",
+        TeamMemberRemove = "team.member_remove",
         /// Many crates loaded at once (`berth-scale`, imports).
         BulkLoad = "bulk.load",
         /// A node started serving; the detail is its configuration

@@ -25,7 +25,11 @@ pub enum StoreError {
     UserNotFound(String),
     #[error("user `{0}` already exists")]
     UserExists(String),
-    #[error("a crate must keep at least one owner")]
+    #[error("no team `{0}`")]
+    TeamNotFound(String),
+    #[error("team `{0}` already exists")]
+    TeamExists(String),
+    #[error("a crate must keep at least one user owner")]
     LastOwner,
     /// Concurrent changes collided; the request may be retried.
     #[error("{0}")]

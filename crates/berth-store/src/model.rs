@@ -33,6 +33,20 @@ pub struct TokenRecord {
     pub user: User,
 }
 
+/// A team: a named group of users.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Team {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A team with its members' logins.
+#[derive(Debug, Clone)]
+pub struct TeamInfo {
+    pub team: Team,
+    pub members: Vec<String>,
+}
+
 /// A token as listed for its user (never the secret).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenInfo {

@@ -140,6 +140,40 @@ const TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "teams",
+        columns: &[("id", Int), ("name", Text), ("created_at", Int)],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "team_members",
+        columns: &[("team_id", Int), ("user_id", Int), ("created_at", Int)],
+        key: &["team_id", "user_id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "team_roles",
+        columns: &[
+            ("registry_id", Int),
+            ("team_id", Int),
+            ("role", Text),
+            ("created_at", Int),
+        ],
+        key: &["registry_id", "team_id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "crate_owner_teams",
+        columns: &[
+            ("crate_id", Int),
+            ("team_id", Int),
+            ("added_by", Int),
+            ("created_at", Int),
+        ],
+        key: &["crate_id", "team_id"],
+        append_only: false,
+    },
+    TableSpec {
         name: "audit_log",
         columns: &[
             ("id", Int),

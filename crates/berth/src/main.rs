@@ -68,6 +68,11 @@ enum Command {
     /// publish new crates).
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Manage teams: groups of users that hold roles in registries and own
+    /// crates (`cargo owner --add team:NAME`). Members of an owning team
+    /// publish new versions and yank; only user owners change owners.
+    #[command(subcommand)]
+    Team(TeamCommand),
     /// Delete stored .crate blobs that no version refers to (left by
     /// publishes interrupted between storing the blob and committing).
     Gc {
@@ -146,30 +151,66 @@ enum ConfigCommand {
     },
 }
 
+/// Who a role is for: one user, or every member of a team.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+struct Grantee {
+    /// A user's login.
+    #[arg(long)]
+    user: Option<String>,
+    /// A team's name (its members hold the role while they are members).
+    #[arg(long)]
+    team: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum RoleCommand {
-    /// Give a user a role in a registry: read, publish or admin (each
-    /// includes the ones before it; admin acts as owner of every crate).
+    /// Give a user or a team a role in a registry: read, publish or admin
+    /// (each includes the ones before it; admin acts as owner of every
+    /// crate). A user holds the highest of its own and its teams' roles.
     Grant {
         #[arg(long, default_value = "main")]
         registry: String,
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        who: Grantee,
         #[arg(long)]
         role: String,
     },
-    /// Take a user's role in a registry away.
+    /// Take a user's or a team's role in a registry away.
     Revoke {
         #[arg(long, default_value = "main")]
         registry: String,
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        who: Grantee,
     },
-    /// List the users with a role in a registry.
+    /// List the users and teams with a role in a registry.
     List {
         #[arg(long, default_value = "main")]
         registry: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum TeamCommand {
+    /// Add a team (1-64 ASCII letters, digits, `-`, `_` or `.`).
+    Add { name: String },
+    /// List teams with their members.
+    List {
+        /// One JSON object per line: {"team":..,"members":[..]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add users to a team or remove them.
+    #[command(subcommand)]
+    Member(TeamMemberCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TeamMemberCommand {
+    /// Make a user a member of a team.
+    Add { team: String, user: String },
+    /// Remove a user from a team.
+    Remove { team: String, user: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -455,6 +496,15 @@ async fn main() -> Result<()> {
     }
     let config = Config::load(cli.global.config.as_deref(), &overrides)?;
     init_logging(&config);
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // Changes made from the command line are the operator's: name the
+        // operating-system user in their audit rows.
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "unknown".into());
+        berth_core::set_operator(format!("cli:{user}"));
+    }
     match cli.command {
         Command::Serve { .. } => serve(config).await?,
         Command::Config { .. } => print!("{}", config.masked_toml()?),
@@ -615,27 +665,21 @@ async fn main() -> Result<()> {
         }
         Command::Role(RoleCommand::Grant {
             registry,
-            user,
+            who,
             role,
         }) => {
             let role: berth_core::Role = role.parse().map_err(anyhow::Error::msg)?;
             let berth = open(config).await?;
-            berth
-                .set_role(&registry, &user, Some(role))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let holder = set_role(&berth, &registry, &who, Some(role)).await?;
             println!(
-                "user `{user}` has the `{}` role in registry `{registry}`",
+                "{holder} has the `{}` role in registry `{registry}`",
                 role.as_str()
             );
         }
-        Command::Role(RoleCommand::Revoke { registry, user }) => {
+        Command::Role(RoleCommand::Revoke { registry, who }) => {
             let berth = open(config).await?;
-            berth
-                .set_role(&registry, &user, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("user `{user}` has no role in registry `{registry}`");
+            let holder = set_role(&berth, &registry, &who, None).await?;
+            println!("{holder} has no role in registry `{registry}`");
         }
         Command::Role(RoleCommand::List { registry }) => {
             let berth = open(config).await?;
@@ -646,6 +690,52 @@ async fn main() -> Result<()> {
             {
                 println!("{login}\t{role}");
             }
+            for (team, role) in berth
+                .registry_team_roles(&registry)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!("team:{team}\t{role}");
+            }
+        }
+        Command::Team(TeamCommand::Add { name }) => {
+            let berth = open(config).await?;
+            berth
+                .add_team(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("added team `{name}`; add members with `berth team member add {name} LOGIN`");
+        }
+        Command::Team(TeamCommand::List { json }) => {
+            let berth = open(config).await?;
+            for t in berth
+                .list_teams()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"team": t.team.name, "members": t.members})
+                    );
+                } else {
+                    println!("{}\t{}", t.team.name, t.members.join(","));
+                }
+            }
+        }
+        Command::Team(TeamCommand::Member(m)) => {
+            let (team, user, add) = match m {
+                TeamMemberCommand::Add { team, user } => (team, user, true),
+                TeamMemberCommand::Remove { team, user } => (team, user, false),
+            };
+            let berth = open(config).await?;
+            let changed = berth
+                .set_team_member(&team, &user, add)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let state = if add { "a member" } else { "not a member" };
+            let note = if changed { "" } else { " (unchanged)" };
+            println!("user `{user}` is {state} of team `{team}`{note}");
         }
         Command::Fsck { json } => {
             let berth = open(config).await?;
@@ -875,4 +965,26 @@ async fn mirror(config: Config, cmd: MirrorCommand) -> Result<()> {
     }
     berth.close().await;
     Ok(())
+}
+
+/// Grants or revokes a role of a user or a team; returns how to name the
+/// holder in a message.
+async fn set_role(
+    berth: &berth_core::Berth,
+    registry: &str,
+    who: &Grantee,
+    role: Option<berth_core::Role>,
+) -> anyhow::Result<String> {
+    let done = match (&who.user, &who.team) {
+        (Some(user), _) => berth
+            .set_role(registry, user, role)
+            .await
+            .map(|()| format!("user `{user}`")),
+        (None, Some(team)) => berth
+            .set_team_role(registry, team, role)
+            .await
+            .map(|()| format!("team `{team}`")),
+        (None, None) => anyhow::bail!("give --user LOGIN or --team NAME"),
+    };
+    done.map_err(|e| anyhow::anyhow!("{e}"))
 }

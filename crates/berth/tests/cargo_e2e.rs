@@ -281,7 +281,7 @@ fn owners_add_list_remove_and_non_owners_are_refused() {
         &dir,
         &["owner", "--registry", "main", "--remove", "bob", "owned"],
     );
-    assert!(err.contains("cannot remove all owners"), "{err}");
+    assert!(err.contains("cannot remove the last user owner"), "{err}");
 
     // Alice, no longer an owner, is refused.
     cargo.set_token(Some(&alice));
@@ -680,6 +680,7 @@ fn readme_is_extracted_and_versions_are_listed() {
       "owners": [
         {
           "id": 367788900,
+          "kind": "user",
           "login": "alice",
           "name": null
         }

@@ -144,7 +144,7 @@ fn publish_yank_and_unyank() {
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
     PUT /r/main/api/v1/crates/new (a stranger) -> 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    PUT /r/main/api/v1/crates/new (bob) -> 403 {"errors":[{"detail":"this token's user `bob` is not an owner of crate `foo`; ask an owner to run `cargo owner --add bob foo` (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/new (bob) -> 403 {"errors":[{"detail":"this token's user `bob` is not an owner of crate `foo` (nor a member of an owning team); ask an owner to run `cargo owner --add bob foo` (request id: [REQUEST_ID])"}]}
     PUT /r/main/api/v1/crates/new (alice) -> 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2 (request id: [REQUEST_ID])"}]}
     PUT /r/main/api/v1/crates/new (alice) -> 413 {"errors":[{"detail":"the .crate file is 20001 bytes, more than the 20000 bytes allowed (request id: [REQUEST_ID])"}]}
     DELETE /r/main/api/v1/crates/foo/1.0.0/yank (alice) -> 200 {"ok":true}
@@ -180,6 +180,7 @@ fn owners_list_add_and_remove() {
       "users": [
         {
           "id": 367788900,
+          "kind": "user",
           "login": "alice",
           "name": null
         }
@@ -211,17 +212,17 @@ fn owners_list_add_and_remove() {
         404,
     );
     assert_snapshot!(t.text(), @r#"
-    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":367788900,"login":"alice","name":null}]}
+    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":367788900,"login":"alice","name":null,"kind":"user"}]}
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 200 {"msg":"user `bob` added as owner of crate `owned`","ok":true}
-    GET /r/main/api/v1/crates/owned/owners (alice) -> 200 {"users":[{"id":367788900,"login":"alice","name":null},{"id":1088101356,"login":"bob","name":null}]}
+    GET /r/main/api/v1/crates/owned/owners (alice) -> 200 {"users":[{"id":367788900,"login":"alice","name":null,"kind":"user"},{"id":1088101356,"login":"bob","name":null,"kind":"user"}]}
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 404 {"errors":[{"detail":"could not find user with login `nobody` (request id: [REQUEST_ID])"}]}
     PUT /r/main/api/v1/crates/owned/owners (carol) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned` (request id: [REQUEST_ID])"}]}
     PUT /r/main/api/v1/crates/owned/owners (anonymous) -> 401 {"errors":[{"detail":"this operation requires a token: run `cargo login --registry main` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
     PUT /r/main/api/v1/crates/owned/owners (alice) -> 400 {"errors":[{"detail":"invalid owners request: expected {\"users\":[...]}: missing field `users` at line 1 column 15 (request id: [REQUEST_ID])"}]}
     DELETE /r/main/api/v1/crates/owned/owners (bob) -> 200 {"msg":"user `alice` removed as owner of crate `owned`","ok":true}
-    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":1088101356,"login":"bob","name":null}]}
-    DELETE /r/main/api/v1/crates/owned/owners (bob) -> 400 {"errors":[{"detail":"cannot remove all owners of a crate: add another owner first (request id: [REQUEST_ID])"}]}
+    GET /r/main/api/v1/crates/owned/owners (anonymous) -> 200 {"users":[{"id":1088101356,"login":"bob","name":null,"kind":"user"}]}
+    DELETE /r/main/api/v1/crates/owned/owners (bob) -> 400 {"errors":[{"detail":"cannot remove the last user owner of a crate (teams cannot change owners): add another user owner first (request id: [REQUEST_ID])"}]}
     DELETE /r/main/api/v1/crates/owned/owners (alice) -> 403 {"errors":[{"detail":"this token's user is not an owner of crate `owned` (request id: [REQUEST_ID])"}]}
     GET /r/main/api/v1/crates/nothere/owners (anonymous) -> 404 {"errors":[{"detail":"crate `nothere` does not exist (request id: [REQUEST_ID])"}]}
     "#);

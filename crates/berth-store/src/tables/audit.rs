@@ -52,12 +52,35 @@ fn entry_hash(id: i64, at: i64, e: &AuditEntry, prev_hash: Option<&str>) -> Stri
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
+/// Who acts when a change has no request behind it: set once by the CLI
+/// (`cli:` and the operating-system user), so that `berth user add`,
+/// `berth role grant` and the like are attributed in the audit log.
+static OPERATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the operator of this process for audit rows without an actor
+/// (first call wins).
+pub fn set_operator(name: String) {
+    let _ = OPERATOR.set(name);
+}
+
 /// Appends one audit row on `conn` (inside the caller's transaction),
 /// chained to the newest row.
 pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     e: &AuditEntry,
 ) -> Result<(), sqlx::Error> {
+    // A change without a request behind it (the CLI) names the operator.
+    let with_operator;
+    let e = match (&e.actor, OPERATOR.get()) {
+        (None, Some(operator)) => {
+            with_operator = AuditEntry {
+                actor: Some(operator.clone()),
+                ..e.clone()
+            };
+            &with_operator
+        }
+        _ => e,
+    };
     if conn.backend_name() == "PostgreSQL" {
         // The lock's own result is `void`, which the Any driver cannot
         // decode: count it instead.

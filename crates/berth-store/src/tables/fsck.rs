@@ -49,7 +49,8 @@ impl MetaStore {
         .await?)
     }
 
-    /// Owners, roles, tokens and versions that refer to a user, crate or
+    /// Owners (users and teams), roles, team members, tokens and versions
+    /// that refer to a user, crate or
     /// registry that does not exist (possible where foreign keys are not
     /// enforced, or after hand edits).
     pub async fn fsck_dangling(&self) -> Result<Vec<DanglingRef>, StoreError> {
@@ -71,6 +72,23 @@ impl MetaStore {
                     ', which does not exist' \
              FROM registry_roles g LEFT JOIN registries r ON r.id = g.registry_id \
              WHERE r.id IS NULL \
+             UNION ALL \
+             SELECT 'team_members', 'member user id ' || CAST(m.user_id AS TEXT) || \
+                    ' of team id ' || CAST(m.team_id AS TEXT) || ': user or team does not exist' \
+             FROM team_members m LEFT JOIN users u ON u.id = m.user_id \
+             LEFT JOIN teams t ON t.id = m.team_id WHERE u.id IS NULL OR t.id IS NULL \
+             UNION ALL \
+             SELECT 'team_roles', 'role of team id ' || CAST(g.team_id AS TEXT) || \
+                    ' in registry id ' || CAST(g.registry_id AS TEXT) || \
+                    ': team or registry does not exist' \
+             FROM team_roles g LEFT JOIN teams t ON t.id = g.team_id \
+             LEFT JOIN registries r ON r.id = g.registry_id WHERE t.id IS NULL OR r.id IS NULL \
+             UNION ALL \
+             SELECT 'crate_owner_teams', 'crate id ' || CAST(o.crate_id AS TEXT) || \
+                    ' owner team id ' || CAST(o.team_id AS TEXT) || \
+                    ': crate or team does not exist' \
+             FROM crate_owner_teams o LEFT JOIN teams t ON t.id = o.team_id \
+             LEFT JOIN crates c ON c.id = o.crate_id WHERE t.id IS NULL OR c.id IS NULL \
              UNION ALL \
              SELECT 'tokens', 'token id ' || CAST(t.id AS TEXT) || ' of user id ' || \
                     CAST(t.user_id AS TEXT) || ', which does not exist' \

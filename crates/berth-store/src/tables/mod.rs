@@ -31,6 +31,7 @@ mod publish;
 mod registries;
 mod roles;
 mod search;
+mod teams;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -38,7 +39,9 @@ mod users;
 mod versions;
 
 pub(crate) use audit::insert_audit;
+pub use audit::set_operator;
 pub(crate) use owners::remove_owner;
+pub use owners::TEAM_PREFIX;
 
 /// A 0/1 integer column read as `bool` (`#[sqlx(try_from = "Flag")]`):
 /// both dialects store flags as integers, and sqlx's `Any` driver decodes

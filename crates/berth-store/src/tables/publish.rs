@@ -13,7 +13,8 @@ use crate::db::MetaStore;
 use crate::domain::AuditAction;
 use crate::model::{Actor, AuditEntry, NewVersion, PublishOutcome};
 use crate::tables::crates::{bump_revision, crate_by_name, insert_crate};
-use crate::tables::owners::{add_owner, is_owner};
+use crate::tables::owners::add_owner;
+use crate::tables::teams::is_owner;
 use crate::tables::versions::{
     insert_version, max_version, set_version_yanked, stored_version, yank_target,
 };

@@ -11,14 +11,24 @@ use crate::tables::users::require_user;
 use crate::{now_unix, StoreError};
 
 impl MetaStore {
-    /// Every `(registry_id, role)` a user holds.
+    /// Every `(registry_id, role)` a user holds, its own or through a
+    /// team: the highest of them per registry.
     pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, Role)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT registry_id, role FROM registry_roles WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?,
+        let rows: Vec<(i64, Role)> = sqlx::query_as(
+            "SELECT registry_id, role FROM registry_roles WHERE user_id = $1 \
+             UNION ALL \
+             SELECT r.registry_id, r.role FROM team_roles r \
+             JOIN team_members m ON m.team_id = r.team_id WHERE m.user_id = $1",
         )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut best = std::collections::BTreeMap::new();
+        for (registry_id, role) in rows {
+            let held = best.entry(registry_id).or_insert(role);
+            *held = (*held).max(role);
+        }
+        Ok(best.into_iter().collect())
     }
 
     /// Grants (`Some(role)`) or revokes (`None`) a user's role in a registry.
