@@ -25,6 +25,9 @@ pub enum StoreError {
     UserNotFound(String),
     #[error("user `{0}` already exists")]
     UserExists(String),
+    /// The user already has an active token of this name.
+    #[error("an active token named `{0}` exists")]
+    TokenNameExists(String),
     #[error("a crate must keep at least one owner")]
     LastOwner,
     /// Concurrent changes collided; the request may be retried.
