@@ -834,11 +834,11 @@ mod tests {
         }
         assert_eq!(
             parse_expiry(None, Some("2999-01-31")).unwrap(),
-            Some(32_473_987_200)
+            Some(32_474_736_000)
         );
         assert_eq!(
             parse_expiry(None, Some("2999-01-31T01:00:00+01:00")).unwrap(),
-            Some(32_473_987_200)
+            Some(32_474_736_000)
         );
         assert_eq!(parse_expiry(None, None).unwrap(), None);
         for (i, a) in [

@@ -445,7 +445,7 @@ fn a_bad_token_is_refused() {
         .lines()
         .last()
         .unwrap()
-        .split('\t')
+        .split_whitespace()
         .next()
         .unwrap()
         .to_string();
