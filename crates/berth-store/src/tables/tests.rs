@@ -432,6 +432,8 @@ async fn every_statement(store: &MetaStore) {
             AuditAction::UserCreate,
             AuditAction::TokenCreate,
             AuditAction::TokenRevoke,
+            AuditAction::TokenCreate,
+            AuditAction::TokenCreate,
             AuditAction::RoleGrant,
             AuditAction::RoleGrant,
             AuditAction::RoleRevoke,
