@@ -306,10 +306,12 @@ enum TokenCommand {
         json: bool,
     },
     /// Revoke a token by id or by name.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "name"])))]
     Revoke {
         #[arg(long)]
         user: String,
-        #[arg(long, required_unless_present = "name", conflicts_with = "name")]
+        /// The token's id (`berth token list`).
+        #[arg(long)]
         id: Option<i64>,
         /// The name of an active token.
         #[arg(long)]
