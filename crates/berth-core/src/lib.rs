@@ -3,8 +3,9 @@
 //!
 //! [`Berth`] holds the configuration and the stores and exposes one method
 //! per operation (publish, yank, owners, search, index files, downloads,
-//! users and tokens, with their limits in [`tokens`]). Business rules live here: validation order, scopes,
-//! which registries a dependency may come from. This crate never speaks HTTP
+//! users and tokens, with their limits in [`tokens`]). Business rules live
+//! here: validation order, scopes, which registries a dependency may come
+//! from. This crate never speaks HTTP
 //! and never builds SQL: the server crate maps [`ServiceError`] to responses,
 //! the store crate owns the queries.
 

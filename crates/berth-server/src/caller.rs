@@ -2,8 +2,8 @@
 //! reads the `Authorization` header (cargo's raw token, or `Bearer TOKEN`)
 //! and resolves it once, for the client's address (a token's CIDR ranges),
 //! and refuses a token restricted to another registry than the one the
-//! route's `{registry}` names. A 401 anywhere under `/r/{registry}/` gets cargo's
-//! login hint from [`login_hint`], so no handler deals with either.
+//! route's `{registry}` names. A 401 anywhere under `/r/{registry}/` gets
+//! cargo's login hint from [`login_hint`], so no handler deals with either.
 
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
