@@ -1,5 +1,5 @@
 //! What operators do from the command line beyond the request paths:
-//! listing users, tokens, role holders and blobs, revoking tokens, closing
+//! listing users, tokens, role holders and blobs, closing
 //! the stores. The CLI goes through these, never around the services to the
 //! stores.
 
@@ -26,18 +26,6 @@ impl Berth {
     pub async fn list_tokens(&self, login: &str) -> Result<Vec<TokenInfo>, ServiceError> {
         let user = self.user(login).await?;
         Ok(self.meta.list_tokens(user.id).await?)
-    }
-
-    /// Revokes one of a user's tokens by id.
-    pub async fn revoke_token(&self, login: &str, token_id: i64) -> Result<(), ServiceError> {
-        let user = self.user(login).await?;
-        if self.meta.revoke_token(user.id, token_id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(format!(
-                "user `{login}` has no active token with id {token_id}"
-            )))
-        }
     }
 
     /// `(login, role)` of everyone with a role in a registry.

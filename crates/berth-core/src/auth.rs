@@ -3,20 +3,25 @@
 //!
 //! Tokens are random, shown once, and stored only as their sha256; the
 //! lookup is by that hash and the final comparison is constant-time. This
-//! module decides who a caller is and what their token allows; it never
-//! decides what a given crate permits (that is the services' and the store's
-//! ownership check).
+//! module decides who a caller is and what their token allows (its scopes,
+//! and the limits of [`crate::tokens`]: an address outside the token's
+//! CIDR ranges is refused here, at authentication); it never decides what a
+//! given crate permits (that is the services' and the store's ownership
+//! check).
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use berth_store::{now_unix, MetaStore, User};
+use std::net::IpAddr;
+
+use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome, MetaStore, User};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ServiceError;
+use crate::tokens::TokenLimits;
 
 pub use berth_store::{Role, Scope};
 
@@ -46,6 +51,11 @@ impl Scopes {
         Ok(Scopes(set))
     }
 
+    /// Whether every scope of `self` is in `other`.
+    pub fn within(self, other: Scopes) -> bool {
+        self.0 & !other.0 == 0
+    }
+
     /// The canonical comma-separated form stored with the token.
     pub fn to_list(self) -> String {
         Scope::ALL
@@ -62,7 +72,11 @@ impl Scopes {
 pub struct Identity {
     pub user: User,
     pub token_id: i64,
+    pub token_name: String,
     pub scopes: Scopes,
+    /// What else limits the token: crate patterns, registry, addresses,
+    /// expiry.
+    pub limits: TokenLimits,
     /// Roles by registry id.
     pub roles: Vec<(i64, Role)>,
     /// Token id, client address and user agent, for audit rows (the
@@ -155,9 +169,15 @@ pub fn token_from_header(value: &str) -> &str {
     v.strip_prefix("Bearer ").map(str::trim).unwrap_or(v)
 }
 
-/// Resolves a token secret to an identity. `Ok(None)` never happens for a
-/// present header: an unknown, revoked or expired token is a 401.
-pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, ServiceError> {
+/// Resolves a token secret to an identity, for a request from `client`
+/// (the client's address; `None` when unknown, which a token limited to
+/// some addresses refuses). An unknown, revoked or expired token is a 401;
+/// a token used from outside its CIDR ranges is a 403 (and audited).
+pub async fn authenticate(
+    meta: &MetaStore,
+    secret: &str,
+    client: Option<IpAddr>,
+) -> Result<Identity, ServiceError> {
     let invalid = || {
         ServiceError::Unauthorized(
             "the token is not valid: it is unknown, revoked or expired; create a new one with \
@@ -183,8 +203,29 @@ pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, Se
     }
     let scopes = Scopes::parse(&record.scopes)
         .map_err(|e| ServiceError::Internal(format!("stored token scopes: {e}")))?;
-    // Keep `last_used_at` to the hour, so that use costs no write per request.
-    if record.last_used_at.is_none_or(|t| t < now_unix() - 3600) {
+    let limits = TokenLimits::from_record(&record)?;
+    if !limits.allows_address(client) {
+        let addr = client.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+        let entry = AuditEntry {
+            actor: Some(record.user.login.clone()),
+            token_id: Some(record.id),
+            client_addr: client.map(|a| a.to_string()),
+            detail: Some(format!("token `{}` used from {addr}", record.name)),
+            ..AuditEntry::new(AuditAction::TokenRestricted, AuditOutcome::Denied)
+        };
+        if let Err(e) = meta.append_audit(&entry).await {
+            tracing::warn!(error = %e, "could not write audit entry for a refused address");
+        }
+        return Err(ServiceError::Forbidden(format!(
+            "the token `{}` is limited to certain addresses, and this request comes from \
+             {addr}; use it from an allowed address or create a token with \
+             `berth token create --allow-cidr`",
+            record.name
+        )));
+    }
+    // Keep `last_used_at` to the minute, so that use costs at most one write
+    // per token per minute.
+    if record.last_used_at.is_none_or(|t| t < now_unix() - 60) {
         if let Err(e) = meta.touch_token(record.id).await {
             tracing::warn!(error = %e, token_id = record.id, "could not record token use");
         }
@@ -193,10 +234,13 @@ pub async fn authenticate(meta: &MetaStore, secret: &str) -> Result<Identity, Se
     Ok(Identity {
         user: record.user,
         token_id: record.id,
+        token_name: record.name,
         scopes,
+        limits,
         roles,
         origin: berth_store::Origin {
             token_id: Some(record.id),
+            client_addr: client.map(|a| a.to_string()),
             ..Default::default()
         },
     })
@@ -213,6 +257,7 @@ mod tests {
         assert!(s.has(Scope::Yank) && s.has(Scope::Read) && !s.has(Scope::PublishNew));
         assert_eq!(s.to_list(), "read,yank");
         assert!(Scopes::parse("fly").is_err());
+        assert!(s.within(Scopes::ALL) && !Scopes::ALL.within(s) && s.within(s));
     }
 
     #[test]

@@ -72,6 +72,10 @@ impl From<StoreError> for ServiceError {
             StoreError::UserExists(login) => {
                 ServiceError::Conflict(format!("user `{login}` already exists"))
             }
+            StoreError::TokenNameExists(name) => ServiceError::Conflict(format!(
+                "an active token named `{name}` exists already; choose another name, or revoke \
+                 it first (`berth token revoke --name {name}`)"
+            )),
             StoreError::Contention(m) => ServiceError::Conflict(m),
             StoreError::TeamNotFound(name) => ServiceError::NotFound(format!(
                 "no team `{name}`; an operator can add it with `berth team add {name}`"

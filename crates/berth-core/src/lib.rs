@@ -3,8 +3,9 @@
 //!
 //! [`Berth`] holds the configuration and the stores and exposes one method
 //! per operation (publish, yank, owners, search, index files, downloads,
-//! users and tokens). Business rules live here: validation order, scopes,
-//! which registries a dependency may come from. This crate never speaks HTTP
+//! users and tokens, with their limits in [`tokens`]). Business rules live
+//! here: validation order, scopes, which registries a dependency may come
+//! from. This crate never speaks HTTP
 //! and never builds SQL: the server crate maps [`ServiceError`] to responses,
 //! the store crate owns the queries.
 
@@ -27,6 +28,7 @@ mod registry_config;
 mod sources;
 mod teams;
 mod throttle;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -256,11 +258,17 @@ impl Berth {
         v.into_iter()
     }
 
-    /// Resolves an `Authorization` header value, if one was sent.
-    pub async fn identify(&self, header: Option<&str>) -> Result<Option<Identity>, ServiceError> {
+    /// Resolves an `Authorization` header value, if one was sent, for a
+    /// request from `client` (the client's address, which a token's CIDR
+    /// ranges are checked against).
+    pub async fn identify(
+        &self,
+        header: Option<&str>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Option<Identity>, ServiceError> {
         match header {
             None => Ok(None),
-            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h))
+            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h), client)
                 .await
                 .map(Some),
         }

@@ -8,7 +8,7 @@ use berth_store::{
 };
 use serde::Serialize;
 
-use crate::auth::{generate_token, hash_password, hash_token, Scope, Scopes};
+use crate::auth::{hash_password, Scope};
 use crate::error::ServiceError;
 use crate::sources::SearchPage;
 use crate::{Berth, Identity, Registry};
@@ -152,7 +152,8 @@ impl Berth {
     }
 
     /// Fails with 403 (and an audit row) unless the caller's token has
-    /// `scope`.
+    /// `scope` and, when it is limited to crate patterns, `krate` matches
+    /// one.
     pub(crate) async fn require_scope(
         &self,
         who: &Identity,
@@ -173,7 +174,9 @@ impl Berth {
             )
             .await;
         }
-        who.require(scope)
+        who.require(scope)?;
+        self.require_crate_pattern(who, action, reg, krate, vers)
+            .await
     }
 
     pub(crate) async fn audit_denied(
@@ -456,33 +459,6 @@ impl Berth {
             .meta
             .create_user(login, None, hash.as_deref(), admin)
             .await?)
-    }
-
-    /// Creates a token for a user and returns its secret (shown once).
-    pub async fn create_token(
-        &self,
-        login: &str,
-        name: &str,
-        scopes: Scopes,
-        expires_in_days: Option<u32>,
-    ) -> Result<String, ServiceError> {
-        let user = self.meta.user_by_login(login).await?.ok_or_else(|| {
-            ServiceError::NotFound(format!(
-                "no user `{login}`; add one with `berth user add {login}`"
-            ))
-        })?;
-        let secret = generate_token();
-        let expires_at = expires_in_days.map(|d| now_unix() + i64::from(d) * 86_400);
-        self.meta
-            .create_token(
-                user.id,
-                name,
-                &hash_token(&secret),
-                &scopes.to_list(),
-                expires_at,
-            )
-            .await?;
-        Ok(secret)
     }
 
     /// Every blob some registry still needs, asked of each registry's source.

@@ -45,7 +45,7 @@ fn too_large(limit: u64) -> ServiceError {
 /// How fast a body must arrive: after `grace`, at least `bytes_per_sec` on
 /// average since the first byte was awaited.
 #[derive(Clone, Copy)]
-struct MinRate {
+pub(crate) struct MinRate {
     bytes_per_sec: u64,
     grace: Duration,
 }
@@ -53,7 +53,7 @@ struct MinRate {
 /// Reads a request body of at most `limit` bytes (413 beyond), cutting off
 /// a client that sends it slower than `rate` (408). Memory grows with what
 /// arrives, never with what is declared.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: u64,

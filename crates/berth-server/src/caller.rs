@@ -1,9 +1,11 @@
 //! The one way a handler learns who is asking: the [`Caller`] extractor
 //! reads the `Authorization` header (cargo's raw token, or `Bearer TOKEN`)
-//! and resolves it once. A 401 anywhere under `/r/{registry}/` gets cargo's
-//! login hint from [`login_hint`], so no handler deals with either.
+//! and resolves it once, for the client's address (a token's CIDR ranges),
+//! and refuses a token restricted to another registry than the one the
+//! route's `{registry}` names. A 401 anywhere under `/r/{registry}/` gets
+//! cargo's login hint from [`login_hint`], so no handler deals with either.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -37,16 +39,25 @@ impl FromRequestParts<AppState> for Caller {
                 ServiceError::Unauthorized("the Authorization header is not valid text".into())
             })?),
         };
-        let mut identity = state.berth.identify(header).await?;
+        // The client's address: the one parameter a token's CIDR ranges are
+        // checked against.
+        let client = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|PeerAddr(addr)| addr.ip());
+        let mut identity = state.berth.identify(header, client).await?;
         if let Some(who) = &mut identity {
-            who.origin.client_addr = parts
-                .extensions
-                .get::<PeerAddr>()
-                .map(|PeerAddr(addr)| addr.ip().to_string());
             who.origin.user_agent = parts
                 .headers
                 .get(header::USER_AGENT)
                 .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), USER_AGENT_CHARS));
+            // The registry named in the URL, as routed; a token restricted to
+            // another one is refused whatever the route does.
+            if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
+                if let Some((_, registry)) = params.iter().find(|(k, _)| *k == "registry") {
+                    state.berth.require_token_registry(who, registry).await?;
+                }
+            }
         }
         Ok(Caller(identity))
     }

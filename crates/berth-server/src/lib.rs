@@ -116,6 +116,14 @@ pub fn router(state: AppState) -> Router {
             deadline(get(mgmt::readme)),
         ),
         ("/api/v1/audit", deadline(get(mgmt::audit))),
+        (
+            "/api/v1/me/tokens",
+            deadline(get(mgmt::my_tokens).post(mgmt::create_my_token)),
+        ),
+        (
+            "/api/v1/me/tokens/{id}",
+            deadline(axum::routing::delete(mgmt::revoke_my_token)),
+        ),
     ];
     let _ = ROUTES.set(table.iter().map(|(path, _)| *path).collect());
     let mut router = Router::new();

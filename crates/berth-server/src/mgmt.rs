@@ -1,12 +1,16 @@
 //! Berth's own JSON management API under `/api/`: what the web UI and
-//! scripts read beyond cargo's protocol. Same authentication as cargo's API.
+//! scripts read beyond cargo's protocol, and a user's own tokens. Same
+//! authentication as cargo's API. Handlers parse and call one service; what
+//! a token may create or revoke is berth-core's decision.
 
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::audit::{audit_json, AuditQuery};
+use berth_core::tokens::TokenRequest;
 use berth_core::ServiceError;
 
 use crate::caller::Caller;
@@ -63,4 +67,45 @@ pub(crate) async fn audit(
         body.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// Largest body `POST /api/v1/me/tokens` reads.
+const TOKEN_REQUEST_BYTES: u64 = 16 * 1024;
+
+/// `GET /api/v1/me/tokens`: the caller's own tokens (never their secrets).
+pub(crate) async fn my_tokens(
+    State(state): State<AppState>,
+    who: Caller,
+) -> Result<Response, ApiError> {
+    let tokens = state.berth.own_tokens(who.get()).await?;
+    Ok(Json(serde_json::json!({ "tokens": tokens })).into_response())
+}
+
+/// `POST /api/v1/me/tokens`: a new token for the caller, no wider than the
+/// caller's own; 201 with its secret, shown this once.
+pub(crate) async fn create_my_token(
+    State(state): State<AppState>,
+    who: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = crate::api::read_body(&headers, body, TOKEN_REQUEST_BYTES, None).await?;
+    let request: TokenRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ServiceError::BadRequest(format!("invalid token request: {e}")))?;
+    let created = state.berth.create_own_token(who.get(), &request).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// `DELETE /api/v1/me/tokens/{id}`: revokes one of the caller's own tokens
+/// (404 for anyone else's).
+pub(crate) async fn revoke_my_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    who: Caller,
+) -> Result<Response, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ServiceError::NotFound(format!("no token with id `{id}`")))?;
+    state.berth.revoke_own_token(who.get(), id).await?;
+    Ok(Json(serde_json::json!({ "ok": true })).into_response())
 }

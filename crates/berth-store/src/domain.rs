@@ -136,6 +136,9 @@ string_enum! {
         UserCreate = "user.create",
         TokenCreate = "token.create",
         TokenRevoke = "token.revoke",
+        /// A token used outside its limits: another registry than the
+        /// one it is restricted to, or an address outside its ranges.
+        TokenRestricted = "token.restricted",
         RoleGrant = "role.grant",
         RoleRevoke = "role.revoke",
         TeamCreate = "team.create",

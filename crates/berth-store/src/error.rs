@@ -29,6 +29,9 @@ pub enum StoreError {
     TeamNotFound(String),
     #[error("team `{0}` already exists")]
     TeamExists(String),
+    /// The user already has an active token of this name.
+    #[error("an active token named `{0}` exists")]
+    TokenNameExists(String),
     #[error("a crate must keep at least one user owner")]
     LastOwner,
     /// Concurrent changes collided; the request may be retried.

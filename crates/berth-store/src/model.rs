@@ -25,6 +25,14 @@ pub struct TokenRecord {
     #[sqlx(rename = "token_name")]
     pub name: String,
     pub scopes: String,
+    /// Comma-separated folded crate-name patterns; empty for every crate.
+    pub crate_patterns: String,
+    /// The one registry the token may be used on, by name.
+    #[sqlx(rename = "token_registry")]
+    pub registry: Option<String>,
+    /// Comma-separated CIDR ranges the token may be used from; empty for
+    /// any address.
+    pub allowed_cidrs: String,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     #[sqlx(try_from = "crate::tables::Flag")]
@@ -53,10 +61,32 @@ pub struct TokenInfo {
     pub id: i64,
     pub name: String,
     pub scopes: String,
+    /// As in [`TokenRecord::crate_patterns`].
+    pub crate_patterns: String,
+    pub registry: Option<String>,
+    /// As in [`TokenRecord::allowed_cidrs`].
+    pub allowed_cidrs: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
     #[sqlx(try_from = "crate::tables::Flag")]
     pub revoked: bool,
+}
+
+/// A token to store: everything but its id and times, with the audit row
+/// of its creation (whose detail the store fills in).
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    pub user_id: i64,
+    /// `None` names it `token-ID`.
+    pub name: Option<&'a str>,
+    pub token_hash: &'a str,
+    pub scopes: &'a str,
+    pub crate_patterns: &'a str,
+    pub registry: Option<&'a str>,
+    pub allowed_cidrs: &'a str,
+    pub expires_at: Option<i64>,
+    pub audit: AuditEntry,
 }
 
 /// Who is making a change, for ownership checks and the audit log.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use berth_core::{Berth, Config, Overrides, Scopes};
+use berth_core::{Berth, Config, Overrides};
 use clap::{Args, Parser, Subcommand};
 
 /// Berth: a self-hosted registry for Rust crates.
@@ -305,29 +305,114 @@ enum TokenCommand {
         /// The user the token acts as.
         #[arg(long)]
         user: String,
-        /// A label to recognise the token by.
-        #[arg(long, default_value = "cli")]
-        name: String,
+        /// A label to recognise (and revoke) the token by, unique among the
+        /// user's active tokens [default: token-ID].
+        #[arg(long)]
+        name: Option<String>,
         /// Limit the token to these scopes (repeatable): read, publish-new,
         /// publish-update, yank, change-owners [default: all].
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
-        /// Expire the token after this many days [default: never].
-        #[arg(long, value_name = "DAYS")]
+        /// Limit publish, yank and owner changes to crates matching these
+        /// patterns (repeatable): a crate name, or the start of one and `*`
+        /// (`acme-*`); folded like crate names [default: every crate].
+        #[arg(long = "crates", value_name = "PATTERN")]
+        crates: Vec<String>,
+        /// Make the token work on this registry only [default: every
+        /// registry].
+        #[arg(long, value_name = "REGISTRY")]
+        registry: Option<String>,
+        /// Expire the token after this long: `90d`, `12h`, `30m`, `30s`
+        /// [default: never].
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["expires_at", "expires_in_days"])]
+        expires_in: Option<String>,
+        /// Expire the token at this date (`2027-01-31`, its start in UTC) or
+        /// RFC 3339 time.
+        #[arg(long, value_name = "TIME", conflicts_with = "expires_in_days")]
+        expires_at: Option<String>,
+        /// The older form of `--expires-in Nd`.
+        #[arg(long, value_name = "DAYS", hide = true)]
         expires_in_days: Option<u32>,
+        /// Accept the token only from addresses in this CIDR range
+        /// (repeatable) [default: any address].
+        #[arg(long = "allow-cidr", value_name = "CIDR")]
+        allow_cidrs: Vec<String>,
     },
     /// List a user's tokens (never their secrets).
     List {
         #[arg(long)]
         user: String,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Revoke a token by id.
+    /// Revoke a token by id or by name.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "name"])))]
     Revoke {
         #[arg(long)]
         user: String,
+        /// The token's id (`berth token list`).
         #[arg(long)]
-        id: i64,
+        id: Option<i64>,
+        /// The name of an active token.
+        #[arg(long)]
+        name: Option<String>,
     },
+}
+
+/// The rows of `berth token list` as an aligned table.
+fn token_table(tokens: &[berth_core::tokens::TokenView]) -> String {
+    use berth_core::tokens::format_time;
+    let time = |t: Option<i64>| t.map_or_else(|| "-".to_string(), format_time);
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "-".to_string()
+        } else {
+            l.join(",")
+        }
+    };
+    let mut rows = vec![[
+        "ID",
+        "NAME",
+        "SCOPES",
+        "CRATES",
+        "REGISTRY",
+        "CIDRS",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "STATE",
+    ]
+    .map(str::to_string)];
+    for t in tokens {
+        rows.push([
+            t.id.to_string(),
+            t.name.clone(),
+            list(&t.scopes),
+            list(&t.crates),
+            t.registry.clone().unwrap_or_else(|| "-".into()),
+            list(&t.allowed_cidrs),
+            format_time(t.created_at),
+            time(t.expires_at),
+            time(t.last_used_at),
+            if t.revoked { "revoked" } else { "active" }.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..10)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 fn init_logging(config: &Config) {
@@ -567,43 +652,76 @@ async fn main() -> Result<()> {
             user,
             name,
             scopes,
+            crates,
+            registry,
+            expires_in,
+            expires_at,
             expires_in_days,
+            allow_cidrs,
         }) => {
-            let scopes = if scopes.is_empty() {
-                Scopes::ALL
-            } else {
-                Scopes::parse(&scopes.join(",")).map_err(anyhow::Error::msg)?
+            let request = berth_core::tokens::TokenRequest {
+                name,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                crates,
+                registry,
+                expires_in: expires_in.or(expires_in_days.map(|d| format!("{d}d"))),
+                expires_at,
+                allowed_cidrs: allow_cidrs,
             };
             let berth = open(config).await?;
-            let secret = berth
-                .create_token(&user, &name, scopes, expires_in_days)
+            let created = berth
+                .create_token(&user, &request)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = &created.token;
+            let mut limits = vec![format!("scopes {}", t.scopes.join(","))];
+            if !t.crates.is_empty() {
+                limits.push(format!("crates {}", t.crates.join(",")));
+            }
+            if let Some(r) = &t.registry {
+                limits.push(format!("registry {r}"));
+            }
+            if !t.allowed_cidrs.is_empty() {
+                limits.push(format!("addresses {}", t.allowed_cidrs.join(",")));
+            }
+            if let Some(at) = t.expires_at {
+                limits.push(format!("expiring {}", berth_core::tokens::format_time(at)));
+            }
             eprintln!(
-                "created token `{name}` for user `{user}` with scopes {}; it is shown only once:",
-                scopes.to_list()
+                "created token {} `{}` for user `{user}` with {}; it is shown only once:",
+                t.id,
+                t.name,
+                limits.join(", ")
             );
-            println!("{secret}");
+            println!("{}", created.secret);
         }
-        Command::Token(TokenCommand::List { user }) => {
+        Command::Token(TokenCommand::List { user, json }) => {
             let berth = open(config).await?;
-            for t in berth
+            let tokens: Vec<berth_core::tokens::TokenView> = berth
                 .list_tokens(&user)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                let state = if t.revoked { "revoked" } else { "active" };
-                let expiry = t
-                    .expires_at
-                    .map(|e| format!("expires_at={e}"))
-                    .unwrap_or_else(|| "no expiry".into());
-                println!("{}\t{}\t{}\t{}\t{}", t.id, t.name, t.scopes, state, expiry);
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            if json {
+                for t in &tokens {
+                    println!("{}", serde_json::to_string(t)?);
+                }
+            } else {
+                print!("{}", token_table(&tokens));
             }
         }
-        Command::Token(TokenCommand::Revoke { user, id }) => {
+        Command::Token(TokenCommand::Revoke { user, id, name }) => {
+            use berth_core::tokens::TokenRef;
+            let which = match (id, name) {
+                (Some(id), _) => TokenRef::Id(id),
+                (None, Some(name)) => TokenRef::Name(name),
+                (None, None) => anyhow::bail!("give the token's --id or --name"),
+            };
             let berth = open(config).await?;
-            berth
-                .revoke_token(&user, id)
+            let id = berth
+                .revoke_token(&user, &which)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("revoked token {id} of user `{user}`");

@@ -9,7 +9,7 @@ use berth_protocol::IndexEntry;
 
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
-use crate::model::{Actor, NewVersion, PublishOutcome, User};
+use crate::model::{Actor, AuditEntry, NewToken, NewVersion, PublishOutcome, User};
 use crate::{test_db, BulkCrate, BulkVersion, StoreError};
 
 fn actor(user: &User) -> Actor {
@@ -99,21 +99,48 @@ async fn every_statement(store: &MetaStore) {
 
     // tokens
     let tid = store
-        .create_token(
-            alice.id,
-            "ci",
-            "h1",
-            "publish-new,yank",
-            Some(4_000_000_000),
-        )
+        .create_token(NewToken {
+            user_id: alice.id,
+            name: Some("ci"),
+            token_hash: "h1",
+            scopes: "publish-new,yank",
+            crate_patterns: "acme_*",
+            registry: Some("main"),
+            allowed_cidrs: "10.0.0.0/8",
+            expires_at: Some(4_000_000_000),
+            audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
+        })
         .await
         .unwrap();
+    // One active token per name and user; unnamed tokens are named by id.
+    let dup = store
+        .create_token(NewToken {
+            user_id: alice.id,
+            name: Some("ci"),
+            token_hash: "h-dup",
+            scopes: "read",
+            crate_patterns: "",
+            registry: None,
+            allowed_cidrs: "",
+            expires_at: None,
+            audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::TokenNameExists(n)) if n == "ci"));
     let (hash, rec) = store.token_by_hash("h1").await.unwrap().unwrap();
     assert_eq!(
         (hash.as_str(), rec.id, rec.name.as_str()),
         ("h1", tid, "ci")
     );
     assert_eq!(rec.scopes, "publish-new,yank");
+    assert_eq!(
+        (
+            rec.crate_patterns.as_str(),
+            rec.registry.as_deref(),
+            rec.allowed_cidrs.as_str()
+        ),
+        ("acme_*", Some("main"), "10.0.0.0/8")
+    );
     assert_eq!(
         (rec.expires_at, rec.last_used_at, rec.revoked),
         (Some(4_000_000_000), None, false)
@@ -123,13 +150,33 @@ async fn every_statement(store: &MetaStore) {
     let (_, rec) = store.token_by_hash("h1").await.unwrap().unwrap();
     assert!(rec.last_used_at.is_some());
     assert!(store.token_by_hash("h2").await.unwrap().is_none());
-    assert!(store.revoke_token(alice.id, tid).await.unwrap());
-    assert!(!store.revoke_token(alice.id, tid).await.unwrap());
+    let revoke = || AuditEntry::new(AuditAction::TokenRevoke, AuditOutcome::Ok);
+    assert!(store.revoke_token(alice.id, tid, revoke()).await.unwrap());
+    assert!(!store.revoke_token(alice.id, tid, revoke()).await.unwrap());
     let tokens = store.list_tokens(alice.id).await.unwrap();
     assert_eq!(tokens.len(), 1);
     assert_eq!((tokens[0].id, tokens[0].name.as_str()), (tid, "ci"));
     assert!(tokens[0].revoked && tokens[0].created_at > 0);
     assert!(store.token_by_hash("h1").await.unwrap().unwrap().1.revoked);
+    // A revoked token's name is free again; an unnamed token is `token-ID`.
+    for (name, hash) in [(Some("ci"), "h3"), (None, "h4")] {
+        let id = store
+            .create_token(NewToken {
+                user_id: alice.id,
+                name,
+                token_hash: hash,
+                scopes: "read",
+                crate_patterns: "",
+                registry: None,
+                allowed_cidrs: "",
+                expires_at: None,
+                audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
+            })
+            .await
+            .unwrap();
+        let (_, rec) = store.token_by_hash(hash).await.unwrap().unwrap();
+        assert_eq!(rec.name, name.map_or(format!("token-{id}"), str::to_string));
+    }
 
     // roles
     store
@@ -385,6 +432,8 @@ async fn every_statement(store: &MetaStore) {
             AuditAction::UserCreate,
             AuditAction::TokenCreate,
             AuditAction::TokenRevoke,
+            AuditAction::TokenCreate,
+            AuditAction::TokenCreate,
             AuditAction::RoleGrant,
             AuditAction::RoleGrant,
             AuditAction::RoleRevoke,

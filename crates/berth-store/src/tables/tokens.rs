@@ -7,14 +7,14 @@
 use sqlx::FromRow;
 
 use crate::db::MetaStore;
-use crate::domain::AuditAction;
-use crate::model::{AuditEntry, TokenInfo, TokenRecord};
+use crate::model::{AuditEntry, NewToken, TokenInfo, TokenRecord};
 use crate::tables::insert_audit;
 use crate::tables::users::USER_COLUMNS;
 use crate::{now_unix, StoreError};
 
 /// The columns of a [`TokenInfo`].
-const TOKEN_INFO_COLUMNS: &str = "id, name, scopes, created_at, expires_at, revoked";
+const TOKEN_INFO_COLUMNS: &str = "id, name, scopes, crate_patterns, registry, allowed_cidrs, \
+                                  created_at, expires_at, last_used_at, revoked";
 
 /// A [`TokenRecord`] with the stored hash it was found by.
 #[derive(FromRow)]
@@ -25,32 +25,75 @@ struct HashedToken {
 }
 
 impl MetaStore {
-    /// Stores a new token (its hash only).
-    pub async fn create_token(
-        &self,
-        user_id: i64,
-        name: &str,
-        token_hash: &str,
-        scopes: &str,
-        expires_at: Option<i64>,
-    ) -> Result<i64, StoreError> {
+    /// Stores a new token (its hash only) with the audit row of its
+    /// creation. An active token of the same user and name is
+    /// [`StoreError::TokenNameExists`].
+    pub async fn create_token(&self, t: NewToken<'_>) -> Result<i64, StoreError> {
         let mut w = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO tokens (user_id, name, token_hash, scopes, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        // Without a name, the token is named after its id: inserted under
+        // its (unique) hash first, renamed once the id is known.
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO tokens (user_id, name, token_hash, scopes, created_at, expires_at, \
+                                 crate_patterns, registry, allowed_cidrs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
-        .bind(user_id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(scopes)
+        .bind(t.user_id)
+        .bind(t.name.unwrap_or(t.token_hash))
+        .bind(t.token_hash)
+        .bind(t.scopes)
         .bind(now_unix())
-        .bind(expires_at)
+        .bind(t.expires_at)
+        .bind(t.crate_patterns)
+        .bind(t.registry)
+        .bind(t.allowed_cidrs)
         .fetch_one(&mut *w.tx)
-        .await?;
-        w.commit_audited(&AuditEntry::done(
-            AuditAction::TokenCreate,
-            format!("user_id={user_id} token_id={id} name={name} scopes={scopes}"),
-        ))
+        .await;
+        let id: i64 = match inserted {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::TokenNameExists(
+                    t.name.unwrap_or_default().to_string(),
+                ))
+            }
+            other => other?,
+        };
+        let name = match t.name {
+            Some(name) => name.to_string(),
+            None => {
+                let name = format!("token-{id}");
+                let renamed = sqlx::query("UPDATE tokens SET name = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(&name)
+                    .execute(&mut *w.tx)
+                    .await;
+                match renamed {
+                    Err(e) if StoreError::is_unique_violation(&e) => {
+                        return Err(StoreError::TokenNameExists(name))
+                    }
+                    other => other?,
+                };
+                name
+            }
+        };
+        let mut detail = format!(
+            "user_id={} token_id={id} name={name} scopes={}",
+            t.user_id, t.scopes
+        );
+        for (key, value) in [
+            ("crates", t.crate_patterns),
+            ("registry", t.registry.unwrap_or_default()),
+            ("cidrs", t.allowed_cidrs),
+        ] {
+            if !value.is_empty() {
+                detail.push_str(&format!(" {key}={value}"));
+            }
+        }
+        if let Some(at) = t.expires_at {
+            detail.push_str(&format!(" expires_at={at}"));
+        }
+        w.commit_audited(&AuditEntry {
+            detail: Some(detail),
+            ..t.audit
+        })
         .await?;
         Ok(id)
     }
@@ -62,6 +105,7 @@ impl MetaStore {
     ) -> Result<Option<(String, TokenRecord)>, StoreError> {
         let found: Option<HashedToken> = sqlx::query_as(&format!(
             "SELECT t.id AS token_id, t.name AS token_name, t.token_hash, t.scopes, \
+                    t.crate_patterns, t.registry AS token_registry, t.allowed_cidrs, \
                     t.expires_at, t.last_used_at, t.revoked, {USER_COLUMNS} \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
         ))
@@ -93,8 +137,30 @@ impl MetaStore {
         .await?)
     }
 
-    /// Revokes a token of a user. Returns whether a token was revoked.
-    pub async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<bool, StoreError> {
+    /// A user's active (not revoked) token of a name.
+    pub async fn active_token_by_name(
+        &self,
+        user_id: i64,
+        name: &str,
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {TOKEN_INFO_COLUMNS} FROM tokens \
+             WHERE user_id = $1 AND name = $2 AND revoked = 0"
+        ))
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Revokes a token of a user, with `audit` as the row of the change
+    /// (the store fills in its detail). Returns whether a token was revoked.
+    pub async fn revoke_token(
+        &self,
+        user_id: i64,
+        token_id: i64,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
         let mut w = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE tokens SET revoked = 1 WHERE id = $1 AND user_id = $2 AND revoked = 0",
@@ -107,10 +173,10 @@ impl MetaStore {
         if n > 0 {
             insert_audit(
                 &mut w.tx,
-                &AuditEntry::done(
-                    AuditAction::TokenRevoke,
-                    format!("user_id={user_id} token_id={token_id}"),
-                ),
+                &AuditEntry {
+                    detail: Some(format!("user_id={user_id} token_id={token_id}")),
+                    ..audit
+                },
             )
             .await?;
         }

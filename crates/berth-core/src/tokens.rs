@@ -1,0 +1,855 @@
+//! Fine-grained tokens: what limits a token beyond its scopes (crate-name
+//! patterns, one registry, CIDR ranges, expiry), parsing those limits from
+//! the command line and the management API, and creating, listing and
+//! revoking tokens, by an operator (`berth token`) or by a user for
+//! themselves (`/api/v1/me/tokens`, where a token never makes a token with
+//! more rights than its own).
+//!
+//! This module decides what a token's limits are and whether a request is
+//! inside them; it never reads a secret back (secrets are generated and
+//! hashed in [`crate::auth`]) and never builds SQL.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use berth_store::{
+    now_unix, AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, TokenRecord, User,
+};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{generate_token, hash_token, Scope, Scopes};
+use crate::error::ServiceError;
+use crate::{Berth, Identity, Registry};
+
+/// Most crate patterns or CIDR ranges one token may carry.
+pub const MAX_LIST: usize = 32;
+/// Longest token name.
+pub const MAX_NAME: usize = 64;
+/// Longest `expires_in` a token may be given (100 years).
+const MAX_LIFETIME_SECS: u64 = 100 * 365 * 86_400;
+
+/// A crate-name pattern: a name, or a name's start followed by `*`.
+/// Matching folds case and `-`/`_` as crate names fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CratePattern {
+    /// As given (validated), for display.
+    text: String,
+    /// Folded, without the `*`.
+    folded: String,
+    prefix: bool,
+}
+
+impl CratePattern {
+    /// Whether a crate name matches.
+    pub fn matches(&self, name: &str) -> bool {
+        let name = berth_protocol::canonical_name(name);
+        if self.prefix {
+            name.starts_with(&self.folded)
+        } else {
+            name == self.folded
+        }
+    }
+
+    /// Whether every name `other` matches, `self` matches too.
+    fn covers(&self, other: &CratePattern) -> bool {
+        if self.prefix {
+            other.folded.starts_with(&self.folded)
+        } else {
+            !other.prefix && other.folded == self.folded
+        }
+    }
+}
+
+impl FromStr for CratePattern {
+    type Err = ServiceError;
+
+    fn from_str(s: &str) -> Result<Self, ServiceError> {
+        let bad = |why: &str| {
+            ServiceError::BadRequest(format!(
+                "invalid crate pattern `{}`: {why}; use a crate name, or the start of one \
+                 followed by `*` (`acme-*`)",
+                crate::operations::clip(s, MAX_NAME)
+            ))
+        };
+        let (stem, prefix) = match s.strip_suffix('*') {
+            Some(stem) => (stem, true),
+            None => (s, false),
+        };
+        if stem.is_empty() {
+            return Err(bad(
+                "it names no crate (leave out the patterns for every crate)",
+            ));
+        }
+        if stem.len() > MAX_NAME {
+            return Err(bad("it is longer than 64 characters"));
+        }
+        if !stem.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(bad("it must start with a letter"));
+        }
+        if !stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "only ASCII letters, digits, `-`, `_` and one trailing `*` are allowed",
+            ));
+        }
+        Ok(CratePattern {
+            text: s.to_string(),
+            folded: berth_protocol::canonical_name(stem),
+            prefix,
+        })
+    }
+}
+
+impl std::fmt::Display for CratePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Parses a CIDR range; a bare address is the range of that one address.
+pub fn parse_cidr(s: &str) -> Result<IpNet, ServiceError> {
+    let s = s.trim();
+    IpNet::from_str(s)
+        .or_else(|_| IpAddr::from_str(s).map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            ServiceError::BadRequest(format!(
+                "invalid CIDR range `{}`: write an address and a prefix length, like \
+                 `10.0.0.0/8` or `2001:db8::/32`",
+                crate::operations::clip(s, MAX_NAME)
+            ))
+        })
+}
+
+/// What limits a token beyond its scopes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenLimits {
+    /// Crates the token may publish, yank and change owners of; empty for
+    /// every crate. Reads are never limited by these.
+    pub crates: Vec<CratePattern>,
+    /// The one registry (by name, as in request URLs) the token works on.
+    pub registry: Option<String>,
+    /// Addresses the token may be used from; empty for any.
+    pub cidrs: Vec<IpNet>,
+    /// When the token stops working (Unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
+impl TokenLimits {
+    /// The limits stored with a token.
+    pub(crate) fn from_record(record: &TokenRecord) -> Result<Self, ServiceError> {
+        Self::from_stored(
+            &record.crate_patterns,
+            record.registry.clone(),
+            &record.allowed_cidrs,
+            record.expires_at,
+        )
+    }
+
+    fn from_stored(
+        crates: &str,
+        registry: Option<String>,
+        cidrs: &str,
+        expires_at: Option<i64>,
+    ) -> Result<Self, ServiceError> {
+        let corrupt = |e: ServiceError| ServiceError::Internal(format!("stored token limits: {e}"));
+        Ok(TokenLimits {
+            crates: split_list(crates)
+                .map(CratePattern::from_str)
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            registry,
+            cidrs: split_list(cidrs)
+                .map(parse_cidr)
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            expires_at,
+        })
+    }
+
+    /// Whether the token may change crate `name` (publish, yank, owners).
+    pub fn allows_crate(&self, name: &str) -> bool {
+        self.crates.is_empty() || self.crates.iter().any(|p| p.matches(name))
+    }
+
+    /// Whether the token may be used from `client`.
+    pub fn allows_address(&self, client: Option<IpAddr>) -> bool {
+        if self.cidrs.is_empty() {
+            return true;
+        }
+        let Some(ip) = client else { return false };
+        let ip = ip.to_canonical();
+        self.cidrs.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The patterns as the user wrote them, comma-separated.
+    fn crates_text(&self) -> String {
+        join(&self.crates)
+    }
+
+    fn cidrs_text(&self) -> String {
+        join(&self.cidrs)
+    }
+
+    /// Why `child` would have more rights than `self`, if it would.
+    fn widened_by(&self, child: &TokenLimits) -> Option<String> {
+        if !self.crates.is_empty() {
+            if child.crates.is_empty() {
+                return Some(format!(
+                    "this token is limited to crates matching {}, and the new token would not be",
+                    quoted(&self.crates)
+                ));
+            }
+            if let Some(wider) = child
+                .crates
+                .iter()
+                .find(|c| !self.crates.iter().any(|p| p.covers(c)))
+            {
+                return Some(format!(
+                    "the crate pattern `{wider}` is wider than this token's patterns {}",
+                    quoted(&self.crates)
+                ));
+            }
+        }
+        if let Some(mine) = &self.registry {
+            if child.registry.as_ref() != Some(mine) {
+                return Some(format!(
+                    "this token is restricted to registry `{mine}`; a token it creates must be too"
+                ));
+            }
+        }
+        if let Some(mine) = self.expires_at {
+            if child.expires_at.is_none_or(|t| t > mine) {
+                return Some(format!(
+                    "this token expires at {}; a token it creates must expire no later",
+                    format_time(mine)
+                ));
+            }
+        }
+        if !self.cidrs.is_empty() {
+            if child.cidrs.is_empty() {
+                return Some(format!(
+                    "this token is limited to the address ranges {}, and the new token would not be",
+                    quoted(&self.cidrs)
+                ));
+            }
+            if let Some(wider) = child
+                .cidrs
+                .iter()
+                .find(|c| !self.cidrs.iter().any(|p| p.contains(*c)))
+            {
+                return Some(format!(
+                    "the address range `{wider}` is not inside this token's ranges {}",
+                    quoted(&self.cidrs)
+                ));
+            }
+        }
+        None
+    }
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn quoted<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A Unix time as RFC 3339 (UTC), for messages and listings.
+pub fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// When a token given `expires_in` (a duration: `90d`, `12h`, `30m`,
+/// `30s`, or combined: `1h 30m`) or `expires_at` (a date, `2027-01-31`,
+/// meaning its start in UTC, or an RFC 3339 time) expires; `None` for
+/// never. At most one of the two may be given, and the time must be in the
+/// future.
+pub fn parse_expiry(
+    expires_in: Option<&str>,
+    expires_at: Option<&str>,
+) -> Result<Option<i64>, ServiceError> {
+    let now = now_unix();
+    match (expires_in, expires_at) {
+        (Some(_), Some(_)) => Err(ServiceError::BadRequest(
+            "give either an expiry duration (`--expires-in`, `expires_in`) or an expiry time \
+             (`--expires-at`, `expires_at`), not both"
+                .into(),
+        )),
+        (None, None) => Ok(None),
+        (Some(d), None) => {
+            let bad = || {
+                ServiceError::BadRequest(format!(
+                    "invalid expiry duration `{}`: write a number and a unit, like `90d`, \
+                     `12h`, `30m` or `30s`, of at least one second and at most 100 years",
+                    crate::operations::clip(d, MAX_NAME)
+                ))
+            };
+            let secs = humantime::parse_duration(d.trim())
+                .map_err(|_| bad())?
+                .as_secs();
+            if secs == 0 || secs > MAX_LIFETIME_SECS {
+                return Err(bad());
+            }
+            Ok(Some(now + secs as i64))
+        }
+        (None, Some(t)) => {
+            let t = t.trim();
+            let bad = || {
+                ServiceError::BadRequest(format!(
+                    "invalid expiry time `{}`: write a date (`2027-01-31`, its start in UTC) or \
+                     an RFC 3339 time (`2027-01-31T12:00:00Z`)",
+                    crate::operations::clip(t, MAX_NAME)
+                ))
+            };
+            let at = match time::OffsetDateTime::parse(
+                t,
+                &time::format_description::well_known::Rfc3339,
+            ) {
+                Ok(at) => at.unix_timestamp(),
+                Err(_) => {
+                    let format =
+                        time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
+                            .map_err(|e| ServiceError::Internal(format!("date format: {e}")))?;
+                    time::Date::parse(t, &format)
+                        .map_err(|_| bad())?
+                        .midnight()
+                        .assume_utc()
+                        .unix_timestamp()
+                }
+            };
+            if at <= now {
+                return Err(ServiceError::BadRequest(format!(
+                    "the expiry time `{t}` is not in the future"
+                )));
+            }
+            Ok(Some(at))
+        }
+    }
+}
+
+/// A token to create, as asked for (`berth token create` or
+/// `POST /api/v1/me/tokens`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// A label, unique among the user's active tokens; `token-ID` when
+    /// left out.
+    pub name: Option<String>,
+    /// Scope names; every scope (or, through the API, the creating token's
+    /// scopes) when left out.
+    pub scopes: Option<Vec<String>>,
+    /// Crate-name patterns; every crate when left out.
+    #[serde(default)]
+    pub crates: Vec<String>,
+    /// The one registry the token works on.
+    pub registry: Option<String>,
+    /// A duration (`90d`); exclusive with `expires_at`.
+    pub expires_in: Option<String>,
+    /// A date or RFC 3339 time.
+    pub expires_at: Option<String>,
+    /// CIDR ranges the token may be used from.
+    #[serde(default)]
+    pub allowed_cidrs: Vec<String>,
+}
+
+/// A token as listed (never its secret): for `berth token list --json`
+/// and `GET /api/v1/me/tokens`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub crates: Vec<String>,
+    pub registry: Option<String>,
+    pub allowed_cidrs: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked: bool,
+}
+
+impl From<TokenInfo> for TokenView {
+    fn from(t: TokenInfo) -> Self {
+        let list = |s: &str| split_list(s).map(str::to_string).collect();
+        TokenView {
+            id: t.id,
+            scopes: list(&t.scopes),
+            crates: list(&t.crate_patterns),
+            allowed_cidrs: list(&t.allowed_cidrs),
+            name: t.name,
+            registry: t.registry,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked: t.revoked,
+        }
+    }
+}
+
+/// A token just created: what it is, and its secret (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedToken {
+    pub token: TokenView,
+    pub secret: String,
+}
+
+/// Which of a user's tokens: by id or by (active) name.
+#[derive(Debug, Clone)]
+pub enum TokenRef {
+    Id(i64),
+    Name(String),
+}
+
+/// A request checked and parsed: scopes, limits and name.
+struct Parsed {
+    name: Option<String>,
+    scopes: Option<Scopes>,
+    limits: TokenLimits,
+}
+
+impl Berth {
+    /// Validates a token request: name, scopes, patterns (folded, at most
+    /// [`MAX_LIST`]), the registry (it must exist), expiry and ranges.
+    fn parse_request(&self, req: &TokenRequest) -> Result<Parsed, ServiceError> {
+        if let Some(name) = &req.name {
+            let ok = !name.is_empty()
+                && name.len() <= MAX_NAME
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != ',' && c != '`');
+            if !ok {
+                return Err(ServiceError::BadRequest(format!(
+                    "invalid token name `{}`: use 1-64 printable ASCII characters without spaces, \
+                     commas or backquotes",
+                    crate::operations::clip(name, MAX_NAME)
+                )));
+            }
+        }
+        if req.crates.len() > MAX_LIST || req.allowed_cidrs.len() > MAX_LIST {
+            return Err(ServiceError::BadRequest(format!(
+                "a token takes at most {MAX_LIST} crate patterns and {MAX_LIST} CIDR ranges"
+            )));
+        }
+        let scopes = match &req.scopes {
+            None => None,
+            Some(list) if list.len() > Scope::ALL.len() * 2 => {
+                return Err(ServiceError::BadRequest("too many scopes".into()))
+            }
+            Some(list) => Some(Scopes::parse(&list.join(",")).map_err(ServiceError::BadRequest)?),
+        };
+        if let Some(r) = &req.registry {
+            self.registry(r)?;
+        }
+        let mut crates: Vec<CratePattern> = Vec::new();
+        for p in &req.crates {
+            let p = p.parse::<CratePattern>()?;
+            if !crates.contains(&p) {
+                crates.push(p);
+            }
+        }
+        let mut cidrs: Vec<IpNet> = Vec::new();
+        for c in &req.allowed_cidrs {
+            let c = parse_cidr(c)?;
+            if !cidrs.contains(&c) {
+                cidrs.push(c);
+            }
+        }
+        Ok(Parsed {
+            name: req.name.clone(),
+            scopes,
+            limits: TokenLimits {
+                crates,
+                registry: req.registry.clone(),
+                cidrs,
+                expires_at: parse_expiry(req.expires_in.as_deref(), req.expires_at.as_deref())?,
+            },
+        })
+    }
+
+    async fn store_token(
+        &self,
+        user: &User,
+        parsed: &Parsed,
+        scopes: Scopes,
+        audit: AuditEntry,
+    ) -> Result<CreatedToken, ServiceError> {
+        let secret = generate_token();
+        let hash = hash_token(&secret);
+        let id = self
+            .meta
+            .create_token(NewToken {
+                user_id: user.id,
+                name: parsed.name.as_deref(),
+                token_hash: &hash,
+                scopes: &scopes.to_list(),
+                crate_patterns: &parsed.limits.crates_text(),
+                registry: parsed.limits.registry.as_deref(),
+                allowed_cidrs: &parsed.limits.cidrs_text(),
+                expires_at: parsed.limits.expires_at,
+                audit,
+            })
+            .await?;
+        let info = self
+            .meta
+            .list_tokens(user.id)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| ServiceError::Internal(format!("token {id} vanished")))?;
+        Ok(CreatedToken {
+            token: info.into(),
+            secret,
+        })
+    }
+
+    async fn user_named(&self, login: &str) -> Result<User, ServiceError> {
+        self.meta.user_by_login(login).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "no user `{login}`; add one with `berth user add {login}`"
+            ))
+        })
+    }
+
+    /// Creates a token for a user (the operator's `berth token create`);
+    /// every scope when none is asked for.
+    pub async fn create_token(
+        &self,
+        login: &str,
+        req: &TokenRequest,
+    ) -> Result<CreatedToken, ServiceError> {
+        let user = self.user_named(login).await?;
+        let parsed = self.parse_request(req)?;
+        let scopes = parsed.scopes.unwrap_or(Scopes::ALL);
+        let audit = AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok);
+        self.store_token(&user, &parsed, scopes, audit).await
+    }
+
+    /// The audit row of a token change `who` makes through the API.
+    fn token_audit(who: &Identity, action: AuditAction, outcome: AuditOutcome) -> AuditEntry {
+        AuditEntry {
+            actor: Some(who.user.login.clone()),
+            token_id: Some(who.token_id),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
+            ..AuditEntry::new(action, outcome)
+        }
+    }
+
+    fn need_user_token(who: Option<&Identity>) -> Result<&Identity, ServiceError> {
+        who.ok_or_else(|| {
+            ServiceError::Unauthorized(
+                "managing your tokens requires a token: send it in the Authorization header".into(),
+            )
+        })
+    }
+
+    /// Creates a token for the caller's own user. What the request leaves
+    /// out is inherited from the caller's token (scopes, patterns,
+    /// registry, expiry, ranges); what it asks for may not exceed the
+    /// caller's token (403, audited, saying why).
+    pub async fn create_own_token(
+        &self,
+        who: Option<&Identity>,
+        req: &TokenRequest,
+    ) -> Result<CreatedToken, ServiceError> {
+        let who = Self::need_user_token(who)?;
+        let mut parsed = self.parse_request(req)?;
+        let scopes = parsed.scopes.unwrap_or(who.scopes);
+        let mine = &who.limits;
+        if parsed.limits.crates.is_empty() {
+            parsed.limits.crates = mine.crates.clone();
+        }
+        if parsed.limits.registry.is_none() {
+            parsed.limits.registry = mine.registry.clone();
+        }
+        if parsed.limits.expires_at.is_none() {
+            parsed.limits.expires_at = mine.expires_at;
+        }
+        if parsed.limits.cidrs.is_empty() {
+            parsed.limits.cidrs = mine.cidrs.clone();
+        }
+        let why = if !scopes.within(who.scopes) {
+            Some(format!(
+                "the new token would have scopes ({}) that this token ({}) lacks",
+                scopes.to_list(),
+                who.scopes.to_list()
+            ))
+        } else {
+            mine.widened_by(&parsed.limits)
+        };
+        if let Some(why) = why {
+            let entry = AuditEntry {
+                detail: Some(crate::operations::clip(&why, 512)),
+                ..Self::token_audit(who, AuditAction::TokenCreate, AuditOutcome::Denied)
+            };
+            if let Err(e) = self.meta.append_audit(&entry).await {
+                tracing::warn!(error = %e, "could not write audit entry for a refused token");
+            }
+            return Err(ServiceError::Forbidden(format!(
+                "a token cannot create a token with more rights than its own: {why}"
+            )));
+        }
+        let audit = Self::token_audit(who, AuditAction::TokenCreate, AuditOutcome::Ok);
+        self.store_token(&who.user, &parsed, scopes, audit).await
+    }
+
+    /// The caller's own tokens (never their secrets).
+    pub async fn own_tokens(&self, who: Option<&Identity>) -> Result<Vec<TokenView>, ServiceError> {
+        let who = Self::need_user_token(who)?;
+        Ok(self
+            .meta
+            .list_tokens(who.user.id)
+            .await?
+            .into_iter()
+            .map(TokenView::from)
+            .collect())
+    }
+
+    /// Revokes one of the caller's own tokens; another user's (or no)
+    /// token of that id is 404.
+    pub async fn revoke_own_token(
+        &self,
+        who: Option<&Identity>,
+        token_id: i64,
+    ) -> Result<(), ServiceError> {
+        let who = Self::need_user_token(who)?;
+        let audit = Self::token_audit(who, AuditAction::TokenRevoke, AuditOutcome::Ok);
+        if self.meta.revoke_token(who.user.id, token_id, audit).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "you have no active token with id {token_id}"
+            )))
+        }
+    }
+
+    /// Revokes one of a user's tokens by id or name (`berth token revoke`).
+    /// Returns the revoked token's id.
+    pub async fn revoke_token(&self, login: &str, which: &TokenRef) -> Result<i64, ServiceError> {
+        let user = self.user_named(login).await?;
+        let missing = || {
+            ServiceError::NotFound(match which {
+                TokenRef::Id(id) => format!("user `{login}` has no active token with id {id}"),
+                TokenRef::Name(name) => {
+                    format!("user `{login}` has no active token named `{name}`")
+                }
+            })
+        };
+        let id = match which {
+            TokenRef::Id(id) => *id,
+            TokenRef::Name(name) => {
+                self.meta
+                    .active_token_by_name(user.id, name)
+                    .await?
+                    .ok_or_else(missing)?
+                    .id
+            }
+        };
+        let audit = AuditEntry::new(AuditAction::TokenRevoke, AuditOutcome::Ok);
+        if self.meta.revoke_token(user.id, id, audit).await? {
+            Ok(id)
+        } else {
+            Err(missing())
+        }
+    }
+
+    /// Fails with 403 (audited) when the caller's token is limited to
+    /// crate patterns that `krate` does not match. For changes only
+    /// (publish, yank, owners); reads are never limited by patterns.
+    pub(crate) async fn require_crate_pattern(
+        &self,
+        who: &Identity,
+        action: AuditAction,
+        reg: &Registry,
+        krate: &str,
+        vers: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if who.limits.allows_crate(krate) {
+            return Ok(());
+        }
+        let patterns = quoted(&who.limits.crates);
+        self.audit_denied(
+            who,
+            action,
+            reg,
+            krate,
+            vers,
+            &format!("token limited to crates {patterns}"),
+        )
+        .await;
+        Err(ServiceError::Forbidden(format!(
+            "this token may only publish, yank and change owners of crates matching {patterns}; \
+             `{}` does not match; create a token with `berth token create --crates`",
+            crate::operations::clip(krate, MAX_NAME)
+        )))
+    }
+
+    /// Fails with 403 (audited) when the caller's token is restricted to
+    /// another registry than `registry`, the one named in the request's
+    /// URL (a virtual registry's requests act on its members, and still
+    /// match the virtual registry).
+    pub async fn require_token_registry(
+        &self,
+        who: &Identity,
+        registry: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(mine) = &who.limits.registry else {
+            return Ok(());
+        };
+        if mine == registry {
+            return Ok(());
+        }
+        let entry = AuditEntry {
+            registry: Some(crate::operations::clip(registry, MAX_NAME)),
+            detail: Some(format!("token restricted to registry {mine}")),
+            ..Self::token_audit(who, AuditAction::TokenRestricted, AuditOutcome::Denied)
+        };
+        if let Err(e) = self.meta.append_audit(&entry).await {
+            tracing::warn!(error = %e, "could not write audit entry for a restricted token");
+        }
+        Err(ServiceError::Forbidden(format!(
+            "the token `{}` is restricted to registry `{mine}`; use a token for registry `{}`",
+            who.token_name,
+            crate::operations::clip(registry, MAX_NAME)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pats(list: &[&str]) -> Vec<CratePattern> {
+        list.iter().map(|p| p.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn patterns_fold_like_crate_names() {
+        let p: CratePattern = "Acme-*".parse().unwrap();
+        assert!(p.matches("acme_core") && p.matches("ACME-x") && !p.matches("acm"));
+        let exact: CratePattern = "foo_bar".parse().unwrap();
+        assert!(exact.matches("Foo-Bar") && !exact.matches("foo-bar2"));
+        for bad in ["*", "", "-x", "a*b*", "a b", "ä", &"a".repeat(65)] {
+            assert!(bad.parse::<CratePattern>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn narrower_limits_only() {
+        let parent = TokenLimits {
+            crates: pats(&["acme-*", "tool"]),
+            registry: Some("main".into()),
+            cidrs: vec![parse_cidr("10.0.0.0/8").unwrap()],
+            expires_at: Some(1000),
+        };
+        let child = TokenLimits {
+            crates: pats(&["acme_core*", "TOOL"]),
+            cidrs: vec![parse_cidr("10.1.2.3").unwrap()],
+            expires_at: Some(900),
+            ..parent.clone()
+        };
+        assert_eq!(parent.widened_by(&child), None);
+        for wider in [
+            TokenLimits {
+                crates: pats(&["ac*"]),
+                ..child.clone()
+            },
+            TokenLimits {
+                crates: vec![],
+                ..child.clone()
+            },
+            TokenLimits {
+                crates: pats(&["tool*"]),
+                ..child.clone()
+            },
+            TokenLimits {
+                registry: Some("other".into()),
+                ..child.clone()
+            },
+            TokenLimits {
+                expires_at: Some(1001),
+                ..child.clone()
+            },
+            TokenLimits {
+                expires_at: None,
+                ..child.clone()
+            },
+            TokenLimits {
+                cidrs: vec![parse_cidr("0.0.0.0/0").unwrap()],
+                ..child.clone()
+            },
+        ] {
+            assert!(parent.widened_by(&wider).is_some(), "{wider:?}");
+        }
+        assert_eq!(TokenLimits::default().widened_by(&child), None);
+    }
+
+    #[test]
+    fn addresses() {
+        let l = TokenLimits {
+            cidrs: vec![parse_cidr("127.0.0.2/32").unwrap()],
+            ..Default::default()
+        };
+        assert!(l.allows_address(Some("127.0.0.2".parse().unwrap())));
+        assert!(l.allows_address(Some("::ffff:127.0.0.2".parse().unwrap())));
+        assert!(!l.allows_address(Some("127.0.0.1".parse().unwrap())));
+        assert!(!l.allows_address(None));
+        assert!(TokenLimits::default().allows_address(None));
+        assert_eq!(parse_cidr("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn expiry_forms() {
+        let now = now_unix();
+        let in_90d = parse_expiry(Some("90d"), None).unwrap().unwrap();
+        assert!((in_90d - now - 90 * 86_400).abs() <= 2);
+        let in_30s = parse_expiry(Some("30s"), None).unwrap().unwrap();
+        assert!((in_30s - now - 30).abs() <= 2);
+        for d in ["12h", "30m", "1h 30m"] {
+            assert!(parse_expiry(Some(d), None).unwrap().is_some(), "{d}");
+        }
+        assert_eq!(
+            parse_expiry(None, Some("2999-01-31")).unwrap(),
+            Some(32_474_736_000)
+        );
+        assert_eq!(
+            parse_expiry(None, Some("2999-01-31T01:00:00+01:00")).unwrap(),
+            Some(32_474_736_000)
+        );
+        assert_eq!(parse_expiry(None, None).unwrap(), None);
+        for (i, a) in [
+            (Some("0s"), None),
+            (Some("soon"), None),
+            (Some("1000y"), None),
+            (None, Some("2001-01-01")),
+            (None, Some("tomorrow")),
+            (Some("1d"), Some("2999-01-01")),
+        ] {
+            assert!(parse_expiry(i, a).is_err(), "{i:?} {a:?}");
+        }
+    }
+}
