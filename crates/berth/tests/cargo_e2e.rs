@@ -570,7 +570,10 @@ fn private_registry_requires_a_token_for_everything() {
         "secret = { version = \"1\", registry = \"main\" }",
     );
     let err = anon.fails(&app2, &["generate-lockfile"]);
-    assert!(err.contains("token") || err.contains("401"), "{err}");
+    assert!(
+        err.contains("no token found for `main`") && err.contains("cargo login --registry main"),
+        "{err}"
+    );
 }
 
 #[test]
