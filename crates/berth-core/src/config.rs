@@ -728,7 +728,10 @@ impl Config {
         }
         self.limits.exempt_networks()?;
         self.trusted_networks()?;
-        if !matches!(self.forwarded_header.as_str(), "x-forwarded-for" | "forwarded") {
+        if !matches!(
+            self.forwarded_header.as_str(),
+            "x-forwarded-for" | "forwarded"
+        ) {
             return Err(ConfigError(format!(
                 "forwarded_header `{}` must be `x-forwarded-for` or `forwarded`",
                 self.forwarded_header

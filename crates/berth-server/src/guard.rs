@@ -407,7 +407,11 @@ fn registry_of(path: &str) -> Option<&str> {
 /// Middleware: a request for a registry with `allowed_cidrs` from an
 /// address outside them is answered 403, before anything about the
 /// registry's contents is looked at.
-pub(crate) async fn allow_list(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn allow_list(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let guard = &state.guard;
     if guard.allowed.is_empty() {
         return next.run(req).await;
@@ -424,11 +428,7 @@ pub(crate) async fn allow_list(State(state): State<AppState>, req: Request, next
     if guard.first_denial_in_a_while(ip, Instant::now()) {
         let entry = AuditEntry {
             registry: Some(registry),
-            detail: Some(format!(
-                "{} {}",
-                req.method(),
-                clip(req.uri().path(), 200)
-            )),
+            detail: Some(format!("{} {}", req.method(), clip(req.uri().path(), 200))),
             client_addr: Some(ip.to_string()),
             user_agent: crate::caller::user_agent(req.headers()),
             ..AuditEntry::new(AuditAction::AccessDenied, AuditOutcome::Denied)
@@ -537,7 +537,10 @@ mod tests {
         let g = guard(&[], "x-forwarded-for");
         let a = Some(ip("192.0.2.1"));
         for _ in 0..2 {
-            assert!(matches!(g.failed(a, Some("berth_aaaaaa")), Failure::Counted));
+            assert!(matches!(
+                g.failed(a, Some("berth_aaaaaa")),
+                Failure::Counted
+            ));
             assert!(g.throttled(a, None).is_none());
         }
         assert!(matches!(
@@ -547,14 +550,18 @@ mod tests {
         let t = g.throttled(a, Some("berth_bbbbbb")).unwrap();
         assert_eq!((t.label, secs(t.retry_after)), ("address", 300));
         // Another address is untouched; the prefix has 3 of 5.
-        assert!(g.throttled(Some(ip("192.0.2.2")), Some("berth_aaaaaa")).is_none());
+        assert!(g
+            .throttled(Some(ip("192.0.2.2")), Some("berth_aaaaaa"))
+            .is_none());
         let b = Some(ip("192.0.2.3"));
         g.failed(b, Some("berth_aaaaaa"));
         assert!(matches!(
             g.failed(b, Some("berth_aaaaaa")),
             Failure::Throttles(_)
         ));
-        let t = g.throttled(Some(ip("192.0.2.4")), Some("berth_aaaaaa")).unwrap();
+        let t = g
+            .throttled(Some(ip("192.0.2.4")), Some("berth_aaaaaa"))
+            .unwrap();
         assert_eq!(t.label, "prefix");
         // An IPv6 client counts by /64.
         let g = guard(&[], "x-forwarded-for");
@@ -574,7 +581,10 @@ mod tests {
     #[test]
     fn registry_urls() {
         assert_eq!(registry_of("/r/main/index/config.json"), Some("main"));
-        assert_eq!(registry_of("/api/v1/registries/corp/crates/x"), Some("corp"));
+        assert_eq!(
+            registry_of("/api/v1/registries/corp/crates/x"),
+            Some("corp")
+        );
         assert_eq!(registry_of("/api/v1/registries/corp"), Some("corp"));
         assert_eq!(registry_of("/api/v1/audit"), None);
         assert_eq!(registry_of("/health"), None);
