@@ -7,7 +7,8 @@
 //! Everything here is in memory and per node: fixed-capacity maps with
 //! least-recently-used eviction, one short lock per request that needs
 //! them, no database work except the audit rows of refusals (bounded: one
-//! per address a minute for refused addresses, at most the threshold plus
+//! per address a minute, 120 a minute in all, for refused addresses; at
+//! most the threshold plus
 //! one per address or prefix and cooling period for failed
 //! authentications). This module never decides who a token belongs to and
 //! never reads a request body; the per-connection cap (`conn.rs`) stays on
@@ -47,8 +48,11 @@ const MAX_HOPS: usize = 64;
 const COUNTER_CAPACITY: usize = 65_536;
 /// Addresses whose last `access.denied` row is remembered.
 const DENIED_CAPACITY: usize = 4_096;
-/// At most one `access.denied` row per address in this long.
+/// At most one `access.denied` row per address in this long ...
 const DENIED_AUDIT_EVERY: Duration = Duration::from_secs(60);
+/// ... and at most this many in all in that time (a flood from many
+/// addresses is counted in metrics, not written row by row).
+const DENIED_AUDIT_ROWS: u32 = 120;
 /// How many characters of a presented secret identify its prefix.
 pub(crate) const PREFIX_CHARS: usize = 12;
 
@@ -59,11 +63,19 @@ pub(crate) struct Guard {
     /// Registries with address lists: the lists a client must pass, each
     /// with the registry whose `allowed_cidrs` it is.
     allowed: HashMap<String, Vec<(String, Vec<IpNet>)>>,
-    denied_audited: Mutex<LruCache<IpAddr, Instant>>,
+    denied_audited: Mutex<DeniedAudit>,
     by_address: Counters<IpAddr>,
     by_prefix: Counters<Box<str>>,
     window: Duration,
     cooldown: Duration,
+}
+
+/// Which refused addresses were audited lately, and how many rows this
+/// minute.
+struct DeniedAudit {
+    last: LruCache<IpAddr, Instant>,
+    since: Instant,
+    rows: u32,
 }
 
 /// Why a request with credentials is refused for now.
@@ -117,7 +129,11 @@ impl Guard {
                 HeaderName::from_static("x-forwarded-for")
             },
             allowed,
-            denied_audited: Mutex::new(LruCache::new(DENIED_CAPACITY)),
+            denied_audited: Mutex::new(DeniedAudit {
+                last: LruCache::new(DENIED_CAPACITY),
+                since: Instant::now(),
+                rows: 0,
+            }),
             by_address: Counters::new(l.auth_failures_per_address),
             by_prefix: Counters::new(l.auth_failures_per_prefix),
             window: Duration::from_secs(l.auth_failure_window_secs),
@@ -191,21 +207,31 @@ impl Guard {
         })
     }
 
-    /// Whether this is the first refusal of `ip` in a minute (the one to
-    /// audit).
+    /// Whether this refusal of `ip` is to be audited: the first of that
+    /// address in a minute, within the minute's budget of rows.
     fn first_denial_in_a_while(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut seen = self
+        let mut audit = self
             .denied_audited
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let key = address_key(ip);
-        match seen.get(&key) {
-            Some(at) if now.saturating_duration_since(*at) < DENIED_AUDIT_EVERY => false,
-            _ => {
-                seen.insert(key, now);
-                true
-            }
+        if audit
+            .last
+            .get(&key)
+            .is_some_and(|at| now.saturating_duration_since(*at) < DENIED_AUDIT_EVERY)
+        {
+            return false;
         }
+        if now.saturating_duration_since(audit.since) >= DENIED_AUDIT_EVERY {
+            audit.since = now;
+            audit.rows = 0;
+        }
+        if audit.rows >= DENIED_AUDIT_ROWS {
+            return false;
+        }
+        audit.rows += 1;
+        audit.last.insert(key, now);
+        true
     }
 
     /// Whether a request presenting credentials from `ip` with a secret
@@ -569,6 +595,22 @@ mod tests {
             g.failed(Some(ip(&format!("2001:db8::{n}"))), None);
         }
         assert!(g.throttled(Some(ip("2001:db8::ffff")), None).is_some());
+    }
+
+    #[test]
+    fn refused_addresses_are_audited_once_a_minute_within_a_budget() {
+        let g = guard(&[], "x-forwarded-for");
+        let now = Instant::now();
+        assert!(g.first_denial_in_a_while(ip("192.0.2.1"), now));
+        assert!(!g.first_denial_in_a_while(ip("192.0.2.1"), now + Duration::from_secs(59)));
+        assert!(g.first_denial_in_a_while(ip("192.0.2.1"), now + Duration::from_secs(61)));
+        let audited = (0..1000u32)
+            .filter(|n| {
+                let a = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+                g.first_denial_in_a_while(a, now + Duration::from_secs(61))
+            })
+            .count();
+        assert_eq!(audited as u32, DENIED_AUDIT_ROWS - 1);
     }
 
     #[test]
