@@ -316,4 +316,23 @@ mod tests {
         assert!(claim_matches("exact", "EXACT"));
         assert!(!claim_matches("exact", "exactly"));
     }
+
+    #[test]
+    fn allowed_cidrs_are_ranges_or_addresses() {
+        let mut r = RegistryConfig::hosted("corp");
+        r.allowed_cidrs = vec!["10.1.2.3/8".into(), "192.0.2.7".into(), "fd00::/8".into()];
+        let nets: Vec<String> = r
+            .allowed_networks()
+            .unwrap()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        r.allowed_cidrs = vec!["10.0.0.0/33".into()];
+        assert_eq!(
+            r.check().unwrap_err().to_string(),
+            "configuration error: registry `corp`: allowed_cidrs: `10.0.0.0/33` is not an address \
+             or a CIDR range (such as 10.0.0.5/32 or fd00::/64)"
+        );
+    }
 }
