@@ -164,11 +164,10 @@ impl Guard {
             }
         }
         let forwarded = self.header == header::FORWARDED;
-        // Hops in order, right-most last.
-        let hops = lines.iter().flat_map(|l| l.split(','));
-        let hops: Vec<&str> = hops.collect();
+        // Hops from the right: the last line's last entry first.
+        let hops = lines.iter().rev().flat_map(|l| l.rsplit(','));
         let mut client = peer;
-        for hop in hops.iter().rev().take(MAX_HOPS) {
+        for hop in hops.take(MAX_HOPS) {
             let parsed = if forwarded {
                 forwarded_for(hop)
             } else {
