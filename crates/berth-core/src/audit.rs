@@ -1,10 +1,10 @@
 //! Reading the audit log: filtered listings (`berth audit`, the management
 //! API) and the check of its hash chain (`berth audit verify`). Writing is
-//! the store's job, inside each change's transaction; nothing here writes.
+//! the store's job, inside each change's transaction; the only rows written
+//! here are the node's start and refusals decided by the HTTP layer
+//! (addresses, failed authentications), which change nothing.
 
-pub use berth_store::{AuditCheck, AuditFilter, AuditRow};
-
-use berth_store::{AuditAction, AuditEntry};
+pub use berth_store::{AuditAction, AuditCheck, AuditEntry, AuditFilter, AuditOutcome, AuditRow};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time};
@@ -46,6 +46,15 @@ impl Berth {
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let entry = AuditEntry::done(AuditAction::ServerStart, config);
         Ok(self.meta.append_audit(&entry).await?)
+    }
+
+    /// Appends the row of a refusal decided before any service call (an
+    /// address outside a registry's list, a failed or throttled
+    /// authentication). A failed write is logged; the refusal stands.
+    pub async fn audit_refusal(&self, entry: &AuditEntry) {
+        if let Err(e) = self.meta.append_audit(entry).await {
+            tracing::warn!(error = %e, action = %entry.action, "could not write the audit entry of a refusal");
+        }
     }
 
     /// Checks the whole audit log's hash chain.

@@ -22,6 +22,16 @@ pub struct Config {
     pub listen: String,
     /// The URL cargo uses to reach this server; defaults to `http://{listen}`.
     pub public_url: String,
+    /// Reverse proxies (CIDR ranges, e.g. `10.0.0.5/32`) whose
+    /// `X-Forwarded-For` / `Forwarded: for=` headers are believed: for a
+    /// connection from one of them, the client is the right-most address of
+    /// the header that is not itself a trusted proxy. From anyone else the
+    /// headers are ignored. Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Which header the trusted proxies write: `x-forwarded-for` (nginx,
+    /// HAProxy, most load balancers) or `forwarded` (RFC 7239). Only that
+    /// one is read, so a client cannot slip in the other.
+    pub forwarded_header: String,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
@@ -130,24 +140,53 @@ pub struct LimitsConfig {
     /// Largest index file (all versions of one crate) in bytes; a publish
     /// that would grow it past this is refused.
     pub max_index_file_bytes: u64,
+    /// Failed authentications (an unknown, revoked, expired or malformed
+    /// token) from one client address within `auth_failure_window_secs`
+    /// before that address is answered 429 for `auth_cooldown_secs` when it
+    /// presents a token. Counted per node, in memory.
+    pub auth_failures_per_address: u32,
+    /// Failed authentications with one token prefix (the first 12
+    /// characters of the presented secret), from any address, within the
+    /// window before that prefix is answered 429 for the cooling period.
+    pub auth_failures_per_prefix: u32,
+    /// Seconds over which failed authentications are counted.
+    pub auth_failure_window_secs: u64,
+    /// Seconds a throttled address or prefix is refused (its `Retry-After`).
+    pub auth_cooldown_secs: u64,
+}
+
+/// Parses a list of CIDR ranges (a bare address is its own /32 or /128);
+/// `key` names the setting in the error.
+pub fn parse_networks(key: &str, list: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .map(|n| n.trunc())
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "{key}: `{s}` is not an address or a CIDR range (such as 10.0.0.5/32 or \
+                         fd00::/64)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+impl Config {
+    /// [`Config::trusted_proxies`], parsed.
+    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        parse_networks("trusted_proxies", &self.trusted_proxies)
+    }
 }
 
 impl LimitsConfig {
     /// [`LimitsConfig::connections_per_ip_exempt`], parsed.
     pub fn exempt_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        self.connections_per_ip_exempt
-            .iter()
-            .map(|s| {
-                s.parse::<ipnet::IpNet>()
-                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        ConfigError(format!(
-                            "limits.connections_per_ip_exempt: `{s}` is not an address or a \
-                             CIDR range (such as 10.0.0.5/32 or fd00::/64)"
-                        ))
-                    })
-            })
-            .collect()
+        parse_networks(
+            "limits.connections_per_ip_exempt",
+            &self.connections_per_ip_exempt,
+        )
     }
 
     /// Searches answered at once (`max_concurrent_searches`, or half the
@@ -270,6 +309,8 @@ impl Default for Config {
             data_dir: PathBuf::from("berth-data"),
             listen: "127.0.0.1:7878".into(),
             public_url: String::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".into(),
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             limits: LimitsConfig::default(),
@@ -318,6 +359,10 @@ impl Default for LimitsConfig {
             max_feature_values: defaults.max_feature_values,
             max_index_line_bytes: MIB,
             max_index_file_bytes: 32 * MIB,
+            auth_failures_per_address: 30,
+            auth_failures_per_prefix: 30,
+            auth_failure_window_secs: 600,
+            auth_cooldown_secs: 300,
         }
     }
 }
@@ -338,6 +383,8 @@ pub const ENV_KEYS: &[&str] = &[
     "data_dir",
     "listen",
     "public_url",
+    "trusted_proxies",
+    "forwarded_header",
     "database.url",
     "database.max_connections",
     "storage.url",
@@ -367,6 +414,10 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.max_feature_values",
     "limits.max_index_line_bytes",
     "limits.max_index_file_bytes",
+    "limits.auth_failures_per_address",
+    "limits.auth_failures_per_prefix",
+    "limits.auth_failure_window_secs",
+    "limits.auth_cooldown_secs",
     "publish.allowed_registries",
     "publish.denied_registries",
     "log.level",
@@ -632,6 +683,25 @@ impl Config {
                 u64::MAX / 2,
             ),
             (
+                "limits.auth_failures_per_address",
+                u64::from(l.auth_failures_per_address),
+                1,
+                1_000_000,
+            ),
+            (
+                "limits.auth_failures_per_prefix",
+                u64::from(l.auth_failures_per_prefix),
+                1,
+                1_000_000,
+            ),
+            (
+                "limits.auth_failure_window_secs",
+                l.auth_failure_window_secs,
+                1,
+                86_400,
+            ),
+            ("limits.auth_cooldown_secs", l.auth_cooldown_secs, 1, 86_400),
+            (
                 "database.max_connections",
                 u64::from(self.database.max_connections),
                 1,
@@ -657,6 +727,16 @@ impl Config {
             )));
         }
         self.limits.exempt_networks()?;
+        self.trusted_networks()?;
+        if !matches!(
+            self.forwarded_header.as_str(),
+            "x-forwarded-for" | "forwarded"
+        ) {
+            return Err(ConfigError(format!(
+                "forwarded_header `{}` must be `x-forwarded-for` or `forwarded`",
+                self.forwarded_header
+            )));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log.format `{}` must be `text` or `json`",

@@ -110,6 +110,7 @@ pub(crate) mod tests {
             name: "all".into(),
             kind: RegistryKind::Proxy,
             private: true,
+            allowed_cidrs: vec!["10.0.0.0/8".into()],
             upstream: Some("u".into()),
             upstream_aliases: vec!["a".into()],
             upstream_token_env: Some("T".into()),

@@ -18,6 +18,13 @@ pub struct RegistryConfig {
     /// A private registry refuses every request without a valid token.
     #[serde(default)]
     pub private: bool,
+    /// Client addresses (CIDR ranges) that may reach this registry at all:
+    /// its index, downloads and API, and its management API routes. Others
+    /// are answered 403. Empty (the default): every address. A virtual
+    /// registry is reachable only from addresses that its own list and
+    /// every member's list allow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_cidrs: Vec<String>,
 
     /// proxy: the upstream's sparse index URL (`sparse+https://.../`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +102,7 @@ impl RegistryConfig {
             name: name.into(),
             kind: RegistryKind::Hosted,
             private: false,
+            allowed_cidrs: Vec::new(),
             upstream: None,
             upstream_aliases: Vec::new(),
             upstream_token_env: None,
@@ -124,6 +132,7 @@ impl RegistryConfig {
                 self.name
             )));
         }
+        self.allowed_networks()?;
         let proxy_keys = [
             ("upstream", self.upstream.is_some()),
             ("upstream_aliases", !self.upstream_aliases.is_empty()),
@@ -183,6 +192,14 @@ impl RegistryConfig {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// [`RegistryConfig::allowed_cidrs`], parsed.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        crate::config::parse_networks(
+            &format!("registry `{}`: allowed_cidrs", self.name),
+            &self.allowed_cidrs,
+        )
     }
 
     /// A proxy's resolved settings (reads the token's variable).
@@ -298,5 +315,24 @@ mod tests {
         assert!(!claim_matches("acme-*", "acmecore"));
         assert!(claim_matches("exact", "EXACT"));
         assert!(!claim_matches("exact", "exactly"));
+    }
+
+    #[test]
+    fn allowed_cidrs_are_ranges_or_addresses() {
+        let mut r = RegistryConfig::hosted("corp");
+        r.allowed_cidrs = vec!["10.1.2.3/8".into(), "192.0.2.7".into(), "fd00::/8".into()];
+        let nets: Vec<String> = r
+            .allowed_networks()
+            .unwrap()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        r.allowed_cidrs = vec!["10.0.0.0/33".into()];
+        assert_eq!(
+            r.check().unwrap_err().to_string(),
+            "configuration error: registry `corp`: allowed_cidrs: `10.0.0.0/33` is not an address \
+             or a CIDR range (such as 10.0.0.5/32 or fd00::/64)"
+        );
     }
 }

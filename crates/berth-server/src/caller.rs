@@ -3,17 +3,23 @@
 //! and resolves it once, for the client's address (a token's CIDR ranges),
 //! and refuses a token restricted to another registry than the one the
 //! route's `{registry}` names. A 401 anywhere under `/r/{registry}/` gets
-//! cargo's login hint from [`login_hint`], so no handler deals with either.
+//! cargo's login hint from [`login_hint`], so no handler deals with either. Failed
+//! authentications are counted and audited here, and a throttled address or
+//! token prefix is refused here (`guard.rs` keeps the counts); this module
+//! never records a presented secret, only its first characters.
+
+use std::net::IpAddr;
 
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
 use berth_core::{Identity, ServiceError};
 
-use crate::conn::PeerAddr;
 use crate::error::ApiError;
+use crate::guard::{self, ClientAddr};
 use crate::AppState;
 
 /// The authenticated caller, or `None` for an anonymous request. A header
@@ -27,44 +33,114 @@ impl Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = match parts.headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(v) => Some(v.to_str().map_err(|_| {
-                ServiceError::Unauthorized("the Authorization header is not valid text".into())
-            })?),
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // Anonymous requests are never throttled, even from a throttled
+            // address: they present no credential to guess, so refusing
+            // them would stop no attack, while an attacker behind a NAT or
+            // a shared proxy would shut every user of that address out of
+            // public reads. Only requests with credentials wait out a
+            // cooling period.
+            return Ok(Caller(None));
         };
-        // The client's address: the one parameter a token's CIDR ranges are
-        // checked against.
         let client = parts
             .extensions
-            .get::<PeerAddr>()
-            .map(|PeerAddr(addr)| addr.ip());
-        let mut identity = state.berth.identify(header, client).await?;
-        if let Some(who) = &mut identity {
-            who.origin.user_agent = parts
-                .headers
-                .get(header::USER_AGENT)
-                .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), USER_AGENT_CHARS));
-            // The registry named in the URL, as routed; a token restricted to
-            // another one is refused whatever the route does.
-            if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
-                if let Some((_, registry)) = params.iter().find(|(k, _)| *k == "registry") {
-                    state.berth.require_token_registry(who, registry).await?;
-                }
-            }
+            .get::<ClientAddr>()
+            .map(|ClientAddr(ip)| *ip);
+        let text = value.to_str().ok();
+        let secret = text.map(berth_core::auth::token_from_header);
+        let prefix = secret.map(guard::prefix_of);
+        // A throttled address or prefix is refused here: no lookup, no
+        // database work, and nothing learned about the token.
+        if let Some(t) = state.guard.throttled(client, prefix) {
+            return Err(guard::throttled_response(&t));
         }
-        Ok(Caller(identity))
+        let user_agent = user_agent(&parts.headers);
+        let identified = match text {
+            Some(_) => state.berth.identify(text, client).await,
+            None => Err(ServiceError::Unauthorized(
+                "the Authorization header is not valid text".into(),
+            )),
+        };
+        match identified {
+            Ok(mut identity) => {
+                if let Some(who) = &mut identity {
+                    who.origin.client_addr = client.map(|ip| ip.to_string());
+                    who.origin.user_agent = user_agent;
+                    // The registry named in the URL, as routed; a token
+                    // restricted to another one is refused whatever the
+                    // route does.
+                    if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
+                        if let Some((_, registry)) = params.iter().find(|(k, _)| *k == "registry") {
+                            state
+                                .berth
+                                .require_token_registry(who, registry)
+                                .await
+                                .map_err(|e| ApiError(e).into_response())?;
+                        }
+                    }
+                }
+                Ok(Caller(identity))
+            }
+            Err(ServiceError::Unauthorized(why)) => {
+                failed(state, client, prefix, user_agent, &why).await;
+                Err(ApiError(ServiceError::Unauthorized(why)).into_response())
+            }
+            Err(e) => Err(ApiError(e).into_response()),
+        }
+    }
+}
+
+/// Counts and audits one failed authentication: an `auth.failure` row each
+/// time, and one `auth.throttled` row when it begins a cooling period (after
+/// which the address or prefix is refused before it gets here, so the log
+/// stays bounded under attack).
+async fn failed(
+    state: &AppState,
+    client: Option<IpAddr>,
+    prefix: Option<&str>,
+    user_agent: Option<String>,
+    why: &str,
+) {
+    metrics::counter!("berth_auth_failures_total").increment(1);
+    let began = state.guard.failed(client, prefix);
+    let entry = |action, detail| AuditEntry {
+        detail: Some(detail),
+        client_addr: client.map(|ip| ip.to_string()),
+        user_agent: user_agent.clone(),
+        ..AuditEntry::new(action, AuditOutcome::Denied)
+    };
+    let prefix = match prefix {
+        Some(p) => format!("token prefix `{p}`"),
+        None => "a malformed Authorization header".to_string(),
+    };
+    let failure = entry(
+        AuditAction::AuthFailure,
+        clip(&format!("{prefix}: {why}"), 800),
+    );
+    state.berth.audit_refusal(&failure).await;
+    if let guard::Failure::Throttles(detail) = began {
+        state
+            .berth
+            .audit_refusal(&entry(AuditAction::AuthThrottled, detail))
+            .await;
     }
 }
 
 /// How much of a `User-Agent` an audit row keeps.
 const USER_AGENT_CHARS: usize = 200;
+
+/// The request's `User-Agent`, clipped, as audit rows keep it.
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), USER_AGENT_CHARS))
+}
 
 fn clip(s: &str, chars: usize) -> String {
     s.chars().take(chars).collect()

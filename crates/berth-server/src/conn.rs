@@ -91,7 +91,7 @@ impl Drop for AddressSlot {
 
 /// IPv4 addresses count one by one; IPv6 addresses by /64, the block one
 /// client usually holds.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -152,8 +152,8 @@ impl Deadlines {
     }
 }
 
-/// The client's address, put on every request of its connection (what
-/// audit rows record).
+/// The TCP peer's address, put on every request of its connection;
+/// `guard::ClientAddr` is the client's address derived from it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub std::net::SocketAddr);
 

@@ -10,6 +10,7 @@ mod api;
 mod caller;
 mod conn;
 mod error;
+mod guard;
 mod index;
 mod mgmt;
 mod ops;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub berth: Arc<Berth>,
     pub metrics: PrometheusHandle,
     pub started_at: i64,
+    /// Client addresses, allow-lists and the brute-force throttle.
+    pub(crate) guard: Arc<guard::Guard>,
 }
 
 /// Installs the Prometheus recorder (once per process) and returns its handle.
@@ -134,12 +137,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            guard::allow_list,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             caller::login_hint,
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(request_id::request_id))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::client_addr,
+        ))
         .with_state(state)
 }
 
@@ -219,10 +230,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let guard = guard::Guard::new(&berth.config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let state = AppState {
         berth: berth.clone(),
         metrics: metrics_handle(),
         started_at: berth_store_now(),
+        guard: Arc::new(guard),
     };
     let flusher = {
         let berth = berth.clone();

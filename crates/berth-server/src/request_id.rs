@@ -4,7 +4,7 @@
 //! The id is the client's `X-Request-Id` when it is sane (1 to 128 bytes of
 //! letters, digits and `-_.:@`), else 16 random hex digits. It is the
 //! `request_id` field of a span around everything the request does (so every
-//! log line of the request carries it), is echoed in the response's
+//! log line of the request carries it, with the `client` address), is echoed in the response's
 //! `X-Request-Id`, and ends the `detail` of every error body in cargo's shape
 //! (cargo prints `errors[].detail`). This module never decides a status or
 //! rewrites a message; it only appends the id.
@@ -47,8 +47,14 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     // At error level, so that the id is on every line whatever the filter.
     let span = tracing::error_span!(
         "request",
-        request_id = %String::from_utf8_lossy(id.as_bytes())
+        request_id = %String::from_utf8_lossy(id.as_bytes()),
+        client = tracing::field::Empty,
     );
+    // The client as `guard::client_addr` (outside this layer) found it:
+    // behind a trusted proxy, the user's address rather than the proxy's.
+    if let Some(crate::guard::ClientAddr(ip)) = req.extensions().get().copied() {
+        span.record("client", tracing::field::display(ip));
+    }
     async move {
         let started = std::time::Instant::now();
         // Cheap clones (shared bytes), formatted only if a line is written.

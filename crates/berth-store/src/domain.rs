@@ -149,6 +149,15 @@ string_enum! {
         /// A node started serving; the detail is its configuration
         /// (secrets masked).
         ServerStart = "server.start",
+        /// A request from a client address outside a registry's
+        /// `allowed_cidrs` (at most one row per address a minute).
+        AccessDenied = "access.denied",
+        /// A presented token that is unknown, revoked, expired or
+        /// malformed; the detail has its prefix, never the secret.
+        AuthFailure = "auth.failure",
+        /// An address or token prefix began its cooling period after too
+        /// many failed authentications (one row when it begins).
+        AuthThrottled = "auth.throttled",
     }
 }
 

@@ -21,6 +21,17 @@ pub fn connect_from(from: &str, server: &Server) -> std::io::Result<TcpStream> {
     Ok(socket.into())
 }
 
+/// A blocking HTTP client whose connections come from the loopback
+/// address `from` (`127.0.0.2`, ...): another client, as the server sees it.
+pub fn http_from(from: &str) -> reqwest::blocking::Client {
+    let local: std::net::IpAddr = from.parse().expect("a loopback address");
+    reqwest::blocking::Client::builder()
+        .local_address(local)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("build an HTTP client")
+}
+
 /// What an ordinary user saw while an attack ran.
 #[derive(Debug, Default)]
 pub struct Bystander {

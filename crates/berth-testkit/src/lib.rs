@@ -17,7 +17,7 @@ pub mod publish;
 pub mod server;
 pub mod tarball;
 
-pub use attack::{connect_from, Bystander};
+pub use attack::{connect_from, http_from, Bystander};
 pub use berth_protocol::index_path;
 pub use cargo::Cargo;
 pub use http::{

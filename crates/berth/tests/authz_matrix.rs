@@ -34,6 +34,7 @@ name = "other"
 
 [limits]
 auth_failures_per_address = 50
+auth_failures_per_prefix = 50
 auth_cooldown_secs = 600
 "#;
 
