@@ -26,6 +26,7 @@ mod publish;
 mod registry_config;
 mod sources;
 mod throttle;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;

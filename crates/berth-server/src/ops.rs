@@ -1,5 +1,5 @@
-//! Operator endpoints (`/health`, `/ready`, `/metrics`) and the plain pages
-//! a person lands on (`/`, `/r/{registry}/me`).
+//! Operator endpoints (`/health`, `/ready`, `/metrics`) and the plain page
+//! cargo's login hint points at (`/r/{registry}/me`); the web UI is `ui`.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -51,16 +51,6 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         state.metrics.render(),
     )
         .into_response()
-}
-
-pub(crate) async fn home(State(state): State<AppState>) -> Response {
-    let berth = &state.berth;
-    let mut text = String::from("Berth: a registry for Rust crates.\n\nTo use it from cargo, add to .cargo/config.toml:\n\n");
-    for reg in berth.registries().filter(|r| !r.private) {
-        text.push_str(&berth.cargo_config_snippet(reg));
-        text.push('\n');
-    }
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 pub(crate) async fn me(
