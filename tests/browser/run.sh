@@ -2,7 +2,7 @@
 # Browser tests of the web UI: headless Chromium (Debian's `chromium`)
 # driven by playwright-core, against a real `berth serve` on a temporary
 # data directory. Installs what is missing, builds berth, runs ui.test.mjs.
-#   BERTH_SCREENSHOTS=1 tests/browser/run.sh   also rewrites docs/screenshots/
+#   UI_TEST_SCREENSHOTS=1 tests/browser/run.sh   also rewrites docs/screenshots/
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -19,7 +19,7 @@ echo "== building berth"
 (cd "$root" && cargo build --locked -p berth)
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
-export BERTH_BIN="${BERTH_BIN:-$target/debug/berth}"
-export BERTH_REPO="$root"
+export UI_TEST_BERTH="${UI_TEST_BERTH:-$target/debug/berth}"
+export UI_TEST_REPO="$root"
 echo "== browser tests"
 node "$here/ui.test.mjs"
