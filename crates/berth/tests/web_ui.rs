@@ -508,3 +508,81 @@ fn a_hostile_readme_reaches_the_page_without_anything_active() {
     // The only scripts on the page are the one external file.
     assert_eq!(page.text.matches("<script").count(), 1);
 }
+
+/// The page-weight benchmark: the crate page of a crate with a 100 KB
+/// README and 500 versions, fetched compressed. Prints the time per page
+/// (as the client sees it, so an upper bound of the server's render time)
+/// and the compressed weight, and holds the weight under 150 KB.
+#[test]
+fn crate_page_weight_and_time_with_a_large_readme_and_500_versions() {
+    let server = Server::start();
+    let token = server.user_with_token("big");
+    for i in 0..499 {
+        let b = PublishBuilder::new("big", &format!("1.0.{i}"));
+        let r = server
+            .request(Method::PUT, "/r/main/api/v1/crates/new")
+            .header("Authorization", &token)
+            .body(b.body())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let mut readme = String::from("# Big\n\n");
+    let mut n = 0;
+    while readme.len() < 100 * 1024 {
+        n += 1;
+        readme.push_str(&format!(
+            "## Section {n}\n\nSome *prose* with `code`, a [link](https://example.org/{n}) and a list:\n\n\
+             - one item\n- another item\n\n```rust\nfn f{n}() -> u32 {{ {n} }}\n```\n\n"
+        ));
+    }
+    let krate = TarballBuilder::package("big", "2.0.0")
+        .lib("pub fn f() {}\n")
+        .package_file("README.md", readme.as_bytes())
+        .gz();
+    let b = PublishBuilder::new("big", "2.0.0")
+        .set("readme_file", "README.md")
+        .tarball(krate);
+    let r = server
+        .request(Method::PUT, "/r/main/api/v1/crates/new")
+        .header("Authorization", &token)
+        .body(b.body())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let client = Client::new();
+    let mut times = Vec::new();
+    let mut weights = Vec::new();
+    for encoding in ["br", "gzip", "identity"] {
+        for _ in 0..10 {
+            let start = std::time::Instant::now();
+            let r = client
+                .get(format!("{}/crates/big", server.url))
+                .header("Accept-Encoding", encoding)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let bytes = r.bytes().unwrap().len();
+            times.push(start.elapsed());
+            weights.push((encoding, bytes));
+        }
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let weight = |e: &str| weights.iter().find(|(w, _)| *w == e).unwrap().1;
+    println!(
+        "crate page (README {} KB, 500 versions): median {:.1} ms per page; \
+         {:.1} KB brotli, {:.1} KB gzip, {:.1} KB uncompressed",
+        readme.len() / 1024,
+        median.as_secs_f64() * 1000.0,
+        weight("br") as f64 / 1024.0,
+        weight("gzip") as f64 / 1024.0,
+        weight("identity") as f64 / 1024.0
+    );
+    assert!(weight("br") < 150 * 1024 && weight("gzip") < 150 * 1024);
+    assert!(
+        weight("identity") > weight("gzip"),
+        "the page is compressed"
+    );
+}
