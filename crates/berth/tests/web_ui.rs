@@ -586,3 +586,37 @@ fn crate_page_weight_and_time_with_a_large_readme_and_500_versions() {
         "the page is compressed"
     );
 }
+
+/// The management API's OpenAPI description names every route of
+/// `mgmt.rs`, and the routes it names answer as it says.
+#[test]
+fn the_openapi_description_matches_the_management_api() {
+    let server = Server::start();
+    let mut b = Browser::new(&server);
+    let doc = b.get("/api/openapi.json", 200).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "/api/v1/registries/{registry}/crates/{name}",
+        "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
+        "/api/v1/audit",
+    ] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+    // As described: the audit log needs a token, a missing crate is 404.
+    let status = |path: &str| {
+        server
+            .request(Method::GET, path)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/api/v1/audit"), 401);
+    assert_eq!(status("/api/v1/registries/main/crates/nothing"), 404);
+}

@@ -70,3 +70,17 @@ pub(crate) async fn serve(Path(file): Path<String>) -> Response {
     )
         .into_response()
 }
+
+/// `GET /api/openapi.json`: the description of the JSON management API
+/// (`mgmt.rs`), kept beside the UI's assets. The routes it describes
+/// apply their own authentication; the description itself is public.
+pub(crate) async fn openapi() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../assets/openapi.json"),
+    )
+        .into_response()
+}

@@ -73,6 +73,7 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin", page(get(admin::users))),
         ("/admin/registries", page(get(admin::registries))),
         ("/admin/audit", page(get(admin::audit))),
+        ("/api/openapi.json", page(get(assets::openapi))),
     ]
 }
 
