@@ -243,6 +243,17 @@ impl Berth {
     }
 }
 
+impl Berth {
+    /// Bytes of crate files a proxy registry holds in its cache (`None`
+    /// for other kinds), for the admin pages.
+    pub async fn proxy_cache_bytes(&self, reg: &Registry) -> Result<Option<u64>, ServiceError> {
+        if reg.kind != RegistryKind::Proxy {
+            return Ok(None);
+        }
+        Ok(Some(self.meta.proxy_cache_bytes(reg.id).await?))
+    }
+}
+
 /// Every audit action's word, for the audit page's filter.
 pub fn audit_actions() -> Vec<&'static str> {
     berth_store::AuditAction::ALL

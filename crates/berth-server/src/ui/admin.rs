@@ -81,6 +81,8 @@ struct RegistryItem {
     private: bool,
     index_url: String,
     members: Vec<(String, String)>,
+    /// A proxy's cached crate files.
+    cached: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -108,6 +110,10 @@ pub(crate) async fn registries(
             kind: reg.kind.to_string(),
             private: reg.private,
             index_url: format!("sparse+{}", berth.index_url(reg)),
+            cached: berth
+                .proxy_cache_bytes(reg)
+                .await?
+                .map(|b| super::human_size(i64::try_from(b).unwrap_or(i64::MAX))),
             members: berth
                 .registry_members(&reg.name)
                 .await?
