@@ -44,5 +44,8 @@ eval "$(scripts/garage.sh start "$GARAGE_DIR")"
 echo "== tests on SQLite + local directory"
 cargo test --workspace --locked
 
+echo "== web UI in headless Chromium"
+tests/browser/run.sh
+
 echo "== integration tests on PostgreSQL + S3"
 BERTH_TEST_BACKEND=postgres-s3 cargo test --locked -p berth --tests

@@ -29,6 +29,7 @@ mod sources;
 mod teams;
 mod throttle;
 pub mod tokens;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -187,6 +187,15 @@ impl Guard {
     }
 
     /// Whether `ip` may reach `registry`; if not, the refusal's detail.
+    /// Whether a client at `ip` may reach `registry` (the web UI lists
+    /// only those).
+    pub(crate) fn reaches(&self, registry: &str, ip: Option<IpAddr>) -> bool {
+        match ip {
+            Some(ip) => self.refusal(registry, ip).is_none(),
+            None => !self.allowed.contains_key(registry),
+        }
+    }
+
     fn refusal(&self, registry: &str, ip: IpAddr) -> Option<String> {
         let lists = self.allowed.get(registry)?;
         let (owner, _) = lists

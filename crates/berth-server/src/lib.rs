@@ -16,6 +16,7 @@ mod mgmt;
 mod ops;
 mod request_id;
 mod tls;
+mod ui;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ pub struct AppState {
     pub started_at: i64,
     /// Client addresses, allow-lists and the brute-force throttle.
     pub(crate) guard: Arc<guard::Guard>,
+    /// The web UI's in-memory state (login rate limits).
+    pub ui: Arc<ui::UiState>,
 }
 
 /// Installs the Prometheus recorder (once per process) and returns its handle.
@@ -77,8 +80,7 @@ pub fn router(state: AppState) -> Router {
     // The route table, declared once: the router and the metrics labels
     // both come from it. Full paths rather than nested routers: no prefix
     // stripping on the hot path.
-    let table: Vec<(&'static str, MethodRouter<AppState>)> = vec![
-        ("/", get(ops::home)),
+    let mut table: Vec<(&'static str, MethodRouter<AppState>)> = vec![
         ("/health", get(ops::health)),
         ("/ready", deadline(get(ops::ready))),
         ("/metrics", get(ops::metrics)),
@@ -128,6 +130,9 @@ pub fn router(state: AppState) -> Router {
             deadline(axum::routing::delete(mgmt::revoke_my_token)),
         ),
     ];
+    // The web UI's pages, each with its own layers (security headers,
+    // compression, a small body limit) and the request deadline.
+    table.extend(ui::routes().into_iter().map(|(p, r)| (p, deadline(r))));
     let _ = ROUTES.set(table.iter().map(|(path, _)| *path).collect());
     let mut router = Router::new();
     for (path, route) in table {
@@ -237,6 +242,7 @@ pub async fn serve(
         metrics: metrics_handle(),
         started_at: berth_store_now(),
         guard: Arc::new(guard),
+        ui: Arc::default(),
     };
     let flusher = {
         let berth = berth.clone();

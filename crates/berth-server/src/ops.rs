@@ -1,5 +1,5 @@
-//! Operator endpoints (`/health`, `/ready`, `/metrics`) and the plain pages
-//! a person lands on (`/`, `/r/{registry}/me`).
+//! Operator endpoints (`/health`, `/ready`, `/metrics`) and the plain page
+//! cargo's login hint points at (`/r/{registry}/me`); the web UI is `ui`.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -53,27 +53,15 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         .into_response()
 }
 
-pub(crate) async fn home(State(state): State<AppState>) -> Response {
-    let berth = &state.berth;
-    let mut text = String::from("Berth: a registry for Rust crates.\n\nTo use it from cargo, add to .cargo/config.toml:\n\n");
-    for reg in berth.registries().filter(|r| !r.private) {
-        text.push_str(&berth.cargo_config_snippet(reg));
-        text.push('\n');
-    }
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
-}
-
+/// `GET /r/{registry}/me`: where cargo's `login_url` points (cargo shows it
+/// to a user without a token). The account page makes tokens; it asks a
+/// visitor to log in first.
 pub(crate) async fn me(
     State(state): State<AppState>,
     Path(registry): Path<String>,
 ) -> Result<Response, ApiError> {
-    let reg = state.berth.registry(&registry)?;
-    let text = format!(
-        "To get a token for registry `{name}`, ask an operator to run:\n\n    berth token create --user YOUR_LOGIN\n\n\
-         then run `cargo login --registry {name}` and paste it.\n",
-        name = reg.name
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+    state.berth.registry(&registry)?;
+    Ok(axum::response::Redirect::to("/account").into_response())
 }
 
 pub(crate) async fn not_found() -> ApiError {

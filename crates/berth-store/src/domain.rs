@@ -134,6 +134,8 @@ string_enum! {
         OwnerAdd = "owner.add",
         OwnerRemove = "owner.remove",
         UserCreate = "user.create",
+        /// A user's password was set (`berth user passwd`).
+        UserPassword = "user.password",
         TokenCreate = "token.create",
         TokenRevoke = "token.revoke",
         /// A token used outside its limits: another registry than the

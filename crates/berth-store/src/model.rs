@@ -294,3 +294,31 @@ pub struct VersionRow {
     #[sqlx(try_from = "crate::tables::Flag")]
     pub has_readme: bool,
 }
+
+/// A live web UI session with its user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub csrf: String,
+    pub expires_at: i64,
+    #[sqlx(flatten)]
+    pub user: User,
+}
+
+/// A crate as the UI lists it (home page, registry listing).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CrateSummary {
+    pub name: String,
+    pub max_version: Option<String>,
+    pub description: Option<String>,
+    pub downloads: i64,
+    pub updated_at: i64,
+}
+
+/// What the UI's crate page shows of one version beyond [`VersionRow`]: the
+/// publish metadata as stored (JSON) and the README.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionPage {
+    pub vers: String,
+    pub metadata: String,
+    pub readme: Option<String>,
+}

@@ -503,6 +503,32 @@ impl Server {
         }
     }
 
+    /// Sets a user's web UI password through the CLI
+    /// (`berth user passwd LOGIN --password-stdin`).
+    pub fn set_password(&self, login: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .stores
+            .command(&self.launch.bin(), self.config_file.as_deref())
+            .args(["user", "passwd", login, "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run berth user passwd");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(format!("{password}\n").as_bytes())
+                .expect("write the password");
+        }
+        let out = child.wait_with_output().expect("berth user passwd");
+        assert!(
+            out.status.success(),
+            "berth user passwd {login}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Adds a user through the CLI.
     pub fn add_user(&self, login: &str, admin: bool) {
         let mut args = vec!["user", "add", login];

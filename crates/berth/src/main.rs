@@ -294,6 +294,15 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a user's password for the web UI (ends the user's sessions).
+    Passwd {
+        /// The user's login.
+        name: String,
+        /// Read the new password from standard input (required: a password
+        /// is never taken from the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// List users.
     List,
 }
@@ -600,13 +609,7 @@ async fn main() -> Result<()> {
         }) => {
             let berth = open(config).await?;
             let password = if password_stdin {
-                let mut p = String::new();
-                std::io::stdin().read_to_string(&mut p)?;
-                let p = p.trim_end_matches(['\n', '\r']).to_string();
-                if p.is_empty() {
-                    bail!("no password on standard input");
-                }
-                Some(p)
+                Some(read_password()?)
             } else {
                 None
             };
@@ -620,6 +623,15 @@ async fn main() -> Result<()> {
                 user.id,
                 if admin { " as an administrator" } else { "" }
             );
+        }
+        Command::User(UserCommand::Passwd { name, .. }) => {
+            let berth = open(config).await?;
+            let password = read_password()?;
+            berth
+                .set_password(&name, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("password of user `{name}` set; their web sessions are ended");
         }
         Command::Mirror(cmd) => mirror(config, cmd).await?,
         Command::Registry(RegistryCommand::Visibility {
@@ -1105,4 +1117,15 @@ async fn set_role(
         (None, None) => anyhow::bail!("give --user LOGIN or --team NAME"),
     };
     done.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A password from standard input (one line; the newline is not part of it).
+fn read_password() -> anyhow::Result<String> {
+    let mut p = String::new();
+    std::io::stdin().take(4096).read_to_string(&mut p)?;
+    let p = p.trim_end_matches(['\n', '\r']).to_string();
+    if p.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(p)
 }

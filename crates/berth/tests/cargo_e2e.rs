@@ -502,6 +502,10 @@ fn private_registry_requires_a_token_for_everything() {
             .to_string();
         assert!(hint.starts_with("Cargo login_url="), "{hint}");
         assert_snapshot!(server.redact(&hint), @r#"Cargo login_url="http://[HOST]/r/main/me""#);
+        // The login URL cargo shows leads a browser to the account page
+        // (through the login form), where tokens are made.
+        let me = server.get("/r/main/me");
+        assert_eq!((me.status().as_u16(), me.url().path()), (200, "/login"));
         assert_snapshot!(redact_request_ids(&r.text().unwrap()), @r#"{"errors":[{"detail":"registry `main` is private: a token is required; run `cargo login --registry main` (request id: [REQUEST_ID])"}]}"#);
         http()
             .get(format!("{}/r/main/index/config.json", server.url))

@@ -25,12 +25,14 @@ mod crates;
 mod downloads;
 pub(crate) mod fsck;
 mod index;
+mod listing;
 mod owners;
 pub(crate) mod proxy;
 mod publish;
 mod registries;
 mod roles;
 mod search;
+mod sessions;
 mod teams;
 #[cfg(test)]
 mod tests;

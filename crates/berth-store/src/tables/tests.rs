@@ -488,3 +488,100 @@ async fn every_statement_on_postgres() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// The web UI's statements (`sessions.rs`, `listing.rs`, password change).
+async fn web_statements(store: &MetaStore) {
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let alice = store.create_user("alice", None, None, false).await.unwrap();
+    // sessions: created, found with their user, expired, deleted, and
+    // ended by a password change
+    let later = crate::now_unix() + 3600;
+    store
+        .create_session("h1", alice.id, "c1", later)
+        .await
+        .unwrap();
+    store
+        .create_session("h2", alice.id, "c2", later)
+        .await
+        .unwrap();
+    store
+        .create_session("old", alice.id, "c3", crate::now_unix() - 1)
+        .await
+        .unwrap();
+    let s = store.session_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (s.csrf.as_str(), s.expires_at, &s.user),
+        ("c1", later, &alice)
+    );
+    assert!(store.session_by_hash("old").await.unwrap().is_none());
+    store.delete_session("h1").await.unwrap();
+    assert!(store.session_by_hash("h1").await.unwrap().is_none());
+    assert!(store.session_by_hash("h2").await.unwrap().is_some());
+    assert!(store
+        .set_password_hash("alice", Some("$hash"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.password_hash(alice.id).await.unwrap().as_deref(),
+        Some("$hash")
+    );
+    assert!(store.session_by_hash("h2").await.unwrap().is_none());
+    assert!(!store.set_password_hash("nobody", None).await.unwrap());
+    // listings
+    publish_as(store, reg, &alice, "aaa", "1.0.0")
+        .await
+        .unwrap();
+    publish_as(store, reg, &alice, "bbb", "1.0.0")
+        .await
+        .unwrap();
+    store.add_downloads(&[]).await.unwrap();
+    let names =
+        |rows: Vec<crate::CrateSummary>| rows.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    let recent = names(store.recent_crates(reg, 10).await.unwrap());
+    assert_eq!(recent.len(), 2);
+    assert_eq!(names(store.top_crates(reg, 1).await.unwrap()).len(), 1);
+    let (page, total) = store.crates_by_name(reg, 1, 1).await.unwrap();
+    assert_eq!((names(page), total), (vec!["bbb".to_string()], 2));
+    let krate = store.find_crate(reg, "aaa").await.unwrap().unwrap();
+    let v = store
+        .version_page(krate.id, "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.vers.as_str(), v.metadata.as_str(), v.readme),
+        ("1.0.0", "{}", None)
+    );
+    assert!(store
+        .version_page(krate.id, "9.0.0")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn web_statements_on_sqlite() {
+    let (store, _dir) = test_db::sqlite().await;
+    web_statements(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn web_statements_on_postgres() {
+    let Some(pg) = test_db::FreshPostgres::create("web").await else {
+        return;
+    };
+    let run = async {
+        let store = pg.connect().await.unwrap();
+        web_statements(&store).await;
+        store.close().await;
+    };
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    pg.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

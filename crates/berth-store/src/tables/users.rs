@@ -103,4 +103,38 @@ impl MetaStore {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Sets (or with `None` clears) a user's password hash and ends every
+    /// session the user has, in one transaction. Returns whether the user
+    /// exists.
+    pub async fn set_password_hash(
+        &self,
+        login: &str,
+        password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let Some(user) = find_user(&mut *w.tx, login).await? else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user.id)
+            .bind(password_hash.map(str::to_string))
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.id)
+            .execute(&mut *w.tx)
+            .await?;
+        let what = if password_hash.is_some() {
+            "set"
+        } else {
+            "cleared"
+        };
+        w.commit_audited(&AuditEntry::done(
+            AuditAction::UserPassword,
+            format!("login={login} password={what}"),
+        ))
+        .await?;
+        Ok(true)
+    }
 }

@@ -27,6 +27,9 @@ const SQLITE_NOT_COPIED: &[&str] = &[
     // the upstream, or moved with `berth mirror export|import`.
     "proxy_index",
     "proxy_crates",
+    // Web UI login sessions: short-lived, and bound to the server that
+    // issued them; after a migration people log in again.
+    "sessions",
 ];
 
 /// Tables of a fresh PostgreSQL database that `migrate` does not copy.
@@ -37,6 +40,9 @@ const POSTGRES_NOT_COPIED: &[&str] = &[
     // the upstream, or moved with `berth mirror export|import`.
     "proxy_index",
     "proxy_crates",
+    // Web UI login sessions: short-lived, and bound to the server that
+    // issued them; after a migration people log in again.
+    "sessions",
 ];
 
 /// One table as the database describes it.

@@ -1,0 +1,277 @@
+//! What the web UI asks of the services beyond the API's operations: login
+//! sessions (password check, session lookup, logout, `berth user passwd`)
+//! and the read-only views its pages show (a registry's front page and
+//! listing, one crate's page).
+//!
+//! A session acts as its user with a read-only identity: it can see what
+//! the user may read, and the UI's account pages act on the user's own
+//! tokens. Every view checks [`Berth::authorize_read`] before it touches a
+//! registry's rows. This module never speaks HTTP (cookies, forms and rate
+//! limits are the server's) and never renders anything.
+
+pub use berth_store::{CrateSummary, TokenInfo, VersionPage};
+
+use berth_store::now_unix;
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::auth::{hash_password, hash_token, verify_password, Scopes};
+use crate::error::ServiceError;
+use crate::operations::CrateDetail;
+use crate::{Berth, Identity, Registry, RegistryKind};
+
+/// How long a login lasts.
+pub const SESSION_SECS: i64 = 7 * 86_400;
+
+/// A live login: who, and the CSRF token its forms must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub identity: Identity,
+    pub csrf: String,
+}
+
+/// What a registry's front shows: recently updated and most downloaded
+/// crates (hosted registries only; other kinds have no rows of their own).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryFront {
+    pub recent: Vec<CrateSummary>,
+    pub top: Vec<CrateSummary>,
+}
+
+/// One crate's page: the hosted registry that holds it, its details, the
+/// version shown and that version's publish metadata.
+#[derive(Debug, Clone)]
+pub struct CratePage {
+    /// The hosted registry holding the crate (for a virtual registry, the
+    /// member that owns the name).
+    pub holder: String,
+    pub detail: CrateDetail,
+    pub version: VersionPage,
+    /// The publish metadata of `version` as cargo sent it (JSON object).
+    pub metadata: serde_json::Value,
+}
+
+/// The one refusal of a wrong login, a wrong password or a user without a
+/// password, so that the answer never tells which.
+fn bad_login() -> ServiceError {
+    ServiceError::Unauthorized("wrong login or password".into())
+}
+
+/// A valid argon2id hash of a password nobody knows: checked against when
+/// the login does not exist, so that both cases cost the same time.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Vx3hkgZ5o4fkaY0U3HLTtpPZlWcUZ9eC1mBRAK8oM+c";
+
+impl Berth {
+    /// Checks a login and password; on success opens a session and returns
+    /// its secret (for the cookie) and its CSRF token.
+    pub async fn login_password(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<(String, String), ServiceError> {
+        if login.is_empty() || login.len() > 64 || password.len() > 1024 {
+            return Err(bad_login());
+        }
+        let user = self.meta.user_by_login(login).await?;
+        let hash = match &user {
+            Some(u) => self.meta.password_hash(u.id).await?,
+            None => None,
+        };
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let password = password.to_string();
+        // argon2 takes tens of milliseconds of CPU: off the async workers.
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password check: {e}")))?;
+        let user = match user {
+            Some(u) if ok && known => u,
+            _ => return Err(bad_login()),
+        };
+        let secret = Alphanumeric.sample_string(&mut rand::rng(), 43);
+        let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        self.meta
+            .create_session(
+                &hash_token(&secret),
+                user.id,
+                &csrf,
+                now_unix() + SESSION_SECS,
+            )
+            .await?;
+        tracing::info!(user = %user.login, "web login");
+        Ok((secret, csrf))
+    }
+
+    /// The live session behind a cookie's secret, if any.
+    pub async fn session(&self, secret: &str) -> Result<Option<Session>, ServiceError> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(record) = self.meta.session_by_hash(&hash_token(secret)).await? else {
+            return Ok(None);
+        };
+        let roles = self.meta.user_roles(record.user.id).await?;
+        Ok(Some(Session {
+            identity: Identity {
+                user: record.user,
+                token_id: 0,
+                token_name: "web session".into(),
+                // A session reads; changes go through the user's tokens.
+                scopes: Scopes::parse("").unwrap_or(Scopes::ALL),
+                limits: crate::tokens::TokenLimits::default(),
+                roles,
+                origin: berth_store::Origin::default(),
+            },
+            csrf: record.csrf,
+        }))
+    }
+
+    /// Ends the session behind a cookie's secret.
+    pub async fn logout(&self, secret: &str) -> Result<(), ServiceError> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(());
+        }
+        Ok(self.meta.delete_session(&hash_token(secret)).await?)
+    }
+
+    /// Sets a user's web UI password (argon2id) and ends their sessions.
+    pub async fn set_password(&self, login: &str, password: &str) -> Result<(), ServiceError> {
+        if password.chars().count() < 8 || password.len() > 1024 {
+            return Err(ServiceError::BadRequest(
+                "a password must have between 8 characters and 1024 bytes".into(),
+            ));
+        }
+        let hash = hash_password(password)?;
+        if self.meta.set_password_hash(login, Some(&hash)).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "no user `{login}`; add one with `berth user add {login} --password-stdin`"
+            )))
+        }
+    }
+
+    /// The registries `who` may read, by name.
+    pub fn readable_registries<'a>(
+        &'a self,
+        who: Option<&'a Identity>,
+    ) -> impl Iterator<Item = &'a Registry> + 'a {
+        self.registries()
+            .filter(move |r| self.authorize_read(r, who).is_ok())
+    }
+
+    /// The registry `/crates/NAME` means: the first one configured.
+    pub fn default_registry(&self) -> Option<&Registry> {
+        self.config
+            .registries
+            .first()
+            .and_then(|r| self.registry(&r.name).ok())
+    }
+
+    /// A registry's front: its newest and most downloaded crates.
+    pub async fn registry_front(
+        &self,
+        reg: &Registry,
+        who: Option<&Identity>,
+        limit: i64,
+    ) -> Result<RegistryFront, ServiceError> {
+        self.authorize_read(reg, who)?;
+        if reg.kind != RegistryKind::Hosted {
+            return Ok(RegistryFront::default());
+        }
+        Ok(RegistryFront {
+            recent: self.meta.recent_crates(reg.id, limit).await?,
+            top: self.meta.top_crates(reg.id, limit).await?,
+        })
+    }
+
+    /// A page of a hosted registry's crates by name, and how many it has.
+    pub async fn list_crates(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<CrateSummary>, i64), ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        if reg.kind != RegistryKind::Hosted {
+            return Ok((Vec::new(), 0));
+        }
+        Ok(self.meta.crates_by_name(reg.id, limit, offset).await?)
+    }
+
+    /// One crate's page, at `vers` or its newest version.
+    pub async fn crate_page(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: Option<&str>,
+    ) -> Result<CratePage, ServiceError> {
+        let reg = self.hosted_for(registry, who, name).await?;
+        let detail = self.crate_detail(&reg.name, who, name).await?;
+        let missing = || ServiceError::NotFound(format!("crate `{name}` does not exist"));
+        let krate = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(missing)?;
+        let shown = match vers {
+            Some(v) => v.to_string(),
+            None => detail
+                .max_version
+                .clone()
+                .or_else(|| detail.versions.last().map(|v| v.vers.clone()))
+                .ok_or_else(missing)?,
+        };
+        let version = berth_protocol::validate_version(&shown).map_err(|_| {
+            ServiceError::NotFound(format!("crate `{name}` has no version `{shown}`"))
+        })?;
+        let version = self
+            .meta
+            .version_page(krate.id, &berth_protocol::canonical_version(&version))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("crate `{name}` has no version `{shown}`"))
+            })?;
+        let metadata = serde_json::from_str(&version.metadata).unwrap_or(serde_json::Value::Null);
+        Ok(CratePage {
+            holder: reg.name.clone(),
+            detail,
+            version,
+            metadata,
+        })
+    }
+}
+
+impl Berth {
+    /// Bytes of crate files a proxy registry holds in its cache (`None`
+    /// for other kinds), for the admin pages.
+    pub async fn proxy_cache_bytes(&self, reg: &Registry) -> Result<Option<u64>, ServiceError> {
+        if reg.kind != RegistryKind::Proxy {
+            return Ok(None);
+        }
+        Ok(Some(self.meta.proxy_cache_bytes(reg.id).await?))
+    }
+}
+
+/// Every audit action's word, for the audit page's filter.
+pub fn audit_actions() -> Vec<&'static str> {
+    berth_store::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_parses_and_matches_nothing_guessable() {
+        assert!(!verify_password("", DUMMY_HASH));
+        assert!(!verify_password("password", DUMMY_HASH));
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}

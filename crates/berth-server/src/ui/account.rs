@@ -1,0 +1,349 @@
+//! Login, logout and the account page (the viewer's own API tokens:
+//! create, shown once, revoke). Every form carries a CSRF token: the
+//! session's, or before login a double-submit cookie; logins are rate
+//! limited per client address and per login.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_core::ServiceError;
+use rand::distr::{Alphanumeric, SampleString};
+use subtle::ConstantTimeEq;
+
+use super::session::{
+    cookie, set_cookie, Viewer, FAILURES_PER_ADDRESS, FAILURES_PER_LOGIN, LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+};
+use super::{human_date, render, Chrome, UiError};
+use crate::AppState;
+
+/// A form body's fields (repeated names kept in order).
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub(crate) fn parse(body: &Bytes) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().take(64).collect())
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    login_csrf: String,
+    login: String,
+    error: String,
+}
+
+fn login_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    login: &str,
+    error: &str,
+) -> Response {
+    let token = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let mut response = render(&LoginPage {
+        c: Chrome::new("Log in", Some(viewer)),
+        login_csrf: token.clone(),
+        login: login.to_string(),
+        error: error.to_string(),
+    });
+    *response.status_mut() = status;
+    if let Ok(v) = set_cookie(state, LOGIN_CSRF_COOKIE, &token, "/login", "Strict", None).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `GET /login`
+pub(crate) async fn login_form(State(state): State<AppState>, viewer: Viewer) -> Response {
+    if viewer.who().is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    login_page(&state, &viewer, StatusCode::OK, "", "")
+}
+
+/// `POST /login`: checks the double-submit token, the rate limits, then
+/// the password; a session cookie on success.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = Form::parse(&body);
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let given = form.get("csrf").unwrap_or("");
+    if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(super::session::csrf_refused());
+    }
+    let login = form.get("login").unwrap_or("").trim().to_string();
+    let password = form.get("password").unwrap_or("");
+    let addr = viewer
+        .addr
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let keys = [
+        (format!("addr:{addr}"), FAILURES_PER_ADDRESS),
+        (
+            format!("login:{}", login.to_ascii_lowercase()),
+            FAILURES_PER_LOGIN,
+        ),
+    ];
+    let limiter = &state.ui.logins;
+    if let Err(wait) = limiter.check(&keys) {
+        tracing::warn!(login = %login, addr = %addr, "login refused: too many failed attempts");
+        let minutes = wait.as_secs().div_ceil(60);
+        return Err(UiError {
+            retry_after: Some(wait.as_secs().max(1)),
+            ..UiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed logins for this account or from this address; try again in {minutes} minute(s)."
+                ),
+            )
+        });
+    }
+    match state.berth.login_password(&login, password).await {
+        Ok((secret, _csrf)) => {
+            limiter.forget(&keys[1].0);
+            let mut response = Redirect::to("/account").into_response();
+            let h = response.headers_mut();
+            let max_age = Some(berth_core::web::SESSION_SECS);
+            if let Ok(v) = set_cookie(&state, SESSION_COOKIE, &secret, "/", "Lax", max_age).parse()
+            {
+                h.append(header::SET_COOKIE, v);
+            }
+            if let Ok(v) =
+                set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", "Strict", Some(0)).parse()
+            {
+                h.append(header::SET_COOKIE, v);
+            }
+            Ok(response)
+        }
+        Err(berth_core::ServiceError::Unauthorized(m)) => {
+            limiter.fail(&keys);
+            Ok(login_page(
+                &state,
+                &viewer,
+                StatusCode::UNAUTHORIZED,
+                &login,
+                &m,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /logout`
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = Form::parse(&body);
+    viewer.check_csrf(form.get("csrf"))?;
+    if let Some(secret) = &viewer.secret {
+        state.berth.logout(secret).await?;
+    }
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(v) = set_cookie(&state, SESSION_COOKIE, "", "/", "Lax", Some(0)).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+struct TokenItem {
+    id: i64,
+    name: String,
+    scopes: String,
+    /// Crate patterns and registry, or empty when the token has neither.
+    limits: String,
+    created: String,
+    expires: String,
+    revoked: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    c: Chrome,
+    login: String,
+    is_admin: bool,
+    tokens: Vec<TokenItem>,
+    scopes: Vec<&'static str>,
+    /// Registries the viewer may read, for the registry restriction.
+    registries: Vec<String>,
+    created: Option<String>,
+    error: String,
+}
+
+async fn account_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    created: Option<String>,
+    error: &str,
+) -> Result<Response, UiError> {
+    let Some(who) = viewer.who() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let tokens = state
+        .berth
+        .list_tokens(&who.user.login)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|t| TokenItem {
+            id: t.id,
+            name: t.name,
+            limits: [
+                t.crate_patterns.replace(',', ", "),
+                t.registry
+                    .clone()
+                    .map(|r| format!("registry {r}"))
+                    .unwrap_or_default(),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+            scopes: t.scopes,
+            created: human_date(t.created_at),
+            expires: t
+                .expires_at
+                .map(human_date)
+                .unwrap_or_else(|| "never".into()),
+            revoked: t.revoked,
+        })
+        .collect();
+    let mut response = render(&AccountPage {
+        c: Chrome::new("Account", Some(viewer)),
+        login: who.user.login.clone(),
+        is_admin: who.user.is_admin,
+        tokens,
+        scopes: berth_core::Scope::ALL.iter().map(|s| s.as_str()).collect(),
+        registries: super::pages::visible_registries(state, viewer)
+            .map(|r| r.name.clone())
+            .collect(),
+        created,
+        error: error.to_string(),
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// `GET /account`: the viewer's tokens, and the form for a new one.
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, UiError> {
+    account_page(&state, &viewer, StatusCode::OK, None, "").await
+}
+
+/// `POST /account/tokens`: creates a token and shows its secret once.
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = Form::parse(&body);
+    viewer.check_csrf(form.get("csrf"))?;
+    let Some(who) = viewer.who() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let name = form.get("name").unwrap_or("").trim();
+    let checked = (|| {
+        if name.is_empty() || name.len() > 100 {
+            return Err("Give the token a name of 1 to 100 characters.".to_string());
+        }
+        let days = match form.get("expires_days").map(str::trim).unwrap_or("") {
+            "" | "0" => None,
+            d => match d.parse::<u32>() {
+                Ok(n) if n <= 3650 => Some(n),
+                _ => {
+                    return Err(
+                        "Expiry is a number of days between 1 and 3650, or empty for none."
+                            .to_string(),
+                    )
+                }
+            },
+        };
+        // Crate patterns, one per line or separated by commas or spaces.
+        let crates: Vec<String> = form
+            .get("crates")
+            .unwrap_or("")
+            .split([',', ' ', '\n', '\r'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        let registry = form
+            .get("registry")
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        let mut scopes: Vec<String> = form.all("scope").map(str::to_string).collect();
+        scopes.push("read".into());
+        Ok(berth_core::tokens::TokenRequest {
+            name: Some(name.to_string()),
+            scopes: Some(scopes),
+            crates,
+            registry,
+            expires_in: days.map(|d| format!("{d}d")),
+            ..Default::default()
+        })
+    })();
+    let request = match checked {
+        Ok(v) => v,
+        Err(m) => return account_page(&state, &viewer, StatusCode::BAD_REQUEST, None, &m).await,
+    };
+    let login = who.user.login.clone();
+    let secret = match state.berth.create_token(&login, &request).await {
+        Ok(created) => created.secret,
+        // What the user typed is wrong: say so on the page.
+        Err(
+            ServiceError::BadRequest(m) | ServiceError::Conflict(m) | ServiceError::NotFound(m),
+        ) => return account_page(&state, &viewer, StatusCode::BAD_REQUEST, None, &m).await,
+        Err(e) => return Err(e.into()),
+    };
+    account_page(&state, &viewer, StatusCode::OK, Some(secret), "").await
+}
+
+/// `POST /account/tokens/revoke`: revokes one of the viewer's tokens.
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = Form::parse(&body);
+    viewer.check_csrf(form.get("csrf"))?;
+    let Some(who) = viewer.who() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let id = form
+        .get("id")
+        .and_then(|i| i.parse::<i64>().ok())
+        .ok_or_else(|| UiError::new(StatusCode::BAD_REQUEST, "no token id given"))?;
+    state
+        .berth
+        .revoke_token(&who.user.login, &berth_core::tokens::TokenRef::Id(id))
+        .await?;
+    Ok(Redirect::to("/account").into_response())
+}

@@ -1,0 +1,239 @@
+//! Server administrators' pages: users, registries (settings and members)
+//! and the audit log with filters. Anyone else gets the login page
+//! (anonymous) or a 403 page; the audit log's own check is berth-core's
+//! `audit_log_for`.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_core::audit::AuditQuery;
+use serde::Deserialize;
+
+use super::session::Viewer;
+use super::{human_date, render, Chrome, UiError};
+use crate::AppState;
+
+/// `Ok(None)` when the viewer is an administrator; else the answer.
+fn gate(viewer: &Viewer) -> Result<Option<Response>, UiError> {
+    match viewer.who() {
+        None => Ok(Some(Redirect::to("/login").into_response())),
+        Some(w) if w.user.is_admin => Ok(None),
+        Some(_) => Err(UiError::new(
+            StatusCode::FORBIDDEN,
+            "Only server administrators may open the admin pages.",
+        )),
+    }
+}
+
+struct UserItem {
+    login: String,
+    is_admin: bool,
+    roles: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    c: Chrome,
+    users: Vec<UserItem>,
+}
+
+/// `GET /admin`: every user, with their roles.
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, UiError> {
+    if let Some(r) = gate(&viewer)? {
+        return Ok(r);
+    }
+    let berth = &state.berth;
+    let mut roles: Vec<(String, String)> = Vec::new();
+    for reg in berth.registries() {
+        for (login, role) in berth.registry_members(&reg.name).await? {
+            roles.push((login, format!("{}: {}", reg.name, role.as_str())));
+        }
+    }
+    let users = berth
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| UserItem {
+            roles: roles
+                .iter()
+                .filter(|(l, _)| *l == u.login)
+                .map(|(_, r)| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            login: u.login,
+            is_admin: u.is_admin,
+        })
+        .collect();
+    Ok(render(&UsersPage {
+        c: Chrome::new("Admin: users", Some(&viewer)),
+        users,
+    }))
+}
+
+struct RegistryItem {
+    name: String,
+    kind: String,
+    private: bool,
+    index_url: String,
+    members: Vec<(String, String)>,
+    /// A proxy's cached crate files.
+    cached: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_registries.html")]
+struct RegistriesPage {
+    c: Chrome,
+    registries: Vec<RegistryItem>,
+    config: String,
+}
+
+/// `GET /admin/registries`: each registry, its members, and the
+/// configuration in force (secrets masked).
+pub(crate) async fn registries(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, UiError> {
+    if let Some(r) = gate(&viewer)? {
+        return Ok(r);
+    }
+    let berth = &state.berth;
+    let mut registries = Vec::new();
+    for reg in berth.registries() {
+        registries.push(RegistryItem {
+            name: reg.name.clone(),
+            kind: reg.kind.to_string(),
+            private: reg.private,
+            index_url: format!("sparse+{}", berth.index_url(reg)),
+            cached: berth
+                .proxy_cache_bytes(reg)
+                .await?
+                .map(|b| super::human_size(i64::try_from(b).unwrap_or(i64::MAX))),
+            members: berth
+                .registry_members(&reg.name)
+                .await?
+                .into_iter()
+                .map(|(l, r)| (l, r.as_str().to_string()))
+                .collect(),
+        });
+    }
+    Ok(render(&RegistriesPage {
+        c: Chrome::new("Admin: registries", Some(&viewer)),
+        registries,
+        config: berth.config.masked_toml().unwrap_or_default(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuditParams {
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default, rename = "crate")]
+    crate_name: String,
+    #[serde(default)]
+    action: String,
+    after: Option<i64>,
+}
+
+struct AuditItem {
+    id: i64,
+    at: String,
+    actor: String,
+    action: String,
+    registry: String,
+    krate: String,
+    version: String,
+    outcome: String,
+    detail: String,
+    client: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    c: Chrome,
+    since: String,
+    actor: String,
+    krate: String,
+    action: String,
+    actions: Vec<&'static str>,
+    rows: Vec<AuditItem>,
+    next: Option<String>,
+}
+
+/// Rows per audit page.
+const AUDIT_PAGE: i64 = 100;
+
+/// `GET /admin/audit?since=&actor=&crate=&action=&after=`
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Response, UiError> {
+    if let Some(r) = gate(&viewer)? {
+        return Ok(r);
+    }
+    let Query(p) =
+        q.map_err(|e| UiError::new(StatusCode::BAD_REQUEST, format!("invalid filters: {e}")))?;
+    let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let query = AuditQuery {
+        since: some(&p.since),
+        actor: some(&p.actor),
+        crate_name: some(&p.crate_name),
+        action: some(&p.action),
+        after: p.after,
+        limit: Some(AUDIT_PAGE),
+        since_secs: None,
+    };
+    let rows = state.berth.audit_log_for(viewer.who(), &query).await?;
+    let next = (rows.len() as i64 == AUDIT_PAGE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten()
+        .map(|last| {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            s.append_pair("since", &p.since)
+                .append_pair("actor", &p.actor)
+                .append_pair("crate", &p.crate_name)
+                .append_pair("action", &p.action)
+                .append_pair("after", &last.to_string());
+            format!("/admin/audit?{}", s.finish())
+        });
+    let rows = rows
+        .into_iter()
+        .map(|r| AuditItem {
+            id: r.id,
+            at: human_date(r.at),
+            actor: r.entry.actor.unwrap_or_default(),
+            action: r.entry.action.as_str().to_string(),
+            registry: r.entry.registry.unwrap_or_default(),
+            krate: r.entry.crate_name.unwrap_or_default(),
+            version: r.entry.version.unwrap_or_default(),
+            outcome: r.entry.outcome.as_str().to_string(),
+            detail: r
+                .entry
+                .detail
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect(),
+            client: r.entry.client_addr.unwrap_or_default(),
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        c: Chrome::new("Admin: audit log", Some(&viewer)),
+        since: p.since,
+        actor: p.actor,
+        krate: p.crate_name,
+        action: p.action,
+        actions: berth_core::web::audit_actions(),
+        rows,
+        next,
+    }))
+}

@@ -1,0 +1,263 @@
+//! The web UI: server-rendered pages (askama templates, checked at compile
+//! time) at `/`, `/crates/…`, `/r/{registry}/crates/…`, `/search`,
+//! `/login`, `/account` and `/admin/…`, with a small external script and a
+//! stylesheet embedded in the binary ([`assets`]).
+//!
+//! Every UI response carries the security headers (a strict CSP with no
+//! inline script, frame-ancestors none, nosniff, a referrer policy) and is
+//! compressed (gzip or brotli) when the client accepts it. A page learns
+//! who is looking through [`session::Viewer`] and asks berth-core, which
+//! checks read access; a registry a viewer may not read shows the same 404
+//! page whether a crate exists or not. This module holds no business rules
+//! and no SQL, and never emits unescaped HTML except a README sanitized by
+//! [`markdown`].
+
+mod account;
+mod admin;
+pub(crate) mod assets;
+mod markdown;
+mod pages;
+pub(crate) mod session;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use berth_core::ServiceError;
+use tower_http::compression::CompressionLayer;
+
+use crate::AppState;
+
+/// What the UI keeps between requests.
+#[derive(Default)]
+pub struct UiState {
+    pub(crate) logins: session::LoginLimiter,
+}
+
+/// The content security policy of every UI response.
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Largest form body a UI page reads.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// The UI's routes, each with its layers, for the server's route table.
+pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let page = |route: MethodRouter<AppState>| -> MethodRouter<AppState> {
+        route
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_FORM_BYTES))
+            .layer(CompressionLayer::new().gzip(true).br(true))
+            .layer(middleware::from_fn(security_headers))
+    };
+    vec![
+        ("/", page(get(pages::home))),
+        ("/static/{file}", page(get(assets::serve))),
+        ("/search", page(get(pages::search))),
+        ("/search.json", page(get(pages::search_json))),
+        ("/crates/{name}", page(get(pages::default_crate))),
+        ("/r/{registry}", page(get(pages::registry))),
+        ("/r/{registry}/crates/{name}", page(get(pages::crate_page))),
+        (
+            "/r/{registry}/crates/{name}/{version}",
+            page(get(pages::crate_version)),
+        ),
+        (
+            "/login",
+            page(get(account::login_form).post(account::login)),
+        ),
+        ("/logout", page(post(account::logout))),
+        ("/account", page(get(account::account))),
+        ("/account/tokens", page(post(account::create_token))),
+        ("/account/tokens/revoke", page(post(account::revoke_token))),
+        ("/admin", page(get(admin::users))),
+        ("/admin/registries", page(get(admin::registries))),
+        ("/admin/audit", page(get(admin::audit))),
+        ("/api/openapi.json", page(get(assets::openapi))),
+    ]
+}
+
+/// Adds the security headers to a UI response; pages (not assets) are
+/// never stored by shared caches.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, Accept-Encoding"),
+    );
+    response
+}
+
+/// What every page's frame shows: title, who is logged in, the assets.
+pub(crate) struct Chrome {
+    pub title: String,
+    pub css: &'static str,
+    pub js: &'static str,
+    pub login: Option<String>,
+    pub is_admin: bool,
+    pub csrf: String,
+    /// The search box's text.
+    pub q: String,
+}
+
+impl Chrome {
+    pub(crate) fn new(title: impl Into<String>, viewer: Option<&session::Viewer>) -> Chrome {
+        Chrome {
+            title: title.into(),
+            css: &assets::CSS.url,
+            js: &assets::JS.url,
+            login: viewer.and_then(|v| v.login().map(str::to_string)),
+            is_admin: viewer.is_some_and(|v| v.is_admin()),
+            csrf: viewer.map(|v| v.csrf().to_string()).unwrap_or_default(),
+            q: String::new(),
+        }
+    }
+}
+
+/// A page that could not be shown, as an HTML page.
+#[derive(Debug)]
+pub(crate) struct UiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl UiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> UiError {
+        UiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The one "not found" of crates and registries: the same whether the
+    /// thing is missing or the viewer may not see it.
+    pub(crate) fn not_found() -> UiError {
+        UiError::new(
+            StatusCode::NOT_FOUND,
+            "Nothing here: no such crate or registry, or it is private and you may not read it. \
+             If you have an account, log in.",
+        )
+    }
+}
+
+impl From<ServiceError> for UiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
+            ServiceError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = match e {
+            ServiceError::Unavailable(_) => {
+                "The registry is temporarily unavailable; try again shortly.".to_string()
+            }
+            ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error on a page");
+                "Internal server error; the registry's log has the details.".to_string()
+            }
+            ServiceError::BadRequest(m)
+            | ServiceError::Unauthorized(m)
+            | ServiceError::Forbidden(m)
+            | ServiceError::NotFound(m)
+            | ServiceError::Conflict(m)
+            | ServiceError::TooLarge(m)
+            | ServiceError::TooSlow(m)
+            | ServiceError::Busy(m)
+            | ServiceError::BadGateway(m) => m,
+        };
+        UiError::new(status, message)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    c: Chrome,
+    status: u16,
+    message: &'a str,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            c: Chrome::new(self.status.canonical_reason().unwrap_or("Error"), None),
+            status: self.status.as_u16(),
+            message: &self.message,
+        };
+        let mut response = (self.status, render(&page)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// Renders a template to an HTML response body.
+pub(crate) fn render(t: &impl askama::Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error; the registry's log has the details\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / 1024.0 / 1024.0),
+    }
+}
+
+pub(crate) fn human_date(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,622 @@
+//! The web UI over HTTP against a real `berth serve`: every page's status
+//! and content for anonymous, ordinary, member and admin users; a private
+//! registry's crate pages identical whether the crate exists or not; the
+//! security headers on every page; CSRF refusals; the login brute-force
+//! limit; tokens made on the account page used and revoked; a hostile
+//! README that reaches the page without anything active.
+
+use std::collections::HashMap;
+
+use berth_testkit::{PublishBuilder, Reply, Server, TarballBuilder};
+use reqwest::blocking::Client;
+use reqwest::Method;
+use serde_json::json;
+
+/// A cookie-keeping client that does not follow redirects, so that each
+/// answer is seen as sent.
+struct Browser<'a> {
+    server: &'a Server,
+    client: Client,
+    cookies: HashMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(server: &'a Server) -> Self {
+        Browser {
+            server,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn send(&mut self, req: reqwest::blocking::RequestBuilder) -> Reply {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = if cookie.is_empty() {
+            req
+        } else {
+            req.header("Cookie", cookie)
+        };
+        let response = req.send().expect("request");
+        for v in response.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if val.is_empty() || attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), val.to_string());
+            }
+        }
+        Reply::read(response).expect("read the answer")
+    }
+
+    /// GETs a page and checks the headers every UI answer carries.
+    #[track_caller]
+    fn get(&mut self, path: &str, status: u16) -> Reply {
+        let url = format!("{}{path}", self.server.url);
+        let r = self.send(self.client.get(url));
+        assert_eq!(r.status, status, "GET {path}: {}", r.text);
+        assert_security_headers(path, &r);
+        r
+    }
+
+    #[track_caller]
+    fn post(&mut self, path: &str, form: &[(&str, &str)], status: u16) -> Reply {
+        let url = format!("{}{path}", self.server.url);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = self
+            .client
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        let r = self.send(req);
+        assert_eq!(r.status, status, "POST {path}: {}", r.text);
+        assert_security_headers(path, &r);
+        r
+    }
+
+    #[track_caller]
+    fn login(&mut self, login: &str, password: &str) {
+        let page = self.get("/login", 200);
+        let csrf = csrf(&page.text);
+        let r = self.post(
+            "/login",
+            &[("csrf", &csrf), ("login", login), ("password", password)],
+            303,
+        );
+        assert_eq!(r.header("location"), Some("/account"));
+    }
+}
+
+#[track_caller]
+fn assert_security_headers(path: &str, r: &Reply) {
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        ),
+        "{path}"
+    );
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{path}"
+    );
+    assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
+}
+
+/// The first CSRF field's value in a page.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Publishes `name@vers` to `registry` with a README and rich metadata.
+fn publish(
+    server: &Server,
+    token: &str,
+    registry: &str,
+    name: &str,
+    readme: &str,
+    extra: serde_json::Value,
+) {
+    let krate = TarballBuilder::package(name, "1.0.0")
+        .lib("pub fn f() {}\n")
+        .package_file("README.md", readme.as_bytes())
+        .gz();
+    let mut b = PublishBuilder::new(name, "1.0.0")
+        .set("readme_file", "README.md")
+        .tarball(krate);
+    if let Some(m) = extra.as_object() {
+        for (k, v) in m {
+            b = b.set(k, v.clone());
+        }
+    }
+    let r = Reply::read(
+        server
+            .request(Method::PUT, &format!("/r/{registry}/api/v1/crates/new"))
+            .header("Authorization", token)
+            .body(b.body())
+            .send()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "publish {name}: {}", r.text);
+}
+
+const CONFIG: &str =
+    "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nprivate = true\n";
+
+fn grant(server: &Server, registry: &str, user: &str, role: &str) {
+    server
+        .try_berth(&[
+            "role",
+            "grant",
+            "--registry",
+            registry,
+            "--user",
+            user,
+            "--role",
+            role,
+        ])
+        .unwrap();
+}
+
+#[test]
+fn every_page_for_anonymous_ordinary_member_and_admin_users() {
+    let server = Server::start_with_config(CONFIG);
+    server.add_user("alice", true);
+    server.set_password("alice", "alice-password");
+    server.add_user("bob", false);
+    server.set_password("bob", "bob-password");
+    server.add_user("carol", false);
+    server.set_password("carol", "carol-password");
+    grant(&server, "secret", "carol", "read");
+    let admin = server.token("alice", &[]);
+    publish(
+        &server,
+        &admin,
+        "main",
+        "hello",
+        "# Hello\n\nSay *hello* to everyone.\n",
+        json!({
+            "repository": "https://example.org/hello",
+            "rust_version": "1.70",
+            "keywords": ["greeting"],
+            "features": {"default": ["loud"], "loud": []},
+        }),
+    );
+    publish(
+        &server,
+        &admin,
+        "main",
+        "world",
+        "World",
+        json!({"deps": [{"name": "hello", "version_req": "^1", "features": [], "optional": false,
+                         "default_features": true, "target": null, "kind": "normal", "registry": null,
+                         "explicit_name_in_toml": null}]}),
+    );
+    publish(&server, &admin, "secret", "hidden", "# Hidden\n", json!({}));
+
+    // Anonymous.
+    let mut anon = Browser::new(&server);
+    let home = anon.get("/", 200);
+    assert!(
+        home.text
+            .contains("<a href=\"/r/main/crates/hello\"><strong>hello</strong></a>"),
+        "{}",
+        home.text
+    );
+    assert!(home.text.contains("[registries.main]"), "{}", home.text);
+    assert!(
+        !home.text.contains("secret") && !home.text.contains("crates/hidden"),
+        "{}",
+        home.text
+    );
+    let page = anon.get("/crates/hello", 200);
+    for want in [
+        "<h1>Hello</h1>",
+        "<em>hello</em>",
+        "cargo add hello --registry main",
+        "<dt>MSRV</dt><dd>Rust 1.70</dd>",
+        "<dt>License</dt><dd>MIT</dd>",
+        "href=\"https://example.org/hello\"",
+        "<dt>loud</dt>",
+        "alice",
+    ] {
+        assert!(page.text.contains(want), "{want} missing: {}", page.text);
+    }
+    let world = anon.get("/r/main/crates/world", 200);
+    assert!(
+        world
+            .text
+            .contains("<a href=\"/r/main/crates/hello\">hello</a> <code>^1</code>"),
+        "{}",
+        world.text
+    );
+    anon.get("/r/main/crates/hello/1.0.0", 200);
+    anon.get("/r/main/crates/hello/9.9.9", 404);
+    let search = anon.get("/search?q=hel", 200);
+    assert!(
+        search.text.contains("/r/main/crates/hello"),
+        "{}",
+        search.text
+    );
+    let json = anon.get("/search.json?q=hel&r=main", 200).json();
+    assert_eq!(json["total"], 1);
+    assert_eq!(json["hits"][0]["url"], "/r/main/crates/hello");
+    let listing = anon.get("/r/main", 200);
+    assert!(listing.text.contains("2 crates"), "{}", listing.text);
+    anon.get("/login", 200);
+    assert_eq!(anon.get("/account", 303).header("location"), Some("/login"));
+    assert_eq!(anon.get("/admin", 303).header("location"), Some("/login"));
+    // A private registry: the same 404 for a crate that exists and one
+    // that does not, and for the registry itself.
+    let hidden = anon.get("/r/secret/crates/hidden", 404);
+    let missing = anon.get("/r/secret/crates/nothing", 404);
+    assert_eq!(hidden.text, missing.text);
+    assert!(!hidden.text.contains("Hidden"), "{}", hidden.text);
+    anon.get("/r/secret", 404);
+    anon.get("/search?r=secret&q=hid", 404);
+    anon.get("/search.json?r=secret&q=hid", 404);
+    // Compressed when asked.
+    let gz = anon.send(
+        anon.client
+            .get(format!("{}/", server.url))
+            .header("Accept-Encoding", "gzip"),
+    );
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let css = home
+        .text
+        .split("href=\"/static/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let asset = anon.get(&format!("/static/{css}"), 200);
+    assert_eq!(
+        asset.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(asset.content_type(), "text/css; charset=utf-8");
+    anon.get("/static/app.0000.css", 404);
+
+    // An ordinary user: no admin pages, no private registry.
+    let mut bob = Browser::new(&server);
+    bob.login("bob", "bob-password");
+    let account = bob.get("/account", 200);
+    assert!(account.text.contains("Account: bob"), "{}", account.text);
+    assert!(
+        !account.text.contains("href=\"/admin\""),
+        "{}",
+        account.text
+    );
+    bob.get("/admin", 403);
+    bob.get("/admin/audit", 403);
+    bob.get("/admin/registries", 403);
+    let hidden_bob = bob.get("/r/secret/crates/hidden", 404);
+    assert_eq!(hidden_bob.text, missing.text);
+
+    // A member of the private registry reads it.
+    let mut carol = Browser::new(&server);
+    carol.login("carol", "carol-password");
+    assert!(carol.get("/", 200).text.contains("/r/secret/crates/hidden"));
+    let page = carol.get("/r/secret/crates/hidden", 200);
+    assert!(page.text.contains("<h1>Hidden</h1>"), "{}", page.text);
+    carol.get("/admin", 403);
+
+    // The administrator.
+    let mut alice = Browser::new(&server);
+    alice.login("alice", "alice-password");
+    let users = alice.get("/admin", 200);
+    assert!(
+        users.text.contains("<td>bob</td>") && users.text.contains("secret: read"),
+        "{}",
+        users.text
+    );
+    let regs = alice.get("/admin/registries", 200);
+    assert!(
+        regs.text.contains("<td>carol</td><td>read</td>"),
+        "{}",
+        regs.text
+    );
+    let audit = alice.get("/admin/audit?action=publish&crate=hidden", 200);
+    assert!(audit.text.contains("<td>hidden</td>"), "{}", audit.text);
+    assert!(!audit.text.contains("<td>hello</td>"), "{}", audit.text);
+    alice.get("/admin/audit?since=yesterday-ish", 400);
+    alice.get("/r/secret/crates/hidden", 200);
+}
+
+#[test]
+fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
+    let server = Server::start();
+    server.add_user("bob", false);
+    server.set_password("bob", "bob-password");
+    let mut b = Browser::new(&server);
+    // Login without, and with a wrong, double-submit token.
+    b.get("/login", 200);
+    b.post(
+        "/login",
+        &[("login", "bob"), ("password", "bob-password")],
+        403,
+    );
+    b.post(
+        "/login",
+        &[
+            ("csrf", "wrong"),
+            ("login", "bob"),
+            ("password", "bob-password"),
+        ],
+        403,
+    );
+    b.login("bob", "bob-password");
+    let page = b.get("/account", 200);
+    let token = csrf(&page.text);
+    // A token form without, and with a wrong, CSRF token.
+    b.post(
+        "/account/tokens",
+        &[("name", "t"), ("scope", "publish-new")],
+        403,
+    );
+    b.post("/account/tokens", &[("csrf", "x"), ("name", "t")], 403);
+    b.post("/logout", &[], 403);
+    // The right one: the secret is shown once and works.
+    let made = b.post(
+        "/account/tokens",
+        &[
+            ("csrf", &token),
+            ("name", "laptop"),
+            ("scope", "publish-new"),
+            ("expires_days", "30"),
+        ],
+        200,
+    );
+    let secret = made
+        .text
+        .split("<code>berth_")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    let secret = format!("berth_{secret}");
+    let me = |t: &str| {
+        server
+            .request(Method::GET, "/r/main/api/v1/crates?q=x")
+            .header("Authorization", t)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(me(&secret), 200);
+    let listed = b.get("/account", 200);
+    assert!(
+        listed
+            .text
+            .contains("<td>laptop</td><td>read,publish-new</td>"),
+        "{}",
+        listed.text
+    );
+    assert!(!listed.text.contains(&secret), "the secret is shown once");
+    let id = listed
+        .text
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    b.post("/account/tokens/revoke", &[("id", id)], 403);
+    b.post(
+        "/account/tokens/revoke",
+        &[("csrf", &token), ("id", id)],
+        303,
+    );
+    assert_eq!(me(&secret), 401);
+    // Logout ends the session for good.
+    let session = b.cookies.get("berth_session").cloned().unwrap();
+    b.post("/logout", &[("csrf", &token)], 303);
+    let mut replay = Browser::new(&server);
+    replay.cookies.insert("berth_session".into(), session);
+    replay.get("/account", 303);
+
+    // Brute force: five wrong passwords for one login, then even the right
+    // one is refused for a while.
+    let mut m = Browser::new(&server);
+    for _ in 0..5 {
+        let page = m.get("/login", 200);
+        let c = csrf(&page.text);
+        let r = m.post(
+            "/login",
+            &[("csrf", &c), ("login", "bob"), ("password", "guess")],
+            401,
+        );
+        assert!(r.text.contains("wrong login or password"), "{}", r.text);
+    }
+    let page = m.get("/login", 200);
+    let c = csrf(&page.text);
+    let r = m.post(
+        "/login",
+        &[("csrf", &c), ("login", "bob"), ("password", "bob-password")],
+        429,
+    );
+    assert!(r.text.contains("Too many failed logins"), "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+}
+
+#[test]
+fn a_hostile_readme_reaches_the_page_without_anything_active() {
+    let server = Server::start();
+    let token = server.user_with_token("mallory");
+    let readme = "# Innocent\n\n<script>alert('script')</script>\n\n\
+                  <img src=\"x\" onerror=\"alert('onerror')\">\n\n\
+                  [click me](javascript:alert('link'))\n\n\
+                  <a href=\"javascript:alert('raw')\" onclick=\"alert('click')\">raw</a>\n\n\
+                  <iframe src=\"https://example.org/\"></iframe>\n\n\
+                  <object data=\"x\"></object><embed src=\"x\">\n\n\
+                  <div style=\"position:fixed\" onmouseover=\"alert('over')\">hover</div>\n\n\
+                  <form action=\"https://example.org/\"><input name=\"pw\"></form>\n\n\
+                  <svg onload=\"alert('svg')\"></svg><meta http-equiv=\"refresh\" content=\"0\">\n";
+    publish(&server, &token, "main", "innocent", readme, json!({}));
+    let mut b = Browser::new(&server);
+    let page = b.get("/crates/innocent", 200);
+    let readme_html = page
+        .text
+        .split("<article class=\"readme\" aria-label=\"README\">")
+        .nth(1)
+        .unwrap()
+        .split("</article>")
+        .next()
+        .unwrap();
+    assert!(readme_html.contains("<h1>Innocent</h1>"), "{readme_html}");
+    for bad in [
+        "<script",
+        "alert",
+        "onerror",
+        "onclick",
+        "onmouseover",
+        "onload",
+        "javascript:",
+        "<iframe",
+        "<object",
+        "<embed",
+        "style=",
+        "<form",
+        "<input",
+        "<svg",
+        "<meta",
+    ] {
+        assert!(
+            !readme_html.contains(bad),
+            "{bad} reached the page: {readme_html}"
+        );
+    }
+    // The only scripts on the page are the one external file.
+    assert_eq!(page.text.matches("<script").count(), 1);
+}
+
+/// The page-weight benchmark: the crate page of a crate with a 100 KB
+/// README and 500 versions, fetched compressed. Prints the time per page
+/// (as the client sees it, so an upper bound of the server's render time)
+/// and the compressed weight, and holds the weight under 150 KB.
+#[test]
+fn crate_page_weight_and_time_with_a_large_readme_and_500_versions() {
+    let server = Server::start();
+    let token = server.user_with_token("big");
+    for i in 0..499 {
+        let b = PublishBuilder::new("big", &format!("1.0.{i}"));
+        let r = server
+            .request(Method::PUT, "/r/main/api/v1/crates/new")
+            .header("Authorization", &token)
+            .body(b.body())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let mut readme = String::from("# Big\n\n");
+    let mut n = 0;
+    while readme.len() < 100 * 1024 {
+        n += 1;
+        readme.push_str(&format!(
+            "## Section {n}\n\nSome *prose* with `code`, a [link](https://example.org/{n}) and a list:\n\n\
+             - one item\n- another item\n\n```rust\nfn f{n}() -> u32 {{ {n} }}\n```\n\n"
+        ));
+    }
+    let krate = TarballBuilder::package("big", "2.0.0")
+        .lib("pub fn f() {}\n")
+        .package_file("README.md", readme.as_bytes())
+        .gz();
+    let b = PublishBuilder::new("big", "2.0.0")
+        .set("readme_file", "README.md")
+        .tarball(krate);
+    let r = server
+        .request(Method::PUT, "/r/main/api/v1/crates/new")
+        .header("Authorization", &token)
+        .body(b.body())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let client = Client::new();
+    let mut times = Vec::new();
+    let mut weights = Vec::new();
+    for encoding in ["br", "gzip", "identity"] {
+        for _ in 0..10 {
+            let start = std::time::Instant::now();
+            let r = client
+                .get(format!("{}/crates/big", server.url))
+                .header("Accept-Encoding", encoding)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let bytes = r.bytes().unwrap().len();
+            times.push(start.elapsed());
+            weights.push((encoding, bytes));
+        }
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let weight = |e: &str| weights.iter().find(|(w, _)| *w == e).unwrap().1;
+    println!(
+        "crate page (README {} KB, 500 versions): median {:.1} ms per page; \
+         {:.1} KB brotli, {:.1} KB gzip, {:.1} KB uncompressed",
+        readme.len() / 1024,
+        median.as_secs_f64() * 1000.0,
+        weight("br") as f64 / 1024.0,
+        weight("gzip") as f64 / 1024.0,
+        weight("identity") as f64 / 1024.0
+    );
+    assert!(weight("br") < 150 * 1024 && weight("gzip") < 150 * 1024);
+    assert!(
+        weight("identity") > weight("gzip"),
+        "the page is compressed"
+    );
+}
+
+/// The management API's OpenAPI description names every route of
+/// `mgmt.rs`, and the routes it names answer as it says.
+#[test]
+fn the_openapi_description_matches_the_management_api() {
+    let server = Server::start();
+    let mut b = Browser::new(&server);
+    let doc = b.get("/api/openapi.json", 200).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "/api/v1/registries/{registry}/crates/{name}",
+        "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
+        "/api/v1/audit",
+    ] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+    // As described: the audit log needs a token, a missing crate is 404.
+    let status = |path: &str| {
+        server
+            .request(Method::GET, path)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/api/v1/audit"), 401);
+    assert_eq!(status("/api/v1/registries/main/crates/nothing"), 404);
+}

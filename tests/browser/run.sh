@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Browser tests of the web UI: headless Chromium (Debian's `chromium`)
+# driven by playwright-core, against a real `berth serve` on a temporary
+# data directory. Installs what is missing, builds berth, runs ui.test.mjs.
+#   UI_TEST_SCREENSHOTS=1 tests/browser/run.sh   also rewrites docs/screenshots/
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -d "$here/node_modules/playwright-core" ]; then
+  echo "== installing playwright-core"
+  (cd "$here" && npm ci --no-audit --no-fund)
+fi
+echo "== building berth"
+(cd "$root" && cargo build --locked -p berth)
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+export UI_TEST_BERTH="${UI_TEST_BERTH:-$target/debug/berth}"
+export UI_TEST_REPO="$root"
+echo "== browser tests"
+node "$here/ui.test.mjs"

@@ -1,0 +1,244 @@
+// Berth's web UI in headless Chromium against a real `berth serve`:
+// log in, create a token on the account page and publish with it through
+// real cargo, revoke it, search as you type, open a crate page, copy the
+// install line, browse the admin pages, and open a crate whose README
+// carries script, event handlers, javascript: links, iframes and raw HTML
+// while listening for dialogs and console errors (none may happen).
+// With UI_TEST_SCREENSHOTS=1, writes the main pages in both themes to
+// docs/screenshots/.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.UI_TEST_BERTH;
+const REPO = process.env.UI_TEST_REPO;
+assert.ok(BIN, "UI_TEST_BERTH names the berth binary (run tests/browser/run.sh)");
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+const work = mkdtempSync(join(tmpdir(), "berth-browser-"));
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const config = join(work, "berth.toml");
+writeFileSync(
+  config,
+  `data_dir = "${join(work, "data")}"\nlisten = "127.0.0.1:${port}"\npublic_url = "${base}"\n`,
+);
+const berth = (args, input) => {
+  const r = spawnSync(BIN, ["--config", config, ...args], { input, encoding: "utf8" });
+  assert.equal(r.status, 0, `berth ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+};
+berth(["user", "add", "admin", "--admin", "--password-stdin"], "admin-password\n");
+
+const server = spawn(BIN, ["--config", config, "serve"], { stdio: ["ignore", "ignore", "pipe"] });
+let serverLog = "";
+server.stderr.on("data", (d) => { serverLog += d; });
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${base}/health`)).ok) break;
+  } catch {}
+  if (i > 100) throw new Error(`berth serve did not start:\n${serverLog}`);
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+const results = [];
+const test = async (name, body) => {
+  try {
+    await body();
+    results.push([name, true]);
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`not ok - ${name}\n${e.stack}`);
+  }
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+const context = await browser.newContext({ colorScheme: "light" });
+await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+const page = await context.newPage();
+const dialogs = [];
+const consoleErrors = [];
+page.on("dialog", async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+let token = "";
+const HOSTILE_README = `# Hostile crate
+
+<script>alert("script")</script>
+
+<img src="x" onerror="alert('onerror')">
+
+[click me](javascript:alert('link'))
+
+<a href="javascript:alert('raw')" onclick="alert('click')">raw link</a>
+
+<iframe src="javascript:alert('frame')"></iframe>
+
+<div onmouseover="alert('over')" style="position:fixed;inset:0">cover</div>
+
+<svg onload="alert('svg')"></svg>
+
+Plain text stays.
+`;
+
+await test("log in with the password", async () => {
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Login").fill("admin");
+  await page.getByLabel("Password").fill("admin-password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(`${base}/account`);
+  assert.match(await page.locator("h1").innerText(), /Account: admin/);
+});
+
+await test("create a token and publish with it through cargo", async () => {
+  await page.getByLabel("Name").fill("browser");
+  await page.getByRole("button", { name: "Create token" }).click();
+  token = (await page.locator("#new-token").innerText()).trim();
+  assert.match(token, /^berth_[A-Za-z0-9]{40}$/);
+  const pkg = join(work, "hostile");
+  mkdirSync(join(pkg, "src"), { recursive: true });
+  writeFileSync(
+    join(pkg, "Cargo.toml"),
+    `[package]\nname = "hostile"\nversion = "0.1.0"\nedition = "2021"\n` +
+      `description = "A crate with a hostile README"\nlicense = "MIT"\nreadme = "README.md"\n` +
+      `publish = ["main"]\n`,
+  );
+  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
+  writeFileSync(join(pkg, "README.md"), HOSTILE_README);
+  const home = join(work, "cargo-home");
+  mkdirSync(home, { recursive: true });
+  writeFileSync(
+    join(home, "config.toml"),
+    `[registries.main]\nindex = "sparse+${base}/r/main/index/"\ncredential-provider = ["cargo:token"]\n`,
+  );
+  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
+    cwd: pkg,
+    encoding: "utf8",
+    env: { ...process.env, CARGO_HOME: home, CARGO_REGISTRIES_MAIN_TOKEN: token, CARGO_TARGET_DIR: join(work, "target") },
+  });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+await test("revoke the token", async () => {
+  await page.goto(`${base}/account`);
+  await page.getByRole("button", { name: "Revoke token browser" }).click();
+  await page.waitForURL(`${base}/account`);
+  assert.match(await page.locator("tr.revoked").first().innerText(), /revoked/);
+  const r = await fetch(`${base}/r/main/api/v1/crates?q=x`, { headers: { Authorization: token } });
+  assert.equal(r.status, 401);
+});
+
+await test("search as you type", async () => {
+  await page.goto(`${base}/search?q=zzzz`);
+  assert.equal(await page.locator('#results a[href="/r/main/crates/hostile"]').count(), 0);
+  const box = page.getByLabel("Crate name or words");
+  await box.fill("");
+  await box.pressSequentially("hosti", { delay: 30 });
+  // (waitForFunction would evaluate a string, which the CSP forbids.)
+  for (let i = 0; !page.url().endsWith("/search?r=main&q=hosti"); i++) {
+    assert.ok(i < 100, `the address did not follow the typing: ${page.url()}`);
+    await page.waitForTimeout(50);
+  }
+  await page.locator('#results a[href="/r/main/crates/hostile"]').waitFor();
+  assert.match(await page.locator("#search-status").innerText(), /1 result/);
+});
+
+await test("open a crate page and copy the install line", async () => {
+  await page.locator('#results a[href="/r/main/crates/hostile"]').click();
+  await page.waitForURL(`${base}/r/main/crates/hostile`);
+  assert.equal(await page.locator("h1").first().innerText(), "hostile 0.1.0");
+  await page.locator('button[data-copy="add-cmd"]').click();
+  await page.locator('button[data-copy="add-cmd"][data-copied]').waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, "cargo add hostile --registry main\n");
+});
+
+await test("the hostile README runs nothing", async () => {
+  await page.goto(`${base}/crates/hostile`);
+  await page.locator(".readme h1").waitFor();
+  await page.locator(".readme").hover();
+  await page.getByText("raw link").click().catch(() => {});
+  await page.waitForTimeout(300);
+  assert.deepEqual(dialogs, []);
+  const html = await page.locator(".readme").innerHTML();
+  for (const bad of ["<script", "onerror", "onclick", "onmouseover", "onload", "javascript:", "<iframe", "style="]) {
+    assert.ok(!html.includes(bad), `${bad} in ${html}`);
+  }
+  assert.ok(html.includes("Plain text stays."));
+});
+
+await test("browse the admin pages", async () => {
+  await page.goto(`${base}/admin`);
+  assert.match(await page.locator("table").innerText(), /admin/);
+  await page.getByRole("link", { name: "Registries" }).click();
+  await page.waitForURL(`${base}/admin/registries`);
+  assert.match(await page.locator("h2").first().innerText(), /main/);
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.waitForURL(`${base}/admin/audit`);
+  await page.getByLabel("Action").selectOption("publish");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/action=publish/);
+  assert.match(await page.locator("table.audit tbody").innerText(), /hostile/);
+});
+
+await test("keyboard: the skip link and the search box are reachable", async () => {
+  await page.goto(`${base}/`);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "top-q");
+});
+
+await test("no dialog and no console error on any page", async () => {
+  assert.deepEqual(dialogs, []);
+  assert.deepEqual(consoleErrors, []);
+});
+
+if (process.env.UI_TEST_SCREENSHOTS === "1") {
+  const dir = join(REPO, "docs", "screenshots");
+  mkdirSync(dir, { recursive: true });
+  for (const scheme of ["light", "dark"]) {
+    const ctx = await browser.newContext({ colorScheme: scheme, viewport: { width: 1200, height: 800 } });
+    const p = await ctx.newPage();
+    await p.goto(`${base}/login`);
+    await p.getByLabel("Login").fill("admin");
+    await p.getByLabel("Password").fill("admin-password");
+    await p.getByRole("button", { name: "Log in" }).click();
+    await p.waitForURL(`${base}/account`);
+    for (const [name, path] of [["home", "/"], ["crate", "/crates/hostile"], ["search", "/search?q=hos"], ["account", "/account"], ["audit", "/admin/audit"]]) {
+      await p.goto(`${base}${path}`);
+      await p.screenshot({ path: join(dir, `${name}-${scheme}.png`) });
+    }
+    await ctx.close();
+  }
+  console.log(`screenshots written to ${dir}`);
+}
+
+await browser.close();
+server.kill("SIGTERM");
+rmSync(work, { recursive: true, force: true });
+const passed = results.filter(([, ok]) => ok).length;
+const failed = results.length - passed;
+console.log(`browser: ${passed} passed, ${failed} failed`);
+if (failed > 0) {
+  console.log(serverLog.split("\n").slice(-40).join("\n"));
+  process.exit(1);
+}
