@@ -78,6 +78,8 @@ pub struct MetaStore {
     pub(crate) pool: AnyPool,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
+    /// How many refusal rows each caller may still append this minute.
+    pub(crate) refusals: Arc<crate::tables::RefusalBudget>,
 }
 
 /// A write transaction, holding the SQLite writer lock while it lives.
@@ -121,6 +123,7 @@ impl MetaStore {
             pool,
             backend,
             write_lock,
+            refusals: Arc::default(),
         })
     }
 

@@ -32,7 +32,7 @@ pub use model::*;
 pub use sqlx;
 pub use tables::fsck::{DanglingRef, FsckVersion};
 pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
-pub use tables::{set_operator, TEAM_PREFIX};
+pub use tables::{set_operator, REFUSALS_PER_CALLER_MINUTE, TEAM_PREFIX};
 pub use transfer::{row_from_json, row_to_json, table_names, Cell};
 
 /// Current time as Unix seconds; stores use it for timestamps they write.

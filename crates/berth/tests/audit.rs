@@ -308,3 +308,40 @@ fn concurrent_writers_leave_one_unbroken_chain() {
         "{ok}"
     );
 }
+
+#[test]
+fn one_caller_repeating_a_refused_request_is_recorded_at_a_bounded_rate() {
+    let (server, [alice, mallory]) = Server::with_users(["alice", "mallory"]);
+    let ok = publish_raw(
+        &server.url,
+        &alice,
+        "guarded",
+        "1.0.0",
+        &crate_file("guarded", "1.0.0", "pub fn g() {}\n"),
+    );
+    assert_eq!(ok, Some(200));
+    // Mallory, not an owner, tries to yank 100 times within a few seconds.
+    let path = "/r/main/api/v1/crates/guarded/1.0.0/yank";
+    for _ in 0..100 {
+        assert_eq!(send(&server, Method::DELETE, path, &mallory, None), 403);
+    }
+    let rows = audit_json(&server, &["--actor", "mallory", "--action", "yank"]);
+    let cap = berth_store::REFUSALS_PER_CALLER_MINUTE as usize;
+    // Each refusal is answered; at most the per-minute budget is written (a
+    // minute boundary in the middle of the loop allows one more budget),
+    // and the last row written says that more were not.
+    assert!(
+        rows.len() == cap || rows.len() == 2 * cap,
+        "{} rows for 100 refusals",
+        rows.len()
+    );
+    assert!(rows.iter().all(|r| r["outcome"] == "denied"));
+    let last = rows.last().unwrap()["detail"].as_str().unwrap().to_string();
+    assert!(last.contains("further refusals of token"), "{last}");
+    // Other callers' refusals are still recorded, and so are changes.
+    assert_eq!(send(&server, Method::DELETE, path, "berth_nope", None), 401);
+    assert_eq!(send(&server, Method::DELETE, path, &alice, None), 200);
+    let yanks = audit_json(&server, &["--actor", "alice", "--action", "yank"]);
+    assert_eq!(yanks.len(), 1);
+    assert_eq!(verify(&server).map(|_| ()), Ok(()));
+}

@@ -41,7 +41,8 @@ mod users;
 mod versions;
 
 pub(crate) use audit::insert_audit;
-pub use audit::set_operator;
+pub(crate) use audit::RefusalBudget;
+pub use audit::{set_operator, REFUSALS_PER_CALLER_MINUTE};
 pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;
 
