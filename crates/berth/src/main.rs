@@ -556,6 +556,12 @@ async fn serve(mut config: Config) -> Result<()> {
              cargo login --registry {name}\n  \
              cargo publish --registry {name}\n"
         );
+        println!(
+            "Browse it at {url}/ ; to sign in there (and make tokens on the account page), give \
+             the user a password:\n\n  \
+             berth --data-dir {data_dir} user passwd alice --password-stdin\n",
+            url = berth.config.public_url
+        );
     }
     berth_server::serve(berth.clone(), listener, shutdown_signal()).await?;
     berth.close().await;
