@@ -77,6 +77,8 @@ pub fn redact(url: &str) -> String {
 pub struct MetaStore {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// What `connect` was given: listeners open their own connection.
+    pub(crate) url: String,
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
@@ -120,6 +122,7 @@ impl MetaStore {
         Ok(Self {
             pool,
             backend,
+            url: url.to_string(),
             write_lock,
         })
     }
