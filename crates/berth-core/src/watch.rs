@@ -14,16 +14,20 @@
 //! Staleness bound: a change committed at time T is served by every node
 //! by T + [`DEADLINE`] at the latest (a node that has not heard a
 //! heartbeat sent after T by then checks the revision on every request);
-//! normally within milliseconds, when the notification arrives. When the
-//! listener fails, is cut or falls [`DEADLINE`] behind, the node drops the
-//! connection, checks revisions per request, opens a new listener, clears
-//! its cache (notifications sent meanwhile are lost) and trusts again only
-//! once a heartbeat sent after that has come back. This module never reads
+//! normally within milliseconds, when the notification arrives. When no
+//! heartbeat has come back for [`DEADLINE`] the node checks revisions per
+//! request. When the listener fails, is cut, or has not heard a heartbeat
+//! whose commit was acknowledged [`DEADLINE`] ago (deaf), the node drops
+//! that connection, opens a new listener, clears its cache (notifications
+//! sent meanwhile are lost; reads begun before are refused) and trusts
+//! again only once a heartbeat sent after that has come back. A heartbeat
+//! that cannot be sent (a busy pool) only lets trust lapse: the listener
+//! missed nothing, so the cache is kept. This module never reads
 //! or builds index files; it never runs on SQLite, whose single process
 //! makes every change itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_store::IndexEvent;
@@ -47,6 +51,9 @@ pub(crate) struct IndexWatch {
     /// Milliseconds since `base` until which cached files are current (0:
     /// not trusted).
     trusted_until: AtomicU64,
+    /// The newest heartbeat committed: when it was sent and when its
+    /// commit was acknowledged (milliseconds since `base`).
+    committed: Mutex<(u64, u64)>,
 }
 
 impl IndexWatch {
@@ -58,6 +65,7 @@ impl IndexWatch {
             base: Instant::now(),
             node: format!("{}-{:x}-{nanos:x}", std::process::id(), rand::random::<u32>()),
             trusted_until: AtomicU64::new(0),
+            committed: Mutex::new((0, 0)),
         }
     }
 
@@ -88,14 +96,19 @@ impl Berth {
     }
 
     async fn send_heartbeats(&self) {
+        let w = &self.index_watch;
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let w = &self.index_watch;
-            let payload = format!("{}/{}", w.node, w.now_ms());
+            let sent = w.now_ms();
+            let payload = format!("{}/{sent}", w.node);
             match tokio::time::timeout(DEADLINE, self.meta.notify_ping(&payload)).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    if let Ok(mut c) = w.committed.lock() {
+                        *c = (sent, w.now_ms());
+                    }
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, "index heartbeat not sent"),
                 Err(_) => tracing::debug!("index heartbeat timed out"),
             }
@@ -120,58 +133,65 @@ impl Berth {
             // Listening now: whatever changed before may have gone unheard.
             let since = w.now_ms();
             self.forget_all_index_files();
-            let mut last_heard = since;
-            loop {
-                let event = tokio::time::timeout(DEADLINE, listener.recv()).await;
-                match event {
-                    Ok(Ok(Some(IndexEvent::Changed {
-                        registry_id,
-                        revision,
-                        canon_name,
-                    }))) => {
-                        self.index_cache
-                            .invalidate((registry_id, canon_name), revision);
-                        self.crates_created.fetch_add(1, Ordering::AcqRel);
-                    }
-                    Ok(Ok(Some(IndexEvent::Ping(payload)))) => {
-                        let sent = payload
-                            .strip_prefix(w.node.as_str())
-                            .and_then(|rest| rest.strip_prefix('/'))
-                            .and_then(|ms| ms.parse::<u64>().ok());
-                        if let Some(sent) = sent.filter(|&s| s >= since) {
-                            let was = w.trusted();
-                            w.trusted_until
-                                .fetch_max(sent + deadline_ms, Ordering::AcqRel);
-                            last_heard = w.now_ms();
-                            if !was {
-                                tracing::info!("index listener healthy: serving cached index files without database checks");
-                            }
-                        }
-                    }
-                    Ok(Ok(None)) => {
-                        tracing::warn!("index listener lost its connection; reconnecting");
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "index listener failed; reconnecting");
-                        break;
-                    }
-                    Err(_) => {
-                        // Nothing at all, not even a heartbeat, for the
-                        // whole deadline (and a cancelled listener may
-                        // have lost a message).
-                        tracing::warn!("index listener silent; reconnecting");
-                        break;
+            // The reading runs apart, so that giving up on it never
+            // cancels a read half-way: the whole listener is dropped.
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+            let reader = tokio::spawn(async move {
+                loop {
+                    let event = listener.recv().await;
+                    let end = !matches!(event, Ok(Some(_)));
+                    if tx.send(event).await.is_err() || end {
+                        return;
                     }
                 }
-                if w.now_ms().saturating_sub(last_heard) > deadline_ms {
-                    tracing::warn!("index heartbeat late; reconnecting the listener");
-                    break;
+            });
+            let mut heard = since;
+            let mut check = tokio::time::interval(HEARTBEAT / 5);
+            loop {
+                tokio::select! {
+                    event = rx.recv() => match event {
+                        Some(Ok(Some(IndexEvent::Changed { registry_id, revision, canon_name }))) => {
+                            self.index_cache.invalidate((registry_id, canon_name), revision);
+                            self.crates_created.fetch_add(1, Ordering::AcqRel);
+                        }
+                        Some(Ok(Some(IndexEvent::Ping(payload)))) => {
+                            let sent = payload
+                                .strip_prefix(w.node.as_str())
+                                .and_then(|rest| rest.strip_prefix('/'))
+                                .and_then(|ms| ms.parse::<u64>().ok());
+                            if let Some(sent) = sent.filter(|&s| s >= since) {
+                                let was = w.trusted();
+                                w.trusted_until.fetch_max(sent + deadline_ms, Ordering::AcqRel);
+                                heard = heard.max(sent);
+                                if !was {
+                                    tracing::info!("index listener healthy: serving cached index files without database checks");
+                                }
+                            }
+                        }
+                        Some(Ok(None)) | None => {
+                            tracing::warn!("index listener lost its connection; reconnecting");
+                            break;
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "index listener failed; reconnecting");
+                            break;
+                        }
+                    },
+                    _ = check.tick() => {
+                        // A heartbeat committed more than the deadline ago
+                        // and still unheard: the listener is deaf. (One
+                        // that could not be sent only lets trust lapse.)
+                        let (sent, done) = w.committed.lock().map_or((0, 0), |c| *c);
+                        if sent >= since && sent > heard && w.now_ms().saturating_sub(done) > deadline_ms {
+                            tracing::warn!("index heartbeat not heard; reconnecting the listener");
+                            break;
+                        }
+                    }
                 }
             }
             w.distrust();
-            drop(listener);
-            tokio::time::sleep(RETRY.min(HEARTBEAT)).await;
+            reader.abort();
+            tokio::time::sleep(RETRY).await;
         }
     }
 
