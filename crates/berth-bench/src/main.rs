@@ -440,7 +440,11 @@ fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Res
     let first = start_server(berth, backend, Duration::from_secs(30))?;
     let mut others = Vec::new();
     for _ in 1..nodes {
-        others.push(first.try_another_node().map_err(|log| anyhow::anyhow!("node: {log}"))?);
+        others.push(
+            first
+                .try_another_node()
+                .map_err(|log| anyhow::anyhow!("node: {log}"))?,
+        );
     }
     cli(&first, &["user", "add", "bench"])?;
     let token = cli(&first, &["token", "create", "--user", "bench"])?
@@ -483,7 +487,13 @@ fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Res
     }
     .run()?;
     let label = format!("{backend}x{nodes}");
-    Ok(Measurement::from_wrk(&label, "berth", "index (hot)", args.connections, &r))
+    Ok(Measurement::from_wrk(
+        &label,
+        "berth",
+        "index (hot)",
+        args.connections,
+        &r,
+    ))
 }
 
 /// SQLite single node against PostgreSQL with `nodes` nodes: hot index.

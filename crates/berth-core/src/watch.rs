@@ -63,7 +63,11 @@ impl IndexWatch {
             .map_or(0, |d| d.subsec_nanos());
         Self {
             base: Instant::now(),
-            node: format!("{}-{:x}-{nanos:x}", std::process::id(), rand::random::<u32>()),
+            node: format!(
+                "{}-{:x}-{nanos:x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
             trusted_until: AtomicU64::new(0),
             committed: Mutex::new((0, 0)),
         }

@@ -121,7 +121,9 @@ fn changes_through_one_node_are_served_by_every_node_within_the_bound() {
         assert_eq!(lines[0]["cksum"], sha256_hex(&krate).as_str());
         for node in nodes {
             served_within_bound(node, &index_path(&name), |lines| {
-                lines.first().is_some_and(|l| l["cksum"] == sha256_hex(&krate).as_str())
+                lines
+                    .first()
+                    .is_some_and(|l| l["cksum"] == sha256_hex(&krate).as_str())
             });
         }
     }
@@ -311,7 +313,9 @@ fn cached_files_on_other_nodes_follow_every_change_within_the_bound() {
         Some(200)
     );
     for node in [&n2, &n3] {
-        slowest = slowest.max(served_within_bound(node, "la/te/latecomer", |l| l.len() == 1));
+        slowest = slowest.max(served_within_bound(node, "la/te/latecomer", |l| {
+            l.len() == 1
+        }));
     }
     // Every node stayed healthy: nothing was served through the fallback.
     for node in [&n1, &n2, &n3] {
@@ -331,7 +335,10 @@ fn a_node_whose_listener_is_cut_falls_back_and_recovers() {
     listener_healthy(&n1, 1);
     listener_healthy(&n2, 1);
     let v = |vers: &str| crate_file("cut", vers, "");
-    assert_eq!(publish_raw(&n1.url, &token, "cut", "1.0.0", &v("1.0.0")), Some(200));
+    assert_eq!(
+        publish_raw(&n1.url, &token, "cut", "1.0.0", &v("1.0.0")),
+        Some(200)
+    );
     served_within_bound(&n2, "3/c/cut", |l| l.len() == 1);
 
     // Cut node 2's listener, and change the crate at once through node 1:
@@ -345,7 +352,10 @@ fn a_node_whose_listener_is_cut_falls_back_and_recovers() {
         ),
     );
     assert_eq!(cut.trim(), "1", "node 2's listener was found and cut");
-    assert_eq!(publish_raw(&n1.url, &token, "cut", "1.1.0", &v("1.1.0")), Some(200));
+    assert_eq!(
+        publish_raw(&n1.url, &token, "cut", "1.1.0", &v("1.1.0")),
+        Some(200)
+    );
     // Node 2 serves the change anyway (checking the database while it has
     // no proven listener), and keeps serving correct files throughout.
     served_within_bound(&n2, "3/c/cut", |l| l.len() == 2);
@@ -368,7 +378,10 @@ fn a_node_whose_listener_is_cut_falls_back_and_recovers() {
         ),
     );
     assert_eq!(back.trim(), "1");
-    assert_eq!(publish_raw(&n1.url, &token, "cut", "1.2.0", &v("1.2.0")), Some(200));
+    assert_eq!(
+        publish_raw(&n1.url, &token, "cut", "1.2.0", &v("1.2.0")),
+        Some(200)
+    );
     served_within_bound(&n2, "3/c/cut", |l| l.len() == 3);
     assert_eq!(index_lines(&n2, "main", "3/c/cut").len(), 3);
 }

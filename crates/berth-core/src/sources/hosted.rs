@@ -135,7 +135,9 @@ impl Hosted {
         // reader of one registry cannot count what others hold.
         let seed = format!("{:x}", state.revision);
         let file = Arc::new(IndexFile::build(body.into(), &seed, state.updated_at).await?);
-        berth.index_cache.put(key, state.revision, file.clone(), epoch);
+        berth
+            .index_cache
+            .put(key, state.revision, file.clone(), epoch);
         Ok(Some(file))
     }
 
