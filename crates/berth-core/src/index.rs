@@ -233,3 +233,40 @@ impl Berth {
             .ok_or_else(not_found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn file(body: &'static str) -> Arc<IndexFile> {
+        Arc::new(IndexFile::build(Bytes::from(body), "1", 0).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn reads_begun_before_a_clear_or_a_newer_change_are_refused() {
+        let cache = IndexCache::new(1 << 20);
+        let key = (1, "a".to_string());
+        let before = cache.epoch();
+        cache.clear();
+        cache.put(key.clone(), 1, file("old\n").await, before);
+        assert!(cache.get(&key, None).is_none(), "read before the clear");
+        let now = cache.epoch();
+        cache.invalidate(key.clone(), 2);
+        cache.put(key.clone(), 1, file("old\n").await, now);
+        assert!(cache.get(&key, None).is_none(), "older than the tombstone");
+        cache.put(key.clone(), 2, file("new\n").await, now);
+        assert_eq!(&cache.get(&key, None).unwrap().body[..], b"new\n");
+    }
+
+    #[tokio::test]
+    async fn eviction_keeps_tombstones() {
+        let cache = IndexCache::new(64);
+        let epoch = cache.epoch();
+        cache.invalidate((1, "gone".into()), 5);
+        for i in 0..20 {
+            cache.put((1, format!("c{i}")), 1, file("0123456789\n").await, epoch);
+        }
+        cache.put((1, "gone".into()), 4, file("stale\n").await, epoch);
+        assert!(cache.get(&(1, "gone".into()), None).is_none());
+    }
+}
