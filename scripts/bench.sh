@@ -37,6 +37,11 @@ fi
 echo "== hot paths against nginx, publishes, memory ($backends)"
 ./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
 
+if [[ $backends == *postgres-s3* ]]; then
+  echo "== hot index: SQLite single node against PostgreSQL with three nodes"
+  ./target/release/berth-bench --index-nodes 3 --json "$out/index-nodes.json" | tee "$out/index-nodes.txt"
+fi
+
 for b in ${backends//,/ }; do
   echo "== scale: $SCALE_CRATES crates / $SCALE_VERSIONS versions on $b, against 100 crates"
   ./target/release/berth-scale --backend "$b" --crates "$SCALE_CRATES" --versions "$SCALE_VERSIONS" \

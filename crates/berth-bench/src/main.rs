@@ -6,6 +6,8 @@
 //! index file, 304 revalidations and downloads (MiB/s), each with its ratio
 //! to the reference; publishes per second at several concurrencies; Berth's
 //! memory idle and under load. The results are written as JSON too.
+//! `--index-nodes N` measures instead hot index requests on single-node
+//! SQLite against PostgreSQL with N nodes running, and prints the ratio.
 //!
 //! It is a measuring tool, not a test: it asserts nothing about speed.
 
@@ -51,6 +53,11 @@ struct Args {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Instead of the run against nginx: hot index requests on single-node
+    /// SQLite against PostgreSQL with this many nodes running (wrk against
+    /// a node that did not publish), and their ratio.
+    #[arg(long)]
+    index_nodes: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -426,9 +433,112 @@ fn ratio(all: &[Measurement], m: &Measurement) -> String {
     format!("{rps:.2}x rps, {p99:.2}x p99")
 }
 
+/// Hot index requests on one node of `backend` with `nodes` nodes running:
+/// one crate published through the first node, wrk against the last one
+/// once its cache is warm (and, on PostgreSQL, its index listener proven).
+fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Result<Measurement> {
+    let first = start_server(berth, backend, Duration::from_secs(30))?;
+    let mut others = Vec::new();
+    for _ in 1..nodes {
+        others.push(
+            first
+                .try_another_node()
+                .map_err(|log| anyhow::anyhow!("node: {log}"))?,
+        );
+    }
+    cli(&first, &["user", "add", "bench"])?;
+    let token = cli(&first, &["token", "create", "--user", "bench"])?
+        .lines()
+        .last()
+        .context("no token")?
+        .to_string();
+    let name = "bench-hot";
+    let body = publish_body(name, "1.0.0", &make_crate(name, "1.0.0", 1));
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .put(format!("{}/r/main/api/v1/crates/new", first.url))
+        .header("Authorization", token)
+        .body(body)
+        .send()?;
+    if !r.status().is_success() {
+        bail!("publish: {}", r.status());
+    }
+    let target = others.last().unwrap_or(&first);
+    let url = format!(
+        "{}/r/main/index/{}",
+        target.url,
+        berth_protocol::index_path(name)
+    );
+    // Heartbeats prove the listener within a second; then warm the cache.
+    std::thread::sleep(Duration::from_secs(2));
+    for _ in 0..3 {
+        let r = client.get(&url).send()?;
+        if r.status() != 200 {
+            bail!("index: {}", r.status());
+        }
+    }
+    let r = Wrk {
+        url: &url,
+        threads: args.threads,
+        connections: args.connections,
+        seconds: args.seconds,
+        headers: vec![],
+        script: None,
+    }
+    .run()?;
+    let label = format!("{backend}x{nodes}");
+    Ok(Measurement::from_wrk(
+        &label,
+        "berth",
+        "index (hot)",
+        args.connections,
+        &r,
+    ))
+}
+
+/// SQLite single node against PostgreSQL with `nodes` nodes: hot index.
+fn index_ratio(args: &Args, berth: &Path, nodes: usize) -> Result<()> {
+    eprintln!("measuring sqlite (one node)...");
+    let sqlite = index_on_nodes(args, berth, "sqlite", 1)?;
+    eprintln!("measuring postgres-s3 ({nodes} nodes)...");
+    let pg = index_on_nodes(args, berth, "postgres-s3", nodes)?;
+    println!(
+        "{:<16} {:<12} {:>9} {:>6} {:>10} {:>8} {:>8}",
+        "backend", "what", "requests", "errors", "per_sec", "p50_ms", "p99_ms"
+    );
+    for m in [&sqlite, &pg] {
+        println!(
+            "{:<16} {:<12} {:>9} {:>6} {:>10.0} {:>8.2} {:>8.2}",
+            m.backend, m.what, m.requests, m.errors, m.per_second, m.p50_ms, m.p99_ms
+        );
+    }
+    println!(
+        "postgres-s3 with {nodes} nodes / sqlite: {:.2}x rps, {:.2}x p99",
+        pg.per_second / sqlite.per_second,
+        if sqlite.p99_ms > 0.0 {
+            pg.p99_ms / sqlite.p99_ms
+        } else {
+            0.0
+        }
+    );
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "measurements": [sqlite.to_json(), pg.to_json()],
+            "ratio_rps": pg.per_second / sqlite.per_second,
+            "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds },
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let berth = berth_bench::berth_binary(args.berth.as_deref())?;
+    if let Some(nodes) = args.index_nodes {
+        return index_ratio(&args, &berth, nodes.max(1));
+    }
     let rt = berth_bench::runtime()?;
     let mut all = Vec::new();
     let mut memory = Vec::new();

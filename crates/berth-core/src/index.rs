@@ -54,6 +54,8 @@ pub(crate) struct IndexCache {
 struct Cache {
     map: HashMap<(i64, String), Cached>,
     bytes: u64,
+    /// Bumped by [`IndexCache::clear`]: a file read before it is refused.
+    epoch: u64,
 }
 
 impl IndexCache {
@@ -95,7 +97,26 @@ impl IndexCache {
         }
     }
 
-    pub(crate) fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>) {
+    /// The epoch to pass to [`put`](Self::put): read it before reading the
+    /// file from the database.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.files.read().map_or(0, |c| c.epoch)
+    }
+
+    /// Forgets every file and tombstone, and refuses any file read before
+    /// (for a node that may have missed changes).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut cache) = self.files.write() {
+            cache.map.clear();
+            cache.bytes = 0;
+            cache.epoch += 1;
+        }
+    }
+
+    /// Caches `file`, read from the database at `revision` after
+    /// [`epoch`](Self::epoch) answered `epoch`, unless something newer is
+    /// known.
+    pub(crate) fn put(&self, key: (i64, String), revision: i64, file: Arc<IndexFile>, epoch: u64) {
         let size = file.body.len() as u64;
         if size > self.budget / 2 {
             // Larger than half the budget: kept nowhere, built per request
@@ -106,18 +127,20 @@ impl IndexCache {
         let Ok(mut cache) = self.files.write() else {
             return;
         };
-        if cache.map.get(&key).is_some_and(|c| c.revision > revision) {
+        if cache.epoch != epoch || cache.map.get(&key).is_some_and(|c| c.revision > revision) {
             return;
         }
         if let Some(old) = cache.map.remove(&key) {
             cache.bytes -= old.bytes();
         }
         if cache.bytes + size > self.budget {
-            // Evict arbitrary entries until half the budget is free.
+            // Evict arbitrary files until half the budget is free. Tombstones
+            // (no bytes) stay: they refuse older files still being read.
             let target = self.budget / 2;
             let victims: Vec<(i64, String)> = cache
                 .map
                 .iter()
+                .filter(|(_, c)| c.file.is_some())
                 .scan(cache.bytes, |bytes, (k, c)| {
                     (*bytes > target).then(|| {
                         *bytes -= c.bytes();
@@ -208,5 +231,42 @@ impl Berth {
             .index_file(self.at(reg), &name)
             .await?
             .ok_or_else(not_found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn file(body: &'static str) -> Arc<IndexFile> {
+        Arc::new(IndexFile::build(Bytes::from(body), "1", 0).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn reads_begun_before_a_clear_or_a_newer_change_are_refused() {
+        let cache = IndexCache::new(1 << 20);
+        let key = (1, "a".to_string());
+        let before = cache.epoch();
+        cache.clear();
+        cache.put(key.clone(), 1, file("old\n").await, before);
+        assert!(cache.get(&key, None).is_none(), "read before the clear");
+        let now = cache.epoch();
+        cache.invalidate(key.clone(), 2);
+        cache.put(key.clone(), 1, file("old\n").await, now);
+        assert!(cache.get(&key, None).is_none(), "older than the tombstone");
+        cache.put(key.clone(), 2, file("new\n").await, now);
+        assert_eq!(&cache.get(&key, None).unwrap().body[..], b"new\n");
+    }
+
+    #[tokio::test]
+    async fn eviction_keeps_tombstones() {
+        let cache = IndexCache::new(64);
+        let epoch = cache.epoch();
+        cache.invalidate((1, "gone".into()), 5);
+        for i in 0..20 {
+            cache.put((1, format!("c{i}")), 1, file("0123456789\n").await, epoch);
+        }
+        cache.put((1, "gone".into()), 4, file("stale\n").await, epoch);
+        assert!(cache.get(&(1, "gone".into()), None).is_none());
     }
 }

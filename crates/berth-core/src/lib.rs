@@ -29,6 +29,7 @@ mod sources;
 mod teams;
 mod throttle;
 pub mod tokens;
+pub mod watch;
 pub mod web;
 
 use std::collections::HashMap;
@@ -73,6 +74,9 @@ pub struct Berth {
     /// is acknowledged, so "no such crate" answers remembered before it are
     /// void.
     pub(crate) crates_created: std::sync::atomic::AtomicU64,
+    /// PostgreSQL: whether cached hosted index files are current without a
+    /// database check (see [`watch`]).
+    pub(crate) index_watch: watch::IndexWatch,
 }
 
 /// Opens (creating and migrating when needed) the metadata and blob stores
@@ -182,6 +186,7 @@ impl Berth {
             downloads: downloads::DownloadCounter::default(),
             download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             crates_created: std::sync::atomic::AtomicU64::new(0),
+            index_watch: watch::IndexWatch::new(),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             config,
         }))

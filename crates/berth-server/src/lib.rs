@@ -256,9 +256,12 @@ pub async fn serve(
             }
         })
     };
+    // PostgreSQL: keeps the index cache in step with the other nodes.
+    let watcher = tokio::spawn(berth.clone().watch_index());
     let app = router(state);
     let result = accept_loop(&berth, listener, app, shutdown).await;
     flusher.abort();
+    watcher.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");
     }

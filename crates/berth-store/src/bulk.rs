@@ -189,6 +189,9 @@ impl MetaStore {
             })
             .collect::<Result<Vec<i64>, _>>()?;
 
+        // Every node learns of the new crates at commit (PostgreSQL).
+        crate::watch::notify_changed(&mut w.tx, &crate_ids).await?;
+
         // Owners.
         for chunk in plans
             .iter()

@@ -77,6 +77,8 @@ pub fn redact(url: &str) -> String {
 pub struct MetaStore {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// What `connect` was given: listeners open their own connection.
+    pub(crate) url: String,
     write_lock: Option<Arc<Mutex<()>>>,
     /// How many refusal rows each caller may still append this minute.
     pub(crate) refusals: Arc<crate::tables::RefusalBudget>,
@@ -122,6 +124,7 @@ impl MetaStore {
         Ok(Self {
             pool,
             backend,
+            url: url.to_string(),
             write_lock,
             refusals: Arc::default(),
         })

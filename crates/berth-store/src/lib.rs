@@ -21,6 +21,7 @@ mod tables;
 #[cfg(test)]
 mod test_db;
 mod transfer;
+mod watch;
 
 pub use blobs::{blob_key, BlobStore, S3Credentials, NO_S3_CREDENTIALS};
 pub use bulk::{BulkCrate, BulkVersion};
@@ -34,6 +35,7 @@ pub use tables::fsck::{DanglingRef, FsckVersion};
 pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
 pub use tables::{set_operator, REFUSALS_PER_CALLER_MINUTE, TEAM_PREFIX};
 pub use transfer::{row_from_json, row_to_json, table_names, Cell};
+pub use watch::{IndexEvent, IndexListener, CHANNEL as INDEX_CHANNEL};
 
 /// Current time as Unix seconds; stores use it for timestamps they write.
 pub fn now_unix() -> i64 {

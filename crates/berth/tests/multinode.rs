@@ -2,10 +2,69 @@
 //! bucket (BERTH_TEST_BACKEND=postgres-s3). On the SQLite backend a second
 //! node on the same database must be refused with a clear error: its index
 //! cache relies on being the only writer.
+//!
+//! Across nodes a change is served within the staleness bound
+//! (`berth_core::watch::DEADLINE`, 1.5 s; normally milliseconds): nodes
+//! serve cached index files while their listener for change notifications
+//! is proven healthy. Assertions on another node than the one that made a
+//! change poll for it with a deadline of that bound plus slack.
+
+use std::time::{Duration, Instant};
 
 use berth_testkit::{
     backend, crate_file, index_lines, index_path, publish_raw, sha256_hex, Backend, Cargo, Server,
 };
+
+/// How long another node may take to serve a change: the staleness bound
+/// plus slack for a loaded test machine.
+const BOUND: Duration = Duration::from_millis(1500 + 2000);
+
+/// Polls `node`'s index file at `path` until `ok` accepts its lines, for at
+/// most [`BOUND`]; panics with the last lines otherwise. Returns how long it
+/// took.
+fn served_within_bound(
+    node: &Server,
+    path: &str,
+    ok: impl Fn(&[serde_json::Value]) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = node.get(&format!("/r/main/index/{path}"));
+        let lines: Vec<serde_json::Value> = if r.status() == 200 {
+            r.text()
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if ok(&lines) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < BOUND,
+            "{path} on {} not current after {BOUND:?}: {lines:?}",
+            node.url
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until `node` has logged `times` proofs that its index listener is
+/// healthy (it then serves cached files without database checks).
+fn listener_healthy(node: &Server, times: usize) {
+    let start = Instant::now();
+    while node.log().matches("index listener healthy").count() < times {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}: index listener not healthy; log:\n{}",
+            node.url,
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// On SQLite, checks that a second node is refused and returns true (the
 /// caller stops there).
@@ -28,7 +87,7 @@ fn sqlite_refuses_a_second_node(n1: &Server) -> bool {
 }
 
 #[test]
-fn changes_through_one_node_are_served_by_every_node_at_once() {
+fn changes_through_one_node_are_served_by_every_node_within_the_bound() {
     let n1 = Server::start();
     if sqlite_refuses_a_second_node(&n1) {
         return;
@@ -48,8 +107,8 @@ fn changes_through_one_node_are_served_by_every_node_at_once() {
         .unwrap()
         .contains("name = \"shared\""));
 
-    // Every raw publish acknowledged by one node is in every node's index
-    // immediately, with its checksum.
+    // Every raw publish acknowledged by one node is in its own index at
+    // once, and in every node's index within the bound, with its checksum.
     for i in 0..12 {
         let name = format!("multi{i}");
         let krate = crate_file(&name, "0.1.0", &format!("pub const N: u32 = {i};\n"));
@@ -58,18 +117,19 @@ fn changes_through_one_node_are_served_by_every_node_at_once() {
             publish_raw(&via.url, &token, &name, "0.1.0", &krate),
             Some(200)
         );
+        let lines = index_lines(via, "main", &index_path(&name));
+        assert_eq!(lines[0]["cksum"], sha256_hex(&krate).as_str());
         for node in nodes {
-            let lines = index_lines(node, "main", &index_path(&name));
-            assert_eq!(
-                lines[0]["cksum"],
-                sha256_hex(&krate).as_str(),
-                "{name} on {}",
-                node.url
-            );
+            served_within_bound(node, &index_path(&name), |lines| {
+                lines
+                    .first()
+                    .is_some_and(|l| l["cksum"] == sha256_hex(&krate).as_str())
+            });
         }
     }
 
-    // Yank through node 3 with cargo: node 1's index changes, with a new ETag.
+    // Yank through node 3 with cargo: node 1's index changes within the
+    // bound, with a new ETag.
     let etag = |node: &Server| n1_etag(node, "sh/ar/shared");
     let before = etag(&n1);
     let c3 = Cargo::new(&n3).with_token(&token);
@@ -77,7 +137,9 @@ fn changes_through_one_node_are_served_by_every_node_at_once() {
         c3.work.path(),
         &["yank", "--registry", "main", "--version", "1.0.0", "shared"],
     );
-    assert_eq!(index_lines(&n1, "main", "sh/ar/shared")[0]["yanked"], true);
+    for node in nodes {
+        served_within_bound(node, "sh/ar/shared", |lines| lines[0]["yanked"] == true);
+    }
     let after = etag(&n1);
     assert_ne!(before, after);
     assert_eq!(after, etag(&n2), "nodes agree on the validator");
@@ -103,9 +165,9 @@ fn changes_through_one_node_are_served_by_every_node_at_once() {
         statuses.sort();
         assert_eq!(statuses, [200, 409], "round {round}");
         let winner = if ra == Some(200) { &a } else { &b };
-        let lines = index_lines(&n3, "main", &index_path(&name));
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0]["cksum"], sha256_hex(winner).as_str());
+        served_within_bound(&n3, &index_path(&name), |lines| {
+            lines.len() == 1 && lines[0]["cksum"] == sha256_hex(winner).as_str()
+        });
     }
     n1.verify_blobs();
 }
@@ -163,9 +225,9 @@ fn killing_a_node_mid_stream_loses_no_acknowledged_publish() {
     );
     for (name, sum) in &acked {
         for node in [&n1, &n3] {
-            let lines = index_lines(node, "main", &index_path(name));
-            assert_eq!(lines.len(), 1, "{name}");
-            assert_eq!(&lines[0]["cksum"], sum.as_str(), "{name}");
+            served_within_bound(node, &index_path(name), |lines| {
+                lines.len() == 1 && lines[0]["cksum"] == sum.as_str()
+            });
         }
         let bytes = n3
             .get(&format!("/r/main/api/v1/crates/{name}/0.1.0/download"))
@@ -181,4 +243,145 @@ fn killing_a_node_mid_stream_loses_no_acknowledged_publish() {
         publish_raw(&n3.url, &token, "after-kill", "0.1.0", &krate),
         Some(200)
     );
+}
+
+/// Runs `sql` on the nodes' database with psql; returns its unaligned output.
+fn psql(node: &Server, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(node.stores.database_url())
+        .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn cached_files_on_other_nodes_follow_every_change_within_the_bound() {
+    let n1 = Server::start();
+    if sqlite_refuses_a_second_node(&n1) {
+        return;
+    }
+    let n2 = n1.another_node();
+    let n3 = n1.another_node();
+    let token = n1.user_with_token("alice");
+    for node in [&n1, &n2, &n3] {
+        listener_healthy(node, 1);
+    }
+    // Cached everywhere (hot), then changed through node 1, three times.
+    let v1 = crate_file("hot", "1.0.0", "");
+    assert_eq!(publish_raw(&n1.url, &token, "hot", "1.0.0", &v1), Some(200));
+    for node in [&n2, &n3] {
+        served_within_bound(node, "3/h/hot", |l| l.len() == 1);
+        // Served from the cache now: several hits, same file.
+        for _ in 0..3 {
+            assert_eq!(index_lines(node, "main", "3/h/hot").len(), 1);
+        }
+    }
+    let mut slowest = Duration::ZERO;
+    for (i, vers) in ["1.1.0", "1.2.0", "1.3.0"].into_iter().enumerate() {
+        let krate = crate_file("hot", vers, "");
+        assert_eq!(publish_raw(&n1.url, &token, "hot", vers, &krate), Some(200));
+        for node in [&n2, &n3] {
+            slowest = slowest.max(served_within_bound(node, "3/h/hot", |l| l.len() == i + 2));
+        }
+    }
+    // A yank (no new line, a changed one) through node 2.
+    let r = berth_testkit::http()
+        .delete(format!("{}/r/main/api/v1/crates/hot/1.0.0/yank", n2.url))
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for node in [&n1, &n3] {
+        slowest = slowest.max(served_within_bound(node, "3/h/hot", |l| {
+            l[0]["yanked"] == true
+        }));
+    }
+    // A new crate that nodes 2 and 3 had answered 404 for (remembered absent).
+    for node in [&n2, &n3] {
+        assert_eq!(node.get("/r/main/index/la/te/latecomer").status(), 404);
+        assert_eq!(node.get("/r/main/index/la/te/latecomer").status(), 404);
+    }
+    let late = crate_file("latecomer", "0.1.0", "");
+    assert_eq!(
+        publish_raw(&n1.url, &token, "latecomer", "0.1.0", &late),
+        Some(200)
+    );
+    for node in [&n2, &n3] {
+        slowest = slowest.max(served_within_bound(node, "la/te/latecomer", |l| {
+            l.len() == 1
+        }));
+    }
+    // Every node stayed healthy: nothing was served through the fallback.
+    for node in [&n1, &n2, &n3] {
+        assert!(!node.log().contains("reconnecting"), "{}", node.log());
+    }
+    eprintln!("slowest propagation: {slowest:?}");
+}
+
+#[test]
+fn a_node_whose_listener_is_cut_falls_back_and_recovers() {
+    let n1 = Server::start();
+    if sqlite_refuses_a_second_node(&n1) {
+        return;
+    }
+    let n2 = n1.another_node();
+    let token = n1.user_with_token("alice");
+    listener_healthy(&n1, 1);
+    listener_healthy(&n2, 1);
+    let v = |vers: &str| crate_file("cut", vers, "");
+    assert_eq!(
+        publish_raw(&n1.url, &token, "cut", "1.0.0", &v("1.0.0")),
+        Some(200)
+    );
+    served_within_bound(&n2, "3/c/cut", |l| l.len() == 1);
+
+    // Cut node 2's listener, and change the crate at once through node 1:
+    // that notification may never reach node 2.
+    let listener = format!("berth-index-listener-{}", n2.pid());
+    let cut = psql(
+        &n1,
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = '{listener}' AND datname = current_database()"
+        ),
+    );
+    assert_eq!(cut.trim(), "1", "node 2's listener was found and cut");
+    assert_eq!(
+        publish_raw(&n1.url, &token, "cut", "1.1.0", &v("1.1.0")),
+        Some(200)
+    );
+    // Node 2 serves the change anyway (checking the database while it has
+    // no proven listener), and keeps serving correct files throughout.
+    served_within_bound(&n2, "3/c/cut", |l| l.len() == 2);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(800) {
+        assert_eq!(index_lines(&n2, "main", "3/c/cut").len(), 2);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = n2.log();
+    assert!(log.contains("reconnecting"), "{log}");
+
+    // It recovers: a new listener, a fresh heartbeat, and changes again
+    // reach it within the bound, cached.
+    listener_healthy(&n2, 2);
+    let back = psql(
+        &n1,
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = '{listener}' AND datname = current_database()"
+        ),
+    );
+    assert_eq!(back.trim(), "1");
+    assert_eq!(
+        publish_raw(&n1.url, &token, "cut", "1.2.0", &v("1.2.0")),
+        Some(200)
+    );
+    served_within_bound(&n2, "3/c/cut", |l| l.len() == 3);
+    assert_eq!(index_lines(&n2, "main", "3/c/cut").len(), 3);
 }

@@ -1,14 +1,21 @@
 //! A hosted registry's content: the version rows that publishes write.
 //!
 //! Index files are the concatenation of the stored lines, cached in memory
-//! by crate and validated by the crate's revision. On PostgreSQL (many
-//! nodes) each hit checks the revision in the database, so a node never
-//! serves a file older than the last committed change, whichever node made
-//! it. On SQLite the serving process is the only writer (a lock file makes
-//! sure), so it invalidates entries itself when a change commits and a hit
-//! costs no database round trip. Nothing but a publish, yank or unyank
-//! through this process changes a hosted registry's lines, so that shortcut
-//! holds for hosted registries only; other kinds keep their own validity.
+//! by crate and validated by the crate's revision. On SQLite the serving
+//! process is the only writer (a lock file makes sure), so it invalidates
+//! entries itself when a change commits and a hit costs no database round
+//! trip. On PostgreSQL (many nodes) every change notifies every node at
+//! commit and [`crate::watch`] applies it; while that listener is proven
+//! healthy by heartbeats a hit costs no database round trip either, and
+//! otherwise each hit checks the revision in the database.
+//!
+//! Staleness bound on PostgreSQL: a change committed through any node at
+//! time T is served by every node by T + [`crate::watch::DEADLINE`] (1.5 s)
+//! at the latest, normally within milliseconds; the node that made the
+//! change serves it at once. Nothing but a publish, yank, unyank or bulk
+//! load changes a hosted registry's lines, and all of them notify, so that
+//! shortcut holds for hosted registries only; other kinds keep their own
+//! validity.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -24,13 +31,15 @@ use crate::{Berth, Registry};
 pub(crate) struct Hosted {
     /// This process makes every change to the metadata (single-node
     /// SQLite), so cached index files stay valid until it invalidates them.
+    /// Otherwise they are while the node's index watch is trusted.
     sole_writer: bool,
     /// One build per crate at a time: concurrent misses wait for it and
     /// share the result instead of each reading and hashing every line.
     builds: KeyedLocks,
-    /// Sole writer only: names known not to exist, with the count of crates
-    /// this process had created when that was seen (a new crate voids
-    /// them). Virtual registries ask hosted members first for every name.
+    /// Names known not to exist, with the value of `crates_created` when
+    /// that was seen (a new crate here, or any change heard from another
+    /// node, voids them); consulted only when the cache is trusted.
+    /// Virtual registries ask hosted members first for every name.
     absent: RwLock<HashMap<(i64, String), u64>>,
 }
 
@@ -59,9 +68,11 @@ impl Hosted {
         reg: &Registry,
         key: &(i64, String),
     ) -> Result<Cached, ServiceError> {
-        if self.sole_writer {
+        if self.sole_writer || berth.index_watch.trusted() {
             // Every change goes through this process, which invalidates the
-            // cache before acknowledging it: a hit needs no database.
+            // cache before acknowledging it, or every change made elsewhere
+            // has reached this node's cache within the staleness bound: a
+            // hit needs no database.
             if let Some(file) = berth.index_cache.get(key, None) {
                 return Ok(Cached::Hit(file));
             }
@@ -102,15 +113,16 @@ impl Hosted {
             Cached::NoCrate => return Ok(None),
             Cached::Miss => {}
         }
+        // Both read before the database: a change heard after them voids
+        // what this read finds.
         let created = berth.crates_created.load(Ordering::Acquire);
+        let epoch = berth.index_cache.epoch();
         let Some((state, lines)) = berth.meta.index_file(reg.id, canon_name).await? else {
-            if self.sole_writer {
-                if let Ok(mut absent) = self.absent.write() {
-                    if absent.len() >= MAX_ABSENT {
-                        absent.clear();
-                    }
-                    absent.insert(key, created);
+            if let Ok(mut absent) = self.absent.write() {
+                if absent.len() >= MAX_ABSENT {
+                    absent.clear();
                 }
+                absent.insert(key, created);
             }
             return Ok(None);
         };
@@ -123,7 +135,9 @@ impl Hosted {
         // reader of one registry cannot count what others hold.
         let seed = format!("{:x}", state.revision);
         let file = Arc::new(IndexFile::build(body.into(), &seed, state.updated_at).await?);
-        berth.index_cache.put(key, state.revision, file.clone());
+        berth
+            .index_cache
+            .put(key, state.revision, file.clone(), epoch);
         Ok(Some(file))
     }
 

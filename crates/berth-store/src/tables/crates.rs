@@ -5,7 +5,8 @@
 //! Rows are created only by a publish (or a bulk load) and never deleted.
 //! Every change to a crate's versions goes through [`bump_revision`] in the
 //! same transaction, so that caches validated by the revision never serve a
-//! stale index file. The spelling of `name` is the first one published and
+//! stale index file; on PostgreSQL it also notifies every node (see
+//! `watch.rs`). The spelling of `name` is the first one published and
 //! is never rewritten here.
 
 use sqlx::{Any, AnyConnection, Executor};
@@ -86,7 +87,7 @@ pub(crate) async fn bump_revision(
     max_version: Option<String>,
     description: Option<Option<String>>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!(
+    let revision = sqlx::query_scalar(&format!(
         "UPDATE crates SET revision = revision + 1, updated_at = {NEXT_UPDATED_AT}, \
                 max_version = $3, description = CASE WHEN $4 = 1 THEN $5 ELSE description END \
          WHERE id = $1 RETURNING revision"
@@ -96,8 +97,11 @@ pub(crate) async fn bump_revision(
     .bind(max_version)
     .bind(i64::from(description.is_some()))
     .bind(description.flatten())
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    // Every node forgets its cached file when this commits.
+    crate::watch::notify_changed(conn, &[crate_id]).await?;
+    Ok(revision)
 }
 
 impl MetaStore {
