@@ -611,7 +611,8 @@ fn dep(name: &str, kind: &str, extra: &str) -> String {
     )
 }
 
-/// Reverse dependencies (`dependencies.rs`) and downloads per day.
+/// Reverse dependencies (`dependencies.rs`, the migration's backfill) and
+/// downloads per day.
 async fn dependents_and_daily_downloads(store: &MetaStore) {
     let reg = store
         .ensure_registry("main", RegistryKind::Hosted)
@@ -673,6 +674,34 @@ async fn dependents_and_daily_downloads(store: &MetaStore) {
     assert_eq!(store.dependents(reg, "app", 10).await.unwrap().1, 0);
     assert_eq!(store.dependents(other, "base_lib", 10).await.unwrap().1, 1);
     assert!(store.fsck_dangling().await.unwrap().is_empty());
+
+    // The migration's backfill rebuilds the same rows from the index lines.
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dependencies")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    assert_eq!(before, 7);
+    sqlx::query("DELETE FROM dependencies")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let migration = match store.backend() {
+        crate::db::Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/20261125000010_dependencies.sql")
+        }
+        crate::db::Backend::Postgres => {
+            include_str!("../../migrations/postgres/20261125000010_dependencies.sql")
+        }
+    };
+    let backfill = &migration[migration.find("INSERT INTO dependencies").unwrap()..];
+    sqlx::query(backfill).execute(&store.pool).await.unwrap();
+    assert_eq!(count().await, before);
+    let (rows, total) = store.dependents(reg, "base_lib", 10).await.unwrap();
+    let names: Vec<_> = rows.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!((names, total), (vec!["bulky", "app"], 2));
 
     // Downloads per day: added up per day, summed over versions.
     let krate = store.find_crate(reg, "base_lib").await.unwrap().unwrap();
