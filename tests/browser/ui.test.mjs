@@ -168,6 +168,10 @@ await test("open a crate page and copy the install line", async () => {
   await page.locator('button[data-copy="add-cmd"][data-copied]').waitFor();
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   assert.equal(copied, "cargo add hostile --registry main\n");
+  // The downloads chart: inline SVG named by its text summary.
+  const chart = page.getByRole("img", { name: /downloads in the last 90 days/ });
+  assert.equal(await chart.locator("rect").count(), 90);
+  assert.match(await page.locator("#dependents").innerText(), /dependents \(0\)/i);
 });
 
 await test("the hostile README runs nothing", async () => {
@@ -186,7 +190,8 @@ await test("the hostile README runs nothing", async () => {
 
 await test("browse the admin pages", async () => {
   await page.goto(`${base}/admin`);
-  assert.match(await page.locator("table").innerText(), /admin/);
+  assert.match(await page.locator("table").first().innerText(), /admin/);
+  assert.match(await page.locator("h2#teams").innerText(), /Teams/);
   await page.getByRole("link", { name: "Registries" }).click();
   await page.waitForURL(`${base}/admin/registries`);
   assert.match(await page.locator("h2").first().innerText(), /main/);

@@ -103,7 +103,8 @@ impl DownloadCounter {
         };
         // One order for every node, so concurrent flushes never deadlock.
         batch.sort_unstable();
-        if let Err(e) = meta.add_downloads(&batch).await {
+        let day = berth_store::now_unix() / 86_400;
+        if let Err(e) = meta.add_downloads(&batch, day).await {
             // Put the counts back so that a passing failure loses nothing.
             if let Ok(mut map) = self.pending.lock() {
                 for (c, v, n) in batch {

@@ -1,7 +1,7 @@
 //! What the web UI asks of the services beyond the API's operations: login
 //! sessions (password check, session lookup, logout, `berth user passwd`)
 //! and the read-only views its pages show (a registry's front page and
-//! listing, one crate's page).
+//! listing, one crate's page with its dependents and downloads per day).
 //!
 //! A session acts as its user with a read-only identity: it can see what
 //! the user may read, and the UI's account pages act on the user's own
@@ -48,7 +48,20 @@ pub struct CratePage {
     pub version: VersionPage,
     /// The publish metadata of `version` as cargo sent it (JSON object).
     pub metadata: serde_json::Value,
+    /// Crates of the holder registry whose newest live version depends on
+    /// this crate, most downloaded first (at most [`DEPENDENTS_SHOWN`]).
+    pub dependents: Vec<CrateSummary>,
+    /// How many such crates there are.
+    pub dependents_total: i64,
+    /// Downloads per day over the last [`CHART_DAYS`] days, oldest first,
+    /// one entry per day (zero included): `(Unix day number, count)`.
+    pub daily_downloads: Vec<(i64, i64)>,
 }
+
+/// Dependents one crate page lists.
+pub const DEPENDENTS_SHOWN: i64 = 50;
+/// Days of the crate page's downloads chart (today included).
+pub const CHART_DAYS: i64 = 90;
 
 /// The one refusal of a wrong login, a wrong password or a user without a
 /// password, so that the answer never tells which.
@@ -212,9 +225,10 @@ impl Berth {
         let reg = self.hosted_for(registry, who, name).await?;
         let detail = self.crate_detail(&reg.name, who, name).await?;
         let missing = || ServiceError::NotFound(format!("crate `{name}` does not exist"));
+        let canon_name = berth_protocol::canonical_name(name);
         let krate = self
             .meta
-            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .find_crate(reg.id, &canon_name)
             .await?
             .ok_or_else(missing)?;
         let shown = match vers {
@@ -236,11 +250,31 @@ impl Berth {
                 ServiceError::NotFound(format!("crate `{name}` has no version `{shown}`"))
             })?;
         let metadata = serde_json::from_str(&version.metadata).unwrap_or(serde_json::Value::Null);
+        // The holder was authorized above: its dependents are readable too.
+        let (dependents, dependents_total) = self
+            .meta
+            .dependents(reg.id, &canon_name, DEPENDENTS_SHOWN)
+            .await?;
+        let today = now_unix() / 86_400;
+        let from = today - (CHART_DAYS - 1);
+        let counts = self.meta.daily_downloads(krate.id, from, today).await?;
+        let daily_downloads = (from..=today)
+            .map(|day| {
+                let n = counts
+                    .iter()
+                    .find(|(d, _)| *d == day)
+                    .map_or(0, |(_, n)| *n);
+                (day, n)
+            })
+            .collect();
         Ok(CratePage {
             holder: reg.name.clone(),
             detail,
             version,
             metadata,
+            dependents,
+            dependents_total,
+            daily_downloads,
         })
     }
 }

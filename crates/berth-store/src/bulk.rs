@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use crate::db::{Backend, MetaStore};
 use crate::domain::AuditAction;
 use crate::model::AuditEntry;
+use crate::tables::dependencies::fill_dependencies_of_crates;
 use crate::StoreError;
 
 /// Rows per multi-row INSERT. The widest statement (versions, 10 bound
@@ -250,6 +251,12 @@ impl MetaStore {
             q.execute(&mut *w.tx).await?;
         }
 
+        // Dependency rows, from the index lines just stored.
+        let backend = self.backend();
+        for chunk in crate_ids.chunks(ROWS_PER_STATEMENT) {
+            fill_dependencies_of_crates(&mut w.tx, backend, chunk).await?;
+        }
+
         w.commit_audited(&AuditEntry::done(
             AuditAction::BulkLoad,
             format!(
@@ -270,7 +277,7 @@ impl MetaStore {
     pub async fn finish_bulk_load(&self) -> Result<(), StoreError> {
         match self.backend() {
             Backend::Postgres => {
-                for table in ["crates", "versions", "crate_owners"] {
+                for table in ["crates", "versions", "crate_owners", "dependencies"] {
                     sqlx::query(&format!("VACUUM ANALYZE {table}"))
                         .execute(&self.pool)
                         .await?;

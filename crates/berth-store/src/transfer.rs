@@ -121,6 +121,25 @@ const TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "dependencies",
+        columns: &[
+            ("id", Int),
+            ("version_id", Int),
+            ("registry_id", Int),
+            ("dep_canon_name", Text),
+            ("kind", Text),
+            ("dep_registry", Text),
+        ],
+        key: &["id"],
+        append_only: false,
+    },
+    TableSpec {
+        name: "version_downloads",
+        columns: &[("version_id", Int), ("day", Int), ("count", Int)],
+        key: &["version_id", "day"],
+        append_only: false,
+    },
+    TableSpec {
         name: "crate_owners",
         columns: &[
             ("crate_id", Int),

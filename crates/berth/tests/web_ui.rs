@@ -620,3 +620,183 @@ fn the_openapi_description_matches_the_management_api() {
     assert_eq!(status("/api/v1/audit"), 401);
     assert_eq!(status("/api/v1/registries/main/crates/nothing"), 404);
 }
+
+/// Polls `path` (as `browser`) until its page contains `want`, for up to
+/// 15 s (download counts are flushed every 2 s).
+#[track_caller]
+fn wait_for_page(browser: &mut Browser<'_>, path: &str, want: &str) -> Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let page = browser.get(path, 200);
+        if page.text.contains(want) || std::time::Instant::now() > deadline {
+            assert!(page.text.contains(want), "{want} missing: {}", page.text);
+            return page;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn dependents_downloads_per_day_and_teams_on_the_pages() {
+    let server = Server::start_with_config(CONFIG);
+    server.add_user("alice", true);
+    server.set_password("alice", "alice-password");
+    server.add_user("carol", false);
+    server.set_password("carol", "carol-password");
+    server.add_user("dave", false);
+    server.set_password("dave", "dave-password");
+    grant(&server, "secret", "dave", "read");
+    let admin = server.token("alice", &[]);
+    let on_base = || json!({"deps": [berth_testkit::dependency("base", "^1")]});
+    publish(&server, &admin, "main", "base", "# Base\n", json!({}));
+    publish(&server, &admin, "main", "app", "# App\n", on_base());
+    // A dev dependency, renamed: still one dependent.
+    publish(
+        &server,
+        &admin,
+        "main",
+        "tool",
+        "# Tool\n",
+        json!({"deps": [{"name": "base", "version_req": "^1", "features": [], "optional": false,
+                         "default_features": true, "target": null, "kind": "dev", "registry": null,
+                         "explicit_name_in_toml": "b"}]}),
+    );
+    // The private registry has its own `base` and a dependent of it.
+    publish(
+        &server,
+        &admin,
+        "secret",
+        "base",
+        "# Secret base\n",
+        json!({}),
+    );
+    publish(&server, &admin, "secret", "spy", "# Spy\n", on_base());
+
+    // Anonymous: main's dependents, linked; nothing of the private one.
+    let mut anon = Browser::new(&server);
+    let page = anon.get("/r/main/crates/base", 200);
+    for want in [
+        "<h2 id=\"dependents\">Dependents (2)</h2>",
+        "<a href=\"/r/main/crates/app\">app</a> <span class=\"meta\">1.0.0 · 0 downloads</span>",
+        "<a href=\"/r/main/crates/tool\">tool</a>",
+        "<figcaption id=\"chart-summary\" class=\"meta\">0 downloads in the last 90 days, 0 today</figcaption>",
+    ] {
+        assert!(page.text.contains(want), "{want} missing: {}", page.text);
+    }
+    assert!(!page.text.contains("spy"), "{}", page.text);
+    assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 90);
+    let app = anon.get("/r/main/crates/app", 200);
+    assert!(
+        app.text
+            .contains("<h2 id=\"dependents\">Dependents (0)</h2>"),
+        "{}",
+        app.text
+    );
+    // The private registry's page (and its dependents) is not shown to a
+    // viewer who cannot read it, signed in or not.
+    let hidden = anon.get("/r/secret/crates/base", 404);
+    assert!(!hidden.text.contains("spy"), "{}", hidden.text);
+    let mut carol = Browser::new(&server);
+    carol.login("carol", "carol-password");
+    let hidden = carol.get("/r/secret/crates/base", 404);
+    assert!(!hidden.text.contains("spy"), "{}", hidden.text);
+    // A reader of the private registry sees its dependents, and only its.
+    let mut dave = Browser::new(&server);
+    dave.login("dave", "dave-password");
+    let secret = dave.get("/r/secret/crates/base", 200);
+    assert!(
+        secret
+            .text
+            .contains("<a href=\"/r/secret/crates/spy\">spy</a>"),
+        "{}",
+        secret.text
+    );
+    assert!(
+        secret
+            .text
+            .contains("<h2 id=\"dependents\">Dependents (1)</h2>")
+            && !secret.text.contains("crates/app\""),
+        "{}",
+        secret.text
+    );
+
+    // Downloads: today's bar and the summary count them once flushed.
+    for _ in 0..3 {
+        let dl = server.get("/r/main/api/v1/crates/base/1.0.0/download");
+        assert_eq!(dl.status(), 200);
+        dl.bytes().unwrap();
+    }
+    let page = wait_for_page(
+        &mut anon,
+        "/r/main/crates/base",
+        "3 downloads in the last 90 days, 3 today; busiest day ",
+    );
+    assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 89);
+    let today = page
+        .text
+        .split("<rect class=\"bar\" ")
+        .nth(1)
+        .expect("one bar with downloads");
+    assert!(
+        today.starts_with("x=\"356\" y=\"0\" width=\"3\" height=\"60\"><title>")
+            && today.contains(": 3 downloads</title>"),
+        "{today}"
+    );
+
+    // Teams: on the admin page with members and roles, and as owners on
+    // the crate page.
+    server.try_berth(&["team", "add", "core"]).unwrap();
+    server
+        .try_berth(&["team", "member", "add", "core", "carol"])
+        .unwrap();
+    server.try_berth(&["team", "add", "idle"]).unwrap();
+    server
+        .try_berth(&[
+            "role",
+            "grant",
+            "--registry",
+            "main",
+            "--team",
+            "core",
+            "--role",
+            "publish",
+        ])
+        .unwrap();
+    let r = Reply::read(
+        server
+            .request(Method::PUT, "/r/main/api/v1/crates/base/owners")
+            .header("Authorization", &admin)
+            .json(&json!({"users": ["team:core"]}))
+            .send()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut alice = Browser::new(&server);
+    alice.login("alice", "alice-password");
+    let users = alice.get("/admin", 200);
+    for want in [
+        "<h2 id=\"teams\">Teams</h2>",
+        "<tr><td>core</td><td>carol</td><td>main: publish</td></tr>",
+        "<tr><td>idle</td><td><span class=\"empty\">none</span></td><td></td></tr>",
+    ] {
+        assert!(users.text.contains(want), "{want} missing: {}", users.text);
+    }
+    let registries = alice.get("/admin/registries", 200);
+    assert!(
+        registries
+            .text
+            .contains("<tr><td>team:core</td><td>publish</td></tr>"),
+        "{}",
+        registries.text
+    );
+    // Ordinary users still get no admin page.
+    carol.get("/admin", 403);
+    let page = anon.get("/r/main/crates/base", 200);
+    assert!(
+        page.text
+            .contains("<li>alice</li><li>team:core <span class=\"tag\">team</span></li>"),
+        "{}",
+        page.text
+    );
+}

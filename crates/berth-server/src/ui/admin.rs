@@ -1,5 +1,6 @@
-//! Server administrators' pages: users, registries (settings and members)
-//! and the audit log with filters. Anyone else gets the login page
+//! Server administrators' pages: users and teams (members and roles per
+//! registry), registries (settings and members, teams included) and the
+//! audit log with filters. Anyone else gets the login page
 //! (anonymous) or a 403 page; the audit log's own check is berth-core's
 //! `audit_log_for`.
 
@@ -32,11 +33,18 @@ struct UserItem {
     roles: String,
 }
 
+struct TeamItem {
+    name: String,
+    members: String,
+    roles: String,
+}
+
 #[derive(askama::Template)]
 #[template(path = "admin_users.html")]
 struct UsersPage {
     c: Chrome,
     users: Vec<UserItem>,
+    teams: Vec<TeamItem>,
 }
 
 /// `GET /admin`: every user, with their roles.
@@ -49,11 +57,30 @@ pub(crate) async fn users(
     }
     let berth = &state.berth;
     let mut roles: Vec<(String, String)> = Vec::new();
+    let mut team_roles: Vec<(String, String)> = Vec::new();
     for reg in berth.registries() {
         for (login, role) in berth.registry_members(&reg.name).await? {
             roles.push((login, format!("{}: {}", reg.name, role.as_str())));
         }
+        for (team, role) in berth.registry_team_roles(&reg.name).await? {
+            team_roles.push((team, format!("{}: {}", reg.name, role.as_str())));
+        }
     }
+    let teams = berth
+        .list_teams()
+        .await?
+        .into_iter()
+        .map(|t| TeamItem {
+            roles: team_roles
+                .iter()
+                .filter(|(n, _)| *n == t.team.name)
+                .map(|(_, r)| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            members: t.members.join(", "),
+            name: t.team.name,
+        })
+        .collect();
     let users = berth
         .list_users()
         .await?
@@ -72,6 +99,7 @@ pub(crate) async fn users(
     Ok(render(&UsersPage {
         c: Chrome::new("Admin: users", Some(&viewer)),
         users,
+        teams,
     }))
 }
 
@@ -119,6 +147,13 @@ pub(crate) async fn registries(
                 .await?
                 .into_iter()
                 .map(|(l, r)| (l, r.as_str().to_string()))
+                .chain(
+                    berth
+                        .registry_team_roles(&reg.name)
+                        .await?
+                        .into_iter()
+                        .map(|(t, r)| (format!("team:{t}"), r.as_str().to_string())),
+                )
                 .collect(),
         });
     }

@@ -319,6 +319,83 @@ struct VersionItem {
     current: bool,
 }
 
+/// One day's bar of the downloads chart (SVG user units).
+struct Bar {
+    x: i64,
+    y: i64,
+    height: i64,
+    zero: bool,
+    label: String,
+}
+
+/// The crate page's downloads chart: one bar per day, drawn server-side as
+/// inline SVG (no script), with its numbers as text beside it.
+struct Chart {
+    bars: Vec<Bar>,
+    width: i64,
+    height: i64,
+    summary: String,
+}
+
+/// Width of a day's bar and the gap after it, and the chart's height.
+const BAR_WIDTH: i64 = 3;
+const BAR_GAP: i64 = 1;
+const CHART_HEIGHT: i64 = 60;
+
+/// A Unix day number as `YYYY-MM-DD`.
+fn day_date(day: i64) -> String {
+    human_date(day.saturating_mul(86_400))
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn chart(daily: &[(i64, i64)]) -> Chart {
+    let peak = daily.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let total: i64 = daily.iter().map(|(_, n)| *n).sum();
+    let today = daily.last().map_or(0, |(_, n)| *n);
+    let bars = daily
+        .iter()
+        .enumerate()
+        .map(|(i, (day, n))| {
+            // At least one unit high, so that a quiet day still shows.
+            let height = if peak > 0 {
+                (n * CHART_HEIGHT / peak).max(1)
+            } else {
+                1
+            };
+            let noun = if *n == 1 { "download" } else { "downloads" };
+            Bar {
+                x: i as i64 * (BAR_WIDTH + BAR_GAP),
+                y: CHART_HEIGHT - height,
+                height,
+                zero: *n == 0,
+                label: format!("{}: {n} {noun}", day_date(*day)),
+            }
+        })
+        .collect::<Vec<_>>();
+    let mut summary = format!(
+        "{total} downloads in the last {} days, {today} today",
+        daily.len()
+    );
+    if let Some((day, n)) = daily.iter().filter(|(_, n)| *n > 0).max_by_key(|(_, n)| *n) {
+        summary.push_str(&format!("; busiest day {} ({n})", day_date(*day)));
+    }
+    Chart {
+        width: (bars.len() as i64 * (BAR_WIDTH + BAR_GAP) - BAR_GAP).max(1),
+        height: CHART_HEIGHT,
+        bars,
+        summary,
+    }
+}
+
+/// An owner of a crate: a user's login, or a team's name.
+struct OwnerItem {
+    name: String,
+    team: bool,
+}
+
 /// A dependency, linked when it lives on this server.
 struct DepItem {
     name: String,
@@ -341,7 +418,12 @@ struct CratePageView {
     versions: Vec<VersionItem>,
     features: Vec<(String, String)>,
     deps: Vec<DepItem>,
-    owners: Vec<String>,
+    owners: Vec<OwnerItem>,
+    dependents: Vec<CrateItem>,
+    dependents_total: i64,
+    /// Says how many are shown when not all are.
+    dependents_note: String,
+    chart: Chart,
     downloads: i64,
     size: String,
     publisher: String,
@@ -466,7 +548,31 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
             .collect(),
         features,
         deps,
-        owners: detail.owners.iter().map(|o| o.login.clone()).collect(),
+        owners: detail
+            .owners
+            .iter()
+            .map(|o| OwnerItem {
+                name: o.login.clone(),
+                team: o.kind == "team",
+            })
+            .collect(),
+        dependents: page
+            .dependents
+            .iter()
+            .cloned()
+            .map(|c| CrateItem::new(registry, c))
+            .collect(),
+        dependents_total: page.dependents_total,
+        dependents_note: if page.dependents_total > page.dependents.len() as i64 {
+            format!(
+                "Showing the {} most downloaded of {}.",
+                page.dependents.len(),
+                page.dependents_total
+            )
+        } else {
+            String::new()
+        },
+        chart: chart(&page.daily_downloads),
         downloads: detail.downloads,
         size: current.map(|v| human_size(v.size)).unwrap_or_default(),
         publisher: current

@@ -1,5 +1,6 @@
 //! Downloads: finding the blob behind a version and adding up counts in
-//! `versions.downloads` and `crates.downloads`.
+//! `versions.downloads`, `crates.downloads` and the per-day
+//! `version_downloads` (the crate page's chart).
 //!
 //! Counts are only ever added to (never overwritten), so that nodes that
 //! buffer their own counts never lose each other's. Nothing here reads or
@@ -29,8 +30,13 @@ impl MetaStore {
         .await?)
     }
 
-    /// Adds download counts: `(crate_id, version_id, count)` triples.
-    pub async fn add_downloads(&self, counts: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+    /// Adds download counts: `(crate_id, version_id, count)` triples, all
+    /// counted on `day` (a Unix day number: Unix seconds / 86400).
+    pub async fn add_downloads(
+        &self,
+        counts: &[(i64, i64, i64)],
+        day: i64,
+    ) -> Result<(), StoreError> {
         if counts.is_empty() {
             return Ok(());
         }
@@ -46,9 +52,40 @@ impl MetaStore {
                 .bind(*n)
                 .execute(&mut *w.tx)
                 .await?;
+            sqlx::query(
+                "INSERT INTO version_downloads (version_id, day, count) VALUES ($1, $2, $3) \
+                 ON CONFLICT (version_id, day) \
+                 DO UPDATE SET count = version_downloads.count + excluded.count",
+            )
+            .bind(*version_id)
+            .bind(day)
+            .bind(*n)
+            .execute(&mut *w.tx)
+            .await?;
         }
         w.tx.commit().await?;
         Ok(())
+    }
+
+    /// A crate's downloads per day (all versions) for the days `from..=to`
+    /// (Unix day numbers), oldest first; days without downloads are absent.
+    pub async fn daily_downloads(
+        &self,
+        crate_id: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT g.day, CAST(SUM(g.count) AS BIGINT) FROM version_downloads g \
+             JOIN versions v ON v.id = g.version_id \
+             WHERE v.crate_id = $1 AND g.day >= $2 AND g.day <= $3 \
+             GROUP BY g.day ORDER BY g.day",
+        )
+        .bind(crate_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Download count of a version (tests and the UI).

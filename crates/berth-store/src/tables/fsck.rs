@@ -98,6 +98,15 @@ impl MetaStore {
                     CAST(v.crate_id AS TEXT) || ', which does not exist' \
              FROM versions v LEFT JOIN crates c ON c.id = v.crate_id WHERE c.id IS NULL \
              UNION ALL \
+             SELECT 'dependencies', 'dependency row id ' || CAST(d.id AS TEXT) || \
+                    ' of version id ' || CAST(d.version_id AS TEXT) || ', which does not exist' \
+             FROM dependencies d LEFT JOIN versions v ON v.id = d.version_id WHERE v.id IS NULL \
+             UNION ALL \
+             SELECT 'version_downloads', 'daily downloads of version id ' || \
+                    CAST(g.version_id AS TEXT) || ', which does not exist' \
+             FROM version_downloads g LEFT JOIN versions v ON v.id = g.version_id \
+             WHERE v.id IS NULL \
+             UNION ALL \
              SELECT 'crates', 'crate `' || c.name || '` has no owner' \
              FROM crates c LEFT JOIN crate_owners o ON o.crate_id = c.id \
              JOIN registries r ON r.id = c.registry_id \

@@ -22,6 +22,7 @@ use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
 mod audit;
 mod blob_refs;
 mod crates;
+pub(crate) mod dependencies;
 mod downloads;
 pub(crate) mod fsck;
 mod index;

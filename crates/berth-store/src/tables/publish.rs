@@ -1,8 +1,8 @@
 //! The transactions that change a crate's index: publish and yank/unyank.
 //!
 //! Each runs in one write transaction that holds the crate's row, checks
-//! ownership at the moment of the change, writes the version, bumps the
-//! crate's revision and appends the audit row, so either all of it happens
+//! ownership at the moment of the change, writes the version and its dependency rows,
+//! bumps the crate's revision and appends the audit row, so either all of it happens
 //! or none does. This file composes the table helpers; it writes no SQL of
 //! its own, and never touches blobs (the blob is stored before a publish
 //! starts).
@@ -13,6 +13,7 @@ use crate::db::MetaStore;
 use crate::domain::AuditAction;
 use crate::model::{Actor, AuditEntry, NewVersion, PublishOutcome};
 use crate::tables::crates::{bump_revision, crate_by_name, insert_crate};
+use crate::tables::dependencies::insert_dependencies;
 use crate::tables::owners::add_owner;
 use crate::tables::teams::is_owner;
 use crate::tables::versions::{
@@ -101,6 +102,10 @@ impl MetaStore {
             }
             Err(e) => return Err(e.into()),
         };
+        let entry = IndexEntry::from_line(&v.index_line).map_err(|e| {
+            StoreError::Corrupt(format!("index line of {}@{}: {e}", v.name, v.vers))
+        })?;
+        insert_dependencies(&mut w.tx, version_id, v.registry_id, &entry).await?;
         let max_version = max_version(&mut w.tx, crate_id).await?;
         // The description shown for a crate is that of its newest version.
         let is_max = max_version.as_deref() == Some(v.vers.as_str());

@@ -354,10 +354,13 @@ async fn every_statement(store: &MetaStore) {
         .unwrap()
         .is_none());
     store
-        .add_downloads(&[
-            (krate.id, info.version_id, 3),
-            (krate.id, info.version_id, 2),
-        ])
+        .add_downloads(
+            &[
+                (krate.id, info.version_id, 3),
+                (krate.id, info.version_id, 2),
+            ],
+            20_000,
+        )
         .await
         .unwrap();
     assert_eq!(store.version_downloads(info.version_id).await.unwrap(), 5);
@@ -537,7 +540,7 @@ async fn web_statements(store: &MetaStore) {
     publish_as(store, reg, &alice, "bbb", "1.0.0")
         .await
         .unwrap();
-    store.add_downloads(&[]).await.unwrap();
+    store.add_downloads(&[], 20_000).await.unwrap();
     let names =
         |rows: Vec<crate::CrateSummary>| rows.into_iter().map(|c| c.name).collect::<Vec<_>>();
     let recent = names(store.recent_crates(reg, 10).await.unwrap());
@@ -577,6 +580,179 @@ async fn web_statements_on_postgres() {
     let run = async {
         let store = pg.connect().await.unwrap();
         web_statements(&store).await;
+        store.close().await;
+    };
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    pg.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Publishes `name@vers` whose index line names `deps` (JSON objects).
+async fn publish_with_deps(
+    store: &MetaStore,
+    reg: i64,
+    user: &User,
+    name: &str,
+    vers: &str,
+    deps: &[&str],
+) -> PublishOutcome {
+    let mut v = version(reg, name, vers, None);
+    v.index_line = v
+        .index_line
+        .replace(r#""deps":[]"#, &format!(r#""deps":[{}]"#, deps.join(",")));
+    store.publish(&v, &actor(user), "main").await.unwrap()
+}
+
+fn dep(name: &str, kind: &str, extra: &str) -> String {
+    format!(
+        r#"{{"name":"{name}","req":"^1","features":[],"optional":false,"default_features":true,"target":null,"kind":"{kind}"{extra}}}"#
+    )
+}
+
+/// Reverse dependencies (`dependencies.rs`, the migration's backfill) and
+/// downloads per day.
+async fn dependents_and_daily_downloads(store: &MetaStore) {
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let other = store
+        .ensure_registry("other", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let alice = store.create_user("alice", None, None, false).await.unwrap();
+    let base = publish_with_deps(store, reg, &alice, "base-lib", "1.0.0", &[]).await;
+    // A normal and a dev dependency, one renamed: one dependent.
+    let normal = dep("base-lib", "normal", "");
+    let renamed = dep("b", "dev", r#","package":"Base_Lib""#);
+    publish_with_deps(store, reg, &alice, "app", "1.0.0", &[&normal, &renamed]).await;
+    // Depends on another registry's `base-lib`: not a dependent.
+    let elsewhere = dep(
+        "base-lib",
+        "normal",
+        r#","registry":"sparse+https://elsewhere.test/""#,
+    );
+    publish_with_deps(store, reg, &alice, "remote", "1.0.0", &[&elsewhere]).await;
+    // Its newest version dropped the dependency: not a dependent.
+    publish_with_deps(store, reg, &alice, "former", "1.0.0", &[&normal]).await;
+    publish_with_deps(store, reg, &alice, "former", "2.0.0", &[]).await;
+    // Its only version is yanked: not a dependent.
+    publish_with_deps(store, reg, &alice, "gone", "1.0.0", &[&normal]).await;
+    store
+        .set_yanked(reg, "main", "gone", "1.0.0", true, &actor(&alice))
+        .await
+        .unwrap();
+    // Another registry's crate: not a dependent of this registry's crate.
+    publish_with_deps(store, other, &alice, "stranger", "1.0.0", &[&normal]).await;
+    // A bulk-loaded dependent.
+    let line = format!(
+        r#"{{"name":"bulky","vers":"0.1.0","deps":[{normal}],"cksum":"{}","features":{{}},"yanked":false}}"#,
+        "cd".repeat(32)
+    );
+    let bulk = BulkCrate {
+        name: "bulky".into(),
+        description: None,
+        versions: vec![BulkVersion {
+            vers: "0.1.0".into(),
+            index_line: line,
+            cksum: "cd".repeat(32),
+            size: 1,
+            yanked: false,
+            created_at: 1,
+            downloads: 7,
+        }],
+    };
+    assert_eq!(store.bulk_load(reg, alice.id, &[bulk]).await.unwrap(), 1);
+
+    let (rows, total) = store.dependents(reg, "base_lib", 10).await.unwrap();
+    let names: Vec<_> = rows.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!((names, total), (vec!["bulky", "app"], 2));
+    let (rows, total) = store.dependents(reg, "base_lib", 1).await.unwrap();
+    assert_eq!((rows.len(), total), (1, 2));
+    assert_eq!(store.dependents(reg, "app", 10).await.unwrap().1, 0);
+    assert_eq!(store.dependents(other, "base_lib", 10).await.unwrap().1, 1);
+    assert!(store.fsck_dangling().await.unwrap().is_empty());
+
+    // The migration's backfill rebuilds the same rows from the index lines.
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dependencies")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    assert_eq!(before, 7);
+    sqlx::query("DELETE FROM dependencies")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let migration = match store.backend() {
+        crate::db::Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/20261125000010_dependencies.sql")
+        }
+        crate::db::Backend::Postgres => {
+            include_str!("../../migrations/postgres/20261125000010_dependencies.sql")
+        }
+    };
+    let backfill = &migration[migration.find("INSERT INTO dependencies").unwrap()..];
+    sqlx::query(backfill).execute(&store.pool).await.unwrap();
+    assert_eq!(count().await, before);
+    let (rows, total) = store.dependents(reg, "base_lib", 10).await.unwrap();
+    let names: Vec<_> = rows.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!((names, total), (vec!["bulky", "app"], 2));
+
+    // Downloads per day: added up per day, summed over versions.
+    let krate = store.find_crate(reg, "base_lib").await.unwrap().unwrap();
+    let v2 = publish_with_deps(store, reg, &alice, "base-lib", "1.1.0", &[]).await;
+    store
+        .add_downloads(&[(krate.id, base.version_id, 2)], 20_000)
+        .await
+        .unwrap();
+    store
+        .add_downloads(
+            &[(krate.id, base.version_id, 1), (krate.id, v2.version_id, 4)],
+            20_000,
+        )
+        .await
+        .unwrap();
+    store
+        .add_downloads(&[(krate.id, v2.version_id, 3)], 20_002)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .daily_downloads(krate.id, 19_000, 20_002)
+            .await
+            .unwrap(),
+        vec![(20_000, 7), (20_002, 3)]
+    );
+    assert_eq!(
+        store
+            .daily_downloads(krate.id, 20_001, 20_100)
+            .await
+            .unwrap(),
+        vec![(20_002, 3)]
+    );
+    assert_eq!(store.version_downloads(base.version_id).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn dependents_and_daily_downloads_on_sqlite() {
+    let (store, _dir) = test_db::sqlite().await;
+    dependents_and_daily_downloads(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn dependents_and_daily_downloads_on_postgres() {
+    let Some(pg) = test_db::FreshPostgres::create("deps").await else {
+        return;
+    };
+    let run = async {
+        let store = pg.connect().await.unwrap();
+        dependents_and_daily_downloads(&store).await;
         store.close().await;
     };
     let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
