@@ -427,6 +427,33 @@ fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
         303,
     );
     assert_eq!(me(&secret), 401);
+    // Crate patterns and a registry narrow a token made on the page; what
+    // the user typed wrong is said on the page.
+    b.post(
+        "/account/tokens",
+        &[
+            ("csrf", &token),
+            ("name", "narrow"),
+            ("scope", "publish-update"),
+            ("crates", "acme-* tool"),
+            ("registry", "main"),
+        ],
+        200,
+    );
+    let listed = b.get("/account", 200);
+    assert!(
+        listed.text.contains(
+            "<td>narrow</td><td>read,publish-update</td><td>acme-*, tool; registry main</td>"
+        ),
+        "{}",
+        listed.text
+    );
+    let refused = b.post(
+        "/account/tokens",
+        &[("csrf", &token), ("name", "bad"), ("crates", "no/slash")],
+        400,
+    );
+    assert!(refused.text.contains("role=\"alert\""), "{}", refused.text);
     // Logout ends the session for good.
     let session = b.cookies.get("berth_session").cloned().unwrap();
     b.post("/logout", &[("csrf", &token)], 303);
