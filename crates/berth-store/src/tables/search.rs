@@ -12,7 +12,8 @@
 //! How one search runs (each step bounded):
 //! 1. the exact name, by the unique `(registry_id, canon_name)` index;
 //! 2. the total, counted from the selective index and stopping at
-//!    [`SEARCH_COUNT_CAP`] (FTS5 streams its matches into the count; the
+//!    [`SEARCH_COUNT_CAP`], or a little further when that is needed to
+//!    choose the path below (FTS5 streams its matches into the count; the
 //!    old `id IN (SELECT rowid ...)` form built every match first);
 //! 3. the rest of the page (downloads desc, then name), by whichever path
 //!    costs less given that count: the *walk* down the downloads index with
@@ -29,8 +30,10 @@ use crate::db::{Backend, MetaStore};
 use crate::model::SearchHit;
 use crate::StoreError;
 
-/// Matches are counted up to this many; `meta.total` says "at least".
-pub const SEARCH_COUNT_CAP: i64 = 10_000;
+/// Matches are counted up to this many; `meta.total` says "at least". As
+/// deep as pages go (`MAX_SEARCH_DEPTH` in berth-core): a larger count would
+/// cost every dense search a longer count and show nothing more.
+pub const SEARCH_COUNT_CAP: i64 = 1_000;
 
 /// A bound parameter.
 #[derive(Clone)]
@@ -173,13 +176,21 @@ fn rest_window(limit: i64, offset: i64, has_exact: bool) -> (i64, i64) {
     }
 }
 
+/// The number of matches at which both paths read as many rows:
+/// `need × crates / m = m`, so `m = √(need × crates)` (1,415 for a first
+/// page of 200,000 crates, 14,143 for the thousandth result).
+fn balance(need: i64, crates: i64) -> i64 {
+    (need.max(0).saturating_mul(crates.max(0)) as f64)
+        .sqrt()
+        .ceil() as i64
+}
+
 /// Whether walking the downloads index is expected to read fewer rows than
-/// the matches the index path reads: the walk reads about `need × crates /
-/// matches` rows; the index path reads every match (at least `matches`; a
-/// count at the cap means more, so the walk wins).
+/// the index path: the walk reads about `need × crates / matches` rows,
+/// the index path every match. `matches` is counted at least to
+/// [`balance`], so a count that stopped there means "walk".
 fn walk_pays(need: i64, crates: i64, matches: i64) -> bool {
-    matches >= SEARCH_COUNT_CAP
-        || (matches > 0 && need.saturating_mul(crates.max(1)) / matches <= matches)
+    matches > 0 && matches.saturating_mul(matches) >= need.saturating_mul(crates.max(1))
 }
 
 impl MetaStore {
@@ -213,33 +224,40 @@ impl MetaStore {
             .await?
         };
 
-        let total = {
+        let (skip, take) = rest_window(limit, offset, exact.is_some());
+        let need = skip.saturating_add(take.max(0));
+        // The size of the registry (at most; one index probe), when there
+        // is a choice of paths to make.
+        let crates = if matches.walk.is_some() && matches.indexed.is_some() && need > 0 {
+            let (n,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM crates")
+                .fetch_one(&self.pool)
+                .await?;
+            n
+        } else {
+            0
+        };
+        // Counted far enough to choose the path too (see `walk_pays`), and
+        // reported up to the cap.
+        let probe = SEARCH_COUNT_CAP.max(balance(need, crates) + 1);
+        let count = {
             let (from, own) = match &matches.indexed {
                 Some((from, own)) => (from.as_str(), own.as_slice()),
                 None => ("FROM crates AS c WHERE c.registry_id = $1", &[][..]),
             };
-            let sql =
-                format!("SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {SEARCH_COUNT_CAP}) AS m");
+            let sql = format!("SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {probe}) AS m");
             let (params, _) = with(registry_id, own, &[]);
             let (n,): (i64,) = bind(&sql, &params).fetch_one(&self.pool).await?;
             n
         };
+        let total = count.min(SEARCH_COUNT_CAP);
 
-        let (skip, take) = rest_window(limit, offset, exact.is_some());
-        let need = skip.saturating_add(take.max(0));
-        let others = total - i64::from(exact.is_some());
+        let others = count - i64::from(exact.is_some());
         let mut rest: Vec<SearchHit> = Vec::new();
         if need > 0 && others > 0 {
             let extra = [P::S(canon.clone()), P::I(need)];
             let walk = match (&matches.walk, &matches.indexed) {
                 (Some(w), None) => Some(w),
-                (Some(w), Some(_)) => {
-                    let (crates,): (i64,) =
-                        sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM crates")
-                            .fetch_one(&self.pool)
-                            .await?;
-                    walk_pays(need, crates, total).then_some(w)
-                }
+                (Some(w), Some(_)) => walk_pays(need, crates, count).then_some(w),
                 (None, _) => None,
             };
             rest = match (walk, &matches.indexed) {
@@ -295,7 +313,9 @@ mod tests {
 
     #[test]
     fn dense_matches_walk_and_sparse_ones_use_the_index() {
-        assert!(walk_pays(10, 200_000, SEARCH_COUNT_CAP));
+        assert_eq!(balance(10, 200_000), 1_415);
+        assert!(walk_pays(10, 200_000, balance(10, 200_000)));
+        assert!(!walk_pays(10, 200_000, 1_000));
         assert!(walk_pays(10, 200_000, 3_000));
         assert!(!walk_pays(1_000, 200_000, 3_000));
         assert!(!walk_pays(10, 200_000, 40));
