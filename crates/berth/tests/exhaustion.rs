@@ -267,7 +267,10 @@ fn search_floods_are_bounded_and_deep_pages_refused() {
     assert_eq!(deep.status(), 400);
     assert!(deep.text().unwrap().contains("narrow the query"));
 
-    // 24 anonymous clients on 12 addresses search in a loop.
+    // 24 anonymous clients on 12 addresses search in a loop, for the
+    // deepest page served (the costliest search: every shallow one is a
+    // short walk, over before the next client waits long).
+    let search = "/r/main/api/v1/crates?q=crate&per_page=100&page=10";
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood: Vec<_> = (0..24)
         .map(|i| {
