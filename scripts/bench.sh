@@ -8,11 +8,20 @@
 #   scripts/bench.sh                 # SQLite + files
 #   scripts/bench.sh --with-pg-s3    # also PostgreSQL + S3 (Garage on loopback)
 #   SCALE_CRATES=20000 SCALE_VERSIONS=200000 scripts/bench.sh   # a smaller scale run
+#   scripts/bench.sh --search-only [--with-pg-s3]  # only the scale run's search
+#                                  # latency by kind of query (1 and 8 clients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 backends=sqlite
-if [ "${1:-}" = "--with-pg-s3" ]; then backends=sqlite,postgres-s3; fi
+search_only=
+for arg in "$@"; do
+  case $arg in
+    --with-pg-s3) backends=sqlite,postgres-s3 ;;
+    --search-only) search_only=--search-only ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
 SCALE_CRATES=${SCALE_CRATES:-200000}
 SCALE_VERSIONS=${SCALE_VERSIONS:-2000000}
 
@@ -34,8 +43,10 @@ if [[ $backends == *postgres-s3* ]]; then
   eval "$(scripts/garage.sh start "$GARAGE_DIR")"
 fi
 
-echo "== hot paths against nginx, publishes, memory ($backends)"
-./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
+if [ -z "$search_only" ]; then
+  echo "== hot paths against nginx, publishes, memory ($backends)"
+  ./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
+fi
 
 if [[ $backends == *postgres-s3* ]]; then
   echo "== hot index: SQLite single node against PostgreSQL with three nodes"
@@ -45,6 +56,6 @@ fi
 for b in ${backends//,/ }; do
   echo "== scale: $SCALE_CRATES crates / $SCALE_VERSIONS versions on $b, against 100 crates"
   ./target/release/berth-scale --backend "$b" --crates "$SCALE_CRATES" --versions "$SCALE_VERSIONS" \
-    --json "$out/scale-$b.json" | tee "$out/scale-$b.txt"
+    $search_only --json "$out/scale-$b.json" | tee "$out/scale-$b.txt"
 done
 echo "results in $out"

@@ -885,6 +885,40 @@ pub fn search_queries(names: &[String], n: usize, seed: u64) -> Vec<String> {
         .collect()
 }
 
+/// Search queries by kind, for the per-kind latency runs: `word` (one of
+/// the name words, a few thousand matches at 200,000 crates), `common`
+/// (words of nearly every description: "library", "and"), `prefix` (the
+/// first 3 to 6 characters of a name), `exact` (a whole name), `short` (one
+/// or two letters: a name prefix) and `miss` (matches nothing).
+pub fn search_kinds(names: &[String], n: usize, seed: u64) -> Vec<(&'static str, Vec<String>)> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut pick = |f: &mut dyn FnMut(&mut SmallRng) -> String| -> Vec<String> {
+        (0..n).map(|_| f(&mut rng)).collect()
+    };
+    let word_q = pick(&mut |rng| word(rng).to_string());
+    let common =
+        pick(&mut |rng| ["library", "and", "for", "librar"][rng.random_range(0..4)].into());
+    let prefix = pick(&mut |rng| {
+        let name = &names[rng.random_range(0..names.len())];
+        let len = rng.random_range(3..=6).min(name.len());
+        name[..len].trim_end_matches(['-', '_']).to_string()
+    });
+    let exact = pick(&mut |rng| names[rng.random_range(0..names.len())].clone());
+    let short = pick(&mut |rng| {
+        let name = &names[rng.random_range(0..names.len())];
+        name[..rng.random_range(1..=2).min(name.len())].to_string()
+    });
+    let miss = pick(&mut |rng| format!("qzx{}vw", rng.random_range(0..1_000_000)));
+    vec![
+        ("word", word_q),
+        ("common", common),
+        ("prefix", prefix),
+        ("exact", exact),
+        ("short", short),
+        ("miss", miss),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use berth_bench::scale::{search_queries, write_lua, Plan};
+use berth_bench::scale::{search_kinds, search_queries, write_lua, Plan};
 use berth_bench::wrk::{Wrk, WrkResult};
 use berth_bench::{cli, make_crate, rss_mib, start_server, Server};
 use berth_store::{BlobStore, MetaStore};
@@ -66,6 +66,16 @@ struct Args {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Measure only searches (by kind, one at a time and concurrently),
+    /// not index files.
+    #[arg(long)]
+    search_only: bool,
+    /// Concurrent clients of the per-kind search run.
+    #[arg(long, default_value_t = 8)]
+    search_clients: usize,
+    /// Seconds per kind and concurrency of the per-kind search run.
+    #[arg(long, default_value_t = 4)]
+    search_seconds: u64,
 }
 
 /// Everything measured on one registry.
@@ -334,6 +344,91 @@ fn sequential(
     })
 }
 
+/// Requests `paths` from `clients` threads at once, each one request at a
+/// time, for `budget`: latency percentiles over every request.
+fn concurrent(base: &str, paths: &[String], clients: usize, budget: Duration) -> Result<WrkResult> {
+    let start = Instant::now();
+    let results: Vec<Result<(Vec<f64>, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || -> Result<(Vec<f64>, u64)> {
+                    let http = client()?;
+                    let (mut lat, mut errors) = (Vec::new(), 0u64);
+                    let mut i = c * 7919;
+                    while start.elapsed() < budget {
+                        let t = Instant::now();
+                        match http.get(format!("{base}{}", paths[i % paths.len()])).send() {
+                            Ok(r) if r.status().is_success() => {
+                                r.bytes()?;
+                                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                            }
+                            _ => errors += 1,
+                        }
+                        i += 1;
+                    }
+                    Ok((lat, errors))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("client thread panicked")))
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for r in results {
+        let (l, e) = r?;
+        lat.extend(l);
+        errors += e;
+    }
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(WrkResult {
+        requests: lat.len() as u64,
+        per_second: lat.len() as f64 / elapsed,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        mib_per_second: 0.0,
+        errors,
+    })
+}
+
+/// Search latency by kind of query, one client and then
+/// `args.search_clients` at once: reads named `search-KIND-1` and
+/// `search-KIND-N`.
+fn search_by_kind(
+    args: &Args,
+    label: &str,
+    base: &str,
+    plan: &Plan,
+) -> Result<Vec<(String, usize, WrkResult)>> {
+    let mut out = Vec::new();
+    let budget = Duration::from_secs(args.search_seconds);
+    for (kind, queries) in search_kinds(&plan.names, 500, args.seed + 31) {
+        let paths: Vec<String> = queries
+            .iter()
+            .map(|q| format!("/r/main/api/v1/crates?q={q}&per_page=10"))
+            .collect();
+        for clients in [1, args.search_clients] {
+            let r = concurrent(base, &paths, clients, budget)?;
+            eprintln!(
+                "[{label}] search {kind} x{clients}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+                r.per_second, r.p50_ms, r.p99_ms, r.errors
+            );
+            out.push((format!("search-{kind}-{clients}"), paths.len(), r));
+        }
+    }
+    Ok(out)
+}
+
 /// Checks a few answers against the plan (not timed).
 fn checks(server: &Server, http: &reqwest::blocking::Client, plan: &Plan) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -454,6 +549,31 @@ fn measure(
     };
     let dir = tempfile::Builder::new().prefix("berth-scale-").tempdir()?;
     let mut reads = Vec::new();
+    if args.search_only {
+        reads.extend(search_by_kind(args, label, &server.url, &plan)?);
+        let (rss_after, rss_peak) = rss_mib(&server);
+        return Ok(Run {
+            label: label.to_string(),
+            crates,
+            versions: plan.total_versions,
+            spread: plan.spread(),
+            load_secs: loaded.load.as_secs_f64(),
+            store_secs: loaded.store.as_secs_f64(),
+            generate_secs: loaded.generate.as_secs_f64(),
+            finish_secs: loaded.finish.as_secs_f64(),
+            rows: loaded.rows,
+            shape: loaded.shape,
+            db_mib,
+            listen_ms: listening.as_secs_f64() * 1000.0,
+            ready_ms: ready.as_secs_f64() * 1000.0,
+            rss_idle,
+            rss_after_index: rss_idle,
+            rss_after,
+            rss_peak,
+            reads,
+            checks,
+        });
+    }
     let run_wrk =
         |what: &str, paths: Vec<String>, connections: u32| -> Result<(String, usize, WrkResult)> {
             let script = dir.path().join(format!("{what}.lua"));
@@ -506,6 +626,7 @@ fn measure(
     );
     reads.push(("search-sequential".to_string(), queries.len(), r));
     reads.push(run_wrk("search", queries, args.search_connections)?);
+    reads.extend(search_by_kind(args, label, &server.url, &plan)?);
     let (rss_after, rss_peak) = rss_mib(&server);
     Ok(Run {
         label: label.to_string(),
@@ -601,6 +722,17 @@ fn ratios(runs: &[Run]) -> serde_json::Value {
                 json!({ "p50": l.p50_ms / s.p50_ms, "p99": l.p99_ms / s.p99_ms,
                         "rps": l.per_second / s.per_second }),
             );
+        }
+    }
+    for (what, l) in large.reads.iter().map(|(w, _, r)| (w, r)) {
+        if let (Some(kind), Some(s)) = (what.strip_prefix("search-"), small.read(what)) {
+            if kind.contains('-') {
+                out.insert(
+                    what.replace('-', "_"),
+                    json!({ "p50": l.p50_ms / s.p50_ms, "p99": l.p99_ms / s.p99_ms,
+                            "large_p99_ms": l.p99_ms }),
+                );
+            }
         }
     }
     out.insert("ready_ms".into(), json!(large.ready_ms / small.ready_ms));
