@@ -1,14 +1,89 @@
-//! `registry_roles`: a user's role (read < publish < admin) in one registry.
+//! `registry_roles` and `team_roles`: a user's or a team's role (read <
+//! publish < admin) in one registry.
 //!
 //! This file records and reads roles; what a role allows is decided by
 //! berth-core's `authorize_*`, never here. Every grant and revocation writes
 //! its audit row in the same transaction.
+
+use sqlx::AnyConnection;
 
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, Role};
 use crate::model::AuditEntry;
 use crate::tables::users::require_user;
 use crate::{now_unix, StoreError};
+
+/// Who holds a role in a registry: a user (`registry_roles`) or a team
+/// (`team_roles`).
+#[derive(Clone, Copy)]
+pub(crate) enum Holder {
+    User,
+    Team,
+}
+
+impl Holder {
+    /// The table and its holder column.
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Holder::User => ("registry_roles", "user_id"),
+            Holder::Team => ("team_roles", "team_id"),
+        }
+    }
+}
+
+/// Grants (`Some(role)`) or revokes (`None`) a holder's role in a registry,
+/// inside the caller's transaction.
+pub(crate) async fn write_role(
+    conn: &mut AnyConnection,
+    holder: Holder,
+    registry_id: i64,
+    holder_id: i64,
+    role: Option<Role>,
+) -> Result<(), sqlx::Error> {
+    let (table, column) = holder.table();
+    match role {
+        Some(role) => {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (registry_id, {column}, role, created_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (registry_id, {column}) DO UPDATE SET role = excluded.role"
+            ))
+            .bind(registry_id)
+            .bind(holder_id)
+            .bind(role.as_str())
+            .bind(now_unix())
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE registry_id = $1 AND {column} = $2"
+            ))
+            .bind(registry_id)
+            .bind(holder_id)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The audit row of a role grant or revocation; `who` is `login=..` or
+/// `team=..`.
+pub(crate) fn role_entry(registry: &str, who: String, role: Option<Role>) -> AuditEntry {
+    let action = if role.is_some() {
+        AuditAction::RoleGrant
+    } else {
+        AuditAction::RoleRevoke
+    };
+    AuditEntry {
+        registry: Some(registry.to_string()),
+        ..AuditEntry::done(
+            action,
+            format!("{who} role={}", role.map_or("-", Role::as_str)),
+        )
+    }
+}
 
 impl MetaStore {
     /// Every `(registry_id, role)` a user holds, its own or through a
@@ -41,41 +116,9 @@ impl MetaStore {
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         let user = require_user(&mut w.tx, login).await?;
-        match role {
-            Some(role) => {
-                sqlx::query(
-                    "INSERT INTO registry_roles (registry_id, user_id, role, created_at) \
-                     VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (registry_id, user_id) DO UPDATE SET role = excluded.role",
-                )
-                .bind(registry_id)
-                .bind(user.id)
-                .bind(role.as_str())
-                .bind(now_unix())
-                .execute(&mut *w.tx)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM registry_roles WHERE registry_id = $1 AND user_id = $2")
-                    .bind(registry_id)
-                    .bind(user.id)
-                    .execute(&mut *w.tx)
-                    .await?;
-            }
-        }
-        let action = if role.is_some() {
-            AuditAction::RoleGrant
-        } else {
-            AuditAction::RoleRevoke
-        };
-        w.commit_audited(&AuditEntry {
-            registry: Some(registry.to_string()),
-            ..AuditEntry::done(
-                action,
-                format!("login={login} role={}", role.map_or("-", Role::as_str)),
-            )
-        })
-        .await?;
+        write_role(&mut w.tx, Holder::User, registry_id, user.id, role).await?;
+        w.commit_audited(&role_entry(registry, format!("login={login}"), role))
+            .await?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use sqlx::AnyConnection;
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, Role};
 use crate::model::{AuditEntry, Team, TeamInfo};
+use crate::tables::roles::{role_entry, write_role, Holder};
 use crate::tables::users::require_user;
 use crate::{now_unix, StoreError};
 
@@ -183,41 +184,9 @@ impl MetaStore {
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         let team = require_team(&mut w.tx, team).await?;
-        match role {
-            Some(role) => {
-                sqlx::query(
-                    "INSERT INTO team_roles (registry_id, team_id, role, created_at) \
-                     VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (registry_id, team_id) DO UPDATE SET role = excluded.role",
-                )
-                .bind(registry_id)
-                .bind(team.id)
-                .bind(role.as_str())
-                .bind(now_unix())
-                .execute(&mut *w.tx)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM team_roles WHERE registry_id = $1 AND team_id = $2")
-                    .bind(registry_id)
-                    .bind(team.id)
-                    .execute(&mut *w.tx)
-                    .await?;
-            }
-        }
-        let action = if role.is_some() {
-            AuditAction::RoleGrant
-        } else {
-            AuditAction::RoleRevoke
-        };
-        w.commit_audited(&AuditEntry {
-            registry: Some(registry.to_string()),
-            ..AuditEntry::done(
-                action,
-                format!("team={} role={}", team.name, role.map_or("-", Role::as_str)),
-            )
-        })
-        .await?;
+        write_role(&mut w.tx, Holder::Team, registry_id, team.id, role).await?;
+        w.commit_audited(&role_entry(registry, format!("team={}", team.name), role))
+            .await?;
         Ok(())
     }
 
