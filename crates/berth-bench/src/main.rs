@@ -45,11 +45,13 @@ struct Args {
     /// Seconds per read measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u32,
-    /// wrk threads and connections for read measurements.
+    /// wrk threads for read measurements (at most one per connection).
     #[arg(long, default_value_t = 2)]
     threads: u32,
-    #[arg(long, default_value_t = 32)]
-    connections: u32,
+    /// wrk connections for read measurements: each read is measured at
+    /// each of these, Berth and nginx one after the other.
+    #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
+    connections: Vec<u32>,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -275,7 +277,9 @@ async fn publishes(
     }
 }
 
-/// The hot read paths on one server: index file, its 304, the `.crate`.
+/// The hot read paths on one server over `connections` connections: index
+/// file, its 304, the `.crate`.
+#[allow(clippy::too_many_arguments)]
 fn reads(
     args: &Args,
     backend: &str,
@@ -284,12 +288,13 @@ fn reads(
     index: &str,
     etag: &str,
     dl: &str,
+    connections: u32,
 ) -> Result<Vec<Measurement>> {
     let wrk = |url: &str, headers: Vec<String>| {
         Wrk {
             url,
-            threads: args.threads,
-            connections: args.connections,
+            threads: args.threads.min(connections),
+            connections,
             seconds: args.seconds,
             headers,
             script: None,
@@ -301,9 +306,9 @@ fn reads(
     let not_modified = wrk(&index_url, vec![format!("If-None-Match: {etag}")])?;
     let download = wrk(&format!("{base}{dl}"), vec![])?;
     Ok(vec![
-        Measurement::from_wrk(backend, name, "index (hot)", args.connections, &hot),
-        Measurement::from_wrk(backend, name, "index 304", args.connections, &not_modified),
-        Measurement::from_wrk(backend, name, "download", args.connections, &download),
+        Measurement::from_wrk(backend, name, "index (hot)", connections, &hot),
+        Measurement::from_wrk(backend, name, "index 304", connections, &not_modified),
+        Measurement::from_wrk(backend, name, "download", connections, &download),
     ])
 }
 
@@ -385,30 +390,36 @@ async fn bench_backend(
         .context("nginx sent no etag")?
         .to_str()?
         .to_string();
-    let (a, b, c, d, e, f) = (
-        args,
-        backend,
-        index_path.clone(),
-        dl_path.clone(),
-        berth_etag.clone(),
-        server.url.clone(),
-    );
-    let berth_reads = tokio::task::block_in_place(|| reads(a, b, "berth", &f, &c, &e, &d))?;
-    let (_, peak) = rss_mib(&server);
-    let ngx_url = nginx.url.clone();
-    let nginx_reads = tokio::task::block_in_place(|| {
-        reads(
-            args,
-            backend,
-            "nginx",
-            &ngx_url,
-            &index_path,
-            &nginx_etag,
-            &dl_path,
-        )
-    })?;
-    out.extend(berth_reads);
-    out.extend(nginx_reads);
+    let mut peak = 0.0f64;
+    for &c in &args.connections {
+        let berth_reads = tokio::task::block_in_place(|| {
+            reads(
+                args,
+                backend,
+                "berth",
+                &server.url,
+                &index_path,
+                &berth_etag,
+                &dl_path,
+                c,
+            )
+        })?;
+        peak = peak.max(rss_mib(&server).1);
+        let nginx_reads = tokio::task::block_in_place(|| {
+            reads(
+                args,
+                backend,
+                "nginx",
+                &nginx.url,
+                &index_path,
+                &nginx_etag,
+                &dl_path,
+                c,
+            )
+        })?;
+        out.extend(berth_reads);
+        out.extend(nginx_reads);
+    }
     let (rss, _) = rss_mib(&server);
     let memory = serde_json::json!({ "backend": backend, "idle_rss_mib": idle_rss, "rss_after_mib": rss, "peak_rss_mib": peak });
     Ok((out, memory))
@@ -420,7 +431,12 @@ fn ratio(all: &[Measurement], m: &Measurement) -> String {
     }
     let Some(reference) = all
         .iter()
-        .find(|r| r.server == "nginx" && r.what == m.what && r.backend == m.backend)
+        .find(|r| {
+            r.server == "nginx"
+                && r.what == m.what
+                && r.backend == m.backend
+                && r.concurrency == m.concurrency
+        })
     else {
         return "".into();
     };
@@ -477,10 +493,18 @@ fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Res
             bail!("index: {}", r.status());
         }
     }
+    // One figure: the largest concurrency up to 32 asked for.
+    let connections = args
+        .connections
+        .iter()
+        .copied()
+        .filter(|&c| c <= 32)
+        .max()
+        .unwrap_or(32);
     let r = Wrk {
         url: &url,
-        threads: args.threads,
-        connections: args.connections,
+        threads: args.threads.min(connections),
+        connections,
         seconds: args.seconds,
         headers: vec![],
         script: None,
@@ -491,7 +515,7 @@ fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Res
         &label,
         "berth",
         "index (hot)",
-        args.connections,
+        connections,
         &r,
     ))
 }

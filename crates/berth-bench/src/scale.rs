@@ -554,6 +554,33 @@ impl Plan {
         }
     }
 
+    /// A plan of `n` crates shaped like this one's: the crates at `n` evenly
+    /// spaced quantiles of versions per crate (from the smallest to the
+    /// largest), so that a small registry serves files of the same sizes as
+    /// a working set drawn at random from this one.
+    pub fn quantile_sample(&self, n: usize) -> Plan {
+        let mut by_count: Vec<usize> = (0..self.names.len()).collect();
+        by_count.sort_by_key(|&i| self.version_counts[i]);
+        let last = by_count.len().saturating_sub(1);
+        let picked: Vec<usize> = (0..n.min(by_count.len()))
+            .map(|k| by_count[(k * last) / n.saturating_sub(1).max(1)])
+            .collect();
+        let names: Vec<String> = picked.iter().map(|&i| self.names[i].clone()).collect();
+        let version_counts: Vec<u32> = picked.iter().map(|&i| self.version_counts[i]).collect();
+        let latest = version_counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| newest_release(&versions(&mut crate_rng(self.seed, i), c as usize)))
+            .collect();
+        Plan {
+            seed: self.seed,
+            total_versions: version_counts.iter().map(|&c| u64::from(c)).sum(),
+            names,
+            version_counts,
+            latest,
+        }
+    }
+
     /// min / median / p90 / p99 / max of versions per crate, and how many
     /// crates have at least 100.
     pub fn spread(&self) -> String {

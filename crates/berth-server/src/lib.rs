@@ -36,9 +36,22 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use tls::check as check_tls;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared allocation, so that the
+/// per-request clones the middleware and extractors make are one reference
+/// count each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub berth: Arc<Berth>,
     pub metrics: PrometheusHandle,
     pub started_at: i64,
@@ -237,13 +250,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let guard = guard::Guard::new(&berth.config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         berth: berth.clone(),
         metrics: metrics_handle(),
         started_at: berth_store_now(),
         guard: Arc::new(guard),
         ui: Arc::default(),
-    };
+    }));
     let flusher = {
         let berth = berth.clone();
         tokio::spawn(async move {

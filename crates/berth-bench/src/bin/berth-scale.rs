@@ -38,7 +38,8 @@ struct Args {
     /// Versions in the large registry.
     #[arg(long, default_value_t = 2_000_000)]
     versions: u64,
-    /// Crates in the small registry (same versions per crate on average).
+    /// Crates in the small registry (shaped like the large one's: its
+    /// quantiles of versions per crate).
     #[arg(long, default_value_t = 100)]
     small_crates: usize,
     /// Seconds per wrk measurement.
@@ -76,6 +77,15 @@ struct Args {
     /// Seconds per kind and concurrency of the per-kind search run.
     #[arg(long, default_value_t = 4)]
     search_seconds: u64,
+    /// Publishes of new crates into each registry after the reads (0: none).
+    #[arg(long, default_value_t = 2_000)]
+    publishes: usize,
+    /// Concurrent publishing clients.
+    #[arg(long, default_value_t = 8)]
+    publish_clients: usize,
+    /// Size of each published .crate, in KiB (incompressible content).
+    #[arg(long, default_value_t = 24)]
+    publish_kib: usize,
 }
 
 /// Everything measured on one registry.
@@ -303,68 +313,75 @@ async fn load(
     })
 }
 
-/// Requests `paths` one at a time (no timeout, unlike wrk's 2 s) for
-/// `budget`, and at least `min` times: the cost of one request alone.
-fn sequential(
-    http: &reqwest::blocking::Client,
-    base: &str,
-    paths: &[String],
-    budget: Duration,
-    min: usize,
-) -> Result<WrkResult> {
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    let start = Instant::now();
-    let mut i = 0;
-    while start.elapsed() < budget || lat.len() + errors < min {
-        let t = Instant::now();
-        match http.get(format!("{base}{}", paths[i % paths.len()])).send() {
-            Ok(r) if r.status().is_success() => {
-                r.bytes()?;
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            _ => errors += 1,
-        }
-        i += 1;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+/// Latency percentiles of `lat` (ms) over `elapsed`.
+fn summarize(mut lat: Vec<f64>, errors: u64, elapsed: Duration) -> WrkResult {
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
             .copied()
             .unwrap_or(0.0)
     };
-    Ok(WrkResult {
+    WrkResult {
         requests: lat.len() as u64,
-        per_second: lat.len() as f64 / elapsed,
+        per_second: lat.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         mib_per_second: 0.0,
-        errors: errors as u64,
-    })
+        errors,
+    }
 }
 
-/// Requests `paths` from `clients` threads at once, each one request at a
-/// time, for `budget`: latency percentiles over every request.
-fn concurrent(base: &str, paths: &[String], clients: usize, budget: Duration) -> Result<WrkResult> {
+/// How long a run of clients lasts.
+#[derive(Clone, Copy)]
+enum Until {
+    /// Until the budget has passed, and at least this many requests.
+    Budget(Duration, usize),
+    /// Until request number `n` has been made (each index once).
+    Count(usize),
+}
+
+/// Runs `clients` threads, each with its own HTTP client, making one
+/// request at a time with `request(client, i)` (false or an error: counted
+/// as an error) until `until`: latency percentiles over every request.
+/// Client `c` starts at `i = c * 7919` under a budget, so that clients
+/// spread over the paths; under a count the clients share one sequence.
+fn drive<F>(clients: usize, until: Until, request: F) -> Result<WrkResult>
+where
+    F: Fn(&reqwest::blocking::Client, usize) -> Result<bool> + Sync,
+{
     let start = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<(Vec<f64>, u64)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
+                let (next, request) = (&next, &request);
                 scope.spawn(move || -> Result<(Vec<f64>, u64)> {
                     let http = client()?;
                     let (mut lat, mut errors) = (Vec::new(), 0u64);
-                    let mut i = c * 7919;
-                    while start.elapsed() < budget {
-                        let t = Instant::now();
-                        match http.get(format!("{base}{}", paths[i % paths.len()])).send() {
-                            Ok(r) if r.status().is_success() => {
-                                r.bytes()?;
-                                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    let mut own = c * 7919;
+                    loop {
+                        let i = match until {
+                            Until::Budget(budget, min) => {
+                                let made = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if start.elapsed() >= budget && made >= min {
+                                    break;
+                                }
+                                own += 1;
+                                own - 1
                             }
+                            Until::Count(n) => {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if i >= n {
+                                    break;
+                                }
+                                i
+                            }
+                        };
+                        let t = Instant::now();
+                        match request(&http, i) {
+                            Ok(true) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
                             _ => errors += 1,
                         }
-                        i += 1;
                     }
                     Ok((lat, errors))
                 })
@@ -378,26 +395,76 @@ fn concurrent(base: &str, paths: &[String], clients: usize, budget: Duration) ->
             })
             .collect()
     });
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = start.elapsed();
     let (mut lat, mut errors) = (Vec::new(), 0);
     for r in results {
         let (l, e) = r?;
         lat.extend(l);
         errors += e;
     }
-    lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Ok(WrkResult {
-        requests: lat.len() as u64,
-        per_second: lat.len() as f64 / elapsed,
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
-        mib_per_second: 0.0,
-        errors,
+    Ok(summarize(lat, errors, elapsed))
+}
+
+/// A GET of `base` + `path`, the body read: whether it succeeded.
+fn get(http: &reqwest::blocking::Client, base: &str, path: &str) -> Result<bool> {
+    let r = http.get(format!("{base}{path}")).send()?;
+    let ok = r.status().is_success();
+    r.bytes()?;
+    Ok(ok)
+}
+
+/// Requests `paths` one at a time (no timeout, unlike wrk's 2 s) for
+/// `budget`, and at least `min` times: the cost of one request alone.
+fn sequential(base: &str, paths: &[String], budget: Duration, min: usize) -> Result<WrkResult> {
+    drive(1, Until::Budget(budget, min), |http, i| {
+        get(http, base, &paths[i % paths.len()])
+    })
+}
+
+/// Requests `paths` from `clients` threads at once, each one request at a
+/// time, for `budget`: latency percentiles over every request.
+fn concurrent(base: &str, paths: &[String], clients: usize, budget: Duration) -> Result<WrkResult> {
+    drive(clients, Until::Budget(budget, 0), |http, i| {
+        get(http, base, &paths[i % paths.len()])
+    })
+}
+
+/// Requests each of `paths` exactly once, from `clients` threads: the
+/// first fetch of each file, before the server has it at hand.
+fn each_once(base: &str, paths: &[String], clients: usize) -> Result<WrkResult> {
+    drive(clients, Until::Count(paths.len()), |http, i| {
+        get(http, base, &paths[i])
+    })
+}
+
+/// `n` publishes of new `kib`-KiB crates from `clients` threads at once.
+fn publishes(
+    server: &Server,
+    label: &str,
+    n: usize,
+    clients: usize,
+    kib: usize,
+) -> Result<WrkResult> {
+    cli(server, &["user", "add", "scale-publisher"])?;
+    let token = cli(server, &["token", "create", "--user", "scale-publisher"])?
+        .lines()
+        .last()
+        .context("no token")?
+        .to_string();
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let name = format!("scale-pub-{label}-{i}");
+            berth_bench::publish_body(&name, "1.0.0", &make_crate(&name, "1.0.0", kib))
+        })
+        .collect();
+    let url = format!("{}/r/main/api/v1/crates/new", server.url);
+    drive(clients, Until::Count(n), |http, i| {
+        let r = http
+            .put(&url)
+            .header("Authorization", &token)
+            .body(bodies[i].clone())
+            .send()?;
+        Ok(r.status().is_success())
     })
 }
 
@@ -483,13 +550,12 @@ fn measure(
     berth: &Path,
     rt: &tokio::runtime::Runtime,
     label: &str,
-    crates: usize,
-    versions: u64,
+    plan: Plan,
 ) -> Result<Run> {
     let http = client()?;
-    eprintln!("[{label}] planning {crates} crates, {versions} versions...");
-    let plan = std::sync::Arc::new(Plan::new(crates, versions, args.seed));
-    eprintln!("[{label}] {}", plan.spread());
+    let crates = plan.names.len();
+    let plan = std::sync::Arc::new(plan);
+    eprintln!("[{label}] {crates} crates: {}", plan.spread());
     // The first start creates the schema and the registry; then the server
     // stops so that the bulk load is the only writer.
     let mut server = start_server(berth, &args.backend, Duration::from_secs(300))?;
@@ -594,11 +660,21 @@ fn measure(
             );
             Ok((what.to_string(), paths.len(), r))
         };
-    reads.push(run_wrk(
-        "index",
-        index_paths(args.index_paths),
-        args.connections,
-    )?);
+    // The working set's first fetches, which read each file from the
+    // database; then the working set in steady state, served from memory.
+    let working_set = index_paths(args.index_paths);
+    eprintln!(
+        "[{label}] first fetch of each of {} index files ({} clients)...",
+        working_set.len(),
+        args.connections
+    );
+    let first = each_once(&server.url, &working_set, args.connections as usize)?;
+    eprintln!(
+        "[{label}]   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+        first.per_second, first.p50_ms, first.p99_ms, first.errors
+    );
+    reads.push(("index-first".to_string(), working_set.len(), first));
+    reads.push(run_wrk("index", working_set, args.connections)?);
     if crates > args.small_crates {
         // The small registry's working set on the large registry.
         reads.push(run_wrk(
@@ -614,7 +690,6 @@ fn measure(
         .collect();
     eprintln!("[{label}] searches one at a time...");
     let r = sequential(
-        &http,
         &server.url,
         &queries,
         Duration::from_secs(args.seconds.into()),
@@ -627,6 +702,24 @@ fn measure(
     reads.push(("search-sequential".to_string(), queries.len(), r));
     reads.push(run_wrk("search", queries, args.search_connections)?);
     reads.extend(search_by_kind(args, label, &server.url, &plan)?);
+    if args.publishes > 0 {
+        eprintln!(
+            "[{label}] {} publishes of {} KiB crates, {} clients...",
+            args.publishes, args.publish_kib, args.publish_clients
+        );
+        let r = publishes(
+            &server,
+            label,
+            args.publishes,
+            args.publish_clients,
+            args.publish_kib,
+        )?;
+        eprintln!(
+            "[{label}]   {:.0} publishes/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+            r.per_second, r.p50_ms, r.p99_ms, r.errors
+        );
+        reads.push(("publish".to_string(), args.publishes, r));
+    }
     let (rss_after, rss_peak) = rss_mib(&server);
     Ok(Run {
         label: label.to_string(),
@@ -707,11 +800,13 @@ fn ratios(runs: &[Run]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for (key, large_what) in [
         ("index", "index"),
+        ("index_first", "index-first"),
         ("index_small_set", "index-small-set"),
+        ("publish", "publish"),
         ("search", "search"),
         ("search_sequential", "search-sequential"),
     ] {
-        let small_what = if large_what.starts_with("index") {
+        let small_what = if large_what == "index-small-set" {
             "index"
         } else {
             large_what
@@ -745,19 +840,19 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let berth = berth_bench::berth_binary(args.berth.as_deref())?;
     let rt = berth_bench::runtime()?;
-    let per_crate = args.versions as f64 / args.crates.max(1) as f64;
-    let small_versions = ((args.small_crates as f64) * per_crate).round() as u64;
+    eprintln!(
+        "planning {} crates, {} versions...",
+        args.crates, args.versions
+    );
+    let large = Plan::new(args.crates, args.versions, args.seed);
+    // The small registry holds crates shaped like the large one's (its
+    // quantiles of versions per crate): the two serve files of the same
+    // sizes, so that what differs is the size of the registry.
+    let small = large.quantile_sample(args.small_crates);
     // One after the other: the two runs should not compete.
     let runs = vec![
-        measure(
-            &args,
-            &berth,
-            &rt,
-            "small",
-            args.small_crates,
-            small_versions,
-        )?,
-        measure(&args, &berth, &rt, "large", args.crates, args.versions)?,
+        measure(&args, &berth, &rt, "small", small)?,
+        measure(&args, &berth, &rt, "large", large)?,
     ];
     print_table(&args.backend, &runs);
     let ratios = ratios(&runs);
