@@ -287,6 +287,23 @@ fn mirror(server: &Server, closure: &Closure, published: &[Published], root: &Pa
     Ok(())
 }
 
+/// The directory a copy of what Berth serves is laid out in (see
+/// [`mirror`]), and nginx serving it (bind them in this order, so that nginx
+/// stops before the directory is removed).
+fn static_copy(
+    server: &Server,
+    closure: &Closure,
+    published: &[Published],
+) -> Result<(tempfile::TempDir, Nginx)> {
+    let root = tempfile::Builder::new()
+        .prefix("berth-cargo-static-")
+        .tempdir()?;
+    mirror(server, closure, published, root.path())?;
+    let nginx = Nginx::start(root.path())?;
+    write_static_config(root.path(), &nginx.url)?;
+    Ok((root, nginx))
+}
+
 /// Where the static copy keeps a `.crate` (the `dl` template of
 /// [`write_static_config`] names the same place).
 fn static_crate_path(root: &Path, name: &str, vers: &str) -> PathBuf {
@@ -629,13 +646,7 @@ fn main() -> Result<()> {
     let crate_bytes: usize = published.iter().map(|p| p.bytes.len()).sum();
     eprintln!("published in {:.1} s", start.elapsed().as_secs_f64());
 
-    let root = tempfile::Builder::new()
-        .prefix("berth-cargo-static-")
-        .tempdir()?;
-    mirror(&server, &closure, &published, root.path())?;
-    let nginx = Nginx::start(root.path())?;
-    write_static_config(root.path(), &nginx.url)?;
-
+    let (_static_root, nginx) = static_copy(&server, &closure, &published)?;
     let project = tempfile::Builder::new()
         .prefix("berth-cargo-project-")
         .tempdir()?;
@@ -653,15 +664,15 @@ fn main() -> Result<()> {
         },
     ];
     println!(
-        "{} crates ({} versions, {} edges, {:.1} MiB of .crate files), project depends on {}; \
-         {} ({}); seconds",
+        "berth ({}) and nginx; {} crates ({} versions, {} edges, {:.1} MiB of .crate files), \
+         {} direct dependencies; {}; seconds",
+        args.backend,
         closure.crates.len(),
         closure.versions(),
         closure.edges(),
         crate_bytes as f64 / (1024.0 * 1024.0),
         closure.roots.len(),
         cargo.display(),
-        args.backend
     );
     let mut rounds = Vec::new();
     for round in 1..=args.rounds {
