@@ -5,12 +5,13 @@
 //! (the reference static server), then times the real `cargo` on a project
 //! whose dependencies close over every crate: `cargo generate-lockfile`
 //! with an empty cargo home, then `cargo fetch` with the index cached but no
-//! crate downloaded. Rounds alternate between Berth and nginx; each one is
-//! checked (every crate locked at its newest version, every `.crate`
-//! downloaded) and a broken round stops the run. Prints each round, the
-//! medians and their ratio (nginx time / Berth time), and the CPU time the
-//! server used in each round (a figure less shaken by a busy machine than
-//! wall time), and writes JSON.
+//! crate downloaded. Rounds alternate between Berth and nginx (B N N B B
+//! N ..., so that a drift over the run weighs on both alike), each on a
+//! fresh cargo home after a `sync`, and each is checked (every crate locked
+//! at its newest version, every `.crate` downloaded): a broken round stops
+//! the run. Prints each round, the medians and their ratio (nginx time /
+//! Berth time), and the CPU time the server used in each round (a figure
+//! less shaken by a busy machine than wall time), and writes JSON.
 //!
 //! It is a measuring tool, not a test: it asserts nothing about speed.
 
@@ -62,7 +63,8 @@ struct Args {
     /// Incompressible data in each `.crate`, in KiB.
     #[arg(long, default_value_t = 3)]
     crate_kib: usize,
-    /// Rounds on each server (alternating: Berth, nginx, Berth, ...).
+    /// Rounds on each server (alternating: Berth, nginx, nginx, Berth,
+    /// Berth, nginx, ...).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Seed of the generator.
@@ -478,8 +480,8 @@ impl Round {
     }
 }
 
-/// One round: a fresh cargo home, no `Cargo.lock`; `cargo generate-lockfile`
-/// then `cargo fetch`, each checked.
+/// One round: a fresh cargo home, no `Cargo.lock`, the disks synced;
+/// `cargo generate-lockfile` then `cargo fetch`, each checked.
 fn run_round(
     cargo: &Path,
     project: &Path,
@@ -496,6 +498,8 @@ fn run_round(
             std::fs::remove_file(&p)?;
         }
     }
+    // Nothing of the previous round (its cargo home, removed) left to write.
+    let _ = Command::new("sync").status();
     let cpu_before = cpu_seconds(&t.pids);
     let lockfile = time_cargo(cargo, project, home.path(), &["generate-lockfile"])?;
     let want = closure.expected_lock();
@@ -676,7 +680,13 @@ fn main() -> Result<()> {
     );
     let mut rounds = Vec::new();
     for round in 1..=args.rounds {
-        for t in &targets {
+        // Berth first in odd rounds, nginx first in even ones (B N N B B N
+        // ...): a drift over the run weighs on both alike.
+        let mut order: Vec<&Target> = targets.iter().collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for t in order {
             eprintln!("round {round}: {}...", t.server);
             rounds.push(run_round(&cargo, project.path(), &closure, t, round)?);
         }
