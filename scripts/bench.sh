@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Performance harness, one run: Berth against nginx (the reference static
 # server) under wrk on the same files, publishes at several concurrencies,
-# memory; then the scale run (a synthetic registry shaped like the public
-# one) against a 100-crate registry. Prints tables and writes JSON under
-# bench-results/ so that runs can be compared.
+# memory; `cargo generate-lockfile` and `cargo fetch` of a 300-crate
+# closure from Berth and from nginx serving the same files; then the scale
+# run (a synthetic registry shaped like the public one) against a 100-crate
+# registry. Prints tables and writes JSON under bench-results/ so that runs
+# can be compared.
 #
 #   scripts/bench.sh                 # SQLite + files
 #   scripts/bench.sh --with-pg-s3    # also PostgreSQL + S3 (Garage on loopback)
@@ -46,6 +48,9 @@ fi
 if [ -z "$search_only" ]; then
   echo "== hot paths against nginx, publishes, memory ($backends)"
   ./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
+
+  echo "== what cargo feels: generate-lockfile and fetch of a 300-crate closure, against nginx"
+  ./target/release/berth-cargo --json "$out/cargo.json" | tee "$out/cargo.txt"
 fi
 
 if [[ $backends == *postgres-s3* ]]; then

@@ -1,8 +1,9 @@
 //! Shared pieces of Berth's benchmarks: starting a real `berth serve` on a
 //! backend pair (through the test kit's harness, the same one the tests
 //! use) and its memory, and synthetic `.crate` files and publish bodies (through
-//! the test kit's builders). Measuring tools only: nothing here asserts
-//! anything about speed.
+//! the test kit's builders), and the reference static server they are
+//! compared with (nginx, [`nginx::Nginx`]). Measuring tools only: nothing
+//! here asserts anything about speed.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use rand::RngCore;
 
 pub use berth_testkit::Server;
 
+pub mod nginx;
 pub mod scale;
 pub mod wrk;
 
@@ -63,6 +65,25 @@ pub fn cli(server: &Server, args: &[&str]) -> Result<String> {
 pub fn rss_mib(server: &Server) -> (f64, f64) {
     let (rss, peak) = server.memory_kib();
     (rss as f64 / 1024.0, peak as f64 / 1024.0)
+}
+
+/// CPU time (user and system) the processes `pids` have used so far, in
+/// seconds (what /proc tells, in Linux's 100 ticks a second; processes
+/// gone or unknown count nothing).
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the command name (which may hold spaces):
+            // state is the first, utime and stime the 12th and 13th.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+            field(11).unwrap_or(0) + field(12).unwrap_or(0)
+        })
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// A `.crate` with `kib` KiB of random (incompressible) data.

@@ -12,12 +12,12 @@
 //! It is a measuring tool, not a test: it asserts nothing about speed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use berth_bench::nginx::Nginx;
 use berth_bench::wrk::{Wrk, WrkResult};
 use berth_bench::{cli, make_crate, publish_body, rss_mib, start_server, Server};
 use clap::Parser;
@@ -99,72 +99,6 @@ impl Measurement {
             p99_ms: r.p99_ms,
             mib_per_second: (what == "download").then_some(r.mib_per_second),
         }
-    }
-}
-
-/// nginx serving a directory on a free loopback port.
-struct Nginx {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Nginx {
-    /// Serves `root` with as many workers as Berth has runtime threads.
-    fn start(root: &Path) -> Result<Nginx> {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-bench-nginx-")
-            .tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let conf = dir.path().join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
-                 events {{ worker_connections 4096; }}\n\
-                 http {{\n  access_log off;\n  default_type application/octet-stream;\n  sendfile on;\n  tcp_nopush on;\n\
-                 keepalive_requests 1000000;\n  etag on;\n\
-                 server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
-                d = dir.path().display(),
-                root = root.display()
-            ),
-        )?;
-        let child = Command::new("nginx")
-            .args(["-c"])
-            .arg(&conf)
-            .args(["-p"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting nginx (install Debian's `nginx-light` package)")?;
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Nginx {
-                    child,
-                    url,
-                    _dir: dir,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "nginx did not start; see {}/error.log",
-            dir.path().display()
-        )
     }
 }
 
