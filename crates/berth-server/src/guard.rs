@@ -30,7 +30,7 @@ use hashlink::linked_hash_map::Entry;
 use hashlink::LruCache;
 use ipnet::IpNet;
 
-use crate::conn::{address_key, PeerAddr};
+use crate::conn::address_key;
 use crate::error::error_body;
 use crate::AppState;
 
@@ -414,19 +414,6 @@ impl<K: std::hash::Hash + Eq> Counters<K> {
         }
         false
     }
-}
-
-/// Middleware, outermost: puts [`ClientAddr`] on every request.
-pub(crate) async fn client_addr(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if let Some(PeerAddr(peer)) = req.extensions().get::<PeerAddr>().copied() {
-        let client = state.guard.client(peer.ip(), req.headers());
-        req.extensions_mut().insert(ClientAddr(client));
-    }
-    next.run(req).await
 }
 
 /// The registry a URL belongs to: `/r/{reg}/...` or

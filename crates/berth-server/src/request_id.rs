@@ -10,11 +10,15 @@
 //! rewrites a message; it only appends the id.
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use crate::conn::PeerAddr;
+use crate::guard::ClientAddr;
+use crate::AppState;
 
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,8 +39,23 @@ fn make_id() -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// The middleware: outside the trace layer, so its span holds every line.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+/// The outermost middleware: finds the client's address (behind a trusted
+/// proxy, the user's rather than the proxy's: [`crate::guard`]), opens the
+/// request's span, so that it holds every line, logs the outcome and counts
+/// the request in the metrics.
+pub async fn request_id(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let client = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|&PeerAddr(peer)| state.guard.client(peer.ip(), req.headers()));
+    if let Some(client) = client {
+        req.extensions_mut().insert(ClientAddr(client));
+    }
+    let labels = crate::request_labels(&req);
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -50,9 +69,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         request_id = %String::from_utf8_lossy(id.as_bytes()),
         client = tracing::field::Empty,
     );
-    // The client as `guard::client_addr` (outside this layer) found it:
-    // behind a trusted proxy, the user's address rather than the proxy's.
-    if let Some(crate::guard::ClientAddr(ip)) = req.extensions().get().copied() {
+    if let Some(ip) = client {
         span.record("client", tracing::field::display(ip));
     }
     async move {
@@ -61,7 +78,9 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let mut response = next.run(req).await;
         let status = response.status();
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        crate::record_request(labels, status.as_u16(), elapsed);
+        let elapsed_ms = elapsed.as_millis() as u64;
         let (code, path) = (status.as_u16(), uri.path());
         if status.is_server_error() {
             tracing::warn!(%method, path, status = code, elapsed_ms, "request failed");
