@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Performance harness, one run: Berth against nginx (the reference static
-# server) under wrk on the same files, publishes at several concurrencies,
-# memory; `cargo generate-lockfile` and `cargo fetch` of a 300-crate
-# closure from Berth and from nginx serving the same files; then the scale
-# run (a synthetic registry shaped like the public one) against a 100-crate
-# registry. Prints tables and writes JSON under bench-results/ so that runs
-# can be compared.
+# server) under wrk on the same files at 1, 32 and 256 connections,
+# publishes at several concurrencies, memory; `cargo generate-lockfile` and
+# `cargo fetch` of a 300-crate closure from Berth and from nginx serving the
+# same files; then the scale run (a synthetic registry shaped like the public
+# one: index files, search, publishes, memory) against a 100-crate registry.
+# Prints tables and writes JSON under bench-results/ so that runs can be
+# compared.
 #
 #   scripts/bench.sh                 # SQLite + files
 #   scripts/bench.sh --with-pg-s3    # also PostgreSQL + S3 (Garage on loopback)

@@ -363,15 +363,12 @@ fn ratio(all: &[Measurement], m: &Measurement) -> String {
     if m.server != "berth" {
         return "".into();
     }
-    let Some(reference) = all
-        .iter()
-        .find(|r| {
-            r.server == "nginx"
-                && r.what == m.what
-                && r.backend == m.backend
-                && r.concurrency == m.concurrency
-        })
-    else {
+    let Some(reference) = all.iter().find(|r| {
+        r.server == "nginx"
+            && r.what == m.what
+            && r.backend == m.backend
+            && r.concurrency == m.concurrency
+    }) else {
         return "".into();
     };
     let rps = m.per_second / reference.per_second;

@@ -43,11 +43,7 @@ fn make_id() -> HeaderValue {
 /// proxy, the user's rather than the proxy's: [`crate::guard`]), opens the
 /// request's span, so that it holds every line, logs the outcome and counts
 /// the request in the metrics.
-pub async fn request_id(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let client = req
         .extensions()
         .get::<PeerAddr>()
