@@ -16,12 +16,21 @@ use futures::stream::BoxStream;
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
-/// A `.crate` ready to stream.
+/// A `.crate` ready to send.
 pub struct Download {
     pub size: u64,
     /// sha256 hex of the bytes (the index `cksum`).
     pub cksum: String,
-    pub body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    pub body: DownloadBody,
+}
+
+/// The bytes of a download.
+pub enum DownloadBody {
+    /// Already in memory (a small blob, cached): sent in one piece with
+    /// the headers.
+    Whole(Bytes),
+    /// Read from the blob store as it is sent.
+    Stream(BoxStream<'static, Result<Bytes, std::io::Error>>),
 }
 
 /// Immutable facts kept in memory: version -> blob, and small hot blobs.
@@ -145,7 +154,7 @@ impl Berth {
             return Ok(Download {
                 size: bytes.len() as u64,
                 cksum: info.cksum,
-                body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
+                body: DownloadBody::Whole(bytes),
             });
         }
         if self.download_cache.keeps(info.size) {
@@ -173,7 +182,7 @@ impl Berth {
             return Ok(Download {
                 size: bytes.len() as u64,
                 cksum: info.cksum,
-                body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
+                body: DownloadBody::Whole(bytes),
             });
         }
         let (size, stream) = self.blobs.get_stream(&info.cksum).await?.ok_or_else(|| {
@@ -191,7 +200,7 @@ impl Berth {
         Ok(Download {
             size,
             cksum: info.cksum,
-            body: Box::pin(stream.map_err(std::io::Error::other)),
+            body: DownloadBody::Stream(Box::pin(stream.map_err(std::io::Error::other))),
         })
     }
 }

@@ -42,7 +42,7 @@ pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
-pub use downloads::Download;
+pub use downloads::{Download, DownloadBody};
 pub use error::ServiceError;
 pub use index::IndexFile;
 pub use operations::{BlobCheck, CrateDetail, OwnerList, SearchResults, VersionJson};

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::ServiceError;
+use berth_core::{DownloadBody, ServiceError};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
@@ -331,5 +331,9 @@ pub(crate) async fn download(
         h.insert(header::ETAG, v);
     }
     metrics::counter!("berth_downloads_total").increment(1);
-    Ok((StatusCode::OK, h, Body::from_stream(dl.body)).into_response())
+    let body = match dl.body {
+        DownloadBody::Whole(bytes) => Body::from(bytes),
+        DownloadBody::Stream(stream) => Body::from_stream(stream),
+    };
+    Ok((StatusCode::OK, h, body).into_response())
 }

@@ -3,17 +3,16 @@
 //! and resolves it once, for the client's address (a token's CIDR ranges),
 //! and refuses a token restricted to another registry than the one the
 //! route's `{registry}` names. A 401 anywhere under `/r/{registry}/` gets
-//! cargo's login hint from [`login_hint`], so no handler deals with either. Failed
+//! cargo's login hint from [`add_login_hint`], so no handler deals with either. Failed
 //! authentications are counted and audited here, and a throttled address or
 //! token prefix is refused here (`guard.rs` keeps the counts); this module
 //! never records a presented secret, only its first characters.
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
 use berth_core::{Identity, ServiceError};
@@ -146,28 +145,22 @@ fn clip(s: &str, chars: usize) -> String {
     s.chars().take(chars).collect()
 }
 
-/// Middleware: a 401 for a registry's URL carries
-/// `WWW-Authenticate: Cargo login_url="..."`, which cargo shows the user.
-pub(crate) async fn login_hint(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let registry = req
-        .uri()
-        .path()
+/// A 401 for a registry's URL (`path`) gets
+/// `WWW-Authenticate: Cargo login_url="..."`, which cargo shows the user
+/// (called by the outermost middleware, [`crate::request_id`]).
+pub(crate) fn add_login_hint(state: &AppState, path: &str, response: &mut Response) {
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return;
+    }
+    let Some(name) = path
         .strip_prefix("/r/")
         .and_then(|rest| rest.split('/').next())
         .filter(|name| state.berth.registry(name).is_ok())
-        .map(str::to_string);
-    let mut response = next.run(req).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        if let Some(name) = registry {
-            let url = format!("{}/r/{name}/me", state.berth.config.public_url);
-            if let Ok(v) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\"")) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
-        }
+    else {
+        return;
+    };
+    let url = format!("{}/r/{name}/me", state.berth.config.public_url);
+    if let Ok(v) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\"")) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    response
 }

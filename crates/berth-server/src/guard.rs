@@ -1,6 +1,6 @@
 //! Who the client is, and whether its address may go on: the client address
 //! behind trusted reverse proxies ([`ClientAddr`], set once per request by
-//! [`client_addr`]), per-registry address allow-lists ([`allow_list`]), and
+//! [`Guard::client`]), per-registry address allow-lists ([`outside_allow_list`]), and
 //! the brute-force throttle on failed authentications ([`Guard::throttled`],
 //! [`Guard::failed`], used by the `Caller` extractor).
 //!
@@ -19,9 +19,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
 use berth_core::config::ConfigError;
@@ -425,43 +424,39 @@ fn registry_of(path: &str) -> Option<&str> {
     rest.split('/').next().filter(|s| !s.is_empty())
 }
 
-/// Middleware: a request for a registry with `allowed_cidrs` from an
-/// address outside them is answered 403, before anything about the
-/// registry's contents is looked at.
-pub(crate) async fn allow_list(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// A request for a registry with `allowed_cidrs` from an address outside
+/// them: its 403, before anything about the registry's contents is looked
+/// at, and the audit entry to write for it (the first refusal of an
+/// address in a while). Called by the outermost middleware,
+/// [`crate::request_id`].
+pub(crate) fn outside_allow_list(
+    state: &AppState,
+    req: &Request,
+) -> Option<(Response, Option<AuditEntry>)> {
     let guard = &state.guard;
     if guard.allowed.is_empty() {
-        return next.run(req).await;
+        return None;
     }
-    let refusal = registry_of(req.uri().path()).and_then(|registry| {
-        let ip = req.extensions().get::<ClientAddr>()?.0;
-        let detail = guard.refusal(registry, ip)?;
-        Some((registry.to_string(), ip, detail))
-    });
-    let Some((registry, ip, detail)) = refusal else {
-        return next.run(req).await;
-    };
+    let registry = registry_of(req.uri().path())?;
+    let ip = req.extensions().get::<ClientAddr>()?.0;
+    let detail = guard.refusal(registry, ip)?;
     metrics::counter!("berth_refused_total", "reason" => "address_not_allowed").increment(1);
-    if guard.first_denial_in_a_while(ip, Instant::now()) {
-        let entry = AuditEntry {
-            registry: Some(registry),
+    let entry = guard
+        .first_denial_in_a_while(ip, Instant::now())
+        .then(|| AuditEntry {
+            registry: Some(registry.to_string()),
             detail: Some(format!("{} {}", req.method(), clip(req.uri().path(), 200))),
             client_addr: Some(ip.to_string()),
             user_agent: crate::caller::user_agent(req.headers()),
             ..AuditEntry::new(AuditAction::AccessDenied, AuditOutcome::Denied)
-        };
-        state.berth.audit_refusal(&entry).await;
-    }
-    (
+        });
+    let response = (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "application/json")],
         error_body(&detail),
     )
-        .into_response()
+        .into_response();
+    Some((response, entry))
 }
 
 /// The 429 of a throttled address or prefix.

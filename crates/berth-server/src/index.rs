@@ -1,7 +1,7 @@
 //! The sparse index: `config.json` and one file per crate, with ETag and
 //! Last-Modified validators and 304 answers to conditional requests.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -118,8 +118,10 @@ pub(crate) async fn index_file(
     State(state): State<AppState>,
     Path((registry, path)): Path<(String, String)>,
     who: Caller,
-    headers: HeaderMap,
+    // The request itself rather than a `HeaderMap`, which axum would clone.
+    req: Request,
 ) -> Result<Response, ApiError> {
+    let headers = req.headers();
     let file = state.berth.index_file(&registry, who.get(), &path).await?;
     // Precompressed body for clients that take gzip; each representation
     // has its own ETag, and either one validates a conditional request.
@@ -130,7 +132,7 @@ pub(crate) async fn index_file(
     let mut response = match (&file.gzip, wants_gzip) {
         (Some(gz), true) => {
             let mut r = conditional_any(
-                &headers,
+                headers,
                 gz.clone(),
                 &file.gzip_etag,
                 &[&file.etag],
@@ -145,7 +147,7 @@ pub(crate) async fn index_file(
             r
         }
         _ => conditional_any(
-            &headers,
+            headers,
             file.body.clone(),
             &file.etag,
             &[&file.gzip_etag],

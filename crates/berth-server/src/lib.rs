@@ -152,17 +152,10 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(ops::not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::allow_list,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            caller::login_hint,
-        ))
         .layer(CatchPanicLayer::new())
         // Outermost, one layer for what every request needs: the client's
-        // address, the request id and its span, the log line, the metrics.
+        // address, the registry allow-lists, the request id and its span,
+        // cargo's login hint on a 401, the log line, the metrics.
         // Each layer costs an allocation and a move of the request per
         // request, which the hot paths feel.
         .layer(middleware::from_fn_with_state(

@@ -41,8 +41,9 @@ fn make_id() -> HeaderValue {
 
 /// The outermost middleware: finds the client's address (behind a trusted
 /// proxy, the user's rather than the proxy's: [`crate::guard`]), opens the
-/// request's span, so that it holds every line, logs the outcome and counts
-/// the request in the metrics.
+/// request's span, so that it holds every line, refuses an address outside
+/// a registry's allow-list, adds cargo's login hint to a 401, logs the
+/// outcome and counts the request in the metrics.
 pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let client = req
         .extensions()
@@ -72,7 +73,17 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
         let started = std::time::Instant::now();
         // Cheap clones (shared bytes), formatted only if a line is written.
         let (method, uri) = (req.method().clone(), req.uri().clone());
-        let mut response = next.run(req).await;
+        let refusal = crate::guard::outside_allow_list(&state, &req);
+        let mut response = match refusal {
+            Some((refused, entry)) => {
+                if let Some(entry) = entry {
+                    state.berth.audit_refusal(&entry).await;
+                }
+                refused
+            }
+            None => next.run(req).await,
+        };
+        crate::caller::add_login_hint(&state, uri.path(), &mut response);
         let status = response.status();
         let elapsed = started.elapsed();
         crate::record_request(labels, status.as_u16(), elapsed);
