@@ -1,13 +1,16 @@
-//! Request ids: one id per request, so that a user's error report finds the
-//! server's log lines for it.
+//! Request ids, and the one outermost middleware that gives them: one id
+//! per request, so that a user's error report finds the server's log lines
+//! for it.
 //!
 //! The id is the client's `X-Request-Id` when it is sane (1 to 128 bytes of
 //! letters, digits and `-_.:@`), else 16 random hex digits. It is the
 //! `request_id` field of a span around everything the request does (so every
 //! log line of the request carries it, with the `client` address), is echoed in the response's
 //! `X-Request-Id`, and ends the `detail` of every error body in cargo's shape
-//! (cargo prints `errors[].detail`). This module never decides a status or
-//! rewrites a message; it only appends the id.
+//! (cargo prints `errors[].detail`). The middleware also runs what every
+//! request needs before and after its handler (client address, allow-list,
+//! login hint, metrics), each decided in its own module; this one never
+//! decides a status or rewrites a message, it only appends the id.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
