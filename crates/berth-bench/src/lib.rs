@@ -61,6 +61,17 @@ pub fn cli(server: &Server, args: &[&str]) -> Result<String> {
     server.try_berth(args).map_err(|e| anyhow!(e))
 }
 
+/// A new user `name` and a token of theirs, through the CLI: what the
+/// benchmarks publish with.
+pub fn user_token(server: &Server, name: &str) -> Result<String> {
+    cli(server, &["user", "add", name])?;
+    cli(server, &["token", "create", "--user", name])?
+        .lines()
+        .last()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("`berth token create` printed no token"))
+}
+
 /// Resident memory of the server now, and its peak, in MiB.
 pub fn rss_mib(server: &Server) -> (f64, f64) {
     let (rss, peak) = server.memory_kib();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use berth_bench::nginx::Nginx;
 use berth_bench::wrk::{Wrk, WrkResult};
-use berth_bench::{cli, make_crate, publish_body, rss_mib, start_server, Server};
+use berth_bench::{make_crate, publish_body, rss_mib, start_server, user_token, Server};
 use clap::Parser;
 
 /// Measure Berth against nginx on the same files, and its publishes.
@@ -255,12 +255,7 @@ async fn bench_backend(
     // thread.
     let server =
         tokio::task::block_in_place(|| start_server(berth, backend, Duration::from_secs(30)))?;
-    cli(&server, &["user", "add", "bench"])?;
-    let token = cli(&server, &["token", "create", "--user", "bench"])?
-        .lines()
-        .last()
-        .context("no token")?
-        .to_string();
+    let token = user_token(&server, "bench")?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -393,12 +388,7 @@ fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Res
                 .map_err(|log| anyhow::anyhow!("node: {log}"))?,
         );
     }
-    cli(&first, &["user", "add", "bench"])?;
-    let token = cli(&first, &["token", "create", "--user", "bench"])?
-        .lines()
-        .last()
-        .context("no token")?
-        .to_string();
+    let token = user_token(&first, "bench")?;
     let name = "bench-hot";
     let body = publish_body(name, "1.0.0", &make_crate(name, "1.0.0", 1));
     let client = reqwest::blocking::Client::new();

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use berth_bench::nginx::Nginx;
-use berth_bench::{cli, cpu_seconds, start_server, Server};
+use berth_bench::{cpu_seconds, start_server, Server};
 use berth_testkit::{dependency, PublishBuilder, TarballBuilder};
 use clap::Parser;
 use rand::rngs::SmallRng;
@@ -621,23 +621,13 @@ fn named(v: [f64; 4], suffix: &str) -> serde_json::Value {
     )
 }
 
-/// A user and a token on the server, through the CLI.
-fn token(server: &Server) -> Result<String> {
-    cli(server, &["user", "add", "bench"])?;
-    Ok(cli(server, &["token", "create", "--user", "bench"])?
-        .lines()
-        .last()
-        .context("no token")?
-        .to_string())
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let berth = berth_bench::berth_binary(args.berth.as_deref())?;
     let cargo = cargo_binary(args.cargo.as_deref());
     let closure = Closure::generate(&args)?;
     let server = start_server(&berth, &args.backend, Duration::from_secs(30))?;
-    let token = token(&server)?;
+    let token = berth_bench::user_token(&server, "bench")?;
     eprintln!(
         "publishing {} crates ({} versions, {} dependency edges) to berth ({})...",
         closure.crates.len(),

@@ -445,12 +445,7 @@ fn publishes(
     clients: usize,
     kib: usize,
 ) -> Result<WrkResult> {
-    cli(server, &["user", "add", "scale-publisher"])?;
-    let token = cli(server, &["token", "create", "--user", "scale-publisher"])?
-        .lines()
-        .last()
-        .context("no token")?
-        .to_string();
+    let token = berth_bench::user_token(server, "scale-publisher")?;
     let bodies: Vec<Vec<u8>> = (0..n)
         .map(|i| {
             let name = format!("scale-pub-{label}-{i}");
