@@ -32,6 +32,10 @@ pub struct Config {
     /// HAProxy, most load balancers) or `forwarded` (RFC 7239). Only that
     /// one is read, so a client cannot slip in the other.
     pub forwarded_header: String,
+    /// Threads that serve HTTP, each with its own event loop; a connection
+    /// stays on the thread it was given (the one with the fewest open
+    /// connections). 0 (the default): one per CPU core.
+    pub workers: usize,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
@@ -311,6 +315,7 @@ impl Default for Config {
             public_url: String::new(),
             trusted_proxies: Vec::new(),
             forwarded_header: "x-forwarded-for".into(),
+            workers: 0,
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             limits: LimitsConfig::default(),
@@ -385,6 +390,7 @@ pub const ENV_KEYS: &[&str] = &[
     "public_url",
     "trusted_proxies",
     "forwarded_header",
+    "workers",
     "database.url",
     "database.max_connections",
     "storage.url",

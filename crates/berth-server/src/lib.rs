@@ -17,6 +17,7 @@ mod ops;
 mod request_id;
 mod tls;
 mod ui;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -285,6 +286,13 @@ pub async fn serve(
 /// connections in all and per client address, TCP_NODELAY, HTTP/1.1 and
 /// HTTP/2 (see [`conn`] for each connection's deadlines), and a graceful
 /// drain when `shutdown` resolves.
+///
+/// This task only accepts and admits. Each admitted connection is handed to
+/// one of [`workers`]' threads (the one with the fewest open connections),
+/// which serves it to the end on its own single-threaded event loop: a
+/// request never wakes another thread, and a connection's reads, handler
+/// and writes stay on one core's caches. Blocking work (index builds,
+/// tarball checks, password hashes) still leaves for the blocking pool.
 async fn accept_loop(
     berth: &Berth,
     listener: tokio::net::TcpListener,
@@ -315,8 +323,16 @@ async fn accept_loop(
         .max_local_error_reset_streams(256)
         .max_header_list_size(64 * 1024)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
     let tls = tls::acceptor(&berth.config.tls)?;
+    let pool = workers::Pool::start(
+        workers::count(berth.config.workers),
+        workers::Serving {
+            app,
+            builder: Arc::new(builder),
+            deadlines,
+            tls,
+        },
+    )?;
     // Every connection holds a receiver: the drain ends when all are gone.
     let (draining, watch_drain) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -346,15 +362,18 @@ async fn accept_loop(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::trace!(error = %e, "could not set TCP_NODELAY");
         }
-        let (app, builder, drain, tls) = (
-            app.clone(),
-            builder.clone(),
-            watch_drain.clone(),
-            tls.clone(),
-        );
-        tokio::spawn(async move {
-            conn::serve_connection(stream, peer, app, builder, deadlines, drain, tls).await;
-            drop((permit, address_slot));
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not hand the connection to a worker");
+                continue;
+            }
+        };
+        pool.dispatch(workers::Accepted {
+            stream,
+            peer,
+            draining: watch_drain.clone(),
+            held: Box::new((permit, address_slot)),
         });
     }
     drop(listener);
@@ -366,6 +385,7 @@ async fn accept_loop(
             tracing::warn!("requests still running after 30 s of draining; stopping anyway");
         }
     }
+    pool.stop().await;
     Ok(())
 }
 
