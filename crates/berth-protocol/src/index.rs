@@ -35,15 +35,35 @@ pub fn index_path(name: &str) -> String {
 /// one cargo's rules give for that name (so `ab/zz/abcd` is not `abcd`). The
 /// returned name is lowercased. Names must already be ASCII to match.
 pub fn crate_from_index_path(path: &str) -> Option<String> {
-    let path = path.trim_start_matches('/');
+    let path = path.trim_start_matches('/').as_bytes();
     if path.len() > 3 * 64 || !path.is_ascii() {
         return None;
     }
-    let name = path.rsplit('/').next()?.to_ascii_lowercase();
-    if name.is_empty() || index_path(&name) != path.to_ascii_lowercase() {
-        return None;
-    }
-    Some(name)
+    // On every index request: compared in place, without building the
+    // expected path.
+    let name = path.rsplit(|&b| b == b'/').next()?;
+    let prefix = &path[..path.len() - name.len()];
+    let same = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
+    let ok = match name.len() {
+        0 => false,
+        1 => prefix == b"1/",
+        2 => prefix == b"2/",
+        3 => {
+            prefix.len() == 4
+                && prefix.starts_with(b"3/")
+                && same(&prefix[2..3], &name[..1])
+                && prefix[3] == b'/'
+        }
+        _ => {
+            prefix.len() == 6
+                && same(&prefix[..2], &name[..2])
+                && prefix[2] == b'/'
+                && same(&prefix[3..5], &name[2..4])
+                && prefix[5] == b'/'
+        }
+    };
+    // ASCII, checked above.
+    ok.then(|| String::from_utf8_lossy(name).to_ascii_lowercase())
 }
 
 /// Kind of a dependency, as the index spells it.
@@ -206,6 +226,50 @@ mod tests {
         // Never panics, whatever the input.
         assert_eq!(index_path("aébc"), "aé/bc/aébc");
         assert_eq!(index_path("éé"), "2/éé");
+    }
+
+    /// The in-place check agrees with its definition: the path is the one
+    /// `index_path` gives for its last segment, case aside.
+    #[test]
+    fn request_path_check_matches_its_definition() {
+        let reference = |path: &str| {
+            let path = path.trim_start_matches('/');
+            let name = path.rsplit('/').next()?.to_ascii_lowercase();
+            (path.len() <= 3 * 64
+                && path.is_ascii()
+                && !name.is_empty()
+                && index_path(&name) == path.to_ascii_lowercase())
+            .then_some(name)
+        };
+        let alphabet = [
+            "", "/", "a", "B", "1", "-", "ab", "/x", "3", "2", "1/", "é", "a/", "ab/", "AB/", "cd/",
+        ];
+        let (mut checked, mut accepted) = (0, 0);
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    for d in ["a", "ab", "abc", "abcd", "Abcde", "x/y"] {
+                        let path = format!("{a}{b}{c}{d}");
+                        let found = crate_from_index_path(&path);
+                        assert_eq!(found, reference(&path), "{path:?}");
+                        checked += 1;
+                        accepted += usize::from(found.is_some());
+                    }
+                }
+            }
+        }
+        for name in ["a", "ab", "abc", "abcd", "Serde", "foo-bar", "x_y-z"] {
+            let path = index_path(name);
+            assert_eq!(crate_from_index_path(&path), reference(&path));
+            assert_eq!(
+                crate_from_index_path(&path),
+                Some(name.to_ascii_lowercase())
+            );
+        }
+        assert!(
+            checked > 20_000 && accepted > 50,
+            "{checked} paths, {accepted} accepted"
+        );
     }
 
     #[test]

@@ -233,10 +233,32 @@ pub(crate) fn record_request(
         s if s < 500 => "4xx",
         _ => "5xx",
     };
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("berth_http_requests_total", &labels).increment(1);
-    metrics::histogram!("berth_http_request_duration_seconds", &labels)
-        .record(elapsed.as_secs_f64());
+    // Looking a labelled metric up in the registry builds its key (an
+    // allocation and a hash) on every call: each worker thread keeps the
+    // handles it has used. The labels are `'static` strings from fixed
+    // sets, so their addresses are key enough (a string that appears at two
+    // addresses only gets two entries for the same metric).
+    type Handles = (metrics::Counter, metrics::Histogram);
+    thread_local! {
+        static HANDLES: std::cell::RefCell<std::collections::HashMap<[usize; 3], Handles>> =
+            std::cell::RefCell::default();
+    }
+    let key = [
+        method.as_ptr() as usize,
+        route.as_ptr() as usize,
+        status.as_ptr() as usize,
+    ];
+    HANDLES.with_borrow_mut(|handles| {
+        let (count, duration) = handles.entry(key).or_insert_with(|| {
+            let labels = [("method", method), ("route", route), ("status", status)];
+            (
+                metrics::counter!("berth_http_requests_total", &labels),
+                metrics::histogram!("berth_http_request_duration_seconds", &labels),
+            )
+        });
+        count.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    });
 }
 
 /// Route templates, as metrics labels: filled from the route table.

@@ -38,8 +38,44 @@ pub fn sane(id: &[u8]) -> bool {
 }
 
 fn make_id() -> HeaderValue {
-    let id = format!("{:016x}", rand::random::<u64>());
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut hex = [0u8; 16];
+    if hex::encode_to_slice(rand::random::<u64>().to_be_bytes(), &mut hex).is_err() {
+        return HeaderValue::from_static("0");
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// An address as `Display` writes it; IPv4 without the formatting
+/// machinery (each request's span formats its client when it opens).
+struct Ip(std::net::IpAddr);
+
+impl std::fmt::Display for Ip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let std::net::IpAddr::V4(v4) = self.0 else {
+            return self.0.fmt(f);
+        };
+        let mut text = [0u8; 15];
+        let mut len = 0;
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                text[len] = b'.';
+                len += 1;
+            }
+            let digits = [octet / 100, octet / 10 % 10, octet % 10];
+            let skip = if octet >= 100 {
+                0
+            } else if octet >= 10 {
+                1
+            } else {
+                2
+            };
+            for d in &digits[skip..] {
+                text[len] = b'0' + d;
+                len += 1;
+            }
+        }
+        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| std::fmt::Error)?)
+    }
 }
 
 /// The outermost middleware: finds the client's address (behind a trusted
@@ -64,14 +100,13 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
         .unwrap_or_else(make_id);
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
     // At error level, so that the id is on every line whatever the filter.
-    let span = tracing::error_span!(
-        "request",
-        request_id = %String::from_utf8_lossy(id.as_bytes()),
-        client = tracing::field::Empty,
-    );
-    if let Some(ip) = client {
-        span.record("client", tracing::field::display(ip));
-    }
+    // Its fields are formatted when it opens, on every request: given
+    // whole here (a sane id is ASCII), not recorded afterwards.
+    let id_text = id.to_str().unwrap_or("-");
+    let span = match client {
+        Some(ip) => tracing::error_span!("request", request_id = %id_text, client = %Ip(ip)),
+        None => tracing::error_span!("request", request_id = %id_text),
+    };
     async move {
         let started = std::time::Instant::now();
         // Cheap clones (shared bytes), formatted only if a line is written.
@@ -173,6 +208,26 @@ mod tests {
         assert!(!sane(b"a b"));
         assert!(!sane(b"a\"b"));
         assert!(!sane("é".as_bytes()));
+    }
+
+    #[test]
+    fn addresses_print_as_std_prints_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.9.99.100",
+            "255.255.255.255",
+            "1.20.3.40",
+            "::1",
+            "fe80::1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(Ip(ip).to_string(), ip.to_string());
+        }
+        for n in (0..=u32::MAX).step_by(65_537) {
+            let ip = std::net::IpAddr::V4(n.into());
+            assert_eq!(Ip(ip).to_string(), ip.to_string());
+        }
     }
 
     #[test]

@@ -438,7 +438,19 @@ fn init_logging(config: &Config) {
     if config.log.format == "json" {
         builder.json().init();
     } else {
-        builder.init();
+        // `name=value` as the default formatter writes it without colours,
+        // the message bare; without its styling calls, which every
+        // request's span pays for when it opens.
+        use tracing_subscriber::field::MakeExt;
+        let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+            if field.name() == "message" {
+                write!(w, "{value:?}")
+            } else {
+                write!(w, "{field}={value:?}")
+            }
+        })
+        .delimited(" ");
+        builder.fmt_fields(fields).init();
     }
 }
 
