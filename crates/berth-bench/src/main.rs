@@ -52,6 +52,12 @@ struct Args {
     /// each of these, Berth and nginx one after the other.
     #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
     connections: Vec<u32>,
+    /// Rounds of each read measurement per server, alternating which server
+    /// goes first (Berth, nginx; nginx, Berth; ...): each figure printed is
+    /// the server's median round, so that one noisy window on a shared
+    /// machine does not decide a ratio.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -321,37 +327,56 @@ async fn bench_backend(
         .to_string();
     let mut peak = 0.0f64;
     for &c in &args.connections {
-        let berth_reads = tokio::task::block_in_place(|| {
-            reads(
-                args,
-                backend,
-                "berth",
-                &server.url,
-                &index_path,
-                &berth_etag,
-                &dl_path,
-                c,
-            )
-        })?;
-        peak = peak.max(rss_mib(&server).1);
-        let nginx_reads = tokio::task::block_in_place(|| {
-            reads(
-                args,
-                backend,
-                "nginx",
-                &nginx.url,
-                &index_path,
-                &nginx_etag,
-                &dl_path,
-                c,
-            )
-        })?;
-        out.extend(berth_reads);
-        out.extend(nginx_reads);
+        let mut rounds: Vec<Measurement> = Vec::new();
+        for round in 0..args.rounds.max(1) {
+            let order = if round % 2 == 0 {
+                ["berth", "nginx"]
+            } else {
+                ["nginx", "berth"]
+            };
+            for name in order {
+                let (url, etag) = match name {
+                    "berth" => (&server.url, &berth_etag),
+                    _ => (&nginx.url, &nginx_etag),
+                };
+                let measured = tokio::task::block_in_place(|| {
+                    reads(args, backend, name, url, &index_path, etag, &dl_path, c)
+                })?;
+                rounds.extend(measured);
+                if name == "berth" {
+                    peak = peak.max(rss_mib(&server).1);
+                }
+            }
+        }
+        out.extend(median_rounds(rounds));
     }
     let (rss, _) = rss_mib(&server);
     let memory = serde_json::json!({ "backend": backend, "idle_rss_mib": idle_rss, "rss_after_mib": rss, "peak_rss_mib": peak });
     Ok((out, memory))
+}
+
+/// Of each server's rounds of one read, the median one (by requests per
+/// second; the upper one of an even count), in the order first seen.
+fn median_rounds(rounds: Vec<Measurement>) -> Vec<Measurement> {
+    let mut groups: Vec<Vec<Measurement>> = Vec::new();
+    for m in rounds {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].server == m.server && g[0].what == m.what)
+        {
+            Some(g) => g.push(m),
+            None => groups.push(vec![m]),
+        }
+    }
+    groups.sort_by_key(|g| g[0].server != "berth");
+    groups
+        .into_iter()
+        .map(|mut g| {
+            g.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+            let mid = g.len() / 2;
+            g.swap_remove(mid)
+        })
+        .collect()
 }
 
 fn ratio(all: &[Measurement], m: &Measurement) -> String {
@@ -470,7 +495,7 @@ fn index_ratio(args: &Args, berth: &Path, nodes: usize) -> Result<()> {
         let json = serde_json::json!({
             "measurements": [sqlite.to_json(), pg.to_json()],
             "ratio_rps": pg.per_second / sqlite.per_second,
-            "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds },
+            "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds },
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         eprintln!("wrote {}", path.display());
@@ -538,7 +563,7 @@ fn main() -> Result<()> {
             "measurements": all.iter().map(Measurement::to_json).collect::<Vec<_>>(),
             "memory": memory,
             "crate_kib": args.crate_kib,
-            "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds },
+            "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds },
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         eprintln!("wrote {}", path.display());

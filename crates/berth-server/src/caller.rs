@@ -38,6 +38,24 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // The registry named in the URL, as routed.
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let registry = params
+            .as_ref()
+            .and_then(|p| p.iter().find(|(k, _)| *k == "registry").map(|(_, v)| v));
+        Self::identify(parts, state, registry).await
+    }
+}
+
+impl Caller {
+    /// The caller of a request for `registry` (the one its URL names, if
+    /// any): what the extractor gives, for a handler called without the
+    /// router too.
+    pub(crate) async fn identify(
+        parts: &Parts,
+        state: &AppState,
+        registry: Option<&str>,
+    ) -> Result<Self, Response> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // Anonymous requests are never throttled, even from a throttled
             // address: they present no credential to guess, so refusing
@@ -71,17 +89,14 @@ impl FromRequestParts<AppState> for Caller {
                 if let Some(who) = &mut identity {
                     who.origin.client_addr = client.map(|ip| ip.to_string());
                     who.origin.user_agent = user_agent;
-                    // The registry named in the URL, as routed; a token
-                    // restricted to another one is refused whatever the
-                    // route does.
-                    if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
-                        if let Some((_, registry)) = params.iter().find(|(k, _)| *k == "registry") {
-                            state
-                                .berth
-                                .require_token_registry(who, registry)
-                                .await
-                                .map_err(|e| ApiError(e).into_response())?;
-                        }
+                    // A token restricted to another registry than the
+                    // URL's is refused whatever the route does.
+                    if let Some(registry) = registry {
+                        state
+                            .berth
+                            .require_token_registry(who, registry)
+                            .await
+                            .map_err(|e| ApiError(e).into_response())?;
                     }
                 }
                 Ok(Caller(identity))

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::Router;
 use berth_core::config::LimitsConfig;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -162,7 +161,7 @@ pub(crate) struct PeerAddr(pub std::net::SocketAddr);
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     peer: std::net::SocketAddr,
-    app: Router,
+    app: crate::App,
     builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
     deadlines: Deadlines,
     draining: watch::Receiver<bool>,
@@ -192,7 +191,7 @@ pub(crate) async fn serve_connection(
 async fn drive<I>(
     io: TokioIo<I>,
     peer: std::net::SocketAddr,
-    app: Router,
+    app: crate::App,
     builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
     deadlines: Deadlines,
     mut draining: watch::Receiver<bool>,
@@ -208,11 +207,10 @@ async fn drive<I>(
             activity.in_flight.fetch_add(1, Ordering::Relaxed);
             activity.touch(epoch);
             let guard = InFlight(activity.clone(), epoch);
-            // A router is always ready: no poll_ready needed.
-            let response = tower::Service::call(&mut app.clone(), req);
+            let response = app.call(req.map(axum::body::Body::new));
             async move {
                 // In flight until the response body is sent or dropped.
-                let response = response.await?;
+                let response = response.await;
                 Ok::<_, std::convert::Infallible>(response.map(move |body| {
                     axum::body::Body::new(body.map_frame(move |frame| {
                         let _in_flight = &guard;

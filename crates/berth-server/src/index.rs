@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{ops, AppState};
 
 fn not_modified_by_etag(headers: &HeaderMap, etag: &str) -> bool {
     headers.contains_key(header::IF_NONE_MATCH) && not_modified(headers, etag, i64::MAX)
@@ -121,8 +121,65 @@ pub(crate) async fn index_file(
     // The request itself rather than a `HeaderMap`, which axum would clone.
     req: Request,
 ) -> Result<Response, ApiError> {
-    let headers = req.headers();
-    let file = state.berth.index_file(&registry, who.get(), &path).await?;
+    serve_file(&state, &registry, &path, &who, req.headers()).await
+}
+
+/// An index file request as the router would route it to [`index_file`],
+/// told from its URI alone: `GET /r/{registry}/index/{path}` with nothing
+/// to percent-decode, and not `config.json`. [`crate::App`] serves these
+/// without the router.
+pub(crate) fn is_direct(req: &Request) -> bool {
+    let plain = |s: &str| !s.is_empty() && !s.contains('%');
+    req.method() == axum::http::Method::GET
+        && split_index_uri(req.uri().path())
+            .is_some_and(|(registry, path)| plain(registry) && plain(path) && path != "config.json")
+}
+
+/// `/r/{registry}/index/{path}` into its two parts.
+fn split_index_uri(uri_path: &str) -> Option<(&str, &str)> {
+    let rest = uri_path.strip_prefix("/r/")?;
+    let (registry, rest) = rest.split_once('/')?;
+    Some((registry, rest.strip_prefix("index/")?))
+}
+
+/// [`index_file`] for a request that [`is_direct`] accepted: the same
+/// extraction and the same answer, without the router's dispatch, its
+/// parameter decoding and its per-route layers.
+pub(crate) async fn index_file_direct(state: AppState, req: Request) -> Response {
+    use futures::FutureExt;
+
+    let (parts, _body) = req.into_parts();
+    let Some((registry, path)) = split_index_uri(parts.uri.path()) else {
+        return ops::not_found().await.into_response();
+    };
+    let (registry, path) = (registry.to_owned(), path.to_owned());
+    let who = match Caller::identify(&parts, &state, Some(&registry)).await {
+        Ok(who) => who,
+        Err(refusal) => return refusal,
+    };
+    // As the router's panic layer would: a 500, not a dropped connection.
+    let served =
+        std::panic::AssertUnwindSafe(serve_file(&state, &registry, &path, &who, &parts.headers))
+            .catch_unwind()
+            .await;
+    match served {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => ApiError(berth_core::ServiceError::Internal(
+            "the index file handler panicked".into(),
+        ))
+        .into_response(),
+    }
+}
+
+async fn serve_file(
+    state: &AppState,
+    registry: &str,
+    path: &str,
+    who: &Caller,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let file = state.berth.index_file(registry, who.get(), path).await?;
     // Precompressed body for clients that take gzip; each representation
     // has its own ETag, and either one validates a conditional request.
     let wants_gzip = headers

@@ -83,7 +83,24 @@ impl std::fmt::Display for Ip {
 /// request's span, so that it holds every line, refuses an address outside
 /// a registry's allow-list, adds cargo's login hint to a 401, logs the
 /// outcome and counts the request in the metrics.
-pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_id(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let labels = crate::request_labels(&req);
+    around(state, req, labels, |req| next.run(req)).await
+}
+
+/// What [`request_id`] does around `inner` (the rest of the stack, or a
+/// hot path's handler called without the router: [`crate::App`]), with the
+/// request's metrics labels.
+pub(crate) async fn around<F, Fut>(
+    state: AppState,
+    mut req: Request,
+    labels: (&'static str, &'static str),
+    inner: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let client = req
         .extensions()
         .get::<PeerAddr>()
@@ -91,7 +108,6 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
     if let Some(client) = client {
         req.extensions_mut().insert(ClientAddr(client));
     }
-    let labels = crate::request_labels(&req);
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -119,7 +135,7 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
                 }
                 refused
             }
-            None => next.run(req).await,
+            None => inner(req).await,
         };
         crate::caller::add_login_hint(&state, uri.path(), &mut response);
         let status = response.status();

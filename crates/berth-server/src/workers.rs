@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::sync::{mpsc, watch};
@@ -33,7 +32,7 @@ pub(crate) fn count(configured: usize) -> usize {
 /// What every worker serves connections with.
 #[derive(Clone)]
 pub(crate) struct Serving {
-    pub(crate) app: Router,
+    pub(crate) app: crate::App,
     pub(crate) builder: Arc<auto::Builder<TokioExecutor>>,
     pub(crate) deadlines: conn::Deadlines,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,

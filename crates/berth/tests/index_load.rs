@@ -110,3 +110,96 @@ fn a_huge_index_file_is_built_once_and_shared() {
         "peak RSS grew from {rss_before} to {rss_after} KiB"
     );
 }
+
+/// Index file requests are answered without the router (`App::call`); the
+/// same request spelled with a percent-escape goes through the router. Both
+/// must give the same answer, for every kind of caller and outcome.
+#[test]
+fn index_files_answer_the_same_with_and_without_the_router() {
+    // Failed authentications are part of the comparison: not throttled.
+    let server = Server::start_with_config(
+        "[limits]\nauth_failures_per_address = 100000\nauth_failures_per_prefix = 100000\n\n\
+         [[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"corp\"\nprivate = true\n",
+    );
+    server.add_user("alice", false);
+    server
+        .try_berth(&[
+            "role",
+            "grant",
+            "--registry",
+            "corp",
+            "--user",
+            "alice",
+            "--role",
+            "publish",
+        ])
+        .unwrap();
+    let token = server.token("alice", &[]);
+    // Scoped to one registry and to other crates: refused elsewhere.
+    let corp_only = server.token("alice", &["--name", "corp", "--registry", "corp"]);
+    let other_crates = server.token("alice", &["--name", "zz", "--crates", "zzz-*"]);
+    for registry in ["main", "corp"] {
+        let body = PublishBuilder::new("direct", "1.0.0").body();
+        let r = http()
+            .put(format!("{}/r/{registry}/api/v1/crates/new", server.url))
+            .header("Authorization", &token)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    }
+    // What a response says, without what differs per request.
+    let seen = |path: &str, auth: Option<&str>, etag: Option<&str>| {
+        let mut req = http().get(format!("{}{path}", server.url));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        if let Some(e) = etag {
+            req = req.header("If-None-Match", e);
+        }
+        let r = req.send().unwrap();
+        let mut headers: Vec<String> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id"))
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+            .collect();
+        headers.sort();
+        let status = r.status().as_u16();
+        let body = berth_testkit::redact_request_ids(&r.text().unwrap());
+        (status, headers, body)
+    };
+    let etag = http()
+        .get(format!("{}/r/main/index/di/re/direct", server.url))
+        .send()
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut statuses = std::collections::BTreeSet::new();
+    for registry in ["main", "corp", "nope"] {
+        for (direct, routed) in [
+            ("di/re/direct", "di/re/direc%74"),
+            ("di/re/missing", "di/re/missin%67"),
+            ("xx/re/direct", "xx/re/direc%74"),
+        ] {
+            let tokens = [&token, &corp_only, &other_crates].map(|t| Some(t.as_str()));
+            for auth in [None, Some("berth_bogus"), Some("")]
+                .into_iter()
+                .chain(tokens)
+            {
+                for etag in [None, Some(etag.as_str())] {
+                    let a = seen(&format!("/r/{registry}/index/{direct}"), auth, etag);
+                    let b = seen(&format!("/r/{registry}/index/{routed}"), auth, etag);
+                    assert_eq!(a, b, "{registry} {direct} auth {auth:?} etag {etag:?}");
+                    statuses.insert(a.0);
+                }
+            }
+        }
+    }
+    // Every outcome was compared: found, not modified, refused, missing.
+    for status in [200, 304, 401, 403, 404] {
+        assert!(statuses.contains(&status), "no {status} among {statuses:?}");
+    }
+}
