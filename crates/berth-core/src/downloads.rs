@@ -137,7 +137,6 @@ impl Berth {
         vers: &str,
         count: bool,
     ) -> Result<Download, ServiceError> {
-        use futures::TryStreamExt;
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
         let not_found =
@@ -157,6 +156,20 @@ impl Berth {
                 body: DownloadBody::Whole(bytes),
             });
         }
+        // Boxed: a download served from memory does not carry the blob
+        // store's state.
+        Box::pin(self.download_from_store(name, vers, info)).await
+    }
+
+    /// A download whose bytes are not in memory: read from the blob store
+    /// (small ones kept after their checksum is checked), or streamed.
+    async fn download_from_store(
+        &self,
+        name: &str,
+        vers: &str,
+        info: crate::sources::BlobRef,
+    ) -> Result<Download, ServiceError> {
+        use futures::TryStreamExt;
         if self.download_cache.keeps(info.size) {
             // Small: read it whole once, check it, keep it.
             let bytes = self.blobs.get(&info.cksum).await?.ok_or_else(|| {

@@ -79,7 +79,9 @@ impl Caller {
         }
         let user_agent = user_agent(&parts.headers);
         let identified = match text {
-            Some(_) => state.berth.identify(text, client).await,
+            // Boxed, as the other database work below: an anonymous
+            // request's future stays small.
+            Some(_) => Box::pin(state.berth.identify(text, client)).await,
             None => Err(ServiceError::Unauthorized(
                 "the Authorization header is not valid text".into(),
             )),
@@ -92,9 +94,7 @@ impl Caller {
                     // A token restricted to another registry than the
                     // URL's is refused whatever the route does.
                     if let Some(registry) = registry {
-                        state
-                            .berth
-                            .require_token_registry(who, registry)
+                        Box::pin(state.berth.require_token_registry(who, registry))
                             .await
                             .map_err(|e| ApiError(e).into_response())?;
                     }
@@ -102,7 +102,7 @@ impl Caller {
                 Ok(Caller(identity))
             }
             Err(ServiceError::Unauthorized(why)) => {
-                failed(state, client, prefix, user_agent, &why).await;
+                Box::pin(failed(state, client, prefix, user_agent, &why)).await;
                 Err(ApiError(ServiceError::Unauthorized(why)).into_response())
             }
             Err(e) => Err(ApiError(e).into_response()),

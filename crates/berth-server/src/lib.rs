@@ -110,7 +110,9 @@ impl App {
             let answer = request_id::around(state.clone(), req, labels, move |req| {
                 index::index_file_direct(state, req)
             });
-            return Either::Left(async move {
+            // Boxed: the handler's state machine is several kilobytes,
+            // which hyper would otherwise copy each time it moves it.
+            return Either::Left(Box::pin(async move {
                 let mut response = answer.await;
                 // What the router's route adds: a body of known size is
                 // sent with its length, not chunked.
@@ -122,7 +124,7 @@ impl App {
                         .or_insert_with(|| size.into());
                 }
                 response
-            });
+            }));
         }
         // A router is always ready: no poll_ready needed.
         let mut router = self.router.clone();

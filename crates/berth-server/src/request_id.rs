@@ -131,7 +131,7 @@ where
         let mut response = match refusal {
             Some((refused, entry)) => {
                 if let Some(entry) = entry {
-                    state.berth.audit_refusal(&entry).await;
+                    Box::pin(state.berth.audit_refusal(&entry)).await;
                 }
                 refused
             }
@@ -152,7 +152,7 @@ where
         }
         if code >= 400 && is_json(&response) {
             let text = String::from_utf8_lossy(id.as_bytes()).into_owned();
-            response = with_id_in_detail(response, &text).await;
+            response = Box::pin(with_id_in_detail(response, &text)).await;
         }
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         response

@@ -99,13 +99,30 @@ impl Hosted {
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
         let At { berth, reg } = at;
         let canon = berth_protocol::canonical_name(name);
-        let canon_name = canon.as_str();
-        let key = (reg.id, canon_name.to_string());
-        match self.cached(berth, reg, &key).await? {
-            Cached::Hit(file) => return Ok(Some(file)),
-            Cached::NoCrate => return Ok(None),
-            Cached::Miss => {}
+        let key = (reg.id, canon);
+        let cached = if self.sole_writer || berth.index_watch.trusted() {
+            self.cached(berth, reg, &key).await?
+        } else {
+            // A database round trip: its future is boxed, so that a hit
+            // served from memory does not carry (and copy) its state.
+            Box::pin(self.cached(berth, reg, &key)).await?
+        };
+        match cached {
+            Cached::Hit(file) => Ok(Some(file)),
+            Cached::NoCrate => Ok(None),
+            Cached::Miss => Box::pin(self.build_index_file(berth, reg, key)).await,
         }
+    }
+
+    /// Builds a crate's index file from the database (one build at a time
+    /// per crate) and caches it.
+    async fn build_index_file(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        key: (i64, String),
+    ) -> Found<Arc<IndexFile>> {
+        let canon_name = key.1.as_str();
         let _build = self.builds.lock(&format!("{}/{canon_name}", reg.id)).await;
         // Whoever held the build before us may have cached it.
         match self.cached(berth, reg, &key).await? {
@@ -152,7 +169,8 @@ impl Hosted {
         let info = match berth.download_cache.info(&key) {
             Some(info) => info,
             None => {
-                let Some(info) = berth.meta.download_info(reg.id, &key.1, &key.2).await? else {
+                let found = Box::pin(berth.meta.download_info(reg.id, &key.1, &key.2)).await?;
+                let Some(info) = found else {
                     return Ok(None);
                 };
                 berth.download_cache.put_info(key, info.clone());

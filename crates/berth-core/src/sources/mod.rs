@@ -81,7 +81,9 @@ macro_rules! each_kind {
     ($source:expr, $s:ident => $call:expr) => {
         match $source {
             Source::Hosted($s) => $call.await,
-            Source::Proxy($s) => $call.await,
+            // Boxed: hosted registries' reads are the hot paths, and their
+            // futures stay as small as hosted work needs.
+            Source::Proxy($s) => Box::pin($call).await,
             Source::Virtual($s) => Box::pin($call).await,
         }
     };
@@ -122,7 +124,13 @@ impl Source {
     /// The index file of a crate, by the lowercased name cargo asks for;
     /// `Ok(None)` when the registry has no such crate.
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
-        each_kind!(self, s => s.index_file(at, name))
+        // Hosted files are the hot path: the other kinds' larger futures
+        // are boxed, so that a hosted hit does not carry their state.
+        match self {
+            Source::Hosted(s) => s.index_file(at, name).await,
+            Source::Proxy(s) => Box::pin(s.index_file(at, name)).await,
+            Source::Virtual(s) => Box::pin(s.index_file(at, name)).await,
+        }
     }
 
     /// The blob of one version, by the name and version in the download
