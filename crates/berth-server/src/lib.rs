@@ -353,11 +353,25 @@ pub async fn serve(
             }
         })
     };
+    // The recorder keeps each histogram sample until it is folded into the
+    // buckets, which a scrape does, or this: without it, a server nobody
+    // scrapes would grow by a sample per request.
+    let upkeep = {
+        let metrics = state.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        })
+    };
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
     let result = accept_loop(&berth, listener, app, shutdown).await;
     flusher.abort();
+    upkeep.abort();
     watcher.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");
