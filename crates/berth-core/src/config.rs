@@ -743,6 +743,12 @@ impl Config {
                 self.forwarded_header
             )));
         }
+        if self.workers > 256 {
+            return Err(ConfigError(format!(
+                "workers is {}; at most 256 (0, the default, is one per CPU core)",
+                self.workers
+            )));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log.format `{}` must be `text` or `json`",
@@ -828,6 +834,7 @@ mod tests {
             Config::load_file_only(&file).unwrap_err().to_string()
         };
         assert!(bad("listen = \"0.0.0.0:7878\"\n").contains("needs public_url"));
+        assert!(bad("workers = 100000\n").contains("at most 256"));
         assert!(bad("[limits]\nmax_metadata_size = 0\n").contains("limits.max_metadata_size"));
         assert!(bad("[limits]\nmax_crate_size = 99999999999\n").contains("limits.max_crate_size"));
         assert!(bad("[limits]\nrequest_timeout_secs = 0\n").contains("request_timeout_secs"));
