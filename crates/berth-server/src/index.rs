@@ -152,14 +152,13 @@ pub(crate) async fn index_file_direct(state: AppState, req: Request) -> Response
     let Some((registry, path)) = split_index_uri(parts.uri.path()) else {
         return ops::not_found().await.into_response();
     };
-    let (registry, path) = (registry.to_owned(), path.to_owned());
-    let who = match Caller::identify(&parts, &state, Some(&registry)).await {
+    let who = match Caller::identify(&parts, &state, Some(registry)).await {
         Ok(who) => who,
         Err(refusal) => return refusal,
     };
     // As the router's panic layer would: a 500, not a dropped connection.
     let served =
-        std::panic::AssertUnwindSafe(serve_file(&state, &registry, &path, &who, &parts.headers))
+        std::panic::AssertUnwindSafe(serve_file(&state, registry, path, &who, &parts.headers))
             .catch_unwind()
             .await;
     match served {

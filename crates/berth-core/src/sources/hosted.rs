@@ -68,25 +68,42 @@ impl Hosted {
         reg: &Registry,
         key: &(i64, String),
     ) -> Result<Cached, ServiceError> {
-        if self.sole_writer || berth.index_watch.trusted() {
-            // Every change goes through this process, which invalidates the
-            // cache before acknowledging it, or every change made elsewhere
-            // has reached this node's cache within the staleness bound: a
-            // hit needs no database.
-            if let Some(file) = berth.index_cache.get(key, None) {
-                return Ok(Cached::Hit(file));
-            }
-            let created = berth.crates_created.load(Ordering::Acquire);
-            let known_absent = self
-                .absent
-                .read()
-                .is_ok_and(|a| a.get(key) == Some(&created));
-            return Ok(if known_absent {
-                Cached::NoCrate
-            } else {
-                Cached::Miss
-            });
+        match self.cached_in_memory(berth, key) {
+            Some(cached) => Ok(cached),
+            None => self.cached_by_revision(berth, reg, key).await,
         }
+    }
+
+    /// The answer from memory alone, when a hit needs no database: every
+    /// change goes through this process, which invalidates the cache before
+    /// acknowledging it, or every change made elsewhere has reached this
+    /// node's cache within the staleness bound.
+    fn cached_in_memory(&self, berth: &Berth, key: &(i64, String)) -> Option<Cached> {
+        if !(self.sole_writer || berth.index_watch.trusted()) {
+            return None;
+        }
+        if let Some(file) = berth.index_cache.get(key, None) {
+            return Some(Cached::Hit(file));
+        }
+        let created = berth.crates_created.load(Ordering::Acquire);
+        let known_absent = self
+            .absent
+            .read()
+            .is_ok_and(|a| a.get(key) == Some(&created));
+        Some(if known_absent {
+            Cached::NoCrate
+        } else {
+            Cached::Miss
+        })
+    }
+
+    /// The answer checked against the crate's revision in the database.
+    async fn cached_by_revision(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        key: &(i64, String),
+    ) -> Result<Cached, ServiceError> {
         let Some(state) = berth.meta.index_state(reg.id, &key.1).await? else {
             return Ok(Cached::NoCrate);
         };
@@ -100,12 +117,11 @@ impl Hosted {
         let At { berth, reg } = at;
         let canon = berth_protocol::canonical_name(name);
         let key = (reg.id, canon);
-        let cached = if self.sole_writer || berth.index_watch.trusted() {
-            self.cached(berth, reg, &key).await?
-        } else {
+        let cached = match self.cached_in_memory(berth, &key) {
+            Some(cached) => cached,
             // A database round trip: its future is boxed, so that a hit
             // served from memory does not carry (and copy) its state.
-            Box::pin(self.cached(berth, reg, &key)).await?
+            None => Box::pin(self.cached_by_revision(berth, reg, &key)).await?,
         };
         match cached {
             Cached::Hit(file) => Ok(Some(file)),
