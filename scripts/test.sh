@@ -7,11 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Command-line tools some tests drive: sqlite3 (fsck edits a store by hand)
-# and openssl (the TLS test makes its certificates).
+# Command-line tools some tests drive: sqlite3 (fsck edits a store by hand),
+# openssl (the TLS test makes its certificates) and curl (the h2c tests).
 missing=()
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -36,6 +36,12 @@ pub struct Config {
     /// stays on the thread it was given (the one with the fewest open
     /// connections). 0 (the default): one per CPU core.
     pub workers: usize,
+    /// Answer a plain-HTTP request's `Upgrade: h2c` by switching its
+    /// connection to HTTP/2. cargo asks on every new `http://` connection;
+    /// switched, it sends all its requests at once over that one
+    /// connection instead of one at a time over two. Turn it off only
+    /// behind a proxy that passes `Upgrade` on but cannot carry HTTP/2.
+    pub h2c: bool,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
@@ -316,6 +322,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             forwarded_header: "x-forwarded-for".into(),
             workers: 0,
+            h2c: true,
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             limits: LimitsConfig::default(),
@@ -391,6 +398,7 @@ pub const ENV_KEYS: &[&str] = &[
     "trusted_proxies",
     "forwarded_header",
     "workers",
+    "h2c",
     "database.url",
     "database.max_connections",
     "storage.url",

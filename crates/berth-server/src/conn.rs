@@ -10,11 +10,14 @@
 //! - a response write that stalls for `limits.write_timeout_secs` (a client
 //!   that stops reading) closes the connection;
 //! - a connection still open `limits.request_timeout_secs` after the
-//!   server began to drain is dropped.
+//!   server began to drain is dropped;
+//! - a plain HTTP/1.1 connection that asks for h2c (`h2c.rs`) goes on as
+//!   HTTP/2 under the same watch, and is dropped if the client does not
+//!   start HTTP/2 within the header deadline.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,11 +25,13 @@ use std::time::{Duration, Instant};
 use axum::extract::Request;
 use berth_core::config::LimitsConfig;
 use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_io_timeout::TimeoutStream;
+
+use crate::h2c;
 
 /// Open connections by client address.
 pub(crate) struct PerAddress {
@@ -156,13 +161,23 @@ impl Deadlines {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub std::net::SocketAddr);
 
+/// The HTTP servers a connection may be given to.
+#[derive(Clone)]
+pub(crate) struct Servers {
+    /// HTTP/1.1, or HTTP/2 by ALPN or with prior knowledge.
+    pub(crate) any: Arc<auto::Builder<TokioExecutor>>,
+    /// HTTP/2 alone, for connections switched by an h2c upgrade; None when
+    /// upgrades are turned off (`h2c = false`).
+    pub(crate) h2c: Option<Arc<auto::Builder<TokioExecutor>>>,
+}
+
 /// Serves one accepted connection from `peer` to its end, under
 /// [`Deadlines`]. `draining` turns true when the server stops accepting.
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     peer: std::net::SocketAddr,
     app: crate::App,
-    builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
+    servers: Servers,
     deadlines: Deadlines,
     draining: watch::Receiver<bool>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -178,21 +193,27 @@ pub(crate) async fn serve_connection(
     io.set_write_timeout(Some(deadlines.write));
     let io = Box::pin(io);
     let Some(tls) = tls else {
-        return drive(TokioIo::new(io), peer, app, builder, deadlines, draining).await;
+        return drive(TokioIo::new(io), peer, app, servers, deadlines, draining).await;
     };
-    // The handshake is bounded by the first-byte deadline too.
+    // The handshake is bounded by the first-byte deadline too. Over TLS,
+    // ALPN chooses HTTP/2; h2c upgrades are for plain connections only.
+    let servers = Servers {
+        h2c: None,
+        ..servers
+    };
     if let Ok(Ok(io)) = tokio::time::timeout(deadlines.first_byte, tls.accept(io)).await {
-        drive(TokioIo::new(io), peer, app, builder, deadlines, draining).await;
+        drive(TokioIo::new(io), peer, app, servers, deadlines, draining).await;
     }
 }
 
 /// Runs hyper on one connection's (plain or TLS) stream until it ends,
-/// closing it when idle or long after a drain began.
+/// closing it when idle or long after a drain began. A plain HTTP/1.1
+/// connection that asks for h2c goes on as HTTP/2 under the same watch.
 async fn drive<I>(
     io: TokioIo<I>,
     peer: std::net::SocketAddr,
     app: crate::App,
-    builder: Arc<auto::Builder<hyper_util::rt::TokioExecutor>>,
+    servers: Servers,
     deadlines: Deadlines,
     mut draining: watch::Receiver<bool>,
 ) where
@@ -200,15 +221,34 @@ async fn drive<I>(
 {
     let epoch = Instant::now();
     let activity = Arc::new(Activity::default());
+    // The upgrade a request asked for, taken up once hyper lets go of the
+    // connection.
+    let upgrade: Arc<Mutex<Option<h2c::Pending>>> = Arc::default();
+    let offers_h2c = servers.h2c.is_some();
     let service = {
         let activity = activity.clone();
+        let upgrade = upgrade.clone();
         hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            let switching = if offers_h2c && h2c::asked(&req) {
+                h2c::offer(&mut req)
+            } else {
+                None
+            };
+            if let Some((response, pending)) = switching {
+                *upgrade.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+                return futures::future::Either::Left(std::future::ready(Ok::<
+                    _,
+                    std::convert::Infallible,
+                >(
+                    response
+                )));
+            }
             req.extensions_mut().insert(PeerAddr(peer));
             activity.in_flight.fetch_add(1, Ordering::Relaxed);
             activity.touch(epoch);
             let guard = InFlight(activity.clone(), epoch);
             let response = app.call(req.map(axum::body::Body::new));
-            async move {
+            futures::future::Either::Right(async move {
                 // In flight until the response body is sent or dropped.
                 let response = response.await;
                 Ok::<_, std::convert::Infallible>(response.map(move |body| {
@@ -217,12 +257,50 @@ async fn drive<I>(
                         frame
                     }))
                 }))
-            }
+            })
         })
     };
-    let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
+    let conn = pin!(servers
+        .any
+        .serve_connection_with_upgrades(io, service.clone()));
+    let shut = |c: Pin<&mut _>| auto::UpgradeableConnection::graceful_shutdown(c);
+    if !watch_over(conn, shut, &activity, epoch, deadlines, &mut draining).await {
+        return;
+    }
+    let pending = upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (Some(pending), Some(h2)) = (pending, servers.h2c) else {
+        return;
+    };
+    let Some(io) = h2c::switch(pending, deadlines.first_byte).await else {
+        return;
+    };
+    let conn = pin!(h2.serve_connection(TokioIo::new(io), service));
+    let shut = |c: Pin<&mut _>| auto::Connection::graceful_shutdown(c);
+    watch_over(conn, shut, &activity, epoch, deadlines, &mut draining).await;
+}
+
+/// Waits for `conn` to end, asking it to close (`shutdown`: GOAWAY for
+/// HTTP/2) when it has been idle for the idle deadline or when the server
+/// drains, and dropping it if it is still open long after that. True when
+/// it ended by itself (an upgrade may follow), false when it was dropped.
+async fn watch_over<C, E>(
+    mut conn: Pin<&mut C>,
+    shutdown: impl Fn(Pin<&mut C>),
+    activity: &Activity,
+    epoch: Instant,
+    deadlines: Deadlines,
+    draining: &mut watch::Receiver<bool>,
+) -> bool
+where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let mut closing_since: Option<tokio::time::Instant> = None;
     let mut closing_for = deadlines.closing;
+    if *draining.borrow() {
+        shutdown(conn.as_mut());
+        closing_since = Some(tokio::time::Instant::now());
+    }
     loop {
         // Wakes when the connection would have been idle long enough
         // (with requests in flight, one idle period from now, to look
@@ -239,7 +317,7 @@ async fn drive<I>(
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
-                return;
+                return true;
             }
             () = idle_check, if closing_since.is_none() => {
                 let idle_for = epoch.elapsed().saturating_sub(Duration::from_millis(
@@ -249,14 +327,14 @@ async fn drive<I>(
                     // HTTP/2: GOAWAY. Nothing is in flight, so a client
                     // that does not go away (or never answers the GOAWAY's
                     // PING) is dropped after a short grace.
-                    conn.as_mut().graceful_shutdown();
+                    shutdown(conn.as_mut());
                     closing_since = Some(tokio::time::Instant::now());
                     closing_for = IDLE_CLOSE_GRACE;
                 }
             }
             changed = draining.changed(), if closing_since.is_none() => {
                 if changed.is_err() || *draining.borrow() {
-                    conn.as_mut().graceful_shutdown();
+                    shutdown(conn.as_mut());
                     closing_since = Some(tokio::time::Instant::now());
                 }
             }
@@ -264,7 +342,7 @@ async fn drive<I>(
                 closing_since.unwrap_or_else(tokio::time::Instant::now) + closing_for
             ), if closing_since.is_some() => {
                 tracing::debug!("connection still open long after it was asked to close; dropping it");
-                return;
+                return false;
             }
         }
     }

@@ -11,6 +11,7 @@ mod caller;
 mod conn;
 mod error;
 mod guard;
+mod h2c;
 mod index;
 mod mgmt;
 mod ops;
@@ -421,11 +422,18 @@ async fn accept_loop(
         .max_header_list_size(64 * 1024)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let tls = tls::acceptor(&berth.config.tls)?;
+    let servers = conn::Servers {
+        h2c: berth
+            .config
+            .h2c
+            .then(|| Arc::new(builder.clone().http2_only())),
+        any: Arc::new(builder),
+    };
     let pool = workers::Pool::start(
         workers::count(berth.config.workers),
         workers::Serving {
             app,
-            builder: Arc::new(builder),
+            servers,
             deadlines,
             tls,
         },

@@ -15,8 +15,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio::sync::{mpsc, watch};
 
 use crate::conn;
@@ -33,7 +31,7 @@ pub(crate) fn count(configured: usize) -> usize {
 #[derive(Clone)]
 pub(crate) struct Serving {
     pub(crate) app: crate::App,
-    pub(crate) builder: Arc<auto::Builder<TokioExecutor>>,
+    pub(crate) servers: conn::Servers,
     pub(crate) deadlines: conn::Deadlines,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -167,7 +165,7 @@ async fn run(
                 stream,
                 peer,
                 serving.app,
-                serving.builder,
+                serving.servers,
                 serving.deadlines,
                 draining,
                 serving.tls,
