@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::{DownloadBody, ServiceError};
@@ -304,16 +304,67 @@ pub(crate) async fn download(
     who: Caller,
 ) -> Result<Response, ApiError> {
     let count = method != axum::http::Method::HEAD;
+    serve_download(&state, &registry, &name, &version, &who, count).await
+}
+
+/// Whether `req` is a download that [`download_direct`] answers: `GET
+/// /r/{registry}/api/v1/crates/{name}/{version}/download` with nothing to
+/// percent-decode. [`crate::App`] serves these without the router.
+pub(crate) fn is_direct_download(req: &Request) -> bool {
+    let plain = |s: &str| !s.is_empty() && !s.contains('%');
+    req.method() == axum::http::Method::GET
+        && split_download_uri(req.uri().path())
+            .is_some_and(|(r, n, v)| plain(r) && plain(n) && plain(v))
+}
+
+/// `/r/{registry}/api/v1/crates/{name}/{version}/download` into its three
+/// parameters.
+fn split_download_uri(uri_path: &str) -> Option<(&str, &str, &str)> {
+    let rest = uri_path.strip_prefix("/r/")?;
+    let (registry, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("api/v1/crates/")?;
+    let (name, rest) = rest.split_once('/')?;
+    let (version, rest) = rest.split_once('/')?;
+    (rest == "download").then_some((registry, name, version))
+}
+
+/// [`download`] for a request that [`is_direct_download`] accepted: the
+/// same extraction and answer, without the router's dispatch, parameter
+/// decoding and per-route layers.
+pub(crate) async fn download_direct(state: AppState, req: Request) -> Response {
+    let (parts, _body) = req.into_parts();
+    let Some((registry, name, version)) = split_download_uri(parts.uri.path()) else {
+        return crate::ops::not_found().await.into_response();
+    };
+    let who = match Caller::identify(&parts, &state, Some(registry)).await {
+        Ok(who) => who,
+        Err(refusal) => return refusal,
+    };
+    crate::unwound(
+        "download",
+        serve_download(&state, registry, name, version, &who, true),
+    )
+    .await
+}
+
+async fn serve_download(
+    state: &AppState,
+    registry: &str,
+    name: &str,
+    version: &str,
+    who: &Caller,
+    count: bool,
+) -> Result<Response, ApiError> {
     let dl = state
         .berth
-        .download(&registry, who.get(), &name, &version, count)
+        .download(registry, who.get(), name, version, count)
         .await?;
     let private = state
         .berth
-        .registry(&registry)
+        .registry(registry)
         .map(|r| r.private)
         .unwrap_or(true);
-    let mut h = HeaderMap::new();
+    let mut h = HeaderMap::with_capacity(4);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),
@@ -327,13 +378,19 @@ pub(crate) async fn download(
             "public, max-age=31536000, immutable"
         }),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", dl.cksum)) {
+    let mut etag = String::with_capacity(dl.cksum.len() + 2);
+    etag.push('"');
+    etag.push_str(&dl.cksum);
+    etag.push('"');
+    if let Ok(v) = HeaderValue::try_from(etag) {
         h.insert(header::ETAG, v);
     }
-    metrics::counter!("berth_downloads_total").increment(1);
+    crate::count_download();
     let body = match dl.body {
         DownloadBody::Whole(bytes) => Body::from(bytes),
         DownloadBody::Stream(stream) => Body::from_stream(stream),
     };
-    Ok((StatusCode::OK, h, body).into_response())
+    let mut response = Response::new(body);
+    *response.headers_mut() = h;
+    Ok(response)
 }

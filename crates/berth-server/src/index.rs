@@ -146,8 +146,6 @@ fn split_index_uri(uri_path: &str) -> Option<(&str, &str)> {
 /// extraction and the same answer, without the router's dispatch, its
 /// parameter decoding and its per-route layers.
 pub(crate) async fn index_file_direct(state: AppState, req: Request) -> Response {
-    use futures::FutureExt;
-
     let (parts, _body) = req.into_parts();
     let Some((registry, path)) = split_index_uri(parts.uri.path()) else {
         return ops::not_found().await.into_response();
@@ -156,19 +154,11 @@ pub(crate) async fn index_file_direct(state: AppState, req: Request) -> Response
         Ok(who) => who,
         Err(refusal) => return refusal,
     };
-    // As the router's panic layer would: a 500, not a dropped connection.
-    let served =
-        std::panic::AssertUnwindSafe(serve_file(&state, registry, path, &who, &parts.headers))
-            .catch_unwind()
-            .await;
-    match served {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => ApiError(berth_core::ServiceError::Internal(
-            "the index file handler panicked".into(),
-        ))
-        .into_response(),
-    }
+    crate::unwound(
+        "index file",
+        serve_file(&state, registry, path, &who, &parts.headers),
+    )
+    .await
 }
 
 async fn serve_file(

@@ -79,6 +79,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The route of index files (a metrics label too).
 const INDEX_FILE_ROUTE: &str = "/r/{registry}/index/{*path}";
+const DOWNLOAD_ROUTE: &str = "/r/{registry}/api/v1/crates/{name}/{version}/download";
 
 /// The application as connections call it: the router, except for index
 /// file requests (what cargo asks most), whose handler is called directly
@@ -105,12 +106,28 @@ impl App {
         req: Request,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         use futures::future::Either;
-        if index::is_direct(&req) {
+        // The two hot read paths, told from the URI alone, are answered
+        // without the router.
+        let direct = if index::is_direct(&req) {
+            Some(Direct::IndexFile)
+        } else if api::is_direct_download(&req) {
+            Some(Direct::Download)
+        } else {
+            None
+        };
+        if let Some(direct) = direct {
             let state = self.state.clone();
-            let labels = ("GET", INDEX_FILE_ROUTE);
-            let answer = request_id::around(state.clone(), req, labels, move |req| {
-                index::index_file_direct(state, req)
-            });
+            let route = match direct {
+                Direct::IndexFile => INDEX_FILE_ROUTE,
+                Direct::Download => DOWNLOAD_ROUTE,
+            };
+            let answer =
+                request_id::around(state.clone(), req, ("GET", route), move |req| async move {
+                    match direct {
+                        Direct::IndexFile => index::index_file_direct(state, req).await,
+                        Direct::Download => api::download_direct(state, req).await,
+                    }
+                });
             // Boxed: the handler's state machine is several kilobytes,
             // which hyper would otherwise copy each time it moves it.
             return Either::Left(Box::pin(async move {
@@ -136,6 +153,39 @@ impl App {
             }
         })
     }
+}
+
+/// A request [`App::call`] answers without the router.
+#[derive(Clone, Copy)]
+enum Direct {
+    IndexFile,
+    Download,
+}
+
+/// `serve`'s answer, or its error's; a 500 if it panics, as the router's
+/// panic layer gives (not a dropped connection).
+pub(crate) async fn unwound(
+    what: &str,
+    serve: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(serve).catch_unwind().await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => ApiError(berth_core::ServiceError::Internal(format!(
+            "the {what} handler panicked"
+        )))
+        .into_response(),
+    }
+}
+
+/// Counts a download in `berth_downloads_total` (through a handle each
+/// worker thread keeps, as [`record_request`] does).
+pub(crate) fn count_download() {
+    thread_local! {
+        static DOWNLOADS: metrics::Counter = metrics::counter!("berth_downloads_total");
+    }
+    DOWNLOADS.with(|c| c.increment(1));
 }
 
 /// The whole application router.
@@ -166,10 +216,7 @@ pub fn router(state: AppState) -> Router {
             "/r/{registry}/api/v1/crates/new",
             deadline(put(api::publish)),
         ),
-        (
-            "/r/{registry}/api/v1/crates/{name}/{version}/download",
-            get(api::download),
-        ),
+        (DOWNLOAD_ROUTE, get(api::download)),
         (
             "/r/{registry}/api/v1/crates/{name}/{version}/yank",
             deadline(axum::routing::delete(api::yank)),

@@ -111,11 +111,12 @@ fn a_huge_index_file_is_built_once_and_shared() {
     );
 }
 
-/// Index file requests are answered without the router (`App::call`); the
-/// same request spelled with a percent-escape goes through the router. Both
-/// must give the same answer, for every kind of caller and outcome.
+/// Index file and download requests are answered without the router
+/// (`App::call`); the same request spelled with a percent-escape goes
+/// through the router. Both must give the same answer, for every kind of
+/// caller and outcome.
 #[test]
-fn index_files_answer_the_same_with_and_without_the_router() {
+fn index_files_and_downloads_answer_the_same_with_and_without_the_router() {
     // Failed authentications are part of the comparison: not throttled.
     let server = Server::start_with_config(
         "[limits]\nauth_failures_per_address = 100000\nauth_failures_per_prefix = 100000\n\n\
@@ -180,9 +181,21 @@ fn index_files_answer_the_same_with_and_without_the_router() {
     let mut statuses = std::collections::BTreeSet::new();
     for registry in ["main", "corp", "nope"] {
         for (direct, routed) in [
-            ("di/re/direct", "di/re/direc%74"),
-            ("di/re/missing", "di/re/missin%67"),
-            ("xx/re/direct", "xx/re/direc%74"),
+            ("index/di/re/direct", "index/di/re/direc%74"),
+            ("index/di/re/missing", "index/di/re/missin%67"),
+            ("index/xx/re/direct", "index/xx/re/direc%74"),
+            (
+                "api/v1/crates/direct/1.0.0/download",
+                "api/v1/crates/direc%74/1.0.0/download",
+            ),
+            (
+                "api/v1/crates/direct/9.9.9/download",
+                "api/v1/crates/direct/9.9.%39/download",
+            ),
+            (
+                "api/v1/crates/missing/1.0.0/download",
+                "api/v1/crates/missin%67/1.0.0/download",
+            ),
         ] {
             let tokens = [&token, &corp_only, &other_crates].map(|t| Some(t.as_str()));
             for auth in [None, Some("berth_bogus"), Some("")]
@@ -190,8 +203,8 @@ fn index_files_answer_the_same_with_and_without_the_router() {
                 .chain(tokens)
             {
                 for etag in [None, Some(etag.as_str())] {
-                    let a = seen(&format!("/r/{registry}/index/{direct}"), auth, etag);
-                    let b = seen(&format!("/r/{registry}/index/{routed}"), auth, etag);
+                    let a = seen(&format!("/r/{registry}/{direct}"), auth, etag);
+                    let b = seen(&format!("/r/{registry}/{routed}"), auth, etag);
                     assert_eq!(a, b, "{registry} {direct} auth {auth:?} etag {etag:?}");
                     statuses.insert(a.0);
                 }
