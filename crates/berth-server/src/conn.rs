@@ -6,7 +6,8 @@
 //! - a connection that sends nothing is closed after the header deadline;
 //! - a connection with no request or response in flight for
 //!   `limits.header_read_timeout_secs` is closed, HTTP/2 included (GOAWAY,
-//!   then close);
+//!   then close); a request head still arriving then (a slow-loris client)
+//!   counts as idle, so this is the header deadline too;
 //! - a response write that stalls for `limits.write_timeout_secs` (a client
 //!   that stops reading) closes the connection;
 //! - a connection still open `limits.request_timeout_secs` after the

@@ -100,12 +100,9 @@ impl App {
         }
     }
 
-    /// Answers one request.
-    pub(crate) fn call(
-        &self,
-        req: Request,
-    ) -> impl std::future::Future<Output = Response> + Send + 'static {
-        use futures::future::Either;
+    /// Answers one request. The future is boxed, whichever path answers:
+    /// hyper moves it, and a box moves as a pointer.
+    pub(crate) fn call(&self, req: Request) -> futures::future::BoxFuture<'static, Response> {
         // The two hot read paths, told from the URI alone, are answered
         // without the router.
         let direct = if index::is_direct(&req) {
@@ -115,42 +112,42 @@ impl App {
         } else {
             None
         };
-        if let Some(direct) = direct {
-            let state = self.state.clone();
-            let route = match direct {
-                Direct::IndexFile => INDEX_FILE_ROUTE,
-                Direct::Download => DOWNLOAD_ROUTE,
-            };
-            let answer =
-                request_id::around(state.clone(), req, ("GET", route), move |req| async move {
-                    match direct {
-                        Direct::IndexFile => index::index_file_direct(state, req).await,
-                        Direct::Download => api::download_direct(state, req).await,
-                    }
-                });
-            // Boxed: the handler's state machine is several kilobytes,
-            // which hyper would otherwise copy each time it moves it.
-            return Either::Left(Box::pin(async move {
-                let mut response = answer.await;
-                // What the router's route adds: a body of known size is
-                // sent with its length, not chunked.
-                let size = axum::body::HttpBody::size_hint(response.body()).exact();
-                if let Some(size) = size {
-                    response
-                        .headers_mut()
-                        .entry(axum::http::header::CONTENT_LENGTH)
-                        .or_insert_with(|| size.into());
+        let Some(direct) = direct else {
+            // A router is always ready: no poll_ready needed.
+            let mut router = self.router.clone();
+            return Box::pin(async move {
+                match tower::Service::call(&mut router, req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
                 }
+            });
+        };
+        let state = self.state.clone();
+        let route = match direct {
+            Direct::IndexFile => INDEX_FILE_ROUTE,
+            Direct::Download => DOWNLOAD_ROUTE,
+        };
+        // The handler's state machine (kilobytes) is boxed on its own, so
+        // that the middleware's is small to box and to move.
+        let answer = request_id::around(state.clone(), req, ("GET", route), move |req| {
+            let handler: futures::future::BoxFuture<'static, Response> = match direct {
+                Direct::IndexFile => Box::pin(index::index_file_direct(state, req)),
+                Direct::Download => Box::pin(api::download_direct(state, req)),
+            };
+            handler
+        });
+        Box::pin(async move {
+            let mut response = answer.await;
+            // What the router's route adds: a body of known size is sent
+            // with its length, not chunked.
+            let size = axum::body::HttpBody::size_hint(response.body()).exact();
+            if let Some(size) = size {
                 response
-            }));
-        }
-        // A router is always ready: no poll_ready needed.
-        let mut router = self.router.clone();
-        Either::Right(async move {
-            match tower::Service::call(&mut router, req).await {
-                Ok(response) => response,
-                Err(never) => match never {},
+                    .headers_mut()
+                    .entry(axum::http::header::CONTENT_LENGTH)
+                    .or_insert_with(|| size.into());
             }
+            response
         })
     }
 }
@@ -458,7 +455,11 @@ async fn accept_loop(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+        // No per-request header timer (hyper's costs a timer-wheel entry
+        // and an allocation per request): `conn.rs` closes a connection
+        // idle for the header deadline, which bounds a trickled head too,
+        // counted from the last request's end.
+        .header_read_timeout(None)
         .max_buf_size(256 * 1024);
     builder
         .http2()
