@@ -75,7 +75,19 @@ pub(crate) fn conditional_any(
     last_modified_http: &str,
     content_type: &'static str,
 ) -> Response {
-    let mut h = HeaderMap::new();
+    // The response's own header map, filled in place (not a second map
+    // merged into it).
+    let unchanged = not_modified(headers, etag, last_modified)
+        || also.iter().any(|e| not_modified_by_etag(headers, e));
+    let mut response = if unchanged {
+        let mut r = Response::new(axum::body::Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(axum::body::Body::from(body))
+    };
+    let h = response.headers_mut();
+    h.reserve(5);
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
@@ -85,13 +97,10 @@ pub(crate) fn conditional_any(
     // Clients and proxies may keep the file but must revalidate each use, so
     // that a publish is visible at once.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if not_modified(headers, etag, last_modified)
-        || also.iter().any(|e| not_modified_by_etag(headers, e))
-    {
-        return (StatusCode::NOT_MODIFIED, h).into_response();
+    if !unchanged {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    (StatusCode::OK, h, body).into_response()
+    response
 }
 
 pub(crate) async fn config_json(

@@ -45,16 +45,24 @@ fn make_id() -> HeaderValue {
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// An address as `Display` writes it; IPv4 without the formatting
-/// machinery (each request's span formats its client when it opens).
-struct Ip(std::net::IpAddr);
+/// An address as text, as `Display` writes it, on the stack; IPv4 without
+/// the formatting machinery (each request's span carries its client).
+struct IpText {
+    text: [u8; 45],
+    len: usize,
+}
 
-impl std::fmt::Display for Ip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let std::net::IpAddr::V4(v4) = self.0 else {
-            return self.0.fmt(f);
+impl IpText {
+    fn new(ip: std::net::IpAddr) -> Self {
+        let mut text = [0u8; 45];
+        let std::net::IpAddr::V4(v4) = ip else {
+            use std::io::Write as _;
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            // At most 45 bytes: an IPv6 address with an embedded IPv4 one.
+            let _ = write!(cursor, "{ip}");
+            let len = cursor.position() as usize;
+            return Self { text, len };
         };
-        let mut text = [0u8; 15];
         let mut len = 0;
         for (i, octet) in v4.octets().into_iter().enumerate() {
             if i > 0 {
@@ -74,7 +82,11 @@ impl std::fmt::Display for Ip {
                 len += 1;
             }
         }
-        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| std::fmt::Error)?)
+        Self { text, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or("?")
     }
 }
 
@@ -119,9 +131,14 @@ where
     // Its fields are formatted when it opens, on every request: given
     // whole here (a sane id is ASCII), not recorded afterwards.
     let id_text = id.to_str().unwrap_or("-");
+    // Both given as text: the server's log layer writes them as they are
+    // (`berth::logging`), without the formatting machinery.
     let span = match client {
-        Some(ip) => tracing::error_span!("request", request_id = %id_text, client = %Ip(ip)),
-        None => tracing::error_span!("request", request_id = %id_text),
+        Some(ip) => {
+            let ip = IpText::new(ip);
+            tracing::error_span!("request", request_id = id_text, client = ip.as_str())
+        }
+        None => tracing::error_span!("request", request_id = id_text),
     };
     async move {
         let started = std::time::Instant::now();
@@ -236,13 +253,15 @@ mod tests {
             "1.20.3.40",
             "::1",
             "fe80::1",
+            "::ffff:255.255.255.255",
+            "1111:2222:3333:4444:5555:6666:7777:8888",
         ] {
             let ip: std::net::IpAddr = ip.parse().unwrap();
-            assert_eq!(Ip(ip).to_string(), ip.to_string());
+            assert_eq!(IpText::new(ip).as_str(), ip.to_string());
         }
         for n in (0..=u32::MAX).step_by(65_537) {
             let ip = std::net::IpAddr::V4(n.into());
-            assert_eq!(Ip(ip).to_string(), ip.to_string());
+            assert_eq!(IpText::new(ip).as_str(), ip.to_string());
         }
     }
 

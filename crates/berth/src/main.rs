@@ -5,6 +5,7 @@
 //! registry logic of its own.
 
 mod audit;
+mod logging;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -424,36 +425,6 @@ fn token_table(tokens: &[berth_core::tokens::TokenView]) -> String {
     out
 }
 
-fn init_logging(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .or_else(|| EnvFilter::try_new(&config.log.level).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if config.log.format == "json" {
-        builder.json().init();
-    } else {
-        // `name=value` as the default formatter writes it without colours,
-        // the message bare; without its styling calls, which every
-        // request's span pays for when it opens.
-        use tracing_subscriber::field::MakeExt;
-        let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
-            if field.name() == "message" {
-                write!(w, "{value:?}")
-            } else {
-                write!(w, "{field}={value:?}")
-            }
-        })
-        .delimited(" ");
-        builder.fmt_fields(fields).init();
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -607,7 +578,7 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.global.config.as_deref(), &overrides)?;
-    init_logging(&config);
+    logging::init(&config);
     if !matches!(cli.command, Command::Serve { .. }) {
         // Changes made from the command line are the operator's: name the
         // operating-system user in their audit rows.
