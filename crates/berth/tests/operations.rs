@@ -51,8 +51,9 @@ fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
     );
     let lines = log_lines_with(&server, "ci-run-42.step:7");
     assert!(
-        lines.iter().any(|l| l.contains("404")),
-        "no log line with the id and the status:\n{}",
+        lines.iter().any(|l| l.contains("404")
+            && l.contains("request{request_id=ci-run-42.step:7 client=127.0.0.1}:")),
+        "no log line with the id, the client and the status:\n{}",
         server.log()
     );
 
@@ -85,6 +86,28 @@ fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request-id"].len(), 16);
     assert!(!r.text().unwrap().contains("request id"));
+}
+
+#[test]
+fn json_log_lines_carry_the_request_span() {
+    let server = Server::start_with_config("[log]\nformat = \"json\"\n");
+    let r = server
+        .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
+        .header("X-Request-Id", "json-run-1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let lines = log_lines_with(&server, "json-run-1");
+    let line: serde_json::Value = lines
+        .iter()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON line with the id:\n{}", server.log()));
+    assert_eq!(line["fields"]["status"], 404, "{line}");
+    assert_eq!(
+        line["span"],
+        serde_json::json!({"name": "request", "request_id": "json-run-1", "client": "127.0.0.1"}),
+        "{line}"
+    );
 }
 
 /// `berth` on SQLite stores with a blob store on S3 and no credentials
