@@ -9,12 +9,14 @@
 //!   then close); a request head still arriving then (a slow-loris client)
 //!   counts as idle, so this is the header deadline too;
 //! - a response write that stalls for `limits.write_timeout_secs` (a client
-//!   that stops reading) closes the connection;
+//!   that stops reading), or a response that makes no progress for as long
+//!   (an HTTP/2 client that leaves its window at zero), closes the
+//!   connection;
 //! - a connection still open `limits.request_timeout_secs` after the
 //!   server began to drain is dropped;
 //! - a plain HTTP/1.1 connection that asks for h2c (`h2c.rs`) goes on as
 //!   HTTP/2 under the same watch, and is dropped if the client does not
-//!   start HTTP/2 within the header deadline.
+//!   start HTTP/2 within a further header deadline.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -109,18 +111,45 @@ pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// When a connection last started or finished a request, and how many it
-/// has in flight.
+/// When a connection last started or finished a request, how many it has
+/// in flight, and whether the responses it is sending move.
 #[derive(Default)]
 struct Activity {
     in_flight: AtomicUsize,
     last_ms: AtomicU64,
+    /// Responses whose head is ready and whose body is not done.
+    sending: AtomicUsize,
+    /// When one of them last gave hyper a frame to send.
+    progress_ms: AtomicU64,
 }
 
 impl Activity {
     fn touch(&self, epoch: Instant) {
         self.last_ms
             .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn progressed(&self, epoch: Instant) {
+        self.progress_ms
+            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counts a response as being sent until its body is done or dropped.
+struct Sending(Arc<Activity>, Instant);
+
+impl Sending {
+    fn new(activity: Arc<Activity>, epoch: Instant) -> Self {
+        activity.sending.fetch_add(1, Ordering::Relaxed);
+        activity.progressed(epoch);
+        Self(activity, epoch)
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.sending.fetch_sub(1, Ordering::Relaxed);
+        self.0.progressed(self.1);
     }
 }
 
@@ -249,12 +278,17 @@ async fn drive<I>(
             activity.touch(epoch);
             let guard = InFlight(activity.clone(), epoch);
             let response = app.call(req.map(axum::body::Body::new));
+            let activity = activity.clone();
             futures::future::Either::Right(async move {
-                // In flight until the response body is sent or dropped.
+                // In flight until the response body is sent or dropped;
+                // each frame hyper takes is progress (a client that takes
+                // nothing, an HTTP/2 window left at zero, is cut off).
                 let response = response.await;
+                let sending = Sending::new(activity, epoch);
                 Ok::<_, std::convert::Infallible>(response.map(move |body| {
                     axum::body::Body::new(body.map_frame(move |frame| {
                         let _in_flight = &guard;
+                        sending.0.progressed(sending.1);
                         frame
                     }))
                 }))
@@ -275,6 +309,8 @@ async fn drive<I>(
     let Some(io) = h2c::switch(pending, deadlines.first_byte).await else {
         return;
     };
+    // The switch is activity: the idle clock starts again from here.
+    activity.touch(epoch);
     let conn = pin!(h2.serve_connection(TokioIo::new(io), service));
     let shut = |c: Pin<&mut _>| auto::Connection::graceful_shutdown(c);
     watch_over(conn, shut, &activity, epoch, deadlines, &mut draining).await;
@@ -302,17 +338,28 @@ where
         shutdown(conn.as_mut());
         closing_since = Some(tokio::time::Instant::now());
     }
+    let since = |ms: &AtomicU64| {
+        epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(ms.load(Ordering::Relaxed)))
+    };
     loop {
         // Wakes when the connection would have been idle long enough
-        // (with requests in flight, one idle period from now, to look
-        // again): no timer ticks on a quiet keep-alive connection.
+        // (with requests in flight, one idle or write period from now, to
+        // look again, and to start watching a response that began
+        // sending): no timer ticks on a quiet keep-alive connection.
         let last = Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
         let wake = if activity.in_flight.load(Ordering::Relaxed) > 0 {
-            Instant::now() + deadlines.idle
+            Instant::now() + deadlines.idle.min(deadlines.write)
         } else {
             epoch + last + deadlines.idle
         };
         let idle_check = tokio::time::sleep_until(wake.into());
+        // While responses are being sent: when they would have made no
+        // progress for the write deadline.
+        let sending = activity.sending.load(Ordering::Relaxed) > 0;
+        let progress = Duration::from_millis(activity.progress_ms.load(Ordering::Relaxed));
+        let stall_check = tokio::time::sleep_until((epoch + progress + deadlines.write).into());
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -321,9 +368,7 @@ where
                 return true;
             }
             () = idle_check, if closing_since.is_none() => {
-                let idle_for = epoch.elapsed().saturating_sub(Duration::from_millis(
-                    activity.last_ms.load(Ordering::Relaxed),
-                ));
+                let idle_for = since(&activity.last_ms);
                 if activity.in_flight.load(Ordering::Relaxed) == 0 && idle_for >= deadlines.idle {
                     // HTTP/2: GOAWAY. Nothing is in flight, so a client
                     // that does not go away (or never answers the GOAWAY's
@@ -331,6 +376,16 @@ where
                     shutdown(conn.as_mut());
                     closing_since = Some(tokio::time::Instant::now());
                     closing_for = IDLE_CLOSE_GRACE;
+                }
+            }
+            () = stall_check, if sending => {
+                if activity.sending.load(Ordering::Relaxed) > 0
+                    && since(&activity.progress_ms) >= deadlines.write
+                {
+                    tracing::debug!(
+                        "a response made no progress for the write deadline (the client takes nothing); dropping the connection"
+                    );
+                    return false;
                 }
             }
             changed = draining.changed(), if closing_since.is_none() => {
@@ -342,6 +397,12 @@ where
             () = tokio::time::sleep_until(
                 closing_since.unwrap_or_else(tokio::time::Instant::now) + closing_for
             ), if closing_since.is_some() => {
+                if closing_for == IDLE_CLOSE_GRACE && activity.in_flight.load(Ordering::Relaxed) > 0 {
+                    // A request came in as the idle GOAWAY went out: it
+                    // gets the drain's time to finish, not the grace's.
+                    closing_for = deadlines.closing;
+                    continue;
+                }
                 tracing::debug!("connection still open long after it was asked to close; dropping it");
                 return false;
             }

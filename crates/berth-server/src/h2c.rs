@@ -17,7 +17,10 @@
 //!    connection preface and its first SETTINGS frame, and returns the
 //!    connection with that frame spliced in after them, so that the HTTP/2
 //!    server reads the upgraded request as the client's first stream (the
-//!    client numbers its own streams from 3, as the RFC says).
+//!    client numbers its own streams from 3, as the RFC says). The
+//!    `HTTP2-Settings` header's settings go into that first SETTINGS frame,
+//!    ahead of the frame's own, so that they are in force from the start
+//!    and acknowledged once.
 //!
 //! Only bodiless GET and HEAD requests are upgraded, and only on connections
 //! without TLS (over TLS, HTTP/2 is chosen by ALPN); anything else, or a
@@ -48,14 +51,17 @@ const FLAG_END_HEADERS: u8 = 0x4;
 /// The largest frame an HTTP/2 peer must accept before its SETTINGS say
 /// otherwise (the server keeps this default).
 const MAX_FRAME: usize = 16_384;
-/// Each SETTINGS entry is 6 bytes; six kinds are defined, a few more are
-/// registered. A longer first SETTINGS frame is refused.
-const MAX_SETTINGS: usize = 6 * 16;
+/// Each SETTINGS entry is 6 bytes. Longer `HTTP2-Settings` headers or first
+/// SETTINGS frames are refused (a frame may be no longer anyway).
+const MAX_SETTINGS: usize = MAX_FRAME;
 
 /// An accepted upgrade: the connection hyper hands back once the `101` is
 /// written, and the upgraded request as a HEADERS frame on stream 1.
 pub(crate) struct Pending {
     upgrade: hyper::upgrade::OnUpgrade,
+    /// The `HTTP2-Settings` payload: the client's settings, in force from
+    /// the start (RFC 7540 section 3.2.1).
+    settings: Vec<u8>,
     stream1: Vec<u8>,
 }
 
@@ -68,9 +74,7 @@ pub(crate) fn asked(req: &Request<hyper::body::Incoming>) -> bool {
 /// The `101` answer to `req` and the upgrade it starts, when `req` may be
 /// upgraded to h2c; None to answer it over HTTP/1.1 instead.
 pub(crate) fn offer(req: &mut Request<hyper::body::Incoming>) -> Option<(Response<Body>, Pending)> {
-    if !qualifies(req) {
-        return None;
-    }
+    let settings = qualifies(req)?;
     let stream1 = headers_frame(req)?;
     let upgrade = hyper::upgrade::on(req);
     let response = Response::builder()
@@ -79,14 +83,21 @@ pub(crate) fn offer(req: &mut Request<hyper::body::Incoming>) -> Option<(Respons
         .header(header::UPGRADE, HeaderValue::from_static("h2c"))
         .body(Body::empty())
         .ok()?;
-    Some((response, Pending { upgrade, stream1 }))
+    Some((
+        response,
+        Pending {
+            upgrade,
+            settings,
+            stream1,
+        },
+    ))
 }
 
 /// RFC 7540 section 3.2: `Upgrade` lists `h2c`, `Connection` lists
 /// `Upgrade` and `HTTP2-Settings`, there is exactly one `HTTP2-Settings`
-/// and it is a base64url SETTINGS payload; and here also: a GET or HEAD
-/// with no body.
-fn qualifies(req: &Request<hyper::body::Incoming>) -> bool {
+/// and it is a base64url SETTINGS payload (returned); and here also: a GET
+/// or HEAD with no body.
+fn qualifies(req: &Request<hyper::body::Incoming>) -> Option<Vec<u8>> {
     let headers = req.headers();
     if !matches!(*req.method(), Method::GET | Method::HEAD)
         || headers.contains_key(header::TRANSFER_ENCODING)
@@ -94,7 +105,7 @@ fn qualifies(req: &Request<hyper::body::Incoming>) -> bool {
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0")
     {
-        return false;
+        return None;
     }
     let lists = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {
@@ -106,15 +117,16 @@ fn qualifies(req: &Request<hyper::body::Incoming>) -> bool {
         || !lists(header::CONNECTION, "upgrade")
         || !lists(header::CONNECTION, "http2-settings")
     {
-        return false;
+        return None;
     }
     let mut settings = headers.get_all("http2-settings").iter();
     let (Some(only), None) = (settings.next(), settings.next()) else {
-        return false;
+        return None;
     };
     SETTINGS_PAYLOAD
         .decode(only.as_bytes())
-        .is_ok_and(|p| p.len() % 6 == 0 && p.len() <= MAX_SETTINGS)
+        .ok()
+        .filter(|p| p.len() % 6 == 0 && p.len() <= MAX_SETTINGS)
 }
 
 /// base64url, padded or not (RFC 7540 asks for no padding; being lenient
@@ -153,6 +165,9 @@ fn headers_frame(req: &Request<hyper::body::Incoming>) -> Option<Vec<u8>> {
         .map(|a| a.as_str().as_bytes())
         .or_else(|| req.headers().get(header::HOST).map(HeaderValue::as_bytes));
     if let Some(authority) = authority {
+        // What HTTP/1.1 lets through in Host but HTTP/2 would refuse (the
+        // stream reset, unanswered) stays on HTTP/1.1.
+        axum::http::uri::Authority::try_from(authority).ok()?;
         literal(&mut block, b":authority", authority);
     }
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -237,8 +252,22 @@ pub(crate) async fn switch(
                 need += settings_length(&got)?;
             }
         }
-        let mut prefix = Vec::with_capacity(got.len() + pending.stream1.len());
-        prefix.extend_from_slice(&got[..need]);
+        // One SETTINGS frame: the header's settings, then the frame's own
+        // (applied in order, so the frame's win; one acknowledgement, as
+        // the client expects for its frame), then the upgraded request.
+        let (preface, first) = got.split_at(PREFACE.len());
+        let own = &first[FRAME_HEADER..need - PREFACE.len()];
+        let merged = pending.settings.len() + own.len();
+        if merged > MAX_FRAME {
+            return None;
+        }
+        let mut prefix =
+            Vec::with_capacity(got.len() + pending.settings.len() + pending.stream1.len());
+        prefix.extend_from_slice(preface);
+        prefix.extend_from_slice(&(merged as u32).to_be_bytes()[1..]);
+        prefix.extend_from_slice(&first[3..FRAME_HEADER]);
+        prefix.extend_from_slice(&pending.settings);
+        prefix.extend_from_slice(own);
         prefix.extend_from_slice(&pending.stream1);
         prefix.extend_from_slice(&got[need..]);
         Some(Spliced {

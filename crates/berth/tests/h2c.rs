@@ -220,9 +220,13 @@ fn status_line(server: &Server, request: &str) -> (String, TcpStream) {
     (String::from_utf8(got).unwrap().trim_end().to_string(), conn)
 }
 
-/// An upgrade request for `path` with these header lines besides Host.
+/// An upgrade request for `path` with these header lines, and a Host
+/// unless they give one.
 fn upgrade_request(method: &str, path: &str, lines: &[&str]) -> String {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: berth.test\r\n");
+    let mut r = format!("{method} {path} HTTP/1.1\r\n");
+    if !lines.iter().any(|l| l.starts_with("Host:")) {
+        r.push_str("Host: berth.test\r\n");
+    }
     for l in lines {
         r.push_str(l);
         r.push_str("\r\n");
@@ -297,6 +301,11 @@ fn requests_that_may_not_switch_are_answered_over_http1() {
             "another protocol",
         ),
         (
+            "GET",
+            vec!["Host: a b", ASKS[0], ASKS[1], ASKS[2]],
+            "a Host that HTTP/2 would refuse",
+        ),
+        (
             "POST",
             vec![ASKS[0], ASKS[1], ASKS[2], "Content-Length: 2"],
             "a request with a body",
@@ -317,7 +326,12 @@ fn requests_that_may_not_switch_are_answered_over_http1() {
 
 /// Sends an upgrade request for `path` and reads the whole `101` head.
 fn switched(server: &Server, path: &str) -> TcpStream {
-    let (line, mut conn) = status_line(server, &upgrade_request("GET", path, &ASKS));
+    switched_with(server, path, &ASKS)
+}
+
+/// [`switched`], asking with these header lines.
+fn switched_with(server: &Server, path: &str, asks: &[&str]) -> TcpStream {
+    let (line, mut conn) = status_line(server, &upgrade_request("GET", path, asks));
     assert_eq!(line, "HTTP/1.1 101 Switching Protocols");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -390,6 +404,130 @@ fn a_client_that_switches_and_then_stalls_or_lies_is_dropped() {
     }
     // The server goes on serving.
     assert_eq!(server.get("/health").status(), 200);
+}
+
+/// An empty SETTINGS frame after the preface, or one with these settings.
+fn preface(settings: &[(u16, u32)]) -> Vec<u8> {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&((settings.len() * 6) as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(&[0x4, 0, 0, 0, 0, 0]);
+    for (id, value) in settings {
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn the_settings_the_upgrade_carries_are_in_force_from_the_start() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    publish_chain(&server, &token, 1);
+    // INITIAL_WINDOW_SIZE = 1 in HTTP2-Settings only; the first SETTINGS
+    // frame is empty. The answer on stream 1 may send one byte at a time.
+    let asks = [ASKS[0], ASKS[1], "HTTP2-Settings: AAQAAAAB"];
+    let mut conn = switched_with(&server, "/r/main/index/ch/ai/chain-0", &asks);
+    conn.write_all(&preface(&[])).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let frames = read_frames(&mut conn, |f| {
+        f.iter()
+            .filter(|(kind, _, stream, _)| *kind == 0x0 && *stream == 1)
+            .count()
+            >= 1
+    });
+    let kinds: Vec<_> = frames.iter().map(|f| (f.0, f.2, f.3.len())).collect();
+    assert!(
+        frames.iter().any(|f| f.0 == 0x1 && f.2 == 1),
+        "no answer on stream 1: {kinds:?}"
+    );
+    for (kind, _, stream, payload) in &frames {
+        if *kind == 0x0 && *stream == 1 {
+            assert!(payload.len() <= 1, "DATA past the window: {kinds:?}");
+        }
+    }
+    // One acknowledgement: of the client's one SETTINGS frame.
+    let acks = frames
+        .iter()
+        .filter(|f| f.0 == 0x4 && f.1 & 0x1 != 0)
+        .count();
+    assert_eq!(acks, 1, "{kinds:?}");
+}
+
+#[test]
+fn a_client_that_takes_nothing_is_dropped() {
+    // Idle and write deadlines short, so that either one shows.
+    let server = Server::start_with_config(
+        "[limits]\nheader_read_timeout_secs = 3\nwrite_timeout_secs = 2\n",
+    );
+    let token = server.user_with_token("alice");
+    publish_chain(&server, &token, 1);
+    // A window of zero: the answer's body can never be sent, and the
+    // socket never blocks (so no write ever times out). The response stays
+    // in flight and makes no progress for the write deadline: closed.
+    for path in ["/health", "/r/main/api/v1/crates/chain-0/1.0.0/download"] {
+        let started = Instant::now();
+        let mut conn = switched(&server, path);
+        conn.write_all(&preface(&[(0x4, 0)])).unwrap();
+        let mut rest = Vec::new();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let closed = conn.read_to_end(&mut rest);
+        let took = started.elapsed();
+        assert!(closed.is_ok(), "{path}: {closed:?} after {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{path}: closed after {took:?}"
+        );
+    }
+    // Both by the progress watch (hyper held the bodies back).
+    let cut = server.log().matches("a response made no progress").count();
+    assert_eq!(cut, 2, "{}", server.log());
+    assert_eq!(server.get("/health").status(), 200);
+}
+
+#[test]
+fn a_connection_idle_before_it_switches_is_not_cut_as_it_switches() {
+    let server = Server::start_with_config("[limits]\nheader_read_timeout_secs = 2\n");
+    let token = server.user_with_token("alice");
+    publish_chain(&server, &token, 1);
+    // A request, then quiet for most of the idle deadline, then the
+    // upgrade, then quiet again before the preface: the switch counts as
+    // activity, so the answer on stream 1 is not preceded by a GOAWAY.
+    for _ in 0..4 {
+        let mut conn = TcpStream::connect(server.addr()).unwrap();
+        conn.write_all(b"GET /health HTTP/1.1\r\nHost: berth.test\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert!(conn.read(&mut buf).unwrap() > 0);
+        std::thread::sleep(Duration::from_millis(1500));
+        conn.write_all(upgrade_request("GET", "/r/main/index/ch/ai/chain-0", &ASKS).as_bytes())
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            conn.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+        std::thread::sleep(Duration::from_millis(1000));
+        conn.write_all(&preface(&[])).unwrap();
+        let frames = read_frames(&mut conn, |f| {
+            f.iter()
+                .any(|(kind, flags, stream, _)| *kind == 0x0 && *stream == 1 && flags & 0x1 != 0)
+        });
+        let kinds: Vec<_> = frames.iter().map(|f| (f.0, f.2)).collect();
+        assert!(
+            !frames.iter().any(|f| f.0 == 0x7),
+            "GOAWAY on a fresh switch: {kinds:?}"
+        );
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.0 == 0x0 && f.2 == 1 && f.1 & 0x1 != 0),
+            "stream 1 not answered: {kinds:?}"
+        );
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
