@@ -119,8 +119,10 @@ struct Activity {
     last_ms: AtomicU64,
     /// Responses whose head is ready and whose body is not done.
     sending: AtomicUsize,
-    /// When one of them last gave hyper a frame to send.
-    progress_ms: AtomicU64,
+    /// Counts every frame hyper takes from a response body, and responses
+    /// starting and ending: the connection watch samples it (a counter,
+    /// not a clock read per frame).
+    progress: AtomicU64,
 }
 
 impl Activity {
@@ -129,37 +131,45 @@ impl Activity {
             .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    fn progressed(&self, epoch: Instant) {
-        self.progress_ms
-            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    fn progressed(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Counts a response as being sent until its body is done or dropped.
-struct Sending(Arc<Activity>, Instant);
+/// Counts a request in flight until its response body is done, and its
+/// response as being sent once its head is ready.
+struct InFlight {
+    activity: Arc<Activity>,
+    epoch: Instant,
+    sending: bool,
+}
 
-impl Sending {
+impl InFlight {
     fn new(activity: Arc<Activity>, epoch: Instant) -> Self {
-        activity.sending.fetch_add(1, Ordering::Relaxed);
-        activity.progressed(epoch);
-        Self(activity, epoch)
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.touch(epoch);
+        Self {
+            activity,
+            epoch,
+            sending: false,
+        }
+    }
+
+    fn sending(&mut self) {
+        self.sending = true;
+        self.activity.sending.fetch_add(1, Ordering::Relaxed);
+        self.activity.progressed();
     }
 }
-
-impl Drop for Sending {
-    fn drop(&mut self) {
-        self.0.sending.fetch_sub(1, Ordering::Relaxed);
-        self.0.progressed(self.1);
-    }
-}
-
-/// Counts a request in flight until its response body is done.
-struct InFlight(Arc<Activity>, Instant);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch(self.1);
+        if self.sending {
+            self.activity.sending.fetch_sub(1, Ordering::Relaxed);
+            self.activity.progressed();
+        }
+        self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.activity.touch(self.epoch);
     }
 }
 
@@ -274,21 +284,17 @@ async fn drive<I>(
                 )));
             }
             req.extensions_mut().insert(PeerAddr(peer));
-            activity.in_flight.fetch_add(1, Ordering::Relaxed);
-            activity.touch(epoch);
-            let guard = InFlight(activity.clone(), epoch);
+            let mut guard = InFlight::new(activity.clone(), epoch);
             let response = app.call(req.map(axum::body::Body::new));
-            let activity = activity.clone();
             futures::future::Either::Right(async move {
                 // In flight until the response body is sent or dropped;
                 // each frame hyper takes is progress (a client that takes
                 // nothing, an HTTP/2 window left at zero, is cut off).
                 let response = response.await;
-                let sending = Sending::new(activity, epoch);
+                guard.sending();
                 Ok::<_, std::convert::Infallible>(response.map(move |body| {
                     axum::body::Body::new(body.map_frame(move |frame| {
-                        let _in_flight = &guard;
-                        sending.0.progressed(sending.1);
+                        guard.activity.progressed();
                         frame
                     }))
                 }))
@@ -343,6 +349,11 @@ where
             .elapsed()
             .saturating_sub(Duration::from_millis(ms.load(Ordering::Relaxed)))
     };
+    // The progress counter as last seen, and since when.
+    let mut progress_seen = (
+        activity.progress.load(Ordering::Relaxed),
+        tokio::time::Instant::now(),
+    );
     loop {
         // Wakes when the connection would have been idle long enough
         // (with requests in flight, one idle or write period from now, to
@@ -355,11 +366,14 @@ where
             epoch + last + deadlines.idle
         };
         let idle_check = tokio::time::sleep_until(wake.into());
-        // While responses are being sent: when they would have made no
-        // progress for the write deadline.
+        // While responses are being sent: the progress counter is looked
+        // at every write period; unchanged for a whole period, they stalled.
         let sending = activity.sending.load(Ordering::Relaxed) > 0;
-        let progress = Duration::from_millis(activity.progress_ms.load(Ordering::Relaxed));
-        let stall_check = tokio::time::sleep_until((epoch + progress + deadlines.write).into());
+        let seen = activity.progress.load(Ordering::Relaxed);
+        if seen != progress_seen.0 || !sending {
+            progress_seen = (seen, tokio::time::Instant::now());
+        }
+        let stall_check = tokio::time::sleep_until(progress_seen.1 + deadlines.write);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -380,7 +394,7 @@ where
             }
             () = stall_check, if sending => {
                 if activity.sending.load(Ordering::Relaxed) > 0
-                    && since(&activity.progress_ms) >= deadlines.write
+                    && activity.progress.load(Ordering::Relaxed) == progress_seen.0
                 {
                     tracing::debug!(
                         "a response made no progress for the write deadline (the client takes nothing); dropping the connection"
