@@ -36,9 +36,26 @@ pub enum DownloadBody {
 /// Immutable facts kept in memory: version -> blob, and small hot blobs.
 pub(crate) struct DownloadCache {
     infos: RwLock<HashMap<(i64, String, String), berth_store::DownloadInfo>>,
-    blobs: RwLock<(HashMap<String, Bytes>, u64)>,
+    blobs: RwLock<Blobs>,
     /// Most bytes of blobs kept.
     budget: u64,
+}
+
+/// The small blobs kept, by sha256, and where their bytes live.
+#[derive(Default)]
+struct Blobs {
+    map: HashMap<String, Bytes>,
+    /// Bytes kept since the last clear: also the next free offset in
+    /// `arena`.
+    total: u64,
+    /// Where kept bytes are copied (Linux): memory a plain connection sends
+    /// with `sendfile`. None before the first blob, or where no arena can be
+    /// made (the bytes then stay on the heap).
+    #[cfg(target_os = "linux")]
+    arena: Option<std::sync::Arc<crate::sendable::Arena>>,
+    /// Set once making an arena failed: not tried again.
+    #[cfg(target_os = "linux")]
+    no_arena: bool,
 }
 
 const MAX_CACHED_INFOS: usize = 200_000;
@@ -47,7 +64,7 @@ impl DownloadCache {
     pub(crate) fn new(budget: u64) -> Self {
         Self {
             infos: RwLock::new(HashMap::new()),
-            blobs: RwLock::new((HashMap::new(), 0)),
+            blobs: RwLock::new(Blobs::default()),
             budget,
         }
     }
@@ -66,7 +83,7 @@ impl DownloadCache {
     }
 
     fn blob(&self, digest: &str) -> Option<Bytes> {
-        self.blobs.read().ok()?.0.get(digest).cloned()
+        self.blobs.read().ok()?.map.get(digest).cloned()
     }
 
     /// Whether a blob of `size` bytes is small enough to keep.
@@ -74,20 +91,58 @@ impl DownloadCache {
         size <= self.budget / 16
     }
 
-    fn put_blob(&self, digest: String, bytes: Bytes) {
+    /// Keeps a small blob and returns the bytes to serve it from: the
+    /// kept copy (in the arena where there is one) or `bytes` themselves.
+    fn put_blob(&self, digest: String, bytes: Bytes) -> Bytes {
         let size = bytes.len() as u64;
         if !self.keeps(size) {
-            return;
+            return bytes;
         }
-        if let Ok(mut guard) = self.blobs.write() {
-            let (map, total) = &mut *guard;
-            if *total + size > self.budget {
-                map.clear();
-                *total = 0;
+        let Ok(mut guard) = self.blobs.write() else {
+            return bytes;
+        };
+        let blobs = &mut *guard;
+        if let Some(kept) = blobs.map.get(&digest) {
+            return kept.clone();
+        }
+        if blobs.total + size > self.budget {
+            // Full: start again (a blob still being sent keeps its bytes,
+            // and its arena, until it is sent).
+            blobs.map.clear();
+            blobs.total = 0;
+            #[cfg(target_os = "linux")]
+            {
+                blobs.arena = None;
             }
-            if map.insert(digest, bytes).is_none() {
-                *total += size;
+        }
+        #[cfg(target_os = "linux")]
+        let bytes = self.copy_to_arena(blobs, bytes);
+        blobs.map.insert(digest, bytes.clone());
+        blobs.total += size;
+        bytes
+    }
+
+    /// `bytes` copied into the arena at the next free offset, making the
+    /// arena first if there is none; `bytes` as they are where no arena
+    /// can be had.
+    #[cfg(target_os = "linux")]
+    fn copy_to_arena(&self, blobs: &mut Blobs, bytes: Bytes) -> Bytes {
+        if blobs.arena.is_none() && !blobs.no_arena {
+            match crate::sendable::Arena::new(self.budget) {
+                Ok(arena) => blobs.arena = Some(arena),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "cached .crate files stay on the heap: no memory file \
+                         for sendfile could be made"
+                    );
+                    blobs.no_arena = true;
+                }
             }
+        }
+        match &blobs.arena {
+            Some(arena) => arena.copy_in(blobs.total, &bytes).unwrap_or(bytes),
+            None => bytes,
         }
     }
 }
@@ -191,7 +246,7 @@ impl Berth {
                     "the blob {digest} of {name}@{vers} is corrupt: its sha256 is {actual}"
                 )));
             }
-            self.download_cache.put_blob(digest, bytes.clone());
+            let bytes = self.download_cache.put_blob(digest, bytes);
             return Ok(Download {
                 size: bytes.len() as u64,
                 cksum: info.cksum,

@@ -25,6 +25,8 @@ pub mod mirror;
 mod operations;
 mod publish;
 mod registry_config;
+#[cfg(target_os = "linux")]
+pub mod sendable;
 mod sources;
 mod teams;
 mod throttle;

@@ -229,6 +229,9 @@ pub(crate) async fn serve_connection(
         Ok(Ok(n)) if n > 0 => {}
         _ => return,
     }
+    // Cached downloads leave plain connections by sendfile (`sendfile.rs`).
+    #[cfg(target_os = "linux")]
+    let stream = crate::sendfile::SendfileStream::new(stream);
     let mut io = TimeoutStream::new(stream);
     io.set_write_timeout(Some(deadlines.write));
     let io = Box::pin(io);

@@ -16,6 +16,8 @@ mod index;
 mod mgmt;
 mod ops;
 mod request_id;
+#[cfg(target_os = "linux")]
+mod sendfile;
 mod tls;
 mod ui;
 mod workers;
@@ -183,6 +185,16 @@ pub(crate) fn count_download() {
         static DOWNLOADS: metrics::Counter = metrics::counter!("berth_downloads_total");
     }
     DOWNLOADS.with(|c| c.increment(1));
+}
+
+/// Counts bytes of cached downloads sent with `sendfile` in
+/// `berth_sendfile_bytes_total`.
+#[cfg(target_os = "linux")]
+pub(crate) fn count_sendfile_bytes(n: usize) {
+    thread_local! {
+        static SENT: metrics::Counter = metrics::counter!("berth_sendfile_bytes_total");
+    }
+    SENT.with(|c| c.increment(n as u64));
 }
 
 /// The whole application router.

@@ -1,0 +1,259 @@
+//! Cached downloads leave plain HTTP/1.1 connections by `sendfile` from the
+//! memory file the cache keeps them in: every byte must arrive as published,
+//! whatever the client's pace, pipelined with other answers or over HTTP/2,
+//! and a client that stops reading is still cut off by the write deadline.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_testkit::{connect_from, sha256_hex, Bystander, PublishBuilder, Server, TarballBuilder};
+
+/// Bytes that do not compress: a xorshift stream.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Publishes `name@1.0.0` with `kib` KiB of noise; returns its `.crate`.
+fn publish(server: &Server, token: &str, name: &str, kib: usize, seed: u64) -> Vec<u8> {
+    let krate = TarballBuilder::package(name, "1.0.0")
+        .package_file("src/lib.rs", b"")
+        .package_file("data.bin", &noise(kib * 1024, seed))
+        .gz();
+    let r = server.publish(
+        Some(token),
+        PublishBuilder::new(name, "1.0.0")
+            .tarball(krate.clone())
+            .body(),
+    );
+    assert!(r.ok(), "{r:?}");
+    krate
+}
+
+fn download_request(name: &str) -> String {
+    format!("GET /r/main/api/v1/crates/{name}/1.0.0/download HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+/// The value of `berth_sendfile_bytes_total`, or 0 before the first.
+fn sendfile_bytes(server: &Server) -> u64 {
+    let text = server.get("/metrics").text().unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("berth_sendfile_bytes_total ")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` from `conn`, `pace`
+/// bytes at a time (sleeping `pause` between reads); returns its status and
+/// body.
+fn read_response(conn: &mut TcpStream, pace: usize, pause: Duration) -> (u16, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).expect("a response head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0u8; len];
+    let mut at = 0;
+    while at < len {
+        let end = (at + pace).min(len);
+        let n = conn.read(&mut body[at..end]).unwrap();
+        assert!(n > 0, "closed after {at} of {len} bytes");
+        at += n;
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    (status, body)
+}
+
+#[test]
+fn pipelined_downloads_arrive_byte_for_byte_by_sendfile() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let small = publish(&server, &token, "small", 4, 1);
+    let medium = publish(&server, &token, "medium", 40, 2);
+    let large = publish(&server, &token, "large", 2048, 3);
+    assert!(small.len() < 16 * 1024 && medium.len() > 16 * 1024);
+    let before = sendfile_bytes(&server);
+
+    // One connection, everything asked at once: each answer's head, and an
+    // index file between downloads, must come out in order around the
+    // bodies sent from the file. Twice: the first asks fill the cache.
+    for round in 0..2 {
+        let mut conn = TcpStream::connect(server.addr()).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let asks = [
+            download_request("medium"),
+            "GET /r/main/index/me/di/medium HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            download_request("large"),
+            download_request("small"),
+            download_request("large"),
+            download_request("medium"),
+        ];
+        conn.write_all(asks.concat().as_bytes()).unwrap();
+        let expect: [Option<&Vec<u8>>; 6] = [
+            Some(&medium),
+            None,
+            Some(&large),
+            Some(&small),
+            Some(&large),
+            Some(&medium),
+        ];
+        for (i, want) in expect.into_iter().enumerate() {
+            let (status, body) = read_response(&mut conn, 64 * 1024, Duration::ZERO);
+            assert_eq!(status, 200, "round {round}, answer {i}");
+            match want {
+                Some(krate) => assert!(
+                    body == *krate,
+                    "round {round}, answer {i}: {} bytes, sha256 {}, where {} bytes were published",
+                    body.len(),
+                    sha256_hex(&body),
+                    krate.len()
+                ),
+                None => {
+                    let line: serde_json::Value =
+                        serde_json::from_slice(body.split(|b| *b == b'\n').next().unwrap())
+                            .unwrap();
+                    assert_eq!(line["cksum"], sha256_hex(&medium));
+                }
+            }
+        }
+    }
+    // The large bodies went out by sendfile (all but, at most, a short tail
+    // of each under the size worth a system call); the small one was
+    // written.
+    let sent = sendfile_bytes(&server) - before;
+    let bodies = 2 * (2 * large.len() + 2 * medium.len());
+    assert!(
+        sent as usize <= bodies && sent as usize + 8 * 16 * 1024 >= bodies,
+        "{sent} bytes by sendfile for {bodies} bytes of large bodies"
+    );
+}
+
+#[test]
+fn a_slow_reader_with_a_small_window_gets_every_byte() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let large = publish(&server, &token, "large", 1536, 4);
+    // Cached first, so that the slow download below is sent from the file.
+    let first = server.get("/r/main/api/v1/crates/large/1.0.0/download");
+    assert_eq!(first.bytes().unwrap().as_ref(), &large[..]);
+    let before = sendfile_bytes(&server);
+
+    // A small receive buffer and a reader that takes 16 KiB every 2 ms: the
+    // server's sends stop and resume many times, each from where the last
+    // one ended.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = server.addr().parse().unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut conn: TcpStream = socket.into();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(download_request("large").as_bytes())
+        .unwrap();
+    let (status, body) = read_response(&mut conn, 16 * 1024, Duration::from_millis(2));
+    assert_eq!(status, 200);
+    assert_eq!(sha256_hex(&body), sha256_hex(&large));
+    assert!(sendfile_bytes(&server) - before >= large.len() as u64 - 16 * 1024);
+
+    // The same bytes over h2c, which h2 frames itself.
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let curl = Command::new("curl")
+        .args(["-sS", "--http2", "--max-time", "20", "-o"])
+        .arg(out.path())
+        .args(["-w", "%{http_version} %{http_code}"])
+        .arg(format!(
+            "{}/r/main/api/v1/crates/large/1.0.0/download",
+            server.url
+        ))
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), "2 200");
+    assert_eq!(
+        sha256_hex(&std::fs::read(out.path()).unwrap()),
+        sha256_hex(&large)
+    );
+}
+
+/// Reads until the server closes the connection (or `limit` passes);
+/// returns the bytes read and whether it was closed.
+fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> (usize, bool) {
+    let end = Instant::now() + limit;
+    let mut seen = 0;
+    let mut buf = [0u8; 64 * 1024];
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while Instant::now() < end {
+        match conn.read(&mut buf) {
+            Ok(0) => return (seen, true),
+            Ok(n) => seen += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (seen, true),
+        }
+    }
+    (seen, false)
+}
+
+#[test]
+fn clients_that_stop_reading_a_cached_download_are_cut_off() {
+    let server = Server::start_with_config("[limits]\nwrite_timeout_secs = 2\n");
+    let token = server.user_with_token("alice");
+    let krate = publish(&server, &token, "big", 1024, 5);
+    let warm = server.get("/r/main/api/v1/crates/big/1.0.0/download");
+    assert_eq!(warm.bytes().unwrap().len(), krate.len());
+    let before = sendfile_bytes(&server);
+    // 6 connections from 127.0.0.3 ask for the 1 MiB crate 40 times each
+    // and never read an answer.
+    let mut conns: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let mut c = connect_from("127.0.0.3", &server).unwrap();
+            c.write_all(download_request("big").repeat(40).as_bytes())
+                .unwrap();
+            c
+        })
+        .collect();
+    Bystander::watch(&server, &token, "ordinary", Duration::from_secs(4))
+        .assert_healthy(Duration::from_secs(5));
+    // Each was closed when its sends stalled, having been sent what the
+    // kernel would buffer, far less than the 40 answers asked for.
+    for conn in &mut conns {
+        let (bytes, closed) = read_until_closed(conn, Duration::from_secs(20));
+        assert!(closed, "a stalled connection was kept open");
+        assert!(
+            bytes < 40 * krate.len(),
+            "all {bytes} bytes were sent: nothing cut the stalled client off"
+        );
+    }
+    // And what they were sent went by sendfile.
+    assert!(sendfile_bytes(&server) > before);
+}
