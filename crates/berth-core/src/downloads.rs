@@ -127,7 +127,7 @@ impl DownloadCache {
     /// can be had.
     #[cfg(target_os = "linux")]
     fn copy_to_arena(&self, blobs: &mut Blobs, bytes: Bytes) -> Bytes {
-        if blobs.arena.is_none() && !blobs.no_arena {
+        if blobs.arena.is_none() && !blobs.no_arena && self.budget > 0 {
             match crate::sendable::Arena::new(self.budget) {
                 Ok(arena) => blobs.arena = Some(arena),
                 Err(e) => {
