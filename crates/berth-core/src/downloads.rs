@@ -42,21 +42,41 @@ pub(crate) struct DownloadCache {
 }
 
 /// The small blobs kept, by sha256, and where their bytes live.
+///
+/// They are kept in [`SEGMENTS`] segments of a sixteenth of the budget
+/// each, filled one after the other; when a new one is needed, the oldest
+/// is dropped with its blobs. On Linux each segment's bytes live in an
+/// arena (`sendable.rs`), which a plain connection sends with `sendfile`.
+/// A download still being sent keeps its segment's arena alive: so that
+/// such downloads cannot hold more than the budget again in retired arenas,
+/// a new segment gets an arena only while all arenas alive stay within
+/// twice the budget, and keeps its bytes on the heap otherwise.
 #[derive(Default)]
 struct Blobs {
     map: HashMap<String, Bytes>,
-    /// Bytes kept since the last clear: also the next free offset in
-    /// `arena`.
-    total: u64,
-    /// Where kept bytes are copied (Linux): memory a plain connection sends
-    /// with `sendfile`. None before the first blob, or where no arena can be
-    /// made (the bytes then stay on the heap).
+    /// Oldest first.
+    segments: std::collections::VecDeque<Segment>,
+    /// The id the next segment gets.
+    next_id: u64,
+    /// When making an arena failed, when to try again.
+    #[cfg(target_os = "linux")]
+    arena_retry_at: Option<std::time::Instant>,
+}
+
+/// One segment of kept blobs.
+struct Segment {
+    id: u64,
+    /// The blobs it holds (dropped with it).
+    digests: Vec<String>,
+    /// Bytes reserved in it.
+    used: u64,
     #[cfg(target_os = "linux")]
     arena: Option<std::sync::Arc<crate::sendable::Arena>>,
-    /// Set once making an arena failed: not tried again.
-    #[cfg(target_os = "linux")]
-    no_arena: bool,
 }
+
+/// How many segments the blob cache's budget is split into; also the
+/// largest blob kept, as a share of the budget.
+const SEGMENTS: u64 = 16;
 
 const MAX_CACHED_INFOS: usize = 200_000;
 
@@ -88,61 +108,126 @@ impl DownloadCache {
 
     /// Whether a blob of `size` bytes is small enough to keep.
     fn keeps(&self, size: u64) -> bool {
-        size <= self.budget / 16
+        size > 0 && size <= self.segment_bytes()
+    }
+
+    fn segment_bytes(&self) -> u64 {
+        self.budget / SEGMENTS
     }
 
     /// Keeps a small blob and returns the bytes to serve it from: the
-    /// kept copy (in the arena where there is one) or `bytes` themselves.
+    /// kept copy (in an arena where there is one) or `bytes` themselves.
     fn put_blob(&self, digest: String, bytes: Bytes) -> Bytes {
         let size = bytes.len() as u64;
         if !self.keeps(size) {
             return bytes;
         }
+        // Room is reserved under the lock; the bytes are copied outside it,
+        // so that lookups never wait for a copy.
+        let (id, _arena) = {
+            let Ok(mut guard) = self.blobs.write() else {
+                return bytes;
+            };
+            let blobs = &mut *guard;
+            if let Some(kept) = blobs.map.get(&digest) {
+                return kept.clone();
+            }
+            let full = blobs
+                .segments
+                .back()
+                .is_none_or(|s| s.used + size > self.segment_bytes());
+            if full {
+                self.start_segment(blobs);
+            }
+            let Some(segment) = blobs.segments.back_mut() else {
+                return bytes;
+            };
+            segment.used += size;
+            #[cfg(target_os = "linux")]
+            let arena = segment.arena.clone();
+            #[cfg(not(target_os = "linux"))]
+            let arena = ();
+            (segment.id, arena)
+        };
+        #[cfg(target_os = "linux")]
+        let bytes = match _arena {
+            Some(arena) => arena.copy_in(&bytes).unwrap_or(bytes),
+            None => bytes,
+        };
         let Ok(mut guard) = self.blobs.write() else {
             return bytes;
         };
         let blobs = &mut *guard;
         if let Some(kept) = blobs.map.get(&digest) {
+            // Kept meanwhile by another download of the same blob.
             return kept.clone();
         }
-        if blobs.total + size > self.budget {
-            // Full: start again (a blob still being sent keeps its bytes,
-            // and its arena, until it is sent).
-            blobs.map.clear();
-            blobs.total = 0;
-            #[cfg(target_os = "linux")]
-            {
-                blobs.arena = None;
-            }
+        let Some(first) = blobs.segments.front().map(|s| s.id) else {
+            return bytes;
+        };
+        // Its segment may have been dropped meanwhile: then it is served,
+        // not kept.
+        if let Some(segment) = id
+            .checked_sub(first)
+            .and_then(|i| blobs.segments.get_mut(i as usize))
+        {
+            segment.digests.push(digest.clone());
+            blobs.map.insert(digest, bytes.clone());
         }
-        #[cfg(target_os = "linux")]
-        let bytes = self.copy_to_arena(blobs, bytes);
-        blobs.map.insert(digest, bytes.clone());
-        blobs.total += size;
         bytes
     }
 
-    /// `bytes` copied into the arena at the next free offset, making the
-    /// arena first if there is none; `bytes` as they are where no arena
-    /// can be had.
-    #[cfg(target_os = "linux")]
-    fn copy_to_arena(&self, blobs: &mut Blobs, bytes: Bytes) -> Bytes {
-        if blobs.arena.is_none() && !blobs.no_arena && self.budget > 0 {
-            match crate::sendable::Arena::new(self.budget) {
-                Ok(arena) => blobs.arena = Some(arena),
-                Err(e) => {
-                    tracing::warn!(
-                        error = %e,
-                        "cached .crate files stay on the heap: no memory file \
-                         for sendfile could be made"
-                    );
-                    blobs.no_arena = true;
-                }
+    /// Starts a new segment, dropping the oldest (and its blobs) beyond
+    /// [`SEGMENTS`].
+    fn start_segment(&self, blobs: &mut Blobs) {
+        while blobs.segments.len() as u64 >= SEGMENTS {
+            let Some(old) = blobs.segments.pop_front() else {
+                break;
+            };
+            for d in &old.digests {
+                blobs.map.remove(d);
             }
         }
-        match &blobs.arena {
-            Some(arena) => arena.copy_in(blobs.total, &bytes).unwrap_or(bytes),
-            None => bytes,
+        let id = blobs.next_id;
+        blobs.next_id += 1;
+        #[cfg(target_os = "linux")]
+        let arena = self.new_arena(blobs);
+        blobs.segments.push_back(Segment {
+            id,
+            digests: Vec::new(),
+            used: 0,
+            #[cfg(target_os = "linux")]
+            arena,
+        });
+    }
+
+    /// An arena for a new segment, unless arenas alive already hold twice
+    /// the budget (downloads in flight keep retired ones) or none can be
+    /// made (tried again a minute later).
+    #[cfg(target_os = "linux")]
+    fn new_arena(&self, blobs: &mut Blobs) -> Option<std::sync::Arc<crate::sendable::Arena>> {
+        use std::time::{Duration, Instant};
+        let bytes = self.segment_bytes();
+        if crate::sendable::live_bytes() + bytes > 2 * self.budget {
+            return None;
+        }
+        if blobs.arena_retry_at.is_some_and(|at| Instant::now() < at) {
+            return None;
+        }
+        match crate::sendable::Arena::new(bytes) {
+            Ok(arena) => {
+                blobs.arena_retry_at = None;
+                Some(arena)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "cached .crate files stay on the heap (sent without sendfile): \
+                     no memory file could be made; trying again in a minute"
+                );
+                blobs.arena_retry_at = Some(Instant::now() + Duration::from_secs(60));
+                None
+            }
         }
     }
 }
@@ -270,5 +355,68 @@ impl Berth {
             cksum: info.cksum,
             body: DownloadBody::Stream(Box::pin(stream.map_err(std::io::Error::other))),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(n: usize, len: usize) -> (String, Bytes) {
+        (format!("digest-{n}"), Bytes::from(vec![n as u8; len]))
+    }
+
+    #[test]
+    fn the_oldest_segment_goes_first_and_kept_bytes_are_the_same() {
+        // Segments of 100 bytes: one 60-byte blob each.
+        let cache = DownloadCache::new(16 * 100);
+        assert!(!cache.keeps(101) && cache.keeps(100) && !cache.keeps(0));
+        for n in 0..16 {
+            let (d, b) = blob(n, 60);
+            let kept = cache.put_blob(d, b.clone());
+            assert_eq!(kept, b);
+        }
+        assert!(cache.blob("digest-0").is_some());
+        // The seventeenth drops the first segment, and only it.
+        let (d, b) = blob(16, 60);
+        cache.put_blob(d, b);
+        assert!(cache.blob("digest-0").is_none());
+        for n in 1..17 {
+            let kept = cache.blob(&format!("digest-{n}")).unwrap();
+            assert_eq!(kept, Bytes::from(vec![n as u8; 60]));
+        }
+        // Too big to keep: served, not kept.
+        let (d, b) = blob(99, 101);
+        assert_eq!(cache.put_blob(d.clone(), b.clone()), b);
+        assert!(cache.blob(&d).is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn kept_blobs_live_in_arenas_and_held_ones_cannot_pile_up() {
+        let budget = 16 << 20;
+        let cache = DownloadCache::new(budget);
+        let (d, b) = blob(1, 600 << 10);
+        let kept = cache.put_blob(d, b.clone());
+        assert_eq!(kept, b);
+        assert!(crate::sendable::find(&kept).is_some(), "not in an arena");
+        // Downloads "in flight" hold a blob of each of 40 segments, 2.5
+        // budgets' worth: retired arenas stay alive for them, but new
+        // segments stop getting arenas once arenas alive reach twice the
+        // budget.
+        let held: Vec<Bytes> = (2..42)
+            .map(|n| {
+                let (d, b) = blob(n, 1 << 20);
+                cache.put_blob(d, b)
+            })
+            .collect();
+        let on_heap = held
+            .iter()
+            .filter(|b| crate::sendable::find(b).is_none())
+            .count();
+        assert!(on_heap >= 8, "{on_heap} of 40 on the heap");
+        // (Other tests' arenas of at most a few MiB may be alive too.)
+        assert!(crate::sendable::live_bytes() <= 2 * budget + (4 << 20));
+        drop(held);
     }
 }

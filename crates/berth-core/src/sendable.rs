@@ -15,6 +15,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use bytes::Bytes;
@@ -22,11 +23,17 @@ use bytes::Bytes;
 /// One memfd, mapped read-only, filled front to back.
 pub struct Arena {
     file: File,
-    map: memmap2::Mmap,
+    map: memmap2::MmapRaw,
+    /// The next offset not yet reserved: ranges are handed out once.
+    next: AtomicU64,
 }
 
 /// Live arenas by mapped address range, for [`find`].
 static LIVE: RwLock<Vec<(usize, usize, Weak<Arena>)>> = RwLock::new(Vec::new());
+
+/// The capacity of every arena still alive, held by a cache or by a
+/// download still being sent.
+static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
 
 impl Arena {
     /// An arena of `capacity` bytes (pages are taken only as they are
@@ -37,18 +44,22 @@ impl Arena {
         if capacity == 0 || capacity > isize::MAX as u64 {
             return Err(std::io::Error::other("arena capacity out of range"));
         }
-        let fd = rustix::fs::memfd_create(
-            "berth-crate-cache",
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )?;
+        let name = "berth-crate-cache";
+        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+        // Not executable, where the kernel knows the flag (6.3 and later;
+        // needed where `vm.memfd_noexec` asks for it).
+        let fd = rustix::fs::memfd_create(name, flags | MemfdFlags::NOEXEC_SEAL)
+            .or_else(|_| rustix::fs::memfd_create(name, flags))?;
         let file = File::from(fd);
         file.set_len(capacity)?;
         rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
-        // SAFETY: the file is this process's own memfd, sealed against
-        // shrinking (no mapped page can disappear), and only written by
-        // `copy_in` at offsets no `Bytes` has been handed out for yet.
-        let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
-        let arena = Arc::new(Self { file, map });
+        let map = memmap2::MmapOptions::new().map_raw_read_only(&file)?;
+        let arena = Arc::new(Self {
+            file,
+            map,
+            next: AtomicU64::new(0),
+        });
+        LIVE_BYTES.fetch_add(capacity, Ordering::Relaxed);
         let start = arena.map.as_ptr() as usize;
         LIVE.write().unwrap_or_else(|e| e.into_inner()).push((
             start,
@@ -58,20 +69,23 @@ impl Arena {
         Ok(arena)
     }
 
-    /// Copies `bytes` in at `offset` (a range never written before) and
-    /// returns them as `Bytes` backed by the arena. None when they do not
-    /// fit or the write fails.
-    pub fn copy_in(self: &Arc<Self>, offset: u64, bytes: &[u8]) -> Option<Bytes> {
-        let start = usize::try_from(offset).ok()?;
-        let end = start.checked_add(bytes.len())?;
-        if end > self.map.len() {
+    /// Copies `bytes` in at the next free offset and returns them as
+    /// `Bytes` backed by the arena. None when they do not fit (nor will
+    /// anything after them) or the write fails.
+    pub fn copy_in(self: &Arc<Self>, bytes: &[u8]) -> Option<Bytes> {
+        let len = bytes.len() as u64;
+        let offset = self.next.fetch_add(len, Ordering::Relaxed);
+        let end = offset.checked_add(len)?;
+        if end > self.map.len() as u64 {
             return None;
         }
+        // The range [offset, end) was reserved above for this call alone,
+        // and no `Bytes` over it exists before this write is done.
         self.file.write_all_at(bytes, offset).ok()?;
         Some(Bytes::from_owner(Slice {
             arena: self.clone(),
-            start,
-            end,
+            start: offset as usize,
+            len: bytes.len(),
         }))
     }
 
@@ -81,12 +95,19 @@ impl Arena {
     }
 }
 
+/// Bytes of arenas alive now: those caches hold, and retired ones that a
+/// download being sent still holds.
+pub fn live_bytes() -> u64 {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
 impl Drop for Arena {
     fn drop(&mut self) {
         let start = self.map.as_ptr() as usize;
         LIVE.write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(s, _, _)| *s != start);
+        LIVE_BYTES.fetch_sub(self.map.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -94,12 +115,18 @@ impl Drop for Arena {
 struct Slice {
     arena: Arc<Arena>,
     start: usize,
-    end: usize,
+    len: usize,
 }
 
 impl AsRef<[u8]> for Slice {
     fn as_ref(&self) -> &[u8] {
-        &self.arena.map[self.start..self.end]
+        // SAFETY: `start..start + len` lies in the mapping (`copy_in`
+        // checked it) and was written before this `Slice` existed; the
+        // arena hands each range out once, so nothing writes it again; the
+        // file is sealed against shrinking, so the pages stay; and the
+        // mapping lives as long as `self.arena`. No reference to the rest
+        // of the mapping, which `copy_in` may still be writing, is made.
+        unsafe { std::slice::from_raw_parts(self.arena.map.as_ptr().add(self.start), self.len) }
     }
 }
 
@@ -121,8 +148,8 @@ mod tests {
     #[test]
     fn bytes_copied_in_are_found_at_their_offset_until_the_arena_goes() {
         let arena = Arena::new(1 << 20).unwrap();
-        let a = arena.copy_in(0, b"hello").unwrap();
-        let b = arena.copy_in(5, &[7u8; 4096]).unwrap();
+        let a = arena.copy_in(b"hello").unwrap();
+        let b = arena.copy_in(&[7u8; 4096]).unwrap();
         assert_eq!(&a[..], b"hello");
         assert_eq!(&b[..], &[7u8; 4096][..]);
         let (found, at) = find(&b).unwrap();
@@ -137,8 +164,10 @@ mod tests {
         assert_eq!(read, b"hello");
         // Heap bytes are not in an arena.
         assert!(find(&vec![7u8; 4096]).is_none());
-        // Past the end: refused.
-        assert!(arena.copy_in((1 << 20) - 2, b"abc").is_none());
+        // Past the end: refused, and so is all after it.
+        assert!(arena.copy_in(&vec![1u8; 1 << 20]).is_none());
+        assert!(arena.copy_in(b"abc").is_none());
+        assert!(live_bytes() >= 1 << 20);
         let start = arena.map.as_ptr() as usize;
         let registered = || LIVE.read().unwrap().iter().any(|(s, _, _)| *s == start);
         drop((found, arena));

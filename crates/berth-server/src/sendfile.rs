@@ -13,7 +13,13 @@
 //! packets. A write that cannot go on returns `Pending` like any other, so
 //! the write deadline above this stream (`tokio-io-timeout`) sees a stalled
 //! client the same way. Over TLS the stream only ever sees ciphertext, and
-//! over HTTP/2 whatever h2 hands it; both are sent byte for byte either way.
+//! over HTTP/2 h2's frames, whose payloads (16 KiB unless the client allows
+//! larger frames) h2 copies into its own buffer: both are written as any
+//! other bytes, and would be sent byte for byte either way.
+//!
+//! `sendfile` has no `MSG_NOSIGNAL`: a peer gone away would raise SIGPIPE,
+//! which Rust's runtime ignores before `main` (tokio's own writes rely on
+//! that as well), so it comes back as an `EPIPE` error.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
