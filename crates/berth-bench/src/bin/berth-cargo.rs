@@ -73,6 +73,31 @@ struct Args {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Where each round's cargo home is made [default: /dev/shm when it is
+    /// a writable directory, else the system's temporary directory].
+    /// `cargo fetch` unpacks every crate into the cargo home; on a disk,
+    /// creating files grows slower from round to round as earlier rounds'
+    /// files are deleted (seen on ext4 with online discard, with no server
+    /// involved), which weighs on whichever rounds come later.
+    #[arg(long)]
+    homes_in: Option<PathBuf>,
+}
+
+/// Where cargo homes are made: see [`Args::homes_in`].
+fn homes_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(p) = given {
+        return p.to_path_buf();
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = tempfile::Builder::new()
+        .prefix("berth-cargo-probe-")
+        .tempdir_in(shm)
+        .is_ok();
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// One crate of the closure.
@@ -346,10 +371,10 @@ fn write_project(dir: &Path, closure: &Closure) -> Result<()> {
 }
 
 /// A fresh cargo home whose config names `index_url` as [`REGISTRY`].
-fn cargo_home(index_url: &str) -> Result<tempfile::TempDir> {
+fn cargo_home(index_url: &str, homes: &Path) -> Result<tempfile::TempDir> {
     let home = tempfile::Builder::new()
         .prefix("berth-cargo-home-")
-        .tempdir()?;
+        .tempdir_in(homes)?;
     let config = format!(
         "[registries.{REGISTRY}]\nindex = \"{index_url}\"\ncredential-provider = [\"cargo:token\"]\n\n\
          [net]\nretry = 0\n\n[term]\ncolor = \"never\"\n"
@@ -485,11 +510,12 @@ impl Round {
 fn run_round(
     cargo: &Path,
     project: &Path,
+    homes: &Path,
     closure: &Closure,
     t: &Target,
     round: usize,
 ) -> Result<Round> {
-    let home = cargo_home(&t.index_url)?;
+    let home = cargo_home(&t.index_url, homes)?;
     for stale in ["Cargo.lock", "target"] {
         let p = project.join(stale);
         if p.is_dir() {
@@ -668,6 +694,8 @@ fn main() -> Result<()> {
         closure.roots.len(),
         cargo.display(),
     );
+    let homes = homes_dir(args.homes_in.as_deref());
+    eprintln!("cargo homes in {}", homes.display());
     let mut rounds = Vec::new();
     for round in 1..=args.rounds {
         // Berth first in odd rounds, nginx first in even ones (B N N B B N
@@ -678,7 +706,14 @@ fn main() -> Result<()> {
         }
         for t in order {
             eprintln!("round {round}: {}...", t.server);
-            rounds.push(run_round(&cargo, project.path(), &closure, t, round)?);
+            rounds.push(run_round(
+                &cargo,
+                project.path(),
+                &homes,
+                &closure,
+                t,
+                round,
+            )?);
         }
     }
     let mut json = report(&rounds);
@@ -686,6 +721,7 @@ fn main() -> Result<()> {
         "backend": args.backend, "crates": closure.crates.len(), "versions": closure.versions(),
         "edges": closure.edges(), "roots": closure.roots.len(), "crate_kib": args.crate_kib,
         "crate_bytes_total": crate_bytes, "seed": args.seed, "cargo": cargo.display().to_string(),
+        "cargo_homes_in": homes.display().to_string(),
     });
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
