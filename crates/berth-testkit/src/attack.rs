@@ -102,3 +102,77 @@ impl Bystander {
         );
     }
 }
+
+/// Reads from `conn` until the server closes it (or `limit` passes);
+/// returns the bytes read and whether it was closed.
+pub fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    let end = Instant::now() + limit;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    while Instant::now() < end {
+        conn.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match conn.read(&mut buf) {
+            Ok(0) => return (seen, true),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (seen, true),
+        }
+    }
+    (seen, false)
+}
+
+/// `len` bytes that do not compress (a xorshift stream from `seed`): a
+/// `.crate` of a known size.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// `conns` connections from `from` that each send `asks` pipelined GETs of
+/// `path` at once and then read nothing: clients that stall the server's
+/// writes.
+pub fn stalled_readers(
+    server: &Server,
+    from: &str,
+    path: &str,
+    conns: usize,
+    asks: usize,
+) -> Vec<TcpStream> {
+    use std::io::Write;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    (0..conns)
+        .map(|_| {
+            let mut c = connect_from(from, server).unwrap();
+            c.write_all(request.repeat(asks).as_bytes()).unwrap();
+            c
+        })
+        .collect()
+}
+
+/// Asserts that the server closed each of `conns` (within 20 s), having
+/// sent each fewer than `most` bytes: what the kernel buffered before the
+/// write deadline cut it off, not every answer asked for.
+pub fn assert_cut_off(conns: &mut [TcpStream], most: usize) {
+    for conn in conns {
+        let (bytes, closed) = read_until_closed(conn, Duration::from_secs(20));
+        assert!(closed, "a stalled connection was kept open");
+        assert!(
+            bytes.len() < most,
+            "all {} bytes were sent: nothing cut the stalled client off",
+            bytes.len()
+        );
+    }
+}

@@ -17,7 +17,9 @@ pub mod publish;
 pub mod server;
 pub mod tarball;
 
-pub use attack::{connect_from, http_from, Bystander};
+pub use attack::{
+    assert_cut_off, connect_from, http_from, noise, read_until_closed, stalled_readers, Bystander,
+};
 pub use berth_protocol::index_path;
 pub use cargo::Cargo;
 pub use http::{

@@ -4,41 +4,21 @@
 //! on 127.0.0.1 checks that `/health`, a publish and an index fetch stay
 //! prompt, and the server's peak memory stays bounded.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 #[path = "support/seed.rs"]
 mod seed;
 
-use berth_testkit::{connect_from, http, Bystander, PublishBuilder, Server, TarballBuilder};
+use berth_testkit::{
+    assert_cut_off, connect_from, http, noise, read_until_closed, stalled_readers, Bystander,
+    PublishBuilder, Server, TarballBuilder,
+};
 
 /// cargo's HTTP/2 preface followed by an empty SETTINGS frame: what an h2c
 /// client sends before its first request.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
-
-/// Reads until the server closes the connection (or `limit` passes);
-/// returns the bytes read and whether it was closed.
-fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
-    let end = Instant::now() + limit;
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    while Instant::now() < end {
-        conn.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        match conn.read(&mut buf) {
-            Ok(0) => return (seen, true),
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return (seen, true),
-        }
-    }
-    (seen, false)
-}
 
 /// The HTTP/2 frame types in `bytes`, a stream of whole frames.
 fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
@@ -129,19 +109,6 @@ fn one_address_cannot_hold_every_connection_and_idle_http2_is_closed() {
     );
 }
 
-/// Bytes that do not compress: a xorshift stream.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[test]
 fn clients_that_never_read_are_cut_off_by_the_write_deadline() {
     let server = Server::start_with_config("[limits]\nwrite_timeout_secs = 2\n");
@@ -159,27 +126,13 @@ fn clients_that_never_read_are_cut_off_by_the_write_deadline() {
     assert!(r.ok(), "{r:?}");
     // 8 connections from 127.0.0.3 ask for the 4 MB crate 20 times each and
     // never read an answer.
-    let request = "GET /r/main/api/v1/crates/big/1.0.0/download HTTP/1.1\r\nHost: x\r\n\r\n";
-    let mut conns: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut c = connect_from("127.0.0.3", &server).unwrap();
-            c.write_all(request.repeat(20).as_bytes()).unwrap();
-            c
-        })
-        .collect();
+    let path = "/r/main/api/v1/crates/big/1.0.0/download";
+    let mut conns = stalled_readers(&server, "127.0.0.3", path, 8, 20);
     Bystander::watch(&server, &token, "ordinary", Duration::from_secs(4))
         .assert_healthy(Duration::from_secs(5));
     // Each was closed when its writes stalled: what reached the client is
     // what the kernel buffered, far less than the 20 answers asked for.
-    for conn in &mut conns {
-        let (bytes, closed) = read_until_closed(conn, Duration::from_secs(20));
-        assert!(closed, "a stalled connection was kept open");
-        assert!(
-            bytes.len() < 20 * size,
-            "all {} bytes were sent: nothing cut the stalled client off",
-            bytes.len()
-        );
-    }
+    assert_cut_off(&mut conns, 20 * size);
 }
 
 /// Sends a publish request's headers and `sent` bytes of a body that claims

@@ -6,22 +6,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_testkit::{connect_from, sha256_hex, Bystander, PublishBuilder, Server, TarballBuilder};
-
-/// Bytes that do not compress: a xorshift stream.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use berth_testkit::{
+    assert_cut_off, noise, sha256_hex, stalled_readers, Bystander, PublishBuilder, Server,
+    TarballBuilder,
+};
 
 /// Publishes `name@1.0.0` with `kib` KiB of noise; returns its `.crate`.
 fn publish(server: &Server, token: &str, name: &str, kib: usize, seed: u64) -> Vec<u8> {
@@ -201,29 +191,6 @@ fn a_slow_reader_with_a_small_window_gets_every_byte() {
     );
 }
 
-/// Reads until the server closes the connection (or `limit` passes);
-/// returns the bytes read and whether it was closed.
-fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> (usize, bool) {
-    let end = Instant::now() + limit;
-    let mut seen = 0;
-    let mut buf = [0u8; 64 * 1024];
-    conn.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    while Instant::now() < end {
-        match conn.read(&mut buf) {
-            Ok(0) => return (seen, true),
-            Ok(n) => seen += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return (seen, true),
-        }
-    }
-    (seen, false)
-}
-
 #[test]
 fn clients_that_stop_reading_a_cached_download_are_cut_off() {
     let server = Server::start_with_config("[limits]\nwrite_timeout_secs = 2\n");
@@ -234,26 +201,13 @@ fn clients_that_stop_reading_a_cached_download_are_cut_off() {
     let before = sendfile_bytes(&server);
     // 6 connections from 127.0.0.3 ask for the 1 MiB crate 40 times each
     // and never read an answer.
-    let mut conns: Vec<TcpStream> = (0..6)
-        .map(|_| {
-            let mut c = connect_from("127.0.0.3", &server).unwrap();
-            c.write_all(download_request("big").repeat(40).as_bytes())
-                .unwrap();
-            c
-        })
-        .collect();
+    let path = "/r/main/api/v1/crates/big/1.0.0/download";
+    let mut conns = stalled_readers(&server, "127.0.0.3", path, 6, 40);
     Bystander::watch(&server, &token, "ordinary", Duration::from_secs(4))
         .assert_healthy(Duration::from_secs(5));
     // Each was closed when its sends stalled, having been sent what the
     // kernel would buffer, far less than the 40 answers asked for.
-    for conn in &mut conns {
-        let (bytes, closed) = read_until_closed(conn, Duration::from_secs(20));
-        assert!(closed, "a stalled connection was kept open");
-        assert!(
-            bytes < 40 * krate.len(),
-            "all {bytes} bytes were sent: nothing cut the stalled client off"
-        );
-    }
+    assert_cut_off(&mut conns, 40 * krate.len());
     // And what they were sent went by sendfile.
     assert!(sendfile_bytes(&server) > before);
 }
