@@ -124,7 +124,7 @@ impl DownloadCache {
         }
         // Room is reserved under the lock; the bytes are copied outside it,
         // so that lookups never wait for a copy.
-        let (id, _arena) = {
+        let (id, arena) = {
             let Ok(mut guard) = self.blobs.write() else {
                 return bytes;
             };
@@ -150,10 +150,12 @@ impl DownloadCache {
             (segment.id, arena)
         };
         #[cfg(target_os = "linux")]
-        let bytes = match _arena {
+        let bytes = match arena {
             Some(arena) => arena.copy_in(&bytes).unwrap_or(bytes),
             None => bytes,
         };
+        #[cfg(not(target_os = "linux"))]
+        let () = arena;
         let Ok(mut guard) = self.blobs.write() else {
             return bytes;
         };
