@@ -395,6 +395,21 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn where_no_arena_can_be_made_blobs_are_kept_on_the_heap() {
+        // Segments of 2^57 bytes: no such mapping fits an address space.
+        let cache = DownloadCache::new(1 << 61);
+        let (d, b) = blob(1, 100);
+        let kept = cache.put_blob(d.clone(), b.clone());
+        assert_eq!(kept, b);
+        assert!(crate::sendable::find(&kept).is_none());
+        assert_eq!(cache.blob(&d), Some(b));
+        // Not tried again for a minute.
+        let retry = cache.blobs.read().unwrap().arena_retry_at;
+        assert!(retry.is_some_and(|at| at > std::time::Instant::now()));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn kept_blobs_live_in_arenas_and_held_ones_cannot_pile_up() {
         let budget = 16 << 20;
         let cache = DownloadCache::new(budget);
