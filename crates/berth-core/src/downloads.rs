@@ -102,6 +102,13 @@ impl DownloadCache {
         }
     }
 
+    /// Bytes of blobs kept now.
+    fn kept_bytes(&self) -> u64 {
+        self.blobs
+            .read()
+            .map_or(0, |b| b.segments.iter().map(|s| s.used).sum())
+    }
+
     fn blob(&self, digest: &str) -> Option<Bytes> {
         self.blobs.read().ok()?.map.get(digest).cloned()
     }
@@ -269,6 +276,18 @@ impl DownloadCounter {
 }
 
 impl Berth {
+    /// What the download cache holds now, for the metrics: bytes of
+    /// `.crate` files kept, and bytes of the memory files alive (retired
+    /// ones too, while a download from them is still being sent; none
+    /// off Linux).
+    pub fn download_cache_bytes(&self) -> (u64, u64) {
+        #[cfg(target_os = "linux")]
+        let files = crate::sendable::live_bytes();
+        #[cfg(not(target_os = "linux"))]
+        let files = 0;
+        (self.download_cache.kept_bytes(), files)
+    }
+
     /// Opens the `.crate` of `name@vers` for streaming and, when `count`,
     /// counts the download (a HEAD request is not a download).
     pub async fn download(

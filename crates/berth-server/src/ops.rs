@@ -46,6 +46,9 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
                 .into_response();
         }
     }
+    let (kept, files) = state.berth.download_cache_bytes();
+    metrics::gauge!("berth_download_cache_bytes").set(kept as f64);
+    metrics::gauge!("berth_download_cache_file_bytes").set(files as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

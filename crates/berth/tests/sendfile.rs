@@ -13,6 +13,17 @@ use berth_testkit::{
     TarballBuilder,
 };
 
+/// Reads from `conn` up to the end of a response head; returns the head.
+fn read_head(conn: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).expect("a response head");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
 /// Publishes `name@1.0.0` with `kib` KiB of noise; returns its `.crate`.
 fn publish(server: &Server, token: &str, name: &str, kib: usize, seed: u64) -> Vec<u8> {
     let krate = TarballBuilder::package(name, "1.0.0")
@@ -33,30 +44,30 @@ fn download_request(name: &str) -> String {
     format!("GET /r/main/api/v1/crates/{name}/1.0.0/download HTTP/1.1\r\nHost: x\r\n\r\n")
 }
 
-/// The value of `berth_sendfile_bytes_total`, or 0 before the first.
-fn sendfile_bytes(server: &Server) -> u64 {
+/// The value of the unlabelled metric `name`, or 0 before it has one.
+fn metric(server: &Server, name: &str) -> u64 {
     let text = server.get("/metrics").text().unwrap();
     text.lines()
         .find_map(|l| {
-            l.strip_prefix("berth_sendfile_bytes_total ")?
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
                 .trim()
-                .parse()
+                .parse::<f64>()
                 .ok()
         })
-        .unwrap_or(0)
+        .map_or(0, |v| v as u64)
+}
+
+/// The value of `berth_sendfile_bytes_total`, or 0 before the first.
+fn sendfile_bytes(server: &Server) -> u64 {
+    metric(server, "berth_sendfile_bytes_total")
 }
 
 /// Reads one HTTP/1.1 response with a `Content-Length` from `conn`, `pace`
 /// bytes at a time (sleeping `pause` between reads); returns its status and
 /// body.
 fn read_response(conn: &mut TcpStream, pace: usize, pause: Duration) -> (u16, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        conn.read_exact(&mut byte).expect("a response head");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = read_head(conn);
     let status = head[9..12].parse().unwrap();
     let len: usize = head
         .lines()
@@ -210,4 +221,90 @@ fn clients_that_stop_reading_a_cached_download_are_cut_off() {
     assert_cut_off(&mut conns, 40 * krate.len());
     // And what they were sent went by sendfile.
     assert!(sendfile_bytes(&server) > before);
+}
+
+/// A cached download still being sent keeps its cache segment's memory
+/// file alive after the cache has dropped that segment. Clients that ask
+/// for many different crates and stop reading must not pin such files
+/// beyond twice the cache's budget: past that, new segments keep their
+/// bytes on the heap, and every download is still served whole.
+#[test]
+fn stalled_downloads_pin_at_most_twice_the_download_cache() {
+    const BUDGET: u64 = 2 << 20;
+    const SEGMENT: u64 = BUDGET / 16;
+    let server = Server::start_with_config(&format!(
+        "[limits]\nblob_cache_bytes = {BUDGET}\nwrite_timeout_secs = 120\n"
+    ));
+    let token = server.user_with_token("alice");
+    // 40 crates of more than half a segment each: each fills a segment of
+    // its own, two and a half times round the cache's sixteen.
+    let crates: Vec<Vec<u8>> = (0..40u64)
+        .map(|i| publish(&server, &token, &format!("c{i}"), 112, 100 + i))
+        .collect();
+    for c in &crates {
+        assert!(c.len() as u64 > SEGMENT / 2 && c.len() as u64 <= SEGMENT);
+    }
+
+    // One client at 127.0.0.4 with a connection per crate, in turn: a small
+    // receive window, the crate asked for 48 times at once (more than the
+    // kernel buffers), the first answer's head read, and nothing more.
+    let mut stalled = Vec::new();
+    for i in 0..crates.len() {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let local: std::net::SocketAddr = "127.0.0.4:0".parse().unwrap();
+        socket.bind(&local.into()).unwrap();
+        let addr: std::net::SocketAddr = server.addr().parse().unwrap();
+        socket.connect(&addr.into()).unwrap();
+        let mut conn: TcpStream = socket.into();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        conn.write_all(download_request(&format!("c{i}")).repeat(48).as_bytes())
+            .unwrap();
+        let head = read_head(&mut conn);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        stalled.push(conn);
+    }
+
+    // Without the bound, the 40 stalled answers would pin 40 segments'
+    // files (2.5 times the budget); with it, files stop at twice the
+    // budget, and the cache itself keeps at most the budget.
+    let files = metric(&server, "berth_download_cache_file_bytes");
+    let kept = metric(&server, "berth_download_cache_bytes");
+    assert!(
+        files > BUDGET && files <= 2 * BUDGET,
+        "{files} bytes of memory files alive for a budget of {BUDGET}"
+    );
+    assert!(kept > 0 && kept <= BUDGET, "{kept} bytes kept");
+
+    // Meanwhile another client downloads crates kept on the heap and in
+    // files, and crates the cache had dropped: each whole.
+    for i in [39, 30, 20, 0] {
+        let r = server.get(&format!("/r/main/api/v1/crates/c{i}/1.0.0/download"));
+        assert_eq!(r.status(), 200);
+        assert!(r.bytes().unwrap().as_ref() == &crates[i][..], "c{i}");
+    }
+
+    // The stalled client goes away: the files its answers held are freed,
+    // and new segments get files again (their downloads go by sendfile).
+    drop(stalled);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let files = loop {
+        let files = metric(&server, "berth_download_cache_file_bytes");
+        if files <= BUDGET || std::time::Instant::now() > deadline {
+            break files;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(files <= BUDGET, "{files} bytes of memory files still alive");
+    let before = sendfile_bytes(&server);
+    for (i, krate) in crates.iter().enumerate().take(20) {
+        let r = server.get(&format!("/r/main/api/v1/crates/c{i}/1.0.0/download"));
+        assert!(r.bytes().unwrap().as_ref() == &krate[..], "c{i}");
+    }
+    assert!(
+        sendfile_bytes(&server) > before,
+        "no download went by sendfile once the stalled client left"
+    );
 }
