@@ -48,6 +48,11 @@ struct Args {
     /// wrk threads.
     #[arg(long, default_value_t = 2)]
     threads: u32,
+    /// Rounds of each steady-state index measurement: the round with the
+    /// median p99 is the one reported (each round is printed), so that one
+    /// noisy window on a shared machine does not decide a ratio.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// wrk connections for index files.
     #[arg(long, default_value_t = 16)]
     connections: u32,
@@ -635,11 +640,16 @@ fn measure(
             checks,
         });
     }
-    let run_wrk =
-        |what: &str, paths: Vec<String>, connections: u32| -> Result<(String, usize, WrkResult)> {
-            let script = dir.path().join(format!("{what}.lua"));
-            write_lua(&script, &paths)?;
-            eprintln!("[{label}] wrk {what} ({} distinct paths)...", paths.len());
+    let run_wrk_rounds = |what: &str,
+                          paths: Vec<String>,
+                          connections: u32,
+                          rounds: usize|
+     -> Result<(String, usize, WrkResult)> {
+        let script = dir.path().join(format!("{what}.lua"));
+        write_lua(&script, &paths)?;
+        eprintln!("[{label}] wrk {what} ({} distinct paths)...", paths.len());
+        let mut results = Vec::new();
+        for round in 1..=rounds.max(1) {
             let r = Wrk {
                 url: &server.url,
                 threads: args.threads,
@@ -649,12 +659,24 @@ fn measure(
                 script: Some(&script),
             }
             .run()?;
+            let of = if rounds > 1 {
+                format!(" (round {round} of {rounds})")
+            } else {
+                String::new()
+            };
             eprintln!(
-                "[{label}]   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+                "[{label}]   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}{of}",
                 r.per_second, r.p50_ms, r.p99_ms, r.errors
             );
-            Ok((what.to_string(), paths.len(), r))
-        };
+            results.push(r);
+        }
+        results.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+        let median = results.swap_remove(results.len() / 2);
+        Ok((what.to_string(), paths.len(), median))
+    };
+    let run_wrk = |what: &str, paths: Vec<String>, connections: u32| {
+        run_wrk_rounds(what, paths, connections, 1)
+    };
     // The working set's first fetches, which read each file from the
     // database; then the working set in steady state, served from memory.
     let working_set = index_paths(args.index_paths);
@@ -669,13 +691,19 @@ fn measure(
         first.per_second, first.p50_ms, first.p99_ms, first.errors
     );
     reads.push(("index-first".to_string(), working_set.len(), first));
-    reads.push(run_wrk("index", working_set, args.connections)?);
+    reads.push(run_wrk_rounds(
+        "index",
+        working_set,
+        args.connections,
+        args.rounds,
+    )?);
     if crates > args.small_crates {
         // The small registry's working set on the large registry.
-        reads.push(run_wrk(
+        reads.push(run_wrk_rounds(
             "index-small-set",
             index_paths(args.small_crates),
             args.connections,
+            args.rounds,
         )?);
     }
     let (rss_after_index, _) = rss_mib(&server);
