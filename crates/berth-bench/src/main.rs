@@ -56,7 +56,7 @@ struct Args {
     /// goes first (Berth, nginx; nginx, Berth; ...): each figure printed is
     /// the server's median round, so that one noisy window on a shared
     /// machine does not decide a ratio.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Write the results as JSON here too.
     #[arg(long)]
