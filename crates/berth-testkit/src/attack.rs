@@ -13,9 +13,23 @@ use crate::tarball::crate_file;
 /// A TCP connection to `server` from the loopback address `from`
 /// (`127.0.0.2`, ...), or the error the kernel or server gave.
 pub fn connect_from(from: &str, server: &Server) -> std::io::Result<TcpStream> {
+    connect_with_window(from, server, None)
+}
+
+/// [`connect_from`], with the socket's receive buffer set to `window`
+/// bytes first (the kernel doubles it): a client whose reads the server's
+/// writes soon wait for.
+pub fn connect_with_window(
+    from: &str,
+    server: &Server,
+    window: Option<usize>,
+) -> std::io::Result<TcpStream> {
     let local: SocketAddr = format!("{from}:0").parse().expect("a loopback address");
     let remote: SocketAddr = server.addr().parse().expect("the server's address");
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    if let Some(bytes) = window {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     socket.bind(&local.into())?;
     socket.connect_timeout(&remote.into(), Duration::from_secs(5))?;
     Ok(socket.into())

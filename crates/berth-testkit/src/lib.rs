@@ -18,7 +18,8 @@ pub mod server;
 pub mod tarball;
 
 pub use attack::{
-    assert_cut_off, connect_from, http_from, noise, read_until_closed, stalled_readers, Bystander,
+    assert_cut_off, connect_from, connect_with_window, http_from, noise, read_until_closed,
+    stalled_readers, Bystander,
 };
 pub use berth_protocol::index_path;
 pub use cargo::Cargo;

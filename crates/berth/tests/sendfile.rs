@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_testkit::{
-    assert_cut_off, noise, sha256_hex, stalled_readers, Bystander, PublishBuilder, Server,
-    TarballBuilder,
+    assert_cut_off, connect_with_window, noise, sha256_hex, stalled_readers, Bystander,
+    PublishBuilder, Server, TarballBuilder,
 };
 
 /// Reads from `conn` up to the end of a response head; returns the head.
@@ -169,11 +169,7 @@ fn a_slow_reader_with_a_small_window_gets_every_byte() {
     // A small receive buffer and a reader that takes 16 KiB every 2 ms: the
     // server's sends stop and resume many times, each from where the last
     // one ended.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let addr: std::net::SocketAddr = server.addr().parse().unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut conn: TcpStream = socket.into();
+    let mut conn = connect_with_window("127.0.0.1", &server, Some(4096)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     conn.write_all(download_request("large").as_bytes())
@@ -250,14 +246,7 @@ fn stalled_downloads_pin_at_most_twice_the_download_cache() {
     // kernel buffers), the first answer's head read, and nothing more.
     let mut stalled = Vec::new();
     for i in 0..crates.len() {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let local: std::net::SocketAddr = "127.0.0.4:0".parse().unwrap();
-        socket.bind(&local.into()).unwrap();
-        let addr: std::net::SocketAddr = server.addr().parse().unwrap();
-        socket.connect(&addr.into()).unwrap();
-        let mut conn: TcpStream = socket.into();
+        let mut conn = connect_with_window("127.0.0.4", &server, Some(4096)).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         conn.write_all(download_request(&format!("c{i}")).repeat(48).as_bytes())
