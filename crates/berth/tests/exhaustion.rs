@@ -220,16 +220,34 @@ fn search_floods_are_bounded_and_deep_pages_refused() {
     assert_eq!(deep.status(), 400);
     assert!(deep.text().unwrap().contains("narrow the query"));
 
-    // 24 anonymous clients on 12 addresses search in a loop, for the
-    // deepest page served (the costliest search: every shallow one is a
-    // short walk, over before the next client waits long).
+    // Anonymous clients on 16 addresses search in a loop, for the deepest
+    // page served (the costliest search: every shallow one is a short walk,
+    // over before the next client waits long). A search waits up to 250 ms
+    // for the one slot (`SEARCH_WAIT` in berth-core's throttle.rs), so the
+    // flood must queue more than that: as many clients as fill three times
+    // the wait with searches of the speed this machine has, at least 24 and
+    // at most 128 (a fast machine once answered 24 clients' queue in 160 ms
+    // and refused none).
     let search = "/r/main/api/v1/crates?q=crate&per_page=100&page=10";
+    let url = format!("{}{search}", server.url);
+    let alone = http();
+    let mut solo: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            assert_eq!(alone.get(&url).send().unwrap().status(), 200);
+            t.elapsed()
+        })
+        .collect();
+    solo.sort();
+    let one = solo[2].max(Duration::from_micros(100));
+    let clients = (3 * 250_000 / one.as_micros()).clamp(24, 128) as usize;
+    println!("one search alone takes {one:?}: {clients} clients flood");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flood: Vec<_> = (0..24)
+    let flood: Vec<_> = (0..clients)
         .map(|i| {
-            let url = format!("{}{search}", server.url);
+            let url = url.clone();
             let stop = stop.clone();
-            let from: std::net::IpAddr = format!("127.0.0.{}", 2 + i % 12).parse().unwrap();
+            let from: std::net::IpAddr = format!("127.0.0.{}", 2 + i % 16).parse().unwrap();
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::builder()
                     .local_address(from)
