@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 mod seed;
 
 use berth_testkit::{
-    assert_cut_off, connect_from, http, noise, read_until_closed, stalled_readers, Bystander,
-    PublishBuilder, Server, TarballBuilder,
+    assert_cut_off, connect_from, http, http_from, noise, read_until_closed, stalled_readers,
+    Bystander, PublishBuilder, Server, TarballBuilder,
 };
 
 /// cargo's HTTP/2 preface followed by an empty SETTINGS frame: what an h2c
@@ -224,10 +224,11 @@ fn search_floods_are_bounded_and_deep_pages_refused() {
     // page served (the costliest search: every shallow one is a short walk,
     // over before the next client waits long). A search waits up to 250 ms
     // for the one slot (`SEARCH_WAIT` in berth-core's throttle.rs), so the
-    // flood must queue more than that: as many clients as fill three times
-    // the wait with searches of the speed this machine has, at least 24 and
-    // at most 128 (a fast machine once answered 24 clients' queue in 160 ms
-    // and refused none).
+    // flood must queue more than that: it starts with as many clients as
+    // fill three times the wait with searches of the speed this machine
+    // has (a fast machine once answered 24 clients' queue in 160 ms and
+    // refused none), and adds 32 more each half second until a search is
+    // refused, at most 512 clients in all.
     let search = "/r/main/api/v1/crates?q=crate&per_page=100&page=10";
     let url = format!("{}{search}", server.url);
     let alone = http();
@@ -240,22 +241,22 @@ fn search_floods_are_bounded_and_deep_pages_refused() {
         .collect();
     solo.sort();
     let one = solo[2].max(Duration::from_micros(100));
-    let clients = (3 * 250_000 / one.as_micros()).clamp(24, 128) as usize;
-    println!("one search alone takes {one:?}: {clients} clients flood");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flood: Vec<_> = (0..clients)
-        .map(|i| {
-            let url = url.clone();
-            let stop = stop.clone();
-            let from: std::net::IpAddr = format!("127.0.0.{}", 2 + i % 16).parse().unwrap();
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder()
-                    .local_address(from)
-                    .timeout(Duration::from_secs(30))
-                    .build()
-                    .unwrap();
+    let first = (3 * 250_000 / one.as_micros()).clamp(24, 128) as usize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    // One client per address; each thread gets a connection of its own.
+    let addresses: Vec<_> = (0..16)
+        .map(|i| http_from(&format!("127.0.0.{}", 2 + i)))
+        .collect();
+    let mut flood = Vec::new();
+    let wave = |n: usize, flood: &mut Vec<std::thread::JoinHandle<(usize, usize)>>| {
+        for _ in 0..n {
+            let client = addresses[flood.len() % addresses.len()].clone();
+            let (url, stop, refused) = (url.clone(), stop.clone(), refused.clone());
+            flood.push(std::thread::spawn(move || {
                 let (mut ok, mut busy) = (0, 0);
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     let r = client.get(&url).send().unwrap();
                     match r.status().as_u16() {
                         200 => ok += 1,
@@ -263,22 +264,32 @@ fn search_floods_are_bounded_and_deep_pages_refused() {
                             assert_eq!(r.headers()["retry-after"], "1");
                             assert!(r.text().unwrap().contains("too many searches"));
                             busy += 1;
+                            refused.fetch_add(1, Ordering::Relaxed);
                         }
                         s => panic!("a search answered {s}"),
                     }
                 }
                 (ok, busy)
-            })
-        })
-        .collect();
+            }));
+        }
+    };
+    wave(first, &mut flood);
     std::thread::sleep(Duration::from_millis(300));
+    while refused.load(Ordering::Relaxed) == 0 && flood.len() < 512 {
+        wave(32, &mut flood);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!(
+        "one search alone takes {one:?}: {first} clients flood, {} once the first was refused",
+        flood.len()
+    );
     let seen = Bystander::watch(&server, &token, "ordinary", Duration::from_secs(3));
     // Owners of a crate answer promptly too.
     let t = Instant::now();
     let owners = server.get("/r/main/api/v1/crates/ordinary/owners");
     assert_eq!(owners.status(), 200);
     let owners_took = t.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     let (ok, busy) = flood
         .into_iter()
         .map(|t| t.join().unwrap())
