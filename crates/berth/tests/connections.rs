@@ -116,7 +116,7 @@ fn a_trickling_upload_is_cut_off_with_a_clear_error() {
     );
     assert_snapshot!(redact_request_ids(body), @r#"{"errors":[{"detail":"the request took longer than the server's limit (limits.request_timeout_secs); a slow or stalled upload is cut off (request id: [REQUEST_ID])"}]}"#);
     assert!(
-        took >= Duration::from_secs(4) && took < Duration::from_secs(9),
+        took >= Duration::from_secs(4) && took < Duration::from_secs(15),
         "{took:?}"
     );
     // Nothing was stored.

@@ -249,10 +249,10 @@ fn a_registry_restricted_token_works_on_its_registry_only() {
 fn expiry_names_listing_and_revoking() {
     let server = Server::start();
     server.add_user("alice", false);
-    let short = server.token("alice", &["--name", "short", "--expires-in", "2s"]);
+    let short = server.token("alice", &["--name", "short", "--expires-in", "5s"]);
     let r = call(&server, Method::GET, "/api/v1/me/tokens", &short, None);
     assert_eq!(r.status, 200, "{}", r.text);
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    std::thread::sleep(std::time::Duration::from_millis(6100));
     let r = call(&server, Method::GET, "/api/v1/me/tokens", &short, None);
     assert_eq!(r.status, 401);
     assert_eq!(
