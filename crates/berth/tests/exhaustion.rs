@@ -16,6 +16,17 @@ use berth_testkit::{
     Bystander, PublishBuilder, Server, TarballBuilder,
 };
 
+/// The attacks run one at a time: each bystander's bounds are for one
+/// attack on these two cores, not for several in parallel.
+static ONE_ATTACK_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_attack_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A failed attack must not fail the others.
+    ONE_ATTACK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// cargo's HTTP/2 preface followed by an empty SETTINGS frame: what an h2c
 /// client sends before its first request.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
@@ -34,6 +45,7 @@ fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn one_address_cannot_hold_every_connection_and_idle_http2_is_closed() {
+    let _attack = one_attack_at_a_time();
     let server = Server::start_with_config(
         "[limits]\nmax_connections = 64\nmax_connections_per_ip = 16\nheader_read_timeout_secs = 2\n\
          connections_per_ip_exempt = [\"127.0.0.4/32\"]\n",
@@ -111,6 +123,7 @@ fn one_address_cannot_hold_every_connection_and_idle_http2_is_closed() {
 
 #[test]
 fn clients_that_never_read_are_cut_off_by_the_write_deadline() {
+    let _attack = one_attack_at_a_time();
     let server = Server::start_with_config("[limits]\nwrite_timeout_secs = 2\n");
     let token = server.user_with_token("alice");
     let krate = TarballBuilder::package("big", "1.0.0")
@@ -150,6 +163,7 @@ fn trickle_publish(server: &Server, from: &str, token: &str, declared: usize) ->
 
 #[test]
 fn slow_uploads_never_hold_publish_slots() {
+    let _attack = one_attack_at_a_time();
     let server = Server::start_with_config(
         "[limits]\nmax_concurrent_publishes = 2\nupload_grace_secs = 2\n\
          min_upload_bytes_per_sec = 16384\nmax_uploads_per_user = 4\n",
@@ -167,7 +181,9 @@ fn slow_uploads_never_hold_publish_slots() {
         .flat_map(|t| (0..4).map(move |_| t.clone()))
         .map(|t| trickle_publish(&server, "127.0.0.2", &t, 100_000))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Time for the server to take in all eight (half the upload grace: a
+    // loaded machine needs more than a few hundred milliseconds).
+    std::thread::sleep(Duration::from_millis(1000));
     // A fifth upload from a user with four in flight waits its turn,
     // holding no publish slot.
     let fifth = {
@@ -205,6 +221,7 @@ fn slow_uploads_never_hold_publish_slots() {
 
 #[test]
 fn search_floods_are_bounded_and_deep_pages_refused() {
+    let _attack = one_attack_at_a_time();
     let server = Server::start_with_config("[limits]\nmax_concurrent_searches = 1\n");
     let token = server.user_with_token("alice");
     seed::crates(&server, "alice", 50_000, &"0".repeat(64));
