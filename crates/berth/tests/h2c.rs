@@ -487,7 +487,7 @@ fn a_client_that_takes_nothing_is_dropped() {
 
 #[test]
 fn a_connection_idle_before_it_switches_is_not_cut_as_it_switches() {
-    let server = Server::start_with_config("[limits]\nheader_read_timeout_secs = 2\n");
+    let server = Server::start_with_config("[limits]\nheader_read_timeout_secs = 3\n");
     let token = server.user_with_token("alice");
     publish_chain(&server, &token, 1);
     // A request, then quiet for most of the idle deadline, then the
@@ -500,7 +500,7 @@ fn a_connection_idle_before_it_switches_is_not_cut_as_it_switches() {
         let mut buf = [0u8; 1024];
         conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         assert!(conn.read(&mut buf).unwrap() > 0);
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(2000));
         conn.write_all(upgrade_request("GET", "/r/main/index/ch/ai/chain-0", &ASKS).as_bytes())
             .unwrap();
         let mut head = Vec::new();
@@ -510,7 +510,7 @@ fn a_connection_idle_before_it_switches_is_not_cut_as_it_switches() {
             head.push(byte[0]);
         }
         assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-        std::thread::sleep(Duration::from_millis(1000));
+        std::thread::sleep(Duration::from_millis(1500));
         conn.write_all(&preface(&[])).unwrap();
         let frames = read_frames(&mut conn, |f| {
             f.iter()
