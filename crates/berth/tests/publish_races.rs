@@ -117,22 +117,32 @@ fn gc_racing_a_publish_of_identical_bytes_keeps_them() {
     // another registry.
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
-        let collector = s.spawn(|| {
+        // The publishes start as the first gc does, and gc runs until they
+        // are done: at least one run, however the threads are scheduled.
+        let (started, first_gc) = std::sync::mpsc::channel();
+        let (until, on) = (&stop, &server);
+        let collector = s.spawn(move || {
             let mut runs = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let out = server.berth(&["gc", "--min-age-secs", "5"]);
+            loop {
+                if runs == 0 {
+                    started.send(()).unwrap();
+                }
+                let out = on.berth(&["gc", "--min-age-secs", "5"]);
                 assert!(out.status.success(), "{out:?}");
                 runs += 1;
+                if until.load(std::sync::atomic::Ordering::Relaxed) {
+                    return runs;
+                }
             }
-            runs
         });
+        first_gc.recv().unwrap();
         let statuses: Vec<u16> = orphans
             .iter()
             .map(|(name, krate)| publish_to(&server, "other", &token, name, "1.0.0", krate))
             .collect();
         // Stopped before asserting, so a failure cannot leave gc looping.
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(collector.join().unwrap() > 0);
+        collector.join().unwrap();
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     });
     // One last collection: only what nothing refers to may go.
