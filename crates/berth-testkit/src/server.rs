@@ -585,6 +585,16 @@ impl Server {
         http().get(format!("{}{path}", self.url)).send().unwrap()
     }
 
+    /// The value of the `/metrics` line whose name and labels are `line`
+    /// exactly (`berth_x_total` or `berth_x_total{key="v"}`), or 0 before
+    /// the metric has one.
+    pub fn metric(&self, line: &str) -> f64 {
+        let text = self.get("/metrics").text().unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// A request for a path on the server, to add headers and a body to.
     pub fn request(
         &self,

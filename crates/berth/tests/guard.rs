@@ -57,14 +57,6 @@ fn get(client: &Client, server: &Server, path: &str, token: Option<&str>) -> Rep
     send(req).unwrap()
 }
 
-/// The value of a metric line (`name{labels} value`) in `/metrics`, or 0.
-fn metric(server: &Server, line_start: &str) -> f64 {
-    let text = server.get("/metrics").text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn forwarding_headers_are_believed_from_trusted_proxies_only() {
     let server = Server::start_with_config("trusted_proxies = [\"127.0.0.2/32\"]\n");
@@ -193,10 +185,7 @@ fn a_registry_answers_only_the_addresses_it_allows() {
     // above was through the virtual registry).
     let refusals = answers.len() as f64 + 2.0;
     assert_eq!(
-        metric(
-            &server,
-            "berth_refused_total{reason=\"address_not_allowed\"}"
-        ),
+        server.metric("berth_refused_total{reason=\"address_not_allowed\"}"),
         refusals
     );
     let rows = audit(&server, "access.denied");
@@ -332,13 +321,13 @@ fn failed_authentications_throttle_the_address_and_prefix_alone() {
         assert!(!all.contains(&bad(i)) && !all.contains(&same(i)), "{all}");
     }
     // And the metrics.
-    assert_eq!(metric(&server, "berth_auth_failures_total"), 14.0);
+    assert_eq!(server.metric("berth_auth_failures_total"), 14.0);
     assert_eq!(
-        metric(&server, "berth_auth_throttled_total{key=\"address\"}"),
+        server.metric("berth_auth_throttled_total{key=\"address\"}"),
         2.0
     );
     assert_eq!(
-        metric(&server, "berth_auth_throttled_total{key=\"prefix\"}"),
+        server.metric("berth_auth_throttled_total{key=\"prefix\"}"),
         1.0
     );
 }

@@ -11,14 +11,6 @@ use std::time::{Duration, Instant};
 
 use berth_testkit::{dependency, http, Cargo, PublishBuilder, Server};
 
-/// The value of a metric line (`name{labels} value`) in `/metrics`, or 0.
-fn metric(server: &Server, line_start: &str) -> f64 {
-    let text = server.get("/metrics").text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Publishes `chain-0` .. `chain-{n-1}`, each depending on the one before
 /// it and on the one at half its position.
 fn publish_chain(server: &Server, token: &str, n: usize) {
@@ -98,7 +90,7 @@ fn cargo_resolves_and_fetches_over_http2_after_upgrading() {
         assert_eq!(h1, 1, "{what}: HTTP/1.1 answers besides the 101:\n{trace}");
         assert!(h2 >= at_least, "{what}: {h2} HTTP/2 answers:\n{trace}");
     }
-    assert!(metric(&server, "berth_h2c_upgrades_total") >= 2.0);
+    assert!(server.metric("berth_h2c_upgrades_total") >= 2.0);
 }
 
 #[test]
@@ -116,7 +108,7 @@ fn with_h2c_off_cargo_stays_on_http1() {
         trace.contains("Upgrade: h2c"),
         "cargo did not ask:\n{trace}"
     );
-    assert_eq!(metric(&server, "berth_h2c_upgrades_total"), 0.0);
+    assert_eq!(server.metric("berth_h2c_upgrades_total"), 0.0);
 }
 
 /// `curl --http2` on `path` with these extra headers: (HTTP version,

@@ -44,23 +44,9 @@ fn download_request(name: &str) -> String {
     format!("GET /r/main/api/v1/crates/{name}/1.0.0/download HTTP/1.1\r\nHost: x\r\n\r\n")
 }
 
-/// The value of the unlabelled metric `name`, or 0 before it has one.
-fn metric(server: &Server, name: &str) -> u64 {
-    let text = server.get("/metrics").text().unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0, |v| v as u64)
-}
-
 /// The value of `berth_sendfile_bytes_total`, or 0 before the first.
 fn sendfile_bytes(server: &Server) -> u64 {
-    metric(server, "berth_sendfile_bytes_total")
+    server.metric("berth_sendfile_bytes_total") as u64
 }
 
 /// Reads one HTTP/1.1 response with a `Content-Length` from `conn`, `pace`
@@ -259,8 +245,8 @@ fn stalled_downloads_pin_at_most_twice_the_download_cache() {
     // Without the bound, the 40 stalled answers would pin 40 segments'
     // files (2.5 times the budget); with it, files stop at twice the
     // budget, and the cache itself keeps at most the budget.
-    let files = metric(&server, "berth_download_cache_file_bytes");
-    let kept = metric(&server, "berth_download_cache_bytes");
+    let files = server.metric("berth_download_cache_file_bytes") as u64;
+    let kept = server.metric("berth_download_cache_bytes") as u64;
     assert!(
         files > BUDGET && files <= 2 * BUDGET,
         "{files} bytes of memory files alive for a budget of {BUDGET}"
@@ -280,7 +266,7 @@ fn stalled_downloads_pin_at_most_twice_the_download_cache() {
     drop(stalled);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let files = loop {
-        let files = metric(&server, "berth_download_cache_file_bytes");
+        let files = server.metric("berth_download_cache_file_bytes") as u64;
         if files <= BUDGET || std::time::Instant::now() > deadline {
             break files;
         }
