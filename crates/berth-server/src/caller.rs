@@ -2,7 +2,7 @@
 //! reads the `Authorization` header (cargo's raw token, or `Bearer TOKEN`)
 //! and resolves it once, for the client's address (a token's CIDR ranges),
 //! and refuses a token restricted to another registry than the one the
-//! route's `{registry}` names. A 401 anywhere under `/r/{registry}/` gets
+//! URL names (decoded, `guard::registry_of`). A 401 anywhere under `/r/{registry}/` gets
 //! cargo's login hint from [`add_login_hint`], so no handler deals with either. Failed
 //! authentications are counted and audited here, and a throttled address or
 //! token prefix is refused here (`guard.rs` keeps the counts); this module
@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,12 +38,20 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // The registry named in the URL, as routed.
-        let params = RawPathParams::from_request_parts(parts, state).await.ok();
-        let registry = params
-            .as_ref()
-            .and_then(|p| p.iter().find(|(k, _)| *k == "registry").map(|(_, v)| v));
-        Self::identify(parts, state, registry).await
+        // The registry named in the URL, decoded as the router decodes
+        // `{registry}`: the value the address allow-list was checked on.
+        let parts = &*parts;
+        let registry = match guard::registry_of(parts.uri.path()) {
+            Some(Ok(name)) => Some(name),
+            Some(Err(())) => {
+                return Err(ApiError(ServiceError::BadRequest(
+                    "the registry name in the URL is not valid UTF-8 once percent-decoded".into(),
+                ))
+                .into_response())
+            }
+            None => None,
+        };
+        Self::identify(parts, state, registry.as_deref()).await
     }
 }
 
@@ -167,13 +175,15 @@ pub(crate) fn add_login_hint(state: &AppState, path: &str, response: &mut Respon
     if response.status() != StatusCode::UNAUTHORIZED {
         return;
     }
-    let Some(name) = path
-        .strip_prefix("/r/")
-        .and_then(|rest| rest.split('/').next())
-        .filter(|name| state.berth.registry(name).is_ok())
-    else {
+    if !path.starts_with("/r/") {
+        return;
+    }
+    let Some(Ok(name)) = guard::registry_of(path) else {
         return;
     };
+    if state.berth.registry(&name).is_err() {
+        return;
+    }
     let url = format!("{}/r/{name}/me", state.berth.config.public_url);
     if let Ok(v) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\"")) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);

@@ -14,6 +14,7 @@
 //! never reads a request body; the per-connection cap (`conn.rs`) stays on
 //! the TCP peer.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -415,13 +416,23 @@ impl<K: std::hash::Hash + Eq> Counters<K> {
     }
 }
 
-/// The registry a URL belongs to: `/r/{reg}/...` or
-/// `/api/v1/registries/{reg}[/...]`.
-fn registry_of(path: &str) -> Option<&str> {
+/// The registry a URL names: `/r/{reg}/...` or
+/// `/api/v1/registries/{reg}[/...]`, percent-decoded as the router decodes
+/// its `{registry}` parameter (so `/r/sec%75re/` names `secure`). Every
+/// check of a request's registry (its `allowed_cidrs` here, a token's
+/// registry restriction in `caller.rs`) reads this one value, so that no
+/// spelling of the name in a URL reaches a registry around them. `Err`
+/// when the segment does not decode to UTF-8 (the router refuses it too).
+pub(crate) fn registry_of(path: &str) -> Option<Result<Cow<'_, str>, ()>> {
     let rest = path
         .strip_prefix("/r/")
         .or_else(|| path.strip_prefix("/api/v1/registries/"))?;
-    rest.split('/').next().filter(|s| !s.is_empty())
+    let raw = rest.split('/').next().filter(|s| !s.is_empty())?;
+    Some(
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| ()),
+    )
 }
 
 /// A request for a registry with `allowed_cidrs` from an address outside
@@ -437,7 +448,22 @@ pub(crate) fn outside_allow_list(
     if guard.allowed.is_empty() {
         return None;
     }
-    let registry = registry_of(req.uri().path())?;
+    let registry = match registry_of(req.uri().path())? {
+        Ok(name) => name,
+        // Not a name any registry has; refused before it could be taken
+        // for one.
+        Err(()) => {
+            let detail = "the registry name in the URL is not valid UTF-8 once percent-decoded";
+            let response = (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                error_body(detail),
+            )
+                .into_response();
+            return Some((response, None));
+        }
+    };
+    let registry = registry.as_ref();
     let ip = req.extensions().get::<ClientAddr>()?.0;
     let detail = guard.refusal(registry, ip)?;
     metrics::counter!("berth_refused_total", "reason" => "address_not_allowed").increment(1);
@@ -612,13 +638,20 @@ mod tests {
 
     #[test]
     fn registry_urls() {
-        assert_eq!(registry_of("/r/main/index/config.json"), Some("main"));
-        assert_eq!(
-            registry_of("/api/v1/registries/corp/crates/x"),
-            Some("corp")
-        );
-        assert_eq!(registry_of("/api/v1/registries/corp"), Some("corp"));
-        assert_eq!(registry_of("/api/v1/audit"), None);
-        assert_eq!(registry_of("/health"), None);
+        let name = |path| registry_of(path).map(|r| r.map(|n| n.into_owned()));
+        let ok = |s: &str| Some(Ok(s.to_string()));
+        assert_eq!(name("/r/main/index/config.json"), ok("main"));
+        assert_eq!(name("/api/v1/registries/corp/crates/x"), ok("corp"));
+        assert_eq!(name("/api/v1/registries/corp"), ok("corp"));
+        assert_eq!(name("/api/v1/audit"), None);
+        assert_eq!(name("/health"), None);
+        assert_eq!(name("/r//index/x"), None);
+        // Decoded as the router decodes `{registry}`: every spelling of a
+        // name is that name.
+        assert_eq!(name("/r/sec%75re/index/config.json"), ok("secure"));
+        assert_eq!(name("/r/%73%65%63%75%72%65"), ok("secure"));
+        assert_eq!(name("/api/v1/registries/c%6Frp/crates/x"), ok("corp"));
+        assert_eq!(name("/r/a%2Fb/index/x"), ok("a/b"));
+        assert_eq!(name("/r/%ff/index/x"), Some(Err(())));
     }
 }

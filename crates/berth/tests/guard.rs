@@ -227,6 +227,95 @@ fn a_registry_answers_only_the_addresses_it_allows() {
     cargo.ok(&app, &["build"]);
 }
 
+/// The registry a URL names is decided once, percent-decoded as the router
+/// decodes it: `/r/sec%75re/...` is `secure`, with its allow-list and a
+/// token's registry restriction, on every route (issue 25, finding 1).
+#[test]
+fn a_percent_encoded_registry_name_is_the_same_registry() {
+    let server = Server::start_with_config(ALLOW_LISTS);
+    let alice = server.user_with_token("alice");
+    let (inside, outside) = (http_from("127.0.0.2"), http_from("127.0.0.3"));
+    let r = publish(&inside, &server, "sec%75re", &alice, "vault", "1.0.0", &[]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refused = get(&outside, &server, "/r/secure/index/config.json", None);
+    assert_eq!(refused.status, 403);
+    let encoded = [
+        "/r/sec%75re/index/config.json",
+        "/r/sec%75re/index/va/ul/vault",
+        "/r/%73%65%63%75%72%65/index/va/ul/vault",
+        "/r/sec%75re/api/v1/crates/vault/1.0.0/download",
+        "/r/sec%75re/api/v1/crates?q=vault",
+        "/r/sec%75re/api/v1/crates/vault/owners",
+        "/r/sec%75re/me",
+        "/r/sec%75re",
+        "/r/sec%75re/crates/vault",
+        "/r/sec%75re/crates/vault/1.0.0",
+        "/api/v1/registries/sec%75re/crates/vault",
+        "/api/v1/registries/sec%75re/crates/vault/1.0.0/readme",
+    ];
+    // From inside, the encoded spelling is the registry itself.
+    for path in [
+        "/r/sec%75re/index/va/ul/vault",
+        "/api/v1/registries/sec%75re/crates/vault",
+    ] {
+        let r = get(&inside, &server, path, Some(&alice));
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
+    // From outside, every route refuses it as it refuses `secure`.
+    let mut answers = Vec::new();
+    for path in encoded {
+        for token in [None, Some(alice.as_str())] {
+            let r = get(&outside, &server, path, token);
+            answers.push((path.to_string(), r.status, r.text));
+        }
+    }
+    let r = publish(&outside, &server, "sec%75re", &alice, "vault", "2.0.0", &[]);
+    answers.push(("publish".into(), r.status, r.text));
+    let r = send(
+        outside
+            .delete(format!(
+                "{}/r/sec%75re/api/v1/crates/vault/1.0.0/yank",
+                server.url
+            ))
+            .header("Authorization", &alice),
+    )
+    .unwrap();
+    answers.push(("yank".into(), r.status, r.text));
+    for (path, status, text) in &answers {
+        assert_eq!((*status, text), (403, &refused.text), "{path}");
+    }
+    // A virtual registry's encoded name is no way around its member's list.
+    let r = get(&outside, &server, "/r/%61ll/index/va/ul/vault", None);
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Nothing was published or yanked from outside.
+    assert_eq!(audit(&server, "publish").len(), 1);
+    assert!(audit(&server, "yank").is_empty());
+    let line = get(&inside, &server, "/r/secure/index/va/ul/vault", None).text;
+    assert!(line.contains("\"yanked\":false"), "{line}");
+
+    // A token restricted to a registry is judged on the same decoded name.
+    let secure_only = server.token("alice", &["--registry", "secure", "--name", "s"]);
+    let main_only = server.token("alice", &["--registry", "main", "--name", "m"]);
+    let r = get(
+        &inside,
+        &server,
+        "/r/sec%75re/index/va/ul/vault",
+        Some(&secure_only),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = get(
+        &inside,
+        &server,
+        "/r/sec%75re/index/va/ul/vault",
+        Some(&main_only),
+    );
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("`secure`"), "{}", r.text);
+    // A name that does not decode is refused, never taken for another.
+    let r = get(&outside, &server, "/r/%ff/index/config.json", None);
+    assert_eq!(r.status, 400, "{}", r.text);
+}
+
 const BRUTE_FORCE: &str = r#"
 [limits]
 auth_failures_per_address = 5
