@@ -808,7 +808,7 @@ mod tests {
             assert_eq!(c.public_url, "http://127.0.0.1:9000");
             assert_eq!(c.limits.max_crate_size, 2000);
             assert_eq!(c.registries.len(), 1);
-            assert!(c.registries[0].private);
+            assert!(c.registries[0].is_private());
             assert!(c.database.url.starts_with("sqlite://"));
             let o = Overrides {
                 listen: Some("127.0.0.1:9100".into()),

@@ -109,7 +109,7 @@ pub(crate) mod tests {
         c.registries = vec![RegistryConfig {
             name: "all".into(),
             kind: RegistryKind::Proxy,
-            private: true,
+            private: Some(true),
             allowed_cidrs: vec!["10.0.0.0/8".into()],
             upstream: Some("u".into()),
             upstream_aliases: vec!["a".into()],

@@ -304,7 +304,7 @@ impl Berth {
             || ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"));
         let info = reg
             .source
-            .locate(self.at(reg), name, vers)
+            .locate(self.at_for(reg, who), name, vers)
             .await?
             .ok_or_else(not_found)?;
         if let (true, Some((crate_id, version_id))) = (count, info.counted) {

@@ -228,7 +228,7 @@ impl Berth {
         let not_found = || ServiceError::NotFound(format!("no crate at index path `{path}`"));
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
         reg.source
-            .index_file(self.at(reg), &name)
+            .index_file(self.at_for(reg, who), &name)
             .await?
             .ok_or_else(not_found)
     }

@@ -175,7 +175,7 @@ impl Berth {
                     id,
                     name: r.name.clone(),
                     kind: r.kind,
-                    private: r.private,
+                    private: r.is_private(),
                     source: Arc::new(source),
                 },
             );
@@ -224,9 +224,13 @@ impl Berth {
             sources::Source::Hosted(_) => Ok(reg),
             sources::Source::Virtual(v) => {
                 let name = krate.to_ascii_lowercase();
-                match v.resolve(self.at(reg), &name).await? {
-                    Some((member, _)) if member.kind == RegistryKind::Hosted => Ok(member),
-                    Some((member, _)) => Err(read_only(member.kind)),
+                let owner = v
+                    .resolve(self.at_for(reg, who), &name)
+                    .await?
+                    .map(|(member, _)| (member.name.as_str(), member.kind));
+                match owner {
+                    Some((member, RegistryKind::Hosted)) => self.registry(member),
+                    Some((_, kind)) => Err(read_only(kind)),
                     None => Err(ServiceError::NotFound(format!(
                         "crate `{krate}` does not exist"
                     ))),

@@ -439,7 +439,7 @@ impl Berth {
             per_page,
             offset: (page - 1) * per_page,
         };
-        reg.source.search(self.at(reg), page).await
+        reg.source.search(self.at_for(reg, who), page).await
     }
 
     /// Adds a user. `password` is hashed with argon2id when given.

@@ -15,9 +15,12 @@ pub struct RegistryConfig {
     pub name: String,
     #[serde(default = "hosted")]
     pub kind: RegistryKind,
-    /// A private registry refuses every request without a valid token.
-    #[serde(default)]
-    pub private: bool,
+    /// A private registry refuses every request without a valid token
+    /// (unset: public; a virtual registry with a private member must say
+    /// which it is, see [`check_registry_set`]). Read it with
+    /// [`RegistryConfig::is_private`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<bool>,
     /// Client addresses (CIDR ranges) that may reach this registry at all:
     /// its index, downloads and API, and its management API routes. Others
     /// are answered 403. Empty (the default): every address. A virtual
@@ -101,7 +104,7 @@ impl RegistryConfig {
         Self {
             name: name.into(),
             kind: RegistryKind::Hosted,
-            private: false,
+            private: None,
             allowed_cidrs: Vec::new(),
             upstream: None,
             upstream_aliases: Vec::new(),
@@ -116,6 +119,11 @@ impl RegistryConfig {
             publish_to: None,
             allow_upstream_names: Vec::new(),
         }
+    }
+
+    /// Whether the registry is private (needs a token for everything).
+    pub fn is_private(&self) -> bool {
+        self.private.unwrap_or(false)
     }
 
     /// Checks the entry: a valid name, and exactly its kind's settings.
@@ -267,9 +275,13 @@ pub fn claim_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// Checks what one registry says about the others: a virtual registry's
-/// members exist, are not virtual, and its `publish_to` is a hosted member.
+/// members exist, are not virtual, and its `publish_to` is a hosted member;
+/// a virtual registry over a private member says whether it is private
+/// itself (it is the private member's face to its users: left unset, it
+/// would be public by default, and that is refused).
 pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigError> {
     let kind_of = |name: &str| registries.iter().find(|r| r.name == name).map(|r| r.kind);
+    let private = |name: &str| registries.iter().any(|r| r.name == name && r.is_private());
     for r in registries
         .iter()
         .filter(|r| r.kind == RegistryKind::Virtual)
@@ -289,6 +301,18 @@ pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigErr
                     )))
                 }
                 Some(_) => {}
+            }
+        }
+        if r.private.is_none() {
+            if let Some(m) = r.members.iter().find(|m| private(m)) {
+                return Err(ConfigError(format!(
+                    "virtual registry `{name}` does not say whether it is private, and its member \
+                     `{m}` is private. Set `private = true` on `{name}` (the usual choice: every \
+                     request needs a token, and each user is served only the members they may \
+                     read), or `private = false` to keep it public on purpose (anonymous users and \
+                     users without a role in `{m}` are then served only the other members' crates)",
+                    name = r.name
+                )));
             }
         }
         if let Some(target) = &r.publish_to {
@@ -315,6 +339,39 @@ mod tests {
         assert!(!claim_matches("acme-*", "acmecore"));
         assert!(claim_matches("exact", "EXACT"));
         assert!(!claim_matches("exact", "exactly"));
+    }
+
+    #[test]
+    fn a_virtual_registry_over_a_private_member_says_whether_it_is_private() {
+        let mut vault = RegistryConfig::hosted("vault");
+        vault.private = Some(true);
+        let mut company = RegistryConfig::hosted("company");
+        company.kind = RegistryKind::Virtual;
+        company.members = vec!["main".into(), "vault".into()];
+        let set = |company: &RegistryConfig| {
+            check_registry_set(&[
+                RegistryConfig::hosted("main"),
+                vault.clone(),
+                company.clone(),
+            ])
+        };
+        let err = set(&company).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "virtual registry `company` does not say whether it is private, and its \
+                 member `vault` is private"
+            ),
+            "{err}"
+        );
+        for said in [true, false] {
+            company.private = Some(said);
+            assert!(set(&company).is_ok());
+        }
+        // Over public members only, unsaid is public.
+        company.private = None;
+        company.members = vec!["main".into()];
+        assert!(set(&company).is_ok());
+        assert!(!company.is_private());
     }
 
     #[test]

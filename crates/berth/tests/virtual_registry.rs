@@ -263,3 +263,146 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         .unwrap()
         .contains("\"0.1.0\""));
 }
+
+/// `PUT /r/REG/api/v1/crates/new` of `name@vers` with a description.
+fn publish_to(server: &Server, registry: &str, token: &str, name: &str, description: &str) {
+    let body = berth_testkit::PublishBuilder::new(name, "1.0.0")
+        .description(description)
+        .tarball(berth_testkit::crate_file(name, "1.0.0", "pub fn f() {}\n"))
+        .body();
+    let r = berth_testkit::send(
+        server
+            .request(
+                reqwest::Method::PUT,
+                &format!("/r/{registry}/api/v1/crates/new"),
+            )
+            .header("Authorization", token)
+            .body(body),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{name}: {}", r.text);
+}
+
+/// A virtual registry over a private member: it must say whether it is
+/// private, and when it is public on purpose, the private member's crates
+/// are served (index files, downloads, search, pages, owners) only to users
+/// who may read that member, never replaced by another member's namesake
+/// (issue 25, finding 2).
+#[test]
+fn a_public_virtual_registry_serves_a_private_member_only_to_its_readers() {
+    let upstream = Server::start();
+    let publicist = upstream.user_with_token("publicist");
+    for name in ["leaf", "shadow"] {
+        publish_to(&upstream, "main", &publicist, name, "an upstream crate");
+    }
+    let config = |private: &str| {
+        format!(
+            "[[registries]]\nname = \"vault\"\nprivate = true\n\n\
+             [[registries]]\nname = \"public\"\nkind = \"proxy\"\nupstream = \"{}\"\n\n\
+             [[registries]]\nname = \"company\"\nkind = \"virtual\"\nmembers = [\"vault\", \"public\"]\n\
+             allow_upstream_names = [\"shadow\"]\n{private}",
+            upstream.index_url("main")
+        )
+    };
+    // Unsaid, the virtual registry would be a public face of `vault`.
+    let stores = berth_testkit::Stores::new();
+    let refused = Server::try_start_on(stores.clone(), &config(""))
+        .err()
+        .expect("a node that does not say whether `company` is private must not start");
+    assert!(
+        refused.contains(
+            "virtual registry `company` does not say whether it is private, and its member \
+             `vault` is private. Set `private = true` on `company`"
+        ),
+        "{refused}"
+    );
+    let server = Server::start_on(stores, &config("private = false\n"));
+    let alice = server.user_with_token("alice");
+    let bob = server.user_with_token("bob");
+    server.berth(&[
+        "role",
+        "grant",
+        "--registry",
+        "vault",
+        "--user",
+        "alice",
+        "--role",
+        "publish",
+    ]);
+    publish_to(
+        &server,
+        "vault",
+        &alice,
+        "secret-sauce",
+        "the top secret recipe",
+    );
+    publish_to(&server, "vault", &alice, "shadow", "the private shadow");
+
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = server.request(reqwest::Method::GET, path);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        berth_testkit::send(req).unwrap()
+    };
+    // Alice reads vault: its crates through `company`, and its `shadow`.
+    let r = get("/r/vault/index/se/cr/secret-sauce", Some(&alice));
+    assert_eq!(r.status, 200, "vault itself: {}", r.text);
+    let r = get("/r/company/index/se/cr/secret-sauce", Some(&alice));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = get("/r/company/index/sh/ad/shadow", Some(&alice));
+    assert!(r.text.contains("\"cksum\""), "{}", r.text);
+    let private_shadow = r.text;
+    let r = get("/r/company/api/v1/crates?q=secret", Some(&alice));
+    assert!(r.text.contains("secret-sauce"), "{}", r.text);
+    // Anonymous users and bob (no role in vault): nothing of vault, and
+    // not the upstream's `shadow` in its place; public members as before.
+    for token in [None, Some(bob.as_str())] {
+        for path in [
+            "/r/company/index/se/cr/secret-sauce",
+            "/r/company/api/v1/crates/secret-sauce/1.0.0/download",
+            "/r/company/api/v1/crates/secret-sauce/owners",
+            "/r/company/crates/secret-sauce",
+            "/r/company/crates/secret-sauce/1.0.0",
+            "/api/v1/registries/company/crates/secret-sauce",
+            "/api/v1/registries/company/crates/secret-sauce/1.0.0/readme",
+            "/r/company/index/sh/ad/shadow",
+            "/r/company/api/v1/crates/shadow/1.0.0/download",
+        ] {
+            let r = get(path, token);
+            assert_eq!(r.status, 404, "{path} as {token:?}: {}", r.text);
+            assert!(!r.text.contains("recipe"), "{path}: {}", r.text);
+        }
+        for path in [
+            "/r/company/api/v1/crates?q=secret",
+            "/r/company/api/v1/crates?q=shadow",
+            "/search.json?q=secret&r=company",
+            "/search?q=secret&r=company",
+            "/search.json?q=shadow&r=company",
+        ] {
+            let r = get(path, token);
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            for hidden in [
+                "secret-sauce",
+                "recipe",
+                "private shadow",
+                "an upstream crate",
+            ] {
+                assert!(
+                    !r.text.contains(hidden),
+                    "{path} as {token:?} shows `{hidden}`: {}",
+                    r.text
+                );
+            }
+        }
+        let r = get("/r/company/index/le/af/leaf", token);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = get("/r/company/api/v1/crates?q=leaf", token);
+        assert!(r.text.contains("\"leaf\""), "{}", r.text);
+    }
+    // Nothing changed for alice meanwhile.
+    assert_eq!(
+        get("/r/company/index/sh/ad/shadow", Some(&alice)).text,
+        private_shadow
+    );
+}

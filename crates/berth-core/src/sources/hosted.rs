@@ -114,7 +114,7 @@ impl Hosted {
     }
 
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
-        let At { berth, reg } = at;
+        let At { berth, reg, .. } = at;
         let canon = berth_protocol::canonical_name(name);
         let key = (reg.id, canon);
         let cached = match self.cached_in_memory(berth, &key) {
@@ -175,7 +175,7 @@ impl Hosted {
     }
 
     pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
-        let At { berth, reg } = at;
+        let At { berth, reg, .. } = at;
         let canon_name = berth_protocol::canonical_name(name);
         let Ok(version) = berth_protocol::validate_version(vers) else {
             return Ok(None);

@@ -7,7 +7,9 @@
 //! kind is one more variant and one more module here, and nothing above
 //! this module changes. Authorization, download counting and
 //! blob streaming stay in the services that call a source; a source never
-//! decides who may ask.
+//! decides who may ask. A question carries on whose behalf it is asked
+//! ([`At`]), so that a virtual registry serves a caller only the members
+//! that `Berth::authorize_read` lets it read.
 
 mod flight;
 mod hosted;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use crate::error::ServiceError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
-use crate::{Berth, Registry, RegistryKind};
+use crate::{Berth, Identity, Registry, RegistryKind};
 
 pub(crate) use hosted::Hosted;
 pub(crate) use proxy::Proxy;
@@ -31,18 +33,61 @@ pub(crate) type Answer<T> = Result<T, ServiceError>;
 /// A source's answer about something the registry may not have.
 pub(crate) type Found<T> = Answer<Option<T>>;
 
-/// What every question to a source is asked in: the application and the
-/// registry asked.
+/// What every question to a source is asked in: the application, the
+/// registry asked, and on whose behalf.
 #[derive(Clone, Copy)]
 pub(crate) struct At<'a> {
     pub berth: &'a Berth,
     pub reg: &'a Registry,
+    asker: Asker<'a>,
+}
+
+/// On whose behalf a source is asked.
+#[derive(Clone, Copy)]
+enum Asker<'a> {
+    /// The server itself (garbage collection, mirroring, publish-time
+    /// guards): every registry is open to it.
+    Server,
+    /// A request's caller, already authorized to read the registry asked;
+    /// a virtual registry serves it only the members it may read too.
+    Caller(Option<&'a Identity>),
 }
 
 impl Berth {
-    /// A question to `reg`'s source, asked in this application.
+    /// A question to `reg`'s source on the server's own behalf.
     pub(crate) fn at<'a>(&'a self, reg: &'a Registry) -> At<'a> {
-        At { berth: self, reg }
+        At {
+            berth: self,
+            reg,
+            asker: Asker::Server,
+        }
+    }
+
+    /// A question to `reg`'s source on behalf of `who` (who may read `reg`:
+    /// the caller checks that first).
+    pub(crate) fn at_for<'a>(&'a self, reg: &'a Registry, who: Option<&'a Identity>) -> At<'a> {
+        At {
+            berth: self,
+            reg,
+            asker: Asker::Caller(who),
+        }
+    }
+}
+
+impl<'a> At<'a> {
+    /// The same question to another registry (a virtual registry's member),
+    /// on the same behalf.
+    pub(crate) fn member(&self, reg: &'a Registry) -> At<'a> {
+        At { reg, ..*self }
+    }
+
+    /// Whether the asker may read `reg` (`Berth::authorize_read` decides;
+    /// a source only asks).
+    pub(crate) fn may_read(&self, reg: &Registry) -> bool {
+        match self.asker {
+            Asker::Server => true,
+            Asker::Caller(who) => self.berth.authorize_read(reg, who).is_ok(),
+        }
     }
 }
 

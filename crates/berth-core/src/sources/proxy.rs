@@ -356,7 +356,7 @@ impl Proxy {
 
     /// The index file of a crate by the lowercased name cargo asks for.
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
-        let At { berth, reg } = at;
+        let At { berth, reg, .. } = at;
         if let Some(m) = self.memo_get(name) {
             count("berth_proxy_index_hits_total", &reg.name);
             return Ok(m.file);
@@ -523,7 +523,7 @@ impl Proxy {
     }
 
     pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
-        let At { berth, reg } = at;
+        let At { berth, reg, .. } = at;
         let lname = name.to_ascii_lowercase();
         let key = (lname.clone(), vers.to_string());
         if let Some((cksum, size)) = self.located.read().ok().and_then(|m| m.get(&key).cloned()) {
@@ -709,7 +709,7 @@ impl Proxy {
     /// Search over the names this proxy has cached (works offline and
     /// costs the upstream nothing).
     pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
-        let At { berth, reg } = at;
+        let At { berth, reg, .. } = at;
         let q = page.query.to_ascii_lowercase().replace('_', "-");
         let names: Vec<String> = berth
             .meta

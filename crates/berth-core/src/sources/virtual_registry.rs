@@ -64,16 +64,26 @@ impl Virtual {
         &self.proxies
     }
 
-    /// The member that owns a name, with its index file.
+    /// The member that owns a name, with its index file; `None` when no
+    /// member has it, or when the member that owns it is one the asker may
+    /// not read (it is never given another member's namesake instead).
     pub(crate) async fn resolve<'b>(
         &self,
         at: At<'b>,
         name: &str,
     ) -> Found<(&'b Registry, Arc<IndexFile>)> {
-        let At { berth, reg } = at;
+        Ok(self
+            .owner(at, name)
+            .await?
+            .filter(|(member, _)| at.may_read(member)))
+    }
+
+    /// The member that owns a name, whoever asks.
+    async fn owner<'b>(&self, at: At<'b>, name: &str) -> Found<(&'b Registry, Arc<IndexFile>)> {
+        let (berth, reg) = (at.berth, at.reg);
         for m in &self.hosted {
             let member = berth.registry(m)?;
-            if let Some(file) = member.source.index_file(berth.at(member), name).await? {
+            if let Some(file) = member.source.index_file(at.member(member), name).await? {
                 return Ok(Some((member, file)));
             }
         }
@@ -87,7 +97,7 @@ impl Virtual {
         }
         for m in &self.proxies {
             let member = berth.registry(m)?;
-            if let Some(file) = member.source.index_file(berth.at(member), name).await? {
+            if let Some(file) = member.source.index_file(at.member(member), name).await? {
                 return Ok(Some((member, file)));
             }
         }
@@ -101,13 +111,16 @@ impl Virtual {
     pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
         let lname = name.to_ascii_lowercase();
         match self.resolve(at, &lname).await? {
-            Some((member, _)) => member.source.locate(at.berth.at(member), name, vers).await,
+            Some((member, _)) => member.source.locate(at.member(member), name, vers).await,
             None => Ok(None),
         }
     }
 
     /// Merged search: each member's hits, a name shown only from the member
     /// that owns it (hosted names hide proxies' namesakes), the member named.
+    /// Members the asker may not read show nothing, but their names still
+    /// hide later members' namesakes (as [`Virtual::resolve`] never serves
+    /// those either).
     pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
         let berth = at.berth;
         let mut seen = HashSet::new();
@@ -122,14 +135,17 @@ impl Virtual {
         for m in self.hosted.iter().chain(&self.proxies) {
             let member = berth.registry(m)?;
             let is_proxy = member.kind == RegistryKind::Proxy;
-            let found = member.source.search(berth.at(member), want).await?;
-            total += found.total;
+            let readable = at.may_read(member);
+            let found = member.source.search(at.member(member), want).await?;
+            if readable {
+                total += found.total;
+            }
             for hit in found.hits {
                 let canon = berth_protocol::canonical_name(&hit.name);
                 if is_proxy && self.claimed(&hit.name) {
                     continue;
                 }
-                if seen.insert(canon) {
+                if seen.insert(canon) && readable {
                     hits.push((hit, member.name.clone()));
                 }
             }
