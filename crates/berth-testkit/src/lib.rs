@@ -1,6 +1,6 @@
 //! Berth's test kit, shared by every integration test and the benchmarks:
 //! the one `.crate` builder ([`TarballBuilder`]), the one publish-body
-//! builder ([`PublishBuilder`]), the server harness ([`Server`] on
+//! builder ([`PublishBuilder`]), a fixture upstream registry ([`Fixture`]), the server harness ([`Server`] on
 //! [`Stores`] of either backend pair, users and tokens through the CLI,
 //! SIGKILL and restart), cargo homes ([`Cargo`]), and HTTP helpers with the
 //! redactions whole-body snapshots need.
@@ -16,6 +16,7 @@ pub mod http;
 pub mod publish;
 pub mod server;
 pub mod tarball;
+pub mod upstream;
 
 pub use attack::{
     assert_cut_off, connect_from, connect_with_window, http_from, noise, read_until_closed,
@@ -32,6 +33,7 @@ pub use server::{
     backend, berth_bin, listening_url, run_ok, Backend, Launch, Server, Startup, Stores,
 };
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
+pub use upstream::{Fixture, Mode};
 
 /// The lines of an index file as JSON (fails the test unless it is served).
 pub fn index_lines(server: &Server, registry: &str, path: &str) -> Vec<serde_json::Value> {
