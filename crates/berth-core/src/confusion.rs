@@ -72,15 +72,43 @@ impl Berth {
         }
     }
 
-    /// Whether `name` is in a proxy member's upstream: `Ok(Some(proxy))`.
+    /// The spelling under which proxy `p`'s upstream has a crate, trying
+    /// `spellings` in order (a few at a time): an upstream keeps a crate
+    /// under the spelling it was published with, while hosted registries
+    /// fold `-` and `_`, so every spelling must be asked.
+    async fn upstream_spelling(
+        &self,
+        p: &Registry,
+        spellings: &[String],
+    ) -> Result<Option<String>, ServiceError> {
+        for chunk in spellings.chunks(8) {
+            let asked = futures::future::join_all(chunk.iter().map(|s| self.has_crate(p, s))).await;
+            for (s, found) in chunk.iter().zip(asked) {
+                if found? {
+                    return Ok(Some(s.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn has_crate(&self, p: &Registry, name: &str) -> Result<bool, ServiceError> {
+        Ok(p.source.index_file(self.at(p), name).await?.is_some())
+    }
+
+    /// Whether `name` (in any spelling) is in a proxy member's upstream:
+    /// `Ok(Some(proxy))`.
     async fn upstream_owner<'b>(
         &'b self,
         target: &Registry,
         name: &str,
     ) -> Result<Option<&'b Registry>, ServiceError> {
         let lname = name.to_ascii_lowercase();
+        // A name with too many separators to try every spelling: as sent
+        // (what cargo resolved it as).
+        let spellings = berth_protocol::spellings(&lname).unwrap_or_else(|| vec![lname.clone()]);
         for p in self.upstream_proxies(target, &lname) {
-            if p.source.index_file(self.at(p), &lname).await?.is_some() {
+            if self.upstream_spelling(p, &spellings).await?.is_some() {
                 return Ok(Some(p));
             }
         }
@@ -195,16 +223,36 @@ impl Berth {
             {
                 continue;
             }
-            let lname = name.to_ascii_lowercase();
+            if v.proxy_members().is_empty() {
+                continue;
+            }
+            // Hosted names fold `-`/`_`: a private `serde-json` would answer
+            // for the upstream's `serde_json`, so every spelling is asked.
+            let Some(spellings) = berth_protocol::spellings(name) else {
+                return Err(ServiceError::Forbidden(format!(
+                    "crate `{name}` has more than {max} `-`/`_`: too many spellings to check \
+                     against the upstream of virtual registry `{virt}` (a private crate must not \
+                     share a name with an upstream one). Choose another name, or an operator can \
+                     allow it with `allow_upstream_names = [\"{name}\"]` on registry `{virt}` (or \
+                     claim the name with `claims`)",
+                    max = berth_protocol::names::MAX_SPELLING_SEPARATORS,
+                    virt = v_reg.name
+                )));
+            };
             for p in v.proxy_members() {
                 let p = self.registry(p)?;
-                let found = p.source.index_file(self.at(p), &lname).await.map_err(|e| {
+                let found = self.upstream_spelling(p, &spellings).await.map_err(|e| {
                     ServiceError::Unavailable(format!(
                         "cannot check whether `{name}` exists upstream of registry `{}`: {e}",
                         p.name
                     ))
                 })?;
-                if found.is_some() {
+                if let Some(spelling) = found {
+                    let upstream_name = if spelling == name.to_ascii_lowercase() {
+                        String::new()
+                    } else {
+                        format!(" (as `{spelling}`)")
+                    };
                     metrics::counter!("berth_confusion_guard_total", "guard" => "upstream_name")
                         .increment(1);
                     tracing::warn!(
@@ -212,7 +260,7 @@ impl Berth {
                         upstream = %p.name, "refused a new private crate whose name exists upstream"
                     );
                     return Err(ServiceError::Forbidden(format!(
-                        "crate `{name}` already exists upstream of registry `{proxy}`; a private crate \
+                        "crate `{name}` already exists upstream of registry `{proxy}`{upstream_name}; a private crate \
                          of that name would make `{virt}` serve different crates to different users \
                          (dependency confusion). Choose another name, or an operator can allow it \
                          with `allow_upstream_names = [\"{name}\"]` on registry `{virt}` (or claim \

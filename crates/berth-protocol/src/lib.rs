@@ -17,5 +17,5 @@ pub use index::{index_path, IndexDependency, IndexEntry, LineSummary};
 pub use metadata::{
     MetadataError, MetadataLimits, PublishDependency, PublishMetadata, ValidatedPublish,
 };
-pub use names::{canonical_name, validate_crate_name, NameError};
+pub use names::{canonical_name, spellings, validate_crate_name, NameError};
 pub use version::{canonical_version, validate_version, VersionError};

@@ -82,6 +82,40 @@ pub fn canonical_name(name: &str) -> String {
         .collect()
 }
 
+/// Most `-`/`_` separators in a name whose spellings [`spellings`] lists
+/// (2^6 = 64 spellings).
+pub const MAX_SPELLING_SEPARATORS: usize = 6;
+
+/// Every lowercase spelling of `name` that folds to the same crate (each
+/// `-`/`_` either way), the name itself (lowercased) first: the index
+/// files a registry may keep one crate under. `None` when the name has more
+/// than [`MAX_SPELLING_SEPARATORS`] separators.
+pub fn spellings(name: &str) -> Option<Vec<String>> {
+    let lower = name.to_ascii_lowercase();
+    let seps: Vec<usize> = lower
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, b'-' | b'_'))
+        .map(|(i, _)| i)
+        .collect();
+    if seps.len() > MAX_SPELLING_SEPARATORS {
+        return None;
+    }
+    let mut out = vec![lower.clone()];
+    for mask in 0u32..(1 << seps.len()) {
+        let mut bytes = lower.clone().into_bytes();
+        for (bit, &i) in seps.iter().enumerate() {
+            bytes[i] = if mask & (1 << bit) != 0 { b'-' } else { b'_' };
+        }
+        // Only ASCII bytes were swapped for ASCII bytes.
+        let spelling = String::from_utf8(bytes).unwrap_or_default();
+        if spelling != lower {
+            out.push(spelling);
+        }
+    }
+    Some(out)
+}
+
 /// Checks a name against the public registry's rules.
 pub fn validate_crate_name(name: &str) -> Result<(), NameError> {
     let Some(first) = name.chars().next() else {
@@ -117,6 +151,24 @@ pub fn validate_crate_name(name: &str) -> Result<(), NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spellings_are_every_separator_either_way_the_name_first() {
+        assert_eq!(
+            spellings("Serde-JSON").unwrap(),
+            ["serde-json", "serde_json"]
+        );
+        assert_eq!(spellings("serde").unwrap(), ["serde"]);
+        let all = spellings("a-b_c").unwrap();
+        assert_eq!(all[0], "a-b_c");
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["a-b-c", "a-b_c", "a_b-c", "a_b_c"]);
+        let six = spellings("a-b-c-d-e-f-g").unwrap();
+        assert_eq!(six.len(), 64);
+        assert!(six.iter().all(|s| canonical_name(s) == "a_b_c_d_e_f_g"));
+        assert_eq!(spellings("a-b-c-d-e-f-g-h"), None);
+    }
 
     #[test]
     fn accepts_ordinary_names() {

@@ -264,13 +264,19 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         .contains("\"0.1.0\""));
 }
 
-/// `PUT /r/REG/api/v1/crates/new` of `name@vers` with a description.
-fn publish_to(server: &Server, registry: &str, token: &str, name: &str, description: &str) {
+/// `PUT /r/REG/api/v1/crates/new` of `name@1.0.0` with a description.
+fn try_publish_to(
+    server: &Server,
+    registry: &str,
+    token: &str,
+    name: &str,
+    description: &str,
+) -> berth_testkit::Reply {
     let body = berth_testkit::PublishBuilder::new(name, "1.0.0")
         .description(description)
         .tarball(berth_testkit::crate_file(name, "1.0.0", "pub fn f() {}\n"))
         .body();
-    let r = berth_testkit::send(
+    berth_testkit::send(
         server
             .request(
                 reqwest::Method::PUT,
@@ -279,8 +285,82 @@ fn publish_to(server: &Server, registry: &str, token: &str, name: &str, descript
             .header("Authorization", token)
             .body(body),
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn publish_to(server: &Server, registry: &str, token: &str, name: &str, description: &str) {
+    let r = try_publish_to(server, registry, token, name, description);
     assert_eq!(r.status, 200, "{name}: {}", r.text);
+}
+
+/// A private name that differs from an upstream one only in `-`/`_` is
+/// refused: hosted registries fold the two, so it would answer for the
+/// upstream crate (issue 25, finding 3).
+#[test]
+fn another_spelling_of_an_upstream_name_is_refused() {
+    // An upstream that keeps each crate under its exact spelling, as the
+    // public registry does.
+    let upstream = berth_testkit::Fixture::start(&[
+        (
+            "json_thing",
+            "1.0.0",
+            berth_testkit::crate_file("json_thing", "1.0.0", ""),
+        ),
+        (
+            "a-b-c_d",
+            "1.0.0",
+            berth_testkit::crate_file("a-b-c_d", "1.0.0", ""),
+        ),
+    ]);
+    let server = Server::start_with_config(&company_config(&upstream.index_url(), None));
+    let mallory = server.user_with_token("mallory");
+    let before = server
+        .get("/r/company/index/js/on/json_thing")
+        .text()
+        .unwrap();
+    assert!(before.contains("\"name\":\"json_thing\""), "{before}");
+    for (registry, name, found) in [
+        ("company", "json-thing", "json_thing"),
+        ("main", "JSON-thing", "json_thing"),
+        ("company", "a_b-c-d", "a-b-c_d"),
+    ] {
+        let r = try_publish_to(&server, registry, &mallory, name, "a shadow");
+        assert_eq!(r.status, 403, "{name} through {registry}: {}", r.text);
+        assert!(
+            r.text.contains(&format!(
+                "crate `{name}` already exists upstream of registry `public` (as `{found}`)"
+            )),
+            "{}",
+            r.text
+        );
+    }
+    // Too many separators to try every spelling: refused, saying why.
+    let r = try_publish_to(&server, "company", &mallory, "a-b-c-d-e-f-g-h", "x");
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("too many spellings to check"), "{}", r.text);
+    // The upstream's crate is served as before.
+    assert_eq!(
+        server
+            .get("/r/company/index/js/on/json_thing")
+            .text()
+            .unwrap(),
+        before
+    );
+    assert_eq!(
+        server.get("/r/company/index/js/on/json-thing").status(),
+        404
+    );
+    // The spelling as given is found too (and named without `as`).
+    let r = try_publish_to(&server, "company", &mallory, "json_thing", "x");
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(
+        r.text
+            .contains("crate `json_thing` already exists upstream of registry `public`;"),
+        "{}",
+        r.text
+    );
+    // Names the upstream has in no spelling publish as before.
+    publish_to(&server, "company", &mallory, "json-things", "mine");
 }
 
 /// A virtual registry over a private member: it must say whether it is
