@@ -216,6 +216,12 @@ const TABLES: &[TableSpec] = &[
         key: &["id"],
         append_only: true,
     },
+    TableSpec {
+        name: "audit_chain",
+        columns: &[("one", Int), ("pre_chain_until", Int)],
+        key: &["one"],
+        append_only: false,
+    },
 ];
 
 /// The names of the tables a migration copies, in order.

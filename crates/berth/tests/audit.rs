@@ -353,3 +353,84 @@ fn one_caller_repeating_a_refused_request_is_recorded_at_a_bounded_rate() {
     assert_eq!(yanks.len(), 1);
     assert_eq!(verify(&server).map(|_| ()), Ok(()));
 }
+
+#[test]
+fn verify_refuses_unchained_rows_after_the_chain_began() {
+    let (server, [alice]) = Server::with_users(["alice"]);
+    let k = crate_file("unchained", "1.0.0", "pub fn a() {}\n");
+    assert_eq!(
+        publish_raw(&server.url, &alice, "unchained", "1.0.0", &k),
+        Some(200)
+    );
+    let ok = verify(&server).unwrap();
+    let head = ok.rsplit("head ").next().unwrap().trim().to_string();
+
+    // A forged entry with id 0 and no hash, before the whole chain.
+    tamper(
+        &server,
+        &["INSERT INTO audit_log (id, at, action, outcome) VALUES (0, 0, 'yank', 'ok')"],
+    );
+    let err = verify(&server).unwrap_err();
+    assert!(
+        err.contains("audit entry 0 has id 0, but audit ids start at 1"),
+        "{err}"
+    );
+    // A negative id too.
+    tamper(&server, &["UPDATE audit_log SET id = -5 WHERE id = 0"]);
+    let err = verify(&server).unwrap_err();
+    assert!(err.contains("audit entry -5 has id -5"), "{err}");
+    tamper(&server, &["DELETE FROM audit_log WHERE id = -5"]);
+    let ok = verify(&server).unwrap();
+    assert!(ok.ends_with(&format!("head {head}\n")), "{ok}");
+
+    // Every hash removed, then an entry edited: this log was chained from
+    // its first entry on, so the first entry is named.
+    tamper(
+        &server,
+        &[
+            "UPDATE audit_log SET hash = NULL, prev_hash = NULL",
+            "UPDATE audit_log SET detail = 'nothing happened' WHERE id = 4",
+        ],
+    );
+    let err = verify(&server).unwrap_err();
+    assert!(
+        err.contains("audit entry 1 has no hash, but every entry of this log is chained"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_finds_the_start_of_the_chain_removed() {
+    let (server, [alice]) = Server::with_users(["alice"]);
+    let k = crate_file("headless", "1.0.0", "pub fn a() {}\n");
+    assert_eq!(
+        publish_raw(&server.url, &alice, "headless", "1.0.0", &k),
+        Some(200)
+    );
+    verify(&server).unwrap();
+    // The first two entries deleted, and the next one made to look like
+    // the start of the chain (its prev_hash cleared): still found.
+    tamper(
+        &server,
+        &[
+            "DELETE FROM audit_log WHERE id <= 2",
+            "UPDATE audit_log SET prev_hash = NULL WHERE id = 3",
+        ],
+    );
+    let err = verify(&server).unwrap_err();
+    assert!(
+        err.contains(
+            "audit entry 3 is the first chained entry, but the chain begins at entry 1: \
+             entries 1 to 2 are missing"
+        ),
+        "{err}"
+    );
+    // Rows made to look as if they came from before the chain are refused
+    // by the boundary the migration recorded.
+    tamper(
+        &server,
+        &["INSERT INTO audit_log (id, at, action, outcome) VALUES (1, 0, 'yank', 'ok')"],
+    );
+    let err = verify(&server).unwrap_err();
+    assert!(err.contains("audit entry 1 has no hash"), "{err}");
+}

@@ -10,7 +10,10 @@
 //! ([`entry_hash`]: every field, its id and `prev_hash`), and `prev_hash`,
 //! the hash of the row before it; ids of chained rows are consecutive. So
 //! editing a stored row, or deleting one from the middle, breaks the chain
-//! at that row, which [`MetaStore::verify_audit`] reports. Appends are
+//! at that row, which [`MetaStore::verify_audit`] reports. Only the rows
+//! written before the chain existed may lack a hash: `audit_chain` (one
+//! row, written by the migration that added it) records the last of them,
+//! so rows stripped of their hashes, or forged without one, are found too. Appends are
 //! serialized so the chain stays a line with many writers: on SQLite by the
 //! database write lock every write transaction takes, on PostgreSQL by a
 //! transaction-level advisory lock taken right before the append (held to
@@ -297,11 +300,20 @@ impl MetaStore {
         Ok(q.fetch_all(&self.pool).await?)
     }
 
-    /// Walks the whole audit log in id order and checks the chain: every
-    /// row after the pre-chain prefix has a hash that matches its content,
-    /// the previous row's hash as `prev_hash`, and the id after the
-    /// previous row's. Stops at the first bad row.
+    /// Walks the whole audit log in id order and checks the chain: ids are
+    /// positive; only the pre-chain prefix (ids up to the boundary that
+    /// `audit_chain` recorded when the chain was introduced) may lack a
+    /// hash; the first chained row comes right after that prefix, and every
+    /// row after it has a hash that matches its content, the previous
+    /// row's hash as `prev_hash`, and the id after the previous row's.
+    /// Stops at the first bad row.
     pub async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
+        // A missing boundary row (deleted) allows no unchained row at all.
+        let pre_chain_until: i64 =
+            sqlx::query_scalar("SELECT pre_chain_until FROM audit_chain WHERE one = 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0);
         let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY id");
         let mut rows = sqlx::query_as::<_, AuditRow>(&sql).fetch(&self.pool);
         let mut check = AuditCheck::default();
@@ -309,7 +321,7 @@ impl MetaStore {
         let mut prev: Option<(i64, String)> = None;
         while let Some(row) = rows.try_next().await? {
             check.entries += 1;
-            if let Some(problem) = chain_problem(&row, prev.as_ref()) {
+            if let Some(problem) = chain_problem(&row, prev.as_ref(), pre_chain_until) {
                 check.first_bad = Some((row.id, problem));
                 break;
             }
@@ -321,12 +333,52 @@ impl MetaStore {
         check.head = prev.map(|(_, h)| h);
         Ok(check)
     }
+
+    /// Records where the chain begins from the rows as they stand (what the
+    /// migration that added `audit_chain` does): for a restore from a
+    /// backup taken before that table existed.
+    pub async fn record_audit_chain_start(&self) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE audit_chain SET pre_chain_until = (SELECT COALESCE(MAX(id), 0) \
+             FROM audit_log WHERE hash IS NULL AND id > 0 AND id < COALESCE((SELECT MIN(id) \
+             FROM audit_log WHERE hash IS NOT NULL), 9223372036854775807)) WHERE one = 1",
+        )
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
 }
 
-/// What is wrong with `row` given the chained row before it, if anything.
-fn chain_problem(row: &AuditRow, prev: Option<&(i64, String)>) -> Option<String> {
+/// What is wrong with `row` given the chained row before it, if anything;
+/// rows with ids up to `pre_chain_until` were written before the chain.
+fn chain_problem(
+    row: &AuditRow,
+    prev: Option<&(i64, String)>,
+    pre_chain_until: i64,
+) -> Option<String> {
+    if row.id <= 0 {
+        return Some(format!(
+            "has id {}, but audit ids start at 1 (a forged entry)",
+            row.id
+        ));
+    }
     let Some(hash) = &row.hash else {
-        return prev.map(|(id, _)| format!("has no hash, but entry {id} before it is chained"));
+        if let Some((id, _)) = prev {
+            return Some(format!("has no hash, but entry {id} before it is chained"));
+        }
+        if row.id > pre_chain_until {
+            return Some(if pre_chain_until == 0 {
+                "has no hash, but every entry of this log is chained".to_string()
+            } else {
+                format!(
+                    "has no hash, but only entries 1 to {pre_chain_until}, written before the \
+                     chain began, may have none"
+                )
+            });
+        }
+        return None;
     };
     if let Some((prev_id, prev_hash)) = prev {
         if row.id != prev_id + 1 {
@@ -343,8 +395,25 @@ fn chain_problem(row: &AuditRow, prev: Option<&(i64, String)>) -> Option<String>
                  or replaced)"
             ));
         }
-    } else if row.prev_hash.is_some() {
-        return Some("is the first chained entry but names a previous hash".into());
+    } else {
+        let first = pre_chain_until + 1;
+        if row.id != first {
+            return Some(if row.id > first {
+                format!(
+                    "is the first chained entry, but the chain begins at entry {first}: entries \
+                     {first} to {} are missing or lost their hashes",
+                    row.id - 1
+                )
+            } else {
+                format!(
+                    "is chained, but entries up to {pre_chain_until} were written before the \
+                     chain began"
+                )
+            });
+        }
+        if row.prev_hash.is_some() {
+            return Some("is the first chained entry but names a previous hash".into());
+        }
     }
     if entry_hash(row.id, row.at, &row.entry, row.prev_hash.as_deref()) != *hash {
         return Some("was changed after it was written (its hash does not match)".into());
@@ -361,6 +430,11 @@ mod tests {
     /// Rows from before the chain (NULL hash) are a prefix verify counts;
     /// the chain starts after them; an unchained row after it is a finding.
     async fn pre_chain_prefix(store: &MetaStore) {
+        // As the migration that introduced the chain records it.
+        sqlx::query("UPDATE audit_chain SET pre_chain_until = 2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         for id in [1, 2] {
             sqlx::query(
                 "INSERT INTO audit_log (id, at, action, outcome) VALUES ($1, 0, 'yank', 'ok')",
