@@ -13,8 +13,10 @@
 //! and renamed when complete.
 //!
 //! Restore checks that the target is empty, then reads the whole file and
-//! verifies every member against the manifest (and every blob against its
-//! name) before it writes anything; then blobs, then tables in order.
+//! verifies all of it before it writes anything: every member once, against
+//! the manifest, every blob against its name, every row parsed, every
+//! table's parts and rows against the manifest; then it writes blobs, then
+//! tables in order. Tar header records are bounded (`tar_input`).
 //! Proxy caches are not backed up (they refill from their upstreams), as
 //! with `migrate`.
 
@@ -239,18 +241,17 @@ fn read_member(entry: &mut impl Read, size: u64, path: &str) -> Result<Vec<u8>, 
 }
 
 /// Walks the archive, giving each member's path and bytes to `each`; the
-/// manifest is returned, not given. Any tar error, or a member after the
-/// manifest, is an error.
+/// manifest is returned, not given. Any tar error, an oversized header
+/// record (see [`crate::tar_input`]), or a member after the manifest, is an
+/// error.
 fn walk(
     file: &Path,
     mut each: impl FnMut(&str, Vec<u8>) -> Result<(), String>,
 ) -> Result<Manifest, String> {
     let f =
         std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-    let mut archive = tar::Archive::new(BufReader::new(f));
     let mut manifest: Option<Manifest> = None;
-    for entry in archive.entries().map_err(|e| e.to_string())? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
+    crate::tar_input::entries(BufReader::new(f), |entry| {
         let path = entry
             .path()
             .map_err(|e| e.to_string())?
@@ -260,7 +261,7 @@ fn walk(
             return Err(format!("member {path} after the manifest"));
         }
         let size = entry.size();
-        let bytes = read_member(&mut entry, size, &path)?;
+        let bytes = read_member(entry, size, &path)?;
         if path == MANIFEST {
             manifest = Some(
                 serde_json::from_slice(&bytes)
@@ -269,20 +270,62 @@ fn walk(
         } else {
             each(&path, bytes)?;
         }
-    }
+        Ok(())
+    })?;
     manifest
         .ok_or_else(|| "it has no manifest (it is truncated, or not a Berth backup)".to_string())
 }
 
-/// Reads the whole backup and checks every member against the manifest.
+/// The table a part's path names (`tables/NN-NAME-PPPPP.jsonl`).
+fn table_of_part(path: &str) -> Option<&str> {
+    let stem = path.strip_prefix("tables/")?.strip_suffix(".jsonl")?;
+    let mut fields = stem.split('-');
+    let (_index, name, _part) = (fields.next()?, fields.next()?, fields.next()?);
+    fields.next().is_none().then_some(name)
+}
+
+/// Parses every row of a table part, as restore will import them.
+fn parse_part(table: &str, bytes: &[u8]) -> Result<Vec<Vec<berth_store::Cell>>, String> {
+    let mut rows = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_slice(line)
+            .map_err(|e| format!("line {} of a part of {table} is not JSON: {e}", i + 1))?;
+        let row = berth_store::row_from_json(table, &value)
+            .map_err(|e| format!("line {} of a part of {table}: {e}", i + 1))?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Reads the whole backup and checks everything restore will write before
+/// it writes anything: every member once (a repeated path is refused),
+/// against the manifest (sha256 and size), every blob against its name,
+/// every row of every table part parsed as restore imports it, and every
+/// table's parts and row count against the manifest.
 fn verify(file: &Path) -> Result<Manifest, String> {
     let mut seen: BTreeMap<String, Member> = BTreeMap::new();
+    // Rows per table part, as parsed.
+    let mut part_rows: BTreeMap<String, u64> = BTreeMap::new();
     let manifest = walk(file, |path, bytes| {
+        if seen.contains_key(path) {
+            return Err(format!("{path} appears more than once"));
+        }
         let sha256 = sha256_hex(&bytes);
         if let Some(name) = path.strip_prefix("blobs/") {
             if name != sha256 {
                 return Err(format!("blob {name} has checksum {sha256}"));
             }
+        } else if path.starts_with("tables/") {
+            let table = table_of_part(path)
+                .filter(|t| berth_store::table_names().contains(t))
+                .ok_or_else(|| format!("{path} is not a part of a table this build knows"))?;
+            let rows = parse_part(table, &bytes).map_err(|e| format!("{path}: {e}"))?;
+            part_rows.insert(path.to_string(), rows.len() as u64);
+        } else {
+            return Err(format!("{path} is not a member a backup has"));
         }
         seen.insert(
             path.to_string(),
@@ -314,12 +357,33 @@ fn verify(file: &Path) -> Result<Manifest, String> {
     if let Some(extra) = seen.keys().find(|p| !manifest.members.contains_key(*p)) {
         return Err(format!("{extra} is not in the manifest"));
     }
+    let mut claimed = std::collections::BTreeSet::new();
+    let mut names = std::collections::BTreeSet::new();
     for t in &manifest.tables {
-        if t.parts.iter().any(|p| !manifest.members.contains_key(p))
-            || !berth_store::table_names().contains(&t.name.as_str())
-        {
+        if !berth_store::table_names().contains(&t.name.as_str()) {
             return Err(format!("table {} is not one this build knows", t.name));
         }
+        if !names.insert(t.name.as_str()) {
+            return Err(format!("table {} is listed twice", t.name));
+        }
+        let mut rows = 0;
+        for p in &t.parts {
+            if table_of_part(p) != Some(t.name.as_str()) || !claimed.insert(p.as_str()) {
+                return Err(format!("{p} is not a part of table {} only", t.name));
+            }
+            rows += part_rows
+                .get(p)
+                .ok_or_else(|| format!("{p} of table {} is missing", t.name))?;
+        }
+        if rows != t.rows {
+            return Err(format!(
+                "table {} has {rows} rows; the manifest says {}",
+                t.name, t.rows
+            ));
+        }
+    }
+    if let Some(stray) = part_rows.keys().find(|p| !claimed.contains(p.as_str())) {
+        return Err(format!("{stray} is a part of no table of the manifest"));
     }
     Ok(manifest)
 }
@@ -327,7 +391,9 @@ fn verify(file: &Path) -> Result<Manifest, String> {
 /// What a non-empty target holds, if anything.
 async fn contents(meta: &MetaStore, blobs: &BlobStore) -> Result<Option<String>, ServiceError> {
     for table in berth_store::table_names() {
-        if table == "registries" {
+        // Registries are created at start, and `audit_chain` holds its one
+        // row from the migrations on: neither makes a target non-empty.
+        if table == "registries" || table == "audit_chain" {
             continue;
         }
         let n = meta.count_rows(table).await?;
@@ -449,12 +515,8 @@ pub async fn restore(
         let Some(t) = table_of.get(path.as_str()) else {
             continue;
         };
-        let mut rows = Vec::new();
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let value: serde_json::Value = serde_json::from_slice(line)
-                .map_err(|e| ServiceError::BadRequest(format!("a row of {}: {e}", t.name)))?;
-            rows.push(berth_store::row_from_json(&t.name, &value)?);
-        }
+        // Parsed once already when the backup was verified.
+        let rows = parse_part(&t.name, &bytes).map_err(ServiceError::BadRequest)?;
         let count = done.entry(t.name.clone()).or_insert(0);
         for chunk in rows.chunks(IMPORT_CHUNK) {
             meta.import_rows(&t.name, chunk).await?;
@@ -467,6 +529,11 @@ pub async fn restore(
         report
             .tables
             .push((t.name.clone(), done.get(&t.name).copied().unwrap_or(0)));
+    }
+    if !manifest.tables.iter().any(|t| t.name == "audit_chain") {
+        // A backup from before the audit chain's start was recorded: record
+        // it from the restored rows, as that migration did.
+        meta.record_audit_chain_start().await?;
     }
     meta.reset_id_sequences().await?;
     meta.close().await;

@@ -28,6 +28,7 @@ mod registry_config;
 #[cfg(target_os = "linux")]
 pub mod sendable;
 mod sources;
+mod tar_input;
 mod teams;
 mod throttle;
 pub mod tokens;

@@ -395,57 +395,20 @@ type Bundle = (
 fn read_bundle(path: &Path) -> Result<Bundle, ServiceError> {
     let file = std::fs::File::open(path)
         .map_err(|e| ServiceError::BadRequest(format!("cannot read {}: {e}", path.display())))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let mut manifest: Option<Manifest> = None;
     let mut index: BTreeMap<String, String> = BTreeMap::new();
     let mut blobs: HashMap<String, Bytes> = HashMap::new();
-    for entry in archive.entries().map_err(bad_bundle)? {
-        let mut entry = entry.map_err(bad_bundle)?;
-        let member = entry
-            .path()
-            .map_err(bad_bundle)?
-            .to_string_lossy()
-            .to_string();
-        if entry.size() > MAX_MEMBER {
-            return Err(bad_bundle(format!("member `{member}` is too large")));
-        }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad_bundle(format!("member `{member}` is truncated: {e}")))?;
-        if member == MANIFEST {
-            manifest = Some(serde_json::from_slice(&bytes).map_err(bad_bundle)?);
-            continue;
-        }
-        let Some(m) = manifest.as_ref() else {
-            return Err(bad_bundle("the manifest is not its first member"));
-        };
-        if let Some(name) = member.strip_prefix("index/") {
-            let want = m
-                .index
-                .get(name)
-                .ok_or_else(|| bad_bundle(format!("`{member}` is not in the manifest")))?;
-            if &sha256_hex(&bytes) != want {
-                return Err(bad_bundle(format!(
-                    "`{member}` does not match its checksum"
-                )));
-            }
-            let body = String::from_utf8(bytes).map_err(bad_bundle)?;
-            LineSummary::read_file(&body).map_err(bad_bundle)?;
-            index.insert(name.to_string(), body);
-        } else if let Some(cksum) = member
-            .strip_prefix("crates/")
-            .and_then(|m| m.strip_suffix(".crate"))
-        {
-            if sha256_hex(&bytes) != cksum {
-                return Err(bad_bundle(format!(
-                    "`{member}` does not match its checksum"
-                )));
-            }
-            blobs.insert(cksum.to_string(), Bytes::from(bytes));
-        } else {
-            return Err(bad_bundle(format!("unexpected member `{member}`")));
-        }
+    // Long names and PAX records are bounded under the tar reader.
+    let mut refused: Option<ServiceError> = None;
+    let walked = crate::tar_input::entries(std::io::BufReader::new(file), |entry| {
+        read_member(entry, &mut manifest, &mut index, &mut blobs).map_err(|e| {
+            let message = e.to_string();
+            refused = Some(e);
+            message
+        })
+    });
+    if let Err(e) = walked {
+        return Err(refused.unwrap_or_else(|| bad_bundle(e)));
     }
     let manifest = manifest.ok_or_else(|| bad_bundle("it has no manifest"))?;
     if manifest.format != 1 {
@@ -479,4 +442,60 @@ fn read_bundle(path: &Path) -> Result<Bundle, ServiceError> {
         crates.push((name.clone(), vers.clone(), cksum.clone(), bytes.clone()));
     }
     Ok((index, crates))
+}
+
+/// Reads one bundle member and checks it against the manifest read before
+/// it (index files) or its name (crates).
+fn read_member(
+    entry: &mut tar::Entry<'_, impl Read>,
+    manifest: &mut Option<Manifest>,
+    index: &mut BTreeMap<String, String>,
+    blobs: &mut HashMap<String, Bytes>,
+) -> Result<(), ServiceError> {
+    let member = entry
+        .path()
+        .map_err(bad_bundle)?
+        .to_string_lossy()
+        .to_string();
+    if entry.size() > MAX_MEMBER {
+        return Err(bad_bundle(format!("member `{member}` is too large")));
+    }
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad_bundle(format!("member `{member}` is truncated: {e}")))?;
+    if member == MANIFEST {
+        *manifest = Some(serde_json::from_slice(&bytes).map_err(bad_bundle)?);
+        return Ok(());
+    }
+    let Some(m) = manifest.as_ref() else {
+        return Err(bad_bundle("the manifest is not its first member"));
+    };
+    if let Some(name) = member.strip_prefix("index/") {
+        let want = m
+            .index
+            .get(name)
+            .ok_or_else(|| bad_bundle(format!("`{member}` is not in the manifest")))?;
+        if &sha256_hex(&bytes) != want {
+            return Err(bad_bundle(format!(
+                "`{member}` does not match its checksum"
+            )));
+        }
+        let body = String::from_utf8(bytes).map_err(bad_bundle)?;
+        LineSummary::read_file(&body).map_err(bad_bundle)?;
+        index.insert(name.to_string(), body);
+    } else if let Some(cksum) = member
+        .strip_prefix("crates/")
+        .and_then(|m| m.strip_suffix(".crate"))
+    {
+        if sha256_hex(&bytes) != cksum {
+            return Err(bad_bundle(format!(
+                "`{member}` does not match its checksum"
+            )));
+        }
+        blobs.insert(cksum.to_string(), Bytes::from(bytes));
+    } else {
+        return Err(bad_bundle(format!("unexpected member `{member}`")));
+    }
+    Ok(())
 }

@@ -190,3 +190,119 @@ pub fn assert_cut_off(conns: &mut [TcpStream], most: usize) {
         );
     }
 }
+
+/// What [`feed_through_fifo`] saw of the command it fed.
+pub struct Fed {
+    /// The command's peak resident memory (VmHWM, KiB) while it read.
+    pub peak_rss_kib: u64,
+    /// Whether the command took every byte offered.
+    pub took_all: bool,
+    pub output: std::process::Output,
+}
+
+/// Runs `command`, whose last argument should be `fifo` (a path that does
+/// not exist yet; made a named pipe here), and writes `head` then `zeros`
+/// zero bytes into the pipe, so that a hostile file of any size costs no
+/// disk. If the command takes all of it, the pipe is held open (the command
+/// waiting for more) while its peak memory is read, then closed; a command
+/// that refuses early stops reading and exits. Bounded by `limit`.
+pub fn feed_through_fifo(
+    command: &mut std::process::Command,
+    fifo: &std::path::Path,
+    head: &[u8],
+    zeros: u64,
+    limit: Duration,
+) -> Fed {
+    use std::io::Write;
+    use std::process::Stdio;
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the command");
+    let pid = child.id();
+    let peak = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<bool>();
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let head = head.to_vec();
+    let path = fifo.to_path_buf();
+    let writer = std::thread::spawn(move || {
+        // Blocks until the command opens the pipe (or fails first: then
+        // the main thread opens it to let this one go).
+        let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            let _ = done_tx.send(false);
+            return;
+        };
+        let chunk = vec![0u8; 1 << 20];
+        let mut ok = pipe.write_all(&head).is_ok();
+        let mut left = zeros;
+        while ok && left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            ok = pipe.write_all(&chunk[..n]).is_ok();
+            left -= n as u64;
+        }
+        let _ = done_tx.send(ok);
+        if ok {
+            let _ = close_rx.recv_timeout(Duration::from_secs(60));
+        }
+    });
+    let start = Instant::now();
+    let mut peak_kib = 0;
+    let took_all = loop {
+        if let Some(kib) = peak() {
+            peak_kib = peak_kib.max(kib);
+        }
+        match done_rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(all) => break all,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break false,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            // Exited without opening the pipe, or mid-way: free the writer.
+            let _ = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags_nonblocking()
+                .open(fifo);
+        }
+        assert!(start.elapsed() < limit, "the command took over {limit:?}");
+    };
+    if took_all {
+        // Let the command settle on what it read, then read its peak.
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(kib) = peak() {
+            peak_kib = peak_kib.max(kib);
+        }
+    }
+    let _ = close_tx.send(());
+    let _ = writer.join();
+    let output = child.wait_with_output().expect("wait for the command");
+    Fed {
+        peak_rss_kib: peak_kib,
+        took_all,
+        output,
+    }
+}
+
+/// Opening a pipe's read end without blocking.
+trait Nonblocking {
+    fn custom_flags_nonblocking(&mut self) -> &mut Self;
+}
+
+impl Nonblocking for std::fs::OpenOptions {
+    fn custom_flags_nonblocking(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK on Linux.
+        self.custom_flags(0o4000)
+    }
+}

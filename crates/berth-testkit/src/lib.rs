@@ -19,8 +19,8 @@ pub mod tarball;
 pub mod upstream;
 
 pub use attack::{
-    assert_cut_off, connect_from, connect_with_window, http_from, noise, read_until_closed,
-    stalled_readers, Bystander,
+    assert_cut_off, connect_from, connect_with_window, feed_through_fifo, http_from, noise,
+    read_until_closed, stalled_readers, Bystander, Fed,
 };
 pub use berth_protocol::index_path;
 pub use cargo::Cargo;

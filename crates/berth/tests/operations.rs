@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 #[path = "support/seed.rs"]
 mod seed;
 
-use berth_testkit::{berth_bin, crate_file, http, publish_raw, sha256_hex, Server, Stores};
+use berth_testkit::{
+    berth_bin, crate_file, feed_through_fifo, http, publish_raw, sha256_hex, EntryType, Server,
+    Stores, TarballBuilder,
+};
 
 /// Waits until the server's log has a line containing `needle`.
 #[track_caller]
@@ -961,4 +964,138 @@ fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_res
     let log = std::fs::read_to_string(d.join("server.log")).unwrap();
     assert!(log.contains("TLS certificate reloaded"), "{log}");
     drop(server);
+}
+
+/// The members of a backup file, in order.
+fn tar_members(file: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(file).unwrap());
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        out.push((path, bytes));
+    }
+    out
+}
+
+/// Writes `members` as a tar file, as `berth backup` writes them.
+fn write_tar(file: &std::path::Path, members: &[(String, Vec<u8>)]) {
+    let mut tar = tar::Builder::new(std::fs::File::create(file).unwrap());
+    for (path, bytes) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, &bytes[..]).unwrap();
+    }
+    tar.finish().unwrap();
+}
+
+/// Replaces the member `path` with `bytes`, and its manifest entry to
+/// match (what someone who crafts a backup can do).
+fn forge_member(members: &mut [(String, Vec<u8>)], path: &str, bytes: Vec<u8>) {
+    let at = members.iter().position(|(p, _)| p == path).unwrap();
+    let entry = serde_json::json!({"sha256": sha256_hex(&bytes), "size": bytes.len()});
+    members[at].1 = bytes;
+    let (_, manifest) = members.last_mut().unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    m["members"][path] = entry;
+    *manifest = serde_json::to_vec_pretty(&m).unwrap();
+}
+
+/// Issue 25: a crafted backup is refused before the first write: a table
+/// part given twice (the forged copy first, the manifest matching the real
+/// one), and a part that is not rows (with a manifest rewritten to match).
+#[test]
+fn a_crafted_backup_is_refused_before_anything_is_written() {
+    let (server, [alice]) = Server::with_users(["alice"]);
+    let krate = crate_file("kept", "1.0.0", "pub fn k() {}\n");
+    assert_eq!(
+        publish_raw(&server.url, &alice, "kept", "1.0.0", &krate),
+        Some(200)
+    );
+    let (dir, file) = backup_of(&server, "real.backup");
+    let real = tar_members(&file);
+    assert!(real.iter().any(|(p, _)| p.starts_with("blobs/")));
+    let part = |table: &str| {
+        real.iter()
+            .position(|(p, _)| p.contains(&format!("-{table}-")))
+            .unwrap()
+    };
+
+    // A forged users part (an administrator `mallory`) before the real one.
+    let mut duplicated = real.clone();
+    let users = part("users");
+    let forged = b"[1,\"mallory\",null,\"x\",1,0]\n".to_vec();
+    duplicated.insert(users, (real[users].0.clone(), forged));
+
+    // The audit log's part (late in the file, after the blobs' and other
+    // tables' members) replaced by something that is not rows.
+    let mut malformed = real.clone();
+    let audit = real[part("audit_log")].0.clone();
+    forge_member(&mut malformed, &audit, b"[1, \"not a row\"\n".to_vec());
+    // And one with rows of the wrong shape.
+    let mut misshapen = real.clone();
+    forge_member(&mut misshapen, &audit, b"[1,2,3]\n".to_vec());
+
+    for (what, members, says) in [
+        ("a duplicated part", duplicated, "appears more than once"),
+        ("a malformed part", malformed, "is not JSON"),
+        ("a misshapen row", misshapen, "is not an array of 14 cells"),
+    ] {
+        let crafted = dir.path().join("crafted.backup");
+        write_tar(&crafted, &members);
+        let fresh = Stores::new();
+        let (ok, _, stderr) = restore(&fresh, &crafted);
+        assert!(!ok, "{what} restored");
+        assert!(
+            stderr.contains("is damaged, nothing was restored") && stderr.contains(says),
+            "{what}: {stderr}"
+        );
+        assert!(untouched(&fresh), "{what}: the target was written to");
+    }
+}
+
+/// The size of the GNU long name of the hostile tar files below.
+const LONG_NAME: u64 = 256 * 1024 * 1024;
+
+/// A tar stream's first record: a GNU long name that claims
+/// [`LONG_NAME`] bytes (the zeros follow through the pipe).
+fn long_name_head() -> Vec<u8> {
+    TarballBuilder::new()
+        .raw_header(b"././@LongLink", EntryType::GNULongName, LONG_NAME)
+        .tar_unfinished()
+}
+
+/// Issue 25: a 256 MiB GNU long name is refused after a few KiB, without
+/// holding it in memory, and nothing is written.
+#[test]
+fn a_huge_long_name_in_a_backup_is_refused_in_little_memory() {
+    let target = Stores::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("hostile.backup");
+    let fed = feed_through_fifo(
+        target.command(&berth_bin(), None).arg("restore").arg(&fifo),
+        &fifo,
+        &long_name_head(),
+        LONG_NAME,
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&fed.output.stderr);
+    assert!(!fed.took_all, "restore read the whole long name");
+    assert!(
+        fed.peak_rss_kib < 96 * 1024,
+        "restore peaked at {} KiB",
+        fed.peak_rss_kib
+    );
+    assert!(!fed.output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is damaged, nothing was restored")
+            && stderr.contains("a tar header record (a long name, long link or PAX header) is longer than 65536 bytes"),
+        "{stderr}"
+    );
+    assert!(untouched(&target));
 }

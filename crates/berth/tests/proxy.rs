@@ -525,3 +525,46 @@ fn mirror_fill_export_and_import_for_an_air_gapped_build() {
     std::fs::copy(&lock, dir2.join("Cargo.lock")).unwrap();
     run_mid_app(&cargo2, &dir2, &["--locked"]);
 }
+
+/// Issue 25: a bundle whose first record is a 256 MiB GNU long name is
+/// refused after a few KiB, without holding the name in memory.
+#[test]
+fn a_huge_long_name_in_a_bundle_is_refused_in_little_memory() {
+    let long: u64 = 256 * 1024 * 1024;
+    let stores = berth_testkit::Stores::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    let dead = "sparse+http://127.0.0.1:9/r/main/index/";
+    std::fs::write(&config, proxy_config(dead, "offline = true")).unwrap();
+    let fifo = dir.path().join("hostile.tar");
+    let head = berth_testkit::TarballBuilder::new()
+        .raw_header(
+            b"././@LongLink",
+            berth_testkit::EntryType::GNULongName,
+            long,
+        )
+        .tar_unfinished();
+    let fed = berth_testkit::feed_through_fifo(
+        stores
+            .command(&berth_testkit::berth_bin(), Some(&config))
+            .args(["mirror", "import", "--registry", "public"])
+            .arg(&fifo),
+        &fifo,
+        &head,
+        long,
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&fed.output.stderr);
+    assert!(!fed.took_all, "mirror import read the whole long name");
+    assert!(
+        fed.peak_rss_kib < 96 * 1024,
+        "mirror import peaked at {} KiB",
+        fed.peak_rss_kib
+    );
+    assert!(!fed.output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the bundle is not usable")
+            && stderr.contains("a tar header record (a long name, long link or PAX header) is longer than 65536 bytes"),
+        "{stderr}"
+    );
+}
