@@ -127,7 +127,16 @@ async fn backup_to(
     progress: Progress<'_>,
 ) -> Result<Report, ServiceError> {
     let (meta, blobs) = crate::migrate::open(config, "registry").await?;
-    let file = std::fs::File::create(partial).map_err(|e| io_err("cannot create", partial, e))?;
+    // 0600: a backup holds password and token hashes and private crates.
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o600,
+    )
+    .open(partial)
+    .map_err(|e| io_err("cannot create", partial, e))?;
     let mut tar = tar::Builder::new(BufWriter::new(file));
     let mut members = BTreeMap::new();
     let mut tables = Vec::new();

@@ -292,7 +292,16 @@ impl Berth {
         manifest.crates = crates.clone();
 
         let partial = out.with_extension("partial");
-        let file = std::fs::File::create(&partial).map_err(|e| {
+        // 0600: an authenticated upstream's crates may be private.
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(&partial)
+        .map_err(|e| {
             ServiceError::BadRequest(format!("cannot write {}: {e}", partial.display()))
         })?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));

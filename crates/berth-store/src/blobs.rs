@@ -98,9 +98,12 @@ impl BlobStore {
         } else {
             url
         };
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::BlobConfig(format!("cannot create blob directory `{dir}`: {e}"))
-        })?;
+        // Private (0700): blobs include private registries' crates.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(|e| {
+                StoreError::BlobConfig(format!("cannot create blob directory `{dir}`: {e}"))
+            })?;
         let fs = LocalFileSystem::new_with_prefix(dir)?;
         Ok(Self {
             inner: Arc::new(fs),

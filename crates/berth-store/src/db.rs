@@ -187,21 +187,40 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
+/// Creates the directory of a SQLite database (mode 0700: it holds password
+/// and token hashes) and, where the URL allows creating it (`mode=rwc`), the
+/// database file itself, mode 0600, so that SQLite's `-wal` and `-shm`
+/// files, which take the database's mode, are private too.
 fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let Some(path) = sqlite_path(url) else {
         return Ok(());
     };
+    let failed = |what: &str, at: &std::path::Path, e: std::io::Error| {
+        StoreError::Database(sqlx::Error::Configuration(
+            format!("cannot create {what} `{}`: {e}", at.display()).into(),
+        ))
+    };
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Database(sqlx::Error::Configuration(
-                    format!(
-                        "cannot create database directory `{}`: {e}",
-                        parent.display()
-                    )
-                    .into(),
-                ))
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| failed("database directory", parent, e))?;
+        }
+    }
+    if url.contains("mode=rwc") && !path.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(_) => {}
+            // Created meanwhile by another process: SQLite opens it.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed("database", &path, e)),
         }
     }
     Ok(())

@@ -1099,3 +1099,64 @@ fn a_huge_long_name_in_a_backup_is_refused_in_little_memory() {
     );
     assert!(untouched(&target));
 }
+
+/// Issue 25: under umask 022, the data directory, the SQLite database (and
+/// its -wal/-shm files), the blob directory and a backup are private to
+/// the user Berth runs as.
+#[test]
+fn the_data_dir_database_blobs_and_backups_are_private_under_umask_022() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // `berth` as an operator with the common umask 022 runs it.
+    let wrapper = dir.path().join("berth-022");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\numask 022\nexec '{}' \"$@\"\n",
+            berth_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("new").join("data");
+    let berth = |args: &[&str]| {
+        berth_testkit::run_ok(
+            Command::new(&wrapper)
+                .arg("--data-dir")
+                .arg(&data)
+                .args(args)
+                .env_remove("BERTH_CONFIG")
+                .env_remove("BERTH_DATA_DIR"),
+        )
+    };
+    berth(&["user", "add", "alice"]);
+    let backup = dir.path().join("registry.backup");
+    berth(&["backup", "--out", backup.to_str().unwrap()]);
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // The umask applies to what the shell creates: the check is real.
+    let probe = dir.path().join("probe");
+    run_ok_sh(&format!("umask 022; : > '{}'", probe.display()));
+    assert_eq!(mode(&probe), 0o644);
+
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&data.join("berth.db")), 0o600, "the database");
+    for side in ["berth.db-wal", "berth.db-shm"] {
+        let p = data.join(side);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{side}");
+        }
+    }
+    assert_eq!(mode(&data.join("blobs")), 0o700, "the blob directory");
+    assert_eq!(mode(&backup), 0o600, "the backup");
+}
+
+/// Runs a shell command line, failing the test unless it succeeds.
+fn run_ok_sh(line: &str) {
+    berth_testkit::run_ok(Command::new("/bin/sh").arg("-c").arg(line));
+}
