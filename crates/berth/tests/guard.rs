@@ -420,3 +420,68 @@ fn failed_authentications_throttle_the_address_and_prefix_alone() {
         1.0
     );
 }
+
+/// A web UI login from `client` (a double-submit CSRF token of its own);
+/// the answer's status.
+fn ui_login(client: &Client, server: &Server, login: &str, password: &str) -> u16 {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf", "attack"), ("login", login), ("password", password)])
+        .finish();
+    client
+        .post(format!("{}/login", server.url))
+        .header("Cookie", "berth_login_csrf=attack")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .expect("a login answer")
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn a_flood_of_logins_never_switches_the_login_limit_off() {
+    let server = Server::start();
+    server.add_user("bob", false);
+    server.set_password("bob", "bob-password");
+    // 500 addresses, each with 20 failures (its limit) for logins longer
+    // than any real one: more keys than the old table held.
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..10u32 {
+            let server = &server;
+            s.spawn(move || {
+                for a in 0..50u32 {
+                    let n = t * 50 + a;
+                    let client = http_from(&format!("127.0.{}.{}", 10 + n / 200, 1 + n % 200));
+                    for i in 0..20 {
+                        let login = format!("{n:04}-{i:02}-{}", "x".repeat(80));
+                        let status = ui_login(&client, server, &login, "guess");
+                        assert!(matches!(status, 401 | 429), "{status}");
+                    }
+                }
+            });
+        }
+    });
+    eprintln!("flood: {:?}", started.elapsed());
+    // Then wrong passwords for bob from four fresh addresses, ten each
+    // (under the per-address limit): the login's own limit refuses them.
+    let mut statuses = Vec::new();
+    for a in 1..=4 {
+        let client = http_from(&format!("127.0.20.{a}"));
+        for _ in 0..10 {
+            statuses.push(ui_login(&client, &server, "bob", "wrong"));
+        }
+    }
+    let first_refused = statuses.iter().position(|s| *s == 429);
+    assert!(
+        first_refused.is_some_and(|i| i <= 5),
+        "the sixth wrong password at the latest is refused: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429)),
+        "{statuses:?}"
+    );
+    // Even the right password waits out the window.
+    let client = http_from("127.0.20.9");
+    assert_eq!(ui_login(&client, &server, "bob", "bob-password"), 429);
+}

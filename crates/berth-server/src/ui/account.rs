@@ -11,10 +11,7 @@ use berth_core::ServiceError;
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
 
-use super::session::{
-    cookie, set_cookie, Viewer, FAILURES_PER_ADDRESS, FAILURES_PER_LOGIN, LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-};
+use super::session::{cookie, set_cookie, Viewer, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::{human_date, render, Chrome, UiError};
 use crate::AppState;
 
@@ -99,15 +96,9 @@ pub(crate) async fn login(
         .addr
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let keys = [
-        (format!("addr:{addr}"), FAILURES_PER_ADDRESS),
-        (
-            format!("login:{}", login.to_ascii_lowercase()),
-            FAILURES_PER_LOGIN,
-        ),
-    ];
     let limiter = &state.ui.logins;
-    if let Err(wait) = limiter.check(&keys) {
+    let keys = limiter.keys(&login, viewer.addr);
+    if let Err(wait) = limiter.check(&keys, std::time::Instant::now()) {
         tracing::warn!(login = %login, addr = %addr, "login refused: too many failed attempts");
         let minutes = wait.as_secs().div_ceil(60);
         return Err(UiError {
@@ -122,7 +113,7 @@ pub(crate) async fn login(
     }
     match state.berth.login_password(&login, password).await {
         Ok((secret, _csrf)) => {
-            limiter.forget(&keys[1].0);
+            limiter.forget(&keys);
             let mut response = Redirect::to("/account").into_response();
             let h = response.headers_mut();
             let max_age = Some(berth_core::web::SESSION_SECS);
@@ -138,7 +129,7 @@ pub(crate) async fn login(
             Ok(response)
         }
         Err(berth_core::ServiceError::Unauthorized(m)) => {
-            limiter.fail(&keys);
+            limiter.fail(&keys, std::time::Instant::now());
             Ok(login_page(
                 &state,
                 &viewer,

@@ -1,13 +1,14 @@
 //! Who is looking at a page: the [`Viewer`] extractor reads the session
 //! cookie and resolves it once; forms are checked against the session's
 //! CSRF token (or, before login, a double-submit cookie); failed logins are
-//! counted per client address and per login in a bounded in-memory table.
+//! counted per client address (IPv6 per /64) and per login in fixed
+//! in-memory tables that no flood of keys can fill.
 //!
 //! Cookies are HttpOnly and SameSite=Lax (Strict for the login form's
 //! token), Secure when `public_url` is https. Session secrets never reach a
 //! log. This module never checks a password (berth-core does).
 
-use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -132,63 +133,139 @@ impl FromRequestParts<AppState> for Viewer {
 
 /// Failed logins allowed per login in a window.
 pub(crate) const FAILURES_PER_LOGIN: u32 = 5;
-/// Failed logins allowed per client address in a window.
+/// Failed logins allowed per client address (IPv6: per /64) in a window.
 pub(crate) const FAILURES_PER_ADDRESS: u32 = 20;
 /// The window failures are counted in.
 pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Most keys the table holds; beyond, expired ones are dropped and, if none
-/// are, new keys are refused until some expire (never unbounded growth).
-const MAX_KEYS: usize = 10_000;
+/// Counters per kind (logins, addresses). Every key has a counter: keys
+/// hash into this fixed table, so no number or length of logins can fill
+/// it, push a key out or leave a key uncounted; keys that share a counter
+/// are refused together (an attacker who does not know the node's secret
+/// hash key cannot aim at a victim's counter).
+const BUCKETS: usize = 65_536;
 
-/// Failed logins per key (`addr:…`, `login:…`), in a bounded table.
-#[derive(Default)]
+/// One counter: failures since `since` (seconds after the limiter's
+/// epoch), and a fingerprint of the one login counted in it (0 once two
+/// logins share it, so that a login's success never clears another's
+/// failures).
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    failures: u32,
+    since: u64,
+    owner: u64,
+}
+
+/// Failed logins per login and per client address, in two fixed tables of
+/// [`BUCKETS`] counters; times are given by the caller (`Instant::now()`
+/// on requests, set ones in tests).
 pub(crate) struct LoginLimiter {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    secret: u64,
+    epoch: Instant,
+    logins: Mutex<Vec<Bucket>>,
+    addresses: Mutex<Vec<Bucket>>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self::with_secret(rand::random())
+    }
+}
+
+/// What one login attempt is counted against.
+pub(crate) struct LoginKeys {
+    login: (usize, u64),
+    address: usize,
 }
 
 impl LoginLimiter {
-    /// `Err(wait)` when one of the keys has used up its failures.
-    pub(crate) fn check(&self, keys: &[(String, u32)]) -> Result<(), Duration> {
-        let now = Instant::now();
-        let Ok(map) = self.failures.lock() else {
-            return Ok(());
-        };
-        for (key, limit) in keys {
-            if let Some((n, since)) = map.get(key) {
-                let age = now.duration_since(*since);
-                if age < WINDOW && n >= limit {
-                    return Err(WINDOW - age);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts one failure against each key.
-    pub(crate) fn fail(&self, keys: &[(String, u32)]) {
-        let now = Instant::now();
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, (_, since)| now.duration_since(*since) < WINDOW);
-        }
-        for (key, _) in keys {
-            if map.len() >= MAX_KEYS && !map.contains_key(key) {
-                continue;
-            }
-            let entry = map.entry(key.clone()).or_insert((0, now));
-            if now.duration_since(entry.1) >= WINDOW {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
+    /// A limiter whose hash key is `secret` (random in the server).
+    pub(crate) fn with_secret(secret: u64) -> Self {
+        Self {
+            secret,
+            epoch: Instant::now(),
+            logins: Mutex::new(vec![Bucket::default(); BUCKETS]),
+            addresses: Mutex::new(vec![Bucket::default(); BUCKETS]),
         }
     }
 
-    /// Forgets a login's failures after it succeeded.
-    pub(crate) fn forget(&self, key: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(key);
+    fn hash(&self, kind: u8, key: &[u8]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.secret, kind, key).hash(&mut h);
+        h.finish()
+    }
+
+    /// The counters of a login (case folded) and a client address (IPv6
+    /// folded to its /64, as connections are counted).
+    pub(crate) fn keys(&self, login: &str, addr: Option<IpAddr>) -> LoginKeys {
+        let login = login.to_ascii_lowercase();
+        let address = match addr.map(crate::conn::address_key) {
+            Some(IpAddr::V4(a)) => self.hash(1, &a.octets()),
+            Some(IpAddr::V6(a)) => self.hash(1, &a.octets()),
+            None => self.hash(1, b"unknown"),
+        };
+        LoginKeys {
+            login: (
+                self.hash(0, login.as_bytes()) as usize % BUCKETS,
+                self.hash(2, login.as_bytes()) | 1,
+            ),
+            address: address as usize % BUCKETS,
+        }
+    }
+
+    fn secs(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    /// `Err(wait)` when the login or the address has used up its failures.
+    pub(crate) fn check(&self, keys: &LoginKeys, now: Instant) -> Result<(), Duration> {
+        let now = self.secs(now);
+        let window = WINDOW.as_secs();
+        let wait = |b: &Bucket, limit: u32| {
+            let age = now.saturating_sub(b.since);
+            (age < window && b.failures >= limit).then(|| Duration::from_secs(window - age))
+        };
+        let logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = wait(&logins[keys.login.0], FAILURES_PER_LOGIN) {
+            return Err(w);
+        }
+        drop(logins);
+        let addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        match wait(&addresses[keys.address], FAILURES_PER_ADDRESS) {
+            Some(w) => Err(w),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one failure against the login and the address.
+    pub(crate) fn fail(&self, keys: &LoginKeys, now: Instant) {
+        let now = self.secs(now);
+        let count = |b: &mut Bucket, owner: u64| {
+            if now.saturating_sub(b.since) >= WINDOW.as_secs() || b.failures == 0 {
+                *b = Bucket {
+                    failures: 0,
+                    since: now,
+                    owner,
+                };
+            } else if b.owner != owner {
+                b.owner = 0;
+            }
+            b.failures = b.failures.saturating_add(1);
+        };
+        let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+        count(&mut logins[keys.login.0], keys.login.1);
+        drop(logins);
+        let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        count(&mut addresses[keys.address], 1);
+    }
+
+    /// Forgets a login's failures after it succeeded, unless another login
+    /// shares its counter.
+    pub(crate) fn forget(&self, keys: &LoginKeys) {
+        let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+        let b = &mut logins[keys.login.0];
+        if b.owner == keys.login.1 {
+            *b = Bucket::default();
         }
     }
 }
@@ -199,15 +276,102 @@ mod tests {
 
     #[test]
     fn limiter_refuses_after_the_limit() {
-        let l = LoginLimiter::default();
-        let keys = [("login:a".to_string(), 2), ("addr:x".to_string(), 10)];
-        assert!(l.check(&keys).is_ok());
-        l.fail(&keys);
-        assert!(l.check(&keys).is_ok());
-        l.fail(&keys);
-        assert!(l.check(&keys).is_err());
-        l.forget("login:a");
-        assert!(l.check(&keys).is_ok());
+        let l = LoginLimiter::with_secret(7);
+        let now = Instant::now();
+        let keys = l.keys("Alice", "192.0.2.1".parse().ok());
+        for _ in 0..FAILURES_PER_LOGIN - 1 {
+            l.fail(&keys, now);
+        }
+        assert!(l.check(&keys, now).is_ok());
+        l.fail(&keys, now);
+        let wait = l.check(&l.keys("alice", "192.0.2.9".parse().ok()), now);
+        assert_eq!(wait, Err(WINDOW), "the login is counted case-folded");
+        l.forget(&keys);
+        assert!(l.check(&keys, now).is_ok());
+        // The window passes.
+        for _ in 0..FAILURES_PER_LOGIN {
+            l.fail(&keys, now);
+        }
+        assert!(l
+            .check(&keys, now + WINDOW - Duration::from_secs(1))
+            .is_err());
+        assert!(l.check(&keys, now + WINDOW).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let l = LoginLimiter::with_secret(7);
+        let now = Instant::now();
+        for i in 0..FAILURES_PER_ADDRESS {
+            let ip = format!("2001:db8:1:2:{i:x}::1").parse().ok();
+            l.fail(&l.keys(&format!("user{i}"), ip), now);
+        }
+        let same_64 = l.keys("someone", "2001:db8:1:2:ffff::9".parse().ok());
+        assert!(l.check(&same_64, now).is_err());
+        let next_64 = l.keys("someone", "2001:db8:1:3::1".parse().ok());
+        assert!(l.check(&next_64, now).is_ok());
+        // IPv4 addresses count one by one, also when written IPv6-mapped.
+        for i in 0..FAILURES_PER_ADDRESS {
+            l.fail(&l.keys(&format!("v{i}"), "192.0.2.7".parse().ok()), now);
+        }
+        let mapped = l.keys("someone", "::ffff:192.0.2.7".parse().ok());
+        assert!(l.check(&mapped, now).is_err());
+        assert!(l
+            .check(&l.keys("someone", "192.0.2.8".parse().ok()), now)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_other_logins_leaves_every_login_counted() {
+        let l = LoginLimiter::with_secret(7);
+        let now = Instant::now();
+        // Far more distinct (and long) logins than there are counters.
+        for i in 0..2 * BUCKETS {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i as u32);
+            l.fail(&l.keys(&format!("{i:0>100}"), Some(ip.into())), now);
+        }
+        let victim = |n: u32| {
+            l.keys(
+                "bob",
+                Some(std::net::Ipv4Addr::new(10, 200, 0, n as u8).into()),
+            )
+        };
+        let mut refused = None;
+        for n in 0..=FAILURES_PER_LOGIN {
+            if l.check(&victim(n), now).is_err() {
+                refused = Some(n);
+                break;
+            }
+            l.fail(&victim(n), now);
+        }
+        assert!(
+            refused.is_some_and(|n| n <= FAILURES_PER_LOGIN),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_success_never_clears_another_logins_failures() {
+        let l = LoginLimiter::with_secret(7);
+        let now = Instant::now();
+        let bob = l.keys("bob", None);
+        let other = (0..)
+            .map(|i| l.keys(&format!("other{i}"), None))
+            .find(|k| k.login.0 == bob.login.0)
+            .unwrap();
+        for _ in 0..FAILURES_PER_LOGIN {
+            l.fail(&bob, now);
+        }
+        l.forget(&other);
+        assert!(l.check(&bob, now).is_err());
+        // Nor does a failure of the other login first, then its success.
+        let l = LoginLimiter::with_secret(7);
+        for _ in 0..FAILURES_PER_LOGIN - 1 {
+            l.fail(&bob, now);
+        }
+        l.fail(&other, now);
+        l.forget(&other);
+        assert!(l.check(&bob, now).is_err());
     }
 
     #[test]
