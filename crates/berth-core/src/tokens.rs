@@ -2,8 +2,9 @@
 //! patterns, one registry, CIDR ranges, expiry), parsing those limits from
 //! the command line and the management API, and creating, listing and
 //! revoking tokens, by an operator (`berth token`) or by a user for
-//! themselves (`/api/v1/me/tokens`, where a token never makes a token with
-//! more rights than its own).
+//! themselves (`/api/v1/me/tokens`, where a token never makes, nor revokes,
+//! a token with more rights than its own, and the tokens a token made are
+//! revoked with it).
 //!
 //! This module decides what a token's limits are and whether a request is
 //! inside them; it never reads a secret back (secrets are generated and
@@ -198,13 +199,19 @@ impl TokenLimits {
         join(&self.cidrs)
     }
 
-    /// Why `child` would have more rights than `self`, if it would.
-    fn widened_by(&self, child: &TokenLimits) -> Option<String> {
+    /// Why `child` would have more rights than `self`, if it would: the
+    /// new token (`other` is `None`), or an existing one, named by `other`.
+    fn widened_by(&self, child: &TokenLimits, other: Option<&str>) -> Option<String> {
+        let unlike = || match other {
+            None => "the new token would not be".to_string(),
+            Some(name) => format!("{name} is not"),
+        };
         if !self.crates.is_empty() {
             if child.crates.is_empty() {
                 return Some(format!(
-                    "this token is limited to crates matching {}, and the new token would not be",
-                    quoted(&self.crates)
+                    "this token is limited to crates matching {}, and {}",
+                    quoted(&self.crates),
+                    unlike()
                 ));
             }
             if let Some(wider) = child
@@ -221,23 +228,32 @@ impl TokenLimits {
         if let Some(mine) = &self.registry {
             if child.registry.as_ref() != Some(mine) {
                 return Some(format!(
-                    "this token is restricted to registry `{mine}`; a token it creates must be too"
+                    "this token is restricted to registry `{mine}`; {}",
+                    match other {
+                        None => "a token it creates must be too".to_string(),
+                        Some(name) => format!("{name} is not"),
+                    }
                 ));
             }
         }
         if let Some(mine) = self.expires_at {
             if child.expires_at.is_none_or(|t| t > mine) {
                 return Some(format!(
-                    "this token expires at {}; a token it creates must expire no later",
-                    format_time(mine)
+                    "this token expires at {}; {}",
+                    format_time(mine),
+                    match other {
+                        None => "a token it creates must expire no later".to_string(),
+                        Some(name) => format!("{name} expires later or never"),
+                    }
                 ));
             }
         }
         if !self.cidrs.is_empty() {
             if child.cidrs.is_empty() {
                 return Some(format!(
-                    "this token is limited to the address ranges {}, and the new token would not be",
-                    quoted(&self.cidrs)
+                    "this token is limited to the address ranges {}, and {}",
+                    quoted(&self.cidrs),
+                    unlike()
                 ));
             }
             if let Some(wider) = child
@@ -494,6 +510,7 @@ impl Berth {
         user: &User,
         parsed: &Parsed,
         scopes: Scopes,
+        parent_id: Option<i64>,
         audit: AuditEntry,
     ) -> Result<CreatedToken, ServiceError> {
         let secret = generate_token();
@@ -509,6 +526,7 @@ impl Berth {
                 registry: parsed.limits.registry.as_deref(),
                 allowed_cidrs: &parsed.limits.cidrs_text(),
                 expires_at: parsed.limits.expires_at,
+                parent_id,
                 audit,
             })
             .await?;
@@ -544,7 +562,7 @@ impl Berth {
         let parsed = self.parse_request(req)?;
         let scopes = parsed.scopes.unwrap_or(Scopes::ALL);
         let audit = AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok);
-        self.store_token(&user, &parsed, scopes, audit).await
+        self.store_token(&user, &parsed, scopes, None, audit).await
     }
 
     /// The audit row of a token change `who` makes through the API.
@@ -598,7 +616,7 @@ impl Berth {
                 who.scopes.to_list()
             ))
         } else {
-            mine.widened_by(&parsed.limits)
+            mine.widened_by(&parsed.limits, None)
         };
         if let Some(why) = why {
             let entry = AuditEntry {
@@ -613,7 +631,8 @@ impl Berth {
             )));
         }
         let audit = Self::token_audit(who, AuditAction::TokenCreate, AuditOutcome::Ok);
-        self.store_token(&who.user, &parsed, scopes, audit).await
+        self.store_token(&who.user, &parsed, scopes, Some(who.token_id), audit)
+            .await
     }
 
     /// The caller's own tokens (never their secrets).
@@ -628,21 +647,62 @@ impl Berth {
             .collect())
     }
 
-    /// Revokes one of the caller's own tokens; another user's (or no)
-    /// token of that id is 404.
+    /// Revokes one of the caller's own tokens, and the tokens it made;
+    /// another user's (or no) token of that id is 404. A token revokes
+    /// only tokens no wider than itself (itself included): 403, audited,
+    /// saying why.
     pub async fn revoke_own_token(
         &self,
         who: Option<&Identity>,
         token_id: i64,
     ) -> Result<(), ServiceError> {
         let who = Self::need_user_token(who)?;
+        let missing =
+            || ServiceError::NotFound(format!("you have no active token with id {token_id}"));
+        let target = match self.meta.token_of_user(who.user.id, token_id).await? {
+            Some(t) if !t.revoked => t,
+            _ => return Err(missing()),
+        };
+        let scopes = Scopes::parse(&target.scopes)
+            .map_err(|e| ServiceError::Internal(format!("stored token scopes: {e}")))?;
+        let limits = TokenLimits::from_stored(
+            &target.crate_patterns,
+            target.registry.clone(),
+            &target.allowed_cidrs,
+            target.expires_at,
+        )?;
+        let why = if !scopes.within(who.scopes) {
+            Some(format!(
+                "token {token_id} has scopes ({}) that this token ({}) lacks",
+                scopes.to_list(),
+                who.scopes.to_list()
+            ))
+        } else {
+            who.limits
+                .widened_by(&limits, Some(&format!("token {token_id}")))
+        };
+        if let Some(why) = why {
+            let entry = AuditEntry {
+                detail: Some(crate::operations::clip(
+                    &format!("token_id={token_id}: {why}"),
+                    512,
+                )),
+                ..Self::token_audit(who, AuditAction::TokenRevoke, AuditOutcome::Denied)
+            };
+            if let Err(e) = self.meta.append_audit(&entry).await {
+                tracing::warn!(error = %e, "could not write audit entry for a refused revocation");
+            }
+            return Err(ServiceError::Forbidden(format!(
+                "a token can only revoke tokens with no more rights than its own: {why}; revoke \
+                 it with a token that has those rights, on the account page, or with \
+                 `berth token revoke`"
+            )));
+        }
         let audit = Self::token_audit(who, AuditAction::TokenRevoke, AuditOutcome::Ok);
         if self.meta.revoke_token(who.user.id, token_id, audit).await? {
             Ok(())
         } else {
-            Err(ServiceError::NotFound(format!(
-                "you have no active token with id {token_id}"
-            )))
+            Err(missing())
         }
     }
 

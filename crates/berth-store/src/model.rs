@@ -71,6 +71,8 @@ pub struct TokenInfo {
     pub last_used_at: Option<i64>,
     #[sqlx(try_from = "crate::tables::Flag")]
     pub revoked: bool,
+    /// The token that made this one, if a token did.
+    pub parent_id: Option<i64>,
 }
 
 /// A token to store: everything but its id and times, with the audit row
@@ -86,6 +88,9 @@ pub struct NewToken<'a> {
     pub registry: Option<&'a str>,
     pub allowed_cidrs: &'a str,
     pub expires_at: Option<i64>,
+    /// The token that makes this one (`/api/v1/me/tokens`): revoking it
+    /// revokes this one too.
+    pub parent_id: Option<i64>,
     pub audit: AuditEntry,
 }
 

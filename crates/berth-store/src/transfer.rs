@@ -67,6 +67,7 @@ const TABLES: &[TableSpec] = &[
             ("crate_patterns", Text),
             ("registry", Text),
             ("allowed_cidrs", Text),
+            ("parent_id", Int),
         ],
         key: &["id"],
         append_only: false,

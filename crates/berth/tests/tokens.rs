@@ -504,6 +504,12 @@ fn own_tokens_through_the_management_api() {
             created_with(&ci, "denied"),
             created_with(&ci, "denied"),
             created_with(&ci, "ok"),
+            // `ci`, and `narrow`, which `ci` made.
+            (
+                "token.revoke".to_string(),
+                "ok".to_string(),
+                full_id.clone()
+            ),
             (
                 "token.revoke".to_string(),
                 "ok".to_string(),
@@ -564,4 +570,106 @@ fn a_token_limited_to_addresses_is_refused_from_others() {
         ])
         .unwrap_err();
     assert!(err.contains("invalid CIDR range `10.0.0.0/33`"), "{err}");
+}
+
+#[test]
+fn revoking_needs_the_revoked_tokens_rights_and_takes_the_tokens_it_made() {
+    let server = Server::start();
+    server.add_user("alice", false);
+    let laptop = server.token("alice", &["--name", "laptop"]);
+    let spare = server.token("alice", &["--name", "spare"]);
+    let id_of = |name: &str| {
+        token_list(&server, "alice")
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let make = |by: &str, body: Value| {
+        let r = call(&server, Method::POST, "/api/v1/me/tokens", by, Some(body));
+        assert_eq!(r.status, 201, "{}", r.text);
+        let j = r.json();
+        (
+            j["token"]["id"].as_i64().unwrap(),
+            j["secret"].as_str().unwrap().to_string(),
+        )
+    };
+    let works = |t: &str| call(&server, Method::GET, "/api/v1/me/tokens", t, None).status;
+    let revoke = |by: &str, id: i64| {
+        call(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/me/tokens/{id}"),
+            by,
+            None,
+        )
+    };
+    // A read-only token made by the laptop's, and one made by that.
+    let (narrow_id, narrow) = make(&laptop, json!({"name": "narrow", "scopes": ["read"]}));
+    let (grand_id, grand) = make(&narrow, json!({"name": "grand", "expires_in": "1h"}));
+
+    // The read-only token cannot revoke a token that may publish.
+    let spare_id = id_of("spare");
+    let r = revoke(&narrow, spare_id);
+    assert_eq!(r.status, 403, "{}", r.text);
+    let detail = r.detail().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "a token can only revoke tokens with no more rights than its own: token {spare_id} \
+             has scopes (read,"
+        )) && detail.contains("that this token (read) lacks; revoke it with a token that has"),
+        "{detail}"
+    );
+    assert_eq!(works(&spare), 200);
+    // Nor can a token that expires revoke one that does not.
+    let r = revoke(&grand, narrow_id);
+    assert_eq!(r.status, 403, "{}", r.text);
+    let detail = r.detail().unwrap();
+    assert!(
+        detail.contains("this token expires at ")
+            && detail.contains(&format!("; token {narrow_id} expires later or never")),
+        "{detail}"
+    );
+    assert_eq!(works(&narrow), 200);
+
+    // Revoking the read-only token revokes the token it made too.
+    let r = revoke(&laptop, narrow_id);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((works(&narrow), works(&grand)), (401, 401));
+    assert_eq!((works(&laptop), works(&spare)), (200, 200));
+    let revoked: Vec<(i64, bool)> = token_list(&server, "alice")
+        .iter()
+        .map(|t| (t["id"].as_i64().unwrap(), t["revoked"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        revoked,
+        [
+            (id_of("laptop"), false),
+            (spare_id, false),
+            (narrow_id, true),
+            (grand_id, true)
+        ]
+    );
+    // Each refusal and each revoked token has its row.
+    let rows: Vec<(String, String)> = audit(&server, &["--action", "token.revoke"])
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_string(),
+                r["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(
+        rows.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(),
+        ["denied", "denied", "ok", "ok"]
+    );
+    assert!(
+        rows[3].1.contains(&format!(
+            "token_id={grand_id}: made by token {narrow_id}, revoked with token {narrow_id}"
+        )),
+        "{rows:?}"
+    );
 }

@@ -108,6 +108,7 @@ async fn every_statement(store: &MetaStore) {
             registry: Some("main"),
             allowed_cidrs: "10.0.0.0/8",
             expires_at: Some(4_000_000_000),
+            parent_id: None,
             audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
         })
         .await
@@ -123,6 +124,7 @@ async fn every_statement(store: &MetaStore) {
             registry: None,
             allowed_cidrs: "",
             expires_at: None,
+            parent_id: None,
             audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
         })
         .await;
@@ -170,6 +172,7 @@ async fn every_statement(store: &MetaStore) {
                 registry: None,
                 allowed_cidrs: "",
                 expires_at: None,
+                parent_id: None,
                 audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
             })
             .await

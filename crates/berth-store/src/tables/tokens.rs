@@ -1,7 +1,8 @@
 //! `tokens`: API tokens, stored as the sha256 of their secret.
 //!
-//! A token is created, looked up by its hash, touched on use and revoked;
-//! it is never deleted (its audit rows name it) and its secret never reaches
+//! A token is created, looked up by its hash, touched on use and revoked
+//! (with the tokens it made, and theirs, in the same transaction); it is
+//! never deleted (its audit rows name it) and its secret never reaches
 //! this file. Which scopes a token needs is berth-core's decision.
 
 use sqlx::FromRow;
@@ -14,7 +15,7 @@ use crate::{now_unix, StoreError};
 
 /// The columns of a [`TokenInfo`].
 const TOKEN_INFO_COLUMNS: &str = "id, name, scopes, crate_patterns, registry, allowed_cidrs, \
-                                  created_at, expires_at, last_used_at, revoked";
+                                  created_at, expires_at, last_used_at, revoked, parent_id";
 
 /// A [`TokenRecord`] with the stored hash it was found by.
 #[derive(FromRow)]
@@ -34,8 +35,8 @@ impl MetaStore {
         // its (unique) hash first, renamed once the id is known.
         let inserted = sqlx::query_scalar(
             "INSERT INTO tokens (user_id, name, token_hash, scopes, created_at, expires_at, \
-                                 crate_patterns, registry, allowed_cidrs) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                                 crate_patterns, registry, allowed_cidrs, parent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(t.user_id)
         .bind(t.name.unwrap_or(t.token_hash))
@@ -46,6 +47,7 @@ impl MetaStore {
         .bind(t.crate_patterns)
         .bind(t.registry)
         .bind(t.allowed_cidrs)
+        .bind(t.parent_id)
         .fetch_one(&mut *w.tx)
         .await;
         let id: i64 = match inserted {
@@ -89,6 +91,9 @@ impl MetaStore {
         }
         if let Some(at) = t.expires_at {
             detail.push_str(&format!(" expires_at={at}"));
+        }
+        if let Some(parent) = t.parent_id {
+            detail.push_str(&format!(" parent_id={parent}"));
         }
         w.commit_audited(&AuditEntry {
             detail: Some(detail),
@@ -153,8 +158,24 @@ impl MetaStore {
         .await?)
     }
 
-    /// Revokes a token of a user, with `audit` as the row of the change
-    /// (the store fills in its detail). Returns whether a token was revoked.
+    /// A user's token by id, revoked or not.
+    pub async fn token_of_user(
+        &self,
+        user_id: i64,
+        token_id: i64,
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {TOKEN_INFO_COLUMNS} FROM tokens WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(token_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Revokes a token of a user, and every active token it made (and
+    /// they made, ...), with `audit` as the row of each change (the store
+    /// fills in its detail). Returns whether the token was revoked.
     pub async fn revoke_token(
         &self,
         user_id: i64,
@@ -175,10 +196,42 @@ impl MetaStore {
                 &mut w.tx,
                 &AuditEntry {
                     detail: Some(format!("user_id={user_id} token_id={token_id}")),
-                    ..audit
+                    ..audit.clone()
                 },
             )
             .await?;
+            // The descendants, through revoked ones too (their children
+            // died with them, unless made before parents were recorded).
+            let children: Vec<(i64, i64)> = sqlx::query_as(
+                "WITH RECURSIVE tree (id, parent_id) AS ( \
+                     SELECT id, parent_id FROM tokens WHERE parent_id = $1 \
+                     UNION \
+                     SELECT t.id, t.parent_id FROM tokens t JOIN tree ON t.parent_id = tree.id \
+                 ) \
+                 SELECT k.id, k.parent_id FROM tokens k JOIN tree ON tree.id = k.id \
+                 WHERE k.revoked = 0 AND k.user_id = $2 ORDER BY k.id",
+            )
+            .bind(token_id)
+            .bind(user_id)
+            .fetch_all(&mut *w.tx)
+            .await?;
+            for (child, parent) in children {
+                sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = $1")
+                    .bind(child)
+                    .execute(&mut *w.tx)
+                    .await?;
+                insert_audit(
+                    &mut w.tx,
+                    &AuditEntry {
+                        detail: Some(format!(
+                            "user_id={user_id} token_id={child}: made by token {parent}, \
+                             revoked with token {token_id}"
+                        )),
+                        ..audit.clone()
+                    },
+                )
+                .await?;
+            }
         }
         w.tx.commit().await?;
         Ok(n > 0)
