@@ -163,6 +163,10 @@ pub struct LimitsConfig {
     pub auth_failure_window_secs: u64,
     /// Seconds a throttled address or prefix is refused (its `Retry-After`).
     pub auth_cooldown_secs: u64,
+    /// Tokens one user may create through `/api/v1/me/tokens` and the
+    /// account page in an hour (429 beyond). Counted per node, in memory;
+    /// `berth token create` is not limited.
+    pub token_creations_per_hour: u32,
 }
 
 /// Parses a list of CIDR ranges (a bare address is its own /32 or /128);
@@ -375,6 +379,7 @@ impl Default for LimitsConfig {
             auth_failures_per_prefix: 30,
             auth_failure_window_secs: 600,
             auth_cooldown_secs: 300,
+            token_creations_per_hour: 30,
         }
     }
 }
@@ -432,6 +437,7 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.auth_failures_per_prefix",
     "limits.auth_failure_window_secs",
     "limits.auth_cooldown_secs",
+    "limits.token_creations_per_hour",
     "publish.allowed_registries",
     "publish.denied_registries",
     "log.level",
@@ -715,6 +721,12 @@ impl Config {
                 86_400,
             ),
             ("limits.auth_cooldown_secs", l.auth_cooldown_secs, 1, 86_400),
+            (
+                "limits.token_creations_per_hour",
+                u64::from(l.token_creations_per_hour),
+                1,
+                1_000_000,
+            ),
             (
                 "database.max_connections",
                 u64::from(self.database.max_connections),

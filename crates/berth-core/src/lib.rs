@@ -41,6 +41,7 @@ use std::sync::Arc;
 use berth_store::{BlobStore, MetaStore};
 
 pub use auth::{Identity, Role, Scope, Scopes};
+pub use berth_store::address_key;
 pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;

@@ -1,8 +1,11 @@
 //! Fair shares of the server's scarce resources, so that one client or one
 //! user cannot starve everyone else: publish slots, memory for upload
-//! bodies (in total and per user), and concurrent searches.
+//! bodies (in total and per user), and concurrent searches; and how many
+//! tokens a user creates an hour (a count over a window, on a clock the
+//! caller gives).
 //!
-//! Each admission hands out a guard; dropping it gives the share back.
+//! Each admission of a slot hands out a guard; dropping it gives the share
+//! back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,45 @@ pub(crate) struct Throttle {
     uploads_by_user: Mutex<HashMap<i64, Arc<Semaphore>>>,
     max_uploads_per_user: usize,
     search_slots: Semaphore,
+    token_creations: TokenCreations,
+}
+
+/// Tokens created per user in the current hour of each (from the user's
+/// first creation in it), per node.
+pub(crate) struct TokenCreations {
+    per_hour: u32,
+    by_user: Mutex<HashMap<i64, (i64, u32)>>,
+}
+
+/// The window token creations are counted in.
+const TOKEN_WINDOW_SECS: i64 = 3_600;
+
+impl TokenCreations {
+    pub(crate) fn new(per_hour: u32) -> Self {
+        Self {
+            per_hour: per_hour.max(1),
+            by_user: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one creation by `user` at Unix time `now`; `Err(secs)` until
+    /// the user may create another when its hour's tokens are used up.
+    pub(crate) fn admit(&self, user: i64, now: i64) -> Result<(), i64> {
+        let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= 4_096 {
+            map.retain(|_, (since, _)| now - *since < TOKEN_WINDOW_SECS);
+        }
+        let (since, n) = map.entry(user).or_insert((now, 0));
+        if now - *since >= TOKEN_WINDOW_SECS {
+            *since = now;
+            *n = 0;
+        }
+        if *n >= self.per_hour {
+            return Err((*since + TOKEN_WINDOW_SECS - now).max(1));
+        }
+        *n += 1;
+        Ok(())
+    }
 }
 
 impl Throttle {
@@ -43,6 +85,7 @@ impl Throttle {
             uploads_by_user: Mutex::new(HashMap::new()),
             max_uploads_per_user: limits.max_uploads_per_user.max(1),
             search_slots: Semaphore::new(limits.search_slots(pool)),
+            token_creations: TokenCreations::new(limits.token_creations_per_hour),
         }
     }
 }
@@ -129,6 +172,25 @@ impl Berth {
         })
     }
 
+    /// Counts one token created by `user` (the API and the account page):
+    /// 429 past `limits.token_creations_per_hour`.
+    pub(crate) fn admit_token_creation(
+        &self,
+        user: &berth_store::User,
+    ) -> Result<(), ServiceError> {
+        let t = &self.throttle.token_creations;
+        t.admit(user.id, berth_store::now_unix()).map_err(|wait| {
+            metrics::counter!("berth_refused_total", "reason" => "token_creations").increment(1);
+            ServiceError::Busy(format!(
+                "user `{}` has created {} tokens within an hour \
+                 (limits.token_creations_per_hour); try again in {} minute(s)",
+                user.login,
+                t.per_hour,
+                (wait + 59) / 60
+            ))
+        })
+    }
+
     /// A slot for one search, or 429 when `limits.max_concurrent_searches`
     /// are running: searches never take the whole database pool.
     pub(crate) async fn search_slot(&self) -> Result<SemaphorePermit<'_>, ServiceError> {
@@ -156,5 +218,24 @@ async fn within<P>(
             metrics::counter!("berth_refused_total", "reason" => reason).increment(1);
             Err(ServiceError::Busy(message))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_creations_are_counted_per_user_and_hour() {
+        let t = TokenCreations::new(3);
+        let now = 1_800_000_000;
+        for i in 0..3 {
+            assert_eq!(t.admit(1, now + i), Ok(()));
+        }
+        assert_eq!(t.admit(1, now + 10), Err(TOKEN_WINDOW_SECS - 10));
+        // Another user is not touched; the hour ends.
+        assert_eq!(t.admit(2, now + 10), Ok(()));
+        assert_eq!(t.admit(1, now + TOKEN_WINDOW_SECS - 1), Err(1));
+        assert_eq!(t.admit(1, now + TOKEN_WINDOW_SECS), Ok(()));
     }
 }

@@ -565,6 +565,24 @@ impl Berth {
         self.store_token(&user, &parsed, scopes, None, audit).await
     }
 
+    /// Creates a token for the user of a web UI session (the account page):
+    /// as `berth token create`, within `limits.token_creations_per_hour`.
+    pub async fn create_token_on_page(
+        &self,
+        who: &Identity,
+        req: &TokenRequest,
+    ) -> Result<CreatedToken, ServiceError> {
+        let parsed = self.parse_request(req)?;
+        let scopes = parsed.scopes.unwrap_or(Scopes::ALL);
+        self.admit_token_creation(&who.user)?;
+        let audit = AuditEntry {
+            actor: Some(who.user.login.clone()),
+            ..AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok)
+        };
+        self.store_token(&who.user, &parsed, scopes, None, audit)
+            .await
+    }
+
     /// The audit row of a token change `who` makes through the API.
     fn token_audit(who: &Identity, action: AuditAction, outcome: AuditOutcome) -> AuditEntry {
         AuditEntry {
@@ -630,6 +648,7 @@ impl Berth {
                 "a token cannot create a token with more rights than its own: {why}"
             )));
         }
+        self.admit_token_creation(&who.user)?;
         let audit = Self::token_audit(who, AuditAction::TokenCreate, AuditOutcome::Ok);
         self.store_token(&who.user, &parsed, scopes, Some(who.token_id), audit)
             .await

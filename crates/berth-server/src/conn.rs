@@ -19,7 +19,7 @@
 //!   start HTTP/2 within a further header deadline.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -97,19 +97,8 @@ impl Drop for AddressSlot {
 }
 
 /// IPv4 addresses count one by one; IPv6 addresses by /64, the block one
-/// client usually holds.
-pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
-}
+/// client usually holds (the one rule, also the audit log's refusal budget's).
+pub(crate) use berth_core::address_key;
 
 /// When a connection last started or finished a request, how many it has
 /// in flight, and whether the responses it is sending move.

@@ -33,7 +33,9 @@ pub use model::*;
 pub use sqlx;
 pub use tables::fsck::{DanglingRef, FsckVersion};
 pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
-pub use tables::{set_operator, REFUSALS_PER_CALLER_MINUTE, TEAM_PREFIX};
+pub use tables::{
+    address_key, set_operator, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE, TEAM_PREFIX,
+};
 pub use transfer::{row_from_json, row_to_json, table_names, Cell};
 pub use watch::{IndexEvent, IndexListener, CHANNEL as INDEX_CHANNEL};
 

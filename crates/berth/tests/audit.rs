@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use berth_store::sqlx::{self, AnyPool};
-use berth_testkit::{backend, crate_file, publish_raw, Backend, Server};
+use berth_testkit::{backend, crate_file, http_from, publish_raw, Backend, Server};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -345,7 +345,7 @@ fn one_caller_repeating_a_refused_request_is_recorded_at_a_bounded_rate() {
     assert_eq!(rows.len(), cap, "rows for 100 refusals in one minute");
     assert!(rows.iter().all(|r| r["outcome"] == "denied"));
     let last = rows.last().unwrap()["detail"].as_str().unwrap().to_string();
-    assert!(last.contains("further refusals of token"), "{last}");
+    assert!(last.contains("further refusals of user mallory"), "{last}");
     // Other callers' refusals are still recorded, and so are changes.
     assert_eq!(send(&server, Method::DELETE, path, "berth_nope", None), 401);
     assert_eq!(send(&server, Method::DELETE, path, &alice, None), 200);
@@ -433,4 +433,119 @@ fn verify_finds_the_start_of_the_chain_removed() {
     );
     let err = verify(&server).unwrap_err();
     assert!(err.contains("audit entry 1 has no hash"), "{err}");
+}
+
+/// Seconds since the Unix epoch.
+fn unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Alice's crate `guarded`, then `flood` (which fills the minute's
+/// refusal rows as an attacker can), then mallory's refused yank of it:
+/// that refusal is in the log all the same.
+fn flood_then_denied_yank(flood: impl FnOnce(&Server)) {
+    let (server, [alice, mallory]) = Server::with_users(["alice", "mallory"]);
+    let ok = publish_raw(
+        &server.url,
+        &alice,
+        "guarded",
+        "1.0.0",
+        &crate_file("guarded", "1.0.0", "pub fn g() {}\n"),
+    );
+    assert_eq!(ok, Some(200));
+    // The budget is per clock minute: flood and yank within one.
+    if unix() % 60 > 40 {
+        std::thread::sleep(std::time::Duration::from_secs(61 - unix() % 60));
+    }
+    flood(&server);
+    let path = "/r/main/api/v1/crates/guarded/1.0.0/yank";
+    assert_eq!(send(&server, Method::DELETE, path, &mallory, None), 403);
+    let rows = audit_json(&server, &["--action", "yank"]);
+    let keys: Vec<_> = rows.iter().map(|r| (key(r), r["actor"].clone())).collect();
+    assert_eq!(
+        keys,
+        [(
+            (
+                "yank".to_string(),
+                "guarded".to_string(),
+                "1.0.0".to_string(),
+                "denied".to_string()
+            ),
+            Value::from("mallory")
+        )]
+    );
+    assert_eq!(verify(&server).map(|_| ()), Ok(()));
+}
+
+#[test]
+fn many_restricted_tokens_of_one_user_never_keep_a_refusal_out_of_the_log() {
+    flood_then_denied_yank(|server| {
+        // 45 tokens limited to addresses this client is not at, each used
+        // 31 times: more than the minute's rows in all, before each user
+        // had a budget.
+        let tokens: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..5)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..9)
+                            .map(|_| server.token("mallory", &["--allow-cidr", "10.0.0.0/8"]))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(tokens.len(), 45);
+        std::thread::scope(|s| {
+            for chunk in tokens.chunks(9) {
+                s.spawn(move || {
+                    for t in chunk {
+                        for _ in 0..31 {
+                            assert_eq!(
+                                send(server, Method::GET, "/api/v1/me/tokens", t, None),
+                                403
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        let rows = audit_json(server, &["--action", "token.restricted"]);
+        let cap = berth_store::REFUSALS_PER_CALLER_MINUTE as usize;
+        assert!(rows.len() <= 2 * cap, "{} rows for one user", rows.len());
+    });
+}
+
+#[test]
+fn failed_authentications_from_many_addresses_never_keep_a_refusal_out_of_the_log() {
+    flood_then_denied_yank(|server| {
+        // 48 addresses, 26 unknown tokens each (under the address and
+        // prefix throttles): more rows than the minute's budget in all.
+        std::thread::scope(|s| {
+            for t in 0..6 {
+                s.spawn(move || {
+                    for a in 0..8 {
+                        let n = t * 8 + a;
+                        let client = http_from(&format!("127.0.30.{}", n + 1));
+                        for i in 0..26 {
+                            let status = client
+                                .get(format!("{}/api/v1/me/tokens", server.url))
+                                .header("Authorization", format!("berth_{n:06}{i:040}"))
+                                .send()
+                                .unwrap()
+                                .status()
+                                .as_u16();
+                            assert_eq!(status, 401);
+                        }
+                    }
+                });
+            }
+        });
+    });
 }

@@ -305,8 +305,7 @@ pub(crate) async fn create_token(
         Ok(v) => v,
         Err(m) => return account_page(&state, &viewer, StatusCode::BAD_REQUEST, None, &m).await,
     };
-    let login = who.user.login.clone();
-    let secret = match state.berth.create_token(&login, &request).await {
+    let secret = match state.berth.create_token_on_page(who, &request).await {
         Ok(created) => created.secret,
         // What the user typed is wrong: say so on the page.
         Err(

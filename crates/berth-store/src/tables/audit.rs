@@ -26,6 +26,7 @@ use sqlx::AnyConnection;
 use crate::db::{MetaStore, WriteTx};
 use crate::domain::AuditOutcome;
 use crate::model::{AuditCheck, AuditEntry, AuditFilter, AuditRow};
+use crate::tables::refusals::{Admit, Principal};
 use crate::{now_unix, StoreError};
 
 /// The key of the PostgreSQL advisory lock that serializes appends.
@@ -136,109 +137,32 @@ impl WriteTx<'_> {
     }
 }
 
-/// Most refusal rows one caller (a token, else an address, else a login)
-/// appends in a minute: past it a refusal is answered as before but not
-/// recorded, so that a client repeating a refused request cannot turn the
-/// audit log into a write load on everyone's database.
-pub const REFUSALS_PER_CALLER_MINUTE: u32 = 30;
-/// Most refusal rows appended in a minute in all (many callers at once).
-pub const REFUSALS_PER_MINUTE: u32 = 1_200;
-/// Most callers counted at once (memory bound).
-const REFUSAL_CALLERS: usize = 20_000;
-
-/// Per-minute counts of refusal rows, by caller (see
-/// [`REFUSALS_PER_CALLER_MINUTE`]).
-#[derive(Default)]
-pub struct RefusalBudget {
-    state: std::sync::Mutex<RefusalCounts>,
-}
-
-#[derive(Default)]
-struct RefusalCounts {
-    minute: i64,
-    total: u32,
-    by_caller: std::collections::HashMap<String, u32>,
-    suppressed: u64,
-}
-
-/// What the budget says about one more refusal row.
-enum Admit {
-    Write,
-    /// Write it, and say that this caller's further refusals in this
-    /// minute are not recorded.
-    WriteLast,
-    Skip,
-}
-
-impl RefusalBudget {
-    fn admit(&self, caller: &str, now: i64) -> Admit {
-        let Ok(mut c) = self.state.lock() else {
-            return Admit::Write;
-        };
-        let minute = now / 60;
-        if c.minute != minute {
-            if c.suppressed > 0 {
-                tracing::warn!(
-                    suppressed = c.suppressed,
-                    "refusals over the audit log's per-minute budget were answered but not recorded"
-                );
-            }
-            *c = RefusalCounts {
-                minute,
-                ..Default::default()
-            };
-        }
-        let known = c.by_caller.contains_key(caller);
-        if c.total >= REFUSALS_PER_MINUTE || (!known && c.by_caller.len() >= REFUSAL_CALLERS) {
-            c.suppressed += 1;
-            return Admit::Skip;
-        }
-        let n = c.by_caller.entry(caller.to_string()).or_insert(0);
-        *n += 1;
-        let n = *n;
-        if n > REFUSALS_PER_CALLER_MINUTE {
-            c.suppressed += 1;
-            return Admit::Skip;
-        }
-        c.total += 1;
-        if n == REFUSALS_PER_CALLER_MINUTE {
-            Admit::WriteLast
-        } else {
-            Admit::Write
-        }
-    }
-}
-
 impl MetaStore {
     /// Appends one audit row (refused attempts, and a node's start; changes
     /// write their own). A refusal is written within the per-minute budget
-    /// of its caller (token, address or login); past it, it is not
-    /// recorded.
+    /// of its principal (user, else client address) and of everyone, and
+    /// always when it is the principal's first of its kind in the minute
+    /// ([`crate::tables::refusals`]); past them, it is not recorded.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let caller = match (&entry.token_id, &entry.client_addr, &entry.actor) {
-            (Some(id), _, _) => format!("token {id}"),
-            (None, Some(addr), _) => format!("address {addr}"),
-            (None, None, Some(login)) => format!("login {login}"),
-            (None, None, None) => "-".to_string(),
-        };
         let last;
-        let admit = if entry.outcome == AuditOutcome::Ok {
-            Admit::Write
+        let entry = if entry.outcome == AuditOutcome::Ok {
+            entry
         } else {
-            self.refusals.admit(&caller, now_unix())
-        };
-        let entry = match admit {
-            Admit::Skip => return Ok(()),
-            Admit::Write => entry,
-            Admit::WriteLast => {
-                last = AuditEntry {
-                    detail: Some(format!(
-                        "{} (further refusals of {caller} in this minute are not recorded)",
-                        entry.detail.as_deref().unwrap_or("")
-                    )),
-                    ..entry.clone()
-                };
-                &last
+            let principal = Principal::of(entry);
+            match self.refusals.admit(&principal, entry.action, now_unix()) {
+                Admit::Skip => return Ok(()),
+                Admit::Write => entry,
+                Admit::WriteLast => {
+                    last = AuditEntry {
+                        detail: Some(format!(
+                            "{} (further refusals of {principal} in this minute are not \
+                             recorded, but for the first of each kind)",
+                            entry.detail.as_deref().unwrap_or("")
+                        )),
+                        ..entry.clone()
+                    };
+                    &last
+                }
             }
         };
         self.begin_write().await?.commit_audited(entry).await?;

@@ -30,6 +30,7 @@ mod listing;
 mod owners;
 pub(crate) mod proxy;
 mod publish;
+pub(crate) mod refusals;
 mod registries;
 mod roles;
 mod search;
@@ -42,10 +43,11 @@ mod users;
 mod versions;
 
 pub(crate) use audit::insert_audit;
-pub(crate) use audit::RefusalBudget;
-pub use audit::{set_operator, REFUSALS_PER_CALLER_MINUTE};
+pub use audit::set_operator;
 pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;
+pub(crate) use refusals::RefusalBudget;
+pub use refusals::{address_key, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE};
 
 /// A 0/1 integer column read as `bool` (`#[sqlx(try_from = "Flag")]`):
 /// both dialects store flags as integers, and sqlx's `Any` driver decodes
