@@ -673,3 +673,76 @@ fn revoking_needs_the_revoked_tokens_rights_and_takes_the_tokens_it_made() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn token_creation_is_limited_per_user_and_hour() {
+    let server = Server::start_with_config("[limits]\ntoken_creations_per_hour = 3\n");
+    server.add_user("alice", false);
+    server.set_password("alice", "alice-password");
+    let laptop = server.token("alice", &["--name", "laptop"]);
+    let make = |i: usize| {
+        call(
+            &server,
+            Method::POST,
+            "/api/v1/me/tokens",
+            &laptop,
+            Some(json!({"name": format!("ci-{i}")})),
+        )
+    };
+    for i in 0..3 {
+        let r = make(i);
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = make(3);
+    assert_eq!(r.status, 429, "{}", r.text);
+    insta::assert_snapshot!(r.detail().unwrap(), @"user `alice` has created 3 tokens within an hour (limits.token_creations_per_hour); try again in 60 minute(s) (request id: [REQUEST_ID])");
+    // The account page counts against the same limit.
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .post(format!("{}/login", server.url))
+        .header("Cookie", "berth_login_csrf=t")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("csrf=t&login=alice&password=alice-password")
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("berth_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client
+        .get(format!("{}/account", server.url))
+        .header("Cookie", &session)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..].split('"').next().unwrap();
+    let r = client
+        .post(format!("{}/account/tokens", server.url))
+        .header("Cookie", &session)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&name=page"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(
+        r.text()
+            .unwrap()
+            .contains("(limits.token_creations_per_hour)"),
+        "the page says why"
+    );
+    // The operator is not limited.
+    server.token("alice", &["--name", "operator-made"]);
+}
