@@ -850,7 +850,7 @@ mod tests {
             expires_at: Some(900),
             ..parent.clone()
         };
-        assert_eq!(parent.widened_by(&child), None);
+        assert_eq!(parent.widened_by(&child, None), None);
         for wider in [
             TokenLimits {
                 crates: pats(&["ac*"]),
@@ -881,9 +881,9 @@ mod tests {
                 ..child.clone()
             },
         ] {
-            assert!(parent.widened_by(&wider).is_some(), "{wider:?}");
+            assert!(parent.widened_by(&wider, None).is_some(), "{wider:?}");
         }
-        assert_eq!(TokenLimits::default().widened_by(&child), None);
+        assert_eq!(TokenLimits::default().widened_by(&child, None), None);
     }
 
     #[test]

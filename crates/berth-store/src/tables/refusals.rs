@@ -182,7 +182,7 @@ mod tests {
     }
 
     /// A minute starting at a set time.
-    const T: i64 = 1_800_000_000 - 1_800_000_000 % 60;
+    const T: i64 = 1_800_000_000; // a whole minute
 
     #[test]
     fn one_principal_gets_its_budget_and_the_first_of_each_kind() {
