@@ -7,7 +7,9 @@
 //! Everything here is in memory and per node: fixed-capacity maps with
 //! least-recently-used eviction, one short lock per request that needs
 //! them, no database work except the audit rows of refusals (bounded: one
-//! per address a minute, 120 a minute in all, for refused addresses; at
+//! per address a minute for refused addresses, within the audit log's
+//! budget of refusal rows (`berth-store`'s `refusals`), which never lets
+//! one flood of addresses keep another's first refusal out; at
 //! most the threshold plus
 //! one per address or prefix and cooling period for failed
 //! authentications). This module never decides who a token belongs to and
@@ -48,11 +50,10 @@ const MAX_HOPS: usize = 64;
 const COUNTER_CAPACITY: usize = 65_536;
 /// Addresses whose last `access.denied` row is remembered.
 const DENIED_CAPACITY: usize = 4_096;
-/// At most one `access.denied` row per address in this long ...
+/// At most one `access.denied` row per address in this long (all of them
+/// counted in metrics); how many rows all addresses write is the audit
+/// log's refusal budget's to decide.
 const DENIED_AUDIT_EVERY: Duration = Duration::from_secs(60);
-/// ... and at most this many in all in that time (a flood from many
-/// addresses is counted in metrics, not written row by row).
-const DENIED_AUDIT_ROWS: u32 = 120;
 /// How many characters of a presented secret identify its prefix.
 pub(crate) const PREFIX_CHARS: usize = 12;
 
@@ -63,19 +64,12 @@ pub(crate) struct Guard {
     /// Registries with address lists: the lists a client must pass, each
     /// with the registry whose `allowed_cidrs` it is.
     allowed: HashMap<String, Vec<(String, Vec<IpNet>)>>,
-    denied_audited: Mutex<DeniedAudit>,
+    /// When each refused address was last audited.
+    denied_audited: Mutex<LruCache<IpAddr, Instant>>,
     by_address: Counters<IpAddr>,
     by_prefix: Counters<Box<str>>,
     window: Duration,
     cooldown: Duration,
-}
-
-/// Which refused addresses were audited lately, and how many rows this
-/// minute.
-struct DeniedAudit {
-    last: LruCache<IpAddr, Instant>,
-    since: Instant,
-    rows: u32,
 }
 
 /// Why a request with credentials is refused for now.
@@ -129,11 +123,7 @@ impl Guard {
                 HeaderName::from_static("x-forwarded-for")
             },
             allowed,
-            denied_audited: Mutex::new(DeniedAudit {
-                last: LruCache::new(DENIED_CAPACITY),
-                since: Instant::now(),
-                rows: 0,
-            }),
+            denied_audited: Mutex::new(LruCache::new(DENIED_CAPACITY)),
             by_address: Counters::new(l.auth_failures_per_address),
             by_prefix: Counters::new(l.auth_failures_per_prefix),
             window: Duration::from_secs(l.auth_failure_window_secs),
@@ -216,7 +206,7 @@ impl Guard {
     }
 
     /// Whether this refusal of `ip` is to be audited: the first of that
-    /// address in a minute, within the minute's budget of rows.
+    /// address in a minute (the audit log's refusal budget decides the rest).
     fn first_denial_in_a_while(&self, ip: IpAddr, now: Instant) -> bool {
         let mut audit = self
             .denied_audited
@@ -224,21 +214,12 @@ impl Guard {
             .unwrap_or_else(|e| e.into_inner());
         let key = address_key(ip);
         if audit
-            .last
             .get(&key)
             .is_some_and(|at| now.saturating_duration_since(*at) < DENIED_AUDIT_EVERY)
         {
             return false;
         }
-        if now.saturating_duration_since(audit.since) >= DENIED_AUDIT_EVERY {
-            audit.since = now;
-            audit.rows = 0;
-        }
-        if audit.rows >= DENIED_AUDIT_ROWS {
-            return false;
-        }
-        audit.rows += 1;
-        audit.last.insert(key, now);
+        audit.insert(key, now);
         true
     }
 
@@ -614,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn refused_addresses_are_audited_once_a_minute_within_a_budget() {
+    fn refused_addresses_are_audited_once_a_minute_each() {
         let g = guard(&[], "x-forwarded-for");
         let now = Instant::now();
         assert!(g.first_denial_in_a_while(ip("192.0.2.1"), now));
@@ -626,7 +607,9 @@ mod tests {
                 g.first_denial_in_a_while(a, now + Duration::from_secs(61))
             })
             .count();
-        assert_eq!(audited as u32, DENIED_AUDIT_ROWS - 1);
+        // However many addresses are refused, each one's first refusal of
+        // the minute goes on to the audit log (whose refusal budget decides).
+        assert_eq!(audited, 1000);
     }
 
     #[test]

@@ -316,6 +316,34 @@ fn a_percent_encoded_registry_name_is_the_same_registry() {
     assert_eq!(r.status, 400, "{}", r.text);
 }
 
+/// A flood of refused addresses never keeps another address's refusal out
+/// of the audit log (issue 25, finding 8: the guard wrote at most 120
+/// `access.denied` rows a minute in all).
+#[test]
+fn a_flood_of_refused_addresses_never_hides_another_refusal() {
+    let server = Server::start_with_config(ALLOW_LISTS);
+    for n in 0..150u32 {
+        let from = format!("127.0.1.{}", n + 1);
+        let r = get(
+            &http_from(&from),
+            &server,
+            "/r/secure/index/config.json",
+            None,
+        );
+        assert_eq!(r.status, 403, "{from}");
+    }
+    let r = get(
+        &http_from("127.0.2.9"),
+        &server,
+        "/r/secure/index/config.json",
+        None,
+    );
+    assert_eq!(r.status, 403);
+    let rows = audit(&server, "access.denied");
+    assert!(addrs(&rows).contains(&"127.0.2.9"), "{} rows", rows.len());
+    assert_eq!(rows.len(), 151);
+}
+
 const BRUTE_FORCE: &str = r#"
 [limits]
 auth_failures_per_address = 5
