@@ -10,7 +10,9 @@
 //! (counted as stale); what is not fails fast with a 502 that says why.
 //!
 //! This module never writes a hosted registry's rows, never serves bytes it
-//! has not verified, and never logs the upstream token.
+//! has not verified itself (a blob another registry stored is reused only
+//! when this proxy's own records name it), and never logs the upstream
+//! token.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -569,10 +571,19 @@ impl Proxy {
                 counted: None,
             }));
         }
-        let size = match berth.blobs.head(&line.cksum).await? {
-            // Content-addressed and verified when stored: the same bytes
-            // are already here (another registry, or an earlier fetch).
-            Some((size, _)) => size,
+        // A blob is reused only when this proxy fetched and verified it
+        // itself (another version with the same bytes). A blob that only
+        // another registry holds (a private hosted crate, whose checksum
+        // is in every Cargo.lock that uses it) is not proof that the
+        // upstream has these bytes: fetch them and compare.
+        let reuse = match berth.blobs.head(&line.cksum).await? {
+            Some((size, _)) if berth.meta.proxy_holds_blob(reg.id, &line.cksum).await? => {
+                Some(size)
+            }
+            _ => None,
+        };
+        let size = match reuse {
+            Some(size) => size,
             None => self.fetch_crate(berth, reg, &line).await?,
         };
         berth
@@ -653,7 +664,10 @@ impl Proxy {
             )));
         }
         let size = bytes.len() as u64;
-        berth.blobs.put(&line.cksum, bytes).await?;
+        // The same bytes may be stored already (another registry's).
+        if berth.blobs.head(&line.cksum).await?.is_none() {
+            berth.blobs.put(&line.cksum, bytes).await?;
+        }
         Ok(size)
     }
 

@@ -197,6 +197,24 @@ impl MetaStore {
         .await?)
     }
 
+    /// Whether any version this proxy holds has the blob `cksum`: only then
+    /// were these bytes fetched and verified by this proxy (another
+    /// registry's blob with the same checksum is not this proxy's to serve).
+    pub async fn proxy_holds_blob(
+        &self,
+        registry_id: i64,
+        cksum: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM proxy_crates WHERE registry_id = $1 AND cksum = $2 LIMIT 1",
+        )
+        .bind(registry_id)
+        .bind(cksum)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Records a verified `.crate` whose blob is stored. A second record of
     /// the same version changes nothing.
     pub async fn proxy_crate_put(
