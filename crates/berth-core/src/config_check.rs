@@ -117,6 +117,7 @@ pub(crate) mod tests {
             index_ttl_secs: Some(1),
             offline: true,
             cache_max_bytes: Some(1),
+            upstream_allowed_hosts: vec!["h".into()],
             connect_timeout_secs: Some(1),
             upstream_timeout_secs: Some(1),
             members: vec!["m".into()],

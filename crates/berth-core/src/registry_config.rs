@@ -52,6 +52,12 @@ pub struct RegistryConfig {
     /// are evicted beyond it (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_max_bytes: Option<u64>,
+    /// proxy: other hosts (`host` or `host:port`) the proxy may fetch
+    /// from: the upstream's `dl` host when it is not the index host, and
+    /// where the upstream redirects. Nothing else is ever contacted (no
+    /// redirect off the upstream's host is followed). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_allowed_hosts: Vec<String>,
     /// proxy: seconds to connect to the upstream (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_secs: Option<u64>,
@@ -96,6 +102,64 @@ pub struct ProxySettings {
     pub cache_max_bytes: Option<u64>,
     pub connect_timeout_secs: u64,
     pub upstream_timeout_secs: u64,
+    /// The hosts the proxy may contact: the upstream's own (first) and the
+    /// configured `upstream_allowed_hosts`.
+    pub hosts: Vec<UpstreamHost>,
+}
+
+/// A host a proxy may contact: a name (or address) and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamHost {
+    pub host: String,
+    /// `None`: the scheme's default port (80 or 443).
+    pub port: Option<u16>,
+}
+
+impl UpstreamHost {
+    /// The host of a URL (`None` without one).
+    pub fn of(url: &reqwest::Url) -> Option<Self> {
+        Some(Self {
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port(),
+        })
+    }
+
+    /// Parses `host` or `host:port` (an IPv6 address in brackets).
+    fn parse(entry: &str) -> Option<Self> {
+        if entry.is_empty() || entry.contains(['/', '@', '?', '#']) {
+            return None;
+        }
+        let url = reqwest::Url::parse(&format!("http://{entry}/")).ok()?;
+        let host = Self::of(&url)?;
+        // The URL forgets a port that is its scheme's default.
+        let port = if entry.ends_with(":80") {
+            Some(80)
+        } else {
+            host.port
+        };
+        Some(Self { port, ..host })
+    }
+
+    /// Whether `url` is on this host and port.
+    pub fn matches(&self, url: &reqwest::Url) -> bool {
+        let port_ok = match self.port {
+            Some(p) => url.port_or_known_default() == Some(p),
+            None => url.port().is_none(),
+        };
+        port_ok
+            && url
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+    }
+}
+
+impl std::fmt::Display for UpstreamHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
 }
 
 impl RegistryConfig {
@@ -112,6 +176,7 @@ impl RegistryConfig {
             index_ttl_secs: None,
             offline: false,
             cache_max_bytes: None,
+            upstream_allowed_hosts: Vec::new(),
             connect_timeout_secs: None,
             upstream_timeout_secs: None,
             members: Vec::new(),
@@ -148,6 +213,10 @@ impl RegistryConfig {
             ("index_ttl_secs", self.index_ttl_secs.is_some()),
             ("offline", self.offline),
             ("cache_max_bytes", self.cache_max_bytes.is_some()),
+            (
+                "upstream_allowed_hosts",
+                !self.upstream_allowed_hosts.is_empty(),
+            ),
             ("connect_timeout_secs", self.connect_timeout_secs.is_some()),
             (
                 "upstream_timeout_secs",
@@ -227,6 +296,24 @@ impl RegistryConfig {
             )));
         }
         let index_url = format!("{}/", index_url.trim_end_matches('/'));
+        let own = reqwest::Url::parse(&index_url)
+            .ok()
+            .as_ref()
+            .and_then(UpstreamHost::of)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "proxy registry `{name}`: upstream `{upstream}` is not a URL with a host"
+                ))
+            })?;
+        let mut hosts = vec![own];
+        for entry in &self.upstream_allowed_hosts {
+            hosts.push(UpstreamHost::parse(entry).ok_or_else(|| {
+                ConfigError(format!(
+                    "proxy registry `{name}`: upstream_allowed_hosts entry `{entry}` must be \
+                     a host name or address, optionally with `:port` (no scheme, no path)"
+                ))
+            })?);
+        }
         let token = match &self.upstream_token_env {
             None => None,
             Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -260,6 +347,7 @@ impl RegistryConfig {
             cache_max_bytes: self.cache_max_bytes,
             connect_timeout_secs: connect,
             upstream_timeout_secs: timeout,
+            hosts,
         })
     }
 }
@@ -372,6 +460,33 @@ mod tests {
         company.members = vec!["main".into()];
         assert!(set(&company).is_ok());
         assert!(!company.is_private());
+    }
+
+    #[test]
+    fn a_proxy_contacts_its_upstream_host_and_the_allowed_ones_only() {
+        let mut r = RegistryConfig::hosted("up");
+        r.kind = RegistryKind::Proxy;
+        r.upstream = Some("sparse+https://index.up.internal/".into());
+        r.upstream_allowed_hosts = vec!["dl.up.internal".into(), "127.0.0.2:8080".into()];
+        let hosts = r.proxy_settings().unwrap().hosts;
+        let ok = |u: &str| {
+            let url = reqwest::Url::parse(u).unwrap();
+            hosts.iter().any(|h| h.matches(&url))
+        };
+        assert!(ok("https://index.up.internal/ab/cd/abcd"));
+        assert!(ok("https://INDEX.up.internal:443/x"));
+        assert!(ok("https://dl.up.internal/crates/x"));
+        assert!(ok("http://127.0.0.2:8080/dl"));
+        assert!(!ok("https://index.up.internal:8443/x"), "another port");
+        assert!(!ok("https://evil.internal/x"));
+        assert!(!ok("https://up.internal/x"));
+        assert!(!ok("http://127.0.0.2/dl"), "another port");
+        assert!(!ok("https://dl.up.internal.evil/x"));
+        for bad in ["https://dl.up.internal", "dl/x", "", "u@dl"] {
+            r.upstream_allowed_hosts = vec![bad.into()];
+            let e = r.proxy_settings().unwrap_err().to_string();
+            assert!(e.contains("upstream_allowed_hosts"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! request. When the upstream fails, what is cached keeps being served
 //! (counted as stale); what is not fails fast with a 502 that says why.
 //!
+//! The proxy contacts only its upstream's host and the operator's
+//! `upstream_allowed_hosts`: a redirect elsewhere is not followed, a `dl`
+//! elsewhere is not used, and nothing another host says is echoed.
+//!
 //! This module never writes a hosted registry's rows, never serves bytes it
 //! has not verified itself (a blob another registry stored is reused only
 //! when this proxy's own records name it), and never logs the upstream
@@ -22,7 +26,9 @@ use berth_protocol::LineSummary;
 use berth_store::{now_unix, ProxyIndexRow};
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION,
+};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
@@ -31,7 +37,7 @@ use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::error::ServiceError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
-use crate::registry_config::ProxySettings;
+use crate::registry_config::{ProxySettings, UpstreamHost};
 use crate::{Berth, Registry};
 
 /// The name under which the upstream's `config.json` is kept in
@@ -45,6 +51,9 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// Most bytes of one upstream index file read.
 const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Redirects followed within the upstream's hosts.
+const MAX_REDIRECTS: usize = 5;
 
 /// Upstream requests in flight at once per proxy.
 const MAX_UPSTREAM_REQUESTS: usize = 32;
@@ -141,6 +150,8 @@ fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
 impl Proxy {
     pub(crate) fn new(settings: ProxySettings, memo_budget: u64) -> Result<Self, ServiceError> {
         let client = reqwest::Client::builder()
+            // Redirects are followed by `get`, within the allowed hosts.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
             .timeout(Duration::from_secs(settings.upstream_timeout_secs))
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION"), " (proxy)"))
@@ -219,29 +230,101 @@ impl Proxy {
         h
     }
 
+    /// Whether the proxy may contact `url`: the upstream's host or an
+    /// allowed one, and never plain HTTP when the upstream is HTTPS.
+    fn permitted(&self, url: &reqwest::Url) -> bool {
+        let downgrade = self.settings.index_url.starts_with("https://") && url.scheme() != "https";
+        !downgrade && self.settings.hosts.iter().any(|h| h.matches(url))
+    }
+
+    /// How a URL's host is named in messages (`host` or `host:port`).
+    fn host_of(url: &reqwest::Url) -> String {
+        UpstreamHost::of(url).map_or_else(|| url.to_string(), |h| h.to_string())
+    }
+
     /// One GET to the upstream, within the proxy's concurrency bound.
+    /// Redirects are followed only within the permitted hosts (the token
+    /// is not carried to another host); nothing is ever asked of another
+    /// host, so nothing another host says is ever read.
     async fn get(
         &self,
         reg: &Registry,
         url: &str,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
     ) -> Result<reqwest::Response, String> {
+        let mut url =
+            reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a usable URL: {e}"))?;
+        if !self.permitted(&url) {
+            count("berth_proxy_upstream_errors_total", &reg.name);
+            return Err(format!(
+                "`{}` is not the upstream's host; not contacted (list it in the proxy's \
+                 `upstream_allowed_hosts` if you trust it)",
+                Self::host_of(&url)
+            ));
+        }
         let _slot = self
             .upstream_slots
             .acquire()
             .await
             .map_err(|e| e.to_string())?;
-        count("berth_proxy_upstream_requests_total", &reg.name);
-        self.client
-            .get(url)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| {
+        for _ in 0..=MAX_REDIRECTS {
+            count("berth_proxy_upstream_requests_total", &reg.name);
+            let resp = self
+                .client
+                .get(url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    count("berth_proxy_upstream_errors_total", &reg.name);
+                    // reqwest's message names the URL, never the headers.
+                    format!("{e}")
+                })?;
+            let status = resp.status();
+            let redirect = matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY
+                    | StatusCode::FOUND
+                    | StatusCode::SEE_OTHER
+                    | StatusCode::TEMPORARY_REDIRECT
+                    | StatusCode::PERMANENT_REDIRECT
+            );
+            if !redirect {
+                return Ok(resp);
+            }
+            let next = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok());
+            drop(resp);
+            let Some(next) = next else {
                 count("berth_proxy_upstream_errors_total", &reg.name);
-                // reqwest's message names the URL, never the headers.
-                format!("{e}")
-            })
+                return Err(format!(
+                    "the upstream answered {status} without a usable Location"
+                ));
+            };
+            if !self.permitted(&next) {
+                count("berth_proxy_upstream_errors_total", &reg.name);
+                tracing::warn!(
+                    registry = %reg.name, to = %Self::host_of(&next),
+                    "upstream redirect off its host refused"
+                );
+                return Err(format!(
+                    "the upstream redirected to another host `{}`; not followed (list it in the \
+                     proxy's `upstream_allowed_hosts` if you trust it)",
+                    Self::host_of(&next)
+                ));
+            }
+            if Self::host_of(&next) != Self::host_of(&url) {
+                headers.remove(AUTHORIZATION);
+            }
+            url = next;
+        }
+        count("berth_proxy_upstream_errors_total", &reg.name);
+        Err(format!(
+            "the upstream redirected more than {MAX_REDIRECTS} times; not followed"
+        ))
     }
 
     /// Reads a response body of at most `max` bytes.
@@ -282,6 +365,19 @@ impl Proxy {
                 .as_str()
                 .filter(|d| d.starts_with("http://") || d.starts_with("https://"))
                 .ok_or("the upstream's config.json has no http(s) `dl`")?;
+            // Downloads go only to the upstream's host or an allowed one.
+            let sample = dl_url(dl, "a", "0.0.0", &"0".repeat(64));
+            let sample = reqwest::Url::parse(&sample)
+                .map_err(|e| format!("the upstream's config.json has an unusable `dl`: {e}"))?;
+            if !self.permitted(&sample) {
+                return Err(format!(
+                    "the upstream's config.json names the download host `{}`, which is not the \
+                     upstream's host; not used (list it in `upstream_allowed_hosts` of registry \
+                     `{}` if you trust it)",
+                    Self::host_of(&sample),
+                    reg.name
+                ));
+            }
             Ok(UpstreamConfig {
                 dl: dl.to_string(),
                 auth_required: v["auth-required"].as_bool().unwrap_or(false),
@@ -658,8 +754,10 @@ impl Proxy {
                 expected = %line.cksum, actual = %actual,
                 "upstream .crate does not match the index checksum; refused, not cached"
             );
+            // What the upstream sent is not echoed (the log has its sha256).
             return Err(fail(format!(
-                "the .crate's sha256 is {actual}, but the index says {}; it was refused and not cached",
+                "the .crate does not match the sha256 {} the index gives; it was refused and \
+                 not cached",
                 line.cksum
             )));
         }
