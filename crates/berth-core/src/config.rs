@@ -148,8 +148,14 @@ pub struct LimitsConfig {
     /// Longest index line (one version) in bytes (`web-sys`: 58 KB).
     pub max_index_line_bytes: u64,
     /// Largest index file (all versions of one crate) in bytes; a publish
-    /// that would grow it past this is refused.
+    /// that would grow it past this is refused, and so is a larger index
+    /// file from a proxy's upstream.
     pub max_index_file_bytes: u64,
+    /// Memory for upstream index files that proxy registries are reading
+    /// and storing, in bytes, over all proxies: a file reserves three times
+    /// its declared size (or `max_index_file_bytes` when it declares none)
+    /// before its body is read, and waits when that does not fit.
+    pub proxy_index_buffer_bytes: u64,
     /// Failed authentications (an unknown, revoked, expired or malformed
     /// token) from one client address within `auth_failure_window_secs`
     /// before that address is answered 429 for `auth_cooldown_secs` when it
@@ -375,6 +381,7 @@ impl Default for LimitsConfig {
             max_feature_values: defaults.max_feature_values,
             max_index_line_bytes: MIB,
             max_index_file_bytes: 32 * MIB,
+            proxy_index_buffer_bytes: 128 * MIB,
             auth_failures_per_address: 30,
             auth_failures_per_prefix: 30,
             auth_failure_window_secs: 600,
@@ -433,6 +440,7 @@ pub const ENV_KEYS: &[&str] = &[
     "limits.max_feature_values",
     "limits.max_index_line_bytes",
     "limits.max_index_file_bytes",
+    "limits.proxy_index_buffer_bytes",
     "limits.auth_failures_per_address",
     "limits.auth_failures_per_prefix",
     "limits.auth_failure_window_secs",
@@ -700,6 +708,12 @@ impl Config {
                 "limits.max_index_file_bytes",
                 l.max_index_file_bytes,
                 1024,
+                u64::MAX / 2,
+            ),
+            (
+                "limits.proxy_index_buffer_bytes",
+                l.proxy_index_buffer_bytes,
+                MIB,
                 u64::MAX / 2,
             ),
             (

@@ -141,6 +141,8 @@ impl Berth {
             }
         }
         let mut registries = HashMap::new();
+        // Memory for upstream index bodies, shared by every proxy.
+        let index_budget = Arc::new(sources::IndexBudget::new(&config.limits));
         for r in &config.registries {
             let source = match r.kind {
                 RegistryKind::Hosted => sources::Source::Hosted(sources::Hosted::new(sole_writer)),
@@ -151,6 +153,7 @@ impl Berth {
                     sources::Source::Proxy(Box::new(sources::Proxy::new(
                         settings,
                         config.limits.index_cache_bytes,
+                        index_budget.clone(),
                     )?))
                 }
                 RegistryKind::Virtual => {

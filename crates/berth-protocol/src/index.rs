@@ -150,6 +150,12 @@ impl LineSummary {
     /// Reads every line of an index file; `Err` names the first line that
     /// is not an index entry (an upstream answering garbage).
     pub fn read_file(body: &str) -> Result<Vec<LineSummary>, String> {
+        Self::lines(body).collect()
+    }
+
+    /// Reads the lines of an index file one at a time, without holding
+    /// them all (for large upstream files); each `Err` names its line.
+    pub fn lines(body: &str) -> impl Iterator<Item = Result<LineSummary, String>> + '_ {
         body.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
@@ -165,7 +171,6 @@ impl LineSummary {
                 }
                 Ok(s)
             })
-            .collect()
     }
 }
 

@@ -32,7 +32,9 @@ pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
 pub use tables::fsck::{DanglingRef, FsckVersion};
-pub use tables::proxy::{EvictedCrate, ProxyCrateRow, ProxyIndexRow, StoredRegistry};
+pub use tables::proxy::{
+    EvictedCrate, ProxyCrateRow, ProxyIndexRow, ProxyIndexWrite, StoredRegistry,
+};
 pub use tables::{
     address_key, set_operator, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE, TEAM_PREFIX,
 };

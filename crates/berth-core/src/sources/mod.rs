@@ -25,7 +25,7 @@ use crate::operations::SearchResults;
 use crate::{Berth, Identity, Registry, RegistryKind};
 
 pub(crate) use hosted::Hosted;
-pub(crate) use proxy::Proxy;
+pub(crate) use proxy::{IndexBudget, Proxy};
 pub(crate) use virtual_registry::Virtual;
 
 /// A source's answer.

@@ -13,6 +13,11 @@
 //! `upstream_allowed_hosts`: a redirect elsewhere is not followed, a `dl`
 //! elsewhere is not used, and nothing another host says is echoed.
 //!
+//! An index body is read only after it has its share
+//! of `limits.proxy_index_buffer_bytes` (over all proxies), and at most
+//! `limits.max_index_file_bytes` of it; it is parsed and stored without
+//! copies.
+//!
 //! This module never writes a hosted registry's rows, never serves bytes it
 //! has not verified itself (a blob another registry stored is reused only
 //! when this proxy's own records name it), and never logs the upstream
@@ -23,7 +28,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use berth_protocol::LineSummary;
-use berth_store::{now_unix, ProxyIndexRow};
+use berth_store::{now_unix, ProxyIndexRow, ProxyIndexWrite};
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{
@@ -34,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use super::flight::KeyedLocks;
 use super::{Answer, At, BlobRef, Found, SearchPage};
+use crate::config::LimitsConfig;
 use crate::error::ServiceError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
@@ -49,8 +55,22 @@ const CONFIG_KEY: &str = "config.json";
 /// upstream is not asked per request.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
-/// Most bytes of one upstream index file read.
-const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+/// Memory an upstream index file costs while it is read, checked, stored
+/// and built, per byte of its body (the body, the database's copy of it
+/// while it is written, the gzip variant).
+const INDEX_COST_FACTOR: u64 = 3;
+
+/// Index memory is counted in KiB so that a large budget fits the
+/// semaphore's `u32` permit counts.
+const BUDGET_UNIT: u64 = 1024;
+
+/// The first share of the budget an index body without a declared size
+/// reserves; it grows as the body arrives.
+const UNDECLARED_FIRST: u64 = 256 * 1024;
+
+/// Declared index bodies from this size on are read into a mapping of
+/// their own (few files are this large, so few mappings exist at once).
+const MAP_INDEX_FROM: u64 = 1024 * 1024;
 
 /// Redirects followed within the upstream's hosts.
 const MAX_REDIRECTS: usize = 5;
@@ -84,8 +104,82 @@ struct Memo {
     fresh_until: Instant,
 }
 
+/// Memory for upstream index bodies in flight, shared by every proxy of
+/// the server (`limits.proxy_index_buffer_bytes`).
+pub(crate) struct IndexBudget {
+    memory: tokio::sync::Semaphore,
+    units: u32,
+    /// `limits.max_index_file_bytes`: the largest body read.
+    max_file: u64,
+}
+
+impl IndexBudget {
+    pub(crate) fn new(limits: &LimitsConfig) -> Self {
+        let units = (limits.proxy_index_buffer_bytes / BUDGET_UNIT)
+            .clamp(1, u64::from(u32::MAX >> 4)) as u32;
+        Self {
+            memory: tokio::sync::Semaphore::new(units as usize),
+            units,
+            max_file: limits.max_index_file_bytes,
+        }
+    }
+
+    /// The units a body of `size` bytes costs; a body costing more than
+    /// the whole budget takes all of it.
+    fn units_for(&self, size: u64) -> u32 {
+        size.saturating_mul(INDEX_COST_FACTOR)
+            .div_ceil(BUDGET_UNIT)
+            .clamp(1, u64::from(self.units)) as u32
+    }
+
+    /// Waits (at most `wait`) for the memory a body of `size` bytes costs.
+    async fn reserve(
+        &self,
+        size: u64,
+        wait: Duration,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, String> {
+        self.acquire(self.units_for(size), wait).await
+    }
+
+    /// Grows `held` to what a body of `size` bytes costs (a body whose
+    /// size was not declared, as it arrives).
+    async fn grow<'a>(
+        &'a self,
+        held: &mut tokio::sync::SemaphorePermit<'a>,
+        size: u64,
+        wait: Duration,
+    ) -> Result<(), String> {
+        let want = self.units_for(size) as usize;
+        if want > held.num_permits() {
+            let more = (want - held.num_permits()) as u32;
+            held.merge(self.acquire(more, wait).await?);
+        }
+        Ok(())
+    }
+
+    async fn acquire(
+        &self,
+        units: u32,
+        wait: Duration,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, String> {
+        match tokio::time::timeout(wait, self.memory.acquire_many(units)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!("berth_refused_total", "reason" => "proxy_index_buffer")
+                    .increment(1);
+                Err(
+                    "the server is reading as many upstream index files as its memory allows \
+                     (limits.proxy_index_buffer_bytes); try again shortly"
+                        .into(),
+                )
+            }
+        }
+    }
+}
+
 pub(crate) struct Proxy {
     settings: ProxySettings,
+    budget: Arc<IndexBudget>,
     client: reqwest::Client,
     ttl: Duration,
     memo: RwLock<HashMap<String, Memo>>,
@@ -148,7 +242,11 @@ fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
 }
 
 impl Proxy {
-    pub(crate) fn new(settings: ProxySettings, memo_budget: u64) -> Result<Self, ServiceError> {
+    pub(crate) fn new(
+        settings: ProxySettings,
+        memo_budget: u64,
+        budget: Arc<IndexBudget>,
+    ) -> Result<Self, ServiceError> {
         let client = reqwest::Client::builder()
             // Redirects are followed by `get`, within the allowed hosts.
             .redirect(reqwest::redirect::Policy::none())
@@ -162,6 +260,7 @@ impl Proxy {
         Ok(Self {
             ttl: Duration::from_secs(settings.index_ttl_secs),
             settings,
+            budget,
             client,
             memo: RwLock::new(HashMap::new()),
             memo_budget,
@@ -205,7 +304,7 @@ impl Proxy {
         let held: u64 = memo
             .values()
             .filter_map(|m| m.file.as_ref())
-            .map(|f| f.body.len() as u64)
+            .map(|f| (f.body.len() + f.gzip.as_ref().map_or(0, Bytes::len)) as u64)
             .sum();
         if held > self.memo_budget || memo.len() > 100_000 {
             memo.clear();
@@ -327,21 +426,101 @@ impl Proxy {
         ))
     }
 
-    /// Reads a response body of at most `max` bytes.
-    async fn read_body(resp: reqwest::Response, max: u64) -> Result<Bytes, String> {
-        if resp.content_length().is_some_and(|n| n > max) {
-            return Err(format!("the upstream's answer is larger than {max} bytes"));
+    /// Reads a response body of at most `max` bytes, into one buffer of
+    /// the declared size when there is one.
+    async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, String> {
+        let too_large = || format!("the upstream's answer is larger than {max} bytes");
+        let declared = resp.content_length();
+        if declared.is_some_and(|n| n > max) {
+            return Err(too_large());
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(declared.unwrap_or(0) as usize);
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| format!("reading the upstream's answer: {e}"))?;
             if (out.len() + chunk.len()) as u64 > max {
-                return Err(format!("the upstream's answer is larger than {max} bytes"));
+                return Err(too_large());
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(out))
+        Ok(out)
+    }
+
+    /// Reads an index body of at most `limits.max_index_file_bytes`, into
+    /// one buffer of its declared size when it declares one (no growing,
+    /// no copies); the buffer becomes the served file's body. A large
+    /// declared body gets memory of its own (an anonymous mapping), given
+    /// back to the system when the file is dropped rather than kept by the
+    /// allocator in some thread's arena.
+    ///
+    /// The body's share of the budget is reserved before it is read: its
+    /// declared size, or, without one, a first slice that grows as the
+    /// body arrives. It is held (in `memory`) until the file is stored and
+    /// built.
+    async fn read_index_body<'a>(
+        &'a self,
+        resp: reqwest::Response,
+        memory: &mut Option<tokio::sync::SemaphorePermit<'a>>,
+    ) -> Result<Bytes, String> {
+        let max = self.budget.max_file;
+        let too_large = || {
+            format!(
+                "the upstream's index file is larger than {max} bytes (limits.max_index_file_bytes)"
+            )
+        };
+        let declared = resp.content_length();
+        if declared.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let wait = Duration::from_secs(self.settings.upstream_timeout_secs);
+        let mut reserved = declared.unwrap_or(UNDECLARED_FIRST.min(max));
+        let held = memory.insert(self.budget.reserve(reserved, wait).await?);
+        let mut mapped = match declared {
+            Some(n) if n >= MAP_INDEX_FROM => Some(
+                memmap2::MmapMut::map_anon(n as usize)
+                    .map_err(|e| format!("no memory for the upstream's index file: {e}"))?,
+            ),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(match mapped {
+            Some(_) => 0,
+            None => declared.unwrap_or(0) as usize,
+        });
+        let mut len = 0usize;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading the upstream's answer: {e}"))?;
+            let end = len + chunk.len();
+            if end as u64 > max {
+                return Err(too_large());
+            }
+            if end as u64 > reserved {
+                // Room for the buffer doubling as it grows.
+                reserved = (end as u64).saturating_mul(2).min(max);
+                self.budget.grow(held, reserved, wait).await?;
+            }
+            match mapped.as_mut() {
+                Some(map) => map
+                    .get_mut(len..end)
+                    .ok_or("the upstream sent more than it declared")?
+                    .copy_from_slice(&chunk),
+                None => out.extend_from_slice(&chunk),
+            }
+            len = end;
+        }
+        match mapped {
+            Some(map) => {
+                let map = map
+                    .make_read_only()
+                    .map_err(|e| format!("keeping the upstream's index file: {e}"))?;
+                Ok(Bytes::from_owner(map).slice(..len))
+            }
+            None => {
+                // A grown buffer gives back what it does not use.
+                out.shrink_to_fit();
+                Ok(Bytes::from(out))
+            }
+        }
     }
 
     /// The upstream's `config.json` (cached for the index TTL, and kept in
@@ -394,7 +573,7 @@ impl Proxy {
             // The token goes to the index host, as cargo sends it there.
             let fetched = match self.get(reg, &url, self.auth_headers(true)).await {
                 Ok(resp) if resp.status() == StatusCode::OK => {
-                    Self::read_body(resp, 64 * 1024).await
+                    Self::read_body(resp, 64 * 1024).await.map(Bytes::from)
                 }
                 Ok(resp) => Err(format!("the upstream answered {}", resp.status())),
                 Err(e) => Err(e),
@@ -442,13 +621,14 @@ impl Proxy {
         Ok(cfg)
     }
 
-    async fn file_from_row(row: &ProxyIndexRow) -> Result<Option<Arc<IndexFile>>, ServiceError> {
-        let Some(body) = &row.body else {
+    /// The served file of a stored row; the body moves, it is not copied.
+    async fn file_from_row(row: ProxyIndexRow) -> Result<Option<Arc<IndexFile>>, ServiceError> {
+        let Some(body) = row.body else {
             return Ok(None);
         };
         let seed = format!("p{:x}", row.changed_at);
         Ok(Some(Arc::new(
-            IndexFile::build(Bytes::from(body.clone()), &seed, row.changed_at).await?,
+            IndexFile::build(Bytes::from(body.into_bytes()), &seed, row.changed_at).await?,
         )))
     }
 
@@ -468,25 +648,25 @@ impl Proxy {
         let stored = berth.meta.proxy_index_get(reg.id, name).await?;
         let now = now_unix();
         let ttl = self.settings.index_ttl_secs as i64;
-        if let Some(row) = &stored {
-            let age = now - row.fetched_at;
-            if age < ttl || self.settings.offline {
+        let mut stored = match stored {
+            Some(row) if now - row.fetched_at < ttl || self.settings.offline => {
                 // Fresh (another node may have fetched it), or all we have.
+                let age = now - row.fetched_at;
                 let file = Self::file_from_row(row).await?;
                 let left = Duration::from_secs((ttl - age).clamp(1, ttl.max(1)) as u64);
                 self.memo_put(name, file.clone(), left);
                 count("berth_proxy_index_hits_total", &reg.name);
                 return Ok(file);
             }
-        } else if self.settings.offline {
-            return Ok(None);
-        }
-        match self.fetch_index(berth, reg, name, stored.as_ref()).await {
+            None if self.settings.offline => return Ok(None),
+            other => other,
+        };
+        match self.fetch_index(berth, reg, name, &mut stored).await {
             Ok(file) => {
                 self.memo_put(name, file.clone(), self.ttl);
                 Ok(file)
             }
-            Err(e) => match &stored {
+            Err(e) => match stored {
                 Some(row) => {
                     tracing::warn!(
                         registry = %reg.name, krate = %name, error = %e,
@@ -506,13 +686,14 @@ impl Proxy {
     }
 
     /// Asks the upstream for an index file (conditionally when one is
-    /// cached) and stores the answer.
+    /// cached) and stores the answer. A confirmed `stored` row is taken
+    /// (served without a copy); on failure it is left for the caller.
     async fn fetch_index(
         &self,
         berth: &Berth,
         reg: &Registry,
         name: &str,
-        stored: Option<&ProxyIndexRow>,
+        stored: &mut Option<ProxyIndexRow>,
     ) -> Result<Option<Arc<IndexFile>>, String> {
         let url = format!(
             "{}{}",
@@ -520,7 +701,7 @@ impl Proxy {
             berth_protocol::index_path(name)
         );
         let mut headers = self.auth_headers(true);
-        if let Some(row) = stored.filter(|r| r.body.is_some()) {
+        if let Some(row) = stored.as_ref().filter(|r| r.body.is_some()) {
             if let Some(v) = row
                 .etag
                 .as_deref()
@@ -540,14 +721,14 @@ impl Proxy {
         let now = now_unix();
         let store_err = |e: berth_store::StoreError| format!("storing the answer: {e}");
         match resp.status() {
-            StatusCode::NOT_MODIFIED if stored.is_some_and(|r| r.body.is_some()) => {
+            StatusCode::NOT_MODIFIED if stored.as_ref().is_some_and(|r| r.body.is_some()) => {
                 count("berth_proxy_revalidations_total", &reg.name);
                 berth
                     .meta
                     .proxy_index_confirm(reg.id, name, now)
                     .await
                     .map_err(store_err)?;
-                match stored {
+                match stored.take() {
                     Some(row) => Self::file_from_row(row).await.map_err(|e| e.to_string()),
                     None => Ok(None),
                 }
@@ -561,40 +742,49 @@ impl Proxy {
                 };
                 let etag = validator(reqwest::header::ETAG);
                 let last_modified = validator(reqwest::header::LAST_MODIFIED);
-                let body = Self::read_body(resp, MAX_INDEX_BYTES).await?;
+                // The body's share of the memory budget, for as long as it
+                // is read, checked, stored and built; then the memo holds it.
+                let mut memory = None;
+                let body = self.read_index_body(resp, &mut memory).await?;
                 count_bytes(
                     "berth_proxy_bytes_from_upstream_total",
                     &reg.name,
                     body.len() as u64,
                 );
-                let text = String::from_utf8(body.to_vec())
+                let text = std::str::from_utf8(&body)
                     .map_err(|_| "the upstream's index file is not UTF-8".to_string())?;
-                let lines = LineSummary::read_file(&text)
-                    .map_err(|e| format!("the upstream's index file is unusable: {e}"))?;
-                if lines
-                    .iter()
-                    .any(|l| !l.name.eq_ignore_ascii_case(name) && !folded_eq(&l.name, name))
-                {
-                    return Err("the upstream's index file is for another crate".into());
+                for l in LineSummary::lines(text) {
+                    let l = l.map_err(|e| format!("the upstream's index file is unusable: {e}"))?;
+                    if !l.name.eq_ignore_ascii_case(name) && !folded_eq(&l.name, name) {
+                        return Err("the upstream's index file is for another crate".into());
+                    }
                 }
                 count("berth_proxy_index_misses_total", &reg.name);
                 let changed_at = match stored {
-                    Some(row) if row.body.as_deref() == Some(text.as_str()) => row.changed_at,
+                    Some(row) if row.body.as_deref() == Some(text) => row.changed_at,
                     _ => now,
                 };
-                let row = ProxyIndexRow {
+                // The old body is not needed any more.
+                *stored = None;
+                let row = ProxyIndexWrite {
                     body: Some(text),
-                    etag,
-                    last_modified,
+                    etag: etag.as_deref(),
+                    last_modified: last_modified.as_deref(),
                     fetched_at: now,
                     changed_at,
                 };
                 berth
                     .meta
-                    .proxy_index_put(reg.id, name, &row)
+                    .proxy_index_write(reg.id, name, row)
                     .await
                     .map_err(store_err)?;
-                Self::file_from_row(&row).await.map_err(|e| e.to_string())
+                // Served from the same memory it was read into.
+                let seed = format!("p{changed_at:x}");
+                let file = IndexFile::build(body, &seed, changed_at)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                drop(memory);
+                Ok(Some(Arc::new(file)))
             }
             StatusCode::NOT_FOUND
             | StatusCode::GONE
@@ -650,12 +840,18 @@ impl Proxy {
         let Some(file) = self.index_file(at, &lname).await? else {
             return Ok(None);
         };
-        let text = String::from_utf8_lossy(&file.body);
-        let Some(line) = LineSummary::read_file(&text)
-            .map_err(ServiceError::BadGateway)?
-            .into_iter()
-            .find(|l| l.vers == vers)
-        else {
+        let text = std::str::from_utf8(&file.body).map_err(|_| {
+            ServiceError::BadGateway("the upstream's index file is not UTF-8".into())
+        })?;
+        let mut found = None;
+        for l in LineSummary::lines(text) {
+            let l = l.map_err(ServiceError::BadGateway)?;
+            if l.vers == vers {
+                found = Some(l);
+                break;
+            }
+        }
+        let Some(line) = found else {
             return Ok(None);
         };
         let _flight = self.crate_flights.lock(&line.cksum).await;
@@ -737,7 +933,7 @@ impl Proxy {
             count("berth_proxy_upstream_errors_total", &reg.name);
             return Err(fail(format!("the upstream answered {}", resp.status())));
         }
-        let bytes = Self::read_body(resp, MAX_CRATE_BYTES).await.map_err(fail)?;
+        let bytes = Bytes::from(Self::read_body(resp, MAX_CRATE_BYTES).await.map_err(fail)?);
         count_bytes(
             "berth_proxy_bytes_from_upstream_total",
             &reg.name,

@@ -41,6 +41,29 @@ impl ProxyIndexRow {
     }
 }
 
+/// What [`MetaStore::proxy_index_write`] stores, borrowed: an upstream
+/// index file may be tens of MiB, and is not copied to be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyIndexWrite<'a> {
+    pub body: Option<&'a str>,
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    pub fetched_at: i64,
+    pub changed_at: i64,
+}
+
+impl<'a> From<&'a ProxyIndexRow> for ProxyIndexWrite<'a> {
+    fn from(row: &'a ProxyIndexRow) -> Self {
+        Self {
+            body: row.body.as_deref(),
+            etag: row.etag.as_deref(),
+            last_modified: row.last_modified.as_deref(),
+            fetched_at: row.fetched_at,
+            changed_at: row.changed_at,
+        }
+    }
+}
+
 /// A `.crate` a proxy holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProxyCrateRow {
@@ -124,6 +147,16 @@ impl MetaStore {
         name: &str,
         row: &ProxyIndexRow,
     ) -> Result<(), StoreError> {
+        self.proxy_index_write(registry_id, name, row.into()).await
+    }
+
+    /// [`MetaStore::proxy_index_put`] from borrowed parts.
+    pub async fn proxy_index_write(
+        &self,
+        registry_id: i64,
+        name: &str,
+        row: ProxyIndexWrite<'_>,
+    ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO proxy_index (registry_id, name, body, etag, last_modified, fetched_at, changed_at) \
@@ -134,9 +167,9 @@ impl MetaStore {
         )
         .bind(registry_id)
         .bind(name)
-        .bind(row.body.clone())
-        .bind(row.etag.clone())
-        .bind(row.last_modified.clone())
+        .bind(row.body)
+        .bind(row.etag)
+        .bind(row.last_modified)
         .bind(row.fetched_at)
         .bind(row.changed_at)
         .execute(&mut *w.tx)
