@@ -52,6 +52,7 @@ pub fn start_server(berth: &Path, backend: &str, ready_timeout: Duration) -> Res
         bin: Some(berth.to_path_buf()),
         log_filter: "warn".into(),
         ready_timeout,
+        ..Launch::default()
     };
     Server::launch(stores, "", launch).map_err(|log| anyhow!("berth serve did not start: {log}"))
 }

@@ -284,6 +284,8 @@ pub struct Launch {
     pub log_filter: String,
     /// How long to wait for `/ready` to answer 200.
     pub ready_timeout: Duration,
+    /// More environment variables of the server.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Launch {
@@ -292,6 +294,7 @@ impl Default for Launch {
             bin: None,
             log_filter: "info,berth=debug".into(),
             ready_timeout: Duration::from_secs(30),
+            env: Vec::new(),
         }
     }
 }
@@ -644,6 +647,7 @@ fn spawn(
         .command(&launch.bin(), config_file)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", &launch.log_filter)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file)

@@ -1,0 +1,495 @@
+//! Attacks on proxy registries through a hostile upstream: a fixture HTTP
+//! server on loopback that serves chosen index lines, redirects, a chosen
+//! `config.json` `dl`, and large index files. The proxy must never serve a
+//! blob it has not fetched and verified itself (another registry's private
+//! `.crate` named by its checksum), never contact a host other than its
+//! upstream's (redirects, `dl`), and keep the memory of upstream index
+//! bodies in flight within its budget.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use berth_testkit::{
+    crate_file, http, index_path, sha256_hex, Launch, PublishBuilder, Server, Stores,
+};
+use reqwest::Method;
+use serde_json::json;
+
+/// One canned answer.
+#[derive(Clone)]
+struct Answer {
+    status: &'static str,
+    headers: Vec<(String, String)>,
+    body: Arc<Vec<u8>>,
+    /// No `Content-Length`: the body ends when the connection closes.
+    undeclared: bool,
+}
+
+impl Answer {
+    fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: "200 OK",
+            headers: Vec::new(),
+            body: Arc::new(body.into()),
+            undeclared: false,
+        }
+    }
+
+    fn undeclared(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            undeclared: true,
+            ..Self::ok(body)
+        }
+    }
+
+    fn redirect(to: &str) -> Self {
+        Self {
+            status: "302 Found",
+            headers: vec![("Location".into(), to.into())],
+            body: Arc::new(Vec::new()),
+            undeclared: false,
+        }
+    }
+}
+
+/// A tiny HTTP/1.1 server on `ip` answering fixed paths; everything else
+/// is 404. Records every path asked.
+struct Fixture {
+    url: String,
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    asked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Fixture {
+    fn start(ip: &str) -> Fixture {
+        let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fixture = Fixture {
+            url,
+            answers: Arc::default(),
+            asked: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (answers, asked, stop) = (
+            fixture.answers.clone(),
+            fixture.asked.clone(),
+            fixture.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (answers, asked) = (answers.clone(), asked.clone());
+                std::thread::spawn(move || serve(conn, &answers, &asked));
+            }
+        });
+        fixture
+    }
+
+    fn set(&self, path: &str, answer: Answer) {
+        self.answers.lock().unwrap().insert(path.into(), answer);
+    }
+
+    /// A `config.json` under `/index/` with this `dl`.
+    fn set_dl(&self, dl: &str) {
+        self.set(
+            "/index/config.json",
+            Answer::ok(json!({"dl": dl, "api": self.url}).to_string()),
+        );
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    fn index_url(&self) -> String {
+        format!("sparse+{}/index/", self.url)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    answers: &Mutex<HashMap<String, Answer>>,
+    asked: &Mutex<Vec<String>>,
+) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    asked.lock().unwrap().push(path.clone());
+    let answer = answers.lock().unwrap().get(&path).cloned();
+    let answer = answer.unwrap_or(Answer {
+        status: "404 Not Found",
+        headers: Vec::new(),
+        body: Arc::new(b"not found".to_vec()),
+        undeclared: false,
+    });
+    let mut head = format!("HTTP/1.1 {}\r\nConnection: close\r\n", answer.status);
+    if !answer.undeclared {
+        head.push_str(&format!("Content-Length: {}\r\n", answer.body.len()));
+    }
+    for (k, v) in &answer.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(&answer.body);
+}
+
+/// An index line for `name@vers` with this checksum.
+fn line(name: &str, vers: &str, cksum: &str) -> String {
+    format!(
+        "{}\n",
+        json!({"name": name, "vers": vers, "deps": [], "cksum": cksum, "features": {}, "yanked": false})
+    )
+}
+
+/// A config with a private hosted `vault`, the default hosted `main` and a
+/// proxy `public` of `upstream`, plus `extra` top-level settings.
+fn config(upstream: &str, extra: &str) -> String {
+    format!(
+        "{extra}\n\n[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"vault\"\nprivate = true\n\n\
+         [[registries]]\nname = \"public\"\nkind = \"proxy\"\nupstream = \"{upstream}\"\n"
+    )
+}
+
+#[test]
+fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
+    let upstream = Fixture::start("127.0.0.1");
+    let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
+    // `secret` lives in the private hosted registry `vault`.
+    let alice = proxy.user_with_token("alice");
+    let out = proxy.berth(&[
+        "role",
+        "grant",
+        "--registry",
+        "vault",
+        "--user",
+        "alice",
+        "--role",
+        "publish",
+    ]);
+    assert!(out.status.success());
+    let publish = PublishBuilder::new("secret", "1.0.0").lib("pub const KEY: u32 = 0xdead;\n");
+    let private = publish.crate_bytes();
+    let r = proxy
+        .request(Method::PUT, "/r/vault/api/v1/crates/new")
+        .header("Authorization", &alice)
+        .body(publish.body())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let cksum = sha256_hex(&private);
+    // Anonymous callers cannot read it from `vault`.
+    assert_eq!(
+        proxy
+            .get("/r/vault/api/v1/crates/secret/1.0.0/download")
+            .status(),
+        401
+    );
+
+    // The upstream claims a crate `lure` whose checksum is the secret's
+    // (checksums are in every Cargo.lock), once with other bytes behind
+    // `dl`, once with nothing there.
+    upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", upstream.url));
+    for (name, dl) in [("lure", Some(b"other bytes".to_vec())), ("bait", None)] {
+        upstream.set(
+            &format!("/index/{}", index_path(name)),
+            Answer::ok(line(name, "1.0.0", &cksum)),
+        );
+        if let Some(bytes) = dl {
+            upstream.set(&format!("/dl/{name}/1.0.0"), Answer::ok(bytes));
+        }
+        let r = proxy.get(&format!("/r/public/api/v1/crates/{name}/1.0.0/download"));
+        let status = r.status().as_u16();
+        let body = r.bytes().unwrap().to_vec();
+        assert_ne!(body, private, "{name}: the private crate was served");
+        assert_eq!(status, 502, "{name}: {}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains(&format!("could not get {name}@1.0.0 from its upstream")),
+            "{name}: {text}"
+        );
+        assert!(
+            upstream.asked().contains(&format!("/dl/{name}/1.0.0")),
+            "{name}: the proxy fetched from its upstream to compare"
+        );
+        // Asked again: still refused (nothing was recorded for the proxy).
+        let r = proxy.get(&format!("/r/public/api/v1/crates/{name}/1.0.0/download"));
+        assert_eq!(r.status(), 502);
+    }
+
+    // A crate the upstream really serves with the same bytes as a hosted
+    // crate is fetched, compared, and then served.
+    let shared = crate_file("shared", "1.0.0", "pub fn s() {}\n");
+    let r = proxy.publish(
+        Some(&alice),
+        PublishBuilder::new("shared", "1.0.0")
+            .tarball(shared.clone())
+            .body(),
+    );
+    assert!(r.ok(), "{}", r.text);
+    upstream.set(
+        &format!("/index/{}", index_path("shared")),
+        Answer::ok(line("shared", "1.0.0", &sha256_hex(&shared))),
+    );
+    upstream.set("/dl/shared/1.0.0", Answer::ok(shared.clone()));
+    let r = proxy.get("/r/public/api/v1/crates/shared/1.0.0/download");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().to_vec(), shared);
+    assert!(upstream.asked().contains(&"/dl/shared/1.0.0".to_string()));
+}
+
+#[test]
+fn an_index_redirect_to_another_host_is_not_followed() {
+    let upstream = Fixture::start("127.0.0.1");
+    let other = Fixture::start("127.0.0.2");
+    let cksum = "ab".repeat(32);
+    other.set(
+        &format!("/index/{}", index_path("moved")),
+        Answer::ok(line("moved", "6.6.6", &cksum)),
+    );
+    upstream.set(
+        &format!("/index/{}", index_path("moved")),
+        Answer::redirect(&format!("{}/index/{}", other.url, index_path("moved"))),
+    );
+    // A redirect within the upstream's own host is followed.
+    upstream.set(
+        &format!("/index/{}", index_path("local")),
+        Answer::redirect(&format!("{}/elsewhere/local", upstream.url)),
+    );
+    upstream.set(
+        "/elsewhere/local",
+        Answer::ok(line("local", "1.0.0", &cksum)),
+    );
+    let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
+
+    let r = proxy.get(&format!("/r/public/index/{}", index_path("moved")));
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert!(
+        !body.contains("6.6.6"),
+        "the foreign index was served: {body}"
+    );
+    assert_eq!(status, 502, "{body}");
+    let host = other.url.trim_start_matches("http://");
+    assert!(
+        body.contains(&format!("redirected to another host `{host}`"))
+            && body.contains("not followed"),
+        "{body}"
+    );
+    assert!(other.asked().is_empty(), "the other host was contacted");
+
+    let r = proxy.get(&format!("/r/public/index/{}", index_path("local")));
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("\"local\""));
+}
+
+#[test]
+fn a_dl_on_another_host_is_not_fetched() {
+    let upstream = Fixture::start("127.0.0.1");
+    let other = Fixture::start("127.0.0.2");
+    let inside = b"internal answer".to_vec();
+    other.set("/dl/far/1.0.0", Answer::ok(inside.clone()));
+    upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", other.url));
+    let cksum = "cd".repeat(32);
+    upstream.set(
+        &format!("/index/{}", index_path("far")),
+        Answer::ok(line("far", "1.0.0", &cksum)),
+    );
+    // A download redirected off the upstream's host is not followed either.
+    let near = crate_file("near", "1.0.0", "pub fn n() {}\n");
+    upstream.set(
+        &format!("/index/{}", index_path("near")),
+        Answer::ok(line("near", "1.0.0", &sha256_hex(&near))),
+    );
+    other.set("/dl/near/1.0.0", Answer::ok(near.clone()));
+    let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
+
+    let r = proxy.get("/r/public/api/v1/crates/far/1.0.0/download");
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        !body.contains(&sha256_hex(&inside)),
+        "the foreign answer's checksum was echoed: {body}"
+    );
+    let host = other.url.trim_start_matches("http://");
+    assert!(
+        body.contains(&format!("`{host}`")) && body.contains("upstream_allowed_hosts"),
+        "{body}"
+    );
+    assert!(other.asked().is_empty(), "the other host was contacted");
+
+    upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", upstream.url));
+    upstream.set(
+        "/dl/near/1.0.0",
+        Answer::redirect(&format!("{}/dl/near/1.0.0", other.url)),
+    );
+    // The proxy caches config.json for the index TTL; ask a fresh proxy.
+    let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
+    let r = proxy.get("/r/public/api/v1/crates/near/1.0.0/download");
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains(&format!("redirected to another host `{host}`")),
+        "{body}"
+    );
+    assert!(other.asked().is_empty(), "the other host was contacted");
+
+    // With the other host allowed by the operator, both are fetched.
+    let proxy = Server::start_with_config(&format!(
+        "{}upstream_allowed_hosts = [\"{host}\"]\n",
+        config(&upstream.index_url(), "")
+    ));
+    let r = proxy.get("/r/public/api/v1/crates/near/1.0.0/download");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().to_vec(), near);
+}
+
+/// An index file for `name` of about `size` bytes (one long line per
+/// version).
+fn big_index_file(name: &str, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 4096);
+    let pad = "x".repeat(3000);
+    let mut v = 0;
+    while out.len() < size {
+        let l = json!({"name": name, "vers": format!("0.0.{v}"), "deps": [],
+                       "cksum": "ef".repeat(32), "features": {"pad": [pad]}, "yanked": false});
+        out.extend_from_slice(l.to_string().as_bytes());
+        out.push(b'\n');
+        v += 1;
+    }
+    out
+}
+
+#[test]
+fn many_large_upstream_index_files_stay_within_the_memory_budget() {
+    const FILES: usize = 16;
+    const SIZE: usize = 4 << 20;
+    const BUDGET: u64 = 16 << 20;
+    const CACHE: u64 = 4 << 20;
+    let upstream = Fixture::start("127.0.0.1");
+    let names: Vec<String> = (0..FILES).map(|i| format!("huge{i:02}")).collect();
+    for name in &names {
+        upstream.set(
+            &format!("/index/{}", index_path(name)),
+            Answer::ok(big_index_file(name, SIZE)),
+        );
+    }
+    let toml = config(
+        &upstream.index_url(),
+        &format!(
+            "[limits]\nmax_index_file_bytes = {}\nindex_cache_bytes = {CACHE}\n\
+             proxy_index_buffer_bytes = {BUDGET}",
+            8 << 20
+        ),
+    );
+    // glibc keeps what each thread's arena freed; with many arenas the peak
+    // counts every arena's largest past use, whatever was live at once.
+    // Two arenas make the peak measure what the server held at once.
+    let launch = Launch {
+        env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
+        ..Launch::default()
+    };
+    let proxy = Server::launch(Stores::new(), &toml, launch)
+        .unwrap_or_else(|log| panic!("berth serve did not start: {log}"));
+    assert_eq!(proxy.get("/r/main/index/config.json").status(), 200);
+    let (before, _) = proxy.memory_kib();
+
+    let url = proxy.url.clone();
+    let flood: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let u = format!("{url}/r/public/index/{}", index_path(name));
+            std::thread::spawn(move || {
+                let r = http().get(&u).send().unwrap();
+                (r.status().as_u16(), r.bytes().unwrap().len())
+            })
+        })
+        .collect();
+    // A small request answers while the flood runs.
+    let r = proxy.get("/r/main/index/config.json");
+    assert_eq!(r.status(), 200);
+    for t in flood {
+        let (status, len) = t.join().unwrap();
+        assert_eq!(status, 200);
+        assert!(len >= SIZE);
+    }
+    let peak = proxy.peak_rss_kib();
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "RSS before the flood {} MiB, peak {} MiB, grown {grown_mib} MiB",
+        before / 1024,
+        peak / 1024
+    );
+    // The budget (files being read and stored), the memo (the index cache's
+    // budget), files whose answers are being written, and 32 MiB for the
+    // database's page caches and the rest. Before the budget, all 16 files
+    // were read at once, each costing several times its size (165-175 MiB
+    // grown here).
+    let bound = (BUDGET + CACHE + 6 * SIZE as u64) / (1 << 20) + 32;
+    assert!(
+        grown_mib <= bound,
+        "RSS grew by {grown_mib} MiB during the flood (bound {bound} MiB)"
+    );
+}
+
+#[test]
+fn upstream_index_files_over_the_limit_are_refused_declared_or_not() {
+    let upstream = Fixture::start("127.0.0.1");
+    let fits = big_index_file("fits", 600 << 10);
+    upstream.set(
+        &format!("/index/{}", index_path("fits")),
+        Answer::undeclared(fits.clone()),
+    );
+    for (name, answer) in [
+        ("over", Answer::undeclared(big_index_file("over", 2 << 20))),
+        ("overt", Answer::ok(big_index_file("overt", 2 << 20))),
+    ] {
+        upstream.set(&format!("/index/{}", index_path(name)), answer);
+    }
+    let proxy = Server::start_with_config(&config(
+        &upstream.index_url(),
+        &format!("[limits]\nmax_index_file_bytes = {}", 1 << 20),
+    ));
+    // Larger than the first share of the budget, without a declared size.
+    let r = proxy.get(&format!("/r/public/index/{}", index_path("fits")));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().to_vec(), fits);
+    for name in ["over", "overt"] {
+        let r = proxy.get(&format!("/r/public/index/{}", index_path(name)));
+        assert_eq!(r.status(), 502, "{name}");
+        let body = r.text().unwrap();
+        assert!(
+            body.contains("larger than 1048576 bytes (limits.max_index_file_bytes)"),
+            "{name}: {body}"
+        );
+    }
+}
