@@ -53,9 +53,10 @@ pub struct RegistryConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_max_bytes: Option<u64>,
     /// proxy: other hosts (`host` or `host:port`) the proxy may fetch
-    /// from: the upstream's `dl` host when it is not the index host, and
-    /// where the upstream redirects. Nothing else is ever contacted (no
-    /// redirect off the upstream's host is followed). Default: none.
+    /// from at any address, as it does from the upstream's host: a `dl`
+    /// host or redirect target inside the network. Any other host an
+    /// upstream names is contacted only at public addresses (no loopback,
+    /// private, link-local or reserved ones). Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstream_allowed_hosts: Vec<String>,
     /// proxy: seconds to connect to the upstream (default 5).

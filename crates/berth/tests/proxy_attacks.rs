@@ -346,6 +346,26 @@ fn a_dl_on_another_host_is_not_fetched() {
     );
     assert!(other.asked().is_empty(), "the other host was contacted");
 
+    // A download host named by a name that resolves to internal addresses
+    // only is not contacted either: names are resolved at connect time,
+    // keeping public addresses (a public download host, as the public
+    // registry's, needs no configuration).
+    let third = Fixture::start("127.0.0.1");
+    third.set("/dl/far/1.0.0", Answer::ok(inside.clone()));
+    let port = third.url.rsplit(':').next().unwrap();
+    upstream.set_dl(&format!("http://localhost:{port}/dl/{{crate}}/{{version}}"));
+    let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
+    let r = proxy.get("/r/public/api/v1/crates/far/1.0.0/download");
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("`localhost` resolves only to internal addresses"),
+        "{body}"
+    );
+    assert!(!body.contains(&sha256_hex(&inside)), "{body}");
+    assert!(third.asked().is_empty(), "localhost was contacted");
+
     upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", upstream.url));
     upstream.set(
         "/dl/near/1.0.0",

@@ -14,6 +14,7 @@
 mod flight;
 mod hosted;
 mod proxy;
+mod reach;
 mod virtual_registry;
 
 use std::collections::HashSet;

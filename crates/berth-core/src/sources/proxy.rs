@@ -9,9 +9,11 @@
 //! request. When the upstream fails, what is cached keeps being served
 //! (counted as stale); what is not fails fast with a 502 that says why.
 //!
-//! The proxy contacts only its upstream's host and the operator's
-//! `upstream_allowed_hosts`: a redirect elsewhere is not followed, a `dl`
-//! elsewhere is not used, and nothing another host says is echoed.
+//! The proxy contacts its upstream's host and the operator's
+//! `upstream_allowed_hosts` at any address, and other hosts an upstream
+//! names (a download host, a redirect) only at public addresses
+//! (`reach.rs`): a redirect or `dl` to an internal address is not
+//! followed, and nothing another host says is echoed.
 //!
 //! An index body is read only after it has its share
 //! of `limits.proxy_index_buffer_bytes` (over all proxies), and at most
@@ -247,9 +249,13 @@ impl Proxy {
         memo_budget: u64,
         budget: Arc<IndexBudget>,
     ) -> Result<Self, ServiceError> {
+        let trusted_names = settings.hosts.iter().map(|h| h.host.clone()).collect();
         let client = reqwest::Client::builder()
-            // Redirects are followed by `get`, within the allowed hosts.
+            // Redirects are followed by `get`, within the permitted hosts.
             .redirect(reqwest::redirect::Policy::none())
+            // Hosts other than the upstream's and the allowed ones are
+            // reached at public addresses only, decided at connect time.
+            .dns_resolver(super::reach::PublicUnlessTrusted::new(trusted_names))
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
             .timeout(Duration::from_secs(settings.upstream_timeout_secs))
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION"), " (proxy)"))
@@ -329,11 +335,31 @@ impl Proxy {
         h
     }
 
-    /// Whether the proxy may contact `url`: the upstream's host or an
-    /// allowed one, and never plain HTTP when the upstream is HTTPS.
+    /// Whether the proxy may contact `url`, never by plain HTTP when the
+    /// upstream is HTTPS: the upstream's host or an allowed one (host and
+    /// port), or any other host at a public address (an IP literal must be
+    /// one; a name is resolved to its public addresses only, by
+    /// `reach::PublicUnlessTrusted`). Another port of a trusted name is
+    /// not another host's public service, so it is refused.
     fn permitted(&self, url: &reqwest::Url) -> bool {
         let downgrade = self.settings.index_url.starts_with("https://") && url.scheme() != "https";
-        !downgrade && self.settings.hosts.iter().any(|h| h.matches(url))
+        if downgrade {
+            return false;
+        }
+        if self.settings.hosts.iter().any(|h| h.matches(url)) {
+            return true;
+        }
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => !super::reach::is_internal(ip),
+            Err(_) => {
+                let name = host.to_ascii_lowercase();
+                !self.settings.hosts.iter().any(|h| h.host == name)
+            }
+        }
     }
 
     /// How a URL's host is named in messages (`host` or `host:port`).
@@ -356,8 +382,8 @@ impl Proxy {
         if !self.permitted(&url) {
             count("berth_proxy_upstream_errors_total", &reg.name);
             return Err(format!(
-                "`{}` is not the upstream's host; not contacted (list it in the proxy's \
-                 `upstream_allowed_hosts` if you trust it)",
+                "`{}` is neither the upstream's host nor a public address; not contacted (list \
+                 it in the proxy's `upstream_allowed_hosts` if you trust it)",
                 Self::host_of(&url)
             ));
         }
@@ -376,8 +402,15 @@ impl Proxy {
                 .await
                 .map_err(|e| {
                     count("berth_proxy_upstream_errors_total", &reg.name);
-                    // reqwest's message names the URL, never the headers.
-                    format!("{e}")
+                    // reqwest's message names the URL, never the headers;
+                    // its causes say why (a refused name, a timeout).
+                    let mut why = e.to_string();
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(c) = cause {
+                        why = format!("{why}: {c}");
+                        cause = c.source();
+                    }
+                    why
                 })?;
             let status = resp.status();
             let redirect = matches!(
@@ -410,8 +443,8 @@ impl Proxy {
                     "upstream redirect off its host refused"
                 );
                 return Err(format!(
-                    "the upstream redirected to another host `{}`; not followed (list it in the \
-                     proxy's `upstream_allowed_hosts` if you trust it)",
+                    "the upstream redirected to another host `{}`, which is not a public address; \
+                     not followed (list it in the proxy's `upstream_allowed_hosts` if you trust it)",
                     Self::host_of(&next)
                 ));
             }
@@ -550,9 +583,9 @@ impl Proxy {
                 .map_err(|e| format!("the upstream's config.json has an unusable `dl`: {e}"))?;
             if !self.permitted(&sample) {
                 return Err(format!(
-                    "the upstream's config.json names the download host `{}`, which is not the \
-                     upstream's host; not used (list it in `upstream_allowed_hosts` of registry \
-                     `{}` if you trust it)",
+                    "the upstream's config.json names the download host `{}`, which is neither \
+                     the upstream's host nor a public address; not used (list it in \
+                     `upstream_allowed_hosts` of registry `{}` if you trust it)",
                     Self::host_of(&sample),
                     reg.name
                 ));
