@@ -33,7 +33,7 @@ pub use server::{
     backend, berth_bin, listening_url, run_ok, Backend, Launch, Server, Startup, Stores,
 };
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
-pub use upstream::{Fixture, Mode};
+pub use upstream::{Answer, Fixture, Mode};
 
 /// The lines of an index file as JSON (fails the test unless it is served).
 pub fn index_lines(server: &Server, registry: &str, path: &str) -> Vec<serde_json::Value> {

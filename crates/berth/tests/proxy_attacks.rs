@@ -1,165 +1,17 @@
-//! Attacks on proxy registries through a hostile upstream: a fixture HTTP
-//! server on loopback that serves chosen index lines, redirects, a chosen
+//! Attacks on proxy registries through a hostile upstream: the fixture
+//! upstream (`berth_testkit::Fixture`) serving chosen index lines, redirects, a chosen
 //! `config.json` `dl`, and large index files. The proxy must never serve a
 //! blob it has not fetched and verified itself (another registry's private
 //! `.crate` named by its checksum), never contact a host other than its
 //! upstream's (redirects, `dl`), and keep the memory of upstream index
 //! bodies in flight within its budget.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
 use berth_testkit::{
-    crate_file, http, index_path, sha256_hex, Launch, PublishBuilder, Server, Stores,
+    crate_file, http, index_path, sha256_hex, Answer, Fixture, Launch, PublishBuilder, Server,
+    Stores,
 };
 use reqwest::Method;
 use serde_json::json;
-
-/// One canned answer.
-#[derive(Clone)]
-struct Answer {
-    status: &'static str,
-    headers: Vec<(String, String)>,
-    body: Arc<Vec<u8>>,
-    /// No `Content-Length`: the body ends when the connection closes.
-    undeclared: bool,
-}
-
-impl Answer {
-    fn ok(body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status: "200 OK",
-            headers: Vec::new(),
-            body: Arc::new(body.into()),
-            undeclared: false,
-        }
-    }
-
-    fn undeclared(body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            undeclared: true,
-            ..Self::ok(body)
-        }
-    }
-
-    fn redirect(to: &str) -> Self {
-        Self {
-            status: "302 Found",
-            headers: vec![("Location".into(), to.into())],
-            body: Arc::new(Vec::new()),
-            undeclared: false,
-        }
-    }
-}
-
-/// A tiny HTTP/1.1 server on `ip` answering fixed paths; everything else
-/// is 404. Records every path asked.
-struct Fixture {
-    url: String,
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    asked: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Fixture {
-    fn start(ip: &str) -> Fixture {
-        let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let fixture = Fixture {
-            url,
-            answers: Arc::default(),
-            asked: Arc::default(),
-            stop: Arc::default(),
-        };
-        let (answers, asked, stop) = (
-            fixture.answers.clone(),
-            fixture.asked.clone(),
-            fixture.stop.clone(),
-        );
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let (answers, asked) = (answers.clone(), asked.clone());
-                std::thread::spawn(move || serve(conn, &answers, &asked));
-            }
-        });
-        fixture
-    }
-
-    fn set(&self, path: &str, answer: Answer) {
-        self.answers.lock().unwrap().insert(path.into(), answer);
-    }
-
-    /// A `config.json` under `/index/` with this `dl`.
-    fn set_dl(&self, dl: &str) {
-        self.set(
-            "/index/config.json",
-            Answer::ok(json!({"dl": dl, "api": self.url}).to_string()),
-        );
-    }
-
-    fn asked(&self) -> Vec<String> {
-        self.asked.lock().unwrap().clone()
-    }
-
-    fn index_url(&self) -> String {
-        format!("sparse+{}/index/", self.url)
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-    }
-}
-
-fn serve(
-    mut conn: TcpStream,
-    answers: &Mutex<HashMap<String, Answer>>,
-    asked: &Mutex<Vec<String>>,
-) {
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-    }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
-    asked.lock().unwrap().push(path.clone());
-    let answer = answers.lock().unwrap().get(&path).cloned();
-    let answer = answer.unwrap_or(Answer {
-        status: "404 Not Found",
-        headers: Vec::new(),
-        body: Arc::new(b"not found".to_vec()),
-        undeclared: false,
-    });
-    let mut head = format!("HTTP/1.1 {}\r\nConnection: close\r\n", answer.status);
-    if !answer.undeclared {
-        head.push_str(&format!("Content-Length: {}\r\n", answer.body.len()));
-    }
-    for (k, v) in &answer.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(&answer.body);
-}
 
 /// An index line for `name@vers` with this checksum.
 fn line(name: &str, vers: &str, cksum: &str) -> String {
@@ -180,7 +32,7 @@ fn config(upstream: &str, extra: &str) -> String {
 
 #[test]
 fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
-    let upstream = Fixture::start("127.0.0.1");
+    let upstream = Fixture::on("127.0.0.1");
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
     // `secret` lives in the private hosted registry `vault`.
     let alice = proxy.user_with_token("alice");
@@ -218,12 +70,12 @@ fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
     // `dl`, once with nothing there.
     upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", upstream.url));
     for (name, dl) in [("lure", Some(b"other bytes".to_vec())), ("bait", None)] {
-        upstream.set(
+        upstream.answer(
             &format!("/index/{}", index_path(name)),
             Answer::ok(line(name, "1.0.0", &cksum)),
         );
         if let Some(bytes) = dl {
-            upstream.set(&format!("/dl/{name}/1.0.0"), Answer::ok(bytes));
+            upstream.answer(&format!("/dl/{name}/1.0.0"), Answer::ok(bytes));
         }
         let r = proxy.get(&format!("/r/public/api/v1/crates/{name}/1.0.0/download"));
         let status = r.status().as_u16();
@@ -254,11 +106,11 @@ fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
             .body(),
     );
     assert!(r.ok(), "{}", r.text);
-    upstream.set(
+    upstream.answer(
         &format!("/index/{}", index_path("shared")),
         Answer::ok(line("shared", "1.0.0", &sha256_hex(&shared))),
     );
-    upstream.set("/dl/shared/1.0.0", Answer::ok(shared.clone()));
+    upstream.answer("/dl/shared/1.0.0", Answer::ok(shared.clone()));
     let r = proxy.get("/r/public/api/v1/crates/shared/1.0.0/download");
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().unwrap().to_vec(), shared);
@@ -267,23 +119,23 @@ fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
 
 #[test]
 fn an_index_redirect_to_another_host_is_not_followed() {
-    let upstream = Fixture::start("127.0.0.1");
-    let other = Fixture::start("127.0.0.2");
+    let upstream = Fixture::on("127.0.0.1");
+    let other = Fixture::on("127.0.0.2");
     let cksum = "ab".repeat(32);
-    other.set(
+    other.answer(
         &format!("/index/{}", index_path("moved")),
         Answer::ok(line("moved", "6.6.6", &cksum)),
     );
-    upstream.set(
+    upstream.answer(
         &format!("/index/{}", index_path("moved")),
         Answer::redirect(&format!("{}/index/{}", other.url, index_path("moved"))),
     );
     // A redirect within the upstream's own host is followed.
-    upstream.set(
+    upstream.answer(
         &format!("/index/{}", index_path("local")),
         Answer::redirect(&format!("{}/elsewhere/local", upstream.url)),
     );
-    upstream.set(
+    upstream.answer(
         "/elsewhere/local",
         Answer::ok(line("local", "1.0.0", &cksum)),
     );
@@ -312,23 +164,23 @@ fn an_index_redirect_to_another_host_is_not_followed() {
 
 #[test]
 fn a_dl_on_another_host_is_not_fetched() {
-    let upstream = Fixture::start("127.0.0.1");
-    let other = Fixture::start("127.0.0.2");
+    let upstream = Fixture::on("127.0.0.1");
+    let other = Fixture::on("127.0.0.2");
     let inside = b"internal answer".to_vec();
-    other.set("/dl/far/1.0.0", Answer::ok(inside.clone()));
+    other.answer("/dl/far/1.0.0", Answer::ok(inside.clone()));
     upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", other.url));
     let cksum = "cd".repeat(32);
-    upstream.set(
+    upstream.answer(
         &format!("/index/{}", index_path("far")),
         Answer::ok(line("far", "1.0.0", &cksum)),
     );
     // A download redirected off the upstream's host is not followed either.
     let near = crate_file("near", "1.0.0", "pub fn n() {}\n");
-    upstream.set(
+    upstream.answer(
         &format!("/index/{}", index_path("near")),
         Answer::ok(line("near", "1.0.0", &sha256_hex(&near))),
     );
-    other.set("/dl/near/1.0.0", Answer::ok(near.clone()));
+    other.answer("/dl/near/1.0.0", Answer::ok(near.clone()));
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
 
     let r = proxy.get("/r/public/api/v1/crates/far/1.0.0/download");
@@ -350,8 +202,8 @@ fn a_dl_on_another_host_is_not_fetched() {
     // only is not contacted either: names are resolved at connect time,
     // keeping public addresses (a public download host, as the public
     // registry's, needs no configuration).
-    let third = Fixture::start("127.0.0.1");
-    third.set("/dl/far/1.0.0", Answer::ok(inside.clone()));
+    let third = Fixture::on("127.0.0.1");
+    third.answer("/dl/far/1.0.0", Answer::ok(inside.clone()));
     let port = third.url.rsplit(':').next().unwrap();
     upstream.set_dl(&format!("http://localhost:{port}/dl/{{crate}}/{{version}}"));
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
@@ -367,7 +219,7 @@ fn a_dl_on_another_host_is_not_fetched() {
     assert!(third.asked().is_empty(), "localhost was contacted");
 
     upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", upstream.url));
-    upstream.set(
+    upstream.answer(
         "/dl/near/1.0.0",
         Answer::redirect(&format!("{}/dl/near/1.0.0", other.url)),
     );
@@ -415,10 +267,10 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
     const SIZE: usize = 4 << 20;
     const BUDGET: u64 = 16 << 20;
     const CACHE: u64 = 4 << 20;
-    let upstream = Fixture::start("127.0.0.1");
+    let upstream = Fixture::on("127.0.0.1");
     let names: Vec<String> = (0..FILES).map(|i| format!("huge{i:02}")).collect();
     for name in &names {
-        upstream.set(
+        upstream.answer(
             &format!("/index/{}", index_path(name)),
             Answer::ok(big_index_file(name, SIZE)),
         );
@@ -483,9 +335,9 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
 
 #[test]
 fn upstream_index_files_over_the_limit_are_refused_declared_or_not() {
-    let upstream = Fixture::start("127.0.0.1");
+    let upstream = Fixture::on("127.0.0.1");
     let fits = big_index_file("fits", 600 << 10);
-    upstream.set(
+    upstream.answer(
         &format!("/index/{}", index_path("fits")),
         Answer::undeclared(fits.clone()),
     );
@@ -493,7 +345,7 @@ fn upstream_index_files_over_the_limit_are_refused_declared_or_not() {
         ("over", Answer::undeclared(big_index_file("over", 2 << 20))),
         ("overt", Answer::ok(big_index_file("overt", 2 << 20))),
     ] {
-        upstream.set(&format!("/index/{}", index_path(name)), answer);
+        upstream.answer(&format!("/index/{}", index_path(name)), answer);
     }
     let proxy = Server::start_with_config(&config(
         &upstream.index_url(),
