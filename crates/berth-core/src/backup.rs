@@ -128,15 +128,7 @@ async fn backup_to(
 ) -> Result<Report, ServiceError> {
     let (meta, blobs) = crate::migrate::open(config, "registry").await?;
     // 0600: a backup holds password and token hashes and private crates.
-    let file = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-        0o600,
-    )
-    .open(partial)
-    .map_err(|e| io_err("cannot create", partial, e))?;
+    let file = create_private(partial).map_err(|e| io_err("cannot create", partial, e))?;
     let mut tar = tar::Builder::new(BufWriter::new(file));
     let mut members = BTreeMap::new();
     let mut tables = Vec::new();
@@ -547,4 +539,18 @@ pub async fn restore(
     meta.reset_id_sequences().await?;
     meta.close().await;
     Ok(report)
+}
+
+/// Creates (or truncates) a file only its owner may read and write (0600,
+/// whatever the umask): backups and mirror bundles may hold private crates
+/// and credential hashes.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o600,
+    )
+    .open(path)
 }

@@ -293,15 +293,7 @@ impl Berth {
 
         let partial = out.with_extension("partial");
         // 0600: an authenticated upstream's crates may be private.
-        let file = std::os::unix::fs::OpenOptionsExt::mode(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true),
-            0o600,
-        )
-        .open(&partial)
-        .map_err(|e| {
+        let file = crate::backup::create_private(&partial).map_err(|e| {
             ServiceError::BadRequest(format!("cannot write {}: {e}", partial.display()))
         })?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));

@@ -557,6 +557,24 @@ impl Server {
             .to_string()
     }
 
+    /// `berth role grant --registry REGISTRY --user LOGIN --role ROLE`
+    /// (fails the test if refused).
+    pub fn grant(&self, registry: &str, login: &str, role: &str) {
+        let args = [
+            "role",
+            "grant",
+            "--registry",
+            registry,
+            "--user",
+            login,
+            "--role",
+            role,
+        ];
+        if let Err(e) = self.try_berth(&args) {
+            panic!("berth role grant {registry} {login} {role}: {e}");
+        }
+    }
+
     /// A user with a fresh token.
     pub fn user_with_token(&self, login: &str) -> String {
         self.add_user(login, false);

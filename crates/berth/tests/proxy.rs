@@ -315,17 +315,7 @@ fn private_proxy_needs_a_token_and_gc_keeps_what_it_caches() {
         "a refused caller costs the upstream nothing"
     );
     let token = proxy.user_with_token("reader");
-    let out = proxy.berth(&[
-        "role",
-        "grant",
-        "--registry",
-        "public",
-        "--user",
-        "reader",
-        "--role",
-        "read",
-    ]);
-    assert!(out.status.success());
+    proxy.grant("public", "reader", "read");
     let get = |path: &str| {
         http()
             .get(format!("{}{path}", proxy.url))

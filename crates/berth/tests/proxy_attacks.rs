@@ -2,7 +2,7 @@
 //! upstream (`berth_testkit::Fixture`) serving chosen index lines, redirects, a chosen
 //! `config.json` `dl`, and large index files. The proxy must never serve a
 //! blob it has not fetched and verified itself (another registry's private
-//! `.crate` named by its checksum), never contact a host other than its
+//! `.crate` named by its checksum), never contact an internal address other than its
 //! upstream's (redirects, `dl`), and keep the memory of upstream index
 //! bodies in flight within its budget.
 
@@ -36,17 +36,7 @@ fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
     // `secret` lives in the private hosted registry `vault`.
     let alice = proxy.user_with_token("alice");
-    let out = proxy.berth(&[
-        "role",
-        "grant",
-        "--registry",
-        "vault",
-        "--user",
-        "alice",
-        "--role",
-        "publish",
-    ]);
-    assert!(out.status.success());
+    proxy.grant("vault", "alice", "publish");
     let publish = PublishBuilder::new("secret", "1.0.0").lib("pub const KEY: u32 = 0xdead;\n");
     let private = publish.crate_bytes();
     let r = proxy

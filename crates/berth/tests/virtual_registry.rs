@@ -399,16 +399,7 @@ fn a_public_virtual_registry_serves_a_private_member_only_to_its_readers() {
     let server = Server::start_on(stores, &config("private = false\n"));
     let alice = server.user_with_token("alice");
     let bob = server.user_with_token("bob");
-    server.berth(&[
-        "role",
-        "grant",
-        "--registry",
-        "vault",
-        "--user",
-        "alice",
-        "--role",
-        "publish",
-    ]);
+    server.grant("vault", "alice", "publish");
     publish_to(
         &server,
         "vault",
