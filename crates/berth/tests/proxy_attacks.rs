@@ -323,6 +323,82 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
     );
 }
 
+/// Asks for every index file of `names` at once, one thread each, and
+/// checks that each is served whole.
+fn flood_index_files(proxy: &Server, names: &[String], size: usize) {
+    let url = proxy.url.clone();
+    let flood: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let u = format!("{url}/r/public/index/{}", index_path(name));
+            std::thread::spawn(move || {
+                let r = http().get(&u).send().unwrap();
+                (r.status().as_u16(), r.bytes().unwrap().len())
+            })
+        })
+        .collect();
+    for t in flood {
+        let (status, len) = t.join().unwrap();
+        assert_eq!(status, 200);
+        assert!(len >= size);
+    }
+}
+
+#[test]
+fn many_large_stored_index_files_stay_within_the_memory_budget() {
+    // The files are fetched once, then served from the database (fresh
+    // for the index TTL) after a restart emptied the memo: loading and
+    // building them is bounded by the same budget as reading them.
+    const FILES: usize = 32;
+    const SIZE: usize = 4 << 20;
+    const BUDGET: u64 = 16 << 20;
+    const CACHE: u64 = 4 << 20;
+    let upstream = Fixture::start("127.0.0.1");
+    let names: Vec<String> = (0..FILES).map(|i| format!("kept{i:02}")).collect();
+    for name in &names {
+        upstream.set(
+            &format!("/index/{}", index_path(name)),
+            Answer::ok(big_index_file(name, SIZE)),
+        );
+    }
+    let toml = config(
+        &upstream.index_url(),
+        &format!(
+            "[limits]\nmax_index_file_bytes = {}\nindex_cache_bytes = {CACHE}\n\
+             proxy_index_buffer_bytes = {BUDGET}",
+            8 << 20
+        ),
+    );
+    let launch = Launch {
+        env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
+        ..Launch::default()
+    };
+    let mut proxy = Server::launch(Stores::new(), &toml, launch)
+        .unwrap_or_else(|log| panic!("berth serve did not start: {log}"));
+    flood_index_files(&proxy, &names, SIZE);
+    proxy.restart();
+    assert_eq!(proxy.get("/r/main/index/config.json").status(), 200);
+    let asked = upstream.asked().len();
+    let (before, _) = proxy.memory_kib();
+    flood_index_files(&proxy, &names, SIZE);
+    assert_eq!(upstream.asked().len(), asked, "served from the database");
+    let peak = proxy.peak_rss_kib();
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "RSS before the flood {} MiB, peak {} MiB, grown {grown_mib} MiB",
+        before / 1024,
+        peak / 1024
+    );
+    // As for files read from the upstream. Before stored files were
+    // bounded, all 32 were loaded and built at once (130 MiB and more
+    // grown here).
+    let bound = (BUDGET + CACHE + 6 * SIZE as u64) / (1 << 20) + 32;
+    assert!(
+        grown_mib <= bound,
+        "RSS grew by {grown_mib} MiB during the flood (bound {bound} MiB)"
+    );
+}
+
 #[test]
 fn upstream_index_files_over_the_limit_are_refused_declared_or_not() {
     let upstream = Fixture::on("127.0.0.1");

@@ -489,11 +489,13 @@ impl Proxy {
     /// The body's share of the budget is reserved before it is read: its
     /// declared size, or, without one, a first slice that grows as the
     /// body arrives. It is held (in `memory`) until the file is stored and
-    /// built.
+    /// built; when `memory` already holds the share of a stored body of
+    /// `held_for` bytes, the new body's share is added to it.
     async fn read_index_body<'a>(
         &'a self,
         resp: reqwest::Response,
         memory: &mut Option<tokio::sync::SemaphorePermit<'a>>,
+        held_for: u64,
     ) -> Result<Bytes, String> {
         let max = self.budget.max_file;
         let too_large = || {
@@ -507,7 +509,17 @@ impl Proxy {
         }
         let wait = Duration::from_secs(self.settings.upstream_timeout_secs);
         let mut reserved = declared.unwrap_or(UNDECLARED_FIRST.min(max));
-        let held = memory.insert(self.budget.reserve(reserved, wait).await?);
+        // What `memory` already holds (a stored body's share) stays held:
+        // the new body's share is added to it.
+        let held = match memory {
+            Some(held) => {
+                self.budget
+                    .grow(held, held_for.saturating_add(reserved), wait)
+                    .await?;
+                held
+            }
+            None => memory.insert(self.budget.reserve(reserved, wait).await?),
+        };
         let mut mapped = match declared {
             Some(n) if n >= MAP_INDEX_FROM => Some(
                 memmap2::MmapMut::map_anon(n as usize)
@@ -530,7 +542,9 @@ impl Proxy {
             if end as u64 > reserved {
                 // Room for the buffer doubling as it grows.
                 reserved = (end as u64).saturating_mul(2).min(max);
-                self.budget.grow(held, reserved, wait).await?;
+                self.budget
+                    .grow(held, held_for.saturating_add(reserved), wait)
+                    .await?;
             }
             match mapped.as_mut() {
                 Some(map) => map
@@ -678,6 +692,20 @@ impl Proxy {
             count("berth_proxy_index_hits_total", &reg.name);
             return Ok(m.file);
         }
+        // A stored body's share of the memory budget, reserved before it is
+        // loaded and held while it is built, refreshed or served stale (a
+        // refresh grows it for the new body): loading stored files is
+        // bounded as reading them from the upstream is.
+        let mut memory = None;
+        if let Some(len) = berth.meta.proxy_index_body_len(reg.id, name).await? {
+            let wait = Duration::from_secs(self.settings.upstream_timeout_secs);
+            memory = Some(
+                self.budget
+                    .reserve(len, wait)
+                    .await
+                    .map_err(ServiceError::Unavailable)?,
+            );
+        }
         let stored = berth.meta.proxy_index_get(reg.id, name).await?;
         let now = now_unix();
         let ttl = self.settings.index_ttl_secs as i64;
@@ -694,7 +722,10 @@ impl Proxy {
             None if self.settings.offline => return Ok(None),
             other => other,
         };
-        match self.fetch_index(berth, reg, name, &mut stored).await {
+        match self
+            .fetch_index(berth, reg, name, &mut stored, &mut memory)
+            .await
+        {
             Ok(file) => {
                 self.memo_put(name, file.clone(), self.ttl);
                 Ok(file)
@@ -721,12 +752,13 @@ impl Proxy {
     /// Asks the upstream for an index file (conditionally when one is
     /// cached) and stores the answer. A confirmed `stored` row is taken
     /// (served without a copy); on failure it is left for the caller.
-    async fn fetch_index(
-        &self,
+    async fn fetch_index<'a>(
+        &'a self,
         berth: &Berth,
         reg: &Registry,
         name: &str,
         stored: &mut Option<ProxyIndexRow>,
+        memory: &mut Option<tokio::sync::SemaphorePermit<'a>>,
     ) -> Result<Option<Arc<IndexFile>>, String> {
         let url = format!(
             "{}{}",
@@ -775,10 +807,14 @@ impl Proxy {
                 };
                 let etag = validator(reqwest::header::ETAG);
                 let last_modified = validator(reqwest::header::LAST_MODIFIED);
-                // The body's share of the memory budget, for as long as it
-                // is read, checked, stored and built; then the memo holds it.
-                let mut memory = None;
-                let body = self.read_index_body(resp, &mut memory).await?;
+                // The body's share of the memory budget (added to the
+                // stored body's), for as long as it is read, checked, stored
+                // and built; then the memo holds it.
+                let stored_len = stored
+                    .as_ref()
+                    .and_then(|r| r.body.as_ref())
+                    .map_or(0, |b| b.len() as u64);
+                let body = self.read_index_body(resp, memory, stored_len).await?;
                 count_bytes(
                     "berth_proxy_bytes_from_upstream_total",
                     &reg.name,
@@ -816,7 +852,6 @@ impl Proxy {
                 let file = IndexFile::build(body, &seed, changed_at)
                     .await
                     .map_err(|e| e.to_string())?;
-                drop(memory);
                 Ok(Some(Arc::new(file)))
             }
             StatusCode::NOT_FOUND

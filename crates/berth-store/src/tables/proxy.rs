@@ -139,6 +139,24 @@ impl MetaStore {
         .await?)
     }
 
+    /// The size in bytes of a proxy's cached index file body, without
+    /// reading it: `None` when nothing (or "no such crate") is stored. What
+    /// the service reserves memory for before [`MetaStore::proxy_index_get`].
+    pub async fn proxy_index_body_len(
+        &self,
+        registry_id: i64,
+        name: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let len: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT octet_length(body) FROM proxy_index WHERE registry_id = $1 AND name = $2",
+        )
+        .bind(registry_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(len.flatten().map(|n| n.max(0) as u64))
+    }
+
     /// Stores what the upstream answered for an index file (a body, or
     /// `None` for "no such crate").
     pub async fn proxy_index_put(
