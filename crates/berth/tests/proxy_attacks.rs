@@ -353,10 +353,10 @@ fn many_large_stored_index_files_stay_within_the_memory_budget() {
     const SIZE: usize = 4 << 20;
     const BUDGET: u64 = 16 << 20;
     const CACHE: u64 = 4 << 20;
-    let upstream = Fixture::start("127.0.0.1");
+    let upstream = Fixture::on("127.0.0.1");
     let names: Vec<String> = (0..FILES).map(|i| format!("kept{i:02}")).collect();
     for name in &names {
-        upstream.set(
+        upstream.answer(
             &format!("/index/{}", index_path(name)),
             Answer::ok(big_index_file(name, SIZE)),
         );
