@@ -473,6 +473,49 @@ pub struct Overrides {
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
+/// Figment's errors in the words of the file: each problem's key as its
+/// dotted path (`database.url`, `registries[0].kind`; figment's profile
+/// prefix is not part of it), what was wanted, and which file or variable
+/// said it. One line per problem.
+fn explain(e: figment::Error) -> ConfigError {
+    let lines: Vec<String> = e
+        .into_iter()
+        .map(|e| {
+            let mut key = String::new();
+            for part in &e.path {
+                if part.parse::<usize>().is_ok() {
+                    key.push_str(&format!("[{part}]"));
+                } else {
+                    if !key.is_empty() {
+                        key.push('.');
+                    }
+                    key.push_str(part);
+                }
+            }
+            let from = match e.metadata.as_ref() {
+                Some(md) => match &md.source {
+                    Some(figment::Source::File(path)) => format!(" in {}", path.display()),
+                    Some(other) => format!(" in {other}"),
+                    None => format!(" in {}", md.name),
+                },
+                None => String::new(),
+            };
+            match &e.kind {
+                figment::error::Kind::UnknownField(_, known) => {
+                    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                    format!(
+                        "unknown key `{key}`{from}; the keys allowed there are {}",
+                        known.join(", ")
+                    )
+                }
+                kind if key.is_empty() => format!("{kind}{from}"),
+                kind => format!("`{key}`{from}: {kind}"),
+            }
+        })
+        .collect();
+    ConfigError(lines.join("\n"))
+}
+
 fn env_name(key: &str) -> String {
     key.replace('.', "_").to_ascii_uppercase()
 }
@@ -515,7 +558,7 @@ impl Config {
                 .map(|key| (*key).into())
         });
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
-        let mut config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = fig.extract().map_err(explain)?;
         config.finish()?;
         Ok(config)
     }
@@ -532,7 +575,7 @@ impl Config {
         let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file_exact(file))
             .extract()
-            .map_err(|e| ConfigError(e.to_string()))?;
+            .map_err(explain)?;
         config.finish()?;
         Ok(config)
     }
@@ -796,6 +839,36 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load_error(toml: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.toml");
+        std::fs::write(&file, toml).unwrap();
+        let e = Config::load_file_only(&file).unwrap_err().to_string();
+        e.replace(&file.display().to_string(), "[FILE]")
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_as_the_file_spells_it() {
+        assert_eq!(
+            load_error("[database]\nurll = \"x\"\n"),
+            "configuration error: unknown key `database.urll` in [FILE]; the keys allowed there \
+             are `url`, `max_connections`"
+        );
+        assert_eq!(
+            load_error("[[registries]]\nname = \"a\"\nkind = \"hosted\"\nprivat = true\n"),
+            "configuration error: unknown key `registries[0].privat` in [FILE]; the keys allowed \
+             there are `name`, `kind`, `private`, `allowed_cidrs`, `upstream`, \
+             `upstream_aliases`, `upstream_token_env`, `index_ttl_secs`, `offline`, \
+             `cache_max_bytes`, `connect_timeout_secs`, `upstream_timeout_secs`, `members`, \
+             `claims`, `publish_to`, `allow_upstream_names`"
+        );
+        assert_eq!(
+            load_error("[limits]\nmax_crate_size = \"big\"\n"),
+            "configuration error: `limits.max_crate_size` in [FILE]: invalid type: found \
+             string \"big\", expected u64"
+        );
+    }
 
     #[test]
     fn env_keys_cover_every_setting() {
