@@ -32,10 +32,13 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct Global {
-    /// Directory for the default SQLite database and blob store.
+    /// Directory for the default SQLite database and blob store
+    /// [default: ./berth-data].
     #[arg(long, global = true, env = "BERTH_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// TOML configuration file.
+    /// TOML configuration file. Without it (and without BERTH_CONFIG),
+    /// commands other than `serve` use the file the last `berth serve` on
+    /// this data dir was started with (recorded in DIR/config-path).
     #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -447,10 +450,130 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Where the command looked for the data, once it has opened it: named
+/// under any error that follows ("no user `alice`" says where).
+static LOOKED_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 async fn open(config: Config) -> Result<Arc<Berth>> {
+    let _ = LOOKED_IN.set(berth_core::redact_url(&config.database.url));
     Berth::open(config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The file in the data dir where `berth serve` records the configuration
+/// file it was started with.
+const CONFIG_RECORD: &str = "config-path";
+
+/// The configuration file `berth serve` recorded in the data dir, for a
+/// command given neither `--config` nor `BERTH_CONFIG`.
+fn recorded_config(data_dir: &std::path::Path) -> Result<Option<PathBuf>> {
+    let record = std::path::absolute(data_dir.join(CONFIG_RECORD))?;
+    let text = match std::fs::read_to_string(&record) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", record.display())),
+    };
+    let file = PathBuf::from(text.trim_end_matches(['\n', '\r']));
+    if !file.is_file() {
+        bail!(
+            "`berth serve` was last started with the configuration file {}, which no longer \
+             exists (recorded in {}); give --config FILE",
+            file.display(),
+            record.display()
+        );
+    }
+    eprintln!(
+        "using the configuration file {} that `berth serve` was started with (recorded in {}; \
+         --config FILE overrides it)",
+        file.display(),
+        record.display()
+    );
+    Ok(Some(file))
+}
+
+/// Records (or, when the server runs without one, forgets) the
+/// configuration file `berth serve` was started with, owner-only.
+fn record_config(data_dir: &std::path::Path, file: Option<&std::path::Path>) -> Result<()> {
+    let record = data_dir.join(CONFIG_RECORD);
+    let Some(file) = file else {
+        match std::fs::remove_file(&record) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", record.display()))
+            }
+            _ => return Ok(()),
+        }
+    };
+    if !data_dir.is_dir() {
+        // Stores elsewhere (PostgreSQL, S3): no data dir to record in.
+        return Ok(());
+    }
+    let file = std::path::absolute(file)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options
+        .open(&record)
+        .with_context(|| format!("writing {}", record.display()))?;
+    std::io::Write::write_all(&mut out, format!("{}\n", file.display()).as_bytes())
+        .with_context(|| format!("writing {}", record.display()))?;
+    Ok(())
+}
+
+/// `s` as one word for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Commands that only read: on SQLite they refuse a data dir without a
+/// database instead of creating one.
+fn needs_existing_data(command: &Command) -> bool {
+    match command {
+        Command::User(UserCommand::Add { .. })
+        | Command::Team(TeamCommand::Add { .. })
+        | Command::Serve { .. }
+        | Command::Config { .. }
+        | Command::Registry(_)
+        | Command::Mirror(_)
+        | Command::Restore { .. } => false,
+        Command::User(_)
+        | Command::Token(_)
+        | Command::Role(_)
+        | Command::Team(_)
+        | Command::Gc { .. }
+        | Command::Migrate { .. }
+        | Command::Blobs(_)
+        | Command::Backup { .. }
+        | Command::Fsck { .. }
+        | Command::Audit(_) => true,
+    }
+}
+
+/// Refuses to go on when the SQLite database a command reads is missing
+/// (opening it would create an empty one).
+fn require_data(config: &Config) -> Result<()> {
+    let Some(db) = berth_store_sqlite_path(&config.database.url) else {
+        return Ok(());
+    };
+    if db.exists() {
+        return Ok(());
+    }
+    if db == config.data_dir.join("berth.db") {
+        bail!(
+            "no Berth data in {} (give --data-dir or BERTH_DATA_DIR, or --config FILE)",
+            config.data_dir.display()
+        );
+    }
+    bail!(
+        "no Berth database at {} (database.url; give --config FILE)",
+        db.display()
+    );
 }
 
 /// On SQLite, the serving process must be the only one changing the
@@ -487,7 +610,35 @@ fn berth_store_sqlite_path(url: &str) -> Option<PathBuf> {
     berth_core::sqlite_path(url)
 }
 
-async fn serve(mut config: Config) -> Result<()> {
+/// How the start message spells `berth` so that its commands work as
+/// printed: with the configuration file and data dir the server was given.
+fn cli_prefix(
+    config: &Config,
+    config_file: Option<&std::path::Path>,
+    data_dir_given: bool,
+) -> String {
+    let mut line = "berth".to_string();
+    if let Some(file) = config_file {
+        let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        line.push_str(&format!(
+            " --config {}",
+            shell_quote(&file.display().to_string())
+        ));
+    }
+    if data_dir_given || config_file.is_none() {
+        line.push_str(&format!(
+            " --data-dir {}",
+            shell_quote(&config.data_dir.display().to_string())
+        ));
+    }
+    line
+}
+
+async fn serve(
+    mut config: Config,
+    config_file: Option<PathBuf>,
+    data_dir_given: bool,
+) -> Result<()> {
     let _sqlite_lock = lock_sqlite(&config)?;
     let listen = config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -513,6 +664,8 @@ async fn serve(mut config: Config) -> Result<()> {
         .audit_start()
         .await
         .map_err(|e| anyhow::anyhow!("recording the start in the audit log: {e}"))?;
+    record_config(&berth.config.data_dir, config_file.as_deref())?;
+    let berth_cli = cli_prefix(&berth.config, config_file.as_deref(), data_dir_given);
     tracing::info!(
         %addr,
         public_url = %berth.config.public_url,
@@ -530,19 +683,18 @@ async fn serve(mut config: Config) -> Result<()> {
         .find(|r| r.kind == berth_core::RegistryKind::Hosted)
     {
         let name = &reg.name;
-        let data_dir = berth.config.data_dir.display();
         println!(
             "To publish, make a user and a token (in another terminal; the token is printed once), \
              then log cargo in with it:\n\n  \
-             berth --data-dir {data_dir} user add alice\n  \
-             berth --data-dir {data_dir} token create --user alice\n  \
+             {berth_cli} user add alice\n  \
+             {berth_cli} token create --user alice\n  \
              cargo login --registry {name}\n  \
              cargo publish --registry {name}\n"
         );
         println!(
             "Browse it at {url}/ ; to sign in there (and make tokens on the account page), give \
              the user a password:\n\n  \
-             berth --data-dir {data_dir} user passwd alice --password-stdin\n",
+             {berth_cli} user passwd alice --password-stdin\n",
             url = berth.config.public_url
         );
     }
@@ -557,7 +709,16 @@ fn berth_store_redacted(url: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let result = run(Cli::parse()).await;
+    match (result, LOOKED_IN.get()) {
+        (Err(e), Some(place)) => Err(anyhow::anyhow!(
+            "{e:#}\n(berth looked in the database {place})"
+        )),
+        (result, _) => result,
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     let mut overrides = Overrides {
         data_dir: cli.global.data_dir.clone(),
         ..Default::default()
@@ -577,7 +738,22 @@ async fn main() -> Result<()> {
         eprintln!("{}: the configuration is valid", file.display());
         return Ok(());
     }
-    let config = Config::load(cli.global.config.as_deref(), &overrides)?;
+    let is_serve = matches!(cli.command, Command::Serve { .. });
+    let config_file = match &cli.global.config {
+        Some(file) => Some(file.clone()),
+        // `serve` runs on what it is given; the other commands find the
+        // file the server was started with.
+        None if !is_serve => {
+            let data_dir =
+                (overrides.data_dir.clone()).unwrap_or_else(|| Config::default().data_dir);
+            recorded_config(&data_dir)?
+        }
+        None => None,
+    };
+    let config = Config::load(config_file.as_deref(), &overrides)?;
+    if needs_existing_data(&cli.command) {
+        require_data(&config)?;
+    }
     logging::init(&config);
     if !matches!(cli.command, Command::Serve { .. }) {
         // Changes made from the command line are the operator's: name the
@@ -589,7 +765,7 @@ async fn main() -> Result<()> {
         berth_core::set_operator(format!("cli:{user}"));
     }
     match cli.command {
-        Command::Serve { .. } => serve(config).await?,
+        Command::Serve { .. } => serve(config, config_file, cli.global.data_dir.is_some()).await?,
         Command::Config { .. } => print!("{}", config.masked_toml()?),
         Command::User(UserCommand::Add {
             name,

@@ -1,0 +1,209 @@
+//! What an operator meets on the command line: the commands the start
+//! message prints work as printed, the CLI finds the configuration the
+//! server was started with, read-only commands never create data where
+//! there is none, and configuration mistakes are named as the file spells
+//! them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use berth_testkit::server::berth_bin;
+use berth_testkit::{Server, Stores};
+use insta::assert_snapshot;
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `berth` with none of the caller's settings, in `cwd`.
+fn bare_berth(cwd: &Path) -> Command {
+    let mut cmd = Command::new(berth_bin());
+    cmd.current_dir(cwd)
+        .env_remove("BERTH_CONFIG")
+        .env_remove("BERTH_DATA_DIR")
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0");
+    cmd
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_commands_the_start_message_prints_work_as_printed() {
+    let stores = Stores::new();
+    // Spaces in both paths: the printed commands must quote them.
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = root.path().join("my conf");
+    let data_dir = root.path().join("my data");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let config = conf_dir.join("berth.toml");
+    std::fs::write(&config, "[[registries]]\nname = \"company\"\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+
+    let mut serve = bare_berth(elsewhere.path());
+    serve
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(stores.env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = Killed(serve.spawn().expect("spawn berth serve"));
+    let stdout = child.0.stdout.take().unwrap();
+    let mut printed = Vec::new();
+    let mut all = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        all.push_str(&line);
+        all.push('\n');
+        if let Some(command) = line.strip_prefix("  berth ") {
+            printed.push(format!("berth {command}"));
+            if command.contains("user passwd") {
+                break;
+            }
+        }
+    }
+    assert_eq!(printed.len(), 3, "{all}");
+
+    // Run each as a shell would, from another directory, with `berth` on
+    // the PATH.
+    let bin_dir = berth_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut outputs = Vec::new();
+    for line in &printed {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(line)
+            .current_dir(elsewhere.path())
+            .env("PATH", &path)
+            .env_remove("BERTH_CONFIG")
+            .env_remove("BERTH_DATA_DIR")
+            .envs(stores.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut run = sh.spawn().unwrap();
+        run.stdin
+            .take()
+            .unwrap()
+            .write_all(b"correct horse battery staple\n")
+            .unwrap();
+        let out = run.wait_with_output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "`{line}` failed: {stderr}\n{all}");
+        outputs.push(stdout);
+    }
+    assert!(outputs[0].contains("added user `alice`"), "{}", outputs[0]);
+    assert!(outputs[1].trim().lines().last().unwrap().len() > 20);
+
+    // Without --config, a command on that data dir finds the file the
+    // server was started with (recorded owner-only), and says so.
+    let record = data_dir.join("config-path");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = bare_berth(elsewhere.path())
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["user", "list"])
+        .envs(stores.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("alice"), "{stdout}");
+    assert!(
+        stderr.contains(&config.display().to_string()) && stderr.contains("config-path"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn read_only_commands_in_a_directory_without_data_create_nothing() {
+    let empty = tempfile::tempdir().unwrap();
+    let looked = empty.path().join("berth-data");
+    for args in [
+        &["user", "list"][..],
+        &["fsck"],
+        &["audit"],
+        &["audit", "verify"],
+        &["token", "list", "--user", "alice"],
+        &["role", "list"],
+        &["team", "list"],
+        &["blobs", "list"],
+        &["blobs", "verify"],
+        &["gc"],
+        &["backup", "--out", "backup.tar"],
+    ] {
+        let out = bare_berth(empty.path()).args(args).output().unwrap();
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "berth {args:?} succeeded");
+        assert!(
+            stderr.contains(&format!(
+                "no Berth data in {} (give --data-dir or BERTH_DATA_DIR",
+                looked.display()
+            )),
+            "berth {args:?}: {stderr}"
+        );
+        let created: Vec<_> = std::fs::read_dir(empty.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(created.is_empty(), "berth {args:?} created {created:?}");
+    }
+}
+
+#[test]
+fn a_missing_user_names_the_database_looked_in() {
+    let server = Server::start();
+    let out = server.berth(&["token", "list", "--user", "nobody"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no user `nobody`") && stderr.contains("berth looked in the database"),
+        "{stderr}"
+    );
+    if server.stores.backend() == berth_testkit::server::Backend::Sqlite {
+        let db = server.data_dir.join("berth.db");
+        assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_config_key_is_named_as_the_file_spells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("berth.toml"),
+        "[database]\nurll = \"sqlite://x.db\"\n",
+    )
+    .unwrap();
+    let out = bare_berth(dir.path())
+        .args(["--config", "berth.toml", "config"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert_snapshot!(stderr.trim(), @"Error: configuration error: unknown key `database.urll` in berth.toml; the keys allowed there are `url`, `max_connections`");
+}
