@@ -384,10 +384,16 @@ static ROUTES: std::sync::OnceLock<Box<[&'static str]>> = std::sync::OnceLock::n
 
 /// Serves until `shutdown` resolves, then drains in-flight requests and
 /// writes buffered download counts.
+///
+/// `ready` is called once the server can answer: the TLS certificate
+/// loaded, the worker threads running, the socket bound (by the caller) and
+/// about to be accepted on. Announce the server there, not before: a start
+/// that fails (a certificate file missing) never says it is serving.
 pub async fn serve(
     berth: Arc<Berth>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce() + Send,
 ) -> std::io::Result<()> {
     let guard = guard::Guard::new(&berth.config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -426,7 +432,7 @@ pub async fn serve(
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
-    let result = accept_loop(&berth, listener, app, shutdown).await;
+    let result = accept_loop(&berth, listener, app, shutdown, ready).await;
     flusher.abort();
     upkeep.abort();
     watcher.abort();
@@ -452,6 +458,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(),
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioTimer};
     use hyper_util::server::conn::auto;
@@ -498,6 +505,7 @@ async fn accept_loop(
             tls,
         },
     )?;
+    ready();
     // Every connection holds a receiver: the drain ends when all are gone.
     let (draining, watch_drain) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);

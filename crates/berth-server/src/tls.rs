@@ -28,6 +28,14 @@ impl ResolvesServerCert for Reloading {
 }
 
 fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+    for (setting, path) in [("tls.cert_file", cert), ("tls.key_file", key)] {
+        if !path.is_file() {
+            return Err(format!(
+                "{setting} {} does not exist (or is not a file)",
+                path.display()
+            ));
+        }
+    }
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("tls.cert_file {}: {e}", cert.display()))?;

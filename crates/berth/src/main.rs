@@ -639,6 +639,9 @@ async fn serve(
     config_file: Option<PathBuf>,
     data_dir_given: bool,
 ) -> Result<()> {
+    // Before anything is opened, bound or recorded: a certificate that does
+    // not load stops the start here, naming its file.
+    berth_server::check_tls(&config.tls).map_err(|e| anyhow::anyhow!("cannot serve HTTPS: {e}"))?;
     let _sqlite_lock = lock_sqlite(&config)?;
     let listen = config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -666,6 +669,18 @@ async fn serve(
         .map_err(|e| anyhow::anyhow!("recording the start in the audit log: {e}"))?;
     record_config(&berth.config.data_dir, config_file.as_deref())?;
     let berth_cli = cli_prefix(&berth.config, config_file.as_deref(), data_dir_given);
+    let announce = {
+        let berth = berth.clone();
+        move || announce(&berth, scheme, addr, &berth_cli)
+    };
+    berth_server::serve(berth.clone(), listener, shutdown_signal(), announce).await?;
+    berth.close().await;
+    Ok(())
+}
+
+/// Says the server is serving (log line, the URL, how to point cargo at it
+/// and the first commands), once it really is.
+fn announce(berth: &Berth, scheme: &str, addr: std::net::SocketAddr, berth_cli: &str) {
     tracing::info!(
         %addr,
         public_url = %berth.config.public_url,
@@ -698,9 +713,6 @@ async fn serve(
             url = berth.config.public_url
         );
     }
-    berth_server::serve(berth.clone(), listener, shutdown_signal()).await?;
-    berth.close().await;
-    Ok(())
 }
 
 fn berth_store_redacted(url: &str) -> String {

@@ -207,3 +207,37 @@ fn an_unknown_config_key_is_named_as_the_file_spells_it() {
     assert!(!out.status.success());
     assert_snapshot!(stderr.trim(), @"Error: configuration error: unknown key `database.urll` in berth.toml; the keys allowed there are `url`, `max_connections`");
 }
+
+#[test]
+fn a_missing_certificate_stops_the_start_before_it_is_announced() {
+    let stores = Stores::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("missing-cert.pem");
+    let key = dir.path().join("missing-key.pem");
+    std::fs::write(
+        dir.path().join("berth.toml"),
+        format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = bare_berth(dir.path())
+        .arg("--data-dir")
+        .arg(stores.data_dir.path())
+        .args(["--config", "berth.toml", "serve", "--listen", "127.0.0.1:0"])
+        .envs(stores.env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(!stderr.contains("berth is serving"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("tls.cert_file {} does not exist", cert.display())),
+        "{stderr}"
+    );
+}
