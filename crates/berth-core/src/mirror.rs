@@ -1,6 +1,11 @@
 //! Mirrors for air-gapped sites: filling a proxy registry ahead of time,
 //! exporting what some lockfiles need into one bundle file, and importing a
-//! bundle on a machine with no network.
+//! bundle on a machine with no network; and purging what a proxy cached
+//! (`berth proxy purge`).
+//!
+//! A fill asks the upstream again about every crate it does not hold
+//! (a remembered "not found" or an index file within `index_ttl_secs` is
+//! not trusted), so that it reports what the upstream has now.
 //!
 //! A bundle is a tar file: `berth-mirror.json` (a manifest with the sha256
 //! of every member) first, then `index/<name>` (upstream index files as
@@ -141,7 +146,57 @@ fn bad_bundle(why: impl std::fmt::Display) -> ServiceError {
     ))
 }
 
+/// What `berth proxy purge` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Index answers (files and "no such crate") forgotten.
+    pub index_answers: u64,
+    /// Cached crates forgotten (their blobs go at the next `berth gc`
+    /// unless something else refers to them).
+    pub crates: u64,
+    /// How long another node (or a running server) may still answer from
+    /// its in-memory copy: the proxy's `index_ttl_secs`.
+    pub memo_ttl_secs: u64,
+}
+
 impl Berth {
+    /// Makes a proxy forget what it cached of `name` (every spelling) or of
+    /// every crate: index files and "not found" answers, and with `crates`
+    /// which `.crate` blobs it holds. Audited (`proxy.purge`). Safe while
+    /// servers run: their next look-up asks the upstream once their
+    /// in-memory copy (at most `index_ttl_secs` old) expires; this process's
+    /// own copies go at once.
+    pub async fn proxy_purge(
+        &self,
+        registry: &str,
+        name: Option<&str>,
+        crates: bool,
+    ) -> Result<PurgeReport, ServiceError> {
+        let (reg, proxy) = self.proxy_registry(registry)?;
+        let folded = match name {
+            Some(n) => {
+                let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+                if n.is_empty() || n.len() > 64 || !n.chars().all(plain) {
+                    return Err(ServiceError::BadRequest(format!(
+                        "`{n}` is not a crate name (ASCII letters, digits, `-` and `_`)"
+                    )));
+                }
+                Some(n.to_ascii_lowercase().replace('_', "-"))
+            }
+            None => None,
+        };
+        let (index_answers, crates) = self
+            .meta
+            .proxy_purge((reg.id, &reg.name), folded.as_deref(), crates)
+            .await?;
+        proxy.forget(name);
+        Ok(PurgeReport {
+            index_answers,
+            crates,
+            memo_ttl_secs: proxy.ttl().as_secs(),
+        })
+    }
+
     fn proxy_registry(
         &self,
         name: &str,
@@ -174,6 +229,7 @@ impl Berth {
                 }
                 None => {
                     let lname = w.name.to_ascii_lowercase();
+                    proxy.recheck(self.at(reg), &lname).await?;
                     let file = match proxy.index_file(self.at(reg), &lname).await {
                         Ok(Some(f)) => f,
                         Ok(None) => {
@@ -228,10 +284,13 @@ impl Berth {
                     let outcome = match before {
                         Ok(Some(_)) => FillOutcome::Present,
                         Err(e) => FillOutcome::Failed(e.to_string()),
-                        Ok(None) => match proxy.locate(self.at(reg), &name, &vers).await {
-                            Ok(Some(_)) => FillOutcome::Fetched,
-                            Ok(None) => FillOutcome::NotFound,
+                        Ok(None) => match proxy.recheck(self.at(reg), &lname).await {
                             Err(e) => FillOutcome::Failed(e.to_string()),
+                            Ok(()) => match proxy.locate(self.at(reg), &name, &vers).await {
+                                Ok(Some(_)) => FillOutcome::Fetched,
+                                Ok(None) => FillOutcome::NotFound,
+                                Err(e) => FillOutcome::Failed(e.to_string()),
+                            },
                         },
                     };
                     progress(&format!("{name}@{vers}"), &outcome);

@@ -148,6 +148,9 @@ string_enum! {
         TeamMemberRemove = "team.member_remove",
         /// Many crates loaded at once (`berth-scale`, imports).
         BulkLoad = "bulk.load",
+        /// An operator made a proxy forget what it cached (`berth proxy
+        /// purge`).
+        ProxyPurge = "proxy.purge",
         /// A node started serving; the detail is its configuration
         /// (secrets masked).
         ServerStart = "server.start",

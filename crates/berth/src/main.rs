@@ -64,6 +64,9 @@ enum Command {
     /// need to an air-gapped Berth in one bundle file.
     #[command(subcommand)]
     Mirror(MirrorCommand),
+    /// What proxy registries cached.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -269,6 +272,27 @@ enum MirrorCommand {
         file: PathBuf,
         #[arg(long)]
         registry: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProxyCommand {
+    /// Forget what a proxy cached of one crate (every spelling) or of all:
+    /// index files and remembered "not found" answers, so that the next
+    /// request asks the upstream. Works while servers run; each keeps its
+    /// in-memory copy for at most the proxy's index_ttl_secs. Audited.
+    Purge {
+        /// The proxy registry.
+        #[arg(long)]
+        registry: String,
+        /// The crate [default: every crate].
+        #[arg(value_name = "CRATE")]
+        name: Option<String>,
+        /// Also forget which .crate files it holds (`berth gc` then deletes
+        /// the blobs nothing else refers to; they are fetched again when
+        /// asked for).
+        #[arg(long)]
+        crates: bool,
     },
 }
 
@@ -547,6 +571,7 @@ fn needs_existing_data(command: &Command) -> bool {
         | Command::Role(_)
         | Command::Team(_)
         | Command::Gc { .. }
+        | Command::Proxy(_)
         | Command::Migrate { .. }
         | Command::Blobs(_)
         | Command::Backup { .. }
@@ -811,6 +836,35 @@ async fn run(cli: Cli) -> Result<()> {
             println!("password of user `{name}` set; their web sessions are ended");
         }
         Command::Mirror(cmd) => mirror(config, cmd).await?,
+        Command::Proxy(ProxyCommand::Purge {
+            registry,
+            name,
+            crates,
+        }) => {
+            let berth = open(config).await?;
+            let report = berth
+                .proxy_purge(&registry, name.as_deref(), crates)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            berth.close().await;
+            let what = name.map_or_else(|| "every crate".to_string(), |n| format!("`{n}`"));
+            println!(
+                "registry `{registry}` forgot {} and {} of {what}",
+                plural(
+                    report.index_answers,
+                    "cached index answer",
+                    "cached index answers"
+                ),
+                plural(report.crates, "cached crate", "cached crates"),
+            );
+            if report.crates > 0 {
+                println!("`berth gc` deletes the blobs that nothing else refers to");
+            }
+            println!(
+                "running servers answer from memory for at most {} more (index_ttl_secs), then ask the upstream",
+                plural(report.memo_ttl_secs, "second", "seconds")
+            );
+        }
         Command::Registry(RegistryCommand::Visibility {
             registry,
             visibility,
@@ -1115,7 +1169,10 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// The versions a mirror command asks for.
-async fn mirror_versions(berth: &Berth, select: &MirrorSelection) -> Result<Vec<(String, String)>> {
+async fn mirror_versions(
+    berth: &Berth,
+    select: &MirrorSelection,
+) -> Result<(Vec<(String, String)>, berth_core::mirror::FillReport)> {
     use berth_core::mirror;
     let newest: usize = select
         .versions
@@ -1137,10 +1194,13 @@ async fn mirror_versions(berth: &Berth, select: &MirrorSelection) -> Result<Vec<
         .mirror_versions(&select.registry, &wanted, newest)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for (name, _, outcome) in &report.items {
-        eprintln!("warning: {name}: {outcome:?}");
-    }
-    Ok(versions)
+    Ok((versions, report))
+}
+
+/// `n` and the noun that fits it.
+fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A progress bar over `n` items that shows problems as they happen.
@@ -1183,45 +1243,49 @@ fn print_transfer(report: &berth_core::backup::Report) {
     println!("blobs: {} ({} bytes)", report.blobs, report.bytes);
 }
 
-fn print_fill(report: &berth_core::mirror::FillReport) -> Result<()> {
+/// One line per crate that is missing or failed, then the totals; an error
+/// (exit 1) when any crate asked for is missing or could not be fetched.
+fn print_fill(report: &berth_core::mirror::FillReport, registry: &str) -> Result<()> {
     use berth_core::mirror::FillOutcome;
+    let spelled = |n: &str, v: &str| {
+        if v == "*" {
+            format!("{n} (no version of it)")
+        } else {
+            format!("{n}@{v}")
+        }
+    };
+    let mut missing = 0usize;
+    let mut failed = 0usize;
+    for (n, v, o) in &report.items {
+        match o {
+            FillOutcome::NotFound => {
+                missing += 1;
+                eprintln!("not on the upstream: {}", spelled(n, v));
+            }
+            FillOutcome::Failed(e) => {
+                failed += 1;
+                eprintln!("failed: {}: {e}", spelled(n, v));
+            }
+            FillOutcome::Fetched | FillOutcome::Present => {}
+        }
+    }
     let fetched = report.count(|o| *o == FillOutcome::Fetched);
     let present = report.count(|o| *o == FillOutcome::Present);
-    let missing: Vec<String> = report
-        .items
-        .iter()
-        .filter(|(_, _, o)| *o == FillOutcome::NotFound)
-        .map(|(n, v, _)| format!("{n}@{v}"))
-        .collect();
-    let failed: Vec<String> = report
-        .items
-        .iter()
-        .filter_map(|(n, v, o)| match o {
-            FillOutcome::Failed(e) => Some(format!("{n}@{v}: {e}")),
-            _ => None,
-        })
-        .collect();
     println!(
-        "{fetched} fetched, {present} already cached, {} not on the upstream, {} failed",
-        missing.len(),
-        failed.len()
+        "{fetched} fetched, {present} already cached, {missing} not on the upstream, {failed} failed"
     );
-    if !missing.is_empty() {
-        eprintln!(
-            "not on the upstream (private crates?): {}",
-            missing.join(", ")
-        );
+    match (missing, failed) {
+        (0, 0) => Ok(()),
+        (m, 0) => bail!(
+            "{} asked for not on the upstream of registry `{registry}` (private crates, or a \
+             misspelt name or version?)",
+            plural(m as u64, "crate was", "crates were"),
+        ),
+        (_, f) => bail!(
+            "{} could not be fetched; run the same command again to retry",
+            plural(f as u64, "crate", "crates"),
+        ),
     }
-    for f in &failed {
-        eprintln!("failed: {f}");
-    }
-    if !failed.is_empty() {
-        bail!(
-            "{} crate(s) could not be fetched; run the same command again to retry them",
-            failed.len()
-        );
-    }
-    Ok(())
 }
 
 async fn mirror(config: Config, cmd: MirrorCommand) -> Result<()> {
@@ -1231,25 +1295,29 @@ async fn mirror(config: Config, cmd: MirrorCommand) -> Result<()> {
             select,
             concurrency,
         } => {
-            let versions = mirror_versions(&berth, &select).await?;
+            let (versions, unresolved) = mirror_versions(&berth, &select).await?;
             let bar = progress_bar(versions.len(), "filling");
-            let report = berth
+            let mut report = berth
                 .mirror_fill(&select.registry, &versions, concurrency, &|_, _| bar.inc(1))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             bar.finish_and_clear();
-            print_fill(&report)?;
+            report.items.extend(unresolved.items);
+            berth.close().await;
+            return print_fill(&report, &select.registry);
         }
         MirrorCommand::Export { select, out } => {
-            let versions = mirror_versions(&berth, &select).await?;
+            let (versions, unresolved) = mirror_versions(&berth, &select).await?;
             let bar = progress_bar(versions.len(), "exporting");
-            let report = berth
+            let mut report = berth
                 .mirror_export(&select.registry, &versions, &out, &|_, _| bar.inc(1))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             bar.finish_and_clear();
-            print_fill(&report)?;
             println!("wrote {}", out.display());
+            report.items.extend(unresolved.items);
+            berth.close().await;
+            return print_fill(&report, &select.registry);
         }
         MirrorCommand::Import { file, registry } => {
             let spinner = indicatif::ProgressBar::new_spinner();

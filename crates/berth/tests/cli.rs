@@ -241,3 +241,103 @@ fn a_missing_certificate_stops_the_start_before_it_is_announced() {
         "{stderr}"
     );
 }
+
+fn proxy_config(upstream: &str) -> String {
+    format!(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"public\"\nkind = \"proxy\"\n\
+         upstream = \"{upstream}\"\nindex_ttl_secs = 3600\n"
+    )
+}
+
+#[test]
+fn mirror_fill_counts_missing_crates_rechecks_them_and_purge_forgets() {
+    use berth_testkit::PublishBuilder;
+    // The upstream: another Berth, where `late` is published between fills.
+    let upstream = Server::start();
+    let token = upstream.user_with_token("alice");
+    let publish = |name: &str| {
+        let reply = upstream.publish(Some(&token), PublishBuilder::new(name, "1.0.0").body());
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    };
+    publish("present");
+    let server = Server::start_with_config(&proxy_config(&upstream.index_url("main")));
+    let list = server.data_dir.join("crates.txt");
+    std::fs::write(&list, "present\nlate\nno-such-crate-anywhere@1.0.0\n").unwrap();
+    let fill = |config: &Path| {
+        server
+            .stores
+            .command(&berth_bin(), Some(config))
+            .args(["mirror", "fill", "--registry", "public", "--crates"])
+            .arg(&list)
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
+            .output()
+            .unwrap()
+    };
+
+    let out = fill(server.config_file.as_ref().unwrap());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 fetched, 0 already cached, 2 not on the upstream, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("not on the upstream: late (no version of it)")
+            && stderr.contains("not on the upstream: no-such-crate-anywhere@1.0.0")
+            && stderr.contains("2 crates were asked for not on the upstream of registry `public`")
+            && !stderr.contains("NotFound"),
+        "{stderr}"
+    );
+
+    // The upstream now has `late`: a fill asks again although "not found"
+    // was remembered for an hour.
+    publish("late");
+    let later = server.config_file.clone().unwrap();
+    let out = fill(&later);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 fetched, 1 already cached, 1 not on the upstream, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 crate was asked for not on the upstream"),
+        "{stderr}"
+    );
+
+    // Purge while the server runs: what it has not read yet it asks the
+    // upstream for again.
+    assert_eq!(server.get("/r/public/index/pr/es/present").status(), 200);
+    let upstream_asked = || upstream.log().matches("/r/main/index/la/te/late").count();
+    let asked = upstream_asked();
+    let purge = |args: &[&str]| {
+        let out = server.berth(&[&["proxy", "purge", "--registry", "public"], args].concat());
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        stdout
+    };
+    let out = purge(&["no_such-crate-anywhere"]);
+    assert!(
+        out.contains(
+            "registry `public` forgot 1 cached index answer and 0 cached crates of \
+             `no_such-crate-anywhere`"
+        ) && out.contains("at most 3600 seconds more"),
+        "{out}"
+    );
+    // Every crate: `present`, `late` and the upstream's `config.json`.
+    let out = purge(&["--crates"]);
+    assert!(
+        out.contains("forgot 3 cached index answers and 2 cached crates of every crate"),
+        "{out}"
+    );
+    assert_eq!(server.get("/r/public/index/la/te/late").status(), 200);
+    assert!(
+        upstream_asked() > asked,
+        "the running server did not ask its upstream again"
+    );
+    let audit = server.berth(&["audit", "--action", "proxy.purge"]);
+    let (audit, _) = text(&audit);
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(audit.contains("\tno-such-crate-anywhere\t"), "{audit}");
+}

@@ -324,6 +324,42 @@ impl Proxy {
         );
     }
 
+    /// Forgets this node's in-memory copies (index answers and where
+    /// cached crates are) of one crate in every spelling, or of all.
+    pub(crate) fn forget(&self, name: Option<&str>) {
+        let folded = name.map(|n| n.to_ascii_lowercase().replace('_', "-"));
+        let matches = |n: &str| {
+            folded
+                .as_deref()
+                .is_none_or(|f| n.to_ascii_lowercase().replace('_', "-") == f)
+        };
+        if let Ok(mut memo) = self.memo.write() {
+            memo.retain(|n, _| !matches(n));
+        }
+        if let Ok(mut located) = self.located.write() {
+            located.retain(|(n, _), _| !matches(n));
+        }
+    }
+
+    /// Makes the next look-up of `name` ask the upstream again: a cached
+    /// "no such crate" is dropped and a cached file revalidated (a
+    /// conditional request). For `berth mirror fill`, which must not trust a
+    /// "not found" remembered for `index_ttl_secs`. Nothing changes for an
+    /// offline proxy, which never asks.
+    pub(crate) async fn recheck(&self, at: At<'_>, name: &str) -> Result<(), ServiceError> {
+        if self.settings.offline {
+            return Ok(());
+        }
+        self.forget(Some(name));
+        at.berth.meta.proxy_index_expire(at.reg.id, name).await?;
+        Ok(())
+    }
+
+    /// How long this node trusts an index answer it holds in memory.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     fn auth_headers(&self, send_token: bool) -> HeaderMap {
         let mut h = HeaderMap::new();
         if let (true, Some(token)) = (send_token, &self.settings.token) {

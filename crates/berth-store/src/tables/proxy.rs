@@ -12,7 +12,8 @@ use std::collections::HashSet;
 use sqlx::Row;
 
 use crate::db::MetaStore;
-use crate::domain::RegistryKind;
+use crate::domain::{AuditAction, RegistryKind};
+use crate::model::AuditEntry;
 use crate::StoreError;
 
 /// A cached upstream index file.
@@ -192,6 +193,75 @@ impl MetaStore {
         .bind(row.changed_at)
         .execute(&mut *w.tx)
         .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets what a proxy cached, in one audited transaction: the index
+    /// answers (files and "no such crate") of one crate in every spelling
+    /// (`-` and `_` alike; `name` lowercased with `-`), or of every crate
+    /// when `name` is None; with `crates`, also which `.crate` blobs it
+    /// holds (the blobs stay until `berth gc` finds nothing refers to
+    /// them). Returns (index answers, crate rows) removed.
+    pub async fn proxy_purge(
+        &self,
+        registry: (i64, &str),
+        name: Option<&str>,
+        crates: bool,
+    ) -> Result<(u64, u64), StoreError> {
+        let (registry_id, registry_name) = registry;
+        let which = match name {
+            Some(_) => " AND REPLACE(name, '_', '-') = $2",
+            None => "",
+        };
+        let mut w = self.begin_write().await?;
+        let mut removed = [0u64; 2];
+        let tables: &[&str] = if crates {
+            &["proxy_index", "proxy_crates"]
+        } else {
+            &["proxy_index"]
+        };
+        for (i, table) in tables.iter().enumerate() {
+            let sql = format!("DELETE FROM {table} WHERE registry_id = $1{which}");
+            let mut q = sqlx::query(&sql).bind(registry_id);
+            if let Some(n) = name {
+                q = q.bind(n);
+            }
+            removed[i] = q.execute(&mut *w.tx).await?.rows_affected();
+        }
+        let mut entry = AuditEntry::done(
+            AuditAction::ProxyPurge,
+            format!(
+                "index_answers={} crates={}{}",
+                removed[0],
+                removed[1],
+                if crates { "" } else { " (crates kept)" }
+            ),
+        );
+        entry.registry = Some(registry_name.to_string());
+        entry.crate_name = name.map(str::to_string);
+        w.commit_audited(&entry).await?;
+        Ok((removed[0], removed[1]))
+    }
+
+    /// Makes a cached index answer of `name` (as cargo asks for it) stale:
+    /// a "no such crate" is removed, a file is kept with its validators but
+    /// counted as never confirmed, so that the next look-up asks the
+    /// upstream (conditionally).
+    pub async fn proxy_index_expire(&self, registry_id: i64, name: &str) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM proxy_index WHERE registry_id = $1 AND name = $2 AND body IS NULL",
+        )
+        .bind(registry_id)
+        .bind(name)
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query("UPDATE proxy_index SET fetched_at = 0 WHERE registry_id = $1 AND name = $2")
+            .bind(registry_id)
+            .bind(name)
+            .execute(&mut *w.tx)
+            .await?;
         w.tx.commit().await?;
         Ok(())
     }
