@@ -565,6 +565,7 @@ fn needs_existing_data(command: &Command) -> bool {
         | Command::Config { .. }
         | Command::Registry(_)
         | Command::Mirror(_)
+        | Command::Migrate { .. }
         | Command::Restore { .. } => false,
         Command::User(_)
         | Command::Token(_)
@@ -572,7 +573,6 @@ fn needs_existing_data(command: &Command) -> bool {
         | Command::Team(_)
         | Command::Gc { .. }
         | Command::Proxy(_)
-        | Command::Migrate { .. }
         | Command::Blobs(_)
         | Command::Backup { .. }
         | Command::Fsck { .. }
@@ -985,10 +985,15 @@ async fn run(cli: Cli) -> Result<()> {
             for t in &report.tables {
                 match t.counts {
                     Some((src, dst)) => println!(
-                        "{}: {} rows copied (source {src}, destination {dst})",
-                        t.table, t.copied
+                        "{}: {} copied (source {src}, destination {dst})",
+                        t.table,
+                        plural(t.copied, "row", "rows")
                     ),
-                    None => println!("{}: {} rows copied (stopped here)", t.table, t.copied),
+                    None => println!(
+                        "{}: {} copied (stopped here)",
+                        t.table,
+                        plural(t.copied, "row", "rows")
+                    ),
                 }
             }
             if report.incomplete {
@@ -1103,7 +1108,7 @@ async fn run(cli: Cli) -> Result<()> {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_message("checking versions");
             let report = berth
-                .fsck(&|n| bar.set_message(format!("{n} versions checked")))
+                .fsck(&|n| bar.set_message(plural(n, "version checked", "versions checked")))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"));
             bar.finish_and_clear();
@@ -1119,11 +1124,11 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("{f}");
                 }
                 println!(
-                    "{} versions, {} blobs read, {} blobs stored: {} finding(s)",
-                    report.versions,
-                    report.blobs_checked,
-                    report.blobs_stored,
-                    report.findings.len()
+                    "{}, {} read, {} stored: {}",
+                    plural(report.versions as u64, "version", "versions"),
+                    plural(report.blobs_checked as u64, "blob", "blobs"),
+                    plural(report.blobs_stored as u64, "blob", "blobs"),
+                    plural(report.findings.len() as u64, "finding", "findings")
                 );
             }
             if !report.findings.is_empty() {
@@ -1162,7 +1167,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .collect_garbage(min_age_secs)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("deleted {n} unreferenced blob(s)");
+            println!(
+                "deleted {}",
+                plural(n as u64, "unreferenced blob", "unreferenced blobs")
+            );
         }
     }
     Ok(())
@@ -1203,44 +1211,51 @@ fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A progress bar over `n` items that shows problems as they happen.
+/// The one look of every long command's progress (`mirror fill`,
+/// `export`, `import`, `backup`, `restore`, `fsck`): on stderr, hidden when
+/// that is not a terminal.
+fn progress_style() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// A progress bar over `n` items.
 fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(n as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = indicatif::ProgressBar::new(n as u64).with_style(progress_style());
     bar.set_message(what.to_string());
     bar
 }
 
-/// A progress bar whose phase, length and position the caller sets (on
-/// stderr; hidden when that is not a terminal).
+/// A progress bar whose phase, length and position the caller sets.
 fn phase_bar() -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
+    indicatif::ProgressBar::new(0).with_style(progress_style())
 }
 
-/// Progress of a backup or restore phase on `bar`.
+/// Progress of a backup or restore phase on `bar`. Length and position
+/// change together (a frame drawn between them showed the last phase's
+/// position over this one's length: "3/1"), and never past each other.
 fn show_phase(bar: &indicatif::ProgressBar) -> impl Fn(&str, u64, u64) + '_ {
     move |phase, done, total| {
-        bar.set_message(phase.to_string());
-        bar.set_length(total);
-        bar.set_position(done);
+        bar.update(|state| {
+            state.set_len(total.max(done));
+            state.set_pos(done);
+        });
+        if bar.message() != phase {
+            bar.set_message(phase.to_string());
+        }
     }
 }
 
 fn print_transfer(report: &berth_core::backup::Report) {
     for (table, rows) in &report.tables {
-        println!("{table}: {rows} rows");
+        println!("{table}: {}", plural(*rows, "row", "rows"));
     }
-    println!("blobs: {} ({} bytes)", report.blobs, report.bytes);
+    println!(
+        "blobs: {} ({})",
+        report.blobs,
+        plural(report.bytes, "byte", "bytes")
+    );
 }
 
 /// One line per crate that is missing or failed, then the totals; an error
@@ -1320,7 +1335,10 @@ async fn mirror(config: Config, cmd: MirrorCommand) -> Result<()> {
             return print_fill(&report, &select.registry);
         }
         MirrorCommand::Import { file, registry } => {
-            let spinner = indicatif::ProgressBar::new_spinner();
+            let spinner = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{msg:>12} {spinner} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
             spinner.set_message(format!("verifying and importing {}", file.display()));
             spinner.enable_steady_tick(std::time::Duration::from_millis(200));
             let report = berth
@@ -1373,4 +1391,87 @@ fn read_password() -> anyhow::Result<String> {
         bail!("no password on standard input");
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A terminal that keeps every line drawn on it.
+    #[derive(Debug, Default, Clone)]
+    struct Frames(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Frames {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.trim().is_empty() {
+                if let Ok(mut frames) = self.0.lock() {
+                    frames.push(s.to_string());
+                }
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_backup_progress_frame_counts_past_its_length() {
+        let frames = Frames::default();
+        let bar = phase_bar();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(
+            frames.clone(),
+        )));
+        // What a backup reports: each table's rows as they are read (no
+        // total known), then the blobs.
+        let show = show_phase(&bar);
+        for (phase, done, total) in [
+            ("teams", 3, 3),
+            ("users", 1, 1),
+            ("versions", 7, 7),
+            ("crates", 5, 5),
+            ("blobs", 1, 4),
+        ] {
+            show(phase, done, total);
+        }
+        let frames = frames.0.lock().unwrap().clone();
+        assert!(frames.len() >= 5, "{frames:?}");
+        for frame in &frames {
+            let counts = frame
+                .split_whitespace()
+                .find_map(|w| w.split_once('/'))
+                .and_then(|(p, l)| Some((p.parse::<u64>().ok()?, l.parse::<u64>().ok()?)));
+            let (pos, len) = counts.unwrap_or_else(|| panic!("no count in {frame:?}"));
+            assert!(pos <= len, "a frame shows {pos}/{len}: {frame:?}");
+        }
+    }
+
+    #[test]
+    fn counts_take_the_noun_that_fits() {
+        assert_eq!(plural(1u64, "row", "rows"), "1 row");
+        assert_eq!(plural(0u64, "row", "rows"), "0 rows");
+        assert_eq!(plural(2u64, "row", "rows"), "2 rows");
+    }
 }
