@@ -160,16 +160,29 @@ where
         crate::record_request(labels, status.as_u16(), elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
         let (code, path) = (status.as_u16(), uri.path());
-        if status.is_server_error() {
-            tracing::warn!(%method, path, status = code, elapsed_ms, "request failed");
-        } else if status.is_client_error() {
-            tracing::info!(%method, path, status = code, elapsed_ms, "request refused");
-        } else {
-            tracing::debug!(%method, path, status = code, elapsed_ms, "request done");
-        }
+        let mut reason = None;
         if code >= 400 && is_json(&response) {
             let text = String::from_utf8_lossy(id.as_bytes()).into_owned();
-            response = Box::pin(with_id_in_detail(response, &text)).await;
+            (response, reason) = Box::pin(with_id_in_detail(response, &text)).await;
+        }
+        if code >= 400 {
+            // What the client was told, clipped: the message it shows
+            // (never a secret: it went to the client), else the status.
+            let reason = reason
+                .as_deref()
+                .map(clip)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("-").to_string());
+            if status.is_server_error() {
+                tracing::warn!(%method, path, status = code, elapsed_ms, reason, "request failed");
+            } else if code == 404 && method == axum::http::Method::GET && is_index_probe(path) {
+                // cargo asks for the index file of every spelling of a
+                // name it resolves; a 404 there is the ordinary answer.
+                tracing::debug!(%method, path, status = code, elapsed_ms, reason, "request refused");
+            } else {
+                tracing::info!(%method, path, status = code, elapsed_ms, reason, "request refused");
+            }
+        } else {
+            tracing::debug!(%method, path, status = code, elapsed_ms, "request done");
         }
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         response
@@ -185,9 +198,34 @@ fn is_json(response: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
 }
 
+/// Most characters of an error's message written on its log line.
+const MAX_REASON: usize = 200;
+
+/// `detail` on one line, at most [`MAX_REASON`] characters.
+fn clip(detail: &str) -> String {
+    let mut out: String = detail
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_REASON)
+        .collect();
+    if detail.chars().count() > MAX_REASON {
+        out.push('…');
+    }
+    out
+}
+
+/// Whether `path` is a crate's index file (`/r/REG/index/..`, not
+/// `config.json`), which cargo asks for in every spelling of a name.
+fn is_index_probe(path: &str) -> bool {
+    path.strip_prefix("/r/")
+        .and_then(|rest| rest.split_once("/index/"))
+        .is_some_and(|(registry, file)| !registry.contains('/') && file != "config.json")
+}
+
 /// Appends ` (request id: ID)` to each `errors[].detail` of a JSON error
-/// body; any other body is passed on as it was.
-async fn with_id_in_detail(response: Response, id: &str) -> Response {
+/// body; any other body is passed on as it was. Also returns the first
+/// detail as it was, for the log line.
+async fn with_id_in_detail(response: Response, id: &str) -> (Response, Option<String>) {
     use axum::body::HttpBody;
     if response
         .body()
@@ -195,22 +233,33 @@ async fn with_id_in_detail(response: Response, id: &str) -> Response {
         .upper()
         .is_none_or(|n| n > MAX_ERROR_BODY as u64)
     {
-        return response;
+        return (response, None);
     }
     let (parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
         Ok(b) => b,
         Err(e) => {
             tracing::debug!(error = %e, "error body not readable");
-            return Response::from_parts(parts, Body::empty());
+            return (Response::from_parts(parts, Body::empty()), None);
         }
     };
+    let detail = first_detail(&bytes);
     let Some(rewritten) = append_id(&bytes, id) else {
-        return Response::from_parts(parts, Body::from(bytes));
+        return (Response::from_parts(parts, Body::from(bytes)), detail);
     };
     let mut response = Response::from_parts(parts, Body::from(rewritten));
     response.headers_mut().remove(header::CONTENT_LENGTH);
-    response
+    (response, detail)
+}
+
+/// The first `errors[].detail` of a body in cargo's error shape.
+fn first_detail(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .find_map(|e| e.get("detail")?.as_str().map(str::to_string))
 }
 
 /// The body with the id appended to every `errors[].detail`, or None when
@@ -231,6 +280,22 @@ pub fn append_id(body: &[u8], id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_are_one_clipped_line_and_index_probes_are_told_apart() {
+        assert_eq!(clip("no such\ncrate"), "no such crate");
+        let long = "x".repeat(300);
+        assert_eq!(clip(&long).chars().count(), MAX_REASON + 1);
+        assert!(is_index_probe("/r/main/index/se/rd/serde"));
+        assert!(is_index_probe("/r/main/index/3/a/abc"));
+        assert!(!is_index_probe("/r/main/index/config.json"));
+        assert!(!is_index_probe("/r/main/api/v1/crates/x/1.0.0/download"));
+        assert!(!is_index_probe("/crates/serde"));
+        assert_eq!(
+            first_detail(br#"{"errors":[{"detail":"crate `x` does not exist"}]}"#).as_deref(),
+            Some("crate `x` does not exist")
+        );
+    }
 
     #[test]
     fn only_sane_ids_are_kept() {

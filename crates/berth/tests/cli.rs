@@ -341,3 +341,43 @@ fn mirror_fill_counts_missing_crates_rechecks_them_and_purge_forgets() {
     assert_eq!(audit.lines().count(), 2, "{audit}");
     assert!(audit.contains("\tno-such-crate-anywhere\t"), "{audit}");
 }
+
+#[test]
+fn refused_requests_are_logged_with_their_reason_and_index_probes_at_debug() {
+    let server = Server::start();
+    let r = server
+        .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
+        .header("X-Request-Id", "refused-1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = server
+        .request(reqwest::Method::GET, "/r/main/index/no/th/nothere")
+        .header("X-Request-Id", "probe-1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = |id: &str| loop {
+        let found = server
+            .log()
+            .lines()
+            .find(|l| l.contains(id) && l.contains("request refused"))
+            .map(str::to_string);
+        match found {
+            Some(line) => return line,
+            None if std::time::Instant::now() > deadline => panic!("no line for {id}"),
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    let refused = line("refused-1");
+    assert!(
+        refused.contains("INFO") && refused.contains("reason=") && refused.contains("nothere"),
+        "{refused}"
+    );
+    let probe = line("probe-1");
+    assert!(
+        probe.contains("DEBUG") && probe.contains("reason="),
+        "{probe}"
+    );
+}
