@@ -137,6 +137,16 @@ enum Command {
     /// The audit log of every change and refused attempt: list it
     /// (filtered; --json for JSON lines), or `verify` its hash chain.
     Audit(audit::AuditArgs),
+    /// Print a completion script for SHELL on standard output, e.g.
+    /// `berth completions bash > /etc/bash_completion.d/berth`, or
+    /// `berth completions zsh > ~/.zfunc/_berth`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output, e.g.
+    /// `berth man > /usr/local/share/man/man1/berth.1`.
+    Man,
     /// Print the effective configuration (after file, environment, flags),
     /// secrets masked.
     Config {
@@ -563,6 +573,8 @@ fn needs_existing_data(command: &Command) -> bool {
         | Command::Team(TeamCommand::Add { .. })
         | Command::Serve { .. }
         | Command::Config { .. }
+        | Command::Completions { .. }
+        | Command::Man
         | Command::Registry(_)
         | Command::Mirror(_)
         | Command::Migrate { .. }
@@ -764,6 +776,23 @@ async fn run(cli: Cli) -> Result<()> {
         overrides.listen = listen.clone();
         overrides.public_url = public_url.clone();
     }
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "berth", &mut script);
+            return print_bytes(&script);
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            return print_bytes(&page);
+        }
+        _ => {}
+    }
     if let Command::Config {
         action: Some(ConfigCommand::Check { file }),
     } = &cli.command
@@ -804,6 +833,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { .. } => serve(config, config_file, cli.global.data_dir.is_some()).await?,
         Command::Config { .. } => print!("{}", config.masked_toml()?),
+        Command::Completions { .. } | Command::Man => {}
         Command::User(UserCommand::Add {
             name,
             admin,
@@ -1380,6 +1410,19 @@ async fn set_role(
         (None, None) => anyhow::bail!("give --user LOGIN or --team NAME"),
     };
     done.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Writes `bytes` to standard output; a reader that stopped early (`| head`)
+/// is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing to standard output")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A password from standard input (one line; the newline is not part of it).

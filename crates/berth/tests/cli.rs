@@ -381,3 +381,23 @@ fn refused_requests_are_logged_with_their_reason_and_index_probes_at_debug() {
         "{probe}"
     );
 }
+
+#[test]
+fn completions_and_the_manual_page_need_no_data() {
+    let empty = tempfile::tempdir().unwrap();
+    for (args, expect, newest) in [
+        (&["completions", "bash"][..], "_berth()", "purge"),
+        (&["completions", "zsh"], "#compdef berth", "purge"),
+        (&["completions", "fish"], "complete -c berth", "purge"),
+        (&["man"], ".TH berth 1", "proxy"),
+    ] {
+        let out = bare_berth(empty.path()).args(args).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "berth {args:?}: {stderr}");
+        assert!(stdout.contains(expect), "berth {args:?}: {stdout}");
+        // Every subcommand is offered, including the newest.
+        assert!(stdout.contains(newest), "berth {args:?}");
+    }
+    let created: Vec<_> = std::fs::read_dir(empty.path()).unwrap().collect();
+    assert!(created.is_empty());
+}
