@@ -622,15 +622,20 @@ fn lock_sqlite(config: &Config) -> Result<Option<std::fs::File>> {
     };
     let lock_path = db.with_extension("serve-lock");
     if let Some(parent) = lock_path.parent() {
-        std::fs::create_dir_all(parent)
+        // 0700, as the store makes it: it holds the database.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        0o600,
+    )
+    .open(&lock_path)
+    .with_context(|| format!("opening {}", lock_path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => bail!(

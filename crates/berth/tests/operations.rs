@@ -1154,6 +1154,33 @@ fn the_data_dir_database_blobs_and_backups_are_private_under_umask_022() {
     }
     assert_eq!(mode(&data.join("blobs")), 0o700, "the blob directory");
     assert_eq!(mode(&backup), 0o600, "the backup");
+
+    // A newcomer's first command is `berth serve`, which makes the data
+    // dir itself (with its lock file) before the store opens.
+    let served = dir.path().join("served");
+    let mut serve = Command::new(&wrapper)
+        .arg("--data-dir")
+        .arg(&served)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("BERTH_CONFIG")
+        .env_remove("BERTH_DATA_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = berth_testkit::listening_url(serve.stdout.take().unwrap());
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let modes = [
+        (served.clone(), 0o700),
+        (served.join("berth.db"), 0o600),
+        (served.join("berth.serve-lock"), 0o600),
+        (served.join("blobs"), 0o700),
+    ];
+    let _ = serve.kill();
+    let _ = serve.wait();
+    for (path, want) in modes {
+        assert_eq!(mode(&path), want, "{}", path.display());
+    }
 }
 
 /// Runs a shell command line, failing the test unless it succeeds.
