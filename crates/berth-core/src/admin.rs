@@ -92,6 +92,9 @@ impl Berth {
                 Some(_) => {}
             }
         }
+        for warning in self.unprotected_virtuals() {
+            tracing::warn!("{warning}");
+        }
         Ok(())
     }
 

@@ -13,7 +13,11 @@
 //! registry directly would be pointed at the upstream's namesake. Here such
 //! a dependency becomes "this registry" when the hosted registry has the
 //! name, and the upstream's canonical identifier when a proxy member owns
-//! it. This module never lets a hosted name point at an upstream.
+//! it. The identifier cargo sends for the replaced source needs no
+//! configuration: until `upstream_aliases` says what it is, any identifier
+//! the server does not know is taken as it on a hosted name. This module
+//! never lets a hosted name point at an upstream, and says at start what a
+//! virtual registry cannot protect direct users from.
 
 use berth_protocol::PublishDependency;
 
@@ -59,6 +63,55 @@ impl Berth {
                         out.push(reg);
                     }
                 }
+            }
+        }
+        out
+    }
+
+    /// Whether the server knows what cargo calls every replaced source that
+    /// the virtual registries of `target` stand in for: each has a proxy
+    /// member, and each proxy member has `upstream_aliases`. Only then is an
+    /// unknown identifier surely another registry's.
+    fn replaced_source_known(&self, target: &Registry) -> bool {
+        virtuals_of(self, target).iter().all(|(_, v)| {
+            !v.proxy_members().is_empty()
+                && v.proxy_members().iter().all(|p| {
+                    self.registry(p).is_ok_and(
+                        |r| matches!(r.source.as_ref(), Source::Proxy(p) if p.has_aliases()),
+                    )
+                })
+        })
+    }
+
+    /// What a virtual registry cannot protect its direct users from, one
+    /// sentence each, for a serving node's log at start.
+    pub(crate) fn unprotected_virtuals(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for reg in self.registries() {
+            let Source::Virtual(v) = reg.source.as_ref() else {
+                continue;
+            };
+            if v.hosted_members().len() > 1 {
+                out.push(format!(
+                    "virtual registry `{}` has more than one hosted member ({}): a dependency of a \
+                     crate published to one of them on a crate of another is recorded with the \
+                     identifier cargo sends, so users of that hosted registry directly (not through \
+                     `{}`) may resolve it from the upstream. Give it one hosted member to protect them",
+                    reg.name,
+                    v.hosted_members().join(", "),
+                    reg.name
+                ));
+            }
+            if !v.allow_upstream_names.is_empty() {
+                out.push(format!(
+                    "virtual registry `{}` allows private crates named like upstream ones ({}): \
+                     crates published before such a private crate existed record those names as \
+                     the upstream's, so users of the hosted registry directly get the upstream crate \
+                     for them while users of `{}` get the private one",
+                    reg.name,
+                    v.allow_upstream_names.join(", "),
+                    reg.name
+                ));
             }
         }
         out
@@ -162,6 +215,21 @@ impl Berth {
                     })
                 })
             });
+        if !stands_in && in_target && !virtuals.is_empty() && !self.replaced_source_known(target) {
+            // Without `upstream_aliases` the identifier cargo uses for the
+            // replaced source is unknown, and it cannot be told apart from
+            // another registry's: on a hosted name it is taken as the
+            // replaced source, which the virtual registry serves this name
+            // from the hosted registry. Recorded as sent, a user of the
+            // hosted registry directly would get the upstream's namesake.
+            tracing::info!(
+                registry = %target.name, dependency = %dep.name, sent,
+                "dependency recorded as this registry's: the name is hosted here and the \
+                 identifier is none the server knows (set `upstream_aliases` on the proxy \
+                 member to tell the public source apart from other registries)"
+            );
+            return Ok(None);
+        }
         if !stands_in {
             return if self.config.publish.allows_registry(sent) {
                 Ok(Some(sent.to_string()))

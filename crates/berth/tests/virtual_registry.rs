@@ -264,6 +264,101 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         .contains("\"0.1.0\""));
 }
 
+/// With no `upstream_aliases` (what a new operator writes), a private crate
+/// published through the virtual registry that depends on another private
+/// crate, whose name the upstream also has, records that dependency as the
+/// hosted registry's: a project using the hosted registry directly gets the
+/// private crate, not the upstream's namesake. A first publish that depends
+/// on a public crate works as before (issue 26).
+#[test]
+fn without_upstream_aliases_direct_users_of_the_hosted_registry_get_the_private_dependency() {
+    let upstream = Server::start();
+    let up_cargo = Cargo::for_new_user(&upstream, "publicist");
+    let leaf = library(
+        &up_cargo,
+        "leaf",
+        "1.0.0",
+        "pub fn leaf() -> &'static str { \"public leaf\" }\n",
+    );
+    up_cargo.publish(&leaf);
+    // The upstream has a namesake of the private core, in range of `1`.
+    let evil_core = library(
+        &up_cargo,
+        "acme-core",
+        "1.0.5",
+        "pub fn core() -> &'static str { \"EVIL\" }\n",
+    );
+    up_cargo.publish(&evil_core);
+
+    let company = Server::start_with_config(&company_config(&upstream.index_url("main"), None));
+    let token = company.user_with_token("alice");
+    let cargo = company_cargo(&company, &token);
+    // A newcomer's first publish: a private crate on a public one.
+    let first = package(
+        &cargo,
+        "acme-first",
+        "1.0.0",
+        "leaf = \"1\"",
+        "pub fn first() -> &'static str { leaf::leaf() }\n",
+        false,
+    );
+    cargo.publish_to(&first, "company");
+    let line = single_line(&company, "/r/main/index/ac/me/acme-first");
+    let leaf_dep = &line["deps"][0];
+    assert_eq!(leaf_dep["name"], "leaf", "{line}");
+    let public_id = leaf_dep["registry"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a public dependency keeps cargo's identifier: {line}"))
+        .to_string();
+
+    // The private core (a claimed name) and a crate that depends on it.
+    let core = library(
+        &cargo,
+        "acme-core",
+        "1.0.0",
+        "pub fn core() -> &'static str { \"private core\" }\n",
+    );
+    cargo.publish_to(&core, "company");
+    let app_lib = package(
+        &cargo,
+        "acme-app",
+        "1.0.0",
+        "acme-core = \"1\"\nleaf = \"1\"",
+        "pub fn app() -> String { format!(\"{} + {}\", acme_core::core(), leaf::leaf()) }\n",
+        false,
+    );
+    cargo.publish_to(&app_lib, "company");
+    let line = single_line(&company, "/r/main/index/ac/me/acme-app");
+    let deps = line["deps"].as_array().unwrap();
+    let dep = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap().clone();
+    assert!(
+        dep("acme-core").get("registry").is_none(),
+        "hosted name recorded as this registry: {line}"
+    );
+    assert_eq!(dep("leaf")["registry"], public_id.as_str(), "{line}");
+
+    // A project that uses the hosted registry directly, with the public
+    // source replaced by the proxy (the upstream's acme-core 1.0.5 in reach).
+    let mut direct = Cargo::with_registries(
+        &[("main", company.index_url("main"))],
+        &format!(
+            "\n[source.crates-io]\nreplace-with = \"pub\"\n\n[source.pub]\nregistry = \"{}\"\n",
+            company.index_url("public")
+        ),
+    );
+    direct.set_token(Some(&token));
+    let bin = run_acme_app(
+        &direct,
+        "direct-app",
+        "acme-app = { version = \"1\", registry = \"main\" }",
+    );
+    let (v, src) = lock_version(&bin, "acme-core");
+    assert_eq!(v, "1.0.0");
+    assert!(src.contains("/r/main/index/"), "{src}");
+    let out = direct.ok(&bin, &["run", "--quiet"]);
+    assert!(!out.contains("EVIL"), "{out}");
+}
+
 /// `PUT /r/REG/api/v1/crates/new` of `name@1.0.0` with a description.
 fn try_publish_to(
     server: &Server,
@@ -397,6 +492,13 @@ fn a_public_virtual_registry_serves_a_private_member_only_to_its_readers() {
         "{refused}"
     );
     let server = Server::start_on(stores, &config("private = false\n"));
+    // What it cannot protect direct users of `vault` from is said at start.
+    let log = server.log();
+    assert!(
+        log.contains("WARN")
+            && log.contains("virtual registry `company` allows private crates named like upstream ones (shadow)"),
+        "{log}"
+    );
     let alice = server.user_with_token("alice");
     let bob = server.user_with_token("bob");
     server.grant("vault", "alice", "publish");

@@ -288,6 +288,12 @@ impl Proxy {
             .unwrap_or(&self.settings.identifiers[0])
     }
 
+    /// Whether the operator said what cargo calls this upstream
+    /// (`upstream_aliases`).
+    pub(crate) fn has_aliases(&self) -> bool {
+        self.settings.identifiers.len() > 2
+    }
+
     /// Whether cargo's `registry` field names this upstream.
     pub(crate) fn is_identifier(&self, sent: &str) -> bool {
         self.settings
