@@ -60,8 +60,11 @@ fn pubtime_now() -> String {
 
 impl Berth {
     /// The checks a publish can pass before its body is read: the registry
-    /// takes publishes, and the caller has a token with a publish scope.
-    pub fn precheck_publish(
+    /// takes publishes, and the caller has a token with a publish scope and
+    /// may publish something there (the `publish` role, or read access and
+    /// a crate it owns, itself or through a team). Each refusal of a caller
+    /// with a token writes a `denied` row.
+    pub async fn precheck_publish(
         &self,
         registry: &str,
         who: Option<&Identity>,
@@ -72,11 +75,45 @@ impl Berth {
         }
         let who = crate::operations::need_token(who, via.unwrap_or(reg))?;
         if !(who.scopes.has(Scope::PublishNew) || who.scopes.has(Scope::PublishUpdate)) {
+            self.audit_publish_refused(who, reg, "token lacks publish-new and publish-update")
+                .await;
             return Err(ServiceError::Forbidden(
                 "this token has neither the `publish-new` nor the `publish-update` scope".into(),
             ));
         }
-        self.authorize_registry(reg, who, crate::Role::Publish)
+        let Err(no_publish_role) = self.authorize_registry(reg, who, crate::Role::Publish) else {
+            return Ok(());
+        };
+        // Owners publish new versions of what they own with any role that
+        // reads; the `publish` role is for new names.
+        let refused = match self.authorize_registry(reg, who, crate::Role::Read) {
+            Err(e) => Some(e),
+            Ok(()) if self.meta.owns_crate_in(reg.id, who.user.id).await? => None,
+            Ok(()) => Some(no_publish_role),
+        };
+        match refused {
+            None => Ok(()),
+            Some(e) => {
+                self.audit_publish_refused(who, reg, "no publish role and no crate owned")
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The `denied` row of a publish refused before its body (so its crate)
+    /// is known.
+    async fn audit_publish_refused(&self, who: &Identity, reg: &crate::Registry, why: &str) {
+        let entry = berth_store::AuditEntry {
+            actor: Some(who.user.login.clone()),
+            registry: Some(reg.name.clone()),
+            detail: Some(why.to_string()),
+            token_id: Some(who.token_id),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
+            ..berth_store::AuditEntry::new(AuditAction::Publish, berth_store::AuditOutcome::Denied)
+        };
+        self.audit_refusal(&entry).await;
     }
 
     /// Publishes the body of a `PUT /api/v1/crates/new`.
@@ -86,7 +123,7 @@ impl Berth {
         who: Option<&Identity>,
         body: Bytes,
     ) -> Result<PublishWarnings, ServiceError> {
-        self.precheck_publish(registry, who)?;
+        self.precheck_publish(registry, who).await?;
         let (target, via) = self.publish_target(registry)?;
         let (reg, via) = (target.clone(), via.cloned());
         let who = crate::operations::need_token(who, via.as_ref().unwrap_or(&reg))?;
@@ -123,6 +160,12 @@ impl Berth {
             Some(&meta.vers),
         )
         .await?;
+        if existing.is_none() {
+            if let Err(e) = self.authorize_registry(&reg, who, crate::Role::Publish) {
+                deny("no publish role for a new crate").await;
+                return Err(e);
+            }
+        }
         if let Some(krate) = &existing {
             if krate.name != meta.name {
                 return Err(ServiceError::BadRequest(format!(

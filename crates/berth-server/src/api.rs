@@ -110,7 +110,7 @@ pub(crate) async fn publish(
     // bound the memory uploads take, in all and per user; read the body
     // under a minimum rate; only then wait for a publish slot, so slow
     // clients never hold one.
-    state.berth.precheck_publish(&registry, who.get())?;
+    state.berth.precheck_publish(&registry, who.get()).await?;
     let limits = &state.berth.config.limits;
     let limit = limits
         .max_crate_size

@@ -75,6 +75,8 @@ const ENDPOINTS: &[(&str, Method, &str)] = &[
 ];
 
 /// What each caller must get on `main` (public). Columns as `ENDPOINTS`.
+/// `ro-*-owner` hold only the `read` role in `vault`: owners publish new
+/// versions of what they own with it (the `publish` role is for new names).
 const EXPECTED_MAIN: &str = "
 caller        config index miss dl  publ yank unyk own ownw srch det dmis rdme audt toks
 anonymous     200    200   404  200 401  401  401  200 401  200  200 404  200  401  401
@@ -88,6 +90,8 @@ other-reg     403    403   403  403 403  403  403  403 403  403  403 403  403  4
 non-owner     200    200   404  200 403  403  403  200 403  200  200 404  200  403  200
 user-owner    200    200   404  200 200  200  200  200 200  200  200 404  200  403  200
 team-owner    200    200   404  200 200  200  200  200 403  200  200 404  200  403  200
+ro-team-owner 200    200   404  200 200  200  200  200 403  200  200 404  200  403  200
+ro-user-owner 200    200   404  200 200  200  200  200 200  200  200 404  200  403  200
 team-no-own   200    200   404  200 403  403  403  200 403  200  200 404  200  403  200
 reg-admin     200    200   404  200 200  200  200  200 200  200  200 404  200  403  200
 server-admin  200    200   404  200 200  200  200  200 200  200  200 404  200  200  200
@@ -110,6 +114,8 @@ other-reg     403    403   403  403 403  403  403  403 403  403  403 403  403  4
 non-owner     403    403   403  403 403  403  403  403 403  403  403 403  403  403  200
 user-owner    200    200   404  200 200  200  200  200 200  200  200 404  200  403  200
 team-owner    200    200   404  200 200  200  200  200 403  200  200 404  200  403  200
+ro-team-owner 200    200   404  200 200  200  200  200 403  200  200 404  200  403  200
+ro-user-owner 200    200   404  200 200  200  200  200 200  200  200 404  200  403  200
 team-no-own   200    200   404  200 403  403  403  200 403  200  200 404  200  403  200
 reg-admin     200    200   404  200 200  200  200  200 200  200  200 404  200  403  200
 server-admin  200    200   404  200 200  200  200  200 200  200  200 404  200  200  200
@@ -156,18 +162,22 @@ fn seed(server: &Server, registry: &str, token: &str, name: &str) {
 #[test]
 fn every_endpoint_against_every_caller() {
     let server = Server::start_with_config(CONFIG);
-    for user in ["alice", "bob", "carol", "dave", "erin"] {
+    for user in ["alice", "bob", "carol", "dave", "erin", "frank", "gina"] {
         server.add_user(user, false);
     }
     server.add_user("root", true);
     berth_ok(&server, &["team", "add", "core"]);
     berth_ok(&server, &["team", "member", "add", "core", "carol"]);
+    berth_ok(&server, &["team", "add", "readers"]);
+    berth_ok(&server, &["team", "member", "add", "readers", "frank"]);
     berth_ok(&server, &["team", "add", "lurkers"]);
     berth_ok(&server, &["team", "member", "add", "lurkers", "dave"]);
     for (who, role) in [
         ("--user", "alice", "publish"),
         ("--team", "core", "publish"),
         ("--team", "lurkers", "publish"),
+        ("--team", "readers", "read"),
+        ("--user", "gina", "read"),
         ("--user", "erin", "admin"),
     ]
     .map(|(k, n, r)| ((k, n), r))
@@ -202,7 +212,7 @@ fn every_endpoint_against_every_caller() {
     let alice = server.token("alice", &[]);
     seed(&server, "main", &alice, "pubcrate");
     seed(&server, "vault", &alice, "seccrate");
-    let owners_add = r#"{"users":["team:core"]}"#;
+    let owners_add = r#"{"users":["team:core","team:readers","gina"]}"#;
     for (registry, krate) in [("main", "pubcrate"), ("vault", "seccrate")] {
         let r = server
             .request(
@@ -277,6 +287,16 @@ fn every_endpoint_against_every_caller() {
         Caller {
             name: "team-owner",
             token: Some(server.token("carol", &[])),
+            from: "127.0.0.1",
+        },
+        Caller {
+            name: "ro-team-owner",
+            token: Some(server.token("frank", &[])),
+            from: "127.0.0.1",
+        },
+        Caller {
+            name: "ro-user-owner",
+            token: Some(server.token("gina", &[])),
             from: "127.0.0.1",
         },
         Caller {
@@ -371,6 +391,8 @@ fn every_endpoint_against_every_caller() {
                             | "other-crates"
                             | "user-owner"
                             | "team-owner"
+                            | "ro-team-owner"
+                            | "ro-user-owner"
                             | "team-no-own"
                             | "reg-admin"
                             | "server-admin"
@@ -415,6 +437,26 @@ fn every_endpoint_against_every_caller() {
             "registry `{registry}`: the matrix differs (seen above, expected below)"
         );
         assert!(leaks.is_empty(), "registry `{registry}` leaks: {leaks:#?}");
+    }
+
+    // The `read` role publishes no new names, owner or not; the refusal
+    // says which role is missing.
+    for login in ["frank", "gina"] {
+        let token = server.token(login, &["--name", "new"]);
+        let r = server
+            .request(Method::PUT, "/r/vault/api/v1/crates/new")
+            .header("Authorization", &token)
+            .body(PublishBuilder::new(&format!("{login}-new"), "1.0.0").body())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let body = redact_request_ids(&r.text().unwrap());
+        assert_eq!(
+            body,
+            format!(
+                r#"{{"errors":[{{"detail":"user `{login}` does not have the `publish` role in registry `vault`; an operator can grant it with `berth role grant --registry vault --user {login} --role publish` (request id: [REQUEST_ID])"}}]}}"#
+            )
+        );
     }
 }
 

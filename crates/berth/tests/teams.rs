@@ -199,11 +199,14 @@ fn a_team_role_opens_a_private_registry_to_its_members_only() {
     cargo.publish(&v2);
 
     // Leaving the team (or the team losing its role) closes the registry
-    // again, down to the user's own role.
+    // again, down to the user's own role: with `read`, Dave still publishes
+    // new versions of what he owns, but no new names.
     berth_ok(&server, &["role", "revoke", "--team", "readers"]);
     assert_eq!(status(&dave), 200);
     let v3 = cargo.package("inside", "0.3.0", "", "");
-    let err = cargo.publish_refused(&v3, "main");
+    cargo.publish(&v3);
+    let other = cargo.package("outside", "0.1.0", "", "");
+    let err = cargo.publish_refused(&other, "main");
     assert!(err.contains("does not have the `publish` role"), "{err}");
     berth_ok(&server, &["role", "revoke", "--user", "dave"]);
     assert_eq!(status(&dave), 403);

@@ -106,6 +106,24 @@ impl MetaStore {
         Ok(best.into_iter().collect())
     }
 
+    /// Whether a user owns a crate of a registry, itself or through a team
+    /// (an owner publishes new versions of it with any role that reads).
+    pub async fn owns_crate_in(&self, registry_id: i64, user_id: i64) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM crate_owners o JOIN crates c ON c.id = o.crate_id \
+             WHERE c.registry_id = $1 AND o.user_id = $2 \
+             UNION ALL \
+             SELECT 1 FROM crate_owner_teams o JOIN team_members m ON m.team_id = o.team_id \
+             JOIN crates c ON c.id = o.crate_id WHERE c.registry_id = $1 AND m.user_id = $2 \
+             LIMIT 1",
+        )
+        .bind(registry_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Grants (`Some(role)`) or revokes (`None`) a user's role in a registry.
     pub async fn set_role(
         &self,
