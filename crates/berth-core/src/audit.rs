@@ -4,7 +4,9 @@
 //! here are the node's start and refusals decided by the HTTP layer
 //! (addresses, failed authentications), which change nothing.
 
-pub use berth_store::{AuditAction, AuditCheck, AuditEntry, AuditFilter, AuditOutcome, AuditRow};
+pub use berth_store::{
+    AuditAction, AuditCheck, AuditEntry, AuditFilter, AuditOutcome, AuditRow, Origin,
+};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time};

@@ -294,6 +294,9 @@ impl Berth {
     /// Checks that a caller may read a registry (index, downloads, search,
     /// owners): anyone for a public registry; a user with a role (or an
     /// administrator) for a private one.
+    /// A user refused writes an `access.denied` row (within the refusal
+    /// budget), written in the background so that a read waits for no
+    /// write.
     pub fn authorize_read(
         &self,
         reg: &Registry,
@@ -307,8 +310,45 @@ impl Berth {
                 "registry `{}` is private: a token is required; run `cargo login --registry {}`",
                 reg.name, reg.name
             ))),
-            Some(who) => self.authorize_registry(reg, who, Role::Read),
+            Some(who) => {
+                let refused = self.authorize_registry(reg, who, Role::Read);
+                if refused.is_err() {
+                    self.audit_in_background(berth_store::AuditEntry {
+                        actor: Some(who.user.login.clone()),
+                        registry: Some(reg.name.clone()),
+                        detail: Some("no `read` role in this private registry".into()),
+                        token_id: (who.token_id != 0).then_some(who.token_id),
+                        client_addr: who.origin.client_addr.clone(),
+                        user_agent: who.origin.user_agent.clone(),
+                        ..berth_store::AuditEntry::new(
+                            berth_store::AuditAction::AccessDenied,
+                            berth_store::AuditOutcome::Denied,
+                        )
+                    });
+                }
+                refused
+            }
         }
+    }
+
+    /// Whether a caller may read a registry, as [`Berth::authorize_read`]
+    /// decides but recording nothing (for filters: lists and search).
+    pub fn may_read(&self, reg: &Registry, who: Option<&Identity>) -> bool {
+        !reg.private || who.is_some_and(|w| self.authorize_registry(reg, w, Role::Read).is_ok())
+    }
+
+    /// Appends an audit row on the runtime, when there is one; a failed
+    /// write is logged.
+    fn audit_in_background(&self, entry: berth_store::AuditEntry) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let meta = self.meta.clone();
+        runtime.spawn(async move {
+            if let Err(e) = meta.append_audit(&entry).await {
+                tracing::warn!(error = %e, action = %entry.action, "could not write the audit entry of a refusal");
+            }
+        });
     }
 
     /// Checks that an authenticated caller holds at least `needed` in a

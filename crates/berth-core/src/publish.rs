@@ -101,6 +101,26 @@ impl Berth {
         }
     }
 
+    /// A crate's owners as `cargo owner --list` names them: user logins,
+    /// then `team:NAME`, comma-separated.
+    async fn owner_names(&self, crate_id: i64) -> Result<String, ServiceError> {
+        let mut names: Vec<String> = self
+            .meta
+            .list_owners(crate_id)
+            .await?
+            .into_iter()
+            .map(|u| u.login)
+            .collect();
+        names.extend(
+            self.meta
+                .list_owner_teams(crate_id)
+                .await?
+                .into_iter()
+                .map(|t| format!("team:{}", t.name)),
+        );
+        Ok(names.join(", "))
+    }
+
     /// The `denied` row of a publish refused before its body (so its crate)
     /// is known.
     async fn audit_publish_refused(&self, who: &Identity, reg: &crate::Registry, why: &str) {
@@ -167,18 +187,35 @@ impl Berth {
             }
         }
         if let Some(krate) = &existing {
+            let owner =
+                who.is_admin_of(reg.id) || self.meta.is_crate_owner(krate.id, who.user.id).await?;
+            if !owner {
+                // Whom to ask, whatever spelling was sent.
+                let owners = self.owner_names(krate.id).await?;
+                deny("not an owner").await;
+                let login = &who.user.login;
+                return Err(ServiceError::Forbidden(if krate.name != meta.name {
+                    format!(
+                        "crate `{sent}` is the existing crate `{name}` (names that differ only in \
+                         case or `-`/`_` are one crate), and this token's user `{login}` is not \
+                         one of its owners ({owners}); ask one of them to run `cargo owner --add \
+                         {login} {name}` and publish it as `{name}`, or choose another name",
+                        sent = meta.name,
+                        name = krate.name,
+                    )
+                } else {
+                    format!(
+                        "this token's user `{login}` is not an owner of crate `{name}` (nor a \
+                         member of an owning team); its owners are {owners}: ask one of them to \
+                         run `cargo owner --add {login} {name}`",
+                        name = krate.name,
+                    )
+                }));
+            }
             if krate.name != meta.name {
                 return Err(ServiceError::BadRequest(format!(
                     "crate was previously named `{}`; publish it under that exact name",
                     krate.name
-                )));
-            }
-            if !who.is_admin_of(reg.id) && !self.meta.is_crate_owner(krate.id, who.user.id).await? {
-                deny("not an owner").await;
-                return Err(ServiceError::Forbidden(format!(
-                    "this token's user `{}` is not an owner of crate `{}` (nor a member of an \
-                     owning team); ask an owner to run `cargo owner --add {} {}`",
-                    who.user.login, krate.name, who.user.login, krate.name
                 )));
             }
         }

@@ -11,7 +11,7 @@
 
 pub use berth_store::{CrateSummary, TokenInfo, VersionPage};
 
-use berth_store::now_unix;
+use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome};
 use rand::distr::{Alphanumeric, SampleString};
 
 use crate::auth::{hash_password, hash_token, verify_password, Scopes};
@@ -77,15 +77,91 @@ const DUMMY_HASH: &str =
 impl Berth {
     /// Checks a login and password; on success opens a session and returns
     /// its secret (for the cookie) and its CSRF token.
+    /// Each attempt writes a `session.login` row (`denied` ones within the
+    /// refusal budget).
     pub async fn login_password(
         &self,
         login: &str,
         password: &str,
+        origin: &berth_store::Origin,
     ) -> Result<(String, String), ServiceError> {
-        if login.is_empty() || login.len() > 64 || password.len() > 1024 {
+        let result = self.check_login(login, password).await;
+        let entry = match &result {
+            Ok((user, _, _)) => AuditEntry {
+                actor: Some(user.clone()),
+                client_addr: origin.client_addr.clone(),
+                user_agent: origin.user_agent.clone(),
+                ..AuditEntry::done(AuditAction::SessionLogin, "web sign-in".into())
+            },
+            Err((known, e)) => self.login_refusal(login, *known, origin, &e.to_string()),
+        };
+        if entry.outcome == AuditOutcome::Ok {
+            self.meta.append_audit(&entry).await?;
+        } else {
+            self.audit_refusal(&entry).await;
+        }
+        result
+            .map(|(_, secret, csrf)| (secret, csrf))
+            .map_err(|(_, e)| e)
+    }
+
+    /// Whether a login names a user.
+    pub async fn user_exists(&self, login: &str) -> Result<bool, ServiceError> {
+        Ok(login.len() <= 64 && self.meta.user_by_login(login).await?.is_some())
+    }
+
+    /// The `denied` row of a refused sign-in: the actor when the login
+    /// names a user, else the login tried (clipped) in the detail.
+    pub fn login_refusal(
+        &self,
+        login: &str,
+        known: bool,
+        origin: &berth_store::Origin,
+        why: &str,
+    ) -> AuditEntry {
+        let tried: String = login.chars().take(64).collect();
+        AuditEntry {
+            actor: known.then(|| tried.clone()),
+            detail: Some(if known {
+                why.to_string()
+            } else {
+                format!("{why} (login `{}`)", tried.escape_default())
+            }),
+            client_addr: origin.client_addr.clone(),
+            user_agent: origin.user_agent.clone(),
+            ..AuditEntry::new(AuditAction::SessionLogin, AuditOutcome::Denied)
+        }
+    }
+
+    /// The check behind [`Berth::login_password`]: `(login, secret, csrf)`,
+    /// or whether the login names a user and the refusal.
+    async fn check_login(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<(String, String, String), (bool, ServiceError)> {
+        if login.is_empty() || login.len() > 64 {
+            return Err((false, bad_login()));
+        }
+        let user = self
+            .meta
+            .user_by_login(login)
+            .await
+            .map_err(|e| (false, e.into()))?;
+        let known = user.is_some();
+        self.open_session(user, password)
+            .await
+            .map_err(|e| (known, e))
+    }
+
+    async fn open_session(
+        &self,
+        user: Option<berth_store::User>,
+        password: &str,
+    ) -> Result<(String, String, String), ServiceError> {
+        if password.len() > 1024 {
             return Err(bad_login());
         }
-        let user = self.meta.user_by_login(login).await?;
         let hash = match &user {
             Some(u) => self.meta.password_hash(u.id).await?,
             None => None,
@@ -112,7 +188,7 @@ impl Berth {
             )
             .await?;
         tracing::info!(user = %user.login, "web login");
-        Ok((secret, csrf))
+        Ok((user.login, secret, csrf))
     }
 
     /// The live session behind a cookie's secret, if any.
@@ -169,8 +245,7 @@ impl Berth {
         &'a self,
         who: Option<&'a Identity>,
     ) -> impl Iterator<Item = &'a Registry> + 'a {
-        self.registries()
-            .filter(move |r| self.authorize_read(r, who).is_ok())
+        self.registries().filter(move |r| self.may_read(r, who))
     }
 
     /// The registry `/crates/NAME` means: the first one configured.

@@ -134,8 +134,19 @@ string_enum! {
         OwnerAdd = "owner.add",
         OwnerRemove = "owner.remove",
         UserCreate = "user.create",
-        /// A user's password was set (`berth user passwd`).
+        /// A user's password was set (`berth user passwd`, the account
+        /// page, an administrator's reset).
         UserPassword = "user.password",
+        /// A user was made (detail `admin=true`) or unmade an administrator.
+        UserAdmin = "user.admin",
+        /// A user was disabled: no login, tokens refused, sessions ended.
+        UserDisable = "user.disable",
+        UserEnable = "user.enable",
+        /// A user was removed with their tokens, sessions and roles.
+        UserRemove = "user.remove",
+        /// A web UI sign-in: `ok`, or `denied` (wrong login or password,
+        /// too many failures, a disabled user).
+        SessionLogin = "session.login",
         TokenCreate = "token.create",
         TokenRevoke = "token.revoke",
         /// A token used outside its limits: another registry than the
@@ -155,7 +166,8 @@ string_enum! {
         /// (secrets masked).
         ServerStart = "server.start",
         /// A request from a client address outside a registry's
-        /// `allowed_cidrs` (at most one row per address a minute).
+        /// `allowed_cidrs` (at most one row per address a minute), or a
+        /// user without a role reading a private registry.
         AccessDenied = "access.denied",
         /// A presented token that is unknown, revoked, expired or
         /// malformed; the detail has its prefix, never the secret.

@@ -25,8 +25,9 @@ pub struct AuditArgs {
     #[arg(long = "crate", value_name = "NAME")]
     crate_name: Option<String>,
     /// Entries of this action (publish, yank, unyank, owner.add,
-    /// owner.remove, user.create, token.create, token.revoke, role.grant,
-    /// role.revoke, bulk.load, server.start).
+    /// owner.remove, user.create, user.admin, user.disable, user.remove,
+    /// session.login, token.create, token.revoke, role.grant, role.revoke,
+    /// bulk.load, server.start, ...).
     #[arg(long, value_name = "ACTION")]
     action: Option<String>,
     /// Print one JSON object per line.
@@ -59,10 +60,10 @@ pub async fn run(berth: &Berth, args: AuditArgs) -> Result<()> {
             continue;
         }
         let e = &row.entry;
-        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), field);
         let target = match (&e.crate_name, &e.version) {
-            (Some(c), Some(v)) => format!("{c}@{v}"),
-            (Some(c), None) => c.clone(),
+            (Some(c), Some(v)) => field(&format!("{c}@{v}")),
+            (Some(c), None) => field(c),
             _ => "-".into(),
         };
         println!(
@@ -78,6 +79,24 @@ pub async fn run(berth: &Berth, args: AuditArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A field of the tab-separated text: one line, tabs and newlines (and the
+/// backslash itself) written as `\t`, `\n`, `\r`, `\\`, so that every
+/// row is one line of eight fields (a node's start row holds its whole
+/// configuration).
+fn field(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 async fn verify(berth: &Berth) -> Result<()> {

@@ -549,3 +549,187 @@ fn failed_authentications_from_many_addresses_never_keep_a_refusal_out_of_the_lo
         });
     });
 }
+
+/// Signs in on the web UI as a browser would (the login form's CSRF cookie
+/// and field); the status of the form's answer (303 on success).
+fn web_sign_in(server: &Server, login: &str, password: &str) -> u16 {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(format!("{}/login", server.url)).send().unwrap();
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let html = page.text().unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    let csrf = html[at..].split('"').next().unwrap();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf", csrf), ("login", login), ("password", password)])
+        .finish();
+    client
+        .post(format!("{}/login", server.url))
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("User-Agent", "audit-test/1")
+        .body(body)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Every class of refusal writes a `denied` row naming who and why, and a
+/// web sign-in writes one whether it succeeds or fails (issue 26). The text
+/// output keeps one row per line although a node's start row holds its
+/// whole configuration.
+#[test]
+fn every_refusal_class_and_every_web_sign_in_is_recorded() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"vault\"\nprivate = true\n\n\
+         [[registries]]\nname = \"other\"\n",
+    );
+    server.add_user("alice", false);
+    server.add_user("bob", false);
+    server.set_password("alice", "alice-password");
+    let alice = server.token("alice", &[]);
+    let bob = server.token("bob", &[]);
+    let url = server.url.clone();
+    let k = crate_file("guarded", "1.0.0", "pub fn g() {}\n");
+    assert_eq!(publish_raw(&url, &alice, "guarded", "1.0.0", &k), Some(200));
+    let k2 = crate_file("guarded", "1.1.0", "pub fn g() {}\n");
+
+    // Each refusal class, with the detail its row must carry.
+    let read_only = server.token("alice", &["--name", "ro", "--scope", "read"]);
+    assert_eq!(
+        publish_raw(&url, &read_only, "guarded", "1.1.0", &k2),
+        Some(403)
+    );
+    let new_only = server.token("alice", &["--name", "new", "--scope", "publish-new"]);
+    assert_eq!(
+        publish_raw(&url, &new_only, "guarded", "1.1.0", &k2),
+        Some(403)
+    );
+    let patterns = server.token("alice", &["--name", "zz", "--crates", "zzz-*"]);
+    assert_eq!(
+        publish_raw(&url, &patterns, "guarded", "1.1.0", &k2),
+        Some(403)
+    );
+    assert_eq!(publish_raw(&url, &bob, "guarded", "1.1.0", &k2), Some(403));
+    let other_reg = server.token("alice", &["--name", "oth", "--registry", "other"]);
+    assert_eq!(
+        publish_raw(&url, &other_reg, "guarded", "1.1.0", &k2),
+        Some(403)
+    );
+    assert_eq!(
+        send(
+            &server,
+            Method::GET,
+            "/r/vault/index/config.json",
+            &bob,
+            None
+        ),
+        403
+    );
+    let owners = "/r/main/api/v1/crates/guarded/owners";
+    let users = Some(r#"{"users":["bob"]}"#);
+    assert_eq!(send(&server, Method::PUT, owners, &bob, users), 403);
+    let yank = "/r/main/api/v1/crates/guarded/1.0.0/yank";
+    assert_eq!(send(&server, Method::DELETE, yank, &bob, None), 403);
+    let wider = Some(r#"{"name":"wider","scopes":["publish-new"]}"#);
+    assert_eq!(
+        send(
+            &server,
+            Method::POST,
+            "/api/v1/me/tokens",
+            &read_only,
+            wider
+        ),
+        403
+    );
+    let unknown = format!("berth_{}", "A".repeat(40));
+    assert_eq!(
+        send(
+            &server,
+            Method::GET,
+            "/r/main/index/config.json",
+            &unknown,
+            None
+        ),
+        401
+    );
+    // Web sign-ins: a wrong password, an unknown login, then success.
+    assert_eq!(web_sign_in(&server, "alice", "wrong-password"), 401);
+    assert_eq!(web_sign_in(&server, "nobody", "wrong-password"), 401);
+    assert_eq!(web_sign_in(&server, "alice", "alice-password"), 303);
+
+    // The background write of a read refusal lands within a moment.
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = audit_json(&server, &[]);
+        if rows.iter().any(|r| r["action"] == "access.denied") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen: Vec<String> = rows
+        .iter()
+        .filter(|r| r["outcome"] == "denied" || r["action"] == "session.login")
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            format!(
+                "{} {} {} {} {}",
+                s("action"),
+                s("outcome"),
+                s("actor"),
+                s("registry"),
+                s("detail")
+            )
+        })
+        .collect();
+    let prefix = unknown[..12].to_string();
+    let expected = [
+        "publish denied alice main token lacks publish-new and publish-update".to_string(),
+        "publish denied alice main token lacks publish-update".into(),
+        "publish denied alice main token limited to crates `zzz-*`".into(),
+        "publish denied bob main not an owner".into(),
+        "token.restricted denied alice main token restricted to registry other".into(),
+        "access.denied denied bob vault no `read` role in this private registry".into(),
+        "owner.add denied bob main not an owner".into(),
+        "yank denied bob main not an owner".into(),
+        "token.create denied alice - the new token would have scopes (read,publish-new) that this \
+         token (read) lacks"
+            .into(),
+        format!(
+            "auth.failure denied - - token prefix `{prefix}`: the token is not valid: it is \
+             unknown, revoked or expired; create a new one with `berth token create` and run \
+             `cargo login`"
+        ),
+        "session.login denied alice - wrong login or password".into(),
+        "session.login denied - - wrong login or password (login `nobody`)".into(),
+        "session.login ok alice - web sign-in".into(),
+    ];
+    assert_eq!(seen, expected, "{rows:#?}");
+    // Web sign-ins come with the browser's address and user agent.
+    for r in rows.iter().filter(|r| r["action"] == "session.login") {
+        assert_eq!(r["client_addr"], "127.0.0.1", "{r}");
+        assert_eq!(r["user_agent"], "audit-test/1", "{r}");
+    }
+
+    // The text output: one line per row, eight tab-separated fields, the
+    // start row's configuration with its newlines escaped.
+    let text = server.try_berth(&["audit"]).unwrap();
+    assert_eq!(text.lines().count(), rows.len(), "{text}");
+    for line in text.lines() {
+        assert_eq!(line.split('\t').count(), 8, "{line}");
+    }
+    let start = text.lines().next().unwrap();
+    assert!(
+        start.contains("server.start") && start.contains("[[registries]]\\nname"),
+        "{start}"
+    );
+}

@@ -224,3 +224,57 @@ fn a_team_role_opens_a_private_registry_to_its_members_only() {
     let err = server.try_berth(&["team", "add", "readers"]).unwrap_err();
     assert!(err.contains("team `readers` already exists"), "{err}");
 }
+
+/// A user who owns nothing publishing another spelling of an existing
+/// crate is told whose crate it is (users and teams), so they know whom to
+/// ask; an owner is told the spelling to use (issue 26).
+#[test]
+fn a_case_clash_by_a_non_owner_names_the_owners() {
+    let (server, [alice, bob]) = Server::with_users(["alice", "bob"]);
+    berth_ok(&server, &["team", "add", "core"]);
+    let publish = |token: &str, name: &str, vers: &str| {
+        let body = berth_testkit::PublishBuilder::new(name, vers)
+            .tarball(berth_testkit::crate_file(name, vers, "pub fn f() {}\n"))
+            .body();
+        let r = server.publish(Some(token), body);
+        (r.status, berth_testkit::redact_request_ids(&r.text))
+    };
+    assert_eq!(publish(&alice, "serde-thing", "1.0.0").0, 200);
+    let r = server
+        .request(
+            reqwest::Method::PUT,
+            "/r/main/api/v1/crates/serde-thing/owners",
+        )
+        .header("Authorization", &alice)
+        .body(r#"{"users":["team:core"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (status, body) = publish(&bob, "Serde_Thing", "1.0.1");
+    assert_eq!(status, 403);
+    assert_eq!(
+        body,
+        "{\"errors\":[{\"detail\":\"crate `Serde_Thing` is the existing crate `serde-thing` (names \
+         that differ only in case or `-`/`_` are one crate), and this token's user `bob` is not \
+         one of its owners (alice, team:core); ask one of them to run `cargo owner --add bob \
+         serde-thing` and publish it as `serde-thing`, or choose another name (request id: \
+         [REQUEST_ID])\"}]}"
+    );
+    let (status, body) = publish(&bob, "serde-thing", "1.0.1");
+    assert_eq!(status, 403);
+    assert_eq!(
+        body,
+        "{\"errors\":[{\"detail\":\"this token's user `bob` is not an owner of crate `serde-thing` \
+         (nor a member of an owning team); its owners are alice, team:core: ask one of them to \
+         run `cargo owner --add bob serde-thing` (request id: [REQUEST_ID])\"}]}"
+    );
+    // The owner gets the spelling to use.
+    let (status, body) = publish(&alice, "Serde_Thing", "1.0.1");
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        "{\"errors\":[{\"detail\":\"crate was previously named `serde-thing`; publish it under \
+         that exact name (request id: [REQUEST_ID])\"}]}"
+    );
+}

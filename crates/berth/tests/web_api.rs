@@ -144,7 +144,7 @@ fn publish_yank_and_unyank() {
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
     PUT /r/main/api/v1/crates/new (a stranger) -> 401 {"errors":[{"detail":"the token is not valid: it is unknown, revoked or expired; create a new one with `berth token create` and run `cargo login` (request id: [REQUEST_ID])"}]}
       WWW-Authenticate: Cargo login_url="http://[HOST]/r/main/me"
-    PUT /r/main/api/v1/crates/new (bob) -> 403 {"errors":[{"detail":"this token's user `bob` is not an owner of crate `foo` (nor a member of an owning team); ask an owner to run `cargo owner --add bob foo` (request id: [REQUEST_ID])"}]}
+    PUT /r/main/api/v1/crates/new (bob) -> 403 {"errors":[{"detail":"this token's user `bob` is not an owner of crate `foo` (nor a member of an owning team); its owners are alice: ask one of them to run `cargo owner --add bob foo` (request id: [REQUEST_ID])"}]}
     PUT /r/main/api/v1/crates/new (alice) -> 400 {"errors":[{"detail":"the publish request body ends early: expected 4 more bytes for the metadata length, found 2 (request id: [REQUEST_ID])"}]}
     PUT /r/main/api/v1/crates/new (alice) -> 413 {"errors":[{"detail":"the .crate file is 20001 bytes, more than the 20000 bytes allowed (request id: [REQUEST_ID])"}]}
     DELETE /r/main/api/v1/crates/foo/1.0.0/yank (alice) -> 200 {"ok":true}

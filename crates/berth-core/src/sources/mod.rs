@@ -87,7 +87,7 @@ impl<'a> At<'a> {
     pub(crate) fn may_read(&self, reg: &Registry) -> bool {
         match self.asker {
             Asker::Server => true,
-            Asker::Caller(who) => self.berth.authorize_read(reg, who).is_ok(),
+            Asker::Caller(who) => self.berth.may_read(reg, who),
         }
     }
 }

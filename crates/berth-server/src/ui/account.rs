@@ -96,10 +96,16 @@ pub(crate) async fn login(
         .addr
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
+    let origin = super::session::origin(&headers, viewer.addr);
     let limiter = &state.ui.logins;
     let keys = limiter.keys(&login, viewer.addr);
     if let Err(wait) = limiter.check(&keys, std::time::Instant::now()) {
         tracing::warn!(login = %login, addr = %addr, "login refused: too many failed attempts");
+        let known = matches!(state.berth.user_exists(&login).await, Ok(true));
+        let entry = state
+            .berth
+            .login_refusal(&login, known, &origin, "too many failed logins");
+        state.berth.audit_refusal(&entry).await;
         let minutes = wait.as_secs().div_ceil(60);
         return Err(UiError {
             retry_after: Some(wait.as_secs().max(1)),
@@ -111,7 +117,7 @@ pub(crate) async fn login(
             )
         });
     }
-    match state.berth.login_password(&login, password).await {
+    match state.berth.login_password(&login, password, &origin).await {
         Ok((secret, _csrf)) => {
             limiter.forget(&keys);
             let mut response = Redirect::to("/account").into_response();

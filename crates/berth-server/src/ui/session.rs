@@ -68,6 +68,19 @@ impl Viewer {
     }
 }
 
+/// Where a UI request came from, for its audit rows: the client's address
+/// and its `User-Agent` (clipped).
+pub(crate) fn origin(
+    headers: &HeaderMap,
+    addr: Option<std::net::IpAddr>,
+) -> berth_core::audit::Origin {
+    berth_core::audit::Origin {
+        token_id: None,
+        client_addr: addr.map(|a| a.to_string()),
+        user_agent: crate::caller::user_agent(headers),
+    }
+}
+
 /// The one refusal of a form without its valid CSRF token.
 pub(crate) fn csrf_refused() -> UiError {
     UiError::new(
@@ -119,10 +132,14 @@ impl FromRequestParts<AppState> for Viewer {
     ) -> Result<Self, Self::Rejection> {
         let addr = parts.extensions.get::<ClientAddr>().map(|ClientAddr(a)| *a);
         let secret = cookie(&parts.headers, SESSION_COOKIE);
-        let session = match &secret {
+        let mut session = match &secret {
             Some(s) => state.berth.session(s).await?,
             None => None,
         };
+        // What a session does is recorded with where it came from.
+        if let Some(s) = &mut session {
+            s.identity.origin = origin(&parts.headers, addr);
+        }
         Ok(Viewer {
             session,
             secret,
