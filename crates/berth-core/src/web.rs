@@ -1,5 +1,6 @@
 //! What the web UI asks of the services beyond the API's operations: login
-//! sessions (password check, session lookup, logout, `berth user passwd`)
+//! sessions (password check, session lookup, logout, `berth user passwd`,
+//! a user changing their own password)
 //! and the read-only views its pages show (a registry's front page and
 //! listing, one crate's page with its dependents and downloads per day).
 //!
@@ -67,6 +68,16 @@ pub const CHART_DAYS: i64 = 90;
 /// password, so that the answer never tells which.
 fn bad_login() -> ServiceError {
     ServiceError::Unauthorized("wrong login or password".into())
+}
+
+/// The one rule a new password meets.
+fn check_password_rule(password: &str) -> Result<(), ServiceError> {
+    if password.chars().count() < 8 || password.len() > 1024 {
+        return Err(ServiceError::BadRequest(
+            "a password must have between 8 characters and 1024 bytes".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A valid argon2id hash of a password nobody knows: checked against when
@@ -223,13 +234,56 @@ impl Berth {
         Ok(self.meta.delete_session(&hash_token(secret)).await?)
     }
 
-    /// Sets a user's web UI password (argon2id) and ends their sessions.
-    pub async fn set_password(&self, login: &str, password: &str) -> Result<(), ServiceError> {
-        if password.chars().count() < 8 || password.len() > 1024 {
-            return Err(ServiceError::BadRequest(
-                "a password must have between 8 characters and 1024 bytes".into(),
+    /// Changes the password of a session's own user: the current password
+    /// is required; the user's other sessions end, this one (`secret`, the
+    /// cookie's) stays; recorded as `user.password` with the user as actor
+    /// (a wrong current password as `denied`).
+    pub async fn change_own_password(
+        &self,
+        who: &Identity,
+        secret: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ServiceError> {
+        check_password_rule(new)?;
+        let audit = |outcome| AuditEntry {
+            actor: Some(who.user.login.clone()),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
+            ..AuditEntry::new(AuditAction::UserPassword, outcome)
+        };
+        let hash = self.meta.password_hash(who.user.id).await?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let given = current.chars().take(1024).collect::<String>();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&given, &hash))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password check: {e}")))?;
+        if !(ok && known) {
+            self.audit_refusal(&AuditEntry {
+                detail: Some("the current password given is wrong".into()),
+                ..audit(AuditOutcome::Denied)
+            })
+            .await;
+            return Err(ServiceError::Forbidden(
+                "the current password is wrong; nothing was changed".into(),
             ));
         }
+        let new_hash = hash_password(new)?;
+        self.meta
+            .set_password_hash_by(
+                &who.user.login,
+                Some(&new_hash),
+                Some(&hash_token(secret)),
+                audit(AuditOutcome::Ok),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a user's web UI password (argon2id) and ends their sessions.
+    pub async fn set_password(&self, login: &str, password: &str) -> Result<(), ServiceError> {
+        check_password_rule(password)?;
         let hash = hash_password(password)?;
         if self.meta.set_password_hash(login, Some(&hash)).await? {
             Ok(())

@@ -837,3 +837,167 @@ fn dependents_downloads_per_day_and_teams_on_the_pages() {
         page.text
     );
 }
+
+/// The account page says how to log cargo in to each registry the user can
+/// read (proxies through source replacement), when each token was last
+/// used, and lets the user change their own password: the current one
+/// required, CSRF-checked, audited, their other sessions ended (issue 26).
+#[test]
+fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nprivate = true\n\n\
+         [[registries]]\nname = \"hidden\"\nprivate = true\n",
+    );
+    server.add_user("bob", false);
+    server.set_password("bob", "bob-password");
+    grant(&server, "secret", "bob", "read");
+    let mut bob = Browser::new(&server);
+    bob.login("bob", "bob-password");
+    let mut elsewhere = Browser::new(&server);
+    elsewhere.login("bob", "bob-password");
+
+    let page = bob.get("/account", 200);
+    for r in ["main", "secret"] {
+        let index = format!(
+            "[registries.{r}]\nindex = \"sparse+{}/r/{r}/index/\"",
+            server.url
+        );
+        assert!(page.text.contains(&index), "{r}: {}", page.text);
+        assert!(
+            page.text
+                .contains(&format!("cargo login --registry {r}</code>")),
+            "{}",
+            page.text
+        );
+    }
+    assert!(!page.text.contains("registries.hidden"), "{}", page.text);
+
+    // A new token: the commands to give it to cargo; its last use.
+    let csrf_token = csrf(&page.text);
+    let made = bob.post(
+        "/account/tokens",
+        &[
+            ("csrf", &csrf_token),
+            ("name", "laptop"),
+            ("scope", "publish-new"),
+            ("registry", "secret"),
+            ("expires_days", "30"),
+        ],
+        200,
+    );
+    assert!(
+        made.text
+            .contains("<pre><code>cargo login --registry secret\n</code></pre>"),
+        "{}",
+        made.text
+    );
+    assert!(made.text.contains("<td>never</td>"), "{}", made.text);
+    let at = made.text.find("<pre id=\"new-token\"><code>").unwrap() + 26;
+    let secret = made.text[at..].split('<').next().unwrap().to_string();
+    let r = server
+        .request(Method::GET, "/r/secret/index/config.json")
+        .header("Authorization", &secret)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = bob.get("/account", 200);
+    assert!(!page.text.contains("<td>never</td>"), "{}", page.text);
+    assert!(page.text.contains("<th scope=\"col\">Last used</th>"));
+
+    // The password: the CSRF token, the current password and a matching
+    // repetition are required; nothing changes otherwise.
+    let change = |current: &str, new: &str, repeat: &str, csrf: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("current".to_string(), current.to_string()),
+            ("new".to_string(), new.to_string()),
+            ("repeat".to_string(), repeat.to_string()),
+        ]
+    };
+    let post = |b: &mut Browser, form: Vec<(String, String)>, status: u16| {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b.post("/account/password", &pairs, status)
+    };
+    let csrf_token = csrf(&page.text);
+    post(
+        &mut bob,
+        change("bob-password", "new-password", "new-password", "forged"),
+        403,
+    );
+    let r = post(
+        &mut bob,
+        change(
+            "wrong-password",
+            "new-password",
+            "new-password",
+            &csrf_token,
+        ),
+        403,
+    );
+    assert!(
+        r.text.contains("the current password is wrong"),
+        "{}",
+        r.text
+    );
+    let r = post(
+        &mut bob,
+        change(
+            "bob-password",
+            "new-password",
+            "other-password",
+            &csrf_token,
+        ),
+        400,
+    );
+    assert!(r.text.contains("differ"), "{}", r.text);
+    let r = post(
+        &mut bob,
+        change("bob-password", "short", "short", &csrf_token),
+        400,
+    );
+    assert!(
+        r.text.contains("at least 8") || r.text.contains("8 characters"),
+        "{}",
+        r.text
+    );
+    elsewhere.get("/account", 200);
+    let r = post(
+        &mut bob,
+        change("bob-password", "new-password", "new-password", &csrf_token),
+        200,
+    );
+    assert!(r.text.contains("Your password was changed"), "{}", r.text);
+    // This session stays; the other one ended; the new password signs in.
+    bob.get("/account", 200);
+    let r = elsewhere.get("/account", 303);
+    assert_eq!(r.header("location"), Some("/login"));
+    let mut again = Browser::new(&server);
+    again.login("bob", "new-password");
+
+    let audit = server
+        .try_berth(&["audit", "--json", "--action", "user.password"])
+        .unwrap();
+    let rows: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["actor"].as_str().unwrap_or("-").to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let last_two = &seen[seen.len() - 2..];
+    assert_eq!(
+        last_two,
+        [
+            ("bob".to_string(), "denied".to_string()),
+            ("bob".to_string(), "ok".to_string())
+        ],
+        "{audit}"
+    );
+    assert_eq!(rows.last().unwrap()["client_addr"], "127.0.0.1");
+}

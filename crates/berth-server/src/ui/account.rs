@@ -1,5 +1,6 @@
 //! Login, logout and the account page (the viewer's own API tokens:
-//! create, shown once, revoke). Every form carries a CSRF token: the
+//! create, shown once, revoke, last use; how cargo logs in to each registry
+//! the viewer reads; changing one's own password). Every form carries a CSRF token: the
 //! session's, or before login a double-submit cookie; logins are rate
 //! limited per client address and per login.
 
@@ -174,7 +175,18 @@ struct TokenItem {
     limits: String,
     created: String,
     expires: String,
+    /// When it last authenticated a request, or "never".
+    last_used: String,
     revoked: bool,
+}
+
+/// How cargo reaches one registry the viewer may read: its kind and index
+/// URL, for the lines of `.cargo/config.toml` and `cargo login`.
+struct CargoRegistry {
+    name: String,
+    index: String,
+    /// A proxy is used in place of the public source (`replace-with`).
+    proxy: bool,
 }
 
 #[derive(askama::Template)]
@@ -187,7 +199,24 @@ struct AccountPage {
     scopes: Vec<&'static str>,
     /// Registries the viewer may read, for the registry restriction.
     registries: Vec<String>,
+    /// The same, with what cargo needs to use them.
+    cargo: Vec<CargoRegistry>,
+    /// A token just created: its secret and the registries to log in to
+    /// with it.
     created: Option<String>,
+    created_for: Vec<String>,
+    /// A notice after a change (the password).
+    notice: String,
+    error: String,
+}
+
+/// What the account page shows beside its tokens.
+#[derive(Default)]
+struct Shown {
+    created: Option<String>,
+    /// The registry a new token is restricted to.
+    created_registry: Option<String>,
+    notice: &'static str,
     error: String,
 }
 
@@ -197,6 +226,20 @@ async fn account_page(
     status: StatusCode,
     created: Option<String>,
     error: &str,
+) -> Result<Response, UiError> {
+    let shown = Shown {
+        created,
+        error: error.to_string(),
+        ..Shown::default()
+    };
+    account_page_with(state, viewer, status, shown).await
+}
+
+async fn account_page_with(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    shown: Shown,
 ) -> Result<Response, UiError> {
     let Some(who) = viewer.who() else {
         return Ok(Redirect::to("/login").into_response());
@@ -227,20 +270,36 @@ async fn account_page(
                 .expires_at
                 .map(human_date)
                 .unwrap_or_else(|| "never".into()),
+            last_used: t
+                .last_used_at
+                .map(human_date)
+                .unwrap_or_else(|| "never".into()),
             revoked: t.revoked,
         })
         .collect();
+    let cargo: Vec<CargoRegistry> = super::pages::visible_registries(state, viewer)
+        .map(|r| CargoRegistry {
+            name: r.name.clone(),
+            index: format!("sparse+{}", state.berth.index_url(r)),
+            proxy: r.kind == berth_core::RegistryKind::Proxy,
+        })
+        .collect();
+    let created_for = match &shown.created_registry {
+        Some(r) => vec![r.clone()],
+        None => cargo.iter().map(|r| r.name.clone()).collect(),
+    };
     let mut response = render(&AccountPage {
         c: Chrome::new("Account", Some(viewer)),
         login: who.user.login.clone(),
         is_admin: who.user.is_admin,
         tokens,
         scopes: berth_core::Scope::ALL.iter().map(|s| s.as_str()).collect(),
-        registries: super::pages::visible_registries(state, viewer)
-            .map(|r| r.name.clone())
-            .collect(),
-        created,
-        error: error.to_string(),
+        registries: cargo.iter().map(|r| r.name.clone()).collect(),
+        cargo,
+        created: shown.created,
+        created_for,
+        notice: shown.notice.to_string(),
+        error: shown.error,
     });
     *response.status_mut() = status;
     Ok(response)
@@ -319,7 +378,68 @@ pub(crate) async fn create_token(
         ) => return account_page(&state, &viewer, StatusCode::BAD_REQUEST, None, &m).await,
         Err(e) => return Err(e.into()),
     };
-    account_page(&state, &viewer, StatusCode::OK, Some(secret), "").await
+    let shown = Shown {
+        created: Some(secret),
+        created_registry: request.registry.clone(),
+        ..Shown::default()
+    };
+    account_page_with(&state, &viewer, StatusCode::OK, shown).await
+}
+
+/// `POST /account/password`: the viewer changes their own password (the
+/// current one required, failures counted as failed logins); their other
+/// sessions end, this one stays.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = Form::parse(&body);
+    viewer.check_csrf(form.get("csrf"))?;
+    let (Some(who), Some(secret)) = (viewer.who(), viewer.secret.as_deref()) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let refused = |status, m: String| {
+        let shown = Shown {
+            error: m,
+            ..Shown::default()
+        };
+        account_page_with(&state, &viewer, status, shown)
+    };
+    let (current, new) = (
+        form.get("current").unwrap_or(""),
+        form.get("new").unwrap_or(""),
+    );
+    if new != form.get("repeat").unwrap_or("") {
+        let m = "The new password and its repetition differ; nothing was changed.";
+        return refused(StatusCode::BAD_REQUEST, m.into()).await;
+    }
+    let limiter = &state.ui.logins;
+    let keys = limiter.keys(&who.user.login, viewer.addr);
+    if let Err(wait) = limiter.check(&keys, std::time::Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60);
+        let m = format!("Too many wrong passwords; try again in {minutes} minute(s).");
+        return refused(StatusCode::TOO_MANY_REQUESTS, m).await;
+    }
+    match state
+        .berth
+        .change_own_password(who, secret, current, new)
+        .await
+    {
+        Ok(()) => {
+            let shown = Shown {
+                notice: "Your password was changed; your other sessions were ended.",
+                ..Shown::default()
+            };
+            account_page_with(&state, &viewer, StatusCode::OK, shown).await
+        }
+        Err(ServiceError::Forbidden(m)) => {
+            limiter.fail(&keys, std::time::Instant::now());
+            refused(StatusCode::FORBIDDEN, m).await
+        }
+        Err(ServiceError::BadRequest(m)) => refused(StatusCode::BAD_REQUEST, m).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /account/tokens/revoke`: revokes one of the viewer's tokens.

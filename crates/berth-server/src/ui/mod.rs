@@ -70,6 +70,7 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/account", page(get(account::account))),
         ("/account/tokens", page(post(account::create_token))),
         ("/account/tokens/revoke", page(post(account::revoke_token))),
+        ("/account/password", page(post(account::change_password))),
         ("/admin", page(get(admin::users))),
         ("/admin/registries", page(get(admin::registries))),
         ("/admin/audit", page(get(admin::audit))),

@@ -112,6 +112,25 @@ impl MetaStore {
         login: &str,
         password_hash: Option<&str>,
     ) -> Result<bool, StoreError> {
+        self.set_password_hash_by(
+            login,
+            password_hash,
+            None,
+            AuditEntry::done(AuditAction::UserPassword, String::new()),
+        )
+        .await
+    }
+
+    /// As [`MetaStore::set_password_hash`], recorded with `audit` (its
+    /// actor and origin; the detail is filled in), keeping the session whose
+    /// hash is `keep` (the one that changed its own password).
+    pub async fn set_password_hash_by(
+        &self,
+        login: &str,
+        password_hash: Option<&str>,
+        keep: Option<&str>,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
         let mut w = self.begin_write().await?;
         let Some(user) = find_user(&mut *w.tx, login).await? else {
             return Ok(false);
@@ -121,8 +140,9 @@ impl MetaStore {
             .bind(password_hash.map(str::to_string))
             .execute(&mut *w.tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
             .bind(user.id)
+            .bind(keep.unwrap_or("").to_string())
             .execute(&mut *w.tx)
             .await?;
         let what = if password_hash.is_some() {
@@ -130,10 +150,10 @@ impl MetaStore {
         } else {
             "cleared"
         };
-        w.commit_audited(&AuditEntry::done(
-            AuditAction::UserPassword,
-            format!("login={login} password={what}"),
-        ))
+        w.commit_audited(&AuditEntry {
+            detail: Some(format!("login={login} password={what}")),
+            ..audit
+        })
         .await?;
         Ok(true)
     }
