@@ -1,9 +1,12 @@
-//! What operators do from the command line beyond the request paths:
-//! listing users, tokens, role holders and blobs, closing
-//! the stores. The CLI goes through these, never around the services to the
-//! stores.
+//! What operators do from the command line and server administrators from
+//! the admin pages beyond the request paths: listing users, tokens, role
+//! holders and blobs; making and unmaking administrators, disabling,
+//! enabling and removing users, resetting passwords (each audited with who
+//! did it: the operator, or the administrator's session); closing the
+//! stores. The CLI and the pages go through these, never around the
+//! services to the stores.
 
-use berth_store::{TokenInfo, User};
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, TokenInfo, User, UserFlag};
 
 use crate::error::ServiceError;
 use crate::{Berth, Role};
@@ -20,6 +23,102 @@ impl Berth {
                 "no user `{login}`; add one with `berth user add {login}`"
             ))
         })
+    }
+
+    /// The audit row of an administrator's change: by `by` (a session), or
+    /// with no actor (the CLI's operator is filled in by the store).
+    fn admin_audit(by: Option<&crate::Identity>, action: AuditAction) -> AuditEntry {
+        let entry = AuditEntry::new(action, AuditOutcome::Ok);
+        match by {
+            None => entry,
+            Some(who) => AuditEntry {
+                actor: Some(who.user.login.clone()),
+                client_addr: who.origin.client_addr.clone(),
+                user_agent: who.origin.user_agent.clone(),
+                ..entry
+            },
+        }
+    }
+
+    /// Refuses an administrator acting on their own account in a way that
+    /// would lock them out (unadmin, disable, remove).
+    fn not_on_oneself(by: Option<&crate::Identity>, login: &str) -> Result<(), ServiceError> {
+        if by.is_some_and(|w| w.user.login == login) {
+            return Err(ServiceError::BadRequest(
+                "you cannot do that to your own account; ask another administrator".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Makes (`admin = true`) or unmakes a server administrator.
+    pub async fn set_user_admin(
+        &self,
+        by: Option<&crate::Identity>,
+        login: &str,
+        admin: bool,
+    ) -> Result<(), ServiceError> {
+        if !admin {
+            Self::not_on_oneself(by, login)?;
+        }
+        let audit = Self::admin_audit(by, AuditAction::UserAdmin);
+        Ok(self
+            .meta
+            .set_user_flag(login, UserFlag::Admin, admin, audit)
+            .await?)
+    }
+
+    /// Disables a user (no sign-in, tokens refused, sessions ended) or
+    /// enables it again.
+    pub async fn set_user_disabled(
+        &self,
+        by: Option<&crate::Identity>,
+        login: &str,
+        disabled: bool,
+    ) -> Result<(), ServiceError> {
+        if disabled {
+            Self::not_on_oneself(by, login)?;
+        }
+        let audit = Self::admin_audit(by, AuditAction::UserDisable);
+        Ok(self
+            .meta
+            .set_user_flag(login, UserFlag::Disabled, disabled, audit)
+            .await?)
+    }
+
+    /// Removes a user with their tokens, sessions, roles and ownerships;
+    /// refused while they are a crate's last user owner (the message names
+    /// the crates).
+    pub async fn remove_user(
+        &self,
+        by: Option<&crate::Identity>,
+        login: &str,
+    ) -> Result<(), ServiceError> {
+        Self::not_on_oneself(by, login)?;
+        let audit = Self::admin_audit(by, AuditAction::UserRemove);
+        Ok(self.meta.remove_user(login, audit).await?)
+    }
+
+    /// Sets another user's password (an administrator's reset): the
+    /// user's sessions end.
+    pub async fn reset_password(
+        &self,
+        by: Option<&crate::Identity>,
+        login: &str,
+        password: &str,
+    ) -> Result<(), ServiceError> {
+        crate::web::check_password_rule(password)?;
+        let hash = crate::auth::hash_password(password)?;
+        let audit = Self::admin_audit(by, AuditAction::UserPassword);
+        if self
+            .meta
+            .set_password_hash_by(login, Some(&hash), None, audit)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("no user `{login}`")))
+        }
     }
 
     /// A user's tokens (never their secrets).

@@ -195,6 +195,13 @@ pub async fn authenticate(
     if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) || record.revoked {
         return Err(invalid());
     }
+    if record.user.disabled {
+        return Err(ServiceError::Unauthorized(format!(
+            "the token's user `{}` is disabled; ask a server administrator \
+             (`berth user enable {}`)",
+            record.user.login, record.user.login
+        )));
+    }
     if record.expires_at.is_some_and(|t| t <= now_unix()) {
         return Err(ServiceError::Unauthorized(format!(
             "the token `{}` has expired; create a new one with `berth token create`",

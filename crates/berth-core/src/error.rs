@@ -83,6 +83,13 @@ impl From<StoreError> for ServiceError {
             StoreError::TeamExists(name) => {
                 ServiceError::Conflict(format!("team `{name}` already exists"))
             }
+            StoreError::LastOwnerOf { login, crates } => ServiceError::Conflict(format!(
+                "user `{login}` is the last user owner of {}; a crate never loses its last user \
+                 owner, so add another user owner to each first (`cargo owner --add USER CRATE`, \
+                 or `berth user admin` for someone who can), then remove `{login}` again; or \
+                 disable the user instead (`berth user disable {login}`)",
+                crates.join(", ")
+            )),
             StoreError::LastOwner => ServiceError::BadRequest(
                 "cannot remove the last user owner of a crate (teams cannot change owners): \
                  add another user owner first"

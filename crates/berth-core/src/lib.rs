@@ -389,6 +389,30 @@ impl Berth {
         Ok(self.meta.set_role(reg.id, &reg.name, login, role).await?)
     }
 
+    /// As [`Berth::set_role`], by a server administrator's session.
+    pub async fn set_role_by(
+        &self,
+        by: &Identity,
+        registry: &str,
+        login: &str,
+        role: Option<Role>,
+    ) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        let entry = berth_store::AuditEntry {
+            actor: Some(by.user.login.clone()),
+            client_addr: by.origin.client_addr.clone(),
+            user_agent: by.origin.user_agent.clone(),
+            ..berth_store::AuditEntry::new(
+                berth_store::AuditAction::RoleGrant,
+                berth_store::AuditOutcome::Ok,
+            )
+        };
+        Ok(self
+            .meta
+            .set_role_by(reg.id, &reg.name, login, role, entry)
+            .await?)
+    }
+
     /// The sparse-index URL of a registry.
     pub fn index_url(&self, reg: &Registry) -> String {
         format!("{}/r/{}/index/", self.config.public_url, reg.name)

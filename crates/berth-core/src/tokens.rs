@@ -728,6 +728,17 @@ impl Berth {
     /// Revokes one of a user's tokens by id or name (`berth token revoke`).
     /// Returns the revoked token's id.
     pub async fn revoke_token(&self, login: &str, which: &TokenRef) -> Result<i64, ServiceError> {
+        self.revoke_token_by(None, login, which).await
+    }
+
+    /// As [`Berth::revoke_token`], recorded as done by `by` (a web UI
+    /// session: the user themself, or a server administrator).
+    pub async fn revoke_token_by(
+        &self,
+        by: Option<&Identity>,
+        login: &str,
+        which: &TokenRef,
+    ) -> Result<i64, ServiceError> {
         let user = self.user_named(login).await?;
         let missing = || {
             ServiceError::NotFound(match which {
@@ -747,7 +758,12 @@ impl Berth {
                     .id
             }
         };
-        let audit = AuditEntry::new(AuditAction::TokenRevoke, AuditOutcome::Ok);
+        let audit = AuditEntry {
+            actor: by.map(|w| w.user.login.clone()),
+            client_addr: by.and_then(|w| w.origin.client_addr.clone()),
+            user_agent: by.and_then(|w| w.origin.user_agent.clone()),
+            ..AuditEntry::new(AuditAction::TokenRevoke, AuditOutcome::Ok)
+        };
         if self.meta.revoke_token(user.id, id, audit).await? {
             Ok(id)
         } else {

@@ -71,7 +71,7 @@ fn bad_login() -> ServiceError {
 }
 
 /// The one rule a new password meets.
-fn check_password_rule(password: &str) -> Result<(), ServiceError> {
+pub(crate) fn check_password_rule(password: &str) -> Result<(), ServiceError> {
     if password.chars().count() < 8 || password.len() > 1024 {
         return Err(ServiceError::BadRequest(
             "a password must have between 8 characters and 1024 bytes".into(),
@@ -188,6 +188,11 @@ impl Berth {
             Some(u) if ok && known => u,
             _ => return Err(bad_login()),
         };
+        if user.disabled {
+            return Err(ServiceError::Forbidden(
+                "this account is disabled; ask a server administrator".into(),
+            ));
+        }
         let secret = Alphanumeric.sample_string(&mut rand::rng(), 43);
         let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
         self.meta
@@ -210,6 +215,9 @@ impl Berth {
         let Some(record) = self.meta.session_by_hash(&hash_token(secret)).await? else {
             return Ok(None);
         };
+        if record.user.disabled {
+            return Ok(None);
+        }
         let roles = self.meta.user_roles(record.user.id).await?;
         Ok(Some(Session {
             identity: Identity {

@@ -34,6 +34,10 @@ pub enum StoreError {
     TokenNameExists(String),
     #[error("a crate must keep at least one user owner")]
     LastOwner,
+    /// A user to remove is the last user owner of these crates
+    /// (`registry/crate`).
+    #[error("user `{login}` is the last user owner of {}", crates.join(", "))]
+    LastOwnerOf { login: String, crates: Vec<String> },
     /// Concurrent changes collided; the request may be retried.
     #[error("{0}")]
     Contention(String),

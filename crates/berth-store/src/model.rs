@@ -15,6 +15,16 @@ pub struct User {
     pub name: Option<String>,
     #[sqlx(try_from = "crate::tables::Flag")]
     pub is_admin: bool,
+    /// Disabled by an administrator: no sign-in, tokens refused.
+    #[sqlx(try_from = "crate::tables::Flag")]
+    pub disabled: bool,
+}
+
+/// A user's flag an administrator sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFlag {
+    Admin,
+    Disabled,
 }
 
 /// An API token looked up by its hash, with its owner.

@@ -48,6 +48,7 @@ const TABLES: &[TableSpec] = &[
             ("password_hash", Text),
             ("is_admin", Int),
             ("created_at", Int),
+            ("disabled", Int),
         ],
         key: &["id"],
         append_only: false,

@@ -341,8 +341,28 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// List users.
+    /// List users (with `admin` and `disabled` when they are).
     List,
+    /// Make a user a server administrator.
+    Admin { name: String },
+    /// Make an administrator an ordinary user again.
+    Unadmin { name: String },
+    /// Disable a user: no web sign-in, every token refused, sessions ended
+    /// (`enable` gives everything back).
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Remove a user with their tokens, sessions, roles, team memberships
+    /// and crate ownerships; refused while they are the last user owner of
+    /// a crate (add another owner first, or disable them instead).
+    Remove { name: String },
+    /// Reset a user's web UI password (ends their sessions).
+    ResetPassword {
+        name: String,
+        /// Read the new password from standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -919,12 +939,59 @@ async fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
                 println!(
-                    "{}\t{}{}",
+                    "{}\t{}{}{}",
                     u.id,
                     u.login,
-                    if u.is_admin { "\tadmin" } else { "" }
+                    if u.is_admin { "\tadmin" } else { "" },
+                    if u.disabled { "\tdisabled" } else { "" }
                 );
             }
+        }
+        Command::User(
+            cmd @ (UserCommand::Admin { .. }
+            | UserCommand::Unadmin { .. }
+            | UserCommand::Disable { .. }
+            | UserCommand::Enable { .. }
+            | UserCommand::Remove { .. }
+            | UserCommand::ResetPassword { .. }),
+        ) => {
+            let berth = open(config).await?;
+            let done = match cmd {
+                UserCommand::Admin { name } => berth
+                    .set_user_admin(None, &name, true)
+                    .await
+                    .map(|()| format!("user `{name}` is a server administrator")),
+                UserCommand::Unadmin { name } => berth
+                    .set_user_admin(None, &name, false)
+                    .await
+                    .map(|()| format!("user `{name}` is no longer a server administrator")),
+                UserCommand::Disable { name } => berth
+                    .set_user_disabled(None, &name, true)
+                    .await
+                    .map(|()| format!("user `{name}` is disabled: sessions ended, tokens refused")),
+                UserCommand::Enable { name } => berth
+                    .set_user_disabled(None, &name, false)
+                    .await
+                    .map(|()| format!("user `{name}` is enabled")),
+                UserCommand::Remove { name } => berth
+                    .remove_user(None, &name)
+                    .await
+                    .map(|()| format!("user `{name}` removed")),
+                UserCommand::ResetPassword { name, .. } => {
+                    let password = read_password()?;
+                    berth
+                        .reset_password(None, &name, &password)
+                        .await
+                        .map(|()| {
+                            format!("password of user `{name}` reset; their web sessions are ended")
+                        })
+                }
+                other => Err(berth_core::ServiceError::BadRequest(format!(
+                    "not a change of a user: {other:?}"
+                ))),
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{done}");
         }
         Command::Token(TokenCommand::Create {
             user,

@@ -746,3 +746,110 @@ fn token_creation_is_limited_per_user_and_hour() {
     // The operator is not limited.
     server.token("alice", &["--name", "operator-made"]);
 }
+
+/// Operators make and unmake administrators, disable, enable and remove
+/// users from the command line (issue 26): a disabled user's tokens are
+/// refused until it is enabled; a crate's last user owner cannot be
+/// removed (the message names the crate and what to do); a removed user's
+/// tokens are gone while its crates stay with their other owners. Each
+/// change is audited with the operator as actor.
+#[test]
+fn operators_disable_enable_promote_and_remove_users() {
+    let (server, [alice, bob]) = Server::with_users(["alice", "bob"]);
+    let publish = |token: &str, name: &str| {
+        let body = berth_testkit::PublishBuilder::new(name, "1.0.0")
+            .tarball(berth_testkit::crate_file(name, "1.0.0", "pub fn f() {}\n"))
+            .body();
+        server.publish(Some(token), body).status
+    };
+    assert_eq!(publish(&bob, "bobs"), 200);
+    let config = |token: &str| {
+        send(
+            server
+                .request(Method::GET, "/r/main/api/v1/crates?q=bobs")
+                .header("Authorization", token),
+        )
+        .unwrap()
+    };
+    let berth_ok = |args: &[&str]| server.try_berth(args).unwrap_or_else(|e| panic!("{e}"));
+
+    let out = berth_ok(&["user", "disable", "bob"]);
+    assert_eq!(
+        out,
+        "user `bob` is disabled: sessions ended, tokens refused\n"
+    );
+    let r = config(&bob);
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(
+        r.text.contains("the token's user `bob` is disabled"),
+        "{}",
+        r.text
+    );
+    assert_eq!(publish(&bob, "bobs2"), 401);
+    let list = berth_ok(&["user", "list"]);
+    assert!(list.contains("\tbob\tdisabled\n"), "{list}");
+    berth_ok(&["user", "enable", "bob"]);
+    assert_eq!(config(&bob).status, 200);
+    assert!(!berth_ok(&["user", "list"]).contains("disabled"));
+
+    berth_ok(&["user", "admin", "bob"]);
+    assert!(berth_ok(&["user", "list"]).contains("\tbob\tadmin\n"));
+    berth_ok(&["user", "unadmin", "bob"]);
+    assert!(!berth_ok(&["user", "list"]).contains("admin"));
+
+    // The last user owner of a crate stays until another owner is added.
+    let err = server.try_berth(&["user", "remove", "bob"]).unwrap_err();
+    assert!(
+        err.contains("user `bob` is the last user owner of main/bobs; a crate never loses its last user owner"),
+        "{err}"
+    );
+    let r = send(
+        server
+            .request(Method::PUT, "/r/main/api/v1/crates/bobs/owners")
+            .header("Authorization", &bob)
+            .body(r#"{"users":["alice"]}"#),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(berth_ok(&["user", "remove", "bob"]), "user `bob` removed\n");
+    assert!(!berth_ok(&["user", "list"]).contains("bob"));
+    assert_eq!(config(&bob).status, 401);
+    let owners = config(&alice);
+    assert_eq!(owners.status, 200);
+    let r = server
+        .get("/r/main/api/v1/crates/bobs/owners")
+        .text()
+        .unwrap();
+    assert!(r.contains("\"alice\"") && !r.contains("\"bob\""), "{r}");
+    let err = server.try_berth(&["user", "remove", "nobody"]).unwrap_err();
+    assert!(err.contains("user with login `nobody`"), "{err}");
+
+    let rows: Vec<(String, String)> = audit(&server, &[])
+        .iter()
+        .filter(|r| {
+            r["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("user.") && a != "user.create")
+        })
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["detail"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("user.disable", "login=bob"),
+        ("user.enable", "login=bob"),
+        ("user.admin", "login=bob admin=true"),
+        ("user.admin", "login=bob admin=false"),
+        ("user.remove", "login=bob"),
+    ]
+    .iter()
+    .map(|(a, d)| (a.to_string(), d.to_string()))
+    .collect();
+    assert_eq!(rows, expected);
+    for r in audit(&server, &["--action", "user.remove"]) {
+        assert!(r["actor"].as_str().unwrap().starts_with("cli:"), "{r}");
+    }
+}

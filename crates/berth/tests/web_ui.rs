@@ -1001,3 +1001,217 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
     );
     assert_eq!(rows.last().unwrap()["client_addr"], "127.0.0.1");
 }
+
+/// A server administrator manages a user from its page (issue 26): roles,
+/// administrator rights, disabling (sessions end, sign-in and tokens
+/// refused), a password reset, revoking a token and removal, every form
+/// CSRF-checked, the destructive ones confirmed, each audited with the
+/// administrator as actor; nobody else may post them.
+#[test]
+fn administrators_manage_users_from_the_admin_pages() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nprivate = true\n",
+    );
+    server.add_user("alice", true);
+    server.add_user("bob", false);
+    server.add_user("carol", false);
+    for u in ["alice", "bob", "carol"] {
+        server.set_password(u, &format!("{u}-password"));
+    }
+    let bob_token = server.token("bob", &[]);
+    let body = PublishBuilder::new("bobs", "1.0.0").body();
+    assert_eq!(server.publish(Some(&bob_token), body).status, 200);
+    let mut alice = Browser::new(&server);
+    alice.login("alice", "alice-password");
+    let mut bob = Browser::new(&server);
+    bob.login("bob", "bob-password");
+    let mut carol = Browser::new(&server);
+    carol.login("carol", "carol-password");
+
+    let list = alice.get("/admin", 200);
+    assert!(
+        list.text.contains("<a href=\"/admin/users/bob\""),
+        "{}",
+        list.text
+    );
+    let page = alice.get("/admin/users/bob", 200);
+    let token = csrf(&page.text);
+    let act = |b: &mut Browser, fields: &[(&str, &str)], status: u16| {
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend_from_slice(fields);
+        b.post("/admin/users/bob", &form, status)
+    };
+    // Nobody else posts them; no form without its CSRF token.
+    let carol_csrf = csrf(&carol.get("/account", 200).text);
+    carol.post(
+        "/admin/users/bob",
+        &[("csrf", &carol_csrf), ("action", "admin")],
+        403,
+    );
+    alice.post("/admin/users/bob", &[("action", "admin")], 403);
+
+    // Roles.
+    let r = act(
+        &mut alice,
+        &[
+            ("action", "grant"),
+            ("registry", "secret"),
+            ("role", "read"),
+        ],
+        200,
+    );
+    assert!(
+        r.text.contains("<td>secret</td><td>read</td>"),
+        "{}",
+        r.text
+    );
+    let r = act(
+        &mut alice,
+        &[("action", "revoke-role"), ("registry", "secret")],
+        200,
+    );
+    assert!(
+        !r.text.contains("<td>secret</td><td>read</td>"),
+        "{}",
+        r.text
+    );
+
+    // Administrator rights; taking them needs the confirmation.
+    let r = act(&mut alice, &[("action", "admin")], 200);
+    assert!(
+        r.text.contains("<span class=\"tag\">administrator</span>"),
+        "{}",
+        r.text
+    );
+    let r = act(&mut alice, &[("action", "unadmin")], 400);
+    assert!(r.text.contains("Tick the confirmation"), "{}", r.text);
+    act(
+        &mut alice,
+        &[("action", "unadmin"), ("confirm", "yes")],
+        200,
+    );
+
+    // Disabling ends bob's session and refuses his token and sign-in.
+    act(&mut alice, &[("action", "disable")], 400);
+    let r = act(
+        &mut alice,
+        &[("action", "disable"), ("confirm", "yes")],
+        200,
+    );
+    assert!(
+        r.text.contains("<span class=\"tag\">disabled</span>"),
+        "{}",
+        r.text
+    );
+    assert_eq!(bob.get("/account", 303).header("location"), Some("/login"));
+    let api = |token: &str| {
+        berth_testkit::send(
+            server
+                .request(Method::GET, "/r/main/api/v1/crates?q=x")
+                .header("Authorization", token),
+        )
+        .unwrap()
+        .status
+    };
+    assert_eq!(api(&bob_token), 401);
+    let page = bob.get("/login", 200);
+    let r = bob.post(
+        "/login",
+        &[
+            ("csrf", &csrf(&page.text)),
+            ("login", "bob"),
+            ("password", "bob-password"),
+        ],
+        403,
+    );
+    assert!(r.text.contains("this account is disabled"), "{}", r.text);
+    act(&mut alice, &[("action", "enable")], 200);
+    assert_eq!(api(&bob_token), 200);
+
+    // A password reset; bob signs in with the new one.
+    act(
+        &mut alice,
+        &[("action", "reset-password"), ("password", "short")],
+        400,
+    );
+    act(
+        &mut alice,
+        &[
+            ("action", "reset-password"),
+            ("password", "reset-password-1"),
+        ],
+        200,
+    );
+    let mut bob = Browser::new(&server);
+    bob.login("bob", "reset-password-1");
+
+    // Revoking one of bob's tokens.
+    let id = server
+        .try_berth(&["token", "list", "--user", "bob", "--json"])
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .next()
+        .unwrap();
+    act(&mut alice, &[("action", "revoke-token"), ("id", &id)], 400);
+    act(
+        &mut alice,
+        &[("action", "revoke-token"), ("id", &id), ("confirm", "yes")],
+        200,
+    );
+    assert_eq!(api(&bob_token), 401);
+
+    // Removal: typed login; not while bob is the last owner of `bobs`; not
+    // oneself.
+    let r = act(&mut alice, &[("action", "remove"), ("confirm", "yes")], 400);
+    assert!(r.text.contains("Type the login `bob`"), "{}", r.text);
+    let r = act(&mut alice, &[("action", "remove"), ("confirm", "bob")], 400);
+    assert!(
+        r.text
+            .contains("user `bob` is the last user owner of main/bobs"),
+        "{}",
+        r.text
+    );
+    let own = alice.get("/admin/users/alice", 200);
+    let r = alice.post(
+        "/admin/users/alice",
+        &[
+            ("csrf", &csrf(&own.text)),
+            ("action", "remove"),
+            ("confirm", "alice"),
+        ],
+        400,
+    );
+    assert!(r.text.contains("your own account"), "{}", r.text);
+    let r = server.try_berth(&["user", "remove", "carol"]).unwrap();
+    assert_eq!(r, "user `carol` removed\n");
+    alice.get("/admin/users/carol", 404);
+
+    let audit = server.try_berth(&["audit", "--json"]).unwrap();
+    let by_alice: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["actor"] == "alice" && r["action"] != "session.login")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["action"].as_str().unwrap(),
+                r["detail"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_alice,
+        [
+            "role.grant login=bob role=read",
+            "role.revoke login=bob role=-",
+            "user.admin login=bob admin=true",
+            "user.admin login=bob admin=false",
+            "user.disable login=bob",
+            "user.enable login=bob",
+            "user.password login=bob password=set",
+            &format!("token.revoke user_id=2 token_id={id}"),
+        ],
+        "{audit}"
+    );
+}

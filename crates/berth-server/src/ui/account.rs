@@ -135,6 +135,13 @@ pub(crate) async fn login(
             }
             Ok(response)
         }
+        Err(berth_core::ServiceError::Forbidden(m)) => Ok(login_page(
+            &state,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &login,
+            &m,
+        )),
         Err(berth_core::ServiceError::Unauthorized(m)) => {
             limiter.fail(&keys, std::time::Instant::now());
             Ok(login_page(
@@ -459,7 +466,11 @@ pub(crate) async fn revoke_token(
         .ok_or_else(|| UiError::new(StatusCode::BAD_REQUEST, "no token id given"))?;
     state
         .berth
-        .revoke_token(&who.user.login, &berth_core::tokens::TokenRef::Id(id))
+        .revoke_token_by(
+            Some(who),
+            &who.user.login,
+            &berth_core::tokens::TokenRef::Id(id),
+        )
         .await?;
     Ok(Redirect::to("/account").into_response())
 }

@@ -1,11 +1,14 @@
 //! Server administrators' pages: users and teams (members and roles per
-//! registry), registries (settings and members, teams included) and the
-//! audit log with filters. Anyone else gets the login page
+//! registry), one user's page with its actions (administrator, disable,
+//! password reset, removal, roles, revoking tokens: CSRF-checked, the
+//! destructive ones confirmed, each audited by berth-core), registries
+//! (settings and members, teams included) and the audit log with filters. Anyone else gets the login page
 //! (anonymous) or a 403 page; the audit log's own check is berth-core's
 //! `audit_log_for`.
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::audit::AuditQuery;
@@ -30,6 +33,7 @@ fn gate(viewer: &Viewer) -> Result<Option<Response>, UiError> {
 struct UserItem {
     login: String,
     is_admin: bool,
+    disabled: bool,
     roles: String,
 }
 
@@ -94,6 +98,7 @@ pub(crate) async fn users(
                 .join(", "),
             login: u.login,
             is_admin: u.is_admin,
+            disabled: u.disabled,
         })
         .collect();
     Ok(render(&UsersPage {
@@ -101,6 +106,200 @@ pub(crate) async fn users(
         users,
         teams,
     }))
+}
+
+struct AdminTokenItem {
+    id: i64,
+    name: String,
+    scopes: String,
+    last_used: String,
+    revoked: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_user.html")]
+struct UserPage {
+    c: Chrome,
+    login: String,
+    is_admin: bool,
+    disabled: bool,
+    /// Where the page's forms post.
+    action: String,
+    roles: Vec<(String, String)>,
+    registries: Vec<String>,
+    tokens: Vec<AdminTokenItem>,
+    notice: String,
+    error: String,
+}
+
+async fn user_page(
+    state: &AppState,
+    viewer: &Viewer,
+    login: &str,
+    status: StatusCode,
+    notice: &str,
+    error: &str,
+) -> Result<Response, UiError> {
+    let berth = &state.berth;
+    let Some(user) = berth
+        .list_users()
+        .await?
+        .into_iter()
+        .find(|u| u.login == login)
+    else {
+        return Err(UiError::new(
+            StatusCode::NOT_FOUND,
+            format!("No user `{login}`."),
+        ));
+    };
+    let mut roles = Vec::new();
+    for reg in berth.registries() {
+        for (l, role) in berth.registry_members(&reg.name).await? {
+            if l == user.login {
+                roles.push((reg.name.clone(), role.as_str().to_string()));
+            }
+        }
+    }
+    let tokens = berth
+        .list_tokens(&user.login)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|t| AdminTokenItem {
+            id: t.id,
+            name: t.name,
+            scopes: t.scopes,
+            last_used: t
+                .last_used_at
+                .map(human_date)
+                .unwrap_or_else(|| "never".into()),
+            revoked: t.revoked,
+        })
+        .collect();
+    let mut response = render(&UserPage {
+        c: Chrome::new(format!("Admin: user {}", user.login), Some(viewer)),
+        action: format!("/admin/users/{}", user.login),
+        login: user.login,
+        is_admin: user.is_admin,
+        disabled: user.disabled,
+        roles,
+        registries: berth.registries().map(|r| r.name.clone()).collect(),
+        tokens,
+        notice: notice.to_string(),
+        error: error.to_string(),
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// `GET /admin/users/{login}`: one user, with the actions on it.
+pub(crate) async fn user(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(login): Path<String>,
+) -> Result<Response, UiError> {
+    if let Some(r) = gate(&viewer)? {
+        return Ok(r);
+    }
+    user_page(&state, &viewer, &login, StatusCode::OK, "", "").await
+}
+
+/// `POST /admin/users/{login}`: one action (field `action`) on a user.
+/// Destructive ones need their confirmation field; a refusal is shown on
+/// the page.
+pub(crate) async fn user_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(login): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = super::account::Form::parse(&body);
+    viewer.check_csrf(form.get("csrf"))?;
+    if let Some(r) = gate(&viewer)? {
+        return Ok(r);
+    }
+    let Some(by) = viewer.who() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let berth = &state.berth;
+    let confirmed = form.get("confirm") == Some("yes");
+    let unconfirmed = || {
+        Err(berth_core::ServiceError::BadRequest(
+            "Tick the confirmation to do that; nothing was changed.".into(),
+        ))
+    };
+    let role = |r: Option<&str>| {
+        r.unwrap_or("")
+            .parse::<berth_core::Role>()
+            .map_err(|e| berth_core::ServiceError::BadRequest(e.to_string()))
+    };
+    let registry = form.get("registry").unwrap_or("");
+    let result: Result<String, berth_core::ServiceError> = match form.get("action").unwrap_or("") {
+        "admin" => berth
+            .set_user_admin(Some(by), &login, true)
+            .await
+            .map(|()| format!("{login} is a server administrator.")),
+        "unadmin" if !confirmed => unconfirmed(),
+        "unadmin" => berth
+            .set_user_admin(Some(by), &login, false)
+            .await
+            .map(|()| format!("{login} is no longer a server administrator.")),
+        "disable" if !confirmed => unconfirmed(),
+        "disable" => berth
+            .set_user_disabled(Some(by), &login, true)
+            .await
+            .map(|()| format!("{login} is disabled: sessions ended, tokens refused.")),
+        "enable" => berth
+            .set_user_disabled(Some(by), &login, false)
+            .await
+            .map(|()| format!("{login} is enabled.")),
+        "reset-password" => berth
+            .reset_password(Some(by), &login, form.get("password").unwrap_or(""))
+            .await
+            .map(|()| format!("The password of {login} was reset; their sessions ended.")),
+        "remove" if form.get("confirm") != Some(login.as_str()) => {
+            Err(berth_core::ServiceError::BadRequest(format!(
+                "Type the login `{login}` to confirm its removal; nothing was changed."
+            )))
+        }
+        "remove" => match berth.remove_user(Some(by), &login).await {
+            Ok(()) => return Ok(Redirect::to("/admin").into_response()),
+            Err(e) => Err(e),
+        },
+        "grant" => match role(form.get("role")) {
+            Ok(r) => berth
+                .set_role_by(by, registry, &login, Some(r))
+                .await
+                .map(|()| format!("{login} holds {} in {registry}.", r.as_str())),
+            Err(e) => Err(e),
+        },
+        "revoke-role" => berth
+            .set_role_by(by, registry, &login, None)
+            .await
+            .map(|()| format!("{login} holds no role of its own in {registry}.")),
+        "revoke-token" if !confirmed => unconfirmed(),
+        "revoke-token" => match form.get("id").and_then(|i| i.parse::<i64>().ok()) {
+            Some(id) => berth
+                .revoke_token_by(Some(by), &login, &berth_core::tokens::TokenRef::Id(id))
+                .await
+                .map(|id| format!("Token {id} of {login} revoked.")),
+            None => Err(berth_core::ServiceError::BadRequest(
+                "no token id given".into(),
+            )),
+        },
+        other => Err(berth_core::ServiceError::BadRequest(format!(
+            "unknown action `{other}`"
+        ))),
+    };
+    match result {
+        Ok(notice) => user_page(&state, &viewer, &login, StatusCode::OK, &notice, "").await,
+        Err(
+            berth_core::ServiceError::BadRequest(m)
+            | berth_core::ServiceError::Conflict(m)
+            | berth_core::ServiceError::NotFound(m),
+        ) => user_page(&state, &viewer, &login, StatusCode::BAD_REQUEST, "", &m).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
 struct RegistryItem {

@@ -72,6 +72,10 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/account/tokens/revoke", page(post(account::revoke_token))),
         ("/account/password", page(post(account::change_password))),
         ("/admin", page(get(admin::users))),
+        (
+            "/admin/users/{login}",
+            page(get(admin::user).post(admin::user_action)),
+        ),
         ("/admin/registries", page(get(admin::registries))),
         ("/admin/audit", page(get(admin::audit))),
         ("/api/openapi.json", page(get(assets::openapi))),

@@ -132,11 +132,36 @@ impl MetaStore {
         login: &str,
         role: Option<Role>,
     ) -> Result<(), StoreError> {
+        self.set_role_by(
+            registry_id,
+            registry,
+            login,
+            role,
+            AuditEntry::new(AuditAction::RoleGrant, crate::domain::AuditOutcome::Ok),
+        )
+        .await
+    }
+
+    /// As [`MetaStore::set_role`], with the actor and origin of `by`.
+    pub async fn set_role_by(
+        &self,
+        registry_id: i64,
+        registry: &str,
+        login: &str,
+        role: Option<Role>,
+        by: AuditEntry,
+    ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         let user = require_user(&mut w.tx, login).await?;
         write_role(&mut w.tx, Holder::User, registry_id, user.id, role).await?;
-        w.commit_audited(&role_entry(registry, format!("login={login}"), role))
-            .await?;
+        let entry = role_entry(registry, format!("login={login}"), role);
+        w.commit_audited(&AuditEntry {
+            actor: by.actor,
+            client_addr: by.client_addr,
+            user_agent: by.user_agent,
+            ..entry
+        })
+        .await?;
         Ok(())
     }
 

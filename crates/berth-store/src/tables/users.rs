@@ -1,4 +1,5 @@
-//! `users`: accounts, their password hashes and the admin flag.
+//! `users`: accounts, their password hashes, the admin and disabled flags,
+//! and removing a user with what hangs on it.
 //!
 //! Every read of a [`User`] selects [`USER_COLUMNS`] from `users u`, here or
 //! in a join elsewhere. This file stores a password hash it is given and
@@ -9,11 +10,11 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use crate::db::MetaStore;
 use crate::domain::AuditAction;
-use crate::model::{AuditEntry, User};
+use crate::model::{AuditEntry, User, UserFlag};
 use crate::{now_unix, StoreError};
 
 /// The columns of a [`User`], from `users` aliased `u`.
-pub(crate) const USER_COLUMNS: &str = "u.id, u.login, u.name, u.is_admin";
+pub(crate) const USER_COLUMNS: &str = "u.id, u.login, u.name, u.is_admin, u.disabled";
 
 /// A user by login.
 async fn find_user<'c>(
@@ -77,6 +78,7 @@ impl MetaStore {
             login: login.to_string(),
             name: name.map(str::to_string),
             is_admin,
+            disabled: false,
         })
     }
 
@@ -102,6 +104,97 @@ impl MetaStore {
         ))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Sets a user's flag (`is_admin`, or `disabled`, which also ends the
+    /// user's sessions) with its audit row (`audit`'s actor and origin; the
+    /// action and detail are filled in).
+    pub async fn set_user_flag(
+        &self,
+        login: &str,
+        flag: UserFlag,
+        on: bool,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        let user = require_user(&mut w.tx, login).await?;
+        let (column, action) = match (flag, on) {
+            (UserFlag::Admin, _) => ("is_admin", AuditAction::UserAdmin),
+            (UserFlag::Disabled, true) => ("disabled", AuditAction::UserDisable),
+            (UserFlag::Disabled, false) => ("disabled", AuditAction::UserEnable),
+        };
+        sqlx::query(&format!("UPDATE users SET {column} = $2 WHERE id = $1"))
+            .bind(user.id)
+            .bind(i64::from(on))
+            .execute(&mut *w.tx)
+            .await?;
+        if flag == UserFlag::Disabled && on {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        let detail = match flag {
+            UserFlag::Admin => format!("login={login} admin={on}"),
+            UserFlag::Disabled => format!("login={login}"),
+        };
+        w.commit_audited(&AuditEntry {
+            action,
+            detail: Some(detail),
+            ..audit
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a user with their tokens, sessions, roles, team memberships
+    /// and crate ownerships; versions they published and owners they added
+    /// keep no reference to them (the audit log keeps their login). Refused
+    /// with [`StoreError::LastOwnerOf`] while they are the last user owner
+    /// of a crate.
+    pub async fn remove_user(&self, login: &str, audit: AuditEntry) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        let user = require_user(&mut w.tx, login).await?;
+        let last: Vec<(String, String)> = sqlx::query_as(
+            "SELECT r.name, c.name FROM crate_owners o JOIN crates c ON c.id = o.crate_id \
+             JOIN registries r ON r.id = c.registry_id WHERE o.user_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM crate_owners o2 WHERE o2.crate_id = o.crate_id AND o2.user_id <> $1) \
+             ORDER BY r.name, c.name",
+        )
+        .bind(user.id)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        if !last.is_empty() {
+            return Err(StoreError::LastOwnerOf {
+                login: login.to_string(),
+                crates: last.into_iter().map(|(r, c)| format!("{r}/{c}")).collect(),
+            });
+        }
+        for statement in [
+            "DELETE FROM sessions WHERE user_id = $1",
+            "UPDATE tokens SET parent_id = NULL WHERE parent_id IN \
+             (SELECT id FROM tokens WHERE user_id = $1)",
+            "DELETE FROM tokens WHERE user_id = $1",
+            "DELETE FROM registry_roles WHERE user_id = $1",
+            "DELETE FROM team_members WHERE user_id = $1",
+            "DELETE FROM crate_owners WHERE user_id = $1",
+            "UPDATE crate_owners SET added_by = NULL WHERE added_by = $1",
+            "UPDATE crate_owner_teams SET added_by = NULL WHERE added_by = $1",
+            "UPDATE versions SET published_by = NULL WHERE published_by = $1",
+            "DELETE FROM users WHERE id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(user.id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit_audited(&AuditEntry {
+            action: AuditAction::UserRemove,
+            detail: Some(format!("login={login}")),
+            ..audit
+        })
+        .await?;
+        Ok(())
     }
 
     /// Sets (or with `None` clears) a user's password hash and ends every
