@@ -1029,7 +1029,7 @@ fn a_crafted_backup_is_refused_before_anything_is_written() {
     // A forged users part (an administrator `mallory`) before the real one.
     let mut duplicated = real.clone();
     let users = part("users");
-    let forged = b"[1,\"mallory\",null,\"x\",1,0]\n".to_vec();
+    let forged = b"[1,\"mallory\",null,\"x\",1,0,0]\n".to_vec();
     duplicated.insert(users, (real[users].0.clone(), forged));
 
     // The audit log's part (late in the file, after the blobs' and other
