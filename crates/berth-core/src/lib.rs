@@ -431,13 +431,21 @@ impl Berth {
         cfg
     }
 
-    /// The `.cargo/config.toml` lines that point cargo at a registry.
+    /// The `.cargo/config.toml` lines that point cargo at a registry: a
+    /// proxy stands in for the public registry through source replacement
+    /// (`[source.crates-io] replace-with`), which is how cargo uses a
+    /// mirror; other kinds are named registries.
     pub fn cargo_config_snippet(&self, reg: &Registry) -> String {
-        format!(
-            "[registries.{name}]\nindex = \"sparse+{url}\"\ncredential-provider = [\"cargo:token\"]\n",
-            name = reg.name,
-            url = self.index_url(reg)
-        )
+        let (name, url) = (&reg.name, self.index_url(reg));
+        match reg.kind {
+            RegistryKind::Proxy => format!(
+                "[source.crates-io]\nreplace-with = \"{name}\"\n\n\
+                 [source.{name}]\nregistry = \"sparse+{url}\"\n"
+            ),
+            _ => format!(
+                "[registries.{name}]\nindex = \"sparse+{url}\"\ncredential-provider = [\"cargo:token\"]\n"
+            ),
+        }
     }
 
     /// Whether the database and blob store answer.

@@ -3,6 +3,10 @@
 //! a user changing their own password)
 //! and the read-only views its pages show (a registry's front page and
 //! listing, one crate's page with its dependents and downloads per day).
+//! Every kind of registry is browsable: a proxy's pages come from what it
+//! has cached (its index files, and the README of a `.crate` it holds), and
+//! never ask the upstream; a virtual registry's come from the member that
+//! owns a name, among the members the viewer may read.
 //!
 //! A session acts as its user with a read-only identity: it can see what
 //! the user may read, and the UI's account pages act on the user's own
@@ -10,7 +14,7 @@
 //! registry's rows. This module never speaks HTTP (cookies, forms and rate
 //! limits are the server's) and never renders anything.
 
-pub use berth_store::{CrateSummary, TokenInfo, VersionPage};
+pub use berth_store::{CrateSummary, SearchHit, TokenInfo, VersionPage};
 
 use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome};
 use rand::distr::{Alphanumeric, SampleString};
@@ -18,6 +22,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use crate::auth::{hash_password, hash_token, verify_password, Scopes};
 use crate::error::ServiceError;
 use crate::operations::CrateDetail;
+use crate::sources::Source;
 use crate::{Berth, Identity, Registry, RegistryKind};
 
 /// How long a login lasts.
@@ -31,11 +36,13 @@ pub struct Session {
 }
 
 /// What a registry's front shows: recently updated and most downloaded
-/// crates (hosted registries only; other kinds have no rows of their own).
+/// crates (for a proxy, the index files it fetched last; for a virtual
+/// registry, its readable members' crates), and how many crates it holds.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryFront {
     pub recent: Vec<CrateSummary>,
     pub top: Vec<CrateSummary>,
+    pub total: i64,
 }
 
 /// One crate's page: the hosted registry that holds it, its details, the
@@ -57,6 +64,10 @@ pub struct CratePage {
     /// Downloads per day over the last [`CHART_DAYS`] days, oldest first,
     /// one entry per day (zero included): `(Unix day number, count)`.
     pub daily_downloads: Vec<(i64, i64)>,
+    /// The crate comes from a proxy's cache: versions from its cached index
+    /// file, no owners, downloads or dependents of its own, and a README
+    /// only when the proxy holds that version's `.crate`.
+    pub proxied: bool,
 }
 
 /// Dependents one crate page lists.
@@ -310,6 +321,20 @@ impl Berth {
         self.registries().filter(move |r| self.may_read(r, who))
     }
 
+    /// A virtual registry's members, hosted ones first (empty for other
+    /// kinds).
+    pub fn members_of(&self, reg: &Registry) -> Vec<String> {
+        match &*reg.source {
+            Source::Virtual(v) => v
+                .hosted_members()
+                .iter()
+                .chain(v.proxy_members())
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The registry `/crates/NAME` means: the first one configured.
     pub fn default_registry(&self) -> Option<&Registry> {
         self.config
@@ -326,16 +351,56 @@ impl Berth {
         limit: i64,
     ) -> Result<RegistryFront, ServiceError> {
         self.authorize_read(reg, who)?;
-        if reg.kind != RegistryKind::Hosted {
-            return Ok(RegistryFront::default());
+        match &*reg.source {
+            Source::Hosted(_) => Ok(RegistryFront {
+                recent: self.meta.recent_crates(reg.id, limit).await?,
+                top: self.meta.top_crates(reg.id, limit).await?,
+                total: self.meta.crates_by_name(reg.id, 0, 0).await?.1,
+            }),
+            Source::Proxy(_) => {
+                let (rows, total) = self.meta.proxy_listing(reg.id, true, limit, 0).await?;
+                Ok(RegistryFront {
+                    recent: rows.into_iter().map(proxied_summary).collect(),
+                    top: Vec::new(),
+                    total,
+                })
+            }
+            Source::Virtual(v) => {
+                // Each readable member's front, a name shown once (from the
+                // first member that has it: hosted members come first).
+                let mut front = RegistryFront::default();
+                let mut seen = std::collections::HashSet::new();
+                let mut recent = Vec::new();
+                let mut top = Vec::new();
+                for m in v.hosted_members().iter().chain(v.proxy_members()) {
+                    let member = self.registry(m)?;
+                    if self.authorize_read(member, who).is_err() {
+                        continue;
+                    }
+                    let f = Box::pin(self.registry_front(member, who, limit)).await?;
+                    front.total += f.total;
+                    for c in f.recent {
+                        if seen.insert(berth_protocol::canonical_name(&c.name)) {
+                            recent.push(c);
+                        }
+                    }
+                    top.extend(f.top);
+                }
+                recent.sort_by_key(|c| std::cmp::Reverse(c.updated_at));
+                recent.truncate(limit.max(0) as usize);
+                top.sort_by_key(|c| std::cmp::Reverse(c.downloads));
+                top.truncate(limit.max(0) as usize);
+                front.recent = recent;
+                front.top = top;
+                Ok(front)
+            }
         }
-        Ok(RegistryFront {
-            recent: self.meta.recent_crates(reg.id, limit).await?,
-            top: self.meta.top_crates(reg.id, limit).await?,
-        })
     }
 
-    /// A page of a hosted registry's crates by name, and how many it has.
+    /// A page of a registry's crates, and how many it has: a hosted
+    /// registry's by name, a proxy's cached crates by name, a virtual
+    /// registry's as its search with no words lists them (members the
+    /// caller may not read left out).
     pub async fn list_crates(
         &self,
         registry: &str,
@@ -345,10 +410,34 @@ impl Berth {
     ) -> Result<(Vec<CrateSummary>, i64), ServiceError> {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
-        if reg.kind != RegistryKind::Hosted {
-            return Ok((Vec::new(), 0));
+        match reg.kind {
+            RegistryKind::Hosted => Ok(self.meta.crates_by_name(reg.id, limit, offset).await?),
+            RegistryKind::Proxy => {
+                let (rows, total) = self
+                    .meta
+                    .proxy_listing(reg.id, false, limit, offset)
+                    .await?;
+                Ok((rows.into_iter().map(proxied_summary).collect(), total))
+            }
+            RegistryKind::Virtual => {
+                let limit = limit.clamp(1, crate::operations::MAX_PER_PAGE);
+                let found = self
+                    .search(registry, who, "", Some(limit), Some(offset / limit + 1))
+                    .await?;
+                let rows = found
+                    .hits
+                    .into_iter()
+                    .map(|h| CrateSummary {
+                        name: h.name,
+                        max_version: h.max_version,
+                        description: h.description,
+                        downloads: h.downloads,
+                        updated_at: 0,
+                    })
+                    .collect();
+                Ok((rows, found.total))
+            }
         }
-        Ok(self.meta.crates_by_name(reg.id, limit, offset).await?)
     }
 
     /// One crate's page, at `vers` or its newest version.
@@ -359,7 +448,19 @@ impl Berth {
         name: &str,
         vers: Option<&str>,
     ) -> Result<CratePage, ServiceError> {
-        let reg = self.hosted_for(registry, who, name).await?;
+        let asked = self.registry(registry)?;
+        self.authorize_read(asked, who)?;
+        let reg = match self.page_holder(asked, who, name).await? {
+            Some(holder) if holder.kind == RegistryKind::Proxy => {
+                return self.proxied_page(holder, name, vers).await;
+            }
+            Some(holder) => holder,
+            None => {
+                return Err(ServiceError::NotFound(format!(
+                    "crate `{name}` does not exist"
+                )))
+            }
+        };
         let detail = self.crate_detail(&reg.name, who, name).await?;
         let missing = || ServiceError::NotFound(format!("crate `{name}` does not exist"));
         let canon_name = berth_protocol::canonical_name(name);
@@ -412,7 +513,252 @@ impl Berth {
             dependents,
             dependents_total,
             daily_downloads,
+            proxied: false,
         })
+    }
+
+    /// The registry whose rows a crate page of `reg` shows: `reg` itself,
+    /// or for a virtual registry the member that owns the name (hosted
+    /// members first; a claimed name only from them), asked only of what is
+    /// stored: a proxy member counts when it has the name cached, so that a
+    /// page never makes the proxy ask its upstream. `None` when no member
+    /// the caller may read has it.
+    async fn page_holder<'a>(
+        &'a self,
+        reg: &'a Registry,
+        who: Option<&'a Identity>,
+        name: &str,
+    ) -> Result<Option<&'a Registry>, ServiceError> {
+        let Source::Virtual(v) = &*reg.source else {
+            return Ok(Some(reg));
+        };
+        let lname = name.to_ascii_lowercase();
+        let canon = berth_protocol::canonical_name(name);
+        let mut owner = None;
+        for m in v.hosted_members() {
+            let member = self.registry(m)?;
+            if self.meta.find_crate(member.id, &canon).await?.is_some() {
+                owner = Some(member);
+                break;
+            }
+        }
+        if owner.is_none() && !v.claimed(&lname) {
+            for m in v.proxy_members() {
+                let member = self.registry(m)?;
+                let cached = self.meta.proxy_index_get(member.id, &lname).await?;
+                if cached.is_some_and(|row| row.body.is_some()) {
+                    owner = Some(member);
+                    break;
+                }
+            }
+        }
+        // The owner decides: a reader is never shown another member's
+        // namesake instead.
+        Ok(owner.filter(|m| self.authorize_read(m, who).is_ok()))
+    }
+
+    /// A crate page from a proxy's cache (see [`CratePage::proxied`]).
+    async fn proxied_page(
+        &self,
+        reg: &Registry,
+        name: &str,
+        vers: Option<&str>,
+    ) -> Result<CratePage, ServiceError> {
+        let lname = name.to_ascii_lowercase();
+        let missing = || ServiceError::NotFound(format!("crate `{name}` does not exist"));
+        let row = self.meta.proxy_index_get(reg.id, &lname).await?;
+        let body = row
+            .as_ref()
+            .and_then(|r| r.body.as_deref())
+            .ok_or_else(missing)?;
+        let mut lines = index_lines(body);
+        if lines.is_empty() {
+            return Err(missing());
+        }
+        lines.sort_by_cached_key(|l| semver::Version::parse(str_of(l, "vers")).ok());
+        let real = str_of(&lines[0], "name").to_string();
+        let cached: std::collections::HashMap<String, berth_store::ProxyCrateRow> = self
+            .meta
+            .proxy_cached_versions(reg.id, &lname)
+            .await?
+            .into_iter()
+            .collect();
+        let shown = match vers {
+            Some(v) => {
+                let wanted = semver::Version::parse(v).ok();
+                lines
+                    .iter()
+                    .position(|l| {
+                        str_of(l, "vers") == v
+                            || (wanted.is_some()
+                                && semver::Version::parse(str_of(l, "vers"))
+                                    .ok()
+                                    .as_ref()
+                                    .zip(wanted.as_ref())
+                                    .is_some_and(|(a, b)| a.cmp_precedence(b).is_eq()))
+                    })
+                    .ok_or_else(|| {
+                        ServiceError::NotFound(format!("crate `{name}` has no version `{v}`"))
+                    })?
+            }
+            None => lines
+                .iter()
+                .rposition(|l| !l["yanked"].as_bool().unwrap_or(false))
+                .unwrap_or(lines.len() - 1),
+        };
+        let line = &lines[shown];
+        let shown_vers = str_of(line, "vers").to_string();
+        let readme = match cached.get(&shown_vers) {
+            Some(c) => self.cached_readme(&c.cksum, &real, &shown_vers).await,
+            None => None,
+        };
+        let versions = lines
+            .iter()
+            .map(|l| {
+                let v = str_of(l, "vers").to_string();
+                crate::operations::VersionJson {
+                    yanked: l["yanked"].as_bool().unwrap_or(false),
+                    cksum: str_of(l, "cksum").to_string(),
+                    size: cached.get(&v).map_or(0, |c| c.size),
+                    published_at: l["pubtime"]
+                        .as_str()
+                        .and_then(|t| {
+                            time::OffsetDateTime::parse(
+                                t,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .ok()
+                        })
+                        .map_or(0, |t| t.unix_timestamp()),
+                    published_by: None,
+                    downloads: 0,
+                    has_readme: false,
+                    vers: v,
+                }
+            })
+            .collect::<Vec<_>>();
+        let max_version = lines
+            .iter()
+            .rev()
+            .find(|l| !l["yanked"].as_bool().unwrap_or(false))
+            .map(|l| str_of(l, "vers").to_string());
+        let changed = row.as_ref().map_or(0, |r| r.changed_at);
+        Ok(CratePage {
+            holder: reg.name.clone(),
+            detail: CrateDetail {
+                name: real,
+                description: None,
+                max_version,
+                downloads: 0,
+                created_at: versions.first().map_or(0, |v| v.published_at),
+                updated_at: changed,
+                owners: Vec::new(),
+                versions,
+            },
+            version: VersionPage {
+                vers: shown_vers,
+                metadata: line_metadata(line).to_string(),
+                readme,
+            },
+            metadata: line_metadata(line),
+            dependents: Vec::new(),
+            dependents_total: 0,
+            daily_downloads: Vec::new(),
+            proxied: true,
+        })
+    }
+
+    /// The README of a `.crate` a proxy holds (its `README.md`), read with
+    /// the publish limits off the async workers; `None` when it has none or
+    /// cannot be read (the page then says it has no README).
+    async fn cached_readme(&self, cksum: &str, name: &str, vers: &str) -> Option<String> {
+        let bytes = match self.blobs.get(cksum).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!(%cksum, error = %e, "cached crate unreadable for its page");
+                return None;
+            }
+        };
+        let (name, vers) = (name.to_string(), vers.to_string());
+        let limits = berth_tarball::Limits {
+            max_unpacked_size: self.config.limits.max_unpacked_size,
+            max_entries: self.config.limits.max_crate_entries,
+            ..Default::default()
+        };
+        tokio::task::spawn_blocking(move || {
+            berth_tarball::inspect(&bytes, &name, &vers, Some("README.md"), &limits)
+                .ok()
+                .and_then(|info| info.readme)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// A string field of an index line, or "".
+fn str_of<'a>(line: &'a serde_json::Value, key: &str) -> &'a str {
+    line.get(key).and_then(|v| v.as_str()).unwrap_or_default()
+}
+
+/// The index lines of a cached file that parse (a line that does not is
+/// left out of the page, as cargo would skip it).
+fn index_lines(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l.get("vers").is_some_and(|v| v.is_string()))
+        .collect()
+}
+
+/// What a crate page reads of publish metadata, from an index line: the
+/// dependencies (by their real names), the features (both maps) and the
+/// Rust version.
+fn line_metadata(line: &serde_json::Value) -> serde_json::Value {
+    let deps: Vec<serde_json::Value> = line["deps"]
+        .as_array()
+        .map(|deps| {
+            deps.iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "name": d["package"].as_str().or(d["name"].as_str()),
+                        "version_req": d["req"],
+                        "kind": d["kind"],
+                        "optional": d["optional"],
+                        "registry": d["registry"],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut features = line["features"].as_object().cloned().unwrap_or_default();
+    if let Some(more) = line["features2"].as_object() {
+        features.extend(more.clone());
+    }
+    serde_json::json!({
+        "deps": deps,
+        "features": features,
+        "rust_version": line["rust_version"],
+    })
+}
+
+/// A proxy's cached index file as a listed crate.
+fn proxied_summary((name, body, changed_at): (String, String, i64)) -> CrateSummary {
+    let lines = index_lines(&body);
+    let max_version = lines
+        .iter()
+        .filter(|l| !l["yanked"].as_bool().unwrap_or(false))
+        .filter_map(|l| semver::Version::parse(str_of(l, "vers")).ok())
+        .max()
+        .map(|v| v.to_string());
+    CrateSummary {
+        name: lines
+            .first()
+            .map_or(name, |l| str_of(l, "name").to_string()),
+        max_version,
+        description: None,
+        downloads: 0,
+        updated_at: changed_at,
     }
 }
 

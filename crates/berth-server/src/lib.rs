@@ -270,7 +270,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(path, route);
     }
     router
-        .fallback(ops::not_found)
+        .fallback(ui::fallback)
         .layer(CatchPanicLayer::new())
         // Outermost, one layer for what every request needs: the client's
         // address, the registry allow-lists, the request id and its span,

@@ -189,6 +189,8 @@ pub struct SearchHit {
     pub max_version: Option<String>,
     pub description: Option<String>,
     pub downloads: i64,
+    /// When the crate last changed (a proxy: when its index file did).
+    pub updated_at: i64,
 }
 
 /// One audit-log row to append.

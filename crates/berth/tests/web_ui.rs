@@ -503,7 +503,7 @@ fn a_hostile_readme_reaches_the_page_without_anything_active() {
     let page = b.get("/crates/innocent", 200);
     let readme_html = page
         .text
-        .split("<article class=\"readme\" aria-label=\"README\">")
+        .split("<article class=\"readme\" id=\"readme\" aria-label=\"README\">")
         .nth(1)
         .unwrap()
         .split("</article>")
@@ -706,12 +706,13 @@ fn dependents_downloads_per_day_and_teams_on_the_pages() {
         "<h2 id=\"dependents\">Dependents (2)</h2>",
         "<a href=\"/r/main/crates/app\">app</a> <span class=\"meta\">1.0.0 · 0 downloads</span>",
         "<a href=\"/r/main/crates/tool\">tool</a>",
-        "<figcaption id=\"chart-summary\" class=\"meta\">0 downloads in the last 90 days, 0 today</figcaption>",
+        "<figcaption id=\"chart-summary\" class=\"meta\">0 downloads in the last 14 days, 0 today</figcaption>",
     ] {
         assert!(page.text.contains(want), "{want} missing: {}", page.text);
     }
     assert!(!page.text.contains("spy"), "{}", page.text);
-    assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 90);
+    // A new crate: its chart starts a fortnight back, not 90 days.
+    assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 14);
     let app = anon.get("/r/main/crates/app", 200);
     assert!(
         app.text
@@ -766,16 +767,16 @@ fn dependents_downloads_per_day_and_teams_on_the_pages() {
     let page = wait_for_page(
         &mut anon,
         "/r/main/crates/base",
-        "3 downloads in the last 90 days, 3 today; busiest day ",
+        "3 downloads in the last 14 days, 3 today; busiest day ",
     );
-    assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 89);
+    assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 13);
     let today = page
         .text
         .split("<rect class=\"bar\" ")
         .nth(1)
         .expect("one bar with downloads");
     assert!(
-        today.starts_with("x=\"356\" y=\"0\" width=\"3\" height=\"60\"><title>")
+        today.contains("y=\"8\" width=\"20.7\" height=\"92\"><title>")
             && today.contains(": 3 downloads</title>"),
         "{today}"
     );
@@ -1214,4 +1215,295 @@ fn administrators_manage_users_from_the_admin_pages() {
         ],
         "{audit}"
     );
+}
+
+/// GETs a page as a browser asks for it (`Accept: text/html`).
+fn get_html(browser: &mut Browser<'_>, path: &str) -> Reply {
+    let url = format!("{}{path}", browser.server.url);
+    browser.send(
+        browser
+            .client
+            .get(url)
+            .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+    )
+}
+
+#[test]
+fn proxy_and_virtual_crates_are_browsable() {
+    // The upstream: another Berth whose `main` has `leftpad` with a README.
+    let upstream = Server::start();
+    let token = upstream.user_with_token("alice");
+    publish(
+        &upstream,
+        &token,
+        "main",
+        "leftpad",
+        "# Leftpad upstream\n\nPads on the left.\n",
+        json!({"keywords": ["pad"]}),
+    );
+    let server = Server::start_with_config(&format!(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"public\"\nkind = \"proxy\"\n\
+         upstream = \"{}\"\n\n[[registries]]\nname = \"company\"\nkind = \"virtual\"\n\
+         members = [\"main\", \"public\"]\n",
+        upstream.index_url("main")
+    ));
+    server.add_user("bob", false);
+    let bob = server.token("bob", &[]);
+    publish(&server, &bob, "main", "inhouse", "# In house\n", json!({}));
+    let mut anon = Browser::new(&server);
+    // Before anything is cached the proxy lists nothing, and says why.
+    let home = anon.get("/", 200);
+    assert!(home.text.contains("Nothing cached yet"), "{}", home.text);
+    // cargo fetches the index file and the crate through the proxy.
+    let r = server.get("/r/public/index/le/ft/leftpad");
+    assert_eq!(r.status(), 200);
+    let r = server.get("/r/public/api/v1/crates/leftpad/1.0.0/download");
+    assert_eq!(r.status(), 200);
+
+    // Search through the proxy and the virtual registry links to pages
+    // that exist.
+    let found = anon.get("/search.json?q=leftpad&r=public", 200).json();
+    assert_eq!(found["hits"][0]["url"], "/r/public/crates/leftpad");
+    let found = anon.get("/search.json?q=leftpad&r=company", 200).json();
+    assert_eq!(found["hits"][0]["url"], "/r/company/crates/leftpad");
+    for path in ["/r/public/crates/leftpad", "/r/company/crates/leftpad"] {
+        let page = anon.get(path, 200);
+        for want in [
+            "leftpad <span class=\"ver\">1.0.0</span>",
+            "<h1>Leftpad upstream</h1>",
+            "Served through the proxy <a href=\"/r/public\">public</a>",
+        ] {
+            assert!(
+                page.text.contains(want),
+                "{path}: {want} missing: {}",
+                page.text
+            );
+        }
+    }
+    let page = anon.get("/r/public/crates/leftpad/1.0.0", 200);
+    assert!(
+        page.text.contains("cargo add leftpad</code>"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("leftpad = &#34;1.0.0&#34;"),
+        "{}",
+        page.text
+    );
+    anon.get("/r/public/crates/leftpad/9.9.9", 404);
+    // Not cached: not fetched for a page, one 404.
+    anon.get("/r/public/crates/rightpad", 404);
+    // The hosted member's crate through the virtual registry.
+    let page = anon.get("/r/company/crates/inhouse", 200);
+    assert!(page.text.contains("<h1>In house</h1>"), "{}", page.text);
+
+    // Listings and counts.
+    let listing = anon.get("/r/public", 200);
+    assert!(listing.text.contains("1 crate cached"), "{}", listing.text);
+    assert!(
+        listing
+            .text
+            .contains("<a href=\"/r/public/crates/leftpad\">"),
+        "{}",
+        listing.text
+    );
+    assert!(
+        listing
+            .text
+            .contains("[source.crates-io]\nreplace-with = &#34;public&#34;"),
+        "{}",
+        listing.text
+    );
+    assert!(
+        listing
+            .text
+            .contains("[source.public]\nregistry = &#34;sparse+"),
+        "{}",
+        listing.text
+    );
+    assert!(
+        !listing.text.contains("[registries.public]"),
+        "{}",
+        listing.text
+    );
+    let listing = anon.get("/r/company", 200);
+    assert!(listing.text.contains("2 crates"), "{}", listing.text);
+    for want in ["/r/company/crates/leftpad", "/r/company/crates/inhouse"] {
+        assert!(listing.text.contains(want), "{want}: {}", listing.text);
+    }
+    let home = anon.get("/", 200);
+    assert!(
+        home.text.contains("/r/public/crates/leftpad"),
+        "{}",
+        home.text
+    );
+    assert!(
+        home.text.contains("/r/company/crates/inhouse"),
+        "{}",
+        home.text
+    );
+    assert!(!home.text.contains("[registries.public]"), "{}", home.text);
+}
+
+#[test]
+fn browsers_get_html_404s_redirects_a_favicon_and_robots_txt() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    publish(&server, &token, "main", "hello", "# Hello\n", json!({}));
+    let mut b = Browser::new(&server);
+    for path in [
+        "/crates/hello/versions",
+        "/nothing/here",
+        "/r/main/crates/hello/9.9.9",
+        "/crates/hello/9.9.9",
+    ] {
+        let r = get_html(&mut b, path);
+        assert!(r.status == 404 || r.status == 303, "{path}: {}", r.status);
+        if r.status == 404 {
+            assert!(
+                r.content_type().starts_with("text/html"),
+                "{path}: {}",
+                r.content_type()
+            );
+            assert!(
+                r.text.contains("<title>Not Found · Berth</title>"),
+                "{path}: {}",
+                r.text
+            );
+            assert_security_headers(path, &r);
+        }
+    }
+    // `/crates/NAME/versions` is the crate page's version table.
+    let r = b.get("/crates/hello/versions", 303);
+    assert_eq!(r.header("location"), Some("/crates/hello#versions"));
+    // Trailing slashes go to the page's URL.
+    for (from, to) in [
+        ("/r/main/", "/r/main"),
+        ("/crates/hello/", "/crates/hello"),
+        ("/search/?q=he", "/search?q=he"),
+    ] {
+        let r = get_html(&mut b, from);
+        assert_eq!(r.status, 308, "{from}");
+        assert_eq!(r.header("location"), Some(to), "{from}");
+    }
+    b.get("/crates/hello/1.0.0", 200);
+    // cargo and API clients keep the JSON error.
+    let r = server.get("/r/main/api/v1/crates/nothing/owners/x");
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("\"errors\""));
+    let r = server.get("/nothing/here");
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("no such endpoint"));
+    let r = server
+        .request(Method::GET, "/r/main/index/no/ne/nonesuch/")
+        .header("Accept", "text/html")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("\"errors\""));
+    // The icon and robots.txt.
+    let icon = b.get("/favicon.ico", 200);
+    assert_eq!(icon.content_type(), "image/x-icon");
+    let robots = b.get("/robots.txt", 200);
+    assert_eq!(robots.content_type(), "text/plain; charset=utf-8");
+    for want in ["Disallow: /r/*/api/", "Disallow: /r/*/index/", "Allow: /"] {
+        assert!(robots.text.contains(want), "{}", robots.text);
+    }
+}
+
+#[test]
+fn crate_page_versions_words_dates_install_lines_and_highlighting() {
+    let server = Server::start();
+    let token = server.user_with_token("alice");
+    let readme = "# Tool\n\n```rust\nfn main() { println!(\"hi\"); }\n```\n\n- [x] done\n\n> quoted\n\nNote[^a].\n\n[^a]: Footnote.\n";
+    publish(
+        &server,
+        &token,
+        "main",
+        "tool",
+        readme,
+        json!({"keywords": ["cli"], "categories": ["command-line-utilities"],
+               "repository": "https://example.org/someone/tool.git"}),
+    );
+    let r = server
+        .request(Method::DELETE, "/r/main/api/v1/crates/tool/1.0.0/yank")
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut b = Browser::new(&server);
+    let page = b.get("/crates/tool/1.0.0", 200);
+    for want in [
+        "<span class=\"hl-kw\">fn</span>",
+        "<span class=\"hl-mac\">println!</span>",
+        "<li class=\"task\">",
+        "<blockquote>",
+        "id=\"user-content-a\"",
+        "This version has been yanked.",
+        "<a class=\"tag category\" href=\"/search?q=command-line-utilities\">command-line-utilities</a>",
+        "<a class=\"tag\" href=\"/search?q=cli\">#cli</a>",
+        "tool = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }",
+        "cargo add tool --registry main",
+        ">example.org/someone/tool</a>",
+        "<a href=\"#readme\">Readme</a>",
+        "<a href=\"#versions\">Versions",
+        "<a href=\"#deps\">Dependencies",
+        "<a href=\"#dependents\">Dependents",
+        "<table class=\"dense\">",
+        ">just now</time>",
+    ] {
+        assert!(page.text.contains(want), "{want} missing: {}", page.text);
+    }
+    // The README comes before the sidebar in the page (first on a phone).
+    let readme_at = page.text.find("id=\"readme\"").unwrap();
+    let side_at = page.text.find("<aside").unwrap();
+    assert!(readme_at < side_at);
+}
+
+#[test]
+fn search_sorts_merges_registries_and_numbers_pages() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"other\"\n",
+    );
+    let token = server.user_with_token("alice");
+    for name in ["foo10", "foo2", "foo1"] {
+        publish(&server, &token, "main", name, "x", json!({}));
+    }
+    publish(&server, &token, "other", "foo3", "x", json!({}));
+    let mut b = Browser::new(&server);
+    // No registry chosen: every readable registry, each hit named.
+    let all = b.get("/search.json?q=foo&sort=name", 200).json();
+    let names: Vec<&str> = all["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["foo1", "foo2", "foo3", "foo10"]);
+    assert_eq!(all["hits"][2]["registry"], "other");
+    assert_eq!(all["hits"][2]["url"], "/r/other/crates/foo3");
+    assert_eq!(all["total"], 4);
+    let one = b.get("/search.json?q=foo&r=main&sort=name", 200).json();
+    assert_eq!(one["total"], 3);
+    assert_eq!(one["hits"][2]["name"], "foo10");
+    b.get("/search.json?q=foo&sort=sideways", 400);
+    let page = b.get("/search?q=foo&sort=recent", 200);
+    assert!(
+        page.text.contains("<option value=\"recent\" selected>"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains("<option value=\"\" selected>All registries</option>"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("<span class=\"tag\">other</span>"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("updated <time"), "{}", page.text);
 }

@@ -1134,7 +1134,8 @@ impl Proxy {
             .proxy_index_names(reg.id)
             .await?
             .into_iter()
-            .filter(|n| n.replace('_', "-").contains(&q))
+            // The upstream's `config.json` is kept beside the crates.
+            .filter(|n| n != CONFIG_KEY && n.replace('_', "-").contains(&q))
             .collect();
         let total = names.len() as i64;
         let mut hits = Vec::new();
@@ -1158,6 +1159,7 @@ impl Proxy {
                 max_version,
                 description: None,
                 downloads: 0,
+                updated_at: row.changed_at,
             });
         }
         Ok(SearchResults::of(hits, total))

@@ -3,6 +3,7 @@
 //! meaning, so browsers keep them for a year without asking again.
 //!
 //! Only the files listed here are served; nothing is read from disk.
+//! `/favicon.ico` and `/robots.txt` live here too, under their fixed names.
 
 use std::sync::LazyLock;
 
@@ -67,6 +68,43 @@ pub(crate) async fn serve(Path(file): Path<String>) -> Response {
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         "no such file\n",
+    )
+        .into_response()
+}
+
+/// `GET /favicon.ico`: Berth's icon (32 px, a PNG inside an ICO).
+pub(crate) async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/x-icon"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        &include_bytes!("../../assets/favicon.ico")[..],
+    )
+        .into_response()
+}
+
+/// What `/robots.txt` says: pages may be crawled; cargo's index and
+/// downloads, the APIs, search results as JSON and the pages behind a
+/// login may not.
+const ROBOTS: &str = "User-agent: *\n\
+Disallow: /r/*/index/\n\
+Disallow: /r/*/api/\n\
+Disallow: /api/\n\
+Disallow: /search.json\n\
+Disallow: /account\n\
+Disallow: /admin\n\
+Disallow: /login\n\
+Allow: /\n";
+
+/// `GET /robots.txt`
+pub(crate) async fn robots() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ROBOTS,
     )
         .into_response()
 }

@@ -3,6 +3,11 @@
 //! `/login`, `/account` and `/admin/…`, with a small external script and a
 //! stylesheet embedded in the binary ([`assets`]).
 //!
+//! Requests no route answers come to [`fallback`]: a browser (a GET that
+//! accepts `text/html`) gets the UI's HTML 404 page, cargo and API clients
+//! the JSON error; a page's URL with a trailing slash redirects to the URL
+//! without it. `/favicon.ico` and `/robots.txt` are answered here too.
+//!
 //! Every UI response carries the security headers (a strict CSP with no
 //! inline script, frame-ancestors none, nosniff, a referrer policy) and is
 //! compressed (gzip or brotli) when the client accepts it. A page learns
@@ -56,6 +61,12 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/search", page(get(pages::search))),
         ("/search.json", page(get(pages::search_json))),
         ("/crates/{name}", page(get(pages::default_crate))),
+        (
+            "/crates/{name}/{version}",
+            page(get(pages::default_crate_version)),
+        ),
+        ("/favicon.ico", page(get(assets::favicon))),
+        ("/robots.txt", page(get(assets::robots))),
         ("/r/{registry}", page(get(pages::registry))),
         ("/r/{registry}/crates/{name}", page(get(pages::crate_page))),
         (
@@ -86,6 +97,59 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 /// never stored by shared caches.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
+    add_security_headers(&mut response);
+    response
+}
+
+/// Where a request that no route answers goes. A GET or HEAD of a page's
+/// URL with trailing slashes is redirected (308) to the URL without them;
+/// one from a browser (it accepts `text/html`) gets the HTML 404 page;
+/// anything else (cargo, API clients, `curl`), and anything under a
+/// registry's `index/` or `api/` or under `/api/`, the JSON error.
+pub(crate) async fn fallback(req: Request) -> Response {
+    let path = req.uri().path();
+    let machine = path.starts_with("/api/")
+        || path
+            .strip_prefix("/r/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(_, rest)| {
+                rest.starts_with("index/") || rest.starts_with("api/") || rest == "index"
+            });
+    let reads = req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD;
+    if !reads || machine {
+        return crate::ops::not_found().await.into_response();
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() < path.len() && !trimmed.is_empty() && !trimmed.contains("//") {
+        let to = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&to) {
+            let mut response = StatusCode::PERMANENT_REDIRECT.into_response();
+            response.headers_mut().insert(header::LOCATION, v);
+            add_security_headers(&mut response);
+            return response;
+        }
+    }
+    let html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !html {
+        return crate::ops::not_found().await.into_response();
+    }
+    let mut response = UiError::new(
+        StatusCode::NOT_FOUND,
+        "No page here. Search for a crate, or start from the home page.",
+    )
+    .into_response();
+    add_security_headers(&mut response);
+    response
+}
+
+fn add_security_headers(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -110,7 +174,6 @@ async fn security_headers(req: Request, next: Next) -> Response {
         header::VARY,
         HeaderValue::from_static("Cookie, Accept-Encoding"),
     );
-    response
 }
 
 /// What every page's frame shows: title, who is logged in, the assets.
@@ -249,6 +312,68 @@ pub(crate) fn human_size(bytes: i64) -> String {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
         b => format!("{:.1} MB", b as f64 / 1024.0 / 1024.0),
+    }
+}
+
+/// A moment as a page shows it: "3 days ago", with the absolute date for a
+/// `title` and the ISO form for `<time datetime>`; all empty when unknown.
+#[derive(Clone, Default)]
+pub(crate) struct When {
+    pub ago: String,
+    pub abs: String,
+    pub iso: String,
+}
+
+impl When {
+    pub(crate) fn of(secs: i64) -> When {
+        When::at(secs, time::OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    pub(crate) fn at(secs: i64, now: i64) -> When {
+        if secs <= 0 {
+            return When::default();
+        }
+        let iso = time::OffsetDateTime::from_unix_timestamp(secs)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        When {
+            ago: ago(now - secs),
+            abs: human_date(secs),
+            iso,
+        }
+    }
+}
+
+/// An age in words: "just now", "1 minute ago", "3 days ago", "2 years ago".
+pub(crate) fn ago(secs: i64) -> String {
+    let n = |count: i64, unit: &str| {
+        if count == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{count} {unit}s ago")
+        }
+    };
+    match secs.max(0) {
+        s if s < 60 => "just now".to_string(),
+        s if s < 3_600 => n(s / 60, "minute"),
+        s if s < 86_400 => n(s / 3_600, "hour"),
+        s if s < 2 * 86_400 => "yesterday".to_string(),
+        s if s < 31 * 86_400 => n(s / 86_400, "day"),
+        s if s < 365 * 86_400 => n(s / (30 * 86_400), "month"),
+        s => n(s / (365 * 86_400), "year"),
+    }
+}
+
+/// `count noun`, with the noun's plural when the count is not one.
+pub(crate) fn plural(count: i64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 

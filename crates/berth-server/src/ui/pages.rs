@@ -1,20 +1,26 @@
 //! The pages anyone may open: home, search (and its JSON for results as
-//! you type), a registry's listing and a crate's page. Each asks berth-core
-//! with the viewer's identity, which decides what may be read; anything a
-//! viewer may not read is the one [`UiError::not_found`] page.
+//! you type), a registry's listing and a crate's page, for every kind of
+//! registry (a proxy's from what it has cached, a virtual registry's from
+//! the member that owns a name). Each asks berth-core with the viewer's
+//! identity, which decides what may be read; anything a viewer may not read
+//! is the one [`UiError::not_found`] page.
+//!
+//! Search asks one registry, or every registry the viewer may read when
+//! none is chosen, and orders the hits by relevance (the store's order),
+//! downloads, last update or name (numbers in names compared as numbers).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use berth_core::web::CratePage;
 use berth_core::web::CrateSummary;
-use berth_core::{Registry, ServiceError};
+use berth_core::{Registry, RegistryKind, ServiceError};
 use serde::Deserialize;
 
 use super::session::Viewer;
-use super::{human_date, human_size, markdown, render, Chrome, UiError};
+use super::{human_date, human_size, markdown, plural, render, Chrome, UiError, When};
 use crate::AppState;
 
 /// Crates per list on the home page.
@@ -29,7 +35,11 @@ pub(crate) struct CrateItem {
     version: String,
     description: String,
     downloads: i64,
-    updated: String,
+    updated: When,
+    /// The registry it is in, shown when a list mixes registries.
+    registry: String,
+    /// Downloads are counted (not for a proxy's crates).
+    counted: bool,
 }
 
 impl CrateItem {
@@ -40,8 +50,15 @@ impl CrateItem {
             version: c.max_version.unwrap_or_default(),
             description: c.description.unwrap_or_default(),
             downloads: c.downloads,
-            updated: human_date(c.updated_at),
+            updated: When::of(c.updated_at),
+            registry: registry.to_string(),
+            counted: true,
         }
+    }
+
+    fn uncounted(mut self, kind: RegistryKind) -> CrateItem {
+        self.counted = kind != RegistryKind::Proxy;
+        self
     }
 }
 
@@ -51,8 +68,33 @@ struct RegistryItem {
     kind: String,
     private: bool,
     snippet: String,
+    /// How cargo is pointed at it, in words.
+    how: &'static str,
+    recent_title: &'static str,
     recent: Vec<CrateItem>,
     top: Vec<CrateItem>,
+    total: i64,
+    empty: &'static str,
+}
+
+/// What an empty list of a registry's crates says.
+fn empty_list(kind: RegistryKind) -> &'static str {
+    match kind {
+        RegistryKind::Proxy => {
+            "Nothing cached yet: crates appear here once cargo fetches them through this proxy."
+        }
+        _ => "No crates yet.",
+    }
+}
+
+/// What a registry's snippet is for.
+fn how_to_use(kind: RegistryKind) -> &'static str {
+    match kind {
+        RegistryKind::Proxy => {
+            "To fetch every crates-io dependency through this proxy, add to <code>.cargo/config.toml</code>:"
+        }
+        _ => "Add to <code>.cargo/config.toml</code>:",
+    }
 }
 
 #[derive(askama::Template)]
@@ -77,16 +119,24 @@ pub(crate) async fn home(
             kind: reg.kind.to_string(),
             private: reg.private,
             snippet: berth.cargo_config_snippet(reg),
+            how: how_to_use(reg.kind),
+            recent_title: if reg.kind == RegistryKind::Proxy {
+                "Recently fetched"
+            } else {
+                "Recently updated"
+            },
             recent: front
                 .recent
                 .into_iter()
-                .map(|c| CrateItem::new(&reg.name, c))
+                .map(|c| CrateItem::new(&reg.name, c).uncounted(reg.kind))
                 .collect(),
             top: front
                 .top
                 .into_iter()
                 .map(|c| CrateItem::new(&reg.name, c))
                 .collect(),
+            total: front.total,
+            empty: empty_list(reg.kind),
         });
     }
     Ok(render(&HomePage {
@@ -100,11 +150,100 @@ pub(crate) struct SearchParams {
     #[serde(default)]
     q: String,
     r: Option<String>,
+    sort: Option<String>,
     page: Option<i64>,
 }
 
-/// The registry a search or listing means: the one named, else the default
-/// (a registry the viewer's address may not reach is not found).
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    /// The store's order: the exact name, then downloads.
+    Relevance,
+    Downloads,
+    Recent,
+    Name,
+}
+
+impl Sort {
+    const ALL: [Sort; 4] = [Sort::Relevance, Sort::Downloads, Sort::Recent, Sort::Name];
+
+    fn parse(s: Option<&str>) -> Result<Sort, UiError> {
+        Ok(match s.unwrap_or("") {
+            "" | "relevance" => Sort::Relevance,
+            "downloads" => Sort::Downloads,
+            "recent" => Sort::Recent,
+            "name" => Sort::Name,
+            other => {
+                return Err(UiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "invalid search: unknown order `{other}` (relevance, downloads, recent or name)"
+                    ),
+                ))
+            }
+        })
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Sort::Relevance => "relevance",
+            Sort::Downloads => "downloads",
+            Sort::Recent => "recent",
+            Sort::Name => "name",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Sort::Relevance => "Relevance",
+            Sort::Downloads => "Most downloaded",
+            Sort::Recent => "Recently updated",
+            Sort::Name => "Name",
+        }
+    }
+}
+
+/// Compares crate names as people read them: runs of digits by their
+/// value (`foo2` before `foo10`), the rest by lowercase text.
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, nb) = (&a[..da], &b[..db]);
+                let strip = |n: &[u8]| -> usize { n.iter().take_while(|c| **c == b'0').count() };
+                let (ta, tb) = (&na[strip(na)..], &nb[strip(nb)..]);
+                let by_value = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                a = &a[da..];
+                b = &b[db..];
+            }
+            (Some(x), Some(y)) => {
+                let (x, y) = (x.to_ascii_lowercase(), y.to_ascii_lowercase());
+                // `-` and `_` are one separator in crate names.
+                let fold = |c: u8| if c == b'_' { b'-' } else { c };
+                match fold(x).cmp(&fold(y)) {
+                    Ordering::Equal => {
+                        a = &a[1..];
+                        b = &b[1..];
+                    }
+                    other => return other,
+                }
+            }
+        }
+    }
+}
+
+/// The registry a listing means: the one named, else the default (a
+/// registry the viewer's address may not reach is not found).
 fn chosen<'a>(
     state: &'a AppState,
     viewer: &Viewer,
@@ -145,46 +284,177 @@ struct SearchOutcome {
     total: i64,
     page: i64,
     pages: i64,
+    /// The registry searched, or "" for all of them.
+    registry: String,
+    sort: Sort,
 }
+
+/// Matches of one registry gathered for a reordered or merged page: at
+/// most this many (the depth search serves), read a hundred at a time.
+const GATHER_MAX: i64 = 1_000;
+const GATHER_STEP: i64 = 100;
 
 async fn run_search(
     state: &AppState,
     viewer: &Viewer,
-    reg: &Registry,
     p: &SearchParams,
 ) -> Result<SearchOutcome, UiError> {
-    let page = p.page.unwrap_or(1).clamp(1, 1_000 / PER_PAGE);
-    let results = state
-        .berth
-        .search(&reg.name, viewer.who(), &p.q, Some(PER_PAGE), Some(page))
-        .await
-        .map_err(|e| match e {
-            ServiceError::Unauthorized(_) | ServiceError::Forbidden(_) => UiError::not_found(),
-            other => other.into(),
-        })?;
-    let hits = results
-        .hits
+    let sort = Sort::parse(p.sort.as_deref())?;
+    let page = p.page.unwrap_or(1).clamp(1, GATHER_MAX / PER_PAGE);
+    let one = match p.r.as_deref().filter(|r| !r.is_empty()) {
+        Some(name) => Some(chosen(state, viewer, Some(name))?),
+        None => None,
+    };
+    let refuse = |e: ServiceError| match e {
+        ServiceError::Unauthorized(_) | ServiceError::Forbidden(_) => UiError::not_found(),
+        other => other.into(),
+    };
+    let item = |reg: &Registry, h: berth_core::web::SearchHit| {
+        CrateItem::new(
+            &reg.name,
+            CrateSummary {
+                name: h.name,
+                max_version: h.max_version,
+                description: h.description,
+                downloads: h.downloads,
+                updated_at: h.updated_at,
+            },
+        )
+        .uncounted(reg.kind)
+    };
+    // One registry in its own order: just the page asked for.
+    if let (Some(reg), Sort::Relevance) = (one, sort) {
+        let results = state
+            .berth
+            .search(&reg.name, viewer.who(), &p.q, Some(PER_PAGE), Some(page))
+            .await
+            .map_err(refuse)?;
+        let pages = ((results.total + PER_PAGE - 1) / PER_PAGE).clamp(1, GATHER_MAX / PER_PAGE);
+        return Ok(SearchOutcome {
+            hits: results.hits.into_iter().map(|h| item(reg, h)).collect(),
+            total: results.total,
+            page,
+            pages,
+            registry: reg.name.clone(),
+            sort,
+        });
+    }
+    // Otherwise every match up to the depth search serves, from each
+    // registry asked, merged and ordered here.
+    let regs: Vec<&Registry> = match one {
+        Some(reg) => vec![reg],
+        None => visible_registries(state, viewer).collect(),
+    };
+    let mut all = Vec::new();
+    let mut total = 0;
+    for reg in regs {
+        // Relevance across registries needs only as many as this page.
+        let want = if sort == Sort::Relevance {
+            page * PER_PAGE
+        } else {
+            GATHER_MAX
+        };
+        let mut n = 1;
+        loop {
+            let results = state
+                .berth
+                .search(&reg.name, viewer.who(), &p.q, Some(GATHER_STEP), Some(n))
+                .await
+                .map_err(refuse)?;
+            if n == 1 {
+                total += results.total;
+            }
+            let got = results.hits.len() as i64;
+            all.extend(results.hits.into_iter().map(|h| item(reg, h)));
+            if got < GATHER_STEP || n * GATHER_STEP >= want.min(results.total) {
+                break;
+            }
+            n += 1;
+        }
+    }
+    let exact = |c: &CrateItem| {
+        berth_protocol::canonical_name(&c.name) == berth_protocol::canonical_name(p.q.trim())
+    };
+    match sort {
+        // Exact names first, then downloads, as each registry orders them.
+        Sort::Relevance | Sort::Downloads => all.sort_by(|a, b| {
+            let first = if sort == Sort::Relevance {
+                exact(b).cmp(&exact(a))
+            } else {
+                std::cmp::Ordering::Equal
+            };
+            first
+                .then_with(|| b.downloads.cmp(&a.downloads))
+                .then_with(|| natural_cmp(&a.name, &b.name))
+        }),
+        Sort::Recent => all.sort_by(|a, b| {
+            b.updated
+                .iso
+                .cmp(&a.updated.iso)
+                .then_with(|| natural_cmp(&a.name, &b.name))
+        }),
+        Sort::Name => all.sort_by(|a, b| {
+            natural_cmp(&a.name, &b.name).then_with(|| a.registry.cmp(&b.registry))
+        }),
+    }
+    let pages =
+        ((total.min(all.len() as i64) + PER_PAGE - 1) / PER_PAGE).clamp(1, GATHER_MAX / PER_PAGE);
+    let hits = all
         .into_iter()
-        .map(|h| {
-            CrateItem::new(
-                &reg.name,
-                CrateSummary {
-                    name: h.name,
-                    max_version: h.max_version,
-                    description: h.description,
-                    downloads: h.downloads,
-                    updated_at: 0,
-                },
-            )
-        })
+        .skip(((page - 1) * PER_PAGE) as usize)
+        .take(PER_PAGE as usize)
         .collect();
-    let pages = ((results.total + PER_PAGE - 1) / PER_PAGE).clamp(1, 1_000 / PER_PAGE);
     Ok(SearchOutcome {
         hits,
-        total: results.total,
+        total,
         page,
         pages,
+        registry: one.map(|r| r.name.clone()).unwrap_or_default(),
+        sort,
     })
+}
+
+/// A link in the search page's pager.
+struct PageLink {
+    n: i64,
+    url: String,
+    current: bool,
+}
+
+/// The pager's numbered links: the first, the last, and two either side
+/// of the current page (`None` stands for a gap).
+fn page_links(o: &SearchOutcome, q: &str) -> Vec<Option<PageLink>> {
+    let mut out = Vec::new();
+    let mut last = 0;
+    for n in 1..=o.pages {
+        if n == 1 || n == o.pages || (n - o.page).abs() <= 2 {
+            if n > last + 1 {
+                out.push(None);
+            }
+            out.push(Some(PageLink {
+                n,
+                url: search_url(q, &o.registry, o.sort, n),
+                current: n == o.page,
+            }));
+            last = n;
+        }
+    }
+    out
+}
+
+fn search_url(q: &str, registry: &str, sort: Sort, page: i64) -> String {
+    let mut url = form_urlencoded::Serializer::new(String::new());
+    url.append_pair("q", q);
+    if !registry.is_empty() {
+        url.append_pair("r", registry);
+    }
+    if sort != Sort::Relevance {
+        url.append_pair("sort", sort.word());
+    }
+    if page > 1 {
+        url.append_pair("page", &page.to_string());
+    }
+    format!("/search?{}", url.finish())
 }
 
 #[derive(askama::Template)]
@@ -193,30 +463,48 @@ struct SearchPage {
     c: Chrome,
     registries: Vec<String>,
     registry: String,
+    sorts: Vec<(&'static str, &'static str, bool)>,
     q: String,
     hits: Vec<CrateItem>,
     total: i64,
     page: i64,
     pages: i64,
+    links: Vec<Option<PageLink>>,
+    prev: Option<String>,
+    next: Option<String>,
 }
 
-/// `GET /search?q=&r=&page=`: results from one registry, a page at a time.
+/// `GET /search?q=&r=&sort=&page=`: results from one registry, or from
+/// every registry the viewer may read, a page at a time.
 pub(crate) async fn search(
     State(state): State<AppState>,
     viewer: Viewer,
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let p = params(q)?;
-    let reg = chosen(&state, &viewer, p.r.as_deref())?;
-    let outcome = run_search(&state, &viewer, reg, &p).await?;
-    let mut c = Chrome::new(format!("Search {}", reg.name), Some(&viewer));
+    let outcome = run_search(&state, &viewer, &p).await?;
+    let title = if outcome.registry.is_empty() {
+        "Search".to_string()
+    } else {
+        format!("Search {}", outcome.registry)
+    };
+    let mut c = Chrome::new(title, Some(&viewer));
     c.q = p.q.clone();
+    let links = page_links(&outcome, &p.q);
+    let at = |n: i64| search_url(&p.q, &outcome.registry, outcome.sort, n);
     Ok(render(&SearchPage {
         c,
         registries: visible_registries(&state, &viewer)
             .map(|r| r.name.clone())
             .collect(),
-        registry: reg.name.clone(),
+        sorts: Sort::ALL
+            .iter()
+            .map(|s| (s.word(), s.label(), *s == outcome.sort))
+            .collect(),
+        prev: (outcome.page > 1).then(|| at(outcome.page - 1)),
+        next: (outcome.page < outcome.pages).then(|| at(outcome.page + 1)),
+        links,
+        registry: outcome.registry,
         q: p.q,
         hits: outcome.hits,
         total: outcome.total,
@@ -225,7 +513,7 @@ pub(crate) async fn search(
     }))
 }
 
-/// `GET /search.json?q=&r=&page=`: the same results as JSON, for the
+/// `GET /search.json?q=&r=&sort=&page=`: the same results as JSON, for the
 /// search page's results as you type (the session decides what is read).
 pub(crate) async fn search_json(
     State(state): State<AppState>,
@@ -233,21 +521,21 @@ pub(crate) async fn search_json(
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let p = params(q)?;
-    let reg = chosen(&state, &viewer, p.r.as_deref())?;
-    let outcome = run_search(&state, &viewer, reg, &p).await?;
+    let outcome = run_search(&state, &viewer, &p).await?;
     let hits: Vec<_> = outcome
         .hits
         .iter()
         .map(|h| {
             serde_json::json!({
                 "name": h.name, "version": h.version, "description": h.description,
-                "downloads": h.downloads, "url": h.url,
+                "downloads": h.counted.then_some(h.downloads), "url": h.url, "registry": h.registry,
+                "updated": h.updated.ago, "updated_at": h.updated.abs,
             })
         })
         .collect();
     Ok(Json(serde_json::json!({
-        "registry": reg.name, "q": p.q, "total": outcome.total,
-        "page": outcome.page, "pages": outcome.pages, "hits": hits,
+        "registry": outcome.registry, "q": p.q, "sort": outcome.sort.word(),
+        "total": outcome.total, "page": outcome.page, "pages": outcome.pages, "hits": hits,
     }))
     .into_response())
 }
@@ -260,8 +548,13 @@ struct RegistryPage {
     kind: String,
     private: bool,
     snippet: String,
+    how: &'static str,
+    /// What the count counts, in words ("3 crates", "152 crates cached").
+    count: String,
+    /// For a virtual registry, its members the viewer may read.
+    members: Vec<String>,
+    empty: &'static str,
     crates: Vec<CrateItem>,
-    total: i64,
     page: i64,
     pages: i64,
 }
@@ -287,33 +580,48 @@ pub(crate) async fn registry(
         .berth
         .registry(&name)
         .map_err(|_| UiError::not_found())?;
+    if !state.guard.reaches(&reg.name, viewer.addr) {
+        return Err(UiError::not_found());
+    }
     let (rows, total) = state
         .berth
         .list_crates(&reg.name, viewer.who(), PER_PAGE, (page - 1) * PER_PAGE)
         .await
         .map_err(|_| UiError::not_found())?;
+    let count = match reg.kind {
+        RegistryKind::Proxy => format!("{} cached", plural(total, "crate")),
+        _ => plural(total, "crate"),
+    };
     Ok(render(&RegistryPage {
         c: Chrome::new(format!("Registry {}", reg.name), Some(&viewer)),
         name: reg.name.clone(),
         kind: reg.kind.to_string(),
         private: reg.private,
         snippet: state.berth.cargo_config_snippet(reg),
+        how: how_to_use(reg.kind),
+        empty: empty_list(reg.kind),
+        count,
+        members: state
+            .berth
+            .members_of(reg)
+            .into_iter()
+            .filter(|m| visible_registries(&state, &viewer).any(|r| r.name == *m))
+            .collect(),
         crates: rows
             .into_iter()
-            .map(|c| CrateItem::new(&reg.name, c))
+            .map(|c| CrateItem::new(&reg.name, c).uncounted(reg.kind))
             .collect(),
-        total,
         page,
         pages: ((total + PER_PAGE - 1) / PER_PAGE).max(1),
     }))
 }
 
-/// A version in the crate page's list.
+/// A version in the crate page's table.
 struct VersionItem {
     vers: String,
     url: String,
     yanked: bool,
-    date: String,
+    date: When,
     size: String,
     downloads: i64,
     current: bool,
@@ -321,26 +629,49 @@ struct VersionItem {
 
 /// One day's bar of the downloads chart (SVG user units).
 struct Bar {
-    x: i64,
+    x: String,
     y: i64,
+    width: String,
     height: i64,
     zero: bool,
     label: String,
 }
 
+/// A label on the chart's axes.
+struct Tick {
+    x: String,
+    y: i64,
+    text: String,
+    anchor: &'static str,
+}
+
 /// The crate page's downloads chart: one bar per day, drawn server-side as
-/// inline SVG (no script), with its numbers as text beside it.
+/// inline SVG (no script), with a y axis (zero, the peak), dates under the
+/// first and last day, and its numbers as text beside it. A young crate's
+/// chart starts at its first day (at least a fortnight is drawn), so a
+/// single day of data is a readable bar, not a sliver at the edge.
 struct Chart {
     bars: Vec<Bar>,
+    ticks: Vec<Tick>,
+    /// The plot area: left edge, top, right edge, bottom (the x axis).
+    left: i64,
+    top: i64,
+    right: i64,
+    bottom: i64,
     width: i64,
     height: i64,
     summary: String,
 }
 
-/// Width of a day's bar and the gap after it, and the chart's height.
-const BAR_WIDTH: i64 = 3;
-const BAR_GAP: i64 = 1;
-const CHART_HEIGHT: i64 = 60;
+/// The chart's size in SVG units (it scales to its box, keeping its
+/// proportions, so its text stays undistorted).
+const CHART_WIDTH: i64 = 400;
+const CHART_HEIGHT: i64 = 120;
+const CHART_LEFT: i64 = 34;
+const CHART_TOP: i64 = 8;
+const CHART_BOTTOM: i64 = 100;
+/// Fewest days a chart draws.
+const CHART_MIN_DAYS: usize = 14;
 
 /// A Unix day number as `YYYY-MM-DD`.
 fn day_date(day: i64) -> String {
@@ -351,41 +682,94 @@ fn day_date(day: i64) -> String {
         .to_string()
 }
 
-fn chart(daily: &[(i64, i64)]) -> Chart {
+fn chart(daily: &[(i64, i64)], created_at: i64) -> Chart {
+    // From the crate's first day on (or at least the last fortnight).
+    let first_day = created_at.div_euclid(86_400);
+    let skip = daily
+        .iter()
+        .take_while(|(d, _)| *d < first_day)
+        .count()
+        .min(daily.len().saturating_sub(CHART_MIN_DAYS));
+    let daily = &daily[skip..];
     let peak = daily.iter().map(|(_, n)| *n).max().unwrap_or(0);
     let total: i64 = daily.iter().map(|(_, n)| *n).sum();
     let today = daily.last().map_or(0, |(_, n)| *n);
+    let plot_w = (CHART_WIDTH - CHART_LEFT - 4) as f64;
+    let plot_h = CHART_BOTTOM - CHART_TOP;
+    let step = plot_w / daily.len().max(1) as f64;
+    let bar_w = (step * 0.8).max(1.0);
     let bars = daily
         .iter()
         .enumerate()
         .map(|(i, (day, n))| {
             // At least one unit high, so that a quiet day still shows.
             let height = if peak > 0 {
-                (n * CHART_HEIGHT / peak).max(1)
+                (n * plot_h / peak).max(1)
             } else {
                 1
             };
-            let noun = if *n == 1 { "download" } else { "downloads" };
             Bar {
-                x: i as i64 * (BAR_WIDTH + BAR_GAP),
-                y: CHART_HEIGHT - height,
+                x: format!(
+                    "{:.1}",
+                    CHART_LEFT as f64 + i as f64 * step + (step - bar_w) / 2.0
+                ),
+                y: CHART_BOTTOM - height,
+                width: format!("{bar_w:.1}"),
                 height,
                 zero: *n == 0,
-                label: format!("{}: {n} {noun}", day_date(*day)),
+                label: format!("{}: {}", day_date(*day), plural(*n, "download")),
             }
         })
         .collect::<Vec<_>>();
+    let mut ticks = vec![
+        Tick {
+            x: format!("{}", CHART_LEFT - 4),
+            y: CHART_BOTTOM,
+            text: "0".into(),
+            anchor: "end",
+        },
+        Tick {
+            x: format!("{}", CHART_LEFT - 4),
+            y: CHART_TOP + 8,
+            text: peak.to_string(),
+            anchor: "end",
+        },
+    ];
+    if let (Some((first, _)), Some((last, _))) = (daily.first(), daily.last()) {
+        ticks.push(Tick {
+            x: format!("{CHART_LEFT}"),
+            y: CHART_HEIGHT - 4,
+            text: day_date(*first),
+            anchor: "start",
+        });
+        ticks.push(Tick {
+            x: format!("{}", CHART_WIDTH - 4),
+            y: CHART_HEIGHT - 4,
+            text: if first == last {
+                "today".into()
+            } else {
+                format!("{} (today)", day_date(*last))
+            },
+            anchor: "end",
+        });
+    }
     let mut summary = format!(
-        "{total} downloads in the last {} days, {today} today",
-        daily.len()
+        "{} in the last {}, {today} today",
+        plural(total, "download"),
+        plural(daily.len() as i64, "day")
     );
     if let Some((day, n)) = daily.iter().filter(|(_, n)| *n > 0).max_by_key(|(_, n)| *n) {
         summary.push_str(&format!("; busiest day {} ({n})", day_date(*day)));
     }
     Chart {
-        width: (bars.len() as i64 * (BAR_WIDTH + BAR_GAP) - BAR_GAP).max(1),
-        height: CHART_HEIGHT,
         bars,
+        ticks,
+        left: CHART_LEFT,
+        top: CHART_TOP,
+        right: CHART_WIDTH - 4,
+        bottom: CHART_BOTTOM,
+        width: CHART_WIDTH,
+        height: CHART_HEIGHT,
         summary,
     }
 }
@@ -405,6 +789,24 @@ struct DepItem {
     url: Option<String>,
 }
 
+/// A link of the About list: its URL, and the short form shown.
+struct LinkItem {
+    label: &'static str,
+    url: String,
+    short: String,
+}
+
+/// A URL as a short label: no scheme, no `www.`, no trailing slash or `.git`.
+fn short_url(url: &str) -> String {
+    let rest = url
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_start_matches("www.")
+        .trim_end_matches('/');
+    rest.strip_suffix(".git").unwrap_or(rest).to_string()
+}
+
 #[derive(askama::Template)]
 #[template(path = "crate.html")]
 struct CratePageView {
@@ -413,6 +815,11 @@ struct CratePageView {
     name: String,
     version: String,
     yanked: bool,
+    /// The newest version that is not yanked, when the page shows another.
+    latest: Option<(String, String)>,
+    proxied: bool,
+    /// The registry whose rows the page shows (a virtual registry's member).
+    holder: String,
     description: String,
     readme: String,
     versions: Vec<VersionItem>,
@@ -427,15 +834,15 @@ struct CratePageView {
     downloads: i64,
     size: String,
     publisher: String,
-    published: String,
-    created: String,
+    published: When,
+    created: When,
     license: String,
-    repository: Option<String>,
-    documentation: Option<String>,
-    homepage: Option<String>,
+    links: Vec<LinkItem>,
     rust_version: String,
-    keywords: Vec<String>,
+    keywords: Vec<(String, String)>,
+    categories: Vec<(String, String)>,
     add_cmd: String,
+    toml_line: String,
     snippet: String,
 }
 
@@ -445,6 +852,18 @@ fn text(m: &serde_json::Value, key: &str) -> String {
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string()
+}
+
+/// A metadata list of strings.
+fn words(m: &serde_json::Value, key: &str) -> Vec<String> {
+    m.get(key)
+        .and_then(|k| k.as_array())
+        .map(|k| {
+            k.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A metadata URL field when it is http(s): anything else is not a link.
@@ -524,12 +943,49 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
         .as_deref()
         .map(|md| markdown::render(md, repository.as_deref()))
         .unwrap_or_default();
+    let links = [
+        ("Repository", repository),
+        ("Documentation", link(m, "documentation")),
+        ("Homepage", link(m, "homepage")),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| {
+        url.map(|url| LinkItem {
+            label,
+            short: short_url(&url),
+            url,
+        })
+    })
+    .collect();
     let detail = &page.detail;
+    let reg = berth.registry(registry).ok();
+    let kind = reg.map_or(RegistryKind::Hosted, |r| r.kind);
+    let is_proxy = kind == RegistryKind::Proxy;
+    // A keyword or category, linked to a search for it.
+    let search_link = |word: &String| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("q", word);
+        (word.clone(), format!("/search?{}", q.finish()))
+    };
+    let yanked = current.is_some_and(|v| v.yanked);
+    let latest = detail
+        .max_version
+        .as_ref()
+        .filter(|v| **v != shown)
+        .map(|v| {
+            (
+                v.clone(),
+                format!("/r/{registry}/crates/{}/{v}", detail.name),
+            )
+        });
     CratePageView {
         c: Chrome::new(format!("{} {}", detail.name, shown), Some(viewer)),
         registry: registry.to_string(),
         name: detail.name.clone(),
-        yanked: current.is_some_and(|v| v.yanked),
+        yanked,
+        latest,
+        proxied: page.proxied,
+        holder: page.holder.clone(),
         description: detail.description.clone().unwrap_or_default(),
         readme,
         versions: detail
@@ -539,8 +995,12 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
             .map(|v| VersionItem {
                 url: format!("/r/{registry}/crates/{}/{}", detail.name, v.vers),
                 yanked: v.yanked,
-                date: human_date(v.published_at),
-                size: human_size(v.size),
+                date: When::of(v.published_at),
+                size: if v.size > 0 {
+                    human_size(v.size)
+                } else {
+                    String::new()
+                },
                 downloads: v.downloads,
                 current: v.vers == shown,
                 vers: v.vers.clone(),
@@ -572,33 +1032,38 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
         } else {
             String::new()
         },
-        chart: chart(&page.daily_downloads),
+        chart: chart(&page.daily_downloads, detail.created_at),
         downloads: detail.downloads,
-        size: current.map(|v| human_size(v.size)).unwrap_or_default(),
+        size: current
+            .filter(|v| v.size > 0)
+            .map(|v| human_size(v.size))
+            .unwrap_or_default(),
         publisher: current
             .and_then(|v| v.published_by.clone())
             .unwrap_or_default(),
         published: current
-            .map(|v| human_date(v.published_at))
+            .map(|v| When::of(v.published_at))
             .unwrap_or_default(),
-        created: human_date(detail.created_at),
+        created: When::of(detail.created_at),
         license: text(m, "license"),
-        repository,
-        documentation: link(m, "documentation"),
-        homepage: link(m, "homepage"),
+        links,
         rust_version: text(m, "rust_version"),
-        keywords: m
-            .get("keywords")
-            .and_then(|k| k.as_array())
-            .map(|k| {
-                k.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        add_cmd: format!("cargo add {} --registry {registry}", detail.name),
-        snippet: berth
-            .registry(registry)
+        keywords: words(m, "keywords").iter().map(search_link).collect(),
+        categories: words(m, "categories").iter().map(search_link).collect(),
+        add_cmd: if is_proxy {
+            format!("cargo add {}", detail.name)
+        } else {
+            format!("cargo add {} --registry {registry}", detail.name)
+        },
+        toml_line: if is_proxy {
+            format!("{} = \"{shown}\"", detail.name)
+        } else {
+            format!(
+                "{} = {{ version = \"{shown}\", registry = \"{registry}\" }}",
+                detail.name
+            )
+        },
+        snippet: reg
             .map(|r| berth.cargo_config_snippet(r))
             .unwrap_or_default(),
         version: shown,
@@ -613,6 +1078,9 @@ async fn show_crate(
     version: Option<&str>,
 ) -> Result<Response, UiError> {
     if name.len() > 64 || registry.len() > 64 || version.is_some_and(|v| v.len() > 128) {
+        return Err(UiError::not_found());
+    }
+    if !state.guard.reaches(registry, viewer.addr) {
         return Err(UiError::not_found());
     }
     let page = state
@@ -638,13 +1106,28 @@ pub(crate) async fn crate_page(
     show_crate(&state, &viewer, &registry, &name, None).await
 }
 
-/// `GET /r/{registry}/crates/{name}/{version}`
+/// `GET /r/{registry}/crates/{name}/{version}` (`…/versions` is the
+/// crate page's version table).
 pub(crate) async fn crate_version(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((registry, name, version)): Path<(String, String, String)>,
 ) -> Result<Response, UiError> {
+    if version == "versions" {
+        return Ok(Redirect::to(&format!("/r/{registry}/crates/{name}#versions")).into_response());
+    }
     show_crate(&state, &viewer, &registry, &name, Some(&version)).await
+}
+
+/// The default registry, when the viewer's address may reach it.
+fn default_registry(state: &AppState, viewer: &Viewer) -> Result<String, UiError> {
+    let Some(reg) = state.berth.default_registry() else {
+        return Err(UiError::not_found());
+    };
+    if !state.guard.reaches(&reg.name, viewer.addr) {
+        return Err(UiError::not_found());
+    }
+    Ok(reg.name.clone())
 }
 
 /// `GET /crates/{name}`: the crate in the default registry.
@@ -653,12 +1136,70 @@ pub(crate) async fn default_crate(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> Result<Response, UiError> {
-    let Some(reg) = state.berth.default_registry() else {
-        return Err(UiError::not_found());
-    };
-    if !state.guard.reaches(&reg.name, viewer.addr) {
-        return Err(UiError::not_found());
-    }
-    let registry = reg.name.clone();
+    let registry = default_registry(&state, &viewer)?;
     show_crate(&state, &viewer, &registry, &name, None).await
+}
+
+/// `GET /crates/{name}/{version}`: a version in the default registry.
+pub(crate) async fn default_crate_version(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    let registry = default_registry(&state, &viewer)?;
+    if version == "versions" {
+        return Ok(Redirect::to(&format!("/crates/{name}#versions")).into_response());
+    }
+    show_crate(&state, &viewer, &registry, &name, Some(&version)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_with_their_numbers_as_numbers() {
+        let mut names = vec![
+            "foo10", "foo2", "Foo1", "foo", "foo-bar", "foo_a", "foo02x", "bar9",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        // `-` and `_` are one separator, which sorts before digits and letters.
+        assert_eq!(
+            names,
+            ["bar9", "foo", "foo_a", "foo-bar", "Foo1", "foo2", "foo02x", "foo10"]
+        );
+    }
+
+    #[test]
+    fn a_single_day_of_downloads_is_a_readable_chart() {
+        let today = 20_000;
+        let daily: Vec<(i64, i64)> = (today - 89..=today)
+            .map(|d| (d, if d == today { 3 } else { 0 }))
+            .collect();
+        let c = chart(&daily, today * 86_400 + 3_600);
+        assert_eq!(c.bars.len(), CHART_MIN_DAYS);
+        let last = c.bars.last().unwrap();
+        assert_eq!(last.height, CHART_BOTTOM - CHART_TOP);
+        assert!(last.width.parse::<f64>().unwrap() > 15.0, "{}", last.width);
+        let texts: Vec<&str> = c.ticks.iter().map(|t| t.text.as_str()).collect();
+        assert!(texts.contains(&"3") && texts.contains(&"0"), "{texts:?}");
+        assert!(
+            c.summary
+                .starts_with("3 downloads in the last 14 days, 3 today"),
+            "{}",
+            c.summary
+        );
+    }
+
+    #[test]
+    fn short_urls_and_ages() {
+        assert_eq!(
+            short_url("https://www.example.org/o/r.git/"),
+            "example.org/o/r"
+        );
+        assert_eq!(super::super::ago(30), "just now");
+        assert_eq!(super::super::ago(3 * 86_400 + 5), "3 days ago");
+        assert_eq!(super::super::ago(86_400), "yesterday");
+        assert_eq!(super::super::ago(3_600), "1 hour ago");
+    }
 }

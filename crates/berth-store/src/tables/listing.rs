@@ -1,6 +1,8 @@
 //! Read-only listings for the web UI: a registry's recently updated and most
-//! downloaded crates, a page of its crates by name, and one version's stored
-//! metadata and README.
+//! downloaded crates, a page of its crates by name, one version's stored
+//! metadata and README, and what a proxy registry holds (its cached index
+//! files by name or by when they changed, the `.crate` files it has of one
+//! crate).
 //!
 //! Every query is bounded by a limit the caller passes (clamped here too)
 //! and walks an index or one crate's rows; nothing here writes or decides
@@ -8,7 +10,12 @@
 
 use crate::db::MetaStore;
 use crate::model::{CrateSummary, VersionPage};
+use crate::tables::proxy::ProxyCrateRow;
 use crate::StoreError;
+
+/// The key under which a proxy keeps its upstream's `config.json` in
+/// `proxy_index` (not a crate: crate names have no `.`).
+const PROXY_CONFIG: &str = "config.json";
 
 /// Most rows one listing returns.
 const MAX_LISTING: i64 = 100;
@@ -88,5 +95,70 @@ impl MetaStore {
         .bind(canon_vers)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// A page of the index files a proxy holds (crates the upstream has),
+    /// `(name, body, changed_at)`, by name or most recently changed first,
+    /// and how many it holds.
+    pub async fn proxy_listing(
+        &self,
+        registry_id: i64,
+        recent_first: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<(String, String, i64)>, i64), StoreError> {
+        let order = if recent_first {
+            "changed_at DESC, name"
+        } else {
+            "name"
+        };
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT name, body, changed_at FROM proxy_index \
+             WHERE registry_id = $1 AND body IS NOT NULL AND name <> '{PROXY_CONFIG}' \
+             ORDER BY {order} LIMIT $2 OFFSET $3"
+        ))
+        .bind(registry_id)
+        .bind(limit.clamp(0, MAX_LISTING))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM proxy_index \
+             WHERE registry_id = $1 AND body IS NOT NULL AND name <> '{PROXY_CONFIG}'"
+        ))
+        .bind(registry_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((rows, total))
+    }
+
+    /// The `.crate` files a proxy holds of one crate (by the lowercased
+    /// name its cache is keyed by), `(vers, row)`.
+    pub async fn proxy_cached_versions(
+        &self,
+        registry_id: i64,
+        name: &str,
+    ) -> Result<Vec<(String, ProxyCrateRow)>, StoreError> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT vers, cksum, size, last_used_at FROM proxy_crates \
+             WHERE registry_id = $1 AND name = $2 LIMIT 10000",
+        )
+        .bind(registry_id)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(vers, cksum, size, last_used_at)| {
+                (
+                    vers,
+                    ProxyCrateRow {
+                        cksum,
+                        size,
+                        last_used_at,
+                    },
+                )
+            })
+            .collect())
     }
 }

@@ -56,7 +56,7 @@ where
     q
 }
 
-const COLUMNS: &str = "c.name, c.max_version, c.description, c.downloads";
+const COLUMNS: &str = "c.name, c.max_version, c.description, c.downloads, c.updated_at";
 
 /// The SQL of one query's matches. Each fragment reads its own parameters
 /// from `$2` on (`$1` is the registry), and binds exactly those.
