@@ -1507,3 +1507,19 @@ fn search_sorts_merges_registries_and_numbers_pages() {
     );
     assert!(page.text.contains("updated <time"), "{}", page.text);
 }
+
+#[test]
+fn searching_every_registry_shows_a_virtual_registrys_crates_once() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"company\"\nkind = \"virtual\"\n\
+         members = [\"main\"]\n",
+    );
+    let token = server.user_with_token("alice");
+    publish(&server, &token, "main", "only-once", "x", json!({}));
+    let mut b = Browser::new(&server);
+    let all = b.get("/search.json?q=only", 200).json();
+    assert_eq!(all["total"], 1, "{all}");
+    assert_eq!(all["hits"][0]["url"], "/r/main/crates/only-once");
+    let one = b.get("/search.json?q=only&r=company", 200).json();
+    assert_eq!(one["hits"][0]["url"], "/r/company/crates/only-once");
+}

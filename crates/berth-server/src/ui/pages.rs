@@ -343,7 +343,22 @@ async fn run_search(
     // registry asked, merged and ordered here.
     let regs: Vec<&Registry> = match one {
         Some(reg) => vec![reg],
-        None => visible_registries(state, viewer).collect(),
+        None => {
+            // A virtual registry whose members are all searched anyway
+            // would show each of their crates twice.
+            let all: Vec<&Registry> = visible_registries(state, viewer).collect();
+            all.iter()
+                .copied()
+                .filter(|r| {
+                    r.kind != RegistryKind::Virtual
+                        || !state
+                            .berth
+                            .members_of(r)
+                            .iter()
+                            .all(|m| all.iter().any(|a| a.name == *m))
+                })
+                .collect()
+        }
     };
     let mut all = Vec::new();
     let mut total = 0;
