@@ -321,6 +321,42 @@ impl Berth {
         self.registries().filter(move |r| self.may_read(r, who))
     }
 
+    /// The keywords of the newest version of each named crate of a hosted
+    /// registry (other kinds keep no publish metadata: none), by name.
+    pub async fn keywords_of(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        if reg.kind != RegistryKind::Hosted {
+            return Ok(Default::default());
+        }
+        let canon: Vec<String> = names
+            .iter()
+            .map(|n| berth_protocol::canonical_name(n))
+            .collect();
+        let rows = self.meta.newest_metadata(reg.id, &canon).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, metadata)| {
+                let words = serde_json::from_str::<serde_json::Value>(&metadata)
+                    .ok()
+                    .and_then(|m| {
+                        m["keywords"].as_array().map(|k| {
+                            k.iter()
+                                .filter_map(|w| w.as_str().map(str::to_string))
+                                .collect()
+                        })
+                    })
+                    .unwrap_or_default();
+                (name, words)
+            })
+            .collect())
+    }
+
     /// A virtual registry's members, hosted ones first (empty for other
     /// kinds).
     pub fn members_of(&self, reg: &Registry) -> Vec<String> {

@@ -62,6 +62,18 @@ function renderResults(data, results, status, pager) {
       p.textContent = hit.description;
       item.appendChild(p);
     }
+    if (hit.keywords && hit.keywords.length) {
+      const words = document.createElement("p");
+      words.className = "words";
+      for (const w of hit.keywords) {
+        const a = document.createElement("a");
+        a.className = "tag";
+        a.href = "/search?" + new URLSearchParams({ q: w }).toString();
+        a.textContent = "#" + w;
+        words.append(a, " ");
+      }
+      item.appendChild(words);
+    }
     const meta = document.createElement("p");
     meta.className = "meta";
     const parts = [];

@@ -1468,7 +1468,14 @@ fn search_sorts_merges_registries_and_numbers_pages() {
     );
     let token = server.user_with_token("alice");
     for name in ["foo10", "foo2", "foo1"] {
-        publish(&server, &token, "main", name, "x", json!({}));
+        publish(
+            &server,
+            &token,
+            "main",
+            name,
+            "x",
+            json!({"keywords": ["bar", "baz"]}),
+        );
     }
     publish(&server, &token, "other", "foo3", "x", json!({}));
     let mut b = Browser::new(&server);
@@ -1484,6 +1491,7 @@ fn search_sorts_merges_registries_and_numbers_pages() {
     assert_eq!(all["hits"][2]["registry"], "other");
     assert_eq!(all["hits"][2]["url"], "/r/other/crates/foo3");
     assert_eq!(all["total"], 4);
+    assert_eq!(all["hits"][0]["keywords"], json!(["bar", "baz"]));
     let one = b.get("/search.json?q=foo&r=main&sort=name", 200).json();
     assert_eq!(one["total"], 3);
     assert_eq!(one["hits"][2]["name"], "foo10");
@@ -1506,6 +1514,12 @@ fn search_sorts_merges_registries_and_numbers_pages() {
         page.text
     );
     assert!(page.text.contains("updated <time"), "{}", page.text);
+    assert!(
+        page.text
+            .contains("<a class=\"tag\" href=\"/search?q=bar\">#bar</a>"),
+        "{}",
+        page.text
+    );
 }
 
 #[test]

@@ -40,6 +40,9 @@ pub(crate) struct CrateItem {
     registry: String,
     /// Downloads are counted (not for a proxy's crates).
     counted: bool,
+    /// Its newest version's keywords (search results), each with the
+    /// search for it.
+    keywords: Vec<(String, String)>,
 }
 
 impl CrateItem {
@@ -53,6 +56,7 @@ impl CrateItem {
             updated: When::of(c.updated_at),
             registry: registry.to_string(),
             counted: true,
+            keywords: Vec::new(),
         }
     }
 
@@ -294,7 +298,43 @@ struct SearchOutcome {
 const GATHER_MAX: i64 = 1_000;
 const GATHER_STEP: i64 = 100;
 
+/// A search for a keyword, as a link.
+fn keyword_link(word: &str) -> (String, String) {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("q", word);
+    (word.to_string(), format!("/search?{}", q.finish()))
+}
+
+/// A page of results, with each hit's keywords.
 async fn run_search(
+    state: &AppState,
+    viewer: &Viewer,
+    p: &SearchParams,
+) -> Result<SearchOutcome, UiError> {
+    let mut outcome = gather(state, viewer, p).await?;
+    let mut registries: Vec<String> = outcome.hits.iter().map(|h| h.registry.clone()).collect();
+    registries.sort();
+    registries.dedup();
+    for reg in registries {
+        let names: Vec<String> = outcome
+            .hits
+            .iter()
+            .filter(|h| h.registry == reg)
+            .map(|h| h.name.clone())
+            .collect();
+        let words = state.berth.keywords_of(&reg, viewer.who(), &names).await?;
+        for h in outcome.hits.iter_mut().filter(|h| h.registry == reg) {
+            if let Some(w) = words.get(&h.name) {
+                h.keywords = w.iter().map(|k| keyword_link(k)).collect();
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// A page of results: one registry's in its own order, or every match (up
+/// to the depth search serves) of the registries asked, merged and sorted.
+async fn gather(
     state: &AppState,
     viewer: &Viewer,
     p: &SearchParams,
@@ -545,6 +585,7 @@ pub(crate) async fn search_json(
                 "name": h.name, "version": h.version, "description": h.description,
                 "downloads": h.counted.then_some(h.downloads), "url": h.url, "registry": h.registry,
                 "updated": h.updated.ago, "updated_at": h.updated.abs,
+                "keywords": h.keywords.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -977,11 +1018,7 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
     let kind = reg.map_or(RegistryKind::Hosted, |r| r.kind);
     let is_proxy = kind == RegistryKind::Proxy;
     // A keyword or category, linked to a search for it.
-    let search_link = |word: &String| {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        q.append_pair("q", word);
-        (word.clone(), format!("/search?{}", q.finish()))
-    };
+    let search_link = |word: &String| keyword_link(word);
     let yanked = current.is_some_and(|v| v.yanked);
     let latest = detail
         .max_version

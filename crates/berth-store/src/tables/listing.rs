@@ -1,6 +1,8 @@
 //! Read-only listings for the web UI: a registry's recently updated and most
 //! downloaded crates, a page of its crates by name, one version's stored
-//! metadata and README, and what a proxy registry holds (its cached index
+//! metadata and README, the stored metadata of a few crates' newest
+//! versions (for the keywords search results show), and what a proxy
+//! registry holds (its cached index
 //! files by name or by when they changed, the `.crate` files it has of one
 //! crate).
 //!
@@ -160,5 +162,33 @@ impl MetaStore {
                 )
             })
             .collect())
+    }
+
+    /// The stored publish metadata of the newest version of each named
+    /// crate (by canonical name; at most [`MAX_LISTING`] names),
+    /// `(name, metadata)`.
+    pub async fn newest_metadata(
+        &self,
+        registry_id: i64,
+        canon_names: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let names = &canon_names[..canon_names.len().min(MAX_LISTING as usize)];
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = (0..names.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT c.name, v.metadata FROM crates AS c \
+             JOIN versions AS v ON v.crate_id = c.id AND v.vers = c.max_version \
+             WHERE c.registry_id = $1 AND c.canon_name IN ({marks})"
+        );
+        let mut query = sqlx::query_as(&sql).bind(registry_id);
+        for n in names {
+            query = query.bind(n);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
     }
 }

@@ -566,6 +566,49 @@ async fn web_statements(store: &MetaStore) {
         .await
         .unwrap()
         .is_none());
+    let meta = store
+        .newest_metadata(reg, &["aaa".to_string(), "zzz".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(meta, vec![("aaa".to_string(), "{}".to_string())]);
+    assert!(store.newest_metadata(reg, &[]).await.unwrap().is_empty());
+    // A proxy's cache as the UI lists it: the upstream's config.json and
+    // "not found" answers are not crates.
+    let row = |body: Option<&str>, at: i64| crate::ProxyIndexRow {
+        body: body.map(str::to_string),
+        etag: None,
+        last_modified: None,
+        fetched_at: at,
+        changed_at: at,
+    };
+    store
+        .proxy_index_put(reg, "config.json", &row(Some("{}"), 5))
+        .await
+        .unwrap();
+    store
+        .proxy_index_put(reg, "left", &row(Some("{\"name\":\"left\"}"), 7))
+        .await
+        .unwrap();
+    store
+        .proxy_index_put(reg, "right", &row(Some("{\"name\":\"right\"}"), 9))
+        .await
+        .unwrap();
+    store
+        .proxy_index_put(reg, "missing", &row(None, 9))
+        .await
+        .unwrap();
+    let (rows, total) = store.proxy_listing(reg, false, 10, 0).await.unwrap();
+    let listed: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!((listed, total), (vec!["left", "right"], 2));
+    let (rows, _) = store.proxy_listing(reg, true, 1, 0).await.unwrap();
+    assert_eq!(rows[0].0, "right");
+    store
+        .proxy_crate_put(reg, "left", "1.0.0", "ab", 12, 7)
+        .await
+        .unwrap();
+    let cached = store.proxy_cached_versions(reg, "left").await.unwrap();
+    assert_eq!(cached.len(), 1);
+    assert_eq!((cached[0].0.as_str(), cached[0].1.size), ("1.0.0", 12));
 }
 
 #[tokio::test]
