@@ -22,6 +22,7 @@ mod admin;
 pub(crate) mod assets;
 mod markdown;
 mod pages;
+mod search;
 pub(crate) mod session;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -58,8 +59,8 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/", page(get(pages::home))),
         ("/static/{file}", page(get(assets::serve))),
-        ("/search", page(get(pages::search))),
-        ("/search.json", page(get(pages::search_json))),
+        ("/search", page(get(search::search))),
+        ("/search.json", page(get(search::search_json))),
         ("/crates/{name}", page(get(pages::default_crate))),
         (
             "/crates/{name}/{version}",
