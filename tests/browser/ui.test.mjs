@@ -1,7 +1,8 @@
 // Berth's web UI in headless Chromium against a real `berth serve`:
 // log in, create a token on the account page and publish with it through
 // real cargo, revoke it, search as you type, open a crate page, copy the
-// install line, browse the admin pages, and open a crate whose README
+// install line, browse the admin pages and administer a user (role,
+// administrator flag, disable, enable, remove), and open a crate whose README
 // carries script, event handlers, javascript: links, iframes and raw HTML
 // while listening for dialogs and console errors (none may happen); browse
 // a proxy (of this server's own `main`) and a virtual registry's crate
@@ -211,6 +212,42 @@ await test("browse the admin pages", async () => {
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/action=publish/);
   assert.match(await page.locator("table.audit tbody").innerText(), /hostile/);
+});
+
+await test("administer a user from the admin pages", async () => {
+  berth(["user", "add", "bob"]);
+  await page.goto(`${base}/admin`);
+  await page.getByRole("link", { name: "Manage bob" }).click();
+  await page.waitForURL(`${base}/admin/users/bob`);
+  const heading = page.locator("h1");
+  // A role in `main`, then the administrator flag, each answered on the page.
+  await page.locator("#grant-registry").selectOption("main");
+  await page.locator("#grant-role").selectOption("publish");
+  await page.getByRole("button", { name: "Grant role" }).click();
+  assert.match(await page.locator("section#roles, section[aria-labelledby=roles]").innerText(), /main\s+publish/);
+  await page.getByRole("button", { name: "Make administrator" }).click();
+  assert.match(await heading.innerText(), /administrator/);
+  // Destructive actions need their confirmation ticked.
+  await page.getByRole("button", { name: "Unmake administrator" }).click();
+  assert.match(await heading.innerText(), /administrator/, "unticked: nothing happened");
+  await page.getByLabel(/Take the administrator rights of bob/).check();
+  await page.getByRole("button", { name: "Unmake administrator" }).click();
+  assert.doesNotMatch(await heading.innerText(), /administrator/);
+  await page.getByLabel(/Disable bob/).check();
+  await page.getByRole("button", { name: "Disable" }).click();
+  assert.match(await heading.innerText(), /disabled/);
+  assert.match(berth(["user", "list"]), /bob.*disabled/);
+  await page.getByRole("button", { name: "Enable" }).click();
+  assert.doesNotMatch(await heading.innerText(), /disabled/);
+  // Removal needs the login typed.
+  await page.locator("#remove-confirm").fill("bob");
+  await page.getByRole("button", { name: "Remove user" }).click();
+  await page.waitForURL(`${base}/admin`);
+  assert.equal(await page.getByRole("link", { name: "Manage bob" }).count(), 0);
+  const audit = berth(["audit", "--json"]);
+  for (const action of ["role.grant", "user.admin", "user.disable", "user.enable", "user.remove"]) {
+    assert.match(audit, new RegExp(`"action":"${action.replace(".", "\\.")}"`), action);
+  }
 });
 
 await test("keyboard: the skip link and the search box are reachable", async () => {
