@@ -126,8 +126,13 @@ impl Endpoints {
     }
 
     /// Copies everything. Stops after `max_items` blobs and changed rows
-    /// when given.
-    pub async fn run(&self, max_items: Option<u64>) -> Result<MigrateReport, ServiceError> {
+    /// when given. `progress` hears each phase (`blobs`, then each table)
+    /// with its items done and total.
+    pub async fn run(
+        &self,
+        max_items: Option<u64>,
+        progress: crate::backup::Progress<'_>,
+    ) -> Result<MigrateReport, ServiceError> {
         self.check_compatible().await?;
         let mut report = MigrateReport::default();
         let mut budget = max_items.unwrap_or(u64::MAX);
@@ -147,6 +152,7 @@ impl Endpoints {
                 budget -= 1;
             }
             in_destination.insert(digest.clone());
+            progress("blobs", i as u64 + 1, digests.len() as u64);
             if (i + 1) % 100 == 0 {
                 tracing::info!(done = i + 1, total = digests.len(), "blobs");
             }
@@ -161,6 +167,9 @@ impl Endpoints {
         for table in table_names() {
             let mut after: Vec<i64> = Vec::new();
             let mut copied = 0u64;
+            let total = self.src_meta.count_rows(table).await?.max(0) as u64;
+            let mut seen = 0u64;
+            progress(table, 0, total);
             loop {
                 // Unchanged rows cost nothing, so a re-run with a budget
                 // moves past what earlier runs copied.
@@ -200,6 +209,8 @@ impl Endpoints {
                     }
                 }
                 let changed = self.dst_meta.import_rows(table, &rows).await?;
+                seen += rows.len() as u64;
+                progress(table, seen, total);
                 copied += changed;
                 budget = budget.saturating_sub(changed);
             }

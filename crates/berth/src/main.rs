@@ -1076,10 +1076,13 @@ async fn run(cli: Cli) -> Result<()> {
             let ends = berth_core::migrate::Endpoints::open(&config, &dst)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bar = phase_bar();
             let report = ends
-                .run(max_items)
+                .run(max_items, &show_phase(&bar))
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| anyhow::anyhow!("{e}"));
+            bar.finish_and_clear();
+            let report = report?;
             println!(
                 "blobs: {} copied, {} already present, {} referenced",
                 report.blobs_copied, report.blobs_already_present, report.blobs_total
