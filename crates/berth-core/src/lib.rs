@@ -432,19 +432,30 @@ impl Berth {
     }
 
     /// The `.cargo/config.toml` lines that point cargo at a registry: a
-    /// proxy stands in for the public registry through source replacement
-    /// (`[source.crates-io] replace-with`), which is how cargo uses a
-    /// mirror; other kinds are named registries.
+    /// proxy or a virtual registry stands in for the public registry
+    /// through source replacement (`[source.crates-io] replace-with`), which
+    /// is how cargo uses a mirror, with a `[registries]` entry of the same
+    /// index where cargo needs one (a virtual registry's publishes, a
+    /// private proxy's token); a hosted registry is a named registry.
     pub fn cargo_config_snippet(&self, reg: &Registry) -> String {
         let (name, url) = (&reg.name, self.index_url(reg));
+        let registry = format!(
+            "[registries.{name}]\nindex = \"sparse+{url}\"\ncredential-provider = [\"cargo:token\"]\n"
+        );
+        // A proxy and a virtual registry stand in for the public source;
+        // the `[registries]` entry of the same index carries a token (a
+        // private one) and is where publishes through a virtual go.
+        let replace = |source: &str| {
+            format!(
+                "[source.crates-io]\nreplace-with = \"{source}\"\n\n\
+                 [source.{source}]\nregistry = \"sparse+{url}\"\n"
+            )
+        };
         match reg.kind {
-            RegistryKind::Proxy => format!(
-                "[source.crates-io]\nreplace-with = \"{name}\"\n\n\
-                 [source.{name}]\nregistry = \"sparse+{url}\"\n"
-            ),
-            _ => format!(
-                "[registries.{name}]\nindex = \"sparse+{url}\"\ncredential-provider = [\"cargo:token\"]\n"
-            ),
+            RegistryKind::Proxy if reg.private => format!("{}\n{registry}", replace(name)),
+            RegistryKind::Proxy => replace(name),
+            RegistryKind::Virtual => format!("{}\n{registry}", replace(&format!("{name}-src"))),
+            _ => registry,
         }
     }
 

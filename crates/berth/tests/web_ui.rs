@@ -1328,6 +1328,15 @@ fn proxy_and_virtual_crates_are_browsable() {
         listing.text
     );
     let listing = anon.get("/r/company", 200);
+    // A virtual registry stands in for the public source too, with the
+    // named registry that publishes through it go to.
+    for want in [
+        "[source.crates-io]\nreplace-with = &#34;company-src&#34;",
+        "[source.company-src]\nregistry = &#34;sparse+",
+        "[registries.company]\nindex = &#34;sparse+",
+    ] {
+        assert!(listing.text.contains(want), "{want}: {}", listing.text);
+    }
     assert!(listing.text.contains("2 crates"), "{}", listing.text);
     for want in ["/r/company/crates/leftpad", "/r/company/crates/inhouse"] {
         assert!(listing.text.contains(want), "{want}: {}", listing.text);
