@@ -1546,3 +1546,34 @@ fn searching_every_registry_shows_a_virtual_registrys_crates_once() {
     let one = b.get("/search.json?q=only&r=company", 200).json();
     assert_eq!(one["hits"][0]["url"], "/r/company/crates/only-once");
 }
+
+/// The trailing-slash redirect stays on this site: browsers read `\` in a
+/// `Location` as `/`, so `/\host/` must not become `Location: /\host`
+/// (a redirect to another site). The request is written by hand: HTTP
+/// clients would normalize the backslash before sending it.
+#[test]
+fn trailing_slash_redirect_never_names_another_host() {
+    use std::io::{Read, Write};
+    let server = Server::start();
+    for path in [
+        "/\\evil.example/",
+        "/\\/evil.example/",
+        "/%5C/x/\\evil.example/",
+    ] {
+        let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/html\r\nConnection: close\r\n\r\n",
+            server.addr()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            !head.to_ascii_lowercase().contains("\r\nlocation:"),
+            "{path} redirected: {head}"
+        );
+        assert!(head.starts_with("HTTP/1.1 404"), "{path}: {head}");
+    }
+}

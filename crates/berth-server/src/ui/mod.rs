@@ -103,7 +103,8 @@ async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 /// Where a request that no route answers goes. A GET or HEAD of a page's
-/// URL with trailing slashes is redirected (308) to the URL without them;
+/// URL with trailing slashes is redirected (308) to the URL without them
+/// (never when that would read as another host: `//` or a backslash in it);
 /// one from a browser (it accepts `text/html`) gets the HTML 404 page;
 /// anything else (cargo, API clients, `curl`), and anything under a
 /// registry's `index/` or `api/` or under `/api/`, the JSON error.
@@ -121,7 +122,13 @@ pub(crate) async fn fallback(req: Request) -> Response {
         return crate::ops::not_found().await.into_response();
     }
     let trimmed = path.trim_end_matches('/');
-    if trimmed.len() < path.len() && !trimmed.is_empty() && !trimmed.contains("//") {
+    // Never `//host` or `/\host`: a browser reads either as another site
+    // (it takes `\` for `/`), and no page's URL holds them.
+    if trimmed.len() < path.len()
+        && !trimmed.is_empty()
+        && !trimmed.contains("//")
+        && !trimmed.contains('\\')
+    {
         let to = match req.uri().query() {
             Some(q) => format!("{trimmed}?{q}"),
             None => trimmed.to_string(),
