@@ -126,7 +126,7 @@ async fn backup_to(
     partial: &Path,
     progress: Progress<'_>,
 ) -> Result<Report, ServiceError> {
-    let (meta, blobs) = crate::migrate::open(config, "registry").await?;
+    let (meta, blobs) = crate::open_stores(config, |store| format!("the registry {store}")).await?;
     // 0600: a backup holds password and token hashes and private crates.
     let file = create_private(partial).map_err(|e| io_err("cannot create", partial, e))?;
     let mut tar = tar::Builder::new(BufWriter::new(file));
@@ -470,7 +470,7 @@ pub async fn restore(
     force: bool,
     progress: Progress<'_>,
 ) -> Result<Report, ServiceError> {
-    let (meta, blobs) = crate::migrate::open(config, "target").await?;
+    let (meta, blobs) = crate::open_stores(config, |store| format!("the target {store}")).await?;
     if !force {
         if let Some(what) = contents(&meta, &blobs).await? {
             return Err(ServiceError::Conflict(format!(

@@ -45,10 +45,7 @@ pub struct Endpoints {
     pub dst_blobs: BlobStore,
 }
 
-pub(crate) async fn open(
-    config: &Config,
-    what: &str,
-) -> Result<(MetaStore, BlobStore), ServiceError> {
+async fn open(config: &Config, what: &str) -> Result<(MetaStore, BlobStore), ServiceError> {
     crate::open_stores(config, |store| format!("the {what} {store}")).await
 }
 

@@ -12,11 +12,12 @@ use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
 use berth_core::{Identity, ServiceError};
 
+use crate::client::{clip, user_agent};
 use crate::error::ApiError;
 use crate::guard::{self, ClientAddr};
 use crate::AppState;
@@ -152,20 +153,6 @@ async fn failed(
             .audit_refusal(&entry(AuditAction::AuthThrottled, detail))
             .await;
     }
-}
-
-/// How much of a `User-Agent` an audit row keeps.
-const USER_AGENT_CHARS: usize = 200;
-
-/// The request's `User-Agent`, clipped, as audit rows keep it.
-pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::USER_AGENT)
-        .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), USER_AGENT_CHARS))
-}
-
-fn clip(s: &str, chars: usize) -> String {
-    s.chars().take(chars).collect()
 }
 
 /// A 401 for a registry's URL (`path`) gets

@@ -32,6 +32,7 @@ use hashlink::linked_hash_map::Entry;
 use hashlink::LruCache;
 use ipnet::IpNet;
 
+use crate::client::clip;
 use crate::conn::address_key;
 use crate::error::error_body;
 use crate::AppState;
@@ -454,7 +455,7 @@ pub(crate) fn outside_allow_list(
             registry: Some(registry.to_string()),
             detail: Some(format!("{} {}", req.method(), clip(req.uri().path(), 200))),
             client_addr: Some(ip.to_string()),
-            user_agent: crate::caller::user_agent(req.headers()),
+            user_agent: crate::client::user_agent(req.headers()),
             ..AuditEntry::new(AuditAction::AccessDenied, AuditOutcome::Denied)
         });
     let response = (
@@ -478,10 +479,6 @@ pub(crate) fn throttled_response(t: &Throttled) -> Response {
         error_body(&t.detail),
     )
         .into_response()
-}
-
-fn clip(s: &str, chars: usize) -> String {
-    s.chars().take(chars).collect()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod api;
 mod caller;
+mod client;
 mod conn;
 mod error;
 mod guard;

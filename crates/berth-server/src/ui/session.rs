@@ -77,7 +77,7 @@ pub(crate) fn origin(
     berth_core::audit::Origin {
         token_id: None,
         client_addr: addr.map(|a| a.to_string()),
-        user_agent: crate::caller::user_agent(headers),
+        user_agent: crate::client::user_agent(headers),
     }
 }
 
