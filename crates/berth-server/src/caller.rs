@@ -157,7 +157,7 @@ async fn failed(
 
 /// A 401 for a registry's URL (`path`) gets
 /// `WWW-Authenticate: Cargo login_url="..."`, which cargo shows the user
-/// (called by the outermost middleware, [`crate::request_id`]).
+/// (called by the outermost middleware, [`crate::transport::request_id`]).
 pub(crate) fn add_login_hint(state: &AppState, path: &str, response: &mut Response) {
     if response.status() != StatusCode::UNAUTHORIZED {
         return;

@@ -23,8 +23,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderName, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
 use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
 use berth_core::config::ConfigError;
 use berth_core::{Config, RegistryKind};
@@ -33,9 +33,9 @@ use hashlink::LruCache;
 use ipnet::IpNet;
 
 use crate::client::clip;
-use crate::conn::address_key;
-use crate::error::error_body;
+use crate::error::json_error;
 use crate::AppState;
+use berth_core::address_key;
 
 /// The client's address: the TCP peer, or what trusted proxies say it is.
 #[derive(Debug, Clone, Copy)]
@@ -421,7 +421,7 @@ pub(crate) fn registry_of(path: &str) -> Option<Result<Cow<'_, str>, ()>> {
 /// them: its 403, before anything about the registry's contents is looked
 /// at, and the audit entry to write for it (the first refusal of an
 /// address in a while). Called by the outermost middleware,
-/// [`crate::request_id`].
+/// [`crate::transport::request_id`].
 pub(crate) fn outside_allow_list(
     state: &AppState,
     req: &Request,
@@ -436,13 +436,7 @@ pub(crate) fn outside_allow_list(
         // for one.
         Err(()) => {
             let detail = "the registry name in the URL is not valid UTF-8 once percent-decoded";
-            let response = (
-                StatusCode::BAD_REQUEST,
-                [(header::CONTENT_TYPE, "application/json")],
-                error_body(detail),
-            )
-                .into_response();
-            return Some((response, None));
+            return Some((json_error(StatusCode::BAD_REQUEST, detail), None));
         }
     };
     let registry = registry.as_ref();
@@ -458,27 +452,17 @@ pub(crate) fn outside_allow_list(
             user_agent: crate::client::user_agent(req.headers()),
             ..AuditEntry::new(AuditAction::AccessDenied, AuditOutcome::Denied)
         });
-    let response = (
-        StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, "application/json")],
-        error_body(&detail),
-    )
-        .into_response();
-    Some((response, entry))
+    Some((json_error(StatusCode::FORBIDDEN, detail), entry))
 }
 
 /// The 429 of a throttled address or prefix.
 pub(crate) fn throttled_response(t: &Throttled) -> Response {
     metrics::counter!("berth_auth_throttled_total", "key" => t.label).increment(1);
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [
-            (header::CONTENT_TYPE, "application/json".to_string()),
-            (header::RETRY_AFTER, secs(t.retry_after).to_string()),
-        ],
-        error_body(&t.detail),
-    )
-        .into_response()
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, t.detail.clone());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs(t.retry_after)));
+    response
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ impl LoginLimiter {
     /// folded to its /64, as connections are counted).
     pub(crate) fn keys(&self, login: &str, addr: Option<IpAddr>) -> LoginKeys {
         let login = login.to_ascii_lowercase();
-        let address = match addr.map(crate::conn::address_key) {
+        let address = match addr.map(berth_core::address_key) {
             Some(IpAddr::V4(a)) => self.hash(1, &a.octets()),
             Some(IpAddr::V6(a)) => self.hash(1, &a.octets()),
             None => self.hash(1, b"unknown"),

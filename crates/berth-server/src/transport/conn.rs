@@ -34,7 +34,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_io_timeout::TimeoutStream;
 
-use crate::h2c;
+use super::h2c;
 
 /// Open connections by client address.
 pub(crate) struct PerAddress {
@@ -220,7 +220,7 @@ pub(crate) async fn serve_connection(
     }
     // Cached downloads leave plain connections by sendfile (`sendfile.rs`).
     #[cfg(target_os = "linux")]
-    let stream = crate::sendfile::SendfileStream::new(stream);
+    let stream = super::sendfile::SendfileStream::new(stream);
     let mut io = TimeoutStream::new(stream);
     io.set_write_timeout(Some(deadlines.write));
     let io = Box::pin(io);

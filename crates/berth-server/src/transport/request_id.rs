@@ -7,27 +7,30 @@
 //! `request_id` field of a span around everything the request does (so every
 //! log line of the request carries it, with the `client` address), is echoed in the response's
 //! `X-Request-Id`, and ends the `detail` of every error body in cargo's shape
-//! (cargo prints `errors[].detail`). The middleware also runs what every
+//! (cargo prints `errors[].detail`), rendered here once by
+//! [`crate::error::render`]. The middleware also runs what every
 //! request needs before and after its handler (client address, allow-list,
 //! login hint, metrics), each decided in its own module; this one never
 //! decides a status or rewrites a message, it only appends the id.
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::conn::PeerAddr;
+use super::conn::PeerAddr;
 use crate::guard::ClientAddr;
 use crate::AppState;
 
+/// The target of the request span and of each request's log line: what
+/// operators filter on (`RUST_LOG=berth_server::request_id=debug`) and
+/// what the log writer recognizes the span by, kept as it was when this
+/// module stood at the crate's root.
+pub const LOG_TARGET: &str = "berth_server::request_id";
+
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Error bodies longer than this are passed on untouched.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Whether a client's id is safe to log and echo.
 pub fn sane(id: &[u8]) -> bool {
@@ -136,9 +139,9 @@ where
     let span = match client {
         Some(ip) => {
             let ip = IpText::new(ip);
-            tracing::error_span!("request", request_id = id_text, client = ip.as_str())
+            tracing::error_span!(target: LOG_TARGET, "request", request_id = id_text, client = ip.as_str())
         }
-        None => tracing::error_span!("request", request_id = id_text),
+        None => tracing::error_span!(target: LOG_TARGET, "request", request_id = id_text),
     };
     async move {
         let started = std::time::Instant::now();
@@ -160,11 +163,7 @@ where
         crate::record_request(labels, status.as_u16(), elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
         let (code, path) = (status.as_u16(), uri.path());
-        let mut reason = None;
-        if code >= 400 && is_json(&response) {
-            let text = String::from_utf8_lossy(id.as_bytes()).into_owned();
-            (response, reason) = Box::pin(with_id_in_detail(response, &text)).await;
-        }
+        let reason = crate::error::render(&mut response, id.to_str().unwrap_or("-"));
         if code >= 400 {
             // What the client was told, clipped: the message it shows
             // (never a secret: it went to the client), else the status.
@@ -173,29 +172,22 @@ where
                 .map(clip)
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("-").to_string());
             if status.is_server_error() {
-                tracing::warn!(%method, path, status = code, elapsed_ms, reason, "request failed");
+                tracing::warn!(target: LOG_TARGET, %method, path, status = code, elapsed_ms, reason, "request failed");
             } else if code == 404 && method == axum::http::Method::GET && is_index_probe(path) {
                 // cargo asks for the index file of every spelling of a
                 // name it resolves; a 404 there is the ordinary answer.
-                tracing::debug!(%method, path, status = code, elapsed_ms, reason, "request refused");
+                tracing::debug!(target: LOG_TARGET, %method, path, status = code, elapsed_ms, reason, "request refused");
             } else {
-                tracing::info!(%method, path, status = code, elapsed_ms, reason, "request refused");
+                tracing::info!(target: LOG_TARGET, %method, path, status = code, elapsed_ms, reason, "request refused");
             }
         } else {
-            tracing::debug!(%method, path, status = code, elapsed_ms, "request done");
+            tracing::debug!(target: LOG_TARGET, %method, path, status = code, elapsed_ms, "request done");
         }
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         response
     }
     .instrument(span)
     .await
-}
-
-fn is_json(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
 }
 
 /// Most characters of an error's message written on its log line.
@@ -222,61 +214,6 @@ fn is_index_probe(path: &str) -> bool {
         .is_some_and(|(registry, file)| !registry.contains('/') && file != "config.json")
 }
 
-/// Appends ` (request id: ID)` to each `errors[].detail` of a JSON error
-/// body; any other body is passed on as it was. Also returns the first
-/// detail as it was, for the log line.
-async fn with_id_in_detail(response: Response, id: &str) -> (Response, Option<String>) {
-    use axum::body::HttpBody;
-    if response
-        .body()
-        .size_hint()
-        .upper()
-        .is_none_or(|n| n > MAX_ERROR_BODY as u64)
-    {
-        return (response, None);
-    }
-    let (parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::debug!(error = %e, "error body not readable");
-            return (Response::from_parts(parts, Body::empty()), None);
-        }
-    };
-    let detail = first_detail(&bytes);
-    let Some(rewritten) = append_id(&bytes, id) else {
-        return (Response::from_parts(parts, Body::from(bytes)), detail);
-    };
-    let mut response = Response::from_parts(parts, Body::from(rewritten));
-    response.headers_mut().remove(header::CONTENT_LENGTH);
-    (response, detail)
-}
-
-/// The first `errors[].detail` of a body in cargo's error shape.
-fn first_detail(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value
-        .get("errors")?
-        .as_array()?
-        .iter()
-        .find_map(|e| e.get("detail")?.as_str().map(str::to_string))
-}
-
-/// The body with the id appended to every `errors[].detail`, or None when
-/// it is not cargo's error shape.
-pub fn append_id(body: &[u8], id: &str) -> Option<String> {
-    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let errors = value.get_mut("errors")?.as_array_mut()?;
-    let mut changed = false;
-    for e in errors {
-        if let Some(serde_json::Value::String(detail)) = e.get_mut("detail") {
-            detail.push_str(&format!(" (request id: {id})"));
-            changed = true;
-        }
-    }
-    changed.then(|| value.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,10 +228,6 @@ mod tests {
         assert!(!is_index_probe("/r/main/index/config.json"));
         assert!(!is_index_probe("/r/main/api/v1/crates/x/1.0.0/download"));
         assert!(!is_index_probe("/crates/serde"));
-        assert_eq!(
-            first_detail(br#"{"errors":[{"detail":"crate `x` does not exist"}]}"#).as_deref(),
-            Some("crate `x` does not exist")
-        );
     }
 
     #[test]
@@ -328,15 +261,5 @@ mod tests {
             let ip = std::net::IpAddr::V4(n.into());
             assert_eq!(IpText::new(ip).as_str(), ip.to_string());
         }
-    }
-
-    #[test]
-    fn the_id_ends_every_detail() {
-        assert_eq!(
-            append_id(br#"{"errors":[{"detail":"no"}]}"#, "r1").as_deref(),
-            Some(r#"{"errors":[{"detail":"no (request id: r1)"}]}"#)
-        );
-        assert_eq!(append_id(br#"{"ok":true}"#, "r1"), None);
-        assert_eq!(append_id(b"not json", "r1"), None);
     }
 }

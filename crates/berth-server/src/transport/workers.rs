@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::conn;
+use super::conn;
 
 /// How many worker threads: `configured`, or one per CPU core when 0.
 pub(crate) fn count(configured: usize) -> usize {
