@@ -3,9 +3,12 @@
 //! Every registry answers the same questions (an index file, the blob
 //! behind a version, a search, the blobs it still needs) from a
 //! [`Source`]: `hosted` answers from its own version rows, `proxy` from an
-//! upstream it caches, `virtual` from the member that owns a name; a new
-//! kind is one more variant and one more module here, and nothing above
-//! this module changes. Authorization, download counting and
+//! upstream it caches, `virtual` from the member that owns a name. What
+//! else kinds differ in is a `Source` method too (`describe.rs`,
+//! `listing.rs`), and each kind's settings are a [`KindSettings`] variant
+//! (`settings.rs`): a new kind is one more variant and one more module
+//! here (plus its word in the store's `RegistryKind`), and nothing above
+//! this module matches on the kind. Authorization, download counting and
 //! blob streaming stay in the services that call a source; a source never
 //! decides who may ask. A question carries on whose behalf it is asked
 //! ([`At`]), so that a virtual registry serves a caller only the members
