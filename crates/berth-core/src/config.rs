@@ -304,7 +304,7 @@ impl TlsConfig {
     }
 }
 
-pub use crate::registry_config::{RegistryConfig, RegistryKind};
+pub use crate::registry_config::{reach_lists, RegistryConfig, RegistryKind};
 
 pub const MIB: u64 = 1024 * 1024;
 

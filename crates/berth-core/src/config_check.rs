@@ -37,9 +37,7 @@ impl Config {
             c.metrics.token = MASK.into();
         }
         for r in &mut c.registries {
-            if let Some(u) = &r.upstream {
-                r.upstream = Some(berth_store::redact(u));
-            }
+            r.mask();
         }
         c
     }
@@ -55,7 +53,7 @@ impl Config {
 pub(crate) mod tests {
     use super::*;
     use crate::config::RegistryConfig;
-    use crate::RegistryKind;
+    use crate::{KindSettings, ProxyConfig, VirtualConfig};
 
     fn example_path() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/berth.example.toml")
@@ -106,25 +104,32 @@ pub(crate) mod tests {
         c.storage.secret_access_key = Some("s".into());
         // A struct literal: a new field fails to compile here until it is
         // given a value, and then the example must show it.
-        c.registries = vec![RegistryConfig {
-            name: "all".into(),
-            kind: RegistryKind::Proxy,
-            private: Some(true),
-            allowed_cidrs: vec!["10.0.0.0/8".into()],
-            upstream: Some("u".into()),
-            upstream_aliases: vec!["a".into()],
-            upstream_token_env: Some("T".into()),
-            index_ttl_secs: Some(1),
-            offline: true,
-            cache_max_bytes: Some(1),
-            upstream_allowed_hosts: vec!["h".into()],
-            connect_timeout_secs: Some(1),
-            upstream_timeout_secs: Some(1),
-            members: vec!["m".into()],
-            claims: vec!["c".into()],
-            publish_to: Some("p".into()),
-            allow_upstream_names: vec!["n".into()],
-        }];
+        let mut proxy = RegistryConfig::new(
+            "all",
+            KindSettings::Proxy(ProxyConfig {
+                upstream: Some("u".into()),
+                upstream_aliases: vec!["a".into()],
+                upstream_token_env: Some("T".into()),
+                index_ttl_secs: Some(1),
+                offline: true,
+                cache_max_bytes: Some(1),
+                upstream_allowed_hosts: vec!["h".into()],
+                connect_timeout_secs: Some(1),
+                upstream_timeout_secs: Some(1),
+            }),
+        );
+        proxy.private = Some(true);
+        proxy.allowed_cidrs = vec!["10.0.0.0/8".into()];
+        let every_virtual = RegistryConfig::new(
+            "virt",
+            KindSettings::Virtual(VirtualConfig {
+                members: vec!["m".into()],
+                claims: vec!["c".into()],
+                publish_to: Some("p".into()),
+                allow_upstream_names: vec!["n".into()],
+            }),
+        );
+        c.registries = vec![proxy, every_virtual];
         c
     }
 
@@ -164,7 +169,9 @@ pub(crate) mod tests {
         c.database.url = "postgres://berth:hunter2@db.internal/berth".into();
         c.storage.secret_access_key = Some("s3cr3t-key".into());
         c.metrics.token = "m3trics".into();
-        c.registries[0].upstream = Some("sparse+https://u:tok3n@up.internal/index/".into());
+        if let KindSettings::Proxy(p) = &mut c.registries[0].settings {
+            p.upstream = Some("sparse+https://u:tok3n@up.internal/index/".into());
+        }
         let text = c.masked_toml().unwrap();
         for secret in ["hunter2", "s3cr3t-key", "tok3n", "m3trics"] {
             assert!(!text.contains(secret), "{secret} in:\n{text}");

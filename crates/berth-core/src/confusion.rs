@@ -22,7 +22,6 @@
 use berth_protocol::PublishDependency;
 
 use crate::error::ServiceError;
-use crate::sources::Source;
 use crate::{Berth, Registry};
 
 /// The virtual registries a hosted registry is a member of.
@@ -32,9 +31,9 @@ fn virtuals_of<'b>(
 ) -> Vec<(&'b Registry, &'b crate::sources::Virtual)> {
     berth
         .registries()
-        .filter_map(|r| match r.source.as_ref() {
-            Source::Virtual(v) if v.hosted_members().contains(&target.name) => Some((r, v)),
-            _ => None,
+        .filter_map(|r| {
+            let v = r.source.as_virtual()?;
+            v.hosted_members().contains(&target.name).then_some((r, v))
         })
         .collect()
 }
@@ -76,9 +75,8 @@ impl Berth {
         virtuals_of(self, target).iter().all(|(_, v)| {
             !v.proxy_members().is_empty()
                 && v.proxy_members().iter().all(|p| {
-                    self.registry(p).is_ok_and(
-                        |r| matches!(r.source.as_ref(), Source::Proxy(p) if p.has_aliases()),
-                    )
+                    self.registry(p)
+                        .is_ok_and(|r| r.source.as_proxy().is_some_and(|p| p.has_aliases()))
                 })
         })
     }
@@ -88,7 +86,7 @@ impl Berth {
     pub(crate) fn unprotected_virtuals(&self) -> Vec<String> {
         let mut out = Vec::new();
         for reg in self.registries() {
-            let Source::Virtual(v) = reg.source.as_ref() else {
+            let Some(v) = reg.source.as_virtual() else {
                 continue;
             };
             if v.hosted_members().len() > 1 {
@@ -119,10 +117,9 @@ impl Berth {
 
     /// The identifier a dependency on a proxy's upstream is recorded with.
     fn upstream_identifier(reg: &Registry) -> Option<String> {
-        match reg.source.as_ref() {
-            Source::Proxy(p) => Some(p.canonical_identifier().to_string()),
-            _ => None,
-        }
+        reg.source
+            .as_proxy()
+            .map(|p| p.canonical_identifier().to_string())
     }
 
     /// The spelling under which proxy `p`'s upstream has a crate, trying
@@ -209,10 +206,8 @@ impl Berth {
                 .any(|i| same_url(i, sent))
             || virtuals.iter().any(|(_, v)| {
                 v.proxy_members().iter().any(|p| {
-                    self.registry(p).is_ok_and(|r| match r.source.as_ref() {
-                        Source::Proxy(p) => p.is_identifier(sent),
-                        _ => false,
-                    })
+                    self.registry(p)
+                        .is_ok_and(|r| r.source.as_proxy().is_some_and(|p| p.is_identifier(sent)))
                 })
             });
         if !stands_in && in_target && !virtuals.is_empty() && !self.replaced_source_known(target) {

@@ -25,6 +25,7 @@ pub mod mirror;
 mod operations;
 mod publish;
 mod registry_config;
+mod registry_entry;
 #[cfg(target_os = "linux")]
 pub mod sendable;
 mod sources;
@@ -51,13 +52,14 @@ pub use error::ServiceError;
 pub use index::IndexFile;
 pub use operations::{BlobCheck, CrateDetail, OwnerList, SearchResults, VersionJson};
 pub use publish::PublishWarnings;
+pub use registry_config::{KindSettings, ProxyConfig, VirtualConfig};
+pub use sources::KindTraits;
 
 /// A registry as the services see it.
 #[derive(Debug, Clone)]
 pub struct Registry {
     pub id: i64,
     pub name: String,
-    pub kind: RegistryKind,
     pub private: bool,
     /// What it serves, by kind.
     pub(crate) source: Arc<sources::Source>,
@@ -70,17 +72,24 @@ pub struct Berth {
     pub(crate) meta: MetaStore,
     pub(crate) blobs: BlobStore,
     registries: HashMap<String, Registry>,
-    index_cache: index::IndexCache,
+    /// What the registries of each kind share (the hosted registries'
+    /// index cache and watch, the proxies' memory budget).
+    pub(crate) kinds: sources::Shared,
     downloads: downloads::DownloadCounter,
     download_cache: downloads::DownloadCache,
     pub(crate) throttle: throttle::Throttle,
-    /// Crates this process has created; bumped before a new crate's publish
-    /// is acknowledged, so "no such crate" answers remembered before it are
-    /// void.
-    pub(crate) crates_created: std::sync::atomic::AtomicU64,
-    /// PostgreSQL: whether cached hosted index files are current without a
-    /// database check (see [`watch`]).
-    pub(crate) index_watch: watch::IndexWatch,
+}
+
+impl Registry {
+    /// The registry's kind.
+    pub fn kind(&self) -> RegistryKind {
+        self.source.kind()
+    }
+
+    /// What its kind is, as pages and the command line show it.
+    pub fn traits(&self) -> KindTraits {
+        self.source.traits()
+    }
 }
 
 /// Opens (creating and migrating when needed) the metadata and blob stores
@@ -131,55 +140,27 @@ impl Berth {
                         stored.name, stored.kind
                     )))
                 }
-                Some(r) if r.kind != stored.kind => {
+                Some(r) if r.kind() != stored.kind => {
                     return Err(ServiceError::Conflict(format!(
                         "registry `{}` holds {} data but is configured as kind `{}`",
-                        r.name, stored.kind, r.kind
+                        r.name,
+                        stored.kind,
+                        r.kind()
                     )))
                 }
                 Some(_) => {}
             }
         }
         let mut registries = HashMap::new();
-        // Memory for upstream index bodies, shared by every proxy.
-        let index_budget = Arc::new(sources::IndexBudget::new(&config.limits));
+        let kinds = sources::Shared::new(&config, sole_writer);
         for r in &config.registries {
-            let source = match r.kind {
-                RegistryKind::Hosted => sources::Source::Hosted(sources::Hosted::new(sole_writer)),
-                RegistryKind::Proxy => {
-                    let settings = r
-                        .proxy_settings()
-                        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-                    sources::Source::Proxy(Box::new(sources::Proxy::new(
-                        settings,
-                        config.limits.index_cache_bytes,
-                        index_budget.clone(),
-                    )?))
-                }
-                RegistryKind::Virtual => {
-                    let members = r
-                        .members
-                        .iter()
-                        .filter_map(|m| {
-                            let kind = config.registries.iter().find(|c| &c.name == m)?.kind;
-                            Some((m.clone(), kind))
-                        })
-                        .collect::<Vec<_>>();
-                    sources::Source::Virtual(sources::Virtual::new(
-                        &members,
-                        r.claims.clone(),
-                        r.publish_to.clone(),
-                        r.allow_upstream_names.clone(),
-                    ))
-                }
-            };
-            let id = meta.ensure_registry(&r.name, r.kind).await?;
+            let source = sources::Source::open(&config, r, &kinds)?;
+            let id = meta.ensure_registry(&r.name, r.kind()).await?;
             registries.insert(
                 r.name.clone(),
                 Registry {
                     id,
                     name: r.name.clone(),
-                    kind: r.kind,
                     private: r.is_private(),
                     source: Arc::new(source),
                 },
@@ -189,11 +170,9 @@ impl Berth {
             meta,
             blobs,
             registries,
-            index_cache: index::IndexCache::new(config.limits.index_cache_bytes),
+            kinds,
             downloads: downloads::DownloadCounter::default(),
             download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
-            crates_created: std::sync::atomic::AtomicU64::new(0),
-            index_watch: watch::IndexWatch::new(),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             config,
         }))
@@ -219,30 +198,8 @@ impl Berth {
         let reg = self.registry(registry)?;
         // Nothing about a private registry's names before its readers.
         self.authorize_read(reg, who)?;
-        let read_only = |kind: RegistryKind| {
-            ServiceError::BadRequest(format!(
-                "registry `{registry}` is a {kind} registry: it serves another registry's crates \
-                 read-only; publish, yank and owner changes go to a hosted registry"
-            ))
-        };
-        match reg.source.as_ref() {
-            sources::Source::Hosted(_) => Ok(reg),
-            sources::Source::Virtual(v) => {
-                let name = krate.to_ascii_lowercase();
-                let owner = v
-                    .resolve(self.at_for(reg, who), &name)
-                    .await?
-                    .map(|(member, _)| (member.name.as_str(), member.kind));
-                match owner {
-                    Some((member, RegistryKind::Hosted)) => self.registry(member),
-                    Some((_, kind)) => Err(read_only(kind)),
-                    None => Err(ServiceError::NotFound(format!(
-                        "crate `{krate}` does not exist"
-                    ))),
-                }
-            }
-            sources::Source::Proxy(_) => Err(read_only(reg.kind)),
-        }
+        let target = reg.source.hosted_for(self.at_for(reg, who), krate).await?;
+        self.registry(&target.name)
     }
 
     /// Where a publish to `registry` goes: the registry itself when hosted,
@@ -253,19 +210,7 @@ impl Berth {
         registry: &str,
     ) -> Result<(&Registry, Option<&Registry>), ServiceError> {
         let reg = self.registry(registry)?;
-        match reg.source.as_ref() {
-            sources::Source::Hosted(_) => Ok((reg, None)),
-            sources::Source::Virtual(v) => match &v.publish_to {
-                Some(target) => Ok((self.registry(target)?, Some(reg))),
-                None => Err(ServiceError::BadRequest(format!(
-                    "virtual registry `{registry}` has no hosted member to publish to"
-                ))),
-            },
-            sources::Source::Proxy(_) => Err(ServiceError::BadRequest(format!(
-                "registry `{registry}` is a proxy registry: it serves another registry's crates \
-                 read-only; publish, yank and owner changes go to a hosted registry"
-            ))),
-        }
+        reg.source.publish_target(self, reg)
     }
 
     /// The registries, by name.
@@ -438,25 +383,7 @@ impl Berth {
     /// index where cargo needs one (a virtual registry's publishes, a
     /// private proxy's token); a hosted registry is a named registry.
     pub fn cargo_config_snippet(&self, reg: &Registry) -> String {
-        let (name, url) = (&reg.name, self.index_url(reg));
-        let registry = format!(
-            "[registries.{name}]\nindex = \"sparse+{url}\"\ncredential-provider = [\"cargo:token\"]\n"
-        );
-        // A proxy and a virtual registry stand in for the public source;
-        // the `[registries]` entry of the same index carries a token (a
-        // private one) and is where publishes through a virtual go.
-        let replace = |source: &str| {
-            format!(
-                "[source.crates-io]\nreplace-with = \"{source}\"\n\n\
-                 [source.{source}]\nregistry = \"sparse+{url}\"\n"
-            )
-        };
-        match reg.kind {
-            RegistryKind::Proxy if reg.private => format!("{}\n{registry}", replace(name)),
-            RegistryKind::Proxy => replace(name),
-            RegistryKind::Virtual => format!("{}\n{registry}", replace(&format!("{name}-src"))),
-            _ => registry,
-        }
+        reg.source.cargo_config_snippet(reg, &self.index_url(reg))
     }
 
     /// Whether the database and blob store answer.

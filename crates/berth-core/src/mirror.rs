@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
-use crate::sources::Source;
 use crate::{Berth, Registry};
 
 /// Most bytes of one bundle member read into memory.
@@ -202,11 +201,11 @@ impl Berth {
         name: &str,
     ) -> Result<(&Registry, &crate::sources::Proxy), ServiceError> {
         let reg = self.registry(name)?;
-        match reg.source.as_ref() {
-            Source::Proxy(p) => Ok((reg, p)),
-            _ => Err(ServiceError::BadRequest(format!(
+        match reg.source.as_proxy() {
+            Some(p) => Ok((reg, p)),
+            None => Err(ServiceError::BadRequest(format!(
                 "registry `{name}` is a {} registry; mirrors are filled into proxy registries",
-                reg.kind
+                reg.kind()
             ))),
         }
     }

@@ -259,8 +259,7 @@ impl Berth {
             Err(e) => Err(e.into()),
             Ok(changed) => {
                 if let Some(revision) = changed {
-                    self.index_cache
-                        .invalidate((reg.id, canon_name.clone()), revision);
+                    reg.source.changed(reg, &canon_name, revision, false);
                 }
                 tracing::info!(registry = %reg.name, krate = %name, version = %vers, user = %who.user.login, changed, "{action}");
                 Ok(())

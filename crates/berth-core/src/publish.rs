@@ -344,12 +344,8 @@ impl Berth {
             _ => {}
         }
         let outcome = outcome?;
-        if outcome.new_crate {
-            self.crates_created
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        self.index_cache
-            .invalidate((reg.id, valid.canon_name.clone()), outcome.revision);
+        reg.source
+            .changed(&reg, &valid.canon_name, outcome.revision, outcome.new_crate);
         // Should a garbage collection have removed an identical orphan blob
         // between our write and our commit, put the bytes back.
         if !self.blobs.exists(&cksum).await? {

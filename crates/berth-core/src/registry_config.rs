@@ -2,91 +2,36 @@
 //! and its kind's settings, checked once at start. Only reads and checks
 //! configuration; never opens stores or sockets.
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::config::ConfigError;
+pub use crate::sources::settings::{KindSettings, ProxyConfig, VirtualConfig};
 pub use berth_store::RegistryKind;
 
-/// One `[[registries]]` entry. Settings of other kinds than the entry's
-/// are refused, so a misplaced key never goes unnoticed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[registries]]` entry: what every registry has (a name, whether it
+/// is private, who may reach it) and its kind with that kind's own
+/// settings. Read and written with the same keys as the file (see
+/// `registry_entry`); a setting of another kind than the entry's is
+/// refused by [`RegistryConfig::check`], so a misplaced key never goes
+/// unnoticed.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RegistryConfig {
     pub name: String,
-    #[serde(default = "hosted")]
-    pub kind: RegistryKind,
     /// A private registry refuses every request without a valid token
     /// (unset: public; a virtual registry with a private member must say
     /// which it is, see [`check_registry_set`]). Read it with
     /// [`RegistryConfig::is_private`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private: Option<bool>,
     /// Client addresses (CIDR ranges) that may reach this registry at all:
     /// its index, downloads and API, and its management API routes. Others
     /// are answered 403. Empty (the default): every address. A virtual
     /// registry is reachable only from addresses that its own list and
     /// every member's list allow.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_cidrs: Vec<String>,
-
-    /// proxy: the upstream's sparse index URL (`sparse+https://.../`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-    /// proxy: other identifiers cargo uses for the upstream in a
-    /// dependency's `registry` field (for the public registry, its
-    /// historical git index URL rather than its sparse URL).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub upstream_aliases: Vec<String>,
-    /// proxy: the name of an environment variable holding a token for the
-    /// upstream (for proxying a private registry). Never logged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_token_env: Option<String>,
-    /// proxy: seconds an index file is trusted before it is revalidated
-    /// with the upstream (default 300).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_ttl_secs: Option<u64>,
-    /// proxy: serve only what is cached; never contact the upstream.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub offline: bool,
-    /// proxy: most bytes of cached `.crate` files; the least recently used
-    /// are evicted beyond it (default: no limit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_max_bytes: Option<u64>,
-    /// proxy: other hosts (`host` or `host:port`) the proxy may fetch
-    /// from at any address, as it does from the upstream's host: a `dl`
-    /// host or redirect target inside the network. Any other host an
-    /// upstream names is contacted only at public addresses (no loopback,
-    /// private, link-local or reserved ones). Default: none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub upstream_allowed_hosts: Vec<String>,
-    /// proxy: seconds to connect to the upstream (default 5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect_timeout_secs: Option<u64>,
-    /// proxy: seconds an upstream request may take, body included
-    /// (default 30).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_timeout_secs: Option<u64>,
-
-    /// virtual: the member registries, in order. A name belongs to the
-    /// first hosted member that has it, else the first proxy that has it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<String>,
-    /// virtual: name patterns (`acme-*`, folded like crate names) only ever
-    /// served from hosted members.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub claims: Vec<String>,
-    /// virtual: the hosted member that publishes through this registry go
-    /// to (default: the first hosted member).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_to: Option<String>,
-    /// virtual: names that may be published privately although a proxy
-    /// member's upstream has them (refused by default).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_upstream_names: Vec<String>,
-}
-
-fn hosted() -> RegistryKind {
-    RegistryKind::Hosted
+    /// The kind (`kind`, hosted by default) and its own settings.
+    pub settings: KindSettings,
+    /// The first setting of another kind the entry gave, with that kind.
+    pub(crate) misplaced: Option<(&'static str, RegistryKind)>,
 }
 
 /// A proxy's settings, resolved with their defaults.
@@ -164,27 +109,25 @@ impl std::fmt::Display for UpstreamHost {
 }
 
 impl RegistryConfig {
-    /// A hosted registry with default settings.
-    pub fn hosted(name: &str) -> Self {
+    /// A registry of the kind `settings` says, with default common settings.
+    pub fn new(name: &str, settings: KindSettings) -> Self {
         Self {
             name: name.into(),
-            kind: RegistryKind::Hosted,
             private: None,
             allowed_cidrs: Vec::new(),
-            upstream: None,
-            upstream_aliases: Vec::new(),
-            upstream_token_env: None,
-            index_ttl_secs: None,
-            offline: false,
-            cache_max_bytes: None,
-            upstream_allowed_hosts: Vec::new(),
-            connect_timeout_secs: None,
-            upstream_timeout_secs: None,
-            members: Vec::new(),
-            claims: Vec::new(),
-            publish_to: None,
-            allow_upstream_names: Vec::new(),
+            settings,
+            misplaced: None,
         }
+    }
+
+    /// A hosted registry with default settings.
+    pub fn hosted(name: &str) -> Self {
+        Self::new(name, KindSettings::Hosted)
+    }
+
+    /// The registry's kind.
+    pub fn kind(&self) -> RegistryKind {
+        self.settings.kind()
     }
 
     /// Whether the registry is private (needs a token for everything).
@@ -207,69 +150,14 @@ impl RegistryConfig {
             )));
         }
         self.allowed_networks()?;
-        let proxy_keys = [
-            ("upstream", self.upstream.is_some()),
-            ("upstream_aliases", !self.upstream_aliases.is_empty()),
-            ("upstream_token_env", self.upstream_token_env.is_some()),
-            ("index_ttl_secs", self.index_ttl_secs.is_some()),
-            ("offline", self.offline),
-            ("cache_max_bytes", self.cache_max_bytes.is_some()),
-            (
-                "upstream_allowed_hosts",
-                !self.upstream_allowed_hosts.is_empty(),
-            ),
-            ("connect_timeout_secs", self.connect_timeout_secs.is_some()),
-            (
-                "upstream_timeout_secs",
-                self.upstream_timeout_secs.is_some(),
-            ),
-        ];
-        let virtual_keys = [
-            ("members", !self.members.is_empty()),
-            ("claims", !self.claims.is_empty()),
-            ("publish_to", self.publish_to.is_some()),
-            (
-                "allow_upstream_names",
-                !self.allow_upstream_names.is_empty(),
-            ),
-        ];
-        for (kind, keys) in [
-            (RegistryKind::Proxy, &proxy_keys[..]),
-            (RegistryKind::Virtual, &virtual_keys[..]),
-        ] {
-            if self.kind != kind {
-                if let Some((key, _)) = keys.iter().find(|(_, set)| *set) {
-                    return Err(ConfigError(format!(
-                        "registry `{}`: `{key}` is a setting of {kind} registries, and this one is `{}`",
-                        self.name, self.kind
-                    )));
-                }
-            }
+        if let Some((key, kind)) = self.misplaced {
+            return Err(ConfigError(format!(
+                "registry `{}`: `{key}` is a setting of {kind} registries, and this one is `{}`",
+                self.name,
+                self.kind()
+            )));
         }
-        for pattern in &self.claims {
-            let stem = pattern.strip_suffix('*').unwrap_or(pattern);
-            if stem.is_empty()
-                || stem.contains('*')
-                || berth_protocol::validate_crate_name(&format!(
-                    "{}x",
-                    stem.trim_end_matches(['-', '_'])
-                ))
-                .is_err()
-            {
-                return Err(ConfigError(format!(
-                    "registry `{}`: claim `{pattern}` must be a crate name or a prefix ending in `*`",
-                    self.name
-                )));
-            }
-        }
-        match self.kind {
-            RegistryKind::Proxy => self.proxy_settings().map(|_| ()),
-            RegistryKind::Virtual if self.members.is_empty() => Err(ConfigError(format!(
-                "virtual registry `{}` needs `members`, the registries it serves, in order",
-                self.name
-            ))),
-            _ => Ok(()),
-        }
+        self.settings.check(&self.name)
     }
 
     /// [`RegistryConfig::allowed_cidrs`], parsed.
@@ -280,9 +168,16 @@ impl RegistryConfig {
         )
     }
 
-    /// A proxy's resolved settings (reads the token's variable).
-    pub fn proxy_settings(&self) -> Result<ProxySettings, ConfigError> {
-        let name = &self.name;
+    /// Masks the secrets of the entry's settings, for printing.
+    pub(crate) fn mask(&mut self) {
+        self.settings.mask();
+    }
+}
+
+impl ProxyConfig {
+    /// The resolved settings of proxy registry `name` (reads the token's
+    /// variable).
+    pub fn resolve(&self, name: &str) -> Result<ProxySettings, ConfigError> {
         let upstream = self.upstream.as_deref().ok_or_else(|| {
             ConfigError(format!(
                 "proxy registry `{name}` needs `upstream`, the upstream's sparse index URL \
@@ -363,27 +258,28 @@ pub fn claim_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Checks what one registry says about the others: a virtual registry's
-/// members exist, are not virtual, and its `publish_to` is a hosted member;
-/// a virtual registry over a private member says whether it is private
-/// itself (it is the private member's face to its users: left unset, it
-/// would be public by default, and that is refused).
+/// Checks what each registry says about the others: the registries a
+/// virtual registry serves (its members) exist and serve no others
+/// themselves, its `publish_to` is a member that holds publishes, and over
+/// a private member it says whether it is private itself (it is the
+/// private member's face to its users: left unset, it would be public by
+/// default, and that is refused).
 pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigError> {
-    let kind_of = |name: &str| registries.iter().find(|r| r.name == name).map(|r| r.kind);
-    let private = |name: &str| registries.iter().any(|r| r.name == name && r.is_private());
-    for r in registries
-        .iter()
-        .filter(|r| r.kind == RegistryKind::Virtual)
-    {
-        for m in &r.members {
-            match kind_of(m) {
+    let find = |name: &str| registries.iter().find(|r| r.name == name);
+    for r in registries {
+        let members = r.settings.serves_from();
+        if members.is_empty() {
+            continue;
+        }
+        for m in members {
+            match find(m) {
                 None => {
                     return Err(ConfigError(format!(
                         "virtual registry `{}`: member `{m}` is not a registry of this server",
                         r.name
                     )))
                 }
-                Some(RegistryKind::Virtual) => {
+                Some(member) if !member.settings.serves_from().is_empty() => {
                     return Err(ConfigError(format!(
                         "virtual registry `{}`: member `{m}` is itself virtual; list its members instead",
                         r.name
@@ -393,7 +289,10 @@ pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigErr
             }
         }
         if r.private.is_none() {
-            if let Some(m) = r.members.iter().find(|m| private(m)) {
+            if let Some(m) = members
+                .iter()
+                .find(|m| find(m).is_some_and(|m| m.is_private()))
+            {
                 return Err(ConfigError(format!(
                     "virtual registry `{name}` does not say whether it is private, and its member \
                      `{m}` is private. Set `private = true` on `{name}` (the usual choice: every \
@@ -404,8 +303,9 @@ pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigErr
                 )));
             }
         }
-        if let Some(target) = &r.publish_to {
-            if !r.members.contains(target) || kind_of(target) != Some(RegistryKind::Hosted) {
+        if let Some(target) = r.settings.publish_to() {
+            let holds = find(target).is_some_and(|t| t.settings.holds_publishes());
+            if !members.contains(target) || !holds {
                 return Err(ConfigError(format!(
                     "virtual registry `{}`: publish_to `{target}` must be one of its hosted members",
                     r.name
@@ -414,6 +314,35 @@ pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigErr
         }
     }
     Ok(())
+}
+
+/// The address lists a caller must pass to reach one registry, each with
+/// the registry whose `allowed_cidrs` it is.
+pub type ReachList = Vec<(String, Vec<ipnet::IpNet>)>;
+
+/// The address lists a caller must pass to reach each registry, by name:
+/// its own `allowed_cidrs` and, for a kind that serves other registries'
+/// crates, each of theirs (it is no way around theirs), as `(whose, list)`.
+/// Registries that every address may reach are left out.
+pub fn reach_lists(
+    registries: &[RegistryConfig],
+) -> Result<HashMap<String, ReachList>, ConfigError> {
+    let mut own = HashMap::new();
+    for r in registries {
+        own.insert(r.name.as_str(), r.allowed_networks()?);
+    }
+    let mut lists = HashMap::new();
+    for r in registries {
+        let needed: Vec<(String, Vec<ipnet::IpNet>)> = std::iter::once(&r.name)
+            .chain(r.settings.serves_from())
+            .filter_map(|n| Some((n.clone(), own.get(n.as_str())?.clone())))
+            .filter(|(_, nets)| !nets.is_empty())
+            .collect();
+        if !needed.is_empty() {
+            lists.insert(r.name.clone(), needed);
+        }
+    }
+    Ok(lists)
 }
 
 #[cfg(test)]
@@ -434,9 +363,13 @@ mod tests {
     fn a_virtual_registry_over_a_private_member_says_whether_it_is_private() {
         let mut vault = RegistryConfig::hosted("vault");
         vault.private = Some(true);
-        let mut company = RegistryConfig::hosted("company");
-        company.kind = RegistryKind::Virtual;
-        company.members = vec!["main".into(), "vault".into()];
+        let virt = |members: &[&str]| {
+            KindSettings::Virtual(VirtualConfig {
+                members: members.iter().map(|m| m.to_string()).collect(),
+                ..VirtualConfig::default()
+            })
+        };
+        let mut company = RegistryConfig::new("company", virt(&["main", "vault"]));
         let set = |company: &RegistryConfig| {
             check_registry_set(&[
                 RegistryConfig::hosted("main"),
@@ -458,18 +391,19 @@ mod tests {
         }
         // Over public members only, unsaid is public.
         company.private = None;
-        company.members = vec!["main".into()];
+        company.settings = virt(&["main"]);
         assert!(set(&company).is_ok());
         assert!(!company.is_private());
     }
 
     #[test]
     fn a_proxy_contacts_its_upstream_host_and_the_allowed_ones_only() {
-        let mut r = RegistryConfig::hosted("up");
-        r.kind = RegistryKind::Proxy;
-        r.upstream = Some("sparse+https://index.up.internal/".into());
-        r.upstream_allowed_hosts = vec!["dl.up.internal".into(), "127.0.0.2:8080".into()];
-        let hosts = r.proxy_settings().unwrap().hosts;
+        let mut r = ProxyConfig {
+            upstream: Some("sparse+https://index.up.internal/".into()),
+            upstream_allowed_hosts: vec!["dl.up.internal".into(), "127.0.0.2:8080".into()],
+            ..ProxyConfig::default()
+        };
+        let hosts = r.resolve("up").unwrap().hosts;
         let ok = |u: &str| {
             let url = reqwest::Url::parse(u).unwrap();
             hosts.iter().any(|h| h.matches(&url))
@@ -485,7 +419,7 @@ mod tests {
         assert!(!ok("https://dl.up.internal.evil/x"));
         for bad in ["https://dl.up.internal", "dl/x", "", "u@dl"] {
             r.upstream_allowed_hosts = vec![bad.into()];
-            let e = r.proxy_settings().unwrap_err().to_string();
+            let e = r.resolve("up").unwrap_err().to_string();
             assert!(e.contains("upstream_allowed_hosts"), "{bad}: {e}");
         }
     }

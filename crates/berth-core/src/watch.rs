@@ -100,7 +100,7 @@ impl Berth {
     }
 
     async fn send_heartbeats(&self) {
-        let w = &self.index_watch;
+        let w = &self.kinds.hosted.watch;
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -120,7 +120,7 @@ impl Berth {
     }
 
     async fn listen(&self) {
-        let w = &self.index_watch;
+        let w = &self.kinds.hosted.watch;
         let name = format!("berth-index-listener-{}", std::process::id());
         let deadline_ms = DEADLINE.as_millis() as u64;
         loop {
@@ -136,7 +136,7 @@ impl Berth {
             };
             // Listening now: whatever changed before may have gone unheard.
             let since = w.now_ms();
-            self.forget_all_index_files();
+            self.kinds.hosted.forget_all();
             // The reading runs apart, so that giving up on it never
             // cancels a read half-way: the whole listener is dropped.
             let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
@@ -155,8 +155,7 @@ impl Berth {
                 tokio::select! {
                     event = rx.recv() => match event {
                         Some(Ok(Some(IndexEvent::Changed { registry_id, revision, canon_name }))) => {
-                            self.index_cache.invalidate((registry_id, canon_name), revision);
-                            self.crates_created.fetch_add(1, Ordering::AcqRel);
+                            self.kinds.hosted.changed(registry_id, &canon_name, revision, true);
                         }
                         Some(Ok(Some(IndexEvent::Ping(payload)))) => {
                             let sent = payload
@@ -197,11 +196,5 @@ impl Berth {
             reader.abort();
             tokio::time::sleep(RETRY).await;
         }
-    }
-
-    /// Forgets every cached hosted index file and "no such crate" memo.
-    fn forget_all_index_files(&self) {
-        self.index_cache.clear();
-        self.crates_created.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -22,8 +22,9 @@ use rand::distr::{Alphanumeric, SampleString};
 use crate::auth::{hash_password, hash_token, verify_password, Scopes};
 use crate::error::ServiceError;
 use crate::operations::CrateDetail;
-use crate::sources::Source;
-use crate::{Berth, Identity, Registry, RegistryKind};
+pub use crate::sources::RegistryFront;
+use crate::sources::{index_lines, str_of};
+use crate::{Berth, Identity, Registry};
 
 /// How long a login lasts.
 pub const SESSION_SECS: i64 = 7 * 86_400;
@@ -33,16 +34,6 @@ pub const SESSION_SECS: i64 = 7 * 86_400;
 pub struct Session {
     pub identity: Identity,
     pub csrf: String,
-}
-
-/// What a registry's front shows: recently updated and most downloaded
-/// crates (for a proxy, the index files it fetched last; for a virtual
-/// registry, its readable members' crates), and how many crates it holds.
-#[derive(Debug, Clone, Default)]
-pub struct RegistryFront {
-    pub recent: Vec<CrateSummary>,
-    pub top: Vec<CrateSummary>,
-    pub total: i64,
 }
 
 /// One crate's page: the hosted registry that holds it, its details, the
@@ -331,7 +322,7 @@ impl Berth {
     ) -> Result<std::collections::HashMap<String, Vec<String>>, ServiceError> {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
-        if reg.kind != RegistryKind::Hosted {
+        if !reg.traits().holds_publishes {
             return Ok(Default::default());
         }
         let canon: Vec<String> = names
@@ -360,15 +351,7 @@ impl Berth {
     /// A virtual registry's members, hosted ones first (empty for other
     /// kinds).
     pub fn members_of(&self, reg: &Registry) -> Vec<String> {
-        match &*reg.source {
-            Source::Virtual(v) => v
-                .hosted_members()
-                .iter()
-                .chain(v.proxy_members())
-                .cloned()
-                .collect(),
-            _ => Vec::new(),
-        }
+        reg.source.members()
     }
 
     /// The registry `/crates/NAME` means: the first one configured.
@@ -387,50 +370,7 @@ impl Berth {
         limit: i64,
     ) -> Result<RegistryFront, ServiceError> {
         self.authorize_read(reg, who)?;
-        match &*reg.source {
-            Source::Hosted(_) => Ok(RegistryFront {
-                recent: self.meta.recent_crates(reg.id, limit).await?,
-                top: self.meta.top_crates(reg.id, limit).await?,
-                total: self.meta.crates_by_name(reg.id, 0, 0).await?.1,
-            }),
-            Source::Proxy(_) => {
-                let (rows, total) = self.meta.proxy_listing(reg.id, true, limit, 0).await?;
-                Ok(RegistryFront {
-                    recent: rows.into_iter().map(proxied_summary).collect(),
-                    top: Vec::new(),
-                    total,
-                })
-            }
-            Source::Virtual(v) => {
-                // Each readable member's front, a name shown once (from the
-                // first member that has it: hosted members come first).
-                let mut front = RegistryFront::default();
-                let mut seen = std::collections::HashSet::new();
-                let mut recent = Vec::new();
-                let mut top = Vec::new();
-                for m in v.hosted_members().iter().chain(v.proxy_members()) {
-                    let member = self.registry(m)?;
-                    if self.authorize_read(member, who).is_err() {
-                        continue;
-                    }
-                    let f = Box::pin(self.registry_front(member, who, limit)).await?;
-                    front.total += f.total;
-                    for c in f.recent {
-                        if seen.insert(berth_protocol::canonical_name(&c.name)) {
-                            recent.push(c);
-                        }
-                    }
-                    top.extend(f.top);
-                }
-                recent.sort_by_key(|c| std::cmp::Reverse(c.updated_at));
-                recent.truncate(limit.max(0) as usize);
-                top.sort_by_key(|c| std::cmp::Reverse(c.downloads));
-                top.truncate(limit.max(0) as usize);
-                front.recent = recent;
-                front.top = top;
-                Ok(front)
-            }
-        }
+        reg.source.front(self.at_for(reg, who), limit).await
     }
 
     /// A page of a registry's crates, and how many it has: a hosted
@@ -446,34 +386,7 @@ impl Berth {
     ) -> Result<(Vec<CrateSummary>, i64), ServiceError> {
         let reg = self.registry(registry)?;
         self.authorize_read(reg, who)?;
-        match reg.kind {
-            RegistryKind::Hosted => Ok(self.meta.crates_by_name(reg.id, limit, offset).await?),
-            RegistryKind::Proxy => {
-                let (rows, total) = self
-                    .meta
-                    .proxy_listing(reg.id, false, limit, offset)
-                    .await?;
-                Ok((rows.into_iter().map(proxied_summary).collect(), total))
-            }
-            RegistryKind::Virtual => {
-                let limit = limit.clamp(1, crate::operations::MAX_PER_PAGE);
-                let found = self
-                    .search(registry, who, "", Some(limit), Some(offset / limit + 1))
-                    .await?;
-                let rows = found
-                    .hits
-                    .into_iter()
-                    .map(|h| CrateSummary {
-                        name: h.name,
-                        max_version: h.max_version,
-                        description: h.description,
-                        downloads: h.downloads,
-                        updated_at: 0,
-                    })
-                    .collect();
-                Ok((rows, found.total))
-            }
-        }
+        reg.source.list(self.at_for(reg, who), limit, offset).await
     }
 
     /// One crate's page, at `vers` or its newest version.
@@ -487,7 +400,7 @@ impl Berth {
         let asked = self.registry(registry)?;
         self.authorize_read(asked, who)?;
         let reg = match self.page_holder(asked, who, name).await? {
-            Some(holder) if holder.kind == RegistryKind::Proxy => {
+            Some(holder) if holder.traits().caches_upstream => {
                 return self.proxied_page(holder, name, vers).await;
             }
             Some(holder) => holder,
@@ -553,43 +466,17 @@ impl Berth {
         })
     }
 
-    /// The registry whose rows a crate page of `reg` shows: `reg` itself,
-    /// or for a virtual registry the member that owns the name (hosted
-    /// members first; a claimed name only from them), asked only of what is
-    /// stored: a proxy member counts when it has the name cached, so that a
-    /// page never makes the proxy ask its upstream. `None` when no member
-    /// the caller may read has it.
+    /// The registry whose rows a crate page of `reg` shows (see
+    /// `Source::page_holder`), when the caller may read it: the owner
+    /// decides, and a reader is never shown another member's namesake
+    /// instead.
     async fn page_holder<'a>(
         &'a self,
         reg: &'a Registry,
         who: Option<&'a Identity>,
         name: &str,
     ) -> Result<Option<&'a Registry>, ServiceError> {
-        let Source::Virtual(v) = &*reg.source else {
-            return Ok(Some(reg));
-        };
-        let lname = name.to_ascii_lowercase();
-        let canon = berth_protocol::canonical_name(name);
-        let mut owner = None;
-        for m in v.hosted_members() {
-            let member = self.registry(m)?;
-            if self.meta.find_crate(member.id, &canon).await?.is_some() {
-                owner = Some(member);
-                break;
-            }
-        }
-        if owner.is_none() && !v.claimed(&lname) {
-            for m in v.proxy_members() {
-                let member = self.registry(m)?;
-                let cached = self.meta.proxy_index_get(member.id, &lname).await?;
-                if cached.is_some_and(|row| row.body.is_some()) {
-                    owner = Some(member);
-                    break;
-                }
-            }
-        }
-        // The owner decides: a reader is never shown another member's
-        // namesake instead.
+        let owner = reg.source.page_holder(self.at_for(reg, who), name).await?;
         Ok(owner.filter(|m| self.authorize_read(m, who).is_ok()))
     }
 
@@ -733,20 +620,6 @@ impl Berth {
     }
 }
 
-/// A string field of an index line, or "".
-fn str_of<'a>(line: &'a serde_json::Value, key: &str) -> &'a str {
-    line.get(key).and_then(|v| v.as_str()).unwrap_or_default()
-}
-
-/// The index lines of a cached file that parse (a line that does not is
-/// left out of the page, as cargo would skip it).
-fn index_lines(body: &str) -> Vec<serde_json::Value> {
-    body.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l.get("vers").is_some_and(|v| v.is_string()))
-        .collect()
-}
-
 /// What a crate page reads of publish metadata, from an index line: the
 /// dependencies (by their real names), the features (both maps) and the
 /// Rust version.
@@ -778,31 +651,11 @@ fn line_metadata(line: &serde_json::Value) -> serde_json::Value {
     })
 }
 
-/// A proxy's cached index file as a listed crate.
-fn proxied_summary((name, body, changed_at): (String, String, i64)) -> CrateSummary {
-    let lines = index_lines(&body);
-    let max_version = lines
-        .iter()
-        .filter(|l| !l["yanked"].as_bool().unwrap_or(false))
-        .filter_map(|l| semver::Version::parse(str_of(l, "vers")).ok())
-        .max()
-        .map(|v| v.to_string());
-    CrateSummary {
-        name: lines
-            .first()
-            .map_or(name, |l| str_of(l, "name").to_string()),
-        max_version,
-        description: None,
-        downloads: 0,
-        updated_at: changed_at,
-    }
-}
-
 impl Berth {
     /// Bytes of crate files a proxy registry holds in its cache (`None`
     /// for other kinds), for the admin pages.
     pub async fn proxy_cache_bytes(&self, reg: &Registry) -> Result<Option<u64>, ServiceError> {
-        if reg.kind != RegistryKind::Proxy {
+        if !reg.traits().caches_upstream {
             return Ok(None);
         }
         Ok(Some(self.meta.proxy_cache_bytes(reg.id).await?))

@@ -27,7 +27,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
 use berth_core::config::ConfigError;
-use berth_core::{Config, RegistryKind};
+use berth_core::Config;
 use hashlink::linked_hash_map::Entry;
 use hashlink::LruCache;
 use ipnet::IpNet;
@@ -90,31 +90,7 @@ pub(crate) enum Failure {
 
 impl Guard {
     pub(crate) fn new(config: &Config) -> Result<Self, ConfigError> {
-        let mut lists: HashMap<&str, (RegistryKind, Vec<IpNet>, &[String])> = HashMap::new();
-        for r in &config.registries {
-            lists.insert(&r.name, (r.kind, r.allowed_networks()?, &r.members));
-        }
-        let mut allowed = HashMap::new();
-        for (name, (kind, own, members)) in &lists {
-            let mut needed = Vec::new();
-            if !own.is_empty() {
-                needed.push((name.to_string(), own.clone()));
-            }
-            // A virtual registry serves its members' crates: it is no way
-            // around a member's list.
-            if *kind == RegistryKind::Virtual {
-                for m in members.iter() {
-                    if let Some((_, nets, _)) = lists.get(m.as_str()) {
-                        if !nets.is_empty() {
-                            needed.push((m.clone(), nets.clone()));
-                        }
-                    }
-                }
-            }
-            if !needed.is_empty() {
-                allowed.insert(name.to_string(), needed);
-            }
-        }
+        let allowed = berth_core::config::reach_lists(&config.registries)?;
         let l = &config.limits;
         Ok(Self {
             trusted: config.trusted_networks()?,

@@ -755,10 +755,7 @@ fn announce(berth: &Berth, scheme: &str, addr: std::net::SocketAddr, berth_cli: 
     for reg in berth.registries() {
         println!("{}", berth.cargo_config_snippet(reg));
     }
-    if let Some(reg) = berth
-        .registries()
-        .find(|r| r.kind == berth_core::RegistryKind::Hosted)
-    {
+    if let Some(reg) = berth.registries().find(|r| r.traits().holds_publishes) {
         let name = &reg.name;
         println!(
             "To publish, make a user and a token (in another terminal; the token is printed once), \

@@ -21,18 +21,64 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
+use std::sync::atomic::AtomicU64;
+
 use super::flight::KeyedLocks;
 use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::error::ServiceError;
-use crate::index::IndexFile;
+use crate::index::{IndexCache, IndexFile};
 use crate::operations::SearchResults;
+use crate::watch::IndexWatch;
 use crate::{Berth, Registry};
 
-pub(crate) struct Hosted {
+/// What a node's hosted registries share: one cache of index files (within
+/// `limits.index_cache_bytes`), the count of crates created, and on
+/// PostgreSQL the index watch's trust (see [`crate::watch`]).
+pub(crate) struct HostedShared {
     /// This process makes every change to the metadata (single-node
     /// SQLite), so cached index files stay valid until it invalidates them.
     /// Otherwise they are while the node's index watch is trusted.
     sole_writer: bool,
+    index_cache: IndexCache,
+    /// Crates this process has created or heard of; bumped before a new
+    /// crate's publish is acknowledged, so "no such crate" answers
+    /// remembered before it are void.
+    crates_created: AtomicU64,
+    /// PostgreSQL: whether cached files are current without a database
+    /// check.
+    pub(crate) watch: IndexWatch,
+}
+
+impl HostedShared {
+    pub(crate) fn new(sole_writer: bool, index_cache_bytes: u64) -> Self {
+        Self {
+            sole_writer,
+            index_cache: IndexCache::new(index_cache_bytes),
+            crates_created: AtomicU64::new(0),
+            watch: IndexWatch::new(),
+        }
+    }
+
+    /// Crate `canon_name` of registry `registry_id` changed at `revision`
+    /// (here or, heard through the watch, on another node): its cached
+    /// file is void, and so are "no such crate" memos when `created`.
+    pub(crate) fn changed(&self, registry_id: i64, canon_name: &str, revision: i64, created: bool) {
+        if created {
+            self.crates_created.fetch_add(1, Ordering::AcqRel);
+        }
+        self.index_cache
+            .invalidate((registry_id, canon_name.to_string()), revision);
+    }
+
+    /// Forgets every cached index file and "no such crate" memo.
+    pub(crate) fn forget_all(&self) {
+        self.index_cache.clear();
+        self.crates_created.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+pub(crate) struct Hosted {
+    shared: Arc<HostedShared>,
     /// One build per crate at a time: concurrent misses wait for it and
     /// share the result instead of each reading and hashing every line.
     builds: KeyedLocks,
@@ -53,12 +99,17 @@ enum Cached {
 }
 
 impl Hosted {
-    pub(crate) fn new(sole_writer: bool) -> Self {
+    pub(crate) fn new(shared: Arc<HostedShared>) -> Self {
         Self {
-            sole_writer,
+            shared,
             builds: KeyedLocks::default(),
             absent: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Crate `canon_name` of `reg` changed at `revision`.
+    pub(crate) fn changed(&self, reg: &Registry, canon_name: &str, revision: i64, created: bool) {
+        self.shared.changed(reg.id, canon_name, revision, created);
     }
 
     /// The cached file, if it is current.
@@ -68,7 +119,7 @@ impl Hosted {
         reg: &Registry,
         key: &(i64, String),
     ) -> Result<Cached, ServiceError> {
-        match self.cached_in_memory(berth, key) {
+        match self.cached_in_memory(key) {
             Some(cached) => Ok(cached),
             None => self.cached_by_revision(berth, reg, key).await,
         }
@@ -78,14 +129,15 @@ impl Hosted {
     /// change goes through this process, which invalidates the cache before
     /// acknowledging it, or every change made elsewhere has reached this
     /// node's cache within the staleness bound.
-    fn cached_in_memory(&self, berth: &Berth, key: &(i64, String)) -> Option<Cached> {
-        if !(self.sole_writer || berth.index_watch.trusted()) {
+    fn cached_in_memory(&self, key: &(i64, String)) -> Option<Cached> {
+        let shared = &*self.shared;
+        if !(shared.sole_writer || shared.watch.trusted()) {
             return None;
         }
-        if let Some(file) = berth.index_cache.get(key, None) {
+        if let Some(file) = shared.index_cache.get(key, None) {
             return Some(Cached::Hit(file));
         }
-        let created = berth.crates_created.load(Ordering::Acquire);
+        let created = shared.crates_created.load(Ordering::Acquire);
         let known_absent = self
             .absent
             .read()
@@ -107,17 +159,19 @@ impl Hosted {
         let Some(state) = berth.meta.index_state(reg.id, &key.1).await? else {
             return Ok(Cached::NoCrate);
         };
-        Ok(match berth.index_cache.get(key, Some(state.revision)) {
-            Some(file) => Cached::Hit(file),
-            None => Cached::Miss,
-        })
+        Ok(
+            match self.shared.index_cache.get(key, Some(state.revision)) {
+                Some(file) => Cached::Hit(file),
+                None => Cached::Miss,
+            },
+        )
     }
 
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
         let At { berth, reg, .. } = at;
         let canon = berth_protocol::canonical_name(name);
         let key = (reg.id, canon);
-        let cached = match self.cached_in_memory(berth, &key) {
+        let cached = match self.cached_in_memory(&key) {
             Some(cached) => cached,
             // A database round trip: its future is boxed, so that a hit
             // served from memory does not carry (and copy) its state.
@@ -148,8 +202,8 @@ impl Hosted {
         }
         // Both read before the database: a change heard after them voids
         // what this read finds.
-        let created = berth.crates_created.load(Ordering::Acquire);
-        let epoch = berth.index_cache.epoch();
+        let created = self.shared.crates_created.load(Ordering::Acquire);
+        let epoch = self.shared.index_cache.epoch();
         let Some((state, lines)) = berth.meta.index_file(reg.id, canon_name).await? else {
             if let Ok(mut absent) = self.absent.write() {
                 if absent.len() >= MAX_ABSENT {
@@ -168,7 +222,7 @@ impl Hosted {
         // reader of one registry cannot count what others hold.
         let seed = format!("{:x}", state.revision);
         let file = Arc::new(IndexFile::build(body.into(), &seed, state.updated_at).await?);
-        berth
+        self.shared
             .index_cache
             .put(key, state.revision, file.clone(), epoch);
         Ok(Some(file))

@@ -3,18 +3,24 @@
 //! Every registry answers the same questions (an index file, the blob
 //! behind a version, a search, the blobs it still needs) from a
 //! [`Source`]: `hosted` answers from its own version rows, `proxy` from an
-//! upstream it caches, `virtual` from the member that owns a name; a new
-//! kind is one more variant and one more module here, and nothing above
-//! this module changes. Authorization, download counting and
+//! upstream it caches, `virtual` from the member that owns a name. What
+//! else kinds differ in is a `Source` method too (`describe.rs`,
+//! `listing.rs`), and each kind's settings are a [`KindSettings`] variant
+//! (`settings.rs`): a new kind is one more variant and one more module
+//! here (plus its word in the store's `RegistryKind`), and nothing above
+//! this module matches on the kind. Authorization, download counting and
 //! blob streaming stay in the services that call a source; a source never
 //! decides who may ask. A question carries on whose behalf it is asked
 //! ([`At`]), so that a virtual registry serves a caller only the members
 //! that `Berth::authorize_read` lets it read.
 
+mod describe;
 mod flight;
 mod hosted;
+mod listing;
 mod proxy;
 mod reach;
+pub(crate) mod settings;
 mod virtual_registry;
 
 use std::collections::HashSet;
@@ -23,10 +29,16 @@ use std::sync::Arc;
 use crate::error::ServiceError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
-use crate::{Berth, Identity, Registry, RegistryKind};
+use crate::registry_config::RegistryConfig;
+use crate::{Berth, Config, Identity, Registry, RegistryKind};
+use settings::KindSettings;
 
-pub(crate) use hosted::Hosted;
+pub use describe::KindTraits;
+pub(crate) use hosted::{Hosted, HostedShared};
+pub use listing::RegistryFront;
+pub(crate) use listing::{index_lines, str_of};
 pub(crate) use proxy::{IndexBudget, Proxy};
+pub(crate) use settings::{fields_of, read_one};
 pub(crate) use virtual_registry::Virtual;
 
 /// A source's answer.
@@ -80,6 +92,14 @@ impl<'a> At<'a> {
     /// on the same behalf.
     pub(crate) fn member(&self, reg: &'a Registry) -> At<'a> {
         At { reg, ..*self }
+    }
+
+    /// The caller asked for (`None` for the server, or an anonymous one).
+    pub(crate) fn caller(&self) -> Option<&'a Identity> {
+        match self.asker {
+            Asker::Server => None,
+            Asker::Caller(who) => who,
+        }
     }
 
     /// Whether the asker may read `reg` (`Berth::authorize_read` decides;
@@ -158,7 +178,76 @@ impl std::fmt::Debug for Source {
     }
 }
 
+/// What the registries of one kind share on a node, made once at start.
+pub(crate) struct Shared {
+    pub(crate) hosted: Arc<HostedShared>,
+    /// Memory for upstream index bodies, shared by every proxy.
+    index_budget: Arc<IndexBudget>,
+}
+
+impl Shared {
+    /// `sole_writer`: this process makes every change to the metadata
+    /// (single-node SQLite).
+    pub(crate) fn new(config: &Config, sole_writer: bool) -> Self {
+        Self {
+            hosted: Arc::new(HostedShared::new(
+                sole_writer,
+                config.limits.index_cache_bytes,
+            )),
+            index_budget: Arc::new(IndexBudget::new(&config.limits)),
+        }
+    }
+}
+
 impl Source {
+    /// Builds the source of the configured registry `r`, of its kind.
+    pub(crate) fn open(
+        config: &Config,
+        r: &RegistryConfig,
+        shared: &Shared,
+    ) -> Result<Self, ServiceError> {
+        Ok(match &r.settings {
+            KindSettings::Hosted => Source::Hosted(Hosted::new(shared.hosted.clone())),
+            KindSettings::Proxy(p) => {
+                let settings = p
+                    .resolve(&r.name)
+                    .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                Source::Proxy(Box::new(Proxy::new(
+                    settings,
+                    config.limits.index_cache_bytes,
+                    shared.index_budget.clone(),
+                )?))
+            }
+            KindSettings::Virtual(v) => {
+                let members = v
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        let kind = config.registries.iter().find(|c| &c.name == m)?.kind();
+                        Some((m.clone(), kind))
+                    })
+                    .collect::<Vec<_>>();
+                Source::Virtual(Virtual::new(
+                    &members,
+                    v.claims.clone(),
+                    v.publish_to.clone(),
+                    v.allow_upstream_names.clone(),
+                ))
+            }
+        })
+    }
+
+    /// Crate `canon_name` of registry `reg` changed at `revision` (a
+    /// publish, yank or unyank committed; `created` when it made the
+    /// crate): what the source remembers older than that is void.
+    pub(crate) fn changed(&self, reg: &Registry, canon_name: &str, revision: i64, created: bool) {
+        match self {
+            Source::Hosted(h) => h.changed(reg, canon_name, revision, created),
+            // Their content is other registries': nothing to forget.
+            Source::Proxy(_) | Source::Virtual(_) => {}
+        }
+    }
+
     pub(crate) fn kind(&self) -> RegistryKind {
         match self {
             Source::Hosted(_) => RegistryKind::Hosted,

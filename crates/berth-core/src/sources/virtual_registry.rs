@@ -12,7 +12,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::settings::VirtualConfig;
 use super::{Answer, At, BlobRef, Found, SearchPage};
+use crate::config::ConfigError;
 use crate::index::IndexFile;
 use crate::operations::SearchResults;
 use crate::registry_config::claim_matches;
@@ -134,7 +136,7 @@ impl Virtual {
         };
         for m in self.hosted.iter().chain(&self.proxies) {
             let member = berth.registry(m)?;
-            let is_proxy = member.kind == RegistryKind::Proxy;
+            let is_proxy = member.kind() == RegistryKind::Proxy;
             let readable = at.may_read(member);
             let found = member.source.search(at.member(member), want).await?;
             if readable {
@@ -156,5 +158,33 @@ impl Virtual {
             members,
             total,
         })
+    }
+}
+
+impl VirtualConfig {
+    /// Checks a virtual registry's own settings: claims are crate names or
+    /// prefixes, and it has members.
+    pub(crate) fn check(&self, name: &str) -> Result<(), ConfigError> {
+        for pattern in &self.claims {
+            let stem = pattern.strip_suffix('*').unwrap_or(pattern);
+            if stem.is_empty()
+                || stem.contains('*')
+                || berth_protocol::validate_crate_name(&format!(
+                    "{}x",
+                    stem.trim_end_matches(['-', '_'])
+                ))
+                .is_err()
+            {
+                return Err(ConfigError(format!(
+                    "registry `{name}`: claim `{pattern}` must be a crate name or a prefix ending in `*`"
+                )));
+            }
+        }
+        if self.members.is_empty() {
+            return Err(ConfigError(format!(
+                "virtual registry `{name}` needs `members`, the registries it serves, in order"
+            )));
+        }
+        Ok(())
     }
 }

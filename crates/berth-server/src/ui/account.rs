@@ -288,7 +288,7 @@ async fn account_page_with(
         .map(|r| CargoRegistry {
             name: r.name.clone(),
             index: format!("sparse+{}", state.berth.index_url(r)),
-            proxy: r.kind == berth_core::RegistryKind::Proxy,
+            proxy: r.traits().caches_upstream,
         })
         .collect();
     let created_for = match &shown.created_registry {

@@ -334,7 +334,7 @@ pub(crate) async fn registries(
     for reg in berth.registries() {
         registries.push(RegistryItem {
             name: reg.name.clone(),
-            kind: reg.kind.to_string(),
+            kind: reg.kind().to_string(),
             private: reg.private,
             index_url: format!("sparse+{}", berth.index_url(reg)),
             cached: berth

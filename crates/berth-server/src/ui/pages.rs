@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::web::CratePage;
 use berth_core::web::CrateSummary;
-use berth_core::{Registry, RegistryKind, ServiceError};
+use berth_core::{KindTraits, Registry, ServiceError};
 use serde::Deserialize;
 
 use super::session::Viewer;
@@ -54,8 +54,8 @@ impl CrateItem {
         }
     }
 
-    pub(crate) fn uncounted(mut self, kind: RegistryKind) -> CrateItem {
-        self.counted = kind != RegistryKind::Proxy;
+    pub(crate) fn uncounted(mut self, reg: &Registry) -> CrateItem {
+        self.counted = !reg.traits().caches_upstream;
         self
     }
 }
@@ -76,22 +76,20 @@ struct RegistryItem {
 }
 
 /// What an empty list of a registry's crates says.
-fn empty_list(kind: RegistryKind) -> &'static str {
-    match kind {
-        RegistryKind::Proxy => {
-            "Nothing cached yet: crates appear here once cargo fetches them through this proxy."
-        }
-        _ => "No crates yet.",
+fn empty_list(kind: KindTraits) -> &'static str {
+    if kind.caches_upstream {
+        "Nothing cached yet: crates appear here once cargo fetches them through this proxy."
+    } else {
+        "No crates yet."
     }
 }
 
 /// What a registry's snippet is for.
-fn how_to_use(kind: RegistryKind) -> &'static str {
-    match kind {
-        RegistryKind::Proxy => {
-            "To fetch every crates-io dependency through this proxy, add to <code>.cargo/config.toml</code>:"
-        }
-        _ => "Add to <code>.cargo/config.toml</code>:",
+fn how_to_use(kind: KindTraits) -> &'static str {
+    if kind.caches_upstream {
+        "To fetch every crates-io dependency through this proxy, add to <code>.cargo/config.toml</code>:"
+    } else {
+        "Add to <code>.cargo/config.toml</code>:"
     }
 }
 
@@ -114,11 +112,11 @@ pub(crate) async fn home(
         let front = berth.registry_front(reg, viewer.who(), FRONT_LIMIT).await?;
         registries.push(RegistryItem {
             name: reg.name.clone(),
-            kind: reg.kind.to_string(),
+            kind: reg.kind().to_string(),
             private: reg.private,
             snippet: berth.cargo_config_snippet(reg),
-            how: how_to_use(reg.kind),
-            recent_title: if reg.kind == RegistryKind::Proxy {
+            how: how_to_use(reg.traits()),
+            recent_title: if reg.traits().caches_upstream {
                 "Recently fetched"
             } else {
                 "Recently updated"
@@ -126,7 +124,7 @@ pub(crate) async fn home(
             recent: front
                 .recent
                 .into_iter()
-                .map(|c| CrateItem::new(&reg.name, c).uncounted(reg.kind))
+                .map(|c| CrateItem::new(&reg.name, c).uncounted(reg))
                 .collect(),
             top: front
                 .top
@@ -134,7 +132,7 @@ pub(crate) async fn home(
                 .map(|c| CrateItem::new(&reg.name, c))
                 .collect(),
             total: front.total,
-            empty: empty_list(reg.kind),
+            empty: empty_list(reg.traits()),
         });
     }
     Ok(render(&HomePage {
@@ -230,18 +228,19 @@ pub(crate) async fn registry(
         .list_crates(&reg.name, viewer.who(), PER_PAGE, (page - 1) * PER_PAGE)
         .await
         .map_err(|_| UiError::not_found())?;
-    let count = match reg.kind {
-        RegistryKind::Proxy => format!("{} cached", plural(total, "crate")),
-        _ => plural(total, "crate"),
+    let count = if reg.traits().caches_upstream {
+        format!("{} cached", plural(total, "crate"))
+    } else {
+        plural(total, "crate")
     };
     Ok(render(&RegistryPage {
         c: Chrome::new(format!("Registry {}", reg.name), Some(&viewer)),
         name: reg.name.clone(),
-        kind: reg.kind.to_string(),
+        kind: reg.kind().to_string(),
         private: reg.private,
         snippet: state.berth.cargo_config_snippet(reg),
-        how: how_to_use(reg.kind),
-        empty: empty_list(reg.kind),
+        how: how_to_use(reg.traits()),
+        empty: empty_list(reg.traits()),
         count,
         members: state
             .berth
@@ -251,7 +250,7 @@ pub(crate) async fn registry(
             .collect(),
         crates: rows
             .into_iter()
-            .map(|c| CrateItem::new(&reg.name, c).uncounted(reg.kind))
+            .map(|c| CrateItem::new(&reg.name, c).uncounted(reg))
             .collect(),
         page,
         pages: ((total + PER_PAGE - 1) / PER_PAGE).max(1),
@@ -601,8 +600,7 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
     .collect();
     let detail = &page.detail;
     let reg = berth.registry(registry).ok();
-    let kind = reg.map_or(RegistryKind::Hosted, |r| r.kind);
-    let is_proxy = kind == RegistryKind::Proxy;
+    let is_proxy = reg.is_some_and(|r| r.traits().caches_upstream);
     // A keyword or category, linked to a search for it.
     let search_link = |word: &String| keyword_link(word);
     let yanked = current.is_some_and(|v| v.yanked);

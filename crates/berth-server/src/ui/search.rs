@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::web::CrateSummary;
-use berth_core::{Registry, RegistryKind, ServiceError};
+use berth_core::{Registry, ServiceError};
 use serde::Deserialize;
 
 use super::pages::{chosen, keyword_link, visible_registries, CrateItem, PER_PAGE};
@@ -195,7 +195,7 @@ async fn gather(
                 updated_at: h.updated_at,
             },
         )
-        .uncounted(reg.kind)
+        .uncounted(reg)
     };
     // One registry in its own order: just the page asked for.
     if let (Some(reg), Sort::Relevance) = (one, sort) {
@@ -225,12 +225,8 @@ async fn gather(
             all.iter()
                 .copied()
                 .filter(|r| {
-                    r.kind != RegistryKind::Virtual
-                        || !state
-                            .berth
-                            .members_of(r)
-                            .iter()
-                            .all(|m| all.iter().any(|a| a.name == *m))
+                    let members = state.berth.members_of(r);
+                    members.is_empty() || !members.iter().all(|m| all.iter().any(|a| a.name == *m))
                 })
                 .collect()
         }
