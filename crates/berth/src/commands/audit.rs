@@ -6,8 +6,15 @@ use berth_core::audit::{audit_json, rfc3339, AuditQuery};
 use berth_core::Berth;
 
 use crate::cli::{AuditArgs, AuditCommand};
+use crate::stores::Setup;
 
-pub async fn run(berth: &Berth, args: AuditArgs) -> Result<()> {
+pub async fn run(setup: Setup, args: AuditArgs) -> Result<()> {
+    setup
+        .with_berth(async |berth| list(berth, args).await)
+        .await
+}
+
+async fn list(berth: &Berth, args: AuditArgs) -> Result<()> {
     if let Some(AuditCommand::Verify) = args.command {
         return verify(berth).await;
     }
