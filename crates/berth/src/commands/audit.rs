@@ -4,45 +4,17 @@
 use anyhow::{bail, Result};
 use berth_core::audit::{audit_json, rfc3339, AuditQuery};
 use berth_core::Berth;
-use clap::{Args, Subcommand};
 
-#[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct AuditArgs {
-    #[command(subcommand)]
-    command: Option<AuditCommand>,
-    /// Entries at or after this time: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ
-    /// (UTC) or Unix seconds.
-    #[arg(long, value_name = "DATE", conflicts_with = "since_secs")]
-    since: Option<String>,
-    /// Entries of the last N seconds.
-    #[arg(long, value_name = "N")]
-    since_secs: Option<i64>,
-    /// Entries by this user.
-    #[arg(long, value_name = "LOGIN")]
-    actor: Option<String>,
-    /// Entries about this crate.
-    #[arg(long = "crate", value_name = "NAME")]
-    crate_name: Option<String>,
-    /// Entries of this action (publish, yank, unyank, owner.add,
-    /// owner.remove, user.create, user.admin, user.disable, user.remove,
-    /// session.login, token.create, token.revoke, role.grant, role.revoke,
-    /// bulk.load, server.start, ...).
-    #[arg(long, value_name = "ACTION")]
-    action: Option<String>,
-    /// Print one JSON object per line.
-    #[arg(long)]
-    json: bool,
+use crate::cli::{AuditArgs, AuditCommand};
+use crate::stores::Setup;
+
+pub async fn run(setup: Setup, args: AuditArgs) -> Result<()> {
+    setup
+        .with_berth(async |berth| list(berth, args).await)
+        .await
 }
 
-#[derive(Subcommand, Debug)]
-enum AuditCommand {
-    /// Check the hash chain of the whole log; exits non-zero and names the
-    /// first bad entry when an entry was changed or removed.
-    Verify,
-}
-
-pub async fn run(berth: &Berth, args: AuditArgs) -> Result<()> {
+async fn list(berth: &Berth, args: AuditArgs) -> Result<()> {
     if let Some(AuditCommand::Verify) = args.command {
         return verify(berth).await;
     }

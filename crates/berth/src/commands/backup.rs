@@ -1,0 +1,40 @@
+//! `berth backup` and `berth restore`: one consistent backup file of the
+//! registry, and its restore into empty stores, with phase progress and the
+//! per-table counts.
+
+use std::path::Path;
+
+use anyhow::Result;
+use berth_core::backup::Report;
+use berth_core::Config;
+
+use crate::output::{phase_bar, plural, show_phase};
+
+pub async fn backup(config: &Config, out: &Path) -> Result<()> {
+    let bar = phase_bar();
+    let report = berth_core::backup::backup(config, out, &show_phase(&bar)).await;
+    bar.finish_and_clear();
+    print_transfer(&report?);
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+pub async fn restore(config: &Config, file: &Path, force: bool) -> Result<()> {
+    let bar = phase_bar();
+    let report = berth_core::backup::restore(config, file, force, &show_phase(&bar)).await;
+    bar.finish_and_clear();
+    print_transfer(&report?);
+    println!("restored {}", file.display());
+    Ok(())
+}
+
+fn print_transfer(report: &Report) {
+    for (table, rows) in &report.tables {
+        println!("{table}: {}", plural(*rows, "row", "rows"));
+    }
+    println!(
+        "blobs: {} ({})",
+        report.blobs,
+        plural(report.bytes, "byte", "bytes")
+    );
+}

@@ -1,0 +1,83 @@
+//! The checks and cleaning of stored data: `berth fsck` (metadata against
+//! blobs; exit status 1 on any finding), `berth gc` (unreferenced blobs),
+//! `berth blobs list` and `berth blobs verify`.
+
+use anyhow::{bail, Context, Result};
+use berth_core::BlobCheck;
+
+use crate::cli::BlobsCommand;
+use crate::output::plural;
+use crate::stores::Setup;
+
+pub async fn fsck(setup: Setup, json: bool) -> Result<()> {
+    let report = setup
+        .with_berth(async |berth| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("checking versions");
+            let report = berth
+                .fsck(&|n| bar.set_message(plural(n, "version checked", "versions checked")))
+                .await;
+            bar.finish_and_clear();
+            Ok(report?)
+        })
+        .await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("rendering the report")?
+        );
+    } else {
+        for f in &report.findings {
+            println!("{f}");
+        }
+        println!(
+            "{}, {} read, {} stored: {}",
+            plural(report.versions as u64, "version", "versions"),
+            plural(report.blobs_checked as u64, "blob", "blobs"),
+            plural(report.blobs_stored as u64, "blob", "blobs"),
+            plural(report.findings.len() as u64, "finding", "findings")
+        );
+    }
+    if !report.findings.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+pub async fn gc(setup: Setup, min_age_secs: i64) -> Result<()> {
+    let n = setup
+        .with_berth(async |berth| Ok(berth.collect_garbage(min_age_secs).await?))
+        .await?;
+    println!(
+        "deleted {}",
+        plural(n as u64, "unreferenced blob", "unreferenced blobs")
+    );
+    Ok(())
+}
+
+pub async fn blobs(setup: Setup, command: BlobsCommand) -> Result<()> {
+    setup
+        .with_berth(async |berth| {
+            match command {
+                BlobsCommand::List => {
+                    let mut blobs = berth.list_blobs().await?;
+                    blobs.sort();
+                    for (digest, _) in blobs {
+                        println!("{digest}");
+                    }
+                }
+                BlobsCommand::Verify => {
+                    let BlobCheck { problems, checked } = berth.verify_blobs().await?;
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    if !problems.is_empty() {
+                        bail!("{} of {checked} blobs have problems", problems.len());
+                    }
+                    println!("all {checked} blobs present and verified");
+                }
+            }
+            Ok(())
+        })
+        .await
+}

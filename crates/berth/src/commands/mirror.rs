@@ -1,0 +1,132 @@
+//! `berth mirror`: fill a proxy registry ahead of time from lockfiles or a
+//! crate list, export what was filled as one bundle file, import a bundle
+//! (on an air-gapped Berth); the per-crate report and its exit status.
+
+use anyhow::{bail, Context, Result};
+use berth_core::mirror::{self, FillOutcome, FillReport};
+use berth_core::Berth;
+
+use crate::cli::{MirrorCommand, MirrorSelection};
+use crate::output::{plural, progress_bar};
+use crate::stores::Setup;
+
+pub async fn run(setup: Setup, command: MirrorCommand) -> Result<()> {
+    setup
+        .with_berth(async |berth| match command {
+            MirrorCommand::Fill {
+                select,
+                concurrency,
+            } => {
+                let (versions, unresolved) = mirror_versions(berth, &select).await?;
+                let bar = progress_bar(versions.len(), "filling");
+                let mut report = berth
+                    .mirror_fill(&select.registry, &versions, concurrency, &|_, _| bar.inc(1))
+                    .await?;
+                bar.finish_and_clear();
+                report.items.extend(unresolved.items);
+                print_fill(&report, &select.registry)
+            }
+            MirrorCommand::Export { select, out } => {
+                let (versions, unresolved) = mirror_versions(berth, &select).await?;
+                let bar = progress_bar(versions.len(), "exporting");
+                let mut report = berth
+                    .mirror_export(&select.registry, &versions, &out, &|_, _| bar.inc(1))
+                    .await?;
+                bar.finish_and_clear();
+                println!("wrote {}", out.display());
+                report.items.extend(unresolved.items);
+                print_fill(&report, &select.registry)
+            }
+            MirrorCommand::Import { file, registry } => {
+                let spinner = indicatif::ProgressBar::new_spinner().with_style(
+                    indicatif::ProgressStyle::with_template("{msg:>12} {spinner} ({elapsed})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                spinner.set_message(format!("verifying and importing {}", file.display()));
+                spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+                let report = berth.mirror_import(&registry, &file).await;
+                spinner.finish_and_clear();
+                let report = report?;
+                println!(
+                    "index files: {} written, {} unchanged; crates: {} written, {} already present",
+                    report.index_files_written,
+                    report.index_files_unchanged,
+                    report.crates_written,
+                    report.crates_present
+                );
+                Ok(())
+            }
+        })
+        .await
+}
+
+/// The versions a mirror command asks for.
+async fn mirror_versions(
+    berth: &Berth,
+    select: &MirrorSelection,
+) -> Result<(Vec<(String, String)>, FillReport)> {
+    let newest: usize = select
+        .versions
+        .strip_prefix("newest:")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n >= 1)
+        .with_context(|| format!("--versions `{}`: expected newest:N", select.versions))?;
+    let mut wanted = Vec::new();
+    for lock in &select.lockfile {
+        wanted.extend(mirror::wanted_from_lockfile(lock)?);
+    }
+    if let Some(list) = &select.crates {
+        wanted.extend(mirror::wanted_from_list(list)?);
+    }
+    if wanted.is_empty() {
+        bail!("nothing to mirror: give --lockfile FILE or --crates FILE");
+    }
+    let (versions, report) = berth
+        .mirror_versions(&select.registry, &wanted, newest)
+        .await?;
+    Ok((versions, report))
+}
+
+/// One line per crate that is missing or failed, then the totals; an error
+/// (exit 1) when any crate asked for is missing or could not be fetched.
+fn print_fill(report: &FillReport, registry: &str) -> Result<()> {
+    let spelled = |n: &str, v: &str| {
+        if v == "*" {
+            format!("{n} (no version of it)")
+        } else {
+            format!("{n}@{v}")
+        }
+    };
+    let mut missing = 0usize;
+    let mut failed = 0usize;
+    for (n, v, o) in &report.items {
+        match o {
+            FillOutcome::NotFound => {
+                missing += 1;
+                eprintln!("not on the upstream: {}", spelled(n, v));
+            }
+            FillOutcome::Failed(e) => {
+                failed += 1;
+                eprintln!("failed: {}: {e}", spelled(n, v));
+            }
+            FillOutcome::Fetched | FillOutcome::Present => {}
+        }
+    }
+    let fetched = report.count(|o| *o == FillOutcome::Fetched);
+    let present = report.count(|o| *o == FillOutcome::Present);
+    println!(
+        "{fetched} fetched, {present} already cached, {missing} not on the upstream, {failed} failed"
+    );
+    match (missing, failed) {
+        (0, 0) => Ok(()),
+        (m, 0) => bail!(
+            "{} asked for not on the upstream of registry `{registry}` (private crates, or a \
+             misspelt name or version?)",
+            plural(m as u64, "crate was", "crates were"),
+        ),
+        (_, f) => bail!(
+            "{} could not be fetched; run the same command again to retry",
+            plural(f as u64, "crate", "crates"),
+        ),
+    }
+}
