@@ -13,6 +13,7 @@ mod admin;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod clock;
 pub mod config;
 mod config_check;
 mod confusion;
@@ -45,6 +46,7 @@ pub use berth_store::address_key;
 pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
+pub use clock::Clock;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::{Download, DownloadBody};
 pub use error::ServiceError;
@@ -81,6 +83,8 @@ pub struct Berth {
     /// PostgreSQL: whether cached hosted index files are current without a
     /// database check (see [`watch`]).
     pub(crate) index_watch: watch::IndexWatch,
+    /// Where time comes from (see [`clock`]).
+    pub(crate) clock: Clock,
 }
 
 /// Opens (creating and migrating when needed) the metadata and blob stores
@@ -115,6 +119,12 @@ impl Berth {
     /// Opens the stores (creating and migrating them when needed) and makes
     /// sure every configured registry exists.
     pub async fn open(config: Config) -> Result<Arc<Self>, ServiceError> {
+        Self::open_with_clock(config, Clock::System).await
+    }
+
+    /// As [`Berth::open`], reading time from `clock` (tests inject a
+    /// [`Clock::test`]).
+    pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Arc<Self>, ServiceError> {
         let (meta, blobs) = open_stores(&config, |store| format!("the {store} at")).await?;
         // This process makes every change to the metadata (single-node
         // SQLite), so a hosted registry's cached files stay valid until it
@@ -196,7 +206,13 @@ impl Berth {
             index_watch: watch::IndexWatch::new(),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             config,
+            clock,
         }))
+    }
+
+    /// The clock this application reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// A configured registry by name.
@@ -285,9 +301,14 @@ impl Berth {
     ) -> Result<Option<Identity>, ServiceError> {
         match header {
             None => Ok(None),
-            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h), client)
-                .await
-                .map(Some),
+            Some(h) => auth::authenticate(
+                &self.meta,
+                auth::token_from_header(h),
+                client,
+                self.clock.now_unix(),
+            )
+            .await
+            .map(Some),
         }
     }
 
@@ -344,8 +365,9 @@ impl Berth {
             return;
         };
         let meta = self.meta.clone();
+        let now = self.clock.now_unix();
         runtime.spawn(async move {
-            if let Err(e) = meta.append_audit(&entry).await {
+            if let Err(e) = meta.append_audit_at(&entry, now).await {
                 tracing::warn!(error = %e, action = %entry.action, "could not write the audit entry of a refusal");
             }
         });

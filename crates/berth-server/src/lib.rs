@@ -400,7 +400,7 @@ pub async fn serve(
     let state = AppState(Arc::new(Shared {
         berth: berth.clone(),
         metrics: metrics_handle(),
-        started_at: berth_store_now(),
+        started_at: berth.clock().now_unix(),
         guard: Arc::new(guard),
         ui: Arc::default(),
     }));
@@ -560,11 +560,4 @@ async fn accept_loop(
     }
     pool.stop().await;
     Ok(())
-}
-
-fn berth_store_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -144,12 +144,19 @@ impl MetaStore {
     /// always when it is the principal's first of its kind in the minute
     /// ([`crate::tables::refusals`]); past them, it is not recorded.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.append_audit_at(entry, now_unix()).await
+    }
+
+    /// As [`MetaStore::append_audit`], with `now` (Unix seconds) deciding
+    /// which minute of the refusal budget the entry counts in (the row's
+    /// own time is the system's, as every row's).
+    pub async fn append_audit_at(&self, entry: &AuditEntry, now: i64) -> Result<(), StoreError> {
         let last;
         let entry = if entry.outcome == AuditOutcome::Ok {
             entry
         } else {
             let principal = Principal::of(entry);
-            match self.refusals.admit(&principal, entry.action, now_unix()) {
+            match self.refusals.admit(&principal, entry.action, now) {
                 Admit::Skip => return Ok(()),
                 Admit::Write => entry,
                 Admit::WriteLast => {

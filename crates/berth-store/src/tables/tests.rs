@@ -517,15 +517,31 @@ async fn web_statements(store: &MetaStore) {
         .create_session("old", alice.id, "c3", crate::now_unix() - 1)
         .await
         .unwrap();
-    let s = store.session_by_hash("h1").await.unwrap().unwrap();
+    let s = store
+        .session_by_hash("h1", crate::now_unix())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (s.csrf.as_str(), s.expires_at, &s.user),
         ("c1", later, &alice)
     );
-    assert!(store.session_by_hash("old").await.unwrap().is_none());
+    assert!(store
+        .session_by_hash("old", crate::now_unix())
+        .await
+        .unwrap()
+        .is_none());
     store.delete_session("h1").await.unwrap();
-    assert!(store.session_by_hash("h1").await.unwrap().is_none());
-    assert!(store.session_by_hash("h2").await.unwrap().is_some());
+    assert!(store
+        .session_by_hash("h1", crate::now_unix())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session_by_hash("h2", crate::now_unix())
+        .await
+        .unwrap()
+        .is_some());
     assert!(store
         .set_password_hash("alice", Some("$hash"))
         .await
@@ -534,7 +550,11 @@ async fn web_statements(store: &MetaStore) {
         store.password_hash(alice.id).await.unwrap().as_deref(),
         Some("$hash")
     );
-    assert!(store.session_by_hash("h2").await.unwrap().is_none());
+    assert!(store
+        .session_by_hash("h2", crate::now_unix())
+        .await
+        .unwrap()
+        .is_none());
     assert!(!store.set_password_hash("nobody", None).await.unwrap());
     // listings
     publish_as(store, reg, &alice, "aaa", "1.0.0")
