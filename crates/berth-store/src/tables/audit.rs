@@ -392,26 +392,9 @@ mod tests {
         assert!(why.contains("has no hash"), "{why}");
     }
 
-    #[tokio::test]
-    async fn pre_chain_prefix_on_sqlite() {
-        let (store, _dir) = test_db::sqlite().await;
-        pre_chain_prefix(&store).await;
-    }
-
-    #[tokio::test]
-    async fn pre_chain_prefix_on_postgres() {
-        let Some(pg) = test_db::FreshPostgres::create("audit_chain").await else {
-            return;
-        };
-        let store = pg.connect().await.unwrap();
-        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-            pre_chain_prefix(&store),
-        ))
-        .await;
-        store.close().await;
-        pg.drop().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    }
+    test_db::on_both_backends!(
+        pre_chain_prefix_on_sqlite,
+        pre_chain_prefix_on_postgres,
+        pre_chain_prefix
+    );
 }

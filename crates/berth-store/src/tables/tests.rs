@@ -470,30 +470,11 @@ async fn every_statement(store: &MetaStore) {
     }
 }
 
-#[tokio::test]
-async fn every_statement_on_sqlite() {
-    let (store, _dir) = test_db::sqlite().await;
-    every_statement(&store).await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn every_statement_on_postgres() {
-    let Some(pg) = test_db::FreshPostgres::create("tables").await else {
-        return;
-    };
-    let run = async {
-        let store = pg.connect().await.unwrap();
-        every_statement(&store).await;
-        store.close().await;
-    };
-    // Drop the database whether or not the checks passed.
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    pg.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+test_db::on_both_backends!(
+    every_statement_on_sqlite,
+    every_statement_on_postgres,
+    every_statement
+);
 
 /// The web UI's statements (`sessions.rs`, `listing.rs`, password change).
 async fn web_statements(store: &MetaStore) {
@@ -631,29 +612,11 @@ async fn web_statements(store: &MetaStore) {
     assert_eq!((cached[0].0.as_str(), cached[0].1.size), ("1.0.0", 12));
 }
 
-#[tokio::test]
-async fn web_statements_on_sqlite() {
-    let (store, _dir) = test_db::sqlite().await;
-    web_statements(&store).await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn web_statements_on_postgres() {
-    let Some(pg) = test_db::FreshPostgres::create("web").await else {
-        return;
-    };
-    let run = async {
-        let store = pg.connect().await.unwrap();
-        web_statements(&store).await;
-        store.close().await;
-    };
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    pg.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+test_db::on_both_backends!(
+    web_statements_on_sqlite,
+    web_statements_on_postgres,
+    web_statements
+);
 
 /// Publishes `name@vers` whose index line names `deps` (JSON objects).
 async fn publish_with_deps(
@@ -804,26 +767,8 @@ async fn dependents_and_daily_downloads(store: &MetaStore) {
     assert_eq!(store.version_downloads(base.version_id).await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn dependents_and_daily_downloads_on_sqlite() {
-    let (store, _dir) = test_db::sqlite().await;
-    dependents_and_daily_downloads(&store).await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn dependents_and_daily_downloads_on_postgres() {
-    let Some(pg) = test_db::FreshPostgres::create("deps").await else {
-        return;
-    };
-    let run = async {
-        let store = pg.connect().await.unwrap();
-        dependents_and_daily_downloads(&store).await;
-        store.close().await;
-    };
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    pg.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+test_db::on_both_backends!(
+    dependents_and_daily_downloads_on_sqlite,
+    dependents_and_daily_downloads_on_postgres,
+    dependents_and_daily_downloads
+);
