@@ -31,6 +31,10 @@ pub mod sendable;
 mod sources;
 mod tar_input;
 mod teams;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 mod throttle;
 pub mod tokens;
 pub mod watch;
