@@ -47,14 +47,21 @@ impl Berth {
             .masked_toml()
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let entry = AuditEntry::done(AuditAction::ServerStart, config);
-        Ok(self.meta.append_audit(&entry).await?)
+        Ok(self
+            .meta
+            .append_audit_at(&entry, self.clock.now_unix())
+            .await?)
     }
 
     /// Appends the row of a refusal decided before any service call (an
     /// address outside a registry's list, a failed or throttled
     /// authentication). A failed write is logged; the refusal stands.
     pub async fn audit_refusal(&self, entry: &AuditEntry) {
-        if let Err(e) = self.meta.append_audit(entry).await {
+        if let Err(e) = self
+            .meta
+            .append_audit_at(entry, self.clock.now_unix())
+            .await
+        {
             tracing::warn!(error = %e, action = %entry.action, "could not write the audit entry of a refusal");
         }
     }

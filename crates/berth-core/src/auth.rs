@@ -15,7 +15,7 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use std::net::IpAddr;
 
-use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome, MetaStore, User};
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, MetaStore, User};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -173,10 +173,12 @@ pub fn token_from_header(value: &str) -> &str {
 /// (the client's address; `None` when unknown, which a token limited to
 /// some addresses refuses). An unknown, revoked or expired token is a 401;
 /// a token used from outside its CIDR ranges is a 403 (and audited).
+/// `now` (Unix seconds) decides expiry.
 pub async fn authenticate(
     meta: &MetaStore,
     secret: &str,
     client: Option<IpAddr>,
+    now: i64,
 ) -> Result<Identity, ServiceError> {
     let invalid = || {
         ServiceError::Unauthorized(
@@ -202,7 +204,7 @@ pub async fn authenticate(
             record.user.login, record.user.login
         )));
     }
-    if record.expires_at.is_some_and(|t| t <= now_unix()) {
+    if record.expires_at.is_some_and(|t| t <= now) {
         return Err(ServiceError::Unauthorized(format!(
             "the token `{}` has expired; create a new one with `berth token create`",
             record.name
@@ -220,7 +222,7 @@ pub async fn authenticate(
             detail: Some(format!("token `{}` used from {addr}", record.name)),
             ..AuditEntry::new(AuditAction::TokenRestricted, AuditOutcome::Denied)
         };
-        if let Err(e) = meta.append_audit(&entry).await {
+        if let Err(e) = meta.append_audit_at(&entry, now).await {
             tracing::warn!(error = %e, "could not write audit entry for a refused address");
         }
         return Err(ServiceError::Forbidden(format!(
@@ -232,7 +234,7 @@ pub async fn authenticate(
     }
     // Keep `last_used_at` to the minute, so that use costs at most one write
     // per token per minute.
-    if record.last_used_at.is_none_or(|t| t < now_unix() - 60) {
+    if record.last_used_at.is_none_or(|t| t < now - 60) {
         if let Err(e) = meta.touch_token(record.id).await {
             tracing::warn!(error = %e, token_id = record.id, "could not record token use");
         }

@@ -13,6 +13,7 @@ mod admin;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod clock;
 pub mod config;
 mod config_check;
 mod confusion;
@@ -31,6 +32,10 @@ pub mod sendable;
 mod sources;
 mod tar_input;
 mod teams;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 mod throttle;
 pub mod tokens;
 pub mod watch;
@@ -46,6 +51,7 @@ pub use berth_store::address_key;
 pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
+pub use clock::Clock;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::{Download, DownloadBody};
 pub use error::ServiceError;
@@ -78,6 +84,8 @@ pub struct Berth {
     downloads: downloads::DownloadCounter,
     download_cache: downloads::DownloadCache,
     pub(crate) throttle: throttle::Throttle,
+    /// Where time comes from (see [`clock`]).
+    pub(crate) clock: Clock,
 }
 
 impl Registry {
@@ -124,6 +132,12 @@ impl Berth {
     /// Opens the stores (creating and migrating them when needed) and makes
     /// sure every configured registry exists.
     pub async fn open(config: Config) -> Result<Arc<Self>, ServiceError> {
+        Self::open_with_clock(config, Clock::System).await
+    }
+
+    /// As [`Berth::open`], reading time from `clock` (tests inject a
+    /// [`Clock::test`]).
+    pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Arc<Self>, ServiceError> {
         let (meta, blobs) = open_stores(&config, |store| format!("the {store} at")).await?;
         // This process makes every change to the metadata (single-node
         // SQLite), so a hosted registry's cached files stay valid until it
@@ -175,7 +189,13 @@ impl Berth {
             download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             config,
+            clock,
         }))
+    }
+
+    /// The clock this application reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// A configured registry by name.
@@ -230,9 +250,14 @@ impl Berth {
     ) -> Result<Option<Identity>, ServiceError> {
         match header {
             None => Ok(None),
-            Some(h) => auth::authenticate(&self.meta, auth::token_from_header(h), client)
-                .await
-                .map(Some),
+            Some(h) => auth::authenticate(
+                &self.meta,
+                auth::token_from_header(h),
+                client,
+                self.clock.now_unix(),
+            )
+            .await
+            .map(Some),
         }
     }
 
@@ -289,8 +314,9 @@ impl Berth {
             return;
         };
         let meta = self.meta.clone();
+        let now = self.clock.now_unix();
         runtime.spawn(async move {
-            if let Err(e) = meta.append_audit(&entry).await {
+            if let Err(e) = meta.append_audit_at(&entry, now).await {
                 tracing::warn!(error = %e, action = %entry.action, "could not write the audit entry of a refusal");
             }
         });

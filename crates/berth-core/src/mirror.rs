@@ -403,7 +403,7 @@ impl Berth {
             .map_err(|e| ServiceError::Internal(format!("bundle task: {e}")))??;
         // Pass 2: write what is not there yet.
         let mut report = ImportReport::default();
-        let now = now_unix();
+        let now = self.clock.now_unix();
         for (name, body) in &index {
             let stored = self.meta.proxy_index_get(reg.id, name).await?;
             if stored.as_ref().and_then(|r| r.body.as_deref()) == Some(body.as_str()) {

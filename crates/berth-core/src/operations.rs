@@ -211,7 +211,11 @@ impl Berth {
             user_agent: who.origin.user_agent.clone(),
             ..AuditEntry::new(action, AuditOutcome::Denied)
         };
-        if let Err(e) = self.meta.append_audit(&entry).await {
+        if let Err(e) = self
+            .meta
+            .append_audit_at(&entry, self.clock.now_unix())
+            .await
+        {
             tracing::warn!(error = %e, "could not write audit entry for a refused {action}");
         }
     }

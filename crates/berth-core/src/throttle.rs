@@ -179,7 +179,7 @@ impl Berth {
         user: &berth_store::User,
     ) -> Result<(), ServiceError> {
         let t = &self.throttle.token_creations;
-        t.admit(user.id, berth_store::now_unix()).map_err(|wait| {
+        t.admit(user.id, self.clock.now_unix()).map_err(|wait| {
             metrics::counter!("berth_refused_total", "reason" => "token_creations").increment(1);
             ServiceError::Busy(format!(
                 "user `{}` has created {} tokens within an hour \

@@ -13,9 +13,7 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use berth_store::{
-    now_unix, AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, TokenRecord, User,
-};
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, TokenRecord, User};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -301,13 +299,13 @@ pub fn format_time(unix: i64) -> String {
 /// When a token given `expires_in` (a duration: `90d`, `12h`, `30m`,
 /// `30s`, or combined: `1h 30m`) or `expires_at` (a date, `2027-01-31`,
 /// meaning its start in UTC, or an RFC 3339 time) expires; `None` for
-/// never. At most one of the two may be given, and the time must be in the
-/// future.
+/// never. At most one of the two may be given, and the time must be after
+/// `now` (Unix seconds).
 pub fn parse_expiry(
     expires_in: Option<&str>,
     expires_at: Option<&str>,
+    now: i64,
 ) -> Result<Option<i64>, ServiceError> {
-    let now = now_unix();
     match (expires_in, expires_at) {
         (Some(_), Some(_)) => Err(ServiceError::BadRequest(
             "give either an expiry duration (`--expires-in`, `expires_in`) or an expiry time \
@@ -500,7 +498,11 @@ impl Berth {
                 crates,
                 registry: req.registry.clone(),
                 cidrs,
-                expires_at: parse_expiry(req.expires_in.as_deref(), req.expires_at.as_deref())?,
+                expires_at: parse_expiry(
+                    req.expires_in.as_deref(),
+                    req.expires_at.as_deref(),
+                    self.clock.now_unix(),
+                )?,
             },
         })
     }
@@ -641,7 +643,11 @@ impl Berth {
                 detail: Some(crate::operations::clip(&why, 512)),
                 ..Self::token_audit(who, AuditAction::TokenCreate, AuditOutcome::Denied)
             };
-            if let Err(e) = self.meta.append_audit(&entry).await {
+            if let Err(e) = self
+                .meta
+                .append_audit_at(&entry, self.clock.now_unix())
+                .await
+            {
                 tracing::warn!(error = %e, "could not write audit entry for a refused token");
             }
             return Err(ServiceError::Forbidden(format!(
@@ -708,7 +714,11 @@ impl Berth {
                 )),
                 ..Self::token_audit(who, AuditAction::TokenRevoke, AuditOutcome::Denied)
             };
-            if let Err(e) = self.meta.append_audit(&entry).await {
+            if let Err(e) = self
+                .meta
+                .append_audit_at(&entry, self.clock.now_unix())
+                .await
+            {
                 tracing::warn!(error = %e, "could not write audit entry for a refused revocation");
             }
             return Err(ServiceError::Forbidden(format!(
@@ -822,7 +832,11 @@ impl Berth {
             detail: Some(format!("token restricted to registry {mine}")),
             ..Self::token_audit(who, AuditAction::TokenRestricted, AuditOutcome::Denied)
         };
-        if let Err(e) = self.meta.append_audit(&entry).await {
+        if let Err(e) = self
+            .meta
+            .append_audit_at(&entry, self.clock.now_unix())
+            .await
+        {
             tracing::warn!(error = %e, "could not write audit entry for a restricted token");
         }
         Err(ServiceError::Forbidden(format!(
@@ -919,23 +933,31 @@ mod tests {
 
     #[test]
     fn expiry_forms() {
-        let now = now_unix();
-        let in_90d = parse_expiry(Some("90d"), None).unwrap().unwrap();
-        assert!((in_90d - now - 90 * 86_400).abs() <= 2);
-        let in_30s = parse_expiry(Some("30s"), None).unwrap().unwrap();
-        assert!((in_30s - now - 30).abs() <= 2);
+        let now = 1_800_000_000;
+        assert_eq!(
+            parse_expiry(Some("90d"), None, now).unwrap(),
+            Some(now + 90 * 86_400)
+        );
+        assert_eq!(
+            parse_expiry(Some("30s"), None, now).unwrap(),
+            Some(now + 30)
+        );
+        assert_eq!(
+            parse_expiry(Some("1h 30m"), None, now).unwrap(),
+            Some(now + 5400)
+        );
         for d in ["12h", "30m", "1h 30m"] {
-            assert!(parse_expiry(Some(d), None).unwrap().is_some(), "{d}");
+            assert!(parse_expiry(Some(d), None, now).unwrap().is_some(), "{d}");
         }
         assert_eq!(
-            parse_expiry(None, Some("2999-01-31")).unwrap(),
+            parse_expiry(None, Some("2999-01-31"), now).unwrap(),
             Some(32_474_736_000)
         );
         assert_eq!(
-            parse_expiry(None, Some("2999-01-31T01:00:00+01:00")).unwrap(),
+            parse_expiry(None, Some("2999-01-31T01:00:00+01:00"), now).unwrap(),
             Some(32_474_736_000)
         );
-        assert_eq!(parse_expiry(None, None).unwrap(), None);
+        assert_eq!(parse_expiry(None, None, now).unwrap(), None);
         for (i, a) in [
             (Some("0s"), None),
             (Some("soon"), None),
@@ -944,7 +966,7 @@ mod tests {
             (None, Some("tomorrow")),
             (Some("1d"), Some("2999-01-01")),
         ] {
-            assert!(parse_expiry(i, a).is_err(), "{i:?} {a:?}");
+            assert!(parse_expiry(i, a, now).is_err(), "{i:?} {a:?}");
         }
     }
 }

@@ -16,7 +16,7 @@
 
 pub use berth_store::{CrateSummary, SearchHit, TokenInfo, VersionPage};
 
-use berth_store::{now_unix, AuditAction, AuditEntry, AuditOutcome};
+use berth_store::{AuditAction, AuditEntry, AuditOutcome};
 use rand::distr::{Alphanumeric, SampleString};
 
 use crate::auth::{hash_password, hash_token, verify_password, Scopes};
@@ -109,7 +109,9 @@ impl Berth {
             Err((known, e)) => self.login_refusal(login, *known, origin, &e.to_string()),
         };
         if entry.outcome == AuditOutcome::Ok {
-            self.meta.append_audit(&entry).await?;
+            self.meta
+                .append_audit_at(&entry, self.clock.now_unix())
+                .await?;
         } else {
             self.audit_refusal(&entry).await;
         }
@@ -202,7 +204,7 @@ impl Berth {
                 &hash_token(&secret),
                 user.id,
                 &csrf,
-                now_unix() + SESSION_SECS,
+                self.clock.now_unix() + SESSION_SECS,
             )
             .await?;
         tracing::info!(user = %user.login, "web login");
@@ -214,7 +216,11 @@ impl Berth {
         if secret.is_empty() || secret.len() > 128 {
             return Ok(None);
         }
-        let Some(record) = self.meta.session_by_hash(&hash_token(secret)).await? else {
+        let Some(record) = self
+            .meta
+            .session_by_hash(&hash_token(secret), self.clock.now_unix())
+            .await?
+        else {
             return Ok(None);
         };
         if record.user.disabled {
@@ -442,7 +448,7 @@ impl Berth {
             .meta
             .dependents(reg.id, &canon_name, DEPENDENTS_SHOWN)
             .await?;
-        let today = now_unix() / 86_400;
+        let today = self.clock.now_unix() / 86_400;
         let from = today - (CHART_DAYS - 1);
         let counts = self.meta.daily_downloads(krate.id, from, today).await?;
         let daily_downloads = (from..=today)

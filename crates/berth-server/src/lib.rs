@@ -392,7 +392,7 @@ pub async fn serve(
     let state = AppState(Arc::new(Shared {
         berth: berth.clone(),
         metrics: metrics_handle(),
-        started_at: berth_store_now(),
+        started_at: berth.clock().now_unix(),
         guard: Arc::new(guard),
         ui: Arc::default(),
     }));
@@ -432,11 +432,4 @@ pub async fn serve(
         tracing::warn!(error = %e, "could not write download counts at shutdown");
     }
     result
-}
-
-fn berth_store_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -3,6 +3,9 @@
 //! `BERTH_TEST_PG_URL`, by default postgres://postgres@127.0.0.1:5432).
 //! An unreachable PostgreSQL skips a test, except under `CI=true`, where it
 //! fails it. Test-only; never compiled into the library.
+//!
+//! [`on_both_backends!`] makes the pair of tests that run one check on
+//! each backend; nothing else creates databases.
 
 use std::time::Duration;
 
@@ -51,7 +54,9 @@ impl FreshPostgres {
             }
         };
         let db = format!(
-            "berth_store_{test}_{}_{}",
+            "berth_store_{}_{}_{}",
+            // PostgreSQL cuts names at 63 bytes: keep the unique tail.
+            &test[..test.len().min(24)],
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -70,6 +75,23 @@ impl FreshPostgres {
         MetaStore::connect(&format!("{}/{}", self.base, self.db), 2).await
     }
 
+    /// Runs `check` on a migrated store of this database, then drops the
+    /// database whether or not the check passed (a panic is resumed after).
+    pub async fn run<F, Fut>(self, check: F)
+    where
+        F: FnOnce(MetaStore) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+            check(self.connect().await.unwrap()).await
+        }))
+        .await;
+        self.drop().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
     /// Drops the database (closing any connection still open to it).
     pub async fn drop(mut self) {
         self.admin
@@ -78,3 +100,31 @@ impl FreshPostgres {
             .unwrap();
     }
 }
+
+/// Two tests, `$sqlite` and `$postgres`, that each run `$check` (an
+/// `async fn(&MetaStore)`) on a fresh store of their backend and close it;
+/// the PostgreSQL one skips (fails under `CI=true`) when PostgreSQL is
+/// unreachable, and drops its database whatever happens.
+macro_rules! on_both_backends {
+    ($sqlite:ident, $postgres:ident, $check:path) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let (store, _dir) = $crate::test_db::sqlite().await;
+            $check(&store).await;
+            store.close().await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let Some(pg) = $crate::test_db::FreshPostgres::create(stringify!($check)).await else {
+                return;
+            };
+            pg.run(|store| async move {
+                $check(&store).await;
+                store.close().await;
+            })
+            .await;
+        }
+    };
+}
+pub(crate) use on_both_backends;

@@ -30,7 +30,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use berth_protocol::LineSummary;
-use berth_store::{now_unix, ProxyIndexRow, ProxyIndexWrite};
+use berth_store::{ProxyIndexRow, ProxyIndexWrite};
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{
@@ -302,14 +302,18 @@ impl Proxy {
             .any(|i| i.trim_end_matches('/') == sent.trim_end_matches('/'))
     }
 
-    fn memo_get(&self, name: &str) -> Option<Memo> {
+    fn memo_get(&self, name: &str, now: Instant) -> Option<Memo> {
         let memo = self.memo.read().ok()?;
-        memo.get(name)
-            .filter(|m| m.fresh_until > Instant::now())
-            .cloned()
+        memo.get(name).filter(|m| m.fresh_until > now).cloned()
     }
 
-    fn memo_put(&self, name: &str, file: Option<Arc<IndexFile>>, fresh_for: Duration) {
+    fn memo_put(
+        &self,
+        name: &str,
+        file: Option<Arc<IndexFile>>,
+        now: Instant,
+        fresh_for: Duration,
+    ) {
         let Ok(mut memo) = self.memo.write() else {
             return;
         };
@@ -325,7 +329,7 @@ impl Proxy {
             name.to_string(),
             Memo {
                 file,
-                fresh_until: Instant::now() + fresh_for,
+                fresh_until: now + fresh_for,
             },
         );
     }
@@ -621,7 +625,7 @@ impl Proxy {
     ) -> Result<UpstreamConfig, ServiceError> {
         if let Ok(guard) = self.upstream_config.read() {
             if let Some((cfg, at)) = guard.as_ref() {
-                if at.elapsed() < self.ttl {
+                if berth.clock.instant().saturating_duration_since(*at) < self.ttl {
                     return Ok(cfg.clone());
                 }
             }
@@ -652,9 +656,9 @@ impl Proxy {
             })
         };
         let stored = berth.meta.proxy_index_get(reg.id, CONFIG_KEY).await?;
-        let fresh = stored
-            .as_ref()
-            .is_some_and(|r| now_unix() - r.fetched_at < self.settings.index_ttl_secs as i64);
+        let fresh = stored.as_ref().is_some_and(|r| {
+            berth.clock.now_unix() - r.fetched_at < self.settings.index_ttl_secs as i64
+        });
         let body = if fresh || self.settings.offline {
             stored.and_then(|r| r.body)
         } else {
@@ -672,7 +676,7 @@ impl Proxy {
                 .and_then(|s| parse(&s).map(|_| s))
             {
                 Ok(body) => {
-                    let now = now_unix();
+                    let now = berth.clock.now_unix();
                     berth
                         .meta
                         .proxy_index_put(
@@ -705,7 +709,7 @@ impl Proxy {
         })?;
         let cfg = parse(&body).map_err(ServiceError::BadGateway)?;
         if let Ok(mut guard) = self.upstream_config.write() {
-            *guard = Some((cfg.clone(), Instant::now()));
+            *guard = Some((cfg.clone(), berth.clock.instant()));
         }
         Ok(cfg)
     }
@@ -724,13 +728,13 @@ impl Proxy {
     /// The index file of a crate by the lowercased name cargo asks for.
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
         let At { berth, reg, .. } = at;
-        if let Some(m) = self.memo_get(name) {
+        if let Some(m) = self.memo_get(name, berth.clock.instant()) {
             count("berth_proxy_index_hits_total", &reg.name);
             return Ok(m.file);
         }
         // One refresh per file at a time; who waited finds it fresh.
         let _flight = self.index_flights.lock(name).await;
-        if let Some(m) = self.memo_get(name) {
+        if let Some(m) = self.memo_get(name, berth.clock.instant()) {
             count("berth_proxy_index_hits_total", &reg.name);
             return Ok(m.file);
         }
@@ -749,7 +753,7 @@ impl Proxy {
             );
         }
         let stored = berth.meta.proxy_index_get(reg.id, name).await?;
-        let now = now_unix();
+        let now = berth.clock.now_unix();
         let ttl = self.settings.index_ttl_secs as i64;
         let mut stored = match stored {
             Some(row) if now - row.fetched_at < ttl || self.settings.offline => {
@@ -757,7 +761,7 @@ impl Proxy {
                 let age = now - row.fetched_at;
                 let file = Self::file_from_row(row).await?;
                 let left = Duration::from_secs((ttl - age).clamp(1, ttl.max(1)) as u64);
-                self.memo_put(name, file.clone(), left);
+                self.memo_put(name, file.clone(), berth.clock.instant(), left);
                 count("berth_proxy_index_hits_total", &reg.name);
                 return Ok(file);
             }
@@ -769,7 +773,7 @@ impl Proxy {
             .await
         {
             Ok(file) => {
-                self.memo_put(name, file.clone(), self.ttl);
+                self.memo_put(name, file.clone(), berth.clock.instant(), self.ttl);
                 Ok(file)
             }
             Err(e) => match stored {
@@ -780,7 +784,12 @@ impl Proxy {
                     );
                     count("berth_proxy_stale_served_total", &reg.name);
                     let file = Self::file_from_row(row).await?;
-                    self.memo_put(name, file.clone(), RETRY_AFTER_FAILURE.min(self.ttl));
+                    self.memo_put(
+                        name,
+                        file.clone(),
+                        berth.clock.instant(),
+                        RETRY_AFTER_FAILURE.min(self.ttl),
+                    );
                     Ok(file)
                 }
                 None => Err(ServiceError::BadGateway(format!(
@@ -825,7 +834,7 @@ impl Proxy {
             }
         }
         let resp = self.get(reg, &url, headers).await?;
-        let now = now_unix();
+        let now = berth.clock.now_unix();
         let store_err = |e: berth_store::StoreError| format!("storing the answer: {e}");
         match resp.status() {
             StatusCode::NOT_MODIFIED if stored.as_ref().is_some_and(|r| r.body.is_some()) => {
@@ -990,7 +999,14 @@ impl Proxy {
         };
         berth
             .meta
-            .proxy_crate_put(reg.id, &lname, vers, &line.cksum, size as i64, now_unix())
+            .proxy_crate_put(
+                reg.id,
+                &lname,
+                vers,
+                &line.cksum,
+                size as i64,
+                berth.clock.now_unix(),
+            )
             .await?;
         self.enforce_budget(berth, reg).await;
         Ok(Some(BlobRef {
@@ -1077,7 +1093,7 @@ impl Proxy {
 
     /// Records a cached crate's use, at most once an hour, off the request.
     fn touch(&self, berth: &Berth, reg: &Registry, name: &str, vers: &str, last: i64) {
-        let now = now_unix();
+        let now = berth.clock.now_unix();
         if now - last < TOUCH_EVERY_SECS || self.settings.cache_max_bytes.is_none() {
             return;
         }

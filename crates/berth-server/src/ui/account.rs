@@ -100,7 +100,7 @@ pub(crate) async fn login(
     let origin = super::session::origin(&headers, viewer.addr);
     let limiter = &state.ui.logins;
     let keys = limiter.keys(&login, viewer.addr);
-    if let Err(wait) = limiter.check(&keys, std::time::Instant::now()) {
+    if let Err(wait) = limiter.check(&keys, state.berth.clock().instant()) {
         tracing::warn!(login = %login, addr = %addr, "login refused: too many failed attempts");
         let known = matches!(state.berth.user_exists(&login).await, Ok(true));
         let entry = state
@@ -143,7 +143,7 @@ pub(crate) async fn login(
             &m,
         )),
         Err(berth_core::ServiceError::Unauthorized(m)) => {
-            limiter.fail(&keys, std::time::Instant::now());
+            limiter.fail(&keys, state.berth.clock().instant());
             Ok(login_page(
                 &state,
                 &viewer,
@@ -423,7 +423,7 @@ pub(crate) async fn change_password(
     }
     let limiter = &state.ui.logins;
     let keys = limiter.keys(&who.user.login, viewer.addr);
-    if let Err(wait) = limiter.check(&keys, std::time::Instant::now()) {
+    if let Err(wait) = limiter.check(&keys, state.berth.clock().instant()) {
         let minutes = wait.as_secs().div_ceil(60);
         let m = format!("Too many wrong passwords; try again in {minutes} minute(s).");
         return refused(StatusCode::TOO_MANY_REQUESTS, m).await;
@@ -441,7 +441,7 @@ pub(crate) async fn change_password(
             account_page_with(&state, &viewer, StatusCode::OK, shown).await
         }
         Err(ServiceError::Forbidden(m)) => {
-            limiter.fail(&keys, std::time::Instant::now());
+            limiter.fail(&keys, state.berth.clock().instant());
             refused(StatusCode::FORBIDDEN, m).await
         }
         Err(ServiceError::BadRequest(m)) => refused(StatusCode::BAD_REQUEST, m).await,

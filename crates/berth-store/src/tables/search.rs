@@ -474,27 +474,9 @@ mod tests {
         assert_eq!(store.search(reg, "rare", 10, 0).await.unwrap().1, 9);
     }
 
-    #[tokio::test]
-    async fn ranks_and_counts_on_sqlite() {
-        let (store, _dir) = test_db::sqlite().await;
-        ranks_and_counts(&store).await;
-        store.close().await;
-    }
-
-    #[tokio::test]
-    async fn ranks_and_counts_on_postgres() {
-        let Some(pg) = test_db::FreshPostgres::create("search").await else {
-            return;
-        };
-        let run = async {
-            let store = pg.connect().await.unwrap();
-            ranks_and_counts(&store).await;
-            store.close().await;
-        };
-        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-        pg.drop().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    }
+    test_db::on_both_backends!(
+        ranks_and_counts_on_sqlite,
+        ranks_and_counts_on_postgres,
+        ranks_and_counts
+    );
 }

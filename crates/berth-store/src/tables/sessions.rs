@@ -42,10 +42,12 @@ impl MetaStore {
         Ok(())
     }
 
-    /// The live session with this hash, with its user.
+    /// The session with this hash live at `now` (Unix seconds), with its
+    /// user.
     pub async fn session_by_hash(
         &self,
         id_hash: &str,
+        now: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT s.csrf, s.expires_at, {USER_COLUMNS} \
@@ -53,7 +55,7 @@ impl MetaStore {
              WHERE s.id_hash = $1 AND s.expires_at > $2"
         ))
         .bind(id_hash)
-        .bind(now_unix())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?)
     }

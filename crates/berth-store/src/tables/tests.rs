@@ -470,30 +470,11 @@ async fn every_statement(store: &MetaStore) {
     }
 }
 
-#[tokio::test]
-async fn every_statement_on_sqlite() {
-    let (store, _dir) = test_db::sqlite().await;
-    every_statement(&store).await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn every_statement_on_postgres() {
-    let Some(pg) = test_db::FreshPostgres::create("tables").await else {
-        return;
-    };
-    let run = async {
-        let store = pg.connect().await.unwrap();
-        every_statement(&store).await;
-        store.close().await;
-    };
-    // Drop the database whether or not the checks passed.
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    pg.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+test_db::on_both_backends!(
+    every_statement_on_sqlite,
+    every_statement_on_postgres,
+    every_statement
+);
 
 /// The web UI's statements (`sessions.rs`, `listing.rs`, password change).
 async fn web_statements(store: &MetaStore) {
@@ -517,15 +498,31 @@ async fn web_statements(store: &MetaStore) {
         .create_session("old", alice.id, "c3", crate::now_unix() - 1)
         .await
         .unwrap();
-    let s = store.session_by_hash("h1").await.unwrap().unwrap();
+    let s = store
+        .session_by_hash("h1", crate::now_unix())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (s.csrf.as_str(), s.expires_at, &s.user),
         ("c1", later, &alice)
     );
-    assert!(store.session_by_hash("old").await.unwrap().is_none());
+    assert!(store
+        .session_by_hash("old", crate::now_unix())
+        .await
+        .unwrap()
+        .is_none());
     store.delete_session("h1").await.unwrap();
-    assert!(store.session_by_hash("h1").await.unwrap().is_none());
-    assert!(store.session_by_hash("h2").await.unwrap().is_some());
+    assert!(store
+        .session_by_hash("h1", crate::now_unix())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session_by_hash("h2", crate::now_unix())
+        .await
+        .unwrap()
+        .is_some());
     assert!(store
         .set_password_hash("alice", Some("$hash"))
         .await
@@ -534,7 +531,11 @@ async fn web_statements(store: &MetaStore) {
         store.password_hash(alice.id).await.unwrap().as_deref(),
         Some("$hash")
     );
-    assert!(store.session_by_hash("h2").await.unwrap().is_none());
+    assert!(store
+        .session_by_hash("h2", crate::now_unix())
+        .await
+        .unwrap()
+        .is_none());
     assert!(!store.set_password_hash("nobody", None).await.unwrap());
     // listings
     publish_as(store, reg, &alice, "aaa", "1.0.0")
@@ -611,29 +612,11 @@ async fn web_statements(store: &MetaStore) {
     assert_eq!((cached[0].0.as_str(), cached[0].1.size), ("1.0.0", 12));
 }
 
-#[tokio::test]
-async fn web_statements_on_sqlite() {
-    let (store, _dir) = test_db::sqlite().await;
-    web_statements(&store).await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn web_statements_on_postgres() {
-    let Some(pg) = test_db::FreshPostgres::create("web").await else {
-        return;
-    };
-    let run = async {
-        let store = pg.connect().await.unwrap();
-        web_statements(&store).await;
-        store.close().await;
-    };
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    pg.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+test_db::on_both_backends!(
+    web_statements_on_sqlite,
+    web_statements_on_postgres,
+    web_statements
+);
 
 /// Publishes `name@vers` whose index line names `deps` (JSON objects).
 async fn publish_with_deps(
@@ -784,26 +767,8 @@ async fn dependents_and_daily_downloads(store: &MetaStore) {
     assert_eq!(store.version_downloads(base.version_id).await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn dependents_and_daily_downloads_on_sqlite() {
-    let (store, _dir) = test_db::sqlite().await;
-    dependents_and_daily_downloads(&store).await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn dependents_and_daily_downloads_on_postgres() {
-    let Some(pg) = test_db::FreshPostgres::create("deps").await else {
-        return;
-    };
-    let run = async {
-        let store = pg.connect().await.unwrap();
-        dependents_and_daily_downloads(&store).await;
-        store.close().await;
-    };
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    pg.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+test_db::on_both_backends!(
+    dependents_and_daily_downloads_on_sqlite,
+    dependents_and_daily_downloads_on_postgres,
+    dependents_and_daily_downloads
+);

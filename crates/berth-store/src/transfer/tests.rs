@@ -213,32 +213,26 @@ fn assert_no_problems(dialect: &str, problems: Vec<String>) {
     );
 }
 
-#[tokio::test]
-async fn tables_match_sqlite_migrations() {
-    let (store, _dir) = test_db::sqlite().await;
-    let schema = sqlite_schema(&store).await.unwrap();
-    store.close().await;
-    assert!(schema.contains_key("crates"), "read no tables: {schema:?}");
-    assert_no_problems("SQLite", problems(&schema, SQLITE_NOT_COPIED));
-}
-
-#[tokio::test]
-async fn tables_match_postgres_migrations() {
-    let Some(pg) = test_db::FreshPostgres::create("schema").await else {
-        return;
+/// `TABLES` against the migrations of `store`'s backend.
+async fn tables_match_migrations(store: &MetaStore) {
+    let (dialect, schema, not_copied) = match store.backend() {
+        crate::Backend::Sqlite => ("SQLite", sqlite_schema(store).await, SQLITE_NOT_COPIED),
+        _ => (
+            "PostgreSQL",
+            postgres_schema(store).await,
+            POSTGRES_NOT_COPIED,
+        ),
     };
-    let schema = async {
-        let store = pg.connect().await?;
-        let schema = postgres_schema(&store).await;
-        store.close().await;
-        Ok::<_, crate::StoreError>(schema?)
-    }
-    .await;
-    pg.drop().await;
     let schema = schema.unwrap();
     assert!(schema.contains_key("crates"), "read no tables: {schema:?}");
-    assert_no_problems("PostgreSQL", problems(&schema, POSTGRES_NOT_COPIED));
+    assert_no_problems(dialect, problems(&schema, not_copied));
 }
+
+test_db::on_both_backends!(
+    tables_match_sqlite_migrations,
+    tables_match_postgres_migrations,
+    tables_match_migrations
+);
 
 /// The check itself notices what it must: a column, a table and a key that
 /// `TABLES` does not know.

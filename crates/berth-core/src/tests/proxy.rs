@@ -1,0 +1,258 @@
+//! Proxy revalidation and stale serving, in process, against
+//! `berth-testkit`'s fixture upstream over real HTTP on loopback: an index
+//! file is trusted for `index_ttl_secs` (in memory and in the database),
+//! then asked again; an upstream that fails is covered by the stored copy,
+//! asked again after a short pause. The clock moves instead of the test
+//! sleeping.
+
+use std::time::Duration;
+
+use berth_testkit::{crate_file, sha256_hex, Answer, Fixture, Mode, DEFAULT_LIB};
+use serde_json::json;
+
+use crate::testing::*;
+use crate::ServiceError;
+
+const TTL: u64 = 60;
+
+fn line(name: &str, vers: &str) -> String {
+    format!(
+        "{}\n",
+        json!({"name": name, "vers": vers, "deps": [], "cksum": "0".repeat(64), "features": {}, "yanked": false})
+    )
+}
+
+async fn server(up: &Fixture) -> TestBerth {
+    server_with(up, "").await
+}
+
+async fn server_with(up: &Fixture, extra: &str) -> TestBerth {
+    TestBerth::new(&format!(
+        "{}{}",
+        hosted("main"),
+        proxy(
+            "public",
+            &up.index_url(),
+            &format!("index_ttl_secs = {TTL}\nconnect_timeout_secs = 2\nupstream_timeout_secs = 5\n{extra}")
+        )
+    ))
+    .await
+}
+
+const TOOL: &str = "/index/to/ol/tool";
+
+fn tool_upstream() -> Fixture {
+    let up = Fixture::on("127.0.0.1");
+    up.answer(TOOL, Answer::ok(line("tool", "1.0.0")));
+    up
+}
+
+#[tokio::test]
+async fn a_fresh_file_is_not_asked_again() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    t.index("public", None, "tool").await.unwrap();
+    t.advance(Duration::from_secs(TTL - 1));
+    t.index("public", None, "tool").await.unwrap();
+    assert_eq!(up.hits(TOOL), 1);
+}
+
+#[tokio::test]
+async fn a_file_past_its_ttl_is_asked_again() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    t.index("public", None, "tool").await.unwrap();
+    t.advance(Duration::from_secs(TTL));
+    t.index("public", None, "tool").await.unwrap();
+    assert_eq!(up.hits(TOOL), 2);
+}
+
+#[tokio::test]
+async fn an_upstream_change_shows_after_the_ttl_only() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    t.index("public", None, "tool").await.unwrap();
+    up.answer(
+        TOOL,
+        Answer::ok(line("tool", "1.0.0") + &line("tool", "1.1.0")),
+    );
+    t.advance(Duration::from_secs(TTL / 2));
+    assert_eq!(t.lines("public", "tool").await.len(), 1);
+    t.advance(Duration::from_secs(TTL / 2));
+    assert_eq!(t.lines("public", "tool").await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_stored_copy_is_trusted_for_its_ttl_after_a_restart() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    t.index("public", None, "tool").await.unwrap();
+    forget_proxy_memory(&t, "public");
+    t.advance(Duration::from_secs(TTL - 5));
+    t.index("public", None, "tool").await.unwrap();
+    assert_eq!(up.hits(TOOL), 1, "a fresh stored row was asked again");
+    forget_proxy_memory(&t, "public");
+    t.advance(Duration::from_secs(5));
+    t.index("public", None, "tool").await.unwrap();
+    assert_eq!(up.hits(TOOL), 2, "a stale stored row was not asked again");
+}
+
+#[tokio::test]
+async fn a_down_upstream_is_covered_by_the_stored_copy() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    let first = t.index("public", None, "tool").await.unwrap();
+    up.set(Mode::Down);
+    t.advance(Duration::from_secs(TTL + 1));
+    assert_eq!(t.index("public", None, "tool").await.unwrap(), first);
+    assert_eq!(up.hits(TOOL), 2, "the upstream was not tried");
+}
+
+#[tokio::test]
+async fn a_failing_upstream_is_covered_by_the_stored_copy() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    let first = t.index("public", None, "tool").await.unwrap();
+    up.set(Mode::Error);
+    t.advance(Duration::from_secs(TTL + 1));
+    assert_eq!(t.index("public", None, "tool").await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn after_a_failure_the_upstream_is_asked_again_after_a_pause() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    t.index("public", None, "tool").await.unwrap();
+    up.set(Mode::Error);
+    t.advance(Duration::from_secs(TTL + 1));
+    t.index("public", None, "tool").await.unwrap();
+    assert_eq!(up.hits(TOOL), 2);
+    // Within the pause: served from memory, not asked.
+    t.advance(Duration::from_secs(29));
+    t.index("public", None, "tool").await.unwrap();
+    assert_eq!(up.hits(TOOL), 2);
+    // After it: asked again, and a recovered upstream's answer is served.
+    up.set(Mode::Normal);
+    up.answer(
+        TOOL,
+        Answer::ok(line("tool", "1.0.0") + &line("tool", "2.0.0")),
+    );
+    t.advance(Duration::from_secs(1));
+    assert_eq!(t.lines("public", "tool").await.len(), 2);
+    assert_eq!(up.hits(TOOL), 3);
+}
+
+#[tokio::test]
+async fn nothing_stored_and_a_down_upstream_is_a_bad_gateway() {
+    let up = tool_upstream();
+    let t = server(&up).await;
+    up.set(Mode::Down);
+    match t.index("public", None, "tool").await {
+        Err(ServiceError::BadGateway(m)) => {
+            assert!(m.contains("could not get `tool` from its upstream"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_missing_crate_is_remembered_for_the_ttl() {
+    let up = Fixture::on("127.0.0.1");
+    let t = server(&up).await;
+    not_found(t.index("public", None, "tool").await);
+    up.answer(TOOL, Answer::ok(line("tool", "1.0.0")));
+    t.advance(Duration::from_secs(TTL - 1));
+    not_found(t.index("public", None, "tool").await);
+    assert_eq!(up.hits(TOOL), 1);
+    t.advance(Duration::from_secs(1));
+    assert_eq!(t.lines("public", "tool").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_offline_proxy_never_asks() {
+    let up = tool_upstream();
+    let t = server_with(&up, "offline = true").await;
+    not_found(t.index("public", None, "tool").await);
+    t.advance(Duration::from_secs(10 * TTL));
+    not_found(t.index("public", None, "tool").await);
+    assert!(up.asked().is_empty(), "{:?}", up.asked());
+}
+
+#[tokio::test]
+async fn the_upstream_configuration_is_asked_once_per_ttl() {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
+    let t = server(&up).await;
+    let d = t
+        .berth
+        .download("public", None, "serde", "1.0.0", true)
+        .await
+        .unwrap();
+    assert_eq!(d.cksum, sha256_hex(&bytes));
+    assert_eq!(d.size, bytes.len() as u64);
+    assert_eq!(up.hits("/index/config.json"), 1);
+    // A second version's download within the TTL reuses the configuration.
+    let more = crate_file("serde", "1.0.1", DEFAULT_LIB);
+    up.answer(
+        "/index/se/rd/serde",
+        Answer::ok(format!(
+            "{}\n{}\n",
+            json!({"name": "serde", "vers": "1.0.0", "deps": [], "cksum": sha256_hex(&bytes), "features": {}, "yanked": false}),
+            json!({"name": "serde", "vers": "1.0.1", "deps": [], "cksum": sha256_hex(&more), "features": {}, "yanked": false})
+        )),
+    );
+    up.answer(
+        &format!("/dl/serde/1.0.1/{}", sha256_hex(&more)),
+        Answer::ok(more.clone()),
+    );
+    t.advance(Duration::from_secs(TTL));
+    t.berth
+        .download("public", None, "serde", "1.0.1", true)
+        .await
+        .unwrap();
+    assert_eq!(up.hits("/index/config.json"), 2);
+}
+
+#[tokio::test]
+async fn a_cached_crate_is_served_with_the_upstream_down() {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
+    let t = server(&up).await;
+    t.berth
+        .download("public", None, "serde", "1.0.0", true)
+        .await
+        .unwrap();
+    up.set(Mode::Down);
+    t.advance(Duration::from_secs(TTL * 10));
+    let d = t
+        .berth
+        .download("public", None, "serde", "1.0.0", true)
+        .await
+        .unwrap();
+    assert_eq!(d.cksum, sha256_hex(&bytes));
+    assert_eq!(up.hits("/dl/"), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_crate_is_refused_and_not_cached() {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
+    let t = server(&up).await;
+    up.set(Mode::Corrupt);
+    match t
+        .berth
+        .download("public", None, "serde", "1.0.0", true)
+        .await
+    {
+        Err(ServiceError::BadGateway(m)) => assert!(m.contains("does not match the sha256"), "{m}"),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a corrupt crate was served"),
+    }
+    up.set(Mode::Normal);
+    let d = t
+        .berth
+        .download("public", None, "serde", "1.0.0", true)
+        .await
+        .unwrap();
+    assert_eq!(d.cksum, sha256_hex(&bytes));
+}
