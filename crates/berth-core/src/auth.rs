@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ServiceError;
-use crate::tokens::TokenLimits;
+use crate::tokens::limits::TokenLimits;
 
 pub use berth_store::{Role, Scope};
 
@@ -119,11 +119,7 @@ impl Identity {
 }
 
 /// The one refusal for a token without a scope it needs.
-pub fn missing_scope(scope: Scope) -> ServiceError {
-    ServiceError::Forbidden(format!(
-        "this token does not have the `{scope}` scope; create a token with it"
-    ))
-}
+pub use crate::error::missing_scope;
 
 /// Prefix of every Berth token, so that leaked tokens are recognisable by
 /// secret scanners.

@@ -6,6 +6,7 @@
 //! then command-line flags. Unknown keys in the file are errors. This module
 //! only reads and checks configuration; it never opens stores or sockets.
 
+pub use crate::config_values::{parse_networks, ConfigError};
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -173,24 +174,6 @@ pub struct LimitsConfig {
     /// account page in an hour (429 beyond). Counted per node, in memory;
     /// `berth token create` is not limited.
     pub token_creations_per_hour: u32,
-}
-
-/// Parses a list of CIDR ranges (a bare address is its own /32 or /128);
-/// `key` names the setting in the error.
-pub fn parse_networks(key: &str, list: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-    list.iter()
-        .map(|s| {
-            s.parse::<ipnet::IpNet>()
-                .map(|n| n.trunc())
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    ConfigError(format!(
-                        "{key}: `{s}` is not an address or a CIDR range (such as 10.0.0.5/32 or \
-                         fd00::/64)"
-                    ))
-                })
-        })
-        .collect()
 }
 
 impl Config {
@@ -467,11 +450,6 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
 }
-
-/// A configuration problem, reported before anything starts.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration error: {0}")]
-pub struct ConfigError(pub String);
 
 /// Figment's errors in the words of the file: each problem's key as its
 /// dotted path (`database.url`, `registries[0].kind`; figment's profile

@@ -60,9 +60,7 @@ impl From<StoreError> for ServiceError {
             StoreError::VersionNotFound { name, vers } => {
                 ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
             }
-            StoreError::NotNewCrate(_) => {
-                crate::auth::missing_scope(crate::auth::Scope::PublishUpdate)
-            }
+            StoreError::NotNewCrate(_) => missing_scope(berth_store::Scope::PublishUpdate),
             StoreError::NotOwner(name) => ServiceError::Forbidden(format!(
                 "this token's user is not an owner of crate `{name}`"
             )),
@@ -111,3 +109,10 @@ impl From<StoreError> for ServiceError {
 
 // sqlx is reached through the store's public error type only.
 use berth_store::sqlx as berth_store_sqlx;
+
+/// The refusal of a request whose token lacks `scope`.
+pub fn missing_scope(scope: berth_store::Scope) -> ServiceError {
+    ServiceError::Forbidden(format!(
+        "this token does not have the `{scope}` scope; create a token with it"
+    ))
+}

@@ -16,6 +16,7 @@ pub mod backup;
 pub mod clock;
 pub mod config;
 mod config_check;
+mod config_values;
 mod confusion;
 mod downloads;
 pub mod error;
@@ -36,6 +37,7 @@ mod teams;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod text;
 mod throttle;
 pub mod tokens;
 pub mod watch;
@@ -56,10 +58,11 @@ pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use downloads::{Download, DownloadBody};
 pub use error::ServiceError;
 pub use index::IndexFile;
-pub use operations::{BlobCheck, CrateDetail, OwnerList, SearchResults, VersionJson};
+pub use operations::{BlobCheck, CrateDetail, OwnerList, VersionJson};
 pub use publish::PublishWarnings;
 pub use registry_config::{KindSettings, ProxyConfig, VirtualConfig};
 pub use sources::KindTraits;
+pub use sources::SearchResults;
 
 /// A registry as the services see it.
 #[derive(Debug, Clone)]

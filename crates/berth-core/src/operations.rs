@@ -4,13 +4,14 @@
 //! transaction that makes the change.
 
 use berth_store::{
-    now_unix, AuditAction, AuditEntry, AuditOutcome, SearchHit, StoreError, Team, User, TEAM_PREFIX,
+    now_unix, AuditAction, AuditEntry, AuditOutcome, StoreError, Team, User, TEAM_PREFIX,
 };
 use serde::Serialize;
 
 use crate::auth::{hash_password, Scope};
 use crate::error::ServiceError;
-use crate::sources::SearchPage;
+use crate::sources::{SearchPage, SearchResults, MAX_PER_PAGE};
+use crate::text::clip;
 use crate::{Berth, Identity, Registry};
 
 /// Owners of a crate, in cargo's response shape.
@@ -78,16 +79,6 @@ pub struct VersionJson {
     pub has_readme: bool,
 }
 
-/// A page of search results.
-#[derive(Debug, Clone)]
-pub struct SearchResults {
-    pub hits: Vec<SearchHit>,
-    /// For a virtual registry, the member each hit comes from (parallel to
-    /// `hits`); empty otherwise.
-    pub members: Vec<String>,
-    pub total: i64,
-}
-
 /// What `berth blobs verify` found.
 #[derive(Debug, Clone, Default)]
 pub struct BlobCheck {
@@ -97,8 +88,6 @@ pub struct BlobCheck {
     pub checked: usize,
 }
 
-/// Largest `per_page` a search may ask for.
-pub const MAX_PER_PAGE: i64 = 100;
 /// The `id` cargo's owner list carries: derived from the login (which the
 /// list shows anyway), never the database row id, so that a reader of a
 /// public registry cannot count the users of the whole server. Stable, and
@@ -111,15 +100,6 @@ fn opaque_user_id(login: &str) -> i64 {
 
 /// Longest name or version an audit row records as given.
 const AUDIT_FIELD_CHARS: usize = 128;
-
-/// `text` cut to `max` characters, marked as cut and with its full length,
-/// so a reader of the log knows it was not the whole value.
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
-    }
-}
 
 /// How deep into search results pages go (`page * per_page`).
 pub const MAX_SEARCH_DEPTH: i64 = 1_000;

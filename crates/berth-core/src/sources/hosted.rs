@@ -24,10 +24,10 @@ use std::sync::{Arc, RwLock};
 use std::sync::atomic::AtomicU64;
 
 use super::flight::KeyedLocks;
+use super::SearchResults;
 use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::error::ServiceError;
 use crate::index::{IndexCache, IndexFile};
-use crate::operations::SearchResults;
 use crate::watch::IndexWatch;
 use crate::{Berth, Registry};
 

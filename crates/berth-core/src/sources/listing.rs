@@ -90,7 +90,7 @@ impl Source {
                 Ok((rows.into_iter().map(proxied_summary).collect(), total))
             }
             Source::Virtual(_) => {
-                let limit = limit.clamp(1, crate::operations::MAX_PER_PAGE);
+                let limit = limit.clamp(1, super::MAX_PER_PAGE);
                 let found = Box::pin(berth.search(
                     &reg.name,
                     at.caller(),

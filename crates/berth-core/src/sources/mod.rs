@@ -28,7 +28,6 @@ use std::sync::Arc;
 
 use crate::error::ServiceError;
 use crate::index::IndexFile;
-use crate::operations::SearchResults;
 use crate::registry_config::RegistryConfig;
 use crate::{Berth, Config, Identity, Registry, RegistryKind};
 use settings::KindSettings;
@@ -111,6 +110,19 @@ impl<'a> At<'a> {
         }
     }
 }
+
+/// A page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    pub hits: Vec<berth_store::SearchHit>,
+    /// For a virtual registry, the member each hit comes from (parallel to
+    /// `hits`); empty otherwise.
+    pub members: Vec<String>,
+    pub total: i64,
+}
+
+/// Largest `per_page` a search may ask for.
+pub const MAX_PER_PAGE: i64 = 100;
 
 /// One page of a search: the query, at most `per_page` hits, after
 /// skipping `offset`.

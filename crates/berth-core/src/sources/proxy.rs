@@ -40,11 +40,11 @@ use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
 use super::flight::KeyedLocks;
+use super::SearchResults;
 use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::config::LimitsConfig;
 use crate::error::ServiceError;
 use crate::index::IndexFile;
-use crate::operations::SearchResults;
 use crate::registry_config::{ProxySettings, UpstreamHost};
 use crate::{Berth, Registry};
 

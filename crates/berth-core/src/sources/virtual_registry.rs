@@ -13,10 +13,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::settings::VirtualConfig;
+use super::SearchResults;
 use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::config::ConfigError;
 use crate::index::IndexFile;
-use crate::operations::SearchResults;
 use crate::registry_config::claim_matches;
 use crate::{Registry, RegistryKind};
 

@@ -10,360 +10,22 @@
 //! inside them; it never reads a secret back (secrets are generated and
 //! hashed in [`crate::auth`]) and never builds SQL.
 
-use std::net::IpAddr;
-use std::str::FromStr;
+mod expiry;
+pub(crate) mod limits;
 
-use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, TokenRecord, User};
-use ipnet::IpNet;
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, User};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{generate_token, hash_token, Scope, Scopes};
 use crate::error::ServiceError;
+use crate::text::clip;
 use crate::{Berth, Identity, Registry};
 
-/// Most crate patterns or CIDR ranges one token may carry.
-pub const MAX_LIST: usize = 32;
-/// Longest token name.
-pub const MAX_NAME: usize = 64;
-/// Longest `expires_in` a token may be given (100 years).
-const MAX_LIFETIME_SECS: u64 = 100 * 365 * 86_400;
-
-/// A crate-name pattern: a name, or a name's start followed by `*`.
-/// Matching folds case and `-`/`_` as crate names fold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CratePattern {
-    /// As given (validated), for display.
-    text: String,
-    /// Folded, without the `*`.
-    folded: String,
-    prefix: bool,
-}
-
-impl CratePattern {
-    /// Whether a crate name matches.
-    pub fn matches(&self, name: &str) -> bool {
-        let name = berth_protocol::canonical_name(name);
-        if self.prefix {
-            name.starts_with(&self.folded)
-        } else {
-            name == self.folded
-        }
-    }
-
-    /// Whether every name `other` matches, `self` matches too.
-    fn covers(&self, other: &CratePattern) -> bool {
-        if self.prefix {
-            other.folded.starts_with(&self.folded)
-        } else {
-            !other.prefix && other.folded == self.folded
-        }
-    }
-}
-
-impl FromStr for CratePattern {
-    type Err = ServiceError;
-
-    fn from_str(s: &str) -> Result<Self, ServiceError> {
-        let bad = |why: &str| {
-            ServiceError::BadRequest(format!(
-                "invalid crate pattern `{}`: {why}; use a crate name, or the start of one \
-                 followed by `*` (`acme-*`)",
-                crate::operations::clip(s, MAX_NAME)
-            ))
-        };
-        let (stem, prefix) = match s.strip_suffix('*') {
-            Some(stem) => (stem, true),
-            None => (s, false),
-        };
-        if stem.is_empty() {
-            return Err(bad(
-                "it names no crate (leave out the patterns for every crate)",
-            ));
-        }
-        if stem.len() > MAX_NAME {
-            return Err(bad("it is longer than 64 characters"));
-        }
-        if !stem.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return Err(bad("it must start with a letter"));
-        }
-        if !stem
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(bad(
-                "only ASCII letters, digits, `-`, `_` and one trailing `*` are allowed",
-            ));
-        }
-        Ok(CratePattern {
-            text: s.to_string(),
-            folded: berth_protocol::canonical_name(stem),
-            prefix,
-        })
-    }
-}
-
-impl std::fmt::Display for CratePattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// Parses a CIDR range; a bare address is the range of that one address.
-pub fn parse_cidr(s: &str) -> Result<IpNet, ServiceError> {
-    let s = s.trim();
-    IpNet::from_str(s)
-        .or_else(|_| IpAddr::from_str(s).map(IpNet::from))
-        .map(|n| n.trunc())
-        .map_err(|_| {
-            ServiceError::BadRequest(format!(
-                "invalid CIDR range `{}`: write an address and a prefix length, like \
-                 `10.0.0.0/8` or `2001:db8::/32`",
-                crate::operations::clip(s, MAX_NAME)
-            ))
-        })
-}
-
-/// What limits a token beyond its scopes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenLimits {
-    /// Crates the token may publish, yank and change owners of; empty for
-    /// every crate. Reads are never limited by these.
-    pub crates: Vec<CratePattern>,
-    /// The one registry (by name, as in request URLs) the token works on.
-    pub registry: Option<String>,
-    /// Addresses the token may be used from; empty for any.
-    pub cidrs: Vec<IpNet>,
-    /// When the token stops working (Unix seconds).
-    pub expires_at: Option<i64>,
-}
-
-fn split_list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty())
-}
-
-impl TokenLimits {
-    /// The limits stored with a token.
-    pub(crate) fn from_record(record: &TokenRecord) -> Result<Self, ServiceError> {
-        Self::from_stored(
-            &record.crate_patterns,
-            record.registry.clone(),
-            &record.allowed_cidrs,
-            record.expires_at,
-        )
-    }
-
-    fn from_stored(
-        crates: &str,
-        registry: Option<String>,
-        cidrs: &str,
-        expires_at: Option<i64>,
-    ) -> Result<Self, ServiceError> {
-        let corrupt = |e: ServiceError| ServiceError::Internal(format!("stored token limits: {e}"));
-        Ok(TokenLimits {
-            crates: split_list(crates)
-                .map(CratePattern::from_str)
-                .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
-            registry,
-            cidrs: split_list(cidrs)
-                .map(parse_cidr)
-                .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
-            expires_at,
-        })
-    }
-
-    /// Whether the token may change crate `name` (publish, yank, owners).
-    pub fn allows_crate(&self, name: &str) -> bool {
-        self.crates.is_empty() || self.crates.iter().any(|p| p.matches(name))
-    }
-
-    /// Whether the token may be used from `client`.
-    pub fn allows_address(&self, client: Option<IpAddr>) -> bool {
-        if self.cidrs.is_empty() {
-            return true;
-        }
-        let Some(ip) = client else { return false };
-        let ip = ip.to_canonical();
-        self.cidrs.iter().any(|n| n.contains(&ip))
-    }
-
-    /// The patterns as the user wrote them, comma-separated.
-    fn crates_text(&self) -> String {
-        join(&self.crates)
-    }
-
-    fn cidrs_text(&self) -> String {
-        join(&self.cidrs)
-    }
-
-    /// Why `child` would have more rights than `self`, if it would: the
-    /// new token (`other` is `None`), or an existing one, named by `other`.
-    fn widened_by(&self, child: &TokenLimits, other: Option<&str>) -> Option<String> {
-        let unlike = || match other {
-            None => "the new token would not be".to_string(),
-            Some(name) => format!("{name} is not"),
-        };
-        if !self.crates.is_empty() {
-            if child.crates.is_empty() {
-                return Some(format!(
-                    "this token is limited to crates matching {}, and {}",
-                    quoted(&self.crates),
-                    unlike()
-                ));
-            }
-            if let Some(wider) = child
-                .crates
-                .iter()
-                .find(|c| !self.crates.iter().any(|p| p.covers(c)))
-            {
-                return Some(format!(
-                    "the crate pattern `{wider}` is wider than this token's patterns {}",
-                    quoted(&self.crates)
-                ));
-            }
-        }
-        if let Some(mine) = &self.registry {
-            if child.registry.as_ref() != Some(mine) {
-                return Some(format!(
-                    "this token is restricted to registry `{mine}`; {}",
-                    match other {
-                        None => "a token it creates must be too".to_string(),
-                        Some(name) => format!("{name} is not"),
-                    }
-                ));
-            }
-        }
-        if let Some(mine) = self.expires_at {
-            if child.expires_at.is_none_or(|t| t > mine) {
-                return Some(format!(
-                    "this token expires at {}; {}",
-                    format_time(mine),
-                    match other {
-                        None => "a token it creates must expire no later".to_string(),
-                        Some(name) => format!("{name} expires later or never"),
-                    }
-                ));
-            }
-        }
-        if !self.cidrs.is_empty() {
-            if child.cidrs.is_empty() {
-                return Some(format!(
-                    "this token is limited to the address ranges {}, and {}",
-                    quoted(&self.cidrs),
-                    unlike()
-                ));
-            }
-            if let Some(wider) = child
-                .cidrs
-                .iter()
-                .find(|c| !self.cidrs.iter().any(|p| p.contains(*c)))
-            {
-                return Some(format!(
-                    "the address range `{wider}` is not inside this token's ranges {}",
-                    quoted(&self.cidrs)
-                ));
-            }
-        }
-        None
-    }
-}
-
-fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn quoted<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A Unix time as RFC 3339 (UTC), for messages and listings.
-pub fn format_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
-/// When a token given `expires_in` (a duration: `90d`, `12h`, `30m`,
-/// `30s`, or combined: `1h 30m`) or `expires_at` (a date, `2027-01-31`,
-/// meaning its start in UTC, or an RFC 3339 time) expires; `None` for
-/// never. At most one of the two may be given, and the time must be after
-/// `now` (Unix seconds).
-pub fn parse_expiry(
-    expires_in: Option<&str>,
-    expires_at: Option<&str>,
-    now: i64,
-) -> Result<Option<i64>, ServiceError> {
-    match (expires_in, expires_at) {
-        (Some(_), Some(_)) => Err(ServiceError::BadRequest(
-            "give either an expiry duration (`--expires-in`, `expires_in`) or an expiry time \
-             (`--expires-at`, `expires_at`), not both"
-                .into(),
-        )),
-        (None, None) => Ok(None),
-        (Some(d), None) => {
-            let bad = || {
-                ServiceError::BadRequest(format!(
-                    "invalid expiry duration `{}`: write a number and a unit, like `90d`, \
-                     `12h`, `30m` or `30s`, of at least one second and at most 100 years",
-                    crate::operations::clip(d, MAX_NAME)
-                ))
-            };
-            let secs = humantime::parse_duration(d.trim())
-                .map_err(|_| bad())?
-                .as_secs();
-            if secs == 0 || secs > MAX_LIFETIME_SECS {
-                return Err(bad());
-            }
-            Ok(Some(now + secs as i64))
-        }
-        (None, Some(t)) => {
-            let t = t.trim();
-            let bad = || {
-                ServiceError::BadRequest(format!(
-                    "invalid expiry time `{}`: write a date (`2027-01-31`, its start in UTC) or \
-                     an RFC 3339 time (`2027-01-31T12:00:00Z`)",
-                    crate::operations::clip(t, MAX_NAME)
-                ))
-            };
-            let at = match time::OffsetDateTime::parse(
-                t,
-                &time::format_description::well_known::Rfc3339,
-            ) {
-                Ok(at) => at.unix_timestamp(),
-                Err(_) => {
-                    let format =
-                        time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
-                            .map_err(|e| ServiceError::Internal(format!("date format: {e}")))?;
-                    time::Date::parse(t, &format)
-                        .map_err(|_| bad())?
-                        .midnight()
-                        .assume_utc()
-                        .unix_timestamp()
-                }
-            };
-            if at <= now {
-                return Err(ServiceError::BadRequest(format!(
-                    "the expiry time `{t}` is not in the future"
-                )));
-            }
-            Ok(Some(at))
-        }
-    }
-}
-
+pub use crate::text::format_time;
+pub use expiry::parse_expiry;
+use ipnet::IpNet;
+pub use limits::{parse_cidr, CratePattern, TokenLimits, MAX_LIST, MAX_NAME};
+use limits::{quoted, split_list};
 /// A token to create, as asked for (`berth token create` or
 /// `POST /api/v1/me/tokens`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -458,7 +120,7 @@ impl Berth {
                 return Err(ServiceError::BadRequest(format!(
                     "invalid token name `{}`: use 1-64 printable ASCII characters without spaces, \
                      commas or backquotes",
-                    crate::operations::clip(name, MAX_NAME)
+                    clip(name, MAX_NAME)
                 )));
             }
         }
@@ -640,7 +302,7 @@ impl Berth {
         };
         if let Some(why) = why {
             let entry = AuditEntry {
-                detail: Some(crate::operations::clip(&why, 512)),
+                detail: Some(clip(&why, 512)),
                 ..Self::token_audit(who, AuditAction::TokenCreate, AuditOutcome::Denied)
             };
             if let Err(e) = self
@@ -708,10 +370,7 @@ impl Berth {
         };
         if let Some(why) = why {
             let entry = AuditEntry {
-                detail: Some(crate::operations::clip(
-                    &format!("token_id={token_id}: {why}"),
-                    512,
-                )),
+                detail: Some(clip(&format!("token_id={token_id}: {why}"), 512)),
                 ..Self::token_audit(who, AuditAction::TokenRevoke, AuditOutcome::Denied)
             };
             if let Err(e) = self
@@ -808,7 +467,7 @@ impl Berth {
         Err(ServiceError::Forbidden(format!(
             "this token may only publish, yank and change owners of crates matching {patterns}; \
              `{}` does not match; create a token with `berth token create --crates`",
-            crate::operations::clip(krate, MAX_NAME)
+            clip(krate, MAX_NAME)
         )))
     }
 
@@ -828,7 +487,7 @@ impl Berth {
             return Ok(());
         }
         let entry = AuditEntry {
-            registry: Some(crate::operations::clip(registry, MAX_NAME)),
+            registry: Some(clip(registry, MAX_NAME)),
             detail: Some(format!("token restricted to registry {mine}")),
             ..Self::token_audit(who, AuditAction::TokenRestricted, AuditOutcome::Denied)
         };
@@ -842,7 +501,7 @@ impl Berth {
         Err(ServiceError::Forbidden(format!(
             "the token `{}` is restricted to registry `{mine}`; use a token for registry `{}`",
             who.token_name,
-            crate::operations::clip(registry, MAX_NAME)
+            clip(registry, MAX_NAME)
         )))
     }
 }
