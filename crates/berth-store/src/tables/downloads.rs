@@ -40,15 +40,22 @@ impl MetaStore {
         if counts.is_empty() {
             return Ok(());
         }
+        // Rows are locked in the order every writer takes them: a crate's
+        // row before its versions' (a yank or publish holds the crate row
+        // while it changes a version), crates and versions by id. Versions
+        // first here met a yank's crate-then-version on PostgreSQL as a
+        // deadlock, and the yank failed with a 500.
+        let mut ordered = counts.to_vec();
+        ordered.sort_unstable();
         let mut w = self.begin_write().await?;
-        for (crate_id, version_id, n) in counts {
-            sqlx::query("UPDATE versions SET downloads = downloads + $2 WHERE id = $1")
-                .bind(*version_id)
+        for (crate_id, version_id, n) in &ordered {
+            sqlx::query("UPDATE crates SET downloads = downloads + $2 WHERE id = $1")
+                .bind(*crate_id)
                 .bind(*n)
                 .execute(&mut *w.tx)
                 .await?;
-            sqlx::query("UPDATE crates SET downloads = downloads + $2 WHERE id = $1")
-                .bind(*crate_id)
+            sqlx::query("UPDATE versions SET downloads = downloads + $2 WHERE id = $1")
+                .bind(*version_id)
                 .bind(*n)
                 .execute(&mut *w.tx)
                 .await?;
