@@ -43,6 +43,19 @@ pub(crate) fn virtual_of(name: &str, members: &[&str], extra: &str) -> String {
     )
 }
 
+/// Two hosted registries (`main`, `second`), a proxy `public` of
+/// `upstream` and a virtual registry `company` over all three, with
+/// `virtual_extra` keys on the virtual registry.
+pub(crate) fn two_hosted_and_a_proxy(upstream: &str, virtual_extra: &str) -> String {
+    format!(
+        "{}{}{}{}",
+        hosted("main"),
+        hosted("second"),
+        proxy("public", upstream, ""),
+        virtual_of("company", &["main", "second", "public"], virtual_extra)
+    )
+}
+
 /// A [`Berth`] on temporary stores, with the clock it reads.
 pub(crate) struct TestBerth {
     pub berth: Arc<Berth>,

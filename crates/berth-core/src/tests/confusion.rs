@@ -487,16 +487,9 @@ async fn updates_of_an_existing_crate_skip_the_guard() {
 #[tokio::test]
 async fn what_a_virtual_registry_cannot_protect_is_said() {
     let up = upstream();
-    let t = TestBerth::new(&format!(
-        "{}{}{}{}",
-        hosted("main"),
-        hosted("second"),
-        proxy("public", &up.index_url(), ""),
-        virtual_of(
-            "company",
-            &["main", "second", "public"],
-            "allow_upstream_names = [\"serde\"]"
-        )
+    let t = TestBerth::new(&two_hosted_and_a_proxy(
+        &up.index_url(),
+        "allow_upstream_names = [\"serde\"]",
     ))
     .await;
     let said = t.berth.unprotected_virtuals();

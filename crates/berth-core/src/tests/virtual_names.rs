@@ -213,16 +213,9 @@ async fn publishing_through_the_virtual_registry_lands_in_its_hosted_member() {
 #[tokio::test]
 async fn publish_to_names_the_hosted_member() {
     let up = upstream();
-    let t = TestBerth::new(&format!(
-        "{}{}{}{}",
-        hosted("main"),
-        hosted("second"),
-        proxy("public", &up.index_url(), ""),
-        virtual_of(
-            "company",
-            &["main", "second", "public"],
-            "publish_to = \"second\""
-        )
+    let t = TestBerth::new(&two_hosted_and_a_proxy(
+        &up.index_url(),
+        "publish_to = \"second\"",
     ))
     .await;
     let u = t.user("ann", &[]).await;
