@@ -5,9 +5,10 @@
 //! per operation (publish, yank, owners, search, index files, downloads,
 //! users and tokens, with their limits in [`tokens`]). Business rules live
 //! here: validation order, scopes, which registries a dependency may come
-//! from. This crate never speaks HTTP
-//! and never builds SQL: the server crate maps [`ServiceError`] to responses,
-//! the store crate owns the queries.
+//! from. This crate serves no HTTP (the server crate routes requests and
+//! maps [`ServiceError`] to responses; the proxy source is an HTTP client of
+//! its upstream, with conditional requests) and never builds SQL (the store
+//! crate owns the queries).
 
 mod admin;
 pub mod audit;

@@ -1,6 +1,6 @@
 //! Berth's HTTP layer.
 //!
-//! Routes, per DESIGN.md: `/r/{registry}/index/...` (cargo's sparse index),
+//! Routes: `/r/{registry}/index/...` (cargo's sparse index),
 //! `/r/{registry}/api/v1/...` (cargo's web API), `/health`, `/ready` and
 //! `/metrics`. Handlers are thin: extract, call one service method on
 //! [`Berth`], map the result. Every error leaves through [`error::ApiError`]
