@@ -5,7 +5,7 @@
 //! parsed scopes always include `read` and survive `to_list` -> `parse`.
 #![no_main]
 
-use berth_core::auth::{hash_token, token_from_header, Role, Scope, Scopes};
+use berth_core::accounts::auth::{hash_token, token_from_header, Role, Scope, Scopes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -199,3 +199,11 @@ mod tests {
         assert!(parse_since("yesterday").is_err());
     }
 }
+
+/// Every audit action's word, for the audit page's filter.
+pub fn audit_actions() -> Vec<&'static str> {
+    berth_store::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str())
+        .collect()
+}

@@ -10,30 +10,21 @@
 //! its upstream, with conditional requests) and never builds SQL (the store
 //! crate owns the queries).
 
-mod admin;
+pub mod accounts;
 pub mod audit;
-pub mod auth;
-pub mod backup;
 pub mod clock;
 pub mod config;
 mod config_check;
 mod config_values;
-mod confusion;
-mod downloads;
+pub mod crates;
 pub mod error;
-pub mod fsck;
-mod index;
-pub mod migrate;
-pub mod mirror;
-mod operations;
-mod publish;
+pub mod maintenance;
+mod registries;
 mod registry_config;
 mod registry_entry;
 #[cfg(target_os = "linux")]
 pub mod sendable;
 mod sources;
-mod tar_input;
-mod teams;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
@@ -42,25 +33,24 @@ mod text;
 mod throttle;
 pub mod tokens;
 pub mod watch;
-pub mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_store::{BlobStore, MetaStore};
 
-pub use auth::{Identity, Role, Scope, Scopes};
+pub use accounts::auth::{Identity, Role, Scope, Scopes};
 pub use berth_store::address_key;
 pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
 pub use clock::Clock;
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
-pub use downloads::{Download, DownloadBody};
+pub use crates::{
+    CrateDetail, Download, DownloadBody, IndexFile, OwnerList, PublishWarnings, VersionJson,
+};
 pub use error::ServiceError;
-pub use index::IndexFile;
-pub use operations::{BlobCheck, CrateDetail, OwnerList, VersionJson};
-pub use publish::PublishWarnings;
+pub use maintenance::BlobCheck;
 pub use registry_config::{KindSettings, ProxyConfig, VirtualConfig};
 pub use sources::KindTraits;
 pub use sources::SearchResults;
@@ -85,8 +75,8 @@ pub struct Berth {
     /// What the registries of each kind share (the hosted registries'
     /// index cache and watch, the proxies' memory budget).
     pub(crate) kinds: sources::Shared,
-    downloads: downloads::DownloadCounter,
-    download_cache: downloads::DownloadCache,
+    downloads: crates::downloads::DownloadCounter,
+    download_cache: crates::downloads::DownloadCache,
     pub(crate) throttle: throttle::Throttle,
     /// Where time comes from (see [`clock`]).
     pub(crate) clock: Clock,
@@ -189,8 +179,8 @@ impl Berth {
             blobs,
             registries,
             kinds,
-            downloads: downloads::DownloadCounter::default(),
-            download_cache: downloads::DownloadCache::new(config.limits.blob_cache_bytes),
+            downloads: crates::downloads::DownloadCounter::default(),
+            download_cache: crates::downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             config,
             clock,
@@ -209,34 +199,6 @@ impl Berth {
         })
     }
 
-    /// The hosted registry that acts on crate `krate` asked of `registry`:
-    /// the registry itself when hosted; for a virtual registry, the hosted
-    /// member that owns the name. Yank, unyank, owners and crate details
-    /// exist only there.
-    pub async fn hosted_for(
-        &self,
-        registry: &str,
-        who: Option<&Identity>,
-        krate: &str,
-    ) -> Result<&Registry, ServiceError> {
-        let reg = self.registry(registry)?;
-        // Nothing about a private registry's names before its readers.
-        self.authorize_read(reg, who)?;
-        let target = reg.source.hosted_for(self.at_for(reg, who), krate).await?;
-        self.registry(&target.name)
-    }
-
-    /// Where a publish to `registry` goes: the registry itself when hosted,
-    /// or a virtual registry's `publish_to` member (with the virtual
-    /// registry, whose members decide dependency lines and guards).
-    pub fn publish_target(
-        &self,
-        registry: &str,
-    ) -> Result<(&Registry, Option<&Registry>), ServiceError> {
-        let reg = self.registry(registry)?;
-        reg.source.publish_target(self, reg)
-    }
-
     /// The registries, by name.
     pub fn registries(&self) -> impl Iterator<Item = &Registry> {
         let mut v: Vec<&Registry> = self.registries.values().collect();
@@ -244,176 +206,9 @@ impl Berth {
         v.into_iter()
     }
 
-    /// Resolves an `Authorization` header value, if one was sent, for a
-    /// request from `client` (the client's address, which a token's CIDR
-    /// ranges are checked against).
-    pub async fn identify(
-        &self,
-        header: Option<&str>,
-        client: Option<std::net::IpAddr>,
-    ) -> Result<Option<Identity>, ServiceError> {
-        match header {
-            None => Ok(None),
-            Some(h) => auth::authenticate(
-                &self.meta,
-                auth::token_from_header(h),
-                client,
-                self.clock.now_unix(),
-            )
-            .await
-            .map(Some),
-        }
-    }
-
-    /// Checks that a caller may read a registry (index, downloads, search,
-    /// owners): anyone for a public registry; a user with a role (or an
-    /// administrator) for a private one.
-    /// A user refused writes an `access.denied` row (within the refusal
-    /// budget), written in the background so that a read waits for no
-    /// write.
-    pub fn authorize_read(
-        &self,
-        reg: &Registry,
-        who: Option<&Identity>,
-    ) -> Result<(), ServiceError> {
-        if !reg.private {
-            return Ok(());
-        }
-        match who {
-            None => Err(ServiceError::Unauthorized(format!(
-                "registry `{}` is private: a token is required; run `cargo login --registry {}`",
-                reg.name, reg.name
-            ))),
-            Some(who) => {
-                let refused = self.authorize_registry(reg, who, Role::Read);
-                if refused.is_err() {
-                    self.audit_in_background(berth_store::AuditEntry {
-                        actor: Some(who.user.login.clone()),
-                        registry: Some(reg.name.clone()),
-                        detail: Some("no `read` role in this private registry".into()),
-                        token_id: (who.token_id != 0).then_some(who.token_id),
-                        client_addr: who.origin.client_addr.clone(),
-                        user_agent: who.origin.user_agent.clone(),
-                        ..berth_store::AuditEntry::new(
-                            berth_store::AuditAction::AccessDenied,
-                            berth_store::AuditOutcome::Denied,
-                        )
-                    });
-                }
-                refused
-            }
-        }
-    }
-
-    /// Whether a caller may read a registry, as [`Berth::authorize_read`]
-    /// decides but recording nothing (for filters: lists and search).
-    pub fn may_read(&self, reg: &Registry, who: Option<&Identity>) -> bool {
-        !reg.private || who.is_some_and(|w| self.authorize_registry(reg, w, Role::Read).is_ok())
-    }
-
-    /// Appends an audit row on the runtime, when there is one; a failed
-    /// write is logged.
-    fn audit_in_background(&self, entry: berth_store::AuditEntry) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let meta = self.meta.clone();
-        let now = self.clock.now_unix();
-        runtime.spawn(async move {
-            if let Err(e) = meta.append_audit_at(&entry, now).await {
-                tracing::warn!(error = %e, action = %entry.action, "could not write the audit entry of a refusal");
-            }
-        });
-    }
-
-    /// Checks that an authenticated caller holds at least `needed` in a
-    /// registry. Public registries let every user read and publish new
-    /// crates; private ones need a role. Administrators pass everywhere.
-    pub fn authorize_registry(
-        &self,
-        reg: &Registry,
-        who: &Identity,
-        needed: Role,
-    ) -> Result<(), ServiceError> {
-        if who.user.is_admin || (!reg.private && needed <= Role::Publish) {
-            return Ok(());
-        }
-        match who.role(reg.id) {
-            Some(role) if role >= needed => Ok(()),
-            _ => Err(ServiceError::Forbidden(format!(
-                "user `{}` does not have the `{}` role in registry `{}`; an operator can grant it with \
-                 `berth role grant --registry {} --user {} --role {}`",
-                who.user.login,
-                needed.as_str(),
-                reg.name,
-                reg.name,
-                who.user.login,
-                needed.as_str()
-            ))),
-        }
-    }
-
-    /// Grants or revokes (`role = None`) a user's role in a registry.
-    pub async fn set_role(
-        &self,
-        registry: &str,
-        login: &str,
-        role: Option<Role>,
-    ) -> Result<(), ServiceError> {
-        let reg = self.registry(registry)?;
-        Ok(self.meta.set_role(reg.id, &reg.name, login, role).await?)
-    }
-
-    /// As [`Berth::set_role`], by a server administrator's session.
-    pub async fn set_role_by(
-        &self,
-        by: &Identity,
-        registry: &str,
-        login: &str,
-        role: Option<Role>,
-    ) -> Result<(), ServiceError> {
-        let reg = self.registry(registry)?;
-        let entry = berth_store::AuditEntry {
-            actor: Some(by.user.login.clone()),
-            client_addr: by.origin.client_addr.clone(),
-            user_agent: by.origin.user_agent.clone(),
-            ..berth_store::AuditEntry::new(
-                berth_store::AuditAction::RoleGrant,
-                berth_store::AuditOutcome::Ok,
-            )
-        };
-        Ok(self
-            .meta
-            .set_role_by(reg.id, &reg.name, login, role, entry)
-            .await?)
-    }
-
-    /// The sparse-index URL of a registry.
-    pub fn index_url(&self, reg: &Registry) -> String {
-        format!("{}/r/{}/index/", self.config.public_url, reg.name)
-    }
-
-    /// `config.json` for a registry's sparse index.
-    pub fn index_config(&self, reg: &Registry) -> serde_json::Value {
-        let base = format!("{}/r/{}", self.config.public_url, reg.name);
-        let mut cfg = serde_json::json!({
-            "dl": format!("{base}/api/v1/crates"),
-            "api": base,
-        });
-        if reg.private {
-            cfg["auth-required"] = serde_json::Value::Bool(true);
-        }
-        cfg
-    }
-
-    /// The `.cargo/config.toml` lines that point cargo at a registry: a
-    /// proxy or a virtual registry stands in for the public registry
-    /// through source replacement (`[source.crates-io] replace-with`), which
-    /// is how cargo uses a mirror, with a `[registries]` entry of the same
-    /// index where cargo needs one (a virtual registry's publishes, a
-    /// private proxy's token); a hosted registry is a named registry.
-    pub fn cargo_config_snippet(&self, reg: &Registry) -> String {
-        reg.source.cargo_config_snippet(reg, &self.index_url(reg))
+    /// Closes the database pool (at shutdown).
+    pub async fn close(&self) {
+        self.meta.close().await;
     }
 
     /// Whether the database and blob store answer.
@@ -427,10 +222,5 @@ impl Berth {
             .await
             .map_err(|e| ServiceError::Unavailable(format!("blob store: {e}")))?;
         Ok(())
-    }
-
-    /// Writes buffered download counts; call periodically and at shutdown.
-    pub async fn flush_downloads(&self) -> Result<(), ServiceError> {
-        self.downloads.flush(&self.meta).await
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
-use crate::auth::Identity;
+use crate::accounts::auth::Identity;
 use crate::config::LimitsConfig;
 use crate::{Berth, ServiceError};
 

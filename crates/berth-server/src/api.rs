@@ -278,15 +278,14 @@ pub(crate) async fn search(
     let crates: Vec<serde_json::Value> = results
         .hits
         .iter()
-        .enumerate()
-        .map(|(i, h)| {
+        .map(|h| {
             let mut hit = serde_json::json!({
                 "name": h.name,
                 "max_version": h.max_version,
                 "description": h.description,
                 "downloads": h.downloads,
             });
-            if let Some(member) = results.members.get(i) {
+            if let Some(member) = &h.member {
                 hit["registry"] = serde_json::Value::String(member.clone());
             }
             hit

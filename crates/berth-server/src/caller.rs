@@ -79,7 +79,7 @@ impl Caller {
             .get::<ClientAddr>()
             .map(|ClientAddr(ip)| *ip);
         let text = value.to_str().ok();
-        let secret = text.map(berth_core::auth::token_from_header);
+        let secret = text.map(berth_core::accounts::auth::token_from_header);
         let prefix = secret.map(guard::prefix_of);
         // A throttled address or prefix is refused here: no lookup, no
         // database work, and nothing learned about the token.

@@ -5,7 +5,11 @@
 //! match), 0/1 flags through [`Flag`](crate::tables::Flag), domain words
 //! as their enums (decoded in `tables/mod.rs`). No SQL and no I/O here.
 
-use crate::domain::{AuditAction, AuditOutcome};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+use crate::domain::{AuditAction, AuditOutcome, UnknownWord};
 
 /// A registry user.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -27,6 +31,51 @@ pub enum UserFlag {
     Disabled,
 }
 
+/// A token's list of limits (crate-name patterns, CIDR ranges): one
+/// comma-separated text column, decoded into its items once, when the row
+/// is read, and encoded when a token is written. Empty means no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredList<T>(pub Vec<T>);
+
+impl<T> StoredList<T> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: FromStr> TryFrom<String> for StoredList<T>
+where
+    T::Err: std::fmt::Display,
+{
+    type Error = UnknownWord;
+
+    /// A stored item that does not parse is a corrupt row.
+    fn try_from(text: String) -> Result<Self, UnknownWord> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse()
+                    .map_err(|e| UnknownWord(format!("stored token limit `{item}`: {e}")))
+            })
+            .collect::<Result<_, _>>()
+            .map(StoredList)
+    }
+}
+
+impl<T: std::fmt::Display> std::fmt::Display for StoredList<T> {
+    /// The stored text: the items joined by commas.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{item}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An API token looked up by its hash, with its owner.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRecord {
@@ -35,14 +84,15 @@ pub struct TokenRecord {
     #[sqlx(rename = "token_name")]
     pub name: String,
     pub scopes: String,
-    /// Comma-separated folded crate-name patterns; empty for every crate.
-    pub crate_patterns: String,
+    /// Crate-name patterns the token may change; empty for every crate.
+    #[sqlx(try_from = "String")]
+    pub crate_patterns: StoredList<String>,
     /// The one registry the token may be used on, by name.
     #[sqlx(rename = "token_registry")]
     pub registry: Option<String>,
-    /// Comma-separated CIDR ranges the token may be used from; empty for
-    /// any address.
-    pub allowed_cidrs: String,
+    /// CIDR ranges the token may be used from; empty for any address.
+    #[sqlx(try_from = "String")]
+    pub allowed_cidrs: StoredList<IpNet>,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     #[sqlx(try_from = "crate::tables::Flag")]
@@ -72,10 +122,12 @@ pub struct TokenInfo {
     pub name: String,
     pub scopes: String,
     /// As in [`TokenRecord::crate_patterns`].
-    pub crate_patterns: String,
+    #[sqlx(try_from = "String")]
+    pub crate_patterns: StoredList<String>,
     pub registry: Option<String>,
     /// As in [`TokenRecord::allowed_cidrs`].
-    pub allowed_cidrs: String,
+    #[sqlx(try_from = "String")]
+    pub allowed_cidrs: StoredList<IpNet>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
@@ -94,9 +146,9 @@ pub struct NewToken<'a> {
     pub name: Option<&'a str>,
     pub token_hash: &'a str,
     pub scopes: &'a str,
-    pub crate_patterns: &'a str,
+    pub crate_patterns: StoredList<String>,
     pub registry: Option<&'a str>,
-    pub allowed_cidrs: &'a str,
+    pub allowed_cidrs: StoredList<IpNet>,
     pub expires_at: Option<i64>,
     /// The token that makes this one (`/api/v1/me/tokens`): revoking it
     /// revokes this one too.
@@ -191,6 +243,10 @@ pub struct SearchHit {
     pub downloads: i64,
     /// When the crate last changed (a proxy: when its index file did).
     pub updated_at: i64,
+    /// For a hit of a virtual registry's search, the member it comes from
+    /// (never read from a row).
+    #[sqlx(skip)]
+    pub member: Option<String>,
 }
 
 /// One audit-log row to append.
@@ -338,4 +394,20 @@ pub struct VersionPage {
     pub vers: String,
     pub metadata: String,
     pub readme: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_lists_decode_once_and_encode_back() {
+        let cidrs = StoredList::<IpNet>::try_from("10.0.0.0/8, fd00::/8,".to_string()).unwrap();
+        assert_eq!(cidrs.0.len(), 2);
+        assert_eq!(cidrs.to_string(), "10.0.0.0/8,fd00::/8");
+        let none = StoredList::<String>::try_from(String::new()).unwrap();
+        assert!(none.is_empty() && none.to_string().is_empty());
+        let bad = StoredList::<IpNet>::try_from("10.0.0.0/33".to_string()).unwrap_err();
+        assert!(bad.0.contains("`10.0.0.0/33`"), "{bad}");
+    }
 }

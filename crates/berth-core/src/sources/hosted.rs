@@ -26,8 +26,8 @@ use std::sync::atomic::AtomicU64;
 use super::flight::KeyedLocks;
 use super::SearchResults;
 use super::{Answer, At, BlobRef, Found, SearchPage};
+use crate::crates::index::{IndexCache, IndexFile};
 use crate::error::ServiceError;
-use crate::index::{IndexCache, IndexFile};
 use crate::watch::IndexWatch;
 use crate::{Berth, Registry};
 

@@ -26,8 +26,8 @@ mod virtual_registry;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
-use crate::index::IndexFile;
 use crate::registry_config::RegistryConfig;
 use crate::{Berth, Config, Identity, Registry, RegistryKind};
 use settings::KindSettings;
@@ -114,10 +114,9 @@ impl<'a> At<'a> {
 /// A page of search results.
 #[derive(Debug, Clone)]
 pub struct SearchResults {
+    /// The hits of this page (for a virtual registry, each names the
+    /// member it comes from: [`berth_store::SearchHit::member`]).
     pub hits: Vec<berth_store::SearchHit>,
-    /// For a virtual registry, the member each hit comes from (parallel to
-    /// `hits`); empty otherwise.
-    pub members: Vec<String>,
     pub total: i64,
 }
 
@@ -143,13 +142,8 @@ impl SearchPage<'_> {
 }
 
 impl SearchResults {
-    /// Hits of a registry that is not virtual: no members named.
     pub(crate) fn of(hits: Vec<berth_store::SearchHit>, total: i64) -> Self {
-        Self {
-            hits,
-            members: Vec::new(),
-            total,
-        }
+        Self { hits, total }
     }
 }
 

@@ -43,8 +43,8 @@ use super::flight::KeyedLocks;
 use super::SearchResults;
 use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::config::LimitsConfig;
+use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
-use crate::index::IndexFile;
 use crate::registry_config::{ProxySettings, UpstreamHost};
 use crate::{Berth, Registry};
 
@@ -1176,6 +1176,7 @@ impl Proxy {
                 description: None,
                 downloads: 0,
                 updated_at: row.changed_at,
+                member: None,
             });
         }
         Ok(SearchResults::of(hits, total))

@@ -16,7 +16,7 @@ use super::settings::VirtualConfig;
 use super::SearchResults;
 use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::config::ConfigError;
-use crate::index::IndexFile;
+use crate::crates::index::IndexFile;
 use crate::registry_config::claim_matches;
 use crate::{Registry, RegistryKind};
 
@@ -148,16 +148,14 @@ impl Virtual {
                     continue;
                 }
                 if seen.insert(canon) && readable {
-                    hits.push((hit, member.name.clone()));
+                    hits.push(berth_store::SearchHit {
+                        member: Some(member.name.clone()),
+                        ..hit
+                    });
                 }
             }
         }
-        let (hits, members) = page.window(hits).unzip();
-        Ok(SearchResults {
-            hits,
-            members,
-            total,
-        })
+        Ok(SearchResults::of(page.window(hits).collect(), total))
     }
 }
 

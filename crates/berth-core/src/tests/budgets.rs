@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use berth_store::{AuditAction, AuditOutcome, REFUSALS_PER_CALLER_MINUTE};
 
+use crate::accounts::SESSION_SECS;
 use crate::testing::*;
 use crate::tokens::TokenRequest;
-use crate::web::SESSION_SECS;
 
 async fn server(limits: &str) -> TestBerth {
     TestBerth::new(&format!(

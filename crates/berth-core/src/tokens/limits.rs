@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use berth_store::TokenRecord;
+use berth_store::{StoredList, TokenRecord};
 use ipnet::IpNet;
 
 use crate::error::ServiceError;
@@ -17,6 +17,25 @@ use crate::text::{clip, format_time};
 pub const MAX_LIST: usize = 32;
 /// Longest token name.
 pub const MAX_NAME: usize = 64;
+
+/// The one rule a token's name meets, wherever it is given (the API, the
+/// command line, the account page): 1-64 printable ASCII characters without
+/// spaces, commas or backquotes.
+pub fn check_token_name(name: &str) -> Result<(), ServiceError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != ',' && c != '`');
+    if ok {
+        return Ok(());
+    }
+    Err(ServiceError::BadRequest(format!(
+        "invalid token name `{}`: use 1-64 printable ASCII characters without spaces, \
+         commas or backquotes",
+        clip(name, MAX_NAME)
+    )))
+}
 
 /// A crate-name pattern: a name, or a name's start followed by `*`.
 /// Matching folds case and `-`/`_` as crate names fold.
@@ -142,23 +161,22 @@ impl TokenLimits {
         )
     }
 
+    /// The limits of a stored token, whose lists the store has decoded.
     pub(crate) fn from_stored(
-        crates: &str,
+        crates: &StoredList<String>,
         registry: Option<String>,
-        cidrs: &str,
+        cidrs: &StoredList<IpNet>,
         expires_at: Option<i64>,
     ) -> Result<Self, ServiceError> {
-        let corrupt = |e: ServiceError| ServiceError::Internal(format!("stored token limits: {e}"));
         Ok(TokenLimits {
-            crates: split_list(crates)
-                .map(CratePattern::from_str)
+            crates: crates
+                .0
+                .iter()
+                .map(|p| CratePattern::from_str(p))
                 .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
+                .map_err(|e| ServiceError::Internal(format!("stored token limits: {e}")))?,
             registry,
-            cidrs: split_list(cidrs)
-                .map(parse_cidr)
-                .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
+            cidrs: cidrs.0.clone(),
             expires_at,
         })
     }
@@ -178,13 +196,13 @@ impl TokenLimits {
         self.cidrs.iter().any(|n| n.contains(&ip))
     }
 
-    /// The patterns as the user wrote them, comma-separated.
-    pub(crate) fn crates_text(&self) -> String {
-        join(&self.crates)
+    /// The patterns as the user wrote them, to store.
+    pub(crate) fn crates_to_store(&self) -> StoredList<String> {
+        StoredList(self.crates.iter().map(|p| p.to_string()).collect())
     }
 
-    pub(crate) fn cidrs_text(&self) -> String {
-        join(&self.cidrs)
+    pub(crate) fn cidrs_to_store(&self) -> StoredList<IpNet> {
+        StoredList(self.cidrs.clone())
     }
 
     /// Why `child` would have more rights than `self`, if it would: the
@@ -257,14 +275,6 @@ impl TokenLimits {
         }
         None
     }
-}
-
-fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 pub(crate) fn quoted<T: std::fmt::Display>(items: &[T]) -> String {

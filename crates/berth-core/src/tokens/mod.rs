@@ -8,7 +8,7 @@
 //!
 //! This module decides what a token's limits are and whether a request is
 //! inside them; it never reads a secret back (secrets are generated and
-//! hashed in [`crate::auth`]) and never builds SQL.
+//! hashed in [`crate::accounts::auth`]) and never builds SQL.
 
 mod expiry;
 pub(crate) mod limits;
@@ -16,7 +16,7 @@ pub(crate) mod limits;
 use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, User};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{generate_token, hash_token, Scope, Scopes};
+use crate::accounts::auth::{generate_token, hash_token, Scope, Scopes};
 use crate::error::ServiceError;
 use crate::text::clip;
 use crate::{Berth, Identity, Registry};
@@ -24,7 +24,7 @@ use crate::{Berth, Identity, Registry};
 pub use crate::text::format_time;
 pub use expiry::parse_expiry;
 use ipnet::IpNet;
-pub use limits::{parse_cidr, CratePattern, TokenLimits, MAX_LIST, MAX_NAME};
+pub use limits::{check_token_name, parse_cidr, CratePattern, TokenLimits, MAX_LIST, MAX_NAME};
 use limits::{quoted, split_list};
 /// A token to create, as asked for (`berth token create` or
 /// `POST /api/v1/me/tokens`).
@@ -73,8 +73,8 @@ impl From<TokenInfo> for TokenView {
         TokenView {
             id: t.id,
             scopes: list(&t.scopes),
-            crates: list(&t.crate_patterns),
-            allowed_cidrs: list(&t.allowed_cidrs),
+            crates: t.crate_patterns.0,
+            allowed_cidrs: t.allowed_cidrs.0.iter().map(IpNet::to_string).collect(),
             name: t.name,
             registry: t.registry,
             created_at: t.created_at,
@@ -107,22 +107,17 @@ struct Parsed {
 }
 
 impl Berth {
+    /// A user's tokens (never their secrets).
+    pub async fn list_tokens(&self, login: &str) -> Result<Vec<TokenInfo>, ServiceError> {
+        let user = self.user_named(login).await?;
+        Ok(self.meta.list_tokens(user.id).await?)
+    }
+
     /// Validates a token request: name, scopes, patterns (folded, at most
     /// [`MAX_LIST`]), the registry (it must exist), expiry and ranges.
     fn parse_request(&self, req: &TokenRequest) -> Result<Parsed, ServiceError> {
         if let Some(name) = &req.name {
-            let ok = !name.is_empty()
-                && name.len() <= MAX_NAME
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_graphic() && c != ',' && c != '`');
-            if !ok {
-                return Err(ServiceError::BadRequest(format!(
-                    "invalid token name `{}`: use 1-64 printable ASCII characters without spaces, \
-                     commas or backquotes",
-                    clip(name, MAX_NAME)
-                )));
-            }
+            check_token_name(name)?;
         }
         if req.crates.len() > MAX_LIST || req.allowed_cidrs.len() > MAX_LIST {
             return Err(ServiceError::BadRequest(format!(
@@ -186,9 +181,9 @@ impl Berth {
                 name: parsed.name.as_deref(),
                 token_hash: &hash,
                 scopes: &scopes.to_list(),
-                crate_patterns: &parsed.limits.crates_text(),
+                crate_patterns: parsed.limits.crates_to_store(),
                 registry: parsed.limits.registry.as_deref(),
-                allowed_cidrs: &parsed.limits.cidrs_text(),
+                allowed_cidrs: parsed.limits.cidrs_to_store(),
                 expires_at: parsed.limits.expires_at,
                 parent_id,
                 audit,
@@ -204,14 +199,6 @@ impl Berth {
         Ok(CreatedToken {
             token: info.into(),
             secret,
-        })
-    }
-
-    async fn user_named(&self, login: &str) -> Result<User, ServiceError> {
-        self.meta.user_by_login(login).await?.ok_or_else(|| {
-            ServiceError::NotFound(format!(
-                "no user `{login}`; add one with `berth user add {login}`"
-            ))
         })
     }
 
@@ -507,125 +494,4 @@ impl Berth {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pats(list: &[&str]) -> Vec<CratePattern> {
-        list.iter().map(|p| p.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn patterns_fold_like_crate_names() {
-        let p: CratePattern = "Acme-*".parse().unwrap();
-        assert!(p.matches("acme_core") && p.matches("ACME-x") && !p.matches("acm"));
-        let exact: CratePattern = "foo_bar".parse().unwrap();
-        assert!(exact.matches("Foo-Bar") && !exact.matches("foo-bar2"));
-        for bad in ["*", "", "-x", "a*b*", "a b", "ä", &"a".repeat(65)] {
-            assert!(bad.parse::<CratePattern>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn narrower_limits_only() {
-        let parent = TokenLimits {
-            crates: pats(&["acme-*", "tool"]),
-            registry: Some("main".into()),
-            cidrs: vec![parse_cidr("10.0.0.0/8").unwrap()],
-            expires_at: Some(1000),
-        };
-        let child = TokenLimits {
-            crates: pats(&["acme_core*", "TOOL"]),
-            cidrs: vec![parse_cidr("10.1.2.3").unwrap()],
-            expires_at: Some(900),
-            ..parent.clone()
-        };
-        assert_eq!(parent.widened_by(&child, None), None);
-        for wider in [
-            TokenLimits {
-                crates: pats(&["ac*"]),
-                ..child.clone()
-            },
-            TokenLimits {
-                crates: vec![],
-                ..child.clone()
-            },
-            TokenLimits {
-                crates: pats(&["tool*"]),
-                ..child.clone()
-            },
-            TokenLimits {
-                registry: Some("other".into()),
-                ..child.clone()
-            },
-            TokenLimits {
-                expires_at: Some(1001),
-                ..child.clone()
-            },
-            TokenLimits {
-                expires_at: None,
-                ..child.clone()
-            },
-            TokenLimits {
-                cidrs: vec![parse_cidr("0.0.0.0/0").unwrap()],
-                ..child.clone()
-            },
-        ] {
-            assert!(parent.widened_by(&wider, None).is_some(), "{wider:?}");
-        }
-        assert_eq!(TokenLimits::default().widened_by(&child, None), None);
-    }
-
-    #[test]
-    fn addresses() {
-        let l = TokenLimits {
-            cidrs: vec![parse_cidr("127.0.0.2/32").unwrap()],
-            ..Default::default()
-        };
-        assert!(l.allows_address(Some("127.0.0.2".parse().unwrap())));
-        assert!(l.allows_address(Some("::ffff:127.0.0.2".parse().unwrap())));
-        assert!(!l.allows_address(Some("127.0.0.1".parse().unwrap())));
-        assert!(!l.allows_address(None));
-        assert!(TokenLimits::default().allows_address(None));
-        assert_eq!(parse_cidr("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
-        assert!(parse_cidr("10.0.0.0/33").is_err());
-    }
-
-    #[test]
-    fn expiry_forms() {
-        let now = 1_800_000_000;
-        assert_eq!(
-            parse_expiry(Some("90d"), None, now).unwrap(),
-            Some(now + 90 * 86_400)
-        );
-        assert_eq!(
-            parse_expiry(Some("30s"), None, now).unwrap(),
-            Some(now + 30)
-        );
-        assert_eq!(
-            parse_expiry(Some("1h 30m"), None, now).unwrap(),
-            Some(now + 5400)
-        );
-        for d in ["12h", "30m", "1h 30m"] {
-            assert!(parse_expiry(Some(d), None, now).unwrap().is_some(), "{d}");
-        }
-        assert_eq!(
-            parse_expiry(None, Some("2999-01-31"), now).unwrap(),
-            Some(32_474_736_000)
-        );
-        assert_eq!(
-            parse_expiry(None, Some("2999-01-31T01:00:00+01:00"), now).unwrap(),
-            Some(32_474_736_000)
-        );
-        assert_eq!(parse_expiry(None, None, now).unwrap(), None);
-        for (i, a) in [
-            (Some("0s"), None),
-            (Some("soon"), None),
-            (Some("1000y"), None),
-            (None, Some("2001-01-01")),
-            (None, Some("tomorrow")),
-            (Some("1d"), Some("2999-01-01")),
-        ] {
-            assert!(parse_expiry(i, a, now).is_err(), "{i:?} {a:?}");
-        }
-    }
-}
+mod tests;

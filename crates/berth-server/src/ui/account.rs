@@ -123,7 +123,7 @@ pub(crate) async fn login(
             limiter.forget(&keys);
             let mut response = Redirect::to("/account").into_response();
             let h = response.headers_mut();
-            let max_age = Some(berth_core::web::SESSION_SECS);
+            let max_age = Some(berth_core::accounts::SESSION_SECS);
             if let Ok(v) = set_cookie(&state, SESSION_COOKIE, &secret, "/", "Lax", max_age).parse()
             {
                 h.append(header::SET_COOKIE, v);
@@ -261,7 +261,7 @@ async fn account_page_with(
             id: t.id,
             name: t.name,
             limits: [
-                t.crate_patterns.replace(',', ", "),
+                t.crate_patterns.0.join(", "),
                 t.registry
                     .clone()
                     .map(|r| format!("registry {r}"))

@@ -466,7 +466,7 @@ pub(crate) async fn audit(
         actor: p.actor,
         krate: p.crate_name,
         action: p.action,
-        actions: berth_core::web::audit_actions(),
+        actions: berth_core::audit::audit_actions(),
         rows,
         next,
     }))

@@ -8,8 +8,8 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use berth_core::web::CratePage;
-use berth_core::web::CrateSummary;
+use berth_core::crates::CratePage;
+use berth_core::crates::CrateSummary;
 use berth_core::{KindTraits, Registry, ServiceError};
 use serde::Deserialize;
 

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::web::CrateSummary;
+use berth_core::crates::CrateSummary;
 use berth_core::{Registry, ServiceError};
 use serde::Deserialize;
 
@@ -184,7 +184,7 @@ async fn gather(
         ServiceError::Unauthorized(_) | ServiceError::Forbidden(_) => UiError::not_found(),
         other => other.into(),
     };
-    let item = |reg: &Registry, h: berth_core::web::SearchHit| {
+    let item = |reg: &Registry, h: berth_core::crates::SearchHit| {
         CrateItem::new(
             &reg.name,
             CrateSummary {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use berth_core::web::Session;
+use berth_core::accounts::Session;
 use berth_core::Identity;
 use subtle::ConstantTimeEq;
 

@@ -9,7 +9,7 @@ use berth_protocol::IndexEntry;
 
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
-use crate::model::{Actor, AuditEntry, NewToken, NewVersion, PublishOutcome, User};
+use crate::model::{Actor, AuditEntry, NewToken, NewVersion, PublishOutcome, StoredList, User};
 use crate::{test_db, BulkCrate, BulkVersion, StoreError};
 
 fn actor(user: &User) -> Actor {
@@ -104,9 +104,9 @@ async fn every_statement(store: &MetaStore) {
             name: Some("ci"),
             token_hash: "h1",
             scopes: "publish-new,yank",
-            crate_patterns: "acme_*",
+            crate_patterns: StoredList(vec!["acme_*".into()]),
             registry: Some("main"),
-            allowed_cidrs: "10.0.0.0/8",
+            allowed_cidrs: StoredList(vec!["10.0.0.0/8".parse().unwrap()]),
             expires_at: Some(4_000_000_000),
             parent_id: None,
             audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
@@ -120,9 +120,9 @@ async fn every_statement(store: &MetaStore) {
             name: Some("ci"),
             token_hash: "h-dup",
             scopes: "read",
-            crate_patterns: "",
+            crate_patterns: StoredList::default(),
             registry: None,
-            allowed_cidrs: "",
+            allowed_cidrs: StoredList::default(),
             expires_at: None,
             parent_id: None,
             audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
@@ -137,9 +137,9 @@ async fn every_statement(store: &MetaStore) {
     assert_eq!(rec.scopes, "publish-new,yank");
     assert_eq!(
         (
-            rec.crate_patterns.as_str(),
+            rec.crate_patterns.to_string().as_str(),
             rec.registry.as_deref(),
-            rec.allowed_cidrs.as_str()
+            rec.allowed_cidrs.to_string().as_str()
         ),
         ("acme_*", Some("main"), "10.0.0.0/8")
     );
@@ -168,9 +168,9 @@ async fn every_statement(store: &MetaStore) {
                 name,
                 token_hash: hash,
                 scopes: "read",
-                crate_patterns: "",
+                crate_patterns: StoredList::default(),
                 registry: None,
-                allowed_cidrs: "",
+                allowed_cidrs: StoredList::default(),
                 expires_at: None,
                 parent_id: None,
                 audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),

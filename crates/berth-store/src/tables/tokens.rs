@@ -44,9 +44,9 @@ impl MetaStore {
         .bind(t.scopes)
         .bind(now_unix())
         .bind(t.expires_at)
-        .bind(t.crate_patterns)
+        .bind(t.crate_patterns.to_string())
         .bind(t.registry)
-        .bind(t.allowed_cidrs)
+        .bind(t.allowed_cidrs.to_string())
         .bind(t.parent_id)
         .fetch_one(&mut *w.tx)
         .await;
@@ -81,9 +81,9 @@ impl MetaStore {
             t.user_id, t.scopes
         );
         for (key, value) in [
-            ("crates", t.crate_patterns),
-            ("registry", t.registry.unwrap_or_default()),
-            ("cidrs", t.allowed_cidrs),
+            ("crates", t.crate_patterns.to_string()),
+            ("registry", t.registry.unwrap_or_default().to_string()),
+            ("cidrs", t.allowed_cidrs.to_string()),
         ] {
             if !value.is_empty() {
                 detail.push_str(&format!(" {key}={value}"));

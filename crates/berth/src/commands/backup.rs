@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use anyhow::Result;
-use berth_core::backup::Report;
+use berth_core::maintenance::backup::Report;
 use berth_core::Config;
 
 use crate::output::{phase_bar, plural, show_phase};
 
 pub async fn backup(config: &Config, out: &Path) -> Result<()> {
     let bar = phase_bar();
-    let report = berth_core::backup::backup(config, out, &show_phase(&bar)).await;
+    let report = berth_core::maintenance::backup::backup(config, out, &show_phase(&bar)).await;
     bar.finish_and_clear();
     print_transfer(&report?);
     println!("wrote {}", out.display());
@@ -21,7 +21,8 @@ pub async fn backup(config: &Config, out: &Path) -> Result<()> {
 
 pub async fn restore(config: &Config, file: &Path, force: bool) -> Result<()> {
     let bar = phase_bar();
-    let report = berth_core::backup::restore(config, file, force, &show_phase(&bar)).await;
+    let report =
+        berth_core::maintenance::backup::restore(config, file, force, &show_phase(&bar)).await;
     bar.finish_and_clear();
     print_transfer(&report?);
     println!("restored {}", file.display());

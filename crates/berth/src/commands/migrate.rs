@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use berth_core::migrate::Endpoints;
+use berth_core::maintenance::migrate::Endpoints;
 use berth_core::Config;
 
 use crate::output::{phase_bar, plural, show_phase};

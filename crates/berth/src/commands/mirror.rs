@@ -3,7 +3,7 @@
 //! (on an air-gapped Berth); the per-crate report and its exit status.
 
 use anyhow::{bail, Context, Result};
-use berth_core::mirror::{self, FillOutcome, FillReport};
+use berth_core::maintenance::mirror::{self, FillOutcome, FillReport};
 use berth_core::Berth;
 
 use crate::cli::{MirrorCommand, MirrorSelection};

@@ -276,6 +276,11 @@ impl DownloadCounter {
 }
 
 impl Berth {
+    /// Writes buffered download counts; call periodically and at shutdown.
+    pub async fn flush_downloads(&self) -> Result<(), ServiceError> {
+        self.downloads.flush(&self.meta).await
+    }
+
     /// What the download cache holds now, for the metrics: bytes of
     /// `.crate` files kept, and bytes of the memory files alive (retired
     /// ones too, while a download from them is still being sent; none

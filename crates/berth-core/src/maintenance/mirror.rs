@@ -351,7 +351,7 @@ impl Berth {
 
         let partial = out.with_extension("partial");
         // 0600: an authenticated upstream's crates may be private.
-        let file = crate::backup::create_private(&partial).map_err(|e| {
+        let file = crate::maintenance::backup::create_private(&partial).map_err(|e| {
             ServiceError::BadRequest(format!("cannot write {}: {e}", partial.display()))
         })?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
@@ -459,7 +459,7 @@ fn read_bundle(path: &Path) -> Result<Bundle, ServiceError> {
     let mut blobs: HashMap<String, Bytes> = HashMap::new();
     // Long names and PAX records are bounded under the tar reader.
     let mut refused: Option<ServiceError> = None;
-    let walked = crate::tar_input::entries(std::io::BufReader::new(file), |entry| {
+    let walked = crate::maintenance::tar_input::entries(std::io::BufReader::new(file), |entry| {
         read_member(entry, &mut manifest, &mut index, &mut blobs).map_err(|e| {
             let message = e.to_string();
             refused = Some(e);

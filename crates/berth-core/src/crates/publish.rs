@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Scope;
+use crate::accounts::auth::Scope;
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
@@ -73,7 +73,7 @@ impl Berth {
         if let Some(via) = via {
             self.authorize_read(via, who)?;
         }
-        let who = crate::operations::need_token(who, via.unwrap_or(reg))?;
+        let who = crate::crates::checks::need_token(who, via.unwrap_or(reg))?;
         if !(who.scopes.has(Scope::PublishNew) || who.scopes.has(Scope::PublishUpdate)) {
             self.audit_publish_refused(who, reg, "token lacks publish-new and publish-update")
                 .await;
@@ -146,7 +146,7 @@ impl Berth {
         self.precheck_publish(registry, who).await?;
         let (target, via) = self.publish_target(registry)?;
         let (reg, via) = (target.clone(), via.cloned());
-        let who = crate::operations::need_token(who, via.as_ref().unwrap_or(&reg))?;
+        let who = crate::crates::checks::need_token(who, via.as_ref().unwrap_or(&reg))?;
         let limits = &self.config.limits;
         let parts = parse_publish_body(&body, limits.max_metadata_size, limits.max_crate_size)?;
         let mut valid =

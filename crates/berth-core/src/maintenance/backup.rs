@@ -243,7 +243,7 @@ fn read_member(entry: &mut impl Read, size: u64, path: &str) -> Result<Vec<u8>, 
 
 /// Walks the archive, giving each member's path and bytes to `each`; the
 /// manifest is returned, not given. Any tar error, an oversized header
-/// record (see [`crate::tar_input`]), or a member after the manifest, is an
+/// record (see [`crate::maintenance::tar_input`]), or a member after the manifest, is an
 /// error.
 fn walk(
     file: &Path,
@@ -252,7 +252,7 @@ fn walk(
     let f =
         std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
     let mut manifest: Option<Manifest> = None;
-    crate::tar_input::entries(BufReader::new(f), |entry| {
+    crate::maintenance::tar_input::entries(BufReader::new(f), |entry| {
         let path = entry
             .path()
             .map_err(|e| e.to_string())?

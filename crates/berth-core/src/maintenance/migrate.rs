@@ -128,7 +128,7 @@ impl Endpoints {
     pub async fn run(
         &self,
         max_items: Option<u64>,
-        progress: crate::backup::Progress<'_>,
+        progress: crate::maintenance::backup::Progress<'_>,
     ) -> Result<MigrateReport, ServiceError> {
         self.check_compatible().await?;
         let mut report = MigrateReport::default();

@@ -1,0 +1,12 @@
+//! Accounts: users and their passwords, web sessions, teams, roles in
+//! registries, and the checks of who may read or change what. API tokens,
+//! which act for a user, are in [`crate::tokens`].
+
+pub(crate) mod access;
+pub mod auth;
+mod roles;
+pub(crate) mod sessions;
+pub(crate) mod teams;
+pub(crate) mod users;
+
+pub use sessions::{Session, SESSION_SECS};

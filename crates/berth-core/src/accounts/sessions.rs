@@ -1,0 +1,251 @@
+//! Web sign-in sessions: the password check (with the same cost whether or
+//! not the login exists), the session behind a cookie, logout, and a user
+//! changing their own password. A session acts as its user with a
+//! read-only identity; cookies, forms and rate limits are the server's.
+
+use berth_store::{AuditAction, AuditEntry, AuditOutcome};
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::accounts::auth::{hash_password, hash_token, verify_password, Scopes};
+use crate::accounts::users::check_password_rule;
+use crate::error::ServiceError;
+use crate::{Berth, Identity};
+
+/// How long a login lasts.
+pub const SESSION_SECS: i64 = 7 * 86_400;
+
+/// A live login: who, and the CSRF token its forms must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub identity: Identity,
+    pub csrf: String,
+}
+
+/// The one refusal of a wrong login, a wrong password or a user without a
+/// password, so that the answer never tells which.
+fn bad_login() -> ServiceError {
+    ServiceError::Unauthorized("wrong login or password".into())
+}
+
+/// A valid argon2id hash of a password nobody knows: checked against when
+/// the login does not exist, so that both cases cost the same time.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Vx3hkgZ5o4fkaY0U3HLTtpPZlWcUZ9eC1mBRAK8oM+c";
+
+impl Berth {
+    /// Checks a login and password; on success opens a session and returns
+    /// its secret (for the cookie) and its CSRF token.
+    /// Each attempt writes a `session.login` row (`denied` ones within the
+    /// refusal budget).
+    pub async fn login_password(
+        &self,
+        login: &str,
+        password: &str,
+        origin: &berth_store::Origin,
+    ) -> Result<(String, String), ServiceError> {
+        let result = self.check_login(login, password).await;
+        let entry = match &result {
+            Ok((user, _, _)) => AuditEntry {
+                actor: Some(user.clone()),
+                client_addr: origin.client_addr.clone(),
+                user_agent: origin.user_agent.clone(),
+                ..AuditEntry::done(AuditAction::SessionLogin, "web sign-in".into())
+            },
+            Err((known, e)) => self.login_refusal(login, *known, origin, &e.to_string()),
+        };
+        if entry.outcome == AuditOutcome::Ok {
+            self.meta
+                .append_audit_at(&entry, self.clock.now_unix())
+                .await?;
+        } else {
+            self.audit_refusal(&entry).await;
+        }
+        result
+            .map(|(_, secret, csrf)| (secret, csrf))
+            .map_err(|(_, e)| e)
+    }
+
+    /// The `denied` row of a refused sign-in: the actor when the login
+    /// names a user, else the login tried (clipped) in the detail.
+    pub fn login_refusal(
+        &self,
+        login: &str,
+        known: bool,
+        origin: &berth_store::Origin,
+        why: &str,
+    ) -> AuditEntry {
+        let tried: String = login.chars().take(64).collect();
+        AuditEntry {
+            actor: known.then(|| tried.clone()),
+            detail: Some(if known {
+                why.to_string()
+            } else {
+                format!("{why} (login `{}`)", tried.escape_default())
+            }),
+            client_addr: origin.client_addr.clone(),
+            user_agent: origin.user_agent.clone(),
+            ..AuditEntry::new(AuditAction::SessionLogin, AuditOutcome::Denied)
+        }
+    }
+
+    /// The check behind [`Berth::login_password`]: `(login, secret, csrf)`,
+    /// or whether the login names a user and the refusal.
+    async fn check_login(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<(String, String, String), (bool, ServiceError)> {
+        if login.is_empty() || login.len() > 64 {
+            return Err((false, bad_login()));
+        }
+        let user = self
+            .meta
+            .user_by_login(login)
+            .await
+            .map_err(|e| (false, e.into()))?;
+        let known = user.is_some();
+        self.open_session(user, password)
+            .await
+            .map_err(|e| (known, e))
+    }
+
+    async fn open_session(
+        &self,
+        user: Option<berth_store::User>,
+        password: &str,
+    ) -> Result<(String, String, String), ServiceError> {
+        if password.len() > 1024 {
+            return Err(bad_login());
+        }
+        let hash = match &user {
+            Some(u) => self.meta.password_hash(u.id).await?,
+            None => None,
+        };
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let password = password.to_string();
+        // argon2 takes tens of milliseconds of CPU: off the async workers.
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password check: {e}")))?;
+        let user = match user {
+            Some(u) if ok && known => u,
+            _ => return Err(bad_login()),
+        };
+        if user.disabled {
+            return Err(ServiceError::Forbidden(
+                "this account is disabled; ask a server administrator".into(),
+            ));
+        }
+        let secret = Alphanumeric.sample_string(&mut rand::rng(), 43);
+        let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        self.meta
+            .create_session(
+                &hash_token(&secret),
+                user.id,
+                &csrf,
+                self.clock.now_unix() + SESSION_SECS,
+            )
+            .await?;
+        tracing::info!(user = %user.login, "web login");
+        Ok((user.login, secret, csrf))
+    }
+
+    /// The live session behind a cookie's secret, if any.
+    pub async fn session(&self, secret: &str) -> Result<Option<Session>, ServiceError> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(record) = self
+            .meta
+            .session_by_hash(&hash_token(secret), self.clock.now_unix())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if record.user.disabled {
+            return Ok(None);
+        }
+        let roles = self.meta.user_roles(record.user.id).await?;
+        Ok(Some(Session {
+            identity: Identity {
+                user: record.user,
+                token_id: 0,
+                token_name: "web session".into(),
+                // A session reads; changes go through the user's tokens.
+                scopes: Scopes::parse("").unwrap_or(Scopes::ALL),
+                limits: crate::tokens::TokenLimits::default(),
+                roles,
+                origin: berth_store::Origin::default(),
+            },
+            csrf: record.csrf,
+        }))
+    }
+
+    /// Ends the session behind a cookie's secret.
+    pub async fn logout(&self, secret: &str) -> Result<(), ServiceError> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(());
+        }
+        Ok(self.meta.delete_session(&hash_token(secret)).await?)
+    }
+
+    /// Changes the password of a session's own user: the current password
+    /// is required; the user's other sessions end, this one (`secret`, the
+    /// cookie's) stays; recorded as `user.password` with the user as actor
+    /// (a wrong current password as `denied`).
+    pub async fn change_own_password(
+        &self,
+        who: &Identity,
+        secret: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ServiceError> {
+        check_password_rule(new)?;
+        let audit = |outcome| AuditEntry {
+            actor: Some(who.user.login.clone()),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
+            ..AuditEntry::new(AuditAction::UserPassword, outcome)
+        };
+        let hash = self.meta.password_hash(who.user.id).await?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let given = current.chars().take(1024).collect::<String>();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&given, &hash))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password check: {e}")))?;
+        if !(ok && known) {
+            self.audit_refusal(&AuditEntry {
+                detail: Some("the current password given is wrong".into()),
+                ..audit(AuditOutcome::Denied)
+            })
+            .await;
+            return Err(ServiceError::Forbidden(
+                "the current password is wrong; nothing was changed".into(),
+            ));
+        }
+        let new_hash = hash_password(new)?;
+        self.meta
+            .set_password_hash_by(
+                &who.user.login,
+                Some(&new_hash),
+                Some(&hash_token(secret)),
+                audit(AuditOutcome::Ok),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_parses_and_matches_nothing_guessable() {
+        assert!(!verify_password("", DUMMY_HASH));
+        assert!(!verify_password("password", DUMMY_HASH));
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}

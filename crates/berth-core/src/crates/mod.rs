@@ -1,0 +1,23 @@
+//! Crates: publishing (the one write path that takes untrusted archives,
+//! with the dependency-confusion rules), yanks, owners, search, the index
+//! files and downloads cargo fetches, and the read-only pages of crates.
+
+mod checks;
+pub(crate) mod confusion;
+pub(crate) mod downloads;
+pub(crate) mod index;
+mod owners;
+pub(crate) mod pages;
+mod proxied_page;
+pub(crate) mod publish;
+mod search;
+mod yank;
+
+pub use crate::sources::RegistryFront;
+pub use berth_store::{CrateSummary, SearchHit, TokenInfo, VersionPage};
+pub use downloads::{Download, DownloadBody};
+pub use index::IndexFile;
+pub use owners::{OwnerJson, OwnerList};
+pub use pages::{CrateDetail, CratePage, VersionJson, CHART_DAYS, DEPENDENTS_SHOWN};
+pub use publish::PublishWarnings;
+pub use search::MAX_SEARCH_DEPTH;

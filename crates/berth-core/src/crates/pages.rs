@@ -1,0 +1,249 @@
+//! The read-only views of crates the management API and the web UI show:
+//! a registry's front page and listing, one crate's detail, README and
+//! page (with its dependents and downloads per day). Every kind of registry
+//! is browsable: a virtual registry's pages come from the member that owns
+//! a name, among the members the viewer may read; a proxy's from its cache
+//! (see `proxied_page`). Every view checks [`Berth::authorize_read`] before
+//! it touches a registry's rows; nothing here renders anything.
+
+use berth_store::{CrateSummary, VersionPage};
+use serde::Serialize;
+
+use crate::crates::owners::OwnerJson;
+use crate::error::ServiceError;
+use crate::sources::RegistryFront;
+use crate::{Berth, Identity, Registry};
+
+/// A crate with its versions, for the management API and the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateDetail {
+    pub name: String,
+    pub description: Option<String>,
+    pub max_version: Option<String>,
+    pub downloads: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub owners: Vec<OwnerJson>,
+    pub versions: Vec<VersionJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionJson {
+    pub vers: String,
+    pub yanked: bool,
+    pub cksum: String,
+    pub size: i64,
+    pub published_at: i64,
+    pub published_by: Option<String>,
+    pub downloads: i64,
+    pub has_readme: bool,
+}
+
+/// One crate's page: the hosted registry that holds it, its details, the
+/// version shown and that version's publish metadata.
+#[derive(Debug, Clone)]
+pub struct CratePage {
+    /// The hosted registry holding the crate (for a virtual registry, the
+    /// member that owns the name).
+    pub holder: String,
+    pub detail: CrateDetail,
+    pub version: VersionPage,
+    /// The publish metadata of `version` as cargo sent it (JSON object).
+    pub metadata: serde_json::Value,
+    /// Crates of the holder registry whose newest live version depends on
+    /// this crate, most downloaded first (at most [`DEPENDENTS_SHOWN`]).
+    pub dependents: Vec<CrateSummary>,
+    /// How many such crates there are.
+    pub dependents_total: i64,
+    /// Downloads per day over the last [`CHART_DAYS`] days, oldest first,
+    /// one entry per day (zero included): `(Unix day number, count)`.
+    pub daily_downloads: Vec<(i64, i64)>,
+    /// The crate comes from a proxy's cache: versions from its cached index
+    /// file, no owners, downloads or dependents of its own, and a README
+    /// only when the proxy holds that version's `.crate`.
+    pub proxied: bool,
+}
+
+/// Dependents one crate page lists.
+pub const DEPENDENTS_SHOWN: i64 = 50;
+/// Days of the crate page's downloads chart (today included).
+pub const CHART_DAYS: i64 = 90;
+
+impl Berth {
+    /// A crate, its owners and its versions.
+    pub async fn crate_detail(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+    ) -> Result<CrateDetail, ServiceError> {
+        let reg = self.hosted_for(registry, who, name).await?;
+        self.authorize_read(reg, who)?;
+        let krate = self.existing_crate(reg, name).await?;
+        let owners = self.all_owners(krate.id).await?;
+        let versions = self.meta.crate_versions(krate.id).await?;
+        Ok(CrateDetail {
+            name: krate.name,
+            description: krate.description,
+            max_version: krate.max_version,
+            downloads: krate.downloads,
+            created_at: krate.created_at,
+            updated_at: krate.updated_at,
+            owners,
+            versions: versions
+                .into_iter()
+                .map(|v| VersionJson {
+                    vers: v.vers,
+                    yanked: v.yanked,
+                    cksum: v.cksum,
+                    size: v.size,
+                    published_at: v.created_at,
+                    published_by: v.published_by,
+                    downloads: v.downloads,
+                    has_readme: v.has_readme,
+                })
+                .collect(),
+        })
+    }
+
+    /// The README of a version, as published.
+    pub async fn readme(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+    ) -> Result<String, ServiceError> {
+        let reg = self.hosted_for(registry, who, name).await?;
+        self.authorize_read(reg, who)?;
+        let missing = || ServiceError::NotFound(format!("no README for `{name}@{vers}`"));
+        let krate = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(name))
+            .await?
+            .ok_or_else(missing)?;
+        let version = berth_protocol::validate_version(vers).map_err(|_| missing())?;
+        self.meta
+            .version_readme(krate.id, &berth_protocol::canonical_version(&version))
+            .await?
+            .ok_or_else(missing)
+    }
+
+    /// A registry's front: its newest and most downloaded crates.
+    pub async fn registry_front(
+        &self,
+        reg: &Registry,
+        who: Option<&Identity>,
+        limit: i64,
+    ) -> Result<RegistryFront, ServiceError> {
+        self.authorize_read(reg, who)?;
+        reg.source.front(self.at_for(reg, who), limit).await
+    }
+
+    /// A page of a registry's crates, and how many it has: a hosted
+    /// registry's by name, a proxy's cached crates by name, a virtual
+    /// registry's as its search with no words lists them (members the
+    /// caller may not read left out).
+    pub async fn list_crates(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<CrateSummary>, i64), ServiceError> {
+        let reg = self.registry(registry)?;
+        self.authorize_read(reg, who)?;
+        reg.source.list(self.at_for(reg, who), limit, offset).await
+    }
+
+    /// One crate's page, at `vers` or its newest version.
+    pub async fn crate_page(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: Option<&str>,
+    ) -> Result<CratePage, ServiceError> {
+        let asked = self.registry(registry)?;
+        self.authorize_read(asked, who)?;
+        let reg = match self.page_holder(asked, who, name).await? {
+            Some(holder) if holder.traits().caches_upstream => {
+                return self.proxied_page(holder, name, vers).await;
+            }
+            Some(holder) => holder,
+            None => {
+                return Err(ServiceError::NotFound(format!(
+                    "crate `{name}` does not exist"
+                )))
+            }
+        };
+        let detail = self.crate_detail(&reg.name, who, name).await?;
+        let missing = || ServiceError::NotFound(format!("crate `{name}` does not exist"));
+        let canon_name = berth_protocol::canonical_name(name);
+        let krate = self
+            .meta
+            .find_crate(reg.id, &canon_name)
+            .await?
+            .ok_or_else(missing)?;
+        let shown = match vers {
+            Some(v) => v.to_string(),
+            None => detail
+                .max_version
+                .clone()
+                .or_else(|| detail.versions.last().map(|v| v.vers.clone()))
+                .ok_or_else(missing)?,
+        };
+        let version = berth_protocol::validate_version(&shown).map_err(|_| {
+            ServiceError::NotFound(format!("crate `{name}` has no version `{shown}`"))
+        })?;
+        let version = self
+            .meta
+            .version_page(krate.id, &berth_protocol::canonical_version(&version))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("crate `{name}` has no version `{shown}`"))
+            })?;
+        let metadata = serde_json::from_str(&version.metadata).unwrap_or(serde_json::Value::Null);
+        // The holder was authorized above: its dependents are readable too.
+        let (dependents, dependents_total) = self
+            .meta
+            .dependents(reg.id, &canon_name, DEPENDENTS_SHOWN)
+            .await?;
+        let today = self.clock.now_unix() / 86_400;
+        let from = today - (CHART_DAYS - 1);
+        let counts = self.meta.daily_downloads(krate.id, from, today).await?;
+        let daily_downloads = (from..=today)
+            .map(|day| {
+                let n = counts
+                    .iter()
+                    .find(|(d, _)| *d == day)
+                    .map_or(0, |(_, n)| *n);
+                (day, n)
+            })
+            .collect();
+        Ok(CratePage {
+            holder: reg.name.clone(),
+            detail,
+            version,
+            metadata,
+            dependents,
+            dependents_total,
+            daily_downloads,
+            proxied: false,
+        })
+    }
+
+    /// The registry whose rows a crate page of `reg` shows (see
+    /// `Source::page_holder`), when the caller may read it: the owner
+    /// decides, and a reader is never shown another member's namesake
+    /// instead.
+    async fn page_holder<'a>(
+        &'a self,
+        reg: &'a Registry,
+        who: Option<&'a Identity>,
+        name: &str,
+    ) -> Result<Option<&'a Registry>, ServiceError> {
+        let owner = reg.source.page_holder(self.at_for(reg, who), name).await?;
+        Ok(owner.filter(|m| self.authorize_read(m, who).is_ok()))
+    }
+}
