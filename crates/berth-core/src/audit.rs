@@ -186,6 +186,14 @@ pub fn audit_json(row: &AuditRow) -> Value {
     })
 }
 
+/// Every audit action's word, for the audit page's filter.
+pub fn audit_actions() -> Vec<&'static str> {
+    berth_store::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,12 +206,4 @@ mod tests {
         assert!(parse_since("2024-13-01").is_err());
         assert!(parse_since("yesterday").is_err());
     }
-}
-
-/// Every audit action's word, for the audit page's filter.
-pub fn audit_actions() -> Vec<&'static str> {
-    berth_store::AuditAction::ALL
-        .iter()
-        .map(|a| a.as_str())
-        .collect()
 }

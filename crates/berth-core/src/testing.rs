@@ -135,6 +135,15 @@ impl TestBerth {
         }
     }
 
+    /// A user without roles whose token works on `registry` only.
+    pub async fn user_limited_to(&self, login: &str, registry: &str) -> TestUser {
+        let req = TokenRequest {
+            registry: Some(registry.into()),
+            ..TokenRequest::default()
+        };
+        self.user_with(login, &[], req).await
+    }
+
     /// A server administrator.
     pub async fn admin(&self, login: &str) -> TestUser {
         self.berth.add_user(login, None, true).await.unwrap();
@@ -195,6 +204,13 @@ impl TestBerth {
     ) -> Result<(), ServiceError> {
         self.publish(registry, who, PublishBuilder::new(name, vers))
             .await
+    }
+
+    /// As [`TestBerth::publish_crate`], for a publish that must succeed.
+    pub async fn published(&self, registry: &str, who: &TestUser, name: &str, vers: &str) {
+        if let Err(e) = self.publish_crate(registry, who, name, vers).await {
+            panic!("publishing {name}@{vers} to {registry}: {e}");
+        }
     }
 
     /// The index file of `name` in `registry` as anyone asking, as text.

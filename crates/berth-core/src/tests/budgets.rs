@@ -155,16 +155,7 @@ async fn restricted_rows(t: &TestBerth) -> usize {
 #[tokio::test]
 async fn refusals_are_recorded_within_a_budget_per_minute() {
     let t = server("").await;
-    let u = t
-        .user_with(
-            "ann",
-            &[],
-            TokenRequest {
-                registry: Some("main".into()),
-                ..TokenRequest::default()
-            },
-        )
-        .await;
+    let u = t.user_limited_to("ann", "main").await;
     let n = REFUSALS_PER_CALLER_MINUTE as usize;
     for _ in 0..n + 10 {
         forbidden(t.berth.require_token_registry(&u.who, "other").await);
@@ -179,16 +170,7 @@ async fn refusals_are_recorded_within_a_budget_per_minute() {
 #[tokio::test]
 async fn the_last_recorded_refusal_says_more_are_not() {
     let t = server("").await;
-    let u = t
-        .user_with(
-            "ann",
-            &[],
-            TokenRequest {
-                registry: Some("main".into()),
-                ..TokenRequest::default()
-            },
-        )
-        .await;
+    let u = t.user_limited_to("ann", "main").await;
     for _ in 0..REFUSALS_PER_CALLER_MINUTE {
         forbidden(t.berth.require_token_registry(&u.who, "other").await);
     }

@@ -59,7 +59,7 @@ async fn server(up: &Fixture) -> TestBerth {
 /// A user who has published `base` to main.
 async fn with_base(t: &TestBerth) -> TestUser {
     let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "base", "1.0.0").await.unwrap();
+    t.published("main", &u, "base", "1.0.0").await;
     u
 }
 
@@ -403,9 +403,7 @@ async fn a_claimed_name_passes_the_guard() {
     let up = upstream();
     let t = server(&up).await;
     let u = t.user("ann", &[]).await;
-    t.publish_crate("company", &u, "acme-leak", "1.0.0")
-        .await
-        .unwrap();
+    t.published("company", &u, "acme-leak", "1.0.0").await;
 }
 
 #[tokio::test]
@@ -413,9 +411,7 @@ async fn an_allowed_upstream_name_passes_the_guard() {
     let up = upstream();
     let t = server_with(&up, "", "", "allow_upstream_names = [\"serde\"]").await;
     let u = t.user("ann", &[]).await;
-    t.publish_crate("company", &u, "serde", "2.0.0")
-        .await
-        .unwrap();
+    t.published("company", &u, "serde", "2.0.0").await;
 }
 
 #[tokio::test]
@@ -451,7 +447,7 @@ async fn a_hosted_registry_in_no_virtual_registry_has_no_guard() {
     ))
     .await;
     let u = t.user("ann", &[]).await;
-    t.publish_crate("solo", &u, "serde", "2.0.0").await.unwrap();
+    t.published("solo", &u, "serde", "2.0.0").await;
     assert_eq!(up.hits("/index/se/rd/serde"), 0);
 }
 
@@ -479,9 +475,7 @@ async fn updates_of_an_existing_crate_skip_the_guard() {
                 .to_string(),
         ),
     );
-    t.publish_crate("company", &u, "base", "1.1.0")
-        .await
-        .unwrap();
+    t.published("company", &u, "base", "1.1.0").await;
 }
 
 #[tokio::test]

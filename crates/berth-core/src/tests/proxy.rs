@@ -47,11 +47,31 @@ fn tool_upstream() -> Fixture {
     up
 }
 
-#[tokio::test]
-async fn a_fresh_file_is_not_asked_again() {
+/// A proxy over [`tool_upstream`] that has fetched `tool` once, with the
+/// file it served.
+async fn tool_fetched() -> (Fixture, TestBerth, String) {
     let up = tool_upstream();
     let t = server(&up).await;
-    t.index("public", None, "tool").await.unwrap();
+    let first = t.index("public", None, "tool").await.unwrap();
+    (up, t, first)
+}
+
+/// An upstream with `serde 1.0.0` (its `.crate`'s bytes) and a proxy of it.
+async fn serde_proxy() -> (Vec<u8>, Fixture, TestBerth) {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
+    let t = server(&up).await;
+    (bytes, up, t)
+}
+
+/// The proxy's download of `serde` at `vers`.
+async fn download_serde(t: &TestBerth, vers: &str) -> Result<crate::Download, ServiceError> {
+    t.berth.download("public", None, "serde", vers, true).await
+}
+
+#[tokio::test]
+async fn a_fresh_file_is_not_asked_again() {
+    let (up, t, _) = tool_fetched().await;
     t.advance(Duration::from_secs(TTL - 1));
     t.index("public", None, "tool").await.unwrap();
     assert_eq!(up.hits(TOOL), 1);
@@ -59,9 +79,7 @@ async fn a_fresh_file_is_not_asked_again() {
 
 #[tokio::test]
 async fn a_file_past_its_ttl_is_asked_again() {
-    let up = tool_upstream();
-    let t = server(&up).await;
-    t.index("public", None, "tool").await.unwrap();
+    let (up, t, _) = tool_fetched().await;
     t.advance(Duration::from_secs(TTL));
     t.index("public", None, "tool").await.unwrap();
     assert_eq!(up.hits(TOOL), 2);
@@ -69,9 +87,7 @@ async fn a_file_past_its_ttl_is_asked_again() {
 
 #[tokio::test]
 async fn an_upstream_change_shows_after_the_ttl_only() {
-    let up = tool_upstream();
-    let t = server(&up).await;
-    t.index("public", None, "tool").await.unwrap();
+    let (up, t, _) = tool_fetched().await;
     up.answer(
         TOOL,
         Answer::ok(line("tool", "1.0.0") + &line("tool", "1.1.0")),
@@ -84,9 +100,7 @@ async fn an_upstream_change_shows_after_the_ttl_only() {
 
 #[tokio::test]
 async fn the_stored_copy_is_trusted_for_its_ttl_after_a_restart() {
-    let up = tool_upstream();
-    let t = server(&up).await;
-    t.index("public", None, "tool").await.unwrap();
+    let (up, t, _) = tool_fetched().await;
     forget_proxy_memory(&t, "public");
     t.advance(Duration::from_secs(TTL - 5));
     t.index("public", None, "tool").await.unwrap();
@@ -99,9 +113,7 @@ async fn the_stored_copy_is_trusted_for_its_ttl_after_a_restart() {
 
 #[tokio::test]
 async fn a_down_upstream_is_covered_by_the_stored_copy() {
-    let up = tool_upstream();
-    let t = server(&up).await;
-    let first = t.index("public", None, "tool").await.unwrap();
+    let (up, t, first) = tool_fetched().await;
     up.set(Mode::Down);
     t.advance(Duration::from_secs(TTL + 1));
     assert_eq!(t.index("public", None, "tool").await.unwrap(), first);
@@ -110,9 +122,7 @@ async fn a_down_upstream_is_covered_by_the_stored_copy() {
 
 #[tokio::test]
 async fn a_failing_upstream_is_covered_by_the_stored_copy() {
-    let up = tool_upstream();
-    let t = server(&up).await;
-    let first = t.index("public", None, "tool").await.unwrap();
+    let (up, t, first) = tool_fetched().await;
     up.set(Mode::Error);
     t.advance(Duration::from_secs(TTL + 1));
     assert_eq!(t.index("public", None, "tool").await.unwrap(), first);
@@ -120,9 +130,7 @@ async fn a_failing_upstream_is_covered_by_the_stored_copy() {
 
 #[tokio::test]
 async fn after_a_failure_the_upstream_is_asked_again_after_a_pause() {
-    let up = tool_upstream();
-    let t = server(&up).await;
-    t.index("public", None, "tool").await.unwrap();
+    let (up, t, _) = tool_fetched().await;
     up.set(Mode::Error);
     t.advance(Duration::from_secs(TTL + 1));
     t.index("public", None, "tool").await.unwrap();
@@ -180,14 +188,8 @@ async fn an_offline_proxy_never_asks() {
 
 #[tokio::test]
 async fn the_upstream_configuration_is_asked_once_per_ttl() {
-    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
-    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
-    let t = server(&up).await;
-    let d = t
-        .berth
-        .download("public", None, "serde", "1.0.0", true)
-        .await
-        .unwrap();
+    let (bytes, up, t) = serde_proxy().await;
+    let d = download_serde(&t, "1.0.0").await.unwrap();
     assert_eq!(d.cksum, sha256_hex(&bytes));
     assert_eq!(d.size, bytes.len() as u64);
     assert_eq!(up.hits("/index/config.json"), 1);
@@ -206,53 +208,31 @@ async fn the_upstream_configuration_is_asked_once_per_ttl() {
         Answer::ok(more.clone()),
     );
     t.advance(Duration::from_secs(TTL));
-    t.berth
-        .download("public", None, "serde", "1.0.1", true)
-        .await
-        .unwrap();
+    download_serde(&t, "1.0.1").await.unwrap();
     assert_eq!(up.hits("/index/config.json"), 2);
 }
 
 #[tokio::test]
 async fn a_cached_crate_is_served_with_the_upstream_down() {
-    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
-    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
-    let t = server(&up).await;
-    t.berth
-        .download("public", None, "serde", "1.0.0", true)
-        .await
-        .unwrap();
+    let (bytes, up, t) = serde_proxy().await;
+    download_serde(&t, "1.0.0").await.unwrap();
     up.set(Mode::Down);
     t.advance(Duration::from_secs(TTL * 10));
-    let d = t
-        .berth
-        .download("public", None, "serde", "1.0.0", true)
-        .await
-        .unwrap();
+    let d = download_serde(&t, "1.0.0").await.unwrap();
     assert_eq!(d.cksum, sha256_hex(&bytes));
     assert_eq!(up.hits("/dl/"), 1);
 }
 
 #[tokio::test]
 async fn a_corrupt_crate_is_refused_and_not_cached() {
-    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
-    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
-    let t = server(&up).await;
+    let (bytes, up, t) = serde_proxy().await;
     up.set(Mode::Corrupt);
-    match t
-        .berth
-        .download("public", None, "serde", "1.0.0", true)
-        .await
-    {
+    match download_serde(&t, "1.0.0").await {
         Err(ServiceError::BadGateway(m)) => assert!(m.contains("does not match the sha256"), "{m}"),
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("a corrupt crate was served"),
     }
     up.set(Mode::Normal);
-    let d = t
-        .berth
-        .download("public", None, "serde", "1.0.0", true)
-        .await
-        .unwrap();
+    let d = download_serde(&t, "1.0.0").await.unwrap();
     assert_eq!(d.cksum, sha256_hex(&bytes));
 }

@@ -36,7 +36,7 @@ fn scoped(scopes: &[&str]) -> TokenRequest {
 async fn a_plain_publish_lands_in_the_index() {
     let t = server().await;
     let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "tool", "1.0.0").await.unwrap();
+    t.published("main", &u, "tool", "1.0.0").await;
     let lines = t.lines("main", "tool").await;
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["vers"], "1.0.0");
@@ -150,9 +150,7 @@ async fn a_reserved_name_is_refused() {
 async fn publish_update_is_needed_for_an_existing_crate_before_duplicates() {
     let t = server().await;
     let owner = t.user("ann", &[]).await;
-    t.publish_crate("main", &owner, "tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &owner, "tool", "1.0.0").await;
     let new_only = t.token("ann", scoped(&["publish-new"])).await.unwrap();
     let who = TestUser {
         who: t.identify(&new_only.secret).await.unwrap(),
@@ -175,9 +173,7 @@ async fn publish_new_is_needed_for_a_new_crate() {
 async fn ownership_answers_before_a_duplicate_version() {
     let t = server().await;
     let ann = t.user("ann", &[]).await;
-    t.publish_crate("main", &ann, "tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &ann, "tool", "1.0.0").await;
     let bob = t.user("bob", &[]).await;
     let m = forbidden(t.publish_crate("main", &bob, "tool", "1.0.0").await);
     assert!(m.contains("is not an owner of crate `tool`"), "{m}");
@@ -188,9 +184,7 @@ async fn ownership_answers_before_a_duplicate_version() {
 async fn a_non_owner_sending_another_spelling_learns_the_existing_name() {
     let t = server().await;
     let ann = t.user("ann", &[]).await;
-    t.publish_crate("main", &ann, "my-tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &ann, "my-tool", "1.0.0").await;
     let bob = t.user("bob", &[]).await;
     let m = forbidden(t.publish_crate("main", &bob, "My_Tool", "2.0.0").await);
     assert!(
@@ -203,9 +197,7 @@ async fn a_non_owner_sending_another_spelling_learns_the_existing_name() {
 async fn an_owner_sending_another_spelling_is_told_the_name() {
     let t = server().await;
     let ann = t.user("ann", &[]).await;
-    t.publish_crate("main", &ann, "my-tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &ann, "my-tool", "1.0.0").await;
     let m = bad_request(t.publish_crate("main", &ann, "my_tool", "1.0.0").await);
     assert!(m.contains("previously named `my-tool`"), "{m}");
 }
@@ -214,9 +206,7 @@ async fn an_owner_sending_another_spelling_is_told_the_name() {
 async fn a_duplicate_version_answers_before_the_archive() {
     let t = server().await;
     let ann = t.user("ann", &[]).await;
-    t.publish_crate("main", &ann, "tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &ann, "tool", "1.0.0").await;
     let m = conflict(t.publish("main", &ann, mismatched("tool", "1.0.0")).await);
     assert_eq!(m, "crate version `tool@1.0.0` is already uploaded");
 }
@@ -225,9 +215,7 @@ async fn a_duplicate_version_answers_before_the_archive() {
 async fn build_metadata_does_not_make_a_new_version() {
     let t = server().await;
     let ann = t.user("ann", &[]).await;
-    t.publish_crate("main", &ann, "tool", "1.0.0+a")
-        .await
-        .unwrap();
+    t.published("main", &ann, "tool", "1.0.0+a").await;
     let m = conflict(t.publish_crate("main", &ann, "tool", "1.0.0+b").await);
     assert!(m.contains("already uploaded"), "{m}");
 }
@@ -258,9 +246,7 @@ async fn an_archive_for_another_crate_is_refused() {
 async fn a_read_role_owner_publishes_updates_but_no_new_names() {
     let t = server().await;
     let admin = t.admin("root").await;
-    t.publish_crate("vault", &admin, "tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("vault", &admin, "tool", "1.0.0").await;
     let ann = t.user("ann", &[("vault", Role::Read)]).await;
     // Not an owner yet: no publish role and no crate owned.
     let m = forbidden(t.publish_crate("vault", &ann, "tool", "1.1.0").await);
@@ -279,9 +265,7 @@ async fn a_read_role_owner_publishes_updates_but_no_new_names() {
         who: t.identify(&ann.secret).await.unwrap(),
         ..ann
     };
-    t.publish_crate("vault", &ann, "tool", "1.1.0")
-        .await
-        .unwrap();
+    t.published("vault", &ann, "tool", "1.1.0").await;
     let m = forbidden(t.publish_crate("vault", &ann, "fresh", "1.0.0").await);
     assert!(m.contains("`publish` role"), "{m}");
 }
@@ -290,9 +274,7 @@ async fn a_read_role_owner_publishes_updates_but_no_new_names() {
 async fn a_publish_role_publishes_new_names_in_a_private_registry() {
     let t = server().await;
     let ann = t.user("ann", &[("vault", Role::Publish)]).await;
-    t.publish_crate("vault", &ann, "fresh", "1.0.0")
-        .await
-        .unwrap();
+    t.published("vault", &ann, "fresh", "1.0.0").await;
     // Private: anonymous readers see nothing.
     unauthorized(t.index("vault", None, "fresh").await);
 }
@@ -326,9 +308,7 @@ async fn an_index_line_past_the_limit_is_refused_before_storing() {
 async fn a_yank_shows_in_the_index_and_the_clock_does_not_matter() {
     let t = server().await;
     let ann = t.user("ann", &[]).await;
-    t.publish_crate("main", &ann, "tool", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &ann, "tool", "1.0.0").await;
     t.berth
         .set_yanked("main", Some(&ann.who), "tool", "1.0.0", true)
         .await

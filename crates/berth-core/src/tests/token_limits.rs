@@ -115,9 +115,7 @@ async fn an_unknown_secret_is_refused() {
 async fn crate_patterns_limit_publishing() {
     let t = server().await;
     let u = t.user_with("ann", &[], on_crates(&["acme-*"])).await;
-    t.publish_crate("main", &u, "acme-core", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &u, "acme-core", "1.0.0").await;
     let m = forbidden(t.publish_crate("main", &u, "other", "1.0.0").await);
     assert!(m.contains("crates matching `acme-*`"), "{m}");
     assert!(m.contains("`other` does not match"), "{m}");
@@ -127,21 +125,15 @@ async fn crate_patterns_limit_publishing() {
 async fn crate_patterns_fold_case_and_separators() {
     let t = server().await;
     let u = t.user_with("ann", &[], on_crates(&["Acme_*"])).await;
-    t.publish_crate("main", &u, "acme-tool", "1.0.0")
-        .await
-        .unwrap();
-    t.publish_crate("main", &u, "ACME_x", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &u, "acme-tool", "1.0.0").await;
+    t.published("main", &u, "ACME_x", "1.0.0").await;
 }
 
 #[tokio::test]
 async fn crate_patterns_never_limit_reads() {
     let t = server().await;
     let owner = t.user("bob", &[]).await;
-    t.publish_crate("main", &owner, "other", "1.0.0")
-        .await
-        .unwrap();
+    t.published("main", &owner, "other", "1.0.0").await;
     let u = t.user_with("ann", &[], on_crates(&["acme-*"])).await;
     let body = t.index("main", Some(&u), "other").await.unwrap();
     assert!(body.contains("\"name\":\"other\""), "{body}");
@@ -151,7 +143,7 @@ async fn crate_patterns_never_limit_reads() {
 async fn crate_patterns_limit_yanking() {
     let t = server().await;
     let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "tool", "1.0.0").await.unwrap();
+    t.published("main", &u, "tool", "1.0.0").await;
     let narrow = t.token("ann", on_crates(&["acme-*"])).await.unwrap();
     let who = t.identify(&narrow.secret).await.unwrap();
     let m = forbidden(
@@ -175,16 +167,7 @@ async fn a_bad_crate_pattern_is_refused() {
 #[tokio::test]
 async fn a_registry_restriction_admits_its_registry_only() {
     let t = server().await;
-    let u = t
-        .user_with(
-            "ann",
-            &[],
-            TokenRequest {
-                registry: Some("main".into()),
-                ..req()
-            },
-        )
-        .await;
+    let u = t.user_limited_to("ann", "main").await;
     t.berth
         .require_token_registry(&u.who, "main")
         .await

@@ -43,6 +43,14 @@ async fn server(up: &Fixture) -> TestBerth {
     .await
 }
 
+/// [`server`] with its upstream and a user `ann` without roles.
+async fn with_ann() -> (Fixture, TestBerth, TestUser) {
+    let up = upstream();
+    let t = server(&up).await;
+    let ann = t.user("ann", &[]).await;
+    (up, t, ann)
+}
+
 fn versions(body: &str) -> Vec<String> {
     body.lines()
         .map(|l| {
@@ -56,10 +64,8 @@ fn versions(body: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_hosted_name_hides_the_upstreams_namesake() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "tool", "1.0.0").await.unwrap();
+    let (_up, t, u) = with_ann().await;
+    t.published("main", &u, "tool", "1.0.0").await;
     let body = t.index("company", None, "tool").await.unwrap();
     assert_eq!(versions(&body), vec!["1.0.0"]);
 }
@@ -74,10 +80,8 @@ async fn a_name_only_upstream_is_the_proxys() {
 
 #[tokio::test]
 async fn the_virtual_registry_serves_the_members_bytes() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "tool", "1.0.0").await.unwrap();
+    let (_up, t, u) = with_ann().await;
+    t.published("main", &u, "tool", "1.0.0").await;
     assert_eq!(
         t.index("company", None, "tool").await.unwrap(),
         t.index("main", None, "tool").await.unwrap()
@@ -98,12 +102,8 @@ async fn a_claimed_name_never_comes_from_upstream() {
 
 #[tokio::test]
 async fn a_claimed_name_is_served_from_the_hosted_member() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "acme-core", "1.0.0")
-        .await
-        .unwrap();
+    let (_up, t, u) = with_ann().await;
+    t.published("main", &u, "acme-core", "1.0.0").await;
     let body = t.index("company", None, "acme-core").await.unwrap();
     assert_eq!(versions(&body), vec!["1.0.0"]);
 }
@@ -120,9 +120,7 @@ async fn a_private_members_name_is_not_replaced_for_a_stranger() {
     let up = upstream();
     let t = server(&up).await;
     let admin = t.admin("root").await;
-    t.publish_crate("vault", &admin, "secret", "1.0.0")
-        .await
-        .unwrap();
+    t.published("vault", &admin, "secret", "1.0.0").await;
     // The upstream has `secret` too: an anonymous asker gets neither.
     not_found(t.index("company", None, "secret").await);
     let stranger = t.user("eve", &[]).await;
@@ -134,9 +132,7 @@ async fn a_reader_of_the_private_member_gets_its_file() {
     let up = upstream();
     let t = server(&up).await;
     let admin = t.admin("root").await;
-    t.publish_crate("vault", &admin, "secret", "1.0.0")
-        .await
-        .unwrap();
+    t.published("vault", &admin, "secret", "1.0.0").await;
     let reader = t.user("ann", &[("vault", Role::Read)]).await;
     let body = t.index("company", Some(&reader), "secret").await.unwrap();
     assert_eq!(versions(&body), vec!["1.0.0"]);
@@ -147,22 +143,16 @@ async fn the_first_hosted_member_wins() {
     let up = upstream();
     let t = server(&up).await;
     let admin = t.admin("root").await;
-    t.publish_crate("vault", &admin, "shared", "2.0.0")
-        .await
-        .unwrap();
-    t.publish_crate("main", &admin, "shared", "1.0.0")
-        .await
-        .unwrap();
+    t.published("vault", &admin, "shared", "2.0.0").await;
+    t.published("main", &admin, "shared", "1.0.0").await;
     let body = t.index("company", Some(&admin), "shared").await.unwrap();
     assert_eq!(versions(&body), vec!["1.0.0"]);
 }
 
 #[tokio::test]
 async fn a_yank_through_the_virtual_registry_reaches_the_owning_member() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
-    t.publish_crate("main", &u, "tool", "1.0.0").await.unwrap();
+    let (_up, t, u) = with_ann().await;
+    t.published("main", &u, "tool", "1.0.0").await;
     t.berth
         .set_yanked("company", Some(&u.who), "tool", "1.0.0", true)
         .await
@@ -172,9 +162,7 @@ async fn a_yank_through_the_virtual_registry_reaches_the_owning_member() {
 
 #[tokio::test]
 async fn a_change_to_an_upstream_name_is_refused_as_read_only() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
+    let (_up, t, u) = with_ann().await;
     let m = bad_request(
         t.berth
             .set_yanked("company", Some(&u.who), "serde", "1.0.0", true)
@@ -185,9 +173,7 @@ async fn a_change_to_an_upstream_name_is_refused_as_read_only() {
 
 #[tokio::test]
 async fn a_change_to_a_name_nowhere_is_not_found() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
+    let (_up, t, u) = with_ann().await;
     let m = not_found(
         t.berth
             .set_yanked("company", Some(&u.who), "absent", "1.0.0", true)
@@ -198,12 +184,8 @@ async fn a_change_to_a_name_nowhere_is_not_found() {
 
 #[tokio::test]
 async fn publishing_through_the_virtual_registry_lands_in_its_hosted_member() {
-    let up = upstream();
-    let t = server(&up).await;
-    let u = t.user("ann", &[]).await;
-    t.publish_crate("company", &u, "fresh", "1.0.0")
-        .await
-        .unwrap();
+    let (_up, t, u) = with_ann().await;
+    t.published("company", &u, "fresh", "1.0.0").await;
     assert_eq!(t.lines("main", "fresh").await.len(), 1);
     let (target, via) = t.berth.publish_target("company").unwrap();
     assert_eq!(target.name, "main");
@@ -219,9 +201,7 @@ async fn publish_to_names_the_hosted_member() {
     ))
     .await;
     let u = t.user("ann", &[]).await;
-    t.publish_crate("company", &u, "fresh", "1.0.0")
-        .await
-        .unwrap();
+    t.published("company", &u, "fresh", "1.0.0").await;
     assert_eq!(t.lines("second", "fresh").await.len(), 1);
     not_found(t.index("main", None, "fresh").await);
 }
@@ -248,9 +228,7 @@ async fn hosted_for_names_the_owning_member() {
     let up = upstream();
     let t = server(&up).await;
     let admin = t.admin("root").await;
-    t.publish_crate("vault", &admin, "inner", "1.0.0")
-        .await
-        .unwrap();
+    t.published("vault", &admin, "inner", "1.0.0").await;
     let reg = t
         .berth
         .hosted_for("company", Some(&admin.who), "Inner")
