@@ -2,8 +2,9 @@
 //! `berth-testkit`'s fixture upstream over real HTTP on loopback: an index
 //! file is trusted for `index_ttl_secs` (in memory and in the database),
 //! then asked again; an upstream that fails is covered by the stored copy,
-//! asked again after a short pause. The clock moves instead of the test
-//! sleeping.
+//! asked again after a short pause; what the upstream got wrong is named,
+//! word for word, in the 502 the caller gets. The clock moves instead of
+//! the test sleeping.
 
 use std::time::Duration;
 
@@ -235,4 +236,167 @@ async fn a_corrupt_crate_is_refused_and_not_cached() {
     up.set(Mode::Normal);
     let d = download_serde(&t, "1.0.0").await.unwrap();
     assert_eq!(d.cksum, sha256_hex(&bytes));
+}
+
+/// The message of a 502, or a failed test.
+#[track_caller]
+fn bad_gateway<T>(r: Result<T, ServiceError>) -> String {
+    match r {
+        Err(ServiceError::BadGateway(m)) => m,
+        Err(other) => panic!("expected a 502, got {other:?}"),
+        Ok(_) => panic!("expected a 502, got an answer"),
+    }
+}
+
+const COULD_NOT_GET_TOOL: &str = "registry `public` could not get `tool` from its upstream: ";
+
+#[tokio::test]
+async fn an_upstream_error_status_is_named() {
+    let up = tool_upstream();
+    up.set(Mode::Error);
+    let t = server(&up).await;
+    let m = bad_gateway(t.index("public", None, "tool").await);
+    assert_eq!(
+        m,
+        format!("{COULD_NOT_GET_TOOL}the upstream answered 500 Internal Server Error")
+    );
+}
+
+#[tokio::test]
+async fn an_index_file_that_is_not_utf8_is_refused() {
+    let up = Fixture::on("127.0.0.1");
+    up.answer(TOOL, Answer::ok(b"\xff\xfe\n".to_vec()));
+    let t = server(&up).await;
+    let m = bad_gateway(t.index("public", None, "tool").await);
+    assert_eq!(
+        m,
+        format!("{COULD_NOT_GET_TOOL}the upstream's index file is not UTF-8")
+    );
+}
+
+#[tokio::test]
+async fn an_index_file_with_an_unusable_line_is_refused() {
+    let up = Fixture::on("127.0.0.1");
+    up.answer(TOOL, Answer::ok(line("tool", "1.0.0") + "{not json\n"));
+    let t = server(&up).await;
+    let m = bad_gateway(t.index("public", None, "tool").await);
+    assert!(
+        m.starts_with(&format!(
+            "{COULD_NOT_GET_TOOL}the upstream's index file is unusable: "
+        )),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn an_index_file_for_another_crate_is_refused() {
+    let up = Fixture::on("127.0.0.1");
+    up.answer(TOOL, Answer::ok(line("tools", "1.0.0")));
+    let t = server(&up).await;
+    let m = bad_gateway(t.index("public", None, "tool").await);
+    assert_eq!(
+        m,
+        format!("{COULD_NOT_GET_TOOL}the upstream's index file is for another crate")
+    );
+}
+
+#[tokio::test]
+async fn an_index_file_over_the_limit_is_refused_declared_or_not() {
+    let big = line("tool", "1.0.0").repeat(20);
+    assert!(big.len() > 1024);
+    for answer in [Answer::ok(big.clone()), Answer::undeclared(big)] {
+        let up = Fixture::on("127.0.0.1");
+        up.answer(TOOL, answer);
+        let t = TestBerth::new(&format!(
+            "[limits]\nmax_index_file_bytes = 1024\n\n{}{}",
+            hosted("main"),
+            proxy("public", &up.index_url(), "")
+        ))
+        .await;
+        let m = bad_gateway(t.index("public", None, "tool").await);
+        assert_eq!(
+            m,
+            format!(
+                "{COULD_NOT_GET_TOOL}the upstream's index file is larger than 1024 bytes \
+                 (limits.max_index_file_bytes)"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_to_an_internal_host_is_not_followed() {
+    let up = Fixture::on("127.0.0.1");
+    up.answer(
+        TOOL,
+        Answer::redirect("http://127.0.0.1:1/index/to/ol/tool"),
+    );
+    let t = server(&up).await;
+    let m = bad_gateway(t.index("public", None, "tool").await);
+    assert_eq!(
+        m,
+        format!(
+            "{COULD_NOT_GET_TOOL}the upstream redirected to another host `127.0.0.1:1`, which \
+             is not a public address; not followed (list it in the proxy's \
+             `upstream_allowed_hosts` if you trust it)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_missing_crate_file_names_the_version_and_the_status() {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
+    up.answer(
+        &format!("/dl/serde/1.0.0/{}", sha256_hex(&bytes)),
+        Answer::redirect("/nowhere"),
+    );
+    let t = server(&up).await;
+    let m = bad_gateway(
+        t.berth
+            .download("public", None, "serde", "1.0.0", true)
+            .await,
+    );
+    assert_eq!(
+        m,
+        "registry `public` could not get serde@1.0.0 from its upstream: the upstream answered \
+         404 Not Found"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_upstream_configuration_is_refused() {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes)]);
+    up.answer("/index/config.json", Answer::ok(vec![b' '; 64 * 1024 + 1]));
+    let t = server(&up).await;
+    let m = bad_gateway(
+        t.berth
+            .download("public", None, "serde", "1.0.0", true)
+            .await,
+    );
+    assert_eq!(
+        m,
+        "registry `public` cannot reach its upstream: the upstream's answer is larger than \
+         65536 bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_download_host_at_an_internal_address_is_not_used() {
+    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("serde", "1.0.0", bytes)]);
+    up.set_dl("http://10.1.2.3/dl");
+    let t = server(&up).await;
+    let m = bad_gateway(
+        t.berth
+            .download("public", None, "serde", "1.0.0", true)
+            .await,
+    );
+    assert_eq!(
+        m,
+        "registry `public` cannot reach its upstream: the upstream's config.json names the \
+         download host `10.1.2.3`, which is neither the upstream's host nor a public address; \
+         not used (list it in `upstream_allowed_hosts` of registry `public` if you trust it)"
+    );
 }
