@@ -4,7 +4,10 @@
 //! members, and which registry a crate page reads. Each answer is decided
 //! here, by kind, so that nothing outside `sources` matches on the kind.
 
-use super::{Answer, At, Found, Proxy, Source, Virtual};
+use super::proxy::Proxy;
+use super::question::{Answer, At, Found};
+use super::source::Source;
+use super::virtual_registry::Virtual;
 use crate::error::ServiceError;
 use crate::{Berth, Registry};
 

@@ -24,8 +24,8 @@ use std::sync::{Arc, RwLock};
 use std::sync::atomic::AtomicU64;
 
 use super::flight::KeyedLocks;
-use super::SearchResults;
-use super::{Answer, At, BlobRef, Found, SearchPage};
+use super::question::SearchResults;
+use super::question::{Answer, At, BlobRef, Found, SearchPage};
 use crate::crates::index::{IndexCache, IndexFile};
 use crate::error::ServiceError;
 use crate::watch::IndexWatch;

@@ -7,7 +7,8 @@
 
 use berth_store::CrateSummary;
 
-use super::{Answer, At, Source};
+use super::question::{Answer, At};
+use super::source::Source;
 
 /// What a registry's front shows: recently updated and most downloaded
 /// crates (for a proxy, the index files it fetched last; for a virtual

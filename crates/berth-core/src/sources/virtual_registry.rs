@@ -12,9 +12,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::question::SearchResults;
+use super::question::{Answer, At, BlobRef, Found, SearchPage};
 use super::settings::VirtualConfig;
-use super::SearchResults;
-use super::{Answer, At, BlobRef, Found, SearchPage};
 use crate::config::ConfigError;
 use crate::crates::index::IndexFile;
 use crate::registry_config::claim_matches;

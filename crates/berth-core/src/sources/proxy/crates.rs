@@ -20,7 +20,7 @@ use super::error::UpstreamError;
 use super::state::{count, count_bytes, Proxy};
 use super::upstream_config::dl_url;
 use crate::error::ServiceError;
-use crate::sources::{Answer, At, BlobRef, Found};
+use crate::sources::question::{Answer, At, BlobRef, Found};
 use crate::{Berth, Registry};
 
 /// Largest upstream `.crate` accepted.

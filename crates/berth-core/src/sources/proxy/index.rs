@@ -21,9 +21,9 @@ use reqwest::StatusCode;
 use super::error::UpstreamError;
 use super::state::{count, count_bytes, Proxy};
 use super::upstream_config::CONFIG_KEY;
-use crate::error::ServiceError;
 use crate::crates::index::IndexFile;
-use crate::sources::{Answer, At, Found, SearchPage, SearchResults};
+use crate::error::ServiceError;
+use crate::sources::question::{Answer, At, Found, SearchPage, SearchResults};
 use crate::{Berth, Registry};
 
 /// After an upstream failure, a stale file is served for this long (or the

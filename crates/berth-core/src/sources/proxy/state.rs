@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::budget::IndexBudget;
-use crate::error::ServiceError;
 use crate::crates::index::IndexFile;
+use crate::error::ServiceError;
 use crate::registry_config::ProxySettings;
 use crate::sources::flight::KeyedLocks;
+use crate::sources::question::At;
 use crate::sources::reach::PublicUnlessTrusted;
-use crate::sources::At;
 
 /// Upstream requests in flight at once per proxy.
 const MAX_UPSTREAM_REQUESTS: usize = 32;
