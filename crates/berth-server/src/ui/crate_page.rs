@@ -346,7 +346,7 @@ async fn show_crate(
 }
 
 /// `GET /r/{registry}/crates/{name}`
-pub(crate) async fn crate_page(
+pub(crate) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((registry, name)): Path<(String, String)>,
@@ -356,7 +356,7 @@ pub(crate) async fn crate_page(
 
 /// `GET /r/{registry}/crates/{name}/{version}` (`…/versions` is the
 /// crate page's version table).
-pub(crate) async fn crate_version(
+pub(crate) async fn version(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((registry, name, version)): Path<(String, String, String)>,
@@ -379,7 +379,7 @@ fn default_registry(state: &AppState, viewer: &Viewer) -> Result<String, UiError
 }
 
 /// `GET /crates/{name}`: the crate in the default registry.
-pub(crate) async fn default_crate(
+pub(crate) async fn default_page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(name): Path<String>,
@@ -389,7 +389,7 @@ pub(crate) async fn default_crate(
 }
 
 /// `GET /crates/{name}/{version}`: a version in the default registry.
-pub(crate) async fn default_crate_version(
+pub(crate) async fn default_version(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((name, version)): Path<(String, String)>,
