@@ -87,6 +87,36 @@ page.on("dialog", async (d) => { dialogs.push(d.message()); await d.dismiss(); }
 page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 
+// Publishes `name` `version` to `main` with real cargo (the cargo home's
+// config.toml is written by the first test that publishes): its manifest's
+// description and extra lines, and its README.
+const cargoHome = join(work, "cargo-home");
+const publishCrate = (name, version, cliToken, { description, readme, extra = "" }) => {
+  const pkg = join(work, name);
+  mkdirSync(join(pkg, "src"), { recursive: true });
+  writeFileSync(
+    join(pkg, "Cargo.toml"),
+    `[package]\nname = "${name}"\nversion = "${version}"\nedition = "2021"\n` +
+      `description = "${description}"\nlicense = "MIT"\nreadme = "README.md"\npublish = ["main"]\n` +
+      extra,
+  );
+  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
+  writeFileSync(join(pkg, "README.md"), readme);
+  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
+    cwd: pkg,
+    encoding: "utf8",
+    env: { ...process.env, CARGO_HOME: cargoHome, CARGO_REGISTRIES_MAIN_TOKEN: cliToken, CARGO_TARGET_DIR: join(work, "target") },
+  });
+  assert.equal(r.status, 0, r.stderr);
+};
+// A crate for the search-order test, with keywords, a category and a
+// README with code.
+const sortable = (name) => ({
+  description: `Crate ${name}`,
+  readme: `# ${name}\n\n\`\`\`rust\nfn main() { println!("hi"); }\n\`\`\`\n\n- [x] done\n\n> quoted\n`,
+  extra: `keywords = ["sorting"]\ncategories = ["development-tools"]\n`,
+});
+
 let token = "";
 const HOSTILE_README = `# Hostile crate
 
@@ -121,28 +151,15 @@ await test("create a token and publish with it through cargo", async () => {
   await page.getByRole("button", { name: "Create token" }).click();
   token = (await page.locator("#new-token").innerText()).trim();
   assert.match(token, /^berth_[A-Za-z0-9]{40}$/);
-  const pkg = join(work, "hostile");
-  mkdirSync(join(pkg, "src"), { recursive: true });
+  mkdirSync(cargoHome, { recursive: true });
   writeFileSync(
-    join(pkg, "Cargo.toml"),
-    `[package]\nname = "hostile"\nversion = "0.1.0"\nedition = "2021"\n` +
-      `description = "A crate with a hostile README"\nlicense = "MIT"\nreadme = "README.md"\n` +
-      `publish = ["main"]\n`,
-  );
-  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
-  writeFileSync(join(pkg, "README.md"), HOSTILE_README);
-  const home = join(work, "cargo-home");
-  mkdirSync(home, { recursive: true });
-  writeFileSync(
-    join(home, "config.toml"),
+    join(cargoHome, "config.toml"),
     `[registries.main]\nindex = "sparse+${base}/r/main/index/"\ncredential-provider = ["cargo:token"]\n`,
   );
-  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
-    cwd: pkg,
-    encoding: "utf8",
-    env: { ...process.env, CARGO_HOME: home, CARGO_REGISTRIES_MAIN_TOKEN: token, CARGO_TARGET_DIR: join(work, "target") },
+  publishCrate("hostile", "0.1.0", token, {
+    description: "A crate with a hostile README",
+    readme: HOSTILE_README,
   });
-  assert.equal(r.status, 0, r.stderr);
 });
 
 await test("revoke the token", async () => {
@@ -259,30 +276,11 @@ await test("keyboard: the skip link and the search box are reachable", async () 
   assert.equal(await page.evaluate(() => document.activeElement.id), "top-q");
 });
 
-const cargoHome = join(work, "cargo-home");
-const publishCrate = (name, version, cliToken) => {
-  const pkg = join(work, name);
-  mkdirSync(join(pkg, "src"), { recursive: true });
-  writeFileSync(
-    join(pkg, "Cargo.toml"),
-    `[package]\nname = "${name}"\nversion = "${version}"\nedition = "2021"\n` +
-      `description = "Crate ${name}"\nlicense = "MIT"\nreadme = "README.md"\npublish = ["main"]\n` +
-      `keywords = ["sorting"]\ncategories = ["development-tools"]\n`,
-  );
-  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
-  writeFileSync(join(pkg, "README.md"), `# ${name}\n\n\`\`\`rust\nfn main() { println!("hi"); }\n\`\`\`\n\n- [x] done\n\n> quoted\n`);
-  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
-    cwd: pkg,
-    encoding: "utf8",
-    env: { ...process.env, CARGO_HOME: cargoHome, CARGO_REGISTRIES_MAIN_TOKEN: cliToken, CARGO_TARGET_DIR: join(work, "target") },
-  });
-  assert.equal(r.status, 0, r.stderr);
-};
 
 await test("search sorts by name with numbers as numbers, across registries", async () => {
   const cliToken = berth(["token", "create", "--user", "admin"]).trim().split("\n").pop().trim();
-  publishCrate("sortme10", "1.0.0", cliToken);
-  publishCrate("sortme2", "1.0.0", cliToken);
+  publishCrate("sortme10", "1.0.0", cliToken, sortable("sortme10"));
+  publishCrate("sortme2", "1.0.0", cliToken, sortable("sortme2"));
   await page.goto(`${base}/search?q=sortme`);
   assert.equal(await page.locator("#r").inputValue(), "");
   await page.locator("#sort").selectOption("name");
