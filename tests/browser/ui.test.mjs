@@ -74,6 +74,15 @@ const test = async (name, body) => {
   }
 };
 
+// Signs a page in as the administrator through the login form.
+const logIn = async (p) => {
+  await p.goto(`${base}/login`);
+  await p.getByLabel("Login").fill("admin");
+  await p.getByLabel("Password").fill("admin-password");
+  await p.getByRole("button", { name: "Log in" }).click();
+  await p.waitForURL(`${base}/account`);
+};
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox"],
@@ -138,11 +147,7 @@ Plain text stays.
 `;
 
 await test("log in with the password", async () => {
-  await page.goto(`${base}/login`);
-  await page.getByLabel("Login").fill("admin");
-  await page.getByLabel("Password").fill("admin-password");
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.waitForURL(`${base}/account`);
+  await logIn(page);
   assert.match(await page.locator("h1").innerText(), /Account: admin/);
 });
 
@@ -383,11 +388,7 @@ const PHONE_PAGES = [
 await test("no page scrolls sideways at 390 px", async () => {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "light" });
   const p = await ctx.newPage();
-  await p.goto(`${base}/login`);
-  await p.getByLabel("Login").fill("admin");
-  await p.getByLabel("Password").fill("admin-password");
-  await p.getByRole("button", { name: "Log in" }).click();
-  await p.waitForURL(`${base}/account`);
+  await logIn(p);
   const wide = [];
   for (const path of PHONE_PAGES) {
     await p.goto(`${base}${path}`);
@@ -414,11 +415,7 @@ if (process.env.UI_TEST_SCREENSHOTS === "1") {
   for (const scheme of ["light", "dark"]) {
     const ctx = await browser.newContext({ colorScheme: scheme, viewport: { width: 1200, height: 800 } });
     const p = await ctx.newPage();
-    await p.goto(`${base}/login`);
-    await p.getByLabel("Login").fill("admin");
-    await p.getByLabel("Password").fill("admin-password");
-    await p.getByRole("button", { name: "Log in" }).click();
-    await p.waitForURL(`${base}/account`);
+    await logIn(p);
     for (const [name, path] of [["home", "/"], ["crate", "/crates/sortme2"], ["proxy-crate", "/r/public/crates/sortme2"], ["search", "/search?q=sort"], ["account", "/account"], ["audit", "/admin/audit"]]) {
       await p.goto(`${base}${path}`);
       await p.screenshot({ path: join(dir, `${name}-${scheme}.png`) });
