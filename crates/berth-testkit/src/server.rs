@@ -262,6 +262,20 @@ impl Server {
         }
     }
 
+    /// Runs the `berth` CLI, failing the test unless it succeeds, and reads
+    /// each line it prints as JSON.
+    pub fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let out = self.try_berth(args).unwrap_or_else(|e| panic!("{e}"));
+        out.lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// `berth audit --json FILTERS`: the audit rows, one object each.
+    pub fn audit_json(&self, filters: &[&str]) -> Vec<serde_json::Value> {
+        self.json_lines(&[&["audit", "--json"], filters].concat())
+    }
+
     /// Sets a user's web UI password through the CLI
     /// (`berth user passwd LOGIN --password-stdin`).
     pub fn set_password(&self, login: &str, password: &str) {
@@ -360,6 +374,16 @@ impl Server {
     /// GET a path on the server.
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         http().get(format!("{}{path}", self.url)).send().unwrap()
+    }
+
+    /// GET a path on the server with a token when one is given; the answer
+    /// read whole.
+    pub fn get_as(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.request(reqwest::Method::GET, path);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        Reply::read(req.send().expect("GET request")).expect("read the answer")
     }
 
     /// The value of the `/metrics` line whose name and labels are `line`
