@@ -1,7 +1,8 @@
 //! `teams`, `team_members`, `team_roles` and `crate_owner_teams`: named
 //! groups of users, their roles in registries and the crates they own.
 //!
-//! This file records membership, team roles and team ownership, and
+//! This file records membership and team roles, lists the teams that own
+//! a crate (their rows are written with user owners' in `owners.rs`), and
 //! answers "may this user act as an owner of this crate" for both kinds of
 //! owner ([`is_owner`]). What a team's ownership allows (publish and yank,
 //! never owner changes) is decided where the check is called; every change
