@@ -74,6 +74,15 @@ const test = async (name, body) => {
   }
 };
 
+// Signs a page in as the administrator through the login form.
+const logIn = async (p) => {
+  await p.goto(`${base}/login`);
+  await p.getByLabel("Login").fill("admin");
+  await p.getByLabel("Password").fill("admin-password");
+  await p.getByRole("button", { name: "Log in" }).click();
+  await p.waitForURL(`${base}/account`);
+};
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox"],
@@ -86,6 +95,36 @@ const consoleErrors = [];
 page.on("dialog", async (d) => { dialogs.push(d.message()); await d.dismiss(); });
 page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+// Publishes `name` `version` to `main` with real cargo (the cargo home's
+// config.toml is written by the first test that publishes): its manifest's
+// description and extra lines, and its README.
+const cargoHome = join(work, "cargo-home");
+const publishCrate = (name, version, cliToken, { description, readme, extra = "" }) => {
+  const pkg = join(work, name);
+  mkdirSync(join(pkg, "src"), { recursive: true });
+  writeFileSync(
+    join(pkg, "Cargo.toml"),
+    `[package]\nname = "${name}"\nversion = "${version}"\nedition = "2021"\n` +
+      `description = "${description}"\nlicense = "MIT"\nreadme = "README.md"\npublish = ["main"]\n` +
+      extra,
+  );
+  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
+  writeFileSync(join(pkg, "README.md"), readme);
+  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
+    cwd: pkg,
+    encoding: "utf8",
+    env: { ...process.env, CARGO_HOME: cargoHome, CARGO_REGISTRIES_MAIN_TOKEN: cliToken, CARGO_TARGET_DIR: join(work, "target") },
+  });
+  assert.equal(r.status, 0, r.stderr);
+};
+// A crate for the search-order test, with keywords, a category and a
+// README with code.
+const sortable = (name) => ({
+  description: `Crate ${name}`,
+  readme: `# ${name}\n\n\`\`\`rust\nfn main() { println!("hi"); }\n\`\`\`\n\n- [x] done\n\n> quoted\n`,
+  extra: `keywords = ["sorting"]\ncategories = ["development-tools"]\n`,
+});
 
 let token = "";
 const HOSTILE_README = `# Hostile crate
@@ -108,11 +147,7 @@ Plain text stays.
 `;
 
 await test("log in with the password", async () => {
-  await page.goto(`${base}/login`);
-  await page.getByLabel("Login").fill("admin");
-  await page.getByLabel("Password").fill("admin-password");
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.waitForURL(`${base}/account`);
+  await logIn(page);
   assert.match(await page.locator("h1").innerText(), /Account: admin/);
 });
 
@@ -121,28 +156,15 @@ await test("create a token and publish with it through cargo", async () => {
   await page.getByRole("button", { name: "Create token" }).click();
   token = (await page.locator("#new-token").innerText()).trim();
   assert.match(token, /^berth_[A-Za-z0-9]{40}$/);
-  const pkg = join(work, "hostile");
-  mkdirSync(join(pkg, "src"), { recursive: true });
+  mkdirSync(cargoHome, { recursive: true });
   writeFileSync(
-    join(pkg, "Cargo.toml"),
-    `[package]\nname = "hostile"\nversion = "0.1.0"\nedition = "2021"\n` +
-      `description = "A crate with a hostile README"\nlicense = "MIT"\nreadme = "README.md"\n` +
-      `publish = ["main"]\n`,
-  );
-  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
-  writeFileSync(join(pkg, "README.md"), HOSTILE_README);
-  const home = join(work, "cargo-home");
-  mkdirSync(home, { recursive: true });
-  writeFileSync(
-    join(home, "config.toml"),
+    join(cargoHome, "config.toml"),
     `[registries.main]\nindex = "sparse+${base}/r/main/index/"\ncredential-provider = ["cargo:token"]\n`,
   );
-  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
-    cwd: pkg,
-    encoding: "utf8",
-    env: { ...process.env, CARGO_HOME: home, CARGO_REGISTRIES_MAIN_TOKEN: token, CARGO_TARGET_DIR: join(work, "target") },
+  publishCrate("hostile", "0.1.0", token, {
+    description: "A crate with a hostile README",
+    readme: HOSTILE_README,
   });
-  assert.equal(r.status, 0, r.stderr);
 });
 
 await test("revoke the token", async () => {
@@ -259,30 +281,11 @@ await test("keyboard: the skip link and the search box are reachable", async () 
   assert.equal(await page.evaluate(() => document.activeElement.id), "top-q");
 });
 
-const cargoHome = join(work, "cargo-home");
-const publishCrate = (name, version, cliToken) => {
-  const pkg = join(work, name);
-  mkdirSync(join(pkg, "src"), { recursive: true });
-  writeFileSync(
-    join(pkg, "Cargo.toml"),
-    `[package]\nname = "${name}"\nversion = "${version}"\nedition = "2021"\n` +
-      `description = "Crate ${name}"\nlicense = "MIT"\nreadme = "README.md"\npublish = ["main"]\n` +
-      `keywords = ["sorting"]\ncategories = ["development-tools"]\n`,
-  );
-  writeFileSync(join(pkg, "src", "lib.rs"), "pub fn f() {}\n");
-  writeFileSync(join(pkg, "README.md"), `# ${name}\n\n\`\`\`rust\nfn main() { println!("hi"); }\n\`\`\`\n\n- [x] done\n\n> quoted\n`);
-  const r = spawnSync("cargo", ["publish", "--registry", "main", "--allow-dirty", "--no-verify"], {
-    cwd: pkg,
-    encoding: "utf8",
-    env: { ...process.env, CARGO_HOME: cargoHome, CARGO_REGISTRIES_MAIN_TOKEN: cliToken, CARGO_TARGET_DIR: join(work, "target") },
-  });
-  assert.equal(r.status, 0, r.stderr);
-};
 
 await test("search sorts by name with numbers as numbers, across registries", async () => {
   const cliToken = berth(["token", "create", "--user", "admin"]).trim().split("\n").pop().trim();
-  publishCrate("sortme10", "1.0.0", cliToken);
-  publishCrate("sortme2", "1.0.0", cliToken);
+  publishCrate("sortme10", "1.0.0", cliToken, sortable("sortme10"));
+  publishCrate("sortme2", "1.0.0", cliToken, sortable("sortme2"));
   await page.goto(`${base}/search?q=sortme`);
   assert.equal(await page.locator("#r").inputValue(), "");
   await page.locator("#sort").selectOption("name");
@@ -385,11 +388,7 @@ const PHONE_PAGES = [
 await test("no page scrolls sideways at 390 px", async () => {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "light" });
   const p = await ctx.newPage();
-  await p.goto(`${base}/login`);
-  await p.getByLabel("Login").fill("admin");
-  await p.getByLabel("Password").fill("admin-password");
-  await p.getByRole("button", { name: "Log in" }).click();
-  await p.waitForURL(`${base}/account`);
+  await logIn(p);
   const wide = [];
   for (const path of PHONE_PAGES) {
     await p.goto(`${base}${path}`);
@@ -416,11 +415,7 @@ if (process.env.UI_TEST_SCREENSHOTS === "1") {
   for (const scheme of ["light", "dark"]) {
     const ctx = await browser.newContext({ colorScheme: scheme, viewport: { width: 1200, height: 800 } });
     const p = await ctx.newPage();
-    await p.goto(`${base}/login`);
-    await p.getByLabel("Login").fill("admin");
-    await p.getByLabel("Password").fill("admin-password");
-    await p.getByRole("button", { name: "Log in" }).click();
-    await p.waitForURL(`${base}/account`);
+    await logIn(p);
     for (const [name, path] of [["home", "/"], ["crate", "/crates/sortme2"], ["proxy-crate", "/r/public/crates/sortme2"], ["search", "/search?q=sort"], ["account", "/account"], ["audit", "/admin/audit"]]) {
       await p.goto(`${base}${path}`);
       await p.screenshot({ path: join(dir, `${name}-${scheme}.png`) });

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -169,6 +170,18 @@ impl MetaStore {
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Runs one statement in a write transaction of its own, committed
+    /// before it returns.
+    pub(crate) async fn write_one<'q>(
+        &self,
+        statement: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        statement.execute(&mut *w.tx).await?;
+        w.tx.commit().await?;
+        Ok(())
     }
 }
 

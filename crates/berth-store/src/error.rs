@@ -72,3 +72,22 @@ impl StoreError {
         matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
     }
 }
+
+/// A statement's result with a unique-constraint violation read as the
+/// domain error that says what was taken (a login, a team's name, a
+/// token's name), and any other failure as a database error.
+pub(crate) trait OrTaken<T> {
+    fn or_taken(self, taken: impl FnOnce() -> StoreError) -> Result<T, StoreError>;
+}
+
+impl<T> OrTaken<T> for Result<T, sqlx::Error> {
+    fn or_taken(self, taken: impl FnOnce() -> StoreError) -> Result<T, StoreError> {
+        self.map_err(|e| {
+            if StoreError::is_unique_violation(&e) {
+                taken()
+            } else {
+                e.into()
+            }
+        })
+    }
+}

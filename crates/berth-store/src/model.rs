@@ -234,20 +234,8 @@ pub struct DownloadInfo {
     pub size: i64,
 }
 
-/// One search hit.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SearchHit {
-    pub name: String,
-    pub max_version: Option<String>,
-    pub description: Option<String>,
-    pub downloads: i64,
-    /// When the crate last changed (a proxy: when its index file did).
-    pub updated_at: i64,
-    /// For a hit of a virtual registry's search, the member it comes from
-    /// (never read from a row).
-    #[sqlx(skip)]
-    pub member: Option<String>,
-}
+/// One search hit: a crate as lists show it.
+pub type SearchHit = CrateSummary;
 
 /// One audit-log row to append.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -377,14 +365,20 @@ pub struct SessionRecord {
     pub user: User,
 }
 
-/// A crate as the UI lists it (home page, registry listing).
+/// A crate as the UI lists it (home page, registry listing, dependents)
+/// and as a search finds it ([`SearchHit`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CrateSummary {
     pub name: String,
     pub max_version: Option<String>,
     pub description: Option<String>,
     pub downloads: i64,
+    /// When the crate last changed (a proxy: when its index file did).
     pub updated_at: i64,
+    /// For a crate of a virtual registry's search, the member it comes from
+    /// (never read from a row).
+    #[sqlx(skip)]
+    pub member: Option<String>,
 }
 
 /// What the UI's crate page shows of one version beyond [`VersionRow`]: the

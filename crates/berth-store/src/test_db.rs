@@ -5,7 +5,8 @@
 //! fails it. Test-only; never compiled into the library.
 //!
 //! [`on_both_backends!`] makes the pair of tests that run one check on
-//! each backend; nothing else creates databases.
+//! each backend; nothing else creates databases. [`main_and_other`] is the
+//! pair of hosted registries several checks start from.
 
 use std::time::Duration;
 
@@ -19,6 +20,18 @@ pub(crate) async fn sqlite() -> (MetaStore, tempfile::TempDir) {
     let url = format!("sqlite://{}/meta.db?mode=rwc", dir.path().display());
     let store = MetaStore::connect(&url, 2).await.unwrap();
     (store, dir)
+}
+
+/// Two hosted registries, `main` and `other`, on a fresh store: their ids.
+pub(crate) async fn main_and_other(store: &MetaStore) -> (i64, i64) {
+    let mut ids = [0; 2];
+    for (id, name) in ids.iter_mut().zip(["main", "other"]) {
+        *id = store
+            .ensure_registry(name, crate::domain::RegistryKind::Hosted)
+            .await
+            .unwrap();
+    }
+    (ids[0], ids[1])
 }
 
 /// A PostgreSQL database created for one test; [`FreshPostgres::drop`] it.

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::db::{Backend, MetaStore};
-use crate::tables::remove_owner;
+use crate::tables::{remove_owner, Holder};
 use crate::StoreError;
 
 /// The type of one column.
@@ -387,7 +387,7 @@ impl MetaStore {
         let mut removed = 0;
         for key in rows {
             if !keep.contains(&key) {
-                remove_owner(&mut w.tx, key.0, key.1).await?;
+                remove_owner(&mut w.tx, key.0, Holder::User, key.1).await?;
                 removed += 1;
             }
         }

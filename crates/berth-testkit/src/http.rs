@@ -67,6 +67,22 @@ impl Reply {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
     }
 
+    /// Fails the test unless the body contains every one of `wants`.
+    #[track_caller]
+    pub fn assert_has(&self, wants: &[&str]) {
+        for want in wants {
+            assert!(self.text.contains(want), "{want} missing: {}", self.text);
+        }
+    }
+
+    /// Fails the test if the body contains any of `unwanted`.
+    #[track_caller]
+    pub fn assert_lacks(&self, unwanted: &[&str]) {
+        for bad in unwanted {
+            assert!(!self.text.contains(bad), "{bad} present: {}", self.text);
+        }
+    }
+
     /// The `detail` of cargo's `{"errors":[{"detail":..}]}`, if the body has
     /// that shape.
     pub fn detail(&self) -> Option<String> {

@@ -15,6 +15,7 @@ pub mod cargo;
 pub mod http;
 pub mod publish;
 pub mod server;
+pub mod stores;
 pub mod tarball;
 pub mod upstream;
 
@@ -29,9 +30,8 @@ pub use http::{
     send, sha256_hex, Reply,
 };
 pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
-pub use server::{
-    backend, berth_bin, listening_url, run_ok, Backend, Launch, Server, Startup, Stores,
-};
+pub use server::{listening_url, Launch, Server, Startup};
+pub use stores::{backend, berth_bin, run_ok, Backend, Stores};
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
 pub use upstream::{Answer, Fixture, Mode};
 

@@ -159,6 +159,15 @@ impl Fixture {
         self.answers.lock().unwrap().insert(path.into(), answer);
     }
 
+    /// Answers the index file of `name` (at cargo's path for it under
+    /// `/index/`) with `answer` from now on.
+    pub fn answer_index(&self, name: &str, answer: Answer) {
+        self.answer(
+            &format!("/index/{}", berth_protocol::index_path(name)),
+            answer,
+        );
+    }
+
     /// A `config.json` under `/index/` with this `dl`.
     pub fn set_dl(&self, dl: &str) {
         self.answer(

@@ -10,14 +10,16 @@ use berth_testkit::{backend, crate_file, http_from, publish_raw, Backend, Server
 use reqwest::Method;
 use serde_json::Value;
 
-/// `berth audit ARGS --json`, one object per line.
-fn audit_json(server: &Server, args: &[&str]) -> Vec<Value> {
-    let mut all = vec!["audit", "--json"];
-    all.extend_from_slice(args);
-    let out = server.try_berth(&all).unwrap_or_else(|e| panic!("{e}"));
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+/// A server with these users (a token of each), the first of whom has
+/// published `name` 1.0.0.
+fn with_crate<const N: usize>(logins: [&str; N], name: &str) -> (Server, [String; N]) {
+    let (server, tokens) = Server::with_users(logins);
+    let k = crate_file(name, "1.0.0", "pub fn a() {}\n");
+    assert_eq!(
+        publish_raw(&server.url, &tokens[0], name, "1.0.0", &k),
+        Some(200)
+    );
+    (server, tokens)
 }
 
 /// `berth audit verify`: `Ok(stdout)` or `Err(stderr)`.
@@ -82,7 +84,7 @@ fn every_change_is_recorded_once_and_refusals_too() {
     // Refused: bob is no owner any more.
     assert_eq!(send(&server, Method::DELETE, yank, &bob, None), 403);
 
-    let rows = audit_json(&server, &[]);
+    let rows = server.audit_json(&[]);
     let mut counts: BTreeMap<(String, String, String, String), usize> = BTreeMap::new();
     for r in &rows {
         *counts.entry(key(r)).or_default() += 1;
@@ -136,17 +138,17 @@ fn every_change_is_recorded_once_and_refusals_too() {
     );
 
     // Filters.
-    let publishes = audit_json(&server, &["--actor", "alice", "--action", "publish"]);
+    let publishes = server.audit_json(&["--actor", "alice", "--action", "publish"]);
     assert_eq!(publishes.len(), 2);
-    let by_bob = audit_json(&server, &["--actor", "bob", "--crate", "logged"]);
+    let by_bob = server.audit_json(&["--actor", "bob", "--crate", "logged"]);
     assert_eq!(by_bob.len(), 3, "two refusals and bob's owner.remove");
     assert_eq!(
-        audit_json(&server, &["--since", "2000-01-01"]).len(),
+        server.audit_json(&["--since", "2000-01-01"]).len(),
         rows.len()
     );
-    assert!(audit_json(&server, &["--since", "2999-01-01"]).is_empty());
+    assert!(server.audit_json(&["--since", "2999-01-01"]).is_empty());
     assert_eq!(
-        audit_json(&server, &["--since-secs", "3600"]).len(),
+        server.audit_json(&["--since-secs", "3600"]).len(),
         rows.len()
     );
     let text = server.try_berth(&["audit", "--crate", "logged", "--action", "unyank"]);
@@ -211,7 +213,7 @@ fn verify_names_an_edited_or_a_deleted_entry() {
             Some(200)
         );
     }
-    let rows = audit_json(&server, &[]);
+    let rows = server.audit_json(&[]);
     assert_eq!(rows.len(), 6, "server.start, user, token, 3 publishes");
     verify(&server).unwrap();
 
@@ -294,7 +296,7 @@ fn concurrent_writers_leave_one_unbroken_chain() {
             }
         });
     });
-    let rows = audit_json(&n1, &[]);
+    let rows = n1.audit_json(&[]);
     let writes = 3 * per_writer * 2;
     let starts = 1 + others.len();
     assert_eq!(
@@ -311,26 +313,10 @@ fn concurrent_writers_leave_one_unbroken_chain() {
 
 #[test]
 fn one_caller_repeating_a_refused_request_is_recorded_at_a_bounded_rate() {
-    let (server, [alice, mallory]) = Server::with_users(["alice", "mallory"]);
-    let ok = publish_raw(
-        &server.url,
-        &alice,
-        "guarded",
-        "1.0.0",
-        &crate_file("guarded", "1.0.0", "pub fn g() {}\n"),
-    );
-    assert_eq!(ok, Some(200));
+    let (server, [alice, mallory]) = with_crate(["alice", "mallory"], "guarded");
     // The budget is per clock minute (Unix time / 60): start the loop early
     // in a minute so that it ends within the same one.
-    let unix = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
-    if unix() % 60 > 45 {
-        std::thread::sleep(std::time::Duration::from_secs(61 - unix() % 60));
-    }
+    early_in_a_minute(45);
     // Mallory, not an owner, tries to yank 100 times within a few seconds.
     let path = "/r/main/api/v1/crates/guarded/1.0.0/yank";
     let minute = unix() / 60;
@@ -338,7 +324,7 @@ fn one_caller_repeating_a_refused_request_is_recorded_at_a_bounded_rate() {
         assert_eq!(send(&server, Method::DELETE, path, &mallory, None), 403);
     }
     assert_eq!(unix() / 60, minute, "100 refusals took over 14 s");
-    let rows = audit_json(&server, &["--actor", "mallory", "--action", "yank"]);
+    let rows = server.audit_json(&["--actor", "mallory", "--action", "yank"]);
     let cap = berth_store::REFUSALS_PER_CALLER_MINUTE as usize;
     // Each refusal is answered; only the per-minute budget is written, and
     // the last row written says that more were not.
@@ -349,19 +335,14 @@ fn one_caller_repeating_a_refused_request_is_recorded_at_a_bounded_rate() {
     // Other callers' refusals are still recorded, and so are changes.
     assert_eq!(send(&server, Method::DELETE, path, "berth_nope", None), 401);
     assert_eq!(send(&server, Method::DELETE, path, &alice, None), 200);
-    let yanks = audit_json(&server, &["--actor", "alice", "--action", "yank"]);
+    let yanks = server.audit_json(&["--actor", "alice", "--action", "yank"]);
     assert_eq!(yanks.len(), 1);
     assert_eq!(verify(&server).map(|_| ()), Ok(()));
 }
 
 #[test]
 fn verify_refuses_unchained_rows_after_the_chain_began() {
-    let (server, [alice]) = Server::with_users(["alice"]);
-    let k = crate_file("unchained", "1.0.0", "pub fn a() {}\n");
-    assert_eq!(
-        publish_raw(&server.url, &alice, "unchained", "1.0.0", &k),
-        Some(200)
-    );
+    let (server, _) = with_crate(["alice"], "unchained");
     let ok = verify(&server).unwrap();
     let head = ok.rsplit("head ").next().unwrap().trim().to_string();
 
@@ -401,12 +382,7 @@ fn verify_refuses_unchained_rows_after_the_chain_began() {
 
 #[test]
 fn verify_finds_the_start_of_the_chain_removed() {
-    let (server, [alice]) = Server::with_users(["alice"]);
-    let k = crate_file("headless", "1.0.0", "pub fn a() {}\n");
-    assert_eq!(
-        publish_raw(&server.url, &alice, "headless", "1.0.0", &k),
-        Some(200)
-    );
+    let (server, _) = with_crate(["alice"], "headless");
     verify(&server).unwrap();
     // The first two entries deleted, and the next one made to look like
     // the start of the chain (its prev_hash cleared): still found.
@@ -443,27 +419,25 @@ fn unix() -> u64 {
         .as_secs()
 }
 
+/// Waits for the next clock minute unless at most `latest` seconds of
+/// this one have gone.
+fn early_in_a_minute(latest: u64) {
+    if unix() % 60 > latest {
+        std::thread::sleep(std::time::Duration::from_secs(61 - unix() % 60));
+    }
+}
+
 /// Alice's crate `guarded`, then `flood` (which fills the minute's
 /// refusal rows as an attacker can), then mallory's refused yank of it:
 /// that refusal is in the log all the same.
 fn flood_then_denied_yank(flood: impl FnOnce(&Server)) {
-    let (server, [alice, mallory]) = Server::with_users(["alice", "mallory"]);
-    let ok = publish_raw(
-        &server.url,
-        &alice,
-        "guarded",
-        "1.0.0",
-        &crate_file("guarded", "1.0.0", "pub fn g() {}\n"),
-    );
-    assert_eq!(ok, Some(200));
+    let (server, [_, mallory]) = with_crate(["alice", "mallory"], "guarded");
     // The budget is per clock minute: flood and yank within one.
-    if unix() % 60 > 40 {
-        std::thread::sleep(std::time::Duration::from_secs(61 - unix() % 60));
-    }
+    early_in_a_minute(40);
     flood(&server);
     let path = "/r/main/api/v1/crates/guarded/1.0.0/yank";
     assert_eq!(send(&server, Method::DELETE, path, &mallory, None), 403);
-    let rows = audit_json(&server, &["--action", "yank"]);
+    let rows = server.audit_json(&["--action", "yank"]);
     let keys: Vec<_> = rows.iter().map(|r| (key(r), r["actor"].clone())).collect();
     assert_eq!(
         keys,
@@ -516,7 +490,7 @@ fn many_restricted_tokens_of_one_user_never_keep_a_refusal_out_of_the_log() {
                 });
             }
         });
-        let rows = audit_json(server, &["--action", "token.restricted"]);
+        let rows = server.audit_json(&["--action", "token.restricted"]);
         let cap = berth_store::REFUSALS_PER_CALLER_MINUTE as usize;
         assert!(rows.len() <= 2 * cap, "{} rows for one user", rows.len());
     });
@@ -670,7 +644,7 @@ fn every_refusal_class_and_every_web_sign_in_is_recorded() {
     // The background write of a read refusal lands within a moment.
     let mut rows = Vec::new();
     for _ in 0..50 {
-        rows = audit_json(&server, &[]);
+        rows = server.audit_json(&[]);
         if rows.iter().any(|r| r["action"] == "access.denied") {
             break;
         }

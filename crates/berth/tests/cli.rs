@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use berth_testkit::server::berth_bin;
+use berth_testkit::stores::berth_bin;
 use berth_testkit::{Server, Stores};
 use insta::assert_snapshot;
 
@@ -185,7 +185,7 @@ fn a_missing_user_names_the_database_looked_in() {
         stderr.contains("no user `nobody`") && stderr.contains("berth looked in the database"),
         "{stderr}"
     );
-    if server.stores.backend() == berth_testkit::server::Backend::Sqlite {
+    if server.stores.backend() == berth_testkit::stores::Backend::Sqlite {
         let db = server.data_dir.join("berth.db");
         assert!(stderr.contains(&db.display().to_string()), "{stderr}");
     }

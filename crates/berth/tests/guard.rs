@@ -11,12 +11,7 @@ use serde_json::Value;
 
 /// `berth audit --json --action ACTION`, one object per line.
 fn audit(server: &Server, action: &str) -> Vec<Value> {
-    let out = server
-        .try_berth(&["audit", "--json", "--action", action])
-        .unwrap_or_else(|e| panic!("{e}"));
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+    server.audit_json(&["--action", action])
 }
 
 /// The `client_addr` of each row.

@@ -35,17 +35,23 @@ fn log_lines_with(server: &Server, needle: &str) -> Vec<String> {
     }
 }
 
+/// Asks for the owners of a crate that does not exist, with this
+/// `X-Request-Id`.
+fn missing_owners(server: &Server, request_id: &str) -> reqwest::blocking::Response {
+    server
+        .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
+        .header("X-Request-Id", request_id)
+        .send()
+        .unwrap()
+}
+
 #[test]
 fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
     let server = Server::start();
 
     // The client's id is kept: in the header, at the end of the detail
     // cargo prints, and on the server's log lines for the request.
-    let r = server
-        .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
-        .header("X-Request-Id", "ci-run-42.step:7")
-        .send()
-        .unwrap();
+    let r = missing_owners(&server, "ci-run-42.step:7");
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-request-id"], "ci-run-42.step:7");
     assert_eq!(
@@ -63,11 +69,7 @@ fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
     // An id that is not sane (spaces, too long) is replaced by one the
     // server makes, used the same way.
     for bad in ["has spaces", &"x".repeat(129), "quote\"d"] {
-        let r = server
-            .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
-            .header("X-Request-Id", bad)
-            .send()
-            .unwrap();
+        let r = missing_owners(&server, bad);
         let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
         assert_eq!(id.len(), 16, "{id}");
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
@@ -94,11 +96,7 @@ fn a_request_id_reaches_the_response_the_error_body_and_the_log() {
 #[test]
 fn json_log_lines_carry_the_request_span() {
     let server = Server::start_with_config("[log]\nformat = \"json\"\n");
-    let r = server
-        .request(reqwest::Method::GET, "/r/main/api/v1/crates/nothere/owners")
-        .header("X-Request-Id", "json-run-1")
-        .send()
-        .unwrap();
+    let r = missing_owners(&server, "json-run-1");
     assert_eq!(r.status(), 404);
     let lines = log_lines_with(&server, "json-run-1");
     let line: serde_json::Value = lines
@@ -761,6 +759,15 @@ fn a_backup_of_sqlite_and_files_restores_into_postgres_and_s3() {
     publish_extends_the_restored_chain(&restored, &token);
 }
 
+/// The `openssl req` arguments for a new, unencrypted P-256 key.
+const NEW_P256_KEY: &[&str] = &[
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 /// Runs openssl in `dir`, failing the test on an error.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     berth_testkit::run_ok(Command::new("openssl").current_dir(dir).args(args));
@@ -776,23 +783,9 @@ fn leaf(dir: &std::path::Path, cn: &str, cert: &std::path::Path, key: &std::path
          keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "new.key",
-            "-out",
-            "new.csr",
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
+    let subject = format!("/CN={cn}");
+    let request = ["-keyout", "new.key", "-out", "new.csr", "-subj", &subject];
+    openssl(dir, &[&["req"], NEW_P256_KEY, &request].concat());
     openssl(
         dir,
         &[
@@ -861,26 +854,24 @@ fn cargo_publishes_and_fetches_over_https_and_a_renewed_certificate_needs_no_res
     openssl(
         d,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=berth-test-ca",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
+            &["req", "-x509"],
+            NEW_P256_KEY,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=berth-test-ca",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
     );
     let (cert, key) = (d.join("server.pem"), d.join("server.key"));
     leaf(d, "berth-first", &cert, &key);

@@ -30,6 +30,17 @@ fn config(upstream: &str, extra: &str) -> String {
     )
 }
 
+/// GETs `path` from the proxy, which must answer 502 (Bad Gateway); the
+/// body.
+#[track_caller]
+fn bad_gateway(proxy: &Server, path: &str) -> String {
+    let r = proxy.get(path);
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert_eq!(status, 502, "{path}: {body}");
+    body
+}
+
 #[test]
 fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
     let upstream = Fixture::on("127.0.0.1");
@@ -60,10 +71,7 @@ fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
     // `dl`, once with nothing there.
     upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", upstream.url));
     for (name, dl) in [("lure", Some(b"other bytes".to_vec())), ("bait", None)] {
-        upstream.answer(
-            &format!("/index/{}", index_path(name)),
-            Answer::ok(line(name, "1.0.0", &cksum)),
-        );
+        upstream.answer_index(name, Answer::ok(line(name, "1.0.0", &cksum)));
         if let Some(bytes) = dl {
             upstream.answer(&format!("/dl/{name}/1.0.0"), Answer::ok(bytes));
         }
@@ -96,8 +104,8 @@ fn a_hostile_upstream_cannot_name_a_private_crate_by_its_checksum() {
             .body(),
     );
     assert!(r.ok(), "{}", r.text);
-    upstream.answer(
-        &format!("/index/{}", index_path("shared")),
+    upstream.answer_index(
+        "shared",
         Answer::ok(line("shared", "1.0.0", &sha256_hex(&shared))),
     );
     upstream.answer("/dl/shared/1.0.0", Answer::ok(shared.clone()));
@@ -112,17 +120,14 @@ fn an_index_redirect_to_another_host_is_not_followed() {
     let upstream = Fixture::on("127.0.0.1");
     let other = Fixture::on("127.0.0.2");
     let cksum = "ab".repeat(32);
-    other.answer(
-        &format!("/index/{}", index_path("moved")),
-        Answer::ok(line("moved", "6.6.6", &cksum)),
-    );
-    upstream.answer(
-        &format!("/index/{}", index_path("moved")),
+    other.answer_index("moved", Answer::ok(line("moved", "6.6.6", &cksum)));
+    upstream.answer_index(
+        "moved",
         Answer::redirect(&format!("{}/index/{}", other.url, index_path("moved"))),
     );
     // A redirect within the upstream's own host is followed.
-    upstream.answer(
-        &format!("/index/{}", index_path("local")),
+    upstream.answer_index(
+        "local",
         Answer::redirect(&format!("{}/elsewhere/local", upstream.url)),
     );
     upstream.answer(
@@ -131,14 +136,11 @@ fn an_index_redirect_to_another_host_is_not_followed() {
     );
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
 
-    let r = proxy.get(&format!("/r/public/index/{}", index_path("moved")));
-    let status = r.status().as_u16();
-    let body = r.text().unwrap();
+    let body = bad_gateway(&proxy, &format!("/r/public/index/{}", index_path("moved")));
     assert!(
         !body.contains("6.6.6"),
         "the foreign index was served: {body}"
     );
-    assert_eq!(status, 502, "{body}");
     let host = other.url.trim_start_matches("http://");
     assert!(
         body.contains(&format!("redirected to another host `{host}`"))
@@ -160,23 +162,17 @@ fn a_dl_on_another_host_is_not_fetched() {
     other.answer("/dl/far/1.0.0", Answer::ok(inside.clone()));
     upstream.set_dl(&format!("{}/dl/{{crate}}/{{version}}", other.url));
     let cksum = "cd".repeat(32);
-    upstream.answer(
-        &format!("/index/{}", index_path("far")),
-        Answer::ok(line("far", "1.0.0", &cksum)),
-    );
+    upstream.answer_index("far", Answer::ok(line("far", "1.0.0", &cksum)));
     // A download redirected off the upstream's host is not followed either.
     let near = crate_file("near", "1.0.0", "pub fn n() {}\n");
-    upstream.answer(
-        &format!("/index/{}", index_path("near")),
+    upstream.answer_index(
+        "near",
         Answer::ok(line("near", "1.0.0", &sha256_hex(&near))),
     );
     other.answer("/dl/near/1.0.0", Answer::ok(near.clone()));
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
 
-    let r = proxy.get("/r/public/api/v1/crates/far/1.0.0/download");
-    let status = r.status().as_u16();
-    let body = r.text().unwrap();
-    assert_eq!(status, 502, "{body}");
+    let body = bad_gateway(&proxy, "/r/public/api/v1/crates/far/1.0.0/download");
     assert!(
         !body.contains(&sha256_hex(&inside)),
         "the foreign answer's checksum was echoed: {body}"
@@ -197,10 +193,7 @@ fn a_dl_on_another_host_is_not_fetched() {
     let port = third.url.rsplit(':').next().unwrap();
     upstream.set_dl(&format!("http://localhost:{port}/dl/{{crate}}/{{version}}"));
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
-    let r = proxy.get("/r/public/api/v1/crates/far/1.0.0/download");
-    let status = r.status().as_u16();
-    let body = r.text().unwrap();
-    assert_eq!(status, 502, "{body}");
+    let body = bad_gateway(&proxy, "/r/public/api/v1/crates/far/1.0.0/download");
     assert!(
         body.contains("`localhost` resolves only to internal addresses"),
         "{body}"
@@ -215,10 +208,7 @@ fn a_dl_on_another_host_is_not_fetched() {
     );
     // The proxy caches config.json for the index TTL; ask a fresh proxy.
     let proxy = Server::start_with_config(&config(&upstream.index_url(), ""));
-    let r = proxy.get("/r/public/api/v1/crates/near/1.0.0/download");
-    let status = r.status().as_u16();
-    let body = r.text().unwrap();
-    assert_eq!(status, 502, "{body}");
+    let body = bad_gateway(&proxy, "/r/public/api/v1/crates/near/1.0.0/download");
     assert!(
         body.contains(&format!("redirected to another host `{host}`")),
         "{body}"
@@ -251,19 +241,23 @@ fn big_index_file(name: &str, size: usize) -> Vec<u8> {
     out
 }
 
-#[test]
-fn many_large_upstream_index_files_stay_within_the_memory_budget() {
-    const FILES: usize = 16;
-    const SIZE: usize = 4 << 20;
-    const BUDGET: u64 = 16 << 20;
-    const CACHE: u64 = 4 << 20;
+/// The memory tests' sizes: each large index file, the proxies' budget
+/// for index bodies in flight, and their index cache.
+const SIZE: usize = 4 << 20;
+const BUDGET: u64 = 16 << 20;
+const CACHE: u64 = 4 << 20;
+
+/// An upstream with `files` index files of about [`SIZE`] bytes, named
+/// `{prefix}NN`, and a proxy of it held to [`BUDGET`] and [`CACHE`],
+/// started with two malloc arenas: glibc keeps what each thread's arena
+/// freed, and with many arenas the peak counts every arena's largest past
+/// use, whatever was live at once; with two, the peak measures what the
+/// server held at once.
+fn proxy_of_large_files(prefix: &str, files: usize) -> (Fixture, Server, Vec<String>) {
     let upstream = Fixture::on("127.0.0.1");
-    let names: Vec<String> = (0..FILES).map(|i| format!("huge{i:02}")).collect();
+    let names: Vec<String> = (0..files).map(|i| format!("{prefix}{i:02}")).collect();
     for name in &names {
-        upstream.answer(
-            &format!("/index/{}", index_path(name)),
-            Answer::ok(big_index_file(name, SIZE)),
-        );
+        upstream.answer_index(name, Answer::ok(big_index_file(name, SIZE)));
     }
     let toml = config(
         &upstream.index_url(),
@@ -273,18 +267,18 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
             8 << 20
         ),
     );
-    // glibc keeps what each thread's arena freed; with many arenas the peak
-    // counts every arena's largest past use, whatever was live at once.
-    // Two arenas make the peak measure what the server held at once.
     let launch = Launch {
         env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
         ..Launch::default()
     };
     let proxy = Server::launch(Stores::new(), &toml, launch)
         .unwrap_or_else(|log| panic!("berth serve did not start: {log}"));
-    assert_eq!(proxy.get("/r/main/index/config.json").status(), 200);
-    let (before, _) = proxy.memory_kib();
+    (upstream, proxy, names)
+}
 
+/// Asks for every index file of `names` at once, one thread each, runs
+/// `meanwhile`, and checks that each file is served whole.
+fn flood_index_files(proxy: &Server, names: &[String], meanwhile: impl FnOnce()) {
     let url = proxy.url.clone();
     let flood: Vec<_> = names
         .iter()
@@ -296,14 +290,20 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
             })
         })
         .collect();
-    // A small request answers while the flood runs.
-    let r = proxy.get("/r/main/index/config.json");
-    assert_eq!(r.status(), 200);
+    meanwhile();
     for t in flood {
         let (status, len) = t.join().unwrap();
         assert_eq!(status, 200);
         assert!(len >= SIZE);
     }
+}
+
+/// Fails the test unless the proxy's peak memory grew from `before` (KiB)
+/// by at most the budget (files being read and stored), the memo (the index
+/// cache's budget), files whose answers are being written, and 32 MiB for
+/// the database's page caches and the rest.
+#[track_caller]
+fn assert_growth_within_budget(proxy: &Server, before: u64) {
     let peak = proxy.peak_rss_kib();
     let grown_mib = peak.saturating_sub(before) / 1024;
     eprintln!(
@@ -311,11 +311,6 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
         before / 1024,
         peak / 1024
     );
-    // The budget (files being read and stored), the memo (the index cache's
-    // budget), files whose answers are being written, and 32 MiB for the
-    // database's page caches and the rest. Before the budget, all 16 files
-    // were read at once, each costing several times its size (165-175 MiB
-    // grown here).
     let bound = (BUDGET + CACHE + 6 * SIZE as u64) / (1 << 20) + 32;
     assert!(
         grown_mib <= bound,
@@ -323,25 +318,19 @@ fn many_large_upstream_index_files_stay_within_the_memory_budget() {
     );
 }
 
-/// Asks for every index file of `names` at once, one thread each, and
-/// checks that each is served whole.
-fn flood_index_files(proxy: &Server, names: &[String], size: usize) {
-    let url = proxy.url.clone();
-    let flood: Vec<_> = names
-        .iter()
-        .map(|name| {
-            let u = format!("{url}/r/public/index/{}", index_path(name));
-            std::thread::spawn(move || {
-                let r = http().get(&u).send().unwrap();
-                (r.status().as_u16(), r.bytes().unwrap().len())
-            })
-        })
-        .collect();
-    for t in flood {
-        let (status, len) = t.join().unwrap();
-        assert_eq!(status, 200);
-        assert!(len >= size);
-    }
+#[test]
+fn many_large_upstream_index_files_stay_within_the_memory_budget() {
+    let (_upstream, proxy, names) = proxy_of_large_files("huge", 16);
+    assert_eq!(proxy.get("/r/main/index/config.json").status(), 200);
+    let (before, _) = proxy.memory_kib();
+    flood_index_files(&proxy, &names, || {
+        // A small request answers while the flood runs.
+        let r = proxy.get("/r/main/index/config.json");
+        assert_eq!(r.status(), 200);
+    });
+    // Before the budget, all 16 files were read at once, each costing
+    // several times its size (165-175 MiB grown here).
+    assert_growth_within_budget(&proxy, before);
 }
 
 #[test]
@@ -349,69 +338,30 @@ fn many_large_stored_index_files_stay_within_the_memory_budget() {
     // The files are fetched once, then served from the database (fresh
     // for the index TTL) after a restart emptied the memo: loading and
     // building them is bounded by the same budget as reading them.
-    const FILES: usize = 32;
-    const SIZE: usize = 4 << 20;
-    const BUDGET: u64 = 16 << 20;
-    const CACHE: u64 = 4 << 20;
-    let upstream = Fixture::on("127.0.0.1");
-    let names: Vec<String> = (0..FILES).map(|i| format!("kept{i:02}")).collect();
-    for name in &names {
-        upstream.answer(
-            &format!("/index/{}", index_path(name)),
-            Answer::ok(big_index_file(name, SIZE)),
-        );
-    }
-    let toml = config(
-        &upstream.index_url(),
-        &format!(
-            "[limits]\nmax_index_file_bytes = {}\nindex_cache_bytes = {CACHE}\n\
-             proxy_index_buffer_bytes = {BUDGET}",
-            8 << 20
-        ),
-    );
-    let launch = Launch {
-        env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
-        ..Launch::default()
-    };
-    let mut proxy = Server::launch(Stores::new(), &toml, launch)
-        .unwrap_or_else(|log| panic!("berth serve did not start: {log}"));
-    flood_index_files(&proxy, &names, SIZE);
+    let (upstream, mut proxy, names) = proxy_of_large_files("kept", 32);
+    flood_index_files(&proxy, &names, || {});
     proxy.restart();
     assert_eq!(proxy.get("/r/main/index/config.json").status(), 200);
     let asked = upstream.asked().len();
     let (before, _) = proxy.memory_kib();
-    flood_index_files(&proxy, &names, SIZE);
+    flood_index_files(&proxy, &names, || {});
     assert_eq!(upstream.asked().len(), asked, "served from the database");
-    let peak = proxy.peak_rss_kib();
-    let grown_mib = peak.saturating_sub(before) / 1024;
-    eprintln!(
-        "RSS before the flood {} MiB, peak {} MiB, grown {grown_mib} MiB",
-        before / 1024,
-        peak / 1024
-    );
     // As for files read from the upstream. Before stored files were
     // bounded, all 32 were loaded and built at once (130 MiB and more
     // grown here).
-    let bound = (BUDGET + CACHE + 6 * SIZE as u64) / (1 << 20) + 32;
-    assert!(
-        grown_mib <= bound,
-        "RSS grew by {grown_mib} MiB during the flood (bound {bound} MiB)"
-    );
+    assert_growth_within_budget(&proxy, before);
 }
 
 #[test]
 fn upstream_index_files_over_the_limit_are_refused_declared_or_not() {
     let upstream = Fixture::on("127.0.0.1");
     let fits = big_index_file("fits", 600 << 10);
-    upstream.answer(
-        &format!("/index/{}", index_path("fits")),
-        Answer::undeclared(fits.clone()),
-    );
+    upstream.answer_index("fits", Answer::undeclared(fits.clone()));
     for (name, answer) in [
         ("over", Answer::undeclared(big_index_file("over", 2 << 20))),
         ("overt", Answer::ok(big_index_file("overt", 2 << 20))),
     ] {
-        upstream.answer(&format!("/index/{}", index_path(name)), answer);
+        upstream.answer_index(name, answer);
     }
     let proxy = Server::start_with_config(&config(
         &upstream.index_url(),
@@ -422,9 +372,7 @@ fn upstream_index_files_over_the_limit_are_refused_declared_or_not() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().unwrap().to_vec(), fits);
     for name in ["over", "overt"] {
-        let r = proxy.get(&format!("/r/public/index/{}", index_path(name)));
-        assert_eq!(r.status(), 502, "{name}");
-        let body = r.text().unwrap();
+        let body = bad_gateway(&proxy, &format!("/r/public/index/{}", index_path(name)));
         assert!(
             body.contains("larger than 1048576 bytes (limits.max_index_file_bytes)"),
             "{name}: {body}"

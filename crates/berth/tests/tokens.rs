@@ -8,24 +8,9 @@ use berth_testkit::{send, Cargo, Reply, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// `berth audit --json ARGS`, one object per line.
-fn audit(server: &Server, args: &[&str]) -> Vec<Value> {
-    let mut all = vec!["audit", "--json"];
-    all.extend_from_slice(args);
-    let out = server.try_berth(&all).unwrap_or_else(|e| panic!("{e}"));
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
 /// `berth token list --user LOGIN --json`.
 fn token_list(server: &Server, login: &str) -> Vec<Value> {
-    let out = server
-        .try_berth(&["token", "list", "--user", login, "--json"])
-        .unwrap_or_else(|e| panic!("{e}"));
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+    server.json_lines(&["token", "list", "--user", login, "--json"])
 }
 
 /// A request with a token.
@@ -104,7 +89,8 @@ fn crate_patterns_limit_publish_yank_and_owners() {
     assert_eq!(owners.status, 200, "{}", owners.text);
 
     // The refusals are audited, with the patterns.
-    let denied: Vec<(String, String)> = audit(&server, &[])
+    let denied: Vec<(String, String)> = server
+        .audit_json(&[])
         .iter()
         .filter(|r| r["outcome"] == "denied")
         .map(|r| {
@@ -234,7 +220,7 @@ fn a_registry_restricted_token_works_on_its_registry_only() {
 
     // The refusals are audited; a registry that does not exist is refused
     // at creation.
-    let restricted = audit(&server, &["--action", "token.restricted"]);
+    let restricted = server.audit_json(&["--action", "token.restricted"]);
     assert!(restricted.len() >= 8, "{restricted:?}");
     assert!(restricted
         .iter()
@@ -357,9 +343,9 @@ fn expiry_names_listing_and_revoking() {
     );
 
     // Creation and revocation are audited.
-    let created = audit(&server, &["--action", "token.create"]);
+    let created = server.audit_json(&["--action", "token.create"]);
     assert_eq!(created.len(), 4, "{created:?}");
-    let revoked = audit(&server, &["--action", "token.revoke"]);
+    let revoked = server.audit_json(&["--action", "token.revoke"]);
     assert_eq!(revoked.len(), 1, "{revoked:?}");
 }
 
@@ -481,7 +467,8 @@ fn own_tokens_through_the_management_api() {
         .find(|t| t["name"] == "laptop")
         .unwrap()["id"]
         .clone();
-    let rows: Vec<(String, String, Value)> = audit(&server, &["--actor", "alice"])
+    let rows: Vec<(String, String, Value)> = server
+        .audit_json(&["--actor", "alice"])
         .iter()
         .filter(|r| r["action"].as_str().unwrap().starts_with("token."))
         .map(|r| {
@@ -553,7 +540,7 @@ fn a_token_limited_to_addresses_is_refused_from_others() {
     let err = cargo.publish_refused(&dir, "main");
     assert!(err.contains("is limited to certain addresses"), "{err}");
 
-    let rows = audit(&server, &["--action", "token.restricted"]);
+    let rows = server.audit_json(&["--action", "token.restricted"]);
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r["client_addr"] == "127.0.0.1"
         && r["outcome"] == "denied"
@@ -652,7 +639,8 @@ fn revoking_needs_the_revoked_tokens_rights_and_takes_the_tokens_it_made() {
         ]
     );
     // Each refusal and each revoked token has its row.
-    let rows: Vec<(String, String)> = audit(&server, &["--action", "token.revoke"])
+    let rows: Vec<(String, String)> = server
+        .audit_json(&["--action", "token.revoke"])
         .iter()
         .map(|r| {
             (
@@ -824,7 +812,8 @@ fn operators_disable_enable_promote_and_remove_users() {
     let err = server.try_berth(&["user", "remove", "nobody"]).unwrap_err();
     assert!(err.contains("user with login `nobody`"), "{err}");
 
-    let rows: Vec<(String, String)> = audit(&server, &[])
+    let rows: Vec<(String, String)> = server
+        .audit_json(&[])
         .iter()
         .filter(|r| {
             r["action"]
@@ -849,7 +838,7 @@ fn operators_disable_enable_promote_and_remove_users() {
     .map(|(a, d)| (a.to_string(), d.to_string()))
     .collect();
     assert_eq!(rows, expected);
-    for r in audit(&server, &["--action", "user.remove"]) {
+    for r in server.audit_json(&["--action", "user.remove"]) {
         assert!(r["actor"].as_str().unwrap().starts_with("cli:"), "{r}");
     }
 }

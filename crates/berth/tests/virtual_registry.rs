@@ -84,8 +84,9 @@ fn company_cargo(server: &Server, token: &str) -> Cargo {
     cargo
 }
 
-#[test]
-fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
+/// An upstream Berth whose `main` has `leaf` 1.0.0 (published by
+/// `publicist`), and that user's cargo.
+fn upstream_with_leaf() -> (Server, Cargo) {
     let upstream = Server::start();
     let up_cargo = Cargo::for_new_user(&upstream, "publicist");
     let leaf = library(
@@ -95,6 +96,67 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
         "pub fn leaf() -> &'static str { \"public leaf\" }\n",
     );
     up_cargo.publish(&leaf);
+    (upstream, up_cargo)
+}
+
+/// Publishes the private `acme-core` and `acme-app` (which depends on it
+/// and on the public `leaf`, with no registry keys) through `company`;
+/// checks that the app's index line records `acme-core` as this registry's,
+/// and returns the `registry` it records for `leaf`.
+fn publish_core_and_app(cargo: &Cargo, company: &Server) -> serde_json::Value {
+    let core = library(
+        cargo,
+        "acme-core",
+        "1.0.0",
+        "pub fn core() -> &'static str { \"private core\" }\n",
+    );
+    cargo.publish_to(&core, "company");
+    let app_lib = package(
+        cargo,
+        "acme-app",
+        "1.0.0",
+        "acme-core = \"1\"\nleaf = \"1\"",
+        "pub fn app() -> String { format!(\"{} + {}\", acme_core::core(), leaf::leaf()) }\n",
+        false,
+    );
+    cargo.publish_to(&app_lib, "company");
+    let line = single_line(company, "/r/main/index/ac/me/acme-app");
+    let deps = line["deps"].as_array().unwrap();
+    let dep = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap().clone();
+    assert!(
+        dep("acme-core").get("registry").is_none(),
+        "hosted name recorded as this registry: {line}"
+    );
+    dep("leaf")["registry"].clone()
+}
+
+/// A project that uses the hosted registry `main` directly, with the
+/// public source replaced by the proxy `public` alone, builds and runs the
+/// acme app: its `acme-core` is the private 1.0.0 from `main`. Returns the
+/// cargo home and the project's directory.
+fn direct_user_of_main(company: &Server, token: &str) -> (Cargo, PathBuf) {
+    let mut direct = Cargo::with_registries(
+        &[("main", company.index_url("main"))],
+        &format!(
+            "\n[source.crates-io]\nreplace-with = \"pub\"\n\n[source.pub]\nregistry = \"{}\"\n",
+            company.index_url("public")
+        ),
+    );
+    direct.set_token(Some(token));
+    let bin = run_acme_app(
+        &direct,
+        "direct-app",
+        "acme-app = { version = \"1\", registry = \"main\" }",
+    );
+    let (v, src) = lock_version(&bin, "acme-core");
+    assert_eq!(v, "1.0.0");
+    assert!(src.contains("/r/main/index/"), "{src}");
+    (direct, bin)
+}
+
+#[test]
+fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
+    let (upstream, up_cargo) = upstream_with_leaf();
 
     // What cargo calls the public source (it is recorded in lockfiles and
     // sent in publish metadata): learned from cargo itself, never written
@@ -118,34 +180,13 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
     );
     let cargo = company_cargo(&company, &token);
 
-    // A private crate, published through the virtual registry (to `main`).
-    let core = library(
-        &cargo,
-        "acme-core",
-        "1.0.0",
-        "pub fn core() -> &'static str { \"private core\" }\n",
-    );
-    cargo.publish_to(&core, "company");
+    // A private crate, published through the virtual registry (to `main`),
+    // and one that depends on it and on a public crate, with no registry
+    // keys.
+    let leaf_registry = publish_core_and_app(&cargo, &company);
     assert_eq!(company.get("/r/main/index/ac/me/acme-core").status(), 200);
-    // One that depends on it and on a public crate, with no registry keys.
-    let app_lib = package(
-        &cargo,
-        "acme-app",
-        "1.0.0",
-        "acme-core = \"1\"\nleaf = \"1\"",
-        "pub fn app() -> String { format!(\"{} + {}\", acme_core::core(), leaf::leaf()) }\n",
-        false,
-    );
-    cargo.publish_to(&app_lib, "company");
-    let line = single_line(&company, "/r/main/index/ac/me/acme-app");
-    let deps = line["deps"].as_array().unwrap();
-    let dep = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap().clone();
-    assert!(
-        dep("acme-core").get("registry").is_none(),
-        "hosted name recorded as this registry: {line}"
-    );
     assert_eq!(
-        dep("leaf")["registry"],
+        leaf_registry,
         alias.as_str(),
         "public dep keeps the public identifier"
     );
@@ -191,22 +232,7 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
 
     // Using the hosted registry directly (public source replaced by the
     // proxy alone): acme-app's acme-core is still the private one.
-    let mut direct = Cargo::with_registries(
-        &[("main", company.index_url("main"))],
-        &format!(
-            "\n[source.crates-io]\nreplace-with = \"pub\"\n\n[source.pub]\nregistry = \"{}\"\n",
-            company.index_url("public")
-        ),
-    );
-    direct.set_token(Some(&token));
-    let direct_bin = run_acme_app(
-        &direct,
-        "direct-app",
-        "acme-app = { version = \"1\", registry = \"main\" }",
-    );
-    let (v, src) = lock_version(&direct_bin, "acme-core");
-    assert_eq!(v, "1.0.0");
-    assert!(src.contains("/r/main/index/"), "{src}");
+    direct_user_of_main(&company, &token);
 
     // Yank, owners and search act on the owning member.
     let yank = |name: &'static str, undo: bool| {
@@ -272,15 +298,7 @@ fn one_endpoint_for_private_and_public_crates_without_dependency_confusion() {
 /// on a public crate works as before (issue 26).
 #[test]
 fn without_upstream_aliases_direct_users_of_the_hosted_registry_get_the_private_dependency() {
-    let upstream = Server::start();
-    let up_cargo = Cargo::for_new_user(&upstream, "publicist");
-    let leaf = library(
-        &up_cargo,
-        "leaf",
-        "1.0.0",
-        "pub fn leaf() -> &'static str { \"public leaf\" }\n",
-    );
-    up_cargo.publish(&leaf);
+    let (upstream, up_cargo) = upstream_with_leaf();
     // The upstream has a namesake of the private core, in range of `1`.
     let evil_core = library(
         &up_cargo,
@@ -312,49 +330,12 @@ fn without_upstream_aliases_direct_users_of_the_hosted_registry_get_the_private_
         .to_string();
 
     // The private core (a claimed name) and a crate that depends on it.
-    let core = library(
-        &cargo,
-        "acme-core",
-        "1.0.0",
-        "pub fn core() -> &'static str { \"private core\" }\n",
-    );
-    cargo.publish_to(&core, "company");
-    let app_lib = package(
-        &cargo,
-        "acme-app",
-        "1.0.0",
-        "acme-core = \"1\"\nleaf = \"1\"",
-        "pub fn app() -> String { format!(\"{} + {}\", acme_core::core(), leaf::leaf()) }\n",
-        false,
-    );
-    cargo.publish_to(&app_lib, "company");
-    let line = single_line(&company, "/r/main/index/ac/me/acme-app");
-    let deps = line["deps"].as_array().unwrap();
-    let dep = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap().clone();
-    assert!(
-        dep("acme-core").get("registry").is_none(),
-        "hosted name recorded as this registry: {line}"
-    );
-    assert_eq!(dep("leaf")["registry"], public_id.as_str(), "{line}");
+    let leaf_registry = publish_core_and_app(&cargo, &company);
+    assert_eq!(leaf_registry, public_id.as_str());
 
     // A project that uses the hosted registry directly, with the public
     // source replaced by the proxy (the upstream's acme-core 1.0.5 in reach).
-    let mut direct = Cargo::with_registries(
-        &[("main", company.index_url("main"))],
-        &format!(
-            "\n[source.crates-io]\nreplace-with = \"pub\"\n\n[source.pub]\nregistry = \"{}\"\n",
-            company.index_url("public")
-        ),
-    );
-    direct.set_token(Some(&token));
-    let bin = run_acme_app(
-        &direct,
-        "direct-app",
-        "acme-app = { version = \"1\", registry = \"main\" }",
-    );
-    let (v, src) = lock_version(&bin, "acme-core");
-    assert_eq!(v, "1.0.0");
-    assert!(src.contains("/r/main/index/"), "{src}");
+    let (direct, bin) = direct_user_of_main(&company, &token);
     let out = direct.ok(&bin, &["run", "--quiet"]);
     assert!(!out.contains("EVIL"), "{out}");
 }
@@ -511,13 +492,7 @@ fn a_public_virtual_registry_serves_a_private_member_only_to_its_readers() {
     );
     publish_to(&server, "vault", &alice, "shadow", "the private shadow");
 
-    let get = |path: &str, token: Option<&str>| {
-        let mut req = server.request(reqwest::Method::GET, path);
-        if let Some(t) = token {
-            req = req.header("Authorization", t);
-        }
-        berth_testkit::send(req).unwrap()
-    };
+    let get = |path: &str, token: Option<&str>| server.get_as(path, token);
     // Alice reads vault: its crates through `company`, and its `shadow`.
     let r = get("/r/vault/index/se/cr/secret-sauce", Some(&alice));
     assert_eq!(r.status, 200, "vault itself: {}", r.text);

@@ -85,6 +85,15 @@ impl<'a> Browser<'a> {
         r
     }
 
+    /// A browser signed in as `login` with the password `LOGIN-password`
+    /// ([`users_with_passwords`]).
+    #[track_caller]
+    fn signed_in(server: &'a Server, login: &str) -> Self {
+        let mut b = Browser::new(server);
+        b.login(login, &format!("{login}-password"));
+        b
+    }
+
     #[track_caller]
     fn login(&mut self, login: &str, password: &str) {
         let page = self.get("/login", 200);
@@ -115,6 +124,15 @@ fn assert_security_headers(path: &str, r: &Reply) {
     );
     assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
     assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
+}
+
+/// Adds users (`(login, administrator)`), each with the password
+/// `LOGIN-password`, in order.
+fn users_with_passwords(server: &Server, users: &[(&str, bool)]) {
+    for (login, admin) in users {
+        server.add_user(login, *admin);
+        server.set_password(login, &format!("{login}-password"));
+    }
 }
 
 /// The first CSRF field's value in a page.
@@ -159,31 +177,14 @@ fn publish(
 const CONFIG: &str =
     "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nprivate = true\n";
 
-fn grant(server: &Server, registry: &str, user: &str, role: &str) {
-    server
-        .try_berth(&[
-            "role",
-            "grant",
-            "--registry",
-            registry,
-            "--user",
-            user,
-            "--role",
-            role,
-        ])
-        .unwrap();
-}
-
 #[test]
 fn every_page_for_anonymous_ordinary_member_and_admin_users() {
     let server = Server::start_with_config(CONFIG);
-    server.add_user("alice", true);
-    server.set_password("alice", "alice-password");
-    server.add_user("bob", false);
-    server.set_password("bob", "bob-password");
-    server.add_user("carol", false);
-    server.set_password("carol", "carol-password");
-    grant(&server, "secret", "carol", "read");
+    users_with_passwords(
+        &server,
+        &[("alice", true), ("bob", false), ("carol", false)],
+    );
+    server.grant("secret", "carol", "read");
     let admin = server.token("alice", &[]);
     publish(
         &server,
@@ -213,20 +214,17 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
     // Anonymous.
     let mut anon = Browser::new(&server);
     let home = anon.get("/", 200);
-    assert!(
-        home.text
-            .contains("<a href=\"/r/main/crates/hello\"><strong>hello</strong></a>"),
-        "{}",
-        home.text
-    );
-    assert!(home.text.contains("[registries.main]"), "{}", home.text);
+    home.assert_has(&[
+        "<a href=\"/r/main/crates/hello\"><strong>hello</strong></a>",
+        "[registries.main]",
+    ]);
     assert!(
         !home.text.contains("secret") && !home.text.contains("crates/hidden"),
         "{}",
         home.text
     );
     let page = anon.get("/crates/hello", 200);
-    for want in [
+    page.assert_has(&[
         "<h1>Hello</h1>",
         "<em>hello</em>",
         "cargo add hello --registry main",
@@ -235,30 +233,18 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
         "href=\"https://example.org/hello\"",
         "<dt>loud</dt>",
         "alice",
-    ] {
-        assert!(page.text.contains(want), "{want} missing: {}", page.text);
-    }
+    ]);
     let world = anon.get("/r/main/crates/world", 200);
-    assert!(
-        world
-            .text
-            .contains("<a href=\"/r/main/crates/hello\">hello</a> <code>^1</code>"),
-        "{}",
-        world.text
-    );
+    world.assert_has(&["<a href=\"/r/main/crates/hello\">hello</a> <code>^1</code>"]);
     anon.get("/r/main/crates/hello/1.0.0", 200);
     anon.get("/r/main/crates/hello/9.9.9", 404);
     let search = anon.get("/search?q=hel", 200);
-    assert!(
-        search.text.contains("/r/main/crates/hello"),
-        "{}",
-        search.text
-    );
+    search.assert_has(&["/r/main/crates/hello"]);
     let json = anon.get("/search.json?q=hel&r=main", 200).json();
     assert_eq!(json["total"], 1);
     assert_eq!(json["hits"][0]["url"], "/r/main/crates/hello");
     let listing = anon.get("/r/main", 200);
-    assert!(listing.text.contains("2 crates"), "{}", listing.text);
+    listing.assert_has(&["2 crates"]);
     anon.get("/login", 200);
     assert_eq!(anon.get("/account", 303).header("location"), Some("/login"));
     assert_eq!(anon.get("/admin", 303).header("location"), Some("/login"));
@@ -267,7 +253,7 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
     let hidden = anon.get("/r/secret/crates/hidden", 404);
     let missing = anon.get("/r/secret/crates/nothing", 404);
     assert_eq!(hidden.text, missing.text);
-    assert!(!hidden.text.contains("Hidden"), "{}", hidden.text);
+    hidden.assert_lacks(&["Hidden"]);
     anon.get("/r/secret", 404);
     anon.get("/search?r=secret&q=hid", 404);
     anon.get("/search.json?r=secret&q=hid", 404);
@@ -295,15 +281,10 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
     anon.get("/static/app.0000.css", 404);
 
     // An ordinary user: no admin pages, no private registry.
-    let mut bob = Browser::new(&server);
-    bob.login("bob", "bob-password");
+    let mut bob = Browser::signed_in(&server, "bob");
     let account = bob.get("/account", 200);
-    assert!(account.text.contains("Account: bob"), "{}", account.text);
-    assert!(
-        !account.text.contains("href=\"/admin\""),
-        "{}",
-        account.text
-    );
+    account.assert_has(&["Account: bob"]);
+    account.assert_lacks(&["href=\"/admin\""]);
     bob.get("/admin", 403);
     bob.get("/admin/audit", 403);
     bob.get("/admin/registries", 403);
@@ -311,16 +292,14 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
     assert_eq!(hidden_bob.text, missing.text);
 
     // A member of the private registry reads it.
-    let mut carol = Browser::new(&server);
-    carol.login("carol", "carol-password");
+    let mut carol = Browser::signed_in(&server, "carol");
     assert!(carol.get("/", 200).text.contains("/r/secret/crates/hidden"));
     let page = carol.get("/r/secret/crates/hidden", 200);
-    assert!(page.text.contains("<h1>Hidden</h1>"), "{}", page.text);
+    page.assert_has(&["<h1>Hidden</h1>"]);
     carol.get("/admin", 403);
 
     // The administrator.
-    let mut alice = Browser::new(&server);
-    alice.login("alice", "alice-password");
+    let mut alice = Browser::signed_in(&server, "alice");
     let users = alice.get("/admin", 200);
     assert!(
         users.text.contains("<td>bob</td>") && users.text.contains("secret: read"),
@@ -328,14 +307,10 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
         users.text
     );
     let regs = alice.get("/admin/registries", 200);
-    assert!(
-        regs.text.contains("<td>carol</td><td>read</td>"),
-        "{}",
-        regs.text
-    );
+    regs.assert_has(&["<td>carol</td><td>read</td>"]);
     let audit = alice.get("/admin/audit?action=publish&crate=hidden", 200);
-    assert!(audit.text.contains("<td>hidden</td>"), "{}", audit.text);
-    assert!(!audit.text.contains("<td>hello</td>"), "{}", audit.text);
+    audit.assert_has(&["<td>hidden</td>"]);
+    audit.assert_lacks(&["<td>hello</td>"]);
     alice.get("/admin/audit?since=yesterday-ish", 400);
     alice.get("/r/secret/crates/hidden", 200);
 }
@@ -343,8 +318,7 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
 #[test]
 fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
     let server = Server::start();
-    server.add_user("bob", false);
-    server.set_password("bob", "bob-password");
+    users_with_passwords(&server, &[("bob", false)]);
     let mut b = Browser::new(&server);
     // Login without, and with a wrong, double-submit token.
     b.get("/login", 200);
@@ -404,13 +378,7 @@ fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
     };
     assert_eq!(me(&secret), 200);
     let listed = b.get("/account", 200);
-    assert!(
-        listed
-            .text
-            .contains("<td>laptop</td><td>read,publish-new</td>"),
-        "{}",
-        listed.text
-    );
+    listed.assert_has(&["<td>laptop</td><td>read,publish-new</td>"]);
     assert!(!listed.text.contains(&secret), "the secret is shown once");
     let id = listed
         .text
@@ -441,19 +409,15 @@ fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
         200,
     );
     let listed = b.get("/account", 200);
-    assert!(
-        listed.text.contains(
-            "<td>narrow</td><td>read,publish-update</td><td>acme-*, tool; registry main</td>"
-        ),
-        "{}",
-        listed.text
-    );
+    listed.assert_has(&[
+        "<td>narrow</td><td>read,publish-update</td><td>acme-*, tool; registry main</td>",
+    ]);
     let refused = b.post(
         "/account/tokens",
         &[("csrf", &token), ("name", "bad"), ("crates", "no/slash")],
         400,
     );
-    assert!(refused.text.contains("role=\"alert\""), "{}", refused.text);
+    refused.assert_has(&["role=\"alert\""]);
     // Logout ends the session for good.
     let session = b.cookies.get("berth_session").cloned().unwrap();
     b.post("/logout", &[("csrf", &token)], 303);
@@ -472,7 +436,7 @@ fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
             &[("csrf", &c), ("login", "bob"), ("password", "guess")],
             401,
         );
-        assert!(r.text.contains("wrong login or password"), "{}", r.text);
+        r.assert_has(&["wrong login or password"]);
     }
     let page = m.get("/login", 200);
     let c = csrf(&page.text);
@@ -481,7 +445,7 @@ fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
         &[("csrf", &c), ("login", "bob"), ("password", "bob-password")],
         429,
     );
-    assert!(r.text.contains("Too many failed logins"), "{}", r.text);
+    r.assert_has(&["Too many failed logins"]);
     assert!(r.header("retry-after").is_some());
 }
 
@@ -546,13 +510,7 @@ fn crate_page_weight_and_time_with_a_large_readme_and_500_versions() {
     let token = server.user_with_token("big");
     for i in 0..499 {
         let b = PublishBuilder::new("big", &format!("1.0.{i}"));
-        let r = server
-            .request(Method::PUT, "/r/main/api/v1/crates/new")
-            .header("Authorization", &token)
-            .body(b.body())
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(server.publish(Some(&token), b.body()).status, 200);
     }
     let mut readme = String::from("# Big\n\n");
     let mut n = 0;
@@ -570,13 +528,7 @@ fn crate_page_weight_and_time_with_a_large_readme_and_500_versions() {
     let b = PublishBuilder::new("big", "2.0.0")
         .set("readme_file", "README.md")
         .tarball(krate);
-    let r = server
-        .request(Method::PUT, "/r/main/api/v1/crates/new")
-        .header("Authorization", &token)
-        .body(b.body())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(server.publish(Some(&token), b.body()).status, 200);
 
     let client = Client::new();
     let mut times = Vec::new();
@@ -666,13 +618,11 @@ fn wait_for_page(browser: &mut Browser<'_>, path: &str, want: &str) -> Reply {
 #[test]
 fn dependents_downloads_per_day_and_teams_on_the_pages() {
     let server = Server::start_with_config(CONFIG);
-    server.add_user("alice", true);
-    server.set_password("alice", "alice-password");
-    server.add_user("carol", false);
-    server.set_password("carol", "carol-password");
-    server.add_user("dave", false);
-    server.set_password("dave", "dave-password");
-    grant(&server, "secret", "dave", "read");
+    users_with_passwords(
+        &server,
+        &[("alice", true), ("carol", false), ("dave", false)],
+    );
+    server.grant("secret", "dave", "read");
     let admin = server.token("alice", &[]);
     let on_base = || json!({"deps": [berth_testkit::dependency("base", "^1")]});
     publish(&server, &admin, "main", "base", "# Base\n", json!({}));
@@ -702,43 +652,26 @@ fn dependents_downloads_per_day_and_teams_on_the_pages() {
     // Anonymous: main's dependents, linked; nothing of the private one.
     let mut anon = Browser::new(&server);
     let page = anon.get("/r/main/crates/base", 200);
-    for want in [
-        "<h2 id=\"dependents\">Dependents (2)</h2>",
+    page.assert_has(&["<h2 id=\"dependents\">Dependents (2)</h2>",
         "<a href=\"/r/main/crates/app\">app</a> <span class=\"meta\">1.0.0 · 0 downloads</span>",
         "<a href=\"/r/main/crates/tool\">tool</a>",
-        "<figcaption id=\"chart-summary\" class=\"meta\">0 downloads in the last 14 days, 0 today</figcaption>",
-    ] {
-        assert!(page.text.contains(want), "{want} missing: {}", page.text);
-    }
-    assert!(!page.text.contains("spy"), "{}", page.text);
+        "<figcaption id=\"chart-summary\" class=\"meta\">0 downloads in the last 14 days, 0 today</figcaption>",]);
+    page.assert_lacks(&["spy"]);
     // A new crate: its chart starts a fortnight back, not 90 days.
     assert_eq!(page.text.matches("<rect class=\"bar zero\"").count(), 14);
     let app = anon.get("/r/main/crates/app", 200);
-    assert!(
-        app.text
-            .contains("<h2 id=\"dependents\">Dependents (0)</h2>"),
-        "{}",
-        app.text
-    );
+    app.assert_has(&["<h2 id=\"dependents\">Dependents (0)</h2>"]);
     // The private registry's page (and its dependents) is not shown to a
     // viewer who cannot read it, signed in or not.
     let hidden = anon.get("/r/secret/crates/base", 404);
-    assert!(!hidden.text.contains("spy"), "{}", hidden.text);
-    let mut carol = Browser::new(&server);
-    carol.login("carol", "carol-password");
+    hidden.assert_lacks(&["spy"]);
+    let mut carol = Browser::signed_in(&server, "carol");
     let hidden = carol.get("/r/secret/crates/base", 404);
-    assert!(!hidden.text.contains("spy"), "{}", hidden.text);
+    hidden.assert_lacks(&["spy"]);
     // A reader of the private registry sees its dependents, and only its.
-    let mut dave = Browser::new(&server);
-    dave.login("dave", "dave-password");
+    let mut dave = Browser::signed_in(&server, "dave");
     let secret = dave.get("/r/secret/crates/base", 200);
-    assert!(
-        secret
-            .text
-            .contains("<a href=\"/r/secret/crates/spy\">spy</a>"),
-        "{}",
-        secret.text
-    );
+    secret.assert_has(&["<a href=\"/r/secret/crates/spy\">spy</a>"]);
     assert!(
         secret
             .text
@@ -810,33 +743,19 @@ fn dependents_downloads_per_day_and_teams_on_the_pages() {
     )
     .unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
-    let mut alice = Browser::new(&server);
-    alice.login("alice", "alice-password");
+    let mut alice = Browser::signed_in(&server, "alice");
     let users = alice.get("/admin", 200);
-    for want in [
+    users.assert_has(&[
         "<h2 id=\"teams\">Teams</h2>",
         "<tr><td>core</td><td>carol</td><td>main: publish</td></tr>",
         "<tr><td>idle</td><td><span class=\"empty\">none</span></td><td></td></tr>",
-    ] {
-        assert!(users.text.contains(want), "{want} missing: {}", users.text);
-    }
+    ]);
     let registries = alice.get("/admin/registries", 200);
-    assert!(
-        registries
-            .text
-            .contains("<tr><td>team:core</td><td>publish</td></tr>"),
-        "{}",
-        registries.text
-    );
+    registries.assert_has(&["<tr><td>team:core</td><td>publish</td></tr>"]);
     // Ordinary users still get no admin page.
     carol.get("/admin", 403);
     let page = anon.get("/r/main/crates/base", 200);
-    assert!(
-        page.text
-            .contains("<li>alice</li><li>team:core <span class=\"tag\">team</span></li>"),
-        "{}",
-        page.text
-    );
+    page.assert_has(&["<li>alice</li><li>team:core <span class=\"tag\">team</span></li>"]);
 }
 
 /// The account page says how to log cargo in to each registry the user can
@@ -849,13 +768,10 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
         "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nprivate = true\n\n\
          [[registries]]\nname = \"hidden\"\nprivate = true\n",
     );
-    server.add_user("bob", false);
-    server.set_password("bob", "bob-password");
-    grant(&server, "secret", "bob", "read");
-    let mut bob = Browser::new(&server);
-    bob.login("bob", "bob-password");
-    let mut elsewhere = Browser::new(&server);
-    elsewhere.login("bob", "bob-password");
+    users_with_passwords(&server, &[("bob", false)]);
+    server.grant("secret", "bob", "read");
+    let mut bob = Browser::signed_in(&server, "bob");
+    let mut elsewhere = Browser::signed_in(&server, "bob");
 
     let page = bob.get("/account", 200);
     for r in ["main", "secret"] {
@@ -864,14 +780,9 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
             server.url
         );
         assert!(page.text.contains(&index), "{r}: {}", page.text);
-        assert!(
-            page.text
-                .contains(&format!("cargo login --registry {r}</code>")),
-            "{}",
-            page.text
-        );
+        page.assert_has(&[&format!("cargo login --registry {r}</code>")]);
     }
-    assert!(!page.text.contains("registries.hidden"), "{}", page.text);
+    page.assert_lacks(&["registries.hidden"]);
 
     // A new token: the commands to give it to cargo; its last use.
     let csrf_token = csrf(&page.text);
@@ -886,13 +797,10 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
         ],
         200,
     );
-    assert!(
-        made.text
-            .contains("<pre><code>cargo login --registry secret\n</code></pre>"),
-        "{}",
-        made.text
-    );
-    assert!(made.text.contains("<td>never</td>"), "{}", made.text);
+    made.assert_has(&[
+        "<pre><code>cargo login --registry secret\n</code></pre>",
+        "<td>never</td>",
+    ]);
     let at = made.text.find("<pre id=\"new-token\"><code>").unwrap() + 26;
     let secret = made.text[at..].split('<').next().unwrap().to_string();
     let r = server
@@ -902,7 +810,7 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let page = bob.get("/account", 200);
-    assert!(!page.text.contains("<td>never</td>"), "{}", page.text);
+    page.assert_lacks(&["<td>never</td>"]);
     assert!(page.text.contains("<th scope=\"col\">Last used</th>"));
 
     // The password: the CSRF token, the current password and a matching
@@ -935,11 +843,7 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
         ),
         403,
     );
-    assert!(
-        r.text.contains("the current password is wrong"),
-        "{}",
-        r.text
-    );
+    r.assert_has(&["the current password is wrong"]);
     let r = post(
         &mut bob,
         change(
@@ -950,7 +854,7 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
         ),
         400,
     );
-    assert!(r.text.contains("differ"), "{}", r.text);
+    r.assert_has(&["differ"]);
     let r = post(
         &mut bob,
         change("bob-password", "short", "short", &csrf_token),
@@ -967,7 +871,7 @@ fn the_account_page_logs_cargo_in_shows_token_use_and_changes_the_password() {
         change("bob-password", "new-password", "new-password", &csrf_token),
         200,
     );
-    assert!(r.text.contains("Your password was changed"), "{}", r.text);
+    r.assert_has(&["Your password was changed"]);
     // This session stays; the other one ended; the new password signs in.
     bob.get("/account", 200);
     let r = elsewhere.get("/account", 303);
@@ -1013,28 +917,19 @@ fn administrators_manage_users_from_the_admin_pages() {
     let server = Server::start_with_config(
         "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nprivate = true\n",
     );
-    server.add_user("alice", true);
-    server.add_user("bob", false);
-    server.add_user("carol", false);
-    for u in ["alice", "bob", "carol"] {
-        server.set_password(u, &format!("{u}-password"));
-    }
+    users_with_passwords(
+        &server,
+        &[("alice", true), ("bob", false), ("carol", false)],
+    );
     let bob_token = server.token("bob", &[]);
     let body = PublishBuilder::new("bobs", "1.0.0").body();
     assert_eq!(server.publish(Some(&bob_token), body).status, 200);
-    let mut alice = Browser::new(&server);
-    alice.login("alice", "alice-password");
-    let mut bob = Browser::new(&server);
-    bob.login("bob", "bob-password");
-    let mut carol = Browser::new(&server);
-    carol.login("carol", "carol-password");
+    let mut alice = Browser::signed_in(&server, "alice");
+    let mut bob = Browser::signed_in(&server, "bob");
+    let mut carol = Browser::signed_in(&server, "carol");
 
     let list = alice.get("/admin", 200);
-    assert!(
-        list.text.contains("<a href=\"/admin/users/bob\""),
-        "{}",
-        list.text
-    );
+    list.assert_has(&["<a href=\"/admin/users/bob\""]);
     let page = alice.get("/admin/users/bob", 200);
     let token = csrf(&page.text);
     let act = |b: &mut Browser, fields: &[(&str, &str)], status: u16| {
@@ -1061,31 +956,19 @@ fn administrators_manage_users_from_the_admin_pages() {
         ],
         200,
     );
-    assert!(
-        r.text.contains("<td>secret</td><td>read</td>"),
-        "{}",
-        r.text
-    );
+    r.assert_has(&["<td>secret</td><td>read</td>"]);
     let r = act(
         &mut alice,
         &[("action", "revoke-role"), ("registry", "secret")],
         200,
     );
-    assert!(
-        !r.text.contains("<td>secret</td><td>read</td>"),
-        "{}",
-        r.text
-    );
+    r.assert_lacks(&["<td>secret</td><td>read</td>"]);
 
     // Administrator rights; taking them needs the confirmation.
     let r = act(&mut alice, &[("action", "admin")], 200);
-    assert!(
-        r.text.contains("<span class=\"tag\">administrator</span>"),
-        "{}",
-        r.text
-    );
+    r.assert_has(&["<span class=\"tag\">administrator</span>"]);
     let r = act(&mut alice, &[("action", "unadmin")], 400);
-    assert!(r.text.contains("Tick the confirmation"), "{}", r.text);
+    r.assert_has(&["Tick the confirmation"]);
     act(
         &mut alice,
         &[("action", "unadmin"), ("confirm", "yes")],
@@ -1099,11 +982,7 @@ fn administrators_manage_users_from_the_admin_pages() {
         &[("action", "disable"), ("confirm", "yes")],
         200,
     );
-    assert!(
-        r.text.contains("<span class=\"tag\">disabled</span>"),
-        "{}",
-        r.text
-    );
+    r.assert_has(&["<span class=\"tag\">disabled</span>"]);
     assert_eq!(bob.get("/account", 303).header("location"), Some("/login"));
     let api = |token: &str| {
         berth_testkit::send(
@@ -1125,7 +1004,7 @@ fn administrators_manage_users_from_the_admin_pages() {
         ],
         403,
     );
-    assert!(r.text.contains("this account is disabled"), "{}", r.text);
+    r.assert_has(&["this account is disabled"]);
     act(&mut alice, &[("action", "enable")], 200);
     assert_eq!(api(&bob_token), 200);
 
@@ -1165,14 +1044,9 @@ fn administrators_manage_users_from_the_admin_pages() {
     // Removal: typed login; not while bob is the last owner of `bobs`; not
     // oneself.
     let r = act(&mut alice, &[("action", "remove"), ("confirm", "yes")], 400);
-    assert!(r.text.contains("Type the login `bob`"), "{}", r.text);
+    r.assert_has(&["Type the login `bob`"]);
     let r = act(&mut alice, &[("action", "remove"), ("confirm", "bob")], 400);
-    assert!(
-        r.text
-            .contains("user `bob` is the last user owner of main/bobs"),
-        "{}",
-        r.text
-    );
+    r.assert_has(&["user `bob` is the last user owner of main/bobs"]);
     let own = alice.get("/admin/users/alice", 200);
     let r = alice.post(
         "/admin/users/alice",
@@ -1183,7 +1057,7 @@ fn administrators_manage_users_from_the_admin_pages() {
         ],
         400,
     );
-    assert!(r.text.contains("your own account"), "{}", r.text);
+    r.assert_has(&["your own account"]);
     let r = server.try_berth(&["user", "remove", "carol"]).unwrap();
     assert_eq!(r, "user `carol` removed\n");
     alice.get("/admin/users/carol", 404);
@@ -1253,7 +1127,7 @@ fn proxy_and_virtual_crates_are_browsable() {
     let mut anon = Browser::new(&server);
     // Before anything is cached the proxy lists nothing, and says why.
     let home = anon.get("/", 200);
-    assert!(home.text.contains("Nothing cached yet"), "{}", home.text);
+    home.assert_has(&["Nothing cached yet"]);
     // cargo fetches the index file and the crate through the proxy.
     let r = server.get("/r/public/index/le/ft/leftpad");
     assert_eq!(r.status(), 200);
@@ -1281,52 +1155,23 @@ fn proxy_and_virtual_crates_are_browsable() {
         }
     }
     let page = anon.get("/r/public/crates/leftpad/1.0.0", 200);
-    assert!(
-        page.text.contains("cargo add leftpad</code>"),
-        "{}",
-        page.text
-    );
-    assert!(
-        page.text.contains("leftpad = &#34;1.0.0&#34;"),
-        "{}",
-        page.text
-    );
+    page.assert_has(&["cargo add leftpad</code>", "leftpad = &#34;1.0.0&#34;"]);
     anon.get("/r/public/crates/leftpad/9.9.9", 404);
     // Not cached: not fetched for a page, one 404.
     anon.get("/r/public/crates/rightpad", 404);
     // The hosted member's crate through the virtual registry.
     let page = anon.get("/r/company/crates/inhouse", 200);
-    assert!(page.text.contains("<h1>In house</h1>"), "{}", page.text);
+    page.assert_has(&["<h1>In house</h1>"]);
 
     // Listings and counts.
     let listing = anon.get("/r/public", 200);
-    assert!(listing.text.contains("1 crate cached"), "{}", listing.text);
-    assert!(
-        listing
-            .text
-            .contains("<a href=\"/r/public/crates/leftpad\">"),
-        "{}",
-        listing.text
-    );
-    assert!(
-        listing
-            .text
-            .contains("[source.crates-io]\nreplace-with = &#34;public&#34;"),
-        "{}",
-        listing.text
-    );
-    assert!(
-        listing
-            .text
-            .contains("[source.public]\nregistry = &#34;sparse+"),
-        "{}",
-        listing.text
-    );
-    assert!(
-        !listing.text.contains("[registries.public]"),
-        "{}",
-        listing.text
-    );
+    listing.assert_has(&[
+        "1 crate cached",
+        "<a href=\"/r/public/crates/leftpad\">",
+        "[source.crates-io]\nreplace-with = &#34;public&#34;",
+        "[source.public]\nregistry = &#34;sparse+",
+    ]);
+    listing.assert_lacks(&["[registries.public]"]);
     let listing = anon.get("/r/company", 200);
     // A virtual registry stands in for the public source too, with the
     // named registry that publishes through it go to.
@@ -1337,22 +1182,14 @@ fn proxy_and_virtual_crates_are_browsable() {
     ] {
         assert!(listing.text.contains(want), "{want}: {}", listing.text);
     }
-    assert!(listing.text.contains("2 crates"), "{}", listing.text);
-    for want in ["/r/company/crates/leftpad", "/r/company/crates/inhouse"] {
-        assert!(listing.text.contains(want), "{want}: {}", listing.text);
-    }
+    listing.assert_has(&[
+        "2 crates",
+        "/r/company/crates/leftpad",
+        "/r/company/crates/inhouse",
+    ]);
     let home = anon.get("/", 200);
-    assert!(
-        home.text.contains("/r/public/crates/leftpad"),
-        "{}",
-        home.text
-    );
-    assert!(
-        home.text.contains("/r/company/crates/inhouse"),
-        "{}",
-        home.text
-    );
-    assert!(!home.text.contains("[registries.public]"), "{}", home.text);
+    home.assert_has(&["/r/public/crates/leftpad", "/r/company/crates/inhouse"]);
+    home.assert_lacks(&["[registries.public]"]);
 }
 
 #[test]
@@ -1416,9 +1253,7 @@ fn browsers_get_html_404s_redirects_a_favicon_and_robots_txt() {
     assert_eq!(icon.content_type(), "image/x-icon");
     let robots = b.get("/robots.txt", 200);
     assert_eq!(robots.content_type(), "text/plain; charset=utf-8");
-    for want in ["Disallow: /r/*/api/", "Disallow: /r/*/index/", "Allow: /"] {
-        assert!(robots.text.contains(want), "{}", robots.text);
-    }
+    robots.assert_has(&["Disallow: /r/*/api/", "Disallow: /r/*/index/", "Allow: /"]);
 }
 
 #[test]
@@ -1443,8 +1278,7 @@ fn crate_page_versions_words_dates_install_lines_and_highlighting() {
     assert_eq!(r.status(), 200);
     let mut b = Browser::new(&server);
     let page = b.get("/crates/tool/1.0.0", 200);
-    for want in [
-        "<span class=\"hl-kw\">fn</span>",
+    page.assert_has(&["<span class=\"hl-kw\">fn</span>",
         "<span class=\"hl-mac\">println!</span>",
         "<li class=\"task\">",
         "<blockquote>",
@@ -1460,10 +1294,7 @@ fn crate_page_versions_words_dates_install_lines_and_highlighting() {
         "<a href=\"#deps\">Dependencies",
         "<a href=\"#dependents\">Dependents",
         "<table class=\"dense\">",
-        ">just now</time>",
-    ] {
-        assert!(page.text.contains(want), "{want} missing: {}", page.text);
-    }
+        ">just now</time>",]);
     // The README comes before the sidebar in the page (first on a phone).
     let readme_at = page.text.find("id=\"readme\"").unwrap();
     let side_at = page.text.find("<aside").unwrap();
@@ -1506,29 +1337,13 @@ fn search_sorts_merges_registries_and_numbers_pages() {
     assert_eq!(one["hits"][2]["name"], "foo10");
     b.get("/search.json?q=foo&sort=sideways", 400);
     let page = b.get("/search?q=foo&sort=recent", 200);
-    assert!(
-        page.text.contains("<option value=\"recent\" selected>"),
-        "{}",
-        page.text
-    );
-    assert!(
-        page.text
-            .contains("<option value=\"\" selected>All registries</option>"),
-        "{}",
-        page.text
-    );
-    assert!(
-        page.text.contains("<span class=\"tag\">other</span>"),
-        "{}",
-        page.text
-    );
-    assert!(page.text.contains("updated <time"), "{}", page.text);
-    assert!(
-        page.text
-            .contains("<a class=\"tag\" href=\"/search?q=bar\">#bar</a>"),
-        "{}",
-        page.text
-    );
+    page.assert_has(&[
+        "<option value=\"recent\" selected>",
+        "<option value=\"\" selected>All registries</option>",
+        "<span class=\"tag\">other</span>",
+        "updated <time",
+        "<a class=\"tag\" href=\"/search?q=bar\">#bar</a>",
+    ]);
 }
 
 #[test]

@@ -117,6 +117,15 @@ struct Run {
     checks: Vec<String>,
 }
 
+impl Run {
+    /// The run with its reads and the server's memory at their end.
+    fn finished(mut self, server: &Server, reads: Vec<(String, usize, WrkResult)>) -> Run {
+        (self.rss_after, self.rss_peak) = rss_mib(server);
+        self.reads = reads;
+        self
+    }
+}
+
 fn wrk_json(r: &WrkResult) -> serde_json::Value {
     json!({ "requests": r.requests, "per_second": r.per_second, "p50_ms": r.p50_ms,
             "p99_ms": r.p99_ms, "mib_per_second": r.mib_per_second, "errors": r.errors })
@@ -598,6 +607,27 @@ fn measure(
     for c in &checks {
         eprintln!("[{label}] {c}");
     }
+    let mut run = Run {
+        label: label.to_string(),
+        crates,
+        versions: plan.total_versions,
+        spread: plan.spread(),
+        load_secs: loaded.load.as_secs_f64(),
+        store_secs: loaded.store.as_secs_f64(),
+        generate_secs: loaded.generate.as_secs_f64(),
+        finish_secs: loaded.finish.as_secs_f64(),
+        rows: loaded.rows,
+        shape: loaded.shape,
+        db_mib,
+        listen_ms: listening.as_secs_f64() * 1000.0,
+        ready_ms: ready.as_secs_f64() * 1000.0,
+        rss_idle,
+        rss_after_index: rss_idle,
+        rss_after: 0.0,
+        rss_peak: 0.0,
+        reads: Vec::new(),
+        checks,
+    };
 
     let mut rng = rand::rngs::SmallRng::seed_from_u64(args.seed + 17);
     let mut order: Vec<usize> = (0..crates).collect();
@@ -617,28 +647,7 @@ fn measure(
     let mut reads = Vec::new();
     if args.search_only {
         reads.extend(search_by_kind(args, label, &server.url, &plan)?);
-        let (rss_after, rss_peak) = rss_mib(&server);
-        return Ok(Run {
-            label: label.to_string(),
-            crates,
-            versions: plan.total_versions,
-            spread: plan.spread(),
-            load_secs: loaded.load.as_secs_f64(),
-            store_secs: loaded.store.as_secs_f64(),
-            generate_secs: loaded.generate.as_secs_f64(),
-            finish_secs: loaded.finish.as_secs_f64(),
-            rows: loaded.rows,
-            shape: loaded.shape,
-            db_mib,
-            listen_ms: listening.as_secs_f64() * 1000.0,
-            ready_ms: ready.as_secs_f64() * 1000.0,
-            rss_idle,
-            rss_after_index: rss_idle,
-            rss_after,
-            rss_peak,
-            reads,
-            checks,
-        });
+        return Ok(run.finished(&server, reads));
     }
     let run_wrk_rounds = |what: &str,
                           paths: Vec<String>,
@@ -743,28 +752,8 @@ fn measure(
         );
         reads.push(("publish".to_string(), args.publishes, r));
     }
-    let (rss_after, rss_peak) = rss_mib(&server);
-    Ok(Run {
-        label: label.to_string(),
-        crates,
-        versions: plan.total_versions,
-        spread: plan.spread(),
-        load_secs: loaded.load.as_secs_f64(),
-        store_secs: loaded.store.as_secs_f64(),
-        generate_secs: loaded.generate.as_secs_f64(),
-        finish_secs: loaded.finish.as_secs_f64(),
-        rows: loaded.rows,
-        shape: loaded.shape,
-        db_mib,
-        listen_ms: listening.as_secs_f64() * 1000.0,
-        ready_ms: ready.as_secs_f64() * 1000.0,
-        rss_idle,
-        rss_after_index,
-        rss_after,
-        rss_peak,
-        reads,
-        checks,
-    })
+    run.rss_after_index = rss_after_index;
+    Ok(run.finished(&server, reads))
 }
 
 fn print_table(backend: &str, runs: &[Run]) {

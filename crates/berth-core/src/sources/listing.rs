@@ -103,12 +103,12 @@ impl Source {
                 let rows = found
                     .hits
                     .into_iter()
+                    // Listed as before the hits named their member, and
+                    // without their time.
                     .map(|h| CrateSummary {
-                        name: h.name,
-                        max_version: h.max_version,
-                        description: h.description,
-                        downloads: h.downloads,
                         updated_at: 0,
+                        member: None,
+                        ..h
                     })
                     .collect();
                 Ok((rows, found.total))
@@ -134,6 +134,7 @@ fn proxied_summary((name, body, changed_at): (String, String, i64)) -> CrateSumm
         description: None,
         downloads: 0,
         updated_at: changed_at,
+        member: None,
     }
 }
 

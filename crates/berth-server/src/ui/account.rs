@@ -12,32 +12,9 @@ use berth_core::ServiceError;
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
 
-use super::session::{cookie, set_cookie, Viewer, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::session::{cookie, set_cookie, Form, Viewer, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::{human_date, render, Chrome, UiError};
 use crate::AppState;
-
-/// A form body's fields (repeated names kept in order).
-pub(crate) struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub(crate) fn parse(body: &Bytes) -> Form {
-        Form(form_urlencoded::parse(body).into_owned().take(64).collect())
-    }
-
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 #[derive(askama::Template)]
 #[template(path = "login.html")]
@@ -162,8 +139,7 @@ pub(crate) async fn logout(
     viewer: Viewer,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
+    viewer.posted(&body)?;
     if let Some(secret) = &viewer.secret {
         state.berth.logout(secret).await?;
     }
@@ -174,17 +150,50 @@ pub(crate) async fn logout(
     Ok(response)
 }
 
-struct TokenItem {
-    id: i64,
-    name: String,
-    scopes: String,
+/// A token as the account page and an administrator's page of its user
+/// list it.
+pub(crate) struct TokenItem {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) scopes: String,
     /// Crate patterns and registry, or empty when the token has neither.
-    limits: String,
-    created: String,
-    expires: String,
+    pub(crate) limits: String,
+    pub(crate) created: String,
+    pub(crate) expires: String,
     /// When it last authenticated a request, or "never".
-    last_used: String,
-    revoked: bool,
+    pub(crate) last_used: String,
+    pub(crate) revoked: bool,
+}
+
+/// A user's tokens, newest first.
+pub(crate) async fn token_items(state: &AppState, login: &str) -> Result<Vec<TokenItem>, UiError> {
+    Ok(state
+        .berth
+        .list_tokens(login)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|t| TokenItem {
+            id: t.id,
+            name: t.name,
+            limits: [
+                t.crate_patterns.0.join(", "),
+                t.registry
+                    .clone()
+                    .map(|r| format!("registry {r}"))
+                    .unwrap_or_default(),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+            scopes: t.scopes,
+            created: human_date(t.created_at),
+            expires: t.expires_at.map_or_else(|| "never".into(), human_date),
+            last_used: t.last_used_at.map_or_else(|| "never".into(), human_date),
+            revoked: t.revoked,
+        })
+        .collect())
 }
 
 /// How cargo reaches one registry the viewer may read: its kind and index
@@ -251,39 +260,7 @@ async fn account_page_with(
     let Some(who) = viewer.who() else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let tokens = state
-        .berth
-        .list_tokens(&who.user.login)
-        .await?
-        .into_iter()
-        .rev()
-        .map(|t| TokenItem {
-            id: t.id,
-            name: t.name,
-            limits: [
-                t.crate_patterns.0.join(", "),
-                t.registry
-                    .clone()
-                    .map(|r| format!("registry {r}"))
-                    .unwrap_or_default(),
-            ]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("; "),
-            scopes: t.scopes,
-            created: human_date(t.created_at),
-            expires: t
-                .expires_at
-                .map(human_date)
-                .unwrap_or_else(|| "never".into()),
-            last_used: t
-                .last_used_at
-                .map(human_date)
-                .unwrap_or_else(|| "never".into()),
-            revoked: t.revoked,
-        })
-        .collect();
+    let tokens = token_items(state, &who.user.login).await?;
     let cargo: Vec<CargoRegistry> = super::pages::visible_registries(state, viewer)
         .map(|r| CargoRegistry {
             name: r.name.clone(),
@@ -326,11 +303,7 @@ pub(crate) async fn create_token(
     viewer: Viewer,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    let Some(who) = viewer.who() else {
-        return Ok(Redirect::to("/login").into_response());
-    };
+    let (who, form) = viewer.posted(&body)?;
     let name = form.get("name").unwrap_or("").trim();
     let checked = (|| {
         if name.is_empty() || name.len() > 100 {
@@ -401,9 +374,8 @@ pub(crate) async fn change_password(
     viewer: Viewer,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    let (Some(who), Some(secret)) = (viewer.who(), viewer.secret.as_deref()) else {
+    let (who, form) = viewer.posted(&body)?;
+    let Some(secret) = viewer.secret.as_deref() else {
         return Ok(Redirect::to("/login").into_response());
     };
     let refused = |status, m: String| {
@@ -455,11 +427,7 @@ pub(crate) async fn revoke_token(
     viewer: Viewer,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    let Some(who) = viewer.who() else {
-        return Ok(Redirect::to("/login").into_response());
-    };
+    let (who, form) = viewer.posted(&body)?;
     let id = form
         .get("id")
         .and_then(|i| i.parse::<i64>().ok())

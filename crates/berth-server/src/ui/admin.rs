@@ -8,12 +8,14 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::audit::AuditQuery;
 use serde::Deserialize;
 
+use super::account::{token_items, TokenItem};
 use super::session::Viewer;
 use super::{human_date, render, Chrome, UiError};
 use crate::AppState;
@@ -27,6 +29,26 @@ fn gate(viewer: &Viewer) -> Result<Option<Response>, UiError> {
             StatusCode::FORBIDDEN,
             "Only server administrators may open the admin pages.",
         )),
+    }
+}
+
+/// The viewer of an admin page that takes nothing else from the request
+/// that could be refused first: a server administrator. Anyone else gets
+/// [`gate`]'s answer.
+pub(crate) struct Admin(Viewer);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let viewer = Viewer::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match gate(&viewer) {
+            Ok(None) => Ok(Admin(viewer)),
+            Ok(Some(answer)) => Err(answer),
+            Err(refused) => Err(refused.into_response()),
+        }
     }
 }
 
@@ -54,11 +76,8 @@ struct UsersPage {
 /// `GET /admin`: every user, with their roles.
 pub(crate) async fn users(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
 ) -> Result<Response, UiError> {
-    if let Some(r) = gate(&viewer)? {
-        return Ok(r);
-    }
     let berth = &state.berth;
     let mut roles: Vec<(String, String)> = Vec::new();
     let mut team_roles: Vec<(String, String)> = Vec::new();
@@ -108,14 +127,6 @@ pub(crate) async fn users(
     }))
 }
 
-struct AdminTokenItem {
-    id: i64,
-    name: String,
-    scopes: String,
-    last_used: String,
-    revoked: bool,
-}
-
 #[derive(askama::Template)]
 #[template(path = "admin_user.html")]
 struct UserPage {
@@ -127,7 +138,7 @@ struct UserPage {
     action: String,
     roles: Vec<(String, String)>,
     registries: Vec<String>,
-    tokens: Vec<AdminTokenItem>,
+    tokens: Vec<TokenItem>,
     notice: String,
     error: String,
 }
@@ -160,22 +171,7 @@ async fn user_page(
             }
         }
     }
-    let tokens = berth
-        .list_tokens(&user.login)
-        .await?
-        .into_iter()
-        .rev()
-        .map(|t| AdminTokenItem {
-            id: t.id,
-            name: t.name,
-            scopes: t.scopes,
-            last_used: t
-                .last_used_at
-                .map(human_date)
-                .unwrap_or_else(|| "never".into()),
-            revoked: t.revoked,
-        })
-        .collect();
+    let tokens = token_items(state, &user.login).await?;
     let mut response = render(&UserPage {
         c: Chrome::new(format!("Admin: user {}", user.login), Some(viewer)),
         action: format!("/admin/users/{}", user.login),
@@ -213,14 +209,10 @@ pub(crate) async fn user_action(
     Path(login): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = super::account::Form::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
+    let (by, form) = viewer.posted(&body)?;
     if let Some(r) = gate(&viewer)? {
         return Ok(r);
     }
-    let Some(by) = viewer.who() else {
-        return Ok(Redirect::to("/login").into_response());
-    };
     let berth = &state.berth;
     let confirmed = form.get("confirm") == Some("yes");
     let unconfirmed = || {
@@ -324,11 +316,8 @@ struct RegistriesPage {
 /// configuration in force (secrets masked).
 pub(crate) async fn registries(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
 ) -> Result<Response, UiError> {
-    if let Some(r) = gate(&viewer)? {
-        return Ok(r);
-    }
     let berth = &state.berth;
     let mut registries = Vec::new();
     for reg in berth.registries() {
@@ -408,12 +397,9 @@ const AUDIT_PAGE: i64 = 100;
 /// `GET /admin/audit?since=&actor=&crate=&action=&after=`
 pub(crate) async fn audit(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    if let Some(r) = gate(&viewer)? {
-        return Ok(r);
-    }
     let Query(p) =
         q.map_err(|e| UiError::new(StatusCode::BAD_REQUEST, format!("invalid filters: {e}")))?;
     let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());

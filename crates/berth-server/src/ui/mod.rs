@@ -20,6 +20,8 @@
 mod account;
 mod admin;
 pub(crate) mod assets;
+mod chart;
+mod crate_page;
 mod markdown;
 mod pages;
 mod search;
@@ -61,18 +63,18 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/static/{file}", page(get(assets::serve))),
         ("/search", page(get(search::search))),
         ("/search.json", page(get(search::search_json))),
-        ("/crates/{name}", page(get(pages::default_crate))),
+        ("/crates/{name}", page(get(crate_page::default_page))),
         (
             "/crates/{name}/{version}",
-            page(get(pages::default_crate_version)),
+            page(get(crate_page::default_version)),
         ),
         ("/favicon.ico", page(get(assets::favicon))),
         ("/robots.txt", page(get(assets::robots))),
         ("/r/{registry}", page(get(pages::registry))),
-        ("/r/{registry}/crates/{name}", page(get(pages::crate_page))),
+        ("/r/{registry}/crates/{name}", page(get(crate_page::page))),
         (
             "/r/{registry}/crates/{name}/{version}",
-            page(get(pages::crate_version)),
+            page(get(crate_page::version)),
         ),
         (
             "/login",

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::crates::CrateSummary;
+use berth_core::crates::SearchHit;
 use berth_core::{Registry, ServiceError};
 use serde::Deserialize;
 
@@ -140,13 +140,15 @@ struct SearchOutcome {
 const GATHER_MAX: i64 = 1_000;
 const GATHER_STEP: i64 = 100;
 
-/// A page of results, with each hit's keywords.
+/// The search a request asks for and a page of its results, with each
+/// hit's keywords.
 async fn run_search(
     state: &AppState,
     viewer: &Viewer,
-    p: &SearchParams,
-) -> Result<SearchOutcome, UiError> {
-    let mut outcome = gather(state, viewer, p).await?;
+    q: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<(SearchParams, SearchOutcome), UiError> {
+    let p = params(q)?;
+    let mut outcome = gather(state, viewer, &p).await?;
     let mut registries: Vec<String> = outcome.hits.iter().map(|h| h.registry.clone()).collect();
     registries.sort();
     registries.dedup();
@@ -164,7 +166,7 @@ async fn run_search(
             }
         }
     }
-    Ok(outcome)
+    Ok((p, outcome))
 }
 
 /// A page of results: one registry's in its own order, or every match (up
@@ -184,19 +186,7 @@ async fn gather(
         ServiceError::Unauthorized(_) | ServiceError::Forbidden(_) => UiError::not_found(),
         other => other.into(),
     };
-    let item = |reg: &Registry, h: berth_core::crates::SearchHit| {
-        CrateItem::new(
-            &reg.name,
-            CrateSummary {
-                name: h.name,
-                max_version: h.max_version,
-                description: h.description,
-                downloads: h.downloads,
-                updated_at: h.updated_at,
-            },
-        )
-        .uncounted(reg)
-    };
+    let item = |reg: &Registry, h: SearchHit| CrateItem::new(&reg.name, h).uncounted(reg);
     // One registry in its own order: just the page asked for.
     if let (Some(reg), Sort::Relevance) = (one, sort) {
         let results = state
@@ -367,8 +357,7 @@ pub(crate) async fn search(
     viewer: Viewer,
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let p = params(q)?;
-    let outcome = run_search(&state, &viewer, &p).await?;
+    let (p, outcome) = run_search(&state, &viewer, q).await?;
     let title = if outcome.registry.is_empty() {
         "Search".to_string()
     } else {
@@ -406,8 +395,7 @@ pub(crate) async fn search_json(
     viewer: Viewer,
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let p = params(q)?;
-    let outcome = run_search(&state, &viewer, &p).await?;
+    let (p, outcome) = run_search(&state, &viewer, q).await?;
     let hits: Vec<_> = outcome
         .hits
         .iter()

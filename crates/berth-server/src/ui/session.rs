@@ -1,6 +1,6 @@
 //! Who is looking at a page: the [`Viewer`] extractor reads the session
-//! cookie and resolves it once; forms are checked against the session's
-//! CSRF token (or, before login, a double-submit cookie); failed logins are
+//! cookie and resolves it once; forms ([`Form`]) are checked against the
+//! session's CSRF token (or, before login, a double-submit cookie); failed logins are
 //! counted per client address (IPv6 per /64) and per login in fixed
 //! in-memory tables that no flood of keys can fill.
 //!
@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -54,6 +55,17 @@ impl Viewer {
         self.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
     }
 
+    /// A form the signed-in viewer posted, with who posted it: parsed, its
+    /// `csrf` field checked against the session's token (an anonymous
+    /// viewer has none, so its forms are refused).
+    pub(crate) fn posted(&self, body: &Bytes) -> Result<(&Identity, Form), UiError> {
+        let form = Form::parse(body);
+        self.check_csrf(form.get("csrf"))?;
+        // A token that matched is a session's.
+        let who = self.who().ok_or_else(csrf_refused)?;
+        Ok((who, form))
+    }
+
     /// Checks a form's `csrf` field against the session's token.
     pub(crate) fn check_csrf(&self, given: Option<&str>) -> Result<(), UiError> {
         let expected = self.csrf();
@@ -65,6 +77,29 @@ impl Viewer {
             return Err(csrf_refused());
         }
         Ok(())
+    }
+}
+
+/// A form body's fields (repeated names kept in order).
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub(crate) fn parse(body: &Bytes) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().take(64).collect())
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -269,16 +269,12 @@ impl MetaStore {
     /// migration that added `audit_chain` does): for a restore from a
     /// backup taken before that table existed.
     pub async fn record_audit_chain_start(&self) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
+        self.write_one(sqlx::query(
             "UPDATE audit_chain SET pre_chain_until = (SELECT COALESCE(MAX(id), 0) \
              FROM audit_log WHERE hash IS NULL AND id > 0 AND id < COALESCE((SELECT MIN(id) \
              FROM audit_log WHERE hash IS NOT NULL), 9223372036854775807)) WHERE one = 1",
-        )
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(())
+        ))
+        .await
     }
 }
 

@@ -48,6 +48,7 @@ pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;
 pub(crate) use refusals::RefusalBudget;
 pub use refusals::{address_key, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE};
+pub(crate) use roles::Holder;
 
 /// A 0/1 integer column read as `bool` (`#[sqlx(try_from = "Flag")]`):
 /// both dialects store flags as integers, and sqlx's `Any` driver decodes

@@ -1,5 +1,6 @@
-//! `crate_owners`: who may publish new versions of a crate, yank it and
-//! change its owners.
+//! `crate_owners` and `crate_owner_teams`: who may publish new versions of
+//! a crate, yank it and change its owners (user owners), and which teams
+//! own it (their members publish and yank).
 //!
 //! Ownership is checked (`teams::is_owner`, [`is_user_owner`] for owner
 //! changes) inside the transaction that makes
@@ -13,7 +14,8 @@ use crate::db::MetaStore;
 use crate::domain::AuditAction;
 use crate::model::{Actor, AuditEntry, User};
 use crate::tables::crates::lock_crate;
-use crate::tables::teams::{add_owner_team, remove_owner_team, require_team};
+use crate::tables::roles::Holder;
+use crate::tables::teams::require_team;
 use crate::tables::users::{require_user, USER_COLUMNS};
 use crate::{now_unix, StoreError};
 
@@ -33,20 +35,30 @@ pub(crate) async fn is_user_owner(
     Ok(found.is_some())
 }
 
-/// Makes a user an owner (nothing when it already is one).
+/// The table of a kind of owner and its owner column.
+fn owner_table(holder: Holder) -> (&'static str, &'static str) {
+    match holder {
+        Holder::User => ("crate_owners", "user_id"),
+        Holder::Team => ("crate_owner_teams", "team_id"),
+    }
+}
+
+/// Makes a user or a team an owner (nothing when it already is one).
 pub(crate) async fn add_owner(
     conn: &mut AnyConnection,
     crate_id: i64,
-    user_id: i64,
+    holder: Holder,
+    owner_id: i64,
     added_by: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO crate_owners (crate_id, user_id, added_by, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (crate_id, user_id) DO NOTHING",
-    )
+    let (table, column) = owner_table(holder);
+    sqlx::query(&format!(
+        "INSERT INTO {table} (crate_id, {column}, added_by, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (crate_id, {column}) DO NOTHING"
+    ))
     .bind(crate_id)
-    .bind(user_id)
+    .bind(owner_id)
     .bind(added_by)
     .bind(now)
     .execute(conn)
@@ -54,18 +66,22 @@ pub(crate) async fn add_owner(
     Ok(())
 }
 
-/// Removes an owner row (nothing when there is none). Callers check that
-/// the crate keeps an owner.
+/// Removes a user's or a team's owner row (nothing when there is none).
+/// Callers check that the crate keeps a user owner.
 pub(crate) async fn remove_owner(
     conn: &mut AnyConnection,
     crate_id: i64,
-    user_id: i64,
+    holder: Holder,
+    owner_id: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM crate_owners WHERE crate_id = $1 AND user_id = $2")
-        .bind(crate_id)
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+    let (table, column) = owner_table(holder);
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE crate_id = $1 AND {column} = $2"
+    ))
+    .bind(crate_id)
+    .bind(owner_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -107,20 +123,14 @@ impl MetaStore {
         }
         let now = now_unix();
         for login in logins {
-            if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
-                let team = require_team(&mut w.tx, team).await?;
-                if add {
-                    add_owner_team(&mut w.tx, crate_id, team.id, actor.user_id, now).await?;
-                } else {
-                    remove_owner_team(&mut w.tx, crate_id, team.id).await?;
-                }
-                continue;
-            }
-            let user = require_user(&mut w.tx, login).await?;
+            let (holder, owner_id) = match login.strip_prefix(TEAM_PREFIX) {
+                Some(team) => (Holder::Team, require_team(&mut w.tx, team).await?.id),
+                None => (Holder::User, require_user(&mut w.tx, login).await?.id),
+            };
             if add {
-                add_owner(&mut w.tx, crate_id, user.id, actor.user_id, now).await?;
+                add_owner(&mut w.tx, crate_id, holder, owner_id, actor.user_id, now).await?;
             } else {
-                remove_owner(&mut w.tx, crate_id, user.id).await?;
+                remove_owner(&mut w.tx, crate_id, holder, owner_id).await?;
             }
         }
         let remaining: i64 =

@@ -114,14 +114,12 @@ impl MetaStore {
     /// Records a registry's visibility (at its first start, or when an
     /// operator changes it deliberately).
     pub async fn set_registry_private(&self, id: i64, private: bool) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("UPDATE registries SET private = $1 WHERE id = $2")
-            .bind(i64::from(private))
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
-        w.tx.commit().await?;
-        Ok(())
+        self.write_one(
+            sqlx::query("UPDATE registries SET private = $1 WHERE id = $2")
+                .bind(i64::from(private))
+                .bind(id),
+        )
+        .await
     }
 
     /// A proxy's cached index file, by the lowercased name cargo asks for.
@@ -176,25 +174,23 @@ impl MetaStore {
         name: &str,
         row: ProxyIndexWrite<'_>,
     ) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO proxy_index (registry_id, name, body, etag, last_modified, fetched_at, changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (registry_id, name) DO UPDATE SET body = excluded.body, etag = excluded.etag, \
-             last_modified = excluded.last_modified, fetched_at = excluded.fetched_at, \
-             changed_at = excluded.changed_at",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO proxy_index (registry_id, name, body, etag, last_modified, fetched_at, changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (registry_id, name) DO UPDATE SET body = excluded.body, etag = excluded.etag, \
+                 last_modified = excluded.last_modified, fetched_at = excluded.fetched_at, \
+                 changed_at = excluded.changed_at",
+            )
+            .bind(registry_id)
+            .bind(name)
+            .bind(row.body)
+            .bind(row.etag)
+            .bind(row.last_modified)
+            .bind(row.fetched_at)
+            .bind(row.changed_at),
         )
-        .bind(registry_id)
-        .bind(name)
-        .bind(row.body)
-        .bind(row.etag)
-        .bind(row.last_modified)
-        .bind(row.fetched_at)
-        .bind(row.changed_at)
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// Forgets what a proxy cached, in one audited transaction: the index
@@ -273,18 +269,16 @@ impl MetaStore {
         name: &str,
         fetched_at: i64,
     ) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE proxy_index SET fetched_at = $1 WHERE registry_id = $2 AND name = $3 \
-             AND fetched_at < $1",
+        self.write_one(
+            sqlx::query(
+                "UPDATE proxy_index SET fetched_at = $1 WHERE registry_id = $2 AND name = $3 \
+                 AND fetched_at < $1",
+            )
+            .bind(fetched_at)
+            .bind(registry_id)
+            .bind(name),
         )
-        .bind(fetched_at)
-        .bind(registry_id)
-        .bind(name)
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// Names of every index file a proxy holds with a body.
@@ -347,21 +341,19 @@ impl MetaStore {
         size: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO proxy_crates (registry_id, name, vers, cksum, size, fetched_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (registry_id, name, vers) DO NOTHING",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO proxy_crates (registry_id, name, vers, cksum, size, fetched_at, last_used_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (registry_id, name, vers) DO NOTHING",
+            )
+            .bind(registry_id)
+            .bind(name)
+            .bind(vers)
+            .bind(cksum)
+            .bind(size)
+            .bind(now),
         )
-        .bind(registry_id)
-        .bind(name)
-        .bind(vers)
-        .bind(cksum)
-        .bind(size)
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// Marks a cached `.crate` as used now (for least-recently-used

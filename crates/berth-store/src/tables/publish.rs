@@ -11,10 +11,12 @@ use berth_protocol::IndexEntry;
 
 use crate::db::MetaStore;
 use crate::domain::AuditAction;
+use crate::error::OrTaken;
 use crate::model::{Actor, AuditEntry, NewVersion, PublishOutcome};
 use crate::tables::crates::{bump_revision, crate_by_name, insert_crate};
 use crate::tables::dependencies::insert_dependencies;
 use crate::tables::owners::add_owner;
+use crate::tables::roles::Holder;
 use crate::tables::teams::is_owner;
 use crate::tables::versions::{
     insert_version, max_version, set_version_yanked, stored_version, yank_target,
@@ -71,16 +73,20 @@ impl MetaStore {
                 (krate.id, false)
             }
             None => {
-                let id = match insert_crate(&mut w.tx, v, now).await {
-                    Ok(id) => id,
-                    // Another request created it first: retry, and then
-                    // see it as an existing crate.
-                    Err(e) if StoreError::is_unique_violation(&e) => {
-                        return Err(StoreError::Contention(v.name.clone()))
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                add_owner(&mut w.tx, id, actor.user_id, actor.user_id, now).await?;
+                // Another request created it first: retry, and then see it
+                // as an existing crate.
+                let id = insert_crate(&mut w.tx, v, now)
+                    .await
+                    .or_taken(|| StoreError::Contention(v.name.clone()))?;
+                add_owner(
+                    &mut w.tx,
+                    id,
+                    Holder::User,
+                    actor.user_id,
+                    actor.user_id,
+                    now,
+                )
+                .await?;
                 (id, true)
             }
         };

@@ -181,6 +181,13 @@ mod tests {
         Principal::Address(address_key(a.parse().unwrap()))
     }
 
+    /// Asks twice for one refusal: the first is written, the second not.
+    #[track_caller]
+    fn first_only(b: &RefusalBudget, who: &Principal, action: AuditAction, at: i64) {
+        assert_eq!(b.admit(who, action, at), Admit::Write);
+        assert_eq!(b.admit(who, action, at), Admit::Skip);
+    }
+
     /// A minute starting at a set time.
     const T: i64 = 1_800_000_000; // a whole minute
 
@@ -239,22 +246,8 @@ mod tests {
             REFUSALS_PER_MINUTE as usize + 48,
             "budget plus each first"
         );
-        assert_eq!(
-            b.admit(&addr("192.0.2.200"), AuditAction::AuthFailure, T + 1),
-            Admit::Write
-        );
-        assert_eq!(
-            b.admit(&addr("192.0.2.200"), AuditAction::AuthFailure, T + 1),
-            Admit::Skip
-        );
-        assert_eq!(
-            b.admit(&user("mallory"), AuditAction::Yank, T + 2),
-            Admit::Write
-        );
-        assert_eq!(
-            b.admit(&user("mallory"), AuditAction::Yank, T + 2),
-            Admit::Skip
-        );
+        first_only(&b, &addr("192.0.2.200"), AuditAction::AuthFailure, T + 1);
+        first_only(&b, &user("mallory"), AuditAction::Yank, T + 2);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::model::AuditEntry;
 use crate::tables::users::require_user;
 use crate::{now_unix, StoreError};
 
-/// Who holds a role in a registry: a user (`registry_roles`) or a team
-/// (`team_roles`).
+/// Who holds a role in a registry (`registry_roles` for a user,
+/// `team_roles` for a team), or owns a crate (`crate_owners`,
+/// `crate_owner_teams`: see `owners.rs`).
 #[derive(Clone, Copy)]
 pub(crate) enum Holder {
     User,
@@ -170,10 +171,25 @@ impl MetaStore {
         &self,
         registry_id: i64,
     ) -> Result<Vec<(String, Role)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT u.login, r.role FROM registry_roles r JOIN users u ON u.id = r.user_id \
-             WHERE r.registry_id = $1 ORDER BY u.login",
-        )
+        self.role_holders(Holder::User, registry_id).await
+    }
+
+    /// `(login or team name, role)` of every holder of one kind with a role
+    /// in a registry, by name.
+    pub(crate) async fn role_holders(
+        &self,
+        holder: Holder,
+        registry_id: i64,
+    ) -> Result<Vec<(String, Role)>, StoreError> {
+        let (table, column) = holder.table();
+        let (holders, name) = match holder {
+            Holder::User => ("users", "login"),
+            Holder::Team => ("teams", "name"),
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT h.{name}, r.role FROM {table} r JOIN {holders} h ON h.id = r.{column} \
+             WHERE r.registry_id = $1 ORDER BY h.{name}"
+        ))
         .bind(registry_id)
         .fetch_all(&self.pool)
         .await?)

@@ -300,7 +300,6 @@ impl MetaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::RegistryKind;
     use crate::{test_db, BulkCrate, BulkVersion};
 
     #[test]
@@ -385,14 +384,7 @@ mod tests {
     }
 
     async fn load(store: &MetaStore) -> i64 {
-        let reg = store
-            .ensure_registry("main", RegistryKind::Hosted)
-            .await
-            .unwrap();
-        let other = store
-            .ensure_registry("other", RegistryKind::Hosted)
-            .await
-            .unwrap();
+        let (reg, other) = test_db::main_and_other(store).await;
         let owner = store.create_user("owner", None, None, false).await.unwrap();
         let bulk = |list: Vec<(String, Option<String>, i64)>| -> Vec<BulkCrate> {
             list.into_iter()

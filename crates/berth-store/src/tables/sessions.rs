@@ -62,12 +62,7 @@ impl MetaStore {
 
     /// Ends one session (logout). Ending a missing one is not an error.
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&mut *w.tx)
-            .await?;
-        w.tx.commit().await?;
-        Ok(())
+        self.write_one(sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash))
+            .await
     }
 }

@@ -1,7 +1,8 @@
 //! `teams`, `team_members`, `team_roles` and `crate_owner_teams`: named
 //! groups of users, their roles in registries and the crates they own.
 //!
-//! This file records membership, team roles and team ownership, and
+//! This file records membership and team roles, lists the teams that own
+//! a crate (their rows are written with user owners' in `owners.rs`), and
 //! answers "may this user act as an owner of this crate" for both kinds of
 //! owner ([`is_owner`]). What a team's ownership allows (publish and yank,
 //! never owner changes) is decided where the check is called; every change
@@ -11,6 +12,7 @@ use sqlx::AnyConnection;
 
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, Role};
+use crate::error::OrTaken;
 use crate::model::{AuditEntry, Team, TeamInfo};
 use crate::tables::roles::{role_entry, write_role, Holder};
 use crate::tables::users::require_user;
@@ -45,41 +47,6 @@ pub(crate) async fn require_team(conn: &mut AnyConnection, name: &str) -> Result
         .ok_or_else(|| StoreError::TeamNotFound(name.to_string()))
 }
 
-/// Makes a team an owner of a crate (nothing when it already is one).
-pub(crate) async fn add_owner_team(
-    conn: &mut AnyConnection,
-    crate_id: i64,
-    team_id: i64,
-    added_by: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO crate_owner_teams (crate_id, team_id, added_by, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (crate_id, team_id) DO NOTHING",
-    )
-    .bind(crate_id)
-    .bind(team_id)
-    .bind(added_by)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Removes a team's ownership of a crate (nothing when it has none).
-pub(crate) async fn remove_owner_team(
-    conn: &mut AnyConnection,
-    crate_id: i64,
-    team_id: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM crate_owner_teams WHERE crate_id = $1 AND team_id = $2")
-        .bind(crate_id)
-        .bind(team_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 impl MetaStore {
     /// Adds a team. Fails with [`StoreError::TeamExists`] on a taken name.
     pub async fn create_team(&self, name: &str) -> Result<Team, StoreError> {
@@ -90,13 +57,7 @@ impl MetaStore {
                 .bind(now_unix())
                 .fetch_one(&mut *w.tx)
                 .await;
-        let id: i64 = match res {
-            Ok(id) => id,
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::TeamExists(name.to_string()))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let id: i64 = res.or_taken(|| StoreError::TeamExists(name.to_string()))?;
         w.commit_audited(&AuditEntry::done(
             AuditAction::TeamCreate,
             format!("team={name}"),
@@ -195,13 +156,7 @@ impl MetaStore {
         &self,
         registry_id: i64,
     ) -> Result<Vec<(String, Role)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT t.name, r.role FROM team_roles r JOIN teams t ON t.id = r.team_id \
-             WHERE r.registry_id = $1 ORDER BY t.name",
-        )
-        .bind(registry_id)
-        .fetch_all(&self.pool)
-        .await?)
+        self.role_holders(Holder::Team, registry_id).await
     }
 
     /// The teams that own a crate.

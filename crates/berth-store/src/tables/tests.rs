@@ -57,6 +57,22 @@ fn version(registry_id: i64, name: &str, vers: &str, readme: Option<&str>) -> Ne
     }
 }
 
+/// A `read` token of a user, with no limits.
+fn read_token<'a>(user_id: i64, name: Option<&'a str>, token_hash: &'a str) -> NewToken<'a> {
+    NewToken {
+        user_id,
+        name,
+        token_hash,
+        scopes: "read",
+        crate_patterns: StoredList::default(),
+        registry: None,
+        allowed_cidrs: StoredList::default(),
+        expires_at: None,
+        parent_id: None,
+        audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
+    }
+}
+
 async fn every_statement(store: &MetaStore) {
     // registries
     let reg = store
@@ -115,18 +131,7 @@ async fn every_statement(store: &MetaStore) {
         .unwrap();
     // One active token per name and user; unnamed tokens are named by id.
     let dup = store
-        .create_token(NewToken {
-            user_id: alice.id,
-            name: Some("ci"),
-            token_hash: "h-dup",
-            scopes: "read",
-            crate_patterns: StoredList::default(),
-            registry: None,
-            allowed_cidrs: StoredList::default(),
-            expires_at: None,
-            parent_id: None,
-            audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
-        })
+        .create_token(read_token(alice.id, Some("ci"), "h-dup"))
         .await;
     assert!(matches!(dup, Err(StoreError::TokenNameExists(n)) if n == "ci"));
     let (hash, rec) = store.token_by_hash("h1").await.unwrap().unwrap();
@@ -163,18 +168,7 @@ async fn every_statement(store: &MetaStore) {
     // A revoked token's name is free again; an unnamed token is `token-ID`.
     for (name, hash) in [(Some("ci"), "h3"), (None, "h4")] {
         let id = store
-            .create_token(NewToken {
-                user_id: alice.id,
-                name,
-                token_hash: hash,
-                scopes: "read",
-                crate_patterns: StoredList::default(),
-                registry: None,
-                allowed_cidrs: StoredList::default(),
-                expires_at: None,
-                parent_id: None,
-                audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
-            })
+            .create_token(read_token(alice.id, name, hash))
             .await
             .unwrap();
         let (_, rec) = store.token_by_hash(hash).await.unwrap().unwrap();
@@ -643,14 +637,7 @@ fn dep(name: &str, kind: &str, extra: &str) -> String {
 /// Reverse dependencies (`dependencies.rs`, the migration's backfill) and
 /// downloads per day.
 async fn dependents_and_daily_downloads(store: &MetaStore) {
-    let reg = store
-        .ensure_registry("main", RegistryKind::Hosted)
-        .await
-        .unwrap();
-    let other = store
-        .ensure_registry("other", RegistryKind::Hosted)
-        .await
-        .unwrap();
+    let (reg, other) = test_db::main_and_other(store).await;
     let alice = store.create_user("alice", None, None, false).await.unwrap();
     let base = publish_with_deps(store, reg, &alice, "base-lib", "1.0.0", &[]).await;
     // A normal and a dev dependency, one renamed: one dependent.

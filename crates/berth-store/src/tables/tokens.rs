@@ -8,6 +8,7 @@
 use sqlx::FromRow;
 
 use crate::db::MetaStore;
+use crate::error::OrTaken;
 use crate::model::{AuditEntry, NewToken, TokenInfo, TokenRecord};
 use crate::tables::insert_audit;
 use crate::tables::users::USER_COLUMNS;
@@ -50,14 +51,8 @@ impl MetaStore {
         .bind(t.parent_id)
         .fetch_one(&mut *w.tx)
         .await;
-        let id: i64 = match inserted {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::TokenNameExists(
-                    t.name.unwrap_or_default().to_string(),
-                ))
-            }
-            other => other?,
-        };
+        let id: i64 = inserted
+            .or_taken(|| StoreError::TokenNameExists(t.name.unwrap_or_default().to_string()))?;
         let name = match t.name {
             Some(name) => name.to_string(),
             None => {
@@ -67,12 +62,7 @@ impl MetaStore {
                     .bind(&name)
                     .execute(&mut *w.tx)
                     .await;
-                match renamed {
-                    Err(e) if StoreError::is_unique_violation(&e) => {
-                        return Err(StoreError::TokenNameExists(name))
-                    }
-                    other => other?,
-                };
+                renamed.or_taken(|| StoreError::TokenNameExists(name.clone()))?;
                 name
             }
         };
@@ -122,14 +112,12 @@ impl MetaStore {
 
     /// Records that a token was used now.
     pub async fn touch_token(&self, token_id: i64) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
-            .bind(token_id)
-            .bind(now_unix())
-            .execute(&mut *w.tx)
-            .await?;
-        w.tx.commit().await?;
-        Ok(())
+        self.write_one(
+            sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
+                .bind(token_id)
+                .bind(now_unix()),
+        )
+        .await
     }
 
     /// The tokens of a user (never their secrets).

@@ -10,6 +10,7 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use crate::db::MetaStore;
 use crate::domain::AuditAction;
+use crate::error::OrTaken;
 use crate::model::{AuditEntry, User, UserFlag};
 use crate::{now_unix, StoreError};
 
@@ -61,13 +62,7 @@ impl MetaStore {
         .bind(now_unix())
         .fetch_one(&mut *w.tx)
         .await;
-        let id: i64 = match res {
-            Ok(id) => id,
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::UserExists(login.to_string()))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let id: i64 = res.or_taken(|| StoreError::UserExists(login.to_string()))?;
         w.commit_audited(&AuditEntry::done(
             AuditAction::UserCreate,
             format!("login={login} admin={is_admin}"),

@@ -1,0 +1,419 @@
+//! A crate's page, for every kind of registry (a proxy's from what it has
+//! cached, a virtual registry's from the member that owns the name): its
+//! README, versions, features, dependencies, dependents, owners, links and
+//! downloads chart ([`super::chart`]), at `/r/{registry}/crates/…` and, for
+//! the default registry, `/crates/…`. berth-core decides what the viewer may
+//! read; anything it may not is the one [`UiError::not_found`] page.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_core::crates::CratePage;
+use berth_core::ServiceError;
+
+use super::chart::{chart, Chart};
+use super::pages::{keyword_link, CrateItem};
+use super::session::Viewer;
+use super::{human_size, markdown, render, Chrome, UiError, When};
+use crate::AppState;
+
+/// A version in the crate page's table.
+struct VersionItem {
+    vers: String,
+    url: String,
+    yanked: bool,
+    date: When,
+    size: String,
+    downloads: i64,
+    current: bool,
+}
+
+/// An owner of a crate: a user's login, or a team's name.
+struct OwnerItem {
+    name: String,
+    team: bool,
+}
+
+/// A dependency, linked when it lives on this server.
+struct DepItem {
+    name: String,
+    req: String,
+    kind: String,
+    optional: bool,
+    url: Option<String>,
+}
+
+/// A link of the About list: its URL, and the short form shown.
+struct LinkItem {
+    label: &'static str,
+    url: String,
+    short: String,
+}
+
+/// A URL as a short label: no scheme, no `www.`, no trailing slash or `.git`.
+fn short_url(url: &str) -> String {
+    let rest = url
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_start_matches("www.")
+        .trim_end_matches('/');
+    rest.strip_suffix(".git").unwrap_or(rest).to_string()
+}
+
+#[derive(askama::Template)]
+#[template(path = "crate.html")]
+struct CratePageView {
+    c: Chrome,
+    registry: String,
+    name: String,
+    version: String,
+    yanked: bool,
+    /// The newest version that is not yanked, when the page shows another.
+    latest: Option<(String, String)>,
+    proxied: bool,
+    /// The registry whose rows the page shows (a virtual registry's member).
+    holder: String,
+    description: String,
+    readme: String,
+    versions: Vec<VersionItem>,
+    features: Vec<(String, String)>,
+    deps: Vec<DepItem>,
+    owners: Vec<OwnerItem>,
+    dependents: Vec<CrateItem>,
+    dependents_total: i64,
+    /// Says how many are shown when not all are.
+    dependents_note: String,
+    chart: Chart,
+    downloads: i64,
+    size: String,
+    publisher: String,
+    published: When,
+    created: When,
+    license: String,
+    links: Vec<LinkItem>,
+    rust_version: String,
+    keywords: Vec<(String, String)>,
+    categories: Vec<(String, String)>,
+    add_cmd: String,
+    toml_line: String,
+    snippet: String,
+}
+
+/// A metadata string field, or "".
+fn text(m: &serde_json::Value, key: &str) -> String {
+    m.get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A metadata list of strings.
+fn words(m: &serde_json::Value, key: &str) -> Vec<String> {
+    m.get(key)
+        .and_then(|k| k.as_array())
+        .map(|k| {
+            k.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A metadata URL field when it is http(s): anything else is not a link.
+fn link(m: &serde_json::Value, key: &str) -> Option<String> {
+    m.get(key)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .map(str::to_string)
+}
+
+fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage) -> CratePageView {
+    let berth = &state.berth;
+    let m = &page.metadata;
+    let shown = page.version.vers.clone();
+    let current = page.detail.versions.iter().find(|v| v.vers == shown);
+    let mut features: Vec<(String, String)> = m
+        .get("features")
+        .and_then(|f| f.as_object())
+        .map(|f| {
+            f.iter()
+                .map(|(k, v)| {
+                    let list = v
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default();
+                    (k.clone(), list)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    features.sort();
+    // Which of this server's registries a dependency's `registry` names.
+    let ours = |url: &str| {
+        berth
+            .registries()
+            .find(|r| {
+                let index = berth.index_url(r);
+                url == index || url == format!("sparse+{index}")
+            })
+            .map(|r| r.name.clone())
+    };
+    let deps = m
+        .get("deps")
+        .and_then(|d| d.as_array())
+        .map(|deps| {
+            deps.iter()
+                .map(|d| {
+                    let name = text(d, "name");
+                    let target = match d.get("registry").and_then(|r| r.as_str()) {
+                        None => Some(registry.to_string()),
+                        Some(url) => ours(url),
+                    };
+                    DepItem {
+                        url: target.map(|r| format!("/r/{r}/crates/{name}")),
+                        req: text(d, "version_req"),
+                        kind: match text(d, "kind").as_str() {
+                            "" => "normal".to_string(),
+                            k => k.to_string(),
+                        },
+                        optional: d.get("optional").and_then(|o| o.as_bool()).unwrap_or(false),
+                        name,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let repository = link(m, "repository");
+    let readme = page
+        .version
+        .readme
+        .as_deref()
+        .map(|md| markdown::render(md, repository.as_deref()))
+        .unwrap_or_default();
+    let links = [
+        ("Repository", repository),
+        ("Documentation", link(m, "documentation")),
+        ("Homepage", link(m, "homepage")),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| {
+        url.map(|url| LinkItem {
+            label,
+            short: short_url(&url),
+            url,
+        })
+    })
+    .collect();
+    let detail = &page.detail;
+    let reg = berth.registry(registry).ok();
+    let is_proxy = reg.is_some_and(|r| r.traits().caches_upstream);
+    // A keyword or category, linked to a search for it.
+    let search_link = |word: &String| keyword_link(word);
+    let yanked = current.is_some_and(|v| v.yanked);
+    let latest = detail
+        .max_version
+        .as_ref()
+        .filter(|v| **v != shown)
+        .map(|v| {
+            (
+                v.clone(),
+                format!("/r/{registry}/crates/{}/{v}", detail.name),
+            )
+        });
+    CratePageView {
+        c: Chrome::new(format!("{} {}", detail.name, shown), Some(viewer)),
+        registry: registry.to_string(),
+        name: detail.name.clone(),
+        yanked,
+        latest,
+        proxied: page.proxied,
+        holder: page.holder.clone(),
+        description: detail.description.clone().unwrap_or_default(),
+        readme,
+        versions: detail
+            .versions
+            .iter()
+            .rev()
+            .map(|v| VersionItem {
+                url: format!("/r/{registry}/crates/{}/{}", detail.name, v.vers),
+                yanked: v.yanked,
+                date: When::of(v.published_at),
+                size: if v.size > 0 {
+                    human_size(v.size)
+                } else {
+                    String::new()
+                },
+                downloads: v.downloads,
+                current: v.vers == shown,
+                vers: v.vers.clone(),
+            })
+            .collect(),
+        features,
+        deps,
+        owners: detail
+            .owners
+            .iter()
+            .map(|o| OwnerItem {
+                name: o.login.clone(),
+                team: o.kind == "team",
+            })
+            .collect(),
+        dependents: page
+            .dependents
+            .iter()
+            .cloned()
+            .map(|c| CrateItem::new(registry, c))
+            .collect(),
+        dependents_total: page.dependents_total,
+        dependents_note: if page.dependents_total > page.dependents.len() as i64 {
+            format!(
+                "Showing the {} most downloaded of {}.",
+                page.dependents.len(),
+                page.dependents_total
+            )
+        } else {
+            String::new()
+        },
+        chart: chart(&page.daily_downloads, detail.created_at),
+        downloads: detail.downloads,
+        size: current
+            .filter(|v| v.size > 0)
+            .map(|v| human_size(v.size))
+            .unwrap_or_default(),
+        publisher: current
+            .and_then(|v| v.published_by.clone())
+            .unwrap_or_default(),
+        published: current
+            .map(|v| When::of(v.published_at))
+            .unwrap_or_default(),
+        created: When::of(detail.created_at),
+        license: text(m, "license"),
+        links,
+        rust_version: text(m, "rust_version"),
+        keywords: words(m, "keywords").iter().map(search_link).collect(),
+        categories: words(m, "categories").iter().map(search_link).collect(),
+        add_cmd: if is_proxy {
+            format!("cargo add {}", detail.name)
+        } else {
+            format!("cargo add {} --registry {registry}", detail.name)
+        },
+        toml_line: if is_proxy {
+            format!("{} = \"{shown}\"", detail.name)
+        } else {
+            format!(
+                "{} = {{ version = \"{shown}\", registry = \"{registry}\" }}",
+                detail.name
+            )
+        },
+        snippet: reg
+            .map(|r| berth.cargo_config_snippet(r))
+            .unwrap_or_default(),
+        version: shown,
+    }
+}
+
+async fn show_crate(
+    state: &AppState,
+    viewer: &Viewer,
+    registry: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Response, UiError> {
+    if name.len() > 64 || registry.len() > 64 || version.is_some_and(|v| v.len() > 128) {
+        return Err(UiError::not_found());
+    }
+    if !state.guard.reaches(registry, viewer.addr) {
+        return Err(UiError::not_found());
+    }
+    let page = state
+        .berth
+        .crate_page(registry, viewer.who(), name, version)
+        .await
+        .map_err(|e| match e {
+            ServiceError::Unavailable(_) | ServiceError::Internal(_) | ServiceError::Busy(_) => {
+                UiError::from(e)
+            }
+            // Missing, private or not a hosted crate: one answer.
+            _ => UiError::not_found(),
+        })?;
+    Ok(render(&crate_view(state, viewer, registry, page)))
+}
+
+/// `GET /r/{registry}/crates/{name}`
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    show_crate(&state, &viewer, &registry, &name, None).await
+}
+
+/// `GET /r/{registry}/crates/{name}/{version}` (`…/versions` is the
+/// crate page's version table).
+pub(crate) async fn version(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name, version)): Path<(String, String, String)>,
+) -> Result<Response, UiError> {
+    if version == "versions" {
+        return Ok(Redirect::to(&format!("/r/{registry}/crates/{name}#versions")).into_response());
+    }
+    show_crate(&state, &viewer, &registry, &name, Some(&version)).await
+}
+
+/// The default registry, when the viewer's address may reach it.
+fn default_registry(state: &AppState, viewer: &Viewer) -> Result<String, UiError> {
+    let Some(reg) = state.berth.default_registry() else {
+        return Err(UiError::not_found());
+    };
+    if !state.guard.reaches(&reg.name, viewer.addr) {
+        return Err(UiError::not_found());
+    }
+    Ok(reg.name.clone())
+}
+
+/// `GET /crates/{name}`: the crate in the default registry.
+pub(crate) async fn default_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> Result<Response, UiError> {
+    let registry = default_registry(&state, &viewer)?;
+    show_crate(&state, &viewer, &registry, &name, None).await
+}
+
+/// `GET /crates/{name}/{version}`: a version in the default registry.
+pub(crate) async fn default_version(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    let registry = default_registry(&state, &viewer)?;
+    if version == "versions" {
+        return Ok(Redirect::to(&format!("/crates/{name}#versions")).into_response());
+    }
+    show_crate(&state, &viewer, &registry, &name, Some(&version)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_urls_and_ages() {
+        assert_eq!(
+            short_url("https://www.example.org/o/r.git/"),
+            "example.org/o/r"
+        );
+        assert_eq!(super::super::ago(30), "just now");
+        assert_eq!(super::super::ago(3 * 86_400 + 5), "3 days ago");
+        assert_eq!(super::super::ago(86_400), "yesterday");
+        assert_eq!(super::super::ago(3_600), "1 hour ago");
+    }
+}
