@@ -418,6 +418,13 @@ fn forms_need_their_csrf_token_and_logins_are_rate_limited() {
         400,
     );
     refused.assert_has(&["role=\"alert\""]);
+    // A token's name follows the one rule of the API and the command line.
+    let misnamed = b.post(
+        "/account/tokens",
+        &[("csrf", &token), ("name", "my laptop")],
+        400,
+    );
+    misnamed.assert_has(&["invalid token name `my laptop`"]);
     // Logout ends the session for good.
     let session = b.cookies.get("berth_session").cloned().unwrap();
     b.post("/logout", &[("csrf", &token)], 303);

@@ -306,9 +306,9 @@ pub(crate) async fn create_token(
     let (who, form) = viewer.posted(&body)?;
     let name = form.get("name").unwrap_or("").trim();
     let checked = (|| {
-        if name.is_empty() || name.len() > 100 {
-            return Err("Give the token a name of 1 to 100 characters.".to_string());
-        }
+        // The one rule every token name meets (spaces, commas and
+        // backquotes refused here as by the API and the command line).
+        berth_core::tokens::check_token_name(name).map_err(|e| e.to_string())?;
         let days = match form.get("expires_days").map(str::trim).unwrap_or("") {
             "" | "0" => None,
             d => match d.parse::<u32>() {
