@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::config_values::ConfigError;
+use crate::config::values::ConfigError;
 pub use crate::sources::settings::{KindSettings, ProxyConfig, VirtualConfig};
 pub use berth_store::RegistryKind;
 
@@ -162,7 +162,7 @@ impl RegistryConfig {
 
     /// [`RegistryConfig::allowed_cidrs`], parsed.
     pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        crate::config_values::parse_networks(
+        crate::config::values::parse_networks(
             &format!("registry `{}`: allowed_cidrs", self.name),
             &self.allowed_cidrs,
         )

@@ -1,7 +1,7 @@
 //! The words every part of the configuration shares: its error, and CIDR
 //! lists parsed from its text. Imports nothing of the crate, so that the
-//! settings of the whole file ([`crate::config`]) and of each registry
-//! ([`crate::registry_config`], each kind's in `sources/settings.rs`) use
+//! settings of the whole file ([`crate::config::Config`]) and of each registry
+//! ([`crate::config::registry`], each kind's in `sources/settings.rs`) use
 //! them without importing each other.
 
 /// A configuration problem, reported before anything starts.

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::registry_config::{KindSettings, RegistryConfig, RegistryKind};
+use crate::config::registry::{KindSettings, RegistryConfig, RegistryKind};
 use crate::sources::{fields_of, read_one};
 
 /// What every entry has, whatever its kind; each value read alone.
@@ -161,7 +161,7 @@ impl Serialize for RegistryConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::file::Config;
 
     fn load(toml: &str) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
