@@ -119,7 +119,7 @@ pub(crate) mod tests {
             }),
         );
         proxy.private = Some(true);
-        proxy.allowed_cidrs = vec!["10.0.0.0/8".into()];
+        proxy.allowed_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
         let every_virtual = RegistryConfig::new(
             "virt",
             KindSettings::Virtual(VirtualConfig {

@@ -3,16 +3,21 @@
 //! single-node server; with the small sections that have no file of their
 //! own (`[publish]`, `[metrics]`). Only reads configuration.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::limits::LimitsConfig;
 use crate::config::log::LogConfig;
 use crate::config::registry::RegistryConfig;
+use crate::config::server::{
+    read_listen, read_trusted_proxies, write_listen, ForwardedHeader, DEFAULT_LISTEN,
+};
 use crate::config::storage::{DatabaseConfig, StorageConfig};
 use crate::config::tls::TlsConfig;
-use crate::config::values::{parse_networks, ConfigError};
+use crate::config::values::write_networks;
 
 /// Every setting, with defaults that give a working single-node server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,7 +26,8 @@ pub struct Config {
     /// Where the SQLite database and blob directory live by default.
     pub data_dir: PathBuf,
     /// Address to listen on.
-    pub listen: String,
+    #[serde(deserialize_with = "read_listen", serialize_with = "write_listen")]
+    pub listen: SocketAddr,
     /// The URL cargo uses to reach this server; defaults to `http://{listen}`.
     pub public_url: String,
     /// Reverse proxies (CIDR ranges, e.g. `10.0.0.5/32`) whose
@@ -29,11 +35,15 @@ pub struct Config {
     /// connection from one of them, the client is the right-most address of
     /// the header that is not itself a trusted proxy. From anyone else the
     /// headers are ignored. Empty (the default): the TCP peer is the client.
-    pub trusted_proxies: Vec<String>,
+    #[serde(
+        deserialize_with = "read_trusted_proxies",
+        serialize_with = "write_networks"
+    )]
+    pub trusted_proxies: Vec<IpNet>,
     /// Which header the trusted proxies write: `x-forwarded-for` (nginx,
     /// HAProxy, most load balancers) or `forwarded` (RFC 7239). Only that
     /// one is read, so a client cannot slip in the other.
-    pub forwarded_header: String,
+    pub forwarded_header: ForwardedHeader,
     /// Threads that serve HTTP, each with its own event loop; a connection
     /// stays on the thread it was given (the one with the fewest open
     /// connections). 0 (the default): one per CPU core.
@@ -53,13 +63,6 @@ pub struct Config {
     pub tls: TlsConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
-}
-
-impl Config {
-    /// [`Config::trusted_proxies`], parsed.
-    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        parse_networks("trusted_proxies", &self.trusted_proxies)
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -103,10 +106,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("berth-data"),
-            listen: "127.0.0.1:7878".into(),
+            listen: DEFAULT_LISTEN,
             public_url: String::new(),
             trusted_proxies: Vec::new(),
-            forwarded_header: "x-forwarded-for".into(),
+            forwarded_header: ForwardedHeader::default(),
             workers: 0,
             h2c: true,
             database: DatabaseConfig::default(),

@@ -2,10 +2,11 @@
 //! memory budgets, the brute-force thresholds), their defaults, and the
 //! range each must fall in. Only reads and checks configuration.
 
-use serde::{Deserialize, Serialize};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::config::storage::DatabaseConfig;
-use crate::config::values::{parse_networks, ConfigError};
+use crate::config::values::{read_networks, write_networks, ConfigError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,7 +39,8 @@ pub struct LimitsConfig {
     /// Client addresses (CIDR, e.g. `10.0.0.5/32`) whose connections are
     /// not counted per address: your reverse proxy or load balancer, which
     /// carries many users over its own address.
-    pub connections_per_ip_exempt: Vec<String>,
+    #[serde(deserialize_with = "read_exempt", serialize_with = "write_networks")]
+    pub connections_per_ip_exempt: Vec<IpNet>,
     /// Seconds a response write may stall (a client that stops reading)
     /// before the connection is closed.
     pub write_timeout_secs: u64,
@@ -95,14 +97,6 @@ pub struct LimitsConfig {
 }
 
 impl LimitsConfig {
-    /// [`LimitsConfig::connections_per_ip_exempt`], parsed.
-    pub fn exempt_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        parse_networks(
-            "limits.connections_per_ip_exempt",
-            &self.connections_per_ip_exempt,
-        )
-    }
-
     /// Searches answered at once (`max_concurrent_searches`, or half the
     /// database pool when it is 0).
     pub fn search_slots(&self, pool: u32) -> usize {
@@ -285,6 +279,11 @@ impl LimitsConfig {
         }
         Ok(())
     }
+}
+
+/// Decodes `limits.connections_per_ip_exempt`.
+fn read_exempt<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    read_networks(d, "limits.connections_per_ip_exempt")
 }
 
 pub const MIB: u64 = 1024 * 1024;

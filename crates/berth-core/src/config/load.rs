@@ -4,6 +4,7 @@
 //! the file; the derived defaults and the checks across keys
 //! ([`Config::finish`]). Never opens stores or sockets.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -12,7 +13,8 @@ use serde::Serialize;
 
 use crate::config::file::Config;
 use crate::config::registry::{check_registry_set, RegistryConfig};
-use crate::config::values::ConfigError;
+use crate::config::server::{check_public_url, check_workers, default_public_url};
+use crate::config::values::{whole, ConfigError};
 
 /// Keys that environment variables may set: `BERTH_` + the key in upper
 /// case with `.` as `_`. Lists (`registries`, `publish.allowed_registries`)
@@ -77,7 +79,7 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
 }
@@ -85,11 +87,17 @@ pub struct Overrides {
 /// Figment's errors in the words of the file: each problem's key as its
 /// dotted path (`database.url`, `registries[0].kind`; figment's profile
 /// prefix is not part of it), what was wanted, and which file or variable
-/// said it. One line per problem.
+/// said it; a value refused when it was decoded, in its own words, which
+/// name its key. One line per problem.
 fn explain(e: figment::Error) -> ConfigError {
     let lines: Vec<String> = e
         .into_iter()
         .map(|e| {
+            if let figment::error::Kind::Message(m) = &e.kind {
+                if let Some(sentence) = whole(m) {
+                    return sentence.to_string();
+                }
+            }
             let mut key = String::new();
             for part in &e.path {
                 if part.parse::<usize>().is_ok() {
@@ -128,6 +136,7 @@ fn explain(e: figment::Error) -> ConfigError {
 fn env_name(key: &str) -> String {
     key.replace('.', "_").to_ascii_uppercase()
 }
+
 impl Config {
     /// Loads defaults, then `file`, then the environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
@@ -188,38 +197,17 @@ impl Config {
         Ok(config)
     }
 
-    /// Fills derived defaults and checks cross-field rules.
+    /// Fills derived defaults and checks ranges and cross-field rules (each
+    /// value's form, an address, a CIDR range or a word, was checked when
+    /// the file was decoded).
     pub fn finish(&mut self) -> Result<(), ConfigError> {
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError(format!(
-                "listen address `{}` is not an IP:PORT socket address",
-                self.listen
-            )));
-        }
         if self.public_url.is_empty() {
-            let addr: std::net::SocketAddr = self
-                .listen
-                .parse()
-                .map_err(|_| ConfigError("listen".into()))?;
-            if addr.ip().is_unspecified() {
-                return Err(ConfigError(format!(
-                    "listening on {} needs public_url (--public-url): the URL cargo uses to reach this \
-                     server, e.g. https://crates.example.internal",
-                    self.listen
-                )));
-            }
-            let scheme = if self.tls.enabled() { "https" } else { "http" };
-            self.public_url = format!("{scheme}://{}", self.listen);
+            self.public_url = default_public_url(self.listen, self.tls.files.is_some())?;
         }
         while self.public_url.ends_with('/') {
             self.public_url.pop();
         }
-        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
-            return Err(ConfigError(format!(
-                "public_url `{}` must start with http:// or https://",
-                self.public_url
-            )));
-        }
+        check_public_url(&self.public_url)?;
         let data_dir = std::path::absolute(&self.data_dir)
             .map_err(|e| ConfigError(format!("data_dir `{}`: {e}", self.data_dir.display())))?;
         self.data_dir = data_dir;
@@ -247,42 +235,8 @@ impl Config {
         }
         check_registry_set(&self.registries)?;
         self.limits.check(&self.database)?;
-        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
-            return Err(ConfigError(
-                "tls.cert_file and tls.key_file go together: give both to serve HTTPS, or neither"
-                    .into(),
-            ));
-        }
-        if !(1..=86_400).contains(&self.tls.reload_secs) {
-            return Err(ConfigError(format!(
-                "tls.reload_secs is {}; it must be between 1 and 86400",
-                self.tls.reload_secs
-            )));
-        }
-        self.limits.exempt_networks()?;
-        self.trusted_networks()?;
-        if !matches!(
-            self.forwarded_header.as_str(),
-            "x-forwarded-for" | "forwarded"
-        ) {
-            return Err(ConfigError(format!(
-                "forwarded_header `{}` must be `x-forwarded-for` or `forwarded`",
-                self.forwarded_header
-            )));
-        }
-        if self.workers > 256 {
-            return Err(ConfigError(format!(
-                "workers is {}; at most 256 (0, the default, is one per CPU core)",
-                self.workers
-            )));
-        }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!(
-                "log.format `{}` must be `text` or `json`",
-                self.log.format
-            )));
-        }
-        Ok(())
+        self.tls.check()?;
+        check_workers(self.workers)
     }
 }
 
@@ -353,18 +307,18 @@ mod tests {
                 ..Default::default()
             };
             let c = Config::load(Some(&file), &overrides).unwrap();
-            assert_eq!(c.listen, "127.0.0.1:9000");
+            assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
             assert_eq!(c.public_url, "http://127.0.0.1:9000");
             assert_eq!(c.limits.max_crate_size, 2000);
             assert_eq!(c.registries.len(), 1);
             assert!(c.registries[0].is_private());
             assert!(c.database.url.starts_with("sqlite://"));
             let o = Overrides {
-                listen: Some("127.0.0.1:9100".into()),
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
                 ..overrides.clone()
             };
             assert_eq!(
-                Config::load(Some(&file), &o).unwrap().listen,
+                Config::load(Some(&file), &o).unwrap().listen.to_string(),
                 "127.0.0.1:9100"
             );
             Ok(())
