@@ -1,9 +1,8 @@
 //! The words every part of the configuration shares: its error, a refusal
 //! carried through serde whole, and CIDR lists read from their text.
 //! Imports nothing of the crate, so that the settings of the whole file
-//! ([`crate::config::Config`]) and of each registry
-//! ([`crate::config::registry`], each kind's in `sources/settings.rs`) use
-//! them without importing each other.
+//! (`file.rs` and its sections) and of each registry (`registry.rs`, each
+//! kind's in `sources/settings.rs`) use them without importing each other.
 
 use ipnet::IpNet;
 use serde::de::{self, Deserialize, Deserializer};
