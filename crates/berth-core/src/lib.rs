@@ -14,14 +14,10 @@ pub mod accounts;
 pub mod audit;
 pub mod clock;
 pub mod config;
-mod config_check;
-mod config_values;
 pub mod crates;
 pub mod error;
 pub mod maintenance;
 mod registries;
-mod registry_config;
-mod registry_entry;
 #[cfg(target_os = "linux")]
 pub mod sendable;
 mod sources;
@@ -45,13 +41,13 @@ pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
 pub use clock::Clock;
+pub use config::registry::{KindSettings, ProxyConfig, VirtualConfig};
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use crates::{
     CrateDetail, Download, DownloadBody, IndexFile, OwnerList, PublishWarnings, VersionJson,
 };
 pub use error::ServiceError;
 pub use maintenance::BlobCheck;
-pub use registry_config::{KindSettings, ProxyConfig, VirtualConfig};
 pub use sources::KindTraits;
 pub use sources::SearchResults;
 

@@ -26,7 +26,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use berth_core::audit::{AuditAction, AuditEntry, AuditOutcome};
-use berth_core::config::ConfigError;
+use berth_core::config::ForwardedHeader;
 use berth_core::Config;
 use hashlink::linked_hash_map::Entry;
 use hashlink::LruCache;
@@ -89,23 +89,21 @@ pub(crate) enum Failure {
 }
 
 impl Guard {
-    pub(crate) fn new(config: &Config) -> Result<Self, ConfigError> {
-        let allowed = berth_core::config::reach_lists(&config.registries)?;
+    pub(crate) fn new(config: &Config) -> Self {
         let l = &config.limits;
-        Ok(Self {
-            trusted: config.trusted_networks()?,
-            header: if config.forwarded_header == "forwarded" {
-                header::FORWARDED
-            } else {
-                HeaderName::from_static("x-forwarded-for")
+        Self {
+            trusted: config.trusted_proxies.clone(),
+            header: match config.forwarded_header {
+                ForwardedHeader::Forwarded => header::FORWARDED,
+                ForwardedHeader::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
             },
-            allowed,
+            allowed: berth_core::config::reach_lists(&config.registries),
             denied_audited: Mutex::new(LruCache::new(DENIED_CAPACITY)),
             by_address: Counters::new(l.auth_failures_per_address),
             by_prefix: Counters::new(l.auth_failures_per_prefix),
             window: Duration::from_secs(l.auth_failure_window_secs),
             cooldown: Duration::from_secs(l.auth_cooldown_secs),
-        })
+        }
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -446,16 +444,16 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn guard(trusted: &[&str], header: &str) -> Guard {
+    fn guard(trusted: &[&str], header: ForwardedHeader) -> Guard {
         let mut config = Config {
-            trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
-            forwarded_header: header.into(),
+            trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
+            forwarded_header: header,
             ..Config::default()
         };
         config.limits.auth_failures_per_address = 3;
         config.limits.auth_failures_per_prefix = 5;
         config.finish().unwrap();
-        Guard::new(&config).unwrap()
+        Guard::new(&config)
     }
 
     fn headers(name: &str, values: &[&str]) -> HeaderMap {
@@ -475,7 +473,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_from_trusted_proxies_only() {
-        let g = guard(&["10.0.0.0/8"], "x-forwarded-for");
+        let g = guard(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
         let h = headers("x-forwarded-for", &["198.51.100.1, 203.0.113.9, 10.0.0.7"]);
         // From the proxy: the right-most untrusted address.
         assert_eq!(g.client(ip("10.0.0.5"), &h), ip("203.0.113.9"));
@@ -500,7 +498,7 @@ mod tests {
 
     #[test]
     fn rfc7239_elements() {
-        let g = guard(&["10.0.0.0/8"], "forwarded");
+        let g = guard(&["10.0.0.0/8"], ForwardedHeader::Forwarded);
         let h = headers(
             "forwarded",
             &["for=198.51.100.1, For=\"[2001:db8::17]:4711\";proto=https;by=10.0.0.7"],
@@ -514,7 +512,7 @@ mod tests {
 
     #[test]
     fn failures_throttle_then_cool_down() {
-        let g = guard(&[], "x-forwarded-for");
+        let g = guard(&[], ForwardedHeader::XForwardedFor);
         let a = Some(ip("192.0.2.1"));
         for _ in 0..2 {
             assert!(matches!(
@@ -544,7 +542,7 @@ mod tests {
             .unwrap();
         assert_eq!(t.label, "prefix");
         // An IPv6 client counts by /64.
-        let g = guard(&[], "x-forwarded-for");
+        let g = guard(&[], ForwardedHeader::XForwardedFor);
         for n in 1..=3 {
             g.failed(Some(ip(&format!("2001:db8::{n}"))), None);
         }
@@ -553,7 +551,7 @@ mod tests {
 
     #[test]
     fn refused_addresses_are_audited_once_a_minute_each() {
-        let g = guard(&[], "x-forwarded-for");
+        let g = guard(&[], ForwardedHeader::XForwardedFor);
         let now = Instant::now();
         assert!(g.first_denial_in_a_while(ip("192.0.2.1"), now));
         assert!(!g.first_denial_in_a_while(ip("192.0.2.1"), now + Duration::from_secs(59)));

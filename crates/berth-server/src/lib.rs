@@ -387,8 +387,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ready: impl FnOnce() + Send,
 ) -> std::io::Result<()> {
-    let guard = guard::Guard::new(&berth.config)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let guard = guard::Guard::new(&berth.config);
     let state = AppState(Arc::new(Shared {
         berth: berth.clone(),
         metrics: metrics_handle(),

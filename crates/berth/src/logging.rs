@@ -11,6 +11,7 @@
 
 use std::marker::PhantomData;
 
+use berth_core::config::LogFormat;
 use berth_core::Config;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -30,7 +31,7 @@ pub(crate) fn init(config: &Config) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let registry = tracing_subscriber::registry().with(filter);
-    if config.log.format == "json" {
+    if config.log.format == LogFormat::Json {
         let fmt = tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)

@@ -38,7 +38,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Config {
             action: Some(ConfigCommand::Check { file }),
         } => {
-            let overrides = stores::overrides(&cli.global, &cli.command);
+            let overrides = stores::overrides(&cli.global, &cli.command)?;
             return commands::config::check(file, &overrides);
         }
         _ => {}

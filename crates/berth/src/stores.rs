@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context, Result};
+use berth_core::config::{parse_listen, ConfigError};
 use berth_core::{Berth, Config, Overrides};
 
 use crate::cli::{Command, Global};
@@ -22,24 +23,25 @@ pub struct Setup {
     pub data_dir_given: bool,
 }
 
-/// The flags that override the configuration file and the environment.
-pub fn overrides(global: &Global, command: &Command) -> Overrides {
+/// The flags that override the configuration file and the environment
+/// (`--listen` read as the `listen` key is, refused in the same words).
+pub fn overrides(global: &Global, command: &Command) -> Result<Overrides, ConfigError> {
     let mut overrides = Overrides {
         data_dir: global.data_dir.clone(),
         ..Default::default()
     };
     if let Command::Serve { listen, public_url } = command {
-        overrides.listen = listen.clone();
+        overrides.listen = listen.as_deref().map(parse_listen).transpose()?;
         overrides.public_url = public_url.clone();
     }
-    overrides
+    Ok(overrides)
 }
 
 impl Setup {
     /// Loads the configuration `command` runs on, refusing (for commands
     /// that only read) a data dir without a database.
     pub fn resolve(global: &Global, command: &Command) -> Result<Setup> {
-        let overrides = overrides(global, command);
+        let overrides = overrides(global, command)?;
         let config_file = match &global.config {
             Some(file) => Some(file.clone()),
             // `serve` runs on what it is given; the other commands find the

@@ -9,7 +9,7 @@
 use serde::de::{self, Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 
-use crate::config_values::ConfigError;
+use crate::config::values::ConfigError;
 use crate::RegistryKind;
 
 /// A registry's kind with the settings only that kind has.

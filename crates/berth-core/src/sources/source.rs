@@ -10,9 +10,9 @@ use super::proxy::{IndexBudget, Proxy};
 use super::question::{Answer, At, BlobRef, Found, SearchPage, SearchResults};
 use super::settings::KindSettings;
 use super::virtual_registry::Virtual;
+use crate::config::registry::RegistryConfig;
 use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
-use crate::registry_config::RegistryConfig;
 use crate::{Config, Registry, RegistryKind};
 
 /// Asks the source of whichever kind: `each_kind!(source, s => s.call(..))`.

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use super::question::SearchResults;
 use super::question::{Answer, At, BlobRef, Found, SearchPage};
 use super::settings::VirtualConfig;
+use crate::config::registry::claim_matches;
 use crate::config::ConfigError;
 use crate::crates::index::IndexFile;
-use crate::registry_config::claim_matches;
 use crate::{Registry, RegistryKind};
 
 pub(crate) struct Virtual {

@@ -45,10 +45,10 @@ pub(crate) async fn accept_loop(
 
     let limits = &berth.config.limits;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let exempt = limits
-        .exempt_networks()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let per_address = conn::PerAddress::new(limits.max_connections_per_ip, exempt);
+    let per_address = conn::PerAddress::new(
+        limits.max_connections_per_ip,
+        limits.connections_per_ip_exempt.clone(),
+    );
     let deadlines = conn::Deadlines::new(limits);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

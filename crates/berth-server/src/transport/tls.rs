@@ -5,7 +5,7 @@
 //! start stops the start; a bad pair later is logged and the last good one
 //! kept. This module never reads a request.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -69,8 +69,8 @@ fn modified(paths: &[&Path]) -> Vec<Option<SystemTime>> {
 /// Whether the configured certificate and key load and belong together
 /// (`berth config check`); Ok when TLS is not configured.
 pub fn check(config: &TlsConfig) -> Result<(), String> {
-    if config.enabled() {
-        load(Path::new(&config.cert_file), Path::new(&config.key_file))?;
+    if let Some(files) = &config.files {
+        load(&files.cert_file, &files.key_file)?;
     }
     Ok(())
 }
@@ -78,13 +78,10 @@ pub fn check(config: &TlsConfig) -> Result<(), String> {
 /// The acceptor for `config`, or None when TLS is not configured. Starts
 /// the reloading task.
 pub fn acceptor(config: &TlsConfig) -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {
-    if !config.enabled() {
+    let Some(files) = &config.files else {
         return Ok(None);
-    }
-    let (cert, key) = (
-        PathBuf::from(&config.cert_file),
-        PathBuf::from(&config.key_file),
-    );
+    };
+    let (cert, key) = (files.cert_file.clone(), files.key_file.clone());
     let first = load(&cert, &key).map_err(std::io::Error::other)?;
     let resolver = Arc::new(Reloading {
         current: RwLock::new(Arc::new(first)),

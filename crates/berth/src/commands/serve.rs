@@ -22,14 +22,14 @@ pub async fn run(setup: Setup) -> Result<()> {
     // not load stops the start here, naming its file.
     berth_server::check_tls(&config.tls).map_err(|e| anyhow::anyhow!("cannot serve HTTPS: {e}"))?;
     let _sqlite_lock = lock_sqlite(&config)?;
-    let listen = config.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let listen = config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // With `--listen 127.0.0.1:0` the port is chosen now; a public URL that
     // was derived from the listen address must name the real port.
-    let scheme = if config.tls.enabled() {
+    let scheme = if config.tls.files.is_some() {
         "https"
     } else {
         "http"

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 
 use super::error::UpstreamError;
 use super::state::{count, Proxy};
-use crate::registry_config::UpstreamHost;
+use crate::config::registry::UpstreamHost;
 use crate::sources::reach;
 use crate::Registry;
 

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::budget::IndexBudget;
+use crate::config::registry::ProxySettings;
 use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
-use crate::registry_config::ProxySettings;
 use crate::sources::flight::KeyedLocks;
 use crate::sources::question::At;
 use crate::sources::reach::PublicUnlessTrusted;

@@ -3,14 +3,18 @@
 //! exactly as the file spells them. Keys are learnt from serde's derives
 //! (no list of them is written by hand): a key no kind has is refused with
 //! every key allowed there; a key of another kind than the entry's is kept
-//! aside for [`RegistryConfig::check`] to name. Only reads configuration.
+//! aside for [`RegistryConfig::check`] to name. `allowed_cidrs` is decoded
+//! here, once the entry's name (which its refusal names) is known. Only
+//! reads configuration.
 
 use std::sync::LazyLock;
 
+use ipnet::IpNet;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::registry_config::{KindSettings, RegistryConfig, RegistryKind};
+use crate::config::registry::{check_name, KindSettings, RegistryConfig, RegistryKind};
+use crate::config::values::{parse_networks, refusal, write_networks};
 use crate::sources::{fields_of, read_one};
 
 /// What every entry has, whatever its kind; each value read alone.
@@ -118,10 +122,17 @@ impl<'de> Visitor<'de> for EntryVisitor {
                     .find(|key| set.contains_key(**key))?;
                 Some((*key, *k))
             });
+        // The addresses' refusal names the entry, so a bad name comes first.
+        check_name(&name).map_err(refusal)?;
+        let allowed_cidrs = parse_networks(
+            &format!("registry `{name}`: allowed_cidrs"),
+            &common.allowed_cidrs,
+        )
+        .map_err(refusal)?;
         Ok(RegistryConfig {
             name,
             private: common.private,
-            allowed_cidrs: common.allowed_cidrs,
+            allowed_cidrs,
             settings,
             misplaced,
         })
@@ -143,8 +154,11 @@ impl Serialize for RegistryConfig {
             kind: RegistryKind,
             #[serde(skip_serializing_if = "Option::is_none")]
             private: Option<bool>,
-            #[serde(skip_serializing_if = "<[String]>::is_empty")]
-            allowed_cidrs: &'a [String],
+            #[serde(
+                skip_serializing_if = "<[IpNet]>::is_empty",
+                serialize_with = "write_networks"
+            )]
+            allowed_cidrs: &'a [IpNet],
             #[serde(flatten)]
             settings: &'a KindSettings,
         }
@@ -161,7 +175,7 @@ impl Serialize for RegistryConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::file::Config;
 
     fn load(toml: &str) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,8 @@
 //! Also keeps `docs/berth.example.toml` in step with the configuration
 //! structs (see the tests). Never opens stores or sockets.
 
-use crate::config::{Config, ConfigError};
+use crate::config::file::Config;
+use crate::config::values::ConfigError;
 
 /// What a masked secret reads as.
 pub const MASK: &str = "********";
@@ -52,8 +53,7 @@ impl Config {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::RegistryConfig;
-    use crate::{KindSettings, ProxyConfig, VirtualConfig};
+    use crate::config::registry::{KindSettings, ProxyConfig, RegistryConfig, VirtualConfig};
 
     fn example_path() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/berth.example.toml")
@@ -119,7 +119,7 @@ pub(crate) mod tests {
             }),
         );
         proxy.private = Some(true);
-        proxy.allowed_cidrs = vec!["10.0.0.0/8".into()];
+        proxy.allowed_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
         let every_virtual = RegistryConfig::new(
             "virt",
             KindSettings::Virtual(VirtualConfig {
