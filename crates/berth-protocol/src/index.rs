@@ -75,6 +75,17 @@ pub enum DependencyKind {
     Dev,
 }
 
+impl DependencyKind {
+    /// The word the index and cargo use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyKind::Normal => "normal",
+            DependencyKind::Build => "build",
+            DependencyKind::Dev => "dev",
+        }
+    }
+}
+
 /// One dependency in an index line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexDependency {

@@ -13,7 +13,7 @@ pub mod names;
 pub mod version;
 
 pub use body::{parse_publish_body, BodyError, PublishBody};
-pub use index::{index_path, IndexDependency, IndexEntry, LineSummary};
+pub use index::{index_path, DependencyKind, IndexDependency, IndexEntry, LineSummary};
 pub use metadata::{
     MetadataError, MetadataLimits, PublishDependency, PublishMetadata, ValidatedPublish,
 };

@@ -110,6 +110,33 @@ pub struct PublishMetadata {
     pub rust_version: Option<String>,
 }
 
+impl PublishMetadata {
+    /// Metadata that says nothing but the name and version (what a page
+    /// shows of a version whose stored metadata cannot be read).
+    pub fn bare(name: &str, vers: &str) -> Self {
+        PublishMetadata {
+            name: name.to_string(),
+            vers: vers.to_string(),
+            deps: Vec::new(),
+            features: BTreeMap::new(),
+            authors: Vec::new(),
+            description: None,
+            documentation: None,
+            homepage: None,
+            readme: None,
+            readme_file: None,
+            keywords: Vec::new(),
+            categories: Vec::new(),
+            license: None,
+            license_file: None,
+            repository: None,
+            badges: serde_json::Value::Null,
+            links: None,
+            rust_version: None,
+        }
+    }
+}
+
 /// Why publish metadata was refused. Messages are shown by cargo.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {

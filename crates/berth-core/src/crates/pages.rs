@@ -6,6 +6,7 @@
 //! (see `proxied_page`). Every view checks [`Berth::authorize_read`] before
 //! it touches a registry's rows; nothing here renders anything.
 
+use berth_protocol::PublishMetadata;
 use berth_store::{CrateSummary, VersionPage};
 use serde::Serialize;
 
@@ -48,8 +49,10 @@ pub struct CratePage {
     pub holder: String,
     pub detail: CrateDetail,
     pub version: VersionPage,
-    /// The publish metadata of `version` as cargo sent it (JSON object).
-    pub metadata: serde_json::Value,
+    /// The publish metadata of `version` as cargo sent it (for a proxy's
+    /// crate, what its index line says: dependencies, features, Rust
+    /// version).
+    pub metadata: PublishMetadata,
     /// Crates of the holder registry whose newest live version depends on
     /// this crate, most downloaded first (at most [`DEPENDENTS_SHOWN`]).
     pub dependents: Vec<CrateSummary>,
@@ -203,7 +206,10 @@ impl Berth {
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("crate `{name}` has no version `{shown}`"))
             })?;
-        let metadata = serde_json::from_str(&version.metadata).unwrap_or(serde_json::Value::Null);
+        // Stored as cargo sent it, which passed validation; a page of a row
+        // that does not read shows no metadata rather than failing.
+        let metadata = serde_json::from_str(&version.metadata)
+            .unwrap_or_else(|_| PublishMetadata::bare(&detail.name, &version.vers));
         // The holder was authorized above: its dependents are readable too.
         let (dependents, dependents_total) = self
             .meta

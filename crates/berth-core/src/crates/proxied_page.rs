@@ -3,6 +3,7 @@
 //! when the proxy holds that version's `.crate`. It never asks the
 //! upstream.
 
+use berth_protocol::{DependencyKind, PublishDependency, PublishMetadata};
 use berth_store::VersionPage;
 
 use crate::crates::pages::{CrateDetail, CratePage};
@@ -111,7 +112,7 @@ impl Berth {
             },
             version: VersionPage {
                 vers: shown_vers,
-                metadata: line_metadata(line).to_string(),
+                metadata: line.to_string(),
                 readme,
             },
             metadata: line_metadata(line),
@@ -151,33 +152,89 @@ impl Berth {
     }
 }
 
-/// What a crate page reads of publish metadata, from an index line: the
-/// dependencies (by their real names), the features (both maps) and the
-/// Rust version.
-fn line_metadata(line: &serde_json::Value) -> serde_json::Value {
-    let deps: Vec<serde_json::Value> = line["deps"]
+/// What a crate page reads of publish metadata, from an index line of an
+/// upstream (read leniently: a field missing or of another type is left
+/// empty): the dependencies (by their real names), the features (both maps)
+/// and the Rust version.
+fn line_metadata(line: &serde_json::Value) -> PublishMetadata {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deps = line["deps"]
         .as_array()
         .map(|deps| {
             deps.iter()
-                .map(|d| {
-                    serde_json::json!({
-                        "name": d["package"].as_str().or(d["name"].as_str()),
-                        "version_req": d["req"],
-                        "kind": d["kind"],
-                        "optional": d["optional"],
-                        "registry": d["registry"],
-                    })
+                .map(|d| PublishDependency {
+                    name: d["package"]
+                        .as_str()
+                        .or(d["name"].as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    version_req: text(&d["req"]),
+                    features: strings(&d["features"]),
+                    optional: d["optional"].as_bool().unwrap_or(false),
+                    default_features: d["default_features"].as_bool().unwrap_or(true),
+                    target: d["target"].as_str().map(str::to_string),
+                    kind: match d["kind"].as_str() {
+                        Some("dev") => DependencyKind::Dev,
+                        Some("build") => DependencyKind::Build,
+                        _ => DependencyKind::Normal,
+                    },
+                    registry: d["registry"].as_str().map(str::to_string),
+                    explicit_name_in_toml: None,
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let mut features = line["features"].as_object().cloned().unwrap_or_default();
-    if let Some(more) = line["features2"].as_object() {
-        features.extend(more.clone());
+    let mut meta = PublishMetadata::bare(&text(&line["name"]), &text(&line["vers"]));
+    meta.deps = deps;
+    for map in [&line["features"], &line["features2"]] {
+        if let Some(map) = map.as_object() {
+            meta.features
+                .extend(map.iter().map(|(k, v)| (k.clone(), strings(v))));
+        }
     }
-    serde_json::json!({
-        "deps": deps,
-        "features": features,
-        "rust_version": line["rust_version"],
-    })
+    meta.rust_version = line["rust_version"].as_str().map(str::to_string);
+    meta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_line_reads_leniently_into_typed_metadata() {
+        let line = serde_json::json!({
+            "name": "tool", "vers": "1.0.0",
+            "deps": [
+                {"name": "renamed", "package": "real", "req": "^1", "kind": "dev", "optional": true},
+                {"name": "odd", "req": 7, "kind": "future-kind"},
+            ],
+            "features": {"default": ["a"], "a": []},
+            "features2": {"b": ["dep:real", 3]},
+            "rust_version": "1.70",
+        });
+        let m = line_metadata(&line);
+        assert_eq!((m.name.as_str(), m.vers.as_str()), ("tool", "1.0.0"));
+        assert_eq!(m.deps[0].name, "real");
+        assert_eq!(m.deps[0].kind, DependencyKind::Dev);
+        assert!(m.deps[0].optional);
+        assert_eq!(
+            (m.deps[1].version_req.as_str(), m.deps[1].kind),
+            ("", DependencyKind::Normal)
+        );
+        assert_eq!(m.features["b"], vec!["dep:real".to_string()]);
+        assert_eq!(m.features.len(), 3);
+        assert_eq!(m.rust_version.as_deref(), Some("1.70"));
+        assert!(line_metadata(&serde_json::json!("not an object"))
+            .deps
+            .is_empty());
+    }
 }

@@ -3,7 +3,7 @@
 //! kind (its keys, one key's value, its checks against the other entries).
 //!
 //! A new kind adds a variant here with its settings struct (serde-derived,
-//! `deny_unknown_fields`); the entry's reader in `registry_config` learns
+//! `deny_unknown_fields`); the entry's reader in `config/registry_entry.rs` learns
 //! its keys from serde. Only reads configuration; never opens anything.
 
 use serde::de::{self, Deserializer, MapAccess};

@@ -99,31 +99,9 @@ struct CratePageView {
     snippet: String,
 }
 
-/// A metadata string field, or "".
-fn text(m: &serde_json::Value, key: &str) -> String {
-    m.get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// A metadata list of strings.
-fn words(m: &serde_json::Value, key: &str) -> Vec<String> {
-    m.get(key)
-        .and_then(|k| k.as_array())
-        .map(|k| {
-            k.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A metadata URL field when it is http(s): anything else is not a link.
-fn link(m: &serde_json::Value, key: &str) -> Option<String> {
-    m.get(key)
-        .and_then(|v| v.as_str())
-        .map(str::trim)
+/// A metadata URL when it is http(s): anything else is not a link.
+fn link(url: Option<&str>) -> Option<String> {
+    url.map(str::trim)
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .map(str::to_string)
 }
@@ -134,25 +112,10 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
     let shown = page.version.vers.clone();
     let current = page.detail.versions.iter().find(|v| v.vers == shown);
     let mut features: Vec<(String, String)> = m
-        .get("features")
-        .and_then(|f| f.as_object())
-        .map(|f| {
-            f.iter()
-                .map(|(k, v)| {
-                    let list = v
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| x.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default();
-                    (k.clone(), list)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .features
+        .iter()
+        .map(|(k, v)| (k.clone(), v.join(", ")))
+        .collect();
     features.sort();
     // Which of this server's registries a dependency's `registry` names.
     let ours = |url: &str| {
@@ -165,31 +128,23 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
             .map(|r| r.name.clone())
     };
     let deps = m
-        .get("deps")
-        .and_then(|d| d.as_array())
-        .map(|deps| {
-            deps.iter()
-                .map(|d| {
-                    let name = text(d, "name");
-                    let target = match d.get("registry").and_then(|r| r.as_str()) {
-                        None => Some(registry.to_string()),
-                        Some(url) => ours(url),
-                    };
-                    DepItem {
-                        url: target.map(|r| format!("/r/{r}/crates/{name}")),
-                        req: text(d, "version_req"),
-                        kind: match text(d, "kind").as_str() {
-                            "" => "normal".to_string(),
-                            k => k.to_string(),
-                        },
-                        optional: d.get("optional").and_then(|o| o.as_bool()).unwrap_or(false),
-                        name,
-                    }
-                })
-                .collect()
+        .deps
+        .iter()
+        .map(|d| {
+            let target = match &d.registry {
+                None => Some(registry.to_string()),
+                Some(url) => ours(url),
+            };
+            DepItem {
+                url: target.map(|r| format!("/r/{r}/crates/{}", d.name)),
+                req: d.version_req.clone(),
+                kind: d.kind.as_str().to_string(),
+                optional: d.optional,
+                name: d.name.clone(),
+            }
         })
-        .unwrap_or_default();
-    let repository = link(m, "repository");
+        .collect();
+    let repository = link(m.repository.as_deref());
     let readme = page
         .version
         .readme
@@ -198,8 +153,8 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
         .unwrap_or_default();
     let links = [
         ("Repository", repository),
-        ("Documentation", link(m, "documentation")),
-        ("Homepage", link(m, "homepage")),
+        ("Documentation", link(m.documentation.as_deref())),
+        ("Homepage", link(m.homepage.as_deref())),
     ]
     .into_iter()
     .filter_map(|(label, url)| {
@@ -293,11 +248,11 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
             .map(|v| When::of(v.published_at))
             .unwrap_or_default(),
         created: When::of(detail.created_at),
-        license: text(m, "license"),
+        license: m.license.clone().unwrap_or_default(),
         links,
-        rust_version: text(m, "rust_version"),
-        keywords: words(m, "keywords").iter().map(search_link).collect(),
-        categories: words(m, "categories").iter().map(search_link).collect(),
+        rust_version: m.rust_version.clone().unwrap_or_default(),
+        keywords: m.keywords.iter().map(search_link).collect(),
+        categories: m.categories.iter().map(search_link).collect(),
         add_cmd: if is_proxy {
             format!("cargo add {}", detail.name)
         } else {
