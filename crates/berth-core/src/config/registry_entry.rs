@@ -175,15 +175,7 @@ impl Serialize for RegistryConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::file::Config;
-
-    fn load(toml: &str) -> Result<Config, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("berth.toml");
-        std::fs::write(&file, toml).unwrap();
-        Config::load_file_only(&file)
-            .map_err(|e| e.to_string().replace(&file.display().to_string(), "[FILE]"))
-    }
+    use crate::config::tests::load;
 
     #[test]
     fn a_setting_of_another_kind_is_named_with_both_kinds() {

@@ -8,7 +8,7 @@ use crate::config::{Config, ForwardedHeader, LogFormat, Overrides, TlsFiles};
 
 /// `toml` loaded as `berth config check` loads a file; the error with the
 /// file's path as `[FILE]`.
-fn load(toml: &str) -> Result<Config, String> {
+pub(super) fn load(toml: &str) -> Result<Config, String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("berth.toml");
     std::fs::write(&file, toml).unwrap();

@@ -2,7 +2,7 @@
 //! a token is present, it has the scope and its crate patterns allow the
 //! name (a refusal leaves an audit row, clipped), and the crate exists.
 
-use berth_store::{AuditAction, AuditEntry, AuditOutcome};
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, StoreError};
 
 use crate::accounts::auth::Scope;
 use crate::error::ServiceError;
@@ -11,6 +11,32 @@ use crate::{Berth, Identity, Registry};
 
 /// Longest name or version an audit row records as given.
 const AUDIT_FIELD_CHARS: usize = 128;
+
+/// A change to a crate that a caller asks for, as its refusals record it:
+/// what, in which registry, of which crate (and version).
+#[derive(Clone, Copy)]
+pub(crate) struct Change<'a> {
+    pub action: AuditAction,
+    pub reg: &'a Registry,
+    pub krate: &'a str,
+    pub vers: Option<&'a str>,
+}
+
+impl<'a> Change<'a> {
+    pub(crate) fn of(
+        action: AuditAction,
+        reg: &'a Registry,
+        krate: &'a str,
+        vers: Option<&'a str>,
+    ) -> Self {
+        Change {
+            action,
+            reg,
+            krate,
+            vers,
+        }
+    }
+}
 
 /// The caller of an operation that needs a token, or the one 401 for its
 /// absence.
@@ -46,36 +72,39 @@ impl Berth {
         &self,
         who: &Identity,
         scope: Scope,
-        action: AuditAction,
-        reg: &Registry,
-        krate: &str,
-        vers: Option<&str>,
+        change: Change<'_>,
     ) -> Result<(), ServiceError> {
         if !who.scopes.has(scope) {
-            self.audit_denied(
-                who,
-                action,
-                reg,
-                krate,
-                vers,
-                &format!("token lacks {scope}"),
-            )
-            .await;
+            let why = format!("token lacks {scope}");
+            self.audit_denied(who, change, &why).await;
         }
         who.require(scope)?;
-        self.require_crate_pattern(who, action, reg, krate, vers)
-            .await
+        self.require_crate_pattern(who, change).await
     }
 
-    pub(crate) async fn audit_denied(
+    /// The error of a change the store refused; a caller who is not an
+    /// owner of the crate (as the store names it) is recorded as refused.
+    pub(crate) async fn refused_by_store(
         &self,
         who: &Identity,
-        action: AuditAction,
-        reg: &Registry,
-        krate: &str,
-        vers: Option<&str>,
-        why: &str,
-    ) {
+        change: Change<'_>,
+        e: StoreError,
+    ) -> ServiceError {
+        if let StoreError::NotOwner(n) = &e {
+            let change = Change { krate: n, ..change };
+            self.audit_denied(who, change, "not an owner").await;
+        }
+        e.into()
+    }
+
+    /// Records a refused change (within the refusal budget).
+    pub(crate) async fn audit_denied(&self, who: &Identity, change: Change<'_>, why: &str) {
+        let Change {
+            action,
+            reg,
+            krate,
+            vers,
+        } = change;
         // Names and versions here may come straight from a request path:
         // what is not a valid name or version is recorded clipped, so the
         // append-only log never holds attacker-sized rows.

@@ -2,7 +2,7 @@
 //! with the dependency-confusion rules), yanks, owners, search, the index
 //! files and downloads cargo fetches, and the read-only pages of crates.
 
-mod checks;
+pub(crate) mod checks;
 pub(crate) mod confusion;
 pub(crate) mod downloads;
 pub(crate) mod index;

@@ -6,7 +6,7 @@ use berth_store::{AuditAction, StoreError, Team, User, TEAM_PREFIX};
 use serde::Serialize;
 
 use crate::accounts::auth::Scope;
-use crate::crates::checks::need_token;
+use crate::crates::checks::{need_token, Change};
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
@@ -100,8 +100,8 @@ impl Berth {
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = AuditAction::owners(add);
-        self.require_scope(who, Scope::ChangeOwners, action, reg, name, None)
-            .await?;
+        let change = Change::of(action, reg, name, None);
+        self.require_scope(who, Scope::ChangeOwners, change).await?;
         if logins.is_empty() || logins.len() > 100 {
             return Err(ServiceError::BadRequest(
                 "give between 1 and 100 owners (user logins, or teams as `team:NAME`)".into(),
@@ -120,11 +120,7 @@ impl Berth {
             )
             .await
         {
-            Err(StoreError::NotOwner(n)) => {
-                self.audit_denied(who, action, reg, &n, None, "not an owner")
-                    .await;
-                Err(StoreError::NotOwner(n).into())
-            }
+            Err(e @ StoreError::NotOwner(_)) => Err(self.refused_by_store(who, change, e).await),
             Err(e) => Err(e.into()),
             Ok(()) => {
                 let list = logins.join("`, `");

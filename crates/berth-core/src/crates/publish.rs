@@ -14,6 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::accounts::auth::Scope;
+use crate::crates::checks::Change;
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
@@ -153,16 +154,8 @@ impl Berth {
             PublishMetadata::from_json(parts.metadata)?.validate_with(&limits.metadata())?;
         let meta = &valid.meta;
         let (audit_name, audit_vers) = (meta.name.clone(), meta.vers.clone());
-        let deny = |why: &'static str| {
-            self.audit_denied(
-                who,
-                AuditAction::Publish,
-                &reg,
-                &audit_name,
-                Some(&audit_vers),
-                why,
-            )
-        };
+        let refused = Change::of(AuditAction::Publish, &reg, &audit_name, Some(&audit_vers));
+        let deny = |why: &'static str| self.audit_denied(who, refused, why);
 
         // Scope and ownership first, so that a refused caller learns nothing
         // about the archive and costs no inspection work.
@@ -171,15 +164,12 @@ impl Berth {
             Some(_) => Scope::PublishUpdate,
             None => Scope::PublishNew,
         };
-        self.require_scope(
-            who,
-            scope,
-            AuditAction::Publish,
-            &reg,
-            &meta.name,
-            Some(&meta.vers),
-        )
-        .await?;
+        let change = Change {
+            krate: &meta.name,
+            vers: Some(&meta.vers),
+            ..refused
+        };
+        self.require_scope(who, scope, change).await?;
         if existing.is_none() {
             if let Err(e) = self.authorize_registry(&reg, who, crate::Role::Publish) {
                 deny("no publish role for a new crate").await;

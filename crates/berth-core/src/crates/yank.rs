@@ -4,7 +4,7 @@
 use berth_store::{AuditAction, StoreError};
 
 use crate::accounts::auth::Scope;
-use crate::crates::checks::need_token;
+use crate::crates::checks::{need_token, Change};
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
@@ -22,8 +22,8 @@ impl Berth {
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = AuditAction::yank(yanked);
-        self.require_scope(who, Scope::Yank, action, reg, name, Some(vers))
-            .await?;
+        let change = Change::of(action, reg, name, Some(vers));
+        self.require_scope(who, Scope::Yank, change).await?;
         let version = berth_protocol::validate_version(vers).map_err(|_| {
             ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
         })?;
@@ -41,11 +41,7 @@ impl Berth {
             )
             .await
         {
-            Err(StoreError::NotOwner(n)) => {
-                self.audit_denied(who, action, reg, &n, Some(vers), "not an owner")
-                    .await;
-                Err(StoreError::NotOwner(n).into())
-            }
+            Err(e @ StoreError::NotOwner(_)) => Err(self.refused_by_store(who, change, e).await),
             Err(StoreError::CrateNotFound(_)) => Err(ServiceError::NotFound(format!(
                 "crate `{name}` does not exist"
             ))),

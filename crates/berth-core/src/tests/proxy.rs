@@ -114,19 +114,22 @@ async fn the_stored_copy_is_trusted_for_its_ttl_after_a_restart() {
 
 #[tokio::test]
 async fn a_down_upstream_is_covered_by_the_stored_copy() {
-    let (up, t, first) = tool_fetched().await;
-    up.set(Mode::Down);
-    t.advance(Duration::from_secs(TTL + 1));
-    assert_eq!(t.index("public", None, "tool").await.unwrap(), first);
+    let up = covered_by_the_stored_copy(Mode::Down).await;
     assert_eq!(up.hits(TOOL), 2, "the upstream was not tried");
 }
 
 #[tokio::test]
 async fn a_failing_upstream_is_covered_by_the_stored_copy() {
+    covered_by_the_stored_copy(Mode::Error).await;
+}
+
+/// Past the TTL, with the upstream in `mode`, the stored file is served.
+async fn covered_by_the_stored_copy(mode: Mode) -> Fixture {
     let (up, t, first) = tool_fetched().await;
-    up.set(Mode::Error);
+    up.set(mode);
     t.advance(Duration::from_secs(TTL + 1));
     assert_eq!(t.index("public", None, "tool").await.unwrap(), first);
+    up
 }
 
 #[tokio::test]
@@ -250,6 +253,15 @@ fn bad_gateway<T>(r: Result<T, ServiceError>) -> String {
 
 const COULD_NOT_GET_TOOL: &str = "registry `public` could not get `tool` from its upstream: ";
 
+/// The 502 a proxy over an upstream that answers `tool`'s index file with
+/// `body` gives.
+async fn refusal_of_index(body: Vec<u8>) -> String {
+    let up = Fixture::on("127.0.0.1");
+    up.answer(TOOL, Answer::ok(body));
+    let t = server(&up).await;
+    bad_gateway(t.index("public", None, "tool").await)
+}
+
 #[tokio::test]
 async fn an_upstream_error_status_is_named() {
     let up = tool_upstream();
@@ -264,10 +276,7 @@ async fn an_upstream_error_status_is_named() {
 
 #[tokio::test]
 async fn an_index_file_that_is_not_utf8_is_refused() {
-    let up = Fixture::on("127.0.0.1");
-    up.answer(TOOL, Answer::ok(b"\xff\xfe\n".to_vec()));
-    let t = server(&up).await;
-    let m = bad_gateway(t.index("public", None, "tool").await);
+    let m = refusal_of_index(b"\xff\xfe\n".to_vec()).await;
     assert_eq!(
         m,
         format!("{COULD_NOT_GET_TOOL}the upstream's index file is not UTF-8")
@@ -276,10 +285,7 @@ async fn an_index_file_that_is_not_utf8_is_refused() {
 
 #[tokio::test]
 async fn an_index_file_with_an_unusable_line_is_refused() {
-    let up = Fixture::on("127.0.0.1");
-    up.answer(TOOL, Answer::ok(line("tool", "1.0.0") + "{not json\n"));
-    let t = server(&up).await;
-    let m = bad_gateway(t.index("public", None, "tool").await);
+    let m = refusal_of_index((line("tool", "1.0.0") + "{not json\n").into_bytes()).await;
     assert!(
         m.starts_with(&format!(
             "{COULD_NOT_GET_TOOL}the upstream's index file is unusable: "
@@ -290,10 +296,7 @@ async fn an_index_file_with_an_unusable_line_is_refused() {
 
 #[tokio::test]
 async fn an_index_file_for_another_crate_is_refused() {
-    let up = Fixture::on("127.0.0.1");
-    up.answer(TOOL, Answer::ok(line("tools", "1.0.0")));
-    let t = server(&up).await;
-    let m = bad_gateway(t.index("public", None, "tool").await);
+    let m = refusal_of_index(line("tools", "1.0.0").into_bytes()).await;
     assert_eq!(
         m,
         format!("{COULD_NOT_GET_TOOL}the upstream's index file is for another crate")

@@ -17,9 +17,10 @@ use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewToken, TokenInfo, Us
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::auth::{generate_token, hash_token, Scope, Scopes};
+use crate::crates::checks::Change;
 use crate::error::ServiceError;
 use crate::text::clip;
-use crate::{Berth, Identity, Registry};
+use crate::{Berth, Identity};
 
 pub use crate::text::format_time;
 pub use expiry::parse_expiry;
@@ -433,24 +434,15 @@ impl Berth {
     pub(crate) async fn require_crate_pattern(
         &self,
         who: &Identity,
-        action: AuditAction,
-        reg: &Registry,
-        krate: &str,
-        vers: Option<&str>,
+        change: Change<'_>,
     ) -> Result<(), ServiceError> {
+        let krate = change.krate;
         if who.limits.allows_crate(krate) {
             return Ok(());
         }
         let patterns = quoted(&who.limits.crates);
-        self.audit_denied(
-            who,
-            action,
-            reg,
-            krate,
-            vers,
-            &format!("token limited to crates {patterns}"),
-        )
-        .await;
+        let why = format!("token limited to crates {patterns}");
+        self.audit_denied(who, change, &why).await;
         Err(ServiceError::Forbidden(format!(
             "this token may only publish, yank and change owners of crates matching {patterns}; \
              `{}` does not match; create a token with `berth token create --crates`",
