@@ -348,18 +348,12 @@ async fn a_redirect_to_an_internal_host_is_not_followed() {
 
 #[tokio::test]
 async fn a_missing_crate_file_names_the_version_and_the_status() {
-    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
-    let up = Fixture::start(&[("serde", "1.0.0", bytes.clone())]);
+    let (bytes, up, t) = serde_proxy().await;
     up.answer(
         &format!("/dl/serde/1.0.0/{}", sha256_hex(&bytes)),
         Answer::redirect("/nowhere"),
     );
-    let t = server(&up).await;
-    let m = bad_gateway(
-        t.berth
-            .download("public", None, "serde", "1.0.0", true)
-            .await,
-    );
+    let m = bad_gateway(download_serde(&t, "1.0.0").await);
     assert_eq!(
         m,
         "registry `public` could not get serde@1.0.0 from its upstream: the upstream answered \
@@ -369,15 +363,9 @@ async fn a_missing_crate_file_names_the_version_and_the_status() {
 
 #[tokio::test]
 async fn an_oversized_upstream_configuration_is_refused() {
-    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
-    let up = Fixture::start(&[("serde", "1.0.0", bytes)]);
+    let (_, up, t) = serde_proxy().await;
     up.answer("/index/config.json", Answer::ok(vec![b' '; 64 * 1024 + 1]));
-    let t = server(&up).await;
-    let m = bad_gateway(
-        t.berth
-            .download("public", None, "serde", "1.0.0", true)
-            .await,
-    );
+    let m = bad_gateway(download_serde(&t, "1.0.0").await);
     assert_eq!(
         m,
         "registry `public` cannot reach its upstream: the upstream's answer is larger than \
@@ -387,15 +375,9 @@ async fn an_oversized_upstream_configuration_is_refused() {
 
 #[tokio::test]
 async fn a_download_host_at_an_internal_address_is_not_used() {
-    let bytes = crate_file("serde", "1.0.0", DEFAULT_LIB);
-    let up = Fixture::start(&[("serde", "1.0.0", bytes)]);
+    let (_, up, t) = serde_proxy().await;
     up.set_dl("http://10.1.2.3/dl");
-    let t = server(&up).await;
-    let m = bad_gateway(
-        t.berth
-            .download("public", None, "serde", "1.0.0", true)
-            .await,
-    );
+    let m = bad_gateway(download_serde(&t, "1.0.0").await);
     assert_eq!(
         m,
         "registry `public` cannot reach its upstream: the upstream's config.json names the \
