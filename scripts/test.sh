@@ -42,11 +42,23 @@ trap cleanup EXIT
 echo "== starting Garage (S3) in $GARAGE_DIR"
 eval "$(scripts/garage.sh start "$GARAGE_DIR")"
 
+# cargo-nextest runs every test in its own process, as many at once as
+# cargo test runs within one binary, but across all the binaries instead of
+# one binary after another (the suite waited on each binary's slowest test).
+# Without it, cargo test runs the same tests.
+if cargo nextest --version >/dev/null 2>&1; then
+  run_tests() { cargo nextest run --locked --no-fail-fast "$@"; }
+else
+  echo "(cargo-nextest is not installed: running the tests with cargo test)"
+  run_tests() { cargo test --locked --no-fail-fast "$@"; }
+fi
+
 echo "== tests on SQLite + local directory"
-cargo test --workspace --locked
+run_tests --workspace
+cargo test --workspace --locked --doc
 
 echo "== web UI in headless Chromium"
 tests/browser/run.sh
 
 echo "== integration tests on PostgreSQL + S3"
-BERTH_TEST_BACKEND=postgres-s3 cargo test --locked -p berth --tests
+BERTH_TEST_BACKEND=postgres-s3 run_tests -p berth --tests
