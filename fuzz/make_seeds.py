@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import tarfile
+import zipfile
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -527,6 +528,56 @@ def auth_seeds():
         write(t, name, s)
 
 
+ADVISORY = """```toml
+[advisory]
+id = "RUSTSEC-2099-0001"
+package = "fuzzed"
+date = "2099-01-01"
+url = "https://example.invalid/advisory"
+informational = "unsound"
+
+[versions]
+patched = [">= 1.2.3, < 1.3", ">= 1.3.1"]
+unaffected = ["< 1.0"]
+```
+
+# A made-up advisory for the fuzzer
+
+Nothing real.
+"""
+
+OSV = json.dumps({
+    "id": "OSV-2099-0001", "modified": "2099-01-01T00:00:00Z", "summary": "made up",
+    "affected": [{"package": {"ecosystem": "x", "name": "fuzzed"},
+                  "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.2.3"}]}]}],
+})
+
+
+def advisory_seeds():
+    """advisory_archive: a database checkout's layout as a raw tar (first
+    byte 0x00: the harness gzips it), a .tar.gz and a .zip."""
+    t = "advisory_archive"
+    members = [
+        ("advisory-db/crates/fuzzed/RUSTSEC-2099-0001.md", ADVISORY.encode()),
+        ("advisory-db/osv/OSV-2099-0001.json", OSV.encode()),
+    ]
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tf.addfile(info, io.BytesIO(data))
+    raw = b.getvalue()
+    write(t, "raw-tar", b"\x00" + raw)
+    write(t, "tar-gz", gzip.compress(raw, mtime=0))
+    z = io.BytesIO()
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0)), data,
+                        compress_type=zipfile.ZIP_DEFLATED)
+    write(t, "zip", z.getvalue())
+
+
 if __name__ == "__main__":
     crate_seeds()
     body_seeds()
@@ -534,6 +585,7 @@ if __name__ == "__main__":
     names_seeds()
     config_seeds()
     auth_seeds()
+    advisory_seeds()
     for target in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, target))
         size = sum(os.path.getsize(os.path.join(CORPUS, target, f)) for f in files)
