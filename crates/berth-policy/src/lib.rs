@@ -66,14 +66,7 @@ pub fn evaluate(
     {
         return Verdict::Allowed;
     }
-    let ctx = rules::Ctx {
-        policy,
-        advisories,
-        lists,
-        candidate,
-        now,
-        explain: false,
-    };
+    let ctx = rules::Ctx::new(policy, advisories, lists, candidate, now, false);
     for rule in Rule::ALL {
         let found = rules::check(&ctx, rule);
         if found.outcome == Outcome::Block {
@@ -100,14 +93,7 @@ pub fn explain(
     candidate: &Candidate<'_>,
     now: i64,
 ) -> Vec<Check> {
-    let ctx = rules::Ctx {
-        policy,
-        advisories,
-        lists,
-        candidate,
-        now,
-        explain: true,
-    };
+    let ctx = rules::Ctx::new(policy, advisories, lists, candidate, now, true);
     let exception = lists.live_exception(candidate.name, candidate.version, now);
     Rule::ALL
         .into_iter()

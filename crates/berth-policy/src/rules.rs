@@ -23,6 +23,26 @@ pub(crate) struct Ctx<'a> {
     pub explain: bool,
 }
 
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        policy: &'a Policy,
+        advisories: &'a AdvisorySet,
+        lists: &'a Lists,
+        candidate: &'a Candidate<'a>,
+        now: i64,
+        explain: bool,
+    ) -> Self {
+        Ctx {
+            policy,
+            advisories,
+            lists,
+            candidate,
+            now,
+            explain,
+        }
+    }
+}
+
 /// One rule's answer.
 pub(crate) struct Found {
     pub outcome: Outcome,
