@@ -85,13 +85,11 @@ pub struct TokenRecord {
     pub name: String,
     pub scopes: String,
     /// Crate-name patterns the token may change; empty for every crate.
-    #[sqlx(try_from = "String")]
     pub crate_patterns: StoredList<String>,
     /// The one registry the token may be used on, by name.
     #[sqlx(rename = "token_registry")]
     pub registry: Option<String>,
     /// CIDR ranges the token may be used from; empty for any address.
-    #[sqlx(try_from = "String")]
     pub allowed_cidrs: StoredList<IpNet>,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
@@ -122,11 +120,9 @@ pub struct TokenInfo {
     pub name: String,
     pub scopes: String,
     /// As in [`TokenRecord::crate_patterns`].
-    #[sqlx(try_from = "String")]
     pub crate_patterns: StoredList<String>,
     pub registry: Option<String>,
     /// As in [`TokenRecord::allowed_cidrs`].
-    #[sqlx(try_from = "String")]
     pub allowed_cidrs: StoredList<IpNet>,
     pub created_at: i64,
     pub expires_at: Option<i64>,

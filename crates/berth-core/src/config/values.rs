@@ -28,18 +28,24 @@ pub(crate) fn whole(message: &str) -> Option<&str> {
     message.strip_prefix(WHOLE)
 }
 
+/// A CIDR range, or a bare address as its own /32 or /128, with host bits
+/// cleared; the one reading of ranges for the file's settings and tokens'.
+pub(crate) fn read_cidr(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .ok()
+}
+
 /// Reads one CIDR range (a bare address is its own /32 or /128; host bits
 /// are cleared); `key` names the setting in the error.
 fn parse_network(key: &str, s: &str) -> Result<IpNet, ConfigError> {
-    s.parse::<IpNet>()
-        .map(|n| n.trunc())
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            ConfigError(format!(
-                "{key}: `{s}` is not an address or a CIDR range (such as 10.0.0.5/32 or \
+    read_cidr(s).ok_or_else(|| {
+        ConfigError(format!(
+            "{key}: `{s}` is not an address or a CIDR range (such as 10.0.0.5/32 or \
                  fd00::/64)"
-            ))
-        })
+        ))
+    })
 }
 
 /// Reads a list of CIDR ranges; `key` names the setting in the error.

@@ -120,16 +120,13 @@ impl std::fmt::Display for CratePattern {
 /// Parses a CIDR range; a bare address is the range of that one address.
 pub fn parse_cidr(s: &str) -> Result<IpNet, ServiceError> {
     let s = s.trim();
-    IpNet::from_str(s)
-        .or_else(|_| IpAddr::from_str(s).map(IpNet::from))
-        .map(|n| n.trunc())
-        .map_err(|_| {
-            ServiceError::BadRequest(format!(
-                "invalid CIDR range `{}`: write an address and a prefix length, like \
+    crate::config::values::read_cidr(s).ok_or_else(|| {
+        ServiceError::BadRequest(format!(
+            "invalid CIDR range `{}`: write an address and a prefix length, like \
                  `10.0.0.0/8` or `2001:db8::/32`",
-                clip(s, MAX_NAME)
-            ))
-        })
+            clip(s, MAX_NAME)
+        ))
+    })
 }
 
 /// What limits a token beyond its scopes.

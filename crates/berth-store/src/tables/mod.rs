@@ -18,6 +18,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Decode, Type};
 
 use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
+use crate::model::StoredList;
 
 mod audit;
 mod blob_refs;
@@ -104,3 +105,26 @@ macro_rules! text_words {
 }
 
 text_words!(RegistryKind, Role, AuditAction, AuditOutcome);
+
+/// A token's limit list is read the same way: an item that does not parse
+/// is a corrupt row.
+impl<T> Type<Any> for StoredList<T> {
+    fn type_info() -> AnyTypeInfo {
+        <String as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <String as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r, T: std::str::FromStr> Decode<'r, Any> for StoredList<T>
+where
+    T::Err: std::fmt::Display,
+{
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(StoredList::try_from(<String as Decode<'r, Any>>::decode(
+            value,
+        )?)?)
+    }
+}

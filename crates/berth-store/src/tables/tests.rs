@@ -462,6 +462,17 @@ async fn every_statement(store: &MetaStore) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("unknown role `writer`"), "{m}"),
         other => panic!("expected a corrupt row, got {other:?}"),
     }
+    // so is a token limit that does not read as its type
+    sqlx::query("UPDATE tokens SET allowed_cidrs = '10.0.0.0/33' WHERE token_hash = 'h3'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    match store.token_by_hash("h3").await {
+        Err(StoreError::Corrupt(m)) => {
+            assert!(m.contains("stored token limit `10.0.0.0/33`"), "{m}")
+        }
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
 }
 
 test_db::on_both_backends!(
