@@ -8,11 +8,12 @@
 //! and `unaffected` requirements derived from its events, for display only.
 
 use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::Date;
 
 /// A security advisory against one crate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Advisory {
     /// `RUSTSEC-YYYY-NNNN`, or an OSV record's id (`GHSA-...`, `CVE-...`).
     pub id: String,
@@ -57,7 +58,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 /// What kind of advisory this is. Informational kinds are kept apart from
 /// vulnerabilities so that policies can opt in to them one by one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     /// A security vulnerability.
     Vulnerability,
@@ -66,7 +67,7 @@ pub enum Kind {
 }
 
 /// The informational kinds of the RustSec format (`informational = "..."`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Informational {
     /// The crate is no longer maintained.
     Unmaintained,
@@ -116,7 +117,7 @@ impl std::fmt::Display for Kind {
 
 /// The affected versions of an OSV record for one crate: any range or any
 /// listed version.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OsvAffected {
     /// `SEMVER` and `ECOSYSTEM` ranges (Rust crate versions are semver);
     /// `GIT` ranges cannot be tested against a version and are dropped.
@@ -127,14 +128,14 @@ pub struct OsvAffected {
 
 /// One OSV range: its events, sorted by version (events at the same version
 /// keep their order in the record).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OsvRange {
     pub events: Vec<OsvEvent>,
 }
 
 /// One event of an OSV range. `introduced: "0"` is read as `0.0.0-0`, the
 /// lowest semver version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OsvEvent {
     /// Versions from this one on are affected.
     Introduced(Version),

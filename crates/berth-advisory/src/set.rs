@@ -9,7 +9,23 @@ use berth_protocol::canonical_name;
 use semver::Version;
 use sha2::{Digest, Sha256};
 
+use crate::error::ImportError;
 use crate::model::Advisory;
+
+/// The version of [`AdvisorySet::to_stored`]'s form.
+const STORED_FORMAT: u32 = 1;
+
+#[derive(serde::Serialize)]
+struct StoredRef<'a> {
+    format: u32,
+    advisories: &'a [Advisory],
+}
+
+#[derive(serde::Deserialize)]
+struct Stored {
+    format: u32,
+    advisories: Vec<Advisory>,
+}
 
 /// An immutable set of advisories. Two sets built from the same advisories
 /// (in any order, from any input form) are equal and have the same digest.
@@ -100,6 +116,30 @@ impl AdvisorySet {
     /// How many crates have at least one advisory.
     pub fn crate_count(&self) -> usize {
         self.index.len()
+    }
+
+    /// The set in Berth's own stored form (JSON, versioned), for a caller
+    /// that keeps an imported set and reads it back with
+    /// [`AdvisorySet::from_stored`] (the digest survives the round trip).
+    pub fn to_stored(&self) -> Vec<u8> {
+        serde_json::to_vec(&StoredRef {
+            format: STORED_FORMAT,
+            advisories: &self.advisories,
+        })
+        .expect("an advisory always serializes")
+    }
+
+    /// Reads back what [`AdvisorySet::to_stored`] wrote.
+    pub fn from_stored(bytes: &[u8]) -> Result<AdvisorySet, ImportError> {
+        let bad = |reason: String| ImportError::malformed("(stored advisory set)", reason);
+        let stored: Stored = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if stored.format != STORED_FORMAT {
+            return Err(bad(format!(
+                "stored form {} is not the form {STORED_FORMAT} this version of Berth reads",
+                stored.format
+            )));
+        }
+        Ok(AdvisorySet::from_advisories(stored.advisories))
     }
 
     /// The SHA-256 of the set's content, as 64 lowercase hex digits: equal

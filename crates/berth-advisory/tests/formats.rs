@@ -368,3 +368,24 @@ fn duplicate_ids_for_one_crate_are_refused() {
          crates/dup/RUSTSEC-2023-0030.md"
     );
 }
+
+#[test]
+fn the_stored_form_reads_back_the_same_set() {
+    let mut files = small_db();
+    files.push((
+        "osv/GHSA-ab12-cd34-ef56.json".to_string(),
+        osv_json(
+            "GHSA-ab12-cd34-ef56",
+            "osv-crate",
+            r#"[{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.1"}]}]"#,
+            "",
+        ),
+    ));
+    let set = import(&files).unwrap();
+    let back = AdvisorySet::from_stored(&set.to_stored()).unwrap();
+    assert_eq!(back, set);
+    assert_eq!(back.digest(), set.digest());
+    let err = AdvisorySet::from_stored(b"{\"format\": 2, \"advisories\": []}").unwrap_err();
+    assert!(err.to_string().contains("stored form 2"), "{err}");
+    assert!(AdvisorySet::from_stored(b"not json").is_err());
+}

@@ -21,6 +21,7 @@ mod registries;
 #[cfg(target_os = "linux")]
 pub mod sendable;
 mod sources;
+pub mod supply;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
@@ -59,6 +60,12 @@ pub struct Registry {
     pub private: bool,
     /// What it serves, by kind.
     pub(crate) source: Arc<sources::Source>,
+    /// Its supply-chain policy; `None` when it sets no rule.
+    pub(crate) policy: Option<Arc<berth_policy::Policy>>,
+    /// Whether any policy decides what it serves: its own, or (a virtual
+    /// registry) a member's. When not, index files and downloads skip
+    /// the policy layer.
+    pub(crate) policed: bool,
 }
 
 /// The application: configuration, stores and caches, shared by every
@@ -76,6 +83,8 @@ pub struct Berth {
     pub(crate) throttle: throttle::Throttle,
     /// Where time comes from (see [`clock`]).
     pub(crate) clock: Clock,
+    /// The advisory set and policy lists in force, and filtered index files.
+    pub(crate) supply: supply::SupplyState,
 }
 
 impl Registry {
@@ -160,17 +169,39 @@ impl Berth {
         for r in &config.registries {
             let source = sources::Source::open(&config, r, &kinds)?;
             let id = meta.ensure_registry(&r.name, r.kind()).await?;
+            let policy = r
+                .checked_policy()
+                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+            let policy = (!policy.is_empty()).then(|| Arc::new(policy));
             registries.insert(
                 r.name.clone(),
                 Registry {
                     id,
                     name: r.name.clone(),
                     private: r.is_private(),
+                    policed: policy.is_some(),
+                    policy,
                     source: Arc::new(source),
                 },
             );
         }
-        Ok(Arc::new(Self {
+        // A virtual registry serves its members' files under their policies.
+        let policed_members: Vec<String> = registries
+            .values()
+            .filter(|r| {
+                r.source
+                    .members()
+                    .iter()
+                    .any(|m| registries.get(m).is_some_and(|m| m.policy.is_some()))
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        for name in policed_members {
+            if let Some(r) = registries.get_mut(&name) {
+                r.policed = true;
+            }
+        }
+        let berth = Self {
             meta,
             blobs,
             registries,
@@ -178,9 +209,12 @@ impl Berth {
             downloads: crates::downloads::DownloadCounter::default(),
             download_cache: crates::downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
+            supply: supply::SupplyState::new(config.limits.index_cache_bytes / 4),
             config,
             clock,
-        }))
+        };
+        berth.refresh_supply().await?;
+        Ok(Arc::new(berth))
     }
 
     /// The clock this application reads.

@@ -257,6 +257,12 @@ impl Policy {
         self.min_age
     }
 
+    /// Whether the policy limits licenses (so that a caller knows to look
+    /// them up).
+    pub fn checks_licenses(&self) -> bool {
+        self.licenses.is_some()
+    }
+
     /// Whether the policy uses the registry's approved list.
     pub fn approved_only(&self) -> bool {
         self.approved_only

@@ -44,7 +44,7 @@ mod verdict;
 
 use berth_advisory::AdvisorySet;
 
-pub use candidate::Candidate;
+pub use candidate::{Candidate, License};
 pub use config::{MinAgeUnknown, Policy, PolicyConfig, PolicyError, MAX_MIN_AGE_SECS};
 pub use lists::{Approval, Exception, Lists};
 pub use verdict::{Block, Check, Outcome, Rule, Verdict};

@@ -5,7 +5,7 @@
 
 use berth_advisory::{Advisory, AdvisorySet, Kind};
 
-use crate::candidate::Candidate;
+use crate::candidate::{Candidate, License};
 use crate::config::{MinAgeUnknown, Policy};
 use crate::license::{self, LicenseTest};
 use crate::lists::Lists;
@@ -237,7 +237,18 @@ fn license(ctx: &Ctx<'_>) -> Found {
         return ctx.not_applicable(|| "the policy allows any license".to_owned());
     };
     let listed = || quoted_list(allowed.iter().map(|l| l.to_string()));
-    let expression = ctx.candidate.license.map(str::trim).unwrap_or("");
+    let expression = match ctx.candidate.license {
+        License::Declared(expression) => expression.trim(),
+        License::Missing => "",
+        License::Unknown => {
+            return ctx.not_applicable(|| {
+                format!(
+                    "the license of {} is not known here (an upstream index line carries                      none), so the license rule cannot apply",
+                    ctx.coord()
+                )
+            })
+        }
+    };
     if expression.is_empty() {
         return block(
             format!(

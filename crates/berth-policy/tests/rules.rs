@@ -474,3 +474,19 @@ fn explain_reports_every_rule_in_order() {
     assert_eq!(quiet[4].why, "the policy allows any license");
     assert_eq!(quiet[5].why, "the policy has no cooldown");
 }
+
+#[test]
+fn an_unknown_license_is_not_judged() {
+    let p = policy("licenses = [\"MIT\"]");
+    let (set, lists) = none();
+    let c = case("foo", "1.0.0");
+    let candidate = berth_policy::Candidate {
+        license: berth_policy::License::Unknown,
+        ..c.candidate()
+    };
+    assert!(berth_policy::evaluate(&p, &set, &lists, &candidate, NOW).is_allowed());
+    let checks = berth_policy::explain(&p, &set, &lists, &candidate, NOW);
+    let license = checks.iter().find(|c| c.rule == Rule::License).unwrap();
+    assert_eq!(license.outcome, berth_policy::Outcome::NotApplicable);
+    assert!(license.why.contains("not known here"), "{}", license.why);
+}

@@ -175,6 +175,19 @@ string_enum! {
         /// An address or token prefix began its cooling period after too
         /// many failed authentications (one row when it begins).
         AuthThrottled = "auth.throttled",
+        /// An advisory set was put in force (`berth advisories import`);
+        /// the detail has its digest, size and source.
+        AdvisoriesImport = "advisories.import",
+        /// A version was allowed whatever a registry's policy says
+        /// (`berth policy allow`); the detail has the reason and expiry.
+        PolicyAllow = "policy.allow",
+        /// A registry's exceptions for a version were removed.
+        PolicyDisallow = "policy.disallow",
+        /// A crate (or a range of its versions) was put on a registry's
+        /// approved list.
+        PolicyApprove = "policy.approve",
+        /// A crate was taken off a registry's approved list.
+        PolicyUnapprove = "policy.unapprove",
     }
 }
 

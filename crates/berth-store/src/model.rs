@@ -401,3 +401,58 @@ mod tests {
         assert!(bad.0.contains("`10.0.0.0/33`"), "{bad}");
     }
 }
+
+/// The advisory set in force, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct AdvisorySetInfo {
+    pub id: i64,
+    /// The set's content digest.
+    pub digest: String,
+    /// Where it was imported from (a path or URL), as the importer said.
+    pub source: String,
+    pub advisories: i64,
+    pub crates: i64,
+    pub imported_at: i64,
+}
+
+/// An advisory set to put in force.
+#[derive(Debug, Clone)]
+pub struct NewAdvisorySet<'a> {
+    pub digest: &'a str,
+    /// The set in its stored form.
+    pub body: &'a str,
+    pub source: &'a str,
+    pub advisories: i64,
+    pub crates: i64,
+    pub imported_at: i64,
+}
+
+/// One policy exception (`berth policy allow`) as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct PolicyExceptionRow {
+    pub id: i64,
+    pub name: String,
+    pub vers: String,
+    pub reason: String,
+    pub expires_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// One entry of a registry's approved list (`berth policy approve`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct PolicyApprovalRow {
+    pub id: i64,
+    pub name: String,
+    /// A version requirement; `None`: every version.
+    pub req: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// A registry's exceptions and approved list, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyListRows {
+    pub exceptions: Vec<PolicyExceptionRow>,
+    pub approvals: Vec<PolicyApprovalRow>,
+}

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use berth_policy::{Policy, PolicyConfig};
 use ipnet::IpNet;
 
 use crate::config::values::ConfigError;
@@ -32,6 +33,9 @@ pub struct RegistryConfig {
     pub allowed_cidrs: Vec<IpNet>,
     /// The kind (`kind`, hosted by default) and its own settings.
     pub settings: KindSettings,
+    /// The supply-chain policy (`[registries.policy]`), as written; checked
+    /// by [`RegistryConfig::check`], applied as [`RegistryConfig::checked_policy`].
+    pub policy: PolicyConfig,
     /// The first setting of another kind the entry gave, with that kind.
     pub(crate) misplaced: Option<(&'static str, RegistryKind)>,
 }
@@ -118,6 +122,7 @@ impl RegistryConfig {
             private: None,
             allowed_cidrs: Vec::new(),
             settings,
+            policy: PolicyConfig::default(),
             misplaced: None,
         }
     }
@@ -147,7 +152,14 @@ impl RegistryConfig {
                 self.kind()
             )));
         }
+        self.checked_policy()?;
         self.settings.check(&self.name)
+    }
+
+    /// The policy in force: `[registries.policy]` checked.
+    pub fn checked_policy(&self) -> Result<Policy, ConfigError> {
+        Policy::from_config(&self.policy)
+            .map_err(|e| ConfigError(format!("registry `{}`: {e}", self.name)))
     }
 
     /// Masks the secrets of the entry's settings, for printing.

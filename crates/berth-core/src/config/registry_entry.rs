@@ -9,6 +9,7 @@
 
 use std::sync::LazyLock;
 
+use berth_policy::PolicyConfig;
 use ipnet::IpNet;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -29,6 +30,8 @@ struct Common {
     private: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     allowed_cidrs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyConfig>,
 }
 
 /// Every key an entry may have: the common ones, then each kind's.
@@ -134,6 +137,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
             private: common.private,
             allowed_cidrs,
             settings,
+            policy: common.policy.unwrap_or_default(),
             misplaced,
         })
     }
@@ -161,6 +165,12 @@ impl Serialize for RegistryConfig {
             allowed_cidrs: &'a [IpNet],
             #[serde(flatten)]
             settings: &'a KindSettings,
+            // Last: a table follows every plain key in TOML.
+            #[serde(skip_serializing_if = "is_empty_policy")]
+            policy: &'a PolicyConfig,
+        }
+        fn is_empty_policy(policy: &&PolicyConfig) -> bool {
+            **policy == PolicyConfig::default()
         }
         Entry {
             name: &self.name,
@@ -168,6 +178,7 @@ impl Serialize for RegistryConfig {
             private: self.private,
             allowed_cidrs: &self.allowed_cidrs,
             settings: &self.settings,
+            policy: &self.policy,
         }
         .serialize(s)
     }

@@ -307,6 +307,9 @@ impl Berth {
         self.authorize_read(reg, who)?;
         let not_found =
             || ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"));
+        if reg.policed {
+            Box::pin(self.check_download_policy(self.at_for(reg, who), name, vers)).await?;
+        }
         let info = reg
             .source
             .locate(self.at_for(reg, who), name, vers)

@@ -227,8 +227,14 @@ impl Berth {
         self.authorize_read(reg, who)?;
         let not_found = || ServiceError::NotFound(format!("no crate at index path `{path}`"));
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
+        let at = self.at_for(reg, who);
+        if reg.policed {
+            // Boxed: registries without a policy do not carry its state.
+            let policed = Box::pin(self.policed_file(at, &name)).await?;
+            return Ok(policed.ok_or_else(not_found)?.file.clone());
+        }
         reg.source
-            .index_file(self.at_for(reg, who), &name)
+            .index_file(at, &name)
             .await?
             .ok_or_else(not_found)
     }

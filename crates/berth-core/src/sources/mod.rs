@@ -29,7 +29,7 @@ pub use describe::KindTraits;
 pub use listing::RegistryFront;
 pub(crate) use listing::{index_lines, str_of};
 pub(crate) use proxy::Proxy;
-pub(crate) use question::{BlobRef, SearchPage};
+pub(crate) use question::{At, BlobRef, SearchPage};
 pub use question::{SearchResults, MAX_PER_PAGE};
 pub(crate) use settings::{fields_of, read_one};
 pub(crate) use source::{Shared, Source};

@@ -100,7 +100,7 @@ impl Case {
             name: &self.name,
             version: &self.version,
             published_at: self.published_at,
-            license: self.license.as_deref(),
+            license: berth_policy::License::of(self.license.as_deref()),
         }
     }
 

@@ -68,6 +68,11 @@ pub fn set_operator(name: String) {
     let _ = OPERATOR.set(name);
 }
 
+/// The operator named by [`set_operator`], if any.
+pub fn operator() -> Option<&'static str> {
+    OPERATOR.get().map(String::as_str)
+}
+
 /// Appends one audit row on `conn` (inside the caller's transaction),
 /// chained to the newest row.
 pub(crate) async fn insert_audit(

@@ -29,6 +29,7 @@ pub(crate) mod fsck;
 mod index;
 mod listing;
 mod owners;
+mod policy;
 pub(crate) mod proxy;
 mod publish;
 pub(crate) mod refusals;
@@ -44,7 +45,7 @@ mod users;
 mod versions;
 
 pub(crate) use audit::insert_audit;
-pub use audit::set_operator;
+pub use audit::{operator, set_operator};
 pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;
 pub(crate) use refusals::RefusalBudget;

@@ -770,3 +770,156 @@ test_db::on_both_backends!(
     dependents_and_daily_downloads_on_postgres,
     dependents_and_daily_downloads
 );
+
+/// The advisory set in force, exceptions, approvals and the revision that
+/// tells nodes to reload them; the licenses of a hosted crate's versions.
+async fn supply_chain_rows(store: &MetaStore) {
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    assert!(store.advisory_set_info().await.unwrap().is_none());
+    let entry = AuditEntry::done(AuditAction::AdvisoriesImport, "digest=a".into());
+    let set = |digest: &'static str, body: &'static str| crate::model::NewAdvisorySet {
+        digest,
+        body,
+        source: "/srv/advisory-db",
+        advisories: 3,
+        crates: 2,
+        imported_at: 1_000,
+    };
+    let first = store
+        .replace_advisory_set(&set("a", "{\"a\":1}"), &entry)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.digest, "a");
+    assert!(
+        store
+            .replace_advisory_set(&set("a", "{\"a\":1}"), &entry)
+            .await
+            .unwrap()
+            .is_none(),
+        "the same digest again changes nothing"
+    );
+    store
+        .replace_advisory_set(&set("b", "{\"b\":2}"), &entry)
+        .await
+        .unwrap()
+        .unwrap();
+    let (info, body) = store.advisory_set().await.unwrap().unwrap();
+    assert_eq!((info.digest.as_str(), body.as_str()), ("b", "{\"b\":2}"));
+    assert_eq!(
+        (info.source.as_str(), info.advisories, info.crates),
+        ("/srv/advisory-db", 3, 2)
+    );
+    assert_eq!(store.count_rows("advisory_sets").await.unwrap(), 1);
+
+    let revision = |revs: Vec<(i64, i64)>| revs.iter().find(|(id, _)| *id == reg).unwrap().1;
+    assert_eq!(revision(store.policy_revisions().await.unwrap()), 0);
+    let allow = AuditEntry::done(AuditAction::PolicyAllow, "reason".into());
+    store
+        .add_policy_exception(
+            reg, "Foo-Bar", "foo_bar", "1.0.0", "old", None, "cli:ops", 5, &allow,
+        )
+        .await
+        .unwrap();
+    store
+        .add_policy_exception(
+            reg,
+            "foo_bar",
+            "foo_bar",
+            "1.0.0",
+            "new",
+            Some(99),
+            "cli:ops",
+            6,
+            &allow,
+        )
+        .await
+        .unwrap();
+    let approve = AuditEntry::done(AuditAction::PolicyApprove, String::new());
+    store
+        .add_policy_approval(reg, "serde", "serde", Some("^1"), "cli:ops", 7, &approve)
+        .await
+        .unwrap();
+    store
+        .add_policy_approval(reg, "serde", "serde", Some("^1"), "cli:ops", 8, &approve)
+        .await
+        .unwrap();
+    store
+        .add_policy_approval(reg, "log", "log", None, "cli:ops", 9, &approve)
+        .await
+        .unwrap();
+    let (rev, lists) = store.policy_lists(reg).await.unwrap();
+    assert_eq!(rev, 5);
+    assert_eq!(lists.exceptions.len(), 1, "one exception per version");
+    let e = &lists.exceptions[0];
+    assert_eq!(
+        (
+            e.name.as_str(),
+            e.vers.as_str(),
+            e.reason.as_str(),
+            e.expires_at
+        ),
+        ("foo_bar", "1.0.0", "new", Some(99))
+    );
+    assert_eq!((e.created_by.as_str(), e.created_at), ("cli:ops", 6));
+    let reqs: Vec<_> = lists
+        .approvals
+        .iter()
+        .map(|a| (a.name.as_str(), a.req.as_deref()))
+        .collect();
+    assert_eq!(reqs, [("serde", Some("^1")), ("log", None)]);
+
+    let gone = AuditEntry::done(AuditAction::PolicyDisallow, String::new());
+    assert_eq!(
+        store
+            .remove_policy_entries(reg, "foo_bar", Some("2.0.0"), &gone)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(revision(store.policy_revisions().await.unwrap()), 5);
+    assert_eq!(
+        store
+            .remove_policy_entries(reg, "foo_bar", Some("1.0.0"), &gone)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .remove_policy_entries(reg, "serde", None, &gone)
+            .await
+            .unwrap(),
+        1
+    );
+    let (rev, lists) = store.policy_lists(reg).await.unwrap();
+    assert_eq!(
+        (rev, lists.exceptions.len(), lists.approvals.len()),
+        (7, 0, 1)
+    );
+
+    // Licenses come from the publish metadata.
+    let user = store.create_user("lic", None, None, false).await.unwrap();
+    let mut v = version(reg, "licensed", "1.0.0", None);
+    v.metadata_json = r#"{"license":"MIT OR Apache-2.0"}"#.into();
+    store.publish(&v, &actor(&user), "main").await.unwrap();
+    publish_as(store, reg, &user, "licensed", "1.1.0")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.version_licenses(reg, "licensed").await.unwrap(),
+        [
+            ("1.0.0".to_string(), Some("MIT OR Apache-2.0".to_string())),
+            ("1.1.0".to_string(), None)
+        ]
+    );
+}
+
+test_db::on_both_backends!(
+    supply_chain_rows_on_sqlite,
+    supply_chain_rows_on_postgres,
+    supply_chain_rows
+);

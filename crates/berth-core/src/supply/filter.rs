@@ -1,0 +1,323 @@
+//! What a policy leaves of an index file, and the cache of it.
+//!
+//! A registry whose policy (or, through a virtual registry, whose owning
+//! member's policy) blocks versions serves index files without their
+//! lines, so that cargo resolves the newest allowed version; the blocked
+//! versions are kept beside the file with the rule and sentence that
+//! blocked them, for the download refusal. The filtered file is cached by
+//! registry and crate, valid while the source's file (its ETag), the
+//! supply generation (advisory set, lists) and the clock (until the next
+//! cooldown ends or exception expires) stay as they were: a hot hit adds
+//! no database round trip. Files with nothing blocked are the source's own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use berth_policy::{Candidate, License, Policy, Rule, Verdict};
+use bytes::Bytes;
+use semver::Version;
+use sha2::{Digest, Sha256};
+
+use crate::crates::index::IndexFile;
+use crate::error::ServiceError;
+use crate::{Berth, Registry};
+
+/// Why one version is not served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// The registry whose policy blocked it.
+    pub registry: String,
+    pub rule: Rule,
+    /// The sentence cargo shows.
+    pub reason: String,
+    /// The advisory id, for the advisory rules.
+    pub advisory: Option<String>,
+}
+
+/// An index file as a policy leaves it.
+#[derive(Debug)]
+pub(crate) struct Policed {
+    source_etag: String,
+    generation: u64,
+    /// Unix seconds from which the answer may differ (a cooldown ends, an
+    /// exception expires).
+    until: i64,
+    pub file: Arc<IndexFile>,
+    /// The versions left out, by `vers` as the line spells it.
+    pub blocked: HashMap<String, Blocked>,
+}
+
+impl Policed {
+    fn bytes(&self) -> u64 {
+        // The body is shared with the source's cache when nothing was cut.
+        let own = if self.blocked.is_empty() {
+            0
+        } else {
+            self.file.body.len()
+        };
+        (own + self
+            .blocked
+            .values()
+            .map(|b| b.reason.len() + 64)
+            .sum::<usize>()) as u64
+    }
+}
+
+/// Filtered files by (registry id, canonical crate name), at most `budget`
+/// bytes; past it, everything is forgotten (they are rebuilt on demand).
+pub(crate) struct FilterCache {
+    map: RwLock<(HashMap<(i64, String), Arc<Policed>>, u64)>,
+    budget: u64,
+}
+
+impl FilterCache {
+    pub(crate) fn new(budget: u64) -> Self {
+        Self {
+            map: RwLock::new((HashMap::new(), 0)),
+            budget,
+        }
+    }
+
+    fn get(&self, key: &(i64, String)) -> Option<Arc<Policed>> {
+        self.map.read().ok()?.0.get(key).cloned()
+    }
+
+    fn put(&self, key: (i64, String), value: Arc<Policed>) {
+        let Ok(mut guard) = self.map.write() else {
+            return;
+        };
+        let (map, bytes) = &mut *guard;
+        let size = value.bytes();
+        if *bytes + size > self.budget {
+            map.clear();
+            *bytes = 0;
+        }
+        if let Some(old) = map.insert(key, value) {
+            *bytes -= old.bytes().min(*bytes);
+        }
+        *bytes += size;
+    }
+}
+
+/// The fields of an index line a policy reads.
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    vers: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    pubtime: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`) in Unix seconds.
+pub(crate) fn pubtime(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// The registries whose policies decide what `reg` serves of a name that
+/// `owner` holds (the owner's first, then the registry's own), with them.
+pub(crate) fn chain<'a>(reg: &'a Registry, owner: &'a Registry) -> Vec<(&'a Registry, &'a Policy)> {
+    let mut out = Vec::with_capacity(2);
+    for r in [owner, reg] {
+        if let Some(p) = &r.policy {
+            if !out.iter().any(|(o, _): &(&Registry, &Policy)| o.id == r.id) {
+                out.push((r, &**p));
+            }
+        }
+    }
+    out
+}
+
+impl Berth {
+    /// `file` (`owner`'s index file of `name`, served through `reg`) as the
+    /// policies that apply leave it, from the cache when still valid.
+    pub(crate) async fn police(
+        &self,
+        reg: &Registry,
+        owner: &Registry,
+        name: &str,
+        file: Arc<IndexFile>,
+    ) -> Result<Arc<Policed>, ServiceError> {
+        if chain(reg, owner).is_empty() {
+            return Ok(Arc::new(Policed {
+                source_etag: String::new(),
+                generation: 0,
+                until: i64::MAX,
+                file,
+                blocked: HashMap::new(),
+            }));
+        }
+        let now = self.clock.now_unix();
+        let generation = self.supply.generation();
+        let key = (reg.id, berth_protocol::canonical_name(name));
+        if let Some(hit) = self.supply.filtered.get(&key) {
+            if hit.generation == generation && now < hit.until && hit.source_etag == file.etag {
+                return Ok(hit);
+            }
+        }
+        let policed = Arc::new(
+            self.build_policed(reg, owner, name, file, now, generation)
+                .await?,
+        );
+        self.supply.filtered.put(key, policed.clone());
+        Ok(policed)
+    }
+
+    async fn build_policed(
+        &self,
+        reg: &Registry,
+        owner: &Registry,
+        name: &str,
+        file: Arc<IndexFile>,
+        now: i64,
+        generation: u64,
+    ) -> Result<Policed, ServiceError> {
+        let chain = chain(reg, owner);
+        let set = self.supply.set();
+        let lists: Vec<_> = chain.iter().map(|(r, _)| self.supply.lists(r.id)).collect();
+        // A hosted registry knows each version's license (publish metadata);
+        // an upstream's index lines carry none.
+        let licenses: Option<HashMap<String, Option<String>>> =
+            if owner.traits().holds_publishes && chain.iter().any(|(_, p)| p.checks_licenses()) {
+                let canon = berth_protocol::canonical_name(name);
+                Some(
+                    self.meta
+                        .version_licenses(owner.id, &canon)
+                        .await?
+                        .into_iter()
+                        .collect(),
+                )
+            } else {
+                None
+            };
+        let mut until = i64::MAX;
+        for l in &lists {
+            if let Some(at) = l.lists.next_expiry(now) {
+                until = until.min(at);
+            }
+        }
+        let mut blocked = HashMap::new();
+        let mut kept = Vec::with_capacity(file.body.len());
+        for raw in file.body.split(|b| *b == b'\n') {
+            if raw.is_empty() {
+                continue;
+            }
+            let verdict = serde_json::from_slice::<Line>(raw).ok().and_then(|line| {
+                let version = Version::parse(&line.vers).ok()?;
+                let published_at = line.pubtime.as_deref().and_then(pubtime);
+                let license = match &licenses {
+                    None => License::Unknown,
+                    Some(map) => License::of(map.get(&*line.vers).and_then(|l| l.as_deref())),
+                };
+                let candidate = Candidate {
+                    name,
+                    version: &version,
+                    published_at,
+                    license,
+                };
+                for ((r, policy), l) in chain.iter().zip(&lists) {
+                    if let Some(at) = berth_policy::becomes_allowed_at(policy, &candidate) {
+                        if at > now {
+                            until = until.min(at);
+                        }
+                    }
+                    if let Verdict::Blocked(b) =
+                        berth_policy::evaluate(policy, &set.set, &l.lists, &candidate, now)
+                    {
+                        return Some((
+                            line.vers.into_owned(),
+                            Blocked {
+                                registry: r.name.clone(),
+                                rule: b.rule,
+                                reason: b.reason,
+                                advisory: b.advisory,
+                            },
+                        ));
+                    }
+                }
+                None
+            });
+            match verdict {
+                Some((vers, why)) => {
+                    blocked.insert(vers, why);
+                }
+                None => {
+                    kept.extend_from_slice(raw);
+                    kept.push(b'\n');
+                }
+            }
+        }
+        let source_etag = file.etag.clone();
+        let file = if blocked.is_empty() {
+            file
+        } else {
+            let mut inputs = Sha256::new();
+            inputs.update(set.set.digest());
+            for ((_, policy), l) in chain.iter().zip(&lists) {
+                inputs.update(policy.digest());
+                inputs.update(l.lists.digest());
+            }
+            let inputs = hex::encode(&inputs.finalize()[..4]);
+            let seed = format!("{}-p{inputs}", source_etag.trim_matches('"'));
+            Arc::new(IndexFile::build(Bytes::from(kept), &seed, file.last_modified).await?)
+        };
+        Ok(Policed {
+            source_etag,
+            generation,
+            until,
+            file,
+            blocked,
+        })
+    }
+
+    /// The policed index file of `name` in `reg`, with the member that
+    /// owns the name; `None` when the registry has no such crate.
+    pub(crate) async fn policed_file(
+        &self,
+        at: crate::sources::At<'_>,
+        name: &str,
+    ) -> Result<Option<Arc<Policed>>, ServiceError> {
+        let reg = at.reg;
+        let found = match reg.source.as_virtual() {
+            Some(v) => v.resolve(at, name).await?,
+            None => reg.source.index_file(at, name).await?.map(|f| (reg, f)),
+        };
+        let Some((owner, file)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(self.police(reg, owner, name, file).await?))
+    }
+
+    /// Refuses the download of a version the registry's policy blocks
+    /// (403, naming the rule and any advisory), counting and logging it.
+    pub(crate) async fn check_download_policy(
+        &self,
+        at: crate::sources::At<'_>,
+        name: &str,
+        vers: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(policed) = self.policed_file(at, &name.to_ascii_lowercase()).await? else {
+            return Ok(());
+        };
+        let Some(blocked) = policed.blocked.get(vers) else {
+            return Ok(());
+        };
+        metrics::counter!(
+            "berth_policy_blocked_total",
+            "registry" => blocked.registry.clone(),
+            "rule" => blocked.rule.as_str(),
+        )
+        .increment(1);
+        tracing::warn!(
+            registry = %at.reg.name,
+            policy_of = %blocked.registry,
+            krate = %name,
+            version = %vers,
+            rule = blocked.rule.as_str(),
+            advisory = blocked.advisory.as_deref().unwrap_or(""),
+            "download refused by policy"
+        );
+        Err(ServiceError::Forbidden(blocked.reason.clone()))
+    }
+}

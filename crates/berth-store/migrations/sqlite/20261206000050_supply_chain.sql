@@ -1,0 +1,48 @@
+-- Supply-chain control (issue 28): the advisory set in force, and each
+-- registry's policy exceptions and approved list. Keep in step with ../postgres.
+
+-- The advisory set in force: at most one row, replaced whole by an import
+-- (`berth advisories import`), so that every node loads the same set.
+-- `body` is the set in Berth's stored form (JSON); `digest` its content
+-- digest, which nodes compare to learn that it changed.
+CREATE TABLE advisory_sets (
+    id          INTEGER PRIMARY KEY,
+    digest      TEXT    NOT NULL,
+    body        TEXT    NOT NULL,
+    source      TEXT    NOT NULL,
+    advisories  INTEGER NOT NULL,
+    crates      INTEGER NOT NULL,
+    imported_at INTEGER NOT NULL
+);
+
+-- One version allowed whatever a registry's policy says
+-- (`berth policy allow`), until `expires_at` (NULL: never).
+CREATE TABLE policy_exceptions (
+    id          INTEGER PRIMARY KEY,
+    registry_id INTEGER NOT NULL REFERENCES registries(id),
+    name        TEXT    NOT NULL,
+    canon_name  TEXT    NOT NULL,
+    vers        TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    expires_at  INTEGER,
+    created_by  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX policy_exceptions_registry ON policy_exceptions (registry_id, canon_name);
+
+-- A registry's approved list (`berth policy approve`): a crate, and
+-- optionally the versions of it (a requirement; NULL: every version).
+CREATE TABLE policy_approvals (
+    id          INTEGER PRIMARY KEY,
+    registry_id INTEGER NOT NULL REFERENCES registries(id),
+    name        TEXT    NOT NULL,
+    canon_name  TEXT    NOT NULL,
+    req         TEXT,
+    created_by  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX policy_approvals_registry ON policy_approvals (registry_id, canon_name);
+
+-- Bumped by every change to a registry's exceptions or approvals, so that
+-- each node reloads them (it polls this column).
+ALTER TABLE registries ADD COLUMN policy_revision INTEGER NOT NULL DEFAULT 0;
