@@ -24,7 +24,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put, MethodRouter};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use berth_core::Berth;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -248,6 +248,11 @@ pub fn router(state: AppState) -> Router {
             deadline(get(mgmt::readme)),
         ),
         ("/api/v1/audit", deadline(get(mgmt::audit))),
+        ("/api/v1/advisories", deadline(get(mgmt::advisories))),
+        (
+            "/api/v1/registries/{registry}/check",
+            deadline(post(mgmt::check)),
+        ),
         (
             "/api/v1/me/tokens",
             deadline(get(mgmt::my_tokens).post(mgmt::create_my_token)),
@@ -420,12 +425,28 @@ pub async fn serve(
             }
         })
     };
+    // The advisory set and policy lists that other nodes, or the command
+    // line, changed.
+    let supply = {
+        let berth = berth.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(berth_core::supply::REFRESH_SECS);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = berth.refresh_supply().await {
+                    tracing::warn!(error = %e, "could not reload advisories or policy lists; will retry");
+                }
+            }
+        })
+    };
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
     let result = transport::accept_loop(&berth, listener, app, shutdown, ready).await;
     flusher.abort();
     upkeep.abort();
+    supply.abort();
     watcher.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");

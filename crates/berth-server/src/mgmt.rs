@@ -69,6 +69,45 @@ pub(crate) async fn audit(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
+/// `GET /api/v1/advisories[?crate=NAME]`: the advisory set in force and
+/// its advisories (of one crate), withdrawn ones included. Advisories are
+/// public knowledge: anyone who reaches the server may read them.
+pub(crate) async fn advisories(
+    State(state): State<AppState>,
+    query: Result<Query<AdvisoryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ServiceError::BadRequest(format!("invalid advisory query: {e}")))?;
+    Ok(Json(state.berth.advisories(query.krate.as_deref())).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct AdvisoryQuery {
+    #[serde(rename = "crate")]
+    krate: Option<String>,
+}
+
+/// `POST /api/v1/registries/{registry}/check` with a `Cargo.lock` as the
+/// body: every locked package the registry's policy blocks, or that an
+/// advisory affects (`ok: false` when there is any).
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+    who: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let limit = berth_core::supply::check::MAX_LOCKFILE_BYTES as u64;
+    let bytes = crate::api::read_body(&headers, body, limit, None).await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ServiceError::BadRequest("the lockfile is not UTF-8 text".into()))?;
+    let report = state
+        .berth
+        .check_lockfile(&registry, who.get(), text)
+        .await?;
+    Ok(Json(report).into_response())
+}
+
 /// Largest body `POST /api/v1/me/tokens` reads.
 const TOKEN_REQUEST_BYTES: u64 = 16 * 1024;
 

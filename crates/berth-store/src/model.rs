@@ -427,6 +427,32 @@ pub struct NewAdvisorySet<'a> {
     pub imported_at: i64,
 }
 
+/// A policy exception to add.
+#[derive(Debug, Clone)]
+pub struct NewPolicyException<'a> {
+    pub registry_id: i64,
+    /// The crate as the operator spelt it, and folded.
+    pub name: &'a str,
+    pub canon_name: &'a str,
+    pub vers: &'a str,
+    pub reason: &'a str,
+    pub expires_at: Option<i64>,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+/// An approved-list entry to add.
+#[derive(Debug, Clone)]
+pub struct NewPolicyApproval<'a> {
+    pub registry_id: i64,
+    pub name: &'a str,
+    pub canon_name: &'a str,
+    /// A version requirement; `None`: every version.
+    pub req: Option<&'a str>,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
 /// One policy exception (`berth policy allow`) as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct PolicyExceptionRow {

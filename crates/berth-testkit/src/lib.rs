@@ -10,6 +10,7 @@
 //! link the server's crates: tests drive the real binary, as an operator
 //! does, and wire formats come from `berth-protocol` alone.
 
+pub mod advisories;
 pub mod attack;
 pub mod cargo;
 pub mod http;
@@ -19,6 +20,7 @@ pub mod stores;
 pub mod tarball;
 pub mod upstream;
 
+pub use advisories::{write_advisory_db, AdvisoryFile};
 pub use attack::{
     assert_cut_off, connect_from, connect_with_window, feed_through_fifo, http_from, noise,
     read_until_closed, stalled_readers, Bystander, Fed,

@@ -60,6 +60,28 @@ pub enum Command {
     /// What proxy registries cached.
     #[command(subcommand)]
     Proxy(ProxyCommand),
+    /// Security advisories (the RustSec database, OSV records), read
+    /// offline: import a set, list what is in force.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
+    /// Each registry's supply-chain policy ([registries.policy] in the
+    /// configuration): exceptions, the approved list, and why a version
+    /// is served or not.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Check a Cargo.lock against a registry: every locked package its
+    /// policy blocks or an advisory affects. Exits 1 on any finding.
+    Check {
+        /// The registry to check against.
+        #[arg(long)]
+        registry: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The lockfile.
+        #[arg(default_value = "Cargo.lock")]
+        lockfile: PathBuf,
+    },
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -145,6 +167,86 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         action: Option<ConfigCommand>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdvisoriesCommand {
+    /// Put an advisory set in force in place of the previous one: a
+    /// checkout of the RustSec advisory database, a .tar.gz/.tar/.zip of
+    /// one, or a directory or archive of OSV .json files. All or nothing:
+    /// a refused input leaves the previous set in force. Running servers
+    /// load it within seconds.
+    Import {
+        /// The directory or archive.
+        path: PathBuf,
+    },
+    /// The advisories in force (withdrawn ones marked).
+    List {
+        /// Only the advisories of this crate (any spelling).
+        #[arg(long = "crate", value_name = "NAME")]
+        krate: Option<String>,
+        /// Print JSON (what GET /api/v1/advisories answers).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Serve one version whatever the registry's policy says (an audited
+    /// exception). Running servers apply it within seconds.
+    Allow {
+        /// CRATE@VERSION.
+        #[arg(value_name = "CRATE@VERSION")]
+        target: String,
+        #[arg(long)]
+        registry: String,
+        /// Why (kept with the exception and in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Let the exception lapse after this long: `30d`, `12h`
+        /// [default: never].
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// Remove the exceptions for one version.
+    Disallow {
+        #[arg(value_name = "CRATE@VERSION")]
+        target: String,
+        #[arg(long)]
+        registry: String,
+    },
+    /// Put a crate on the registry's approved list (`approved_only`):
+    /// every version, or those matching a requirement (`serde@^1`).
+    Approve {
+        #[arg(value_name = "CRATE[@REQ]")]
+        target: String,
+        #[arg(long)]
+        registry: String,
+    },
+    /// Take a crate off the approved list (every entry of it).
+    Unapprove {
+        #[arg(value_name = "CRATE")]
+        name: String,
+        #[arg(long)]
+        registry: String,
+    },
+    /// The registry's policy, exceptions and approved list.
+    List {
+        #[arg(long)]
+        registry: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say which rules pass or block one version, and why.
+    Explain {
+        #[arg(value_name = "CRATE@VERSION")]
+        target: String,
+        #[arg(long)]
+        registry: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -511,6 +613,7 @@ impl Command {
             | Command::Completions { .. }
             | Command::Man
             | Command::Registry(_)
+            | Command::Advisories(AdvisoriesCommand::Import { .. })
             | Command::Mirror(_)
             | Command::Migrate { .. }
             | Command::Restore { .. } => false,
@@ -523,6 +626,9 @@ impl Command {
             | Command::Blobs(_)
             | Command::Backup { .. }
             | Command::Fsck { .. }
+            | Command::Advisories(_)
+            | Command::Policy(_)
+            | Command::Check { .. }
             | Command::Audit(_) => true,
         }
     }

@@ -51,11 +51,14 @@ impl From<berth_tarball::TarballError> for ServiceError {
     }
 }
 
-/// Seconds-precision RFC 3339 UTC time, as the index's `pubtime`.
-fn pubtime_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
+/// `unix` as the index's `pubtime`: seconds-precision RFC 3339 UTC.
+fn pubtime_at(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -282,7 +285,9 @@ impl Berth {
 
         // Every check runs before the blob is written, so a refused publish
         // leaves nothing behind.
-        let index_line = valid.index_entry(&cksum, &pubtime_now()).to_line();
+        let index_line = valid
+            .index_entry(&cksum, &pubtime_at(self.clock.now_unix()))
+            .to_line();
         let max_line = limits.max_index_line_bytes;
         if index_line.len() as u64 > max_line {
             return Err(ServiceError::BadRequest(format!(

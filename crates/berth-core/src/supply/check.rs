@@ -20,7 +20,7 @@ use crate::{Berth, Identity};
 /// Largest lockfile read, in bytes.
 pub const MAX_LOCKFILE_BYTES: usize = 4 << 20;
 /// Most packages checked in one lockfile.
-pub const MAX_LOCKED_PACKAGES: usize = 10_000;
+pub const MAX_LOCKED_PACKAGES: usize = 5_000;
 /// Look-ups in flight at once (a proxy may ask its upstream for each).
 pub const LOOKUPS_AT_ONCE: usize = 8;
 
@@ -78,7 +78,33 @@ impl Berth {
         lockfile: &str,
     ) -> Result<CheckReport, ServiceError> {
         let reg = self.registry(registry)?;
+        // A check may make a proxy ask its upstream for every package: not
+        // for anonymous callers.
+        if who.is_none() {
+            return Err(ServiceError::Unauthorized(
+                "checking a lockfile needs a token (Authorization header)".into(),
+            ));
+        }
         self.authorize_read(reg, who)?;
+        self.check_at(self.at_for(reg, who), lockfile).await
+    }
+
+    /// As [`Berth::check_lockfile`], for the operator (`berth check`): every
+    /// registry and member is open to it.
+    pub async fn check_lockfile_as_operator(
+        &self,
+        registry: &str,
+        lockfile: &str,
+    ) -> Result<CheckReport, ServiceError> {
+        let reg = self.registry(registry)?;
+        self.check_at(self.at(reg), lockfile).await
+    }
+
+    async fn check_at(
+        &self,
+        at: crate::sources::At<'_>,
+        lockfile: &str,
+    ) -> Result<CheckReport, ServiceError> {
         if lockfile.len() > MAX_LOCKFILE_BYTES {
             return Err(ServiceError::BadRequest(format!(
                 "the lockfile is larger than {MAX_LOCKFILE_BYTES} bytes"
@@ -97,7 +123,6 @@ impl Berth {
                     .as_deref()
                     .is_some_and(|s| s.starts_with("registry+") || s.starts_with("sparse+"))
             });
-        let at = self.at_for(reg, who);
         let checked = from_registry.len();
         let mut findings: Vec<Finding> = futures::stream::iter(from_registry)
             .map(|p| async move { self.check_one(at, p).await })
@@ -107,7 +132,7 @@ impl Berth {
             .await?;
         findings.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
         Ok(CheckReport {
-            registry: reg.name.clone(),
+            registry: at.reg.name.clone(),
             checked,
             skipped: skipped.len(),
             ok: findings.is_empty(),

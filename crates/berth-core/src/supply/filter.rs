@@ -63,10 +63,13 @@ impl Policed {
     }
 }
 
+type PolicedFiles = HashMap<(i64, String), Arc<Policed>>;
+
 /// Filtered files by (registry id, canonical crate name), at most `budget`
 /// bytes; past it, everything is forgotten (they are rebuilt on demand).
 pub(crate) struct FilterCache {
-    map: RwLock<(HashMap<(i64, String), Arc<Policed>>, u64)>,
+    /// The files, and the bytes they hold.
+    map: RwLock<(PolicedFiles, u64)>,
     budget: u64,
 }
 

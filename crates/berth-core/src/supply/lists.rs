@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use berth_policy::{Candidate, License, Outcome, Verdict};
-use berth_store::{AuditAction, AuditEntry, PolicyApprovalRow, PolicyExceptionRow};
+use berth_store::{
+    AuditAction, AuditEntry, NewPolicyApproval, NewPolicyException, PolicyApprovalRow,
+    PolicyExceptionRow,
+};
 use semver::{Version, VersionReq};
 use serde::Serialize;
 
@@ -99,14 +102,15 @@ impl Berth {
     }
 
     /// Allows `name@version` in `registry` whatever its policy says, for
-    /// `expires_in` (or until removed), recording `reason`.
+    /// `expires_in` (a duration: `30d`, `12h`; `None`: until removed),
+    /// recording `reason`.
     pub async fn policy_allow(
         &self,
         registry: &str,
         name: &str,
         version: &str,
         reason: &str,
-        expires_in: Option<Duration>,
+        expires_in: Option<&str>,
     ) -> Result<PolicyExceptionRow, ServiceError> {
         let reg = self.policed_registry(registry)?;
         let canon = crate_name(name)?;
@@ -119,6 +123,15 @@ impl Berth {
                 "an exception needs a reason of 1 to {MAX_REASON_CHARS} characters (--reason)"
             )));
         }
+        let expires_in: Option<Duration> = expires_in
+            .map(|text| {
+                humantime::parse_duration(text.trim()).map_err(|e| {
+                    ServiceError::BadRequest(format!(
+                        "--expires-in `{text}` is not a duration like `30d` or `12h`: {e}"
+                    ))
+                })
+            })
+            .transpose()?;
         if let Some(d) = expires_in {
             if d.is_zero() || d.as_secs() > MAX_EXCEPTION_SECS {
                 return Err(ServiceError::BadRequest(
@@ -140,12 +153,17 @@ impl Berth {
         entry.registry = Some(reg.name.clone());
         entry.crate_name = Some(name.to_string());
         entry.version = Some(vers.clone());
-        let id = self
-            .meta
-            .add_policy_exception(
-                reg.id, name, &canon, &vers, reason, expires_at, &by, now, &entry,
-            )
-            .await?;
+        let new = NewPolicyException {
+            registry_id: reg.id,
+            name,
+            canon_name: &canon,
+            vers: &vers,
+            reason,
+            expires_at,
+            created_by: &by,
+            created_at: now,
+        };
+        let id = self.meta.add_policy_exception(&new, &entry).await?;
         self.load_lists(reg.id).await?;
         Ok(PolicyExceptionRow {
             id,
@@ -207,10 +225,15 @@ impl Berth {
         );
         entry.registry = Some(reg.name.clone());
         entry.crate_name = Some(name.to_string());
-        let id = self
-            .meta
-            .add_policy_approval(reg.id, name, &canon, req.as_deref(), &by, now, &entry)
-            .await?;
+        let new = NewPolicyApproval {
+            registry_id: reg.id,
+            name,
+            canon_name: &canon,
+            req: req.as_deref(),
+            created_by: &by,
+            created_at: now,
+        };
+        let id = self.meta.add_policy_approval(&new, &entry).await?;
         self.load_lists(reg.id).await?;
         Ok(PolicyApprovalRow {
             id,

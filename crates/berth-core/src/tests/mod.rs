@@ -8,5 +8,6 @@ mod budgets;
 mod confusion;
 mod proxy;
 mod publish_order;
+mod supply;
 mod token_limits;
 mod virtual_names;

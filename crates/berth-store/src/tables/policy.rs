@@ -11,7 +11,10 @@
 //! Nothing here decides what a policy allows.
 
 use crate::db::MetaStore;
-use crate::model::{AdvisorySetInfo, AuditEntry, NewAdvisorySet, PolicyListRows};
+use crate::model::{
+    AdvisorySetInfo, AuditEntry, NewAdvisorySet, NewPolicyApproval, NewPolicyException,
+    PolicyListRows,
+};
 use crate::StoreError;
 
 const SET_INFO: &str =
@@ -142,19 +145,21 @@ impl MetaStore {
     }
 
     /// Adds an exception (replacing any for the same version), audited.
-    #[allow(clippy::too_many_arguments)]
     pub async fn add_policy_exception(
         &self,
-        registry_id: i64,
-        name: &str,
-        canon_name: &str,
-        vers: &str,
-        reason: &str,
-        expires_at: Option<i64>,
-        created_by: &str,
-        created_at: i64,
+        new: &NewPolicyException<'_>,
         entry: &AuditEntry,
     ) -> Result<i64, StoreError> {
+        let NewPolicyException {
+            registry_id,
+            name,
+            canon_name,
+            vers,
+            reason,
+            expires_at,
+            created_by,
+            created_at,
+        } = *new;
         let mut w = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM policy_exceptions WHERE registry_id = $1 AND canon_name = $2 AND vers = $3",
@@ -188,14 +193,17 @@ impl MetaStore {
     /// replacing an entry with the same requirement, audited.
     pub async fn add_policy_approval(
         &self,
-        registry_id: i64,
-        name: &str,
-        canon_name: &str,
-        req: Option<&str>,
-        created_by: &str,
-        created_at: i64,
+        new: &NewPolicyApproval<'_>,
         entry: &AuditEntry,
     ) -> Result<i64, StoreError> {
+        let NewPolicyApproval {
+            registry_id,
+            name,
+            canon_name,
+            req,
+            created_by,
+            created_at,
+        } = *new;
         let mut w = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM policy_approvals WHERE registry_id = $1 AND canon_name = $2 \

@@ -818,39 +818,40 @@ async fn supply_chain_rows(store: &MetaStore) {
     let revision = |revs: Vec<(i64, i64)>| revs.iter().find(|(id, _)| *id == reg).unwrap().1;
     assert_eq!(revision(store.policy_revisions().await.unwrap()), 0);
     let allow = AuditEntry::done(AuditAction::PolicyAllow, "reason".into());
+    let exception = |name, reason, expires_at, created_at| crate::model::NewPolicyException {
+        registry_id: reg,
+        name,
+        canon_name: "foo_bar",
+        vers: "1.0.0",
+        reason,
+        expires_at,
+        created_by: "cli:ops",
+        created_at,
+    };
     store
-        .add_policy_exception(
-            reg, "Foo-Bar", "foo_bar", "1.0.0", "old", None, "cli:ops", 5, &allow,
-        )
+        .add_policy_exception(&exception("Foo-Bar", "old", None, 5), &allow)
         .await
         .unwrap();
     store
-        .add_policy_exception(
-            reg,
-            "foo_bar",
-            "foo_bar",
-            "1.0.0",
-            "new",
-            Some(99),
-            "cli:ops",
-            6,
-            &allow,
-        )
+        .add_policy_exception(&exception("foo_bar", "new", Some(99), 6), &allow)
         .await
         .unwrap();
     let approve = AuditEntry::done(AuditAction::PolicyApprove, String::new());
-    store
-        .add_policy_approval(reg, "serde", "serde", Some("^1"), "cli:ops", 7, &approve)
-        .await
-        .unwrap();
-    store
-        .add_policy_approval(reg, "serde", "serde", Some("^1"), "cli:ops", 8, &approve)
-        .await
-        .unwrap();
-    store
-        .add_policy_approval(reg, "log", "log", None, "cli:ops", 9, &approve)
-        .await
-        .unwrap();
+    let approval = |name, req, created_at| crate::model::NewPolicyApproval {
+        registry_id: reg,
+        name,
+        canon_name: name,
+        req,
+        created_by: "cli:ops",
+        created_at,
+    };
+    for new in [
+        approval("serde", Some("^1"), 7),
+        approval("serde", Some("^1"), 8),
+        approval("log", None, 9),
+    ] {
+        store.add_policy_approval(&new, &approve).await.unwrap();
+    }
     let (rev, lists) = store.policy_lists(reg).await.unwrap();
     assert_eq!(rev, 5);
     assert_eq!(lists.exceptions.len(), 1, "one exception per version");

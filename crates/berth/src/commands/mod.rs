@@ -12,6 +12,7 @@ mod mirror;
 mod registry;
 mod role;
 mod serve;
+mod supply;
 mod team;
 mod token;
 mod user;
@@ -34,6 +35,13 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::Team(command) => team::run(setup, command).await,
         Command::Registry(command) => registry::registry(setup, command).await,
         Command::Proxy(command) => registry::proxy(setup, command).await,
+        Command::Advisories(command) => supply::advisories(setup, command).await,
+        Command::Policy(command) => supply::policy(setup, command).await,
+        Command::Check {
+            registry,
+            json,
+            lockfile,
+        } => supply::check(setup, &registry, json, &lockfile).await,
         Command::Mirror(command) => mirror::run(setup, command).await,
         Command::Gc { min_age_secs } => blobs::gc(setup, min_age_secs).await,
         Command::Blobs(command) => blobs::blobs(setup, command).await,
