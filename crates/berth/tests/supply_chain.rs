@@ -1,0 +1,194 @@
+//! Supply-chain control with the real cargo: a proxy over an upstream
+//! Berth hosting a crate whose newest version is affected by an advisory.
+//! Once the advisory is imported (`berth advisories import`, while the
+//! proxy serves), cargo resolves the newest unaffected version, a lockfile
+//! pinned to the affected one fails, its download is refused naming the
+//! advisory, `berth check` reports it (exit 1, JSON pinned), and after
+//! `berth policy allow` the pinned build works and the exception is in the
+//! audit log. Cooldowns and every other rule are covered in process
+//! (berth-core's `tests/supply.rs`), where the clock can move.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use berth_testkit::{write_advisory_db, AdvisoryFile, Cargo, Server};
+
+const ID: &str = "RUSTSEC-2026-0042";
+
+/// Polls `done` every 100 ms for at most 15 s (a running server loads the
+/// command line's changes within its 2 s refresh).
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{what}: not within 15 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn mirror_cargo(proxy: &Server) -> Cargo {
+    Cargo::with_registries(
+        &[],
+        &format!(
+            "\n[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"{}\"\n",
+            proxy.index_url("public")
+        ),
+    )
+}
+
+/// A binary project depending on `leaky = "1"` (from the replaced source).
+fn app(cargo: &Cargo, dir_name: &str) -> std::path::PathBuf {
+    let dir = cargo.manifest(
+        dir_name,
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\nleaky = \"1\"\n",
+    );
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    dir
+}
+
+fn locked_version(dir: &Path, name: &str) -> String {
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.lock")).unwrap()).unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))
+        .and_then(|p| p["version"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn an_advisory_keeps_the_affected_version_out_of_cargo_builds_until_allowed() {
+    let upstream = Server::start();
+    let token = upstream.user_with_token("alice");
+    let publisher = Cargo::new(&upstream).with_token(&token);
+    publisher.published("leaky", "1.0.0");
+    publisher.published("leaky", "1.1.0");
+    let proxy = Server::start_with_config(&format!(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"public\"\nkind = \"proxy\"\n\
+         upstream = \"{}\"\nindex_ttl_secs = 1\n\n[registries.policy]\nblock_advisories = true\n",
+        upstream.index_url("main")
+    ));
+
+    // Before any advisory: cargo takes the newest, and the lockfile pins it.
+    let cargo = mirror_cargo(&proxy);
+    let pinned = app(&cargo, "pinned");
+    cargo.ok(&pinned, &["generate-lockfile"]);
+    assert_eq!(locked_version(&pinned, "leaky"), "1.1.0");
+
+    // 1.1.0 brought the bug: versions before it are unaffected.
+    let db = tempfile::tempdir().unwrap();
+    let mut advisory = AdvisoryFile::vulnerability(ID, "leaky", &[]);
+    advisory.title = "Out-of-bounds write in leaky".into();
+    let (path, text) = advisory.render();
+    let text = text.replace("patched = []", "patched = []\nunaffected = [\"< 1.1.0\"]");
+    std::fs::create_dir_all(db.path().join(&path).parent().unwrap()).unwrap();
+    std::fs::write(db.path().join(&path), text).unwrap();
+    write_advisory_db(db.path(), &[]);
+    let out = proxy
+        .try_berth(&["advisories", "import", db.path().to_str().unwrap()])
+        .unwrap();
+    assert!(out.contains("in force: 1 advisory about 1 crate"), "{out}");
+    eventually("the server loads the imported set", || {
+        let list: serde_json::Value = proxy.get("/api/v1/advisories?crate=leaky").json().unwrap();
+        list["advisories"][0]["id"] == ID
+    });
+
+    // A fresh resolution takes the newest unaffected version.
+    let fresh_cargo = mirror_cargo(&proxy);
+    let fresh = app(&fresh_cargo, "fresh");
+    fresh_cargo.ok(&fresh, &["generate-lockfile"]);
+    assert_eq!(locked_version(&fresh, "leaky"), "1.0.0");
+    // The pinned lockfile cannot be built: the version is not in the index.
+    let err = cargo.fails(&pinned, &["fetch", "--locked"]);
+    assert!(err.contains("leaky"), "{err}");
+    // Its download is refused, naming the advisory.
+    let r = proxy.get("/r/public/api/v1/crates/leaky/1.1.0/download");
+    assert_eq!(r.status(), 403);
+    let body = r.text().unwrap();
+    assert!(
+        body.contains(ID) && body.contains("blocked by policy"),
+        "{body}"
+    );
+    assert!(
+        proxy.metric("berth_policy_blocked_total{registry=\"public\",rule=\"advisory\"}") >= 1.0
+    );
+    assert!(proxy.log().contains("download refused by policy"));
+
+    // `berth check` reports the pinned lockfile; its JSON is pinned here.
+    let lockfile = pinned.join("Cargo.lock");
+    let out = proxy.berth(&[
+        "check",
+        "--registry",
+        "public",
+        "--json",
+        lockfile.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @r#"
+    {
+      "registry": "public",
+      "checked": 1,
+      "skipped": 1,
+      "ok": false,
+      "findings": [
+        {
+          "name": "leaky",
+          "version": "1.1.0",
+          "status": "blocked",
+          "rule": "advisory",
+          "reason": "blocked by policy: `leaky@1.1.0` is affected by RUSTSEC-2026-0042 (Out-of-bounds write in leaky); no patched version is known",
+          "advisories": [
+            "RUSTSEC-2026-0042"
+          ]
+        }
+      ]
+    }
+    "#);
+    let fresh_lock = fresh.join("Cargo.lock");
+    let out = proxy
+        .try_berth(&[
+            "check",
+            "--registry",
+            "public",
+            fresh_lock.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert!(out.contains("0 findings"), "{out}");
+
+    // An audited exception lets the pinned build through.
+    proxy
+        .try_berth(&[
+            "policy",
+            "allow",
+            "leaky@1.1.0",
+            "--registry",
+            "public",
+            "--reason",
+            "release branch pinned; fix under review",
+            "--expires-in",
+            "7d",
+        ])
+        .unwrap();
+    eventually("the server applies the exception", || {
+        proxy
+            .get("/r/public/index/le/ak/leaky")
+            .text()
+            .unwrap()
+            .contains("1.1.0")
+    });
+    cargo.ok(&pinned, &["fetch", "--locked"]);
+    let explain = proxy
+        .try_berth(&["policy", "explain", "leaky@1.1.0", "--registry", "public"])
+        .unwrap();
+    assert!(explain.contains("served"), "{explain}");
+    let rows = proxy.audit_json(&["--action", "policy.allow"]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["crate"], "leaky");
+    assert_eq!(rows[0]["version"], "1.1.0");
+}
