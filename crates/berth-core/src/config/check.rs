@@ -120,6 +120,15 @@ pub(crate) mod tests {
         );
         proxy.private = Some(true);
         proxy.allowed_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
+        proxy.policy = berth_policy::PolicyConfig {
+            block_advisories: true,
+            block_informational: vec!["unsound".into()],
+            min_age: Some("72h".into()),
+            min_age_unknown: berth_policy::MinAgeUnknown::Allow,
+            licenses: Some(vec!["MIT".into()]),
+            deny: vec!["evil".into()],
+            approved_only: true,
+        };
         let every_virtual = RegistryConfig::new(
             "virt",
             KindSettings::Virtual(VirtualConfig {

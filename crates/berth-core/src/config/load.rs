@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(
             load_error("[[registries]]\nname = \"a\"\nkind = \"hosted\"\nprivat = true\n"),
             "configuration error: unknown key `registries[0].privat` in [FILE]; the keys allowed \
-             there are `name`, `kind`, `private`, `allowed_cidrs`, `upstream`, \
+             there are `name`, `kind`, `private`, `allowed_cidrs`, `policy`, `upstream`, \
              `upstream_aliases`, `upstream_token_env`, `index_ttl_secs`, `offline`, \
              `cache_max_bytes`, `upstream_allowed_hosts`, `connect_timeout_secs`, `upstream_timeout_secs`, `members`, \
              `claims`, `publish_to`, `allow_upstream_names`"

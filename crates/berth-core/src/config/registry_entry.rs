@@ -242,6 +242,34 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_is_checked_when_the_configuration_is_read() {
+        let err =
+            load("[[registries]]\nname = \"main\"\n[registries.policy]\nmin_age = \"soon\"\n")
+                .unwrap_err();
+        assert!(
+            err.starts_with("configuration error: registry `main`: policy `min_age`: `soon`"),
+            "{err}"
+        );
+        let err = load("[[registries]]\nname = \"main\"\n[registries.policy]\nmin_agee = \"1d\"\n")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "configuration error: unknown key `registries[0].policy.min_agee` in [FILE]; the keys \
+             allowed there are `block_advisories`, `block_informational`, `min_age`, \
+             `min_age_unknown`, `licenses`, `deny`, `approved_only`"
+        );
+        let ok = load(
+            "[[registries]]\nname = \"main\"\n[registries.policy]\nmin_age = \"3d\"\n\
+             licenses = [\"MIT\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.registries[0].checked_policy().unwrap().min_age_secs(),
+            Some(259_200)
+        );
+    }
+
+    #[test]
     fn an_entry_prints_its_common_keys_then_its_kinds() {
         let config = load(
             "[[registries]]\nname = \"main\"\nprivate = false\n\n\
