@@ -54,6 +54,17 @@ impl Cargo {
         }
     }
 
+    /// A CARGO_HOME whose public source is replaced by the registry at
+    /// `index_url` (a `sparse+` URL): what a proxy's users configure.
+    pub fn mirroring(index_url: &str) -> Cargo {
+        Cargo::with_registries(
+            &[],
+            &format!(
+                "\n[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"{index_url}\"\n"
+            ),
+        )
+    }
+
     /// Uses this token for the `main` registry.
     pub fn with_token(mut self, token: &str) -> Self {
         self.set_token(Some(token));

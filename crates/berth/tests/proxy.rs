@@ -21,13 +21,7 @@ fn proxy_config(upstream: &str, extra: &str) -> String {
 
 /// A cargo home whose crates-io source is replaced by the proxy.
 fn mirror_cargo(proxy: &Server) -> Cargo {
-    Cargo::with_registries(
-        &[],
-        &format!(
-            "\n[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"{}\"\n",
-            proxy.index_url("public")
-        ),
-    )
+    Cargo::mirroring(&proxy.index_url("public"))
 }
 
 /// A binary project `app` depending on `mid` (no `registry` key: it comes

@@ -29,13 +29,7 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn mirror_cargo(proxy: &Server) -> Cargo {
-    Cargo::with_registries(
-        &[],
-        &format!(
-            "\n[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"{}\"\n",
-            proxy.index_url("public")
-        ),
-    )
+    Cargo::mirroring(&proxy.index_url("public"))
 }
 
 /// A binary project depending on `leaky = "1"` (from the replaced source).
@@ -106,7 +100,10 @@ fn an_advisory_keeps_the_affected_version_out_of_cargo_builds_until_allowed() {
     assert_eq!(locked_version(&fresh, "leaky"), "1.0.0");
     // The pinned lockfile cannot be built: the version is not in the index.
     let err = cargo.fails(&pinned, &["fetch", "--locked"]);
-    assert!(err.contains("failed to select a version") && err.contains("leaky"), "{err}");
+    assert!(
+        err.contains("failed to select a version") && err.contains("leaky"),
+        "{err}"
+    );
     // Its download is refused, naming the advisory.
     let r = proxy.get("/r/public/api/v1/crates/leaky/1.1.0/download");
     assert_eq!(r.status(), 403);

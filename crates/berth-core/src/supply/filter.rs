@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
+use crate::sources::At;
 use crate::{Berth, Registry};
 
 /// Why one version is not served.
@@ -142,7 +143,7 @@ impl Berth {
         name: &str,
         file: Arc<IndexFile>,
     ) -> Result<Arc<Policed>, ServiceError> {
-        if chain(reg, owner).is_empty() {
+        if reg.policy.is_none() && owner.policy.is_none() {
             return Ok(Arc::new(Policed {
                 source_etag: String::new(),
                 generation: 0,
@@ -179,21 +180,11 @@ impl Berth {
         let chain = chain(reg, owner);
         let set = self.supply.set();
         let lists: Vec<_> = chain.iter().map(|(r, _)| self.supply.lists(r.id)).collect();
-        // A hosted registry knows each version's license (publish metadata);
-        // an upstream's index lines carry none.
-        let licenses: Option<HashMap<String, Option<String>>> =
-            if owner.traits().holds_publishes && chain.iter().any(|(_, p)| p.checks_licenses()) {
-                let canon = berth_protocol::canonical_name(name);
-                Some(
-                    self.meta
-                        .version_licenses(owner.id, &canon)
-                        .await?
-                        .into_iter()
-                        .collect(),
-                )
-            } else {
-                None
-            };
+        let licenses = if chain.iter().any(|(_, p)| p.checks_licenses()) {
+            self.known_licenses(owner, name).await?
+        } else {
+            None
+        };
         let mut until = i64::MAX;
         for l in &lists {
             if let Some(at) = l.lists.next_expiry(now) {
@@ -274,29 +265,54 @@ impl Berth {
         })
     }
 
-    /// The policed index file of `name` in `reg`, with the member that
-    /// owns the name; `None` when the registry has no such crate.
-    pub(crate) async fn policed_file(
+    /// The license of each version of `name` by `vers`, when `owner` knows
+    /// them: a registry that holds publishes has their metadata; an
+    /// upstream's index lines carry none (`None`).
+    pub(crate) async fn known_licenses(
         &self,
-        at: crate::sources::At<'_>,
+        owner: &Registry,
         name: &str,
-    ) -> Result<Option<Arc<Policed>>, ServiceError> {
+    ) -> Result<Option<HashMap<String, Option<String>>>, ServiceError> {
+        if !owner.traits().holds_publishes {
+            return Ok(None);
+        }
+        let canon = berth_protocol::canonical_name(name);
+        let rows = self.meta.version_licenses(owner.id, &canon).await?;
+        Ok(Some(rows.into_iter().collect()))
+    }
+
+    /// The index file of `name` in the registry asked, with the registry
+    /// that holds it (a virtual registry's owning member, else itself).
+    pub(crate) async fn owned_file<'a>(
+        &self,
+        at: At<'a>,
+        name: &str,
+    ) -> Result<Option<(&'a Registry, Arc<IndexFile>)>, ServiceError> {
         let reg = at.reg;
-        let found = match reg.source.as_virtual() {
+        Ok(match reg.source.as_virtual() {
             Some(v) => v.resolve(at, name).await?,
             None => reg.source.index_file(at, name).await?.map(|f| (reg, f)),
-        };
-        let Some((owner, file)) = found else {
+        })
+    }
+
+    /// The policed index file of `name` in the registry asked; `None` when
+    /// it has no such crate.
+    pub(crate) async fn policed_file(
+        &self,
+        at: At<'_>,
+        name: &str,
+    ) -> Result<Option<Arc<Policed>>, ServiceError> {
+        let Some((owner, file)) = self.owned_file(at, name).await? else {
             return Ok(None);
         };
-        Ok(Some(self.police(reg, owner, name, file).await?))
+        Ok(Some(self.police(at.reg, owner, name, file).await?))
     }
 
     /// Refuses the download of a version the registry's policy blocks
     /// (403, naming the rule and any advisory), counting and logging it.
     pub(crate) async fn check_download_policy(
         &self,
-        at: crate::sources::At<'_>,
+        at: At<'_>,
         name: &str,
         vers: &str,
     ) -> Result<(), ServiceError> {

@@ -290,27 +290,16 @@ impl Berth {
                 "registry `{registry}` has no version `{version}` of `{name}`"
             ))
         };
-        let at = self.at(reg);
         let lname = name.to_ascii_lowercase();
-        let found = match reg.source.as_virtual() {
-            Some(v) => v.resolve(at, &lname).await?,
-            None => reg.source.index_file(at, &lname).await?.map(|f| (reg, f)),
-        };
-        let (owner, file) = found.ok_or_else(missing)?;
+        let (owner, file) = self
+            .owned_file(self.at(reg), &lname)
+            .await?
+            .ok_or_else(missing)?;
         let (vers, published_at) = line_of(&file.body, &wanted).ok_or_else(missing)?;
-        let license = if owner.traits().holds_publishes {
-            let canon = berth_protocol::canonical_name(name);
-            Some(
-                self.meta
-                    .version_licenses(owner.id, &canon)
-                    .await?
-                    .into_iter()
-                    .find(|(v, _)| *v == vers)
-                    .and_then(|(_, l)| l),
-            )
-        } else {
-            None
-        };
+        let license = self
+            .known_licenses(owner, name)
+            .await?
+            .map(|mut all| all.remove(&vers).flatten());
         let candidate = Candidate {
             name,
             version: &wanted,
