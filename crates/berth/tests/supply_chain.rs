@@ -98,10 +98,16 @@ fn an_advisory_keeps_the_affected_version_out_of_cargo_builds_until_allowed() {
     let fresh = app(&fresh_cargo, "fresh");
     fresh_cargo.ok(&fresh, &["generate-lockfile"]);
     assert_eq!(locked_version(&fresh, "leaky"), "1.0.0");
-    // The pinned lockfile cannot be built: the version is not in the index.
+    // The pinned lockfile cannot be built. A cargo that cached the index
+    // before the import goes for the download and shows why it is refused;
+    // one that reads the index afresh does not find the version.
     let err = cargo.fails(&pinned, &["fetch", "--locked"]);
+    assert!(err.contains("got 403") && err.contains(ID), "{err}");
+    let repinned = app(&fresh_cargo, "repinned");
+    std::fs::copy(pinned.join("Cargo.lock"), repinned.join("Cargo.lock")).unwrap();
+    let err = fresh_cargo.fails(&repinned, &["fetch", "--locked"]);
     assert!(
-        err.contains("failed to select a version") && err.contains("leaky"),
+        err.contains("failed to select a version") && err.contains("(locked to 1.1.0)"),
         "{err}"
     );
     // Its download is refused, naming the advisory.
