@@ -279,7 +279,9 @@ fn mirror_fill_counts_missing_crates_rechecks_them_and_purge_forgets() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
-        stdout.contains("1 fetched, 0 already cached, 2 not on the upstream, 0 failed"),
+        stdout.contains(
+            "1 fetched, 0 already cached, 0 blocked by policy, 2 not on the upstream, 0 failed"
+        ),
         "{stdout}"
     );
     assert!(
@@ -298,7 +300,9 @@ fn mirror_fill_counts_missing_crates_rechecks_them_and_purge_forgets() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
-        stdout.contains("1 fetched, 1 already cached, 1 not on the upstream, 0 failed"),
+        stdout.contains(
+            "1 fetched, 1 already cached, 0 blocked by policy, 1 not on the upstream, 0 failed"
+        ),
         "{stdout}"
     );
     assert!(

@@ -195,3 +195,95 @@ fn an_advisory_keeps_the_affected_version_out_of_cargo_builds_until_allowed() {
     assert_eq!(rows[0]["crate"], "leaky");
     assert_eq!(rows[0]["version"], "1.1.0");
 }
+
+/// A config with proxies of `upstream`: `public` under `policy`, and
+/// `plain` without one (each with `extra` settings).
+fn mirror_config(upstream: &str, extra: &str, policy: &str) -> String {
+    format!(
+        "[[registries]]\nname = \"main\"\n\n\
+         [[registries]]\nname = \"plain\"\nkind = \"proxy\"\nupstream = \"{upstream}\"\n{extra}\n\n\
+         [[registries]]\nname = \"public\"\nkind = \"proxy\"\nupstream = \"{upstream}\"\n{extra}\n\n\
+         [registries.policy]\n{policy}\n"
+    )
+}
+
+#[test]
+fn mirrors_leave_out_what_the_policy_blocks() {
+    let mut upstream = Server::start();
+    let token = upstream.user_with_token("alice");
+    let publisher = Cargo::new(&upstream).with_token(&token);
+    publisher.published("leaky", "1.0.0");
+    publisher.published("leaky", "1.1.0");
+    let deny = "deny = [\"leaky@>=1.1\"]";
+    let online = Server::start_with_config(&mirror_config(&upstream.index_url("main"), "", deny));
+
+    // The newest version the policy serves, and a named blocked one skipped.
+    let list = online.data_dir.join("crates.txt");
+    std::fs::write(&list, "leaky\nleaky@1.1.0\n").unwrap();
+    let out = online.berth(&[
+        "mirror",
+        "fill",
+        "--registry",
+        "public",
+        "--crates",
+        list.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 fetched, 0 already cached, 1 blocked by policy"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("skipped, the registry's policy blocks it: leaky@1.1.0: blocked by policy"),
+        "{stderr}"
+    );
+
+    // A bundle of both versions, from the proxy without a policy.
+    std::fs::write(&list, "leaky@1.0.0\nleaky@1.1.0\n").unwrap();
+    let bundle = online.data_dir.join("bundle.tar");
+    online
+        .try_berth(&[
+            "mirror",
+            "export",
+            "--registry",
+            "plain",
+            "--crates",
+            list.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ])
+        .unwrap();
+    upstream.kill();
+
+    // Imported into an air-gapped proxy under the same policy: the blocked
+    // crate is not stored, and cargo is served only what the policy allows.
+    let dead = "sparse+http://127.0.0.1:9/r/main/index/";
+    let gapped = Server::start_with_config(&mirror_config(dead, "offline = true", deny));
+    let out = gapped
+        .try_berth(&[
+            "mirror",
+            "import",
+            bundle.to_str().unwrap(),
+            "--registry",
+            "public",
+        ])
+        .unwrap();
+    assert!(
+        out.contains("crates: 1 written, 0 already present, 1 left out by the registry's policy"),
+        "{out}"
+    );
+    let file = gapped.get("/r/public/index/le/ak/leaky").text().unwrap();
+    assert!(
+        file.contains("\"1.0.0\"") && !file.contains("\"1.1.0\""),
+        "{file}"
+    );
+    let cargo = Cargo::mirroring(&gapped.index_url("public"));
+    let dir = app(&cargo, "gapped");
+    cargo.ok(&dir, &["generate-lockfile"]);
+    assert_eq!(locked_version(&dir, "leaky"), "1.0.0");
+    cargo.ok(&dir, &["fetch", "--locked"]);
+}

@@ -97,6 +97,8 @@ pub enum FillOutcome {
     NotFound,
     /// Fetching failed (the message says why).
     Failed(String),
+    /// Left out: the registry's policy blocks it (the reason says why).
+    Blocked(String),
 }
 
 /// The result of a fill.
@@ -133,6 +135,8 @@ pub struct ImportReport {
     pub index_files_unchanged: usize,
     pub crates_written: usize,
     pub crates_present: usize,
+    /// Crates of the bundle the registry's policy blocks: not stored.
+    pub crates_blocked: usize,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -229,8 +233,9 @@ impl Berth {
                 None => {
                     let lname = w.name.to_ascii_lowercase();
                     proxy.recheck(self.at(reg), &lname).await?;
-                    let file = match proxy.index_file(self.at(reg), &lname).await {
-                        Ok(Some(f)) => f,
+                    // Under a policy, the newest versions it serves.
+                    let file = match self.policed_file(self.at(reg), &lname).await {
+                        Ok(Some(f)) => f.file.clone(),
                         Ok(None) => {
                             report
                                 .items
@@ -279,16 +284,24 @@ impl Berth {
             futures::stream::iter(versions.iter().cloned())
                 .map(|(name, vers)| async move {
                     let lname = name.to_ascii_lowercase();
-                    let before = self.meta.proxy_crate_get(reg.id, &lname, &vers).await;
+                    let blocked = self.blocked_version(self.at(reg), &name, &vers).await;
+                    let before = match blocked {
+                        Ok(Some(b)) => Err(FillOutcome::Blocked(b.reason)),
+                        Ok(None) => Ok(self.meta.proxy_crate_get(reg.id, &lname, &vers).await),
+                        Err(e) => Err(FillOutcome::Failed(e.to_string())),
+                    };
                     let outcome = match before {
-                        Ok(Some(_)) => FillOutcome::Present,
-                        Err(e) => FillOutcome::Failed(e.to_string()),
-                        Ok(None) => match proxy.recheck(self.at(reg), &lname).await {
+                        Err(outcome) => outcome,
+                        Ok(before) => match before {
+                            Ok(Some(_)) => FillOutcome::Present,
                             Err(e) => FillOutcome::Failed(e.to_string()),
-                            Ok(()) => match proxy.locate(self.at(reg), &name, &vers).await {
-                                Ok(Some(_)) => FillOutcome::Fetched,
-                                Ok(None) => FillOutcome::NotFound,
+                            Ok(None) => match proxy.recheck(self.at(reg), &lname).await {
                                 Err(e) => FillOutcome::Failed(e.to_string()),
+                                Ok(()) => match proxy.locate(self.at(reg), &name, &vers).await {
+                                    Ok(Some(_)) => FillOutcome::Fetched,
+                                    Ok(None) => FillOutcome::NotFound,
+                                    Err(e) => FillOutcome::Failed(e.to_string()),
+                                },
                             },
                         },
                     };
@@ -420,6 +433,12 @@ impl Berth {
             report.index_files_written += 1;
         }
         for (name, vers, cksum, bytes) in crates {
+            if let Some(b) = self.blocked_version(self.at(reg), &name, &vers).await? {
+                tracing::info!(registry = %reg.name, krate = %name, version = %vers, reason = %b.reason,
+                    "mirror import: left out by the registry's policy");
+                report.crates_blocked += 1;
+                continue;
+            }
             if self
                 .meta
                 .proxy_crate_get(reg.id, &name, &vers)

@@ -308,6 +308,21 @@ impl Berth {
         Ok(Some(self.police(at.reg, owner, name, file).await?))
     }
 
+    /// Why the registry asked does not serve `name@vers`, if its policy
+    /// (or its owning member's) blocks it.
+    pub(crate) async fn blocked_version(
+        &self,
+        at: At<'_>,
+        name: &str,
+        vers: &str,
+    ) -> Result<Option<Blocked>, ServiceError> {
+        if !at.reg.policed {
+            return Ok(None);
+        }
+        let policed = self.policed_file(at, &name.to_ascii_lowercase()).await?;
+        Ok(policed.and_then(|p| p.blocked.get(vers).cloned()))
+    }
+
     /// Refuses the download of a version the registry's policy blocks
     /// (403, naming the rule and any advisory), counting and logging it.
     pub(crate) async fn check_download_policy(
@@ -316,10 +331,7 @@ impl Berth {
         name: &str,
         vers: &str,
     ) -> Result<(), ServiceError> {
-        let Some(policed) = self.policed_file(at, &name.to_ascii_lowercase()).await? else {
-            return Ok(());
-        };
-        let Some(blocked) = policed.blocked.get(vers) else {
+        let Some(blocked) = self.blocked_version(at, name, vers).await? else {
             return Ok(());
         };
         metrics::counter!(
@@ -337,6 +349,6 @@ impl Berth {
             advisory = blocked.advisory.as_deref().unwrap_or(""),
             "download refused by policy"
         );
-        Err(ServiceError::Forbidden(blocked.reason.clone()))
+        Err(ServiceError::Forbidden(blocked.reason))
     }
 }

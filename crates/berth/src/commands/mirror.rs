@@ -48,11 +48,13 @@ pub async fn run(setup: Setup, command: MirrorCommand) -> Result<()> {
                 spinner.finish_and_clear();
                 let report = report?;
                 println!(
-                    "index files: {} written, {} unchanged; crates: {} written, {} already present",
+                    "index files: {} written, {} unchanged; crates: {} written, {} already present, \
+                     {} left out by the registry's policy",
                     report.index_files_written,
                     report.index_files_unchanged,
                     report.crates_written,
-                    report.crates_present
+                    report.crates_present,
+                    report.crates_blocked
                 );
                 Ok(())
             }
@@ -99,6 +101,7 @@ fn print_fill(report: &FillReport, registry: &str) -> Result<()> {
     };
     let mut missing = 0usize;
     let mut failed = 0usize;
+    let mut blocked = 0usize;
     for (n, v, o) in &report.items {
         match o {
             FillOutcome::NotFound => {
@@ -109,13 +112,21 @@ fn print_fill(report: &FillReport, registry: &str) -> Result<()> {
                 failed += 1;
                 eprintln!("failed: {}: {e}", spelled(n, v));
             }
+            FillOutcome::Blocked(why) => {
+                blocked += 1;
+                eprintln!(
+                    "skipped, the registry's policy blocks it: {}: {why}",
+                    spelled(n, v)
+                );
+            }
             FillOutcome::Fetched | FillOutcome::Present => {}
         }
     }
     let fetched = report.count(|o| *o == FillOutcome::Fetched);
     let present = report.count(|o| *o == FillOutcome::Present);
     println!(
-        "{fetched} fetched, {present} already cached, {missing} not on the upstream, {failed} failed"
+        "{fetched} fetched, {present} already cached, {blocked} blocked by policy, {missing} not on \
+         the upstream, {failed} failed"
     );
     match (missing, failed) {
         (0, 0) => Ok(()),
