@@ -440,6 +440,27 @@ pub async fn serve(
             }
         })
     };
+    // `[advisories] source`: every node reads it at start and then on its
+    // schedule; an unchanged set writes nothing.
+    let advisory_source = berth.config.advisories.source.is_some().then(|| {
+        let berth = berth.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(berth.config.advisories.refresh_secs);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match berth.refresh_advisory_source().await {
+                    Ok(Some(report)) if report.changed => tracing::info!(
+                        digest = %report.set.digest,
+                        advisories = report.set.advisories,
+                        "advisory source imported"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not reload the advisory source; the set in force stays"),
+                }
+            }
+        })
+    });
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
@@ -447,6 +468,9 @@ pub async fn serve(
     flusher.abort();
     upkeep.abort();
     supply.abort();
+    if let Some(task) = advisory_source {
+        task.abort();
+    }
     watcher.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");

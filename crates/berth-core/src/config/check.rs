@@ -102,6 +102,9 @@ pub(crate) mod tests {
         c.publish.allowed_registries = Some(Vec::new());
         c.storage.access_key_id = Some("k".into());
         c.storage.secret_access_key = Some("s".into());
+        c.advisories.source = Some(crate::config::AdvisorySource::Path(
+            "/srv/advisory-db".into(),
+        ));
         // A struct literal: a new field fails to compile here until it is
         // given a value, and then the example must show it.
         let mut proxy = RegistryConfig::new(

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::config::advisories::AdvisoriesConfig;
 use crate::config::limits::LimitsConfig;
 use crate::config::log::LogConfig;
 use crate::config::registry::RegistryConfig;
@@ -61,6 +62,7 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub tls: TlsConfig,
+    pub advisories: AdvisoriesConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -119,6 +121,7 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             tls: TlsConfig::default(),
+            advisories: AdvisoriesConfig::default(),
             registries: Vec::new(),
         }
     }

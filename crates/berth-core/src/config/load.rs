@@ -70,6 +70,8 @@ pub const ENV_KEYS: &[&str] = &[
     "tls.cert_file",
     "tls.key_file",
     "tls.reload_secs",
+    "advisories.source",
+    "advisories.refresh_secs",
     "registries",
 ];
 
@@ -236,6 +238,7 @@ impl Config {
         check_registry_set(&self.registries)?;
         self.limits.check(&self.database)?;
         self.tls.check()?;
+        self.advisories.check()?;
         check_workers(self.workers)
     }
 }
@@ -281,6 +284,7 @@ mod tests {
         config.publish.allowed_registries = Some(Vec::new());
         config.storage.access_key_id = Some(String::new());
         config.storage.secret_access_key = Some(String::new());
+        config.advisories.source = Some(crate::config::AdvisorySource::Path("/db".into()));
         let value = toml::Value::try_from(config).unwrap();
         let mut keys = std::collections::BTreeSet::new();
         crate::config::check::tests::keys("", &value, &mut keys);

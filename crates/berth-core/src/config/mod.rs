@@ -13,11 +13,12 @@
 //!
 //! One file per concern: [`Config`] itself (`file.rs`), the keys about how
 //! the server is reached (`server.rs`), its sections (`storage.rs`,
-//! `limits.rs`, `log.rs`, `tls.rs`), the `[[registries]]`
+//! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`), the `[[registries]]`
 //! entries (`registry.rs`, read and written by `registry_entry.rs`), where it
 //! is loaded from and how it is finished (`load.rs`), `berth config check`
 //! (`check.rs`), and the words they all share (`values.rs`).
 
+mod advisories;
 mod check;
 mod file;
 mod limits;
@@ -32,6 +33,7 @@ mod tests;
 mod tls;
 pub(crate) mod values;
 
+pub use advisories::{AdvisoriesConfig, AdvisorySource};
 pub use file::{Config, MetricsConfig, PublishConfig};
 pub use limits::{LimitsConfig, MIB};
 pub use load::{Overrides, ENV_KEYS};

@@ -9,6 +9,7 @@ use berth_advisory::{Advisory, Limits};
 use berth_store::{AdvisorySetInfo, AuditAction, AuditEntry, NewAdvisorySet};
 use serde::Serialize;
 
+use crate::config::AdvisorySource;
 use crate::error::ServiceError;
 use crate::Berth;
 
@@ -208,6 +209,67 @@ impl Berth {
             .affecting(name, version)
             .map(AdvisoryView::from)
             .collect()
+    }
+
+    /// Reads `[advisories] source` again and imports it (nothing is written
+    /// when the set is unchanged; a URL answering 304 to the ETag of the
+    /// last read is not read at all). `None` without a source or on a 304.
+    /// A failure leaves the set in force.
+    pub async fn refresh_advisory_source(&self) -> Result<Option<ImportReport>, ServiceError> {
+        let Some(source) = &self.config.advisories.source else {
+            return Ok(None);
+        };
+        let (input, etag) = match source {
+            AdvisorySource::Path(path) => (AdvisoryInput::Path(path.clone()), None),
+            AdvisorySource::Url(url) => match self.fetch_advisory_archive(url).await? {
+                Some((bytes, etag)) => (AdvisoryInput::Bytes(bytes), etag),
+                None => return Ok(None),
+            },
+        };
+        let report = self.import_advisories(input, &source.to_string()).await?;
+        // Only an imported answer is not asked for again.
+        self.supply.set_source_etag(etag);
+        Ok(Some(report))
+    }
+
+    /// The archive at `url` and its ETag, read within the import's byte
+    /// limit; `None` when it answers 304 to the last import's ETag.
+    async fn fetch_advisory_archive(
+        &self,
+        url: &reqwest::Url,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, ServiceError> {
+        let shown = crate::redact_url(url.as_str());
+        let failed = |why: String| {
+            ServiceError::BadGateway(format!(
+                "advisory source {shown}: {why}; the set in force is unchanged"
+            ))
+        };
+        let mut request = self.supply.http.get(url.clone());
+        let last = self.supply.source_etag();
+        if let Some(etag) = &last {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let mut response = request.send().await.map_err(|e| failed(e.to_string()))?;
+        if response.status() == reqwest::StatusCode::NOT_MODIFIED && last.is_some() {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(failed(format!("answered {}", response.status())));
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let limit = Limits::default().max_total_bytes;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(failed(format!("larger than {limit} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some((body, etag)))
     }
 
     /// The set in force on this node (empty until one is imported).

@@ -56,6 +56,10 @@ pub(crate) struct SupplyState {
     /// Bumped by every change of the set or of any lists.
     generation: AtomicU64,
     pub(crate) filtered: filter::FilterCache,
+    /// The client that reads `[advisories] source` when it is a URL.
+    pub(crate) http: reqwest::Client,
+    /// The ETag of the source's last answer.
+    source_etag: std::sync::Mutex<Option<String>>,
 }
 
 impl SupplyState {
@@ -65,6 +69,22 @@ impl SupplyState {
             lists: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             filtered: filter::FilterCache::new(filter_budget),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap_or_default(),
+            source_etag: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn source_etag(&self) -> Option<String> {
+        self.source_etag.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub(crate) fn set_source_etag(&self, etag: Option<String>) {
+        if let Ok(mut e) = self.source_etag.lock() {
+            *e = etag;
         }
     }
 

@@ -444,3 +444,94 @@ async fn a_refused_import_keeps_the_set_in_force() {
         "names fold"
     );
 }
+
+/// A `.tar.gz` of a database of `advisories`, as a mirror would serve it.
+fn archive(advisories: &[AdvisoryFile]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    write_advisory_db(dir.path(), advisories);
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    tar.append_dir_all("advisory-db-main", dir.path()).unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_url_source_is_read_again_and_a_bad_answer_keeps_the_set() {
+    let up = Fixture::on("127.0.0.1");
+    let one = [AdvisoryFile::vulnerability(
+        "RUSTSEC-2026-0020",
+        "a",
+        &[">= 2"],
+    )];
+    up.answer("/db.tar.gz", Answer::ok(archive(&one)));
+    let t = TestBerth::new(&format!(
+        "[advisories]\nsource = \"{}/db.tar.gz\"\n{}",
+        up.url,
+        hosted_with("block_advisories = true")
+    ))
+    .await;
+    assert!(t.berth.advisories(None).set.is_none(), "nothing until read");
+    let first = t.berth.refresh_advisory_source().await.unwrap().unwrap();
+    assert!(first.changed);
+    assert_eq!(t.berth.advisories(None).advisories.len(), 1);
+    let again = t.berth.refresh_advisory_source().await.unwrap().unwrap();
+    assert!(!again.changed, "the same set writes nothing");
+
+    let two = [
+        AdvisoryFile::vulnerability("RUSTSEC-2026-0020", "a", &[">= 2"]),
+        AdvisoryFile::vulnerability("RUSTSEC-2026-0021", "b", &[">= 3"]),
+    ];
+    up.answer("/db.tar.gz", Answer::ok(archive(&two)));
+    assert!(
+        t.berth
+            .refresh_advisory_source()
+            .await
+            .unwrap()
+            .unwrap()
+            .changed
+    );
+    assert_eq!(t.berth.advisories(None).advisories.len(), 2);
+
+    // A truncated archive and a failing mirror leave the set in force.
+    let mut cut = archive(&one);
+    cut.truncate(cut.len() / 2);
+    up.answer("/db.tar.gz", Answer::ok(cut));
+    let e = bad_request(t.berth.refresh_advisory_source().await);
+    assert!(e.contains("the set in force is unchanged"), "{e}");
+    up.set(berth_testkit::Mode::Error);
+    let e = t
+        .berth
+        .refresh_advisory_source()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("answered 5"), "{e}");
+    assert_eq!(t.berth.advisories(None).advisories.len(), 2);
+}
+
+#[tokio::test]
+async fn a_bad_advisory_source_is_refused_with_the_configuration() {
+    for (source, why) in [
+        (
+            "ftp://mirror.internal/db.tar.gz",
+            "must be a path, or an http:// or https:// URL",
+        ),
+        ("", "is empty"),
+    ] {
+        let e = TestBerth::try_new(&format!("[advisories]\nsource = \"{source}\"\n"))
+            .await
+            .err()
+            .unwrap();
+        assert!(e.contains(why), "{e}");
+    }
+    let e = TestBerth::try_new("[advisories]\nrefresh_secs = 5\n")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("advisories.refresh_secs = 5 is out of range"),
+        "{e}"
+    );
+}
