@@ -50,6 +50,9 @@ if [ -z "$search_only" ]; then
   echo "== hot paths against nginx, publishes, memory ($backends)"
   ./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
 
+  echo "== hot index through a registry with a supply-chain policy and 1,200 advisories, against none"
+  ./target/release/berth-bench --policy 1200 --json "$out/policy.json" | tee "$out/policy.txt"
+
   echo "== what cargo feels: generate-lockfile and fetch of a 300-crate closure, against nginx"
   ./target/release/berth-cargo --json "$out/cargo.json" | tee "$out/cargo.txt"
 fi

@@ -66,6 +66,12 @@ struct Args {
     /// a node that did not publish), and their ratio.
     #[arg(long)]
     index_nodes: Option<usize>,
+    /// Measure instead hot index requests through a hosted registry with a
+    /// supply-chain policy (and this many generated advisories imported)
+    /// against the same registry without one, on one server with one
+    /// worker, alternating rounds; prints the ratio and the import's time.
+    #[arg(long, value_name = "ADVISORIES")]
+    policy: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -503,11 +509,165 @@ fn index_ratio(args: &Args, berth: &Path, nodes: usize) -> Result<()> {
     Ok(())
 }
 
+/// A RustSec-format database of `count` generated advisories, filed against
+/// `count / 3` crates (none real), one of them against `bench-hot` 1.0.0.
+fn advisory_db(root: &Path, count: usize) -> Result<()> {
+    for i in 0..count {
+        let (package, patched) = if i == 0 {
+            ("bench-hot".to_string(), ">= 1.0.1".to_string())
+        } else {
+            (
+                format!("gen-crate-{}", i % (count / 3).max(1)),
+                format!(">= {}.0.0", i % 7 + 1),
+            )
+        };
+        let id = format!("RUSTSEC-2026-{i:04}");
+        let dir = root.join("crates").join(&package);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join(format!("{id}.md")),
+            format!(
+                "```toml\n[advisory]\nid = \"{id}\"\npackage = \"{package}\"\ndate = \"2026-01-02\"\n\
+                 categories = [\"memory-corruption\"]\n\n[versions]\npatched = [\"{patched}\"]\n```\n\n\
+                 # Generated advisory {i}\n\nA paragraph about it.\n"
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Hot index requests through `policed` (a policy, `advisories` imported)
+/// against `plain` (no policy) on one server: the median of alternating
+/// rounds of each, and their ratio.
+fn policy_ratio(args: &Args, berth: &Path, advisories: usize) -> Result<()> {
+    let toml =
+        "workers = 1\n\n[[registries]]\nname = \"plain\"\n\n[[registries]]\nname = \"policed\"\n\
+                [registries.policy]\nblock_advisories = true\nblock_informational = [\"unsound\"]\n\
+                min_age = \"1s\"\nlicenses = [\"MIT\", \"Apache-2.0\"]\ndeny = [\"evil\"]\n";
+    let stores = berth_testkit::Stores::try_new(berth_testkit::Backend::Sqlite)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let launch = berth_testkit::Launch {
+        bin: Some(berth.to_path_buf()),
+        log_filter: "warn".into(),
+        ready_timeout: Duration::from_secs(30),
+        ..berth_testkit::Launch::default()
+    };
+    let server = berth_testkit::Server::launch(stores, toml, launch)
+        .map_err(|log| anyhow::anyhow!("berth serve did not start: {log}"))?;
+    let token = user_token(&server, "bench")?;
+    let client = reqwest::blocking::Client::new();
+    let name = "bench-hot";
+    for registry in ["plain", "policed"] {
+        for vers in ["1.0.0", "1.0.1", "1.1.0"] {
+            let body = publish_body(name, vers, &make_crate(name, vers, 1));
+            let r = client
+                .put(format!("{}/r/{registry}/api/v1/crates/new", server.url))
+                .header("Authorization", &token)
+                .body(body)
+                .send()?;
+            if !r.status().is_success() {
+                bail!("publish to {registry}: {}", r.status());
+            }
+        }
+    }
+    let db = tempfile::tempdir()?;
+    advisory_db(db.path(), advisories)?;
+    let started = Instant::now();
+    berth_bench::cli(
+        &server,
+        &["advisories", "import", db.path().to_str().unwrap_or("")],
+    )?;
+    let import_secs = started.elapsed().as_secs_f64();
+    // The server loads the set within its 2 s refresh; the cooldown passes.
+    let url = |registry: &str| {
+        format!(
+            "{}/r/{registry}/index/{}",
+            server.url,
+            berth_protocol::index_path(name)
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body = client.get(url("policed")).send()?.text()?;
+        if !body.contains("\"1.0.0\"") && body.contains("\"1.1.0\"") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the policed registry never left out the affected version: {body}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let connections = args
+        .connections
+        .iter()
+        .copied()
+        .filter(|&c| c <= 32)
+        .max()
+        .unwrap_or(32);
+    let mut rounds: [Vec<WrkResult>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..args.rounds.max(1) {
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let target = url(["plain", "policed"][i]);
+            let r = Wrk {
+                url: &target,
+                threads: 1,
+                connections,
+                seconds: args.seconds,
+                headers: vec![],
+                script: None,
+            }
+            .run()?;
+            rounds[i].push(r);
+        }
+    }
+    let median = |rs: &mut Vec<WrkResult>| {
+        rs.sort_by_key(|r| r.requests);
+        rs[rs.len() / 2].clone()
+    };
+    let plain = median(&mut rounds[0]);
+    let policed = median(&mut rounds[1]);
+    let m = [
+        Measurement::from_wrk("sqlite", "plain", "index (hot)", connections, &plain),
+        Measurement::from_wrk("sqlite", "policed", "index (hot)", connections, &policed),
+    ];
+    println!(
+        "{:<10} {:<12} {:>5} {:>9} {:>6} {:>10} {:>8} {:>8}",
+        "registry", "what", "conc", "requests", "errors", "per_sec", "p50_ms", "p99_ms"
+    );
+    for x in &m {
+        println!(
+            "{:<10} {:<12} {:>5} {:>9} {:>6} {:>10.0} {:>8.2} {:>8.2}",
+            x.server, x.what, x.concurrency, x.requests, x.errors, x.per_second, x.p50_ms, x.p99_ms
+        );
+    }
+    let ratio = m[1].per_second / m[0].per_second;
+    println!(
+        "policed ({advisories} advisories) / plain: {ratio:.3}x rps; import of {advisories} advisories \
+         (the whole `berth advisories import` command): {import_secs:.2} s"
+    );
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "measurements": m.iter().map(Measurement::to_json).collect::<Vec<_>>(),
+            "ratio_rps": ratio,
+            "advisories": advisories,
+            "import_secs": import_secs,
+            "wrk": { "threads": 1, "connections": connections, "seconds": args.seconds, "rounds": args.rounds },
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let berth = berth_bench::berth_binary(args.berth.as_deref())?;
     if let Some(nodes) = args.index_nodes {
         return index_ratio(&args, &berth, nodes.max(1));
+    }
+    if let Some(advisories) = args.policy {
+        return policy_ratio(&args, &berth, advisories);
     }
     let rt = berth_bench::runtime()?;
     let mut all = Vec::new();

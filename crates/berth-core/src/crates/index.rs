@@ -228,8 +228,29 @@ impl Berth {
         let not_found = || ServiceError::NotFound(format!("no crate at index path `{path}`"));
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
         let at = self.at_for(reg, who);
+        if reg.policed && reg.policy.is_some() && reg.source.as_virtual().is_none() {
+            // The registry's own file under its own policy: a hit in the
+            // filtered cache costs one map look-up.
+            let file = reg
+                .source
+                .index_file(at, &name)
+                .await?
+                .ok_or_else(not_found)?;
+            let now = self.clock.now_unix();
+            let generation = self.supply.generation();
+            if let Some(hit) = self
+                .supply
+                .filtered
+                .hit(reg.id, &name, &file, generation, now)
+            {
+                return Ok(hit.file.clone());
+            }
+            // Boxed: what only a miss needs.
+            let policed = Box::pin(self.police(reg, reg, &name, file)).await?;
+            return Ok(policed.file.clone());
+        }
         if reg.policed {
-            // Boxed: registries without a policy do not carry its state.
+            // A virtual registry over a policed member.
             let policed = Box::pin(self.policed_file(at, &name)).await?;
             return Ok(policed.ok_or_else(not_found)?.file.clone());
         }

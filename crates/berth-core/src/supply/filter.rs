@@ -64,10 +64,14 @@ impl Policed {
     }
 }
 
-type PolicedFiles = HashMap<(i64, String), Arc<Policed>>;
+/// By registry id, then the crate's name as asked (a look-up borrows it:
+/// no allocation on a hit). foldhash, seeded per process: a hit is on the
+/// hot path, and only names a registry has are ever keys.
+type Fast = foldhash::fast::RandomState;
+type PolicedFiles = HashMap<i64, HashMap<String, Arc<Policed>, Fast>, Fast>;
 
-/// Filtered files by (registry id, canonical crate name), at most `budget`
-/// bytes; past it, everything is forgotten (they are rebuilt on demand).
+/// Filtered files by registry and crate name, at most `budget` bytes; past
+/// it, everything is forgotten (they are rebuilt on demand).
 pub(crate) struct FilterCache {
     /// The files, and the bytes they hold.
     map: RwLock<(PolicedFiles, u64)>,
@@ -77,16 +81,28 @@ pub(crate) struct FilterCache {
 impl FilterCache {
     pub(crate) fn new(budget: u64) -> Self {
         Self {
-            map: RwLock::new((HashMap::new(), 0)),
+            map: RwLock::new((HashMap::default(), 0)),
             budget,
         }
     }
 
-    fn get(&self, key: &(i64, String)) -> Option<Arc<Policed>> {
-        self.map.read().ok()?.0.get(key).cloned()
+    /// The cached file of `name` in registry `reg`, if it is still valid
+    /// for `source` (the source's file now) at `generation` and `now`.
+    pub(crate) fn hit(
+        &self,
+        reg: i64,
+        name: &str,
+        source: &IndexFile,
+        generation: u64,
+        now: i64,
+    ) -> Option<Arc<Policed>> {
+        let map = self.map.read().ok()?;
+        let hit = map.0.get(&reg)?.get(name)?;
+        (hit.generation == generation && now < hit.until && hit.source_etag == source.etag)
+            .then(|| hit.clone())
     }
 
-    fn put(&self, key: (i64, String), value: Arc<Policed>) {
+    fn put(&self, reg: i64, name: &str, value: Arc<Policed>) {
         let Ok(mut guard) = self.map.write() else {
             return;
         };
@@ -96,7 +112,7 @@ impl FilterCache {
             map.clear();
             *bytes = 0;
         }
-        if let Some(old) = map.insert(key, value) {
+        if let Some(old) = map.entry(reg).or_default().insert(name.to_string(), value) {
             *bytes -= old.bytes().min(*bytes);
         }
         *bytes += size;
@@ -154,17 +170,18 @@ impl Berth {
         }
         let now = self.clock.now_unix();
         let generation = self.supply.generation();
-        let key = (reg.id, berth_protocol::canonical_name(name));
-        if let Some(hit) = self.supply.filtered.get(&key) {
-            if hit.generation == generation && now < hit.until && hit.source_etag == file.etag {
-                return Ok(hit);
-            }
+        if let Some(hit) = self
+            .supply
+            .filtered
+            .hit(reg.id, name, &file, generation, now)
+        {
+            return Ok(hit);
         }
         let policed = Arc::new(
             self.build_policed(reg, owner, name, file, now, generation)
                 .await?,
         );
-        self.supply.filtered.put(key, policed.clone());
+        self.supply.filtered.put(reg.id, name, policed.clone());
         Ok(policed)
     }
 
