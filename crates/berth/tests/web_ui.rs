@@ -1487,7 +1487,7 @@ fn advisories_show_on_crate_pages_escaped_and_on_the_policies_page() {
     let page = wait_for_page(&mut alice, "/admin/policies", "leaky@1.0.0");
     page.assert_has(&[
         &digest,
-        "1 about 1 crate",
+        "1 advisory about 1 crate",
         "block advisories",
         "&#60;b&#62;pinned&#60;/b&#62; by 4.2",
         "Without a policy: open.",

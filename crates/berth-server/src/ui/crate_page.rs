@@ -1,7 +1,10 @@
 //! A crate's page, for every kind of registry (a proxy's from what it has
 //! cached, a virtual registry's from the member that owns the name): its
 //! README, versions, features, dependencies, dependents, owners, links and
-//! downloads chart ([`super::chart`]), at `/r/{registry}/crates/…` and, for
+//! downloads chart ([`super::chart`]), and what imported advisories and the
+//! registry's policy say of its versions and dependencies (banners, tags,
+//! an Advisories section; the advisory text is untrusted, escaped as all
+//! text is), at `/r/{registry}/crates/…` and, for
 //! the default registry, `/crates/…`. berth-core decides what the viewer may
 //! read; anything it may not is the one [`UiError::not_found`] page.
 
@@ -217,7 +220,12 @@ fn blocked_item(vers: &str, b: &BlockedView) -> BlockedItem {
         vers: vers.to_string(),
         rule: b.rule.to_string(),
         registry: b.registry.clone(),
-        reason: b.reason.clone(),
+        // The sentence a refused download shows; the page says the rest.
+        reason: b
+            .reason
+            .strip_prefix("blocked by policy: ")
+            .unwrap_or(&b.reason)
+            .to_string(),
     }
 }
 
