@@ -536,4 +536,13 @@ mod tests {
         assert_eq!(super::super::ago(86_400), "yesterday");
         assert_eq!(super::super::ago(3_600), "1 hour ago");
     }
+
+    #[test]
+    fn advisory_anchors_keep_only_safe_characters() {
+        assert_eq!(anchor("RUSTSEC-2026-0001"), "advisory-RUSTSEC-2026-0001");
+        assert_eq!(
+            anchor("GHSA-x\" onmouseover=\"1 é"),
+            "advisory-GHSA-x--onmouseover--1--"
+        );
+    }
 }
