@@ -6,7 +6,8 @@
 // carries script, event handlers, javascript: links, iframes and raw HTML
 // while listening for dialogs and console errors (none may happen); browse
 // a proxy (of this server's own `main`) and a virtual registry's crate
-// pages; get HTML 404s and redirects; sort search results; check that no
+// pages; see an advisory imported with the command line on a crate page
+// and the policies page; get HTML 404s and redirects; sort search results; check that no
 // page scrolls sideways at 390 px; switch the theme and have it remembered.
 // With UI_TEST_SCREENSHOTS=1, writes the main pages in both themes (and
 // the crate page on a phone) to docs/screenshots/.
@@ -42,6 +43,8 @@ writeFileSync(
     // A proxy of this server's own `main`, asked again on every request
     // (publishes to `main` ask it about new names before they exist).
     `[[registries]]\nname = "public"\nkind = "proxy"\nupstream = "sparse+${base}/r/main/index/"\nindex_ttl_secs = 0\n\n` +
+    // It keeps versions an imported advisory affects from cargo.
+    `[registries.policy]\nblock_advisories = true\n\n` +
     `[[registries]]\nname = "company"\nkind = "virtual"\nmembers = ["main", "public"]\n`,
 );
 const berth = (args, input) => {
@@ -379,10 +382,60 @@ await test("the theme toggle switches and is remembered", async () => {
   assert.equal(await bg(), light);
 });
 
+await test("advisories on the crate page, and the policies page", async () => {
+  const cliToken = berth(["token", "create", "--user", "admin"]).trim().split("\n").pop().trim();
+  for (const v of ["0.1.0", "0.2.0"]) {
+    publishCrate("leaky", v, cliToken, { description: "A crate with an advisory", readme: `# leaky ${v}\n` });
+  }
+  // A database written here (never a copy of a real advisory); 0.2.0 has the fix.
+  const db = join(work, "advisory-db");
+  mkdirSync(join(db, "crates", "leaky"), { recursive: true });
+  writeFileSync(join(db, "README.md"), "# Test advisory database\n");
+  writeFileSync(
+    join(db, "crates", "leaky", "RUSTSEC-2026-0777.md"),
+    "```toml\n[advisory]\nid = \"RUSTSEC-2026-0777\"\npackage = \"leaky\"\ndate = \"2026-03-04\"\n" +
+      "url = \"https://example.invalid/advisories/RUSTSEC-2026-0777\"\ncategories = [\"memory-corruption\"]\n\n" +
+      "[versions]\npatched = [\">= 0.2.0\"]\n```\n\n# Use after free in leaky\n\nWhat is wrong.\n",
+  );
+  assert.match(berth(["advisories", "import", db]), /in force: 1 advisory/);
+  // The serving process loads it within its 2 s refresh.
+  for (let i = 0; ; i++) {
+    const list = await (await fetch(`${base}/api/v1/advisories?crate=leaky`)).json();
+    if (list.advisories.length === 1) break;
+    assert.ok(i < 150, "the server did not load the advisory set");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.goto(`${base}/crates/leaky/0.1.0`);
+  const banner = page.locator("#vulnerable");
+  assert.match(await banner.innerText(), /affected by a vulnerability:\s+RUSTSEC-2026-0777: Use after free in leaky \(patched: >=0\.2\.0\)/);
+  assert.equal(await page.locator('table.dense tr[aria-current] a.tag.bad').innerText(), "RUSTSEC-2026-0777");
+  await banner.getByRole("link", { name: "RUSTSEC-2026-0777" }).click();
+  assert.ok(page.url().endsWith("#advisory-RUSTSEC-2026-0777"));
+  const entry = page.locator("#advisory-RUSTSEC-2026-0777");
+  assert.match(await entry.innerText(), /vulnerability\s+Use after free in leaky/);
+  assert.equal(await entry.locator("a").getAttribute("href"), "https://example.invalid/advisories/RUSTSEC-2026-0777");
+  // The newest version has the fix: no banner.
+  await page.goto(`${base}/crates/leaky`);
+  assert.equal(await page.locator("#vulnerable").count(), 0);
+  assert.equal(await page.locator("a.tag.bad").count(), 1, "only 0.1.0 is affected");
+  // Through the proxy (whose policy blocks affected versions): said so, with the rule.
+  assert.equal((await fetch(`${base}/r/public/index/le/ak/leaky`)).status, 200);
+  await page.goto(`${base}/r/public/crates/leaky/0.1.0`);
+  assert.match(await page.locator("#blocked").innerText(), /Blocked by the policy of public \(rule advisory\)/);
+  assert.match(await page.locator("#vulnerable").innerText(), /RUSTSEC-2026-0777/);
+  // The administrators' page: the set in force and the policy.
+  await page.goto(`${base}/admin`);
+  await page.getByRole("link", { name: "Policies" }).click();
+  await page.waitForURL(`${base}/admin/policies`);
+  assert.match(await page.locator("#set-count").innerText(), /1 advisory about 1 crate/);
+  assert.match(await page.locator("section.registry").innerText(), /public[\s\S]*Policy: block advisories/);
+});
+
 const PHONE_PAGES = [
   "/", "/search?q=sort", "/search?q=sort&sort=name", "/r/main", "/r/public", "/r/company",
   "/crates/hostile", "/crates/sortme2", "/r/public/crates/sortme2", "/r/company/crates/sortme2",
-  "/nothing/here", "/login", "/account", "/admin", "/admin/registries", "/admin/audit",
+  "/crates/leaky/0.1.0", "/r/public/crates/leaky/0.1.0",
+  "/nothing/here", "/login", "/account", "/admin", "/admin/registries", "/admin/policies", "/admin/audit",
 ];
 
 await test("no page scrolls sideways at 390 px", async () => {

@@ -696,6 +696,8 @@ fn readme_is_extracted_and_versions_are_listed() {
       "updated_at": "[updated_at]",
       "versions": [
         {
+          "advisories": [],
+          "blocked": null,
           "cksum": "[cksum]",
           "downloads": 0,
           "has_readme": true,
@@ -706,6 +708,8 @@ fn readme_is_extracted_and_versions_are_listed() {
           "yanked": false
         },
         {
+          "advisories": [],
+          "blocked": null,
           "cksum": "[cksum]",
           "downloads": 0,
           "has_readme": false,

@@ -1,7 +1,9 @@
 //! cargo's web API over raw HTTP, pinned whole: the success bodies of
 //! publish, yank, unyank, owners (list, add, remove) and search, and the
 //! error body of every class (400, 401 with its `WWW-Authenticate`, 403,
-//! 404, 409, 413), exactly as cargo and other clients read them. Each test
+//! 404, 409, 413), exactly as cargo and other clients read them, and the
+//! management API's crate detail with each version's advisories and policy
+//! verdict. Each test
 //! records its exchanges as `METHOD PATH (caller) -> STATUS BODY` lines and
 //! snapshots them once; the server's address is redacted as `[HOST]`.
 
@@ -314,4 +316,127 @@ fn search() {
     GET /r/main/api/v1/crates?q=x&per_page=many (anonymous) -> 400 {"errors":[{"detail":"invalid search parameters: Failed to deserialize query string: per_page: invalid digit found in string (request id: [REQUEST_ID])"}]}
     GET /r/nowhere/api/v1/crates?q=x (anonymous) -> 404 {"errors":[{"detail":"no registry named `nowhere` on this server (request id: [REQUEST_ID])"}]}
     "#);
+}
+
+/// Polls `done` every 100 ms for at most 15 s (a running server loads the
+/// command line's supply-chain changes within its 2 s refresh).
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "{what}: not within 15 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `GET /api/v1/registries/{registry}/crates/{name}` gives each version the
+/// advisories imported with the command line that affect it and the rule
+/// of the registry's policy that blocks it (pinned), and an exception made
+/// with the command line lifts the block there.
+#[test]
+fn the_crate_detail_names_each_versions_advisories_and_policy_verdict() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[registries.policy]\nblock_advisories = true\n",
+    );
+    let alice = server.user_with_token("alice");
+    let mut t = Transcript::new(&server);
+    for vers in ["1.0.0", "1.1.0"] {
+        t.call(
+            Method::PUT,
+            "/r/main/api/v1/crates/new",
+            ("alice", Some(&*alice)),
+            Some(PublishBuilder::new("leaky", vers).body()),
+            200,
+        );
+    }
+    let db = tempfile::tempdir().unwrap();
+    berth_testkit::write_advisory_db(
+        db.path(),
+        &[berth_testkit::AdvisoryFile::vulnerability(
+            "RUSTSEC-2026-0501",
+            "leaky",
+            &[">= 1.1.0"],
+        )],
+    );
+    server
+        .try_berth(&["advisories", "import", db.path().to_str().unwrap()])
+        .unwrap();
+    let detail = || -> Value {
+        server
+            .get("/api/v1/registries/main/crates/leaky")
+            .json()
+            .unwrap()
+    };
+    let verdicts = |d: &Value| -> Value {
+        d["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| json!({"vers": v["vers"], "advisories": v["advisories"], "blocked": v["blocked"]}))
+            .collect()
+    };
+    eventually("the server loads the imported set", || {
+        detail()["versions"][0]["advisories"][0]["id"] == "RUSTSEC-2026-0501"
+    });
+    assert_json_snapshot!(verdicts(&detail()), @r#"
+    [
+      {
+        "advisories": [
+          {
+            "aliases": [],
+            "categories": [
+              "memory-corruption"
+            ],
+            "crate": "leaky",
+            "cvss": null,
+            "date": "2026-03-04",
+            "description": "What is wrong, in one paragraph.",
+            "id": "RUSTSEC-2026-0501",
+            "kind": "vulnerability",
+            "patched": [
+              ">=1.1.0"
+            ],
+            "title": "Memory corruption in leaky",
+            "unaffected": [],
+            "url": "https://example.invalid/advisories/RUSTSEC-2026-0501",
+            "withdrawn": null
+          }
+        ],
+        "blocked": {
+          "advisory": "RUSTSEC-2026-0501",
+          "reason": "blocked by policy: `leaky@1.0.0` is affected by RUSTSEC-2026-0501 (Memory corruption in leaky); patched: >=1.1.0",
+          "registry": "main",
+          "rule": "advisory"
+        },
+        "vers": "1.0.0"
+      },
+      {
+        "advisories": [],
+        "blocked": null,
+        "vers": "1.1.0"
+      }
+    ]
+    "#);
+
+    server
+        .try_berth(&[
+            "policy",
+            "allow",
+            "leaky@1.0.0",
+            "--registry",
+            "main",
+            "--reason",
+            "pinned",
+        ])
+        .unwrap();
+    eventually("the server loads the exception", || {
+        detail()["versions"][0]["blocked"].is_null()
+    });
+    let after = detail();
+    assert_eq!(
+        after["versions"][0]["advisories"][0]["id"], "RUSTSEC-2026-0501",
+        "still affected, only allowed"
+    );
 }

@@ -1399,3 +1399,99 @@ fn trailing_slash_redirect_never_names_another_host() {
         assert!(head.starts_with("HTTP/1.1 404"), "{path}: {head}");
     }
 }
+
+/// Advisories imported with the command line show on the crate page (each
+/// version's, the banner of an affected version, the rule that blocks one,
+/// the dependency on an affected version), their text from the database
+/// escaped; the administrators' policies page lists the set in force, each
+/// policy and its exceptions, and is theirs alone.
+#[test]
+fn advisories_show_on_crate_pages_escaped_and_on_the_policies_page() {
+    let server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[registries.policy]\nblock_advisories = true\n\n\
+         [[registries]]\nname = \"open\"\n",
+    );
+    users_with_passwords(&server, &[("alice", true), ("bob", false)]);
+    let token = server.token("alice", &[]);
+    let put = |registry: &str, b: PublishBuilder| {
+        let r = server
+            .request(Method::PUT, &format!("/r/{registry}/api/v1/crates/new"))
+            .header("Authorization", &token)
+            .body(b.body())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    };
+    for registry in ["main", "open"] {
+        for vers in ["1.0.0", "1.1.0"] {
+            put(registry, PublishBuilder::new("leaky", vers));
+        }
+    }
+    put(
+        "open",
+        PublishBuilder::new("app", "1.0.0").dependency(berth_testkit::dependency("leaky", "^1")),
+    );
+    let db = tempfile::tempdir().unwrap();
+    let mut advisory =
+        berth_testkit::AdvisoryFile::vulnerability("RUSTSEC-2026-0601", "leaky", &[">= 2"]);
+    advisory.title = "<script>alert(1)</script> in leaky".into();
+    berth_testkit::write_advisory_db(db.path(), &[advisory]);
+    server
+        .try_berth(&["advisories", "import", db.path().to_str().unwrap()])
+        .unwrap();
+    let mut alice = Browser::signed_in(&server, "alice");
+    let leaky = wait_for_page(&mut alice, "/r/open/crates/leaky", "id=\"vulnerable\"");
+    leaky.assert_has(&[
+        "RUSTSEC-2026-0601",
+        "&#60;script&#62;alert(1)&#60;/script&#62; in leaky",
+        "href=\"https://example.invalid/advisories/RUSTSEC-2026-0601\"",
+        "id=\"advisories\"",
+    ]);
+    leaky.assert_lacks(&["<script>alert", "id=\"blocked\""]);
+    let blocked = alice.get("/r/main/crates/leaky/1.0.0", 200);
+    blocked.assert_has(&[
+        "id=\"blocked\"",
+        "blocked: advisory",
+        "Blocked by the policy of main",
+    ]);
+    let app = alice.get("/r/open/crates/app", 200);
+    app.assert_has(&[
+        "id=\"affected-deps\"",
+        "leaky 1.1.0",
+        "affected: 1.1.0 (RUSTSEC-2026-0601)",
+    ]);
+
+    // The policies page: administrators only.
+    let mut bob = Browser::signed_in(&server, "bob");
+    bob.get("/admin/policies", 403);
+    server
+        .try_berth(&[
+            "policy",
+            "allow",
+            "leaky@1.0.0",
+            "--registry",
+            "main",
+            "--reason",
+            "<b>pinned</b> by 4.2",
+            "--expires-in",
+            "30d",
+        ])
+        .unwrap();
+    let digest = server
+        .get("/api/v1/advisories")
+        .json::<serde_json::Value>()
+        .unwrap()["set"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = wait_for_page(&mut alice, "/admin/policies", "leaky@1.0.0");
+    page.assert_has(&[
+        &digest,
+        "1 advisory about 1 crate",
+        "block advisories",
+        "&#60;b&#62;pinned&#60;/b&#62; by 4.2",
+        "Without a policy: open.",
+        "href=\"/admin/policies\"",
+    ]);
+    page.assert_lacks(&["<b>pinned"]);
+}

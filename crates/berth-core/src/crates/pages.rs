@@ -4,15 +4,18 @@
 //! is browsable: a virtual registry's pages come from the member that owns
 //! a name, among the members the viewer may read; a proxy's from its cache
 //! (see `proxied_page`). Every view checks [`Berth::authorize_read`] before
-//! it touches a registry's rows; nothing here renders anything.
+//! it touches a registry's rows; nothing here renders anything. What the
+//! advisories and policies say of a crate's versions is `page_supply`'s.
 
 use berth_protocol::PublishMetadata;
 use berth_store::{CrateSummary, VersionPage};
 use serde::Serialize;
 
 use crate::crates::owners::OwnerJson;
+use crate::crates::page_supply::{BlockedView, SupplyFacts};
 use crate::error::ServiceError;
 use crate::sources::RegistryFront;
+use crate::supply::advisories::AdvisoryView;
 use crate::{Berth, Identity, Registry};
 
 /// A crate with its versions, for the management API and the UI.
@@ -38,6 +41,12 @@ pub struct VersionJson {
     pub published_by: Option<String>,
     pub downloads: i64,
     pub has_readme: bool,
+    /// The advisories in force that affect this version (withdrawn ones
+    /// never).
+    pub advisories: Vec<AdvisoryView>,
+    /// Why a policy keeps this version from cargo in the registry asked;
+    /// `None` when it is served.
+    pub blocked: Option<BlockedView>,
 }
 
 /// One crate's page: the hosted registry that holds it, its details, the
@@ -65,6 +74,9 @@ pub struct CratePage {
     /// file, no owners, downloads or dependents of its own, and a README
     /// only when the proxy holds that version's `.crate`.
     pub proxied: bool,
+    /// What the banners and the dependency list say of advisories (each
+    /// version's own are in `detail.versions`).
+    pub supply: SupplyFacts,
 }
 
 /// Dependents one crate page lists.
@@ -73,14 +85,30 @@ pub const DEPENDENTS_SHOWN: i64 = 50;
 pub const CHART_DAYS: i64 = 90;
 
 impl Berth {
-    /// A crate, its owners and its versions.
+    /// A crate, its owners and its versions, each with the advisories that
+    /// affect it and whether the registry's policy blocks it.
     pub async fn crate_detail(
         &self,
         registry: &str,
         who: Option<&Identity>,
         name: &str,
     ) -> Result<CrateDetail, ServiceError> {
+        let asked = self.registry(registry)?;
         let reg = self.hosted_for(registry, who, name).await?;
+        let mut detail = self.hosted_detail(reg, who, name).await?;
+        self.annotate_versions(asked, who, &detail.name, &mut detail.versions)
+            .await?;
+        Ok(detail)
+    }
+
+    /// A hosted registry's crate, its owners and its versions (their
+    /// supply-chain fields left empty).
+    async fn hosted_detail(
+        &self,
+        reg: &Registry,
+        who: Option<&Identity>,
+        name: &str,
+    ) -> Result<CrateDetail, ServiceError> {
         self.authorize_read(reg, who)?;
         let krate = self.existing_crate(reg, name).await?;
         let owners = self.all_owners(krate.id).await?;
@@ -104,6 +132,8 @@ impl Berth {
                     published_by: v.published_by,
                     downloads: v.downloads,
                     has_readme: v.has_readme,
+                    advisories: Vec::new(),
+                    blocked: None,
                 })
                 .collect(),
         })
@@ -159,7 +189,9 @@ impl Berth {
         reg.source.list(self.at_for(reg, who), limit, offset).await
     }
 
-    /// One crate's page, at `vers` or its newest version.
+    /// One crate's page, at `vers` or its newest version, with what the
+    /// advisories in force and the policies that apply to the registry
+    /// asked say of it.
     pub async fn crate_page(
         &self,
         registry: &str,
@@ -169,18 +201,41 @@ impl Berth {
     ) -> Result<CratePage, ServiceError> {
         let asked = self.registry(registry)?;
         self.authorize_read(asked, who)?;
-        let reg = match self.page_holder(asked, who, name).await? {
+        let mut page = match self.page_holder(asked, who, name).await? {
             Some(holder) if holder.traits().caches_upstream => {
-                return self.proxied_page(holder, name, vers).await;
+                self.proxied_page(holder, name, vers).await?
             }
-            Some(holder) => holder,
+            Some(holder) => self.hosted_page(holder, who, name, vers).await?,
             None => {
                 return Err(ServiceError::NotFound(format!(
                     "crate `{name}` does not exist"
                 )))
             }
         };
-        let detail = self.crate_detail(&reg.name, who, name).await?;
+        let real = page.detail.name.clone();
+        self.annotate_versions(asked, who, &real, &mut page.detail.versions)
+            .await?;
+        page.supply = self
+            .supply_facts(
+                asked,
+                who,
+                &page.detail,
+                &page.version.vers,
+                &page.metadata.deps,
+            )
+            .await?;
+        Ok(page)
+    }
+
+    /// A hosted registry's crate page (`reg`, which the caller may read).
+    async fn hosted_page(
+        &self,
+        reg: &Registry,
+        who: Option<&Identity>,
+        name: &str,
+        vers: Option<&str>,
+    ) -> Result<CratePage, ServiceError> {
+        let detail = self.hosted_detail(reg, who, name).await?;
         let missing = || ServiceError::NotFound(format!("crate `{name}` does not exist"));
         let canon_name = berth_protocol::canonical_name(name);
         let krate = self
@@ -236,6 +291,7 @@ impl Berth {
             dependents_total,
             daily_downloads,
             proxied: false,
+            supply: SupplyFacts::default(),
         })
     }
 

@@ -88,6 +88,8 @@ impl Berth {
                     published_by: None,
                     downloads: 0,
                     has_readme: false,
+                    advisories: Vec::new(),
+                    blocked: None,
                     vers: v,
                 }
             })
@@ -120,6 +122,7 @@ impl Berth {
             dependents_total: 0,
             daily_downloads: Vec::new(),
             proxied: true,
+            supply: Default::default(),
         })
     }
 

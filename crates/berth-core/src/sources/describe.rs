@@ -1,13 +1,17 @@
 //! What kinds differ in, asked by the services and pages around them:
 //! where a publish, yank or owner change goes, the cargo configuration
 //! that points at a registry, a kind's traits as the pages show them, its
-//! members, and which registry a crate page reads. Each answer is decided
+//! members, and which registry a crate page reads (and its index file as
+//! stored). Each answer is decided
 //! here, by kind, so that nothing outside `sources` matches on the kind.
+
+use std::sync::Arc;
 
 use super::proxy::Proxy;
 use super::question::{Answer, At, Found};
 use super::source::Source;
 use super::virtual_registry::Virtual;
+use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
 use crate::{Berth, Registry};
 
@@ -169,5 +173,31 @@ impl Source {
             }
         }
         Ok(None)
+    }
+
+    /// The index file of `name` as stored, with the registry holding it:
+    /// the one [`Source::page_holder`] picks, when the asker may read it,
+    /// and its file asked only of what is stored (a proxy's copy whatever
+    /// its age, never its upstream), so that a page can show what a policy
+    /// and the advisories say without an upstream request.
+    pub(crate) async fn stored_file<'a>(
+        &self,
+        at: At<'a>,
+        name: &str,
+    ) -> Found<(&'a Registry, Arc<IndexFile>)> {
+        let Some(holder) = self.page_holder(at, name).await? else {
+            return Ok(None);
+        };
+        if !at.may_read(holder) {
+            return Ok(None);
+        }
+        let lname = name.to_ascii_lowercase();
+        let file = match &*holder.source {
+            Source::Hosted(h) => h.index_file(at.member(holder), &lname).await?,
+            Source::Proxy(p) => p.stored_file(at.member(holder), &lname).await?,
+            // A virtual registry's members are hosted or proxies.
+            Source::Virtual(_) => None,
+        };
+        Ok(file.map(|f| (holder, f)))
     }
 }

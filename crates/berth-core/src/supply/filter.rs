@@ -340,6 +340,23 @@ impl Berth {
         Ok(policed.and_then(|p| p.blocked.get(vers).cloned()))
     }
 
+    /// The policed index file of `name` as the registry asked holds it
+    /// (`Source::stored_file`: never an upstream request), with the
+    /// registry holding it; `None` when nothing is stored there. For the
+    /// pages, which say what is blocked and why: the same file (and cache
+    /// entry) the index and download paths use.
+    pub(crate) async fn stored_policed<'a>(
+        &self,
+        at: At<'a>,
+        name: &str,
+    ) -> Result<Option<(&'a Registry, Arc<Policed>)>, ServiceError> {
+        let Some((owner, file)) = at.reg.source.stored_file(at, name).await? else {
+            return Ok(None);
+        };
+        let policed = self.police(at.reg, owner, name, file).await?;
+        Ok(Some((owner, policed)))
+    }
+
     /// Refuses the download of a version the registry's policy blocks
     /// (403, naming the rule and any advisory), counting and logging it.
     pub(crate) async fn check_download_policy(

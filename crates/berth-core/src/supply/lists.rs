@@ -33,6 +33,20 @@ pub struct PolicyLists {
     pub approvals: Vec<PolicyApprovalRow>,
 }
 
+/// What the admin page shows of supply-chain control, as this node holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupplyOverview {
+    /// The advisory set in force; `None` until one is imported.
+    pub set: Option<super::advisories::SetView>,
+    /// The registries with a policy, by name, with their lists.
+    pub policed: Vec<PolicyLists>,
+    /// The registries without one, by name.
+    pub unpoliced: Vec<String>,
+    /// Now, by the server's clock (Unix seconds): an exception whose
+    /// `expires_at` is not after it has lapsed.
+    pub now: i64,
+}
+
 /// Every rule's answer for one version (`berth policy explain`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
@@ -271,6 +285,32 @@ impl Berth {
                 .map_or_else(|| "no rules".to_string(), |p| p.to_string()),
             exceptions: loaded.rows.exceptions.clone(),
             approvals: loaded.rows.approvals.clone(),
+        })
+    }
+
+    /// The advisory set in force and every registry's policy and lists (a
+    /// read of what this node holds; the admin page's one question, which
+    /// it asks for server administrators only).
+    pub fn supply_overview(&self) -> Result<SupplyOverview, ServiceError> {
+        let mut policed = Vec::new();
+        let mut unpoliced = Vec::new();
+        for reg in self.registries() {
+            if reg.policy.is_some() {
+                policed.push(self.policy_lists(&reg.name)?);
+            } else {
+                unpoliced.push(reg.name.clone());
+            }
+        }
+        Ok(SupplyOverview {
+            set: self
+                .supply
+                .set()
+                .info
+                .as_ref()
+                .map(super::advisories::SetView::from),
+            policed,
+            unpoliced,
+            now: self.clock.now_unix(),
         })
     }
 

@@ -9,5 +9,6 @@ mod confusion;
 mod proxy;
 mod publish_order;
 mod supply;
+mod supply_pages;
 mod token_limits;
 mod virtual_names;

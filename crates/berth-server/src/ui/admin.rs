@@ -2,7 +2,9 @@
 //! registry), one user's page with its actions (administrator, disable,
 //! password reset, removal, roles, revoking tokens: CSRF-checked, the
 //! destructive ones confirmed, each audited by berth-core), registries
-//! (settings and members, teams included) and the audit log with filters. Anyone else gets the login page
+//! (settings and members, teams included), advisories and policies (the set
+//! in force, each policy with its exceptions and approvals, read-only) and
+//! the audit log with filters. Anyone else gets the login page
 //! (anonymous) or a 403 page; the audit log's own check is berth-core's
 //! `audit_log_for`.
 
@@ -349,6 +351,106 @@ pub(crate) async fn registries(
         c: Chrome::new("Admin: registries", Some(&viewer)),
         registries,
         config: berth.config.masked_toml().unwrap_or_default(),
+    }))
+}
+
+/// An exception as the policies page shows it.
+struct ExceptionItem {
+    /// `crate@version`.
+    target: String,
+    reason: String,
+    /// When it lapses, or `never`.
+    expires: String,
+    lapsed: bool,
+    by: String,
+    at: String,
+}
+
+/// An approved-list entry as the policies page shows it.
+struct ApprovalItem {
+    name: String,
+    /// The requirement, or `every version`.
+    req: String,
+    by: String,
+    at: String,
+}
+
+/// A registry with a policy, as the policies page shows it.
+struct PolicedItem {
+    name: String,
+    policy: String,
+    exceptions: Vec<ExceptionItem>,
+    approvals: Vec<ApprovalItem>,
+}
+
+/// The advisory set in force, as the policies page shows it.
+struct SetItem {
+    digest: String,
+    source: String,
+    advisories: i64,
+    crates: i64,
+    imported: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_policies.html")]
+struct PoliciesPage {
+    c: Chrome,
+    set: Option<SetItem>,
+    registries: Vec<PolicedItem>,
+    unpoliced: String,
+}
+
+/// `GET /admin/policies`: the advisory set in force and each registry's
+/// policy, exceptions and approved list (read-only: changes are made with
+/// `berth advisories` and `berth policy`, audited).
+pub(crate) async fn policies(
+    State(state): State<AppState>,
+    Admin(viewer): Admin,
+) -> Result<Response, UiError> {
+    let overview = state.berth.supply_overview()?;
+    let now = overview.now;
+    let registries = overview
+        .policed
+        .into_iter()
+        .map(|p| PolicedItem {
+            name: p.registry,
+            policy: p.policy,
+            exceptions: p
+                .exceptions
+                .into_iter()
+                .map(|e| ExceptionItem {
+                    target: format!("{}@{}", e.name, e.vers),
+                    reason: e.reason,
+                    expires: e.expires_at.map_or_else(|| "never".into(), human_date),
+                    lapsed: e.expires_at.is_some_and(|t| t <= now),
+                    by: e.created_by,
+                    at: human_date(e.created_at),
+                })
+                .collect(),
+            approvals: p
+                .approvals
+                .into_iter()
+                .map(|a| ApprovalItem {
+                    name: a.name,
+                    req: a.req.unwrap_or_else(|| "every version".into()),
+                    by: a.created_by,
+                    at: human_date(a.created_at),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(render(&PoliciesPage {
+        c: Chrome::new("Admin: advisories and policies", Some(&viewer)),
+        set: overview.set.map(|s| SetItem {
+            digest: s.digest,
+            source: s.source,
+            advisories: s.advisories,
+            crates: s.crates,
+            imported: human_date(s.imported_at),
+        }),
+        registries,
+        unpoliced: overview.unpoliced.join(", "),
     }))
 }
 

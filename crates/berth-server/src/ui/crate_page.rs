@@ -1,13 +1,17 @@
 //! A crate's page, for every kind of registry (a proxy's from what it has
 //! cached, a virtual registry's from the member that owns the name): its
 //! README, versions, features, dependencies, dependents, owners, links and
-//! downloads chart ([`super::chart`]), at `/r/{registry}/crates/…` and, for
+//! downloads chart ([`super::chart`]), and what imported advisories and the
+//! registry's policy say of its versions and dependencies (banners, tags,
+//! an Advisories section; the advisory text is untrusted, escaped as all
+//! text is), at `/r/{registry}/crates/…` and, for
 //! the default registry, `/crates/…`. berth-core decides what the viewer may
 //! read; anything it may not is the one [`UiError::not_found`] page.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use berth_core::crates::CratePage;
+use berth_core::crates::{BlockedView, CratePage, VersionJson};
+use berth_core::supply::advisories::AdvisoryView;
 use berth_core::ServiceError;
 
 use super::chart::{chart, Chart};
@@ -25,6 +29,42 @@ struct VersionItem {
     size: String,
     downloads: i64,
     current: bool,
+    /// The advisories that affect it: `(id, anchor)` of their entries in
+    /// the Advisories section.
+    advisories: Vec<(String, String)>,
+    /// The rule of the policy that keeps it from cargo.
+    blocked: Option<String>,
+}
+
+/// An advisory as the crate page shows it. Its text comes from the
+/// imported database: untrusted, and escaped like every other text.
+struct AdvisoryItem {
+    id: String,
+    /// The entry's `id` in the Advisories section.
+    anchor: String,
+    title: String,
+    kind: String,
+    /// The requirements that carry the fix, or empty.
+    patched: String,
+    url: Option<String>,
+    /// The versions in the table that it affects, newest first.
+    affects: String,
+}
+
+/// A version the registry's policy keeps from cargo, and why.
+struct BlockedItem {
+    vers: String,
+    rule: String,
+    registry: String,
+    reason: String,
+}
+
+/// A dependency whose newest matching version an advisory affects.
+struct AffectedDepItem {
+    name: String,
+    version: String,
+    url: String,
+    advisories: Vec<AdvisoryItem>,
 }
 
 /// An owner of a crate: a user's login, or a team's name.
@@ -40,6 +80,8 @@ struct DepItem {
     kind: String,
     optional: bool,
     url: Option<String>,
+    /// `VERSION (ID, ...)` when its newest matching version is affected.
+    affected: String,
 }
 
 /// A link of the About list: its URL, and the short form shown.
@@ -73,6 +115,21 @@ struct CratePageView {
     proxied: bool,
     /// The registry whose rows the page shows (a virtual registry's member).
     holder: String,
+    /// Vulnerabilities of the version shown (not yanked).
+    vulnerable: Vec<AdvisoryItem>,
+    /// The newest version and its URL, when it is not the one shown and a
+    /// vulnerability affects it.
+    newest_vulnerable: Option<(String, String, Vec<AdvisoryItem>)>,
+    /// `unmaintained` advisories of the crate.
+    unmaintained: Vec<AdvisoryItem>,
+    /// Why the version shown is kept from cargo.
+    shown_blocked: Option<BlockedItem>,
+    /// Dependencies whose newest matching version is affected.
+    affected_deps: Vec<AffectedDepItem>,
+    /// Every advisory that affects a version in the table.
+    advisories: Vec<AdvisoryItem>,
+    /// The versions the policy keeps from cargo, newest first.
+    blocked: Vec<BlockedItem>,
     description: String,
     readme: String,
     versions: Vec<VersionItem>,
@@ -106,6 +163,72 @@ fn link(url: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// An element id for an advisory id (from an imported database: any
+/// character but the safe ones becomes `-`).
+fn anchor(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("advisory-{safe}")
+}
+
+fn advisory_item(a: &AdvisoryView, affects: String) -> AdvisoryItem {
+    AdvisoryItem {
+        id: a.id.clone(),
+        anchor: anchor(&a.id),
+        title: a.title.clone(),
+        kind: a.kind.clone(),
+        patched: a.patched.join(", "),
+        url: link(a.url.as_deref()),
+        affects,
+    }
+}
+
+fn advisory_items(list: &[AdvisoryView]) -> Vec<AdvisoryItem> {
+    list.iter()
+        .map(|a| advisory_item(a, String::new()))
+        .collect()
+}
+
+/// Every advisory that affects a version of `versions` (newest first),
+/// once, with the versions it affects.
+fn advisories_of(versions: &[&VersionJson]) -> Vec<AdvisoryItem> {
+    let mut out: Vec<(AdvisoryView, Vec<&str>)> = Vec::new();
+    for v in versions {
+        for a in &v.advisories {
+            match out.iter_mut().find(|(known, _)| known.id == a.id) {
+                Some((_, affects)) => affects.push(&v.vers),
+                None => out.push((a.clone(), vec![&v.vers])),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    out.into_iter()
+        .map(|(a, affects)| advisory_item(&a, affects.join(", ")))
+        .collect()
+}
+
+fn blocked_item(vers: &str, b: &BlockedView) -> BlockedItem {
+    BlockedItem {
+        vers: vers.to_string(),
+        rule: b.rule.to_string(),
+        registry: b.registry.clone(),
+        // The sentence a refused download shows; the page says the rest.
+        reason: b
+            .reason
+            .strip_prefix("blocked by policy: ")
+            .unwrap_or(&b.reason)
+            .to_string(),
+    }
+}
+
 fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage) -> CratePageView {
     let berth = &state.berth;
     let m = &page.metadata;
@@ -135,7 +258,18 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
                 None => Some(registry.to_string()),
                 Some(url) => ours(url),
             };
+            let affected = page
+                .supply
+                .affected_deps
+                .iter()
+                .find(|a| a.name == d.name && a.req == d.version_req)
+                .map(|a| {
+                    let ids: Vec<&str> = a.advisories.iter().map(|x| x.id.as_str()).collect();
+                    format!("{} ({})", a.version, ids.join(", "))
+                })
+                .unwrap_or_default();
             DepItem {
+                affected,
                 url: target.map(|r| format!("/r/{r}/crates/{}", d.name)),
                 req: d.version_req.clone(),
                 kind: d.kind.as_str().to_string(),
@@ -181,7 +315,32 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
                 format!("/r/{registry}/crates/{}/{v}", detail.name),
             )
         });
+    let newest_first: Vec<&VersionJson> = detail.versions.iter().rev().collect();
+    let supply = &page.supply;
+    let version_url = |v: &str| format!("/r/{registry}/crates/{}/{v}", detail.name);
     CratePageView {
+        vulnerable: advisory_items(&supply.vulnerable),
+        newest_vulnerable: supply
+            .newest_vulnerable
+            .as_ref()
+            .map(|(v, list)| (v.clone(), version_url(v), advisory_items(list))),
+        unmaintained: advisory_items(&supply.unmaintained),
+        shown_blocked: current.and_then(|v| v.blocked.as_ref().map(|b| blocked_item(&v.vers, b))),
+        affected_deps: supply
+            .affected_deps
+            .iter()
+            .map(|d| AffectedDepItem {
+                name: d.name.clone(),
+                version: d.version.clone(),
+                url: format!("/r/{}/crates/{}/{}", d.registry, d.name, d.version),
+                advisories: advisory_items(&d.advisories),
+            })
+            .collect(),
+        advisories: advisories_of(&newest_first),
+        blocked: newest_first
+            .iter()
+            .filter_map(|v| v.blocked.as_ref().map(|b| blocked_item(&v.vers, b)))
+            .collect(),
         c: Chrome::new(format!("{} {}", detail.name, shown), Some(viewer)),
         registry: registry.to_string(),
         name: detail.name.clone(),
@@ -206,6 +365,12 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
                 },
                 downloads: v.downloads,
                 current: v.vers == shown,
+                advisories: v
+                    .advisories
+                    .iter()
+                    .map(|a| (a.id.clone(), anchor(&a.id)))
+                    .collect(),
+                blocked: v.blocked.as_ref().map(|b| b.rule.to_string()),
                 vers: v.vers.clone(),
             })
             .collect(),
@@ -370,5 +535,14 @@ mod tests {
         assert_eq!(super::super::ago(3 * 86_400 + 5), "3 days ago");
         assert_eq!(super::super::ago(86_400), "yesterday");
         assert_eq!(super::super::ago(3_600), "1 hour ago");
+    }
+
+    #[test]
+    fn advisory_anchors_keep_only_safe_characters() {
+        assert_eq!(anchor("RUSTSEC-2026-0001"), "advisory-RUSTSEC-2026-0001");
+        assert_eq!(
+            anchor("GHSA-x\" onmouseover=\"1 é"),
+            "advisory-GHSA-x--onmouseover--1--"
+        );
     }
 }

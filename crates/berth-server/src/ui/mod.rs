@@ -91,6 +91,7 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             page(get(admin::user).post(admin::user_action)),
         ),
         ("/admin/registries", page(get(admin::registries))),
+        ("/admin/policies", page(get(admin::policies))),
         ("/admin/audit", page(get(admin::audit))),
         ("/api/openapi.json", page(get(assets::openapi))),
     ]

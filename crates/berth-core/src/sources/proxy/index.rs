@@ -43,6 +43,21 @@ impl Proxy {
         )))
     }
 
+    /// The index file of a crate (lowercased name) as this proxy holds it,
+    /// never asking the upstream: the memo while fresh, else the stored
+    /// copy whatever its age (built as [`Proxy::index_file`] builds it, so
+    /// with the same ETag). For pages that show what is cached.
+    pub(crate) async fn stored_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
+        let At { berth, reg, .. } = at;
+        if let Some(m) = self.memo_get(name, berth.clock.instant()) {
+            return Ok(m.file);
+        }
+        match berth.meta.proxy_index_get(reg.id, name).await? {
+            Some(row) => Self::file_from_row(row).await,
+            None => Ok(None),
+        }
+    }
+
     /// The index file of a crate by the lowercased name cargo asks for.
     pub(crate) async fn index_file(&self, at: At<'_>, name: &str) -> Found<Arc<IndexFile>> {
         let At { berth, reg, .. } = at;
