@@ -102,6 +102,36 @@ impl FilterCache {
             .then(|| hit.clone())
     }
 
+    /// The versions left out of the files cached for registry `reg` that
+    /// are still valid at `generation` and `now` (what this node keeps from
+    /// cargo), by crate then version, at most `limit`.
+    pub(crate) fn blocked_in(
+        &self,
+        reg: i64,
+        generation: u64,
+        now: i64,
+        limit: usize,
+    ) -> Vec<(String, String, Blocked)> {
+        let Ok(map) = self.map.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String, Blocked)> = map
+            .0
+            .get(&reg)
+            .into_iter()
+            .flat_map(|files| files.iter())
+            .filter(|(_, p)| p.generation == generation && now < p.until)
+            .flat_map(|(name, p)| {
+                p.blocked
+                    .iter()
+                    .map(move |(vers, b)| (name.clone(), vers.clone(), b.clone()))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out.truncate(limit);
+        out
+    }
+
     fn put(&self, reg: i64, name: &str, value: Arc<Policed>) {
         let Ok(mut guard) = self.map.write() else {
             return;

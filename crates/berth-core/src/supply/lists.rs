@@ -42,9 +42,26 @@ pub struct SupplyOverview {
     pub policed: Vec<PolicyLists>,
     /// The registries without one, by name.
     pub unpoliced: Vec<String>,
+    /// Per policed registry (in `policed`'s order), the versions this node
+    /// has lately left out of the index files it served, with why: at most
+    /// [`MAX_BLOCKED_SHOWN`] each.
+    pub blocked: Vec<Vec<BlockedVersion>>,
     /// Now, by the server's clock (Unix seconds): an exception whose
     /// `expires_at` is not after it has lapsed.
     pub now: i64,
+}
+
+/// Most blocked versions [`SupplyOverview`] lists per registry.
+pub const MAX_BLOCKED_SHOWN: usize = 500;
+
+/// A version a policy keeps from cargo.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockedVersion {
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub version: String,
+    pub rule: &'static str,
+    pub reason: String,
 }
 
 /// Every rule's answer for one version (`berth policy explain`).
@@ -294,9 +311,28 @@ impl Berth {
     pub fn supply_overview(&self) -> Result<SupplyOverview, ServiceError> {
         let mut policed = Vec::new();
         let mut unpoliced = Vec::new();
+        let mut blocked = Vec::new();
         for reg in self.registries() {
             if reg.policy.is_some() {
                 policed.push(self.policy_lists(&reg.name)?);
+                blocked.push(
+                    self.supply
+                        .filtered
+                        .blocked_in(
+                            reg.id,
+                            self.supply.generation(),
+                            self.clock.now_unix(),
+                            MAX_BLOCKED_SHOWN,
+                        )
+                        .into_iter()
+                        .map(|(krate, version, b)| BlockedVersion {
+                            krate,
+                            version,
+                            rule: b.rule.as_str(),
+                            reason: b.reason,
+                        })
+                        .collect(),
+                );
             } else {
                 unpoliced.push(reg.name.clone());
             }
@@ -310,6 +346,7 @@ impl Berth {
                 .map(super::advisories::SetView::from),
             policed,
             unpoliced,
+            blocked,
             now: self.clock.now_unix(),
         })
     }

@@ -381,6 +381,8 @@ struct PolicedItem {
     policy: String,
     exceptions: Vec<ExceptionItem>,
     approvals: Vec<ApprovalItem>,
+    /// Versions this node lately kept from cargo, with the rule and why.
+    blocked: Vec<berth_core::supply::lists::BlockedVersion>,
 }
 
 /// The advisory set in force, as the policies page shows it.
@@ -413,7 +415,9 @@ pub(crate) async fn policies(
     let registries = overview
         .policed
         .into_iter()
-        .map(|p| PolicedItem {
+        .zip(overview.blocked)
+        .map(|(p, blocked)| PolicedItem {
+            blocked,
             name: p.registry,
             policy: p.policy,
             exceptions: p
