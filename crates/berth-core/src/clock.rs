@@ -18,7 +18,14 @@ pub enum Clock {
     System,
     /// A clock that stands still until advanced (tests).
     Test(Arc<TestClock>),
+    /// The system's wall clock moved by a number of seconds (end-to-end
+    /// tests of a debug build: [`Clock::for_process`]); the monotonic clock
+    /// is the system's.
+    Offset(i64),
 }
+
+/// The variable a debug build of the server reads its clock offset from.
+pub const TEST_CLOCK_OFFSET_VAR: &str = "BERTH_TEST_CLOCK_OFFSET_SECS";
 
 /// A standing clock: a fixed Unix time and a fixed instant, moved together
 /// by [`Clock::advance`].
@@ -40,10 +47,27 @@ impl Clock {
         }))
     }
 
+    /// The system clock; in a debug build (what the end-to-end tests run)
+    /// moved by [`TEST_CLOCK_OFFSET_VAR`] seconds when it is set, so that a
+    /// test can restart a server later in time instead of sleeping. Release
+    /// builds never read the variable.
+    pub fn for_process() -> Self {
+        if cfg!(debug_assertions) {
+            if let Some(secs) = std::env::var(TEST_CLOCK_OFFSET_VAR)
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+            {
+                return Self::Offset(secs);
+            }
+        }
+        Self::System
+    }
+
     /// The current time as Unix seconds.
     pub fn now_unix(&self) -> i64 {
         match self {
             Self::System => berth_store::now_unix(),
+            Self::Offset(secs) => berth_store::now_unix().saturating_add(*secs),
             Self::Test(t) => t.unix_at_start + t.moved_ms.load(Ordering::SeqCst).div_euclid(1000),
         }
     }
@@ -51,7 +75,7 @@ impl Clock {
     /// The current monotonic instant (for in-memory freshness).
     pub fn instant(&self) -> Instant {
         match self {
-            Self::System => Instant::now(),
+            Self::System | Self::Offset(_) => Instant::now(),
             Self::Test(t) => {
                 t.instant_at_start
                     + Duration::from_millis(t.moved_ms.load(Ordering::SeqCst).max(0) as u64)
@@ -66,7 +90,7 @@ impl Clock {
     /// test clock.
     pub fn advance(&self, by: Duration) {
         match self {
-            Self::System => panic!("the system clock cannot be advanced"),
+            Self::System | Self::Offset(_) => panic!("the system clock cannot be advanced"),
             Self::Test(t) => {
                 t.moved_ms
                     .fetch_add(by.as_millis() as i64, Ordering::SeqCst);

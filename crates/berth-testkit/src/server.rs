@@ -192,6 +192,14 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Restarts the server (as [`Server::restart`]) with `key` set to
+    /// `value` in its environment.
+    pub fn restart_with_env(&mut self, key: &str, value: &str) {
+        self.launch.env.retain(|(k, _)| k != key);
+        self.launch.env.push((key.to_string(), value.to_string()));
+        self.restart();
+    }
+
     /// Kills the server (SIGKILL) and starts it again on the same stores and
     /// configuration, on a new port ([`Server::url`] changes).
     pub fn restart(&mut self) {

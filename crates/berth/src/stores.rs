@@ -88,7 +88,7 @@ pub fn looked_in() -> Option<&'static str> {
 
 async fn open(config: Config) -> Result<Arc<Berth>> {
     let _ = LOOKED_IN.set(berth_core::redact_url(&config.database.url));
-    Ok(Berth::open(config).await?)
+    Ok(Berth::open_with_clock(config, berth_core::Clock::for_process()).await?)
 }
 
 /// The file in the data dir where `berth serve` records the configuration

@@ -34,10 +34,17 @@ fn mirror_cargo(proxy: &Server) -> Cargo {
 
 /// A binary project depending on `leaky = "1"` (from the replaced source).
 fn app(cargo: &Cargo, dir_name: &str) -> std::path::PathBuf {
+    app_on(cargo, dir_name, "leaky")
+}
+
+/// A binary project depending on `dep = "1"` (from the replaced source).
+fn app_on(cargo: &Cargo, dir_name: &str, dep: &str) -> std::path::PathBuf {
     let dir = cargo.manifest(
         dir_name,
-        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\nleaky = \"1\"\n",
+        &format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{dep} = \"1\"\n"
+        ),
     );
     std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
     dir
@@ -286,4 +293,75 @@ fn mirrors_leave_out_what_the_policy_blocks() {
     cargo.ok(&dir, &["generate-lockfile"]);
     assert_eq!(locked_version(&dir, "leaky"), "1.0.0");
     cargo.ok(&dir, &["fetch", "--locked"]);
+}
+
+/// RFC 3339 UTC (what an index line's `pubtime` holds) of `unix`.
+fn pubtime(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn a_cooldown_hides_a_fresh_version_from_cargo_until_the_clock_passes_it() {
+    use berth_testkit::{crate_file, sha256_hex, Answer, Fixture, DEFAULT_LIB};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let old = crate_file("fresh", "1.0.0", DEFAULT_LIB);
+    let new = crate_file("fresh", "1.1.0", DEFAULT_LIB);
+    let up = Fixture::start(&[
+        ("fresh", "1.0.0", old.clone()),
+        ("fresh", "1.1.0", new.clone()),
+    ]);
+    let line = |vers: &str, bytes: &[u8], at: u64| {
+        format!(
+            "{}\n",
+            serde_json::json!({"name": "fresh", "vers": vers, "deps": [], "cksum": sha256_hex(bytes),
+                               "features": {}, "yanked": false, "pubtime": pubtime(at)})
+        )
+    };
+    // 1.0.0 a month old, 1.1.0 an hour old.
+    up.answer_index(
+        "fresh",
+        Answer::ok(format!(
+            "{}{}",
+            line("1.0.0", &old, now - 30 * 86_400),
+            line("1.1.0", &new, now - 3600)
+        )),
+    );
+    let mut proxy = Server::start_with_config(&format!(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"public\"\nkind = \"proxy\"\n\
+         upstream = \"{}\"\nindex_ttl_secs = 0\n\n[registries.policy]\nmin_age = \"72h\"\n",
+        up.index_url()
+    ));
+    let resolve = |proxy: &Server, dir_name: &str| {
+        let cargo = mirror_cargo(proxy);
+        let dir = app_on(&cargo, dir_name, "fresh");
+        cargo.ok(&dir, &["generate-lockfile"]);
+        cargo.ok(&dir, &["fetch", "--locked"]);
+        locked_version(&dir, "fresh")
+    };
+    assert_eq!(
+        resolve(&proxy, "now"),
+        "1.0.0",
+        "1.1.0 is inside the cooldown"
+    );
+    let r = proxy.get("/r/public/api/v1/crates/fresh/1.1.0/download");
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("only 3d after it is published"));
+    // One minute short of the end of 1.1.0's cooldown: still hidden.
+    proxy.restart_with_env(
+        "BERTH_TEST_CLOCK_OFFSET_SECS",
+        &(71 * 3600 - 60).to_string(),
+    );
+    assert_eq!(resolve(&proxy, "almost"), "1.0.0");
+    // Past it: cargo resolves and fetches 1.1.0.
+    proxy.restart_with_env(
+        "BERTH_TEST_CLOCK_OFFSET_SECS",
+        &(71 * 3600 + 60).to_string(),
+    );
+    assert_eq!(resolve(&proxy, "later"), "1.1.0");
 }
