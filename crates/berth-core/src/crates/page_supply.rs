@@ -146,7 +146,7 @@ impl Berth {
             return Ok(());
         };
         for v in versions.iter_mut() {
-            v.blocked = policed.blocked.get(&v.vers).map(BlockedView::from);
+            v.blocked = policed.blocked_for(&v.vers).map(BlockedView::from);
         }
         Ok(())
     }

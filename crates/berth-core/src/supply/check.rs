@@ -174,7 +174,7 @@ impl Berth {
         };
         let lname = p.name.to_ascii_lowercase();
         let policed = self.policed_file(at, &lname).await?;
-        if let Some(blocked) = policed.as_ref().and_then(|f| f.blocked.get(&p.version)) {
+        if let Some(blocked) = policed.as_ref().and_then(|f| f.blocked_for(&p.version)) {
             return Ok(finding(
                 "blocked",
                 Some(blocked.rule.as_str()),

@@ -44,23 +44,29 @@ pub(crate) struct Policed {
     /// exception expires).
     until: i64,
     pub file: Arc<IndexFile>,
-    /// The versions left out, by `vers` as the line spells it.
+    /// The versions left out, by version without build metadata (as
+    /// downloads find them): read it with [`Policed::blocked_for`].
     pub blocked: HashMap<String, Blocked>,
 }
 
 impl Policed {
+    /// Why `vers` (any spelling a download accepts: build metadata is not
+    /// compared) is left out, if it is.
+    pub(crate) fn blocked_for(&self, vers: &str) -> Option<&Blocked> {
+        if self.blocked.is_empty() {
+            return None;
+        }
+        let version = berth_protocol::validate_version(vers).ok()?;
+        self.blocked
+            .get(&berth_protocol::canonical_version(&version))
+    }
+
+    /// What the entry keeps alive: its file (counted even when shared
+    /// with the source's cache, which may drop its copy first), the
+    /// reasons, and a little for the entry itself.
     fn bytes(&self) -> u64 {
-        // The body is shared with the source's cache when nothing was cut.
-        let own = if self.blocked.is_empty() {
-            0
-        } else {
-            self.file.body.len()
-        };
-        (own + self
-            .blocked
-            .values()
-            .map(|b| b.reason.len() + 64)
-            .sum::<usize>()) as u64
+        let reasons: usize = self.blocked.values().map(|b| b.reason.len() + 64).sum();
+        (self.file.body.len() + self.source_etag.len() + reasons + 128) as u64
     }
 }
 
@@ -267,7 +273,7 @@ impl Berth {
                         berth_policy::evaluate(policy, &set.set, &l.lists, &candidate, now)
                     {
                         return Some((
-                            line.vers.into_owned(),
+                            berth_protocol::canonical_version(&version),
                             Blocked {
                                 registry: r.name.clone(),
                                 rule: b.rule,
@@ -367,7 +373,7 @@ impl Berth {
             return Ok(None);
         }
         let policed = self.policed_file(at, &name.to_ascii_lowercase()).await?;
-        Ok(policed.and_then(|p| p.blocked.get(vers).cloned()))
+        Ok(policed.and_then(|p| p.blocked_for(vers).cloned()))
     }
 
     /// The policed index file of `name` as the registry asked holds it

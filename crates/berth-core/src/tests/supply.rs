@@ -79,6 +79,8 @@ async fn an_affected_version_is_left_out_and_refused_until_allowed() {
     assert_eq!(versions(&t, "main", "leaky").await, ["1.0.1", "1.1.0"]);
     let refused = forbidden(download(&t, "main", "leaky", "1.0.0").await);
     assert!(refused.contains("RUSTSEC-2026-0001"), "{refused}");
+    // Build metadata is not compared by downloads, nor by the refusal.
+    forbidden(download(&t, "main", "leaky", "1.0.0+any.thing").await);
     assert!(refused.starts_with("blocked by policy"), "{refused}");
     download(&t, "main", "leaky", "1.0.1").await.unwrap();
 
