@@ -1,8 +1,8 @@
 //! Fair shares of the server's scarce resources, so that one client or one
 //! user cannot starve everyone else: publish slots, memory for upload
-//! bodies (in total and per user), and concurrent searches; and how many
-//! tokens a user creates an hour (a count over a window, on a clock the
-//! caller gives).
+//! bodies (in total and per user), concurrent searches and lockfile
+//! checks; and how many tokens a user creates an hour (a count over a
+//! window, on a clock the caller gives).
 //!
 //! Each admission of a slot hands out a guard; dropping it gives the share
 //! back.
@@ -24,6 +24,10 @@ const UNIT: u64 = 1024;
 /// How long a search waits for a slot before it is refused with 429.
 const SEARCH_WAIT: Duration = Duration::from_millis(250);
 
+/// Lockfile checks (`POST .../check`) running at once on a node: each may
+/// make a proxy ask its upstream about many packages.
+pub(crate) const MAX_CONCURRENT_CHECKS: usize = 2;
+
 /// How long an upload waits for buffer memory before it is refused.
 const UPLOAD_WAIT: Duration = Duration::from_secs(30);
 
@@ -34,6 +38,7 @@ pub(crate) struct Throttle {
     uploads_by_user: Mutex<HashMap<i64, Arc<Semaphore>>>,
     max_uploads_per_user: usize,
     search_slots: Semaphore,
+    check_slots: Semaphore,
     token_creations: TokenCreations,
 }
 
@@ -85,6 +90,7 @@ impl Throttle {
             uploads_by_user: Mutex::new(HashMap::new()),
             max_uploads_per_user: limits.max_uploads_per_user.max(1),
             search_slots: Semaphore::new(limits.search_slots(pool)),
+            check_slots: Semaphore::new(MAX_CONCURRENT_CHECKS),
             token_creations: TokenCreations::new(limits.token_creations_per_hour),
         }
     }
@@ -199,6 +205,27 @@ impl Berth {
             self.throttle.search_slots.acquire(),
             "searches",
             "too many searches are running on this registry; try again in a second".into(),
+        )
+        .await
+    }
+}
+
+impl Berth {
+    /// How many lockfile checks hold a slot now (tests).
+    #[cfg(test)]
+    pub(crate) fn checks_running(&self) -> usize {
+        MAX_CONCURRENT_CHECKS - self.throttle.check_slots.available_permits()
+    }
+
+    /// A slot for one lockfile check, or 429 when
+    /// [`MAX_CONCURRENT_CHECKS`] are running.
+    pub(crate) async fn check_slot(&self) -> Result<SemaphorePermit<'_>, ServiceError> {
+        within(
+            SEARCH_WAIT,
+            self.throttle.check_slots.acquire(),
+            "checks",
+            "too many lockfile checks are running on this server; try again in a few seconds"
+                .into(),
         )
         .await
     }

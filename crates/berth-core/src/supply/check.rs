@@ -7,7 +7,8 @@
 //! standing in for another (source replacement) is the original's, so
 //! every package with a `registry+` or `sparse+` source is looked up;
 //! path and git packages are skipped. Bounded: the lockfile's size and
-//! package count, and at most [`LOOKUPS_AT_ONCE`] look-ups at a time.
+//! package count, at most [`LOOKUPS_AT_ONCE`] look-ups at a time, and
+//! (through the API) a few checks at once per node (429 beyond).
 
 use futures::{StreamExt, TryStreamExt};
 use semver::Version;
@@ -86,6 +87,7 @@ impl Berth {
             ));
         }
         self.authorize_read(reg, who)?;
+        let _slot = self.check_slot().await?;
         self.check_at(self.at_for(reg, who), lockfile).await
     }
 

@@ -537,3 +537,59 @@ async fn a_bad_advisory_source_is_refused_with_the_configuration() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn lockfile_checks_take_a_few_slots_and_a_bystander_is_served() {
+    // An upstream that takes two seconds to answer about `slow`.
+    let up = Fixture::on("127.0.0.1");
+    up.answer_index(
+        "slow",
+        Answer::ok(line("slow", "1.0.0", None)).after(Duration::from_secs(2)),
+    );
+    let t = std::sync::Arc::new(
+        TestBerth::new(&format!(
+            "{}{}",
+            hosted("main"),
+            proxy(
+                "public",
+                &up.index_url(),
+                "connect_timeout_secs = 2\nupstream_timeout_secs = 10"
+            )
+        ))
+        .await,
+    );
+    let u = t.user("pub", &[("main", Role::Publish)]).await;
+    t.published("main", &u, "bystander", "1.0.0").await;
+    let lock = "version = 4\n\n[[package]]\nname = \"slow\"\nversion = \"1.0.0\"\n\
+                source = \"registry+https://example.invalid/index\"\n";
+    let running: Vec<_> = (0..crate::throttle::MAX_CONCURRENT_CHECKS)
+        .map(|_| {
+            let (t, who) = (t.clone(), u.who.clone());
+            tokio::spawn(async move { t.berth.check_lockfile("public", Some(&who), lock).await })
+        })
+        .collect();
+    // Both hold their slots while they wait on the upstream.
+    for _ in 0..200 {
+        if t.berth.checks_running() == crate::throttle::MAX_CONCURRENT_CHECKS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        t.berth.checks_running(),
+        crate::throttle::MAX_CONCURRENT_CHECKS
+    );
+    let refused = busy(t.berth.check_lockfile("public", Some(&u.who), lock).await);
+    assert!(refused.contains("too many lockfile checks"), "{refused}");
+    // Everyone else is served meanwhile.
+    assert_eq!(versions(&t, "main", "bystander").await, ["1.0.0"]);
+    for r in running {
+        let report = r.await.unwrap().unwrap();
+        assert_eq!(report.checked, 1);
+    }
+    // The slots are given back.
+    t.berth
+        .check_lockfile("public", Some(&u.who), lock)
+        .await
+        .unwrap();
+}
