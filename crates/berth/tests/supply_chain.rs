@@ -160,6 +160,23 @@ fn an_advisory_keeps_the_affected_version_out_of_cargo_builds_until_allowed() {
       ]
     }
     "#);
+    // The same through the API, for CI without the CLI: a token needed.
+    let post = |token: Option<&str>| {
+        let mut req = proxy
+            .request(reqwest::Method::POST, "/api/v1/registries/public/check")
+            .body(std::fs::read(&lockfile).unwrap());
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        req.send().unwrap()
+    };
+    assert_eq!(post(None).status(), 401);
+    let ci = proxy.user_with_token("ci");
+    let r = post(Some(&ci));
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["findings"][0]["advisories"][0], ID);
     let fresh_lock = fresh.join("Cargo.lock");
     let out = proxy
         .try_berth(&[
