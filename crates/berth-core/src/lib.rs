@@ -214,6 +214,7 @@ impl Berth {
             clock,
         };
         berth.refresh_supply().await?;
+        berth.supply.opened();
         Ok(Arc::new(berth))
     }
 

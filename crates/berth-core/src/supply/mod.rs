@@ -100,6 +100,12 @@ impl SupplyState {
             .unwrap_or_default()
     }
 
+    /// Marks the end of the load at open: generation 0 is only ever seen
+    /// while a `Berth` opens.
+    pub(crate) fn opened(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -200,13 +206,19 @@ impl Berth {
                 info.digest
             )));
         }
-        tracing::info!(
-            digest = %info.digest,
-            advisories = info.advisories,
-            crates = info.crates,
-            source = %info.source,
-            "advisory set in force"
-        );
+        // At open (a command, or a node starting: generation 0) this is
+        // routine; a running node taking a new set says so.
+        if self.supply.generation() == 0 {
+            tracing::debug!(digest = %info.digest, advisories = info.advisories, "advisory set loaded");
+        } else {
+            tracing::info!(
+                digest = %info.digest,
+                advisories = info.advisories,
+                crates = info.crates,
+                source = %info.source,
+                "advisory set in force"
+            );
+        }
         self.supply.put_set(LoadedSet {
             set,
             info: Some(info),

@@ -28,7 +28,11 @@ fn when(unix: i64) -> String {
 pub async fn advisories(setup: Setup, command: AdvisoriesCommand) -> Result<()> {
     match command {
         AdvisoriesCommand::Import { path } => {
-            let source = path.display().to_string();
+            // Recorded as the operator will look for it later.
+            let source = std::fs::canonicalize(&path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string();
             let report = setup
                 .with_berth(async |berth| {
                     Ok(berth
@@ -39,11 +43,15 @@ pub async fn advisories(setup: Setup, command: AdvisoriesCommand) -> Result<()> 
             let set = &report.set;
             if report.changed {
                 println!(
-                    "advisory set {} in force: {} about {} ({} vulnerabilities, {} informational, {} withdrawn)",
+                    "advisory set {} in force: {} about {} ({}, {} informational, {} withdrawn)",
                     &set.digest[..12],
                     plural(set.advisories as u64, "advisory", "advisories"),
                     plural(set.crates as u64, "crate", "crates"),
-                    report.vulnerabilities,
+                    plural(
+                        report.vulnerabilities as u64,
+                        "vulnerability",
+                        "vulnerabilities"
+                    ),
                     report.informational,
                     report.withdrawn,
                 );
