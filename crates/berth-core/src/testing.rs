@@ -231,6 +231,20 @@ impl TestBerth {
         Ok(String::from_utf8(file.body.to_vec()).unwrap())
     }
 
+    /// Imports an advisory database of `advisories` (written in the RustSec
+    /// format by the test kit).
+    pub async fn import_advisories(&self, advisories: &[berth_testkit::AdvisoryFile]) {
+        let dir = tempfile::tempdir().unwrap();
+        berth_testkit::write_advisory_db(dir.path(), advisories);
+        self.berth
+            .import_advisories(
+                crate::supply::advisories::AdvisoryInput::Path(dir.path().into()),
+                "test-db",
+            )
+            .await
+            .unwrap();
+    }
+
     /// The index lines of `name` in `registry` (as an administrator sees them).
     pub async fn lines(&self, registry: &str, name: &str) -> Vec<serde_json::Value> {
         self.index(registry, None, name)

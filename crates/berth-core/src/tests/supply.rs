@@ -20,12 +20,7 @@ fn hosted_with(policy: &str) -> String {
 
 /// Imports a database of `advisories` into `t`.
 async fn import(t: &TestBerth, advisories: &[AdvisoryFile]) {
-    let dir = tempfile::tempdir().unwrap();
-    write_advisory_db(dir.path(), advisories);
-    t.berth
-        .import_advisories(AdvisoryInput::Path(dir.path().into()), "test-db")
-        .await
-        .unwrap();
+    t.import_advisories(advisories).await;
 }
 
 /// The versions an index file shows.

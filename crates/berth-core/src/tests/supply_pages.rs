@@ -5,21 +5,16 @@
 //! a proxy's cached crates through the proxy and a virtual registry, with
 //! no request to the upstream.
 
-use berth_testkit::{dependency, write_advisory_db, AdvisoryFile, Answer, Fixture, PublishBuilder};
+use berth_testkit::{dependency, AdvisoryFile, Answer, Fixture, PublishBuilder};
 use serde_json::json;
 
 use crate::crates::{CrateDetail, CratePage};
-use crate::supply::advisories::AdvisoryInput;
 use crate::testing::*;
 use crate::Role;
 
+/// Imports a database of `advisories` into `t`.
 async fn import(t: &TestBerth, advisories: &[AdvisoryFile]) {
-    let dir = tempfile::tempdir().unwrap();
-    write_advisory_db(dir.path(), advisories);
-    t.berth
-        .import_advisories(AdvisoryInput::Path(dir.path().into()), "test-db")
-        .await
-        .unwrap();
+    t.import_advisories(advisories).await;
 }
 
 async fn page(t: &TestBerth, registry: &str, name: &str, vers: Option<&str>) -> CratePage {
