@@ -1,0 +1,19 @@
+//! A registry's transparency log, as pure functions: what is logged, how it
+//! is hashed into a tree, how the tree's growth is proved, and how its state
+//! is signed.
+//!
+//! - [`merkle`]: RFC 9162 Merkle tree hashing over SHA-256; inclusion and
+//!   consistency proofs, planned as the stored nodes they need (so a store
+//!   fetches them in one query) and verified.
+//!
+//! This crate owns those formats and algorithms. It never does I/O, reads a
+//! clock, draws randomness (keys come from seeds the caller draws), touches a
+//! database or speaks HTTP: a store keeps the nodes, the server signs and
+//! serves, and `berth verify` fetches; all of them call down into this.
+
+#![forbid(unsafe_code)]
+
+mod hash;
+pub mod merkle;
+
+pub use hash::{empty_root, leaf_hash, node_hash, Hash, HashError, HASH_SIZE};
