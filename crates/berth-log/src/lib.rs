@@ -5,6 +5,9 @@
 //! - [`merkle`]: RFC 9162 Merkle tree hashing over SHA-256; inclusion and
 //!   consistency proofs, planned as the stored nodes they need (so a store
 //!   fetches them in one query) and verified.
+//! - [`Record`]: the entry logged for one version, `(registry, name,
+//!   version, sha256, pubtime)`, and its one canonical encoding (one line of
+//!   ASCII, documented byte for byte), which is the tree's leaf.
 //!
 //! This crate owns those formats and algorithms. It never does I/O, reads a
 //! clock, draws randomness (keys come from seeds the caller draws), touches a
@@ -15,5 +18,7 @@
 
 mod hash;
 pub mod merkle;
+mod record;
 
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HashError, HASH_SIZE};
+pub use record::{Record, RecordError, MAX_NAME_LEN, MAX_VERSION_LEN, RECORD_TAG};
