@@ -15,7 +15,7 @@ pub const HASH_SIZE: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Hash(pub [u8; HASH_SIZE]);
 
-/// Why bytes or text are not a [`Hash`].
+/// Why bytes or text are not a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
     #[error("a hash is {HASH_SIZE} bytes, not {0}")]
