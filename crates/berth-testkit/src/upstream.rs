@@ -72,7 +72,8 @@ impl Answer {
         }
     }
 
-    fn not_found() -> Self {
+    /// 404, as for a crate the upstream does not have (or deleted).
+    pub fn not_found() -> Self {
         Self {
             status: "404 Not Found",
             ..Self::ok(b"not found".to_vec())

@@ -47,6 +47,9 @@ pub(crate) struct Policed {
     /// The versions left out, by version without build metadata (as
     /// downloads find them): read it with [`Policed::blocked_for`].
     pub blocked: HashMap<String, Blocked>,
+    /// The versions the file serves, the same way (empty when no policy
+    /// applies).
+    served: std::collections::HashSet<String>,
 }
 
 impl Policed {
@@ -66,7 +69,8 @@ impl Policed {
     /// reasons, and a little for the entry itself.
     fn bytes(&self) -> u64 {
         let reasons: usize = self.blocked.values().map(|b| b.reason.len() + 64).sum();
-        (self.file.body.len() + self.source_etag.len() + reasons + 128) as u64
+        let served: usize = self.served.iter().map(|v| v.len() + 32).sum();
+        (self.file.body.len() + self.source_etag.len() + reasons + served + 128) as u64
     }
 }
 
@@ -202,6 +206,7 @@ impl Berth {
                 until: i64::MAX,
                 file,
                 blocked: HashMap::new(),
+                served: Default::default(),
             }));
         }
         let now = self.clock.now_unix();
@@ -245,13 +250,16 @@ impl Berth {
             }
         }
         let mut blocked = HashMap::new();
+        let mut served = std::collections::HashSet::new();
         let mut kept = Vec::with_capacity(file.body.len());
         for raw in file.body.split(|b| *b == b'\n') {
             if raw.is_empty() {
                 continue;
             }
+            let mut listed = None;
             let verdict = serde_json::from_slice::<Line>(raw).ok().and_then(|line| {
                 let version = Version::parse(&line.vers).ok()?;
+                listed = Some(berth_protocol::canonical_version(&version));
                 let published_at = line.pubtime.as_deref().and_then(pubtime);
                 let license = match &licenses {
                     None => License::Unknown,
@@ -290,6 +298,7 @@ impl Berth {
                     blocked.insert(vers, why);
                 }
                 None => {
+                    served.extend(listed);
                     kept.extend_from_slice(raw);
                     kept.push(b'\n');
                 }
@@ -315,6 +324,7 @@ impl Berth {
             until,
             file,
             blocked,
+            served,
         })
     }
 
@@ -362,7 +372,11 @@ impl Berth {
     }
 
     /// Why the registry asked does not serve `name@vers`, if its policy
-    /// (or its owning member's) blocks it.
+    /// (or its owning member's) blocks it. A version its index file does
+    /// not list (an upstream that deleted it, an offline proxy's stale
+    /// answer, a name no member has) is judged on what is known of it: no
+    /// publish time, no license. Under a policy, a version that does not
+    /// parse is no version (404).
     pub(crate) async fn blocked_version(
         &self,
         at: At<'_>,
@@ -372,8 +386,74 @@ impl Berth {
         if !at.reg.policed {
             return Ok(None);
         }
-        let policed = self.policed_file(at, &name.to_ascii_lowercase()).await?;
-        Ok(policed.and_then(|p| p.blocked_for(vers).cloned()))
+        let Ok(version) = berth_protocol::validate_version(vers) else {
+            return Err(ServiceError::NotFound(format!(
+                "crate `{name}` has no version `{vers}`"
+            )));
+        };
+        let canon = berth_protocol::canonical_version(&version);
+        let lname = name.to_ascii_lowercase();
+        let owner = match self.owned_file(at, &lname).await? {
+            Some((owner, file)) => {
+                if chain(at.reg, owner).is_empty() {
+                    return Ok(None);
+                }
+                let policed = self.police(at.reg, owner, &lname, file).await?;
+                if let Some(b) = policed.blocked.get(&canon) {
+                    return Ok(Some(b.clone()));
+                }
+                if policed.served.contains(&canon) {
+                    return Ok(None);
+                }
+                Some(owner)
+            }
+            None => None,
+        };
+        Ok(self.judge_unlisted(at.reg, owner, name, &version))
+    }
+
+    /// The verdict on a version no index file lists: by the policies that
+    /// apply (every member's, when the owner is unknown), knowing neither
+    /// its publish time nor its license.
+    fn judge_unlisted(
+        &self,
+        reg: &Registry,
+        owner: Option<&Registry>,
+        name: &str,
+        version: &Version,
+    ) -> Option<Blocked> {
+        let policies: Vec<(&Registry, &Policy)> = match owner {
+            Some(owner) => chain(reg, owner),
+            None => std::iter::once(reg)
+                .chain(
+                    reg.source
+                        .members()
+                        .iter()
+                        .filter_map(|m| self.registry(m).ok()),
+                )
+                .filter_map(|r| Some((r, &**r.policy.as_ref()?)))
+                .collect(),
+        };
+        let candidate = Candidate {
+            name,
+            version,
+            published_at: None,
+            license: License::Unknown,
+        };
+        let set = self.supply.set();
+        let now = self.clock.now_unix();
+        policies.into_iter().find_map(|(r, policy)| {
+            let lists = self.supply.lists(r.id);
+            match berth_policy::evaluate(policy, &set.set, &lists.lists, &candidate, now) {
+                Verdict::Blocked(b) => Some(Blocked {
+                    registry: r.name.clone(),
+                    rule: b.rule,
+                    reason: b.reason,
+                    advisory: b.advisory,
+                }),
+                Verdict::Allowed => None,
+            }
+        })
     }
 
     /// The policed index file of `name` as the registry asked holds it

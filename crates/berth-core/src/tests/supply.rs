@@ -588,3 +588,26 @@ async fn lockfile_checks_take_a_few_slots_and_a_bystander_is_served() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_cached_version_no_index_lists_is_judged_on_what_is_known() {
+    use berth_testkit::{crate_file, DEFAULT_LIB};
+    let bytes = crate_file("evil", "1.0.0", DEFAULT_LIB);
+    let up = Fixture::start(&[("evil", "1.0.0", bytes)]);
+    let t = TestBerth::new(&format!(
+        "{}[registries.policy]\nblock_advisories = true\nmin_age = \"1h\"\nmin_age_unknown = \"allow\"\n",
+        proxy("public", &up.index_url(), "index_ttl_secs = 60"),
+    ))
+    .await;
+    // Fetched and cached while nothing was known against it.
+    download(&t, "public", "evil", "1.0.0").await.unwrap();
+    // The upstream deletes the crate and an advisory names it.
+    up.answer_index("evil", Answer::not_found());
+    import(&t, &[AdvisoryFile::vulnerability("RUSTSEC-2026-0030", "evil", &[])]).await;
+    t.advance(Duration::from_secs(61));
+    assert!(t.index("public", None, "evil").await.is_err(), "no index file");
+    let why = forbidden(download(&t, "public", "evil", "1.0.0").await);
+    assert!(why.contains("RUSTSEC-2026-0030"), "{why}");
+    // A version that does not parse is no version under a policy.
+    not_found(download(&t, "public", "evil", "1.0").await);
+}
