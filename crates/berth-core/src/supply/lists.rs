@@ -172,7 +172,8 @@ impl Berth {
         }
         let now = self.clock.now_unix();
         let expires_at = expires_in.map(|d| now + d.as_secs() as i64);
-        let vers = parsed.to_string();
+        // Build metadata is not compared: one exception per version.
+        let vers = berth_protocol::canonical_version(&parsed);
         let by = who();
         let mut entry = AuditEntry::done(
             AuditAction::PolicyAllow,
@@ -217,8 +218,8 @@ impl Berth {
         let reg = self.registry(registry)?;
         let canon = crate_name(name)?;
         let vers = Version::parse(version)
-            .map_err(|e| ServiceError::BadRequest(format!("`{version}` is not a version: {e}")))?
-            .to_string();
+            .map(|v| berth_protocol::canonical_version(&v))
+            .map_err(|e| ServiceError::BadRequest(format!("`{version}` is not a version: {e}")))?;
         let mut entry = AuditEntry::done(AuditAction::PolicyDisallow, String::new());
         entry.registry = Some(reg.name.clone());
         entry.crate_name = Some(name.to_string());

@@ -611,3 +611,28 @@ async fn a_cached_version_no_index_lists_is_judged_on_what_is_known() {
     // A version that does not parse is no version under a policy.
     not_found(download(&t, "public", "evil", "1.0").await);
 }
+
+#[tokio::test]
+async fn exceptions_are_kept_per_version_without_build_metadata() {
+    let t = TestBerth::new(&hosted_with("deny = [\"leaky\"]")).await;
+    t.berth
+        .policy_allow("main", "leaky", "1.0.0+build.1", "first", None)
+        .await
+        .unwrap();
+    t.berth
+        .policy_allow("main", "Leaky", "1.0.0", "second, shorter", Some("1d"))
+        .await
+        .unwrap();
+    let lists = t.berth.policy_lists("main").unwrap();
+    assert_eq!(lists.exceptions.len(), 1, "{:?}", lists.exceptions);
+    assert_eq!(lists.exceptions[0].vers, "1.0.0");
+    assert_eq!(lists.exceptions[0].reason, "second, shorter");
+    assert_eq!(
+        t.berth
+            .policy_disallow("main", "leaky", "1.0.0+other")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(t.berth.policy_lists("main").unwrap().exceptions.is_empty());
+}

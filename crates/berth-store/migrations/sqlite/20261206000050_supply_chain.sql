@@ -28,7 +28,8 @@ CREATE TABLE policy_exceptions (
     created_by  TEXT    NOT NULL,
     created_at  INTEGER NOT NULL
 );
-CREATE INDEX policy_exceptions_registry ON policy_exceptions (registry_id, canon_name);
+-- One exception per version (without build metadata, as downloads match).
+CREATE UNIQUE INDEX policy_exceptions_version ON policy_exceptions (registry_id, canon_name, vers);
 
 -- A registry's approved list (`berth policy approve`): a crate, and
 -- optionally the versions of it (a requirement; NULL: every version).
@@ -41,7 +42,7 @@ CREATE TABLE policy_approvals (
     created_by  TEXT    NOT NULL,
     created_at  INTEGER NOT NULL
 );
-CREATE INDEX policy_approvals_registry ON policy_approvals (registry_id, canon_name);
+CREATE UNIQUE INDEX policy_approvals_entry ON policy_approvals (registry_id, canon_name, COALESCE(req, ''));
 
 -- Bumped by every change to a registry's exceptions or approvals, so that
 -- each node reloads them (it polls this column).
