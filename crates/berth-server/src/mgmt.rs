@@ -97,6 +97,13 @@ pub(crate) async fn check(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if who.get().is_none() {
+        // Refused before a byte of the body is read.
+        return Err(ServiceError::Unauthorized(
+            "checking a lockfile needs a token (Authorization header)".into(),
+        )
+        .into());
+    }
     let limit = berth_core::supply::check::MAX_LOCKFILE_BYTES as u64;
     let bytes = crate::api::read_body(&headers, body, limit, None).await?;
     let text = std::str::from_utf8(&bytes)

@@ -203,11 +203,11 @@ const TABLES: &[TableSpec] = &[
         columns: &[
             ("id", Int),
             ("digest", Text),
-            ("body", Text),
             ("source", Text),
             ("advisories", Int),
             ("crates", Int),
             ("imported_at", Int),
+            ("body", Text),
         ],
         key: &["id"],
         append_only: false,

@@ -284,7 +284,8 @@ fn mirrors_leave_out_what_the_policy_blocks() {
     upstream.kill();
 
     // Imported into an air-gapped proxy under the same policy: the blocked
-    // crate is not stored, and cargo is served only what the policy allows.
+    // crate is stored but not served, and cargo gets only what the policy
+    // allows.
     let dead = "sparse+http://127.0.0.1:9/r/main/index/";
     let gapped = Server::start_with_config(&mirror_config(dead, "offline = true", deny));
     let out = gapped
@@ -297,9 +298,13 @@ fn mirrors_leave_out_what_the_policy_blocks() {
         ])
         .unwrap();
     assert!(
-        out.contains("crates: 1 written, 0 already present, 1 left out by the registry's policy"),
+        out.contains(
+            "crates: 2 written, 0 already present (1 blocked by the registry's policy for now)"
+        ),
         "{out}"
     );
+    let r = gapped.get("/r/public/api/v1/crates/leaky/1.1.0/download");
+    assert_eq!(r.status(), 403, "stored, not served");
     let file = gapped.get("/r/public/index/le/ak/leaky").text().unwrap();
     assert!(
         file.contains("\"1.0.0\"") && !file.contains("\"1.1.0\""),

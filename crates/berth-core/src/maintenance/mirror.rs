@@ -135,7 +135,8 @@ pub struct ImportReport {
     pub index_files_unchanged: usize,
     pub crates_written: usize,
     pub crates_present: usize,
-    /// Crates of the bundle the registry's policy blocks: not stored.
+    /// Crates of the bundle the registry's policy blocks now (stored, not
+    /// served while blocked).
     pub crates_blocked: usize,
 }
 
@@ -433,11 +434,13 @@ impl Berth {
             report.index_files_written += 1;
         }
         for (name, vers, cksum, bytes) in crates {
-            if let Some(b) = self.blocked_version(self.at(reg), &name, &vers).await? {
+            // Stored all the same (verified bytes; the download check keeps
+            // a blocked version from cargo, and a block that lifts later,
+            // a cooldown ending, needs no new bundle): counted and logged.
+            if let Ok(Some(b)) = self.blocked_version(self.at(reg), &name, &vers).await {
                 tracing::info!(registry = %reg.name, krate = %name, version = %vers, reason = %b.reason,
-                    "mirror import: left out by the registry's policy");
+                    "mirror import: the registry's policy blocks this version for now");
                 report.crates_blocked += 1;
-                continue;
             }
             if self
                 .meta

@@ -172,21 +172,43 @@ impl Berth {
     /// approvals of each registry whose revision moved. Returns whether
     /// anything changed. Safe to run on every node at once.
     pub async fn refresh_supply(&self) -> Result<bool, ServiceError> {
+        // Each part on its own: a set that cannot be read does not keep a
+        // registry's new exceptions out, nor one registry's bad row the
+        // others' changes. The first error is returned after all.
         let mut changed = false;
-        let info = self.meta.advisory_set_info().await?;
+        let mut failed = None;
         let loaded = self.supply.set();
-        let loaded_digest = loaded.info.as_ref().map(|i| i.digest.as_str());
-        if info.as_ref().map(|i| i.digest.as_str()) != loaded_digest {
-            self.load_set().await?;
-            changed = true;
-        }
-        for (registry_id, revision) in self.meta.policy_revisions().await? {
-            if self.supply.lists(registry_id).revision != revision {
-                self.load_lists(registry_id).await?;
-                changed = true;
+        let loaded_digest = loaded.info.as_ref().map(|i| i.digest.clone());
+        let set = match self.meta.advisory_set_info().await {
+            Ok(info) if info.as_ref().map(|i| &i.digest) != loaded_digest.as_ref() => {
+                self.load_set().await.map(|()| true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+        match set {
+            Ok(c) => changed |= c,
+            Err(e) => {
+                tracing::error!(error = %e, "the advisory set could not be loaded; the previous one stays");
+                failed.get_or_insert(e);
             }
         }
-        Ok(changed)
+        for (registry_id, revision) in self.meta.policy_revisions().await? {
+            if self.supply.lists(registry_id).revision == revision {
+                continue;
+            }
+            match self.load_lists(registry_id).await {
+                Ok(()) => changed = true,
+                Err(e) => {
+                    tracing::error!(registry_id, error = %e, "a registry's policy lists could not be loaded");
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(changed),
+        }
     }
 
     /// Reads the set in force whole and puts it in force on this node.

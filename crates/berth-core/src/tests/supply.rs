@@ -603,9 +603,20 @@ async fn a_cached_version_no_index_lists_is_judged_on_what_is_known() {
     download(&t, "public", "evil", "1.0.0").await.unwrap();
     // The upstream deletes the crate and an advisory names it.
     up.answer_index("evil", Answer::not_found());
-    import(&t, &[AdvisoryFile::vulnerability("RUSTSEC-2026-0030", "evil", &[])]).await;
+    import(
+        &t,
+        &[AdvisoryFile::vulnerability(
+            "RUSTSEC-2026-0030",
+            "evil",
+            &[],
+        )],
+    )
+    .await;
     t.advance(Duration::from_secs(61));
-    assert!(t.index("public", None, "evil").await.is_err(), "no index file");
+    assert!(
+        t.index("public", None, "evil").await.is_err(),
+        "no index file"
+    );
     let why = forbidden(download(&t, "public", "evil", "1.0.0").await);
     assert!(why.contains("RUSTSEC-2026-0030"), "{why}");
     // A version that does not parse is no version under a policy.

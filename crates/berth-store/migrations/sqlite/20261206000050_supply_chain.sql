@@ -4,15 +4,16 @@
 -- The advisory set in force: at most one row, replaced whole by an import
 -- (`berth advisories import`), so that every node loads the same set.
 -- `body` is the set in Berth's stored form (JSON); `digest` its content
--- digest, which nodes compare to learn that it changed.
+-- digest, which nodes compare to learn that it changed. `body` is the last
+-- column, so that the poll of the others never reads its pages.
 CREATE TABLE advisory_sets (
     id          INTEGER PRIMARY KEY,
     digest      TEXT    NOT NULL,
-    body        TEXT    NOT NULL,
     source      TEXT    NOT NULL,
     advisories  INTEGER NOT NULL,
     crates      INTEGER NOT NULL,
-    imported_at INTEGER NOT NULL
+    imported_at INTEGER NOT NULL,
+    body        TEXT    NOT NULL
 );
 
 -- One version allowed whatever a registry's policy says

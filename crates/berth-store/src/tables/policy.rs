@@ -17,6 +17,9 @@ use crate::model::{
 };
 use crate::StoreError;
 
+/// The PostgreSQL advisory lock an advisory set replacement holds.
+const ADVISORY_SET_LOCK: i64 = 0x6265_7274_6861_6473; // "berthads"
+
 const SET_INFO: &str =
     "SELECT id, digest, source, advisories, crates, imported_at FROM advisory_sets";
 
@@ -39,22 +42,22 @@ impl MetaStore {
         )
     }
 
-    /// The advisory set in force with its body (the stored form).
+    /// The advisory set in force with its body (the stored form), read in
+    /// one statement.
     pub async fn advisory_set(&self) -> Result<Option<(AdvisorySetInfo, String)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let info: Option<AdvisorySetInfo> =
-            sqlx::query_as(&format!("{SET_INFO} ORDER BY id DESC LIMIT 1"))
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(info) = info else {
-            return Ok(None);
-        };
-        let body: String = sqlx::query_scalar("SELECT body FROM advisory_sets WHERE id = $1")
-            .bind(info.id)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some((info, body)))
+        #[derive(sqlx::FromRow)]
+        struct WithBody {
+            #[sqlx(flatten)]
+            info: AdvisorySetInfo,
+            body: String,
+        }
+        let row: Option<WithBody> = sqlx::query_as(
+            "SELECT id, digest, source, advisories, crates, imported_at, body \
+             FROM advisory_sets ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.info, r.body)))
     }
 
     /// Puts `set` in force in place of any earlier one, with its audit row,
@@ -66,6 +69,14 @@ impl MetaStore {
         entry: &AuditEntry,
     ) -> Result<Option<AdvisorySetInfo>, StoreError> {
         let mut w = self.begin_write().await?;
+        if self.backend() == crate::Backend::Postgres {
+            // Nodes importing one source at once take turns, so the second
+            // sees the first's digest (SQLite's write lock does this).
+            sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(ADVISORY_SET_LOCK)
+                .execute(&mut *w.tx)
+                .await?;
+        }
         let current: Option<String> =
             sqlx::query_scalar("SELECT digest FROM advisory_sets ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *w.tx)

@@ -48,8 +48,8 @@ pub async fn run(setup: Setup, command: MirrorCommand) -> Result<()> {
                 spinner.finish_and_clear();
                 let report = report?;
                 println!(
-                    "index files: {} written, {} unchanged; crates: {} written, {} already present, \
-                     {} left out by the registry's policy",
+                    "index files: {} written, {} unchanged; crates: {} written, {} already present \
+                     ({} blocked by the registry's policy for now)",
                     report.index_files_written,
                     report.index_files_unchanged,
                     report.crates_written,
