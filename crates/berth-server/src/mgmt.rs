@@ -78,7 +78,8 @@ pub(crate) async fn advisories(
 ) -> Result<Response, ApiError> {
     let Query(query) =
         query.map_err(|e| ServiceError::BadRequest(format!("invalid advisory query: {e}")))?;
-    Ok(Json(state.berth.advisories(query.krate.as_deref())).into_response())
+    let body = state.berth.advisories_json(query.krate.as_deref());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(serde::Deserialize)]

@@ -201,6 +201,31 @@ impl Berth {
         }
     }
 
+    /// [`Berth::advisories`] as JSON; the whole set's is made once per set
+    /// (it is large) and shared by every request.
+    pub fn advisories_json(&self, krate: Option<&str>) -> bytes::Bytes {
+        let encode = |list: &AdvisoryList| {
+            bytes::Bytes::from(serde_json::to_vec(list).expect("an advisory list serializes"))
+        };
+        if krate.is_some() {
+            return encode(&self.advisories(krate));
+        }
+        let digest = self.supply.set().info.as_ref().map(|i| i.digest.clone());
+        if let Ok(cached) = self.supply.list_json.lock() {
+            if let Some((d, body)) = cached.as_ref() {
+                if *d == digest {
+                    return body.clone();
+                }
+            }
+        }
+        let list = self.advisories(None);
+        let body = encode(&list);
+        if let Ok(mut cached) = self.supply.list_json.lock() {
+            *cached = Some((list.set.map(|s| s.digest), body.clone()));
+        }
+        body
+    }
+
     /// The advisories that affect `version` of `name` (withdrawn ones never).
     pub fn advisories_affecting(&self, name: &str, version: &semver::Version) -> Vec<AdvisoryView> {
         let loaded = self.supply.set();

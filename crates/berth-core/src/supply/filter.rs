@@ -74,8 +74,8 @@ impl Policed {
     }
 }
 
-/// By registry id, then the crate's name as asked (a look-up borrows it:
-/// no allocation on a hit). foldhash, seeded per process: a hit is on the
+/// By registry id, then the crate's folded name (a look-up borrows it when
+/// it is folded already). foldhash, seeded per process: a hit is on the
 /// hot path, and only names a registry has are ever keys.
 type Fast = foldhash::fast::RandomState;
 type PolicedFiles = HashMap<i64, HashMap<String, Arc<Policed>, Fast>, Fast>;
@@ -106,8 +106,9 @@ impl FilterCache {
         generation: u64,
         now: i64,
     ) -> Option<Arc<Policed>> {
+        let name = fold(name);
         let map = self.map.read().ok()?;
-        let hit = map.0.get(&reg)?.get(name)?;
+        let hit = map.0.get(&reg)?.get(name.as_ref())?;
         (hit.generation == generation && now < hit.until && hit.source_etag == source.etag)
             .then(|| hit.clone())
     }
@@ -148,14 +149,38 @@ impl FilterCache {
         };
         let (map, bytes) = &mut *guard;
         let size = value.bytes();
-        if *bytes + size > self.budget {
-            map.clear();
-            *bytes = 0;
+        if size > self.budget / 2 {
+            return;
         }
-        if let Some(old) = map.entry(reg).or_default().insert(name.to_string(), value) {
+        if *bytes + size > self.budget {
+            // Forget arbitrary files until half the budget is free.
+            let target = self.budget / 2;
+            for files in map.values_mut() {
+                files.retain(|_, p| {
+                    if *bytes <= target {
+                        return true;
+                    }
+                    *bytes -= p.bytes().min(*bytes);
+                    false
+                });
+            }
+        }
+        let key = fold(name).into_owned();
+        if let Some(old) = map.entry(reg).or_default().insert(key, value) {
             *bytes -= old.bytes().min(*bytes);
         }
         *bytes += size;
+    }
+}
+
+/// A crate name folded as crate names fold (`Foo-Bar` is `foo_bar`), so
+/// that every spelling of one crate is one entry; borrowed (no allocation)
+/// when it is folded already, as cargo's requests mostly are.
+fn fold(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b == b'-' || b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(berth_protocol::canonical_name(name))
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
@@ -500,5 +525,51 @@ impl Berth {
             "download refused by policy"
         );
         Err(ServiceError::Forbidden(blocked.reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn policed(body: &'static str) -> Arc<Policed> {
+        let file = IndexFile::build(Bytes::from(body), "1", 0).await.unwrap();
+        Arc::new(Policed {
+            source_etag: file.etag.clone(),
+            generation: 1,
+            until: i64::MAX,
+            file: Arc::new(file),
+            blocked: HashMap::new(),
+            served: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn every_spelling_is_one_entry_and_the_budget_holds() {
+        let cache = FilterCache::new(4096);
+        let p = policed("{\"vers\":\"1.0.0\"}\n").await;
+        cache.put(1, "Foo-Bar", p.clone());
+        for spelling in ["foo_bar", "foo-bar", "FOO_bar"] {
+            assert!(
+                cache.hit(1, spelling, &p.file, 1, 0).is_some(),
+                "{spelling}"
+            );
+        }
+        assert!(
+            cache.hit(2, "foo_bar", &p.file, 1, 0).is_none(),
+            "another registry"
+        );
+        assert!(
+            cache.hit(1, "foo_bar", &p.file, 2, 0).is_none(),
+            "another generation"
+        );
+        // Many names: the bytes kept never pass the budget, and the newest
+        // entry is kept.
+        for i in 0..200 {
+            cache.put(1, &format!("crate{i}"), p.clone());
+            let kept = cache.map.read().unwrap().1;
+            assert!(kept <= 4096, "{kept}");
+        }
+        assert!(cache.hit(1, "crate199", &p.file, 1, 0).is_some());
     }
 }

@@ -60,6 +60,8 @@ pub(crate) struct SupplyState {
     pub(crate) http: reqwest::Client,
     /// The ETag of the source's last answer.
     source_etag: std::sync::Mutex<Option<String>>,
+    /// `GET /api/v1/advisories` of the whole set, as JSON, by set digest.
+    pub(crate) list_json: std::sync::Mutex<Option<(Option<String>, bytes::Bytes)>>,
 }
 
 impl SupplyState {
@@ -75,6 +77,7 @@ impl SupplyState {
                 .build()
                 .unwrap_or_default(),
             source_etag: std::sync::Mutex::new(None),
+            list_json: std::sync::Mutex::new(None),
         }
     }
 
