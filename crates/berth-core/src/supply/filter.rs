@@ -341,7 +341,9 @@ impl Berth {
             }
             let inputs = hex::encode(&inputs.finalize()[..4]);
             let seed = format!("{}-p{inputs}", source_etag.trim_matches('"'));
-            Arc::new(IndexFile::build(Bytes::from(kept), &seed, file.last_modified).await?)
+            // Last-Modified moves when the policy's answer changes, for
+            // clients that revalidate by date alone.
+            Arc::new(IndexFile::build(Bytes::from(kept), &seed, file.last_modified.max(now)).await?)
         };
         Ok(Policed {
             source_etag,
