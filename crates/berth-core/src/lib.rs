@@ -213,7 +213,12 @@ impl Berth {
             config,
             clock,
         };
-        berth.refresh_supply().await?;
+        // A stored set or list that does not load does not stop the
+        // process (a command can then import a good set): policed
+        // registries answer 503 until a refresh succeeds.
+        if let Err(e) = berth.refresh_supply().await {
+            tracing::error!(error = %e, "supply-chain state could not be loaded; policed registries answer 503 until it is");
+        }
         berth.supply.opened();
         Ok(Arc::new(berth))
     }

@@ -97,6 +97,11 @@ impl TestBerth {
         })
     }
 
+    /// Where the data (the SQLite database, the blobs) lives.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);

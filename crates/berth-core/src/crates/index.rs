@@ -228,6 +228,9 @@ impl Berth {
         let not_found = || ServiceError::NotFound(format!("no crate at index path `{path}`"));
         let name = berth_protocol::index::crate_from_index_path(path).ok_or_else(not_found)?;
         let at = self.at_for(reg, who);
+        if reg.policed {
+            self.supply.require_complete()?;
+        }
         if reg.policed && reg.policy.is_some() && reg.source.as_virtual().is_none() {
             // The registry's own file under its own policy: a hit in the
             // filtered cache costs one map look-up.

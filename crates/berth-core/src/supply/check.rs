@@ -107,6 +107,9 @@ impl Berth {
         at: crate::sources::At<'_>,
         lockfile: &str,
     ) -> Result<CheckReport, ServiceError> {
+        if at.reg.policed {
+            self.supply.require_complete()?;
+        }
         if lockfile.len() > MAX_LOCKFILE_BYTES {
             return Err(ServiceError::BadRequest(format!(
                 "the lockfile is larger than {MAX_LOCKFILE_BYTES} bytes"

@@ -413,6 +413,7 @@ impl Berth {
         if !at.reg.policed {
             return Ok(None);
         }
+        self.supply.require_complete()?;
         let Ok(version) = berth_protocol::validate_version(vers) else {
             return Err(ServiceError::NotFound(format!(
                 "crate `{name}` has no version `{vers}`"

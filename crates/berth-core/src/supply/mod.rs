@@ -60,6 +60,9 @@ pub(crate) struct SupplyState {
     pub(crate) http: reqwest::Client,
     /// The ETag of the source's last answer.
     source_etag: std::sync::Mutex<Option<String>>,
+    /// Whether a refresh has loaded everything once: until then policed
+    /// registries answer 503 rather than serve without their inputs.
+    complete: std::sync::atomic::AtomicBool,
     /// `GET /api/v1/advisories` of the whole set, as JSON, by set digest.
     pub(crate) list_json: std::sync::Mutex<Option<(Option<String>, bytes::Bytes)>>,
 }
@@ -78,6 +81,7 @@ impl SupplyState {
                 .unwrap_or_default(),
             source_etag: std::sync::Mutex::new(None),
             list_json: std::sync::Mutex::new(None),
+            complete: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -101,6 +105,20 @@ impl SupplyState {
             .ok()
             .and_then(|l| l.get(&registry_id).cloned())
             .unwrap_or_default()
+    }
+
+    /// 503 until the set and every list have been loaded once (a stored
+    /// set that does not read back leaves a node serving no policed
+    /// registry, rather than serving it without its advisories).
+    pub(crate) fn require_complete(&self) -> Result<(), ServiceError> {
+        if self.complete.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(ServiceError::Unavailable(
+            "this registry's policy inputs (the advisory set, its exceptions) could not be \
+             loaded; see the server log"
+                .into(),
+        ))
     }
 
     /// Marks the end of the load at open: generation 0 is only ever seen
@@ -210,7 +228,10 @@ impl Berth {
         }
         match failed {
             Some(e) => Err(e),
-            None => Ok(changed),
+            None => {
+                self.supply.complete.store(true, Ordering::Release);
+                Ok(changed)
+            }
         }
     }
 

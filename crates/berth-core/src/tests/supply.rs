@@ -647,3 +647,56 @@ async fn exceptions_are_kept_per_version_without_build_metadata() {
     );
     assert!(t.berth.policy_lists("main").unwrap().exceptions.is_empty());
 }
+
+#[tokio::test]
+async fn a_stored_set_that_does_not_load_closes_policed_registries_only() {
+    use berth_store::sqlx::{sqlite::SqliteConnection, Connection};
+    let t = TestBerth::new(&format!(
+        "{}{}",
+        hosted_with("block_advisories = true"),
+        hosted("plain")
+    ))
+    .await;
+    let u = t
+        .user("pub", &[("main", Role::Publish), ("plain", Role::Publish)])
+        .await;
+    t.published("main", &u, "leaky", "1.0.0").await;
+    t.published("plain", &u, "leaky", "1.0.0").await;
+    let one = [AdvisoryFile::vulnerability(
+        "RUSTSEC-2026-0040",
+        "leaky",
+        &[">= 2"],
+    )];
+    import(&t, &one).await;
+    // Someone breaks the stored set; a node (or a command) opens.
+    let db = t.data_dir().join("berth.db");
+    let mut c = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    berth_store::sqlx::query("UPDATE advisory_sets SET body = '{broken'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let node = crate::Berth::open_with_clock(t.berth.config.clone(), t.clock.clone())
+        .await
+        .expect("opens all the same");
+    let path = berth_protocol::index_path("leaky");
+    let e = node.index_file("main", None, &path).await.unwrap_err();
+    assert!(matches!(e, crate::ServiceError::Unavailable(_)), "{e}");
+    node.index_file("plain", None, &path).await.unwrap();
+    // A good import, then the next refresh, opens the policed registry again.
+    let dir = tempfile::tempdir().unwrap();
+    write_advisory_db(dir.path(), &one);
+    let again = node
+        .import_advisories(AdvisoryInput::Path(dir.path().into()), "again")
+        .await
+        .unwrap();
+    assert!(again.changed, "the damaged body is written again");
+    node.refresh_supply().await.unwrap();
+    let file = node.index_file("main", None, &path).await.unwrap();
+    assert!(file.body.is_empty(), "1.0.0 is affected and left out");
+    let fresh = crate::Berth::open_with_clock(t.berth.config.clone(), t.clock.clone())
+        .await
+        .unwrap();
+    fresh.index_file("main", None, &path).await.unwrap();
+}

@@ -61,8 +61,8 @@ impl MetaStore {
     }
 
     /// Puts `set` in force in place of any earlier one, with its audit row,
-    /// in one transaction. Returns `None`, changing nothing, when a set with
-    /// the same digest is already in force.
+    /// in one transaction. Returns `None`, changing nothing, when the same
+    /// set (digest and stored body) is already in force.
     pub async fn replace_advisory_set(
         &self,
         set: &NewAdvisorySet<'_>,
@@ -77,11 +77,17 @@ impl MetaStore {
                 .execute(&mut *w.tx)
                 .await?;
         }
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT digest FROM advisory_sets ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        if current.as_deref() == Some(set.digest) {
+        // Unchanged only when the stored body is this set's too (a body
+        // damaged in place is written again).
+        let same: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM advisory_sets WHERE digest = $1 AND body = $2 \
+             AND id = (SELECT MAX(id) FROM advisory_sets)",
+        )
+        .bind(set.digest)
+        .bind(set.body)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if same.is_some() {
             return Ok(None);
         }
         sqlx::query("DELETE FROM advisory_sets")
