@@ -578,6 +578,22 @@ def advisory_seeds():
     write(t, "zip", z.getvalue())
 
 
+def note_seeds():
+    """Checkpoints, notes, keys and records of the transparency log, made
+    here (arbitrary key bytes: the target checks forms, not signatures)."""
+    import base64
+    t = "signed_note"
+    root = base64.b64encode(bytes(range(32))).decode()
+    body = f"berth.example/r/main\n42\n{root}\n"
+    write(t, "checkpoint", body)
+    sig = base64.b64encode(bytes.fromhex("0a0b0c0d") + bytes(64)).decode()
+    write(t, "note", f"{body}\n\u2014 berth.example+0a0b0c0d+{sig}\n")
+    write(t, "note-two-sigs", f"{body}\n\u2014 a+0a0b0c0d+{sig}\n\u2014 b+0a0b0c0d+{sig}\n")
+    key = base64.b64encode(b"\x01" + bytes(range(32))).decode()
+    write(t, "verifier-key", f"berth.example+0a0b0c0d+{key}")
+    write(t, "record", "berth-record/1 main serde 1.0.0 " + "ab" * 32 + " 2026-12-06T17:00:00Z\n")
+
+
 if __name__ == "__main__":
     crate_seeds()
     body_seeds()
@@ -586,6 +602,7 @@ if __name__ == "__main__":
     config_seeds()
     auth_seeds()
     advisory_seeds()
+    note_seeds()
     for target in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, target))
         size = sum(os.path.getsize(os.path.join(CORPUS, target, f)) for f in files)
