@@ -16,12 +16,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again, note);
         if let Some(sig) = note.signatures().first() {
             // A key named as the signature is, with arbitrary key bytes.
-            let key = format!(
-                "{}+{:08x}+AQ{}",
-                sig.name,
-                sig.key_hash,
-                "A".repeat(42)
-            );
+            let key = format!("{}+{:08x}+AQ{}", sig.name, sig.key_hash, "A".repeat(42));
             if let Ok(key) = VerifierKey::parse(&key) {
                 let _ = note.verify(&[key]);
             }
