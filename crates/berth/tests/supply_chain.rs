@@ -214,6 +214,34 @@ fn an_advisory_keeps_the_affected_version_out_of_cargo_builds_until_allowed() {
         .try_berth(&["policy", "explain", "leaky@1.1.0", "--registry", "public"])
         .unwrap();
     assert!(explain.contains("served"), "{explain}");
+    let lists: serde_json::Value = serde_json::from_str(
+        &proxy
+            .try_berth(&["policy", "list", "--registry", "public", "--json"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(lists["exceptions"][0]["vers"], "1.1.0");
+    assert_eq!(
+        lists["exceptions"][0]["reason"],
+        "release branch pinned; fix under review"
+    );
+    let listed = proxy
+        .try_berth(&["advisories", "list", "--crate", "Leaky"])
+        .unwrap();
+    assert!(
+        listed.contains(ID) && listed.contains("Out-of-bounds write in leaky"),
+        "{listed}"
+    );
+    // Removing the exception blocks the version again.
+    proxy
+        .try_berth(&["policy", "disallow", "leaky@1.1.0", "--registry", "public"])
+        .unwrap();
+    eventually("the server drops the exception", || {
+        proxy
+            .get("/r/public/api/v1/crates/leaky/1.1.0/download")
+            .status()
+            == 403
+    });
     let rows = proxy.audit_json(&["--action", "policy.allow"]);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["crate"], "leaky");

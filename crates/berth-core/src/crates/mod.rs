@@ -19,7 +19,9 @@ pub use berth_store::{CrateSummary, SearchHit, TokenInfo, VersionPage};
 pub use downloads::{Download, DownloadBody};
 pub use index::IndexFile;
 pub use owners::{OwnerJson, OwnerList};
-pub use page_supply::{AffectedDependency, BlockedView, SupplyFacts};
-pub use pages::{CrateDetail, CratePage, VersionJson, CHART_DAYS, DEPENDENTS_SHOWN};
+pub use pages::{
+    AffectedDependency, BlockedView, CrateDetail, CratePage, SupplyFacts, VersionJson, CHART_DAYS,
+    DEPENDENTS_SHOWN,
+};
 pub use publish::PublishWarnings;
 pub use search::MAX_SEARCH_DEPTH;

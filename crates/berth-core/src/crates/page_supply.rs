@@ -16,71 +16,13 @@ use std::collections::HashSet;
 use berth_advisory::{Advisory, Informational, Kind};
 use berth_protocol::{DependencyKind, PublishDependency};
 use semver::{Version, VersionReq};
-use serde::Serialize;
 
-use crate::crates::pages::{CrateDetail, VersionJson};
+use crate::crates::pages::{
+    AffectedDependency, BlockedView, CrateDetail, SupplyFacts, VersionJson,
+};
 use crate::error::ServiceError;
 use crate::supply::advisories::AdvisoryView;
-use crate::supply::filter::Blocked;
 use crate::{Berth, Identity, Registry};
-
-/// Why a policy keeps a version from cargo.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct BlockedView {
-    /// `deny`, `approved_only`, `advisory`, `informational`, `license` or
-    /// `min_age`.
-    pub rule: &'static str,
-    /// The sentence a refused download shows.
-    pub reason: String,
-    /// The registry whose policy blocks it (a virtual registry's, or its
-    /// member's).
-    pub registry: String,
-    /// The advisory id, for the advisory rules.
-    pub advisory: Option<String>,
-}
-
-impl From<&Blocked> for BlockedView {
-    fn from(b: &Blocked) -> Self {
-        BlockedView {
-            rule: b.rule.as_str(),
-            reason: b.reason.clone(),
-            registry: b.registry.clone(),
-            advisory: b.advisory.clone(),
-        }
-    }
-}
-
-/// What a crate page's banners and dependency list say of advisories.
-#[derive(Debug, Clone, Default)]
-pub struct SupplyFacts {
-    /// The vulnerabilities that affect the version shown; empty when that
-    /// version is yanked (its row still lists them).
-    pub vulnerable: Vec<AdvisoryView>,
-    /// The newest version that is not yanked, with the vulnerabilities that
-    /// affect it, when it is not the version shown and any do.
-    pub newest_vulnerable: Option<(String, Vec<AdvisoryView>)>,
-    /// `unmaintained` advisories of the crate that affect its newest
-    /// version (any, when every version is yanked); withdrawn ones never.
-    pub unmaintained: Vec<AdvisoryView>,
-    /// Normal dependencies of the version shown whose newest version
-    /// matching the requirement, in the registry cargo finds it in, is
-    /// affected by an advisory.
-    pub affected_deps: Vec<AffectedDependency>,
-}
-
-/// A dependency whose newest matching version an advisory affects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AffectedDependency {
-    pub name: String,
-    /// The requirement, as published.
-    pub req: String,
-    /// The registry it was looked up in.
-    pub registry: String,
-    /// The newest version that matches `req`, is not yanked and is not
-    /// blocked there: what a fresh resolution would pick.
-    pub version: String,
-    pub advisories: Vec<AdvisoryView>,
-}
 
 /// `vers` as a version, when it is one.
 fn version_of(vers: &str) -> Option<Version> {

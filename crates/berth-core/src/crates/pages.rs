@@ -5,17 +5,18 @@
 //! a name, among the members the viewer may read; a proxy's from its cache
 //! (see `proxied_page`). Every view checks [`Berth::authorize_read`] before
 //! it touches a registry's rows; nothing here renders anything. What the
-//! advisories and policies say of a crate's versions is `page_supply`'s.
+//! advisories and policies say of a crate's versions is `page_supply`'s;
+//! the views it fills ([`BlockedView`], [`SupplyFacts`]) are here.
 
 use berth_protocol::PublishMetadata;
 use berth_store::{CrateSummary, VersionPage};
 use serde::Serialize;
 
 use crate::crates::owners::OwnerJson;
-use crate::crates::page_supply::{BlockedView, SupplyFacts};
 use crate::error::ServiceError;
 use crate::sources::RegistryFront;
 use crate::supply::advisories::AdvisoryView;
+use crate::supply::filter::Blocked;
 use crate::{Berth, Identity, Registry};
 
 /// A crate with its versions, for the management API and the UI.
@@ -308,4 +309,62 @@ impl Berth {
         let owner = reg.source.page_holder(self.at_for(reg, who), name).await?;
         Ok(owner.filter(|m| self.authorize_read(m, who).is_ok()))
     }
+}
+
+/// Why a policy keeps a version from cargo.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BlockedView {
+    /// `deny`, `approved_only`, `advisory`, `informational`, `license` or
+    /// `min_age`.
+    pub rule: &'static str,
+    /// The sentence a refused download shows.
+    pub reason: String,
+    /// The registry whose policy blocks it (a virtual registry's, or its
+    /// member's).
+    pub registry: String,
+    /// The advisory id, for the advisory rules.
+    pub advisory: Option<String>,
+}
+
+impl From<&Blocked> for BlockedView {
+    fn from(b: &Blocked) -> Self {
+        BlockedView {
+            rule: b.rule.as_str(),
+            reason: b.reason.clone(),
+            registry: b.registry.clone(),
+            advisory: b.advisory.clone(),
+        }
+    }
+}
+
+/// What a crate page's banners and dependency list say of advisories.
+#[derive(Debug, Clone, Default)]
+pub struct SupplyFacts {
+    /// The vulnerabilities that affect the version shown; empty when that
+    /// version is yanked (its row still lists them).
+    pub vulnerable: Vec<AdvisoryView>,
+    /// The newest version that is not yanked, with the vulnerabilities that
+    /// affect it, when it is not the version shown and any do.
+    pub newest_vulnerable: Option<(String, Vec<AdvisoryView>)>,
+    /// `unmaintained` advisories of the crate that affect its newest
+    /// version (any, when every version is yanked); withdrawn ones never.
+    pub unmaintained: Vec<AdvisoryView>,
+    /// Normal dependencies of the version shown whose newest version
+    /// matching the requirement, in the registry cargo finds it in, is
+    /// affected by an advisory.
+    pub affected_deps: Vec<AffectedDependency>,
+}
+
+/// A dependency whose newest matching version an advisory affects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffectedDependency {
+    pub name: String,
+    /// The requirement, as published.
+    pub req: String,
+    /// The registry it was looked up in.
+    pub registry: String,
+    /// The newest version that matches `req`, is not yanked and is not
+    /// blocked there: what a fresh resolution would pick.
+    pub version: String,
+    pub advisories: Vec<AdvisoryView>,
 }

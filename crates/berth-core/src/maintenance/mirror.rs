@@ -284,28 +284,10 @@ impl Berth {
         let results: Vec<(String, String, FillOutcome)> =
             futures::stream::iter(versions.iter().cloned())
                 .map(|(name, vers)| async move {
-                    let lname = name.to_ascii_lowercase();
-                    let blocked = self.blocked_version(self.at(reg), &name, &vers).await;
-                    let before = match blocked {
-                        Ok(Some(b)) => Err(FillOutcome::Blocked(b.reason)),
-                        Ok(None) => Ok(self.meta.proxy_crate_get(reg.id, &lname, &vers).await),
-                        Err(e) => Err(FillOutcome::Failed(e.to_string())),
-                    };
-                    let outcome = match before {
-                        Err(outcome) => outcome,
-                        Ok(before) => match before {
-                            Ok(Some(_)) => FillOutcome::Present,
-                            Err(e) => FillOutcome::Failed(e.to_string()),
-                            Ok(None) => match proxy.recheck(self.at(reg), &lname).await {
-                                Err(e) => FillOutcome::Failed(e.to_string()),
-                                Ok(()) => match proxy.locate(self.at(reg), &name, &vers).await {
-                                    Ok(Some(_)) => FillOutcome::Fetched,
-                                    Ok(None) => FillOutcome::NotFound,
-                                    Err(e) => FillOutcome::Failed(e.to_string()),
-                                },
-                            },
-                        },
-                    };
+                    let outcome = self
+                        .fill_one(reg, proxy, &name, &vers)
+                        .await
+                        .unwrap_or_else(|e| FillOutcome::Failed(e.to_string()));
                     progress(&format!("{name}@{vers}"), &outcome);
                     (name, vers, outcome)
                 })
@@ -313,6 +295,34 @@ impl Berth {
                 .collect()
                 .await;
         Ok(FillReport { items: results })
+    }
+
+    /// One version of a fill: skipped when the policy blocks it, else
+    /// present, fetched now, or not on the upstream.
+    async fn fill_one(
+        &self,
+        reg: &Registry,
+        proxy: &crate::sources::Proxy,
+        name: &str,
+        vers: &str,
+    ) -> Result<FillOutcome, ServiceError> {
+        if let Some(b) = self.blocked_version(self.at(reg), name, vers).await? {
+            return Ok(FillOutcome::Blocked(b.reason));
+        }
+        let lname = name.to_ascii_lowercase();
+        if self
+            .meta
+            .proxy_crate_get(reg.id, &lname, vers)
+            .await?
+            .is_some()
+        {
+            return Ok(FillOutcome::Present);
+        }
+        proxy.recheck(self.at(reg), &lname).await?;
+        Ok(match proxy.locate(self.at(reg), name, vers).await? {
+            Some(_) => FillOutcome::Fetched,
+            None => FillOutcome::NotFound,
+        })
     }
 
     /// Fills the proxy with `versions`, then writes them (index files and

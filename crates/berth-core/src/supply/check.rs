@@ -14,7 +14,6 @@ use futures::{StreamExt, TryStreamExt};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use super::advisories::AdvisoryView;
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
@@ -157,9 +156,11 @@ impl Berth {
             ))
         })?;
         let advisories: Vec<String> = self
-            .advisories_affecting(&p.name, &version)
-            .into_iter()
-            .map(|a: AdvisoryView| a.id)
+            .supply
+            .set()
+            .set
+            .affecting(&p.name, &version)
+            .map(|a| a.id.clone())
             .collect();
         let finding = |status, rule, reason: String| {
             Some(Finding {

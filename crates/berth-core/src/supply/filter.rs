@@ -81,7 +81,8 @@ type Fast = foldhash::fast::RandomState;
 type PolicedFiles = HashMap<i64, HashMap<String, Arc<Policed>, Fast>, Fast>;
 
 /// Filtered files by registry and crate name, at most `budget` bytes; past
-/// it, everything is forgotten (they are rebuilt on demand).
+/// it, arbitrary files are forgotten until half is free (they are rebuilt
+/// on demand).
 pub(crate) struct FilterCache {
     /// The files, and the bytes they hold.
     map: RwLock<(PolicedFiles, u64)>,
