@@ -28,6 +28,7 @@ mod downloads;
 pub(crate) mod fsck;
 mod index;
 mod listing;
+pub(crate) mod log;
 mod owners;
 mod policy;
 pub(crate) mod proxy;

@@ -609,7 +609,7 @@ async fn web_statements(store: &MetaStore) {
     let (rows, _) = store.proxy_listing(reg, true, 1, 0).await.unwrap();
     assert_eq!(rows[0].0, "right");
     store
-        .proxy_crate_put(reg, "left", "1.0.0", "ab", 12, 7)
+        .proxy_crate_put(reg, "cache", "left", "1.0.0", &"ab".repeat(32), 12, 7)
         .await
         .unwrap();
     let cached = store.proxy_cached_versions(reg, "left").await.unwrap();
