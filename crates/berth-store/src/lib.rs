@@ -31,8 +31,8 @@ pub use error::StoreError;
 pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
-pub use tables::fsck::{DanglingRef, FsckVersion};
-pub use tables::log::{canon_vers, pubtime_of, Appended, LogEntry, LogTree};
+pub use tables::fsck::{DanglingRef, FsckVersion, LogDisagreement};
+pub use tables::log::{canon_name, canon_vers, pubtime_of, Appended, LogEntry, LogTree};
 pub use tables::proxy::{
     EvictedCrate, ProxyCrateRow, ProxyIndexRow, ProxyIndexWrite, StoredRegistry,
 };

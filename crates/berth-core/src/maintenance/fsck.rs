@@ -2,7 +2,11 @@
 //! other. Every version's blob exists and has the row's size and sha256;
 //! every stored index line parses and agrees with its row (name, version,
 //! checksum, yanked); owners, roles and tokens refer to users, crates and
-//! registries that exist; blobs nothing refers to are listed.
+//! registries that exist; blobs nothing refers to are listed. The
+//! transparency log: every hosted version and every proxy's cached
+//! `.crate` has a record with its sha256, every hosted record its version
+//! row (a proxy's may outlive its evicted copy), and each log is checked
+//! against itself and its signed checkpoints (`log_check.rs`).
 //!
 //! Read-only: it reports, it never repairs (`berth gc` deletes orphans).
 
@@ -12,6 +16,9 @@ use berth_protocol::IndexEntry;
 use futures::StreamExt;
 use serde::Serialize;
 
+use berth_store::LogDisagreement;
+
+use crate::maintenance::log_check::{check_log, Verifiers};
 use crate::{Berth, ServiceError};
 
 /// Version rows read per query.
@@ -23,7 +30,12 @@ const CONCURRENT_BLOBS: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// `missing_blob`, `blob_size`, `blob_checksum`, `index_line_unparseable`,
-    /// `index_line_mismatch`, `dangling_reference` or `orphan_blob`.
+    /// `index_line_mismatch`, `dangling_reference`, `orphan_blob`; of the
+    /// transparency log: `log_unlogged` (a stored version without a
+    /// record), `log_checksum` (a record with another sha256),
+    /// `log_orphan_record` (a hosted record without its version),
+    /// `log_record_invalid`, `log_gap`, `log_leaf`, `log_node`,
+    /// `log_checkpoint_signature`, `log_checkpoint_root`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
@@ -33,14 +45,19 @@ pub struct Finding {
     pub version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob: Option<String>,
+    /// The transparency-log index (leaf) the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
     pub detail: String,
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:", self.kind)?;
-        if let (Some(r), Some(c), Some(v)) = (&self.registry, &self.crate_name, &self.version) {
-            write!(f, " {r}/{c}@{v}:")?;
+        match (&self.registry, &self.crate_name, &self.version) {
+            (Some(r), Some(c), Some(v)) => write!(f, " {r}/{c}@{v}:")?,
+            (Some(r), _, _) => write!(f, " registry {r}:")?,
+            _ => {}
         }
         write!(f, " {}", self.detail)
     }
@@ -52,6 +69,9 @@ pub struct FsckReport {
     pub versions: u64,
     pub blobs_checked: u64,
     pub blobs_stored: u64,
+    /// Transparency-log records and stored checkpoints checked.
+    pub log_records: u64,
+    pub log_checkpoints: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -63,9 +83,12 @@ enum BlobState {
 }
 
 impl Berth {
-    /// Runs every check; `progress` is called with the number of versions
-    /// checked so far.
-    pub async fn fsck(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<FsckReport, ServiceError> {
+    /// Runs every check; `progress` is called with what is being checked
+    /// (`versions`, `log records of REGISTRY`) and how many so far.
+    pub async fn fsck(
+        &self,
+        progress: &(dyn Fn(&str, u64) + Sync),
+    ) -> Result<FsckReport, ServiceError> {
         let mut report = FsckReport::default();
         let mut blobs: HashMap<String, BlobState> = HashMap::new();
         let mut after = 0;
@@ -103,6 +126,7 @@ impl Berth {
                     crate_name: Some(row.crate_name.clone()),
                     version: Some(row.vers.clone()),
                     blob: Some(row.cksum.clone()),
+                    log_index: None,
                     detail,
                 };
                 match blobs.get(&row.cksum) {
@@ -162,8 +186,9 @@ impl Berth {
                 }
             }
             report.versions += rows.len() as u64;
-            progress(report.versions);
+            progress("versions", report.versions);
         }
+        self.fsck_logs(&mut report, progress).await?;
         for d in self.meta.fsck_dangling().await? {
             report.findings.push(Finding {
                 kind: "dangling_reference",
@@ -171,6 +196,7 @@ impl Berth {
                 crate_name: None,
                 version: None,
                 blob: None,
+                log_index: None,
                 detail: format!("{}: {}", d.table_name, d.detail),
             });
         }
@@ -190,6 +216,7 @@ impl Berth {
                 crate_name: None,
                 version: None,
                 blob: Some(digest.clone()),
+                log_index: None,
                 detail: format!(
                     "blob {digest} is referred to by nothing (stored {} s ago; `berth gc` deletes it)",
                     (now - modified).max(0)
@@ -197,6 +224,92 @@ impl Berth {
             });
         }
         Ok(report)
+    }
+
+    /// The transparency logs: stored versions against records, then each
+    /// log against itself and its checkpoints.
+    async fn fsck_logs(
+        &self,
+        report: &mut FsckReport,
+        progress: &(dyn Fn(&str, u64) + Sync),
+    ) -> Result<(), ServiceError> {
+        let keys = Verifiers::of(self);
+        for reg in self.registries() {
+            let traits = reg.traits();
+            if !traits.holds_publishes && !traits.caches_upstream {
+                continue; // a virtual registry has no log
+            }
+            let at = |kind: &'static str, d: &LogDisagreement, detail: String| Finding {
+                kind,
+                registry: Some(reg.name.clone()),
+                crate_name: Some(d.crate_name.clone()),
+                version: Some(d.vers.clone()),
+                blob: (!d.cksum.is_empty()).then(|| d.cksum.clone()),
+                log_index: d.logged_idx.map(|i| i as u64),
+                detail,
+            };
+            let disagreements = if traits.holds_publishes {
+                self.meta.fsck_versions_unlogged(reg.id).await?
+            } else {
+                self.meta.fsck_proxy_crates_unlogged(reg.id).await?
+            };
+            let stored = if traits.holds_publishes {
+                "version row"
+            } else {
+                "cached .crate"
+            };
+            for mut d in disagreements {
+                if d.logged_idx.is_none() && traits.caches_upstream {
+                    // Looked up again without build metadata.
+                    if let Some(r) = self.meta.log_record(reg.id, &d.crate_name, &d.vers).await? {
+                        if r.sha256 == d.cksum {
+                            continue;
+                        }
+                        (d.logged_idx, d.logged_sha256) = (Some(r.idx), Some(r.sha256));
+                    }
+                }
+                let finding = match (&d.logged_idx, &d.logged_sha256) {
+                    (Some(idx), Some(logged)) => at(
+                        "log_checksum",
+                        &d,
+                        format!(
+                            "log record #{idx} has sha256 {logged}; the {stored} has {}: the \
+                             stored bytes are not the ones logged",
+                            d.cksum
+                        ),
+                    ),
+                    _ => at(
+                        "log_unlogged",
+                        &d,
+                        format!(
+                            "the {stored} (sha256 {}) has no record in the transparency log",
+                            d.cksum
+                        ),
+                    ),
+                };
+                report.findings.push(finding);
+            }
+            if traits.holds_publishes {
+                for d in self.meta.fsck_records_without_version(reg.id).await? {
+                    let detail = format!(
+                        "log record #{} (sha256 {}) has no version row: a published version \
+                         was deleted",
+                        d.logged_idx.unwrap_or_default(),
+                        d.logged_sha256.clone().unwrap_or_default()
+                    );
+                    report.findings.push(at("log_orphan_record", &d, detail));
+                }
+            }
+            let phase = format!("log records of {}", reg.name);
+            let (found, checked) = check_log(&self.meta, reg.id, &reg.name, Some(&keys), &|n| {
+                progress(&phase, n)
+            })
+            .await?;
+            report.findings.extend(found);
+            report.log_records += checked.records;
+            report.log_checkpoints += checked.checkpoints;
+        }
+        Ok(())
     }
 
     async fn blob_state(&self, digest: &str) -> Result<BlobState, ServiceError> {

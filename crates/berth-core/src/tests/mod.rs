@@ -6,6 +6,7 @@
 
 mod budgets;
 mod confusion;
+mod log_checks;
 mod proxy;
 mod publish_order;
 mod supply;

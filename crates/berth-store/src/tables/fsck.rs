@@ -1,6 +1,8 @@
 //! What `berth fsck` reads from the metadata: every version row with its
-//! registry and crate, a page at a time, and the rows that refer to users
-//! (owners, roles, tokens) or crates that do not exist.
+//! registry and crate, a page at a time, the rows that refer to users
+//! (owners, roles, tokens) or crates that do not exist, and the rows and
+//! transparency-log records that disagree (each side joined to the other,
+//! so only the disagreements are read).
 //!
 //! Read-only. It never judges what it reads (parsing index lines, comparing
 //! them with their rows, reading blobs): that is berth-core's `fsck`.
@@ -20,6 +22,21 @@ pub struct FsckVersion {
     #[sqlx(try_from = "super::Flag")]
     pub yanked: bool,
     pub index_line: String,
+}
+
+/// A stored version (a hosted version row, a proxy's cached `.crate`)
+/// whose log record is missing or has another sha256, or a record whose
+/// version row is missing (then `logged_*` describe the record and `cksum`
+/// is empty).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LogDisagreement {
+    pub crate_name: String,
+    pub vers: String,
+    /// The row's sha256; empty when there is no row.
+    pub cksum: String,
+    /// The record's index and sha256, when there is one.
+    pub logged_idx: Option<i64>,
+    pub logged_sha256: Option<String>,
 }
 
 /// A row that refers to something missing: which table, and what.
@@ -112,6 +129,65 @@ impl MetaStore {
              JOIN registries r ON r.id = c.registry_id \
              WHERE o.crate_id IS NULL AND r.kind = 'hosted'",
         )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A hosted registry's version rows with no log record, or whose record
+    /// has another sha256 (name folded, version without build metadata).
+    pub async fn fsck_versions_unlogged(
+        &self,
+        registry_id: i64,
+    ) -> Result<Vec<LogDisagreement>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.name AS crate_name, v.vers, v.cksum, l.idx AS logged_idx, \
+                    l.sha256 AS logged_sha256 \
+             FROM versions v JOIN crates c ON c.id = v.crate_id \
+             LEFT JOIN log_records l ON l.registry_id = c.registry_id \
+                  AND l.canon_name = c.canon_name AND l.canon_vers = v.canon_vers \
+             WHERE c.registry_id = $1 AND (l.idx IS NULL OR l.sha256 <> v.cksum) \
+             ORDER BY c.canon_name, v.canon_vers",
+        )
+        .bind(registry_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A hosted registry's log records whose version row is gone.
+    pub async fn fsck_records_without_version(
+        &self,
+        registry_id: i64,
+    ) -> Result<Vec<LogDisagreement>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT l.name AS crate_name, l.vers, '' AS cksum, l.idx AS logged_idx, \
+                    l.sha256 AS logged_sha256 \
+             FROM log_records l \
+             LEFT JOIN crates c ON c.registry_id = l.registry_id AND c.canon_name = l.canon_name \
+             LEFT JOIN versions v ON v.crate_id = c.id AND v.canon_vers = l.canon_vers \
+             WHERE l.registry_id = $1 AND v.id IS NULL ORDER BY l.idx",
+        )
+        .bind(registry_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A proxy's cached `.crate` rows with no log record of that exact
+    /// version (the caller looks the version up again without its build
+    /// metadata), or whose record has another sha256.
+    pub async fn fsck_proxy_crates_unlogged(
+        &self,
+        registry_id: i64,
+    ) -> Result<Vec<LogDisagreement>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT p.name AS crate_name, p.vers, p.cksum, l.idx AS logged_idx, \
+                    l.sha256 AS logged_sha256 \
+             FROM proxy_crates p \
+             LEFT JOIN log_records l ON l.registry_id = p.registry_id \
+                  AND l.canon_name = REPLACE(p.name, '-', '_') AND l.canon_vers = p.vers \
+             WHERE p.registry_id = $1 AND (l.idx IS NULL OR l.sha256 <> p.cksum) \
+             ORDER BY p.name, p.vers",
+        )
+        .bind(registry_id)
         .fetch_all(&self.pool)
         .await?)
     }

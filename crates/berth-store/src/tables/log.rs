@@ -274,6 +274,52 @@ impl MetaStore {
         node_hashes(&mut conn, registry_id, ids).await
     }
 
+    /// The stored hashes (hex, unchecked) of level `level` with indices in
+    /// `start..end`, in index order (what a full check of the tree reads, a range at a time).
+    pub async fn log_node_range(
+        &self,
+        registry_id: i64,
+        level: u8,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT idx, hash FROM log_nodes \
+             WHERE registry_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx",
+        )
+        .bind(registry_id)
+        .bind(i64::from(level))
+        .bind(start as i64)
+        .bind(end as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(idx, hash)| (idx as u64, hash))
+            .collect())
+    }
+
+    /// How many nodes a registry's tree keeps (a tree of `n` leaves keeps
+    /// `2n - popcount(n)`).
+    pub async fn log_node_count(&self, registry_id: i64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_nodes WHERE registry_id = $1")
+            .bind(registry_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// The number of records a registry's log holds (its size when the
+    /// indices have no gap).
+    pub async fn log_record_count(&self, registry_id: i64) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM log_records WHERE registry_id = $1")
+                .bind(registry_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n as u64)
+    }
+
     /// The record of a version (name folded, version without build
     /// metadata), if logged.
     pub async fn log_record(

@@ -1,5 +1,5 @@
 //! The checks and cleaning of stored data: `berth fsck` (metadata against
-//! blobs; exit status 1 on any finding), `berth gc` (unreferenced blobs),
+//! blobs and the transparency log; exit status 1 on any finding), `berth gc` (unreferenced blobs),
 //! `berth blobs list` and `berth blobs verify`.
 
 use anyhow::{bail, Context, Result};
@@ -15,7 +15,7 @@ pub async fn fsck(setup: Setup, json: bool) -> Result<()> {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_message("checking versions");
             let report = berth
-                .fsck(&|n| bar.set_message(plural(n, "version checked", "versions checked")))
+                .fsck(&|what, n| bar.set_message(format!("{what}: {n} checked")))
                 .await;
             bar.finish_and_clear();
             Ok(report?)
@@ -31,10 +31,12 @@ pub async fn fsck(setup: Setup, json: bool) -> Result<()> {
             println!("{f}");
         }
         println!(
-            "{}, {} read, {} stored: {}",
-            plural(report.versions as u64, "version", "versions"),
-            plural(report.blobs_checked as u64, "blob", "blobs"),
-            plural(report.blobs_stored as u64, "blob", "blobs"),
+            "{}, {} read, {} stored, {} and {} of the transparency log: {}",
+            plural(report.versions, "version", "versions"),
+            plural(report.blobs_checked, "blob", "blobs"),
+            plural(report.blobs_stored, "blob", "blobs"),
+            plural(report.log_records, "record", "records"),
+            plural(report.log_checkpoints, "checkpoint", "checkpoints"),
             plural(report.findings.len() as u64, "finding", "findings")
         );
     }
