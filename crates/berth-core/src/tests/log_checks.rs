@@ -303,3 +303,70 @@ async fn a_proxy_record_may_outlive_its_evicted_crate_but_not_disagree_with_it()
         report.findings
     );
 }
+
+#[tokio::test]
+async fn a_log_of_several_pages_is_checked_node_by_node() {
+    let t = TestBerth::new(&hosted("main")).await;
+    t.berth.ensure_log_key().unwrap();
+    // Records with no version rows would be findings in a hosted registry;
+    // only the tree's findings are looked at here.
+    let id = t.berth.registry("main").unwrap().id;
+    for i in 0..2_500u32 {
+        let name = format!("c{i}");
+        let sha = format!("{:064x}", i);
+        t.berth
+            .meta
+            .log_append(&berth_store::LogEntry {
+                registry_id: id,
+                registry: "main",
+                name: &name,
+                vers: "1.0.0",
+                sha256: &sha,
+                pubtime: "2027-01-15T08:00:00Z",
+            })
+            .await
+            .unwrap();
+        if i == 1_999 {
+            t.berth.log_checkpoint("main", None).await.unwrap();
+        }
+    }
+    t.berth.log_checkpoint("main", None).await.unwrap();
+    let tree = |r: &FsckReport| -> Vec<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.kind != "log_orphan_record")
+            .map(|f| f.to_string())
+            .collect()
+    };
+    let report = fsck(&t.berth).await;
+    assert_eq!(tree(&report), Vec::<String>::new());
+    assert_eq!((report.log_records, report.log_checkpoints), (2_500, 2));
+
+    // The node over leaves 0..2048 (two pages) changed; a leaf node gone.
+    let first_2048 = t.berth.meta.log_root_at(id, 2048).await.unwrap();
+    tamper(
+        &t,
+        &format!(
+            "UPDATE log_nodes SET hash = '{}' WHERE level = 11 AND idx = 0; \
+             DELETE FROM log_nodes WHERE level = 0 AND idx = 2100",
+            "00".repeat(32)
+        ),
+    )
+    .await;
+    let report = fsck(&t.berth).await;
+    assert_eq!(
+        tree(&report),
+        [
+            format!(
+                "log_node: registry main: the stored node at level 11, index 0 (leaves 0..2048) \
+                 is {}; its leaves give {}",
+                "00".repeat(32),
+                first_2048.to_hex()
+            ),
+            "log_leaf: main/c2100@1.0.0: log record #2100 has no stored leaf hash".to_string(),
+            "log_node: registry main: the tree keeps 4994 nodes; a tree of 2500 leaves has 4995 \
+             (nodes outside the tree were written, or some are missing)"
+                .to_string(),
+        ]
+    );
+}
