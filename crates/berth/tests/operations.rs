@@ -2,7 +2,8 @@
 //! binary: request ids that tie a user's error report to the server's log
 //! lines, start-up that fails at once when S3 credentials are missing,
 //! `config check`, `fsck` and `gc` on a deliberately broken store, and a
-//! backup taken during publishes, restored elsewhere byte for byte, and
+//! backup taken during publishes, restored elsewhere byte for byte, the
+//! transparency log checked by fsck and by restore, and
 //! cargo over built-in HTTPS with a certificate renewed while it runs.
 
 use std::net::TcpListener;
@@ -724,6 +725,155 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         );
         assert!(untouched(&fresh), "{what}: the target was written to");
     }
+}
+
+/// A copy of the backup `file` at `out` whose `tables/..-log_records-..`
+/// part has record `idx` claim another sha256, its manifest entry
+/// rewritten to match (as someone who rewrites a backup would).
+fn with_log_record_changed(file: &std::path::Path, out: &std::path::Path, idx: i64, sha256: &str) {
+    let mut archive = tar::Archive::new(std::fs::File::open(file).unwrap());
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        members.push((path, bytes));
+    }
+    let (_, manifest) = members.pop().unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let mut changed = 0;
+    for (path, bytes) in &mut members {
+        if !path.contains("-log_records-") {
+            continue;
+        }
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            let mut row: serde_json::Value = serde_json::from_str(line).unwrap();
+            // Columns: registry_id, idx, name, canon_name, vers, canon_vers, sha256, ...
+            if row[1] == idx {
+                row[6] = sha256.into();
+                changed += 1;
+            }
+            lines.push(format!("{row}\n"));
+        }
+        *bytes = lines.concat().into_bytes();
+        manifest["members"][path.as_str()] =
+            serde_json::json!({"sha256": sha256_hex(bytes), "size": bytes.len()});
+    }
+    assert_eq!(changed, 1, "record {idx} is in the backup once");
+    let mut tar = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    for (path, bytes) in members
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .chain([("berth-backup.json", manifest.as_slice())])
+    {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, bytes).unwrap();
+    }
+    tar.finish().unwrap();
+}
+
+/// The transparency log where data moves: fsck checks it, a restore
+/// verifies a backup's log (its checkpoints with the target's key when it
+/// has the source's) and refuses one whose records were rewritten, before
+/// it writes anything.
+#[test]
+fn fsck_and_restore_check_the_transparency_log() {
+    // The live log is edited with sqlite3: SQLite + files.
+    let server = Server::start_on(Stores::sqlite(), "");
+    let token = server.user_with_token("alice");
+    for name in ["first", "second", "third"] {
+        let krate = crate_file(name, "1.0.0", "pub fn f() {}\n");
+        assert_eq!(
+            publish_raw(&server.url, &token, name, "1.0.0", &krate),
+            Some(200)
+        );
+    }
+    assert_eq!(server.get("/r/main/log/checkpoint").status(), 200);
+    let (code, report) = fsck(&server);
+    assert_eq!(findings(&report), Vec::<String>::new());
+    assert_eq!(code, Some(0));
+    assert_eq!((report["log_records"].as_u64(), report["log_checkpoints"].as_u64()), (Some(3), Some(1)));
+    let out = server.berth(&["fsck"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 records and 1 checkpoint of the transparency log: 0 findings"),
+        "{text}"
+    );
+
+    // Restored where there is no key yet: the log is checked, the
+    // signatures are not, and the operator is told so.
+    let (dir, file) = backup_of(&server, "logged.backup");
+    let target = Stores::new();
+    let (ok, stdout, stderr) = restore(&target, &file);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("transparency log: 3 records and 1 checkpoint verified"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("note: the transparency log's checkpoints were not checked against a key"),
+        "{stderr}"
+    );
+    // Where the source's key is: checked against it, nothing to note.
+    let keyed = Stores::new();
+    std::fs::copy(
+        server.data_dir.join("transparency.key"),
+        keyed.data_dir.path().join("transparency.key"),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = restore(&keyed, &file);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("1 checkpoint verified") && !stderr.contains("note:"), "{stdout}{stderr}");
+
+    // A backup whose log record was rewritten (manifest and all) is
+    // refused, and nothing is written.
+    let tampered = dir.path().join("tampered.backup");
+    with_log_record_changed(&file, &tampered, 1, &"ab".repeat(32));
+    let fresh = Stores::new();
+    let (ok, _, stderr) = restore(&fresh, &tampered);
+    assert!(!ok, "a rewritten log restored");
+    assert!(
+        stderr.contains("holds a transparency log that does not verify, nothing was restored")
+            && stderr.contains("log_leaf: main/second@1.0.0: log record #1 (sha256 abab")
+            && stderr.contains("log_checkpoint_root: registry main: the checkpoint of size 3"),
+        "{stderr}"
+    );
+    assert!(untouched(&fresh), "the target was written to");
+
+    // The live log's record changed: fsck names it, and the checkpoint.
+    berth_testkit::run_ok(
+        Command::new("sqlite3")
+            .arg(server.data_dir.join("berth.db"))
+            .arg(format!("UPDATE log_records SET sha256 = '{}' WHERE idx = 2", "cd".repeat(32))),
+    );
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1));
+    let found = findings(&report);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found[0].starts_with("log_checkpoint_root - the checkpoint of size 3 "), "{found:#?}");
+    assert!(found[1].starts_with("log_checksum third log record #2 has sha256 cdcd"), "{found:#?}");
+    assert!(found[2].starts_with("log_leaf third log record #2 (sha256 cdcd"), "{found:#?}");
+    let leaf = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "log_leaf")
+        .unwrap();
+    assert_eq!((&leaf["registry"], &leaf["version"], &leaf["log_index"]), (&"main".into(), &"1.0.0".into(), &2.into()));
+    let out = server.berth(&["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("log_leaf: main/third@1.0.0: log record #2 ") && text.contains("3 findings"),
+        "{text}"
+    );
 }
 
 /// A backup of SQLite + files restores into PostgreSQL + S3 (run in the

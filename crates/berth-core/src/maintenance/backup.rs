@@ -15,8 +15,13 @@
 //! Restore checks that the target is empty, then reads the whole file and
 //! verifies all of it before it writes anything: every member once, against
 //! the manifest, every blob against its name, every row parsed, every
-//! table's parts and rows against the manifest; then it writes blobs, then
-//! tables in order. Tar header records are bounded (`tar_input`).
+//! table's parts and rows against the manifest; then the transparency log
+//! the backup holds is checked as `fsck` checks one (records, nodes,
+//! checkpoints; signatures with the target's keys, when it has one),
+//! from the log's tables loaded into a scratch SQLite database, so that a
+//! log of millions of records is never held in memory; then it writes
+//! blobs, then tables in order. Tar header records are bounded
+//! (`tar_input`).
 //! Proxy caches are not backed up (they refill from their upstreams), as
 //! with `migrate`.
 
@@ -70,7 +75,17 @@ pub struct Report {
     pub tables: Vec<(String, u64)>,
     pub blobs: u64,
     pub bytes: u64,
+    /// Restore: the transparency log's records and checkpoints verified.
+    pub log_records: u64,
+    pub log_checkpoints: u64,
+    /// Restore: what the operator should know (signatures not checked).
+    pub notes: Vec<String>,
 }
+
+/// Tables a backup's transparency log is checked from.
+const LOG_TABLES: [&str; 4] = ["registries", "log_records", "log_nodes", "log_checkpoints"];
+/// Findings a refused restore lists before it only counts.
+const FINDINGS_SHOWN: usize = 10;
 
 /// Progress: a phase name, done, total.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
@@ -481,6 +496,7 @@ pub async fn restore(
         }
     }
     progress("verifying", 0, 1);
+    let mut report = Report::default();
     let path = file.to_path_buf();
     let manifest = tokio::task::spawn_blocking(move || verify(&path))
         .await
@@ -492,10 +508,10 @@ pub async fn restore(
             ))
         })?;
     progress("verifying", 1, 1);
+    check_log(config, file, &manifest, &mut report, progress).await?;
     // Everything checked; now write, reading the file twice so that only
     // one member is in memory at a time: blobs first, then the rows that
     // refer to them, each member re-checked as it passes.
-    let mut report = Report::default();
     let mut members = read_members(file, |p| p.starts_with("blobs/"));
     while let Some((path, bytes)) = members.next(&manifest, file).await? {
         let digest = path.trim_start_matches("blobs/");
@@ -539,6 +555,118 @@ pub async fn restore(
     meta.reset_id_sequences().await?;
     meta.close().await;
     Ok(report)
+}
+
+/// Checks the transparency log a verified backup holds before anything is
+/// restored: its log tables are loaded into a scratch SQLite database
+/// (beside the target's data, removed after) and checked as `fsck` checks
+/// a log. Checkpoint signatures are checked with the target's keys when
+/// it has any; otherwise `report` says they were not.
+async fn check_log(
+    config: &Config,
+    file: &Path,
+    manifest: &Manifest,
+    report: &mut Report,
+    progress: Progress<'_>,
+) -> Result<(), ServiceError> {
+    use crate::maintenance::log_check::{check_logs, Verifiers};
+    use crate::transparency::keys;
+    let rows: u64 = manifest
+        .tables
+        .iter()
+        .filter(|t| LOG_TABLES[1..].contains(&t.name.as_str()))
+        .map(|t| t.rows)
+        .sum();
+    if rows == 0 {
+        return Ok(());
+    }
+    let signer = keys::read_key(config)?;
+    let retired = keys::retired_keys(config);
+    let keys = match (&signer, retired.is_empty()) {
+        (None, true) => {
+            report.notes.push(format!(
+                "the transparency log's checkpoints were not checked against a key: the target \
+                 has none yet ({}); copy the source's key there (or set [transparency] \
+                 key_file) before `berth serve` makes a new one, or clients that trust the old \
+                 key will refuse the new checkpoints",
+                keys::key_source(config)
+            ));
+            None
+        }
+        _ => Some(Verifiers::new(
+            signer.as_ref().map(|s| s.verifier()),
+            &retired,
+        )),
+    };
+    let base = if config.data_dir.is_dir() {
+        config.data_dir.clone()
+    } else {
+        std::env::temp_dir()
+    };
+    let scratch_dir = tempfile::Builder::new()
+        .prefix(".berth-restore-log-")
+        .tempdir_in(&base)
+        .map_err(|e| io_err("cannot make a scratch directory in", &base, e))?;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        scratch_dir.path().join("log.db").display()
+    );
+    let scratch = MetaStore::connect(&url, 1).await.map_err(|e| {
+        ServiceError::Unavailable(format!("cannot open a scratch database at {url}: {e}"))
+    })?;
+    let result = async {
+        let mut members = read_members(file, |p| {
+            table_of_part(p).is_some_and(|t| LOG_TABLES.contains(&t))
+        });
+        let mut loaded = 0;
+        while let Some((path, bytes)) = members.next(manifest, file).await? {
+            let Some(table) = table_of_part(&path) else {
+                continue;
+            };
+            let rows = parse_part(table, &bytes).map_err(ServiceError::BadRequest)?;
+            for chunk in rows.chunks(IMPORT_CHUNK) {
+                scratch.import_rows(table, chunk).await?;
+                loaded += chunk.len() as u64;
+                progress("loading the transparency log", loaded, rows_of(manifest));
+            }
+        }
+        members.finish(file).await?;
+        progress("checking the transparency log", 0, 1);
+        let (findings, checked) = check_logs(&scratch, keys.as_ref()).await?;
+        progress("checking the transparency log", 1, 1);
+        if !findings.is_empty() {
+            let mut lines: Vec<String> = findings
+                .iter()
+                .take(FINDINGS_SHOWN)
+                .map(|f| format!("  {f}"))
+                .collect();
+            if findings.len() > FINDINGS_SHOWN {
+                lines.push(format!("  and {} more", findings.len() - FINDINGS_SHOWN));
+            }
+            return Err(ServiceError::BadRequest(format!(
+                "the backup {} holds a transparency log that does not verify, nothing was \
+                 restored:\n{}",
+                file.display(),
+                lines.join("\n")
+            )));
+        }
+        report.log_records = checked.records;
+        report.log_checkpoints = checked.checkpoints;
+        Ok(())
+    }
+    .await;
+    scratch.close().await;
+    result
+}
+
+/// The rows of the tables a log check loads.
+fn rows_of(manifest: &Manifest) -> u64 {
+    manifest
+        .tables
+        .iter()
+        .filter(|t| LOG_TABLES.contains(&t.name.as_str()))
+        .map(|t| t.rows)
+        .sum()
 }
 
 /// Creates (or truncates) a file only its owner may read and write (0600,

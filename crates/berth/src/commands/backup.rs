@@ -1,6 +1,6 @@
 //! `berth backup` and `berth restore`: one consistent backup file of the
-//! registry, and its restore into empty stores, with phase progress and the
-//! per-table counts.
+//! registry, and its restore into empty stores (after its transparency log
+//! verified), with phase progress and the per-table counts.
 
 use std::path::Path;
 
@@ -24,7 +24,18 @@ pub async fn restore(config: &Config, file: &Path, force: bool) -> Result<()> {
     let report =
         berth_core::maintenance::backup::restore(config, file, force, &show_phase(&bar)).await;
     bar.finish_and_clear();
-    print_transfer(&report?);
+    let report = report?;
+    print_transfer(&report);
+    if report.log_records > 0 {
+        println!(
+            "transparency log: {} and {} verified",
+            plural(report.log_records, "record", "records"),
+            plural(report.log_checkpoints, "checkpoint", "checkpoints")
+        );
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     println!("restored {}", file.display());
     Ok(())
 }
