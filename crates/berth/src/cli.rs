@@ -392,12 +392,19 @@ pub enum MirrorCommand {
         out: PathBuf,
     },
     /// Load a bundle into a proxy registry (no network needed), verifying
-    /// every checksum first; importing it twice changes nothing.
+    /// every checksum first, and with --key every crate against the source
+    /// registry's signed transparency log; importing it twice changes
+    /// nothing.
     Import {
         /// The bundle file.
         file: PathBuf,
         #[arg(long)]
         registry: String,
+        /// A key the source's checkpoints are signed with (its
+        /// /r/NAME/log/key): the key text, or a file holding it
+        /// (repeatable). Without one, nothing is verified against a log.
+        #[arg(long = "key", value_name = "KEY|FILE")]
+        keys: Vec<String>,
     },
 }
 

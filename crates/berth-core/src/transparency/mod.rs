@@ -212,7 +212,7 @@ impl Berth {
         self.signed_head(reg).await
     }
 
-    async fn signed_head(&self, reg: &Registry) -> Result<Arc<SignedHead>, ServiceError> {
+    pub(crate) async fn signed_head(&self, reg: &Registry) -> Result<Arc<SignedHead>, ServiceError> {
         let tree = self.meta.log_tree(reg.id).await?;
         let cached = self
             .log
@@ -253,7 +253,7 @@ impl Berth {
         Ok(head)
     }
 
-    async fn proof(&self, reg: &Registry, plan: &ProofPlan) -> Result<Vec<String>, ServiceError> {
+    pub(crate) async fn proof(&self, reg: &Registry, plan: &ProofPlan) -> Result<Vec<String>, ServiceError> {
         let hashes = self.meta.log_nodes(reg.id, plan.nodes()).await?;
         let proof = plan.assemble(&hashes).map_err(proof_failed)?;
         Ok(proof.iter().map(Hash::to_base64).collect())

@@ -1,6 +1,8 @@
 //! `berth mirror`: fill a proxy registry ahead of time from lockfiles or a
-//! crate list, export what was filled as one bundle file, import a bundle
-//! (on an air-gapped Berth); the per-crate report and its exit status.
+//! crate list, export what was filled as one bundle file (with the
+//! transparency log's checkpoint and proofs), import a bundle (on an
+//! air-gapped Berth, verified with `--key`); the per-crate report and its
+//! exit status.
 
 use anyhow::{bail, Context, Result};
 use berth_core::maintenance::mirror::{self, FillOutcome, FillReport};
@@ -29,24 +31,53 @@ pub async fn run(setup: Setup, command: MirrorCommand) -> Result<()> {
             MirrorCommand::Export { select, out } => {
                 let (versions, unresolved) = mirror_versions(berth, &select).await?;
                 let bar = progress_bar(versions.len(), "exporting");
-                let mut report = berth
+                let (mut report, log) = berth
                     .mirror_export(&select.registry, &versions, &out, &|_, _| bar.inc(1))
                     .await?;
                 bar.finish_and_clear();
                 println!("wrote {}", out.display());
+                match (&log.checkpoint, &log.warning) {
+                    (Some((size, origin)), _) => println!(
+                        "with the signed checkpoint of {origin} (size {size}) and {}",
+                        plural(log.proofs as u64, "inclusion proof", "inclusion proofs")
+                    ),
+                    (None, Some(warning)) => eprintln!("warning: {warning}"),
+                    (None, None) => {}
+                }
                 report.items.extend(unresolved.items);
                 print_fill(&report, &select.registry)
             }
-            MirrorCommand::Import { file, registry } => {
+            MirrorCommand::Import {
+                file,
+                registry,
+                keys,
+            } => {
+                let keys = keys
+                    .iter()
+                    .map(|k| verifier_key(k))
+                    .collect::<Result<Vec<_>>>()?;
                 let spinner = indicatif::ProgressBar::new_spinner().with_style(
                     indicatif::ProgressStyle::with_template("{msg:>12} {spinner} ({elapsed})")
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                 );
                 spinner.set_message(format!("verifying and importing {}", file.display()));
                 spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-                let report = berth.mirror_import(&registry, &file).await;
+                let report = berth.mirror_import(&registry, &file, &keys).await;
                 spinner.finish_and_clear();
                 let report = report?;
+                match &report.verified {
+                    Some(v) => println!(
+                        "verified {} against the checkpoint of {} (size {}) signed by {}",
+                        plural(v.crates as u64, "crate", "crates"),
+                        v.origin,
+                        v.size,
+                        v.key
+                    ),
+                    None => eprintln!(
+                        "warning: nothing was verified against a transparency log (give --key \
+                         with the source registry's key to check every crate against it)"
+                    ),
+                }
                 println!(
                     "index files: {} written, {} unchanged; crates: {} written, {} already present \
                      ({} blocked by the registry's policy for now)",
@@ -60,6 +91,22 @@ pub async fn run(setup: Setup, command: MirrorCommand) -> Result<()> {
             }
         })
         .await
+}
+
+/// A `--key`: the verifier key's text, or a file holding it.
+fn verifier_key(given: &str) -> Result<berth_log::VerifierKey> {
+    let path = std::path::Path::new(given);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).with_context(|| format!("reading the key file {given}"))?
+    } else {
+        given.to_string()
+    };
+    berth_log::VerifierKey::parse(text.trim()).with_context(|| {
+        format!(
+            "--key `{given}` is neither a verifier key (NAME+HASH+BASE64, as /r/NAME/log/key \
+             serves) nor a file holding one"
+        )
+    })
 }
 
 /// The versions a mirror command asks for.
