@@ -76,7 +76,7 @@ fn short(root: &Hash) -> String {
 /// The proofs that show `received` and `stored` to be one log, or the
 /// fork that shows they are not without any proof; `None` when nothing
 /// was received.
-pub fn plan(received: &[Seen], stored: Option<&Seen>) -> Result<Option<Plan>, Fork> {
+pub fn plan(received: &[Seen], stored: Option<&Seen>) -> Result<Option<Plan>, Box<Fork>> {
     let mut by_size: Vec<&Seen> = Vec::new();
     for seen in received {
         match by_size
@@ -123,11 +123,11 @@ pub fn plan(received: &[Seen], stored: Option<&Seen>) -> Result<Option<Plan>, Fo
     }))
 }
 
-fn same_size(old: &Seen, new: &Seen) -> Result<(), Fork> {
+fn same_size(old: &Seen, new: &Seen) -> Result<(), Box<Fork>> {
     if old.checkpoint.root == new.checkpoint.root {
         return Ok(());
     }
-    Err(Fork {
+    Err(Box::new(Fork {
         old: old.clone(),
         new: new.clone(),
         why: format!(
@@ -136,7 +136,7 @@ fn same_size(old: &Seen, new: &Seen) -> Result<(), Fork> {
             short(&old.checkpoint.root),
             short(&new.checkpoint.root)
         ),
-    })
+    }))
 }
 
 /// Where [`execute`] gets proofs and the log's current checkpoint.
@@ -324,7 +324,7 @@ mod tests {
         match plan(received, stored) {
             Ok(Some(p)) => execute(p, stored, served, "main", &[signer().verifier()], ORIGIN).await,
             Ok(None) => panic!("nothing received"),
-            Err(fork) => Outcome::Fork(fork),
+            Err(fork) => Outcome::Fork(*fork),
         }
     }
 
@@ -406,7 +406,7 @@ mod tests {
         // old tree of 4, the new tree of 9 does not extend it.
         let (tree, new9) = rewritten(9, 2);
         let served = Served { tree };
-        let out = run(&[new9.clone()], Some(&seen(4)), &served).await;
+        let out = run(std::slice::from_ref(&new9), Some(&seen(4)), &served).await;
         let Outcome::Fork(fork) = out else {
             panic!("{out:?}")
         };

@@ -306,7 +306,7 @@ impl LogCheck<'_> {
                 .await
             }
             Ok(None) => return None,
-            Err(fork) => Outcome::Fork(fork),
+            Err(fork) => Outcome::Fork(*fork),
         };
         match outcome {
             Outcome::Consistent {

@@ -164,7 +164,7 @@ impl LogReport {
         let against = match &self.previous {
             None => "first seen by this client".to_string(),
             Some(p) if p.size == self.latest.size => {
-                format!("the same as the stored checkpoint")
+                "the same as the stored checkpoint".to_string()
             }
             Some(p) if p.size > self.latest.size => {
                 format!("a prefix of the stored checkpoint of size {}", p.size)
