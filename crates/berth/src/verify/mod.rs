@@ -24,6 +24,8 @@ mod keys;
 mod lockfile;
 mod report;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
