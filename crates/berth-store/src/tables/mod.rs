@@ -29,6 +29,8 @@ pub(crate) mod fsck;
 mod index;
 mod listing;
 pub(crate) mod log;
+#[cfg(test)]
+mod log_tests;
 mod owners;
 mod policy;
 pub(crate) mod proxy;
