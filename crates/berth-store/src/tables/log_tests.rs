@@ -201,3 +201,72 @@ test_db::on_both_backends!(
     concurrent_publishes_on_postgres,
     concurrent_publishes_leave_one_line
 );
+
+/// A bulk load logs its versions as publishes would, appended after what
+/// publishes logged: the stored nodes agree with the records.
+async fn bulk_loads_are_logged(store: &MetaStore) {
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let user = store.create_user("alice", None, None, true).await.unwrap();
+    store
+        .publish(&version_of(reg, "early", "0.1.0"), &actor_of(&user), "main")
+        .await
+        .unwrap();
+    let crates: Vec<crate::BulkCrate> = (0..7)
+        .map(|c| crate::BulkCrate {
+            name: format!("bulk-{c}"),
+            description: None,
+            versions: (0..=c)
+                .map(|v| crate::BulkVersion {
+                    vers: format!("0.{v}.0"),
+                    index_line: format!(
+                        r#"{{"name":"bulk-{c}","vers":"0.{v}.0","deps":[],"cksum":"{:064x}","features":{{}},"yanked":false,"pubtime":"2026-01-0{}T00:00:00Z"}}"#,
+                        c * 10 + v,
+                        v + 1
+                    ),
+                    cksum: format!("{:064x}", c * 10 + v),
+                    size: 1,
+                    yanked: false,
+                    created_at: (c * 10 + v) as i64,
+                    downloads: 0,
+                })
+                .collect(),
+        })
+        .collect();
+    assert_eq!(store.bulk_load(reg, user.id, &crates).await.unwrap(), 28);
+    let memory = memory_tree(store, reg, "main").await;
+    assert_eq!(memory.size(), 29);
+    assert_eq!(store.log_tree(reg).await.unwrap().root, memory.root());
+    let row = store
+        .log_record(reg, "bulk-6", "0.2.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.sha256, row.pubtime),
+        (format!("{:064x}", 62), "2026-01-03T00:00:00Z".to_string())
+    );
+    for size in [2, 13, 29] {
+        let plan = merkle::inclusion_plan(1, size).unwrap();
+        let proof = plan
+            .assemble(&store.log_nodes(reg, plan.nodes()).await.unwrap())
+            .unwrap();
+        let root = store.log_root_at(reg, size).await.unwrap();
+        verify_inclusion(
+            1,
+            size,
+            &memory.node(merkle::NodeId::leaf(1)).unwrap(),
+            &proof,
+            &root,
+        )
+        .unwrap();
+    }
+}
+
+test_db::on_both_backends!(
+    bulk_loads_are_logged_on_sqlite,
+    bulk_loads_are_logged_on_postgres,
+    bulk_loads_are_logged
+);
