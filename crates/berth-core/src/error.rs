@@ -93,6 +93,13 @@ impl From<StoreError> for ServiceError {
                  add another user owner first"
                     .into(),
             ),
+            StoreError::LogConflict {
+                name, vers, logged, ..
+            } => ServiceError::Conflict(format!(
+                "crate version `{name}@{vers}` was uploaded before, with sha256 {logged}, and this \
+                 registry's transparency log keeps it: a version's bytes never change, so publish \
+                 a new version instead"
+            )),
             StoreError::Database(sqlx_err) => match &sqlx_err {
                 berth_store_sqlx::Error::PoolTimedOut
                 | berth_store_sqlx::Error::Io(_)

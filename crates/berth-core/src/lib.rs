@@ -29,6 +29,7 @@ mod tests;
 mod text;
 mod throttle;
 pub mod tokens;
+pub mod transparency;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -85,6 +86,8 @@ pub struct Berth {
     pub(crate) clock: Clock,
     /// The advisory set and policy lists in force, and filtered index files.
     pub(crate) supply: supply::SupplyState,
+    /// The transparency log's signing key and signed checkpoints.
+    pub(crate) log: transparency::LogState,
 }
 
 impl Registry {
@@ -185,6 +188,15 @@ impl Berth {
                 },
             );
         }
+        // Versions stored before the transparency log existed are logged
+        // once, in publish order.
+        let logged = meta.log_backfill().await?;
+        if logged > 0 {
+            tracing::info!(
+                records = logged,
+                "logged the versions stored before the transparency log existed"
+            );
+        }
         // A virtual registry serves its members' files under their policies.
         let policed_members: Vec<String> = registries
             .values()
@@ -210,6 +222,10 @@ impl Berth {
             download_cache: crates::downloads::DownloadCache::new(config.limits.blob_cache_bytes),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             supply: supply::SupplyState::new(config.limits.index_cache_bytes / 4),
+            log: transparency::LogState::new(
+                transparency::keys::read_key(&config)?,
+                transparency::keys::retired_keys(&config),
+            ),
             config,
             clock,
         };

@@ -14,6 +14,7 @@ mod guard;
 mod index;
 mod mgmt;
 mod ops;
+mod transparency;
 mod transport;
 mod ui;
 
@@ -239,6 +240,24 @@ pub fn router(state: AppState) -> Router {
             ),
         ),
         ("/r/{registry}/me", get(ops::me)),
+        ("/r/{registry}/log/key", deadline(get(transparency::key))),
+        ("/r/{registry}/log/keys", deadline(get(transparency::keys))),
+        (
+            "/r/{registry}/log/checkpoint",
+            deadline(get(transparency::checkpoint)),
+        ),
+        (
+            "/r/{registry}/log/lookup/{name}/{version}",
+            deadline(get(transparency::lookup)),
+        ),
+        (
+            "/r/{registry}/log/consistency",
+            deadline(get(transparency::consistency)),
+        ),
+        (
+            "/r/{registry}/log/records",
+            deadline(get(transparency::records)),
+        ),
         (
             "/api/v1/registries/{registry}/crates/{name}",
             deadline(get(mgmt::crate_detail)),

@@ -188,6 +188,9 @@ string_enum! {
         PolicyApprove = "policy.approve",
         /// A crate was taken off a registry's approved list.
         PolicyUnapprove = "policy.unapprove",
+        /// A proxy's upstream offered other bytes for a version this
+        /// registry logged (refused).
+        LogUpstreamChanged = "log.upstream_changed",
     }
 }
 

@@ -53,6 +53,18 @@ pub enum StoreError {
     BlobConfig(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The transparency log holds another checksum for this version: a
+    /// version's bytes never change.
+    #[error(
+        "version `{vers}` of crate `{name}` is logged with sha256 {logged}, not {offered}: \
+         a version's bytes never change"
+    )]
+    LogConflict {
+        name: String,
+        vers: String,
+        logged: String,
+        offered: String,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -32,6 +32,7 @@ pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
 pub use tables::fsck::{DanglingRef, FsckVersion};
+pub use tables::log::{canon_vers, pubtime_of, Appended, LogEntry, LogTree};
 pub use tables::proxy::{
     EvictedCrate, ProxyCrateRow, ProxyIndexRow, ProxyIndexWrite, StoredRegistry,
 };

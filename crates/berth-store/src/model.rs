@@ -482,3 +482,31 @@ pub struct PolicyListRows {
     pub exceptions: Vec<PolicyExceptionRow>,
     pub approvals: Vec<PolicyApprovalRow>,
 }
+
+/// One version's record in a registry's transparency log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogRecordRow {
+    pub registry_id: i64,
+    /// The leaf's index in the registry's tree.
+    pub idx: i64,
+    /// The name as logged (as published, or as the upstream spelled it).
+    pub name: String,
+    pub canon_name: String,
+    pub vers: String,
+    pub canon_vers: String,
+    pub sha256: String,
+    pub pubtime: String,
+    pub logged_at: i64,
+}
+
+/// A checkpoint the server signed and handed out.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogCheckpointRow {
+    pub registry_id: i64,
+    pub size: i64,
+    /// The root, lowercase hex.
+    pub root: String,
+    /// The signed note as served.
+    pub note: String,
+    pub signed_at: i64,
+}

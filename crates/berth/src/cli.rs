@@ -89,6 +89,9 @@ pub enum Command {
     /// anywhere (CI, a laptop): it speaks HTTP, opens no data dir. Exits 1
     /// on any failure.
     Verify(VerifyArgs),
+    /// The transparency log's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -174,6 +177,24 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         action: Option<ConfigCommand>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new key that signs the transparency log's checkpoints: its
+    /// secret goes to a new file (mode 0600; never overwritten), its public
+    /// half (what `berth verify --key` takes) is printed. Give every node
+    /// the file ([transparency] key_file, or its text in
+    /// BERTH_TRANSPARENCY_KEY).
+    Generate {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The key's name (no spaces, no `+`) [default: berth-HOST of the
+        /// public URL].
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -656,6 +677,7 @@ impl Command {
             | Command::Verify(_)
             | Command::Registry(_)
             | Command::Advisories(AdvisoriesCommand::Import { .. })
+            | Command::Keys(_)
             | Command::Mirror(_)
             | Command::Migrate { .. }
             | Command::Restore { .. } => false,

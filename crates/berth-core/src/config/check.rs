@@ -105,6 +105,8 @@ pub(crate) mod tests {
         c.advisories.source = Some(crate::config::AdvisorySource::Path(
             "/srv/advisory-db".into(),
         ));
+        c.transparency.key_file = Some("/etc/berth/transparency.key".into());
+        c.transparency.key = Some("PRIVATE+KEY+...".into());
         // A struct literal: a new field fails to compile here until it is
         // given a value, and then the example must show it.
         let mut proxy = RegistryConfig::new(

@@ -18,6 +18,7 @@ use crate::config::server::{
 };
 use crate::config::storage::{DatabaseConfig, StorageConfig};
 use crate::config::tls::TlsConfig;
+use crate::config::transparency::TransparencyConfig;
 use crate::config::values::write_networks;
 
 /// Every setting, with defaults that give a working single-node server.
@@ -63,6 +64,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub tls: TlsConfig,
     pub advisories: AdvisoriesConfig,
+    pub transparency: TransparencyConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -122,6 +124,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             tls: TlsConfig::default(),
             advisories: AdvisoriesConfig::default(),
+            transparency: TransparencyConfig::default(),
             registries: Vec::new(),
         }
     }

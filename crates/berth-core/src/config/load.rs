@@ -72,6 +72,9 @@ pub const ENV_KEYS: &[&str] = &[
     "tls.reload_secs",
     "advisories.source",
     "advisories.refresh_secs",
+    "transparency.key_file",
+    "transparency.key",
+    "transparency.retired_keys",
     "registries",
 ];
 
@@ -239,6 +242,7 @@ impl Config {
         self.limits.check(&self.database)?;
         self.tls.check()?;
         self.advisories.check()?;
+        self.transparency.check()?;
         check_workers(self.workers)
     }
 }
@@ -285,6 +289,8 @@ mod tests {
         config.storage.access_key_id = Some(String::new());
         config.storage.secret_access_key = Some(String::new());
         config.advisories.source = Some(crate::config::AdvisorySource::Path("/db".into()));
+        config.transparency.key = Some(String::new());
+        config.transparency.key_file = Some("/k".into());
         let value = toml::Value::try_from(config).unwrap();
         let mut keys = std::collections::BTreeSet::new();
         crate::config::check::tests::keys("", &value, &mut keys);

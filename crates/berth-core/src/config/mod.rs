@@ -13,7 +13,7 @@
 //!
 //! One file per concern: [`Config`] itself (`file.rs`), the keys about how
 //! the server is reached (`server.rs`), its sections (`storage.rs`,
-//! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`), the `[[registries]]`
+//! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`, `transparency.rs`), the `[[registries]]`
 //! entries (`registry.rs`, read and written by `registry_entry.rs`), where it
 //! is loaded from and how it is finished (`load.rs`), `berth config check`
 //! (`check.rs`), and the words they all share (`values.rs`).
@@ -31,6 +31,7 @@ mod storage;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod transparency;
 pub(crate) mod values;
 
 pub use advisories::{AdvisoriesConfig, AdvisorySource};
@@ -42,4 +43,5 @@ pub use registry::{reach_lists, RegistryConfig, RegistryKind};
 pub use server::{parse_listen, ForwardedHeader};
 pub use storage::{DatabaseConfig, StorageConfig};
 pub use tls::{TlsConfig, TlsFiles};
+pub use transparency::{RetiredKey, TransparencyConfig};
 pub use values::ConfigError;

@@ -466,7 +466,7 @@ impl Berth {
                 self.blobs.put(&cksum, bytes).await?;
             }
             self.meta
-                .proxy_crate_put(reg.id, &name, &vers, &cksum, size, now)
+                .proxy_crate_put(reg.id, &reg.name, &name, &vers, &cksum, size, now)
                 .await?;
             report.crates_written += 1;
         }

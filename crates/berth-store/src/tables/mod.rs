@@ -28,6 +28,9 @@ mod downloads;
 pub(crate) mod fsck;
 mod index;
 mod listing;
+pub(crate) mod log;
+#[cfg(test)]
+mod log_tests;
 mod owners;
 mod policy;
 pub(crate) mod proxy;

@@ -16,6 +16,10 @@ use crate::domain::{AuditAction, RegistryKind};
 use crate::model::AuditEntry;
 use crate::StoreError;
 
+const PROXY_CRATE_INSERT: &str =
+    "INSERT INTO proxy_crates (registry_id, name, vers, cksum, size, fetched_at, last_used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (registry_id, name, vers) DO NOTHING";
+
 /// A cached upstream index file.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProxyIndexRow {
@@ -330,30 +334,49 @@ impl MetaStore {
         Ok(found.is_some())
     }
 
-    /// Records a verified `.crate` whose blob is stored. A second record of
-    /// the same version changes nothing.
+    /// Records a verified `.crate` whose blob is stored (a second record of
+    /// the same version changes nothing), and logs it in the proxy's
+    /// transparency log when first seen, in one transaction. `name` is the
+    /// upstream's spelling (stored lowercase). A
+    /// version logged before with another checksum is refused
+    /// ([`StoreError::LogConflict`]) and nothing is recorded: the upstream
+    /// changed a published version's bytes.
+    #[allow(clippy::too_many_arguments)]
     pub async fn proxy_crate_put(
         &self,
         registry_id: i64,
+        registry: &str,
         name: &str,
         vers: &str,
         cksum: &str,
         size: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.write_one(
-            sqlx::query(
-                "INSERT INTO proxy_crates (registry_id, name, vers, cksum, size, fetched_at, last_used_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (registry_id, name, vers) DO NOTHING",
-            )
+        let mut w = self.begin_write().await?;
+        let pubtime = crate::tables::log::pubtime_of(now);
+        crate::tables::log::append_record(
+            &mut w.tx,
+            &crate::tables::log::LogEntry {
+                registry_id,
+                registry,
+                name,
+                vers,
+                sha256: cksum,
+                pubtime: &pubtime,
+            },
+        )
+        .await?;
+        sqlx::query(PROXY_CRATE_INSERT)
             .bind(registry_id)
-            .bind(name)
+            .bind(name.to_ascii_lowercase())
             .bind(vers)
             .bind(cksum)
             .bind(size)
-            .bind(now),
-        )
-        .await
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
     }
 
     /// Marks a cached `.crate` as used now (for least-recently-used

@@ -2,6 +2,7 @@
 //!
 //! Each runs in one write transaction that holds the crate's row, checks
 //! ownership at the moment of the change, writes the version and its dependency rows,
+//! appends the version's transparency-log record,
 //! bumps the crate's revision and appends the audit row, so either all of it happens
 //! or none does. This file composes the table helpers; it writes no SQL of
 //! its own, and never touches blobs (the blob is stored before a publish
@@ -15,6 +16,7 @@ use crate::error::OrTaken;
 use crate::model::{Actor, AuditEntry, NewVersion, PublishOutcome};
 use crate::tables::crates::{bump_revision, crate_by_name, insert_crate};
 use crate::tables::dependencies::insert_dependencies;
+use crate::tables::log::{append_record, pubtime_of, LogEntry};
 use crate::tables::owners::add_owner;
 use crate::tables::roles::Holder;
 use crate::tables::teams::is_owner;
@@ -112,6 +114,21 @@ impl MetaStore {
             StoreError::Corrupt(format!("index line of {}@{}: {e}", v.name, v.vers))
         })?;
         insert_dependencies(&mut w.tx, version_id, v.registry_id, &entry).await?;
+        // The version enters the transparency log in the transaction that
+        // makes it exist.
+        let pubtime = entry.pubtime.clone().unwrap_or_else(|| pubtime_of(now));
+        append_record(
+            &mut w.tx,
+            &LogEntry {
+                registry_id: v.registry_id,
+                registry,
+                name: &v.name,
+                vers: &v.vers,
+                sha256: &v.cksum,
+                pubtime: &pubtime,
+            },
+        )
+        .await?;
         let max_version = max_version(&mut w.tx, crate_id).await?;
         // The description shown for a crate is that of its newest version.
         let is_max = max_version.as_deref() == Some(v.vers.as_str());

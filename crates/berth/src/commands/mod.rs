@@ -7,6 +7,7 @@ mod backup;
 mod blobs;
 pub mod config;
 pub mod docs;
+mod keys;
 mod migrate;
 mod mirror;
 mod registry;
@@ -32,6 +33,7 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::Completions { .. } | Command::Man | Command::Verify(_) => Ok(()),
         Command::User(command) => user::run(setup, command).await,
         Command::Token(command) => token::run(setup, command).await,
+        Command::Keys(command) => keys::run(&setup.config, command),
         Command::Role(command) => role::run(setup, command).await,
         Command::Team(command) => team::run(setup, command).await,
         Command::Registry(command) => registry::registry(setup, command).await,

@@ -1,6 +1,7 @@
 //! `berth serve`: the SQLite lock of the serving process, the listener, the
 //! checks before the start (TLS files, stored registry settings), the
-//! record of the configuration file in the data dir, the start message
+//! record of the configuration file in the data dir, the transparency
+//! log's signing key (made on the first start), the start message
 //! (how to point cargo at the server, with commands that work as printed),
 //! and the graceful stop on Ctrl-C or SIGTERM.
 
@@ -51,6 +52,18 @@ pub async fn run(setup: Setup) -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("recording the start in the audit log: {e}"))?;
             record_config(&berth.config.data_dir, config_file.as_deref())?;
+            let (key, source, made) = berth.ensure_log_key()?;
+            if made {
+                tracing::info!(key = %key, file = %source, "made the transparency log's signing key");
+                if !berth.config.database.url.starts_with("sqlite:") {
+                    tracing::warn!(
+                        file = %source,
+                        "this node made its own transparency key; every node of one database \
+                         must sign with the same key: copy this file to the others and set \
+                         [transparency] key_file (or BERTH_TRANSPARENCY_KEY)"
+                    );
+                }
+            }
             let berth_cli = cli_prefix(&berth.config, config_file.as_deref(), data_dir_given);
             let announce = {
                 let berth = berth.clone();
@@ -141,6 +154,16 @@ fn announce(berth: &Berth, scheme: &str, addr: SocketAddr, berth_cli: &str) {
     println!("Point cargo at it with these lines in .cargo/config.toml:\n");
     for reg in berth.registries() {
         println!("{}", berth.cargo_config_snippet(reg));
+    }
+    let logged = berth.registries().find(|r| r.traits().holds_publishes);
+    if let (Some(key), Some(reg)) = (berth.log_verifier(), logged) {
+        println!(
+            "Every version is logged in a transparency log signed by this key (also at \
+             {url}/r/{name}/log/key); check a lockfile against it with:\n\n  \
+             berth verify --index sparse+{url}/r/{name}/index/ --key {key} Cargo.lock\n",
+            url = berth.config.public_url,
+            name = reg.name
+        );
     }
     if let Some(reg) = berth.registries().find(|r| r.traits().holds_publishes) {
         let name = &reg.name;

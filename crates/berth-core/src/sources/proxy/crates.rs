@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 
 use berth_protocol::LineSummary;
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, StoreError};
 use bytes::Bytes;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
@@ -75,6 +76,13 @@ impl Proxy {
         let Some(line) = found else {
             return Ok(None);
         };
+        // First seen wins: an upstream that now gives other bytes for a
+        // version this proxy logged is refused before they are fetched.
+        if let Some(logged) = berth.meta.log_record(reg.id, &line.name, vers).await? {
+            if logged.sha256 != line.cksum {
+                return Err(self.refuse_changed(berth, reg, &line, logged.sha256).await);
+            }
+        }
         let _flight = self.crate_flights.lock(&line.cksum).await;
         if let Some(row) = berth.meta.proxy_crate_get(reg.id, &lname, vers).await? {
             count("berth_proxy_crate_hits_total", &reg.name);
@@ -99,23 +107,69 @@ impl Proxy {
             Some(size) => size,
             None => self.fetch_crate(berth, reg, &line).await?,
         };
-        berth
+        let put = berth
             .meta
             .proxy_crate_put(
                 reg.id,
-                &lname,
+                &reg.name,
+                &line.name,
                 vers,
                 &line.cksum,
                 size as i64,
                 berth.clock.now_unix(),
             )
-            .await?;
+            .await;
+        match put {
+            Err(StoreError::LogConflict { logged, .. }) => {
+                return Err(self.refuse_changed(berth, reg, &line, logged).await)
+            }
+            other => other?,
+        }
         self.enforce_budget(berth, reg).await;
         Ok(Some(BlobRef {
             cksum: line.cksum,
             size,
             counted: None,
         }))
+    }
+
+    /// Reports an upstream that changed a logged version's bytes (metric,
+    /// error log, audit row) and gives the refusal cargo shows.
+    async fn refuse_changed(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        line: &LineSummary,
+        logged: String,
+    ) -> ServiceError {
+        count("berth_log_upstream_changed_total", &reg.name);
+        tracing::error!(
+            registry = %reg.name, krate = %line.name, version = %line.vers,
+            logged = %logged, offered = %line.cksum,
+            "the upstream changed the bytes of a logged version; refused"
+        );
+        berth
+            .audit_refusal(&AuditEntry {
+                registry: Some(reg.name.clone()),
+                crate_name: Some(line.name.clone()),
+                version: Some(line.vers.clone()),
+                detail: Some(format!(
+                    "logged sha256={logged} upstream sha256={}",
+                    line.cksum
+                )),
+                ..AuditEntry::new(AuditAction::LogUpstreamChanged, AuditOutcome::Denied)
+            })
+            .await;
+        UpstreamError::CrateFile {
+            registry: reg.name.clone(),
+            name: line.name.clone(),
+            vers: line.vers.clone(),
+            why: Box::new(UpstreamError::Changed {
+                logged,
+                offered: line.cksum.clone(),
+            }),
+        }
+        .into()
     }
 
     /// Remembers where a cached crate is, when nothing is ever evicted.

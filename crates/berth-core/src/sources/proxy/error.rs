@@ -115,6 +115,14 @@ pub(crate) enum UpstreamError {
          not cached"
     )]
     Mismatch { expected: String },
+    /// The upstream now gives another checksum for a version this registry
+    /// logged when it first stored it.
+    #[error(
+        "the upstream now gives sha256 {offered} for this version, but this registry logged \
+         sha256 {logged} when it first stored it: a published version's bytes never change, so \
+         the new bytes are refused (see the registry's transparency log)"
+    )]
+    Changed { logged: String, offered: String },
     /// A `config.json` that is not text.
     #[error("{0}")]
     ConfigNotUtf8(#[source] std::string::FromUtf8Error),
