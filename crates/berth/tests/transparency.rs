@@ -206,8 +206,23 @@ fn a_lockfile_verifies_and_the_client_follows_the_log() {
     let served = server.get("/r/main/log/checkpoint").text().unwrap();
     assert_eq!(std::fs::read_to_string(&file).unwrap(), served);
 
-    // The .crate file cargo packaged and published.
+    // The .crate file `cargo package` makes (the bytes cargo published).
+    cargo.ok(
+        &top,
+        &[
+            "package",
+            "--registry",
+            "main",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
     let krate = cargo.target.join("package/top-1.0.0.crate");
+    let published = server
+        .get("/r/main/api/v1/crates/top/1.0.0/download")
+        .bytes()
+        .unwrap();
+    assert_eq!(std::fs::read(&krate).unwrap(), published.as_ref());
     let out = v.ok(&server, &key, &krate, &[]);
     assert!(out.starts_with("ok   top 1.0.0  log #1\n"), "{out}");
     // The same name and version, other bytes: the log says otherwise.
@@ -398,4 +413,80 @@ fn four_hundred_packages_verify_in_one_quick_run() {
     let dir = v.home.path().join(".config/berth/verify");
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 1, "{}", dir.display());
+}
+
+/// A checkpoint of `main`'s log that the server never made, signed with
+/// its key (what a server that rewrote or rolled back its log would
+/// sign), stored as this client's.
+fn forge_stored(server: &Server, v: &Verifier, size: u64) -> String {
+    let key = std::fs::read_to_string(server.data_dir.join("transparency.key")).unwrap();
+    let signer = SignerKey::parse(key.trim()).unwrap();
+    let note = Checkpoint {
+        origin: origin(server),
+        size,
+        root: berth_log::leaf_hash(b"another history"),
+    }
+    .sign(&signer)
+    .unwrap();
+    let (file, _) = v.stored();
+    std::fs::write(&file, &note).unwrap();
+    note
+}
+
+#[test]
+fn a_log_that_does_not_extend_the_stored_checkpoint_is_a_fork_or_a_shrink() {
+    let server = Server::start();
+    let cargo = Cargo::for_new_user(&server, "alice");
+    cargo.published("base", "1.0.0");
+    cargo.published("other", "1.0.0");
+    let app = project(&cargo, "app", &[("base", "1"), ("other", "1")]);
+    let lock = app.join("Cargo.lock");
+    let key = server_key(&server);
+    let v = Verifier::new();
+    v.ok(&server, &key, &lock, &[]);
+    let (file, stored) = v.stored();
+    assert_eq!(stored.size, 2);
+
+    // The client had seen a tree of 1 the log's tree of 2 does not extend:
+    // the log was rewritten. Said loudly, the old checkpoint kept.
+    let forged = forge_stored(&server, &v, 1);
+    let out = v.fails(&server, &key, &lock, &[]);
+    let fork = out
+        .lines()
+        .find(|l| l.starts_with("FORK: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        fork.contains(&format!(
+            "FORK: the log {} was rewritten (or different clients are shown different logs): \
+             the checkpoint of size 1 (root ",
+            origin(&server)
+        )) && fork.contains("is not a prefix of the checkpoint of size 2")
+            && fork.contains(&format!("is kept in {}", file.display())),
+        "{fork}"
+    );
+    assert!(
+        out.contains("\n2 verified, 0 failed, 1 skipped; 1 log NOT consistent\n"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), forged);
+    // With --json the alarm is on stderr too.
+    let r = v.verify(&server, &key, &lock, &["--json"]);
+    assert!(!r.ok);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["checkpoints"][0]["status"], "fork");
+    let evidence = report["checkpoints"][0]["evidence"].as_str().unwrap();
+    assert!(std::fs::read_to_string(evidence).unwrap().contains(&forged));
+    assert!(r.stderr.starts_with("FORK: the log"), "{}", r.stderr);
+
+    // The client had seen a tree of 50; the log has 2: it shrank.
+    forge_stored(&server, &v, 50);
+    let out = v.fails(&server, &key, &lock, &[]);
+    assert!(
+        out.contains(&format!(
+            "\nSHRINK: the log {} has 2 entries now, fewer than the checkpoint of size 50",
+            origin(&server)
+        )),
+        "{out}"
+    );
+    assert_eq!(v.stored().1.size, 50);
 }

@@ -151,15 +151,12 @@ fn plural_logs(n: usize) -> String {
 
 impl LogReport {
     fn line(&self) -> String {
-        let word = match self.status {
-            LogStatus::Ok => "log ",
-            LogStatus::Fork => "FORK",
-            LogStatus::Shrink => "SHRINK",
-            LogStatus::Error => "FAIL",
-        };
-        if self.status != LogStatus::Ok {
-            let reason = self.reason.as_deref().unwrap_or_default();
-            return format!("{word} {}  {reason}", self.origin);
+        let reason = self.reason.as_deref().unwrap_or_default();
+        match self.status {
+            // The reason starts with the word in capitals and names the log.
+            LogStatus::Fork | LogStatus::Shrink => return reason.to_string(),
+            LogStatus::Error => return format!("FAIL {}  {reason}", self.origin),
+            LogStatus::Ok => {}
         }
         let against = match &self.previous {
             None => "first seen by this client".to_string(),
@@ -177,7 +174,7 @@ impl LogReport {
             String::new()
         };
         format!(
-            "{word} {}  tree size {}, {against}{stored}",
+            "log  {}  tree size {}, {against}{stored}",
             self.origin, self.latest.size
         )
     }
