@@ -490,3 +490,92 @@ fn a_log_that_does_not_extend_the_stored_checkpoint_is_a_fork_or_a_shrink() {
     );
     assert_eq!(v.stored().1.size, 50);
 }
+
+/// A virtual registry over a hosted and a proxy registry, used by cargo
+/// in the public source's place: the lockfile names the replaced source,
+/// given with --source; each package is proved in the log of the member
+/// that holds it (the proxy logs what it first stored), two logs in one
+/// run, each with its own state file.
+#[test]
+fn through_a_virtual_registry_each_package_is_in_its_member_s_log() {
+    let upstream = Server::start();
+    Cargo::for_new_user(&upstream, "publicist").published("leaf", "1.0.0");
+    let company = Server::start_with_config(&format!(
+        "[[registries]]\nname = \"main\"\n\n\
+         [[registries]]\nname = \"public\"\nkind = \"proxy\"\nupstream = \"{}\"\n\n\
+         [[registries]]\nname = \"company\"\nkind = \"virtual\"\nmembers = [\"main\", \"public\"]\n\
+         claims = [\"acme-*\"]\n",
+        upstream.index_url("main")
+    ));
+    Cargo::for_new_user(&company, "alice").published("acme-core", "1.0.0");
+    let cargo = Cargo::mirroring(&company.index_url("company"));
+    let app = cargo.consumer("app", "acme-core = \"1\"\nleaf = \"1\"\n");
+    cargo.ok(&app, &["generate-lockfile"]);
+    cargo.ok(&app, &["fetch"]);
+    let lock = app.join("Cargo.lock");
+    let lockfile: toml::Table = std::fs::read_to_string(&lock).unwrap().parse().unwrap();
+    let replaced = lockfile["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some("leaf"))
+        .and_then(|p| p["source"].as_str())
+        .unwrap()
+        .to_string();
+
+    let v = Verifier::new();
+    let index = company.index_url("company");
+    let key = server_key(&company);
+    let r = v.run(&[
+        "--index",
+        &index,
+        "--key",
+        &key,
+        "--source",
+        &replaced,
+        "--json",
+        lock.to_str().unwrap(),
+    ]);
+    assert!(r.ok, "{}{}", r.stdout, r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let bare = company.url.split_once("://").unwrap().1;
+    let logs: Vec<(String, String)> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "ok")
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["log"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            ("acme-core".to_string(), format!("{bare}/r/main")),
+            ("leaf".to_string(), format!("{bare}/r/public")),
+        ]
+    );
+    let origins: Vec<&str> = report["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        origins,
+        [format!("{bare}/r/main"), format!("{bare}/r/public")]
+    );
+    assert_eq!(v.state_files().len(), 2);
+
+    // Without --source, nothing in the lockfile is the index's.
+    let r = v.run(&["--index", &index, "--key", &key, lock.to_str().unwrap()]);
+    assert!(!r.ok);
+    assert!(
+        r.stderr.contains(&format!("\n  {replaced} (2)")),
+        "{}",
+        r.stderr
+    );
+}
