@@ -579,3 +579,57 @@ fn through_a_virtual_registry_each_package_is_in_its_member_s_log() {
         r.stderr
     );
 }
+
+/// A private registry's log is read with a read token, as its index is:
+/// without one each lookup fails saying why; BERTH_VERIFY_TOKEN or
+/// CARGO_REGISTRY_TOKEN gives it.
+#[test]
+fn a_private_registry_s_log_needs_a_read_token() {
+    let server = Server::start_with_config("[[registries]]\nname = \"main\"\nprivate = true\n");
+    let token = server.user_with_token("alice");
+    server.grant("main", "alice", "publish");
+    let krate = berth_testkit::crate_file("secret", "1.0.0", "pub fn s() {}\n");
+    let status = berth_testkit::publish_raw(&server.url, &token, "secret", "1.0.0", &krate);
+    assert_eq!(status, Some(200));
+    let key = berth_testkit::http()
+        .get(format!("{}/r/main/log/key", server.url))
+        .header("Authorization", &token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let v = Verifier::new();
+    let lock = v.home.path().join("Cargo.lock");
+    std::fs::write(
+        &lock,
+        format!(
+            "version = 4\n\n[[package]]\nname = \"secret\"\nversion = \"1.0.0\"\nsource = \"{}\"\nchecksum = \"{}\"\n",
+            server.index_url("main"),
+            berth_testkit::sha256_hex(&krate)
+        ),
+    )
+    .unwrap();
+    let key = key.trim();
+    let out = v.fails(&server, key, &lock, &[]);
+    assert!(
+        out.contains(&format!(
+            "FAIL secret 1.0.0  GET {}/r/main/log/lookup/secret/1.0.0: HTTP 401: ",
+            server.url
+        )),
+        "{out}"
+    );
+    for var in ["BERTH_VERIFY_TOKEN", "CARGO_REGISTRY_TOKEN"] {
+        let index = server.index_url("main");
+        let out = v
+            .command(&["--index", &index, "--key", key, lock.to_str().unwrap()])
+            .env(var, &token)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{var}: {stdout}");
+        assert!(
+            stdout.starts_with("ok   secret 1.0.0  log #0\n"),
+            "{stdout}"
+        );
+    }
+}
