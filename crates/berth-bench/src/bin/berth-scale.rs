@@ -720,6 +720,12 @@ fn measure(
     if args.log_only {
         let paths = rt.block_on(lookup_paths(&db_url, args.log_lookups, args.seed + 41))?;
         reads.push(run_wrk_rounds(
+            "log-lookup-1conn",
+            paths.clone(),
+            1,
+            args.rounds,
+        )?);
+        reads.push(run_wrk_rounds(
             "log-lookup",
             paths,
             args.connections,
@@ -775,6 +781,12 @@ fn measure(
     reads.push(("search-sequential".to_string(), queries.len(), r));
     reads.push(run_wrk("search", queries, args.search_connections)?);
     let paths = rt.block_on(lookup_paths(&db_url, args.log_lookups, args.seed + 41))?;
+    reads.push(run_wrk_rounds(
+        "log-lookup-1conn",
+        paths.clone(),
+        1,
+        args.rounds,
+    )?);
     reads.push(run_wrk_rounds(
         "log-lookup",
         paths,
