@@ -86,7 +86,7 @@ fn the_commands_the_start_message_prints_work_as_printed() {
     let verify = verify.expect("the start message says how to verify a lockfile");
     assert!(
         verify.starts_with("--index sparse+http://127.0.0.1:")
-            && verify.contains("/r/main/index/ --key berth-127.0.0.1-")
+            && verify.contains("/index/ --key berth-127.0.0.1-")
             && verify.ends_with(" Cargo.lock"),
         "{verify}"
     );
