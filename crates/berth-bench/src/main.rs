@@ -72,6 +72,12 @@ struct Args {
     /// worker, alternating rounds; prints the ratio and the import's time.
     #[arg(long, value_name = "ADVISORIES")]
     policy: Option<usize>,
+    /// Measure instead publishes per second of this binary against another
+    /// `berth` binary (e.g. the release before the transparency log), on
+    /// fresh servers of each backend, rounds alternating which goes first;
+    /// prints each median and the ratio.
+    #[arg(long, value_name = "BERTH")]
+    publish_reference: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -509,6 +515,71 @@ fn index_ratio(args: &Args, berth: &Path, nodes: usize) -> Result<()> {
     Ok(())
 }
 
+/// Publishes per second of `berth` against `reference`: per backend and
+/// concurrency, `rounds` fresh servers of each (alternating which goes
+/// first), each figure the median round.
+fn publish_ratio(args: &Args, berth: &Path, reference: &Path) -> Result<()> {
+    let rt = berth_bench::runtime()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    println!(
+        "{:<12} {:>5} {:>12} {:>12} {:>7}",
+        "backend", "conc", "this_per_s", "ref_per_s", "ratio"
+    );
+    let mut json = Vec::new();
+    for backend in &args.backends {
+        for &c in &args.publish_concurrency {
+            let (mut this, mut other) = (Vec::new(), Vec::new());
+            for round in 0..args.rounds.max(1) {
+                let order: [(&Path, bool); 2] = if round % 2 == 0 {
+                    [(berth, true), (reference, false)]
+                } else {
+                    [(reference, false), (berth, true)]
+                };
+                for (bin, is_this) in order {
+                    let server = start_server(bin, backend, Duration::from_secs(30))?;
+                    let token = user_token(&server, "bench")?;
+                    let m = rt.block_on(publishes(
+                        &client,
+                        &server,
+                        &token,
+                        backend,
+                        args.publishes,
+                        c,
+                        args.crate_kib,
+                    ));
+                    eprintln!(
+                        "[{backend} c={c} round {}] {}: {:.0} publishes/s, p99 {:.1} ms, errors {}",
+                        round + 1,
+                        if is_this { "this" } else { "reference" },
+                        m.per_second,
+                        m.p99_ms,
+                        m.errors
+                    );
+                    if is_this { &mut this } else { &mut other }.push(m.per_second);
+                    drop(server);
+                }
+            }
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (a, b) = (median(&mut this), median(&mut other));
+            println!("{backend:<12} {c:>5} {a:>12.0} {b:>12.0} {:>6.3}x", a / b);
+            json.push(serde_json::json!({
+                "backend": backend, "concurrency": c, "this_per_second": a,
+                "reference_per_second": b, "ratio": a / b,
+            }));
+        }
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// A RustSec-format database of `count` generated advisories, filed against
 /// `count / 3` crates (none real), one of them against `bench-hot` 1.0.0.
 fn advisory_db(root: &Path, count: usize) -> Result<()> {
@@ -668,6 +739,9 @@ fn main() -> Result<()> {
     }
     if let Some(advisories) = args.policy {
         return policy_ratio(&args, &berth, advisories);
+    }
+    if let Some(reference) = &args.publish_reference {
+        return publish_ratio(&args, &berth, reference);
     }
     let rt = berth_bench::runtime()?;
     let mut all = Vec::new();

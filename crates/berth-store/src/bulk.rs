@@ -5,8 +5,9 @@
 //! checks are that versions parse as semver and that every crate has at
 //! least one). Every row it writes is one a publish would have written:
 //! `crates.revision` is the number of versions, `max_version` follows the
-//! same rule as a publish, each crate is owned by one user, and one audit
-//! row records the load.
+//! same rule as a publish, each crate is owned by one user, each version is
+//! in the transparency log (in load order), and one audit row records the
+//! load.
 
 use std::collections::HashMap;
 
@@ -251,6 +252,25 @@ impl MetaStore {
             q.execute(&mut *w.tx).await?;
         }
 
+        // Each version's transparency-log record, in the same order.
+        let logged: Vec<(String, String, String, String)> = order
+            .iter()
+            .map(|&(_, ci, vi)| {
+                let v = &plans[ci].krate.versions[vi];
+                let pubtime = crate::tables::log::line_pubtime(&v.index_line).map_or_else(
+                    || crate::tables::log::pubtime_of(v.created_at),
+                    str::to_string,
+                );
+                (
+                    plans[ci].krate.name.clone(),
+                    v.vers.clone(),
+                    v.cksum.clone(),
+                    pubtime,
+                )
+            })
+            .collect();
+        crate::tables::log::append_records_bulk(&mut w.tx, registry_id, &logged).await?;
+
         // Dependency rows, from the index lines just stored.
         let backend = self.backend();
         for chunk in crate_ids.chunks(ROWS_PER_STATEMENT) {
@@ -277,7 +297,14 @@ impl MetaStore {
     pub async fn finish_bulk_load(&self) -> Result<(), StoreError> {
         match self.backend() {
             Backend::Postgres => {
-                for table in ["crates", "versions", "crate_owners", "dependencies"] {
+                for table in [
+                    "crates",
+                    "versions",
+                    "crate_owners",
+                    "dependencies",
+                    "log_records",
+                    "log_nodes",
+                ] {
                     sqlx::query(&format!("VACUUM ANALYZE {table}"))
                         .execute(&self.pool)
                         .await?;

@@ -82,6 +82,13 @@ pub enum Command {
         #[arg(default_value = "Cargo.lock")]
         lockfile: PathBuf,
     },
+    /// Check a Cargo.lock (or a .crate file) against a registry's
+    /// transparency log: every package from the registry is in the log
+    /// with the lockfile's checksum, under a checkpoint signed by a trusted
+    /// key, and the log only grew since this client last looked. Runs
+    /// anywhere (CI, a laptop): it speaks HTTP, opens no data dir. Exits 1
+    /// on any failure.
+    Verify(VerifyArgs),
     /// The transparency log's signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -550,6 +557,40 @@ pub enum TokenCommand {
     },
 }
 
+// The options of `berth verify` (the variant's doc comment is its help).
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The registry's index: sparse+https://HOST/r/REGISTRY/index/ (as in
+    /// cargo's configuration).
+    #[arg(long, value_name = "URL")]
+    pub index: String,
+    /// A verifier key to trust (NAME+HASH+BASE64, as GET
+    /// /r/REGISTRY/log/key answers; compare it with what the operator
+    /// published), or a file of them, one a line. Repeatable: a checkpoint
+    /// signed by any of them is accepted (keys rotate).
+    #[arg(long = "key", value_name = "KEY|FILE", required = true)]
+    pub keys: Vec<String>,
+    /// A read token, for a private registry (or BERTH_VERIFY_TOKEN, or
+    /// CARGO_REGISTRY_TOKEN).
+    #[arg(long, env = "BERTH_VERIFY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The source id a lockfile names for packages the registry serves in
+    /// another source's place (source replacement: cargo writes the
+    /// original's id, e.g. registry+https://...). Repeatable.
+    #[arg(long = "source", value_name = "SOURCE_ID")]
+    pub sources: Vec<String>,
+    /// Where the newest checkpoint verified of each log is kept
+    /// [default: berth/verify in the user's config dir].
+    #[arg(long, env = "BERTH_VERIFY_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print one JSON document (packages, logs, summary).
+    #[arg(long)]
+    pub json: bool,
+    /// A Cargo.lock, or a .crate file.
+    #[arg(value_name = "Cargo.lock|FILE.crate")]
+    pub file: PathBuf,
+}
+
 // The options of `berth audit` (the variant's doc comment is its help; a
 // doc comment here would add to it).
 #[derive(Args, Debug)]
@@ -640,6 +681,7 @@ impl Command {
             | Command::Config { .. }
             | Command::Completions { .. }
             | Command::Man
+            | Command::Verify(_)
             | Command::Registry(_)
             | Command::Advisories(AdvisoriesCommand::Import { .. })
             | Command::Keys(_)

@@ -12,6 +12,7 @@ mod commands;
 mod logging;
 mod output;
 mod stores;
+mod verify;
 
 use anyhow::Result;
 use clap::Parser;
@@ -34,6 +35,8 @@ async fn run(cli: Cli) -> Result<()> {
     // What needs no configuration and no data.
     match &cli.command {
         Command::Completions { shell } => return commands::docs::completions(*shell),
+        // A client of a registry's log: no configuration, no data dir.
+        Command::Verify(args) => return commands::verify::run(args).await,
         Command::Man => return commands::docs::man(),
         Command::Config {
             action: Some(ConfigCommand::Check { file }),

@@ -66,12 +66,16 @@ fn the_commands_the_start_message_prints_work_as_printed() {
     let mut child = Killed(serve.spawn().expect("spawn berth serve"));
     let stdout = child.0.stdout.take().unwrap();
     let mut printed = Vec::new();
+    let mut verify = None;
     let mut all = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         all.push_str(&line);
         all.push('\n');
-        if let Some(command) = line.strip_prefix("  berth ") {
+        // `berth verify` runs in a project, on its lockfile (tests/transparency.rs).
+        if let Some(command) = line.strip_prefix("  berth verify ") {
+            verify = Some(command.to_string());
+        } else if let Some(command) = line.strip_prefix("  berth ") {
             printed.push(format!("berth {command}"));
             if command.contains("user passwd") {
                 break;
@@ -79,6 +83,13 @@ fn the_commands_the_start_message_prints_work_as_printed() {
         }
     }
     assert_eq!(printed.len(), 3, "{all}");
+    let verify = verify.expect("the start message says how to verify a lockfile");
+    assert!(
+        verify.starts_with("--index sparse+http://127.0.0.1:")
+            && verify.contains("/index/ --key berth-127.0.0.1-")
+            && verify.ends_with(" Cargo.lock"),
+        "{verify}"
+    );
 
     // Run each as a shell would, from another directory, with `berth` on
     // the PATH.

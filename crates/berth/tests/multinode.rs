@@ -385,3 +385,136 @@ fn a_node_whose_listener_is_cut_falls_back_and_recovers() {
     served_within_bound(&n2, "3/c/cut", |l| l.len() == 3);
     assert_eq!(index_lines(&n2, "main", "3/c/cut").len(), 3);
 }
+
+/// Concurrent publishes through three nodes: the registry's transparency
+/// log ends with exactly one record per version, at indices without a gap,
+/// and every checkpoint any node signed meanwhile is consistent with every
+/// later one (no fork), all signed by the one key the nodes share.
+#[test]
+fn concurrent_publishes_on_three_nodes_make_one_log_without_gaps_or_forks() {
+    use berth_log::merkle::verify_consistency;
+    use berth_log::{Checkpoint, Hash, SignerKey};
+
+    let signer = SignerKey::generate("berth-multinode", [7; 32]).unwrap();
+    let n1 = Server::start_with_config(&format!(
+        "[transparency]\nkey = \"{}\"\n",
+        signer.to_secret_text()
+    ));
+    if sqlite_refuses_a_second_node(&n1) {
+        return;
+    }
+    let n2 = n1.another_node();
+    let n3 = n1.another_node();
+    let nodes = [&n1, &n2, &n3];
+    let token = n1.user_with_token("alice");
+    let key = signer.verifier();
+    let open = |note: &str| {
+        Checkpoint::open(note.as_bytes(), std::slice::from_ref(&key))
+            .unwrap_or_else(|e| panic!("{e}: {note}"))
+            .checkpoint
+    };
+    let seen = std::sync::Mutex::new(Vec::new());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for (t, node) in nodes.iter().enumerate() {
+            let token = &token;
+            s.spawn(move || {
+                for i in 0..10 {
+                    let name = format!("logged-{t}");
+                    let vers = format!("0.{i}.0");
+                    let krate = crate_file(&name, &vers, "");
+                    assert_eq!(
+                        publish_raw(&node.url, token, &name, &vers, &krate),
+                        Some(200)
+                    );
+                }
+            });
+        }
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                for node in nodes {
+                    let note = node.get("/r/main/log/checkpoint").text().unwrap();
+                    seen.lock().unwrap().push(open(&note));
+                }
+            }
+        });
+        // The publishers finish first (scope joins them in order below).
+        while nodes
+            .iter()
+            .map(|n| open(&n.get("/r/main/log/checkpoint").text().unwrap()).size)
+            .min()
+            .unwrap()
+            < 30
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+
+    let last = open(&n1.get("/r/main/log/checkpoint").text().unwrap());
+    assert_eq!(last.size, 30);
+    for node in nodes {
+        assert_eq!(
+            open(&node.get("/r/main/log/checkpoint").text().unwrap()),
+            last
+        );
+    }
+    // One record per version, indices 0..30 in order.
+    let records = n2
+        .get("/r/main/log/records?start=0&limit=100")
+        .text()
+        .unwrap();
+    let mut versions: Vec<(String, String)> = records
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[2].to_string(), f[3].to_string())
+        })
+        .collect();
+    assert_eq!(versions.len(), 30);
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), 30, "one record per version");
+    for (i, name) in ["logged-0", "logged-1", "logged-2"].iter().enumerate() {
+        let looked = n3
+            .get(&format!("/r/main/log/lookup/{name}/0.9.0"))
+            .text()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&looked).unwrap();
+        assert!(v["index"].as_u64().unwrap() < 30, "{i}: {v}");
+    }
+    // Every checkpoint seen is consistent with the last (and so with every
+    // later one); two of one size have one root.
+    let mut seen = seen.into_inner().unwrap();
+    assert!(seen.len() >= 3);
+    seen.sort_by_key(|c| c.size);
+    for pair in seen.windows(2) {
+        if pair[0].size == pair[1].size {
+            assert_eq!(
+                pair[0].root, pair[1].root,
+                "a fork at size {}",
+                pair[0].size
+            );
+        }
+    }
+    seen.dedup_by_key(|c| c.size);
+    for old in seen.iter().filter(|c| c.size > 0 && c.size < last.size) {
+        let v: serde_json::Value = serde_json::from_str(
+            &n1.get(&format!(
+                "/r/main/log/consistency?from={}&to={}",
+                old.size, last.size
+            ))
+            .text()
+            .unwrap(),
+        )
+        .unwrap();
+        let proof: Vec<Hash> = v["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap())
+            .collect();
+        verify_consistency(old.size, last.size, &old.root, &last.root, &proof)
+            .unwrap_or_else(|e| panic!("size {} is not a prefix of {}: {e}", old.size, last.size));
+    }
+}

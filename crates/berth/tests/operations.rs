@@ -799,7 +799,13 @@ fn fsck_and_restore_check_the_transparency_log() {
     let (code, report) = fsck(&server);
     assert_eq!(findings(&report), Vec::<String>::new());
     assert_eq!(code, Some(0));
-    assert_eq!((report["log_records"].as_u64(), report["log_checkpoints"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(
+        (
+            report["log_records"].as_u64(),
+            report["log_checkpoints"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
     let out = server.berth(&["fsck"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -830,7 +836,10 @@ fn fsck_and_restore_check_the_transparency_log() {
     .unwrap();
     let (ok, stdout, stderr) = restore(&keyed, &file);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("1 checkpoint verified") && !stderr.contains("note:"), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 checkpoint verified") && !stderr.contains("note:"),
+        "{stdout}{stderr}"
+    );
 
     // A backup whose log record was rewritten (manifest and all) is
     // refused, and nothing is written.
@@ -851,22 +860,37 @@ fn fsck_and_restore_check_the_transparency_log() {
     berth_testkit::run_ok(
         Command::new("sqlite3")
             .arg(server.data_dir.join("berth.db"))
-            .arg(format!("UPDATE log_records SET sha256 = '{}' WHERE idx = 2", "cd".repeat(32))),
+            .arg(format!(
+                "UPDATE log_records SET sha256 = '{}' WHERE idx = 2",
+                "cd".repeat(32)
+            )),
     );
     let (code, report) = fsck(&server);
     assert_eq!(code, Some(1));
     let found = findings(&report);
     assert_eq!(found.len(), 3, "{found:#?}");
-    assert!(found[0].starts_with("log_checkpoint_root - the checkpoint of size 3 "), "{found:#?}");
-    assert!(found[1].starts_with("log_checksum third log record #2 has sha256 cdcd"), "{found:#?}");
-    assert!(found[2].starts_with("log_leaf third log record #2 (sha256 cdcd"), "{found:#?}");
+    assert!(
+        found[0].starts_with("log_checkpoint_root - the checkpoint of size 3 "),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with("log_checksum third log record #2 has sha256 cdcd"),
+        "{found:#?}"
+    );
+    assert!(
+        found[2].starts_with("log_leaf third log record #2 (sha256 cdcd"),
+        "{found:#?}"
+    );
     let leaf = report["findings"]
         .as_array()
         .unwrap()
         .iter()
         .find(|f| f["kind"] == "log_leaf")
         .unwrap();
-    assert_eq!((&leaf["registry"], &leaf["version"], &leaf["log_index"]), (&"main".into(), &"1.0.0".into(), &2.into()));
+    assert_eq!(
+        (&leaf["registry"], &leaf["version"], &leaf["log_index"]),
+        (&"main".into(), &"1.0.0".into(), &2.into())
+    );
     let out = server.berth(&["fsck"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -76,6 +76,13 @@ struct Args {
     /// not index files.
     #[arg(long)]
     search_only: bool,
+    /// Distinct versions looked up in the transparency log (with their
+    /// inclusion proofs), at random over the whole log.
+    #[arg(long, default_value_t = 2_000)]
+    log_lookups: usize,
+    /// Measure only transparency-log lookups, not index files or searches.
+    #[arg(long)]
+    log_only: bool,
     /// Concurrent clients of the per-kind search run.
     #[arg(long, default_value_t = 8)]
     search_clients: usize,
@@ -325,6 +332,30 @@ async fn load(
         rows,
         shape,
     })
+}
+
+/// `n` lookup paths of versions at random places of the main registry's
+/// transparency log.
+async fn lookup_paths(db_url: &str, n: usize, seed: u64) -> Result<Vec<String>> {
+    use rand::Rng;
+    let meta = MetaStore::connect(db_url, 2).await?;
+    let reg = meta
+        .ensure_registry("main", berth_store::RegistryKind::Hosted)
+        .await?;
+    let size = meta.log_tree(reg).await?.size;
+    if size == 0 {
+        bail!("the log is empty");
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut paths = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = rng.random_range(0..size);
+        for row in meta.log_records(reg, at, 1).await? {
+            paths.push(format!("/r/main/log/lookup/{}/{}", row.name, row.vers));
+        }
+    }
+    meta.close().await;
+    Ok(paths)
 }
 
 /// Latency percentiles of `lat` (ms) over `elapsed`.
@@ -686,6 +717,22 @@ fn measure(
     let run_wrk = |what: &str, paths: Vec<String>, connections: u32| {
         run_wrk_rounds(what, paths, connections, 1)
     };
+    if args.log_only {
+        let paths = rt.block_on(lookup_paths(&db_url, args.log_lookups, args.seed + 41))?;
+        reads.push(run_wrk_rounds(
+            "log-lookup-1conn",
+            paths.clone(),
+            1,
+            args.rounds,
+        )?);
+        reads.push(run_wrk_rounds(
+            "log-lookup",
+            paths,
+            args.connections,
+            args.rounds,
+        )?);
+        return Ok(run.finished(&server, reads));
+    }
     // The working set's first fetches, which read each file from the
     // database; then the working set in steady state, served from memory.
     let working_set = index_paths(args.index_paths);
@@ -733,6 +780,19 @@ fn measure(
     );
     reads.push(("search-sequential".to_string(), queries.len(), r));
     reads.push(run_wrk("search", queries, args.search_connections)?);
+    let paths = rt.block_on(lookup_paths(&db_url, args.log_lookups, args.seed + 41))?;
+    reads.push(run_wrk_rounds(
+        "log-lookup-1conn",
+        paths.clone(),
+        1,
+        args.rounds,
+    )?);
+    reads.push(run_wrk_rounds(
+        "log-lookup",
+        paths,
+        args.connections,
+        args.rounds,
+    )?);
     reads.extend(search_by_kind(args, label, &server.url, &plan)?);
     if args.publishes > 0 {
         eprintln!(

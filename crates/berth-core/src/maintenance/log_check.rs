@@ -176,8 +176,7 @@ impl Frontier {
             .map_err(|e| ServiceError::Internal(format!("folding the log: {e}")))?;
         let merged = nodes.len() - 1;
         self.hashes.truncate(self.hashes.len() - merged);
-        self.hashes
-            .push(nodes.last().expect("the leaf at least").1);
+        self.hashes.push(nodes.last().expect("the leaf at least").1);
         self.size += 1;
         Ok(nodes.into_iter().skip(1).collect())
     }
@@ -320,7 +319,10 @@ pub(crate) async fn check_log(
             };
             from_records.push(for_roots)?;
             for (id, hash) in from_leaves.push(for_nodes)? {
-                completed.entry(id.level).or_default().push((id.index, hash));
+                completed
+                    .entry(id.level)
+                    .or_default()
+                    .push((id.index, hash));
             }
             next = idx + 1;
             settle(&mut check, &mut pending, &from_records, &mut roots_differ);
@@ -340,23 +342,22 @@ pub(crate) async fn check_log(
                 match stored.get(index).map(|h| Hash::from_hex(h)) {
                     Some(Ok(s)) if s == *hash => {}
                     Some(Ok(s)) => check.node_finding(format!(
-                            "the stored node at level {level}, index {index} (leaves {}..{}) is \
+                        "the stored node at level {level}, index {index} (leaves {}..{}) is \
                              {}; its leaves give {}",
-                            id.start(),
-                            id.start() + id.width(),
-                            s.to_hex(),
-                            hash.to_hex()
-                        ),
-                    ),
-                    Some(Err(e)) => check.node_finding(format!("the stored node at level {level}, index {index} is not a hash: {e}"),
-                    ),
+                        id.start(),
+                        id.start() + id.width(),
+                        s.to_hex(),
+                        hash.to_hex()
+                    )),
+                    Some(Err(e)) => check.node_finding(format!(
+                        "the stored node at level {level}, index {index} is not a hash: {e}"
+                    )),
                     None => check.node_finding(format!(
-                            "the node at level {level}, index {index} (leaves {}..{}) is \
+                        "the node at level {level}, index {index} (leaves {}..{}) is \
                              missing: proofs through it fail",
-                            id.start(),
-                            id.start() + id.width()
-                        ),
-                    ),
+                        id.start(),
+                        id.start() + id.width()
+                    )),
                 }
             }
         }

@@ -73,7 +73,12 @@ async fn a_changed_record_is_named_by_index_crate_and_checkpoint() {
     let report = fsck(&t.berth).await;
     assert_eq!(
         kinds(&report),
-        ["log_checkpoint_root", "log_checkpoint_root", "log_checksum", "log_leaf"],
+        [
+            "log_checkpoint_root",
+            "log_checkpoint_root",
+            "log_checksum",
+            "log_leaf"
+        ],
         "{:#?}",
         report.findings
     );
@@ -94,15 +99,18 @@ async fn a_changed_record_is_named_by_index_crate_and_checkpoint() {
     );
     let sum = only(&report, "log_checksum")[0];
     assert!(
-        sum.detail
-            .starts_with(&format!("log record #1 has sha256 {other}; the version row has ")),
+        sum.detail.starts_with(&format!(
+            "log record #1 has sha256 {other}; the version row has "
+        )),
         "{sum}"
     );
     // The first checkpoint after the change is named; the later ones are
     // counted.
     let roots = only(&report, "log_checkpoint_root");
     assert!(
-        roots[0].detail.starts_with("the checkpoint of size 2 (signed at "),
+        roots[0]
+            .detail
+            .starts_with("the checkpoint of size 2 (signed at "),
         "{}",
         roots[0]
     );
@@ -188,10 +196,16 @@ async fn gaps_deleted_versions_and_missing_records_are_findings() {
     );
     let gap = only(&report, "log_gap")[0];
     assert_eq!(gap.log_index, Some(1));
-    assert!(gap.detail.starts_with("the log has no record at index 1 (the next one is 2)"));
+    assert!(gap
+        .detail
+        .starts_with("the log has no record at index 1 (the next one is 2)"));
     let orphan = only(&report, "log_orphan_record")[0];
     assert_eq!(
-        (orphan.crate_name.as_deref(), orphan.version.as_deref(), orphan.log_index),
+        (
+            orphan.crate_name.as_deref(),
+            orphan.version.as_deref(),
+            orphan.log_index
+        ),
         (Some("alpha"), Some("1.1.0"), Some(2))
     );
     let unlogged = only(&report, "log_unlogged")[0];
@@ -274,7 +288,12 @@ async fn a_proxy_record_may_outlive_its_evicted_crate_but_not_disagree_with_it()
     let t = TestBerth::new(&proxy("public", &upstream.index_url(), "")).await;
     t.berth.ensure_log_key().unwrap();
     t.berth
-        .mirror_fill("public", &[("steady".into(), "1.0.0".into())], 1, &|_, _| {})
+        .mirror_fill(
+            "public",
+            &[("steady".into(), "1.0.0".into())],
+            1,
+            &|_, _| {},
+        )
         .await
         .unwrap();
     t.berth.log_checkpoint("public", None).await.unwrap();
@@ -286,13 +305,15 @@ async fn a_proxy_record_may_outlive_its_evicted_crate_but_not_disagree_with_it()
     let sum = only(&report, "log_checksum");
     assert_eq!(sum.len(), 1, "{:#?}", report.findings);
     assert!(
-        sum[0].to_string().starts_with(
-            "log_checksum: public/steady@1.0.0: log record #0 has sha256 "
-        ),
+        sum[0]
+            .to_string()
+            .starts_with("log_checksum: public/steady@1.0.0: log record #0 has sha256 "),
         "{}",
         sum[0]
     );
-    assert!(sum[0].detail.contains(&format!("the cached .crate has {other}")));
+    assert!(sum[0]
+        .detail
+        .contains(&format!("the cached .crate has {other}")));
 
     // Evicted: the record stays, and that is fine.
     tamper(&t, "DELETE FROM proxy_crates").await;

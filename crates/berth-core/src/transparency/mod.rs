@@ -35,6 +35,11 @@ use crate::{Berth, Registry};
 /// Most records one `records` page returns.
 pub const MAX_RECORDS_PAGE: u64 = 1000;
 
+/// How long a lookup may prove against the newest checkpoint this node
+/// signed without reading the tree's size again (when the record is in
+/// it). `/log/checkpoint` always reads it.
+const HEAD_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The signing key and what was signed, per node.
 pub(crate) struct LogState {
     signer: RwLock<Option<Arc<SignerKey>>>,
@@ -64,6 +69,8 @@ pub struct SignedHead {
     pub root: Hash,
     /// The signed note, as served.
     pub note: Arc<str>,
+    /// When this node read the tree it signed.
+    pub read_at: std::time::Instant,
 }
 
 /// One key of the server's key list.
@@ -212,7 +219,31 @@ impl Berth {
         self.signed_head(reg).await
     }
 
-    pub(crate) async fn signed_head(&self, reg: &Registry) -> Result<Arc<SignedHead>, ServiceError> {
+    /// The newest checkpoint this node signed if it is recent and holds
+    /// leaf `index`, else a fresh one: a lookup's proof is valid against any
+    /// checkpoint that holds the record, and this spares it two queries.
+    async fn head_holding(
+        &self,
+        reg: &Registry,
+        index: u64,
+    ) -> Result<Arc<SignedHead>, ServiceError> {
+        let cached = self
+            .log
+            .signed
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&reg.id).cloned());
+        match cached {
+            Some(head) if head.size > index && head.read_at.elapsed() < HEAD_FRESH => Ok(head),
+            _ => self.signed_head(reg).await,
+        }
+    }
+
+    pub(crate) async fn signed_head(
+        &self,
+        reg: &Registry,
+    ) -> Result<Arc<SignedHead>, ServiceError> {
+        let read_at = std::time::Instant::now();
         let tree = self.meta.log_tree(reg.id).await?;
         let cached = self
             .log
@@ -221,6 +252,13 @@ impl Berth {
             .ok()
             .and_then(|m| m.get(&reg.id).cloned());
         if let Some(head) = cached.filter(|h| h.size == tree.size && h.root == tree.root) {
+            let head = Arc::new(SignedHead {
+                read_at,
+                ..(*head).clone()
+            });
+            if let Ok(mut m) = self.log.signed.lock() {
+                m.insert(reg.id, head.clone());
+            }
             return Ok(head);
         }
         let signer = self.log.signer().ok_or_else(|| {
@@ -243,6 +281,7 @@ impl Berth {
             size: tree.size,
             root: tree.root,
             note: note.into(),
+            read_at,
         });
         if let Ok(mut m) = self.log.signed.lock() {
             let newer = m.get(&reg.id).is_some_and(|h| h.size > head.size);
@@ -253,7 +292,11 @@ impl Berth {
         Ok(head)
     }
 
-    pub(crate) async fn proof(&self, reg: &Registry, plan: &ProofPlan) -> Result<Vec<String>, ServiceError> {
+    pub(crate) async fn proof(
+        &self,
+        reg: &Registry,
+        plan: &ProofPlan,
+    ) -> Result<Vec<String>, ServiceError> {
         let hashes = self.meta.log_nodes(reg.id, plan.nodes()).await?;
         let proof = plan.assemble(&hashes).map_err(proof_failed)?;
         Ok(proof.iter().map(Hash::to_base64).collect())
@@ -293,8 +336,8 @@ impl Berth {
             .log_record(reg.id, name, vers)
             .await?
             .ok_or_else(not_logged)?;
-        let head = self.signed_head(reg).await?;
         let index = row.idx as u64;
+        let head = self.head_holding(reg, index).await?;
         let plan = merkle::inclusion_plan(index, head.size).map_err(proof_failed)?;
         Ok(LogLookup {
             registry: reg.name.clone(),

@@ -77,6 +77,13 @@ pub fn pubtime_of(unix: i64) -> String {
     )
 }
 
+/// The `pubtime` of an index line as Berth writes it (compact JSON), if
+/// it has one.
+pub(crate) fn line_pubtime(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once("\"pubtime\":\"")?;
+    rest.split_once('"').map(|(t, _)| t)
+}
+
 fn hash_of(text: &str) -> Result<Hash, StoreError> {
     Hash::from_hex(text).map_err(|e| StoreError::Corrupt(format!("a stored log hash: {e}")))
 }
@@ -237,6 +244,111 @@ pub(crate) async fn append_record(
     Ok(Appended::New(size))
 }
 
+/// Appends many versions of one registry at once, in the given order, in
+/// the caller's transaction (a bulk load, whose rows a publish would have
+/// written): one read of the frontier, then records and nodes in
+/// multi-row INSERTs. The versions must not be logged yet (the unique
+/// index fails the batch otherwise).
+pub(crate) async fn append_records_bulk(
+    conn: &mut AnyConnection,
+    registry_id: i64,
+    entries: &[(String, String, String, String)],
+) -> Result<(), StoreError> {
+    const ROWS: usize = 500;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    lock_log(conn, registry_id).await?;
+    let registry: String = sqlx::query_scalar("SELECT name FROM registries WHERE id = $1")
+        .bind(registry_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut size = tree_size(conn, registry_id).await?;
+    let mut frontier = node_hashes(conn, registry_id, &merkle::frontier(size)).await?;
+    let now = now_unix();
+    let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(entries.len() * 2);
+    let first = size;
+    for (name, vers, sha256, pubtime) in entries {
+        let leaf = Record {
+            registry: registry.clone(),
+            name: name.clone(),
+            version: vers.clone(),
+            sha256: hash_of(sha256)?,
+            pubtime: pubtime.clone(),
+        }
+        .leaf_hash()
+        .map_err(|err| StoreError::Corrupt(format!("cannot log {name}@{vers}: {err}")))?;
+        let made = merkle::append_leaf(size, &frontier, leaf)
+            .map_err(|err| StoreError::Corrupt(format!("log of registry {registry_id}: {err}")))?;
+        // The subtrees the leaf merged with leave the frontier; the
+        // largest one it completed joins it.
+        frontier.truncate(frontier.len() + 1 - made.len());
+        frontier.push(made[made.len() - 1].1);
+        nodes.extend(made);
+        size += 1;
+    }
+    for (chunk_no, chunk) in entries.chunks(ROWS).enumerate() {
+        let mut sql = format!("INSERT INTO log_records ({RECORD_COLUMNS}) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * 9;
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for (i, (name, vers, sha256, pubtime)) in chunk.iter().enumerate() {
+            q = q
+                .bind(registry_id)
+                .bind((first + (chunk_no * ROWS + i) as u64) as i64)
+                .bind(name)
+                .bind(canon_name(name))
+                .bind(vers)
+                .bind(canon_vers(vers))
+                .bind(sha256)
+                .bind(pubtime)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    for chunk in nodes.chunks(ROWS) {
+        let mut sql = String::from("INSERT INTO log_nodes (registry_id, level, idx, hash) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${})",
+                i * 4 + 1,
+                i * 4 + 2,
+                i * 4 + 3,
+                i * 4 + 4
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            q = q
+                .bind(registry_id)
+                .bind(id.level as i64)
+                .bind(id.index as i64)
+                .bind(hash.to_hex());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// A registry's tree: its size and the hashes a proof or root needs.
 pub struct LogTree {
     pub size: u64,
@@ -312,11 +424,10 @@ impl MetaStore {
     /// The number of records a registry's log holds (its size when the
     /// indices have no gap).
     pub async fn log_record_count(&self, registry_id: i64) -> Result<u64, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM log_records WHERE registry_id = $1")
-                .bind(registry_id)
-                .fetch_one(&self.pool)
-                .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_records WHERE registry_id = $1")
+            .bind(registry_id)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
@@ -457,10 +568,7 @@ impl MetaStore {
             .fetch_all(&mut *w.tx)
             .await?;
             let hosted = hosted.into_iter().map(|(name, vers, cksum, line, at)| {
-                let pubtime = berth_protocol::IndexEntry::from_line(&line)
-                    .ok()
-                    .and_then(|entry| entry.pubtime)
-                    .unwrap_or_else(|| pubtime_of(at));
+                let pubtime = line_pubtime(&line).map_or_else(|| pubtime_of(at), str::to_string);
                 (name, vers, cksum, pubtime)
             });
             let proxied = proxied

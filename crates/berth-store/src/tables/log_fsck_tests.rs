@@ -128,10 +128,7 @@ async fn log_disagreements(store: &MetaStore) {
     assert_eq!(store.log_node_count(main).await.unwrap(), 4);
     assert_eq!(store.log_record_count(main).await.unwrap(), 3);
     let leaves = store.log_node_range(main, 0, 1, 3).await.unwrap();
-    assert_eq!(
-        leaves.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [1, 2]
-    );
+    assert_eq!(leaves.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 2]);
     let top = store.log_node_range(main, 1, 0, 5).await.unwrap();
     assert_eq!(top.len(), 1);
     assert_eq!(top[0].1.len(), 64);

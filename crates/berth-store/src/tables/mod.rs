@@ -31,6 +31,8 @@ mod listing;
 pub(crate) mod log;
 #[cfg(test)]
 mod log_fsck_tests;
+#[cfg(test)]
+mod log_tests;
 mod owners;
 mod policy;
 pub(crate) mod proxy;

@@ -12,6 +12,10 @@ use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
 use crate::model::{Actor, AuditEntry, NewToken, NewVersion, PublishOutcome, StoredList, User};
 use crate::{test_db, BulkCrate, BulkVersion, StoreError};
 
+pub(crate) fn actor_of(user: &User) -> Actor {
+    actor(user)
+}
+
 fn actor(user: &User) -> Actor {
     Actor {
         user_id: user.id,
@@ -33,6 +37,11 @@ async fn publish_as(
     store
         .publish(&version(reg, name, vers, None), &actor(user), "main")
         .await
+}
+
+/// A version to publish (no README), with a checksum made of its digits.
+pub(crate) fn version_of(registry_id: i64, name: &str, vers: &str) -> NewVersion {
+    version(registry_id, name, vers, None)
 }
 
 fn version(registry_id: i64, name: &str, vers: &str, readme: Option<&str>) -> NewVersion {

@@ -17,6 +17,7 @@ mod supply;
 mod team;
 mod token;
 mod user;
+pub mod verify;
 
 use anyhow::Result;
 
@@ -29,7 +30,7 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::Serve { .. } => serve::run(setup).await,
         Command::Config { .. } => config::show(&setup.config),
         // Answered before any configuration is loaded.
-        Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Completions { .. } | Command::Man | Command::Verify(_) => Ok(()),
         Command::User(command) => user::run(setup, command).await,
         Command::Token(command) => token::run(setup, command).await,
         Command::Keys(command) => keys::run(&setup.config, command),
