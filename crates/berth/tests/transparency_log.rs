@@ -4,8 +4,11 @@
 //! against a checkpoint signed by the key the server serves, checkpoints
 //! taken as the log grows are consistent, a yank changes nothing, and a
 //! proxy whose upstream changes a logged version's bytes refuses them and
-//! reports it (metric, log, audit). `berth verify` is tested in
-//! `transparency.rs`.
+//! reports it (metric, log, audit). A mirror bundle carries the source's
+//! checkpoint and proofs, and `mirror import --key` refuses one signed by
+//! another key, altered on its way or without them, writing nothing.
+//! `berth verify` is tested in `transparency.rs`; fsck and restore in
+//! `operations.rs`.
 
 use berth_log::merkle::{verify_consistency, verify_inclusion};
 use berth_log::{Checkpoint, Hash, Record, VerifierKey};
@@ -266,4 +269,219 @@ fn a_proxy_logs_what_it_first_stores_and_refuses_changed_upstream_bytes() {
     let dir = cargo.consumer("consumer", "steady = \"1\"\n");
     let err = cargo.fails(&dir, &["fetch"]);
     assert!(err.contains("bytes never change"), "{err}");
+}
+
+/// Rewrites a mirror bundle (manifest first, as export writes it): `edit`
+/// gets the manifest and the other members, as someone altering a bundle
+/// on its way would.
+fn rewrite_bundle(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    edit: impl FnOnce(&mut serde_json::Value, &mut Vec<(String, Vec<u8>)>),
+) {
+    let mut archive = tar::Archive::new(std::fs::File::open(from).unwrap());
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        members.push((path, bytes));
+    }
+    let (first, manifest) = members.remove(0);
+    assert_eq!(first, "berth-mirror.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    edit(&mut manifest, &mut members);
+    let mut tar = tar::Builder::new(std::fs::File::create(to).unwrap());
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    for (path, bytes) in std::iter::once((first.as_str(), manifest.as_slice()))
+        .chain(members.iter().map(|(p, b)| (p.as_str(), b.as_slice())))
+    {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, bytes).unwrap();
+    }
+    tar.finish().unwrap();
+}
+
+#[test]
+fn a_mirror_bundle_carries_proofs_that_import_checks_with_the_source_key() {
+    let alpha = crate_file("alpha", "1.0.0", "pub fn a() {}\n");
+    let beta = crate_file("beta", "0.2.0", "pub fn b() {}\n");
+    let fixture = Fixture::start(&[
+        ("alpha", "1.0.0", alpha.clone()),
+        ("beta", "0.2.0", beta.clone()),
+    ]);
+    let proxy_of = |upstream: &str, extra: &str| {
+        format!(
+            "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"public\"\n\
+             kind = \"proxy\"\nupstream = \"{upstream}\"\n{extra}\n"
+        )
+    };
+    let online = Server::start_with_config(&proxy_of(&fixture.index_url(), ""));
+    let key = served_key(&online, "public");
+    let list = online.data_dir.join("crates.txt");
+    std::fs::write(&list, "alpha@1.0.0\nbeta@0.2.0\n").unwrap();
+    let bundle = online.data_dir.join("bundle.tar");
+    let exported = online
+        .try_berth(&[
+            "mirror",
+            "export",
+            "--registry",
+            "public",
+            "--crates",
+            list.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ])
+        .unwrap();
+    // (The command line signs with the configuration's public URL.)
+    assert!(
+        exported.contains("with the signed checkpoint of ")
+            && exported.contains("/r/public (size 2) and 2 inclusion proofs"),
+        "{exported}"
+    );
+
+    // The air-gapped side, which knows the source's key.
+    let dead = "sparse+http://127.0.0.1:9/r/main/index/";
+    let gapped = Server::start_with_config(&proxy_of(dead, "offline = true"));
+    let key_file = gapped.data_dir.join("source.pub");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let import = |file: &std::path::Path, keys: &[&str]| {
+        let mut args = vec![
+            "mirror",
+            "import",
+            file.to_str().unwrap(),
+            "--registry",
+            "public",
+        ];
+        for k in keys {
+            args.extend(["--key", k]);
+        }
+        let out = gapped.berth(&args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let untouched = || {
+        gapped.blob_files().is_empty()
+            && gapped
+                .get(&format!(
+                    "/r/public/index/{}",
+                    berth_testkit::index_path("alpha")
+                ))
+                .status()
+                == 404
+    };
+    let refused = |file: &std::path::Path, keys: &[&str], why: &str| {
+        let (ok, _, err) = import(file, keys);
+        assert!(!ok, "imported: {why}");
+        assert!(
+            err.contains("the bundle does not verify against the transparency log: ")
+                && err.contains(why)
+                && err.contains("nothing was imported"),
+            "{err}"
+        );
+        assert!(untouched(), "written to: {why}");
+    };
+
+    // Another key (the gapped server's own) verifies nothing.
+    let own = served_key(&gapped, "public").to_string();
+    refused(
+        &bundle,
+        &[&own],
+        "its checkpoint is not signed by a key given",
+    );
+
+    // beta's bytes swapped, its index line and the manifest made to agree:
+    // the checksums hold, the log does not.
+    let evil = crate_file("beta", "0.2.0", "pub fn b() { /* evil */ }\n");
+    let (good_sum, evil_sum) = (sha256_hex(&beta), sha256_hex(&evil));
+    let swapped = gapped.data_dir.join("swapped.tar");
+    let swap = |manifest: &mut serde_json::Value, members: &mut Vec<(String, Vec<u8>)>| {
+        for (path, bytes) in members.iter_mut() {
+            if path == &format!("crates/{good_sum}.crate") {
+                *path = format!("crates/{evil_sum}.crate");
+                *bytes = evil.clone();
+            } else if path == "index/beta" {
+                *bytes = String::from_utf8(bytes.clone())
+                    .unwrap()
+                    .replace(&good_sum, &evil_sum)
+                    .into_bytes();
+                manifest["index"]["beta"] = sha256_hex(bytes).into();
+            }
+        }
+        for c in manifest["crates"].as_array_mut().unwrap() {
+            if c[0] == "beta" {
+                c[2] = evil_sum.clone().into();
+                c[3] = evil.len().into();
+            }
+        }
+    };
+    rewrite_bundle(&bundle, &swapped, swap);
+    refused(
+        &swapped,
+        &[key_file.to_str().unwrap()],
+        &format!(
+            "beta@0.2.0: the bundled .crate has sha256 {evil_sum}, the log records {good_sum}"
+        ),
+    );
+    // ... and with its record rewritten to match, the proof fails.
+    let rerecorded = gapped.data_dir.join("rerecorded.tar");
+    rewrite_bundle(&bundle, &rerecorded, |manifest, members| {
+        swap(manifest, members);
+        for p in manifest["log"]["proofs"].as_array_mut().unwrap() {
+            if p["name"] == "beta" {
+                p["record"] = p["record"]
+                    .as_str()
+                    .unwrap()
+                    .replace(&good_sum, &evil_sum)
+                    .into();
+            }
+        }
+    });
+    refused(
+        &rerecorded,
+        &[key_file.to_str().unwrap()],
+        "beta@0.2.0: its record is not at index 1 of the signed tree of 2 records",
+    );
+    // A bundle without log data cannot be checked with a key.
+    let bare = gapped.data_dir.join("bare.tar");
+    rewrite_bundle(&bundle, &bare, |manifest, _| {
+        manifest.as_object_mut().unwrap().remove("log");
+    });
+    refused(
+        &bare,
+        &[&key.to_string()],
+        "it carries no checkpoint or proofs",
+    );
+
+    // The source's key (as a file, beside another key): every crate is
+    // verified, then imported and served.
+    let (ok, out, err) = import(&bundle, &[&own, key_file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("verified 2 crates against the checkpoint of ")
+            && out.contains(&format!("/r/public (size 2) signed by {}", key.name())),
+        "{out}"
+    );
+    assert!(!err.contains("warning"), "{err}");
+    let dl = gapped.get("/r/public/api/v1/crates/beta/0.2.0/download");
+    assert_eq!(dl.bytes().unwrap().as_ref(), beta.as_slice());
+
+    // Without a key it imports as before, and says nothing was verified.
+    let (ok, out, err) = import(&bundle, &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("crates: 0 written, 2 already present"),
+        "{out}"
+    );
+    assert!(
+        err.contains("warning: nothing was verified against a transparency log"),
+        "{err}"
+    );
 }

@@ -10,6 +10,7 @@ pub mod fsck;
 mod log_check;
 pub mod migrate;
 pub mod mirror;
+mod mirror_log;
 mod tar_input;
 
 pub use blobs::BlobCheck;
