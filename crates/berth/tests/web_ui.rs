@@ -234,7 +234,21 @@ fn every_page_for_anonymous_ordinary_member_and_admin_users() {
         "<dt>loud</dt>",
         "alice",
     ]);
+    // Its entry in the transparency log, and the command that checks a
+    // downloaded file against it with the key the server serves.
+    let key = server.get("/r/main/log/key").text().unwrap();
+    page.assert_has(&[
+        "transparency log\">log #0</span>",
+        "1.0.0 is entry <strong>#0</strong> of main's transparency log",
+        &format!(
+            "<pre id=\"verify-cmd\" class=\"wrap\"><code>berth verify --index sparse+{}/r/main/index/ \
+             --key {} hello-1.0.0.crate</code></pre>",
+            server.url,
+            key.trim()
+        ),
+    ]);
     let world = anon.get("/r/main/crates/world", 200);
+    world.assert_has(&["log #1</span>"]);
     world.assert_has(&["<a href=\"/r/main/crates/hello\">hello</a> <code>^1</code>"]);
     anon.get("/r/main/crates/hello/1.0.0", 200);
     anon.get("/r/main/crates/hello/9.9.9", 404);
@@ -1163,12 +1177,27 @@ fn proxy_and_virtual_crates_are_browsable() {
     }
     let page = anon.get("/r/public/crates/leftpad/1.0.0", 200);
     page.assert_has(&["cargo add leftpad</code>", "leftpad = &#34;1.0.0&#34;"]);
+    // The proxy logged what it stored; through the virtual registry the
+    // command names the log that holds the crate.
+    let key = server.get("/r/main/log/key").text().unwrap();
+    let verify = |registry: &str, file: &str| {
+        format!(
+            "<code>berth verify --index sparse+{}/r/{registry}/index/ --key {} {file}</code>",
+            server.url,
+            key.trim()
+        )
+    };
+    page.assert_has(&["log #0</span>", &verify("public", "leftpad-1.0.0.crate")]);
     anon.get("/r/public/crates/leftpad/9.9.9", 404);
     // Not cached: not fetched for a page, one 404.
     anon.get("/r/public/crates/rightpad", 404);
     // The hosted member's crate through the virtual registry.
     let page = anon.get("/r/company/crates/inhouse", 200);
-    page.assert_has(&["<h1>In house</h1>"]);
+    page.assert_has(&[
+        "<h1>In house</h1>",
+        "log #0</span>",
+        &verify("main", "inhouse-1.0.0.crate"),
+    ]);
 
     // Listings and counts.
     let listing = anon.get("/r/public", 200);

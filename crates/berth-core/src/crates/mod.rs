@@ -20,8 +20,8 @@ pub use downloads::{Download, DownloadBody};
 pub use index::IndexFile;
 pub use owners::{OwnerJson, OwnerList};
 pub use pages::{
-    AffectedDependency, BlockedView, CrateDetail, CratePage, SupplyFacts, VersionJson, CHART_DAYS,
-    DEPENDENTS_SHOWN,
+    AffectedDependency, BlockedView, CrateDetail, CratePage, PageLog, SupplyFacts, VersionJson,
+    CHART_DAYS, DEPENDENTS_SHOWN,
 };
 pub use publish::PublishWarnings;
 pub use search::MAX_SEARCH_DEPTH;

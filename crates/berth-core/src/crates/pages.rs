@@ -48,6 +48,10 @@ pub struct VersionJson {
     /// Why a policy keeps this version from cargo in the registry asked;
     /// `None` when it is served.
     pub blocked: Option<BlockedView>,
+    /// Its index in the transparency log of the registry holding it, when
+    /// logged with this checksum (filled for crate pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// One crate's page: the hosted registry that holds it, its details, the
@@ -78,6 +82,20 @@ pub struct CratePage {
     /// What the banners and the dependency list say of advisories (each
     /// version's own are in `detail.versions`).
     pub supply: SupplyFacts,
+    /// How to check a version against the holder's transparency log (each
+    /// version's index is in `detail.versions`); `None` while the server
+    /// has no signing key.
+    pub log: Option<PageLog>,
+}
+
+/// What `berth verify` needs to check a version of a crate page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageLog {
+    /// The index URL of the registry whose log holds the crate (without
+    /// `sparse+`).
+    pub index_url: String,
+    /// The key that signs its checkpoints now (`NAME+HASH+BASE64`).
+    pub key: String,
 }
 
 /// Dependents one crate page lists.
@@ -135,6 +153,7 @@ impl Berth {
                     has_readme: v.has_readme,
                     advisories: Vec::new(),
                     blocked: None,
+                    log_index: None,
                 })
                 .collect(),
         })
@@ -216,6 +235,9 @@ impl Berth {
         let real = page.detail.name.clone();
         self.annotate_versions(asked, who, &real, &mut page.detail.versions)
             .await?;
+        // The holder was authorized by `page_holder`.
+        let holder = self.registry(&page.holder)?;
+        self.annotate_log(holder, &mut page).await?;
         page.supply = self
             .supply_facts(
                 asked,
@@ -293,7 +315,33 @@ impl Berth {
             daily_downloads,
             proxied: false,
             supply: SupplyFacts::default(),
+            log: None,
         })
+    }
+
+    /// Each version's index in the holder's transparency log (when logged
+    /// with the checksum the page shows), and what verifying one needs.
+    async fn annotate_log(
+        &self,
+        holder: &Registry,
+        page: &mut CratePage,
+    ) -> Result<(), ServiceError> {
+        let records = self
+            .meta
+            .log_records_of(holder.id, &page.detail.name)
+            .await?;
+        for v in &mut page.detail.versions {
+            let canon = berth_store::canon_vers(&v.vers);
+            v.log_index = records
+                .iter()
+                .find(|r| r.canon_vers == canon && r.sha256 == v.cksum)
+                .map(|r| r.idx as u64);
+        }
+        page.log = self.log_verifier().map(|key| PageLog {
+            index_url: self.index_url(holder),
+            key: key.to_string(),
+        });
+        Ok(())
     }
 
     /// The registry whose rows a crate page of `reg` shows (see

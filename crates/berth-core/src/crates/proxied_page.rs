@@ -90,6 +90,7 @@ impl Berth {
                     has_readme: false,
                     advisories: Vec::new(),
                     blocked: None,
+                    log_index: None,
                     vers: v,
                 }
             })
@@ -123,6 +124,7 @@ impl Berth {
             daily_downloads: Vec::new(),
             proxied: true,
             supply: Default::default(),
+            log: None,
         })
     }
 

@@ -4,7 +4,8 @@
 //! downloads chart ([`super::chart`]), and what imported advisories and the
 //! registry's policy say of its versions and dependencies (banners, tags,
 //! an Advisories section; the advisory text is untrusted, escaped as all
-//! text is), at `/r/{registry}/crates/…` and, for
+//! text is), each version's index in the transparency log and the `berth
+//! verify` command for the version shown, at `/r/{registry}/crates/…` and, for
 //! the default registry, `/crates/…`. berth-core decides what the viewer may
 //! read; anything it may not is the one [`UiError::not_found`] page.
 
@@ -34,6 +35,8 @@ struct VersionItem {
     advisories: Vec<(String, String)>,
     /// The rule of the policy that keeps it from cargo.
     blocked: Option<String>,
+    /// Its index in the transparency log.
+    log_index: Option<u64>,
 }
 
 /// An advisory as the crate page shows it. Its text comes from the
@@ -154,6 +157,11 @@ struct CratePageView {
     add_cmd: String,
     toml_line: String,
     snippet: String,
+    /// The version shown's index in the transparency log, and the command
+    /// that checks a downloaded `.crate` against it (when it is logged and
+    /// the server has a key).
+    log_index: Option<u64>,
+    verify_cmd: String,
 }
 
 /// A metadata URL when it is http(s): anything else is not a link.
@@ -371,6 +379,7 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
                     .map(|a| (a.id.clone(), anchor(&a.id)))
                     .collect(),
                 blocked: v.blocked.as_ref().map(|b| b.rule.to_string()),
+                log_index: v.log_index,
                 vers: v.vers.clone(),
             })
             .collect(),
@@ -434,6 +443,14 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
         snippet: reg
             .map(|r| berth.cargo_config_snippet(r))
             .unwrap_or_default(),
+        log_index: current.and_then(|v| v.log_index),
+        verify_cmd: match (&page.log, current.and_then(|v| v.log_index)) {
+            (Some(log), Some(_)) => format!(
+                "berth verify --index sparse+{} --key {} {}-{shown}.crate",
+                log.index_url, log.key, detail.name
+            ),
+            _ => String::new(),
+        },
         version: shown,
     }
 }

@@ -450,6 +450,23 @@ impl MetaStore {
         .await?)
     }
 
+    /// The records of every version of a crate (name folded), in index
+    /// order.
+    pub async fn log_records_of(
+        &self,
+        registry_id: i64,
+        name: &str,
+    ) -> Result<Vec<LogRecordRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM log_records \
+             WHERE registry_id = $1 AND canon_name = $2 ORDER BY idx"
+        ))
+        .bind(registry_id)
+        .bind(canon_name(name))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records from index `start` on, at most `limit`, in index order.
     pub async fn log_records(
         &self,
