@@ -1,7 +1,7 @@
 // Berth's web UI in headless Chromium against a real `berth serve`:
 // log in, create a token on the account page and publish with it through
 // real cargo, revoke it, search as you type, open a crate page, copy the
-// install line, browse the admin pages and administer a user (role,
+// install line and the `berth verify` command, browse the admin pages and administer a user (role,
 // administrator flag, disable, enable, remove), and open a crate whose README
 // carries script, event handlers, javascript: links, iframes and raw HTML
 // while listening for dialogs and console errors (none may happen); browse
@@ -194,7 +194,7 @@ await test("search as you type", async () => {
   assert.match(await page.locator("#search-status").innerText(), /1 result/);
 });
 
-await test("open a crate page and copy the install line", async () => {
+await test("open a crate page and copy the install and verify lines", async () => {
   await page.locator('#results a[href="/r/main/crates/hostile"]').click();
   await page.waitForURL(`${base}/r/main/crates/hostile`);
   assert.equal(await page.locator("h1").first().innerText(), "hostile 0.1.0");
@@ -202,6 +202,14 @@ await test("open a crate page and copy the install line", async () => {
   await page.locator('button[data-copy="add-cmd"][data-copied]').waitFor();
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   assert.equal(copied, "cargo add hostile --registry main\n");
+  // Its entry in the transparency log, and the command that checks a
+  // downloaded file against it with the key the server serves.
+  assert.match(await page.locator("table.dense tbody tr").first().innerText(), /log #\d+/);
+  await page.locator('button[data-copy="verify-cmd"]').click();
+  await page.locator('button[data-copy="verify-cmd"][data-copied]').waitFor();
+  const verify = await page.evaluate(() => navigator.clipboard.readText());
+  const key = (await (await fetch(`${base}/r/main/log/key`)).text()).trim();
+  assert.equal(verify, `berth verify --index sparse+${base}/r/main/index/ --key ${key} hostile-0.1.0.crate\n`);
   // The downloads chart: inline SVG named by its text summary.
   // A new crate's chart starts a fortnight back, with axes and labels.
   const chart = page.getByRole("img", { name: /downloads in the last 14 days/ });
