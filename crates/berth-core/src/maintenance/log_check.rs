@@ -85,16 +85,6 @@ impl Verifiers {
             )
             .collect()
     }
-
-    fn describe(&self) -> String {
-        let mut all: Vec<String> = self.current.iter().map(|k| k.to_string()).collect();
-        all.extend(
-            self.retired
-                .iter()
-                .map(|(k, until)| format!("{k} (retired, until {})", pubtime(*until))),
-        );
-        all.join(", ")
-    }
 }
 
 fn pubtime(unix: i64) -> String {
@@ -203,19 +193,28 @@ pub(crate) async fn check_log(
         nodes_reported: 0,
         nodes_unreported: 0,
     };
-    let checkpoints = meta.log_checkpoints(registry_id).await?;
-    let mut pending: VecDeque<(&LogCheckpointRow, Option<Hash>)> = VecDeque::new();
-    for row in &checkpoints {
-        let root = check_note(&mut check, row, keys);
-        pending.push_back((row, root));
-    }
+    let mut checkpoints = Checkpoints {
+        meta,
+        registry_id,
+        keys,
+        after: -1,
+        done: false,
+        buffer: VecDeque::new(),
+        read: 0,
+    };
     // The tree from the records (whose roots the checkpoints must have),
     // and from the stored leaves (whose nodes must be the stored ones).
     let mut from_records = Frontier::default();
     let mut from_leaves = Frontier::default();
     let mut roots_differ: Vec<u64> = Vec::new();
     let mut complete = true;
-    settle(&mut check, &mut pending, &from_records, &mut roots_differ);
+    settle(
+        &mut check,
+        &mut checkpoints,
+        &from_records,
+        &mut roots_differ,
+    )
+    .await?;
     let mut next = 0u64;
     loop {
         let rows = meta.log_records(registry_id, next, PAGE).await?;
@@ -325,7 +324,13 @@ pub(crate) async fn check_log(
                     .push((id.index, hash));
             }
             next = idx + 1;
-            settle(&mut check, &mut pending, &from_records, &mut roots_differ);
+            settle(
+                &mut check,
+                &mut checkpoints,
+                &from_records,
+                &mut roots_differ,
+            )
+            .await?;
         }
         for (level, nodes) in &completed {
             let (lo, hi) = (nodes[0].0, nodes[nodes.len() - 1].0 + 1);
@@ -414,41 +419,82 @@ pub(crate) async fn check_log(
             ),
         );
     }
-    for (row, _) in pending {
-        if complete {
-            check.finding(
-                "log_checkpoint_root",
-                None,
-                format!(
-                    "the checkpoint of size {} (signed at {}) is beyond the log's {size} \
-                     records: records it covered were removed",
-                    row.size,
-                    pubtime(row.signed_at)
-                ),
-            );
-        }
+    while complete {
+        let Some((row, _)) = checkpoints.reached(&mut check, u64::MAX).await? else {
+            break;
+        };
+        check.finding(
+            "log_checkpoint_root",
+            None,
+            format!(
+                "the checkpoint of size {} (signed at {}) is beyond the log's {size} records: \
+                 records it covered were removed",
+                row.size,
+                pubtime(row.signed_at)
+            ),
+        );
     }
     Ok((
         check.findings,
         Checked {
             records: size,
-            checkpoints: checkpoints.len() as u64,
+            checkpoints: checkpoints.read,
         },
     ))
 }
 
+/// Checkpoints per query.
+const CHECKPOINT_PAGE: u64 = 1000;
+
+/// A log's stored checkpoints, read a page at a time in size order, each
+/// note checked as it is read.
+struct Checkpoints<'a> {
+    meta: &'a MetaStore,
+    registry_id: i64,
+    keys: Option<&'a Verifiers>,
+    /// The largest size read.
+    after: i64,
+    done: bool,
+    buffer: VecDeque<(LogCheckpointRow, Option<Hash>)>,
+    read: u64,
+}
+
+impl Checkpoints<'_> {
+    /// The next checkpoint of at most `size` leaves, with the root its note
+    /// gives; `None` when the next one is larger, or there is none.
+    async fn reached(
+        &mut self,
+        check: &mut TreeCheck<'_>,
+        size: u64,
+    ) -> Result<Option<(LogCheckpointRow, Option<Hash>)>, ServiceError> {
+        if self.buffer.is_empty() && !self.done {
+            let rows = self
+                .meta
+                .log_checkpoints_after(self.registry_id, self.after, CHECKPOINT_PAGE)
+                .await?;
+            self.done = (rows.len() as u64) < CHECKPOINT_PAGE;
+            for row in rows {
+                self.after = row.size;
+                self.read += 1;
+                let root = check_note(check, &row, self.keys);
+                self.buffer.push_back((row, root));
+            }
+        }
+        match self.buffer.front() {
+            Some((row, _)) if row.size as u64 <= size => Ok(self.buffer.pop_front()),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// Compares the checkpoints the tree has reached with its root.
-fn settle(
+async fn settle(
     check: &mut TreeCheck<'_>,
-    pending: &mut VecDeque<(&LogCheckpointRow, Option<Hash>)>,
+    checkpoints: &mut Checkpoints<'_>,
     tree: &Frontier,
     roots_differ: &mut Vec<u64>,
-) {
-    while let Some(&(row, note_root)) = pending.front() {
-        if row.size as u64 > tree.size {
-            break;
-        }
-        pending.pop_front();
+) -> Result<(), ServiceError> {
+    while let Some((row, note_root)) = checkpoints.reached(check, tree.size).await? {
         let root = tree.root();
         let stored = Hash::from_hex(&row.root).ok().or(note_root);
         let Some(stored) = stored.filter(|s| *s != root) else {
@@ -460,8 +506,8 @@ fn settle(
                 None,
                 format!(
                     "the checkpoint of size {} (signed at {}) has root {}; the log's records \
-                     give {} at that size: a record before index {} was changed or removed \
-                     after it was signed",
+                     give {} at that size: records before index {} (or the stored checkpoint) \
+                     were changed after it was signed",
                     row.size,
                     pubtime(row.signed_at),
                     stored.to_hex(),
@@ -472,6 +518,7 @@ fn settle(
         }
         roots_differ.push(row.size as u64);
     }
+    Ok(())
 }
 
 /// Checks a stored checkpoint's note: its signature, and that it says the
@@ -513,7 +560,11 @@ fn check_note(
                             if valid.is_empty() {
                                 "none".to_string()
                             } else {
-                                keys.describe()
+                                valid
+                                    .iter()
+                                    .map(|k| k.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             }
                         ),
                     );

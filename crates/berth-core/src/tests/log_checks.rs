@@ -347,11 +347,11 @@ async fn a_log_of_several_pages_is_checked_node_by_node() {
             })
             .await
             .unwrap();
-        if i == 1_999 {
+        // A checkpoint every other record: more than one page of them.
+        if i % 2 == 1 {
             t.berth.log_checkpoint("main", None).await.unwrap();
         }
     }
-    t.berth.log_checkpoint("main", None).await.unwrap();
     let tree = |r: &FsckReport| -> Vec<String> {
         r.findings
             .iter()
@@ -361,23 +361,42 @@ async fn a_log_of_several_pages_is_checked_node_by_node() {
     };
     let report = fsck(&t.berth).await;
     assert_eq!(tree(&report), Vec::<String>::new());
-    assert_eq!((report.log_records, report.log_checkpoints), (2_500, 2));
+    assert_eq!((report.log_records, report.log_checkpoints), (2_500, 1_250));
 
-    // The node over leaves 0..2048 (two pages) changed; a leaf node gone.
+    // The node over leaves 0..2048 (two pages) changed; a leaf node gone;
+    // the checkpoint of 2,000 records claims another root.
+    let note = |size: i64| format!("(SELECT note FROM log_checkpoints WHERE size = {size})");
     let first_2048 = t.berth.meta.log_root_at(id, 2048).await.unwrap();
     tamper(
         &t,
         &format!(
             "UPDATE log_nodes SET hash = '{}' WHERE level = 11 AND idx = 0; \
-             DELETE FROM log_nodes WHERE level = 0 AND idx = 2100",
-            "00".repeat(32)
+             DELETE FROM log_nodes WHERE level = 0 AND idx = 2100; \
+             UPDATE log_checkpoints SET root = '{}', note = {} WHERE size = 2000",
+            "00".repeat(32),
+            "11".repeat(32),
+            note(2002)
         ),
     )
     .await;
     let report = fsck(&t.berth).await;
+    let at = "the checkpoint of size 2000 (signed at 2027-01-15T08:00:00Z)";
     assert_eq!(
         tree(&report),
         [
+            format!(
+                "log_checkpoint_root: registry main: {at}: its note says 127.0.0.1:7878/r/main \
+                 size 2002 root {}; the stored row says size 2000 root {}",
+                t.berth.meta.log_root_at(id, 2002).await.unwrap().to_hex(),
+                "11".repeat(32)
+            ),
+            format!(
+                "log_checkpoint_root: registry main: {at} has root {}; the log's records give \
+                 {} at that size: records before index 2000 (or the stored checkpoint) were \
+                 changed after it was signed",
+                "11".repeat(32),
+                t.berth.meta.log_root_at(id, 2000).await.unwrap().to_hex()
+            ),
             format!(
                 "log_node: registry main: the stored node at level 11, index 0 (leaves 0..2048) \
                  is {}; its leaves give {}",

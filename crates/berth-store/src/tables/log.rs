@@ -513,6 +513,25 @@ impl MetaStore {
         .await?)
     }
 
+    /// Checkpoints signed for a registry of sizes above `after`, at most
+    /// `limit`, smallest first (a check reads them a page at a time).
+    pub async fn log_checkpoints_after(
+        &self,
+        registry_id: i64,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<LogCheckpointRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT registry_id, size, root, note, signed_at FROM log_checkpoints \
+             WHERE registry_id = $1 AND size > $2 ORDER BY size LIMIT $3",
+        )
+        .bind(registry_id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Keeps a checkpoint that was signed. The first one kept for a size
     /// stays (a second node signing the same size signs the same body).
     pub async fn log_checkpoint_put(
