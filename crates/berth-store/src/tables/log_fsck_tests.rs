@@ -1,7 +1,8 @@
 //! What `fsck` reads of the transparency log, on SQLite and (when
 //! reachable) PostgreSQL: stored versions joined to their records (only
-//! the disagreements come back), records without their version, and the
-//! tree's nodes a level and a range at a time.
+//! the disagreements come back), records without their version, the
+//! tree's nodes a level and a range at a time, a crate's records, and
+//! checkpoints a page at a time.
 
 use crate::db::MetaStore;
 use crate::domain::RegistryKind;
@@ -132,6 +133,38 @@ async fn log_disagreements(store: &MetaStore) {
     let top = store.log_node_range(main, 1, 0, 5).await.unwrap();
     assert_eq!(top.len(), 1);
     assert_eq!(top[0].1.len(), 64);
+
+    // A crate's records, however its name is spelt; checkpoints a page at
+    // a time.
+    let of = store.log_records_of(main, "foo_BAR").await.unwrap();
+    assert_eq!(
+        of.iter()
+            .map(|r| (r.idx, r.vers.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, "1.0.0+build"), (1, "1.1.0")]
+    );
+    for size in [1, 2, 3] {
+        let root = store.log_root_at(main, size).await.unwrap();
+        store
+            .log_checkpoint_put(main, size, &root, &format!("note {size}"), 7)
+            .await
+            .unwrap();
+    }
+    let page = store.log_checkpoints_after(main, 1, 1).await.unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|c| (c.size, c.note.as_str()))
+            .collect::<Vec<_>>(),
+        [(2, "note 2")]
+    );
+    assert_eq!(
+        store
+            .log_checkpoints_after(main, -1, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 test_db::on_both_backends!(
