@@ -42,6 +42,8 @@ pub struct Launch {
     pub ready_timeout: Duration,
     /// More environment variables of the server.
     pub env: Vec<(String, String)>,
+    /// The address to listen on; a free port of 127.0.0.1 when None.
+    pub listen: Option<String>,
 }
 
 impl Default for Launch {
@@ -51,6 +53,7 @@ impl Default for Launch {
             log_filter: "info,berth=debug".into(),
             ready_timeout: Duration::from_secs(30),
             env: Vec::new(),
+            listen: None,
         }
     }
 }
@@ -206,6 +209,13 @@ impl Server {
         if let Err(log) = self.respawn() {
             panic!("berth serve did not start again; log:\n{log}");
         }
+    }
+
+    /// Restarts the server on the address it listens on now, so that its
+    /// URL (and every URL derived from it, such as its log's origin) stays.
+    pub fn restart_at_same_address(&mut self) {
+        self.launch.listen = Some(self.addr().to_string());
+        self.restart();
     }
 
     /// Like [`Server::restart`], returning how long the start took, or why
@@ -451,7 +461,11 @@ fn spawn(
     let started = Instant::now();
     let mut child = stores
         .command(&launch.bin(), config_file)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            launch.listen.as_deref().unwrap_or("127.0.0.1:0"),
+        ])
         .env("RUST_LOG", &launch.log_filter)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

@@ -633,3 +633,129 @@ fn a_private_registry_s_log_needs_a_read_token() {
         );
     }
 }
+
+/// Runs `sql` (statements separated by `;`) on the server's database, as
+/// an attacker with database access would.
+fn tamper(server: &Server, sql: &str) {
+    use berth_store::sqlx::{self, Connection};
+    let url = server.stores.database_url();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    });
+}
+
+/// The lockfile's checksum of `name`.
+fn locked_checksum(dir: &Path, name: &str) -> String {
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.lock")).unwrap()).unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))
+        .and_then(|p| p["checksum"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// An attacker with database access swaps a version's checksum and blob
+/// together, so the index agrees with the new bytes: cargo takes them, but
+/// `berth verify` of the new lockfile and of the new download fails naming
+/// the version (the lockfile made before still verifies: it holds what was
+/// published). Then the attacker rewrites the log from the tampered rows
+/// and the server signs it with its own key: a client that saw an earlier
+/// checkpoint reports a fork.
+#[test]
+fn an_attacker_with_the_database_is_caught_by_the_log() {
+    let mut server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"staging\"\n",
+    );
+    let token = server.user_with_token("alice");
+    let cargo = Cargo::new(&server).with_token(&token);
+    cargo.published("victim", "1.0.0");
+    let key = server_key(&server);
+    let v = Verifier::new();
+    let before = project(&cargo, "before", &[("victim", "1")]);
+    let genuine = locked_checksum(&before, "victim");
+    v.ok(&server, &key, &before.join("Cargo.lock"), &[]);
+
+    // Other bytes for victim 1.0.0 reach the blob store (a second hosted
+    // registry takes them; blobs are shared by content) ...
+    let mut other = Cargo::with_registries(
+        &[
+            ("main", server.index_url("main")),
+            ("staging", server.index_url("staging")),
+        ],
+        "",
+    );
+    other.set_registry_token("staging", Some(&token));
+    let evil_dir = other.package("victim", "1.0.0", "", "");
+    let manifest = std::fs::read_to_string(evil_dir.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        evil_dir.join("Cargo.toml"),
+        manifest.replace("publish = [\"main\"]", "publish = [\"staging\"]"),
+    )
+    .unwrap();
+    std::fs::write(evil_dir.join("src/lib.rs"), "pub fn evil() {}\n").unwrap();
+    other.publish_to(&evil_dir, "staging");
+    let evil_bytes = server
+        .get("/r/staging/api/v1/crates/victim/1.0.0/download")
+        .bytes()
+        .unwrap();
+    let evil = berth_testkit::sha256_hex(&evil_bytes);
+    let size = evil_bytes.len();
+    assert_ne!(evil, genuine);
+    // ... and main's row is pointed at them, index line included.
+    tamper(
+        &server,
+        &format!(
+            "UPDATE versions SET cksum = '{evil}', size = {size}, \
+               index_line = REPLACE(index_line, '{genuine}', '{evil}') \
+             WHERE crate_id = (SELECT c.id FROM crates c JOIN registries r ON r.id = c.registry_id \
+                               WHERE r.name = 'main' AND c.name = 'victim');
+             UPDATE crates SET revision = revision + 1 WHERE name = 'victim'"
+        ),
+    );
+    server.restart_at_same_address();
+
+    // A fresh cargo takes the bad bytes without a word.
+    let fresh = Cargo::new(&server).with_token(&token);
+    let after = project(&fresh, "after", &[("victim", "1")]);
+    assert_eq!(locked_checksum(&after, "victim"), evil);
+
+    // berth verify does not.
+    let out = v.fails(&server, &key, &after.join("Cargo.lock"), &[]);
+    assert!(out.contains("victim 1.0.0"), "{out}");
+    assert!(out.contains(&genuine), "names the logged checksum: {out}");
+    let download = server
+        .get("/r/main/api/v1/crates/victim/1.0.0/download")
+        .bytes()
+        .unwrap();
+    let file = after.join("victim-1.0.0.crate");
+    std::fs::write(&file, &download).unwrap();
+    let out = v.fails(&server, &key, &file, &[]);
+    assert!(out.contains("victim 1.0.0"), "{out}");
+    v.ok(&server, &key, &before.join("Cargo.lock"), &[]);
+
+    // The attacker rebuilds main's log from the tampered rows; the server
+    // signs the new tree with its key.
+    tamper(
+        &server,
+        "DELETE FROM log_nodes WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
+         DELETE FROM log_records WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
+         DELETE FROM log_checkpoints WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
+         UPDATE registries SET log_backfilled = 0 WHERE name = 'main'",
+    );
+    server.restart_at_same_address();
+    let r = server
+        .get_as("/r/main/log/lookup/victim/1.0.0", None)
+        .json();
+    assert!(r["record"].as_str().unwrap().contains(&evil), "{r}");
+    let out = v.fails(&server, &key, &after.join("Cargo.lock"), &[]);
+    assert!(out.contains("FORK"), "{out}");
+}

@@ -692,7 +692,7 @@ fn measure(
         for round in 1..=rounds.max(1) {
             let r = Wrk {
                 url: &server.url,
-                threads: args.threads,
+                threads: args.threads.min(connections),
                 connections,
                 seconds: args.seconds,
                 headers: vec![],
