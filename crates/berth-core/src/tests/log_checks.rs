@@ -410,3 +410,34 @@ async fn a_log_of_several_pages_is_checked_node_by_node() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_log_cut_short_falls_behind_its_checkpoints() {
+    let t = logged().await;
+    tamper(
+        &t,
+        "DELETE FROM log_records WHERE idx = 2; DELETE FROM log_nodes WHERE level = 0 AND idx = 2",
+    )
+    .await;
+    let report = fsck(&t.berth).await;
+    assert_eq!(
+        kinds(&report),
+        ["log_checkpoint_root", "log_unlogged"],
+        "{:#?}",
+        report.findings
+    );
+    let beyond = only(&report, "log_checkpoint_root")[0];
+    assert!(
+        beyond
+            .detail
+            .starts_with("the checkpoint of size 3 (signed at ")
+            && beyond
+                .detail
+                .ends_with("is beyond the log's 2 records: records it covered were removed"),
+        "{beyond}"
+    );
+    assert_eq!(
+        only(&report, "log_unlogged")[0].version.as_deref(),
+        Some("1.1.0")
+    );
+}
