@@ -122,19 +122,21 @@ async fn node_hashes(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql =
-        String::from("SELECT level, idx, hash FROM log_nodes WHERE registry_id = $1 AND (");
+    // One point look-up on the primary key per node, as a UNION ALL. (An
+    // OR of the pairs was measured: SQLite's planner scanned every node of
+    // the registry for a proof's twenty pairs, 1.1 s at 2M records.)
+    let mut sql = String::with_capacity(ids.len() * 100);
     for i in 0..ids.len() {
         if i > 0 {
-            sql.push_str(" OR ");
+            sql.push_str(" UNION ALL ");
         }
         sql.push_str(&format!(
-            "(level = ${} AND idx = ${})",
+            "SELECT level, idx, hash FROM log_nodes \
+             WHERE registry_id = $1 AND level = ${} AND idx = ${}",
             2 * i + 2,
             2 * i + 3
         ));
     }
-    sql.push(')');
     let mut q = sqlx::query(&sql).bind(registry_id);
     for id in ids {
         q = q.bind(id.level as i64).bind(id.index as i64);
