@@ -41,6 +41,24 @@ fn is_private(state: &AppState, registry: &str) -> bool {
     state.berth.registry(registry).map_or(true, |r| r.private)
 }
 
+/// `value` as a JSON answer, kept as `policy` says (private registries:
+/// never shared).
+fn json_answer(
+    state: &AppState,
+    registry: &str,
+    policy: &'static str,
+    value: &impl serde::Serialize,
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ServiceError::Internal(format!("a log answer as JSON: {e}")))?;
+    Ok(cached(
+        is_private(state, registry),
+        policy,
+        "application/json",
+        Bytes::from(body),
+    ))
+}
+
 /// `GET /r/{registry}/log/key`: the verifier key of new checkpoints.
 pub(crate) async fn key(
     State(state): State<AppState>,
@@ -116,14 +134,7 @@ pub(crate) async fn lookup(
         .berth
         .log_lookup(&registry, who.get(), &name, &version)
         .await?;
-    let body = serde_json::to_vec(&found)
-        .map_err(|e| ServiceError::Internal(format!("lookup answer: {e}")))?;
-    Ok(cached(
-        is_private(&state, &registry),
-        "public, max-age=60",
-        "application/json",
-        Bytes::from(body),
-    ))
+    json_answer(&state, &registry, "public, max-age=60", &found)
 }
 
 #[derive(serde::Deserialize)]
@@ -148,14 +159,12 @@ pub(crate) async fn consistency(
         .berth
         .log_consistency(&registry, who.get(), range.from, range.to)
         .await?;
-    let body = serde_json::to_vec(&proof)
-        .map_err(|e| ServiceError::Internal(format!("consistency answer: {e}")))?;
-    Ok(cached(
-        is_private(&state, &registry),
+    json_answer(
+        &state,
+        &registry,
         "public, max-age=31536000, immutable",
-        "application/json",
-        Bytes::from(body),
-    ))
+        &proof,
+    )
 }
 
 #[derive(serde::Deserialize)]

@@ -717,20 +717,17 @@ fn measure(
     let run_wrk = |what: &str, paths: Vec<String>, connections: u32| {
         run_wrk_rounds(what, paths, connections, 1)
     };
-    if args.log_only {
+    // Lookups with proofs at random places of the log, one client and
+    // many.
+    let log_reads = || -> Result<Vec<(String, usize, WrkResult)>> {
         let paths = rt.block_on(lookup_paths(&db_url, args.log_lookups, args.seed + 41))?;
-        reads.push(run_wrk_rounds(
-            "log-lookup-1conn",
-            paths.clone(),
-            1,
-            args.rounds,
-        )?);
-        reads.push(run_wrk_rounds(
-            "log-lookup",
-            paths,
-            args.connections,
-            args.rounds,
-        )?);
+        Ok(vec![
+            run_wrk_rounds("log-lookup-1conn", paths.clone(), 1, args.rounds)?,
+            run_wrk_rounds("log-lookup", paths, args.connections, args.rounds)?,
+        ])
+    };
+    if args.log_only {
+        reads.extend(log_reads()?);
         return Ok(run.finished(&server, reads));
     }
     // The working set's first fetches, which read each file from the
@@ -780,19 +777,7 @@ fn measure(
     );
     reads.push(("search-sequential".to_string(), queries.len(), r));
     reads.push(run_wrk("search", queries, args.search_connections)?);
-    let paths = rt.block_on(lookup_paths(&db_url, args.log_lookups, args.seed + 41))?;
-    reads.push(run_wrk_rounds(
-        "log-lookup-1conn",
-        paths.clone(),
-        1,
-        args.rounds,
-    )?);
-    reads.push(run_wrk_rounds(
-        "log-lookup",
-        paths,
-        args.connections,
-        args.rounds,
-    )?);
+    reads.extend(log_reads()?);
     reads.extend(search_by_kind(args, label, &server.url, &plan)?);
     if args.publishes > 0 {
         eprintln!(
