@@ -453,11 +453,12 @@ fn concurrent_publishes_on_three_nodes_make_one_log_without_gaps_or_forks() {
 
     let last = open(&n1.get("/r/main/log/checkpoint").text().unwrap());
     assert_eq!(last.size, 30);
+    // (Each node's origin names its own test port; a deployment gives all
+    // nodes one public URL.)
     for node in nodes {
-        assert_eq!(
-            open(&node.get("/r/main/log/checkpoint").text().unwrap()),
-            last
-        );
+        let theirs = open(&node.get("/r/main/log/checkpoint").text().unwrap());
+        assert_eq!((theirs.size, theirs.root), (last.size, last.root));
+        assert_eq!(theirs.origin, format!("{}/r/main", node.addr()));
     }
     // One record per version, indices 0..30 in order.
     let records = n2
