@@ -114,8 +114,14 @@ impl MetaStore {
             StoreError::Corrupt(format!("index line of {}@{}: {e}", v.name, v.vers))
         })?;
         insert_dependencies(&mut w.tx, version_id, v.registry_id, &entry).await?;
+        let max_version = max_version(&mut w.tx, crate_id).await?;
+        // The description shown for a crate is that of its newest version.
+        let is_max = max_version.as_deref() == Some(v.vers.as_str());
+        let description = is_max.then(|| v.description.clone());
+        let revision = bump_revision(&mut w.tx, crate_id, now, max_version, description).await?;
         // The version enters the transparency log in the transaction that
-        // makes it exist.
+        // makes it exist, last before the audit row: the log's lock is held
+        // for as short a time as it can be.
         let pubtime = entry.pubtime.clone().unwrap_or_else(|| pubtime_of(now));
         append_record(
             &mut w.tx,
@@ -129,11 +135,6 @@ impl MetaStore {
             },
         )
         .await?;
-        let max_version = max_version(&mut w.tx, crate_id).await?;
-        // The description shown for a crate is that of its newest version.
-        let is_max = max_version.as_deref() == Some(v.vers.as_str());
-        let description = is_max.then(|| v.description.clone());
-        let revision = bump_revision(&mut w.tx, crate_id, now, max_version, description).await?;
         w.commit_audited(&AuditEntry {
             version: Some(v.vers.clone()),
             detail: Some(format!("cksum={} size={}", v.cksum, v.size)),
