@@ -41,7 +41,7 @@ if [ "$with_pg" = 1 ]; then
 fi
 
 target/release/berth-bench --publish-reference "$reference" --backends "$backends" \
-  --publishes 200 --publish-concurrency 1,8 --rounds 3 --json "$out/log-publish.json" | tee "$out/log-publish.txt"
+  --publishes 300 --publish-concurrency 1,8 --rounds 5 --json "$out/log-publish.json" | tee "$out/log-publish.txt"
 target/release/berth-scale --log-only --json "$out/log-scale.json" | tee "$out/log-scale.txt"
 BERTH_TEST_BIN="$PWD/target/release/berth" cargo nextest run --release -p berth --test transparency \
   --no-capture four_hundred 2>&1 | grep "berth verify of 400 packages took" | tee "$out/log-verify.txt"
