@@ -21,7 +21,7 @@ use berth_log::{Checkpoint, Hash, Note, Record, VerifierKey};
 use berth_store::{LogCheckpointRow, LogRecordRow, MetaStore};
 
 use crate::error::ServiceError;
-use crate::maintenance::fsck::Finding;
+use crate::maintenance::finding::Finding;
 
 /// Records (leaves) read per query; a power of two, so a page's internal
 /// nodes are few per level.

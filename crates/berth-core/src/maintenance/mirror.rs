@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
-use crate::maintenance::mirror_log::{verify_log, BundleLog};
+use crate::maintenance::mirror_log::{verify_log, BundleLog, Bundled};
 pub use crate::maintenance::mirror_log::{ExportLog, Verified};
 use crate::{Berth, Registry};
 
@@ -569,7 +569,14 @@ fn read_bundle(path: &Path, keys: &[VerifierKey]) -> Result<Bundle, ServiceError
     let verified = if keys.is_empty() {
         None
     } else {
-        Some(verify_log(&manifest, keys)?)
+        Some(verify_log(
+            &Bundled {
+                registry: &manifest.registry,
+                crates: &manifest.crates,
+                log: manifest.log.as_ref(),
+            },
+            keys,
+        )?)
     };
     Ok((index, crates, verified))
 }

@@ -12,7 +12,6 @@ use berth_log::{Checkpoint, Hash, Record, VerifierKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServiceError;
-use crate::maintenance::mirror::Manifest;
 use crate::{Berth, Registry};
 
 /// What a bundle carries of its source's transparency log.
@@ -138,15 +137,23 @@ fn unverified(why: impl std::fmt::Display) -> ServiceError {
     ))
 }
 
+/// What of a bundle's manifest its log data is checked against.
+pub(super) struct Bundled<'a> {
+    pub(super) registry: &'a str,
+    /// `.crate` files: `(name, vers, sha256, size)`.
+    pub(super) crates: &'a [(String, String, String, u64)],
+    pub(super) log: Option<&'a BundleLog>,
+}
+
 /// Checks a bundle's log data with `keys`: the checkpoint is signed by one
 /// of them and names the bundle's registry, and every crate's record
 /// (name, version, sha256) is the bundled crate's and is in the
 /// checkpoint's tree.
 pub(super) fn verify_log(
-    manifest: &Manifest,
+    manifest: &Bundled<'_>,
     keys: &[VerifierKey],
 ) -> Result<Verified, ServiceError> {
-    let log = manifest.log.as_ref().ok_or_else(|| {
+    let log = manifest.log.ok_or_else(|| {
         unverified(
             "it carries no checkpoint or proofs (exported by a Berth without a transparency key \
              or from before the log); without --key it is imported on the strength of its \
@@ -168,7 +175,7 @@ pub(super) fn verify_log(
         .iter()
         .map(|p| ((p.name.clone(), p.vers.clone()), p))
         .collect();
-    for (name, vers, cksum, _) in &manifest.crates {
+    for (name, vers, cksum, _) in manifest.crates {
         let at = format!("{name}@{vers}");
         let proof = proofs
             .get(&(name.clone(), vers.clone()))

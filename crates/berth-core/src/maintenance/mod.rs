@@ -6,6 +6,7 @@
 
 pub mod backup;
 mod blobs;
+mod finding;
 pub mod fsck;
 mod log_check;
 pub mod migrate;
