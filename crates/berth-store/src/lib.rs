@@ -32,7 +32,9 @@ pub use model::*;
 /// Re-exported so that callers can inspect database errors.
 pub use sqlx;
 pub use tables::fsck::{DanglingRef, FsckVersion, LogDisagreement};
-pub use tables::log::{canon_name, canon_vers, pubtime_of, Appended, LogEntry, LogTree};
+pub use tables::log::{
+    canon_name, canon_vers, pubtime_of, Appended, Head as LogHead, LogEntry, LogTree,
+};
 pub use tables::proxy::{
     EvictedCrate, ProxyCrateRow, ProxyIndexRow, ProxyIndexWrite, StoredRegistry,
 };

@@ -292,6 +292,12 @@ const TABLES: &[TableSpec] = &[
         append_only: true,
     },
     TableSpec {
+        name: "log_heads",
+        columns: &[("registry_id", Int), ("size", Int), ("frontier", Text)],
+        key: &["registry_id"],
+        append_only: false,
+    },
+    TableSpec {
         name: "log_checkpoints",
         columns: &[
             ("registry_id", Int),

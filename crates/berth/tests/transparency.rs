@@ -749,6 +749,7 @@ fn an_attacker_with_the_database_is_caught_by_the_log() {
         "DELETE FROM log_nodes WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
          DELETE FROM log_records WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
          DELETE FROM log_checkpoints WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
+         DELETE FROM log_heads WHERE registry_id = (SELECT id FROM registries WHERE name = 'main');
          UPDATE registries SET log_backfilled = 0 WHERE name = 'main'",
     );
     server.restart_at_same_address();

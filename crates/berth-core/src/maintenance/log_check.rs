@@ -384,6 +384,7 @@ pub(crate) async fn check_log(
                 ),
             );
         }
+        check_head(meta, registry_id, &from_leaves, &mut check).await?;
         let nodes = meta.log_node_count(registry_id).await?;
         let expected = 2 * size - u64::from(size.count_ones());
         if nodes != expected {
@@ -442,6 +443,49 @@ pub(crate) async fn check_log(
             checkpoints: checkpoints.read,
         },
     ))
+}
+
+/// The registry's `log_heads` row (where the next append starts) against
+/// the tree of the stored leaves. A head the log has grown past since its
+/// records were read is left alone; one ahead of the records, behind them,
+/// or with other hashes makes the next append fail or fork the tree.
+async fn check_head(
+    meta: &MetaStore,
+    registry_id: i64,
+    tree: &Frontier,
+    check: &mut TreeCheck<'_>,
+) -> Result<(), ServiceError> {
+    let Some(head) = meta.log_head(registry_id).await? else {
+        // Made from the records at the next append.
+        return Ok(());
+    };
+    let size = tree.size;
+    let detail = if head.size == size {
+        if head.frontier == tree.hashes {
+            return Ok(());
+        }
+        format!(
+            "the log's head (where the next append starts) has other hashes than the tree of \
+             its {size} leaves: the next append would fork the log"
+        )
+    } else if head.size < size {
+        format!(
+            "the log's head says {} leaves but the log has {size} records: the next append \
+             would be refused",
+            head.size
+        )
+    } else if meta.log_record_count(registry_id).await? >= head.size {
+        // Appended while the records were read.
+        return Ok(());
+    } else {
+        format!(
+            "the log's head says {} leaves but the log has {size} records: records it covered \
+             were removed",
+            head.size
+        )
+    };
+    check.finding("log_head", None, detail);
+    Ok(())
 }
 
 /// Checkpoints per query.

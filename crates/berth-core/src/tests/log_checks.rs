@@ -158,11 +158,16 @@ async fn a_rewritten_log_fails_on_its_checkpoints_and_nodes_on_their_leaves() {
             "log_checkpoint_root",
             "log_checkpoint_root",
             "log_checksum",
+            "log_head",
             "log_node"
         ],
         "{:#?}",
         report.findings
     );
+    // The head still holds the genuine subtree: an append would fork.
+    assert!(only(&report, "log_head")[0]
+        .detail
+        .ends_with("the next append would fork the log"));
     assert!(only(&report, "log_checkpoint_root")[0]
         .detail
         .starts_with("the checkpoint of size 1 "));
@@ -422,9 +427,14 @@ async fn a_log_cut_short_falls_behind_its_checkpoints() {
     let report = fsck(&t.berth).await;
     assert_eq!(
         kinds(&report),
-        ["log_checkpoint_root", "log_unlogged"],
+        ["log_checkpoint_root", "log_head", "log_unlogged"],
         "{:#?}",
         report.findings
+    );
+    assert_eq!(
+        only(&report, "log_head")[0].detail,
+        "the log's head says 3 leaves but the log has 2 records: records it covered were \
+         removed"
     );
     let beyond = only(&report, "log_checkpoint_root")[0];
     assert!(

@@ -1,18 +1,21 @@
 //! The transparency log's tables: `log_records` (one leaf per version),
-//! `log_nodes` (every complete subtree's hash) and `log_checkpoints` (every
-//! checkpoint signed and handed out).
+//! `log_nodes` (every complete subtree's hash), `log_heads` (each tree's
+//! size and frontier) and `log_checkpoints` (every checkpoint signed and
+//! handed out).
 //!
 //! A record is appended with [`append_record`] inside the transaction that
 //! makes the version exist (a publish, a proxy's first verified copy), so a
 //! version is logged exactly when it is committed. Appends to one registry's
 //! log are serialized: on SQLite by the database write lock every write
-//! transaction takes, on PostgreSQL by a transaction-level advisory lock
-//! per registry held to commit, taken before the audit chain's (always in
-//! that order, so the two never deadlock). Under it the next index is the
-//! tree's size, so indices have no gap and no two nodes fork the tree. The
-//! leaf and each subtree it completes are written at once and never
-//! changed, so any earlier tree size's root and proofs stay answerable from
-//! `log_nodes` in one query of at most `2⌈log2 n⌉` rows.
+//! transaction takes, on PostgreSQL by the lock on the registry's
+//! `log_heads` row (`SELECT ... FOR UPDATE`) held to commit, taken before
+//! the audit chain's (always in that order, so the two never deadlock).
+//! Under it the next index is the head's size, so indices have no gap and
+//! no two nodes fork the tree. The head, the leaf and each subtree it
+//! completes are written at once (on PostgreSQL in one statement), so an
+//! append costs two statements; nodes are never changed, so any earlier
+//! tree size's root and proofs stay answerable from `log_nodes` in one
+//! query of at most `2⌈log2 n⌉` rows.
 
 use berth_log::merkle::{self, NodeId};
 use berth_log::{Hash, Record};
@@ -23,7 +26,8 @@ use crate::model::{LogCheckpointRow, LogRecordRow};
 use crate::{now_unix, StoreError};
 
 /// The class of the PostgreSQL advisory locks (one per registry, the
-/// registry's id the second key) that serialize a log's appends.
+/// registry's id the second key) that serialize the making of a registry's
+/// `log_heads` row (its appends are serialized by that row's lock).
 const LOG_LOCK_CLASS: i32 = 0x6265_6c67; // "belg"
 
 const RECORD_COLUMNS: &str =
@@ -88,10 +92,14 @@ fn hash_of(text: &str) -> Result<Hash, StoreError> {
     Hash::from_hex(text).map_err(|e| StoreError::Corrupt(format!("a stored log hash: {e}")))
 }
 
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
 /// Takes the registry's log lock (PostgreSQL; SQLite's write lock is
 /// already held) until the transaction ends.
 async fn lock_log(conn: &mut AnyConnection, registry_id: i64) -> Result<(), sqlx::Error> {
-    if conn.backend_name() == "PostgreSQL" {
+    if is_postgres(conn) {
         // The lock's own result is `void`, which the Any driver cannot
         // decode: count it instead.
         sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1, $2)) AS l")
@@ -101,6 +109,101 @@ async fn lock_log(conn: &mut AnyConnection, registry_id: i64) -> Result<(), sqlx
             .await?;
     }
     Ok(())
+}
+
+/// A tree's head: its size and its frontier's hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub size: u64,
+    pub frontier: Vec<Hash>,
+}
+
+impl Head {
+    fn encode_frontier(&self) -> String {
+        self.frontier.iter().map(Hash::to_hex).collect()
+    }
+
+    fn decode(registry_id: i64, size: i64, frontier: &str) -> Result<Self, StoreError> {
+        let corrupt = |what: String| {
+            StoreError::Corrupt(format!("log head of registry {registry_id}: {what}"))
+        };
+        let size = u64::try_from(size).map_err(|_| corrupt(format!("size {size}")))?;
+        if frontier.len() % 64 != 0 || !frontier.is_ascii() {
+            return Err(corrupt("the frontier is not a list of hashes".into()));
+        }
+        let frontier = (0..frontier.len() / 64)
+            .map(|i| hash_of(&frontier[i * 64..i * 64 + 64]))
+            .collect::<Result<Vec<_>, _>>()?;
+        if frontier.len() != merkle::frontier(size).len() {
+            return Err(corrupt(format!(
+                "{} frontier hashes for a tree of {size}",
+                frontier.len()
+            )));
+        }
+        Ok(Head { size, frontier })
+    }
+
+    /// The head after a leaf that made `made` (what [`merkle::append_leaf`]
+    /// returned) is appended: the subtrees the leaf merged with leave the
+    /// frontier; the largest one it completed joins it.
+    fn advance(&mut self, made: &[(NodeId, Hash)]) {
+        self.frontier.truncate(self.frontier.len() + 1 - made.len());
+        self.frontier.push(made[made.len() - 1].1);
+        self.size += 1;
+    }
+}
+
+/// The head of a registry's tree as committed, if it has a row.
+async fn read_head(
+    conn: &mut AnyConnection,
+    registry_id: i64,
+    for_update: bool,
+) -> Result<Option<Head>, StoreError> {
+    let lock = if for_update && is_postgres(conn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row: Option<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT size, frontier FROM log_heads WHERE registry_id = $1{lock}"
+    ))
+    .bind(registry_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|(size, frontier)| Head::decode(registry_id, size, &frontier))
+        .transpose()
+}
+
+/// The head made from the records and nodes (a registry without a
+/// `log_heads` row, and fsck's check of the row).
+async fn computed_head(conn: &mut AnyConnection, registry_id: i64) -> Result<Head, StoreError> {
+    let size = tree_size(conn, registry_id).await?;
+    let frontier = node_hashes(conn, registry_id, &merkle::frontier(size)).await?;
+    Ok(Head { size, frontier })
+}
+
+/// Locks a registry's head until the transaction ends and returns it:
+/// one statement, the row's lock, in the common case. A registry without
+/// a row gets one, made from its records under the advisory lock (which
+/// only ever serializes that making).
+async fn lock_head(conn: &mut AnyConnection, registry_id: i64) -> Result<Head, StoreError> {
+    if let Some(head) = read_head(conn, registry_id, true).await? {
+        return Ok(head);
+    }
+    lock_log(conn, registry_id).await?;
+    let head = computed_head(conn, registry_id).await?;
+    sqlx::query(
+        "INSERT INTO log_heads (registry_id, size, frontier) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(registry_id)
+    .bind(head.size as i64)
+    .bind(head.encode_frontier())
+    .execute(&mut *conn)
+    .await?;
+    read_head(conn, registry_id, true)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("log head of registry {registry_id} vanished")))
 }
 
 /// The number of leaves of a registry's tree.
@@ -172,7 +275,7 @@ pub(crate) async fn append_record(
     conn: &mut AnyConnection,
     e: &LogEntry<'_>,
 ) -> Result<Appended, StoreError> {
-    lock_log(conn, e.registry_id).await?;
+    let mut head = lock_head(conn, e.registry_id).await?;
     let canon_name = canon_name(e.name);
     let canon_vers = canon_vers(e.vers);
     let record = Record {
@@ -185,13 +288,110 @@ pub(crate) async fn append_record(
     let leaf = record
         .leaf_hash()
         .map_err(|err| StoreError::Corrupt(format!("cannot log {}@{}: {err}", e.name, e.vers)))?;
-    let size = tree_size(conn, e.registry_id).await?;
-    let frontier = node_hashes(conn, e.registry_id, &merkle::frontier(size)).await?;
-    let nodes = merkle::append_leaf(size, &frontier, leaf)
+    let size = head.size;
+    let nodes = merkle::append_leaf(size, &head.frontier, leaf)
         .map_err(|err| StoreError::Corrupt(format!("log of registry {}: {err}", e.registry_id)))?;
+    head.advance(&nodes);
     // A version logged before (its other index) is found by the unique
     // index rather than a look-up first: one statement fewer under the lock
     // in the common case, a new version.
+    let inserted = if is_postgres(conn) {
+        write_append_pg(conn, e, &canon_name, canon_vers, size, &nodes, &head).await?
+    } else {
+        write_append_sqlite(conn, e, &canon_name, canon_vers, size, &nodes, &head).await?
+    };
+    if inserted {
+        return Ok(Appended::New(size));
+    }
+    let logged: Option<(i64, String)> = sqlx::query_as(
+        "SELECT idx, sha256 FROM log_records \
+         WHERE registry_id = $1 AND canon_name = $2 AND canon_vers = $3",
+    )
+    .bind(e.registry_id)
+    .bind(&canon_name)
+    .bind(canon_vers)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match logged {
+        Some((idx, sha256)) if sha256 == e.sha256 => Ok(Appended::Existing(idx as u64)),
+        Some((_, sha256)) => Err(StoreError::LogConflict {
+            name: e.name.to_string(),
+            vers: e.vers.to_string(),
+            logged: sha256,
+            offered: e.sha256.to_string(),
+        }),
+        None => Err(StoreError::Corrupt(format!(
+            "log of registry {}: index {size} is taken but the head says it is next",
+            e.registry_id
+        ))),
+    }
+}
+
+/// The record's row, then (if it was new) its nodes and the head: on
+/// PostgreSQL in one statement, whose parts only write when the record
+/// did. Returns whether the record was new.
+async fn write_append_pg(
+    conn: &mut AnyConnection,
+    e: &LogEntry<'_>,
+    canon_name: &str,
+    canon_vers: &str,
+    size: u64,
+    nodes: &[(NodeId, Hash)],
+    head: &Head,
+) -> Result<bool, StoreError> {
+    let mut values = String::with_capacity(nodes.len() * 24);
+    for i in 0..nodes.len() {
+        if i > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "($1, ${}, ${}, ${})",
+            3 * i + 12,
+            3 * i + 13,
+            3 * i + 14
+        ));
+    }
+    let sql = format!(
+        "WITH r AS (INSERT INTO log_records ({RECORD_COLUMNS}) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING idx), \
+         n AS (INSERT INTO log_nodes (registry_id, level, idx, hash) \
+           SELECT v.* FROM (VALUES {values}) AS v WHERE EXISTS (SELECT 1 FROM r)), \
+         h AS (UPDATE log_heads SET size = $10, frontier = $11 \
+           WHERE registry_id = $1 AND EXISTS (SELECT 1 FROM r)) \
+         SELECT count(*) FROM r"
+    );
+    let mut q = sqlx::query_scalar::<_, i64>(&sql)
+        .bind(e.registry_id)
+        .bind(size as i64)
+        .bind(e.name)
+        .bind(canon_name)
+        .bind(e.vers)
+        .bind(canon_vers)
+        .bind(e.sha256)
+        .bind(e.pubtime)
+        .bind(now_unix())
+        .bind(head.size as i64)
+        .bind(head.encode_frontier());
+    for (id, hash) in nodes {
+        q = q
+            .bind(id.level as i64)
+            .bind(id.index as i64)
+            .bind(hash.to_hex());
+    }
+    Ok(q.fetch_one(&mut *conn).await? > 0)
+}
+
+/// [`write_append_pg`] on SQLite, which has no data-modifying CTEs: three
+/// statements, all in-process.
+async fn write_append_sqlite(
+    conn: &mut AnyConnection,
+    e: &LogEntry<'_>,
+    canon_name: &str,
+    canon_vers: &str,
+    size: u64,
+    nodes: &[(NodeId, Hash)],
+    head: &Head,
+) -> Result<bool, StoreError> {
     let inserted = sqlx::query(&format!(
         "INSERT INTO log_records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT DO NOTHING"
@@ -199,7 +399,7 @@ pub(crate) async fn append_record(
     .bind(e.registry_id)
     .bind(size as i64)
     .bind(e.name)
-    .bind(&canon_name)
+    .bind(canon_name)
     .bind(e.vers)
     .bind(canon_vers)
     .bind(e.sha256)
@@ -209,50 +409,58 @@ pub(crate) async fn append_record(
     .await?
     .rows_affected();
     if inserted == 0 {
-        let logged: Option<(i64, String)> = sqlx::query_as(
-            "SELECT idx, sha256 FROM log_records \
-             WHERE registry_id = $1 AND canon_name = $2 AND canon_vers = $3",
-        )
-        .bind(e.registry_id)
-        .bind(&canon_name)
-        .bind(canon_vers)
-        .fetch_optional(&mut *conn)
-        .await?;
-        return match logged {
-            Some((idx, sha256)) if sha256 == e.sha256 => Ok(Appended::Existing(idx as u64)),
-            Some((_, sha256)) => Err(StoreError::LogConflict {
-                name: e.name.to_string(),
-                vers: e.vers.to_string(),
-                logged: sha256,
-                offered: e.sha256.to_string(),
-            }),
-            None => Err(StoreError::Corrupt(format!(
-                "log of registry {}: index {size} is taken but the tree's size says it is next",
-                e.registry_id
-            ))),
-        };
+        return Ok(false);
     }
-    let mut sql = String::from("INSERT INTO log_nodes (registry_id, level, idx, hash) VALUES ");
-    for i in 0..nodes.len() {
-        if i > 0 {
-            sql.push_str(", ");
+    insert_nodes(conn, e.registry_id, nodes).await?;
+    write_head(conn, e.registry_id, head).await?;
+    Ok(true)
+}
+
+/// Writes `nodes` of a registry's tree in multi-row INSERTs.
+async fn insert_nodes(
+    conn: &mut AnyConnection,
+    registry_id: i64,
+    nodes: &[(NodeId, Hash)],
+) -> Result<(), StoreError> {
+    const ROWS: usize = 500;
+    for chunk in nodes.chunks(ROWS) {
+        let mut sql = String::from("INSERT INTO log_nodes (registry_id, level, idx, hash) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "($1, ${}, ${}, ${})",
+                3 * i + 2,
+                3 * i + 3,
+                3 * i + 4
+            ));
         }
-        sql.push_str(&format!(
-            "($1, ${}, ${}, ${})",
-            3 * i + 2,
-            3 * i + 3,
-            3 * i + 4
-        ));
+        let mut q = sqlx::query(&sql).bind(registry_id);
+        for (id, hash) in chunk {
+            q = q
+                .bind(id.level as i64)
+                .bind(id.index as i64)
+                .bind(hash.to_hex());
+        }
+        q.execute(&mut *conn).await?;
     }
-    let mut q = sqlx::query(&sql).bind(e.registry_id);
-    for (id, hash) in &nodes {
-        q = q
-            .bind(id.level as i64)
-            .bind(id.index as i64)
-            .bind(hash.to_hex());
-    }
-    q.execute(&mut *conn).await?;
-    Ok(Appended::New(size))
+    Ok(())
+}
+
+/// Stores a registry's head (whose row [`lock_head`] made and locked).
+async fn write_head(
+    conn: &mut AnyConnection,
+    registry_id: i64,
+    head: &Head,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE log_heads SET size = $1, frontier = $2 WHERE registry_id = $3")
+        .bind(head.size as i64)
+        .bind(head.encode_frontier())
+        .bind(registry_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Appends many versions of one registry at once, in the given order, in
@@ -269,16 +477,14 @@ pub(crate) async fn append_records_bulk(
     if entries.is_empty() {
         return Ok(());
     }
-    lock_log(conn, registry_id).await?;
+    let mut head = lock_head(conn, registry_id).await?;
     let registry: String = sqlx::query_scalar("SELECT name FROM registries WHERE id = $1")
         .bind(registry_id)
         .fetch_one(&mut *conn)
         .await?;
-    let mut size = tree_size(conn, registry_id).await?;
-    let mut frontier = node_hashes(conn, registry_id, &merkle::frontier(size)).await?;
     let now = now_unix();
     let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(entries.len() * 2);
-    let first = size;
+    let first = head.size;
     for (name, vers, sha256, pubtime) in entries {
         let leaf = Record {
             registry: registry.clone(),
@@ -289,14 +495,10 @@ pub(crate) async fn append_records_bulk(
         }
         .leaf_hash()
         .map_err(|err| StoreError::Corrupt(format!("cannot log {name}@{vers}: {err}")))?;
-        let made = merkle::append_leaf(size, &frontier, leaf)
+        let made = merkle::append_leaf(head.size, &head.frontier, leaf)
             .map_err(|err| StoreError::Corrupt(format!("log of registry {registry_id}: {err}")))?;
-        // The subtrees the leaf merged with leave the frontier; the
-        // largest one it completed joins it.
-        frontier.truncate(frontier.len() + 1 - made.len());
-        frontier.push(made[made.len() - 1].1);
+        head.advance(&made);
         nodes.extend(made);
-        size += 1;
     }
     for (chunk_no, chunk) in entries.chunks(ROWS).enumerate() {
         let mut sql = format!("INSERT INTO log_records ({RECORD_COLUMNS}) VALUES ");
@@ -333,31 +535,8 @@ pub(crate) async fn append_records_bulk(
         }
         q.execute(&mut *conn).await?;
     }
-    for chunk in nodes.chunks(ROWS) {
-        let mut sql = String::from("INSERT INTO log_nodes (registry_id, level, idx, hash) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${})",
-                i * 4 + 1,
-                i * 4 + 2,
-                i * 4 + 3,
-                i * 4 + 4
-            ));
-        }
-        let mut q = sqlx::query(&sql);
-        for (id, hash) in chunk {
-            q = q
-                .bind(registry_id)
-                .bind(id.level as i64)
-                .bind(id.index as i64)
-                .bind(hash.to_hex());
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    insert_nodes(conn, registry_id, &nodes).await?;
+    write_head(conn, registry_id, &head).await
 }
 
 /// A registry's tree: its size and the hashes a proof or root needs.
@@ -370,12 +549,21 @@ impl MetaStore {
     /// The size and root of a registry's tree now.
     pub async fn log_tree(&self, registry_id: i64) -> Result<LogTree, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let size = tree_size(&mut conn, registry_id).await?;
-        let frontier = node_hashes(&mut conn, registry_id, &merkle::frontier(size)).await?;
+        let head = match read_head(&mut conn, registry_id, false).await? {
+            Some(head) => head,
+            None => computed_head(&mut conn, registry_id).await?,
+        };
         Ok(LogTree {
-            size,
-            root: merkle::root_from_frontier(&frontier),
+            size: head.size,
+            root: merkle::root_from_frontier(&head.frontier),
         })
+    }
+
+    /// The head a registry's `log_heads` row holds, if it has one (fsck
+    /// checks it against the nodes).
+    pub async fn log_head(&self, registry_id: i64) -> Result<Option<Head>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_head(&mut conn, registry_id, false).await
     }
 
     /// The root of a registry's tree when it had `size` leaves (which it

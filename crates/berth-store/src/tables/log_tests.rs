@@ -141,7 +141,7 @@ async fn log_grows_and_proves(store: &MetaStore) {
 
     // The backfill logs what was stored before the log, in publish order:
     // forget the log, and it comes back the same.
-    for table in ["log_nodes", "log_records", "log_checkpoints"] {
+    for table in ["log_nodes", "log_records", "log_checkpoints", "log_heads"] {
         sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&store.pool)
             .await
@@ -154,6 +154,30 @@ async fn log_grows_and_proves(store: &MetaStore) {
     assert_eq!(store.log_backfill().await.unwrap(), 23);
     assert_eq!(store.log_tree(reg).await.unwrap().root, root);
     assert_eq!(store.log_backfill().await.unwrap(), 0, "once");
+
+    // A registry whose head row is missing (made before the row existed)
+    // gets it from its records at the next append, and goes on from there.
+    sqlx::query("DELETE FROM log_heads")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(store.log_head(reg).await.unwrap(), None);
+    assert_eq!(
+        store.log_tree(reg).await.unwrap().root,
+        root,
+        "from the nodes"
+    );
+    let v = version_of(reg, "late", "1.0.0");
+    store.publish(&v, &actor_of(&user), "main").await.unwrap();
+    let memory = memory_tree(store, reg, "main").await;
+    assert_eq!(memory.size(), 24);
+    let head = store
+        .log_head(reg)
+        .await
+        .unwrap()
+        .expect("made by the append");
+    assert_eq!(head.size, 24);
+    assert_eq!(store.log_tree(reg).await.unwrap().root, memory.root());
 }
 
 test_db::on_both_backends!(
@@ -188,12 +212,11 @@ async fn concurrent_publishes_leave_one_line(store: &MetaStore) {
     assert_eq!(memory.size(), 48);
     assert_eq!(store.log_tree(reg).await.unwrap().root, memory.root());
     let all = merkle::frontier(48);
-    assert_eq!(
-        store.log_nodes(reg, &all).await.unwrap(),
-        all.iter()
-            .map(|id| memory.node(*id).unwrap())
-            .collect::<Vec<_>>()
-    );
+    let frontier: Vec<_> = all.iter().map(|id| memory.node(*id).unwrap()).collect();
+    assert_eq!(store.log_nodes(reg, &all).await.unwrap(), frontier);
+    // The head (which every one of them made or locked first) agrees.
+    let head = store.log_head(reg).await.unwrap().unwrap();
+    assert_eq!((head.size, head.frontier), (48, frontier));
 }
 
 test_db::on_both_backends!(
