@@ -128,7 +128,7 @@ impl Head {
             StoreError::Corrupt(format!("log head of registry {registry_id}: {what}"))
         };
         let size = u64::try_from(size).map_err(|_| corrupt(format!("size {size}")))?;
-        if frontier.len() % 64 != 0 || !frontier.is_ascii() {
+        if !frontier.len().is_multiple_of(64) || !frontier.is_ascii() {
             return Err(corrupt("the frontier is not a list of hashes".into()));
         }
         let frontier = (0..frontier.len() / 64)
