@@ -36,7 +36,7 @@ if [ "$with_pg" = 1 ]; then
   garage_dir=$(mktemp -d)
   eval "$(scripts/garage.sh start "$garage_dir")"
   trap 'scripts/garage.sh stop "$garage_dir"' EXIT
-  export BERTH_TEST_PG_URL=${BERTH_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  export BERTH_TEST_PG_URL=${BERTH_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
   backends=sqlite,postgres-s3
 fi
 
