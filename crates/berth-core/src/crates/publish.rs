@@ -314,6 +314,7 @@ impl Berth {
         stored_meta.readme = None;
         let new_version = NewVersion {
             new_crate_only: !who.scopes.has(Scope::PublishUpdate),
+            trust_claims: who.trust_claims.clone(),
             registry_id: reg.id,
             name: meta.name.clone(),
             canon_name: valid.canon_name.clone(),
