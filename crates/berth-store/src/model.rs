@@ -186,6 +186,9 @@ pub struct CrateRow {
     pub revision: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Only trusted publishing may publish it.
+    #[sqlx(try_from = "crate::tables::Flag")]
+    pub trusted_only: bool,
 }
 
 /// What the index needs to know to decide whether a cached file is current.

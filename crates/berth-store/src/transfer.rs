@@ -101,6 +101,7 @@ const TABLES: &[TableSpec] = &[
             ("revision", Int),
             ("created_at", Int),
             ("updated_at", Int),
+            ("trusted_only", Int),
         ],
         key: &["id"],
         append_only: false,

@@ -264,6 +264,17 @@ pub enum TrustCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Accept only trusted publishing for a crate: publishes with ordinary
+    /// tokens are refused (yanks and owner changes are not). `--off`
+    /// accepts them again.
+    Only {
+        #[arg(value_name = "CRATE")]
+        krate: String,
+        #[arg(long)]
+        registry: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// Remove one of a crate's trust configurations (by the id `list`
     /// shows).
     Remove {

@@ -114,6 +114,18 @@ fn a_ci_job_publishes_with_an_exchanged_token_and_forgeries_are_refused() {
     let out = ci.publish_refused(&other, "main");
     assert!(out.contains("unrelated"), "{out}");
 
+    // Only CI from now on: the owner's own token is refused.
+    server
+        .try_berth(&["trust", "only", "tool", "--registry", "main"])
+        .unwrap();
+    let dir = owner.package("tool", "1.1.5", "", "");
+    let out = owner.publish_refused(&dir, "main");
+    assert!(
+        out.contains("published only through trusted publishing"),
+        "{out}"
+    );
+    assert_eq!(server.audit_json(&["--action", "trust.only"]).len(), 1);
+
     // RS256 works too; the token revokes itself.
     let token = token_of(
         &server,

@@ -306,6 +306,36 @@ impl Berth {
         }
     }
 
+    /// Sets whether only trusted publishing may publish a crate (`berth
+    /// trust only`); with it on, publishes with ordinary tokens are refused.
+    pub async fn set_trusted_only(
+        &self,
+        registry: &str,
+        krate: &str,
+        on: bool,
+    ) -> Result<(), ServiceError> {
+        let (reg, _) = self.publish_target(registry)?;
+        let found = self
+            .meta
+            .find_crate(reg.id, &berth_protocol::canonical_name(krate))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "crate `{}` does not exist in registry `{}`",
+                    clip(krate, 64),
+                    reg.name
+                ))
+            })?;
+        let audit = AuditEntry {
+            registry: Some(reg.name.clone()),
+            crate_name: Some(found.name.clone()),
+            detail: Some(format!("trusted_only={on}")),
+            ..AuditEntry::new(AuditAction::TrustOnly, AuditOutcome::Ok)
+        };
+        self.meta.set_trusted_only(found.id, on, &audit).await?;
+        Ok(())
+    }
+
     async fn audit_exchange(
         &self,
         registry: &str,

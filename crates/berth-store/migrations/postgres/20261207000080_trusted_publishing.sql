@@ -35,4 +35,7 @@ CREATE TABLE trust_jtis (
 -- The CI claims a token was exchanged for (JSON), and those a version was
 -- published with: provenance shown on the crate page and in the API.
 ALTER TABLE tokens ADD COLUMN trust_claims TEXT;
+-- A crate published only through trusted publishing: ordinary tokens are
+-- refused for it (owners still yank and manage owners with them).
+ALTER TABLE crates ADD COLUMN trusted_only BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE versions ADD COLUMN trust_claims TEXT;

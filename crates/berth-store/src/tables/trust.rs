@@ -135,4 +135,26 @@ impl MetaStore {
         w.tx.commit().await?;
         Ok(inserted == 1)
     }
+
+    /// Sets whether only trusted publishing may publish a crate, with its
+    /// audit row; whether the crate exists.
+    pub async fn set_trusted_only(
+        &self,
+        crate_id: i64,
+        on: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE crates SET trusted_only = $2 WHERE id = $1")
+            .bind(crate_id)
+            .bind(i64::from(on))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        w.commit_audited(audit).await?;
+        Ok(true)
+    }
 }

@@ -70,6 +70,20 @@ pub async fn run(setup: Setup, command: TrustCommand) -> Result<()> {
                         }
                     }
                 }
+                TrustCommand::Only {
+                    krate,
+                    registry,
+                    off,
+                } => {
+                    berth.set_trusted_only(&registry, &krate, !off).await?;
+                    if off {
+                        println!("crate `{krate}` accepts ordinary tokens again");
+                    } else {
+                        println!(
+                            "crate `{krate}` is now published only through trusted publishing"
+                        );
+                    }
+                }
                 TrustCommand::Remove {
                     krate,
                     registry,
