@@ -74,6 +74,10 @@ impl From<StoreError> for ServiceError {
                 "an active token named `{name}` exists already; choose another name, or revoke \
                  it first (`berth token revoke --name {name}`)"
             )),
+            StoreError::TrustConfigExists(name) => ServiceError::Conflict(format!(
+                "crate `{name}` already trusts this CI identity (`berth trust list {name}` shows \
+                 its configurations)"
+            )),
             StoreError::Contention(m) => ServiceError::Conflict(m),
             StoreError::TeamNotFound(name) => ServiceError::NotFound(format!(
                 "no team `{name}`; an operator can add it with `berth team add {name}`"

@@ -30,6 +30,7 @@ mod text;
 mod throttle;
 pub mod tokens;
 pub mod transparency;
+pub mod trust;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -88,6 +89,8 @@ pub struct Berth {
     pub(crate) supply: supply::SupplyState,
     /// The transparency log's signing key and signed checkpoints.
     pub(crate) log: transparency::LogState,
+    /// The trusted-publishing issuers' keys, fetched on demand.
+    pub(crate) trust_keys: trust::verify::IssuerKeys,
 }
 
 impl Registry {
@@ -226,6 +229,7 @@ impl Berth {
                 transparency::keys::read_key(&config)?,
                 transparency::keys::retired_keys(&config),
             ),
+            trust_keys: trust::verify::IssuerKeys::new(),
             config,
             clock,
         };

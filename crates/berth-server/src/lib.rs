@@ -16,6 +16,7 @@ mod mgmt;
 mod ops;
 mod transparency;
 mod transport;
+mod trust;
 mod ui;
 
 use std::sync::Arc;
@@ -238,6 +239,10 @@ pub fn router(state: AppState) -> Router {
                     .put(api::add_owners)
                     .delete(api::remove_owners),
             ),
+        ),
+        (
+            "/r/{registry}/api/v1/trusted_publishing/tokens",
+            deadline(post(trust::exchange).delete(trust::revoke)),
         ),
         ("/r/{registry}/me", get(ops::me)),
         ("/r/{registry}/log/key", deadline(get(transparency::key))),

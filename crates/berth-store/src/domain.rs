@@ -191,6 +191,16 @@ string_enum! {
         /// A proxy's upstream offered other bytes for a version this
         /// registry logged (refused).
         LogUpstreamChanged = "log.upstream_changed",
+        /// A crate was set to trust a CI identity (`berth trust add`).
+        TrustAdd = "trust.add",
+        /// A crate's trust configuration was removed.
+        TrustRemove = "trust.remove",
+        /// A crate was set to accept only trusted publishing (detail
+        /// `trusted_only=true`), or to accept ordinary tokens again.
+        TrustOnly = "trust.only",
+        /// A CI job's OIDC token was exchanged for a publish token, or
+        /// refused (the detail says why).
+        TrustExchange = "trust.exchange",
     }
 }
 

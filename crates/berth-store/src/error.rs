@@ -32,6 +32,9 @@ pub enum StoreError {
     /// The user already has an active token of this name.
     #[error("an active token named `{0}` exists")]
     TokenNameExists(String),
+    /// A crate already trusts this CI identity.
+    #[error("crate `{0}` already trusts this CI identity")]
+    TrustConfigExists(String),
     #[error("a crate must keep at least one user owner")]
     LastOwner,
     /// A user to remove is the last user owner of these crates

@@ -95,6 +95,8 @@ pub struct TokenRecord {
     pub last_used_at: Option<i64>,
     #[sqlx(try_from = "crate::tables::Flag")]
     pub revoked: bool,
+    /// The CI claims (JSON) of a trusted-publishing exchange that made it.
+    pub trust_claims: Option<String>,
     #[sqlx(flatten)]
     pub user: User,
 }
@@ -149,6 +151,8 @@ pub struct NewToken<'a> {
     /// The token that makes this one (`/api/v1/me/tokens`): revoking it
     /// revokes this one too.
     pub parent_id: Option<i64>,
+    /// The CI claims (JSON) of a trusted-publishing exchange that made it.
+    pub trust_claims: Option<String>,
     pub audit: AuditEntry,
 }
 
@@ -182,6 +186,9 @@ pub struct CrateRow {
     pub revision: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Only trusted publishing may publish it.
+    #[sqlx(try_from = "crate::tables::Flag")]
+    pub trusted_only: bool,
 }
 
 /// What the index needs to know to decide whether a cached file is current.
@@ -209,6 +216,41 @@ pub struct NewVersion {
     /// The caller may only create new crates (a `publish-new` token without
     /// `publish-update`): a crate that exists at commit is refused.
     pub new_crate_only: bool,
+    /// The CI claims (JSON) of the trusted-publishing token it was
+    /// published with.
+    pub trust_claims: Option<String>,
+}
+
+/// A trust configuration to add: a CI identity that may publish a crate.
+#[derive(Debug, Clone)]
+pub struct NewTrustConfig {
+    pub registry_id: i64,
+    pub crate_name: String,
+    pub canon_name: String,
+    /// The configured issuer's name (`[[trusted_publishing.issuers]]`).
+    pub issuer: String,
+    /// `OWNER/REPO`, lowercase.
+    pub repository: String,
+    /// The workflow's file name (`release.yml`).
+    pub workflow: String,
+    /// The deployment environment the job must run in; any when `None`.
+    pub environment: Option<String>,
+    pub created_by: i64,
+}
+
+/// A stored trust configuration.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TrustConfigRow {
+    pub id: i64,
+    pub registry_id: i64,
+    pub crate_name: String,
+    pub canon_name: String,
+    pub issuer: String,
+    pub repository: String,
+    pub workflow: String,
+    pub environment: Option<String>,
+    pub created_by: i64,
+    pub created_at: i64,
 }
 
 /// What a publish changed.
@@ -350,6 +392,8 @@ pub struct VersionRow {
     pub published_by: Option<String>,
     #[sqlx(try_from = "crate::tables::Flag")]
     pub has_readme: bool,
+    /// The CI claims (JSON) of a trusted publish.
+    pub trust_claims: Option<String>,
 }
 
 /// A live web UI session with its user.

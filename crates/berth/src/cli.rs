@@ -95,6 +95,11 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Trusted publishing: which CI identities (an OIDC issuer's
+    /// repository and workflow) may publish a crate with a 30-minute token
+    /// they exchange their own OIDC token for, instead of a stored secret.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Manage who may read, publish in and administer each registry
     /// (needed for private registries; public ones let every user read and
     /// publish new crates).
@@ -221,6 +226,69 @@ pub enum AdvisoriesCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TrustCommand {
+    /// Let a CI identity publish a crate. The configuration acts for a
+    /// user (an owner of the crate, or for a crate that does not exist yet
+    /// an admin of the registry): exchanged tokens are theirs, limited to
+    /// the crate, publishing and 30 minutes.
+    Add {
+        /// The crate (it need not exist yet).
+        #[arg(value_name = "CRATE")]
+        krate: String,
+        #[arg(long)]
+        registry: String,
+        /// A configured issuer's name ([[trusted_publishing.issuers]]).
+        #[arg(long)]
+        issuer: String,
+        /// OWNER/REPO.
+        #[arg(long)]
+        repository: String,
+        /// The workflow file under .github/workflows (`release.yml`).
+        #[arg(long)]
+        workflow: String,
+        /// The deployment environment the job must run in [default: any].
+        #[arg(long)]
+        environment: Option<String>,
+        /// The user the configuration acts for [default: the crate's first
+        /// owner].
+        #[arg(long, value_name = "LOGIN")]
+        user: Option<String>,
+    },
+    /// A crate's trust configurations.
+    List {
+        #[arg(value_name = "CRATE")]
+        krate: String,
+        #[arg(long)]
+        registry: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept only trusted publishing for a crate: publishes with ordinary
+    /// tokens are refused (yanks and owner changes are not). `--off`
+    /// accepts them again.
+    Only {
+        #[arg(value_name = "CRATE")]
+        krate: String,
+        #[arg(long)]
+        registry: String,
+        #[arg(long)]
+        off: bool,
+    },
+    /// Remove one of a crate's trust configurations (by the id `list`
+    /// shows).
+    Remove {
+        #[arg(value_name = "CRATE")]
+        krate: String,
+        #[arg(long)]
+        registry: String,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+/// `berth policy`.
+#[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Serve one version whatever the registry's policy says (an audited
     /// exception). Running servers apply it within seconds.
@@ -699,6 +767,7 @@ impl Command {
             | Command::Fsck { .. }
             | Command::Advisories(_)
             | Command::Policy(_)
+            | Command::Trust(_)
             | Command::Check { .. }
             | Command::Audit(_) => true,
         }

@@ -82,6 +82,9 @@ pub struct Identity {
     /// Token id, client address and user agent, for audit rows (the
     /// server fills in the last two).
     pub origin: berth_store::Origin,
+    /// The CI claims (JSON) of a trusted-publishing token: the versions it
+    /// publishes record them.
+    pub trust_claims: Option<String>,
 }
 
 impl Identity {
@@ -236,6 +239,7 @@ pub async fn authenticate(
         }
     }
     let roles = meta.user_roles(record.user.id).await?;
+    let trust_claims = record.trust_claims;
     Ok(Identity {
         user: record.user,
         token_id: record.id,
@@ -248,6 +252,7 @@ pub async fn authenticate(
             client_addr: client.map(|a| a.to_string()),
             ..Default::default()
         },
+        trust_claims,
     })
 }
 

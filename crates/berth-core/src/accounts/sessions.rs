@@ -177,6 +177,7 @@ impl Berth {
                 limits: crate::tokens::TokenLimits::default(),
                 roles,
                 origin: berth_store::Origin::default(),
+                trust_claims: None,
             },
             csrf: record.csrf,
         }))

@@ -19,6 +19,7 @@ use crate::config::server::{
 use crate::config::storage::{DatabaseConfig, StorageConfig};
 use crate::config::tls::TlsConfig;
 use crate::config::transparency::TransparencyConfig;
+use crate::config::trusted_publishing::TrustedPublishingConfig;
 use crate::config::values::write_networks;
 
 /// Every setting, with defaults that give a working single-node server.
@@ -65,6 +66,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub advisories: AdvisoriesConfig,
     pub transparency: TransparencyConfig,
+    pub trusted_publishing: TrustedPublishingConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -125,6 +127,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             advisories: AdvisoriesConfig::default(),
             transparency: TransparencyConfig::default(),
+            trusted_publishing: TrustedPublishingConfig::default(),
             registries: Vec::new(),
         }
     }

@@ -75,6 +75,7 @@ pub const ENV_KEYS: &[&str] = &[
     "transparency.key_file",
     "transparency.key",
     "transparency.retired_keys",
+    "trusted_publishing.issuers",
     "registries",
 ];
 
@@ -243,6 +244,7 @@ impl Config {
         self.tls.check()?;
         self.advisories.check()?;
         self.transparency.check()?;
+        self.trusted_publishing.check()?;
         check_workers(self.workers)
     }
 }

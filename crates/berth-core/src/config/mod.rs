@@ -32,6 +32,7 @@ mod storage;
 mod tests;
 mod tls;
 mod transparency;
+mod trusted_publishing;
 pub(crate) mod values;
 
 pub use advisories::{AdvisoriesConfig, AdvisorySource};
@@ -44,4 +45,5 @@ pub use server::{parse_listen, ForwardedHeader};
 pub use storage::{DatabaseConfig, StorageConfig};
 pub use tls::{TlsConfig, TlsFiles};
 pub use transparency::{RetiredKey, TransparencyConfig};
+pub use trusted_publishing::{TrustedIssuer, TrustedPublishingConfig};
 pub use values::ConfigError;

@@ -52,6 +52,9 @@ pub struct VersionJson {
     /// logged with this checksum (filled for crate pages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_index: Option<u64>,
+    /// The CI job that published it through trusted publishing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_publisher: Option<crate::trust::CiClaims>,
 }
 
 /// One crate's page: the hosted registry that holds it, its details, the
@@ -154,6 +157,10 @@ impl Berth {
                     advisories: Vec::new(),
                     blocked: None,
                     log_index: None,
+                    trusted_publisher: v
+                        .trust_claims
+                        .as_deref()
+                        .and_then(|c| serde_json::from_str(c).ok()),
                 })
                 .collect(),
         })

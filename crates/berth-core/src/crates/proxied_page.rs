@@ -91,6 +91,7 @@ impl Berth {
                     advisories: Vec::new(),
                     blocked: None,
                     log_index: None,
+                    trusted_publisher: None,
                     vers: v,
                 }
             })

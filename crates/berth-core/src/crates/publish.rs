@@ -179,6 +179,17 @@ impl Berth {
                 return Err(e);
             }
         }
+        if let Some(krate) = existing.as_ref().filter(|k| k.trusted_only) {
+            if who.trust_claims.is_none() {
+                deny("crate accepts only trusted publishing").await;
+                return Err(ServiceError::Forbidden(format!(
+                    "crate `{}` is published only through trusted publishing: publish it from \
+                     its CI workflow (`berth trust list {} --registry {}` shows which), or have \
+                     an operator run `berth trust only {} --registry {} --off`",
+                    krate.name, krate.name, reg.name, krate.name, reg.name
+                )));
+            }
+        }
         if let Some(krate) = &existing {
             let owner =
                 who.is_admin_of(reg.id) || self.meta.is_crate_owner(krate.id, who.user.id).await?;
@@ -314,6 +325,7 @@ impl Berth {
         stored_meta.readme = None;
         let new_version = NewVersion {
             new_crate_only: !who.scopes.has(Scope::PublishUpdate),
+            trust_claims: who.trust_claims.clone(),
             registry_id: reg.id,
             name: meta.name.clone(),
             canon_name: valid.canon_name.clone(),

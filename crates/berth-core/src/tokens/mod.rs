@@ -187,6 +187,7 @@ impl Berth {
                 allowed_cidrs: parsed.limits.cidrs_to_store(),
                 expires_at: parsed.limits.expires_at,
                 parent_id,
+                trust_claims: None,
                 audit,
             })
             .await?;

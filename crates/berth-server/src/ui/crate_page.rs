@@ -147,6 +147,8 @@ struct CratePageView {
     downloads: i64,
     size: String,
     publisher: String,
+    /// "CI from OWNER/REPO, workflow X, commit Y" for a trusted publish.
+    trusted_publisher: String,
     published: When,
     created: When,
     license: String,
@@ -417,6 +419,19 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
             .unwrap_or_default(),
         publisher: current
             .and_then(|v| v.published_by.clone())
+            .unwrap_or_default(),
+        trusted_publisher: current
+            .and_then(|v| v.trusted_publisher.as_ref())
+            .map(|c| {
+                let mut text = format!("CI from {}, workflow {}", c.repository, c.workflow);
+                if let Some(sha) = &c.sha {
+                    text.push_str(&format!(", commit {}", &sha[..sha.len().min(12)]));
+                }
+                if let Some(run) = &c.run_id {
+                    text.push_str(&format!(", run {run}"));
+                }
+                text
+            })
             .unwrap_or_default(),
         published: current
             .map(|v| When::of(v.published_at))

@@ -17,7 +17,8 @@ use crate::StoreError;
 
 /// The columns of a [`CrateRow`].
 const CRATE_COLUMNS: &str =
-    "id, name, description, max_version, downloads, revision, created_at, updated_at";
+    "id, name, description, max_version, downloads, revision, created_at, updated_at, \
+     trusted_only";
 
 /// The crate's new `updated_at` (bound as `$2` = now) on a change: strictly
 /// greater than the previous one, so that Last-Modified (whole seconds)

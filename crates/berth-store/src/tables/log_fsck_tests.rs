@@ -27,6 +27,7 @@ fn version(registry_id: i64, name: &str, vers: &str, cksum: &str) -> NewVersion 
         readme: None,
         description: None,
         new_crate_only: false,
+        trust_claims: None,
     }
 }
 

@@ -46,6 +46,7 @@ mod teams;
 #[cfg(test)]
 mod tests;
 mod tokens;
+mod trust;
 mod users;
 mod versions;
 

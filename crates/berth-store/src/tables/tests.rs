@@ -63,6 +63,7 @@ fn version(registry_id: i64, name: &str, vers: &str, readme: Option<&str>) -> Ne
         readme: readme.map(str::to_string),
         description: Some(format!("{name} at {vers}")),
         new_crate_only: false,
+        trust_claims: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn read_token<'a>(user_id: i64, name: Option<&'a str>, token_hash: &'a str) -> N
         allowed_cidrs: StoredList::default(),
         expires_at: None,
         parent_id: None,
+        trust_claims: None,
         audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
     }
 }
@@ -134,6 +136,7 @@ async fn every_statement(store: &MetaStore) {
             allowed_cidrs: StoredList(vec!["10.0.0.0/8".parse().unwrap()]),
             expires_at: Some(4_000_000_000),
             parent_id: None,
+            trust_claims: None,
             audit: AuditEntry::new(AuditAction::TokenCreate, AuditOutcome::Ok),
         })
         .await

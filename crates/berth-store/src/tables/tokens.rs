@@ -36,8 +36,9 @@ impl MetaStore {
         // its (unique) hash first, renamed once the id is known.
         let inserted = sqlx::query_scalar(
             "INSERT INTO tokens (user_id, name, token_hash, scopes, created_at, expires_at, \
-                                 crate_patterns, registry, allowed_cidrs, parent_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                                 crate_patterns, registry, allowed_cidrs, parent_id, \
+                                 trust_claims) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(t.user_id)
         .bind(t.name.unwrap_or(t.token_hash))
@@ -49,6 +50,7 @@ impl MetaStore {
         .bind(t.registry)
         .bind(t.allowed_cidrs.to_string())
         .bind(t.parent_id)
+        .bind(t.trust_claims.as_deref())
         .fetch_one(&mut *w.tx)
         .await;
         let id: i64 = inserted
@@ -101,7 +103,7 @@ impl MetaStore {
         let found: Option<HashedToken> = sqlx::query_as(&format!(
             "SELECT t.id AS token_id, t.name AS token_name, t.token_hash, t.scopes, \
                     t.crate_patterns, t.registry AS token_registry, t.allowed_cidrs, \
-                    t.expires_at, t.last_used_at, t.revoked, {USER_COLUMNS} \
+                    t.expires_at, t.last_used_at, t.revoked, t.trust_claims, {USER_COLUMNS} \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
         ))
         .bind(token_hash)

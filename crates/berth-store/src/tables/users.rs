@@ -82,6 +82,16 @@ impl MetaStore {
         Ok(find_user(&self.pool, login).await?)
     }
 
+    /// A user by id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The password hash of a user, if one is set.
     pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>, StoreError> {
         let hash: Option<Option<String>> =

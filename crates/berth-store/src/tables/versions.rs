@@ -47,8 +47,8 @@ pub(crate) async fn insert_version(
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO versions (crate_id, vers, canon_vers, index_line, cksum, size, metadata, \
-                               readme, published_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                               readme, published_by, created_at, trust_claims) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(crate_id)
     .bind(&v.vers)
@@ -60,6 +60,7 @@ pub(crate) async fn insert_version(
     .bind(v.readme.clone())
     .bind(published_by)
     .bind(now)
+    .bind(v.trust_claims.as_deref())
     .fetch_one(conn)
     .await
 }
@@ -145,7 +146,8 @@ impl MetaStore {
         Ok(sqlx::query_as(
             "SELECT v.vers, v.yanked, v.cksum, v.size, v.created_at, v.downloads, \
                     u.login AS published_by, \
-                    CASE WHEN v.readme IS NULL THEN 0 ELSE 1 END AS has_readme \
+                    CASE WHEN v.readme IS NULL THEN 0 ELSE 1 END AS has_readme, \
+                    v.trust_claims \
              FROM versions v LEFT JOIN users u ON u.id = v.published_by \
              WHERE v.crate_id = $1 ORDER BY v.id",
         )

@@ -16,6 +16,7 @@ mod serve;
 mod supply;
 mod team;
 mod token;
+mod trust;
 mod user;
 pub mod verify;
 
@@ -33,6 +34,7 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::Completions { .. } | Command::Man | Command::Verify(_) => Ok(()),
         Command::User(command) => user::run(setup, command).await,
         Command::Token(command) => token::run(setup, command).await,
+        Command::Trust(command) => trust::run(setup, command).await,
         Command::Keys(command) => keys::run(&setup.config, command),
         Command::Role(command) => role::run(setup, command).await,
         Command::Team(command) => team::run(setup, command).await,
