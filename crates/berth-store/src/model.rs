@@ -401,6 +401,8 @@ pub struct VersionRow {
 pub struct SessionRecord {
     pub csrf: String,
     pub expires_at: i64,
+    /// When it was signed in.
+    pub created_at: i64,
     #[sqlx(flatten)]
     pub user: User,
 }

@@ -1534,3 +1534,120 @@ fn advisories_show_on_crate_pages_escaped_and_on_the_policies_page() {
     page.assert_has(&["<code>leaky@1.1.0</code></td><td>advisory</td>"]);
     page.assert_lacks(&["<code>leaky@1.0.0</code></td><td>advisory</td>"]);
 }
+
+#[test]
+fn owners_manage_trusted_publishing_on_the_crate_page() {
+    let issuer = berth_testkit::TestIssuer::start(&[]);
+    let mut server = Server::start_with_config(&format!(
+        "[[trusted_publishing.issuers]]\nname = \"ci\"\nissuer = \"{}\"\naudience = \"berth\"\n",
+        issuer.url()
+    ));
+    users_with_passwords(&server, &[("olga", false), ("bob", false)]);
+    let olga = server.token("olga", &[]);
+    publish(&server, &olga, "main", "tool", "# tool\n", json!({}));
+    let cookies = {
+        // Someone else sees no trusted-publishing section, and cannot post
+        // to it.
+        let mut bob = Browser::signed_in(&server, "bob");
+        let page = bob.get("/r/main/crates/tool", 200);
+        assert!(!page.text.contains("Trusted publishing"));
+        let token = csrf(&page.text);
+        let refused = bob.post(
+            "/r/main/crates/tool/trust",
+            &[
+                ("csrf", &token),
+                ("op", "add"),
+                ("issuer", "ci"),
+                ("repository", "acme/tool"),
+                ("workflow", "release.yml"),
+            ],
+            403,
+        );
+        assert!(
+            refused.text.contains("only the owners of crate"),
+            "{}",
+            refused.text
+        );
+
+        // The owner adds a configuration, which acts for her.
+        let mut olga = Browser::signed_in(&server, "olga");
+        let page = olga.get("/r/main/crates/tool", 200);
+        assert!(page.text.contains("No CI identity may publish it."));
+        let token = csrf(&page.text);
+        let done = olga.post(
+            "/r/main/crates/tool/trust",
+            &[
+                ("csrf", &token),
+                ("op", "add"),
+                ("issuer", "ci"),
+                ("repository", "Acme/Tool"),
+                ("workflow", "release.yml"),
+                ("environment", "prod"),
+            ],
+            303,
+        );
+        assert_eq!(done.header("location"), Some("/r/main/crates/tool#trust"));
+        let page = olga.get("/r/main/crates/tool", 200);
+        assert!(
+            page.text
+                .contains("acme/tool, workflow release.yml, environment prod"),
+            "{}",
+            page.text
+        );
+        assert!(page.text.contains("acts for olga"));
+        // A fresh sign-in may make the crate CI-only.
+        olga.post(
+            "/r/main/crates/tool/trust",
+            &[("csrf", &token), ("op", "only")],
+            303,
+        );
+        let page = olga.get("/r/main/crates/tool", 200);
+        assert!(page.text.contains("Only CI publishes this crate"));
+        olga.cookies.clone()
+    };
+    let listed = server.json_lines(&["trust", "list", "tool", "--registry", "main", "--json"]);
+    assert_eq!(listed.len(), 1);
+    let audit = server.audit_json(&["--action", "trust.add"]);
+    assert_eq!(audit[0]["actor"], "olga");
+
+    // An hour later, the same session may not change the flag back.
+    server.restart_with_env("BERTH_TEST_CLOCK_OFFSET_SECS", "3600");
+    let mut olga = Browser::new(&server);
+    olga.cookies = cookies;
+    let page = olga.get("/r/main/crates/tool", 200);
+    let csrf_token = csrf(&page.text);
+    let stale = olga.post(
+        "/r/main/crates/tool/trust",
+        &[("csrf", &csrf_token), ("op", "any")],
+        403,
+    );
+    assert!(
+        stale.text.contains("needs a fresh sign-in"),
+        "{}",
+        stale.text
+    );
+    // Signed in again, it may; and removes the configuration.
+    let mut olga = Browser::signed_in(&server, "olga");
+    let page = olga.get("/r/main/crates/tool", 200);
+    let csrf_token = csrf(&page.text);
+    olga.post(
+        "/r/main/crates/tool/trust",
+        &[("csrf", &csrf_token), ("op", "any")],
+        303,
+    );
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    olga.post(
+        "/r/main/crates/tool/trust",
+        &[("csrf", &csrf_token), ("op", "remove"), ("id", &id)],
+        303,
+    );
+    let page = olga.get("/r/main/crates/tool", 200);
+    assert!(!page.text.contains("Only CI publishes this crate"));
+    assert!(page.text.contains("No CI identity may publish it."));
+    let flags: Vec<_> = server
+        .audit_json(&["--action", "trust.only"])
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(flags, ["trusted_only=true", "trusted_only=false"]);
+}

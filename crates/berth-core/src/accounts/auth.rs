@@ -85,6 +85,8 @@ pub struct Identity {
     /// The CI claims (JSON) of a trusted-publishing token: the versions it
     /// publishes record them.
     pub trust_claims: Option<String>,
+    /// When the web UI session was signed in (none for a token).
+    pub signed_in_at: Option<i64>,
 }
 
 impl Identity {
@@ -253,6 +255,7 @@ pub async fn authenticate(
             ..Default::default()
         },
         trust_claims,
+        signed_in_at: None,
     })
 }
 

@@ -139,12 +139,14 @@ impl Berth {
         }
         let secret = Alphanumeric.sample_string(&mut rand::rng(), 43);
         let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let now = self.clock.now_unix();
         self.meta
             .create_session(
                 &hash_token(&secret),
                 user.id,
                 &csrf,
-                self.clock.now_unix() + SESSION_SECS,
+                now,
+                now + SESSION_SECS,
             )
             .await?;
         tracing::info!(user = %user.login, "web login");
@@ -178,6 +180,7 @@ impl Berth {
                 roles,
                 origin: berth_store::Origin::default(),
                 trust_claims: None,
+                signed_in_at: Some(record.created_at),
             },
             csrf: record.csrf,
         }))

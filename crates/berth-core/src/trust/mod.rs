@@ -49,6 +49,19 @@ pub struct TrustRequest {
     pub user: Option<String>,
 }
 
+/// How recent a sign-in must be to change a crate's `trusted_only`, in
+/// seconds.
+pub const FRESH_SIGN_IN: i64 = 10 * 60;
+
+/// What the crate page shows an owner about trusted publishing.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustPanel {
+    pub configs: Vec<TrustView>,
+    pub trusted_only: bool,
+    /// The configured issuers' names, to choose from.
+    pub issuers: Vec<String>,
+}
+
 /// A trust configuration as listed.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrustView {
@@ -127,8 +140,18 @@ impl Berth {
         })
     }
 
-    /// Adds a trust configuration (the operator's `berth trust add`).
-    pub async fn trust_add(&self, req: &TrustRequest) -> Result<TrustView, ServiceError> {
+    /// Adds a trust configuration: by the operator (`berth trust add`,
+    /// `by` = `None`), or by a signed-in owner or registry admin for
+    /// themselves (the crate page), whom it then acts for.
+    pub async fn trust_add(
+        &self,
+        by: Option<&Identity>,
+        req: &TrustRequest,
+    ) -> Result<TrustView, ServiceError> {
+        let req = &TrustRequest {
+            user: by.map_or_else(|| req.user.clone(), |w| Some(w.user.login.clone())),
+            ..req.clone()
+        };
         let (reg, _) = self.publish_target(&req.registry)?;
         self.trusted_issuer(&req.issuer)?;
         berth_protocol::validate_crate_name(&req.krate)
@@ -157,6 +180,10 @@ impl Berth {
         }
         let canon = berth_protocol::canonical_name(&req.krate);
         let existing = self.meta.find_crate(reg.id, &canon).await?;
+        if let Some(who) = by {
+            self.may_manage_trust(who, reg, existing.as_ref(), &req.krate)
+                .await?;
+        }
         let user = match (&req.user, &existing) {
             (Some(login), _) => self.user_named(login).await?,
             (None, Some(krate)) => self
@@ -229,7 +256,7 @@ impl Berth {
                 ),
                 512,
             )),
-            ..AuditEntry::new(AuditAction::TrustAdd, AuditOutcome::Ok)
+            ..Self::trust_audit_entry(by, AuditAction::TrustAdd)
         };
         let id = self.meta.trust_config_add(&config, &audit).await?;
         let row = self
@@ -275,20 +302,99 @@ impl Berth {
         Ok(out)
     }
 
-    /// Removes one of a crate's trust configurations (`berth trust remove`).
+    /// An audit entry of a trust change by `by` (none: the operator).
+    fn trust_audit_entry(by: Option<&Identity>, action: AuditAction) -> AuditEntry {
+        AuditEntry {
+            actor: by.map(|w| w.user.login.clone()),
+            token_id: by.and_then(|w| w.origin.token_id),
+            client_addr: by.and_then(|w| w.origin.client_addr.clone()),
+            user_agent: by.and_then(|w| w.origin.user_agent.clone()),
+            ..AuditEntry::new(action, AuditOutcome::Ok)
+        }
+    }
+
+    /// Refuses `who` unless they own the crate (`None`: not made yet) or
+    /// administer the registry.
+    async fn may_manage_trust(
+        &self,
+        who: &Identity,
+        reg: &crate::Registry,
+        krate: Option<&berth_store::CrateRow>,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        if who.is_admin_of(reg.id) {
+            return Ok(());
+        }
+        if let Some(k) = krate {
+            if self.meta.is_crate_owner(k.id, who.user.id).await? {
+                return Ok(());
+            }
+        }
+        Err(ServiceError::Forbidden(format!(
+            "only the owners of crate `{}` and the admins of registry `{}` manage its trusted \
+             publishing",
+            clip(name, 64),
+            reg.name
+        )))
+    }
+
+    /// A crate's trust configurations and flag, for the crate page of a
+    /// viewer who may change them (`None` for anyone else).
+    pub async fn trust_panel(
+        &self,
+        who: Option<&Identity>,
+        registry: &str,
+        krate: &str,
+    ) -> Result<Option<TrustPanel>, ServiceError> {
+        let Some(who) = who else { return Ok(None) };
+        let Ok((reg, _)) = self.publish_target(registry) else {
+            return Ok(None);
+        };
+        let canon = berth_protocol::canonical_name(krate);
+        let Some(found) = self.meta.find_crate(reg.id, &canon).await? else {
+            return Ok(None);
+        };
+        if self
+            .may_manage_trust(who, reg, Some(&found), krate)
+            .await
+            .is_err()
+        {
+            return Ok(None);
+        }
+        Ok(Some(TrustPanel {
+            configs: self.trust_list(registry, krate).await?,
+            trusted_only: found.trusted_only,
+            issuers: self
+                .config
+                .trusted_publishing
+                .issuers
+                .iter()
+                .map(|i| i.name.clone())
+                .collect(),
+        }))
+    }
+
+    /// Removes one of a crate's trust configurations (`berth trust remove`,
+    /// or an owner or registry admin on the crate page).
     pub async fn trust_remove(
         &self,
+        by: Option<&Identity>,
         registry: &str,
         krate: &str,
         id: i64,
     ) -> Result<(), ServiceError> {
         let (reg, _) = self.publish_target(registry)?;
         let canon = berth_protocol::canonical_name(krate);
+        if let Some(who) = by {
+            let found = self.meta.find_crate(reg.id, &canon).await?;
+            self.may_manage_trust(who, reg, found.as_ref(), krate)
+                .await?;
+        }
         let audit = AuditEntry {
             registry: Some(reg.name.clone()),
             crate_name: Some(clip(krate, 64)),
             detail: Some(format!("id={id}")),
-            ..AuditEntry::new(AuditAction::TrustRemove, AuditOutcome::Ok)
+            ..Self::trust_audit_entry(by, AuditAction::TrustRemove)
         };
         if self
             .meta
@@ -307,9 +413,12 @@ impl Berth {
     }
 
     /// Sets whether only trusted publishing may publish a crate (`berth
-    /// trust only`); with it on, publishes with ordinary tokens are refused.
+    /// trust only`, or an owner or registry admin on the crate page, who
+    /// must have signed in within [`FRESH_SIGN_IN`] seconds); with it on,
+    /// publishes with ordinary tokens are refused.
     pub async fn set_trusted_only(
         &self,
+        by: Option<&Identity>,
         registry: &str,
         krate: &str,
         on: bool,
@@ -326,11 +435,25 @@ impl Berth {
                     reg.name
                 ))
             })?;
+        if let Some(who) = by {
+            self.may_manage_trust(who, reg, Some(&found), krate).await?;
+            let fresh = who
+                .signed_in_at
+                .is_some_and(|at| self.clock.now_unix() - at <= FRESH_SIGN_IN);
+            if !fresh {
+                return Err(ServiceError::Forbidden(format!(
+                    "changing whether crate `{}` accepts only trusted publishing needs a fresh \
+                     sign-in: sign out and in again, then change it within {} minutes",
+                    found.name,
+                    FRESH_SIGN_IN / 60
+                )));
+            }
+        }
         let audit = AuditEntry {
             registry: Some(reg.name.clone()),
             crate_name: Some(found.name.clone()),
             detail: Some(format!("trusted_only={on}")),
-            ..AuditEntry::new(AuditAction::TrustOnly, AuditOutcome::Ok)
+            ..Self::trust_audit_entry(by, AuditAction::TrustOnly)
         };
         self.meta.set_trusted_only(found.id, on, &audit).await?;
         Ok(())

@@ -10,10 +10,12 @@
 //! read; anything it may not is the one [`UiError::not_found`] page.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::crates::{BlockedView, CratePage, VersionJson};
 use berth_core::supply::advisories::AdvisoryView;
 use berth_core::ServiceError;
+use bytes::Bytes;
 
 use super::chart::{chart, Chart};
 use super::pages::{keyword_link, CrateItem};
@@ -164,6 +166,16 @@ struct CratePageView {
     /// the server has a key).
     log_index: Option<u64>,
     verify_cmd: String,
+    /// Trusted publishing, for a viewer who owns the crate or administers
+    /// its registry.
+    trust: Option<TrustPanelView>,
+}
+
+/// The trusted-publishing section of an owner's crate page.
+struct TrustPanelView {
+    /// Where its forms post.
+    action: String,
+    panel: berth_core::trust::TrustPanel,
 }
 
 /// A metadata URL when it is http(s): anything else is not a link.
@@ -239,7 +251,13 @@ fn blocked_item(vers: &str, b: &BlockedView) -> BlockedItem {
     }
 }
 
-fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage) -> CratePageView {
+fn crate_view(
+    state: &AppState,
+    viewer: &Viewer,
+    registry: &str,
+    page: CratePage,
+    trust: Option<berth_core::trust::TrustPanel>,
+) -> CratePageView {
     let berth = &state.berth;
     let m = &page.metadata;
     let shown = page.version.vers.clone();
@@ -466,6 +484,10 @@ fn crate_view(state: &AppState, viewer: &Viewer, registry: &str, page: CratePage
             ),
             _ => String::new(),
         },
+        trust: trust.map(|panel| TrustPanelView {
+            action: format!("/r/{}/crates/{}/trust", page.holder, detail.name),
+            panel,
+        }),
         version: shown,
     }
 }
@@ -494,7 +516,61 @@ async fn show_crate(
             // Missing, private or not a hosted crate: one answer.
             _ => UiError::not_found(),
         })?;
-    Ok(render(&crate_view(state, viewer, registry, page)))
+    // Only owners and registry admins see (and may change) who else may
+    // publish the crate.
+    let trust = state
+        .berth
+        .trust_panel(viewer.who(), &page.holder, &page.detail.name)
+        .await?;
+    Ok(render(&crate_view(state, viewer, registry, page, trust)))
+}
+
+/// `POST /r/{registry}/crates/{name}/trust`: an owner's or registry
+/// admin's change to the crate's trusted publishing (`op` = `add`,
+/// `remove`, `only` or `any`), then back to the crate page.
+pub(crate) async fn trust_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let (who, form) = viewer.posted(&body)?;
+    let field = |k: &str| form.get(k).map(str::trim).filter(|v| !v.is_empty());
+    let berth = &state.berth;
+    match field("op") {
+        Some("add") => {
+            let req = berth_core::trust::TrustRequest {
+                registry: registry.clone(),
+                krate: name.clone(),
+                issuer: field("issuer").unwrap_or_default().to_string(),
+                repository: field("repository").unwrap_or_default().to_string(),
+                workflow: field("workflow").unwrap_or_default().to_string(),
+                environment: field("environment").map(str::to_string),
+                user: None,
+            };
+            berth.trust_add(Some(who), &req).await?;
+        }
+        Some("remove") => {
+            let id = field("id")
+                .and_then(|i| i.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    UiError::new(StatusCode::BAD_REQUEST, "no configuration id given")
+                })?;
+            berth.trust_remove(Some(who), &registry, &name, id).await?;
+        }
+        Some(op @ ("only" | "any")) => {
+            berth
+                .set_trusted_only(Some(who), &registry, &name, op == "only")
+                .await?;
+        }
+        _ => {
+            return Err(UiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown trusted-publishing change",
+            ))
+        }
+    }
+    Ok(Redirect::to(&format!("/r/{registry}/crates/{name}#trust")).into_response())
 }
 
 /// `GET /r/{registry}/crates/{name}`

@@ -77,6 +77,10 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             page(get(crate_page::version)),
         ),
         (
+            "/r/{registry}/crates/{name}/trust",
+            page(post(crate_page::trust_action)),
+        ),
+        (
             "/login",
             page(get(account::login_form).post(account::login)),
         ),

@@ -10,18 +10,19 @@
 use crate::db::MetaStore;
 use crate::model::SessionRecord;
 use crate::tables::users::USER_COLUMNS;
-use crate::{now_unix, StoreError};
+use crate::StoreError;
 
 impl MetaStore {
-    /// Stores a new session, and drops expired ones on the way.
+    /// Stores a new session signed in at `now` (the caller's clock), and
+    /// drops expired ones on the way.
     pub async fn create_session(
         &self,
         id_hash: &str,
         user_id: i64,
         csrf: &str,
+        now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let now = now_unix();
         let mut w = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
@@ -50,7 +51,7 @@ impl MetaStore {
         now: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT s.csrf, s.expires_at, {USER_COLUMNS} \
+            "SELECT s.csrf, s.expires_at, s.created_at, {USER_COLUMNS} \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2"
         ))

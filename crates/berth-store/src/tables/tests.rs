@@ -504,15 +504,21 @@ async fn web_statements(store: &MetaStore) {
     // ended by a password change
     let later = crate::now_unix() + 3600;
     store
-        .create_session("h1", alice.id, "c1", later)
+        .create_session("h1", alice.id, "c1", crate::now_unix(), later)
         .await
         .unwrap();
     store
-        .create_session("h2", alice.id, "c2", later)
+        .create_session("h2", alice.id, "c2", crate::now_unix(), later)
         .await
         .unwrap();
     store
-        .create_session("old", alice.id, "c3", crate::now_unix() - 1)
+        .create_session(
+            "old",
+            alice.id,
+            "c3",
+            crate::now_unix() - 10,
+            crate::now_unix() - 1,
+        )
         .await
         .unwrap();
     let s = store

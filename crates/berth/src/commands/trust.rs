@@ -21,15 +21,18 @@ pub async fn run(setup: Setup, command: TrustCommand) -> Result<()> {
                     user,
                 } => {
                     let view = berth
-                        .trust_add(&TrustRequest {
-                            registry: registry.clone(),
-                            krate,
-                            issuer,
-                            repository,
-                            workflow,
-                            environment,
-                            user,
-                        })
+                        .trust_add(
+                            None,
+                            &TrustRequest {
+                                registry: registry.clone(),
+                                krate,
+                                issuer,
+                                repository,
+                                workflow,
+                                environment,
+                                user,
+                            },
+                        )
                         .await?;
                     println!(
                         "crate `{}` of registry `{registry}` now trusts {} workflow `{}` of \
@@ -75,7 +78,9 @@ pub async fn run(setup: Setup, command: TrustCommand) -> Result<()> {
                     registry,
                     off,
                 } => {
-                    berth.set_trusted_only(&registry, &krate, !off).await?;
+                    berth
+                        .set_trusted_only(None, &registry, &krate, !off)
+                        .await?;
                     if off {
                         println!("crate `{krate}` accepts ordinary tokens again");
                     } else {
@@ -89,7 +94,7 @@ pub async fn run(setup: Setup, command: TrustCommand) -> Result<()> {
                     registry,
                     id,
                 } => {
-                    berth.trust_remove(&registry, &krate, id).await?;
+                    berth.trust_remove(None, &registry, &krate, id).await?;
                     println!("removed trust configuration {id} of crate `{krate}`");
                 }
             }
