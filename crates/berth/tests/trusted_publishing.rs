@@ -43,6 +43,33 @@ fn refusal(server: &Server, jwt: &str, status: u16) -> String {
     body["errors"][0]["detail"].as_str().unwrap().to_string()
 }
 
+/// `berth trust add CRATE --registry main --issuer ISSUER --repository
+/// REPO --workflow FILE` and `extra` arguments: its output, or its error.
+fn trust_add(
+    server: &Server,
+    krate: &str,
+    issuer: &str,
+    repository: &str,
+    workflow: &str,
+    extra: &[&str],
+) -> Result<String, String> {
+    let mut args = vec![
+        "trust",
+        "add",
+        krate,
+        "--registry",
+        "main",
+        "--issuer",
+        issuer,
+        "--repository",
+        repository,
+        "--workflow",
+        workflow,
+    ];
+    args.extend_from_slice(extra);
+    server.try_berth(&args)
+}
+
 #[test]
 fn a_ci_job_publishes_with_an_exchanged_token_and_forgeries_are_refused() {
     let es = SigningKey::ec("es-1");
@@ -62,21 +89,7 @@ fn a_ci_job_publishes_with_an_exchanged_token_and_forgeries_are_refused() {
         "{detail}"
     );
 
-    let added = server
-        .try_berth(&[
-            "trust",
-            "add",
-            "tool",
-            "--registry",
-            "main",
-            "--issuer",
-            "ci",
-            "--repository",
-            "Acme/Tool",
-            "--workflow",
-            "release.yml",
-        ])
-        .unwrap();
+    let added = trust_add(&server, "tool", "ci", "Acme/Tool", "release.yml", &[]).unwrap();
     assert!(added.contains("tokens act for `alice`"), "{added}");
     let listed = server.json_lines(&["trust", "list", "tool", "--registry", "main", "--json"]);
     assert_eq!(listed.len(), 1);
@@ -233,85 +246,44 @@ fn a_pending_configuration_lets_ci_create_a_crate_for_the_admin_who_made_it() {
     server.user_with_token("bob");
 
     // Only an admin may trust a CI identity with a crate not yet made.
-    let refused = server
-        .try_berth(&[
-            "trust",
-            "add",
-            "fresh",
-            "--registry",
-            "main",
-            "--issuer",
-            "ci",
-            "--repository",
-            "acme/fresh",
-            "--workflow",
-            "publish.yaml",
-            "--environment",
-            "prod",
-            "--user",
-            "bob",
-        ])
-        .unwrap_err();
+    let refused = trust_add(
+        &server,
+        "fresh",
+        "ci",
+        "acme/fresh",
+        "publish.yaml",
+        &["--environment", "prod", "--user", "bob"],
+    )
+    .unwrap_err();
     assert!(
         refused.contains("not an admin of registry `main`"),
         "{refused}"
     );
-    let missing_user = server
-        .try_berth(&[
-            "trust",
-            "add",
-            "fresh",
-            "--registry",
-            "main",
-            "--issuer",
-            "ci",
-            "--repository",
-            "acme/fresh",
-            "--workflow",
-            "publish.yaml",
-        ])
-        .unwrap_err();
+    let missing_user =
+        trust_add(&server, "fresh", "ci", "acme/fresh", "publish.yaml", &[]).unwrap_err();
     assert!(missing_user.contains("--user"), "{missing_user}");
-    let unknown_issuer = server
-        .try_berth(&[
-            "trust",
-            "add",
-            "fresh",
-            "--registry",
-            "main",
-            "--issuer",
-            "gitlab",
-            "--repository",
-            "acme/fresh",
-            "--workflow",
-            "publish.yaml",
-            "--user",
-            "root",
-        ])
-        .unwrap_err();
+    let unknown_issuer = trust_add(
+        &server,
+        "fresh",
+        "gitlab",
+        "acme/fresh",
+        "publish.yaml",
+        &["--user", "root"],
+    )
+    .unwrap_err();
     assert!(
         unknown_issuer.contains("no OIDC issuer `gitlab`"),
         "{unknown_issuer}"
     );
-    server
-        .try_berth(&[
-            "trust",
-            "add",
-            "fresh",
-            "--registry",
-            "main",
-            "--issuer",
-            "ci",
-            "--repository",
-            "acme/fresh",
-            "--workflow",
-            "publish.yaml",
-            "--environment",
-            "prod",
-            "--user",
-            "root",
-        ])
-        .unwrap();
+    trust_add(
+        &server,
+        "fresh",
+        "ci",
+        "acme/fresh",
+        "publish.yaml",
+        &["--environment", "prod", "--user", "root"],
+    )
+    .unwrap();
 
     // The environment is required.
     let claims = issuer.claims(AUDIENCE, "acme/fresh", "publish.yaml");
@@ -355,21 +327,7 @@ fn failed_exchanges_throttle_their_address_only() {
     Cargo::new(&server)
         .with_token(&owner_token)
         .published("tool", "1.0.0");
-    server
-        .try_berth(&[
-            "trust",
-            "add",
-            "tool",
-            "--registry",
-            "main",
-            "--issuer",
-            "ci",
-            "--repository",
-            "acme/tool",
-            "--workflow",
-            "release.yml",
-        ])
-        .unwrap();
+    trust_add(&server, "tool", "ci", "acme/tool", "release.yml", &[]).unwrap();
     let forged = TestIssuer::unsigned("es-1", &issuer.claims(AUDIENCE, "acme/tool", "release.yml"));
     for _ in 0..3 {
         assert_eq!(exchange_from("127.0.0.2", &server, &forged), 401);

@@ -327,6 +327,28 @@ pub(crate) async fn append_record(
     }
 }
 
+/// `sql` (an INSERT of the record whose values are `$1`..`$9`, answering
+/// the new row's index when it was inserted) with the record's values
+/// bound; callers bind what their statement adds after them.
+fn record_insert<'q>(
+    sql: &'q str,
+    e: &'q LogEntry<'q>,
+    canon_name: &'q str,
+    canon_vers: &'q str,
+    size: u64,
+) -> sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>> {
+    sqlx::query_scalar(sql)
+        .bind(e.registry_id)
+        .bind(size as i64)
+        .bind(e.name)
+        .bind(canon_name)
+        .bind(e.vers)
+        .bind(canon_vers)
+        .bind(e.sha256)
+        .bind(e.pubtime)
+        .bind(now_unix())
+}
+
 /// The record's row, then (if it was new) its nodes and the head: on
 /// PostgreSQL in one statement, whose parts only write when the record
 /// did. Returns whether the record was new.
@@ -360,16 +382,7 @@ async fn write_append_pg(
            WHERE registry_id = $1 AND EXISTS (SELECT 1 FROM r)) \
          SELECT count(*) FROM r"
     );
-    let mut q = sqlx::query_scalar::<_, i64>(&sql)
-        .bind(e.registry_id)
-        .bind(size as i64)
-        .bind(e.name)
-        .bind(canon_name)
-        .bind(e.vers)
-        .bind(canon_vers)
-        .bind(e.sha256)
-        .bind(e.pubtime)
-        .bind(now_unix())
+    let mut q = record_insert(&sql, e, canon_name, canon_vers, size)
         .bind(head.size as i64)
         .bind(head.encode_frontier());
     for (id, hash) in nodes {
@@ -392,23 +405,14 @@ async fn write_append_sqlite(
     nodes: &[(NodeId, Hash)],
     head: &Head,
 ) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO log_records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT DO NOTHING"
-    ))
-    .bind(e.registry_id)
-    .bind(size as i64)
-    .bind(e.name)
-    .bind(canon_name)
-    .bind(e.vers)
-    .bind(canon_vers)
-    .bind(e.sha256)
-    .bind(e.pubtime)
-    .bind(now_unix())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+         ON CONFLICT DO NOTHING RETURNING idx"
+    );
+    let inserted = record_insert(&sql, e, canon_name, canon_vers, size)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if inserted.is_none() {
         return Ok(false);
     }
     insert_nodes(conn, e.registry_id, nodes).await?;
