@@ -225,6 +225,41 @@ fn a_ci_job_publishes_with_an_exchanged_token_and_forgeries_are_refused() {
         .iter()
         .any(|e| e["outcome"] == "denied" && e["detail"].as_str().unwrap().contains("audience")));
 
+    // GitLab CI's claims: a project in a subgroup, its pipeline file.
+    trust_add(
+        &server,
+        "tool",
+        "ci",
+        "acme/platform/tool",
+        ".gitlab-ci.yml",
+        &[],
+    )
+    .unwrap();
+    let mut gitlab = issuer.claims(AUDIENCE, "unused/unused", "unused.yml");
+    for claim in ["repository", "workflow_ref", "job_workflow_ref", "run_id"] {
+        gitlab.as_object_mut().unwrap().remove(claim);
+    }
+    gitlab["project_path"] = json!("acme/platform/tool");
+    gitlab["ci_config_ref_uri"] =
+        json!("git.example/acme/platform/tool//.gitlab-ci.yml@refs/tags/v1.3.0");
+    gitlab["pipeline_id"] = json!("777");
+    let token = token_of(&server, &es2.sign(&gitlab));
+    let ci = Cargo::new(&server).with_token(&token);
+    let dir = ci.package("tool", "1.3.0", "", "");
+    ci.publish(&dir);
+    let detail = server
+        .get_as("/api/v1/registries/main/crates/tool", Some(&alice))
+        .json();
+    let by_gitlab = &detail["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vers"] == "1.3.0")
+        .unwrap()["trusted_publisher"];
+    assert_eq!(by_gitlab["repository"], "acme/platform/tool", "{detail}");
+    assert_eq!(by_gitlab["workflow"], ".gitlab-ci.yml");
+    assert_eq!(by_gitlab["run_id"], "777");
+
     // Removing the configuration ends it.
     let id = listed[0]["id"].as_i64().unwrap().to_string();
     server

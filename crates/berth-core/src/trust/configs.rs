@@ -30,14 +30,14 @@ impl Berth {
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         if !valid_repository(&req.repository) {
             return Err(ServiceError::BadRequest(format!(
-                "repository `{}` is not OWNER/REPO",
+                "repository `{}` is not OWNER/REPO (GitHub) or GROUP[/SUBGROUP]/PROJECT (GitLab)",
                 clip(&req.repository, 64)
             )));
         }
         if !valid_workflow(&req.workflow) {
             return Err(ServiceError::BadRequest(format!(
-                "workflow `{}` is not a workflow file name (`release.yml`: the file under \
-                 .github/workflows)",
+                "workflow `{}` is not a workflow file (`release.yml`, the file under \
+                 .github/workflows; or a GitLab pipeline file's path, `.gitlab-ci.yml`)",
                 clip(&req.workflow, 64)
             )));
         }

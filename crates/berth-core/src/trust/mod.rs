@@ -80,24 +80,29 @@ pub struct ExchangedToken {
     pub token: String,
 }
 
+/// `OWNER/REPO` (GitHub), or `GROUP[/SUBGROUP...]/PROJECT` (GitLab).
 fn valid_repository(r: &str) -> bool {
-    let mut parts = r.split('/');
-    let ok = |p: Option<&str>| {
-        p.is_some_and(|p| {
+    let parts: Vec<&str> = r.split('/').collect();
+    (2..=20).contains(&parts.len())
+        && parts.iter().all(|p| {
             !p.is_empty()
                 && p.len() <= 100
+                && *p != "."
+                && *p != ".."
                 && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         })
-    };
-    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
+/// A workflow file under `.github/workflows` (`release.yml`), or a GitLab
+/// pipeline file's path in its project (`.gitlab-ci.yml`,
+/// `ci/release.yml`).
 fn valid_workflow(w: &str) -> bool {
     (w.ends_with(".yml") || w.ends_with(".yaml"))
-        && w.len() <= 128
+        && w.len() <= 255
+        && w.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
         && w.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 /// Whether a configuration admits a verified job's claims (the issuer and
@@ -202,13 +207,17 @@ mod tests {
         assert!(valid_repository("acme/tool"));
         assert!(valid_repository("Acme-Org/tool.rs"));
         assert!(!valid_repository("acme"));
-        assert!(!valid_repository("acme/tool/x"));
+        assert!(valid_repository("acme/platform/tool"), "a GitLab subgroup");
         assert!(!valid_repository("acme/"));
+        assert!(!valid_repository("acme/../tool"));
         assert!(!valid_repository("ac me/tool"));
         assert!(valid_workflow("release.yml"));
         assert!(valid_workflow("publish.yaml"));
+        assert!(valid_workflow(".gitlab-ci.yml"));
+        assert!(valid_workflow("ci/release.yml"));
         assert!(!valid_workflow("release"));
         assert!(!valid_workflow("../release.yml"));
-        assert!(!valid_workflow("a/release.yml"));
+        assert!(!valid_workflow("/release.yml"));
+        assert!(!valid_workflow("ci//release.yml"));
     }
 }

@@ -68,6 +68,11 @@ struct RawClaims {
     jti: Option<String>,
     repository: Option<String>,
     workflow_ref: Option<String>,
+    /// GitLab's name for the repository (`group[/subgroup]/project`).
+    project_path: Option<String>,
+    /// GitLab's pipeline definition: `HOST/PROJECT//FILE@REF`.
+    ci_config_ref_uri: Option<String>,
+    pipeline_id: Option<serde_json::Value>,
     environment: Option<String>,
     #[serde(rename = "ref")]
     git_ref: Option<String>,
@@ -133,6 +138,22 @@ pub(crate) fn workflow_file(workflow_ref: &str, repository: &str) -> Option<Stri
     }
     let file = rest.strip_prefix("/.github/workflows/")?;
     (!file.is_empty() && !file.contains('/')).then(|| file.to_string())
+}
+
+/// The pipeline file of a GitLab `ci_config_ref_uri`
+/// (`HOST/PROJECT//FILE@REF`), if it is one of `project`'s.
+pub(crate) fn gitlab_config_file(uri: &str, project: &str) -> Option<String> {
+    let (location, _) = uri.split_once('@')?;
+    let (host_and_project, file) = location.split_once("//")?;
+    let (host, path) = host_and_project.split_once('/')?;
+    let sane = !host.is_empty()
+        && path.eq_ignore_ascii_case(project)
+        && !file.is_empty()
+        && !file.starts_with('/')
+        && file
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    sane.then(|| file.to_string())
 }
 
 /// Checks the times of a token at `now`.
@@ -321,18 +342,26 @@ impl IssuerKeys {
             .jti
             .filter(|j| !j.is_empty() && j.len() <= 256)
             .ok_or_else(|| refused("it has no usable `jti` claim"))?;
+        // GitHub Actions' claims, else GitLab CI's.
         let repository = raw
             .repository
+            .or(raw.project_path)
             .filter(|r| r.contains('/') && r.len() <= 256)
-            .ok_or_else(|| refused("it has no `repository` claim (`OWNER/REPO`)"))?;
-        let workflow = raw
-            .workflow_ref
-            .as_deref()
-            .and_then(|w| workflow_file(w, &repository))
             .ok_or_else(|| {
-                refused("its `workflow_ref` claim does not name a workflow file of its repository")
+                refused("it has no `repository` (GitHub) or `project_path` (GitLab) claim")
             })?;
-        let run_id = raw.run_id.map(|v| match v {
+        let workflow = match (&raw.workflow_ref, &raw.ci_config_ref_uri) {
+            (Some(w), _) => workflow_file(w, &repository),
+            (None, Some(uri)) => gitlab_config_file(uri, &repository),
+            (None, None) => None,
+        }
+        .ok_or_else(|| {
+            refused(
+                "its `workflow_ref` (or `ci_config_ref_uri`) claim does not name a workflow file \
+                 of its repository",
+            )
+        })?;
+        let run_id = raw.run_id.or(raw.pipeline_id).map(|v| match v {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         });
@@ -388,6 +417,25 @@ mod tests {
             None
         );
         assert_eq!(workflow_file("acme", "acme/tools"), None);
+    }
+
+    #[test]
+    fn gitlab_pipeline_files_belong_to_their_project() {
+        let file = |uri: &str| gitlab_config_file(uri, "acme/tools/cli");
+        assert_eq!(
+            file("git.example/acme/tools/cli//.gitlab-ci.yml@refs/heads/main"),
+            Some(".gitlab-ci.yml".into())
+        );
+        assert_eq!(
+            file("git.example/Acme/Tools/CLI//ci/release.yml@refs/tags/v1"),
+            Some("ci/release.yml".into())
+        );
+        assert_eq!(file("git.example/evil/tools/cli//.gitlab-ci.yml@x"), None);
+        assert_eq!(file("git.example/acme/tools//.gitlab-ci.yml@x"), None);
+        assert_eq!(file("git.example/acme/tools/cli//../x.yml@x"), None);
+        assert_eq!(file("git.example/acme/tools/cli///x.yml@x"), None);
+        assert_eq!(file("acme/tools/cli//.gitlab-ci.yml"), None);
+        assert_eq!(file("/acme/tools/cli//.gitlab-ci.yml@x"), None);
     }
 
     #[test]
