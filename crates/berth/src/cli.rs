@@ -235,15 +235,18 @@ pub enum TrustCommand {
         /// The crate (it need not exist yet).
         #[arg(value_name = "CRATE")]
         krate: String,
+        /// The hosted registry the crate is in (or a virtual registry that
+        /// publishes to it).
         #[arg(long)]
         registry: String,
         /// A configured issuer's name ([[trusted_publishing.issuers]]).
         #[arg(long)]
         issuer: String,
-        /// OWNER/REPO.
+        /// OWNER/REPO (GitHub), or GROUP[/SUBGROUP]/PROJECT (GitLab).
         #[arg(long)]
         repository: String,
-        /// The workflow file under .github/workflows (`release.yml`).
+        /// The workflow file under .github/workflows (`release.yml`), or
+        /// a GitLab pipeline file's path (`.gitlab-ci.yml`).
         #[arg(long)]
         workflow: String,
         /// The deployment environment the job must run in [default: any].
