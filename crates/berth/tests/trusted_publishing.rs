@@ -175,6 +175,9 @@ fn a_ci_job_publishes_with_an_exchanged_token_and_forgeries_are_refused() {
     assert!(refusal(&server, &es.sign(&wrong_workflow), 403).contains("workflow `ci.yml`"));
     let wrong_audience = issuer.claims("someone-else", "acme/tool", "release.yml");
     assert!(refusal(&server, &es.sign(&wrong_audience), 401).contains("audience"));
+    let mut no_audience = issuer.claims(AUDIENCE, "acme/tool", "release.yml");
+    no_audience.as_object_mut().unwrap().remove("aud");
+    assert!(refusal(&server, &es.sign(&no_audience), 401).contains("no `aud` claim"));
     let mut expired = issuer.claims(AUDIENCE, "acme/tool", "release.yml");
     expired["exp"] = json!(unix_now() - 3600);
     expired["iat"] = json!(unix_now() - 4000);

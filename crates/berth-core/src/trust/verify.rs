@@ -265,10 +265,31 @@ impl IssuerKeys {
             jwks_uri: String,
         }
         let base = issuer.issuer.trim_end_matches('/');
-        let discovery: Discovery = self
-            .get_json(&format!("{base}/.well-known/openid-configuration"))
-            .await?;
-        let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
+        let fetched = async {
+            let discovery: Discovery = self
+                .get_json(&format!("{base}/.well-known/openid-configuration"))
+                .await?;
+            self.get_json::<JwkSet>(&discovery.jwks_uri).await
+        };
+        let set = match fetched.await {
+            Ok(set) => set,
+            Err(e) => {
+                // A failed fetch counts as one: an issuer that is down is
+                // asked again only after the period, keeping the keys it
+                // gave before.
+                tracing::warn!(issuer = %issuer.name, error = %e, "could not fetch the OIDC issuer's keys");
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(issuer.name.clone())
+                    .or_insert_with(|| Keys {
+                        by_kid: HashMap::new(),
+                        fetched_at: now,
+                    })
+                    .fetched_at = now;
+                return Err(e);
+            }
+        };
         let by_kid: HashMap<String, Jwk> = set
             .keys
             .into_iter()
@@ -317,12 +338,17 @@ impl IssuerKeys {
         // Times are checked against the server's clock below.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.required_spec_claims.clear();
+        // Present, whatever their values (the library passes a token that
+        // lacks `aud` or `iss` unless they are required).
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.set_issuer(&[issuer.issuer.as_str()]);
         validation.set_audience(&[issuer.audience.as_str()]);
         let data = jsonwebtoken::decode::<RawClaims>(jwt, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             refused(match e.kind() {
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    format!("it has no `{claim}` claim")
+                }
                 ErrorKind::InvalidAudience => format!(
                     "its audience (`aud`) is not `{}`: ask the CI job for a token for that \
                      audience",
@@ -492,6 +518,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(test_issuer.jwks_fetches(), 2);
+        // An issuer that is down is asked once per period too.
+        test_issuer.fixture.set(berth_testkit::Mode::Error);
+        let later = t0 + 10 * REFRESH_EVERY;
+        let e = keys
+            .verify(&issuer, &c.sign(&claims()), later)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("could not read"), "{e}");
+        let asked = test_issuer.fixture.asked().len();
+        assert!(keys
+            .verify(&issuer, &c.sign(&claims()), later + 1)
+            .await
+            .is_err());
+        assert_eq!(test_issuer.fixture.asked().len(), asked, "not asked again");
+        // The keys it gave before still verify.
+        keys.verify(&issuer, &a.sign(&claims()), later + 2)
+            .await
+            .unwrap();
+        test_issuer.fixture.set(berth_testkit::Mode::Normal);
         // A flood of unknown keys right after costs nothing more.
         for i in 1..5 {
             assert!(keys
@@ -500,6 +545,14 @@ mod tests {
                 .is_err());
         }
         assert_eq!(test_issuer.jwks_fetches(), 2);
+        // No audience at all is no audience of ours.
+        let mut without = test_issuer.claims("berth", "acme/tool", "release.yml");
+        without.as_object_mut().unwrap().remove("aud");
+        let e = keys
+            .verify(&issuer, &a.sign(&without), t0 + REFRESH_EVERY)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no `aud` claim"), "{e}");
         // The wrong audience, after the signature.
         let wrong = test_issuer.claims("other", "acme/tool", "release.yml");
         let e = keys
