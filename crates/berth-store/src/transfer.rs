@@ -558,20 +558,48 @@ pub fn row_to_json(row: &[Cell]) -> serde_json::Value {
     )
 }
 
+/// Columns added to a table after backups of it were first made, with the
+/// value a row of an older backup gets for them (what the migration that
+/// added the column gave the rows it found). Such a row lacks exactly
+/// these, at its end: a new column is added last.
+const LATER_COLUMNS: &[(&str, &str, Option<i64>)] = &[
+    ("users", "disabled", Some(0)),
+    ("tokens", "trust_claims", None),
+    ("registries", "policy_revision", Some(0)),
+    ("registries", "log_backfilled", Some(0)),
+    ("crates", "trusted_only", Some(0)),
+    ("versions", "trust_claims", None),
+];
+
+/// The value an older backup's row gets for `table.column`, when that
+/// column came later.
+fn later_default(table: &str, column: &str, kind: Kind) -> Option<Cell> {
+    LATER_COLUMNS
+        .iter()
+        .find(|(t, c, _)| *t == table && *c == column)
+        .map(|(_, _, v)| match kind {
+            Int => Cell::Int(*v),
+            Text => Cell::Text(None),
+        })
+}
+
 /// A row of `table` read back from [`row_to_json`]; `Err` on any cell that
-/// is not of its column's type.
+/// is not of its column's type. A row of an older backup, without columns
+/// added since ([`LATER_COLUMNS`]), gets their defaults.
 pub fn row_from_json(table: &str, value: &serde_json::Value) -> Result<Vec<Cell>, StoreError> {
     let spec = spec(table)?;
+    let wrong_width = || {
+        StoreError::Corrupt(format!(
+            "a row of `{table}` is not an array of {} cells",
+            spec.columns.len()
+        ))
+    };
     let cells = value
         .as_array()
-        .filter(|a| a.len() == spec.columns.len())
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "a row of `{table}` is not an array of {} cells",
-                spec.columns.len()
-            ))
-        })?;
-    spec.columns
+        .filter(|a| a.len() <= spec.columns.len())
+        .ok_or_else(wrong_width)?;
+    let mut row: Vec<Cell> = spec
+        .columns
         .iter()
         .zip(cells)
         .map(|((col, kind), v)| match (kind, v) {
@@ -583,7 +611,11 @@ pub fn row_from_json(table: &str, value: &serde_json::Value) -> Result<Vec<Cell>
                 "`{table}.{col}` holds {v}, not of its column's type"
             ))),
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    for (col, kind) in &spec.columns[cells.len()..] {
+        row.push(later_default(table, col, *kind).ok_or_else(wrong_width)?);
+    }
+    Ok(row)
 }
 
 impl MetaStore {

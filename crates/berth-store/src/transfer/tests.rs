@@ -277,3 +277,38 @@ fn problems_are_found() {
         ]
     );
 }
+
+#[test]
+fn rows_of_older_backups_get_the_later_columns_defaults() {
+    use super::{row_from_json, Cell, LATER_COLUMNS};
+    // Every later column is one of its table's, among its last ones.
+    for (table, column, _) in LATER_COLUMNS {
+        let spec = TABLES.iter().find(|t| t.name == *table).unwrap();
+        let at = spec
+            .columns
+            .iter()
+            .position(|(c, _)| c == column)
+            .unwrap_or_else(|| panic!("{table}.{column} is not a column"));
+        assert!(
+            spec.columns[at..]
+                .iter()
+                .all(|(c, _)| LATER_COLUMNS.iter().any(|(t, l, _)| t == table && l == c)),
+            "{table}.{column}: every column after a later one came later too"
+        );
+    }
+    // A crate row of a backup made before `trusted_only`.
+    let old = serde_json::json!([1, 1, "tool", "tool", null, "1.0.0", 3, 2, 10, 11]);
+    let row = row_from_json("crates", &old).unwrap();
+    assert_eq!(row.len(), 11);
+    assert_eq!(row[10], Cell::Int(Some(0)));
+    // A version row before `trust_claims`: NULL.
+    let old = serde_json::json!([1, 1, "1.0.0", "1.0.0", "{}", "ab", 5, 0, "{}", null, 1, 10, 0]);
+    let row = row_from_json("versions", &old).unwrap();
+    assert_eq!(row[13], Cell::Text(None));
+    // A row short of a column that was always there is refused.
+    let short = serde_json::json!([1, 1, "tool", "tool", null, "1.0.0", 3, 2, 10]);
+    let e = row_from_json("crates", &short).unwrap_err().to_string();
+    assert!(e.contains("not an array of 11 cells"), "{e}");
+    let long = serde_json::json!([1, 1, "t", "t", null, "1", 3, 2, 10, 11, 0, 0]);
+    assert!(row_from_json("crates", &long).is_err());
+}
