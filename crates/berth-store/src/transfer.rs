@@ -598,6 +598,13 @@ pub fn row_from_json(table: &str, value: &serde_json::Value) -> Result<Vec<Cell>
         .as_array()
         .filter(|a| a.len() <= spec.columns.len())
         .ok_or_else(wrong_width)?;
+    // The cells it lacks, if it may lack them: checked before its cells, so
+    // that a row of another shape is named as one.
+    let padding = spec.columns[cells.len()..]
+        .iter()
+        .map(|(col, kind)| later_default(table, col, *kind))
+        .collect::<Option<Vec<Cell>>>()
+        .ok_or_else(wrong_width)?;
     let mut row: Vec<Cell> = spec
         .columns
         .iter()
@@ -612,9 +619,7 @@ pub fn row_from_json(table: &str, value: &serde_json::Value) -> Result<Vec<Cell>
             ))),
         })
         .collect::<Result<_, _>>()?;
-    for (col, kind) in &spec.columns[cells.len()..] {
-        row.push(later_default(table, col, *kind).ok_or_else(wrong_width)?);
-    }
+    row.extend(padding);
     Ok(row)
 }
 
