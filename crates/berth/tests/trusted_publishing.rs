@@ -336,6 +336,24 @@ fn a_pending_configuration_lets_ci_create_a_crate_for_the_admin_who_made_it() {
         .get_as("/r/main/api/v1/crates/fresh/owners", None)
         .json();
     assert_eq!(owners["users"][0]["login"], "root", "{owners}");
+
+    // Removing the user a configuration acts for removes it too.
+    server.add_user("carol", true);
+    trust_add(
+        &server,
+        "later",
+        "ci",
+        "acme/later",
+        "release.yml",
+        &["--user", "carol"],
+    )
+    .unwrap();
+    server.try_berth(&["user", "remove", "carol"]).unwrap();
+    let left = server.json_lines(&["trust", "list", "later", "--registry", "main", "--json"]);
+    assert!(left.is_empty(), "{left:?}");
+    let mut for_carol = issuer.claims(AUDIENCE, "acme/later", "release.yml");
+    for_carol["environment"] = json!("prod");
+    refusal(&server, &es.sign(&for_carol), 403);
 }
 
 /// `POST` an exchange from the loopback address `from` (another client).

@@ -186,6 +186,8 @@ impl MetaStore {
             "UPDATE crate_owners SET added_by = NULL WHERE added_by = $1",
             "UPDATE crate_owner_teams SET added_by = NULL WHERE added_by = $1",
             "UPDATE versions SET published_by = NULL WHERE published_by = $1",
+            // Trust configurations act for their user: they end with them.
+            "DELETE FROM trust_configs WHERE created_by = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(statement)
