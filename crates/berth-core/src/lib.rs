@@ -91,6 +91,12 @@ pub struct Berth {
     pub(crate) log: transparency::LogState,
     /// The trusted-publishing issuers' keys, fetched on demand.
     pub(crate) trust_keys: trust::verify::IssuerKeys,
+    /// Single sign-on, when `[auth.oidc]` is set.
+    pub(crate) oidc: Option<accounts::oidc::OidcState>,
+    /// The directory, when `[auth.ldap]` is set.
+    pub(crate) directory: Option<accounts::ldap::Directory>,
+    /// When each directory user was last looked up again.
+    pub(crate) directory_checks: accounts::sessions::DirectoryChecks,
 }
 
 impl Registry {
@@ -230,6 +236,18 @@ impl Berth {
                 transparency::keys::retired_keys(&config),
             ),
             trust_keys: trust::verify::IssuerKeys::new(),
+            oidc: config
+                .auth
+                .oidc
+                .as_ref()
+                .map(accounts::oidc::OidcState::new),
+            directory: config
+                .auth
+                .ldap
+                .as_ref()
+                .map(accounts::ldap::Directory::new)
+                .transpose()?,
+            directory_checks: Default::default(),
             config,
             clock,
         };

@@ -144,6 +144,9 @@ string_enum! {
         UserEnable = "user.enable",
         /// A user was removed with their tokens, sessions and roles.
         UserRemove = "user.remove",
+        /// A local user linked to an identity of the company's identity
+        /// provider or directory at its first sign-in through it.
+        UserLink = "user.link",
         /// A web UI sign-in: `ok`, or `denied` (wrong login or password,
         /// too many failures, a disabled user).
         SessionLogin = "session.login",

@@ -285,6 +285,18 @@ const TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "external_identities",
+        columns: &[
+            ("source", Text),
+            ("subject", Text),
+            ("user_id", Int),
+            ("created_at", Int),
+            ("last_seen_at", Int),
+        ],
+        key: &["source", "subject"],
+        append_only: false,
+    },
+    TableSpec {
         name: "trust_jtis",
         columns: &[("issuer", Text), ("jti", Text), ("expires_at", Int)],
         key: &["issuer", "jti"],

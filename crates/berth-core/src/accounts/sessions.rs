@@ -13,6 +13,30 @@ use crate::{Berth, Identity};
 
 /// How long a login lasts.
 pub const SESSION_SECS: i64 = 7 * 86_400;
+/// How often a directory user's sessions ask the directory whether the
+/// account still exists.
+pub const DIRECTORY_RECHECK_SECS: i64 = 300;
+
+/// When each directory user's account was last asked about, per node.
+#[derive(Default)]
+pub(crate) struct DirectoryChecks(std::sync::Mutex<std::collections::HashMap<i64, i64>>);
+
+impl DirectoryChecks {
+    /// Whether `user` is due a check at `now`; if so, it counts as checked.
+    fn due(&self, user: i64, now: i64) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, at| now - *at < DIRECTORY_RECHECK_SECS);
+        }
+        match map.get(&user) {
+            Some(at) if now - at < DIRECTORY_RECHECK_SECS => false,
+            _ => {
+                map.insert(user, now);
+                true
+            }
+        }
+    }
+}
 
 /// A live login: who, and the CSRF token its forms must carry.
 #[derive(Debug, Clone)]
@@ -25,6 +49,11 @@ pub struct Session {
 /// password, so that the answer never tells which.
 fn bad_login() -> ServiceError {
     ServiceError::Unauthorized("wrong login or password".into())
+}
+
+/// The refusal of a disabled account's sign-in.
+pub(crate) fn disabled() -> ServiceError {
+    ServiceError::Forbidden("this account is disabled; ask a server administrator".into())
 }
 
 /// A valid argon2id hash of a password nobody knows: checked against when
@@ -43,6 +72,11 @@ impl Berth {
         password: &str,
         origin: &berth_store::Origin,
     ) -> Result<(String, String), ServiceError> {
+        if let Some(directory) = self.directory_for(login).await? {
+            return self
+                .login_directory(directory, login, password, origin)
+                .await;
+        }
         let result = self.check_login(login, password).await;
         let entry = match &result {
             Ok((user, _, _)) => AuditEntry {
@@ -63,6 +97,87 @@ impl Berth {
         result
             .map(|(_, secret, csrf)| (secret, csrf))
             .map_err(|(_, e)| e)
+    }
+
+    /// The directory to ask about a login: `[auth.ldap]`'s, unless the
+    /// login names a user who signs in with a password Berth keeps (so
+    /// that local accounts, an operator's break-glass administrator among
+    /// them, work while the directory is down).
+    async fn directory_for(
+        &self,
+        login: &str,
+    ) -> Result<Option<&crate::accounts::ldap::Directory>, ServiceError> {
+        let Some(directory) = &self.directory else {
+            return Ok(None);
+        };
+        if login.is_empty() || login.len() > 64 {
+            return Ok(None);
+        }
+        let local = match self.meta.user_by_login(login).await? {
+            Some(u) => {
+                !self
+                    .meta
+                    .external_identities(u.id)
+                    .await?
+                    .iter()
+                    .any(|(source, _)| source == "ldap")
+                    && self.meta.password_hash(u.id).await?.is_some()
+            }
+            None => false,
+        };
+        Ok((!local).then_some(directory))
+    }
+
+    /// A sign-in the directory decides; every outcome audited.
+    async fn login_directory(
+        &self,
+        directory: &crate::accounts::ldap::Directory,
+        login: &str,
+        password: &str,
+        origin: &berth_store::Origin,
+    ) -> Result<(String, String), ServiceError> {
+        use crate::accounts::ldap::DirectoryAnswer;
+        let answer = if password.len() > 1024 {
+            Ok(DirectoryAnswer::WrongPassword)
+        } else {
+            directory.check(login, password).await
+        };
+        let refuse = async |why: &str, e: ServiceError| {
+            let known = matches!(self.meta.user_by_login(login).await, Ok(Some(_)));
+            let entry = self.login_refusal(login, known, origin, why);
+            self.audit_refusal(&entry).await;
+            Err(e)
+        };
+        match answer {
+            Ok(DirectoryAnswer::Person(person)) => {
+                let config = directory.config();
+                let done = self
+                    .sign_in_external(
+                        person,
+                        &config.mapping(),
+                        config.link_existing_users,
+                        origin,
+                    )
+                    .await?;
+                Ok((done.secret, done.csrf))
+            }
+            Ok(DirectoryAnswer::WrongPassword) => {
+                refuse("directory sign-in: wrong password", bad_login()).await
+            }
+            Ok(DirectoryAnswer::NotFound) => {
+                refuse(
+                    "directory sign-in: the directory has no such account (or it was removed \
+                     or disabled there)",
+                    bad_login(),
+                )
+                .await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "directory sign-in failed");
+                let why = e.to_string();
+                refuse(&why, e).await
+            }
+        }
     }
 
     /// The `denied` row of a refused sign-in: the actor when the login
@@ -97,6 +212,16 @@ impl Berth {
     ) -> Result<(String, String, String), (bool, ServiceError)> {
         if login.is_empty() || login.len() > 64 {
             return Err((false, bad_login()));
+        }
+        if !self.config.auth.password_login {
+            return Err((
+                false,
+                ServiceError::Forbidden(
+                    "signing in with a password is turned off on this server; use single \
+                     sign-on"
+                        .into(),
+                ),
+            ));
         }
         let user = self
             .meta
@@ -133,10 +258,19 @@ impl Berth {
             _ => return Err(bad_login()),
         };
         if user.disabled {
-            return Err(ServiceError::Forbidden(
-                "this account is disabled; ask a server administrator".into(),
-            ));
+            return Err(disabled());
         }
+        let (secret, csrf) = self.start_session(&user).await?;
+        tracing::info!(user = %user.login, "web login");
+        Ok((user.login, secret, csrf))
+    }
+
+    /// Opens a session for a user whose sign-in was checked: its secret
+    /// (for the cookie) and its CSRF token.
+    pub(crate) async fn start_session(
+        &self,
+        user: &berth_store::User,
+    ) -> Result<(String, String), ServiceError> {
         let secret = Alphanumeric.sample_string(&mut rand::rng(), 43);
         let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
         let now = self.clock.now_unix();
@@ -149,8 +283,7 @@ impl Berth {
                 now + SESSION_SECS,
             )
             .await?;
-        tracing::info!(user = %user.login, "web login");
-        Ok((user.login, secret, csrf))
+        Ok((secret, csrf))
     }
 
     /// The live session behind a cookie's secret, if any.
@@ -165,7 +298,7 @@ impl Berth {
         else {
             return Ok(None);
         };
-        if record.user.disabled {
+        if record.user.disabled || !self.directory_still_knows(&record.user).await? {
             return Ok(None);
         }
         let roles = self.meta.user_roles(record.user.id).await?;
@@ -184,6 +317,47 @@ impl Berth {
             },
             csrf: record.csrf,
         }))
+    }
+
+    /// For a user who signs in through the directory: whether the
+    /// directory still has their account, asked at most once per
+    /// [`DIRECTORY_RECHECK_SECS`] per user and node. An account removed or
+    /// disabled there ends the user's sessions; a directory that cannot be
+    /// asked keeps them (and is logged).
+    async fn directory_still_knows(&self, user: &berth_store::User) -> Result<bool, ServiceError> {
+        let Some(directory) = &self.directory else {
+            return Ok(true);
+        };
+        let now = self.clock.now_unix();
+        if !self.directory_checks.due(user.id, now) {
+            return Ok(true);
+        }
+        let identities = self.meta.external_identities(user.id).await?;
+        let Some((_, dn)) = identities.iter().find(|(source, _)| source == "ldap") else {
+            return Ok(true);
+        };
+        match directory.still_there(dn, &user.login).await {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                tracing::info!(user = %user.login, "the directory no longer has this account: its sessions end");
+                self.meta.delete_user_sessions(user.id).await?;
+                self.audit_refusal(&AuditEntry {
+                    actor: Some(user.login.clone()),
+                    detail: Some(
+                        "the directory no longer has this account (removed or disabled): its \
+                         sessions ended"
+                            .into(),
+                    ),
+                    ..AuditEntry::new(AuditAction::SessionLogin, AuditOutcome::Denied)
+                })
+                .await;
+                Ok(false)
+            }
+            Err(e) => {
+                tracing::warn!(user = %user.login, error = %e, "could not ask the directory about a session's user; keeping the session");
+                Ok(true)
+            }
+        }
     }
 
     /// Ends the session behind a cookie's secret.

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::advisories::AdvisoriesConfig;
+use crate::config::auth::AuthConfig;
 use crate::config::limits::LimitsConfig;
 use crate::config::log::LogConfig;
 use crate::config::registry::RegistryConfig;
@@ -67,6 +68,7 @@ pub struct Config {
     pub advisories: AdvisoriesConfig,
     pub transparency: TransparencyConfig,
     pub trusted_publishing: TrustedPublishingConfig,
+    pub auth: AuthConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -128,6 +130,7 @@ impl Default for Config {
             advisories: AdvisoriesConfig::default(),
             transparency: TransparencyConfig::default(),
             trusted_publishing: TrustedPublishingConfig::default(),
+            auth: AuthConfig::default(),
             registries: Vec::new(),
         }
     }

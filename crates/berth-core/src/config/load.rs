@@ -76,6 +76,7 @@ pub const ENV_KEYS: &[&str] = &[
     "transparency.key",
     "transparency.retired_keys",
     "trusted_publishing.issuers",
+    "auth.password_login",
     "registries",
 ];
 
@@ -157,22 +158,25 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         // A misspelt variable (BERTH_DATABSE_URL) would silently start a
-        // node on the defaults; refuse it instead.
-        for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
-            let Some(key) = name.strip_prefix("BERTH_") else {
-                continue;
-            };
-            let known = ENV_KEYS.iter().any(|k| env_name(k) == key)
-                || matches!(key, "CONFIG" | "DATA_DIR")
-                || key.starts_with("TEST_")
-                || key.starts_with("BENCH_");
-            if !known {
-                return Err(ConfigError(format!(
-                    "unknown environment variable `{name}`; settings are BERTH_ + a key such as \
-                     BERTH_DATABASE_URL (see `berth --help`)"
-                )));
-            }
-        }
+        // node on the defaults; refuse it instead. Variables the file names
+        // as holding secrets (`auth.oidc.client_secret_env`, ...) are known.
+        let unknown: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|name| {
+                name.strip_prefix("BERTH_").is_some_and(|key| {
+                    !(ENV_KEYS.iter().any(|k| env_name(k) == key)
+                        || matches!(key, "CONFIG" | "DATA_DIR")
+                        || key.starts_with("TEST_")
+                        || key.starts_with("BENCH_"))
+                })
+            })
+            .collect();
+        let refuse_unknown = |name: &str| {
+            ConfigError(format!(
+                "unknown environment variable `{name}`; settings are BERTH_ + a key such as \
+                 BERTH_DATABASE_URL (see `berth --help`)"
+            ))
+        };
         let env = Env::prefixed("BERTH_").filter_map(|k| {
             let k = k.as_str().to_ascii_uppercase();
             ENV_KEYS
@@ -181,7 +185,18 @@ impl Config {
                 .map(|key| (*key).into())
         });
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
-        let mut config: Config = fig.extract().map_err(explain)?;
+        let mut config: Config = match fig.extract() {
+            Ok(config) => config,
+            Err(e) => {
+                return Err(unknown
+                    .first()
+                    .map_or_else(|| explain(e), |n| refuse_unknown(n)))
+            }
+        };
+        let secrets = config.auth.secret_variables();
+        if let Some(name) = unknown.iter().find(|n| !secrets.contains(&n.as_str())) {
+            return Err(refuse_unknown(name));
+        }
         config.finish()?;
         Ok(config)
     }
@@ -245,6 +260,7 @@ impl Config {
         self.advisories.check()?;
         self.transparency.check()?;
         self.trusted_publishing.check()?;
+        self.auth.check()?;
         check_workers(self.workers)
     }
 }

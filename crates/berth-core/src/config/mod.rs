@@ -13,12 +13,14 @@
 //!
 //! One file per concern: [`Config`] itself (`file.rs`), the keys about how
 //! the server is reached (`server.rs`), its sections (`storage.rs`,
-//! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`, `transparency.rs`), the `[[registries]]`
+//! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`, `transparency.rs`,
+//! `trusted_publishing.rs`, `auth.rs`), the `[[registries]]`
 //! entries (`registry.rs`, read and written by `registry_entry.rs`), where it
 //! is loaded from and how it is finished (`load.rs`), `berth config check`
 //! (`check.rs`), and the words they all share (`values.rs`).
 
 mod advisories;
+mod auth;
 mod check;
 mod file;
 mod limits;
@@ -36,6 +38,7 @@ mod trusted_publishing;
 pub(crate) mod values;
 
 pub use advisories::{AdvisoriesConfig, AdvisorySource};
+pub use auth::{AuthConfig, GroupMapping, LdapConfig, OidcConfig};
 pub use file::{Config, MetricsConfig, PublishConfig};
 pub use limits::{LimitsConfig, MIB};
 pub use load::{Overrides, ENV_KEYS};

@@ -49,13 +49,7 @@ impl TrustedPublishingConfig {
             }
             let url = reqwest::Url::parse(&t.issuer)
                 .map_err(|e| ConfigError(format!("{at}.issuer `{}`: {e}", t.issuer)))?;
-            let host = url.host_str().unwrap_or("");
-            let loopback = host == "localhost"
-                || host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|a| a.is_loopback());
+            let loopback = crate::config::auth::loopback_host(&url);
             if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
                 return Err(ConfigError(format!(
                     "{at}.issuer `{}` must be an https URL (plain http only on a loopback \

@@ -85,7 +85,10 @@ fn refused(why: impl Into<String>) -> ServiceError {
 }
 
 /// Part `n` of a token (0: header, 1: payload), decoded, unverified.
-fn unverified_part<T: serde::de::DeserializeOwned>(jwt: &str, n: usize) -> Result<T, ServiceError> {
+pub(crate) fn unverified_part<T: serde::de::DeserializeOwned>(
+    jwt: &str,
+    n: usize,
+) -> Result<T, ServiceError> {
     let what = if n == 0 { "header" } else { "payload" };
     let mut parts = jwt.split('.');
     let part = parts
@@ -245,7 +248,12 @@ impl IssuerKeys {
     /// The key `kid` of `issuer`, fetching the issuer's keys when it is
     /// unknown and they were not fetched in the last [`REFRESH_EVERY`]
     /// seconds.
-    async fn key(&self, issuer: &TrustedIssuer, kid: &str, now: i64) -> Result<Jwk, ServiceError> {
+    pub(crate) async fn key(
+        &self,
+        issuer: &TrustedIssuer,
+        kid: &str,
+        now: i64,
+    ) -> Result<Jwk, ServiceError> {
         if let (Some(jwk), _) = self.cached(&issuer.name, kid) {
             return Ok(jwk);
         }

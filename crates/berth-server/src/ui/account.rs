@@ -23,6 +23,10 @@ struct LoginPage {
     login_csrf: String,
     login: String,
     error: String,
+    /// The single sign-on button's words, when it is configured.
+    sso: Option<String>,
+    /// Whether the form asks for a password (Berth's or the directory's).
+    password_form: bool,
 }
 
 fn login_page(
@@ -38,6 +42,8 @@ fn login_page(
         login_csrf: token.clone(),
         login: login.to_string(),
         error: error.to_string(),
+        sso: state.berth.oidc_label().map(str::to_string),
+        password_form: state.berth.config.auth.password_form(),
     });
     *response.status_mut() = status;
     if let Ok(v) = set_cookie(state, LOGIN_CSRF_COOKIE, &token, "/login", "Strict", None).parse() {
@@ -50,6 +56,10 @@ fn login_page(
 pub(crate) async fn login_form(State(state): State<AppState>, viewer: Viewer) -> Response {
     if viewer.who().is_some() {
         return Redirect::to("/account").into_response();
+    }
+    // Single sign-on is the only way in: go straight there.
+    if state.berth.oidc_label().is_some() && !state.berth.config.auth.password_form() {
+        return Redirect::to("/login/oidc").into_response();
     }
     login_page(&state, &viewer, StatusCode::OK, "", "")
 }
@@ -98,19 +108,8 @@ pub(crate) async fn login(
     match state.berth.login_password(&login, password, &origin).await {
         Ok((secret, _csrf)) => {
             limiter.forget(&keys);
-            let mut response = Redirect::to("/account").into_response();
-            let h = response.headers_mut();
-            let max_age = Some(berth_core::accounts::SESSION_SECS);
-            if let Ok(v) = set_cookie(&state, SESSION_COOKIE, &secret, "/", "Lax", max_age).parse()
-            {
-                h.append(header::SET_COOKIE, v);
-            }
-            if let Ok(v) =
-                set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", "Strict", Some(0)).parse()
-            {
-                h.append(header::SET_COOKIE, v);
-            }
-            Ok(response)
+            let clear = set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", "Strict", Some(0));
+            Ok(signed_in(&state, &secret, "/account", &[clear]))
         }
         Err(berth_core::ServiceError::Forbidden(m)) => Ok(login_page(
             &state,
@@ -133,21 +132,54 @@ pub(crate) async fn login(
     }
 }
 
-/// `POST /logout`
+/// `POST /logout`: ends the session; one signed in through single sign-on
+/// goes on to the provider's logout, when it offers one.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     viewer: Viewer,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, UiError> {
     viewer.posted(&body)?;
     if let Some(secret) = &viewer.secret {
         state.berth.logout(secret).await?;
     }
-    let mut response = Redirect::to("/").into_response();
-    if let Ok(v) = set_cookie(&state, SESSION_COOKIE, "", "/", "Lax", Some(0)).parse() {
-        response.headers_mut().append(header::SET_COOKIE, v);
+    let next = match cookie(&headers, super::sso::SSO_COOKIE) {
+        Some(_) => state.berth.oidc_logout_url().await,
+        None => None,
+    };
+    let mut response = Redirect::to(next.as_deref().unwrap_or("/")).into_response();
+    for name in [SESSION_COOKIE, super::sso::SSO_COOKIE] {
+        if let Ok(v) = set_cookie(&state, name, "", "/", "Lax", Some(0)).parse() {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     Ok(response)
+}
+
+/// A redirect to `to` that sets the session cookie of `secret` (and
+/// `extra` cookies).
+pub(crate) fn signed_in(state: &AppState, secret: &str, to: &str, extra: &[String]) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    let h = response.headers_mut();
+    let max_age = Some(berth_core::accounts::SESSION_SECS);
+    let session = set_cookie(state, SESSION_COOKIE, secret, "/", "Lax", max_age);
+    for c in std::iter::once(&session).chain(extra) {
+        if let Ok(v) = c.parse() {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// The login page with an error, for other sign-in routes.
+pub(crate) fn login_error(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    error: &str,
+) -> Response {
+    login_page(state, viewer, status, "", error)
 }
 
 /// A token as the account page and an administrator's page of its user

@@ -26,6 +26,7 @@ mod markdown;
 mod pages;
 mod search;
 pub(crate) mod session;
+mod sso;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -84,6 +85,8 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/login",
             page(get(account::login_form).post(account::login)),
         ),
+        ("/login/oidc", page(get(sso::begin))),
+        ("/login/oidc/callback", page(get(sso::callback))),
         ("/logout", page(post(account::logout))),
         ("/account", page(get(account::account))),
         ("/account/tokens", page(post(account::create_token))),

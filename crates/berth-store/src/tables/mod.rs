@@ -25,6 +25,7 @@ mod blob_refs;
 mod crates;
 pub(crate) mod dependencies;
 mod downloads;
+mod external;
 pub(crate) mod fsck;
 mod index;
 mod listing;
@@ -52,6 +53,7 @@ mod versions;
 
 pub(crate) use audit::insert_audit;
 pub use audit::{operator, set_operator};
+pub use external::{ExternalAccount, ExternalRefusal, ExternalSignIn};
 pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;
 pub(crate) use refusals::RefusalBudget;

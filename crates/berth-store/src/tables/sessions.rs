@@ -66,4 +66,10 @@ impl MetaStore {
         self.write_one(sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash))
             .await
     }
+
+    /// Ends every session of a user (their directory account is gone).
+    pub async fn delete_user_sessions(&self, user_id: i64) -> Result<(), StoreError> {
+        self.write_one(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id))
+            .await
+    }
 }

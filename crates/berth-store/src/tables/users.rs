@@ -188,6 +188,7 @@ impl MetaStore {
             "UPDATE versions SET published_by = NULL WHERE published_by = $1",
             // Trust configurations act for their user: they end with them.
             "DELETE FROM trust_configs WHERE created_by = $1",
+            "DELETE FROM external_identities WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(statement)

@@ -22,6 +22,13 @@ pub async fn run(setup: Setup) -> Result<()> {
     // Before anything is opened, bound or recorded: a certificate that does
     // not load stops the start here, naming its file.
     berth_server::check_tls(&config.tls).map_err(|e| anyhow::anyhow!("cannot serve HTTPS: {e}"))?;
+    // A sign-in that cannot work stops the start, naming its variable.
+    if let Some(name) = config.auth.missing_secrets().first() {
+        bail!(
+            "the environment variable `{name}` is not set: [auth] names it as holding a secret \
+             (the OIDC client secret or the LDAP service account's password)"
+        );
+    }
     let _sqlite_lock = lock_sqlite(&config)?;
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
