@@ -80,6 +80,15 @@ impl Answer {
         }
     }
 
+    /// `status` (e.g. `"400 Bad Request"`) with a JSON body.
+    pub fn json(status: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            ..Self::ok(body)
+        }
+    }
+
     /// The same answer after `delay`.
     pub fn after(self, delay: Duration) -> Self {
         Self { delay, ..self }
@@ -221,11 +230,23 @@ fn serve(
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    let mut length = 0usize;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
             break;
         }
+        if let Some((name, value)) = h.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    // A request's body (a form posted to a token endpoint) is read, so
+    // that closing the connection does not reset it before the answer.
+    let mut body = vec![0u8; length.min(1 << 20)];
+    if reader.read_exact(&mut body).is_err() {
+        return;
     }
     let path = request_line
         .split_whitespace()

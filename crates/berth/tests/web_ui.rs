@@ -5,141 +5,14 @@
 //! limit; tokens made on the account page used and revoked; a hostile
 //! README that reaches the page without anything active.
 
-use std::collections::HashMap;
-
 use berth_testkit::{PublishBuilder, Reply, Server, TarballBuilder};
 use reqwest::blocking::Client;
 use reqwest::Method;
 use serde_json::json;
 
-/// A cookie-keeping client that does not follow redirects, so that each
-/// answer is seen as sent.
-struct Browser<'a> {
-    server: &'a Server,
-    client: Client,
-    cookies: HashMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(server: &'a Server) -> Self {
-        Browser {
-            server,
-            client: Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn send(&mut self, req: reqwest::blocking::RequestBuilder) -> Reply {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = if cookie.is_empty() {
-            req
-        } else {
-            req.header("Cookie", cookie)
-        };
-        let response = req.send().expect("request");
-        for v in response.headers().get_all("set-cookie") {
-            let v = v.to_str().unwrap();
-            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
-            let (k, val) = pair.split_once('=').unwrap();
-            if val.is_empty() || attrs.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), val.to_string());
-            }
-        }
-        Reply::read(response).expect("read the answer")
-    }
-
-    /// GETs a page and checks the headers every UI answer carries.
-    #[track_caller]
-    fn get(&mut self, path: &str, status: u16) -> Reply {
-        let url = format!("{}{path}", self.server.url);
-        let r = self.send(self.client.get(url));
-        assert_eq!(r.status, status, "GET {path}: {}", r.text);
-        assert_security_headers(path, &r);
-        r
-    }
-
-    #[track_caller]
-    fn post(&mut self, path: &str, form: &[(&str, &str)], status: u16) -> Reply {
-        let url = format!("{}{path}", self.server.url);
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let req = self
-            .client
-            .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body);
-        let r = self.send(req);
-        assert_eq!(r.status, status, "POST {path}: {}", r.text);
-        assert_security_headers(path, &r);
-        r
-    }
-
-    /// A browser signed in as `login` with the password `LOGIN-password`
-    /// ([`users_with_passwords`]).
-    #[track_caller]
-    fn signed_in(server: &'a Server, login: &str) -> Self {
-        let mut b = Browser::new(server);
-        b.login(login, &format!("{login}-password"));
-        b
-    }
-
-    #[track_caller]
-    fn login(&mut self, login: &str, password: &str) {
-        let page = self.get("/login", 200);
-        let csrf = csrf(&page.text);
-        let r = self.post(
-            "/login",
-            &[("csrf", &csrf), ("login", login), ("password", password)],
-            303,
-        );
-        assert_eq!(r.header("location"), Some("/account"));
-    }
-}
-
-#[track_caller]
-fn assert_security_headers(path: &str, r: &Reply) {
-    assert_eq!(
-        r.header("content-security-policy"),
-        Some(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
-             frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        ),
-        "{path}"
-    );
-    assert_eq!(
-        r.header("x-content-type-options"),
-        Some("nosniff"),
-        "{path}"
-    );
-    assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
-    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
-}
-
-/// Adds users (`(login, administrator)`), each with the password
-/// `LOGIN-password`, in order.
-fn users_with_passwords(server: &Server, users: &[(&str, bool)]) {
-    for (login, admin) in users {
-        server.add_user(login, *admin);
-        server.set_password(login, &format!("{login}-password"));
-    }
-}
-
-/// The first CSRF field's value in a page.
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_string()
-}
+#[path = "support/browser.rs"]
+mod browser;
+use browser::{assert_security_headers, csrf, users_with_passwords, Browser};
 
 /// Publishes `name@vers` to `registry` with a README and rich metadata.
 fn publish(

@@ -103,8 +103,12 @@ pub(crate) async fn callback(
         });
     }
     let clear = set_cookie(&state, PENDING_COOKIE, "", "/login/oidc", "Lax", Some(0));
+    // Failures the provider's answer caused count; the refusal of a
+    // person it vouched for (a disabled account, a taken login) does not.
     let fail = |status: StatusCode, message: &str| {
-        limiter.fail(&keys, now);
+        if status != StatusCode::FORBIDDEN {
+            limiter.fail(&keys, now);
+        }
         let mut response = login_error(&state, &viewer, status, message);
         if let Ok(v) = clear.parse() {
             response.headers_mut().append(header::SET_COOKIE, v);
