@@ -107,6 +107,36 @@ pub(crate) mod tests {
         ));
         c.transparency.key_file = Some("/etc/berth/transparency.key".into());
         c.transparency.key = Some("PRIVATE+KEY+...".into());
+        // Struct literals, as below.
+        c.auth.oidc = Some(crate::config::OidcConfig {
+            issuer: "https://i".into(),
+            client_id: "berth".into(),
+            client_secret_env: "S".into(),
+            scopes: vec!["openid".into()],
+            login_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            admin_groups: vec!["a".into()],
+            teams: [("platform-eng".to_string(), "platform".to_string())].into(),
+            link_existing_users: false,
+            label: "SSO".into(),
+        });
+        c.auth.ldap = Some(crate::config::LdapConfig {
+            url: "ldaps://d".into(),
+            starttls: true,
+            ca_file: Some("/etc/ssl/ca.pem".into()),
+            bind_dn: "cn=r".into(),
+            bind_password_env: "P".into(),
+            user_base: "ou=p".into(),
+            user_filter: "(uid={login})".into(),
+            login_attribute: "uid".into(),
+            group_base: Some("ou=g".into()),
+            group_filter: "(member={dn})".into(),
+            group_attribute: "cn".into(),
+            admin_groups: vec!["a".into()],
+            teams: [("platform-eng".to_string(), "platform".to_string())].into(),
+            link_existing_users: false,
+            timeout_secs: 5,
+        });
         // A struct literal: a new field fails to compile here until it is
         // given a value, and then the example must show it.
         let mut proxy = RegistryConfig::new(

@@ -230,3 +230,61 @@ fn typed_values_print_as_the_file_spells_them_and_read_back() {
         "{text}"
     );
 }
+
+#[test]
+fn sign_in_sections_are_checked() {
+    let c = load(
+        "[auth]\npassword_login = false\n[auth.oidc]\nissuer = \"https://idp.example.internal/realms/eng\"\n\
+         client_id = \"berth\"\nclient_secret_env = \"BERTH_OIDC_CLIENT_SECRET\"\n\
+         admin_groups = [\"registry-admins\"]\nteams = { \"platform-eng\" = \"platform\" }\n",
+    )
+    .unwrap();
+    let oidc = c.auth.oidc.as_ref().unwrap();
+    assert_eq!(oidc.login_claim, "preferred_username");
+    assert_eq!(oidc.groups_claim, "groups");
+    assert!(!oidc.link_existing_users);
+    assert!(
+        !c.auth.password_form(),
+        "no password field without passwords or a directory"
+    );
+    assert_eq!(c.auth.secret_variables(), ["BERTH_OIDC_CLIENT_SECRET"]);
+
+    let oidc = |issuer: &str| {
+        format!(
+            "[auth.oidc]\nissuer = \"{issuer}\"\nclient_id = \"berth\"\nclient_secret_env = \"S\"\n"
+        )
+    };
+    assert!(load(&oidc("http://127.0.0.1:9000")).is_ok());
+    let e = refused(&oidc("http://idp.example.internal"));
+    assert!(e.contains("auth.oidc.issuer") && e.contains("https"), "{e}");
+    let e = refused(&format!(
+        "{}teams = {{ \"g\" = \"bad team\" }}\n",
+        oidc("https://i")
+    ));
+    assert!(
+        e.contains("auth.oidc.teams") && e.contains("bad team"),
+        "{e}"
+    );
+
+    let ldap = |url: &str, extra: &str| {
+        format!(
+            "[auth.ldap]\nurl = \"{url}\"\nbind_dn = \"cn=reader,dc=x\"\n\
+             bind_password_env = \"LDAP_PW\"\nuser_base = \"ou=people,dc=x\"\n{extra}"
+        )
+    };
+    let c = load(&ldap("ldap://directory.example.internal", "")).unwrap();
+    let l = c.auth.ldap.as_ref().unwrap();
+    assert!(l.starttls && c.auth.password_form());
+    assert!(l.user_filter.contains("{login}"));
+    assert!(load(&ldap("ldaps://directory.example.internal", "")).is_ok());
+    assert!(load(&ldap("ldap://127.0.0.1:3890", "starttls = false\n")).is_ok());
+    let e = refused(&ldap(
+        "ldap://directory.example.internal",
+        "starttls = false\n",
+    ));
+    assert!(e.contains("in the clear"), "{e}");
+    let e = refused(&ldap("http://directory.example.internal", ""));
+    assert!(e.contains("neither ldap nor ldaps"), "{e}");
+    let e = refused(&ldap("ldaps://d", "user_filter = \"(uid=alice)\"\n"));
+    assert!(e.contains("{login}"), "{e}");
+}
