@@ -14,6 +14,7 @@ pub mod advisories;
 pub mod attack;
 pub mod cargo;
 pub mod http;
+pub mod ldap;
 pub mod oidc;
 pub mod publish;
 pub mod server;
@@ -32,6 +33,7 @@ pub use http::{
     http, http_with_timeout, publish_raw, redact, redact_json, redact_number, redact_request_ids,
     send, sha256_hex, Reply,
 };
+pub use ldap::TestDirectory;
 pub use oidc::{SigningKey, TestIssuer};
 pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
 pub use server::{listening_url, Launch, Server, Startup};

@@ -133,7 +133,8 @@ pub(crate) async fn login(
 }
 
 /// `POST /logout`: ends the session; one signed in through single sign-on
-/// goes on to the provider's logout, when it offers one.
+/// goes on to the provider's logout, when it offers one, from a page that
+/// says so.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -148,13 +149,30 @@ pub(crate) async fn logout(
         Some(_) => state.berth.oidc_logout_url().await,
         None => None,
     };
-    let mut response = Redirect::to(next.as_deref().unwrap_or("/")).into_response();
+    // The provider's logout is reached from a page of this site: a
+    // redirect answering the form would be another origin's form action,
+    // which the pages' CSP (`form-action 'self'`) blocks.
+    let mut response = match next {
+        Some(provider) => render(&SignedOut {
+            c: Chrome::new("Signed out", None),
+            provider,
+        }),
+        None => Redirect::to("/").into_response(),
+    };
     for name in [SESSION_COOKIE, super::sso::SSO_COOKIE] {
         if let Ok(v) = set_cookie(&state, name, "", "/", "Lax", Some(0)).parse() {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
     }
     Ok(response)
+}
+
+#[derive(askama::Template)]
+#[template(path = "signed_out.html")]
+struct SignedOut {
+    c: Chrome,
+    /// The provider's logout URL.
+    provider: String,
 }
 
 /// A redirect to `to` that sets the session cookie of `secret` (and
