@@ -81,7 +81,7 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     assert_eq!(members(&server, "platform"), vec!["alice"]);
     b.get("/admin", 200);
     let users = server.try_berth(&["user", "list"]).unwrap();
-    assert!(users.contains("alice"), "{users}");
+    assert!(users.contains("alice\tadmin\tsign-in=ldap"), "{users}");
 
     // A wrong password, a login made to widen the filter, an unknown login:
     // each is the same refusal.

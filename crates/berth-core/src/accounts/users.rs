@@ -45,6 +45,18 @@ impl Berth {
         Ok(self.meta.list_users().await?)
     }
 
+    /// How a user signs in besides a password Berth keeps: `oidc`,
+    /// `ldap`, or nothing.
+    pub async fn user_sign_in_sources(&self, user_id: i64) -> Result<Vec<String>, ServiceError> {
+        Ok(self
+            .meta
+            .external_identities(user_id)
+            .await?
+            .into_iter()
+            .map(|(source, _)| source)
+            .collect())
+    }
+
     /// A user by login, or 404 naming the command that adds one.
     pub(crate) async fn user_named(&self, login: &str) -> Result<User, ServiceError> {
         self.meta.user_by_login(login).await?.ok_or_else(|| {

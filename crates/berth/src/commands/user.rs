@@ -37,12 +37,20 @@ pub async fn run(setup: Setup, command: UserCommand) -> Result<()> {
                 }
                 UserCommand::List => {
                     for u in berth.list_users().await? {
+                        // How they sign in, when it is not only a password
+                        // kept here: `sign-in=ldap`, `sign-in=oidc`.
+                        let sources = berth.user_sign_in_sources(u.id).await?;
                         println!(
-                            "{}\t{}{}{}",
+                            "{}\t{}{}{}{}",
                             u.id,
                             u.login,
                             if u.is_admin { "\tadmin" } else { "" },
-                            if u.disabled { "\tdisabled" } else { "" }
+                            if u.disabled { "\tdisabled" } else { "" },
+                            if sources.is_empty() {
+                                String::new()
+                            } else {
+                                format!("\tsign-in={}", sources.join(","))
+                            }
                         );
                     }
                 }
