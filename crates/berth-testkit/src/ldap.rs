@@ -18,7 +18,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,11 @@ const CLIENT_TOOLS: [&str; 5] = [
 
 /// How long slapd may take to answer once started.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one client tool may run before it is killed: a server that
+/// accepts connections and never answers must not hang a test.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for each readiness probe while slapd starts.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many ports to try when another process takes the one picked.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -202,9 +207,9 @@ impl TestDirectory {
     /// Runs an ldap-utils `tool` bound as the administrator, with `args`
     /// after the connection options and `ldif` on its standard input;
     /// panics with its output unless it succeeds.
-    fn admin(&self, tool: &str, args: &[&str], ldif: &str) -> Output {
+    fn admin(&self, tool: &str, args: &[&str], ldif: &str) {
         let url = self.url();
-        let mut command = client(tool);
+        let mut command = client(tool, TOOL_TIMEOUT);
         command
             .args(["-x", "-H", &url, "-D", ROOT_DN, "-w", ROOT_PASSWORD])
             .args(args)
@@ -214,23 +219,24 @@ impl TestDirectory {
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("run {tool}: {e}"));
-        child
+        // A tool that fails early closes its input: its status and output
+        // then say more than the broken pipe does.
+        let written = child
             .stdin
             .take()
             .expect("the tool's standard input")
-            .write_all(ldif.as_bytes())
-            .unwrap_or_else(|e| panic!("write LDIF to {tool}: {e}"));
+            .write_all(ldif.as_bytes());
         let out = child
             .wait_with_output()
             .unwrap_or_else(|e| panic!("wait for {tool}: {e}"));
         assert!(
-            out.status.success(),
-            "{tool} {args:?} on the test directory failed ({}):\n{}{}\nLDIF:\n{ldif}",
-            out.status,
+            out.status.success() && written.is_ok(),
+            "{tool} {args:?} on the test directory failed ({}; writing its input: {written:?}):\n\
+             {}{}\nLDIF:\n{ldif}",
+            describe(&out.status, TOOL_TIMEOUT),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
         );
-        out
     }
 
     /// The suffix, the two organisational units and the reader.
@@ -332,7 +338,7 @@ fn wait_until_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), Stri
             TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
                 .is_ok();
         if listening {
-            let whoami = client("ldapwhoami")
+            let whoami = client("ldapwhoami", PROBE_TIMEOUT)
                 .args(["-x", "-H", &url, "-D", ROOT_DN, "-w", ROOT_PASSWORD])
                 .output()
                 .expect("run ldapwhoami");
@@ -379,13 +385,27 @@ fn free_port() -> u16 {
 }
 
 /// An ldap-utils tool that reads no configuration file or environment
-/// (`LDAPNOINIT`), so the machine's `ldap.conf` cannot change it, and gives
-/// up on an unresponsive server after 10 seconds.
-fn client(tool: &str) -> Command {
+/// (`LDAPNOINIT`), so the machine's `ldap.conf` cannot change it, run under
+/// coreutils' `timeout`: killed after `limit` (exit status 124), since its
+/// own `nettimeout` bounds only connecting, not waiting for an answer.
+fn client(tool: &str, limit: Duration) -> Command {
     let path = tool_path(tool).unwrap_or_else(|| panic!("{tool}, installed above"));
-    let mut command = Command::new(path);
-    command.env("LDAPNOINIT", "1").args(["-o", "nettimeout=10"]);
+    let timeout = tool_path("timeout").expect("coreutils' timeout");
+    let mut command = Command::new(timeout);
     command
+        .args(["-k", "5", &format!("{}", limit.as_secs())])
+        .arg(path)
+        .env("LDAPNOINIT", "1")
+        .args(["-o", "nettimeout=10"]);
+    command
+}
+
+/// A client tool's exit status in words, saying so when `timeout` killed it.
+fn describe(status: &ExitStatus, limit: Duration) -> String {
+    match status.code() {
+        Some(124) | Some(137) => format!("{status}: no answer within {limit:?}"),
+        _ => status.to_string(),
+    }
 }
 
 /// Where `tool` is: on `PATH`, or in `/usr/sbin` (where slapd is, and
@@ -493,10 +513,14 @@ fn escape_dn_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Output;
 
     /// Runs an ldap-utils tool against the directory with these arguments.
     fn run(tool: &str, args: &[&str]) -> Output {
-        client(tool).args(args).output().expect("run an LDAP tool")
+        client(tool, TOOL_TIMEOUT)
+            .args(args)
+            .output()
+            .expect("run an LDAP tool")
     }
 
     fn stdout(out: &Output) -> String {
