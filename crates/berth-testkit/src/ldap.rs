@@ -9,11 +9,18 @@
 //! Tests change the directory through the OpenLDAP command-line tools as
 //! the directory's administrator.
 //!
+//! [`TestDirectory::start_tls`] also speaks TLS: a throwaway CA and a
+//! certificate for `127.0.0.1` (made with the `openssl` command-line tool
+//! in the directory's temporary directory), StartTLS on its `ldap://` URL
+//! and a second listener for `ldaps://`. The fixture's own tool calls stay
+//! plain `ldap://` on loopback; slapd does not require TLS.
+//!
 //! `slapd` and the client tools (`ldap-utils`) are installed with apt the
 //! first time they are missing, once per process and under a file lock
 //! across processes (nextest runs each test in its own). A directory that
 //! cannot be installed, started or changed fails the test: it never skips.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -56,14 +63,50 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many ports to try when another process takes the one picked.
 const PORT_ATTEMPTS: usize = 5;
+/// How long the certificates of a TLS directory are valid.
+const CERT_DAYS: &str = "2";
+/// The `openssl` configuration the certificates are made with: the CA's
+/// and the server's extensions. rustls (webpki) wants a v3 CA with
+/// `CA:TRUE` and a server certificate naming the address in its
+/// subjectAltName (the common name does not count).
+const OPENSSL_CNF: &str = "\
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = unused
+[ ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ server ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
 
 /// A running `slapd` with its own temporary directory; stopped (killed and
 /// waited for) and removed when dropped.
 pub struct TestDirectory {
     child: Child,
     port: u16,
-    /// Config, database, pid file and log; removed after slapd is stopped.
+    /// The `ldaps://` port and the TLS files of a directory started with
+    /// [`start_tls`](Self::start_tls).
+    tls: Option<(u16, TlsFiles)>,
+    /// Config, database, certificates, pid file and log; removed after
+    /// slapd is stopped.
     _dir: TempDir,
+}
+
+/// A throwaway CA and a server certificate it signed, as PEM files.
+#[derive(Clone, Debug)]
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 impl TestDirectory {
@@ -72,8 +115,23 @@ impl TestDirectory {
 
     /// Installs slapd if needed, starts it on a free loopback port and
     /// loads the base entries: the suffix, `ou=people`, `ou=groups` and the
-    /// reader service account. Returns once it answers binds.
+    /// reader service account. Returns once it answers binds. Plain LDAP
+    /// only: no certificate, no StartTLS, no `ldaps://`.
     pub fn start() -> TestDirectory {
+        Self::launch(false)
+    }
+
+    /// As [`start`](Self::start), with TLS: a throwaway CA
+    /// ([`ca_file`](Self::ca_file)) signs a certificate for `127.0.0.1`
+    /// (and `localhost`); [`url`](Self::url) offers StartTLS and
+    /// [`ldaps_url`](Self::ldaps_url) is a second listener speaking TLS
+    /// from the start. Returns once both answer binds (the `ldaps://` one
+    /// checked against the CA).
+    pub fn start_tls() -> TestDirectory {
+        Self::launch(true)
+    }
+
+    fn launch(with_tls: bool) -> TestDirectory {
         ensure_installed();
         let dir = tempfile::Builder::new()
             .prefix("berth-slapd-")
@@ -81,21 +139,25 @@ impl TestDirectory {
             .expect("a temporary directory for slapd");
         let db = dir.path().join("db");
         fs::create_dir(&db).expect("slapd's database directory");
+        let tls = with_tls.then(|| make_certificates(&dir.path().join("tls")));
         let conf = dir.path().join("slapd.conf");
-        fs::write(&conf, slapd_conf(dir.path())).expect("write slapd.conf");
+        fs::write(&conf, slapd_conf(dir.path(), tls.as_ref())).expect("write slapd.conf");
 
         let log = dir.path().join("slapd.log");
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let mut child = spawn_slapd(&conf, port, &log);
+            let ports = free_ports(if tls.is_some() { 2 } else { 1 });
+            let (port, ldaps_port) = (ports[0], ports.get(1).copied());
+            let mut child = spawn_slapd(&conf, port, ldaps_port, &log);
             match wait_until_ready(&mut child, port, &log) {
                 Ok(()) => {
                     let directory = TestDirectory {
                         child,
                         port,
+                        tls: ldaps_port.zip(tls),
                         _dir: dir,
                     };
+                    directory.check_ldaps(&log);
                     directory.load_base_entries();
                     return directory;
                 }
@@ -109,9 +171,30 @@ impl TestDirectory {
         );
     }
 
-    /// `ldap://127.0.0.1:PORT`.
+    /// `ldap://127.0.0.1:PORT` (offering StartTLS when started with
+    /// [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// `ldaps://127.0.0.1:PORT2` for a directory started with
+    /// [`start_tls`](Self::start_tls); `None` for a plain one.
+    pub fn ldaps_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| format!("ldaps://127.0.0.1:{port}"))
+    }
+
+    /// The PEM file of the throwaway CA that signed the directory's
+    /// certificate. Panics for a directory started without TLS.
+    pub fn ca_file(&self) -> PathBuf {
+        match &self.tls {
+            Some((_, files)) => files.ca.clone(),
+            None => panic!(
+                "this test directory has no TLS (no CA file): start it with \
+                 TestDirectory::start_tls()"
+            ),
+        }
     }
 
     /// Where users are: `ou=people,dc=berth,dc=test`.
@@ -239,6 +322,28 @@ impl TestDirectory {
         );
     }
 
+    /// For a TLS directory: checks that its `ldaps://` listener answers a
+    /// bind whose certificate the CA verifies; panics with the tool's
+    /// output and slapd's log if not (a certificate slapd cannot use is
+    /// not a port another process took: no retry).
+    fn check_ldaps(&self, log: &Path) {
+        let (Some(url), Some((_, files))) = (self.ldaps_url(), &self.tls) else {
+            return;
+        };
+        let out = tls_client("ldapwhoami", TOOL_TIMEOUT, &files.ca)
+            .args(["-x", "-H", &url, "-D", ROOT_DN, "-w", ROOT_PASSWORD])
+            .output()
+            .expect("run ldapwhoami");
+        assert!(
+            out.status.success(),
+            "slapd does not answer over TLS on {url} ({}):\n{}{}\nits log:\n{}",
+            describe(&out.status, TOOL_TIMEOUT),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
     /// The suffix, the two organisational units and the reader.
     fn load_base_entries(&self) {
         let ldif = format!(
@@ -275,8 +380,9 @@ impl Drop for TestDirectory {
     }
 }
 
-/// The slapd.conf of a directory kept in `dir`.
-fn slapd_conf(dir: &Path) -> String {
+/// The slapd.conf of a directory kept in `dir`, with these certificate
+/// files when it speaks TLS.
+fn slapd_conf(dir: &Path, tls: Option<&TlsFiles>) -> String {
     let mut conf = String::new();
     for schema in ["core", "cosine", "inetorgperson", "nis"] {
         conf.push_str(&format!("include {SCHEMA_DIR}/{schema}.schema\n"));
@@ -286,6 +392,18 @@ fn slapd_conf(dir: &Path) -> String {
         pid = dir.join("slapd.pid").display(),
         args = dir.join("slapd.args").display(),
     ));
+    // Global TLS settings (before any database). Clients are not asked
+    // for certificates (`TLSVerifyClient` is `never` by default).
+    if let Some(tls) = tls {
+        conf.push_str(&format!(
+            "TLSCACertificateFile \"{ca}\"\n\
+             TLSCertificateFile \"{cert}\"\n\
+             TLSCertificateKeyFile \"{key}\"\n",
+            ca = tls.ca.display(),
+            cert = tls.cert.display(),
+            key = tls.key.display(),
+        ));
+    }
     // Debian builds back_mdb as a module; a build with it inside needs no
     // `moduleload` (and would refuse one).
     let mdb_module = ["back_mdb.so", "back_mdb.la"]
@@ -358,17 +476,23 @@ fn wait_until_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), Stri
     }
 }
 
-/// Starts slapd in the foreground on `127.0.0.1:port`, logging to `log`.
-/// `-d none` keeps it from detaching (so the child is slapd itself) and
-/// logs only its banner and errors, such as a port already in use; `-d 0`
-/// would log nothing at all.
-fn spawn_slapd(conf: &Path, port: u16, log: &Path) -> Child {
+/// Starts slapd in the foreground on `ldap://127.0.0.1:port`, and on
+/// `ldaps://127.0.0.1:ldaps_port` when given, logging to `log`. `-d none`
+/// keeps it from detaching (so the child is slapd itself) and logs only
+/// its banner and errors, such as a port already in use; `-d 0` would log
+/// nothing at all. slapd binds every listener before it serves any, so a
+/// taken `ldaps://` port ends it as a taken `ldap://` port does.
+fn spawn_slapd(conf: &Path, port: u16, ldaps_port: Option<u16>, log: &Path) -> Child {
     let log_file = File::create(log).expect("create slapd's log");
     let log_err = log_file.try_clone().expect("clone slapd's log handle");
+    let mut listeners = format!("ldap://127.0.0.1:{port}/");
+    if let Some(ldaps_port) = ldaps_port {
+        listeners.push_str(&format!(" ldaps://127.0.0.1:{ldaps_port}/"));
+    }
     Command::new(tool_path("slapd").expect("slapd, installed above"))
         .arg("-f")
         .arg(conf)
-        .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "none"])
+        .args(["-h", &listeners, "-d", "none"])
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err)
@@ -376,12 +500,120 @@ fn spawn_slapd(conf: &Path, port: u16, log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("start slapd: {e}"))
 }
 
-/// A port free on 127.0.0.1 a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+/// `n` different ports free on 127.0.0.1 a moment ago (all held at once
+/// while they are picked, so none is picked twice).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("its address").port())
+        .collect()
+}
+
+/// Makes, in `dir` (created), a throwaway CA (EC P-256, self-signed) and a
+/// certificate for `127.0.0.1` and `localhost` it signed, with the
+/// `openssl` command-line tool; each call under a timeout. The server's key
+/// is left as `openssl` writes it (mode 0600, owned by this process's user,
+/// who is also slapd's: slapd is not told to change user).
+fn make_certificates(dir: &Path) -> TlsFiles {
+    fs::create_dir_all(dir).expect("a directory for the certificates");
+    let cnf = dir.join("openssl.cnf");
+    fs::write(&cnf, OPENSSL_CNF).expect("write openssl.cnf");
+    let files = TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    let (ca_key, csr, serial) = (
+        dir.join("ca.key"),
+        dir.join("server.csr"),
+        dir.join("ca.srl"),
+    );
+    let p256: [&dyn AsRef<OsStr>; 5] = [
+        &"genpkey",
+        &"-algorithm",
+        &"EC",
+        &"-pkeyopt",
+        &"ec_paramgen_curve:P-256",
+    ];
+    openssl(&[&p256[..], &[&"-out", &ca_key]].concat());
+    openssl(&[
+        &"req",
+        &"-config",
+        &cnf,
+        &"-new",
+        &"-x509",
+        &"-key",
+        &ca_key,
+        &"-subj",
+        &"/CN=Berth test directory CA",
+        &"-days",
+        &CERT_DAYS,
+        &"-extensions",
+        &"ca",
+        &"-out",
+        &files.ca,
+    ]);
+    openssl(&[&p256[..], &[&"-out", &files.key]].concat());
+    openssl(&[
+        &"req",
+        &"-config",
+        &cnf,
+        &"-new",
+        &"-key",
+        &files.key,
+        &"-subj",
+        &"/CN=127.0.0.1",
+        &"-out",
+        &csr,
+    ]);
+    openssl(&[
+        &"x509",
+        &"-req",
+        &"-in",
+        &csr,
+        &"-CA",
+        &files.ca,
+        &"-CAkey",
+        &ca_key,
+        &"-CAserial",
+        &serial,
+        &"-CAcreateserial",
+        &"-days",
+        &CERT_DAYS,
+        &"-extfile",
+        &cnf,
+        &"-extensions",
+        &"server",
+        &"-out",
+        &files.cert,
+    ]);
+    files
+}
+
+/// Runs `openssl` with `args` under coreutils' `timeout`; panics with its
+/// output unless it succeeds.
+fn openssl(args: &[&dyn AsRef<OsStr>]) {
+    let path = tool_path("openssl")
+        .expect("the openssl command-line tool, which makes the test directory's certificates");
+    let out = Command::new(tool_path("timeout").expect("coreutils' timeout"))
+        .args(["-k", "5", &format!("{}", TOOL_TIMEOUT.as_secs())])
+        .arg(path)
+        .args(args.iter().map(|a| a.as_ref()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run openssl: {e}"));
+    let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(
+        out.status.success(),
+        "openssl {} failed ({}):\n{}{}",
+        args.join(" "),
+        describe(&out.status, TOOL_TIMEOUT),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
 }
 
 /// An ldap-utils tool that reads no configuration file or environment
@@ -389,14 +621,36 @@ fn free_port() -> u16 {
 /// coreutils' `timeout`: killed after `limit` (exit status 124), since its
 /// own `nettimeout` bounds only connecting, not waiting for an answer.
 fn client(tool: &str, limit: Duration) -> Command {
+    let mut command = timed_tool(tool, limit);
+    command.env("LDAPNOINIT", "1").args(["-o", "nettimeout=10"]);
+    command
+}
+
+/// An ldap-utils tool for TLS, trusting only the CA in `ca_file`
+/// (`LDAPTLS_CACERT`) and requiring a certificate it verifies
+/// (`LDAPTLS_REQCERT=demand`), under `timeout` as [`client`] is.
+/// `LDAPNOINIT` would make libldap ignore those variables too, so this
+/// one reads the machine's `ldap.conf`; the variables override its TLS
+/// settings, and every call names its URL (`-H`) and simple bind (`-x`).
+fn tls_client(tool: &str, limit: Duration, ca_file: &Path) -> Command {
+    let mut command = timed_tool(tool, limit);
+    command
+        .env_remove("LDAPNOINIT")
+        .env("LDAPTLS_CACERT", ca_file)
+        .env("LDAPTLS_REQCERT", "demand")
+        .args(["-o", "nettimeout=10"]);
+    command
+}
+
+/// `tool` under coreutils' `timeout`: killed after `limit` (exit status
+/// 124), and 5 seconds later with SIGKILL if still there.
+fn timed_tool(tool: &str, limit: Duration) -> Command {
     let path = tool_path(tool).unwrap_or_else(|| panic!("{tool}, installed above"));
     let timeout = tool_path("timeout").expect("coreutils' timeout");
     let mut command = Command::new(timeout);
     command
         .args(["-k", "5", &format!("{}", limit.as_secs())])
-        .arg(path)
-        .env("LDAPNOINIT", "1")
-        .args(["-o", "nettimeout=10"]);
+        .arg(path);
     command
 }
 
@@ -683,6 +937,7 @@ mod tests {
             (a.join().expect("first"), b.join().expect("second"))
         });
         assert_ne!(a.url(), b.url());
+        assert_eq!(a.ldaps_url(), None, "start() is plain LDAP");
         a.add_user("carol", "pw", "Carol");
         assert_eq!(reader_search(&a, &a.user_base(), "(uid=carol)").len(), 1);
         assert!(reader_search(&b, &b.user_base(), "(uid=carol)").is_empty());
@@ -701,15 +956,103 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         fs::create_dir(dir.path().join("db")).expect("db");
         let conf = dir.path().join("slapd.conf");
-        fs::write(&conf, slapd_conf(dir.path())).expect("slapd.conf");
+        fs::write(&conf, slapd_conf(dir.path(), None)).expect("slapd.conf");
         let taken = TcpListener::bind("127.0.0.1:0").expect("a port");
         let port = taken.local_addr().expect("its address").port();
         let log = dir.path().join("slapd.log");
-        let mut child = spawn_slapd(&conf, port, &log);
+        let mut child = spawn_slapd(&conf, port, None, &log);
         let log_text = wait_until_ready(&mut child, port, &log)
             .expect_err("slapd cannot bind a port that is taken");
         eprintln!("slapd on a taken port logged:\n{log_text}");
         assert!(log_text.contains("Address already in use"), "{log_text}");
+
+        // A taken ldaps:// port (the ldap:// one free) is the same.
+        let tls = make_certificates(&dir.path().join("tls"));
+        fs::write(&conf, slapd_conf(dir.path(), Some(&tls))).expect("slapd.conf with TLS");
+        let free = free_ports(1)[0];
+        let mut child = spawn_slapd(&conf, free, Some(port), &log);
+        let log_text = wait_until_ready(&mut child, free, &log)
+            .expect_err("slapd cannot bind an ldaps:// port that is taken");
+        eprintln!("slapd on a taken ldaps:// port logged:\n{log_text}");
+        assert!(log_text.contains("Address already in use"), "{log_text}");
+    }
+
+    /// `ldapwhoami` as the administrator over TLS, trusting only `ca`,
+    /// with `extra` options: its output, logged.
+    fn tls_whoami(ca: &Path, url: &str, extra: &[&str]) -> Output {
+        let out = tls_client("ldapwhoami", TOOL_TIMEOUT, ca)
+            .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PASSWORD])
+            .args(extra)
+            .output()
+            .expect("run ldapwhoami");
+        eprintln!(
+            "ldapwhoami -H {url} {extra:?} trusting {}: {} {}{}",
+            ca.display(),
+            describe(&out.status, TOOL_TIMEOUT),
+            stdout(&out).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        out
+    }
+
+    #[test]
+    fn ldap_tls_directory_speaks_starttls_and_ldaps() {
+        let started = Instant::now();
+        let dir = TestDirectory::start_tls();
+        let ldaps = dir
+            .ldaps_url()
+            .expect("a TLS directory has an ldaps:// URL");
+        eprintln!(
+            "slapd with TLS up at {} and {ldaps} in {:?} (certificates made, base entries loaded)",
+            dir.url(),
+            started.elapsed()
+        );
+        assert!(ldaps.starts_with("ldaps://127.0.0.1:"), "{ldaps}");
+        let ldaps_port = ldaps.rsplit(':').next().expect("a port");
+        let ldap_port = dir.url().rsplit(':').next().expect("a port").to_string();
+        assert_ne!(ldaps_port, ldap_port);
+        let ca = dir.ca_file();
+        let pem = fs::read_to_string(&ca).expect("the CA file");
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+        // StartTLS required (-ZZ) on the ldap:// URL, and ldaps://, each
+        // verifying the certificate against the CA.
+        let me = format!("dn:{ROOT_DN}");
+        let starttls = tls_whoami(&ca, &dir.url(), &["-ZZ"]);
+        assert!(starttls.status.success(), "{starttls:?}");
+        assert_eq!(stdout(&starttls).trim(), me);
+        let over_ldaps = tls_whoami(&ca, &ldaps, &[]);
+        assert!(over_ldaps.status.success(), "{over_ldaps:?}");
+        assert_eq!(stdout(&over_ldaps).trim(), me);
+
+        // A CA that did not sign the certificate is refused on both.
+        let elsewhere = tempfile::tempdir().expect("a temporary directory");
+        let other_ca = make_certificates(elsewhere.path()).ca;
+        assert!(!tls_whoami(&other_ca, &dir.url(), &["-ZZ"]).status.success());
+        assert!(!tls_whoami(&other_ca, &ldaps, &[]).status.success());
+
+        // The fixture's own plain calls still work, and their users bind
+        // over TLS.
+        dir.add_user("erin", "erin-password", "Erin");
+        let erin = dir.user_dn("erin");
+        assert_eq!(
+            reader_search(&dir, &dir.user_base(), "(uid=erin)"),
+            [erin.as_str()]
+        );
+        let as_erin = tls_client("ldapwhoami", TOOL_TIMEOUT, &ca)
+            .args(["-x", "-H", &ldaps, "-D", &erin, "-w", "erin-password"])
+            .output()
+            .expect("run ldapwhoami");
+        assert!(as_erin.status.success(), "{as_erin:?}");
+        assert_eq!(stdout(&as_erin).trim(), format!("dn:{erin}"));
+
+        drop(dir);
+        for port in [ldap_port.as_str(), ldaps_port] {
+            assert!(
+                TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+                "slapd still listens on {port} after drop"
+            );
+        }
     }
 
     #[test]

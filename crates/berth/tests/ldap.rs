@@ -6,6 +6,12 @@
 //! never taken over; failed binds are rate limited; a user removed from
 //! the directory can no longer sign in and their open session ends; local
 //! users with a password sign in whether or not the directory answers.
+//! Over TLS: StartTLS on `ldap://` and `ldaps://` with the directory's CA
+//! sign in; a certificate the client does not trust is a clear 502 (with
+//! StartTLS as with ldaps://) and creates nobody.
+
+use std::path::Path;
+use std::time::Instant;
 
 use berth_testkit::{Launch, Server, Stores, TestDirectory};
 use serde_json::Value;
@@ -15,11 +21,19 @@ mod browser;
 use browser::{csrf, Browser};
 
 fn server(dir: &TestDirectory) -> Server {
+    server_at(dir, &dir.url(), false, None)
+}
+
+/// A server (with stores of its own) whose `[auth.ldap]` asks `dir` at
+/// `url`, with this `starttls` and, when given, this `ca_file`.
+fn server_at(dir: &TestDirectory, url: &str, starttls: bool, ca_file: Option<&Path>) -> Server {
+    let ca_file = ca_file
+        .map(|path| format!("ca_file = \"{}\"\n", path.display()))
+        .unwrap_or_default();
     let toml = format!(
-        "[auth.ldap]\nurl = \"{}\"\nstarttls = false\nbind_dn = \"{}\"\n\
+        "[auth.ldap]\nurl = \"{url}\"\nstarttls = {starttls}\n{ca_file}bind_dn = \"{}\"\n\
          bind_password_env = \"BERTH_LDAP_PASSWORD\"\nuser_base = \"{}\"\ngroup_base = \"{}\"\n\
          admin_groups = [\"registry-admins\"]\nteams = {{ \"platform-eng\" = \"platform\" }}\n",
-        dir.url(),
         dir.bind_dn(),
         dir.user_base(),
         dir.group_base()
@@ -204,4 +218,70 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
         "root-local-password",
         303,
     );
+}
+
+#[test]
+fn the_directory_is_reached_over_tls_and_an_untrusted_certificate_is_refused() {
+    let started = Instant::now();
+    let dir = TestDirectory::start_tls();
+    let ldaps = dir
+        .ldaps_url()
+        .expect("a TLS directory has an ldaps:// URL");
+    let ca = dir.ca_file();
+    dir.add_user("erin", "erin-directory-pw", "Erin Example");
+    dir.add_group("platform-eng", &["erin"]);
+    eprintln!("slapd with TLS up in {:?}", started.elapsed());
+
+    // Trusting the directory's CA: StartTLS on ldap://, then ldaps://.
+    // Each start has stores of its own, so each sign-in creates erin.
+    for (url, starttls) in [(dir.url(), true), (ldaps.clone(), false)] {
+        let step = Instant::now();
+        let server = server_at(&dir, &url, starttls, Some(&ca));
+        let mut b = Browser::new(&server);
+        try_login(&mut b, "erin", "erin-directory-pw", 303);
+        let account = b.get("/account", 200).text;
+        assert!(account.contains("erin"), "{url}: {account}");
+        let users = server.try_berth(&["user", "list"]).unwrap();
+        assert!(users.contains("\terin\tsign-in=ldap"), "{url}: {users}");
+        assert_eq!(members(&server, "platform"), vec!["erin"], "{url}");
+        eprintln!(
+            "{url} (starttls = {starttls}, ca_file): signed in, {:?}",
+            step.elapsed()
+        );
+    }
+
+    // Without ca_file the system's roots are used, and they do not trust
+    // the throwaway CA: over ldaps:// and over StartTLS (which shows the
+    // StartTLS sign-in above did upgrade), the same clear refusal, and
+    // nobody is created.
+    for (url, starttls) in [(ldaps.clone(), false), (dir.url(), true)] {
+        let step = Instant::now();
+        let server = server_at(&dir, &url, starttls, None);
+        let page = try_login(&mut Browser::new(&server), "erin", "erin-directory-pw", 502);
+        assert!(
+            page.contains("the directory (LDAP) could not be asked"),
+            "{url}: {page}"
+        );
+        // Refused at the TLS handshake, for the certificate (rustls:
+        // "invalid peer certificate: UnknownIssuer").
+        assert!(
+            page.contains(&format!("connecting to {url}"))
+                && page.contains("invalid peer certificate"),
+            "{url}: {page}"
+        );
+        let users = server.try_berth(&["user", "list"]).unwrap();
+        assert!(
+            !users.contains("erin"),
+            "{url}: a refused sign-in created erin: {users}"
+        );
+        let why = page
+            .lines()
+            .find(|l| l.contains("could not be asked"))
+            .unwrap_or_default()
+            .trim();
+        eprintln!(
+            "{url} (starttls = {starttls}, system roots): refused in {:?}: {why}",
+            step.elapsed()
+        );
+    }
 }
