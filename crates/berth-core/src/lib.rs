@@ -32,6 +32,7 @@ pub mod tokens;
 pub mod transparency;
 pub mod trust;
 pub mod watch;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -97,6 +98,8 @@ pub struct Berth {
     pub(crate) directory: Option<accounts::ldap::Directory>,
     /// When each directory user was last looked up again.
     pub(crate) directory_checks: accounts::sessions::DirectoryChecks,
+    /// The client webhook deliveries are sent with.
+    pub(crate) webhook_http: reqwest::Client,
 }
 
 impl Registry {
@@ -248,6 +251,12 @@ impl Berth {
                 .map(accounts::ldap::Directory::new)
                 .transpose()?,
             directory_checks: Default::default(),
+            webhook_http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
             config,
             clock,
         };

@@ -485,6 +485,23 @@ pub async fn serve(
             }
         })
     });
+    // Webhook deliveries: every node sends those due, under a lease; a
+    // batch is followed at once by the next, else a second's pause.
+    let webhooks = {
+        let berth = berth.clone();
+        tokio::spawn(async move {
+            loop {
+                match berth.deliver_due().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not send webhook deliveries; will retry")
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
@@ -496,6 +513,7 @@ pub async fn serve(
         task.abort();
     }
     watcher.abort();
+    webhooks.abort();
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");
     }

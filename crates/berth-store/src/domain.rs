@@ -144,6 +144,9 @@ string_enum! {
         UserEnable = "user.enable",
         /// A user was removed with their tokens, sessions and roles.
         UserRemove = "user.remove",
+        /// A webhook receiver added or removed.
+        WebhookAdd = "webhook.add",
+        WebhookRemove = "webhook.remove",
         /// A local user linked to an identity of the company's identity
         /// provider or directory at its first sign-in through it.
         UserLink = "user.link",

@@ -21,6 +21,7 @@ pub mod server;
 pub mod stores;
 pub mod tarball;
 pub mod upstream;
+pub mod webhook;
 
 pub use advisories::{write_advisory_db, AdvisoryFile};
 pub use attack::{
@@ -40,6 +41,7 @@ pub use server::{listening_url, Launch, Server, Startup};
 pub use stores::{backend, berth_bin, run_ok, Backend, Stores};
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
 pub use upstream::{Answer, Fixture, Mode};
+pub use webhook::{Received, Receiver};
 
 /// The lines of an index file as JSON (fails the test unless it is served).
 pub fn index_lines(server: &Server, registry: &str, path: &str) -> Vec<serde_json::Value> {

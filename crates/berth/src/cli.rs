@@ -100,6 +100,10 @@ pub enum Command {
     /// they exchange their own OIDC token for, instead of a stored secret.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Webhooks: receivers told of publishes, yanks, unyanks, owner
+    /// changes and advisory imports, with signed, retried deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Manage who may read, publish in and administer each registry
     /// (needed for private registries; public ones let every user read and
     /// publish new crates).
@@ -288,6 +292,51 @@ pub enum TrustCommand {
         #[arg(long)]
         id: i64,
     },
+}
+
+/// `berth webhook`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a receiver. Its host must be in `[webhooks] allowed_targets`.
+    Add {
+        /// Where deliveries are POSTed (http or https).
+        #[arg(long)]
+        url: String,
+        /// Comma-separated: publish, yank, unyank, owner, advisory.
+        #[arg(long)]
+        events: String,
+        /// Only this registry's changes [default: every registry's].
+        #[arg(long)]
+        registry: Option<String>,
+        /// The environment variable holding the HMAC secret deliveries
+        /// are signed with (`X-Berth-Signature`); every node needs it.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+    },
+    /// Every receiver.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a receiver and its deliveries.
+    Remove { id: i64 },
+    /// Send a receiver a `ping` delivery.
+    Test { id: i64 },
+    /// The latest deliveries, newest first.
+    Deliveries {
+        /// Only those failing (still retried) or given up.
+        #[arg(long)]
+        failed: bool,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a delivery again, now (whatever became of it).
+    Redeliver { id: i64 },
 }
 
 /// `berth policy`.
@@ -771,6 +820,7 @@ impl Command {
             | Command::Advisories(_)
             | Command::Policy(_)
             | Command::Trust(_)
+            | Command::Webhook(_)
             | Command::Check { .. }
             | Command::Audit(_) => true,
         }

@@ -22,6 +22,7 @@ use crate::config::tls::TlsConfig;
 use crate::config::transparency::TransparencyConfig;
 use crate::config::trusted_publishing::TrustedPublishingConfig;
 use crate::config::values::write_networks;
+use crate::config::webhooks::WebhooksConfig;
 
 /// Every setting, with defaults that give a working single-node server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +70,7 @@ pub struct Config {
     pub transparency: TransparencyConfig,
     pub trusted_publishing: TrustedPublishingConfig,
     pub auth: AuthConfig,
+    pub webhooks: WebhooksConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -131,6 +133,7 @@ impl Default for Config {
             transparency: TransparencyConfig::default(),
             trusted_publishing: TrustedPublishingConfig::default(),
             auth: AuthConfig::default(),
+            webhooks: WebhooksConfig::default(),
             registries: Vec::new(),
         }
     }

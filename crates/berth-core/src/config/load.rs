@@ -77,6 +77,8 @@ pub const ENV_KEYS: &[&str] = &[
     "transparency.retired_keys",
     "trusted_publishing.issuers",
     "auth.password_login",
+    "webhooks.allowed_targets",
+    "webhooks.retry_for_secs",
     "registries",
 ];
 
@@ -261,6 +263,7 @@ impl Config {
         self.transparency.check()?;
         self.trusted_publishing.check()?;
         self.auth.check()?;
+        self.webhooks.check()?;
         check_workers(self.workers)
     }
 }

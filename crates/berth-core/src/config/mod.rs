@@ -14,7 +14,7 @@
 //! One file per concern: [`Config`] itself (`file.rs`), the keys about how
 //! the server is reached (`server.rs`), its sections (`storage.rs`,
 //! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`, `transparency.rs`,
-//! `trusted_publishing.rs`, `auth.rs`), the `[[registries]]`
+//! `trusted_publishing.rs`, `auth.rs`, `webhooks.rs`), the `[[registries]]`
 //! entries (`registry.rs`, read and written by `registry_entry.rs`), where it
 //! is loaded from and how it is finished (`load.rs`), `berth config check`
 //! (`check.rs`), and the words they all share (`values.rs`).
@@ -36,6 +36,7 @@ mod tls;
 mod transparency;
 mod trusted_publishing;
 pub(crate) mod values;
+mod webhooks;
 
 pub use advisories::{AdvisoriesConfig, AdvisorySource};
 pub use auth::{AuthConfig, GroupMapping, LdapConfig, OidcConfig};
@@ -50,3 +51,4 @@ pub use tls::{TlsConfig, TlsFiles};
 pub use transparency::{RetiredKey, TransparencyConfig};
 pub use trusted_publishing::{TrustedIssuer, TrustedPublishingConfig};
 pub use values::ConfigError;
+pub use webhooks::WebhooksConfig;

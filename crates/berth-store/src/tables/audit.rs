@@ -128,8 +128,10 @@ pub(crate) async fn insert_audit(
     .bind(e.user_agent.clone())
     .bind(prev_hash)
     .bind(hash)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // A change's webhook deliveries are queued with its audit row.
+    crate::tables::webhooks::enqueue(conn, e, id).await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod token;
 mod trust;
 mod user;
 pub mod verify;
+mod webhook;
 
 use anyhow::Result;
 
@@ -35,6 +36,7 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::User(command) => user::run(setup, command).await,
         Command::Token(command) => token::run(setup, command).await,
         Command::Trust(command) => trust::run(setup, command).await,
+        Command::Webhook(command) => webhook::run(setup, command).await,
         Command::Keys(command) => keys::run(&setup.config, command),
         Command::Role(command) => role::run(setup, command).await,
         Command::Team(command) => team::run(setup, command).await,

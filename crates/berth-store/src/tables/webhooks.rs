@@ -1,0 +1,333 @@
+//! `webhooks` and `webhook_deliveries`: the receivers told of changes, and
+//! each delivery's state. A delivery is queued by [`enqueue`], which the
+//! audit row of every change calls inside the change's own transaction;
+//! nodes claim due deliveries under a lease ([`MetaStore::claim_deliveries`]),
+//! the oldest pending one per receiver and crate only, so that one
+//! receiver gets a crate's events in order.
+//!
+//! This file never sends anything nor decides what a payload says beyond
+//! the change's audit row (berth-core's `webhooks`).
+
+use sqlx::AnyConnection;
+
+use crate::db::MetaStore;
+use crate::domain::AuditAction;
+use crate::model::AuditEntry;
+use crate::{now_unix, StoreError};
+
+/// A receiver.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Webhook {
+    pub id: i64,
+    pub url: String,
+    pub events: String,
+    pub registry: Option<String>,
+    pub secret_env: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// One delivery.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event: String,
+    pub subject: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, webhook_id, event, subject, payload, state, attempts, next_at, \
+     last_status, last_error, created_at, delivered_at";
+
+/// The webhook event of an audited change, if it is one.
+pub fn event_of(action: AuditAction) -> Option<&'static str> {
+    Some(match action {
+        AuditAction::Publish => "publish",
+        AuditAction::Yank => "yank",
+        AuditAction::Unyank => "unyank",
+        AuditAction::OwnerAdd | AuditAction::OwnerRemove => "owner",
+        AuditAction::AdvisoriesImport => "advisory",
+        _ => return None,
+    })
+}
+
+/// The body a receiver gets for an audited change.
+fn payload(event: &str, e: &AuditEntry, event_id: &str, at: i64) -> String {
+    serde_json::json!({
+        "id": event_id,
+        "event": event,
+        "action": e.action.as_str(),
+        "registry": e.registry,
+        "crate": e.crate_name,
+        "version": e.version,
+        "actor": e.actor,
+        "detail": e.detail,
+        "at": at,
+    })
+    .to_string()
+}
+
+/// Queues a delivery to every receiver of the change `e` describes, on
+/// `conn` (inside the change's transaction). `audit_id` names the event.
+pub(crate) async fn enqueue(
+    conn: &mut AnyConnection,
+    e: &AuditEntry,
+    audit_id: i64,
+) -> Result<(), sqlx::Error> {
+    if e.outcome != crate::AuditOutcome::Ok {
+        return Ok(());
+    }
+    let Some(event) = event_of(e.action) else {
+        return Ok(());
+    };
+    let hooks: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT id, events, registry FROM webhooks ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?;
+    let now = now_unix();
+    let subject = format!(
+        "{}/{}",
+        e.registry.as_deref().unwrap_or(""),
+        e.crate_name.as_deref().unwrap_or("")
+    );
+    let event_id = format!("evt-{audit_id}");
+    for (id, events, registry) in hooks {
+        let wanted = events.split(',').any(|w| w.trim() == event);
+        let here = registry.is_none() || e.registry.is_none() || registry == e.registry;
+        if !(wanted && here) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO webhook_deliveries \
+             (webhook_id, event, subject, payload, state, attempts, next_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+        )
+        .bind(id)
+        .bind(event)
+        .bind(&subject)
+        .bind(payload(event, e, &event_id, now))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl MetaStore {
+    /// Adds a receiver.
+    pub async fn add_webhook(
+        &self,
+        url: &str,
+        events: &str,
+        registry: Option<&str>,
+        secret_env: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<Webhook, StoreError> {
+        let mut w = self.begin_write().await?;
+        let now = now_unix();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhooks (url, events, registry, secret_env, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(url)
+        .bind(events)
+        .bind(registry.map(str::to_string))
+        .bind(secret_env.map(str::to_string))
+        .bind(audit.actor.clone())
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.commit_audited(&AuditEntry {
+            detail: Some(format!("webhook {id} {url} events={events}")),
+            ..audit.clone()
+        })
+        .await?;
+        Ok(Webhook {
+            id,
+            url: url.into(),
+            events: events.into(),
+            registry: registry.map(str::to_string),
+            secret_env: secret_env.map(str::to_string),
+            created_by: audit.actor.clone(),
+            created_at: now,
+        })
+    }
+
+    /// Every receiver.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, url, events, registry, secret_env, created_by, created_at \
+             FROM webhooks ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes a receiver and its deliveries; false when there is none.
+    pub async fn remove_webhook(&self, id: i64, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        let gone = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if gone {
+            w.commit_audited(&AuditEntry {
+                detail: Some(format!("webhook {id}")),
+                ..audit.clone()
+            })
+            .await?;
+        }
+        Ok(gone)
+    }
+
+    /// Queues a `ping` to one receiver (`berth webhook test`).
+    pub async fn queue_ping(&self, id: i64) -> Result<bool, StoreError> {
+        let now = now_unix();
+        let body =
+            serde_json::json!({"id": format!("ping-{id}-{now}"), "event": "ping", "at": now})
+                .to_string();
+        let done = sqlx::query(
+            "INSERT INTO webhook_deliveries \
+             (webhook_id, event, subject, payload, state, attempts, next_at, created_at) \
+             SELECT id, 'ping', 'ping', $2, 'pending', 0, $3, $3 FROM webhooks WHERE id = $1",
+        )
+        .bind(id)
+        .bind(body)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Claims up to `limit` due deliveries until `lease_until`: pending,
+    /// due by `now`, not leased by another node, and each the oldest
+    /// pending one of its receiver and crate.
+    pub async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // Most polls find nothing: a read says so without a write.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut w = self.begin_write().await?;
+        let skip_locked = if w.tx.backend_name() == "PostgreSQL" {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let ids: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT d.id FROM webhook_deliveries d \
+             WHERE d.state = 'pending' AND d.next_at <= $1 \
+             AND (d.lease_until IS NULL OR d.lease_until < $1) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
+                 WHERE e.webhook_id = d.webhook_id AND e.subject = d.subject \
+                 AND e.state = 'pending' AND e.id < d.id) \
+             ORDER BY d.id LIMIT $2{skip_locked}"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let d: Delivery = sqlx::query_as(&format!(
+                "UPDATE webhook_deliveries SET lease_until = $2 WHERE id = $1 \
+                 RETURNING {DELIVERY_COLUMNS}"
+            ))
+            .bind(id)
+            .bind(lease_until)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            claimed.push(d);
+        }
+        w.tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records an attempt: delivered (`next_at = None` and `done`), to be
+    /// tried again at `next_at`, or given up (`dead`).
+    pub async fn record_attempt(
+        &self,
+        id: i64,
+        state: &str,
+        next_at: i64,
+        status: Option<u16>,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write_one(
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, \
+                 next_at = $3, lease_until = NULL, last_status = $4, last_error = $5, \
+                 delivered_at = CASE WHEN $2 = 'done' THEN $6 ELSE delivered_at END \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(state.to_string())
+            .bind(next_at)
+            .bind(status.map(i64::from))
+            .bind(error.map(str::to_string))
+            .bind(now),
+        )
+        .await
+    }
+
+    /// Deliveries, newest first: all, or only those given up or still
+    /// failing (`failed`).
+    pub async fn list_deliveries(
+        &self,
+        failed: bool,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let filter = if failed {
+            "WHERE state = 'dead' OR (state = 'pending' AND attempts > 0)"
+        } else {
+            ""
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries {filter} ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Sends a delivery again from now (whatever its state); false when
+    /// there is none.
+    pub async fn redeliver(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'pending', next_at = $2, lease_until = NULL \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
