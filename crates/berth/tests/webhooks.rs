@@ -13,6 +13,10 @@ use berth_testkit::{backend, Backend, Launch, PublishBuilder, Received, Receiver
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+#[path = "support/browser.rs"]
+mod browser;
+use browser::{csrf, Browser};
+
 const SECRET: &str = "webhook-secret-for-tests";
 
 /// HMAC-SHA256 (RFC 2104), written out here so that the server's
@@ -266,5 +270,34 @@ fn deliveries_are_signed_ordered_and_survive_a_receiver_and_a_node_going_down() 
             m
         });
     assert_eq!(states.get("done"), Some(&wanted), "{all}");
-    drop(next);
+
+    // The admin page lists them and sends one again: the receiver gets
+    // the same event (same id) a second time.
+    let node = next.as_ref().unwrap_or(&server);
+    node.add_user("root", true);
+    node.set_password("root", "root-password");
+    let mut b = Browser::new(node);
+    b.login("root", "root-password");
+    let page = b.get("/admin/webhooks", 200).text;
+    assert!(page.contains(&receiver.url("/hook")), "{page}");
+    assert_eq!(
+        page.matches("class=\"delivery-done\"").count(),
+        wanted,
+        "{page}"
+    );
+    let token = csrf(&page);
+    let before = receiver.received().len();
+    let r = b.post(
+        "/admin/webhooks",
+        &[("csrf", &token), ("delivery", "1")],
+        200,
+    );
+    assert!(r.text.contains("Delivery 1 is queued again."), "{}", r.text);
+    let got = receiver.wait_for(Duration::from_secs(30), |r| r.len() > before);
+    let again = got.last().unwrap().json();
+    assert_eq!(again["id"], got[0].json()["id"]);
+    assert!(node
+        .audit_json(&[])
+        .iter()
+        .any(|r| r["action"] == "webhook.add"));
 }

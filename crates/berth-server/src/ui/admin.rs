@@ -563,3 +563,122 @@ pub(crate) async fn audit(
         next,
     }))
 }
+
+struct HookItem {
+    id: i64,
+    url: String,
+    events: String,
+    registry: String,
+    signed: &'static str,
+}
+
+struct DeliveryItem {
+    id: i64,
+    webhook_id: i64,
+    event: String,
+    subject: String,
+    state: String,
+    attempts: i64,
+    error: String,
+    queued: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_webhooks.html")]
+struct WebhooksPage {
+    c: Chrome,
+    hooks: Vec<HookItem>,
+    deliveries: Vec<DeliveryItem>,
+    message: String,
+    error: String,
+}
+
+async fn webhooks_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    message: &str,
+    error: &str,
+) -> Result<Response, UiError> {
+    let hooks = state
+        .berth
+        .list_webhooks()
+        .await?
+        .into_iter()
+        .map(|h| HookItem {
+            id: h.id,
+            url: h.url,
+            events: h.events,
+            registry: h.registry.unwrap_or_else(|| "every registry".into()),
+            signed: if h.secret_env.is_some() { "yes" } else { "no" },
+        })
+        .collect();
+    let deliveries = state
+        .berth
+        .webhook_deliveries(false, 100)
+        .await?
+        .into_iter()
+        .map(|d| DeliveryItem {
+            id: d.id,
+            webhook_id: d.webhook_id,
+            event: d.event,
+            subject: d.subject,
+            state: d.state,
+            attempts: d.attempts,
+            error: d.last_error.unwrap_or_default(),
+            queued: human_date(d.created_at),
+        })
+        .collect();
+    let mut response = render(&WebhooksPage {
+        c: Chrome::new("Webhooks", Some(viewer)),
+        hooks,
+        deliveries,
+        message: message.into(),
+        error: error.into(),
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// `GET /admin/webhooks`: the receivers and the latest deliveries.
+pub(crate) async fn webhooks(
+    State(state): State<AppState>,
+    Admin(viewer): Admin,
+) -> Result<Response, UiError> {
+    webhooks_page(&state, &viewer, StatusCode::OK, "", "").await
+}
+
+/// `POST /admin/webhooks`: sends a delivery (field `delivery`) again.
+pub(crate) async fn webhook_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let (_, form) = viewer.posted(&body)?;
+    if let Some(r) = gate(&viewer)? {
+        return Ok(r);
+    }
+    let id = form.get("delivery").and_then(|d| d.parse::<i64>().ok());
+    match id {
+        Some(id) => match state.berth.redeliver(id).await {
+            Ok(()) => {
+                let m = format!("Delivery {id} is queued again.");
+                webhooks_page(&state, &viewer, StatusCode::OK, &m, "").await
+            }
+            Err(e @ berth_core::ServiceError::NotFound(_)) => {
+                webhooks_page(&state, &viewer, StatusCode::NOT_FOUND, "", &e.to_string()).await
+            }
+            Err(e) => Err(e.into()),
+        },
+        None => {
+            webhooks_page(
+                &state,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                "",
+                "Name a delivery to send again.",
+            )
+            .await
+        }
+    }
+}

@@ -99,6 +99,10 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/admin/registries", page(get(admin::registries))),
         ("/admin/policies", page(get(admin::policies))),
+        (
+            "/admin/webhooks",
+            page(get(admin::webhooks).post(admin::webhook_action)),
+        ),
         ("/admin/audit", page(get(admin::audit))),
         ("/api/openapi.json", page(get(assets::openapi))),
     ]
