@@ -46,6 +46,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// is ready (for at most `ready_timeout`). Killed, and its database dropped,
 /// on drop.
 pub fn start_server(berth: &Path, backend: &str, ready_timeout: Duration) -> Result<Server> {
+    start_server_with(berth, backend, ready_timeout, "")
+}
+
+/// [`start_server`] with this TOML configuration.
+pub fn start_server_with(
+    berth: &Path,
+    backend: &str,
+    ready_timeout: Duration,
+    toml: &str,
+) -> Result<Server> {
     let backend = Backend::parse(backend).map_err(|e| anyhow!(e))?;
     let stores = Stores::try_new(backend).map_err(|e| anyhow!(e))?;
     let launch = Launch {
@@ -54,7 +64,7 @@ pub fn start_server(berth: &Path, backend: &str, ready_timeout: Duration) -> Res
         ready_timeout,
         ..Launch::default()
     };
-    Server::launch(stores, "", launch).map_err(|log| anyhow!("berth serve did not start: {log}"))
+    Server::launch(stores, toml, launch).map_err(|log| anyhow!("berth serve did not start: {log}"))
 }
 
 /// Runs the berth CLI on the server's stores; its stdout.

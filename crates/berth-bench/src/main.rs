@@ -78,6 +78,11 @@ struct Args {
     /// prints each median and the ratio.
     #[arg(long, value_name = "BERTH")]
     publish_reference: Option<PathBuf>,
+    /// Measure instead publishes per second with this many webhooks
+    /// subscribed to publishes (a receiver on loopback answering each
+    /// delivery) against none, same binary, alternating rounds.
+    #[arg(long, value_name = "WEBHOOKS")]
+    publish_webhooks: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -519,26 +524,73 @@ fn index_ratio(args: &Args, berth: &Path, nodes: usize) -> Result<()> {
 /// concurrency, `rounds` fresh servers of each (alternating which goes
 /// first), each figure the median round.
 fn publish_ratio(args: &Args, berth: &Path, reference: &Path) -> Result<()> {
+    let start = |is_this: bool, backend: &str| {
+        let bin = if is_this { berth } else { reference };
+        start_server(bin, backend, Duration::from_secs(30))
+    };
+    compare_publishes(args, ("this", "reference"), start)
+}
+
+/// Publishes per second with `hooks` webhooks subscribed to publishes
+/// against none.
+fn webhook_ratio(args: &Args, berth: &Path, hooks: usize) -> Result<()> {
+    let receiver = berth_testkit::Receiver::start();
+    let start = |with_hooks: bool, backend: &str| {
+        if !with_hooks {
+            return start_server(berth, backend, Duration::from_secs(30));
+        }
+        let server = berth_bench::start_server_with(
+            berth,
+            backend,
+            Duration::from_secs(30),
+            "[webhooks]\nallowed_targets = [\"127.0.0.1\"]\n",
+        )?;
+        for i in 0..hooks {
+            let url = receiver.url(&format!("/hook-{i}"));
+            berth_bench::cli(
+                &server,
+                &["webhook", "add", "--url", &url, "--events", "publish"],
+            )?;
+        }
+        Ok(server)
+    };
+    compare_publishes(args, ("webhooks", "none"), start)?;
+    eprintln!("the receiver got {} deliveries", receiver.received().len());
+    Ok(())
+}
+
+/// Publishes per second on servers `start(true, backend)` makes against
+/// servers `start(false, backend)` makes, fresh for each round, rounds
+/// alternating which goes first; prints each median and their ratio.
+fn compare_publishes(
+    args: &Args,
+    labels: (&str, &str),
+    start: impl Fn(bool, &str) -> Result<Server>,
+) -> Result<()> {
     let rt = berth_bench::runtime()?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
     println!(
         "{:<12} {:>5} {:>12} {:>12} {:>7}",
-        "backend", "conc", "this_per_s", "ref_per_s", "ratio"
+        "backend",
+        "conc",
+        format!("{}_per_s", labels.0),
+        format!("{}_per_s", labels.1),
+        "ratio"
     );
     let mut json = Vec::new();
     for backend in &args.backends {
         for &c in &args.publish_concurrency {
             let (mut this, mut other) = (Vec::new(), Vec::new());
             for round in 0..args.rounds.max(1) {
-                let order: [(&Path, bool); 2] = if round % 2 == 0 {
-                    [(berth, true), (reference, false)]
+                let order = if round % 2 == 0 {
+                    [true, false]
                 } else {
-                    [(reference, false), (berth, true)]
+                    [false, true]
                 };
-                for (bin, is_this) in order {
-                    let server = start_server(bin, backend, Duration::from_secs(30))?;
+                for is_this in order {
+                    let server = start(is_this, backend)?;
                     let token = user_token(&server, "bench")?;
                     let m = rt.block_on(publishes(
                         &client,
@@ -552,7 +604,7 @@ fn publish_ratio(args: &Args, berth: &Path, reference: &Path) -> Result<()> {
                     eprintln!(
                         "[{backend} c={c} round {}] {}: {:.0} publishes/s, p99 {:.1} ms, errors {}",
                         round + 1,
-                        if is_this { "this" } else { "reference" },
+                        if is_this { labels.0 } else { labels.1 },
                         m.per_second,
                         m.p99_ms,
                         m.errors
@@ -742,6 +794,9 @@ fn main() -> Result<()> {
     }
     if let Some(reference) = &args.publish_reference {
         return publish_ratio(&args, &berth, reference);
+    }
+    if let Some(hooks) = args.publish_webhooks {
+        return webhook_ratio(&args, &berth, hooks);
     }
     let rt = berth_bench::runtime()?;
     let mut all = Vec::new();
