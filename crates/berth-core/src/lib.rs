@@ -100,6 +100,8 @@ pub struct Berth {
     pub(crate) directory_checks: accounts::sessions::DirectoryChecks,
     /// The client webhook deliveries are sent with.
     pub(crate) webhook_http: reqwest::Client,
+    /// Deliveries this node may be sending at once.
+    pub(crate) webhook_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Registry {
@@ -257,6 +259,7 @@ impl Berth {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            webhook_slots: Arc::new(tokio::sync::Semaphore::new(webhooks::BATCH)),
             config,
             clock,
         };

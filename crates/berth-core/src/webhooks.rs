@@ -21,7 +21,7 @@ use crate::{Berth, Identity};
 /// The events a receiver may ask for.
 pub const EVENTS: &[&str] = &["publish", "yank", "unyank", "owner", "advisory"];
 /// Deliveries one node sends at once.
-const BATCH: i64 = 16;
+pub(crate) const BATCH: usize = 16;
 /// How long a claimed delivery is this node's.
 const LEASE_SECS: i64 = 60;
 /// The longest wait between two attempts.
@@ -181,33 +181,44 @@ impl Berth {
         }
     }
 
-    /// Sends the deliveries due now (a batch claimed under a lease);
-    /// returns how many were tried.
-    pub async fn deliver_due(&self) -> Result<usize, ServiceError> {
+    /// Claims the deliveries due now (at most as many as this node has
+    /// free sending slots, [`BATCH`]) under a lease and sends each in a
+    /// task of its own, so that a slow receiver holds one slot, not the
+    /// others' deliveries; returns how many were claimed.
+    pub async fn deliver_due(self: &std::sync::Arc<Self>) -> Result<usize, ServiceError> {
+        let free = self.webhook_slots.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
         let now = self.clock.now_unix();
         let claimed = self
             .meta
-            .claim_deliveries(now, now + LEASE_SECS, BATCH)
+            .claim_deliveries(now, now + LEASE_SECS, free as i64)
             .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
         let hooks = self.meta.list_webhooks().await?;
         let tried = claimed.len();
-        let sends = claimed.into_iter().map(|d| {
+        for d in claimed {
             let hook = hooks.iter().find(|h| h.id == d.webhook_id).cloned();
-            async move {
+            let slot = self
+                .webhook_slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| ServiceError::Internal(format!("webhook slots: {e}")))?;
+            let berth = self.clone();
+            tokio::spawn(async move {
                 let outcome = match hook {
-                    Some(hook) => self.send(&hook, &d).await,
+                    Some(hook) => berth.send(&hook, &d).await,
                     None => Err((None, "the webhook was removed".to_string())),
                 };
-                self.record(&d, outcome).await
-            }
-        });
-        for result in futures::future::join_all(sends).await {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "could not record a webhook delivery");
-            }
+                if let Err(e) = berth.record(&d, outcome).await {
+                    tracing::warn!(error = %e, delivery = d.id, "could not record a webhook delivery");
+                }
+                drop(slot);
+            });
         }
         Ok(tried)
     }
