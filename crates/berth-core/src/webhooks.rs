@@ -13,7 +13,7 @@
 //! `X-Berth-Signature: sha256=HEX`, the HMAC-SHA256 of `TIMESTAMP.BODY`
 //! (receivers refuse old timestamps to refuse replays).
 
-use berth_store::{AuditAction, AuditEntry, Delivery, Webhook};
+use berth_store::{AuditAction, Delivery, Webhook};
 
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
@@ -46,20 +46,6 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     ctx.update(b".");
     ctx.update(body);
     format!("sha256={}", hex::encode(ctx.sign().as_ref()))
-}
-
-/// The audit row of a webhook change by `by` (none: the operator).
-fn audit(by: Option<&Identity>, action: AuditAction) -> AuditEntry {
-    let entry = AuditEntry::new(action, berth_store::AuditOutcome::Ok);
-    match by {
-        None => entry,
-        Some(who) => AuditEntry {
-            actor: Some(who.user.login.clone()),
-            client_addr: who.origin.client_addr.clone(),
-            user_agent: who.origin.user_agent.clone(),
-            ..entry
-        },
-    }
 }
 
 impl Berth {
@@ -129,7 +115,7 @@ impl Berth {
                 &wanted.join(","),
                 registry,
                 secret_env,
-                &audit(by, AuditAction::WebhookAdd),
+                &Self::admin_audit(by, AuditAction::WebhookAdd),
             )
             .await?)
     }
@@ -143,7 +129,7 @@ impl Berth {
     pub async fn remove_webhook(&self, by: Option<&Identity>, id: i64) -> Result<(), ServiceError> {
         if self
             .meta
-            .remove_webhook(id, &audit(by, AuditAction::WebhookRemove))
+            .remove_webhook(id, &Self::admin_audit(by, AuditAction::WebhookRemove))
             .await?
         {
             Ok(())

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 #[path = "support/browser.rs"]
 mod browser;
-use browser::{csrf, Browser};
+use browser::{csrf, team_members, Browser};
 
 fn server(dir: &TestDirectory) -> Server {
     server_at(dir, &dir.url(), false, None)
@@ -60,22 +60,6 @@ fn try_login(b: &mut Browser<'_>, login: &str, password: &str, status: u16) -> S
     r.text
 }
 
-fn members(server: &Server, team: &str) -> Vec<String> {
-    let out = server.try_berth(&["team", "list", "--json"]).unwrap();
-    out.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|t| t["team"] == team)
-        .map(|t| {
-            t["members"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m.as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     let dir = TestDirectory::start();
@@ -92,7 +76,7 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     try_login(&mut b, "alice", "alice-directory-pw", 303);
     let account = b.get("/account", 200).text;
     assert!(account.contains("alice"), "{account}");
-    assert_eq!(members(&server, "platform"), vec!["alice"]);
+    assert_eq!(team_members(&server, "platform"), vec!["alice"]);
     b.get("/admin", 200);
     let users = server.try_berth(&["user", "list"]).unwrap();
     assert!(users.contains("alice\tadmin\tsign-in=ldap"), "{users}");
@@ -140,7 +124,7 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     dir.set_members("registry-admins", &["bob"]);
     let mut b = Browser::new(&server);
     try_login(&mut b, "alice", "alice-directory-pw", 303);
-    assert!(members(&server, "platform").is_empty());
+    assert!(team_members(&server, "platform").is_empty());
     b.get("/admin", 403);
     let audit = server.audit_json(&[]);
     assert!(
@@ -243,7 +227,7 @@ fn the_directory_is_reached_over_tls_and_an_untrusted_certificate_is_refused() {
         assert!(account.contains("erin"), "{url}: {account}");
         let users = server.try_berth(&["user", "list"]).unwrap();
         assert!(users.contains("\terin\tsign-in=ldap"), "{url}: {users}");
-        assert_eq!(members(&server, "platform"), vec!["erin"], "{url}");
+        assert_eq!(team_members(&server, "platform"), vec!["erin"], "{url}");
         eprintln!(
             "{url} (starttls = {starttls}, ca_file): signed in, {:?}",
             step.elapsed()

@@ -6,7 +6,6 @@
 //! publish sends nothing; a node killed with deliveries pending leaves them
 //! to the next node (another node on PostgreSQL, a restart on SQLite).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use berth_testkit::{backend, Backend, Launch, PublishBuilder, Received, Receiver, Server, Stores};
@@ -262,18 +261,9 @@ fn deliveries_are_signed_ordered_and_survive_a_receiver_and_a_node_going_down() 
     );
     assert_eq!(versions_of(&events, "alpha", "yank"), ["1.0.0"]);
     // Every delivery is done.
-    let all = server
-        .try_berth(&["webhook", "deliveries", "--json"])
-        .unwrap();
-    let states: HashMap<String, usize> = all
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .fold(HashMap::new(), |mut m, d| {
-            *m.entry(d["state"].as_str().unwrap().to_string())
-                .or_default() += 1;
-            m
-        });
-    assert_eq!(states.get("done"), Some(&wanted), "{all}");
+    let all = server.json_lines(&["webhook", "deliveries", "--json"]);
+    let done = all.iter().filter(|d| d["state"] == "done").count();
+    assert_eq!((done, all.len()), (wanted, wanted), "{all:?}");
 
     // The admin page lists them and sends one again: the receiver gets
     // the same event (same id) a second time.
@@ -301,10 +291,6 @@ fn deliveries_are_signed_ordered_and_survive_a_receiver_and_a_node_going_down() 
     let again = got.last().unwrap().json();
     let copies = got.iter().filter(|r| r.json()["id"] == again["id"]).count();
     assert_eq!(copies, 2, "the redelivered event arrived before: {again}");
-    assert!(node
-        .audit_json(&[])
-        .iter()
-        .any(|r| r["action"] == "webhook.add"));
 }
 
 #[test]
@@ -334,12 +320,7 @@ fn a_receiver_that_never_answers_holds_up_no_other() {
         versions_of(&events(&got), "gamma", "publish"),
         ["0.1.0", "0.2.0", "0.3.0"]
     );
-    let deliveries: Vec<Value> = server
-        .try_berth(&["webhook", "deliveries", "--json"])
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let deliveries = server.json_lines(&["webhook", "deliveries", "--json"]);
     let stalled_first = deliveries
         .iter()
         .filter(|d| d["webhook_id"] == 1)

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Validation;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -464,26 +464,10 @@ pub(crate) async fn check_id_token(
     if id_token.len() > crate::trust::verify::MAX_TOKEN {
         return Err(refused("the ID token is too large"));
     }
-    let header = jsonwebtoken::decode_header(id_token)
-        .map_err(|e| refused(format!("the ID token's header cannot be read: {e}")))?;
-    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-        return Err(refused(format!(
-            "the ID token is signed with {:?}; only RS256 and ES256 are accepted",
-            header.alg
-        )));
-    }
-    let kid = header
-        .kid
-        .ok_or_else(|| refused("the ID token's header names no key (`kid`)"))?;
-    let jwk = keys.key(issuer, &kid, now).await.map_err(|e| match e {
-        ServiceError::Unauthorized(_) => refused(format!(
-            "the ID token is signed with key `{kid}`, which the provider does not publish"
-        )),
-        other => other,
-    })?;
-    let key = DecodingKey::from_jwk(&jwk)
-        .map_err(|e| refused(format!("the provider's key `{kid}` is unusable: {e}")))?;
-    let mut validation = Validation::new(header.alg);
+    let (alg, _, key) = keys
+        .signing_key(issuer, id_token, now, "the ID token", |why| refused(why))
+        .await?;
+    let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);

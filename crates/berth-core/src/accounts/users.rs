@@ -73,7 +73,7 @@ impl Berth {
 
     /// The audit row of an administrator's change: by `by` (a session), or
     /// with no actor (the CLI's operator is filled in by the store).
-    fn admin_audit(by: Option<&crate::Identity>, action: AuditAction) -> AuditEntry {
+    pub(crate) fn admin_audit(by: Option<&crate::Identity>, action: AuditAction) -> AuditEntry {
         let entry = AuditEntry::new(action, AuditOutcome::Ok);
         match by {
             None => entry,

@@ -320,6 +320,40 @@ impl IssuerKeys {
         })
     }
 
+    /// The algorithm (RS256 or ES256 only), key id and key that `jwt`
+    /// (called `what` in refusals, which `refuse` makes) must verify with:
+    /// one `issuer` publishes, fetched when unknown.
+    pub(crate) async fn signing_key(
+        &self,
+        issuer: &TrustedIssuer,
+        jwt: &str,
+        now: i64,
+        what: &str,
+        refuse: fn(String) -> ServiceError,
+    ) -> Result<(Algorithm, String, DecodingKey), ServiceError> {
+        let header = jsonwebtoken::decode_header(jwt)
+            .map_err(|e| refuse(format!("the header of {what} cannot be read: {e}")))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(refuse(format!(
+                "{what} is signed with {:?}; only RS256 and ES256 are accepted",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| refuse(format!("the header of {what} names no key (`kid`)")))?;
+        let jwk = self.key(issuer, &kid, now).await.map_err(|e| match e {
+            ServiceError::Unauthorized(_) => refuse(format!(
+                "{what} is signed with key `{kid}`, which its issuer ({}) does not publish",
+                issuer.issuer
+            )),
+            other => other,
+        })?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| refuse(format!("key `{kid}` of the issuer is unusable: {e}")))?;
+        Ok((header.alg, kid, key))
+    }
+
     /// Verifies `jwt` as a token of `issuer` at `now`.
     pub(crate) async fn verify(
         &self,
@@ -328,21 +362,8 @@ impl IssuerKeys {
         now: i64,
     ) -> Result<Verified, ServiceError> {
         accepted_algorithm(jwt)?;
-        let header = jsonwebtoken::decode_header(jwt)
-            .map_err(|e| refused(format!("its header cannot be read: {e}")))?;
-        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-            return Err(refused(format!(
-                "it is signed with {:?}; only RS256 and ES256 are accepted",
-                header.alg
-            )));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| refused("its header names no key (`kid`)"))?;
-        let jwk = self.key(issuer, &kid, now).await?;
-        let key = DecodingKey::from_jwk(&jwk)
-            .map_err(|e| refused(format!("key `{kid}` of the issuer is unusable: {e}")))?;
-        let mut validation = Validation::new(header.alg);
+        let (alg, kid, key) = self.signing_key(issuer, jwt, now, "it", refused).await?;
+        let mut validation = Validation::new(alg);
         // Times are checked against the server's clock below.
         validation.validate_exp = false;
         validation.validate_nbf = false;

@@ -137,3 +137,21 @@ pub fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[at..].split('"').next().unwrap().to_string()
 }
+
+/// The members of `team`, as `berth team list --json` lists them (none
+/// when there is no such team).
+pub fn team_members(server: &Server, team: &str) -> Vec<String> {
+    server
+        .json_lines(&["team", "list", "--json"])
+        .into_iter()
+        .find(|t| t["team"] == team)
+        .map(|t| {
+            t["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
