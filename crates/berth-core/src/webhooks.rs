@@ -19,7 +19,7 @@ use crate::error::ServiceError;
 use crate::{Berth, Identity};
 
 /// The events a receiver may ask for.
-pub const EVENTS: &[&str] = &["publish", "yank", "unyank", "owner", "advisory"];
+pub const EVENTS: &[&str] = &["publish", "yank", "unyank", "owner", "advisory", "promote"];
 /// Deliveries one node sends at once.
 pub(crate) const BATCH: usize = 16;
 /// How long a claimed delivery is this node's.

@@ -151,6 +151,50 @@ impl<P: DeserializeOwned + Send> FromRequestParts<AppState> for Asked<P> {
 
 type VersionPath = (String, String, String);
 
+#[derive(Deserialize)]
+struct PromoteBody {
+    to: String,
+    #[serde(default)]
+    with_deps: bool,
+}
+
+/// `POST /r/{registry}/api/v1/crates/{name}/{version}/promote` with
+/// `{"to": "prod", "with_deps": false}`: the version copied into `to`;
+/// answers the versions promoted (dependencies first).
+pub(crate) async fn promote(
+    State(state): State<AppState>,
+    req: Asked<VersionPath>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = req.who.get().ok_or_else(|| {
+        ServiceError::Unauthorized(
+            "promoting needs a token of an admin of the target registry".into(),
+        )
+    })?;
+    let bytes = read_body(&headers, body, 4 * 1024, None).await?;
+    let asked: PromoteBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ServiceError::BadRequest(format!(
+            "invalid promotion: expected {{\"to\":\"REGISTRY\",\"with_deps\":false}}: {e}"
+        ))
+    })?;
+    let (registry, name, version) = &req.path;
+    let promoted = state
+        .berth
+        .promote(
+            Some(who),
+            &berth_core::crates::promote::PromoteRequest {
+                krate: name.clone(),
+                version: version.clone(),
+                from: registry.clone(),
+                to: asked.to,
+                with_deps: asked.with_deps,
+            },
+        )
+        .await?;
+    Ok(ok_json(serde_json::json!({ "promoted": promoted })))
+}
+
 pub(crate) async fn yank(
     State(state): State<AppState>,
     req: Asked<VersionPath>,

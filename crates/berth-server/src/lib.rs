@@ -233,6 +233,10 @@ pub fn router(state: AppState) -> Router {
             deadline(put(api::unyank)),
         ),
         (
+            "/r/{registry}/api/v1/crates/{name}/{version}/promote",
+            deadline(post(api::promote)),
+        ),
+        (
             "/r/{registry}/api/v1/crates/{name}/owners",
             deadline(
                 get(api::list_owners)

@@ -144,6 +144,8 @@ string_enum! {
         UserEnable = "user.enable",
         /// A user was removed with their tokens, sessions and roles.
         UserRemove = "user.remove",
+        /// A version copied from one registry into another.
+        Promote = "promote",
         /// A webhook receiver added or removed.
         WebhookAdd = "webhook.add",
         WebhookRemove = "webhook.remove",

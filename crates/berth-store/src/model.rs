@@ -396,6 +396,22 @@ pub struct VersionRow {
     pub trust_claims: Option<String>,
 }
 
+/// A stored version as a promotion copies it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionCopy {
+    pub vers: String,
+    pub canon_vers: String,
+    pub index_line: String,
+    pub cksum: String,
+    pub size: i64,
+    #[sqlx(try_from = "crate::tables::Flag")]
+    pub yanked: bool,
+    pub metadata: String,
+    pub readme: Option<String>,
+    pub trust_claims: Option<String>,
+    pub description: Option<String>,
+}
+
 /// A live web UI session with its user.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {

@@ -100,6 +100,26 @@ pub enum Command {
     /// they exchange their own OIDC token for, instead of a stored secret.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Copy a version from one hosted registry into another (staging to
+    /// production): the same bytes and checksum, the same index line but
+    /// for dependencies that named the target, owners carried over,
+    /// audited. Refused, naming them, while the target lacks dependencies
+    /// of the source registry (`--with-deps` promotes them first).
+    Promote {
+        /// CRATE@VERSION.
+        #[arg(value_name = "CRATE@VERSION")]
+        target: String,
+        /// The registry it is in.
+        #[arg(long)]
+        from: String,
+        /// The registry it is copied into.
+        #[arg(long)]
+        to: String,
+        /// Promote missing dependencies first (the newest matching
+        /// version of each), in order.
+        #[arg(long)]
+        with_deps: bool,
+    },
     /// Webhooks: receivers told of publishes, yanks, unyanks, owner
     /// changes and advisory imports, with signed, retried deliveries.
     #[command(subcommand)]
@@ -821,6 +841,7 @@ impl Command {
             | Command::Policy(_)
             | Command::Trust(_)
             | Command::Webhook(_)
+            | Command::Promote { .. }
             | Command::Check { .. }
             | Command::Audit(_) => true,
         }

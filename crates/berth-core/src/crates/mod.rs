@@ -9,6 +9,7 @@ pub(crate) mod index;
 mod owners;
 pub(crate) mod page_supply;
 pub(crate) mod pages;
+pub mod promote;
 mod proxied_page;
 pub(crate) mod publish;
 mod search;

@@ -156,6 +156,26 @@ impl MetaStore {
         .await?)
     }
 
+    /// What a promotion copies of a version: its stored index line,
+    /// metadata, README, checksum, size, CI claims and whether it is
+    /// yanked; with the crate's description.
+    pub async fn version_copy(
+        &self,
+        crate_id: i64,
+        canon_vers: &str,
+    ) -> Result<Option<crate::model::VersionCopy>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT v.vers, v.canon_vers, v.index_line, v.cksum, v.size, v.yanked, v.metadata, \
+                    v.readme, v.trust_claims, c.description \
+             FROM versions v JOIN crates c ON c.id = v.crate_id \
+             WHERE v.crate_id = $1 AND v.canon_vers = $2",
+        )
+        .bind(crate_id)
+        .bind(canon_vers)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The README extracted at publish, if any.
     pub async fn version_readme(
         &self,

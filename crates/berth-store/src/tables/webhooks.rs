@@ -56,6 +56,7 @@ pub fn event_of(action: AuditAction) -> Option<&'static str> {
         AuditAction::Unyank => "unyank",
         AuditAction::OwnerAdd | AuditAction::OwnerRemove => "owner",
         AuditAction::AdvisoriesImport => "advisory",
+        AuditAction::Promote => "promote",
         _ => return None,
     })
 }

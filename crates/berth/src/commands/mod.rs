@@ -10,6 +10,7 @@ pub mod docs;
 mod keys;
 mod migrate;
 mod mirror;
+mod promote;
 mod registry;
 mod role;
 mod serve;
@@ -37,6 +38,12 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::Token(command) => token::run(setup, command).await,
         Command::Trust(command) => trust::run(setup, command).await,
         Command::Webhook(command) => webhook::run(setup, command).await,
+        Command::Promote {
+            target,
+            from,
+            to,
+            with_deps,
+        } => promote::run(setup, &target, from, to, with_deps).await,
         Command::Keys(command) => keys::run(&setup.config, command),
         Command::Role(command) => role::run(setup, command).await,
         Command::Team(command) => team::run(setup, command).await,

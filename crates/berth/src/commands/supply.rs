@@ -14,7 +14,7 @@ use crate::output::plural;
 use crate::stores::Setup;
 
 /// `CRATE@VERSION` split.
-fn split_target<'a>(target: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
+pub(crate) fn split_target<'a>(target: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
     target
         .split_once('@')
         .filter(|(n, v)| !n.is_empty() && !v.is_empty())
