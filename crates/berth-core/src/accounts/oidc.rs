@@ -465,7 +465,7 @@ pub(crate) async fn check_id_token(
         return Err(refused("the ID token is too large"));
     }
     let (alg, _, key) = keys
-        .signing_key(issuer, id_token, now, "the ID token", refused::<String>)
+        .signing_key(issuer, id_token, now, "the ID token", refused)
         .await?;
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
