@@ -93,7 +93,7 @@ impl Berth {
             }
         };
         if user.disabled {
-            let e = crate::accounts::sessions::disabled();
+            let e = crate::accounts::users::disabled();
             return Err(self
                 .refuse_external(&user.login, true, origin, e.to_string())
                 .await);

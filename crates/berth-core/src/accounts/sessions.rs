@@ -51,11 +51,6 @@ fn bad_login() -> ServiceError {
     ServiceError::Unauthorized("wrong login or password".into())
 }
 
-/// The refusal of a disabled account's sign-in.
-pub(crate) fn disabled() -> ServiceError {
-    ServiceError::Forbidden("this account is disabled; ask a server administrator".into())
-}
-
 /// A valid argon2id hash of a password nobody knows: checked against when
 /// the login does not exist, so that both cases cost the same time.
 const DUMMY_HASH: &str =
@@ -258,7 +253,7 @@ impl Berth {
             _ => return Err(bad_login()),
         };
         if user.disabled {
-            return Err(disabled());
+            return Err(crate::accounts::users::disabled());
         }
         let (secret, csrf) = self.start_session(&user).await?;
         tracing::info!(user = %user.login, "web login");

@@ -10,6 +10,11 @@ use crate::accounts::auth::hash_password;
 use crate::error::ServiceError;
 use crate::Berth;
 
+/// The refusal of a disabled account's sign-in.
+pub(crate) fn disabled() -> ServiceError {
+    ServiceError::Forbidden("this account is disabled; ask a server administrator".into())
+}
+
 /// The one rule a new password meets.
 pub(crate) fn check_password_rule(password: &str) -> Result<(), ServiceError> {
     if password.chars().count() < 8 || password.len() > 1024 {

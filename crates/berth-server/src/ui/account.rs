@@ -12,7 +12,9 @@ use berth_core::ServiceError;
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
 
-use super::session::{cookie, set_cookie, Form, Viewer, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::session::{
+    cookie, set_cookie, Form, Viewer, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SSO_COOKIE,
+};
 use super::{human_date, render, Chrome, UiError};
 use crate::AppState;
 
@@ -145,7 +147,7 @@ pub(crate) async fn logout(
     if let Some(secret) = &viewer.secret {
         state.berth.logout(secret).await?;
     }
-    let next = match cookie(&headers, super::sso::SSO_COOKIE) {
+    let next = match cookie(&headers, SSO_COOKIE) {
         Some(_) => state.berth.oidc_logout_url().await,
         None => None,
     };
@@ -159,7 +161,7 @@ pub(crate) async fn logout(
         }),
         None => Redirect::to("/").into_response(),
     };
-    for name in [SESSION_COOKIE, super::sso::SSO_COOKIE] {
+    for name in [SESSION_COOKIE, SSO_COOKIE] {
         if let Ok(v) = set_cookie(&state, name, "", "/", "Lax", Some(0)).parse() {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

@@ -28,6 +28,9 @@ use crate::AppState;
 pub(crate) const SESSION_COOKIE: &str = "berth_session";
 /// The login form's double-submit CSRF cookie.
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "berth_login_csrf";
+/// Marks a session signed in through single sign-on (logout then goes on
+/// to the provider's).
+pub(crate) const SSO_COOKIE: &str = "berth_sso";
 
 /// The person behind a page request: a live session, or nobody.
 pub(crate) struct Viewer {

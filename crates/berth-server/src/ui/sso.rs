@@ -13,16 +13,13 @@ use berth_core::ServiceError;
 use serde::Deserialize;
 
 use super::account::{login_error, signed_in};
-use super::session::{cookie, set_cookie, Viewer};
+use super::session::{cookie, set_cookie, Viewer, SSO_COOKIE};
 use super::UiError;
 use crate::AppState;
 
 /// The cookie that keeps a sign-in's state, nonce and verifier while the
 /// browser is at the provider.
 const PENDING_COOKIE: &str = "berth_oidc";
-/// Marks a session signed in through single sign-on (logout then goes on
-/// to the provider's).
-pub(crate) const SSO_COOKIE: &str = "berth_sso";
 /// How long the browser may stay at the provider, in seconds.
 const PENDING_SECS: i64 = 600;
 
