@@ -90,10 +90,6 @@ pub(crate) async fn enqueue(
     let Some(event) = event_of(e.action) else {
         return Ok(());
     };
-    let hooks: Vec<(i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, events, registry FROM webhooks ORDER BY id")
-            .fetch_all(&mut *conn)
-            .await?;
     let now = now_unix();
     let subject = format!(
         "{}/{}",
@@ -101,25 +97,24 @@ pub(crate) async fn enqueue(
         e.crate_name.as_deref().unwrap_or("")
     );
     let event_id = format!("evt-{audit_id}");
-    for (id, events, registry) in hooks {
-        let wanted = events.split(',').any(|w| w.trim() == event);
-        let here = registry.is_none() || e.registry.is_none() || registry == e.registry;
-        if !(wanted && here) {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_deliveries \
-             (webhook_id, event, subject, payload, state, attempts, next_at, created_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
-        )
-        .bind(id)
-        .bind(event)
-        .bind(&subject)
-        .bind(payload(event, e, &event_id, now))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
+    // One statement, whether no receiver or many want the event.
+    sqlx::query(
+        "INSERT INTO webhook_deliveries \
+         (webhook_id, event, subject, payload, state, attempts, next_at, created_at) \
+         SELECT id, $1, $2, $3, 'pending', 0, $4, $4 FROM webhooks \
+         WHERE (',' || events || ',') LIKE $5 \
+         AND (registry IS NULL OR registry = $6 OR $7 = 0) \
+         ORDER BY id",
+    )
+    .bind(event)
+    .bind(&subject)
+    .bind(payload(event, e, &event_id, now))
+    .bind(now)
+    .bind(format!("%,{event},%"))
+    .bind(e.registry.clone().unwrap_or_default())
+    .bind(i64::from(e.registry.is_some()))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -241,31 +236,23 @@ impl MetaStore {
         } else {
             ""
         };
-        let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT d.id FROM webhook_deliveries d \
-             WHERE d.state = 'pending' AND d.next_at <= $1 \
-             AND (d.lease_until IS NULL OR d.lease_until < $1) \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-                 WHERE e.webhook_id = d.webhook_id AND e.subject = d.subject \
-                 AND e.state = 'pending' AND e.id < d.id) \
-             ORDER BY d.id LIMIT $2{skip_locked}"
+        let mut claimed: Vec<Delivery> = sqlx::query_as(&format!(
+            "UPDATE webhook_deliveries SET lease_until = $3 WHERE id IN ( \
+               SELECT d.id FROM webhook_deliveries d \
+               WHERE d.state = 'pending' AND d.next_at <= $1 \
+               AND (d.lease_until IS NULL OR d.lease_until < $1) \
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
+                   WHERE e.webhook_id = d.webhook_id AND e.subject = d.subject \
+                   AND e.state = 'pending' AND e.id < d.id) \
+               ORDER BY d.id LIMIT $2{skip_locked}) \
+             RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(now)
         .bind(limit)
+        .bind(lease_until)
         .fetch_all(&mut *w.tx)
         .await?;
-        let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
-            let d: Delivery = sqlx::query_as(&format!(
-                "UPDATE webhook_deliveries SET lease_until = $2 WHERE id = $1 \
-                 RETURNING {DELIVERY_COLUMNS}"
-            ))
-            .bind(id)
-            .bind(lease_until)
-            .fetch_one(&mut *w.tx)
-            .await?;
-            claimed.push(d);
-        }
+        claimed.sort_by_key(|d| d.id);
         w.tx.commit().await?;
         Ok(claimed)
     }
