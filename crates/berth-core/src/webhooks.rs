@@ -23,7 +23,7 @@ pub const EVENTS: &[&str] = &["publish", "yank", "unyank", "owner", "advisory", 
 /// Deliveries one node sends at once.
 pub(crate) const BATCH: usize = 16;
 /// How long a claimed delivery is this node's.
-const LEASE_SECS: i64 = 60;
+const LEASE_SECS: i64 = 30;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
 
