@@ -168,32 +168,35 @@ impl Berth {
     }
 
     /// Claims the deliveries due now (at most as many as this node has
-    /// free sending slots, [`BATCH`]) under a lease and sends each in a
-    /// task of its own, so that a slow receiver holds one slot, not the
-    /// others' deliveries; returns how many were claimed.
+    /// free sending slots, [`BATCH`], waiting for one when all are busy)
+    /// under a lease and sends each in a task of its own, so that a slow
+    /// receiver holds one slot, not the others' deliveries; returns how
+    /// many were claimed.
     pub async fn deliver_due(self: &std::sync::Arc<Self>) -> Result<usize, ServiceError> {
-        let free = self.webhook_slots.available_permits();
-        if free == 0 {
-            return Ok(0);
+        // Wait for a free slot (all busy: the next frees one), then take
+        // every other free one.
+        let closed = |e| ServiceError::Internal(format!("webhook slots: {e}"));
+        let mut slots = vec![self
+            .webhook_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?];
+        while let Ok(slot) = self.webhook_slots.clone().try_acquire_owned() {
+            slots.push(slot);
         }
         let now = self.clock.now_unix();
         let claimed = self
             .meta
-            .claim_deliveries(now, now + LEASE_SECS, free as i64)
+            .claim_deliveries(now, now + LEASE_SECS, slots.len() as i64)
             .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
         let hooks = self.meta.list_webhooks().await?;
         let tried = claimed.len();
-        for d in claimed {
+        for (d, slot) in claimed.into_iter().zip(slots) {
             let hook = hooks.iter().find(|h| h.id == d.webhook_id).cloned();
-            let slot = self
-                .webhook_slots
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|e| ServiceError::Internal(format!("webhook slots: {e}")))?;
             let berth = self.clone();
             tokio::spawn(async move {
                 let outcome = match hook {

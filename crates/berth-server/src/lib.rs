@@ -490,7 +490,8 @@ pub async fn serve(
         })
     });
     // Webhook deliveries: every node sends those due, under a lease; a
-    // batch is followed at once by the next, else a second's pause.
+    // batch is followed at once by the next (as slots free up), else a
+    // quarter second's pause (one indexed read).
     let webhooks = {
         let berth = berth.clone();
         tokio::spawn(async move {
@@ -502,7 +503,7 @@ pub async fn serve(
                         tracing::warn!(error = %e, "could not send webhook deliveries; will retry")
                     }
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         })
     };
