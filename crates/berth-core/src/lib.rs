@@ -102,6 +102,10 @@ pub struct Berth {
     pub(crate) webhook_http: reqwest::Client,
     /// Deliveries this node may be sending at once.
     pub(crate) webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// Outcomes of finished sends, written with the next claim.
+    pub(crate) webhook_outcomes: std::sync::Mutex<Vec<berth_store::WebhookAttempt>>,
+    /// Wakes the sending loop when a send finishes.
+    pub(crate) webhook_wake: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -260,6 +264,8 @@ impl Berth {
                 .build()
                 .unwrap_or_default(),
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(webhooks::BATCH)),
+            webhook_outcomes: Default::default(),
+            webhook_wake: tokio::sync::Notify::new(),
             config,
             clock,
         };

@@ -13,7 +13,7 @@
 //! `X-Berth-Signature: sha256=HEX`, the HMAC-SHA256 of `TIMESTAMP.BODY`
 //! (receivers refuse old timestamps to refuse replays).
 
-use berth_store::{AuditAction, Delivery, Webhook};
+use berth_store::{AuditAction, Delivery, Webhook, WebhookAttempt};
 
 use crate::error::ServiceError;
 use crate::{Berth, Identity};
@@ -186,10 +186,30 @@ impl Berth {
             slots.push(slot);
         }
         let now = self.clock.now_unix();
-        let claimed = self
+        // The outcomes of finished sends are written with the next claim,
+        // in one commit.
+        let settled = std::mem::take(
+            &mut *self
+                .webhook_outcomes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let claimed = match self
             .meta
-            .claim_deliveries(now, now + LEASE_SECS, slots.len() as i64)
-            .await?;
+            .settle_and_claim(&settled, now, now + LEASE_SECS, slots.len() as i64)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // Not written: kept for the next round (their leases hold
+                // the deliveries meanwhile).
+                self.webhook_outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(settled);
+                return Err(e.into());
+            }
+        };
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -203,10 +223,9 @@ impl Berth {
                     Some(hook) => berth.send(&hook, &d).await,
                     None => Err((None, "the webhook was removed".to_string())),
                 };
-                if let Err(e) = berth.record(&d, outcome).await {
-                    tracing::warn!(error = %e, delivery = d.id, "could not record a webhook delivery");
-                }
+                berth.record(&d, outcome);
                 drop(slot);
+                berth.webhook_wake.notify_one();
             });
         }
         Ok(tried)
@@ -253,18 +272,18 @@ impl Berth {
         }
     }
 
-    async fn record(
-        &self,
-        d: &Delivery,
-        outcome: Result<u16, (Option<u16>, String)>,
-    ) -> Result<(), ServiceError> {
+    /// Keeps an attempt's outcome until the next claim writes it.
+    fn record(&self, d: &Delivery, outcome: Result<u16, (Option<u16>, String)>) {
         let now = self.clock.now_unix();
-        match outcome {
-            Ok(status) => {
-                self.meta
-                    .record_attempt(d.id, "done", now, Some(status), None, now)
-                    .await?
-            }
+        let attempt = match outcome {
+            Ok(status) => WebhookAttempt {
+                id: d.id,
+                state: "done",
+                next_at: now,
+                status: Some(status),
+                error: None,
+                at: now,
+            },
             Err((status, error)) => {
                 let next = now + backoff_secs(d.attempts, rand::random::<f64>());
                 let give_up = next - d.created_at > self.config.webhooks.retry_for_secs as i64;
@@ -277,12 +296,30 @@ impl Berth {
                     state,
                     "a webhook delivery failed"
                 );
-                self.meta
-                    .record_attempt(d.id, state, next, status, Some(&error), now)
-                    .await?
+                WebhookAttempt {
+                    id: d.id,
+                    state,
+                    next_at: next,
+                    status,
+                    error: Some(error),
+                    at: now,
+                }
             }
-        }
-        Ok(())
+        };
+        self.webhook_outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(attempt);
+    }
+
+    /// Waits until a send finishes or a quarter second passes: when the
+    /// sending loop found nothing to claim.
+    pub async fn webhook_pause(&self) {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(250),
+            self.webhook_wake.notified(),
+        )
+        .await;
     }
 }
 

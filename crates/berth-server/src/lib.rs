@@ -491,7 +491,7 @@ pub async fn serve(
     });
     // Webhook deliveries: every node sends those due, under a lease; a
     // batch is followed at once by the next (as slots free up), else a
-    // quarter second's pause (one indexed read).
+    // pause until a send finishes or a quarter second passes.
     let webhooks = {
         let berth = berth.clone();
         tokio::spawn(async move {
@@ -503,7 +503,7 @@ pub async fn serve(
                         tracing::warn!(error = %e, "could not send webhook deliveries; will retry")
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                berth.webhook_pause().await;
             }
         })
     };

@@ -60,7 +60,7 @@ pub use owners::TEAM_PREFIX;
 pub(crate) use refusals::RefusalBudget;
 pub use refusals::{address_key, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE};
 pub(crate) use roles::Holder;
-pub use webhooks::{event_of as webhook_event_of, Delivery, Webhook};
+pub use webhooks::{event_of as webhook_event_of, Attempt as WebhookAttempt, Delivery, Webhook};
 
 /// A 0/1 integer column read as `bool` (`#[sqlx(try_from = "Flag")]`):
 /// both dialects store flags as integers, and sqlx's `Any` driver decodes

@@ -48,6 +48,19 @@ const DELIVERY_COLUMNS: &str =
     "id, webhook_id, event, subject, payload, state, attempts, next_at, \
      last_status, last_error, created_at, delivered_at";
 
+/// The outcome of one attempt to send a delivery.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: i64,
+    /// `done`, `pending` (to be tried again at `next_at`) or `dead`.
+    pub state: &'static str,
+    pub next_at: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    /// When it was made.
+    pub at: i64,
+}
+
 /// The webhook event of an audited change, if it is one.
 pub fn event_of(action: AuditAction) -> Option<&'static str> {
     Some(match action {
@@ -210,11 +223,13 @@ impl MetaStore {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Claims up to `limit` due deliveries until `lease_until`: pending,
-    /// due by `now`, not leased by another node, and each the oldest
-    /// pending one of its receiver and crate.
-    pub async fn claim_deliveries(
+    /// Records the `attempts` made, then claims up to `limit` due
+    /// deliveries until `lease_until`: pending, due by `now`, not leased
+    /// by another node, and each the oldest pending one of its receiver
+    /// and crate. One transaction (one commit) for both.
+    pub async fn settle_and_claim(
         &self,
+        attempts: &[Attempt],
         now: i64,
         lease_until: i64,
         limit: i64,
@@ -227,10 +242,26 @@ impl MetaStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        if due.is_none() {
+        if due.is_none() && attempts.is_empty() {
             return Ok(Vec::new());
         }
         let mut w = self.begin_write().await?;
+        for a in attempts {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, \
+                 next_at = $3, lease_until = NULL, last_status = $4, last_error = $5, \
+                 delivered_at = CASE WHEN $2 = 'done' THEN $6 ELSE delivered_at END \
+                 WHERE id = $1",
+            )
+            .bind(a.id)
+            .bind(a.state)
+            .bind(a.next_at)
+            .bind(a.status.map(i64::from))
+            .bind(a.error.clone())
+            .bind(a.at)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         let skip_locked = if w.tx.backend_name() == "PostgreSQL" {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -248,41 +279,13 @@ impl MetaStore {
              RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(now)
-        .bind(limit)
+        .bind(if due.is_some() { limit } else { 0 })
         .bind(lease_until)
         .fetch_all(&mut *w.tx)
         .await?;
         claimed.sort_by_key(|d| d.id);
         w.tx.commit().await?;
         Ok(claimed)
-    }
-
-    /// Records an attempt: delivered (`next_at = None` and `done`), to be
-    /// tried again at `next_at`, or given up (`dead`).
-    pub async fn record_attempt(
-        &self,
-        id: i64,
-        state: &str,
-        next_at: i64,
-        status: Option<u16>,
-        error: Option<&str>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.write_one(
-            sqlx::query(
-                "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, \
-                 next_at = $3, lease_until = NULL, last_status = $4, last_error = $5, \
-                 delivered_at = CASE WHEN $2 = 'done' THEN $6 ELSE delivered_at END \
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(state.to_string())
-            .bind(next_at)
-            .bind(status.map(i64::from))
-            .bind(error.map(str::to_string))
-            .bind(now),
-        )
-        .await
     }
 
     /// Deliveries, newest first: all, or only those given up or still
