@@ -182,6 +182,15 @@ impl Berth {
             .acquire_owned()
             .await
             .map_err(closed)?];
+        // With sends in flight, a moment for more of them to finish, so
+        // that their outcomes and the next claims share one commit.
+        if self.webhook_slots.available_permits() + 1 < BATCH {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(20),
+                self.webhook_wake.notified(),
+            )
+            .await;
+        }
         while let Ok(slot) = self.webhook_slots.clone().try_acquire_owned() {
             slots.push(slot);
         }
