@@ -268,7 +268,7 @@ await test("alice signs in through the provider and lands on her account page", 
 });
 
 await test("the first sign-in created alice and put her in team platform (command line, audit)", async () => {
-  assert.match(berth(["user", "list"]), /^\d+\talice$/m);
+  assert.match(berth(["user", "list"]), /^\d+\talice\tsign-in=oidc$/m);
   assert.deepEqual(teamMembers("platform"), ["alice"]);
   const created = auditRows("user.create").filter((r) => r.actor === "alice");
   assert.equal(created.length, 1, JSON.stringify(created));
@@ -379,7 +379,7 @@ await test("root, in registry-admins, is an administrator until the group is tak
   let r = await p.goto(`${base}/admin`);
   assert.equal(r.status(), 200);
   assert.match(await p.locator("table").first().innerText(), /alice[\s\S]*root|root[\s\S]*alice/);
-  assert.match(berth(["user", "list"]), /^\d+\troot\tadmin$/m);
+  assert.match(berth(["user", "list"]), /^\d+\troot\tadmin\tsign-in=oidc$/m);
   accounts.root.groups = [];
   saveAccounts();
   await forgetCookies(p);
@@ -388,7 +388,7 @@ await test("root, in registry-admins, is an administrator until the group is tak
   assert.equal(await p.locator('header a[href="/admin"]').count(), 0);
   r = await p.goto(`${base}/admin`);
   assert.equal(r.status(), 403);
-  assert.match(berth(["user", "list"]), /^\d+\troot$/m);
+  assert.match(berth(["user", "list"]), /^\d+\troot\tsign-in=oidc$/m);
   const flags = auditRows("user.admin").filter((row) => /login=root/.test(row.detail));
   assert.deepEqual(
     flags.map((row) => row.detail),
