@@ -257,12 +257,7 @@ impl Berth {
                 .map(accounts::ldap::Directory::new)
                 .transpose()?,
             directory_checks: Default::default(),
-            webhook_http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            webhook_http: trust::verify::outbound_client(),
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(webhooks::BATCH)),
             webhook_outcomes: Default::default(),
             webhook_wake: tokio::sync::Notify::new(),

@@ -14,8 +14,6 @@
 //! the userinfo endpoint when the provider has one. The browser side
 //! (cookies, redirects, rate limits) is the server's.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use jsonwebtoken::Validation;
 use rand::distr::{Alphanumeric, SampleString};
@@ -120,12 +118,7 @@ impl OidcState {
                 .ok()
                 .filter(|s| !s.is_empty()),
             config: config.clone(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .connect_timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: crate::trust::verify::outbound_client(),
             keys: IssuerKeys::new(),
             discovery: tokio::sync::Mutex::new(None),
         }

@@ -194,15 +194,22 @@ pub(crate) struct IssuerKeys {
     fetching: tokio::sync::Mutex<()>,
 }
 
+/// The client for calls the server makes on its own to another service
+/// (an OIDC issuer or provider, a webhook receiver): 10 s in all, 5 s to
+/// connect, redirects never followed.
+pub(crate) fn outbound_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 impl IssuerKeys {
     pub(crate) fn new() -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .connect_timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: outbound_client(),
             cache: Mutex::new(HashMap::new()),
             fetching: tokio::sync::Mutex::new(()),
         }
