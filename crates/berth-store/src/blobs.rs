@@ -3,7 +3,9 @@
 //! A blob's key is derived from the sha256 of its bytes, so one content is
 //! stored once and every read can be checked against its key. Writes are
 //! whole-object puts (atomic in every backend object_store supports), so a
-//! crash never leaves a partial blob under a real key. This module never
+//! crash never leaves a partial blob under a real key. An S3 store also
+//! presigns GET URLs of its blobs, signed at the time the caller gives (its
+//! clock), so that downloads can bypass the node. This module never
 //! touches SQL: whether a blob is referenced is the metadata store's concern.
 
 use std::sync::Arc;
@@ -63,11 +65,56 @@ pub const NO_S3_CREDENTIALS: &str = "no S3 credentials are configured: set AWS_A
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     description: String,
+    /// What presigns URLs of the blobs: an S3 store that signs its
+    /// requests; `None` for a local directory.
+    presigner: Option<Presigner>,
+}
+
+/// An S3 store's client, the prefix its blobs are under and its region:
+/// what a presigned URL is made of.
+#[derive(Clone)]
+struct Presigner {
+    s3: Arc<object_store::aws::AmazonS3>,
+    prefix: Path,
+    region: String,
+    /// The URL of the blobs' folder (`.../PREFIX/crates`), as object_store
+    /// requests it, once asked.
+    base: Arc<tokio::sync::OnceCell<url::Url>>,
 }
 
 impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.description)
+    }
+}
+
+impl Presigner {
+    /// The URL object_store requests the blobs' folder at (endpoint,
+    /// bucket, addressing style, prefix, encoding): object_store signs
+    /// only at the system's now, so its URL's query is dropped and the
+    /// URL of each blob is signed again at the caller's time.
+    async fn folder_url(&self) -> Result<url::Url, StoreError> {
+        use object_store::signer::Signer;
+        let folder: Path = self
+            .prefix
+            .parts()
+            .chain(Path::from("crates").parts())
+            .collect();
+        let mut url = self
+            .s3
+            .signed_url(
+                http::Method::GET,
+                &folder,
+                std::time::Duration::from_secs(1),
+            )
+            .await?;
+        url.set_query(None);
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(StoreError::BlobConfig(format!(
+                "the S3 store's object URL `{url}` is not an http(s) URL with a host"
+            )));
+        }
+        Ok(url)
     }
 }
 
@@ -108,6 +155,7 @@ impl BlobStore {
         Ok(Self {
             inner: Arc::new(fs),
             description: format!("file://{dir}"),
+            presigner: None,
         })
     }
 
@@ -169,23 +217,97 @@ impl BlobStore {
                 }
             }
         }
-        let s3 = builder
-            .build()
-            .map_err(|e| StoreError::BlobConfig(format!("S3 store for `{url}`: {e}")))?;
+        // An unsigned store (a public bucket) has nothing to presign with.
+        let signs = builder
+            .get_config_value(&AmazonS3ConfigKey::SkipSignature)
+            .is_none_or(|v| v != "true");
+        // object_store's own default.
+        let region = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let s3 = Arc::new(
+            builder
+                .build()
+                .map_err(|e| StoreError::BlobConfig(format!("S3 store for `{url}`: {e}")))?,
+        );
+        let presigner = signs.then(|| Presigner {
+            s3: s3.clone(),
+            prefix: Path::from(prefix),
+            region,
+            base: Arc::default(),
+        });
         let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            Arc::new(s3)
+            s3
         } else {
-            Arc::new(PrefixStore::new(s3, prefix))
+            Arc::new(PrefixStore::new(s3 as Arc<dyn ObjectStore>, prefix))
         };
         Ok(Self {
             inner,
             description: url.to_string(),
+            presigner,
         })
     }
 
-    /// Wraps any object store (tests, other backends).
+    /// Wraps any object store (tests, other backends); it presigns nothing.
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, description: String) -> Self {
-        Self { inner, description }
+        Self {
+            inner,
+            description,
+            presigner: None,
+        }
+    }
+
+    /// Whether [`BlobStore::presigned_get`] gives URLs (an S3 store that
+    /// signs its requests).
+    pub fn presigns(&self) -> bool {
+        self.presigner.is_some()
+    }
+
+    /// A URL that lets whoever holds it GET a blob, without credentials,
+    /// for `ttl` from `signed_at` (Unix seconds: the caller's clock, so that
+    /// a test clock decides when it expires); `None` when this store cannot
+    /// presign (a local directory). The blob need not exist. The URL is the
+    /// one object_store would request, signed with AWS SigV4 in the query.
+    pub async fn presigned_get(
+        &self,
+        sha256_hex: &str,
+        ttl: std::time::Duration,
+        signed_at: i64,
+    ) -> Result<Option<url::Url>, StoreError> {
+        let Some(p) = &self.presigner else {
+            return Ok(None);
+        };
+        let mut url = p.base.get_or_try_init(|| p.folder_url()).await?.clone();
+        // The key's parts below `crates/`: hex digits, nothing to encode.
+        let added = url
+            .path_segments_mut()
+            .map(|mut segments| {
+                segments.extend(blob_key(sha256_hex).parts().skip(1));
+            })
+            .is_ok();
+        if !added {
+            return Err(StoreError::BlobConfig(format!(
+                "the S3 store's URL `{url}` cannot have a path"
+            )));
+        }
+        let credential = p.s3.credentials().get_credential().await?;
+        let date = time::OffsetDateTime::from_unix_timestamp(signed_at).map_err(|e| {
+            StoreError::BlobConfig(format!("cannot sign at Unix time {signed_at}: {e}"))
+        })?;
+        let none = std::iter::empty::<(&str, &str)>();
+        Ok(Some(rusty_s3::signing::sign(
+            &date,
+            rusty_s3::Method::Get,
+            url,
+            &credential.key_id,
+            &credential.secret_key,
+            credential.token.as_deref().filter(|t| !t.is_empty()),
+            &p.region,
+            ttl.as_secs(),
+            none.clone(),
+            none,
+        )))
     }
 
     /// Where blobs live, for logs.
@@ -274,5 +396,78 @@ impl BlobStore {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34";
+
+    #[tokio::test]
+    async fn a_local_directory_presigns_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().display().to_string()).unwrap();
+        assert!(!store.presigns());
+        let url = store
+            .presigned_get(DIGEST, std::time::Duration::from_secs(60), 0)
+            .await
+            .unwrap();
+        assert!(url.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_s3_url_is_signed_at_the_time_given_for_the_ttl_given() {
+        let store = BlobStore::open_with(
+            "s3://bucket/some/prefix",
+            &S3Credentials {
+                access_key_id: Some("GKTESTKEY".into()),
+                secret_access_key: Some("secret".into()),
+                instance_credentials: false,
+            },
+        )
+        .unwrap();
+        assert!(store.presigns());
+        let sign = |at: i64| store.presigned_get(DIGEST, std::time::Duration::from_secs(60), at);
+        // 2024-01-02T03:04:05Z
+        let url = sign(1_704_164_645).await.unwrap().unwrap();
+        assert!(
+            url.path()
+                .ends_with(&format!("/some/prefix/crates/ab/12/{DIGEST}")),
+            "{url}"
+        );
+        // The very URL object_store requests the blob at.
+        let p = store.presigner.as_ref().unwrap();
+        let path: Path = p.prefix.parts().chain(blob_key(DIGEST).parts()).collect();
+        let mut own = object_store::signer::Signer::signed_url(
+            p.s3.as_ref(),
+            http::Method::GET,
+            &path,
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        own.set_query(None);
+        let mut bare = url.clone();
+        bare.set_query(None);
+        assert_eq!(bare, own);
+        let query: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        assert_eq!(query["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
+        assert_eq!(query["X-Amz-Date"], "20240102T030405Z");
+        assert_eq!(query["X-Amz-Expires"], "60");
+        assert_eq!(query["X-Amz-SignedHeaders"], "host");
+        assert!(
+            query["X-Amz-Credential"].starts_with("GKTESTKEY/20240102/"),
+            "{url}"
+        );
+        assert!(query["X-Amz-Credential"].ends_with("/s3/aws4_request"));
+        assert_eq!(query["X-Amz-Signature"].len(), 64);
+        // Signed again at the same time: the same URL; a second later:
+        // another signature.
+        assert_eq!(sign(1_704_164_645).await.unwrap().unwrap(), url);
+        let later = sign(1_704_164_646).await.unwrap().unwrap();
+        assert_ne!(later, url);
     }
 }

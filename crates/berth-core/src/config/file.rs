@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::advisories::AdvisoriesConfig;
 use crate::config::auth::AuthConfig;
+use crate::config::downloads::DownloadsConfig;
 use crate::config::limits::LimitsConfig;
 use crate::config::log::LogConfig;
 use crate::config::registry::RegistryConfig;
@@ -71,6 +72,7 @@ pub struct Config {
     pub trusted_publishing: TrustedPublishingConfig,
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
+    pub downloads: DownloadsConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -134,6 +136,7 @@ impl Default for Config {
             trusted_publishing: TrustedPublishingConfig::default(),
             auth: AuthConfig::default(),
             webhooks: WebhooksConfig::default(),
+            downloads: DownloadsConfig::default(),
             registries: Vec::new(),
         }
     }

@@ -4,8 +4,14 @@
 //! waits on a database write. A version's blob never changes, so which blob
 //! a version has and the bytes of small hot blobs are cached in memory
 //! (bounded, verified against their sha256 when read); other blobs stream
-//! straight from the blob store without being read whole into memory.
+//! straight from the blob store without being read whole into memory. With
+//! `downloads.redirect = "presigned"` the node never touches the bytes: a
+//! download, checked and counted as any other, is a presigned URL of the
+//! blob, signed by this clock. Also says what a cache may keep of either
+//! answer (`Cache-Control`): never a private registry's, never a URL
+//! beyond its life.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
@@ -13,8 +19,9 @@ use berth_store::MetaStore;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+use crate::config::Redirect;
 use crate::error::ServiceError;
-use crate::{Berth, Identity};
+use crate::{Berth, Identity, Registry};
 
 /// A `.crate` ready to send.
 pub struct Download {
@@ -22,16 +29,35 @@ pub struct Download {
     /// sha256 hex of the bytes (the index `cksum`).
     pub cksum: String,
     pub body: DownloadBody,
+    /// What a cache may keep of the answer: its `Cache-Control`.
+    pub cache_control: Cow<'static, str>,
 }
 
-/// The bytes of a download.
+/// The bytes of a download, or where they are.
 pub enum DownloadBody {
     /// Already in memory (a small blob, cached): sent in one piece with
     /// the headers.
     Whole(Bytes),
     /// Read from the blob store as it is sent.
     Stream(BoxStream<'static, Result<Bytes, std::io::Error>>),
+    /// Not sent by this node: a presigned URL of the blob, answered with
+    /// `302 Found` (`downloads.redirect = "presigned"`).
+    Redirect(reqwest::Url),
 }
+
+/// How long a shared cache may keep a policed registry's download, so that
+/// a version a policy blocks later stops being served from a CDN soon
+/// (`POLICED_BYTES` says it too).
+const POLICED_MAX_AGE_SECS: u64 = 60;
+
+/// `Cache-Control` of a version's bytes, which never change (a yank changes
+/// the index, not the bytes): kept for a year by any cache, or by the
+/// reader's own only.
+const SHARED_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
+const POLICED_BYTES: &str = "public, max-age=60";
+/// A restricted registry's redirect: no cache keeps the URL at all.
+const NO_STORE: &str = "private, no-store";
 
 /// Immutable facts kept in memory: version -> blob, and small hot blobs.
 pub(crate) struct DownloadCache {
@@ -275,6 +301,23 @@ impl DownloadCounter {
     }
 }
 
+/// Refuses a configuration whose downloads are to be redirected to a blob
+/// store that cannot presign (configuration already refused a local
+/// directory; an S3 store that signs no requests is found only here).
+pub(crate) fn check_redirect(
+    config: &crate::Config,
+    blobs: &berth_store::BlobStore,
+) -> Result<(), ServiceError> {
+    if config.downloads.redirect == Redirect::Presigned && !blobs.presigns() {
+        return Err(ServiceError::BadRequest(format!(
+            "downloads.redirect = \"presigned\" needs a blob store that signs its requests; \
+             {} does not (AWS_SKIP_SIGNATURE?): set downloads.redirect = \"none\"",
+            blobs.describe()
+        )));
+    }
+    Ok(())
+}
+
 impl Berth {
     /// Writes buffered download counts; call periodically and at shutdown.
     pub async fn flush_downloads(&self) -> Result<(), ServiceError> {
@@ -318,16 +361,86 @@ impl Berth {
         if let (true, Some((crate_id, version_id))) = (count, info.counted) {
             self.downloads.record(crate_id, version_id);
         }
+        let restricted = self.restricted(reg);
+        if self.config.downloads.redirect == Redirect::Presigned {
+            // Boxed, as below.
+            return Box::pin(self.presigned(reg, restricted, info)).await;
+        }
+        let cache_control = Cow::Borrowed(if restricted {
+            PRIVATE_IMMUTABLE
+        } else if reg.policed {
+            POLICED_BYTES
+        } else {
+            SHARED_IMMUTABLE
+        });
         if let Some(bytes) = self.download_cache.blob(&info.cksum) {
             return Ok(Download {
                 size: bytes.len() as u64,
                 cksum: info.cksum,
                 body: DownloadBody::Whole(bytes),
+                cache_control,
             });
         }
         // Boxed: a download served from memory does not carry the blob
         // store's state.
-        Box::pin(self.download_from_store(name, vers, info)).await
+        Box::pin(self.download_from_store(name, vers, info, cache_control)).await
+    }
+
+    /// Whether what a registry serves is for some callers only: a private
+    /// registry, or one limited to `allowed_cidrs`. A shared cache (a CDN)
+    /// must never keep its answers, since it would hand them to anyone.
+    fn restricted(&self, reg: &Registry) -> bool {
+        reg.private
+            || self
+                .config
+                .registries
+                .iter()
+                .any(|r| r.name == reg.name && !r.allowed_cidrs.is_empty())
+    }
+
+    /// A download answered with a presigned URL of its blob, valid for
+    /// the registry's TTL from now by this clock. A shared cache may keep
+    /// an open registry's redirect for half the URL's life at most (so a
+    /// client it hands the URL to has the other half), and must not serve
+    /// it stale; a restricted registry's is kept by none.
+    async fn presigned(
+        &self,
+        reg: &Registry,
+        restricted: bool,
+        info: crate::sources::BlobRef,
+    ) -> Result<Download, ServiceError> {
+        let ttl = self.config.downloads.presign_ttl(restricted);
+        let url = self
+            .blobs
+            .presigned_get(
+                &info.cksum,
+                std::time::Duration::from_secs(ttl),
+                self.clock.now_unix(),
+            )
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Internal(format!(
+                    "downloads.redirect = \"presigned\", but the blob store {} cannot presign \
+                     URLs",
+                    self.blobs.describe()
+                ))
+            })?;
+        metrics::counter!("berth_download_redirects_total").increment(1);
+        let cache_control = if restricted {
+            Cow::Borrowed(NO_STORE)
+        } else {
+            let mut age = ttl / 2;
+            if reg.policed {
+                age = age.min(POLICED_MAX_AGE_SECS);
+            }
+            Cow::Owned(format!("public, max-age={age}, must-revalidate"))
+        };
+        Ok(Download {
+            size: info.size,
+            cksum: info.cksum,
+            body: DownloadBody::Redirect(url),
+            cache_control,
+        })
     }
 
     /// A download whose bytes are not in memory: read from the blob store
@@ -337,6 +450,7 @@ impl Berth {
         name: &str,
         vers: &str,
         info: crate::sources::BlobRef,
+        cache_control: Cow<'static, str>,
     ) -> Result<Download, ServiceError> {
         use futures::TryStreamExt;
         if self.download_cache.keeps(info.size) {
@@ -365,6 +479,7 @@ impl Berth {
                 size: bytes.len() as u64,
                 cksum: info.cksum,
                 body: DownloadBody::Whole(bytes),
+                cache_control,
             });
         }
         let (size, stream) = self.blobs.get_stream(&info.cksum).await?.ok_or_else(|| {
@@ -383,6 +498,7 @@ impl Berth {
             size,
             cksum: info.cksum,
             body: DownloadBody::Stream(Box::pin(stream.map_err(std::io::Error::other))),
+            cache_control,
         })
     }
 }
@@ -390,6 +506,14 @@ impl Berth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policed_download_says_its_max_age() {
+        assert_eq!(
+            POLICED_BYTES,
+            format!("public, max-age={POLICED_MAX_AGE_SECS}")
+        );
+    }
 
     fn blob(n: usize, len: usize) -> (String, Bytes) {
         (format!("digest-{n}"), Bytes::from(vec![n as u8; len]))
