@@ -15,6 +15,8 @@ use rand::RngCore;
 pub use berth_testkit::Server;
 
 pub mod nginx;
+pub mod redirect;
+pub mod replica_lag;
 pub mod scale;
 pub mod wrk;
 

@@ -8,6 +8,8 @@
 //! memory idle and under load. The results are written as JSON too.
 //! `--index-nodes N` measures instead hot index requests on single-node
 //! SQLite against PostgreSQL with N nodes running, and prints the ratio.
+//! `--download-redirect N` measures the node's CPU per download answered
+//! with a presigned redirect against sent as bytes (`redirect.rs`).
 //!
 //! It is a measuring tool, not a test: it asserts nothing about speed.
 
@@ -83,6 +85,17 @@ struct Args {
     /// delivery) against none, same binary, alternating rounds.
     #[arg(long, value_name = "WEBHOOKS")]
     publish_webhooks: Option<usize>,
+    /// Measure instead the server's CPU time per download over this many
+    /// downloads of one `.crate` of `--crate-kib` KiB, answered with a 302
+    /// to a presigned URL against sent as bytes (from memory, and streamed
+    /// from S3), on PostgreSQL + S3; prints the ratios.
+    #[arg(long, value_name = "DOWNLOADS")]
+    download_redirect: Option<usize>,
+    /// Measure instead a replica's lag behind its primary while the
+    /// primary takes this many publishes a second (for `--seconds`, crates
+    /// of `--crate-kib` KiB) on each backend pair; prints p50/p99/max.
+    #[arg(long, value_name = "PUBLISHES_PER_S")]
+    replica_lag: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -795,8 +808,17 @@ fn main() -> Result<()> {
     if let Some(reference) = &args.publish_reference {
         return publish_ratio(&args, &berth, reference);
     }
+    if let Some(rate) = args.replica_lag {
+        for backend in &args.backends {
+            berth_bench::replica_lag::measure(&berth, backend, rate, args.seconds, args.crate_kib)?;
+        }
+        return Ok(());
+    }
     if let Some(hooks) = args.publish_webhooks {
         return webhook_ratio(&args, &berth, hooks);
+    }
+    if let Some(downloads) = args.download_redirect {
+        return berth_bench::redirect::ratio(&berth, downloads, args.rounds, args.crate_kib);
     }
     let rt = berth_bench::runtime()?;
     let mut all = Vec::new();

@@ -45,15 +45,16 @@ pub use berth_store::redact as redact_url;
 pub use berth_store::set_operator;
 pub use berth_store::sqlite_path;
 pub use clock::Clock;
-pub use config::registry::{KindSettings, ProxyConfig, VirtualConfig};
+pub use config::registry::{KindSettings, ProxyConfig, ReplicaConfig, VirtualConfig};
 pub use config::{Config, Overrides, RegistryConfig, RegistryKind};
 pub use crates::{
-    CrateDetail, Download, DownloadBody, IndexFile, OwnerList, PublishWarnings, VersionJson,
+    ChangePage, CrateDetail, Download, DownloadBody, IndexFile, OwnerList, PublishWarnings,
+    VersionJson,
 };
 pub use error::ServiceError;
 pub use maintenance::BlobCheck;
-pub use sources::KindTraits;
 pub use sources::SearchResults;
+pub use sources::{KindTraits, ReplicaStep};
 
 /// A registry as the services see it.
 #[derive(Debug, Clone)]
@@ -159,6 +160,7 @@ impl Berth {
     /// [`Clock::test`]).
     pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Arc<Self>, ServiceError> {
         let (meta, blobs) = open_stores(&config, |store| format!("the {store} at")).await?;
+        crates::downloads::check_redirect(&config, &blobs)?;
         // This process makes every change to the metadata (single-node
         // SQLite), so a hosted registry's cached files stay valid until it
         // invalidates them.
@@ -308,6 +310,47 @@ impl Berth {
             .ping()
             .await
             .map_err(|e| ServiceError::Unavailable(format!("blob store: {e}")))?;
+        let now = self.clock.now_unix();
+        for reg in self.registries.values() {
+            let Some(replica) = reg.source.as_replica() else {
+                continue;
+            };
+            let Some(bound) = replica.settings.max_lag_secs else {
+                continue;
+            };
+            match replica.lag_secs(now) {
+                Some(lag) if lag <= bound as i64 => {}
+                Some(lag) => {
+                    return Err(ServiceError::Unavailable(format!(
+                        "replica registry `{}` is {lag} s behind its primary (max_lag_secs =                          {bound})",
+                        reg.name
+                    )))
+                }
+                None => {
+                    return Err(ServiceError::Unavailable(format!(
+                        "replica registry `{}` has not caught up with its primary yet",
+                        reg.name
+                    )))
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Each replica registry's lag behind its primary in seconds, as this
+    /// node knows it (`None`: not caught up since this node started).
+    pub fn replica_lags(&self) -> Vec<(String, Option<i64>)> {
+        let now = self.clock.now_unix();
+        self.registries()
+            .filter_map(|r| Some((r.name.clone(), r.source.as_replica()?.lag_secs(now))))
+            .collect()
+    }
+
+    /// The replica registries configured, by name.
+    pub fn replicas(&self) -> Vec<String> {
+        self.registries()
+            .filter(|r| r.source.as_replica().is_some())
+            .map(|r| r.name.clone())
+            .collect()
     }
 }

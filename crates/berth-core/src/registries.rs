@@ -25,6 +25,21 @@ impl Berth {
         self.registry(&target.name)
     }
 
+    /// As [`Berth::hosted_for`], for a change (yank, unyank, owners): a
+    /// replica's crates are changed on its primary only.
+    pub async fn writable_for(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        krate: &str,
+    ) -> Result<&Registry, ServiceError> {
+        let reg = self.hosted_for(registry, who, krate).await?;
+        match reg.source.refuses_writes(reg) {
+            Some(refusal) => Err(refusal),
+            None => Ok(reg),
+        }
+    }
+
     /// Where a publish to `registry` goes: the registry itself when hosted,
     /// or a virtual registry's `publish_to` member (with the virtual
     /// registry, whose members decide dependency lines and guards).
@@ -41,11 +56,14 @@ impl Berth {
         format!("{}/r/{}/index/", self.config.public_url, reg.name)
     }
 
-    /// `config.json` for a registry's sparse index.
+    /// `config.json` for a registry's sparse index. Downloads go to
+    /// `downloads.base_url` when it is set (a CDN in front of this server),
+    /// everything else to `public_url`.
     pub fn index_config(&self, reg: &Registry) -> serde_json::Value {
         let base = format!("{}/r/{}", self.config.public_url, reg.name);
+        let dl_base = self.config.downloads.dl_base(&self.config.public_url);
         let mut cfg = serde_json::json!({
-            "dl": format!("{base}/api/v1/crates"),
+            "dl": format!("{dl_base}/r/{}/api/v1/crates", reg.name),
             "api": base,
         });
         if reg.private {

@@ -340,6 +340,41 @@ pub(crate) async fn search(
     ))
 }
 
+#[derive(Deserialize)]
+pub(crate) struct ChangesParams {
+    #[serde(default)]
+    since: i64,
+    limit: Option<i64>,
+    /// Seconds to wait for a change when there is none (a long poll).
+    #[serde(default)]
+    wait: u64,
+}
+
+/// A registry's change feed: `{"changes": [{"seq", "at", "action",
+/// "crate", "version"}], "head": SEQ}`.
+pub(crate) async fn changes(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+    who: Caller,
+    params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params
+        .map_err(|e| ServiceError::BadRequest(format!("invalid change feed parameters: {e}")))?;
+    let page = state
+        .berth
+        .changes(
+            &registry,
+            who.get(),
+            params.since,
+            params.limit,
+            params.wait,
+        )
+        .await?;
+    Ok(ok_json(serde_json::to_value(page).map_err(|e| {
+        ServiceError::Internal(format!("change feed page: {e}"))
+    })?))
+}
+
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
@@ -402,25 +437,24 @@ async fn serve_download(
         .berth
         .download(registry, who.get(), name, version, count)
         .await?;
-    let private = state
-        .berth
-        .registry(registry)
-        .map(|r| r.private)
-        .unwrap_or(true);
+    crate::count_download();
+    let cache_control = match dl.cache_control {
+        std::borrow::Cow::Borrowed(s) => HeaderValue::from_static(s),
+        std::borrow::Cow::Owned(s) => HeaderValue::try_from(s)
+            .map_err(|e| ServiceError::Internal(format!("Cache-Control: {e}")))?,
+    };
+    let body = match dl.body {
+        DownloadBody::Whole(bytes) => Body::from(bytes),
+        DownloadBody::Stream(stream) => Body::from_stream(stream),
+        DownloadBody::Redirect(url) => return redirect(url, cache_control),
+    };
     let mut h = HeaderMap::with_capacity(4);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(dl.size));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(if private {
-            "private, max-age=31536000, immutable"
-        } else {
-            "public, max-age=31536000, immutable"
-        }),
-    );
+    h.insert(header::CACHE_CONTROL, cache_control);
     let mut etag = String::with_capacity(dl.cksum.len() + 2);
     etag.push('"');
     etag.push_str(&dl.cksum);
@@ -428,12 +462,19 @@ async fn serve_download(
     if let Ok(v) = HeaderValue::try_from(etag) {
         h.insert(header::ETAG, v);
     }
-    crate::count_download();
-    let body = match dl.body {
-        DownloadBody::Whole(bytes) => Body::from(bytes),
-        DownloadBody::Stream(stream) => Body::from_stream(stream),
-    };
     let mut response = Response::new(body);
     *response.headers_mut() = h;
+    Ok(response)
+}
+
+/// A download answered `302 Found` to a presigned URL of its blob.
+fn redirect(url: impl Into<String>, cache_control: HeaderValue) -> Result<Response, ApiError> {
+    let location = HeaderValue::try_from(url.into())
+        .map_err(|e| ServiceError::Internal(format!("presigned URL: {e}")))?;
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = axum::http::StatusCode::FOUND;
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, location);
+    h.insert(header::CACHE_CONTROL, cache_control);
     Ok(response)
 }

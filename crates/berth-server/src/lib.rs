@@ -224,6 +224,8 @@ pub fn router(state: AppState) -> Router {
             deadline(put(api::publish)),
         ),
         (DOWNLOAD_ROUTE, get(api::download)),
+        // A long poll: its own bound (`wait`), below the request deadline.
+        ("/r/{registry}/api/v1/changes", get(api::changes)),
         (
             "/r/{registry}/api/v1/crates/{name}/{version}/yank",
             deadline(axum::routing::delete(api::yank)),
@@ -507,6 +509,56 @@ pub async fn serve(
             }
         })
     };
+    // Replica registries: one node at a time (a lease) follows each
+    // primary's change feed, waiting on it when there is nothing new; a
+    // failure is logged and tried again after a pause that grows to 30 s.
+    let node = format!("node-{:016x}", rand::random::<u64>());
+    let replicas: Vec<_> = berth
+        .replicas()
+        .into_iter()
+        .map(|registry| {
+            let berth = berth.clone();
+            let node = node.clone();
+            tokio::spawn(async move {
+                let mut failures = 0u32;
+                loop {
+                    match berth.replicate(&registry, &node, failures == 0).await {
+                        Ok(step) if !step.leased => {
+                            tokio::time::sleep(Duration::from_secs(5)).await
+                        }
+                        Ok(step) => {
+                            if step.copied + step.yanks > 0 {
+                                tracing::info!(
+                                    registry = %registry,
+                                    copied = step.copied,
+                                    yanks = step.yanks,
+                                    applied = step.applied_seq,
+                                    head = step.primary_head,
+                                    "replica copied from its primary"
+                                );
+                            }
+                            if failures > 0 {
+                                tracing::info!(registry = %registry, "replica reaches its primary again");
+                            }
+                            failures = 0;
+                        }
+                        Err(e) => {
+                            failures = failures.saturating_add(1);
+                            let pause = Duration::from_millis(500) * 2u32.pow(failures.min(6));
+                            let pause = pause.min(Duration::from_secs(30));
+                            tracing::warn!(
+                                registry = %registry,
+                                error = %e,
+                                retry_in_ms = pause.as_millis() as u64,
+                                "replica could not follow its primary; will retry"
+                            );
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
@@ -519,6 +571,9 @@ pub async fn serve(
     }
     watcher.abort();
     webhooks.abort();
+    for task in replicas {
+        task.abort();
+    }
     if let Err(e) = berth.flush_downloads().await {
         tracing::warn!(error = %e, "could not write download counts at shutdown");
     }

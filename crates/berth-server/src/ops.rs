@@ -49,6 +49,11 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
     let (kept, files) = state.berth.download_cache_bytes();
     metrics::gauge!("berth_download_cache_bytes").set(kept as f64);
     metrics::gauge!("berth_download_cache_file_bytes").set(files as f64);
+    // A replica not caught up since this node started shows -1.
+    for (registry, lag) in state.berth.replica_lags() {
+        metrics::gauge!("berth_replica_lag_seconds", "registry" => registry)
+            .set(lag.map_or(-1.0, |l| l as f64));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

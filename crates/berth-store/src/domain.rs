@@ -96,6 +96,9 @@ string_enum! {
         Proxy = "proxy",
         /// One endpoint over several member registries.
         Virtual = "virtual",
+        /// A read-only copy of a hosted registry on another Berth, kept
+        /// current through that registry's change feed.
+        Replica = "replica",
     }
 }
 
@@ -108,6 +111,9 @@ string_enum! {
         /// Publish new crates; owners still decide who publishes new
         /// versions of their crates.
         Publish = "publish",
+        /// Promote versions into the registry from another one
+        /// (`berth promote`), besides publishing.
+        Promote = "promote",
         /// Act as an owner of every crate in the registry.
         Admin = "admin",
     }
@@ -263,16 +269,17 @@ mod tests {
         let err = "writer".parse::<Role>().unwrap_err();
         assert_eq!(
             err,
-            "unknown role `writer`; expected one of: read, publish, admin"
+            "unknown role `writer`; expected one of: read, publish, promote, admin"
         );
-        assert!(Role::Read < Role::Publish && Role::Publish < Role::Admin);
+        assert!(Role::Read < Role::Publish && Role::Publish < Role::Promote);
+        assert!(Role::Promote < Role::Admin);
         assert_eq!(
             AuditOutcome::try_from("denied".to_string()),
             Ok(AuditOutcome::Denied)
         );
         assert_eq!(
             RegistryKind::try_from("mirror".to_string()).unwrap_err().0,
-            "unknown registry kind `mirror`; expected one of: hosted, proxy, virtual"
+            "unknown registry kind `mirror`; expected one of: hosted, proxy, virtual, replica"
         );
     }
 }

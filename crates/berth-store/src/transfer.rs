@@ -331,6 +331,21 @@ const TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "replica_state",
+        columns: &[
+            ("registry_id", Int),
+            ("applied_seq", Int),
+            ("primary_head", Int),
+            ("caught_up_at", Int),
+            ("lease_owner", Text),
+            ("lease_until", Int),
+            ("last_error", Text),
+            ("updated_at", Int),
+        ],
+        key: &["registry_id"],
+        append_only: false,
+    },
+    TableSpec {
         name: "trust_jtis",
         columns: &[("issuer", Text), ("jti", Text), ("expires_at", Int)],
         key: &["issuer", "jti"],

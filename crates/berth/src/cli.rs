@@ -587,6 +587,13 @@ pub enum RegistryCommand {
         #[arg(value_enum)]
         visibility: Visibility,
     },
+    /// How far a replica registry has followed its primary: the feed
+    /// sequence applied and the primary's newest, when it was last caught
+    /// up, which node follows, and the last error.
+    ReplicaStatus {
+        /// The replica registry's name.
+        registry: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,12 +3,14 @@
 //! `--with-deps` (dependencies first), byte-identical `.crate` files, the
 //! index line's dependencies on the target's own crates, owners carried
 //! over, audited; real cargo resolves and fetches from production; the API
-//! lets an admin of the target promote and refuses anyone else.
+//! lets a user with the target's promote role promote and refuses anyone
+//! else; production takes promotions only, refusing cargo's publish.
 
 use berth_testkit::{dependency, Cargo, PublishBuilder, Server};
 use serde_json::{json, Value};
 
-const CONFIG: &str = "[[registries]]\nname = \"staging\"\n\n[[registries]]\nname = \"prod\"\n";
+const CONFIG: &str = "[[registries]]\nname = \"staging\"\n\n[[registries]]\nname = \"prod\"\n\
+                      accept = \"promotion-only\"\n";
 
 fn publish_to(server: &Server, token: &str, registry: &str, b: PublishBuilder) {
     let r = server
@@ -177,10 +179,13 @@ fn versions_move_from_staging_to_prod_with_their_dependencies() {
         body["errors"][0]["detail"]
             .as_str()
             .unwrap()
-            .contains("needs its admin role"),
+            .contains("needs its promote (or admin) role"),
         "{body}"
     );
-    server.grant("prod", "bob", "admin");
+    // The publish role is not enough; the promote role is.
+    server.grant("prod", "bob", "publish");
+    assert_eq!(promote(&bob).status().as_u16(), 403);
+    server.grant("prod", "bob", "promote");
     let r = promote(&bob);
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().unwrap();
@@ -191,5 +196,52 @@ fn versions_move_from_staging_to_prod_with_their_dependencies() {
     assert_eq!(
         download(&server, "prod", "base", "1.0.0"),
         download(&server, "staging", "base", "1.0.0")
+    );
+}
+
+#[test]
+fn a_promotion_only_registry_refuses_direct_publishes() {
+    let server = Server::start_with_config(CONFIG);
+    let alice = server.user_with_token("alice");
+    server.grant("prod", "alice", "admin");
+    let mut cargo = Cargo::with_registries(
+        &[
+            ("prod", server.index_url("prod")),
+            ("staging", server.index_url("staging")),
+        ],
+        "",
+    );
+    cargo.set_registry_token("prod", Some(&alice));
+    cargo.set_registry_token("staging", Some(&alice));
+    let dir = cargo.manifest(
+        "direct",
+        "[package]\nname = \"direct\"\nversion = \"1.0.0\"\nedition = \"2021\"\n\
+         description = \"d\"\nlicense = \"MIT\"\n",
+    );
+    std::fs::write(dir.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+    let e = cargo.fails(&dir, &["publish", "--registry", "prod", "--no-verify"]);
+    assert!(
+        e.contains("registry `prod` takes promoted versions only") && e.contains("berth promote"),
+        "{e}"
+    );
+    assert_eq!(
+        server.get("/r/prod/index/di/re/direct").status().as_u16(),
+        404
+    );
+    // The same crate goes to staging and is promoted.
+    cargo.ok(&dir, &["publish", "--registry", "staging", "--no-verify"]);
+    server
+        .try_berth(&[
+            "promote",
+            "direct@1.0.0",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+        ])
+        .unwrap();
+    assert_eq!(
+        server.get("/r/prod/index/di/re/direct").status().as_u16(),
+        200
     );
 }

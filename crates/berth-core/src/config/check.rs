@@ -107,6 +107,7 @@ pub(crate) mod tests {
         ));
         c.transparency.key_file = Some("/etc/berth/transparency.key".into());
         c.transparency.key = Some("PRIVATE+KEY+...".into());
+        c.downloads.base_url = Some("https://cdn.example.internal".into());
         // Struct literals, as below.
         c.auth.oidc = Some(crate::config::OidcConfig {
             issuer: "https://i".into(),
@@ -173,7 +174,21 @@ pub(crate) mod tests {
                 allow_upstream_names: vec!["n".into()],
             }),
         );
-        c.registries = vec![proxy, every_virtual];
+        let every_replica = RegistryConfig::new(
+            "copy",
+            KindSettings::Replica(crate::config::registry::ReplicaConfig {
+                primary: Some("https://primary.example/r/main/".into()),
+                primary_token_env: Some("T".into()),
+                max_lag_secs: Some(30),
+            }),
+        );
+        let every_hosted = RegistryConfig::new(
+            "prod",
+            KindSettings::Hosted(crate::sources::settings::HostedConfig {
+                accept: crate::sources::settings::Accept::PromotionOnly,
+            }),
+        );
+        c.registries = vec![every_hosted, proxy, every_virtual, every_replica];
         c
     }
 

@@ -79,6 +79,10 @@ pub const ENV_KEYS: &[&str] = &[
     "auth.password_login",
     "webhooks.allowed_targets",
     "webhooks.retry_for_secs",
+    "downloads.redirect",
+    "downloads.presign_ttl_secs",
+    "downloads.private_presign_ttl_secs",
+    "downloads.base_url",
     "registries",
 ];
 
@@ -264,6 +268,7 @@ impl Config {
         self.trusted_publishing.check()?;
         self.auth.check()?;
         self.webhooks.check()?;
+        self.downloads.finish(&self.storage.url)?;
         check_workers(self.workers)
     }
 }
@@ -290,10 +295,11 @@ mod tests {
         assert_eq!(
             load_error("[[registries]]\nname = \"a\"\nkind = \"hosted\"\nprivat = true\n"),
             "configuration error: unknown key `registries[0].privat` in [FILE]; the keys allowed \
-             there are `name`, `kind`, `private`, `allowed_cidrs`, `policy`, `upstream`, \
+             there are `name`, `kind`, `private`, `allowed_cidrs`, `policy`, `accept`, `upstream`, \
              `upstream_aliases`, `upstream_token_env`, `index_ttl_secs`, `offline`, \
              `cache_max_bytes`, `upstream_allowed_hosts`, `connect_timeout_secs`, `upstream_timeout_secs`, `members`, \
-             `claims`, `publish_to`, `allow_upstream_names`"
+             `claims`, `publish_to`, `allow_upstream_names`, `primary`, `primary_token_env`, \
+             `max_lag_secs`"
         );
         assert_eq!(
             load_error("[limits]\nmax_crate_size = \"big\"\n"),
@@ -312,6 +318,7 @@ mod tests {
         config.advisories.source = Some(crate::config::AdvisorySource::Path("/db".into()));
         config.transparency.key = Some(String::new());
         config.transparency.key_file = Some("/k".into());
+        config.downloads.base_url = Some(String::new());
         let value = toml::Value::try_from(config).unwrap();
         let mut keys = std::collections::BTreeSet::new();
         crate::config::check::tests::keys("", &value, &mut keys);

@@ -8,7 +8,7 @@ use berth_policy::{Policy, PolicyConfig};
 use ipnet::IpNet;
 
 use crate::config::values::ConfigError;
-pub use crate::sources::settings::{KindSettings, ProxyConfig, VirtualConfig};
+pub use crate::sources::settings::{KindSettings, ProxyConfig, ReplicaConfig, VirtualConfig};
 pub use berth_store::RegistryKind;
 
 /// One `[[registries]]` entry: what every registry has (a name, whether it
@@ -129,7 +129,7 @@ impl RegistryConfig {
 
     /// A hosted registry with default settings.
     pub fn hosted(name: &str) -> Self {
-        Self::new(name, KindSettings::Hosted)
+        Self::new(name, KindSettings::Hosted(Default::default()))
     }
 
     /// The registry's kind.

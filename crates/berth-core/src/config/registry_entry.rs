@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(
             err.unwrap_err(),
             "configuration error: `registries[0].kind` in [FILE]: unknown registry kind \
-             `mirror`; expected one of: hosted, proxy, virtual"
+             `mirror`; expected one of: hosted, proxy, virtual, replica"
         );
     }
 

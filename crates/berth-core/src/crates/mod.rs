@@ -2,6 +2,7 @@
 //! with the dependency-confusion rules), yanks, owners, search, the index
 //! files and downloads cargo fetches, and the read-only pages of crates.
 
+pub(crate) mod changes;
 pub(crate) mod checks;
 pub(crate) mod confusion;
 pub(crate) mod downloads;
@@ -17,6 +18,7 @@ mod yank;
 
 pub use crate::sources::RegistryFront;
 pub use berth_store::{CrateSummary, SearchHit, TokenInfo, VersionPage};
+pub use changes::ChangePage;
 pub use downloads::{Download, DownloadBody};
 pub use index::IndexFile;
 pub use owners::{OwnerJson, OwnerList};

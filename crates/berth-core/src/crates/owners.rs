@@ -96,7 +96,7 @@ impl Berth {
         logins: &[String],
         add: bool,
     ) -> Result<String, ServiceError> {
-        let reg = self.hosted_for(registry, who, name).await?;
+        let reg = self.writable_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = AuditAction::owners(add);

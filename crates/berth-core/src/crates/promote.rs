@@ -10,8 +10,9 @@
 //! and a `promote` row (who promoted it, from where), and so reaches
 //! webhooks and the target's transparency log like any publish.
 //!
-//! Who may promote: the command line's operator, or an administrator of
-//! the target registry (or of the server) who may read the source.
+//! Who may promote: the command line's operator, or a user with the
+//! `promote` (or `admin`) role in the target registry (or a server
+//! administrator) who may read the source.
 
 use berth_store::{canon_name, canon_vers, AuditAction, AuditEntry, NewVersion, RegistryKind};
 
@@ -75,10 +76,13 @@ impl Berth {
             who.require(crate::Scope::PublishNew)?;
             who.require(crate::Scope::PublishUpdate)?;
             self.authorize_registry(from, who, crate::Role::Read)?;
-            if !who.is_admin_of(to.id) {
+            if self
+                .authorize_registry(to, who, crate::Role::Promote)
+                .is_err()
+            {
                 return Err(ServiceError::Forbidden(format!(
-                    "promoting into registry `{}` needs its admin role (`berth role grant {} \
-                     {} admin`)",
+                    "promoting into registry `{}` needs its promote (or admin) role (`berth role \
+                     grant --registry {} --user {} --role promote`)",
                     to.name, to.name, who.user.login
                 )));
             }

@@ -18,7 +18,7 @@ impl Berth {
         vers: &str,
         yanked: bool,
     ) -> Result<(), ServiceError> {
-        let reg = self.hosted_for(registry, who, name).await?;
+        let reg = self.writable_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         self.authorize_read(reg, Some(who))?;
         let action = AuditAction::yank(yanked);

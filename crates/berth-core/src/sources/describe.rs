@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::proxy::Proxy;
 use super::question::{Answer, At, Found};
+use super::replica::Replica;
 use super::source::Source;
 use super::virtual_registry::Virtual;
 use crate::crates::index::IndexFile;
@@ -31,7 +32,7 @@ impl Source {
     /// The kind's traits.
     pub(crate) fn traits(&self) -> KindTraits {
         KindTraits {
-            holds_publishes: matches!(self, Source::Hosted(_)),
+            holds_publishes: matches!(self, Source::Hosted(_) | Source::Replica(_)),
             caches_upstream: matches!(self, Source::Proxy(_)),
         }
     }
@@ -46,7 +47,7 @@ impl Source {
                 .chain(v.proxy_members())
                 .cloned()
                 .collect(),
-            Source::Hosted(_) | Source::Proxy(_) => Vec::new(),
+            Source::Hosted(_) | Source::Proxy(_) | Source::Replica(_) => Vec::new(),
         }
     }
 
@@ -54,15 +55,29 @@ impl Source {
     pub(crate) fn as_virtual(&self) -> Option<&Virtual> {
         match self {
             Source::Virtual(v) => Some(v),
-            Source::Hosted(_) | Source::Proxy(_) => None,
+            Source::Hosted(_) | Source::Proxy(_) | Source::Replica(_) => None,
         }
+    }
+
+    /// The replica, when it is one.
+    pub(crate) fn as_replica(&self) -> Option<&Replica> {
+        match self {
+            Source::Replica(r) => Some(r),
+            Source::Hosted(_) | Source::Proxy(_) | Source::Virtual(_) => None,
+        }
+    }
+
+    /// Why users may not change its crates here, when they may not (a
+    /// replica's are its primary's).
+    pub(crate) fn refuses_writes(&self, reg: &Registry) -> Option<ServiceError> {
+        self.as_replica().map(|r| r.read_only(&reg.name))
     }
 
     /// The proxy, when it is one.
     pub(crate) fn as_proxy(&self) -> Option<&Proxy> {
         match self {
             Source::Proxy(p) => Some(p),
-            Source::Hosted(_) | Source::Virtual(_) => None,
+            Source::Hosted(_) | Source::Virtual(_) | Source::Replica(_) => None,
         }
     }
 
@@ -88,7 +103,7 @@ impl Source {
             Source::Proxy(_) if reg.private => format!("{}\n{registry}", replace(name)),
             Source::Proxy(_) => replace(name),
             Source::Virtual(_) => format!("{}\n{registry}", replace(&format!("{name}-src"))),
-            Source::Hosted(_) => registry,
+            Source::Hosted(_) | Source::Replica(_) => registry,
         }
     }
 
@@ -104,7 +119,7 @@ impl Source {
             ))
         };
         match self {
-            Source::Hosted(_) => Ok(at.reg),
+            Source::Hosted(_) | Source::Replica(_) => Ok(at.reg),
             Source::Virtual(v) => {
                 let name = krate.to_ascii_lowercase();
                 match v.resolve(at, &name).await?.map(|(member, _)| member) {
@@ -129,9 +144,19 @@ impl Source {
     ) -> Result<(&'a Registry, Option<&'a Registry>), ServiceError> {
         let registry = &reg.name;
         match self {
-            Source::Hosted(_) => Ok((reg, None)),
+            Source::Hosted(h) => match h.refuses_publish(registry) {
+                Some(refusal) => Err(refusal),
+                None => Ok((reg, None)),
+            },
+            Source::Replica(r) => Err(r.read_only(registry)),
             Source::Virtual(v) => match &v.publish_to {
-                Some(target) => Ok((berth.registry(target)?, Some(reg))),
+                Some(target) => {
+                    let target = berth.registry(target)?;
+                    target
+                        .source
+                        .publish_target(berth, target)
+                        .map(|(target, _)| (target, Some(reg)))
+                }
                 None => Err(ServiceError::BadRequest(format!(
                     "virtual registry `{registry}` has no hosted member to publish to"
                 ))),
@@ -194,6 +219,7 @@ impl Source {
         let lname = name.to_ascii_lowercase();
         let file = match &*holder.source {
             Source::Hosted(h) => h.index_file(at.member(holder), &lname).await?,
+            Source::Replica(r) => r.hosted.index_file(at.member(holder), &lname).await?,
             Source::Proxy(p) => p.stored_file(at.member(holder), &lname).await?,
             // A virtual registry's members are hosted or proxies.
             Source::Virtual(_) => None,

@@ -47,6 +47,12 @@ pub(crate) struct HostedShared {
     /// PostgreSQL: whether cached files are current without a database
     /// check.
     pub(crate) watch: IndexWatch,
+    /// Woken by every change heard (here or from another node): change
+    /// feed readers waiting for one ask again.
+    pub(crate) feed_wake: tokio::sync::Notify,
+    /// Change feed readers that may wait at once on this node; more are
+    /// answered at once (see `crates/changes.rs`).
+    pub(crate) feed_waiters: tokio::sync::Semaphore,
 }
 
 impl HostedShared {
@@ -56,6 +62,8 @@ impl HostedShared {
             index_cache: IndexCache::new(index_cache_bytes),
             crates_created: AtomicU64::new(0),
             watch: IndexWatch::new(),
+            feed_wake: tokio::sync::Notify::new(),
+            feed_waiters: tokio::sync::Semaphore::new(crate::crates::changes::MAX_WAITING),
         }
     }
 
@@ -68,6 +76,13 @@ impl HostedShared {
         }
         self.index_cache
             .invalidate((registry_id, canon_name.to_string()), revision);
+        self.feed_wake.notify_waiters();
+    }
+
+    /// This process makes every change to the metadata (single-node
+    /// SQLite).
+    pub(crate) fn sole_writer(&self) -> bool {
+        self.sole_writer
     }
 
     /// Forgets every cached index file and "no such crate" memo.
@@ -87,6 +102,8 @@ pub(crate) struct Hosted {
     /// node, voids them); consulted only when the cache is trusted.
     /// Virtual registries ask hosted members first for every name.
     absent: RwLock<HashMap<(i64, String), u64>>,
+    /// `accept = "promotion-only"`: versions come by promotion only.
+    promotion_only: bool,
 }
 
 /// Most names remembered as absent.
@@ -104,7 +121,25 @@ impl Hosted {
             shared,
             builds: KeyedLocks::default(),
             absent: RwLock::new(HashMap::new()),
+            promotion_only: false,
         }
+    }
+
+    /// Takes versions by promotion only (`accept = "promotion-only"`).
+    pub(crate) fn promotion_only(mut self, only: bool) -> Self {
+        self.promotion_only = only;
+        self
+    }
+
+    /// Why a direct publish is refused, when it is.
+    pub(crate) fn refuses_publish(&self, registry: &str) -> Option<ServiceError> {
+        self.promotion_only.then(|| {
+            ServiceError::Forbidden(format!(
+                "registry `{registry}` takes promoted versions only (accept = \"promotion-only\"): \
+                 publish to the registry it promotes from, then `berth promote CRATE@VERSION \
+                 --from THAT --to {registry}`"
+            ))
+        })
     }
 
     /// Crate `canon_name` of `reg` changed at `revision`.

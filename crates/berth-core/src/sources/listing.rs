@@ -25,7 +25,7 @@ impl Source {
     pub(crate) async fn front(&self, at: At<'_>, limit: i64) -> Answer<RegistryFront> {
         let At { berth, reg, .. } = at;
         match self {
-            Source::Hosted(_) => Ok(RegistryFront {
+            Source::Hosted(_) | Source::Replica(_) => Ok(RegistryFront {
                 recent: berth.meta.recent_crates(reg.id, limit).await?,
                 top: berth.meta.top_crates(reg.id, limit).await?,
                 total: berth.meta.crates_by_name(reg.id, 0, 0).await?.1,
@@ -82,7 +82,9 @@ impl Source {
     ) -> Answer<(Vec<CrateSummary>, i64)> {
         let At { berth, reg, .. } = at;
         match self {
-            Source::Hosted(_) => Ok(berth.meta.crates_by_name(reg.id, limit, offset).await?),
+            Source::Hosted(_) | Source::Replica(_) => {
+                Ok(berth.meta.crates_by_name(reg.id, limit, offset).await?)
+            }
             Source::Proxy(_) => {
                 let (rows, total) = berth
                     .meta

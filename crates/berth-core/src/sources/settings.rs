@@ -16,10 +16,11 @@ use crate::RegistryKind;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum KindSettings {
-    /// Crates are published to it; no settings of its own.
-    Hosted,
+    /// Crates are published (or promoted) to it.
+    Hosted(HostedConfig),
     Proxy(ProxyConfig),
     Virtual(VirtualConfig),
+    Replica(ReplicaConfig),
 }
 
 impl KindSettings {
@@ -31,18 +32,20 @@ impl KindSettings {
 
     pub fn kind(&self) -> RegistryKind {
         match self {
-            KindSettings::Hosted => RegistryKind::Hosted,
+            KindSettings::Hosted(_) => RegistryKind::Hosted,
             KindSettings::Proxy(_) => RegistryKind::Proxy,
             KindSettings::Virtual(_) => RegistryKind::Virtual,
+            KindSettings::Replica(_) => RegistryKind::Replica,
         }
     }
 
     /// The keys of `kind`'s own settings, as serde reads them, in order.
     pub(crate) fn keys_of(kind: RegistryKind) -> &'static [&'static str] {
         match kind {
-            RegistryKind::Hosted => &[],
+            RegistryKind::Hosted => fields_of::<HostedConfig>(),
             RegistryKind::Proxy => fields_of::<ProxyConfig>(),
             RegistryKind::Virtual => fields_of::<VirtualConfig>(),
+            RegistryKind::Replica => fields_of::<ReplicaConfig>(),
         }
     }
 
@@ -55,9 +58,10 @@ impl KindSettings {
         value: D,
     ) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
         match kind {
-            RegistryKind::Hosted => Err(de::Error::unknown_field(key, &[])),
+            RegistryKind::Hosted => read_one::<HostedConfig, D>(key, value),
             RegistryKind::Proxy => read_one::<ProxyConfig, D>(key, value),
             RegistryKind::Virtual => read_one::<VirtualConfig, D>(key, value),
+            RegistryKind::Replica => read_one::<ReplicaConfig, D>(key, value),
         }
     }
 
@@ -68,32 +72,34 @@ impl KindSettings {
     ) -> Result<Self, serde_json::Error> {
         let keys = serde_json::Value::Object(keys);
         Ok(match kind {
-            RegistryKind::Hosted => KindSettings::Hosted,
+            RegistryKind::Hosted => KindSettings::Hosted(serde_json::from_value(keys)?),
             RegistryKind::Proxy => KindSettings::Proxy(serde_json::from_value(keys)?),
             RegistryKind::Virtual => KindSettings::Virtual(serde_json::from_value(keys)?),
+            RegistryKind::Replica => KindSettings::Replica(serde_json::from_value(keys)?),
         })
     }
 
     /// Checks the kind's own settings of registry `name`.
     pub(crate) fn check(&self, name: &str) -> Result<(), ConfigError> {
         match self {
-            KindSettings::Hosted => Ok(()),
+            KindSettings::Hosted(_) => Ok(()),
             KindSettings::Proxy(p) => p.resolve(name).map(|_| ()),
             KindSettings::Virtual(v) => v.check(name),
+            KindSettings::Replica(r) => r.resolve(name).map(|_| ()),
         }
     }
 
     /// Whether crates are published to it (a virtual registry's
     /// `publish_to` must be such a member).
     pub(crate) fn holds_publishes(&self) -> bool {
-        matches!(self, KindSettings::Hosted)
+        matches!(self, KindSettings::Hosted(_))
     }
 
     /// Where publishes through it go, when it forwards them.
     pub(crate) fn publish_to(&self) -> Option<&String> {
         match self {
             KindSettings::Virtual(v) => v.publish_to.as_ref(),
-            KindSettings::Hosted | KindSettings::Proxy(_) => None,
+            KindSettings::Hosted(_) | KindSettings::Proxy(_) | KindSettings::Replica(_) => None,
         }
     }
 
@@ -103,17 +109,65 @@ impl KindSettings {
     pub(crate) fn serves_from(&self) -> &[String] {
         match self {
             KindSettings::Virtual(v) => &v.members,
-            KindSettings::Hosted | KindSettings::Proxy(_) => &[],
+            KindSettings::Hosted(_) | KindSettings::Proxy(_) | KindSettings::Replica(_) => &[],
+        }
+    }
+
+    /// The environment variable the settings name as holding a secret
+    /// that is unset or empty in this process (a replica's token for its
+    /// primary), which `berth serve` needs.
+    pub fn missing_secret(&self) -> Option<&str> {
+        match self {
+            KindSettings::Replica(r) => r
+                .primary_token_env
+                .as_deref()
+                .filter(|var| std::env::var(var).map_or(true, |v| v.is_empty())),
+            KindSettings::Hosted(_) | KindSettings::Proxy(_) | KindSettings::Virtual(_) => None,
         }
     }
 
     /// Masks the secrets among the settings, for printing.
     pub(crate) fn mask(&mut self) {
-        if let KindSettings::Proxy(p) = self {
-            if let Some(u) = &p.upstream {
-                p.upstream = Some(berth_store::redact(u));
+        match self {
+            KindSettings::Proxy(p) => {
+                if let Some(u) = &p.upstream {
+                    p.upstream = Some(berth_store::redact(u));
+                }
             }
+            KindSettings::Replica(r) => {
+                if let Some(u) = &r.primary {
+                    r.primary = Some(berth_store::redact(u));
+                }
+            }
+            KindSettings::Hosted(_) | KindSettings::Virtual(_) => {}
         }
+    }
+}
+
+/// A hosted registry's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostedConfig {
+    /// What it takes: publishes and promotions (`any`, the default), or
+    /// only versions promoted from another registry (`promotion-only`).
+    #[serde(skip_serializing_if = "Accept::is_any")]
+    pub accept: Accept,
+}
+
+/// How versions may enter a hosted registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Accept {
+    /// Publishes and promotions.
+    #[default]
+    Any,
+    /// Promotions only (`berth promote`): direct publishes are refused.
+    PromotionOnly,
+}
+
+impl Accept {
+    fn is_any(&self) -> bool {
+        *self == Accept::Any
     }
 }
 
@@ -179,6 +233,89 @@ pub struct VirtualConfig {
     /// upstream has them (refused by default).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_upstream_names: Vec<String>,
+}
+
+/// A replica registry's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaConfig {
+    /// The primary: a hosted registry on another Berth, by its registry URL
+    /// (`https://HOST/r/NAME/`); its change feed and index are read there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// The name of an environment variable holding a token that may read
+    /// the primary (a private primary). Never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_token_env: Option<String>,
+    /// The most seconds the replica may lag behind its primary for the
+    /// node's `/ready` to answer 200 (default: lag never fails readiness).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_lag_secs: Option<u64>,
+}
+
+/// A replica's settings, checked and with its token read.
+#[derive(Clone)]
+pub struct ReplicaSettings {
+    /// The primary's registry URL, ending in `/`.
+    pub primary: reqwest::Url,
+    pub token: Option<String>,
+    pub max_lag_secs: Option<u64>,
+}
+
+impl std::fmt::Debug for ReplicaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaSettings")
+            .field("primary", &berth_store::redact(self.primary.as_str()))
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("max_lag_secs", &self.max_lag_secs)
+            .finish()
+    }
+}
+
+impl ReplicaConfig {
+    /// The checked settings of replica registry `name` (reads the token's
+    /// variable).
+    pub fn resolve(&self, name: &str) -> Result<ReplicaSettings, ConfigError> {
+        let primary = self.primary.as_deref().ok_or_else(|| {
+            ConfigError(format!(
+                "replica registry `{name}` needs `primary`, the URL of the registry it copies                  on another Berth (https://HOST/r/NAME/)"
+            ))
+        })?;
+        let bad = |why: &str| {
+            ConfigError(format!(
+                "replica registry `{name}`: primary `{}` {why}; expected https://HOST/r/NAME/",
+                berth_store::redact(primary)
+            ))
+        };
+        let url = reqwest::Url::parse(&format!("{}/", primary.trim_end_matches('/')))
+            .map_err(|e| bad(&format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must be http:// or https://"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must have no query or fragment"));
+        }
+        if !url.path().contains("/r/") {
+            return Err(bad("must name a registry (its path ends in /r/NAME/)"));
+        }
+        // Unset for commands other than `berth serve`, which refuses to
+        // start without it (`KindSettings::missing_secret`).
+        let token = self
+            .primary_token_env
+            .as_ref()
+            .and_then(|var| std::env::var(var).ok())
+            .filter(|t| !t.is_empty());
+        if self.max_lag_secs == Some(0) {
+            return Err(ConfigError(format!(
+                "replica registry `{name}`: max_lag_secs must be at least 1"
+            )));
+        }
+        Ok(ReplicaSettings {
+            primary: url,
+            token,
+            max_lag_secs: self.max_lag_secs,
+        })
+    }
 }
 
 /// Reads one setting `key` of a `T`, from `value`, as the map of what it

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::hosted::{Hosted, HostedShared};
 use super::proxy::{IndexBudget, Proxy};
 use super::question::{Answer, At, BlobRef, Found, SearchPage, SearchResults};
+use super::replica::Replica;
 use super::settings::KindSettings;
 use super::virtual_registry::Virtual;
 use crate::config::registry::RegistryConfig;
@@ -25,6 +26,13 @@ macro_rules! each_kind {
             // futures stay as small as hosted work needs.
             Source::Proxy($s) => Box::pin($call).await,
             Source::Virtual($s) => Box::pin($call).await,
+            Source::Replica($s) => {
+                Box::pin({
+                    let $s = &$s.hosted;
+                    $call
+                })
+                .await
+            }
         }
     };
 }
@@ -34,6 +42,7 @@ pub(crate) enum Source {
     Hosted(Hosted),
     Proxy(Box<Proxy>),
     Virtual(Virtual),
+    Replica(Box<Replica>),
 }
 
 impl std::fmt::Debug for Source {
@@ -71,7 +80,10 @@ impl Source {
         shared: &Shared,
     ) -> Result<Self, ServiceError> {
         Ok(match &r.settings {
-            KindSettings::Hosted => Source::Hosted(Hosted::new(shared.hosted.clone())),
+            KindSettings::Hosted(h) => Source::Hosted(
+                Hosted::new(shared.hosted.clone())
+                    .promotion_only(h.accept == super::settings::Accept::PromotionOnly),
+            ),
             KindSettings::Proxy(p) => {
                 let settings = p
                     .resolve(&r.name)
@@ -98,6 +110,15 @@ impl Source {
                     v.allow_upstream_names.clone(),
                 ))
             }
+            KindSettings::Replica(c) => {
+                let settings = c
+                    .resolve(&r.name)
+                    .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                Source::Replica(Box::new(Replica::new(
+                    Hosted::new(shared.hosted.clone()),
+                    settings,
+                )?))
+            }
         })
     }
 
@@ -107,6 +128,7 @@ impl Source {
     pub(crate) fn changed(&self, reg: &Registry, canon_name: &str, revision: i64, created: bool) {
         match self {
             Source::Hosted(h) => h.changed(reg, canon_name, revision, created),
+            Source::Replica(r) => r.hosted.changed(reg, canon_name, revision, created),
             // Their content is other registries': nothing to forget.
             Source::Proxy(_) | Source::Virtual(_) => {}
         }
@@ -117,6 +139,7 @@ impl Source {
             Source::Hosted(_) => RegistryKind::Hosted,
             Source::Proxy(_) => RegistryKind::Proxy,
             Source::Virtual(_) => RegistryKind::Virtual,
+            Source::Replica(_) => RegistryKind::Replica,
         }
     }
 
@@ -129,6 +152,7 @@ impl Source {
             Source::Hosted(s) => s.index_file(at, name).await,
             Source::Proxy(s) => Box::pin(s.index_file(at, name)).await,
             Source::Virtual(s) => Box::pin(s.index_file(at, name)).await,
+            Source::Replica(s) => Box::pin(s.hosted.index_file(at, name)).await,
         }
     }
 
@@ -148,6 +172,7 @@ impl Source {
     pub(crate) async fn referenced_blobs(&self, at: At<'_>) -> Answer<HashSet<String>> {
         match self {
             Source::Hosted(h) => h.referenced_blobs(at).await,
+            Source::Replica(r) => r.hosted.referenced_blobs(at).await,
             Source::Proxy(p) => p.referenced_blobs(at).await,
             // Its members hold its blobs.
             Source::Virtual(_) => Ok(HashSet::new()),

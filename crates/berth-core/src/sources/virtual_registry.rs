@@ -43,9 +43,16 @@ impl Virtual {
                 .map(|(n, _)| n.clone())
                 .collect::<Vec<_>>()
         };
-        let hosted = of(RegistryKind::Hosted);
+        // Replicas hold version rows as hosted registries do, and are
+        // asked as they are; publishes go only to a hosted one.
+        let publish_to = publish_to.or_else(|| of(RegistryKind::Hosted).first().cloned());
+        let hosted = members
+            .iter()
+            .filter(|(_, k)| matches!(k, RegistryKind::Hosted | RegistryKind::Replica))
+            .map(|(n, _)| n.clone())
+            .collect();
         Self {
-            publish_to: publish_to.or_else(|| hosted.first().cloned()),
+            publish_to,
             hosted,
             proxies: of(RegistryKind::Proxy),
             claims,

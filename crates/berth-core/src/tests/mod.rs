@@ -5,6 +5,7 @@
 //! server on temporary stores and moves its clock instead of sleeping.
 
 mod budgets;
+mod change_feed;
 mod confusion;
 mod log_checks;
 mod proxy;

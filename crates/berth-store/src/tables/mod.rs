@@ -40,6 +40,7 @@ pub(crate) mod proxy;
 mod publish;
 pub(crate) mod refusals;
 mod registries;
+mod replica;
 mod roles;
 mod search;
 mod sessions;
@@ -59,6 +60,7 @@ pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;
 pub(crate) use refusals::RefusalBudget;
 pub use refusals::{address_key, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE};
+pub use replica::{ChangeRow, ReplicaStateRow};
 pub(crate) use roles::Holder;
 pub use webhooks::{event_of as webhook_event_of, Attempt as WebhookAttempt, Delivery, Webhook};
 

@@ -1,17 +1,25 @@
-//! `berth registry visibility` (the stored private/public setting) and
+//! `berth registry visibility` (the stored private/public setting),
+//! `berth registry replica-status` (how far a replica has followed) and
 //! `berth proxy purge` (what a proxy registry forgets of its cache).
 
 use anyhow::Result;
 
 use crate::cli::{ProxyCommand, RegistryCommand, Visibility};
+use berth_core::tokens::format_time;
+
 use crate::output::plural;
 use crate::stores::Setup;
 
 pub async fn registry(setup: Setup, command: RegistryCommand) -> Result<()> {
-    let RegistryCommand::Visibility {
-        registry,
-        visibility,
-    } = command;
+    let (registry, visibility) = match command {
+        RegistryCommand::Visibility {
+            registry,
+            visibility,
+        } => (registry, visibility),
+        RegistryCommand::ReplicaStatus { registry } => {
+            return replica_status(setup, &registry).await
+        }
+    };
     setup
         .with_berth(async |berth| {
             let private = visibility == Visibility::Private;
@@ -51,6 +59,34 @@ pub async fn proxy(setup: Setup, command: ProxyCommand) -> Result<()> {
     println!(
         "running servers answer from memory for at most {} more (index_ttl_secs), then ask the upstream",
         plural(report.memo_ttl_secs, "second", "seconds")
+    );
+    Ok(())
+}
+
+async fn replica_status(setup: Setup, registry: &str) -> Result<()> {
+    let state = setup
+        .with_berth(async |berth| Ok(berth.replica_status(registry).await?))
+        .await?;
+    let time = |t: Option<i64>| t.map_or_else(|| "never".to_string(), format_time);
+    println!(
+        "replica `{registry}`: applied sequence {} of the primary's {} ({} behind)",
+        state.applied_seq,
+        state.primary_head,
+        plural(
+            (state.primary_head - state.applied_seq).max(0) as u64,
+            "sequence",
+            "sequences"
+        )
+    );
+    println!("last caught up: {}", time(state.caught_up_at));
+    println!(
+        "followed by: {} (lease until {})",
+        state.lease_owner.as_deref().unwrap_or("no node yet"),
+        time(Some(state.lease_until).filter(|t| *t > 0))
+    );
+    println!(
+        "last error: {}",
+        state.last_error.as_deref().unwrap_or("none")
     );
     Ok(())
 }

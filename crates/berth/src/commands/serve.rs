@@ -29,6 +29,15 @@ pub async fn run(setup: Setup) -> Result<()> {
              (the OIDC client secret or the LDAP service account's password)"
         );
     }
+    for r in &config.registries {
+        if let Some(name) = r.settings.missing_secret() {
+            bail!(
+                "the environment variable `{name}` is not set: replica registry `{}` names it \
+                 (primary_token_env) as holding a token that may read its primary",
+                r.name
+            );
+        }
+    }
     let _sqlite_lock = lock_sqlite(&config)?;
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
