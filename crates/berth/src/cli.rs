@@ -445,9 +445,10 @@ pub struct Grantee {
 
 #[derive(Subcommand, Debug)]
 pub enum RoleCommand {
-    /// Give a user or a team a role in a registry: read, publish or admin
-    /// (each includes the ones before it; admin acts as owner of every
-    /// crate). A user holds the highest of its own and its teams' roles.
+    /// Give a user or a team a role in a registry: read, publish, promote
+    /// or admin (each includes the ones before it; promote may `berth
+    /// promote` into it; admin acts as owner of every crate). A user holds
+    /// the highest of its own and its teams' roles.
     Grant {
         #[arg(long, default_value = "main")]
         registry: String,
