@@ -70,6 +70,10 @@ pub struct Registry {
     /// registry) a member's. When not, index files and downloads skip
     /// the policy layer.
     pub(crate) policed: bool,
+    /// What it serves is for some callers only: it is private, or it or a
+    /// registry it serves from is limited to `allowed_cidrs`. A shared
+    /// cache (a CDN) must never keep its downloads.
+    pub(crate) restricted: bool,
 }
 
 /// The application: configuration, stores and caches, shared by every
@@ -189,6 +193,7 @@ impl Berth {
         }
         let mut registries = HashMap::new();
         let kinds = sources::Shared::new(&config, sole_writer);
+        let reach = config::registry::reach_lists(&config.registries);
         for r in &config.registries {
             let source = sources::Source::open(&config, r, &kinds)?;
             let id = meta.ensure_registry(&r.name, r.kind()).await?;
@@ -202,6 +207,7 @@ impl Berth {
                     id,
                     name: r.name.clone(),
                     private: r.is_private(),
+                    restricted: r.is_private() || reach.contains_key(&r.name),
                     policed: policy.is_some(),
                     policy,
                     source: Arc::new(source),

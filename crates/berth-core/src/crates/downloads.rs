@@ -361,7 +361,7 @@ impl Berth {
         if let (true, Some((crate_id, version_id))) = (count, info.counted) {
             self.downloads.record(crate_id, version_id);
         }
-        let restricted = self.restricted(reg);
+        let restricted = reg.restricted;
         if self.config.downloads.redirect == Redirect::Presigned {
             // Boxed, as below.
             return Box::pin(self.presigned(reg, restricted, info)).await;
@@ -384,18 +384,6 @@ impl Berth {
         // Boxed: a download served from memory does not carry the blob
         // store's state.
         Box::pin(self.download_from_store(name, vers, info, cache_control)).await
-    }
-
-    /// Whether what a registry serves is for some callers only: a private
-    /// registry, or one limited to `allowed_cidrs`. A shared cache (a CDN)
-    /// must never keep its answers, since it would hand them to anyone.
-    fn restricted(&self, reg: &Registry) -> bool {
-        reg.private
-            || self
-                .config
-                .registries
-                .iter()
-                .any(|r| r.name == reg.name && !r.allowed_cidrs.is_empty())
     }
 
     /// A download answered with a presigned URL of its blob, valid for

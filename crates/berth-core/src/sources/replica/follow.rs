@@ -176,13 +176,21 @@ impl Berth {
             .filter(|c| seen.insert(canon_name(&c.krate)))
             .map(|c| c.krate.as_str())
             .collect();
+        // The copies' author, looked up once a step.
+        let user = self.meta.replica_user(&reg.name).await?;
+        let actor = Actor {
+            user_id: user.id,
+            login: user.login,
+            is_admin: true,
+            origin: Default::default(),
+        };
         let mut waiting = names.into_iter();
         let mut failed = None;
         let mut copies = futures::stream::FuturesUnordered::new();
         loop {
             while copies.len() < CRATES_AT_ONCE {
                 let Some(name) = waiting.next() else { break };
-                copies.push(Box::pin(self.replicate_crate(reg, replica, name)));
+                copies.push(Box::pin(self.replicate_crate(reg, replica, &actor, name)));
             }
             let Some(done) = copies.next().await else {
                 break;
@@ -238,6 +246,7 @@ impl Berth {
         &self,
         reg: &Registry,
         replica: &Replica,
+        actor: &Actor,
         name: &str,
     ) -> Result<(usize, usize), ServiceError> {
         let lname = name.to_ascii_lowercase();
@@ -254,13 +263,6 @@ impl Berth {
                 }
             }
         }
-        let user = self.meta.replica_user(&reg.name).await?;
-        let actor = Actor {
-            user_id: user.id,
-            login: user.login,
-            is_admin: true,
-            origin: Default::default(),
-        };
         let (mut copied, mut yanks) = (0, 0);
         for (i, line) in body.lines().enumerate() {
             if line.trim().is_empty() {
@@ -289,12 +291,12 @@ impl Berth {
                 }
                 Some(have) => {
                     if have.yanked != entry.yanked {
-                        self.replica_yank(reg, &actor, &entry).await?;
+                        self.replica_yank(reg, actor, &entry).await?;
                         yanks += 1;
                     }
                 }
                 None => {
-                    self.replica_copy(reg, replica, &actor, line, entry).await?;
+                    self.replica_copy(reg, replica, actor, line, entry).await?;
                     copied += 1;
                 }
             }
