@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Performance harness, one run: Berth against nginx (the reference static
-# server) under wrk on the same files at 1, 32 and 256 connections,
+# server) under wrk on the same files at 1, 32 and 256 connections, pinned
+# (each server alone on core 0, wrk on core 1: CPU per request, the
+# headline) and unpinned; user-space instructions per request (callgrind),
 # publishes at several concurrencies, memory; `cargo generate-lockfile` and
 # `cargo fetch` of a 300-crate closure from Berth and from nginx serving the
 # same files; then the scale run (a synthetic registry shaped like the public
@@ -29,9 +31,9 @@ SCALE_CRATES=${SCALE_CRATES:-200000}
 SCALE_VERSIONS=${SCALE_VERSIONS:-2000000}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need wrk; then
-  echo "== installing nginx-light and wrk (Debian packages)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk
+if ! need nginx || ! need wrk || ! need valgrind || ! need taskset; then
+  echo "== installing nginx-light, wrk, valgrind and util-linux (Debian packages)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk valgrind util-linux
 fi
 
 echo "== building (release)"
@@ -47,13 +49,21 @@ if [[ $backends == *postgres-s3* ]]; then
 fi
 
 if [ -z "$search_only" ]; then
-  echo "== hot paths against nginx, publishes, memory ($backends)"
+  echo "== hot paths against nginx, pinned: each server alone on core 0, wrk on core 1 ($backends)"
+  ./target/release/berth-bench --pin 0,1 --backends "$backends" --json "$out/hot-pinned.json" | tee "$out/hot-pinned.txt"
+
+  echo "== hot paths against nginx, unpinned (all share both cores), publishes, memory ($backends)"
   ./target/release/berth-bench --backends "$backends" --json "$out/hot.json" | tee "$out/hot.txt"
+
+  echo "== user-space instructions per request on the hot paths (callgrind), against nginx"
+  ./target/release/berth-bench --instructions 4 | tee "$out/instructions.txt"
 
   echo "== hot index through a registry with a supply-chain policy and 1,200 advisories, against none"
   ./target/release/berth-bench --policy 1200 --json "$out/policy.json" | tee "$out/policy.txt"
 
-  echo "== what cargo feels: generate-lockfile and fetch of a 300-crate closure, against nginx"
+  echo "== what cargo feels: generate-lockfile and fetch of a 300-crate closure, against nginx (pinned)"
+  ./target/release/berth-cargo --pin 0,1 --json "$out/cargo-pinned.json" | tee "$out/cargo-pinned.txt"
+  echo "== the same, unpinned"
   ./target/release/berth-cargo --json "$out/cargo.json" | tee "$out/cargo.txt"
 fi
 

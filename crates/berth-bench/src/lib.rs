@@ -14,6 +14,7 @@ use rand::RngCore;
 
 pub use berth_testkit::Server;
 
+pub mod instructions;
 pub mod nginx;
 pub mod redirect;
 pub mod replica_lag;
@@ -58,15 +59,71 @@ pub fn start_server_with(
     ready_timeout: Duration,
     toml: &str,
 ) -> Result<Server> {
+    start_server_under(berth, backend, ready_timeout, toml, &[])
+}
+
+/// [`start_server_with`], the server run under `under` (a command such as
+/// `taskset -c 0`; see [`Pin`]).
+pub fn start_server_under(
+    berth: &Path,
+    backend: &str,
+    ready_timeout: Duration,
+    toml: &str,
+    under: &[String],
+) -> Result<Server> {
     let backend = Backend::parse(backend).map_err(|e| anyhow!(e))?;
     let stores = Stores::try_new(backend).map_err(|e| anyhow!(e))?;
     let launch = Launch {
         bin: Some(berth.to_path_buf()),
         log_filter: "warn".into(),
         ready_timeout,
+        under: under.to_vec(),
         ..Launch::default()
     };
     Server::launch(stores, toml, launch).map_err(|log| anyhow!("berth serve did not start: {log}"))
+}
+
+/// The pinned mode's affinity: the server measured (Berth, or nginx with
+/// one worker) on one core and the load generator (wrk, cargo) on another,
+/// each started under `taskset -c CORE` so that every thread it makes
+/// inherits the mask. Berth sizes its runtime from the cores it may use
+/// (`available_parallelism` reads the mask), so it runs one worker thread,
+/// as nginx runs one worker process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pin {
+    pub server: usize,
+    pub load: usize,
+}
+
+impl Pin {
+    /// `SERVER,LOAD` (`0,1`).
+    pub fn parse(s: &str) -> Result<Pin> {
+        let (a, b) = s
+            .split_once(',')
+            .ok_or_else(|| anyhow!("--pin takes SERVER_CORE,LOAD_CORE (e.g. 0,1)"))?;
+        let pin = Pin {
+            server: a.trim().parse()?,
+            load: b.trim().parse()?,
+        };
+        if pin.server == pin.load {
+            bail!("--pin: the server and the load generator need different cores");
+        }
+        Ok(pin)
+    }
+
+    fn taskset(core: usize) -> Vec<String> {
+        vec!["taskset".into(), "-c".into(), core.to_string()]
+    }
+
+    /// What the measured server runs under.
+    pub fn server_under(pin: Option<Pin>) -> Vec<String> {
+        pin.map(|p| Self::taskset(p.server)).unwrap_or_default()
+    }
+
+    /// What the load generator runs under.
+    pub fn load_under(pin: Option<Pin>) -> Vec<String> {
+        pin.map(|p| Self::taskset(p.load)).unwrap_or_default()
+    }
 }
 
 /// Runs the berth CLI on the server's stores; its stdout.

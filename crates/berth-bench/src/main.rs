@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use berth_bench::nginx::Nginx;
 use berth_bench::wrk::{Wrk, WrkResult};
-use berth_bench::{make_crate, publish_body, rss_mib, start_server, user_token, Server};
+use berth_bench::{
+    cpu_seconds, make_crate, publish_body, rss_mib, start_server, start_server_under, user_token,
+    Pin, Server,
+};
 use clap::Parser;
 
 /// Measure Berth against nginx on the same files, and its publishes.
@@ -96,6 +99,20 @@ struct Args {
     /// of `--crate-kib` KiB) on each backend pair; prints p50/p99/max.
     #[arg(long, value_name = "PUBLISHES_PER_S")]
     replica_lag: Option<u32>,
+    /// Pinned mode for the hot paths against nginx: each server alone on
+    /// core SERVER (Berth started under `taskset -c SERVER`, so it runs one
+    /// runtime thread; nginx with one worker, under the same mask) and wrk
+    /// alone on core LOAD (`taskset -c LOAD`, one thread). Every read row
+    /// reports the server's CPU time per request, pinned or not.
+    #[arg(long, value_name = "SERVER,LOAD")]
+    pin: Option<String>,
+    /// Measure instead user-space instructions per request on the hot paths
+    /// (index 200, 304, download of a `--crate-kib` KiB `.crate`), Berth on
+    /// SQLite against nginx, both under callgrind, wrk with this many
+    /// connections for `--seconds` per path: a count that does not move
+    /// with the machine's noise.
+    #[arg(long, value_name = "CONNECTIONS")]
+    instructions: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +127,9 @@ struct Measurement {
     p50_ms: f64,
     p99_ms: f64,
     mib_per_second: Option<f64>,
+    /// The server's CPU time (user and system, from /proc) per request
+    /// while the load ran, in microseconds; reads only.
+    cpu_us: Option<f64>,
 }
 
 impl Measurement {
@@ -119,6 +139,8 @@ impl Measurement {
             "concurrency": self.concurrency, "requests": self.requests, "errors": self.errors,
             "per_second": self.per_second, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms,
             "mib_per_second": self.mib_per_second,
+            "cpu_us_per_request": self.cpu_us,
+            "requests_per_core_second": self.cpu_us.filter(|&c| c > 0.0).map(|c| 1e6 / c),
         })
     }
 
@@ -134,7 +156,16 @@ impl Measurement {
             p50_ms: r.p50_ms,
             p99_ms: r.p99_ms,
             mib_per_second: (what == "download").then_some(r.mib_per_second),
+            cpu_us: None,
         }
+    }
+
+    /// With the server's CPU seconds spent during the run.
+    fn with_cpu(mut self, cpu_seconds: f64) -> Self {
+        if self.requests > 0 {
+            self.cpu_us = Some(cpu_seconds * 1e6 / self.requests as f64);
+        }
+        self
     }
 }
 
@@ -244,53 +275,80 @@ async fn publishes(
         p50_ms: percentile(&lat, 0.50),
         p99_ms: percentile(&lat, 0.99),
         mib_per_second: None,
+        cpu_us: None,
     }
 }
 
+/// One server under measurement: its URL, the ETag it gives the hot index
+/// file, and its processes (whose CPU time is read from /proc).
+struct Target<'a> {
+    name: &'a str,
+    base: &'a str,
+    etag: &'a str,
+    pids: Vec<u32>,
+}
+
 /// The hot read paths on one server over `connections` connections: index
-/// file, its 304, the `.crate`.
-#[allow(clippy::too_many_arguments)]
+/// file, its 304, the `.crate`; each with the server's CPU time per request.
 fn reads(
     args: &Args,
+    pin: Option<Pin>,
     backend: &str,
-    name: &str,
-    base: &str,
+    target: &Target,
     index: &str,
-    etag: &str,
     dl: &str,
     connections: u32,
 ) -> Result<Vec<Measurement>> {
-    let wrk = |url: &str, headers: Vec<String>| {
-        Wrk {
+    // Pinned, wrk has one core to itself: one thread.
+    let threads = if pin.is_some() {
+        1
+    } else {
+        args.threads.min(connections)
+    };
+    let wrk = |what: &str, url: &str, headers: Vec<String>| -> Result<Measurement> {
+        let before = cpu_seconds(&target.pids);
+        let r = Wrk {
             url,
-            threads: args.threads.min(connections),
+            threads,
             connections,
             seconds: args.seconds,
             headers,
             script: None,
+            under: Pin::load_under(pin),
         }
-        .run()
+        .run()?;
+        let cpu = cpu_seconds(&target.pids) - before;
+        Ok(Measurement::from_wrk(backend, target.name, what, connections, &r).with_cpu(cpu))
     };
-    let index_url = format!("{base}{index}");
-    let hot = wrk(&index_url, vec![])?;
-    let not_modified = wrk(&index_url, vec![format!("If-None-Match: {etag}")])?;
-    let download = wrk(&format!("{base}{dl}"), vec![])?;
+    let index_url = format!("{}{index}", target.base);
     Ok(vec![
-        Measurement::from_wrk(backend, name, "index (hot)", connections, &hot),
-        Measurement::from_wrk(backend, name, "index 304", connections, &not_modified),
-        Measurement::from_wrk(backend, name, "download", connections, &download),
+        wrk("index (hot)", &index_url, vec![])?,
+        wrk(
+            "index 304",
+            &index_url,
+            vec![format!("If-None-Match: {}", target.etag)],
+        )?,
+        wrk("download", &format!("{}{dl}", target.base), vec![])?,
     ])
 }
 
 async fn bench_backend(
     args: &Args,
+    pin: Option<Pin>,
     berth: &Path,
     backend: &str,
 ) -> Result<(Vec<Measurement>, serde_json::Value)> {
     // The harness polls `/ready` with a blocking client: not on a runtime
     // thread.
-    let server =
-        tokio::task::block_in_place(|| start_server(berth, backend, Duration::from_secs(30)))?;
+    let server = tokio::task::block_in_place(|| {
+        start_server_under(
+            berth,
+            backend,
+            Duration::from_secs(30),
+            "",
+            &Pin::server_under(pin),
+        )
+    })?;
     let token = user_token(&server, "bench")?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -345,7 +403,10 @@ async fn bench_backend(
         std::fs::create_dir_all(file.parent().context("path")?)?;
         std::fs::write(&file, body)?;
     }
-    let nginx = Nginx::start(root.path())?;
+    let nginx = match pin {
+        Some(_) => Nginx::start_under(root.path(), 1, &Pin::server_under(pin))?,
+        None => Nginx::start(root.path())?,
+    };
     let nginx_etag = client
         .get(format!("{}{index_path}", nginx.url))
         .send()
@@ -365,12 +426,22 @@ async fn bench_backend(
                 ["nginx", "berth"]
             };
             for name in order {
-                let (url, etag) = match name {
-                    "berth" => (&server.url, &berth_etag),
-                    _ => (&nginx.url, &nginx_etag),
+                let target = match name {
+                    "berth" => Target {
+                        name,
+                        base: &server.url,
+                        etag: &berth_etag,
+                        pids: vec![server.pid()],
+                    },
+                    _ => Target {
+                        name,
+                        base: &nginx.url,
+                        etag: &nginx_etag,
+                        pids: nginx.pids(),
+                    },
                 };
                 let measured = tokio::task::block_in_place(|| {
-                    reads(args, backend, name, url, &index_path, etag, &dl_path, c)
+                    reads(args, pin, backend, &target, &index_path, &dl_path, c)
                 })?;
                 rounds.extend(measured);
                 if name == "berth" {
@@ -427,7 +498,13 @@ fn ratio(all: &[Measurement], m: &Measurement) -> String {
     } else {
         0.0
     };
-    format!("{rps:.2}x rps, {p99:.2}x p99")
+    // Requests per core-second over nginx's: nginx's CPU per request over
+    // Berth's.
+    let per_core = match (m.cpu_us, reference.cpu_us) {
+        (Some(b), Some(n)) if b > 0.0 => format!(", {:.2}x per core", n / b),
+        _ => String::new(),
+    };
+    format!("{rps:.2}x rps, {p99:.2}x p99{per_core}")
 }
 
 /// Hot index requests on one node of `backend` with `nodes` nodes running:
@@ -484,6 +561,7 @@ fn index_on_nodes(args: &Args, berth: &Path, backend: &str, nodes: usize) -> Res
         seconds: args.seconds,
         headers: vec![],
         script: None,
+        under: Vec::new(),
     }
     .run()?;
     let label = format!("{backend}x{nodes}");
@@ -752,6 +830,7 @@ fn policy_ratio(args: &Args, berth: &Path, advisories: usize) -> Result<()> {
                 seconds: args.seconds,
                 headers: vec![],
                 script: None,
+                under: Vec::new(),
             }
             .run()?;
             rounds[i].push(r);
@@ -814,23 +893,38 @@ fn main() -> Result<()> {
         }
         return Ok(());
     }
+    if let Some(connections) = args.instructions {
+        return berth_bench::instructions::measure(
+            &berth,
+            args.seconds,
+            connections,
+            args.crate_kib,
+        );
+    }
     if let Some(hooks) = args.publish_webhooks {
         return webhook_ratio(&args, &berth, hooks);
     }
     if let Some(downloads) = args.download_redirect {
         return berth_bench::redirect::ratio(&berth, downloads, args.rounds, args.crate_kib);
     }
+    let pin = args.pin.as_deref().map(Pin::parse).transpose()?;
+    if let Some(p) = pin {
+        eprintln!(
+            "pinned: each server on core {} (Berth with one runtime thread, nginx with one worker), wrk on core {}",
+            p.server, p.load
+        );
+    }
     let rt = berth_bench::runtime()?;
     let mut all = Vec::new();
     let mut memory = Vec::new();
     for backend in &args.backends {
         eprintln!("measuring {backend}...");
-        let (m, mem) = rt.block_on(bench_backend(&args, &berth, backend))?;
+        let (m, mem) = rt.block_on(bench_backend(&args, pin, &berth, backend))?;
         all.extend(m);
         memory.push(mem);
     }
     println!(
-        "{:<12} {:<6} {:<12} {:>5} {:>9} {:>6} {:>10} {:>8} {:>8} {:>7}  vs nginx",
+        "{:<12} {:<6} {:<12} {:>5} {:>9} {:>6} {:>10} {:>8} {:>8} {:>7} {:>7} {:>9}  vs nginx",
         "backend",
         "server",
         "what",
@@ -840,11 +934,14 @@ fn main() -> Result<()> {
         "per_sec",
         "p50_ms",
         "p99_ms",
-        "MiB/s"
+        "MiB/s",
+        "cpu_us",
+        "per_core_s"
     );
     for m in &all {
+        let dash = || "-".to_string();
         println!(
-            "{:<12} {:<6} {:<12} {:>5} {:>9} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>7}  {}",
+            "{:<12} {:<6} {:<12} {:>5} {:>9} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>7} {:>9}  {}",
             m.backend,
             m.server,
             m.what,
@@ -856,7 +953,12 @@ fn main() -> Result<()> {
             m.p99_ms,
             m.mib_per_second
                 .map(|v| format!("{v:.0}"))
-                .unwrap_or_else(|| "-".into()),
+                .unwrap_or_else(dash),
+            m.cpu_us.map(|v| format!("{v:.2}")).unwrap_or_else(dash),
+            m.cpu_us
+                .filter(|&v| v > 0.0)
+                .map(|v| format!("{:.0}", 1e6 / v))
+                .unwrap_or_else(dash),
             ratio(&all, m)
         );
     }
@@ -875,6 +977,7 @@ fn main() -> Result<()> {
             "memory": memory,
             "crate_kib": args.crate_kib,
             "wrk": { "threads": args.threads, "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds },
+            "pin": pin.map(|p| serde_json::json!({ "server_core": p.server, "load_core": p.load })),
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         eprintln!("wrote {}", path.display());

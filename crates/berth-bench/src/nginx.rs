@@ -63,7 +63,19 @@ impl Nginx {
 
 /// `nginx` with the configuration and prefix in `dir`.
 fn nginx_command(dir: &Path) -> Command {
-    let mut cmd = Command::new("nginx");
+    nginx_command_under(&[], dir)
+}
+
+/// [`nginx_command`] run under `under` when not empty.
+fn nginx_command_under(under: &[String], dir: &Path) -> Command {
+    let mut cmd = match under.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg("nginx");
+            cmd
+        }
+        None => Command::new("nginx"),
+    };
     cmd.arg("-c").arg(dir.join("nginx.conf")).arg("-p").arg(dir);
     cmd
 }
@@ -71,37 +83,57 @@ fn nginx_command(dir: &Path) -> Command {
 impl Nginx {
     /// Serves `root` with as many workers as Berth has runtime threads.
     pub fn start(root: &Path) -> Result<Nginx> {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self::start_under(root, workers, &[])
+    }
+
+    /// Serves `root` with `workers` workers, nginx run under `under` (a
+    /// command such as `taskset -c 0`, whose mask the workers inherit).
+    pub fn start_under(root: &Path, workers: usize, under: &[String]) -> Result<Nginx> {
+        Self::start_conf(root, workers, true, under)
+    }
+
+    /// Serves `root` from one process with no master (`master_process
+    /// off`), run under `under`: what an instruction counter that follows
+    /// one process (callgrind) can measure.
+    pub fn start_single(root: &Path, under: &[String]) -> Result<Nginx> {
+        Self::start_conf(root, 1, false, under)
+    }
+
+    fn start_conf(root: &Path, workers: usize, master: bool, under: &[String]) -> Result<Nginx> {
         let dir = tempfile::Builder::new()
             .prefix("berth-bench-nginx-")
             .tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         std::fs::write(
             dir.path().join("nginx.conf"),
             format!(
-                "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
+                "worker_processes {workers};\nmaster_process {master};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
                  events {{ worker_connections 4096; }}\n\
                  http {{\n  access_log off;\n  default_type application/octet-stream;\n  sendfile on;\n  tcp_nopush on;\n\
                  keepalive_requests 1000000;\n  etag on;\n\
                  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
                 d = dir.path().display(),
+                master = if master { "on" } else { "off" },
                 root = root.display()
             ),
         )?;
-        let mut child = nginx_command(dir.path())
+        let mut child = nginx_command_under(under, dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("starting nginx (install Debian's `nginx-light` package)")?;
         let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 let nginx = Nginx { child, url, dir };
-                nginx.wait_for_workers(workers);
+                if master {
+                    nginx.wait_for_workers(workers);
+                }
                 return Ok(nginx);
             }
             std::thread::sleep(Duration::from_millis(50));

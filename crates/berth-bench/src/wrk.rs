@@ -26,6 +26,9 @@ pub struct Wrk<'a> {
     pub seconds: u32,
     pub headers: Vec<String>,
     pub script: Option<&'a Path>,
+    /// A command wrk runs under (`taskset -c 1` in the pinned mode); empty
+    /// for none.
+    pub under: Vec<String>,
 }
 
 /// A number with a unit suffix (`12.5ms`), scaled by the unit's factor.
@@ -99,7 +102,14 @@ pub fn parse(report: &str) -> Result<WrkResult> {
 impl Wrk<'_> {
     /// Runs wrk and parses its report.
     pub fn run(&self) -> Result<WrkResult> {
-        let mut cmd = Command::new("wrk");
+        let mut cmd = match self.under.split_first() {
+            Some((first, rest)) => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg("wrk");
+                cmd
+            }
+            None => Command::new("wrk"),
+        };
         cmd.arg(format!("-t{}", self.threads))
             .arg(format!("-c{}", self.connections))
             .arg(format!("-d{}s", self.seconds))

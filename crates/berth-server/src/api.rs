@@ -443,17 +443,20 @@ async fn serve_download(
         std::borrow::Cow::Owned(s) => HeaderValue::try_from(s)
             .map_err(|e| ServiceError::Internal(format!("Cache-Control: {e}")))?,
     };
+    let mut h = HeaderMap::with_capacity(4);
     let body = match dl.body {
+        // A whole body's length is exact: hyper writes `Content-Length`.
         DownloadBody::Whole(bytes) => Body::from(bytes),
-        DownloadBody::Stream(stream) => Body::from_stream(stream),
+        DownloadBody::Stream(stream) => {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(dl.size));
+            Body::from_stream(stream)
+        }
         DownloadBody::Redirect(url) => return redirect(url, cache_control),
     };
-    let mut h = HeaderMap::with_capacity(4);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(dl.size));
     h.insert(header::CACHE_CONTROL, cache_control);
     let mut etag = String::with_capacity(dl.cksum.len() + 2);
     etag.push('"');

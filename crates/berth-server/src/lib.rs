@@ -101,7 +101,11 @@ impl App {
 
     /// Answers one request. The future is boxed, whichever path answers:
     /// hyper moves it, and a box moves as a pointer.
-    pub(crate) fn call(&self, req: Request) -> futures::future::BoxFuture<'static, Response> {
+    pub(crate) fn call(
+        &self,
+        mut req: Request,
+        peer: transport::conn::PeerAddr,
+    ) -> futures::future::BoxFuture<'static, Response> {
         // The two hot read paths, told from the URI alone, are answered
         // without the router.
         let direct = if index::is_direct(&req) {
@@ -112,6 +116,8 @@ impl App {
             None
         };
         let Some(direct) = direct else {
+            // The outermost middleware finds the peer there.
+            req.extensions_mut().insert(peer);
             // A router is always ready: no poll_ready needed.
             let mut router = self.router.clone();
             return Box::pin(async move {
@@ -128,27 +134,24 @@ impl App {
         };
         // The handler's state machine (kilobytes) is boxed on its own, so
         // that the middleware's is small to box and to move.
-        let answer =
-            transport::request_id::around(state.clone(), req, ("GET", route), move |req| {
+        let answer = transport::request_id::around(
+            state.clone(),
+            req,
+            Some(peer),
+            ("GET", route),
+            move |req| {
                 let handler: futures::future::BoxFuture<'static, Response> = match direct {
                     Direct::IndexFile => Box::pin(index::index_file_direct(state, req)),
                     Direct::Download => Box::pin(api::download_direct(state, req)),
                 };
                 handler
-            });
-        Box::pin(async move {
-            let mut response = answer.await;
-            // What the router's route adds: a body of known size is sent
-            // with its length, not chunked.
-            let size = axum::body::HttpBody::size_hint(response.body()).exact();
-            if let Some(size) = size {
-                response
-                    .headers_mut()
-                    .entry(axum::http::header::CONTENT_LENGTH)
-                    .or_insert_with(|| size.into());
-            }
-            response
-        })
+            },
+        );
+        // A body of known size is sent with its length, not chunked, as
+        // the router's routes send it: hyper writes `Content-Length` itself
+        // from the body's exact size (HTTP/1.1 and HTTP/2), without a
+        // header value made and hashed into the map here.
+        Box::pin(answer)
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The address to listen on; a free port of 127.0.0.1 when None.
     pub listen: Option<String>,
+    /// A command the server runs under, e.g. `["taskset", "-c", "0"]` to
+    /// pin it to one core (the benchmarks' pinned mode); empty for none.
+    pub under: Vec<String>,
 }
 
 impl Default for Launch {
@@ -54,6 +57,7 @@ impl Default for Launch {
             ready_timeout: Duration::from_secs(30),
             env: Vec::new(),
             listen: None,
+            under: Vec::new(),
         }
     }
 }
@@ -460,7 +464,7 @@ fn spawn(
         std::fs::File::create(&stderr_log).map_err(|e| format!("create the server log: {e}"))?;
     let started = Instant::now();
     let mut child = stores
-        .command(&launch.bin(), config_file)
+        .command_under(&launch.under, &launch.bin(), config_file)
         .args([
             "serve",
             "--listen",

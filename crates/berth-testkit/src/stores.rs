@@ -208,7 +208,25 @@ impl Stores {
     /// A `berth` command on these stores (and the config file, if any),
     /// with none of the caller's `BERTH_CONFIG`/`BERTH_DATA_DIR`.
     pub fn command(&self, bin: &Path, config_file: Option<&Path>) -> Command {
-        let mut cmd = Command::new(bin);
+        self.command_under(&[], bin, config_file)
+    }
+
+    /// [`Stores::command`] run under `under` (a command and its arguments
+    /// that run the rest, such as `taskset -c 0`), when not empty.
+    pub fn command_under(
+        &self,
+        under: &[String],
+        bin: &Path,
+        config_file: Option<&Path>,
+    ) -> Command {
+        let mut cmd = match under.split_first() {
+            Some((first, rest)) => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("--data-dir").arg(self.data_dir.path());
         if let Some(c) = config_file {
             cmd.arg("--config").arg(c);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use berth_bench::nginx::Nginx;
-use berth_bench::{cpu_seconds, start_server, Server};
+use berth_bench::{cpu_seconds, start_server_under, Pin, Server};
 use berth_testkit::{dependency, PublishBuilder, TarballBuilder};
 use clap::Parser;
 use rand::rngs::SmallRng;
@@ -82,6 +82,11 @@ struct Args {
     /// involved), which weighs on whichever rounds come later.
     #[arg(long)]
     homes_in: Option<PathBuf>,
+    /// Pinned mode: each server alone on core SERVER (Berth started under
+    /// `taskset -c SERVER`, so it runs one runtime thread; nginx with one
+    /// worker under the same mask) and cargo alone on core LOAD.
+    #[arg(long, value_name = "SERVER,LOAD")]
+    pin: Option<String>,
 }
 
 /// Where cargo homes are made: see [`Args::homes_in`].
@@ -322,12 +327,16 @@ fn static_copy(
     server: &Server,
     closure: &Closure,
     published: &[Published],
+    pin: Option<Pin>,
 ) -> Result<(tempfile::TempDir, Nginx)> {
     let root = tempfile::Builder::new()
         .prefix("berth-cargo-static-")
         .tempdir()?;
     mirror(server, closure, published, root.path())?;
-    let nginx = Nginx::start(root.path())?;
+    let nginx = match pin {
+        Some(_) => Nginx::start_under(root.path(), 1, &Pin::server_under(pin))?,
+        None => Nginx::start(root.path())?,
+    };
     write_static_config(root.path(), &nginx.url)?;
     Ok((root, nginx))
 }
@@ -404,8 +413,21 @@ fn cargo_binary(given: Option<&Path>) -> PathBuf {
 /// Runs `cargo <args>` in `project` with only `home`'s configuration (no
 /// registry, HTTP or network settings from the environment, no retries);
 /// how long it took. Fails, with cargo's output, unless cargo succeeds.
-fn time_cargo(cargo: &Path, project: &Path, home: &Path, args: &[&str]) -> Result<Duration> {
-    let mut cmd = Command::new(cargo);
+fn time_cargo(
+    cargo: &Path,
+    under: &[String],
+    project: &Path,
+    home: &Path,
+    args: &[&str],
+) -> Result<Duration> {
+    let mut cmd = match under.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(cargo);
+            cmd
+        }
+        None => Command::new(cargo),
+    };
     cmd.current_dir(project)
         .args(args)
         .env("CARGO_HOME", home)
@@ -486,6 +508,8 @@ struct Target {
     server: &'static str,
     index_url: String,
     pids: Vec<u32>,
+    /// What cargo runs under (see `--pin`).
+    cargo_under: Vec<String>,
 }
 
 /// One round on one server.
@@ -528,7 +552,13 @@ fn run_round(
     // Nothing of the previous round (its cargo home, removed) left to write.
     let _ = Command::new("sync").status();
     let cpu_before = cpu_seconds(&t.pids);
-    let lockfile = time_cargo(cargo, project, home.path(), &["generate-lockfile"])?;
+    let lockfile = time_cargo(
+        cargo,
+        &t.cargo_under,
+        project,
+        home.path(),
+        &["generate-lockfile"],
+    )?;
     let want = closure.expected_lock();
     let got = locked(project, &t.index_url)?;
     if got != want {
@@ -549,7 +579,7 @@ fn run_round(
             t.server
         );
     }
-    let fetch = time_cargo(cargo, project, home.path(), &["fetch"])?;
+    let fetch = time_cargo(cargo, &t.cargo_under, project, home.path(), &["fetch"])?;
     let server_cpu = cpu_seconds(&t.pids) - cpu_before;
     let fetched = cached_crates(home.path())?;
     if fetched != closure.crates.len() {
@@ -653,7 +683,14 @@ fn main() -> Result<()> {
     let berth = berth_bench::berth_binary(args.berth.as_deref())?;
     let cargo = cargo_binary(args.cargo.as_deref());
     let closure = Closure::generate(&args)?;
-    let server = start_server(&berth, &args.backend, Duration::from_secs(30))?;
+    let pin = args.pin.as_deref().map(Pin::parse).transpose()?;
+    let server = start_server_under(
+        &berth,
+        &args.backend,
+        Duration::from_secs(30),
+        "",
+        &Pin::server_under(pin),
+    )?;
     let token = berth_bench::user_token(&server, "bench")?;
     eprintln!(
         "publishing {} crates ({} versions, {} dependency edges) to berth ({})...",
@@ -667,7 +704,7 @@ fn main() -> Result<()> {
     let crate_bytes: usize = published.iter().map(|p| p.bytes.len()).sum();
     eprintln!("published in {:.1} s", start.elapsed().as_secs_f64());
 
-    let (_static_root, nginx) = static_copy(&server, &closure, &published)?;
+    let (_static_root, nginx) = static_copy(&server, &closure, &published, pin)?;
     let project = tempfile::Builder::new()
         .prefix("berth-cargo-project-")
         .tempdir()?;
@@ -677,11 +714,13 @@ fn main() -> Result<()> {
             server: "berth",
             index_url: server.index_url("main"),
             pids: vec![server.pid()],
+            cargo_under: Pin::load_under(pin),
         },
         Target {
             server: "nginx",
             index_url: format!("sparse+{}/index/", nginx.url),
             pids: nginx.pids(),
+            cargo_under: Pin::load_under(pin),
         },
     ];
     println!(
@@ -723,6 +762,7 @@ fn main() -> Result<()> {
         "edges": closure.edges(), "roots": closure.roots.len(), "crate_kib": args.crate_kib,
         "crate_bytes_total": crate_bytes, "seed": args.seed, "cargo": cargo.display().to_string(),
         "cargo_homes_in": homes.display().to_string(),
+        "pin": pin.map(|p| json!({ "server_core": p.server, "load_core": p.load })),
     });
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;

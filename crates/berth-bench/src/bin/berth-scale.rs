@@ -697,6 +697,7 @@ fn measure(
                 seconds: args.seconds,
                 headers: vec![],
                 script: Some(&script),
+                under: Vec::new(),
             }
             .run()?;
             let of = if rounds > 1 {

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use berth_core::config::LimitsConfig;
-use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
@@ -162,6 +161,42 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body as hyper takes it: each frame taken counts as progress
+/// for the connection's watch, and the request stays in flight until the
+/// body is done or dropped. A concrete type, not a boxed body: hyper sees
+/// the inner body's frames (a cached download's buffer reaches the
+/// sendfile stream unchanged) and its exact size (written as
+/// `Content-Length`).
+struct Tracked {
+    body: axum::body::Body,
+    guard: Option<InFlight>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let (std::task::Poll::Ready(Some(Ok(_))), Some(guard)) = (&polled, &this.guard) {
+            guard.activity.progressed();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// How long an idle connection that was sent GOAWAY may stay.
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -185,10 +220,24 @@ impl Deadlines {
     }
 }
 
-/// The TCP peer's address, put on every request of its connection;
-/// `guard::ClientAddr` is the client's address derived from it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PeerAddr(pub std::net::SocketAddr);
+/// The TCP peer of a connection, given with each of its requests to
+/// [`crate::App::call`]; `guard::ClientAddr` is the client's address
+/// derived from it. The address is written as text once per connection,
+/// for the request spans of a client that is its own peer (no proxy).
+#[derive(Clone, Copy)]
+pub(crate) struct PeerAddr {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) text: super::request_id::IpText,
+}
+
+impl PeerAddr {
+    pub(crate) fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            addr,
+            text: super::request_id::IpText::new(addr.ip().to_canonical()),
+        }
+    }
+}
 
 /// The HTTP servers a connection may be given to.
 #[derive(Clone)]
@@ -252,6 +301,7 @@ async fn drive<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let epoch = Instant::now();
+    let peer = PeerAddr::new(peer);
     let activity = Arc::new(Activity::default());
     // The upgrade a request asked for, taken up once hyper lets go of the
     // connection.
@@ -268,6 +318,7 @@ async fn drive<I>(
             };
             if let Some((response, pending)) = switching {
                 *upgrade.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+                let response = response.map(|body| Tracked { body, guard: None });
                 return futures::future::Either::Left(std::future::ready(Ok::<
                     _,
                     std::convert::Infallible,
@@ -275,20 +326,17 @@ async fn drive<I>(
                     response
                 )));
             }
-            req.extensions_mut().insert(PeerAddr(peer));
             let mut guard = InFlight::new(activity.clone(), epoch);
-            let response = app.call(req.map(axum::body::Body::new));
+            let response = app.call(req.map(axum::body::Body::new), peer);
             futures::future::Either::Right(async move {
                 // In flight until the response body is sent or dropped;
                 // each frame hyper takes is progress (a client that takes
                 // nothing, an HTTP/2 window left at zero, is cut off).
                 let response = response.await;
                 guard.sending();
-                Ok::<_, std::convert::Infallible>(response.map(move |body| {
-                    axum::body::Body::new(body.map_frame(move |frame| {
-                        guard.activity.progressed();
-                        frame
-                    }))
+                Ok::<_, std::convert::Infallible>(response.map(move |body| Tracked {
+                    body,
+                    guard: Some(guard),
                 }))
             })
         })

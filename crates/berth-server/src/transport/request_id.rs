@@ -50,13 +50,14 @@ fn make_id() -> HeaderValue {
 
 /// An address as text, as `Display` writes it, on the stack; IPv4 without
 /// the formatting machinery (each request's span carries its client).
-struct IpText {
+#[derive(Clone, Copy)]
+pub(crate) struct IpText {
     text: [u8; 45],
     len: usize,
 }
 
 impl IpText {
-    fn new(ip: std::net::IpAddr) -> Self {
+    pub(crate) fn new(ip: std::net::IpAddr) -> Self {
         let mut text = [0u8; 45];
         let std::net::IpAddr::V4(v4) = ip else {
             use std::io::Write as _;
@@ -100,15 +101,17 @@ impl IpText {
 /// outcome and counts the request in the metrics.
 pub async fn request_id(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let labels = crate::request_labels(&req);
-    around(state, req, labels, |req| next.run(req)).await
+    let peer = req.extensions().get::<PeerAddr>().copied();
+    around(state, req, peer, labels, |req| next.run(req)).await
 }
 
 /// What [`request_id`] does around `inner` (the rest of the stack, or a
 /// hot path's handler called without the router: [`crate::App`]), with the
-/// request's metrics labels.
+/// request's metrics labels; `peer` is the connection's.
 pub(crate) async fn around<F, Fut>(
     state: AppState,
     mut req: Request,
+    peer: Option<PeerAddr>,
     labels: (&'static str, &'static str),
     inner: F,
 ) -> Response
@@ -116,20 +119,18 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let client = req
-        .extensions()
-        .get::<PeerAddr>()
-        .map(|&PeerAddr(peer)| state.guard.client(peer.ip(), req.headers()));
-    if let Some(client) = client {
+    let client = peer.map(|peer| (peer, state.guard.client(peer.addr.ip(), req.headers())));
+    if let Some((_, client)) = client {
         req.extensions_mut().insert(ClientAddr(client));
     }
+    // Echoed in the response (nothing reads it from the request: it is
+    // not copied back into the request's headers).
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
         .filter(|v| sane(v.as_bytes()))
         .cloned()
         .unwrap_or_else(make_id);
-    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
     // At error level, so that the id is on every line whatever the filter.
     // Its fields are formatted when it opens, on every request: given
     // whole here (a sane id is ASCII), not recorded afterwards.
@@ -137,8 +138,13 @@ where
     // Both given as text: the server's log layer writes them as they are
     // (`berth::logging`), without the formatting machinery.
     let span = match client {
-        Some(ip) => {
-            let ip = IpText::new(ip);
+        Some((peer, ip)) => {
+            // The connection's text when the client is its peer.
+            let ip = if ip == peer.addr.ip().to_canonical() {
+                peer.text
+            } else {
+                IpText::new(ip)
+            };
             tracing::error_span!(target: LOG_TARGET, "request", request_id = id_text, client = ip.as_str())
         }
         None => tracing::error_span!(target: LOG_TARGET, "request", request_id = id_text),
