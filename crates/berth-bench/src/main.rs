@@ -340,12 +340,15 @@ async fn bench_backend(
 ) -> Result<(Vec<Measurement>, serde_json::Value)> {
     // The harness polls `/ready` with a blocking client: not on a runtime
     // thread.
+    // wrk opens 256 connections per run, the default limit of one client
+    // address: a run that starts while the server is still closing the
+    // last run's would see some refused.
     let server = tokio::task::block_in_place(|| {
         start_server_under(
             berth,
             backend,
             Duration::from_secs(30),
-            "",
+            "[limits]\nmax_connections_per_ip = 4096\n",
             &Pin::server_under(pin),
         )
     })?;

@@ -68,14 +68,7 @@ fn nginx_command(dir: &Path) -> Command {
 
 /// [`nginx_command`] run under `under` when not empty.
 fn nginx_command_under(under: &[String], dir: &Path) -> Command {
-    let mut cmd = match under.split_first() {
-        Some((first, rest)) => {
-            let mut cmd = Command::new(first);
-            cmd.args(rest).arg("nginx");
-            cmd
-        }
-        None => Command::new("nginx"),
-    };
+    let mut cmd = berth_testkit::stores::command_under(under, "nginx");
     cmd.arg("-c").arg(dir.join("nginx.conf")).arg("-p").arg(dir);
     cmd
 }

@@ -1,7 +1,6 @@
 //! Drives `wrk` (Debian's package) against a URL and reads its report.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -102,14 +101,7 @@ pub fn parse(report: &str) -> Result<WrkResult> {
 impl Wrk<'_> {
     /// Runs wrk and parses its report.
     pub fn run(&self) -> Result<WrkResult> {
-        let mut cmd = match self.under.split_first() {
-            Some((first, rest)) => {
-                let mut cmd = Command::new(first);
-                cmd.args(rest).arg("wrk");
-                cmd
-            }
-            None => Command::new("wrk"),
-        };
+        let mut cmd = berth_testkit::stores::command_under(&self.under, "wrk");
         cmd.arg(format!("-t{}", self.threads))
             .arg(format!("-c{}", self.connections))
             .arg(format!("-d{}s", self.seconds))

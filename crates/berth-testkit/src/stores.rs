@@ -219,14 +219,7 @@ impl Stores {
         bin: &Path,
         config_file: Option<&Path>,
     ) -> Command {
-        let mut cmd = match under.split_first() {
-            Some((first, rest)) => {
-                let mut cmd = Command::new(first);
-                cmd.args(rest).arg(bin);
-                cmd
-            }
-            None => Command::new(bin),
-        };
+        let mut cmd = command_under(under, bin);
         cmd.arg("--data-dir").arg(self.data_dir.path());
         if let Some(c) = config_file {
             cmd.arg("--config").arg(c);
@@ -241,6 +234,19 @@ impl Stores {
     /// test unless it succeeds; its standard output.
     pub fn run(&self, args: &[&str]) -> String {
         run_ok(self.command(&berth_bin(), None).args(args))
+    }
+}
+
+/// `program` run under `under` (a command and its arguments that run the
+/// rest, such as `taskset -c 0`), or by itself when `under` is empty.
+pub fn command_under(under: &[String], program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match under.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(program);
+            cmd
+        }
+        None => Command::new(program),
     }
 }
 

@@ -420,14 +420,7 @@ fn time_cargo(
     home: &Path,
     args: &[&str],
 ) -> Result<Duration> {
-    let mut cmd = match under.split_first() {
-        Some((first, rest)) => {
-            let mut cmd = Command::new(first);
-            cmd.args(rest).arg(cargo);
-            cmd
-        }
-        None => Command::new(cargo),
-    };
+    let mut cmd = berth_testkit::stores::command_under(under, cargo);
     cmd.current_dir(project)
         .args(args)
         .env("CARGO_HOME", home)
