@@ -20,12 +20,6 @@ use clap::Parser;
 use crate::cli::{Cli, Command, ConfigCommand};
 use crate::stores::Setup;
 
-/// mimalloc: each hot request makes about twenty small allocations, which
-/// cost glibc's malloc and free about 180 instructions a pair
-/// (`berth-bench --instructions`; README, "Measuring it").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let result = run(Cli::parse()).await;
