@@ -104,7 +104,7 @@ impl App {
     pub(crate) fn call(
         &self,
         mut req: Request,
-        peer: transport::conn::PeerAddr,
+        peer: transport::request_id::PeerAddr,
     ) -> futures::future::BoxFuture<'static, Response> {
         // The two hot read paths, told from the URI alone, are answered
         // without the router.

@@ -34,6 +34,7 @@ use tokio::sync::watch;
 use tokio_io_timeout::TimeoutStream;
 
 use super::h2c;
+use super::request_id::PeerAddr;
 
 /// Open connections by client address.
 pub(crate) struct PerAddress {
@@ -216,25 +217,6 @@ impl Deadlines {
             idle: Duration::from_secs(limits.header_read_timeout_secs),
             write: Duration::from_secs(limits.write_timeout_secs),
             closing: Duration::from_secs(limits.request_timeout_secs),
-        }
-    }
-}
-
-/// The TCP peer of a connection, given with each of its requests to
-/// [`crate::App::call`]; `guard::ClientAddr` is the client's address
-/// derived from it. The address is written as text once per connection,
-/// for the request spans of a client that is its own peer (no proxy).
-#[derive(Clone, Copy)]
-pub(crate) struct PeerAddr {
-    pub(crate) addr: std::net::SocketAddr,
-    pub(crate) text: super::request_id::IpText,
-}
-
-impl PeerAddr {
-    pub(crate) fn new(addr: std::net::SocketAddr) -> Self {
-        Self {
-            addr,
-            text: super::request_id::IpText::new(addr.ip().to_canonical()),
         }
     }
 }

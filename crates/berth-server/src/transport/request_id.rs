@@ -19,7 +19,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use super::conn::PeerAddr;
 use crate::guard::ClientAddr;
 use crate::AppState;
 
@@ -46,6 +45,25 @@ fn make_id() -> HeaderValue {
         return HeaderValue::from_static("0");
     }
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// The TCP peer of a connection, given with each of its requests to
+/// [`crate::App::call`]; `guard::ClientAddr` is the client's address
+/// derived from it. The address is written as text once per connection,
+/// for the request spans of a client that is its own peer (no proxy).
+#[derive(Clone, Copy)]
+pub(crate) struct PeerAddr {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) text: IpText,
+}
+
+impl PeerAddr {
+    pub(crate) fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            addr,
+            text: IpText::new(addr.ip().to_canonical()),
+        }
+    }
 }
 
 /// An address as text, as `Display` writes it, on the stack; IPv4 without
