@@ -34,6 +34,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use transport::request_id::current_request;
 pub use transport::tls::check as check_tls;
 
 /// What every handler can reach: one shared allocation, so that the

@@ -1,24 +1,25 @@
 //! The server's log: text (`name=value`, no colours unless a terminal) or
 //! JSON lines on stderr, filtered by `RUST_LOG` or `log.level`.
 //!
-//! Every request opens a span holding its id and client address, so that
-//! every line it logs names both. The fmt layer formats a span's fields
-//! when the span opens, on every request, whether or not a line is ever
-//! written in it; through the formatting machinery that was about a tenth
-//! of a cached index hit's instructions. [`RequestSpan`] writes those two
-//! fields (given as text) itself, in the fmt layer's own form, before the
-//! fmt layer looks; any other span is formatted as before.
+//! Every line written while a request is answered names the request's id
+//! and client address (`berth_server::current_request`), in the form a
+//! tracing span named `request` takes in tracing's own formats: text lines
+//! carry `request{request_id=.. client=..}:` before the target, JSON lines
+//! `"span"` and `"spans"`. The request is not a span, which would be made,
+//! entered and closed on every request whether or not a line is ever
+//! written in it (a tenth of a cached index hit's instructions); the
+//! formatter here asks for it when it writes a line. Any other span is
+//! written by tracing's formats as they are.
 
-use std::marker::PhantomData;
+use std::fmt;
 
 use berth_core::config::LogFormat;
 use berth_core::Config;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
-use tracing::Subscriber;
-use tracing_subscriber::fmt::format::FormatFields;
-use tracing_subscriber::fmt::FormattedFields;
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -34,10 +35,10 @@ pub(crate) fn init(config: &Config) {
     if config.log.format == LogFormat::Json {
         let fmt = tracing_subscriber::fmt::layer()
             .json()
+            .event_format(JsonWithRequest(tracing_subscriber::fmt::format().json()))
             .with_writer(std::io::stderr)
             .with_ansi(ansi);
-        let ours = RequestSpan::for_layer(&fmt, Form::Json);
-        registry.with(ours).with(fmt).init();
+        registry.with(fmt).init();
     } else {
         // `name=value` as the default formatter writes it without colours,
         // the message bare; without its styling calls.
@@ -50,117 +51,177 @@ pub(crate) fn init(config: &Config) {
             }
         })
         .delimited(" ");
+        // The time and the level are written here, before the request;
+        // tracing's full format writes the rest (spans, target, fields).
+        let rest = tracing_subscriber::fmt::format()
+            .without_time()
+            .with_level(false);
         let fmt = tracing_subscriber::fmt::layer()
             .fmt_fields(fields)
+            .event_format(TextWithRequest(rest))
             .with_writer(std::io::stderr)
             .with_ansi(ansi);
-        let ours = RequestSpan::for_layer(&fmt, Form::Text);
-        registry.with(ours).with(fmt).init();
+        registry.with(fmt).init();
     }
 }
 
-/// How the fmt layer keeps a span's fields.
-#[derive(Clone, Copy)]
-enum Form {
-    /// `request_id=abc client=127.0.0.1`
-    Text,
-    /// `{"request_id":"abc","client":"127.0.0.1"}`
-    Json,
-}
+/// Text lines: `TIME LEVEL request{request_id=ID client=ADDR}: TARGET: FIELDS`,
+/// as tracing's full format writes a line inside a span of that name (the
+/// time dimmed and the level coloured on a terminal).
+struct TextWithRequest<F>(F);
 
-/// Formats the request span's fields for a fmt layer whose field
-/// formatter is `N`: see the module's comment.
-struct RequestSpan<N> {
-    form: Form,
-    fields: PhantomData<fn(N)>,
-}
-
-impl<N> RequestSpan<N> {
-    /// For `layer`, whose field formatter type cannot be named (a closure).
-    fn for_layer<S, E, W>(_layer: &tracing_subscriber::fmt::Layer<S, N, E, W>, form: Form) -> Self {
-        Self {
-            form,
-            fields: PhantomData,
-        }
-    }
-}
-
-impl<S, N> Layer<S> for RequestSpan<N>
+impl<S, N, F> FormatEvent<S, N> for TextWithRequest<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'w> FormatFields<'w> + 'static,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let meta = attrs.metadata();
-        if meta.name() != "request" || meta.target() != "berth_server::request_id" {
-            return;
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let ansi = writer.has_ansi_escapes();
+        if ansi {
+            writer.write_str("\x1b[2m")?;
         }
-        let mut text = Fields {
-            out: String::with_capacity(80),
-            form: self.form,
-            plain: true,
-        };
-        if let Form::Json = self.form {
-            text.out.push('{');
+        if SystemTime.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
         }
-        attrs.record(&mut text);
-        if !text.plain {
-            // Not the two strings it should be: the fmt layer formats it.
-            return;
+        if ansi {
+            writer.write_str("\x1b[0m")?;
         }
-        if let Form::Json = self.form {
-            text.out.push('}');
-        }
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut()
-                .insert(FormattedFields::<N>::new(text.out));
+        writer.write_char(' ')?;
+        write_level(&mut writer, *event.metadata().level(), ansi)?;
+        writer.write_char(' ')?;
+        berth_server::current_request(|id, client| {
+            let (bold, dim, plain) = if ansi {
+                ("\x1b[1m", "\x1b[2m", "\x1b[0m")
+            } else {
+                ("", "", "")
+            };
+            write!(writer, "{bold}request{{{plain}request_id={id}")?;
+            if let Some(client) = client {
+                write!(writer, " client={client}")?;
+            }
+            write!(writer, "{bold}}}{plain}{dim}:{plain} ")
+        })
+        .transpose()?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// The level as tracing's full format writes it: five columns, coloured on
+/// a terminal.
+fn write_level(writer: &mut Writer<'_>, level: Level, ansi: bool) -> fmt::Result {
+    let (text, colour) = match level {
+        Level::TRACE => ("TRACE", "35"),
+        Level::DEBUG => ("DEBUG", "34"),
+        Level::INFO => (" INFO", "32"),
+        Level::WARN => (" WARN", "33"),
+        Level::ERROR => ("ERROR", "31"),
+    };
+    if ansi {
+        write!(writer, "\x1b[{colour}m{text}\x1b[0m")
+    } else {
+        writer.write_str(text)
+    }
+}
+
+/// JSON lines: tracing's JSON format, with `"span"` and `"spans"` naming
+/// the request as they would name a span `request` with its two fields.
+struct JsonWithRequest<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for JsonWithRequest<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        let request = berth_server::current_request(|id, client| {
+            let mut span = serde_json::Map::new();
+            span.insert("name".into(), "request".into());
+            span.insert("request_id".into(), id.into());
+            if let Some(client) = client {
+                span.insert("client".into(), client.into());
+            }
+            serde_json::Value::Object(span)
+        });
+        // The object's closing brace, before the line's end.
+        let close = line.trim_end().len().checked_sub(1);
+        match (request, close) {
+            (Some(span), Some(close)) if line[close..].starts_with('}') && close > 1 => {
+                let (object, end) = line.split_at(close);
+                writer.write_str(object)?;
+                write!(writer, ",\"span\":{span},\"spans\":[{span}]")?;
+                writer.write_str(end)
+            }
+            _ => writer.write_str(&line),
         }
     }
 }
 
-/// Writes string fields that need no escaping; anything else clears
-/// `plain`.
-struct Fields {
-    out: String,
-    form: Form,
-    plain: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        // Request ids are checked (`request_id::sane`) and addresses are
-        // digits, dots and colons; anything else goes the long way.
-        let safe = value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'));
-        if !safe {
-            self.plain = false;
-            return;
-        }
-        let first = matches!(self.out.as_str(), "" | "{");
-        match self.form {
-            Form::Text => {
-                if !first {
-                    self.out.push(' ');
-                }
-                self.out.push_str(field.name());
-                self.out.push('=');
-                self.out.push_str(value);
+    /// Runs `log` with a subscriber of `form`'s writer and returns what it
+    /// wrote.
+    fn written(json: bool, log: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
             }
-            Form::Json => {
-                if !first {
-                    self.out.push(',');
-                }
-                self.out.push('"');
-                self.out.push_str(field.name());
-                self.out.push_str("\":\"");
-                self.out.push_str(value);
-                self.out.push('"');
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
             }
         }
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let make = move || out.clone();
+        if json {
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .event_format(JsonWithRequest(tracing_subscriber::fmt::format().json()))
+                .with_writer(make)
+                .with_ansi(false);
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+        } else {
+            let rest = tracing_subscriber::fmt::format()
+                .without_time()
+                .with_level(false);
+            let layer = tracing_subscriber::fmt::layer()
+                .event_format(TextWithRequest(rest))
+                .with_writer(make)
+                .with_ansi(false);
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+        }
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
     }
 
-    fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {
-        self.plain = false;
+    #[test]
+    fn lines_outside_a_request_are_tracings_own() {
+        let text = written(false, || tracing::info!(target: "t", n = 1, "hello"));
+        let (time, rest) = text.split_once(' ').unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{text}");
+        assert_eq!(rest, " INFO t: hello n=1\n");
+        let json = written(true, || tracing::warn!(target: "t", n = 1, "hello"));
+        let line: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["fields"]["n"], 1);
+        assert!(line.get("span").is_none(), "{json}");
     }
 }

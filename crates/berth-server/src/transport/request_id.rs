@@ -4,8 +4,9 @@
 //!
 //! The id is the client's `X-Request-Id` when it is sane (1 to 128 bytes of
 //! letters, digits and `-_.:@`), else 16 random hex digits. It is the
-//! `request_id` field of a span around everything the request does (so every
-//! log line of the request carries it, with the `client` address), is echoed in the response's
+//! `request_id` of the request's context, which the log writer puts on every
+//! line written while the request is answered (with the `client` address:
+//! [`current_request`]), is echoed in the response's
 //! `X-Request-Id`, and ends the `detail` of every error body in cargo's shape
 //! (cargo prints `errors[].detail`), rendered here once by
 //! [`crate::error::render`]. The middleware also runs what every
@@ -17,7 +18,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
 
 use crate::guard::ClientAddr;
 use crate::AppState;
@@ -27,6 +27,34 @@ use crate::AppState;
 /// what the log writer recognizes the span by, kept as it was when this
 /// module stood at the crate's root.
 pub const LOG_TARGET: &str = "berth_server::request_id";
+
+/// What the log lines of a request name: its id and its client's address.
+/// It is the value of a task-local set around the request's future, so it
+/// costs a swap per poll and is read only when a line is written (a
+/// tracing span, made and closed on every request whether or not a line
+/// was written in it, was a tenth of a cached index hit's instructions).
+struct RequestContext {
+    id: HeaderValue,
+    client: Option<IpText>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestContext;
+}
+
+/// Calls `f` with the id and the client's address of the request being
+/// answered by the code that runs now (on this task), if it runs for one:
+/// what the log writer puts on each line (`berth::logging`).
+pub fn current_request<R>(f: impl FnOnce(&str, Option<&str>) -> R) -> Option<R> {
+    REQUEST
+        .try_with(|r| {
+            f(
+                r.id.to_str().unwrap_or("-"),
+                r.client.as_ref().map(IpText::as_str),
+            )
+        })
+        .ok()
+}
 
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -113,8 +141,8 @@ impl IpText {
 }
 
 /// The outermost middleware: finds the client's address (behind a trusted
-/// proxy, the user's rather than the proxy's: [`crate::guard`]), opens the
-/// request's span, so that it holds every line, refuses an address outside
+/// proxy, the user's rather than the proxy's: [`crate::guard`]), sets the
+/// request's context, so that every line names it, refuses an address outside
 /// a registry's allow-list, adds cargo's login hint to a 401, logs the
 /// outcome and counts the request in the metrics.
 pub async fn request_id(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -149,25 +177,19 @@ where
         .filter(|v| sane(v.as_bytes()))
         .cloned()
         .unwrap_or_else(make_id);
-    // At error level, so that the id is on every line whatever the filter.
-    // Its fields are formatted when it opens, on every request: given
-    // whole here (a sane id is ASCII), not recorded afterwards.
-    let id_text = id.to_str().unwrap_or("-");
-    // Both given as text: the server's log layer writes them as they are
-    // (`berth::logging`), without the formatting machinery.
-    let span = match client {
-        Some((peer, ip)) => {
-            // The connection's text when the client is its peer.
-            let ip = if ip == peer.addr.ip().to_canonical() {
-                peer.text
-            } else {
-                IpText::new(ip)
-            };
-            tracing::error_span!(target: LOG_TARGET, "request", request_id = id_text, client = ip.as_str())
+    // The connection's text when the client is its peer.
+    let client = client.map(|(peer, ip)| {
+        if ip == peer.addr.ip().to_canonical() {
+            peer.text
+        } else {
+            IpText::new(ip)
         }
-        None => tracing::error_span!(target: LOG_TARGET, "request", request_id = id_text),
+    });
+    let context = RequestContext {
+        id: id.clone(),
+        client,
     };
-    async move {
+    let answer = async move {
         let started = std::time::Instant::now();
         // Cheap clones (shared bytes), formatted only if a line is written.
         let (method, uri) = (req.method().clone(), req.uri().clone());
@@ -209,9 +231,8 @@ where
         }
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         response
-    }
-    .instrument(span)
-    .await
+    };
+    REQUEST.scope(context, answer).await
 }
 
 /// Most characters of an error's message written on its log line.
