@@ -82,7 +82,9 @@ pub struct Berth {
     pub config: Config,
     pub(crate) meta: MetaStore,
     pub(crate) blobs: BlobStore,
-    registries: HashMap<String, Registry>,
+    /// foldhash, seeded per process: looked up on every request, and
+    /// only the configuration's names are keys.
+    registries: HashMap<String, Registry, foldhash::fast::RandomState>,
     /// What the registries of each kind share (the hosted registries'
     /// index cache and watch, the proxies' memory budget).
     pub(crate) kinds: sources::Shared,
@@ -191,7 +193,7 @@ impl Berth {
                 Some(_) => {}
             }
         }
-        let mut registries = HashMap::new();
+        let mut registries = HashMap::default();
         let kinds = sources::Shared::new(&config, sole_writer);
         let reach = config::registry::reach_lists(&config.registries);
         for r in &config.registries {

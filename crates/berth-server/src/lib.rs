@@ -389,7 +389,9 @@ pub(crate) fn record_request(
     // addresses only gets two entries for the same metric).
     type Handles = (metrics::Counter, metrics::Histogram);
     thread_local! {
-        static HANDLES: std::cell::RefCell<std::collections::HashMap<[usize; 3], Handles>> =
+        static HANDLES: std::cell::RefCell<
+            std::collections::HashMap<[usize; 3], Handles, foldhash::fast::FixedState>,
+        > =
             std::cell::RefCell::default();
     }
     let key = [

@@ -52,7 +52,10 @@ pub(crate) struct IndexCache {
 
 #[derive(Default)]
 struct Cache {
-    map: HashMap<(i64, String), Cached>,
+    /// foldhash, seeded per process: looked up on every index request
+    /// (SipHash was a fortieth of a cached hit's instructions), and only
+    /// names a registry serves are ever keys.
+    map: HashMap<(i64, String), Cached, foldhash::fast::RandomState>,
     bytes: u64,
     /// Bumped by [`IndexCache::clear`]: a file read before it is refused.
     epoch: u64,
