@@ -942,3 +942,107 @@ test_db::on_both_backends!(
     supply_chain_rows_on_postgres,
     supply_chain_rows
 );
+
+/// Webhook deliveries: a publish queues one per receiver; the outcomes of
+/// a batch of sends are written in one statement with the next claim.
+async fn webhook_outcomes(store: &MetaStore) {
+    use crate::tables::webhooks::Attempt;
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let alice = store.create_user("alice", None, None, true).await.unwrap();
+    let audit = AuditEntry::new(AuditAction::WebhookAdd, AuditOutcome::Ok);
+    for n in 0..3 {
+        let url = format!("http://127.0.0.1:9/{n}");
+        store
+            .add_webhook(&url, "publish", None, None, &audit)
+            .await
+            .unwrap();
+    }
+    publish_as(store, reg, &alice, "hooked", "1.0.0")
+        .await
+        .unwrap();
+    // Queued at the system's time: due from then.
+    let now = crate::now_unix() + 1;
+    let claimed = store
+        .settle_and_claim(&[], now, now + 30, 16)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3, "one delivery per receiver: {claimed:?}");
+    let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+    let attempts = [
+        Attempt {
+            id: ids[0],
+            state: "done",
+            next_at: now,
+            status: Some(204),
+            error: None,
+            at: now + 1,
+        },
+        Attempt {
+            id: ids[1],
+            state: "pending",
+            next_at: now + 8,
+            status: Some(503),
+            error: Some("answered 503 Service Unavailable".into()),
+            at: now + 2,
+        },
+        Attempt {
+            id: ids[2],
+            state: "dead",
+            next_at: now + 16,
+            status: None,
+            error: Some("connection refused".into()),
+            at: now + 3,
+        },
+    ];
+    // Nothing else is due yet: the retry waits for its time.
+    let again = store
+        .settle_and_claim(&attempts, now + 4, now + 34, 16)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let mut rows = store.list_deliveries(false, 10).await.unwrap();
+    rows.sort_by_key(|d| d.id);
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|d| {
+            (
+                d.state.as_str(),
+                d.attempts,
+                d.next_at,
+                d.last_status,
+                d.last_error.as_deref(),
+                d.delivered_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("done", 1, now, Some(204), None, Some(now + 1)),
+            (
+                "pending",
+                1,
+                now + 8,
+                Some(503),
+                Some("answered 503 Service Unavailable"),
+                None
+            ),
+            ("dead", 1, now + 16, None, Some("connection refused"), None),
+        ]
+    );
+    // Due again: the retry is claimed, and only it.
+    let retry = store
+        .settle_and_claim(&[], now + 8, now + 38, 16)
+        .await
+        .unwrap();
+    assert_eq!(retry.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]]);
+}
+
+test_db::on_both_backends!(
+    webhook_outcomes_on_sqlite,
+    webhook_outcomes_on_postgres,
+    webhook_outcomes
+);
