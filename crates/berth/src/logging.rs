@@ -35,7 +35,10 @@ pub(crate) fn init(config: &Config) {
     if config.log.format == LogFormat::Json {
         let fmt = tracing_subscriber::fmt::layer()
             .json()
-            .event_format(JsonWithRequest(tracing_subscriber::fmt::format().json()))
+            .event_format(WithRequest {
+                inner: tracing_subscriber::fmt::format().json(),
+                json: true,
+            })
             .with_writer(std::io::stderr)
             .with_ansi(ansi);
         registry.with(fmt).init();
@@ -58,19 +61,28 @@ pub(crate) fn init(config: &Config) {
             .with_level(false);
         let fmt = tracing_subscriber::fmt::layer()
             .fmt_fields(fields)
-            .event_format(TextWithRequest(rest))
+            .event_format(WithRequest {
+                inner: rest,
+                json: false,
+            })
             .with_writer(std::io::stderr)
             .with_ansi(ansi);
         registry.with(fmt).init();
     }
 }
 
-/// Text lines: `TIME LEVEL request{request_id=ID client=ADDR}: TARGET: FIELDS`,
-/// as tracing's full format writes a line inside a span of that name (the
-/// time dimmed and the level coloured on a terminal).
-struct TextWithRequest<F>(F);
+/// How a line names the request it is written for, in the form tracing's
+/// own formats give a span named `request` with its two fields:
+/// - text: `TIME LEVEL request{request_id=ID client=ADDR}: TARGET: FIELDS`
+///   (the time dimmed and the level coloured on a terminal); `inner` is
+///   tracing's full format without the time and the level;
+/// - JSON: tracing's JSON format (`inner`), with `"span"` and `"spans"`.
+struct WithRequest<F> {
+    inner: F,
+    json: bool,
+}
 
-impl<S, N, F> FormatEvent<S, N> for TextWithRequest<F>
+impl<S, N, F> FormatEvent<S, N> for WithRequest<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -82,6 +94,32 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        if self.json {
+            let span = berth_server::current_request(|id, client| {
+                let mut span = serde_json::Map::new();
+                span.insert("name".into(), "request".into());
+                span.insert("request_id".into(), id.into());
+                if let Some(client) = client {
+                    span.insert("client".into(), client.into());
+                }
+                serde_json::Value::Object(span)
+            });
+            let Some(span) = span else {
+                return self.inner.format_event(ctx, writer, event);
+            };
+            let mut line = String::new();
+            self.inner
+                .format_event(ctx, Writer::new(&mut line), event)?;
+            // Before the object's closing brace, at the line's end.
+            return match line.trim_end().strip_suffix('}') {
+                Some(object) if !object.is_empty() => {
+                    writer.write_str(object)?;
+                    write!(writer, ",\"span\":{span},\"spans\":[{span}]")?;
+                    writer.write_str(&line[object.len()..])
+                }
+                _ => writer.write_str(&line),
+            };
+        }
         let ansi = writer.has_ansi_escapes();
         if ansi {
             writer.write_str("\x1b[2m")?;
@@ -108,7 +146,7 @@ where
             write!(writer, "{bold}}}{plain}{dim}:{plain} ")
         })
         .transpose()?;
-        self.0.format_event(ctx, writer, event)
+        self.inner.format_event(ctx, writer, event)
     }
 }
 
@@ -126,47 +164,6 @@ fn write_level(writer: &mut Writer<'_>, level: Level, ansi: bool) -> fmt::Result
         write!(writer, "\x1b[{colour}m{text}\x1b[0m")
     } else {
         writer.write_str(text)
-    }
-}
-
-/// JSON lines: tracing's JSON format, with `"span"` and `"spans"` naming
-/// the request as they would name a span `request` with its two fields.
-struct JsonWithRequest<F>(F);
-
-impl<S, N, F> FormatEvent<S, N> for JsonWithRequest<F>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-    F: FormatEvent<S, N>,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let mut line = String::new();
-        self.0.format_event(ctx, Writer::new(&mut line), event)?;
-        let request = berth_server::current_request(|id, client| {
-            let mut span = serde_json::Map::new();
-            span.insert("name".into(), "request".into());
-            span.insert("request_id".into(), id.into());
-            if let Some(client) = client {
-                span.insert("client".into(), client.into());
-            }
-            serde_json::Value::Object(span)
-        });
-        // The object's closing brace, before the line's end.
-        let close = line.trim_end().len().checked_sub(1);
-        match (request, close) {
-            (Some(span), Some(close)) if line[close..].starts_with('}') && close > 1 => {
-                let (object, end) = line.split_at(close);
-                writer.write_str(object)?;
-                write!(writer, ",\"span\":{span},\"spans\":[{span}]")?;
-                writer.write_str(end)
-            }
-            _ => writer.write_str(&line),
-        }
     }
 }
 
@@ -194,7 +191,10 @@ mod tests {
         if json {
             let layer = tracing_subscriber::fmt::layer()
                 .json()
-                .event_format(JsonWithRequest(tracing_subscriber::fmt::format().json()))
+                .event_format(WithRequest {
+                    inner: tracing_subscriber::fmt::format().json(),
+                    json: true,
+                })
                 .with_writer(make)
                 .with_ansi(false);
             tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
@@ -203,7 +203,10 @@ mod tests {
                 .without_time()
                 .with_level(false);
             let layer = tracing_subscriber::fmt::layer()
-                .event_format(TextWithRequest(rest))
+                .event_format(WithRequest {
+                    inner: rest,
+                    json: false,
+                })
                 .with_writer(make)
                 .with_ansi(false);
             tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);

@@ -22,9 +22,8 @@ use axum::response::Response;
 use crate::guard::ClientAddr;
 use crate::AppState;
 
-/// The target of the request span and of each request's log line: what
-/// operators filter on (`RUST_LOG=berth_server::request_id=debug`) and
-/// what the log writer recognizes the span by, kept as it was when this
+/// The target of each request's log line: what operators filter on
+/// (`RUST_LOG=berth_server::request_id=debug`), kept as it was when this
 /// module stood at the crate's root.
 pub const LOG_TARGET: &str = "berth_server::request_id";
 
@@ -78,7 +77,7 @@ fn make_id() -> HeaderValue {
 /// The TCP peer of a connection, given with each of its requests to
 /// [`crate::App::call`]; `guard::ClientAddr` is the client's address
 /// derived from it. The address is written as text once per connection,
-/// for the request spans of a client that is its own peer (no proxy).
+/// for the log lines of a client that is its own peer (no proxy).
 #[derive(Clone, Copy)]
 pub(crate) struct PeerAddr {
     pub(crate) addr: std::net::SocketAddr,
@@ -95,7 +94,7 @@ impl PeerAddr {
 }
 
 /// An address as text, as `Display` writes it, on the stack; IPv4 without
-/// the formatting machinery (each request's span carries its client).
+/// the formatting machinery (each request's context carries its client).
 #[derive(Clone, Copy)]
 pub(crate) struct IpText {
     text: [u8; 45],
@@ -185,10 +184,9 @@ where
             IpText::new(ip)
         }
     });
-    let context = RequestContext {
-        id: id.clone(),
-        client,
-    };
+    // The context owns the id while the request is answered (a clone of
+    // a made id would allocate); the response gets it back afterwards.
+    let context = RequestContext { id, client };
     let answer = async move {
         let started = std::time::Instant::now();
         // Cheap clones (shared bytes), formatted only if a line is written.
@@ -209,7 +207,7 @@ where
         crate::record_request(labels, status.as_u16(), elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
         let (code, path) = (status.as_u16(), uri.path());
-        let reason = crate::error::render(&mut response, id.to_str().unwrap_or("-"));
+        let reason = current_request(|id, _| crate::error::render(&mut response, id)).flatten();
         if code >= 400 {
             // What the client was told, clipped: the message it shows
             // (never a secret: it went to the client), else the status.
@@ -229,10 +227,16 @@ where
         } else {
             tracing::debug!(target: LOG_TARGET, %method, path, status = code, elapsed_ms, "request done");
         }
-        response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         response
     };
-    REQUEST.scope(context, answer).await
+    let mut answer = std::pin::pin!(REQUEST.scope(context, answer));
+    let mut response = answer.as_mut().await;
+    if let Some(context) = answer.take_value() {
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), context.id);
+    }
+    response
 }
 
 /// Most characters of an error's message written on its log line.
