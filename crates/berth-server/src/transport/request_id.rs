@@ -184,9 +184,10 @@ where
             IpText::new(ip)
         }
     });
-    // The context owns the id while the request is answered (a clone of
-    // a made id would allocate); the response gets it back afterwards.
-    let context = RequestContext { id, client };
+    let context = RequestContext {
+        id: id.clone(),
+        client,
+    };
     let answer = async move {
         let started = std::time::Instant::now();
         // Cheap clones (shared bytes), formatted only if a line is written.
@@ -207,7 +208,7 @@ where
         crate::record_request(labels, status.as_u16(), elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
         let (code, path) = (status.as_u16(), uri.path());
-        let reason = current_request(|id, _| crate::error::render(&mut response, id)).flatten();
+        let reason = crate::error::render(&mut response, id.to_str().unwrap_or("-"));
         if code >= 400 {
             // What the client was told, clipped: the message it shows
             // (never a secret: it went to the client), else the status.
@@ -227,16 +228,10 @@ where
         } else {
             tracing::debug!(target: LOG_TARGET, %method, path, status = code, elapsed_ms, "request done");
         }
+        response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         response
     };
-    let mut answer = std::pin::pin!(REQUEST.scope(context, answer));
-    let mut response = answer.as_mut().await;
-    if let Some(context) = answer.take_value() {
-        response
-            .headers_mut()
-            .insert(X_REQUEST_ID.clone(), context.id);
-    }
-    response
+    REQUEST.scope(context, answer).await
 }
 
 /// Most characters of an error's message written on its log line.
