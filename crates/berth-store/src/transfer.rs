@@ -341,6 +341,8 @@ const TABLES: &[TableSpec] = &[
             ("lease_until", Int),
             ("last_error", Text),
             ("updated_at", Int),
+            ("log_size", Int),
+            ("log_root", Text),
         ],
         key: &["registry_id"],
         append_only: false,
@@ -630,6 +632,8 @@ const LATER_COLUMNS: &[(&str, &str, Option<i64>)] = &[
     ("registries", "log_backfilled", Some(0)),
     ("crates", "trusted_only", Some(0)),
     ("versions", "trust_claims", None),
+    ("replica_state", "log_size", Some(0)),
+    ("replica_state", "log_root", None),
 ];
 
 /// The value an older backup's row gets for `table.column`, when that

@@ -518,6 +518,11 @@ pub struct MirrorSelection {
     /// non-yanked versions, as `newest:N`.
     #[arg(long, value_name = "newest:N", default_value = "newest:1")]
     pub versions: String,
+    /// Every version the upstream has (yanked ones too), read from its
+    /// change feed: the upstream must be a Berth registry. Run it again to
+    /// take what was published since; what is cached is not fetched twice.
+    #[arg(long, conflicts_with_all = ["lockfile", "crates"])]
+    pub all: bool,
 }
 
 #[derive(Subcommand, Debug)]

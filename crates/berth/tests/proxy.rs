@@ -552,3 +552,90 @@ fn a_huge_long_name_in_a_bundle_is_refused_in_little_memory() {
         "{stderr}"
     );
 }
+
+/// Publishes `name@vers` to the upstream's `main` over the API.
+fn publish_over_api(upstream: &Server, token: &str, name: &str, vers: &str) {
+    let r = upstream
+        .request(reqwest::Method::PUT, "/r/main/api/v1/crates/new")
+        .header("Authorization", token)
+        .body(berth_testkit::PublishBuilder::new(name, vers).body())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
+}
+
+#[test]
+fn mirror_fill_all_takes_every_version_an_upstream_berth_has() {
+    let mut upstream = Server::start();
+    let token = upstream.user_with_token("alice");
+    for (name, vers) in [("one", "1.0.0"), ("one", "1.1.0"), ("two", "0.1.0")] {
+        publish_over_api(&upstream, &token, name, vers);
+    }
+    // A yanked version is still mirrored: a lockfile may pin it.
+    let r = upstream
+        .request(
+            reqwest::Method::DELETE,
+            "/r/main/api/v1/crates/one/1.0.0/yank",
+        )
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let proxy = Server::start_with_config(&proxy_config(&upstream.index_url("main"), ""));
+    let fill_all = || {
+        let out = proxy.berth(&["mirror", "fill", "--registry", "public", "--all"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let text = fill_all();
+    assert!(
+        text.contains("lists 3 versions") && text.contains("3 fetched, 0 already cached"),
+        "{text}"
+    );
+    // Later publishes are taken by the next run; nothing is fetched twice.
+    publish_over_api(&upstream, &token, "three", "2.0.0");
+    publish_over_api(&upstream, &token, "one", "1.2.0");
+    let text = fill_all();
+    assert!(text.contains("2 fetched, 3 already cached"), "{text}");
+
+    // Everything is served with the upstream gone.
+    upstream.kill();
+    for (name, vers) in [
+        ("one", "1.0.0"),
+        ("one", "1.1.0"),
+        ("one", "1.2.0"),
+        ("two", "0.1.0"),
+        ("three", "2.0.0"),
+    ] {
+        let r = proxy.get(&format!("/r/public/api/v1/crates/{name}/{vers}/download"));
+        assert_eq!(r.status().as_u16(), 200, "{name}@{vers}");
+    }
+
+    // An upstream that is not a Berth has no feed: said plainly.
+    let fixture = Fixture::start(&[("plain", "1.0.0", crate_file("plain", "1.0.0", ""))]);
+    let other = Server::start_with_config(&proxy_config(&fixture.index_url(), ""));
+    let out = other.berth(&["mirror", "fill", "--registry", "public", "--all"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no change feed") && err.contains("fill from lockfiles"),
+        "{err}"
+    );
+    // `--all` is a selection of its own.
+    let out = other.berth(&[
+        "mirror",
+        "fill",
+        "--registry",
+        "public",
+        "--all",
+        "--crates",
+        "x.txt",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}

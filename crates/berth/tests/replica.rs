@@ -5,6 +5,9 @@
 //! 100 publishes from where it stopped, and `/ready` waits for that; a
 //! `.crate` whose bytes do not match the primary's index line is refused;
 //! cargo resolves and fetches from the replica with the primary stopped.
+//! With the primary's log key, every copy must be in its signed log, and
+//! a primary whose log was rewritten (restored from an older backup) is
+//! refused.
 
 use std::time::{Duration, Instant};
 
@@ -293,4 +296,121 @@ fn a_replica_refuses_bytes_that_do_not_match_the_primary_index() {
     // Nothing of it was stored, and the replica does not call itself caught up.
     assert_eq!(replica.blob_files().len(), 1, "only `good`'s blob");
     assert!(replica.metric("berth_replica_lag_seconds{registry=\"nearby\"}") != 0.0);
+}
+
+/// The primary's log key, as it serves it.
+fn log_key(server: &Server) -> String {
+    let r = server.get_as("/r/main/log/key", None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text.trim().to_string()
+}
+
+fn start_checking_replica(primary: &Server, token: &str, key: &str) -> Server {
+    let launch = Launch {
+        env: vec![("PRIMARY_TOKEN".into(), token.into())],
+        ..Launch::default()
+    };
+    Server::launch(
+        Stores::new(),
+        &replica_config(primary, &format!("primary_log_keys = [\"{key}\"]\n")),
+        launch,
+    )
+    .unwrap_or_else(|log| panic!("the replica did not start: {log}"))
+}
+
+fn status(replica: &Server) -> String {
+    replica
+        .try_berth(&["registry", "replica-status", "nearby"])
+        .unwrap()
+}
+
+#[test]
+fn a_replica_with_the_primary_log_key_copies_only_what_the_log_vouches_for() {
+    let mut primary = Server::start_with_config("[[registries]]\nname = \"main\"\n");
+    let alice = primary.user_with_token("alice");
+    publish(&primary, &alice, "early", "1.0.0");
+    let backup = primary.data_dir.join("early.backup");
+    primary
+        .try_berth(&["backup", "--out", backup.to_str().unwrap()])
+        .unwrap();
+    publish(&primary, &alice, "second", "1.0.0");
+    let key = log_key(&primary);
+
+    // With the primary's key: copies, and keeps the checkpoint it verified.
+    let replica = start_checking_replica(&primary, &alice, &key);
+    let reader = replica.user_with_token("reader");
+    replica.grant("nearby", "reader", "read");
+    until("`second` on the checking replica", || {
+        lines(&replica, &reader, "second").len() == 1
+    });
+    publish(&primary, &alice, "third", "1.0.0");
+    until("`third` on the checking replica", || {
+        lines(&replica, &reader, "third").len() == 1
+    });
+    let s = status(&replica);
+    assert!(
+        s.contains("transparency log: verified up to 3 records") && s.contains("last error: none"),
+        "{s}"
+    );
+
+    // With another Berth's key: nothing is copied, and the status says why.
+    let other = Server::start_with_config("[[registries]]\nname = \"main\"\n");
+    let wrong = start_checking_replica(&primary, &alice, &log_key(&other));
+    drop(other);
+    let wrong_reader = wrong.user_with_token("reader");
+    wrong.grant("nearby", "reader", "read");
+    until("the wrong key's refusal", || {
+        wrong.metric("berth_replica_refused_total{registry=\"nearby\"}") >= 1.0
+    });
+    assert!(lines(&wrong, &wrong_reader, "early").is_empty());
+    assert!(wrong.blob_files().is_empty(), "nothing stored");
+    let s = status(&wrong);
+    assert!(
+        s.contains("not signed by a key of primary_log_keys")
+            && s.contains("no checkpoint verified"),
+        "{s}"
+    );
+    drop(wrong);
+
+    // The primary is restored from a backup older than what the replica
+    // verified, and takes other publishes: its log no longer extends the
+    // replica's checkpoint, and the replica stops copying, saying so.
+    let addr = primary.addr().to_string();
+    let key_file = primary.data_dir.join("transparency.key");
+    primary.kill();
+    let restored = Stores::new();
+    let out = restored
+        .command(&berth_testkit::berth_bin(), None)
+        .arg("restore")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same signing key, at the same address: only the history differs.
+    std::fs::copy(&key_file, restored.data_dir.path().join("transparency.key")).unwrap();
+    let launch = Launch {
+        listen: Some(addr),
+        ..Launch::default()
+    };
+    let primary = Server::launch(restored, "[[registries]]\nname = \"main\"\n", launch)
+        .unwrap_or_else(|log| panic!("the restored primary did not start: {log}"));
+    for i in 0..4 {
+        publish(&primary, &alice, &format!("rewritten{i}"), "1.0.0");
+    }
+    until("the rewritten history noticed", || {
+        replica.metric("berth_replica_log_forks_total{registry=\"nearby\"}") >= 1.0
+    });
+    for i in 0..4 {
+        assert!(lines(&replica, &reader, &format!("rewritten{i}")).is_empty());
+    }
+    let s = status(&replica);
+    assert!(
+        s.contains("history was rewritten") && s.contains("verified up to 3 records"),
+        "{s}"
+    );
+    assert!(replica.log().contains("its history was rewritten"));
 }

@@ -180,6 +180,7 @@ pub(crate) mod tests {
                 primary: Some("https://primary.example/r/main/".into()),
                 primary_token_env: Some("T".into()),
                 max_lag_secs: Some(30),
+                primary_log_keys: vec!["k".into()],
             }),
         );
         let every_hosted = RegistryConfig::new(

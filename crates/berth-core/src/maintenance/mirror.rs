@@ -3,6 +3,10 @@
 //! bundle on a machine with no network; and purging what a proxy cached
 //! (`berth proxy purge`).
 //!
+//! A fill takes the versions some lockfiles or a crate list name, or, with
+//! `--all` over an upstream that is another Berth, every version its
+//! change feed says was published (`mirror_feed_versions`).
+//!
 //! A fill asks the upstream again about every crate it does not hold
 //! (a remembered "not found" or an index file within `index_ttl_secs` is
 //! not trusted), so that it reports what the upstream has now.
@@ -286,6 +290,47 @@ impl Berth {
             }
         }
         Ok((exact.into_iter().collect(), report))
+    }
+
+    /// Every version the proxy's upstream has published, walking its change
+    /// feed from the start (the upstream must be a Berth; see
+    /// `sources/proxy/feed.rs`), in publish order, each once; and the
+    /// feed's sequence read up to. Yanked versions are included (a
+    /// lockfile may still pin one); what the policy blocks is left to
+    /// the fill to skip.
+    pub async fn mirror_feed_versions(
+        &self,
+        registry: &str,
+    ) -> Result<(Vec<(String, String)>, i64), ServiceError> {
+        let (reg, proxy) = self.proxy_registry(registry)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut versions = Vec::new();
+        let mut since = 0;
+        loop {
+            let page = proxy.upstream_feed(self, reg, since).await?;
+            let Some(last) = page.changes.last().map(|c| c.seq) else {
+                return Ok((versions, since));
+            };
+            if last <= since {
+                return Err(ServiceError::BadGateway(format!(
+                    "the upstream of registry `{registry}` answered changes after sequence \
+                     {since} with sequence {last}: not a change feed"
+                )));
+            }
+            for c in page.changes {
+                let key = (
+                    berth_store::canon_name(&c.krate),
+                    berth_store::canon_vers(&c.version).to_string(),
+                );
+                if c.action == "publish" && seen.insert(key) {
+                    versions.push((c.krate, c.version));
+                }
+            }
+            since = last;
+            if since >= page.head {
+                return Ok((versions, since));
+            }
+        }
     }
 
     /// Makes sure a proxy holds each version, fetching what it lacks with at

@@ -251,6 +251,13 @@ pub struct ReplicaConfig {
     /// node's `/ready` to answer 200 (default: lag never fails readiness).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_lag_secs: Option<u64>,
+    /// Keys the primary's transparency log is signed with (its
+    /// `/r/NAME/log/key`, Go's verifier-key text). When given, every copied
+    /// version must be in the primary's log under a checkpoint one of them
+    /// signed, and each checkpoint must extend the last one seen; when
+    /// empty, copies are checked against the primary's index lines only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub primary_log_keys: Vec<String>,
 }
 
 /// A replica's settings, checked and with its token read.
@@ -260,6 +267,8 @@ pub struct ReplicaSettings {
     pub primary: reqwest::Url,
     pub token: Option<String>,
     pub max_lag_secs: Option<u64>,
+    /// The primary's log keys (`primary_log_keys`), read.
+    pub log_keys: Vec<berth_log::VerifierKey>,
 }
 
 impl std::fmt::Debug for ReplicaSettings {
@@ -268,6 +277,10 @@ impl std::fmt::Debug for ReplicaSettings {
             .field("primary", &berth_store::redact(self.primary.as_str()))
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("max_lag_secs", &self.max_lag_secs)
+            .field(
+                "log_keys",
+                &self.log_keys.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -310,10 +323,23 @@ impl ReplicaConfig {
                 "replica registry `{name}`: max_lag_secs must be at least 1"
             )));
         }
+        let log_keys = self
+            .primary_log_keys
+            .iter()
+            .map(|text| {
+                berth_log::VerifierKey::parse(text.trim()).map_err(|e| {
+                    ConfigError(format!(
+                        "replica registry `{name}`: `{text}` in primary_log_keys is not a \
+                         verifier key (the text the primary serves at /r/NAME/log/key): {e}"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ReplicaSettings {
             primary: url,
             token,
             max_lag_secs: self.max_lag_secs,
+            log_keys,
         })
     }
 }

@@ -44,6 +44,10 @@ pub struct ReplicaStateRow {
     pub lease_until: i64,
     pub last_error: Option<String>,
     pub updated_at: i64,
+    /// The newest checkpoint of the primary's transparency log verified:
+    /// its tree size (0: none) and root (hex).
+    pub log_size: i64,
+    pub log_root: Option<String>,
 }
 
 impl MetaStore {
@@ -111,7 +115,8 @@ impl MetaStore {
     pub async fn replica_state(&self, registry_id: i64) -> Result<ReplicaStateRow, StoreError> {
         let row: Option<ReplicaStateRow> = sqlx::query_as(
             "SELECT applied_seq, primary_head, caught_up_at, lease_owner, lease_until, \
-             last_error, updated_at FROM replica_state WHERE registry_id = $1",
+             last_error, updated_at, log_size, log_root FROM replica_state \
+             WHERE registry_id = $1",
         )
         .bind(registry_id)
         .fetch_optional(&self.pool)
@@ -158,7 +163,9 @@ impl MetaStore {
 
     /// Records a replica's progress: the feed applied up to `applied_seq`,
     /// the primary's head as seen, and, when `caught_up`, that it held
-    /// everything at `now`. Only the lease holder `node` writes.
+    /// everything at `now`; with `log`, the newest checkpoint of the
+    /// primary's log verified (size, root hex). Only the lease holder
+    /// `node` writes.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_replica(
         &self,
@@ -168,13 +175,17 @@ impl MetaStore {
         primary_head: i64,
         caught_up: bool,
         error: Option<&str>,
+        log: Option<(i64, &str)>,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "UPDATE replica_state SET applied_seq = $1, primary_head = $2, \
              caught_up_at = CASE WHEN $3 = 1 THEN $4 ELSE caught_up_at END, \
-             last_error = $5, updated_at = $4 WHERE registry_id = $6 AND lease_owner = $7",
+             last_error = $5, updated_at = $4, \
+             log_size = CASE WHEN $8 = 1 THEN $9 ELSE log_size END, \
+             log_root = CASE WHEN $8 = 1 THEN $10 ELSE log_root END \
+             WHERE registry_id = $6 AND lease_owner = $7",
         )
         .bind(applied_seq)
         .bind(primary_head)
@@ -183,6 +194,9 @@ impl MetaStore {
         .bind(error.map(str::to_string))
         .bind(registry_id)
         .bind(node)
+        .bind(i64::from(log.is_some()))
+        .bind(log.map_or(0, |(size, _)| size))
+        .bind(log.map(|(_, root)| root.to_string()))
         .execute(&mut *w.tx)
         .await?;
         w.tx.commit().await?;

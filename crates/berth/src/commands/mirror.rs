@@ -1,5 +1,5 @@
-//! `berth mirror`: fill a proxy registry ahead of time from lockfiles or a
-//! crate list, export what was filled as one bundle file (with the
+//! `berth mirror`: fill a proxy registry ahead of time from lockfiles, a
+//! crate list or (`--all`) an upstream Berth's change feed, export what was filled as one bundle file (with the
 //! transparency log's checkpoint and proofs), import a bundle (on an
 //! air-gapped Berth, verified with `--key`); the per-crate report and its
 //! exit status.
@@ -120,6 +120,14 @@ async fn mirror_versions(
         .and_then(|n| n.parse().ok())
         .filter(|n| *n >= 1)
         .with_context(|| format!("--versions `{}`: expected newest:N", select.versions))?;
+    if select.all {
+        let (versions, seq) = berth.mirror_feed_versions(&select.registry).await?;
+        eprintln!(
+            "the upstream's change feed, read to sequence {seq}, lists {}",
+            plural(versions.len() as u64, "version", "versions")
+        );
+        return Ok((versions, FillReport::default()));
+    }
     let mut wanted = Vec::new();
     for lock in &select.lockfile {
         wanted.extend(mirror::wanted_from_lockfile(lock)?);
@@ -128,7 +136,7 @@ async fn mirror_versions(
         wanted.extend(mirror::wanted_from_list(list)?);
     }
     if wanted.is_empty() {
-        bail!("nothing to mirror: give --lockfile FILE or --crates FILE");
+        bail!("nothing to mirror: give --lockfile FILE, --crates FILE or --all");
     }
     let (versions, report) = berth
         .mirror_versions(&select.registry, &wanted, newest)

@@ -84,6 +84,16 @@ async fn replica_status(setup: Setup, registry: &str) -> Result<()> {
         state.lease_owner.as_deref().unwrap_or("no node yet"),
         time(Some(state.lease_until).filter(|t| *t > 0))
     );
+    match &state.log_root {
+        Some(root) if state.log_size > 0 => println!(
+            "primary's transparency log: verified up to {} (root {root})",
+            plural(state.log_size as u64, "record", "records")
+        ),
+        _ => println!(
+            "primary's transparency log: no checkpoint verified (without primary_log_keys, \
+             copies are checked against the primary's index lines only)"
+        ),
+    }
     println!(
         "last error: {}",
         state.last_error.as_deref().unwrap_or("none")

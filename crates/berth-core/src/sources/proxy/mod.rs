@@ -30,14 +30,16 @@
 //! memory budget), `state.rs` (the `Proxy` and its memo), `client.rs`
 //! (contacting the upstream), `body.rs` (reading its answers),
 //! `upstream_config.rs` (its `config.json`), `index.rs` (index files,
-//! revalidation, stale serving, search) and `crates.rs` (`.crate` files,
-//! reuse, eviction). This file only names them.
+//! revalidation, stale serving, search), `crates.rs` (`.crate` files,
+//! reuse, eviction) and `feed.rs` (an upstream Berth's change feed, which
+//! `berth mirror fill --all` walks). This file only names them.
 
 mod body;
 mod budget;
 mod client;
 mod crates;
 mod error;
+mod feed;
 mod index;
 mod state;
 mod upstream_config;

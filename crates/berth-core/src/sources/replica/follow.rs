@@ -3,8 +3,9 @@
 //! files name that the replica lacks (several crates at once; each
 //! `.crate` checked against its line's sha256 before it is stored; a
 //! mismatch is refused, the other crates are still copied, and the
-//! sequence does not move past it), applies yanks, and records the
-//! sequence applied,
+//! sequence does not move past it; with `primary_log_keys`, also checked
+//! against the primary's transparency log, `log.rs`), applies yanks, and
+//! records the sequence applied (and the newest checkpoint verified),
 //! so a restarted replica goes on from there. One node at a time syncs a
 //! replica (a lease in `replica_state`); every step is idempotent, so a
 //! node that dies mid-step leaves nothing another cannot finish.
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::log::Trusted;
 use super::Replica;
 use crate::error::ServiceError;
 use crate::{Berth, Registry};
@@ -93,7 +95,14 @@ impl Berth {
         {
             return Ok(ReplicaStep::default());
         }
-        let since = self.meta.replica_state(reg.id).await?.applied_seq;
+        let stored = self.meta.replica_state(reg.id).await?;
+        replica
+            .load_trusted(Trusted::from_row(
+                stored.log_size,
+                stored.log_root.as_deref(),
+            ))
+            .await;
+        let since = stored.applied_seq;
         match self.replicate_page(reg, replica, node, since, wait).await {
             Ok(step) => Ok(step),
             Err(e) => {
@@ -109,6 +118,7 @@ impl Berth {
                         state.primary_head,
                         false,
                         Some(&message),
+                        None,
                         self.clock.now_unix(),
                     )
                     .await?;
@@ -225,6 +235,8 @@ impl Berth {
                 .pending_since
                 .store(last.at.max(1), Ordering::Release);
         }
+        let trusted = replica.trusted_log().await;
+        let root = trusted.map(|t| t.root.to_hex());
         self.meta
             .record_replica(
                 reg.id,
@@ -233,6 +245,9 @@ impl Berth {
                 page.head,
                 caught_up,
                 None,
+                trusted
+                    .zip(root.as_deref())
+                    .map(|(t, r)| (t.size as i64, r)),
                 now,
             )
             .await?;
@@ -351,6 +366,9 @@ impl Berth {
                 entry.name, entry.vers, entry.cksum
             )));
         }
+        replica
+            .prove_logged(&reg.name, &entry.name, &entry.vers, &entry.cksum)
+            .await?;
         let size = bytes.len() as i64;
         self.blobs.put(&entry.cksum, bytes).await?;
         let yanked = entry.yanked;
@@ -420,7 +438,7 @@ impl Berth {
 }
 
 impl Replica {
-    fn url(&self, rest: &str) -> Result<reqwest::Url, ServiceError> {
+    pub(super) fn url(&self, rest: &str) -> Result<reqwest::Url, ServiceError> {
         self.settings
             .primary
             .join(rest)
@@ -451,7 +469,11 @@ impl Replica {
         Ok(resp)
     }
 
-    async fn get_text(&self, url: reqwest::Url, what: &str) -> Result<String, ServiceError> {
+    pub(super) async fn get_text(
+        &self,
+        url: reqwest::Url,
+        what: &str,
+    ) -> Result<String, ServiceError> {
         let bytes = self.get_bytes(url, MAX_TEXT_BYTES, what).await?;
         String::from_utf8(bytes.to_vec())
             .map_err(|_| ServiceError::BadGateway(format!("the primary's {what} is not UTF-8")))

@@ -9,9 +9,12 @@
 //! users are refused, naming the primary. [`follow`] copies: the feed
 //! after the sequence it has applied, then each changed crate's index file
 //! from the primary, every missing version's `.crate` checked against the
-//! line's checksum before it is stored, and yanks as the lines say.
+//! line's checksum before it is stored (and, with `primary_log_keys`,
+//! against the primary's signed transparency log, [`log`]), and yanks as
+//! the lines say.
 
 mod follow;
+mod log;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
@@ -35,6 +38,9 @@ pub(crate) struct Replica {
     pending_since: AtomicI64,
     /// The last exchange with the primary succeeded.
     healthy: AtomicBool,
+    /// The newest checkpoint of the primary's log verified (with
+    /// `primary_log_keys`).
+    log_trusted: tokio::sync::Mutex<Option<log::Trusted>>,
 }
 
 impl Replica {
@@ -59,6 +65,7 @@ impl Replica {
             caught_up_at: AtomicI64::new(0),
             pending_since: AtomicI64::new(0),
             healthy: AtomicBool::new(false),
+            log_trusted: tokio::sync::Mutex::new(None),
         })
     }
 

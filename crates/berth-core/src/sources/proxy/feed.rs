@@ -1,0 +1,94 @@
+//! An upstream's change feed, when the upstream is another Berth (its
+//! `config.json` names an `api`, under which `/api/v1/changes` lists the
+//! versions published, yanked and unyanked, in order): what `berth mirror
+//! fill --all` walks to hold every version the upstream has. Read with the
+//! proxy's client, token and host rules; a page at most
+//! [`MAX_FEED_BYTES`].
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use super::error::UpstreamError;
+use super::state::Proxy;
+use crate::error::ServiceError;
+use crate::{Berth, Registry};
+
+/// Changes asked for at once.
+const FEED_PAGE: i64 = 500;
+/// The most bytes of one page read.
+const MAX_FEED_BYTES: u64 = 8 << 20;
+
+/// One page of the upstream's feed.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeedPage {
+    pub(crate) changes: Vec<FeedChange>,
+    /// The newest sequence of the feed when the page was read.
+    pub(crate) head: i64,
+}
+
+/// One change.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeedChange {
+    pub(crate) seq: i64,
+    pub(crate) action: String,
+    #[serde(rename = "crate")]
+    pub(crate) krate: String,
+    pub(crate) version: String,
+}
+
+impl Proxy {
+    /// The upstream's changes after `since` (no waiting).
+    pub(crate) async fn upstream_feed(
+        &self,
+        berth: &Berth,
+        reg: &Registry,
+        since: i64,
+    ) -> Result<FeedPage, ServiceError> {
+        if self.settings.offline {
+            return Err(ServiceError::BadRequest(format!(
+                "registry `{}` is offline: it contacts no upstream, so it cannot read the \
+                 upstream's change feed",
+                reg.name
+            )));
+        }
+        let config = self.upstream_config(berth, reg).await?;
+        let no_feed = |why: String| {
+            ServiceError::BadRequest(format!(
+                "the upstream of registry `{}` has no change feed ({why}): `--all` needs an \
+                 upstream that is a Berth registry (hosted or replica); fill from lockfiles or \
+                 a crate list instead",
+                reg.name
+            ))
+        };
+        let api = config
+            .api
+            .ok_or_else(|| no_feed("its config.json names no `api`".into()))?;
+        let url = format!("{api}/api/v1/changes?since={since}&limit={FEED_PAGE}&wait=0");
+        let got = self.get(reg, &url, self.auth_headers(true)).await;
+        let failed = |e: UpstreamError| {
+            ServiceError::BadGateway(format!(
+                "registry `{}` could not read its upstream's change feed: {e}",
+                reg.name
+            ))
+        };
+        let resp = got.map_err(failed)?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
+                return Err(no_feed(format!(
+                    "GET {api}/api/v1/changes answered {}",
+                    resp.status()
+                )))
+            }
+            status => return Err(failed(UpstreamError::Status { status })),
+        }
+        let body = Self::read_body(resp, MAX_FEED_BYTES)
+            .await
+            .map_err(failed)?;
+        serde_json::from_slice(&body).map_err(|e| {
+            no_feed(format!(
+                "what {api}/api/v1/changes answered is not a Berth change feed: {e}"
+            ))
+        })
+    }
+}
