@@ -1,7 +1,8 @@
 //! A webhook receiver for tests: a tiny HTTP/1.1 server on 127.0.0.1 that
-//! answers every POST with 200 and records it (headers, body), and can be
-//! stopped and started again on the same port (a receiver that goes down
-//! during a burst and comes back).
+//! answers every POST with 200 and records it (headers, body), keeping
+//! connections open as receivers do (a thread per connection), and can be
+//! stopped, closing them all, and started again on the same port (a
+//! receiver that goes down during a burst and comes back).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,16 +62,21 @@ impl Receiver {
             .set_nonblocking(true)
             .expect("a non-blocking listener");
         self.thread = Some(std::thread::spawn(move || {
+            let mut conns = Vec::new();
             while !stop.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let _ = conn.set_nonblocking(false);
-                        if let Some(r) = read_request(conn) {
-                            received.lock().unwrap().push(r);
-                        }
+                        let (received, stop) = (received.clone(), stop.clone());
+                        conns.push(std::thread::spawn(move || {
+                            serve_connection(conn, &received, &stop)
+                        }));
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
+            }
+            // Stopped: every connection is closed too.
+            for c in conns {
+                let _ = c.join();
             }
         }));
     }
@@ -123,12 +129,53 @@ impl Drop for Receiver {
     }
 }
 
-/// Reads one request and answers 200.
-fn read_request(conn: TcpStream) -> Option<Received> {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
+/// Answers the requests of one connection with 200 (keeping it open, as
+/// receivers do) until the client closes it or the receiver stops.
+fn serve_connection(conn: TcpStream, received: &Mutex<Vec<Received>>, stop: &AtomicBool) {
+    let _ = conn.set_nonblocking(false);
+    let Ok(read_half) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = conn;
+    loop {
+        // Between requests, a short timeout so that a stop is noticed.
+        let _ = writer.set_read_timeout(Some(Duration::from_millis(50)));
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            match reader.fill_buf() {
+                Ok([]) => return,
+                Ok(_) => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+        let _ = writer.set_read_timeout(Some(Duration::from_secs(10)));
+        let Some(r) = read_request(&mut reader) else {
+            return;
+        };
+        received.lock().unwrap().push(r);
+        if writer
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Reads one request.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Received> {
     let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
     let mut headers = HashMap::new();
     loop {
         let mut h = String::new();
@@ -145,9 +192,6 @@ fn read_request(conn: TcpStream) -> Option<Received> {
         .unwrap_or(0);
     let mut body = vec![0u8; length.min(1 << 20)];
     reader.read_exact(&mut body).ok()?;
-    let mut conn = conn;
-    conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .ok()?;
     Some(Received {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
