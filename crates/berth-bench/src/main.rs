@@ -99,6 +99,10 @@ struct Args {
     /// of `--crate-kib` KiB) on each backend pair; prints p50/p99/max.
     #[arg(long, value_name = "PUBLISHES_PER_S")]
     replica_lag: Option<u32>,
+    /// With --replica-lag: the replica also checks every copy against the
+    /// primary's transparency log (`primary_log_keys`).
+    #[arg(long)]
+    replica_log_keys: bool,
     /// Pinned mode for the hot paths against nginx: each server alone on
     /// core SERVER (Berth started under `taskset -c SERVER`, so it runs one
     /// runtime thread; nginx with one worker, under the same mask) and wrk
@@ -892,7 +896,14 @@ fn main() -> Result<()> {
     }
     if let Some(rate) = args.replica_lag {
         for backend in &args.backends {
-            berth_bench::replica_lag::measure(&berth, backend, rate, args.seconds, args.crate_kib)?;
+            berth_bench::replica_lag::measure(
+                &berth,
+                backend,
+                rate,
+                args.seconds,
+                args.crate_kib,
+                args.replica_log_keys,
+            )?;
         }
         return Ok(());
     }

@@ -16,8 +16,16 @@ use berth_testkit::{Backend, Launch, Server, Stores};
 use crate::{make_crate, publish_body, start_server, user_token};
 
 /// Runs the measurement: `rate` publishes a second for `seconds` seconds,
-/// crates of `kib` KiB.
-pub fn measure(berth: &Path, backend: &str, rate: u32, seconds: u32, kib: usize) -> Result<()> {
+/// crates of `kib` KiB; with `log_keys`, the replica checks every copy
+/// against the primary's transparency log (`primary_log_keys`).
+pub fn measure(
+    berth: &Path,
+    backend: &str,
+    rate: u32,
+    seconds: u32,
+    kib: usize,
+    log_keys: bool,
+) -> Result<()> {
     let primary = start_server(berth, backend, Duration::from_secs(30))?;
     let token = user_token(&primary, "bench")?;
     let stores = Stores::try_new(Backend::parse(backend).map_err(|e| anyhow!(e))?)
@@ -28,10 +36,17 @@ pub fn measure(berth: &Path, backend: &str, rate: u32, seconds: u32, kib: usize)
         ready_timeout: Duration::from_secs(30),
         ..Launch::default()
     };
-    let toml = format!(
+    let mut toml = format!(
         "[[registries]]\nname = \"nearby\"\nkind = \"replica\"\nprimary = \"{}/r/main/\"\n",
         primary.url
     );
+    if log_keys {
+        let key = primary.get_as("/r/main/log/key", None);
+        if key.status != 200 {
+            return Err(anyhow!("the primary's log key: {}", key.text));
+        }
+        toml.push_str(&format!("primary_log_keys = [\"{}\"]\n", key.text.trim()));
+    }
     let replica = Server::launch(stores, &toml, launch)
         .map_err(|log| anyhow!("the replica did not start: {log}"))?;
     let rt = crate::runtime()?;
@@ -140,8 +155,9 @@ pub fn measure(berth: &Path, backend: &str, rate: u32, seconds: u32, kib: usize)
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "replica lag ({backend}): {} publishes at {:.1}/s asked {rate}/s ({} failed); lag p50 {:.0} ms, \
+        "replica lag ({backend}{}): {} publishes at {:.1}/s asked {rate}/s ({} failed); lag p50 {:.0} ms, \
          p99 {:.0} ms, max {:.0} ms; {missing} not seen within a minute",
+        if log_keys { ", copies checked against the log" } else { "" },
         acked.len(),
         acked.len() as f64 / sent_in.as_secs_f64(),
         errors,
