@@ -521,7 +521,7 @@ pub struct MirrorSelection {
     /// Every version the upstream has (yanked ones too), read from its
     /// change feed: the upstream must be a Berth registry. Run it again to
     /// take what was published since; what is cached is not fetched twice.
-    #[arg(long, conflicts_with_all = ["lockfile", "crates"])]
+    #[arg(long, conflicts_with_all = ["lockfile", "crates", "versions"])]
     pub all: bool,
 }
 

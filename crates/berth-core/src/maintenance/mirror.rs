@@ -307,7 +307,7 @@ impl Berth {
         let mut versions = Vec::new();
         let mut since = 0;
         loop {
-            let page = proxy.upstream_feed(self, reg, since).await?;
+            let page = proxy.upstream_feed(reg, since).await?;
             let Some(last) = page.changes.last().map(|c| c.seq) else {
                 return Ok((versions, since));
             };

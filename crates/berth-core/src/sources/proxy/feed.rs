@@ -1,9 +1,9 @@
-//! An upstream's change feed, when the upstream is another Berth (its
-//! `config.json` names an `api`, under which `/api/v1/changes` lists the
+//! An upstream's change feed, when the upstream is another Berth (beside
+//! its index, `.../r/NAME/index/`, `.../r/NAME/api/v1/changes` lists the
 //! versions published, yanked and unyanked, in order): what `berth mirror
 //! fill --all` walks to hold every version the upstream has. Read with the
-//! proxy's client, token and host rules; a page at most
-//! [`MAX_FEED_BYTES`].
+//! proxy's client, token and host rules, from the index's own host; a page
+//! at most [`MAX_FEED_BYTES`].
 
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::UpstreamError;
 use super::state::Proxy;
 use crate::error::ServiceError;
-use crate::{Berth, Registry};
+use crate::Registry;
 
 /// Changes asked for at once.
 const FEED_PAGE: i64 = 500;
@@ -40,7 +40,6 @@ impl Proxy {
     /// The upstream's changes after `since` (no waiting).
     pub(crate) async fn upstream_feed(
         &self,
-        berth: &Berth,
         reg: &Registry,
         since: i64,
     ) -> Result<FeedPage, ServiceError> {
@@ -51,7 +50,6 @@ impl Proxy {
                 reg.name
             )));
         }
-        let config = self.upstream_config(berth, reg).await?;
         let no_feed = |why: String| {
             ServiceError::BadRequest(format!(
                 "the upstream of registry `{}` has no change feed ({why}): `--all` needs an \
@@ -60,9 +58,20 @@ impl Proxy {
                 reg.name
             ))
         };
-        let api = config
-            .api
-            .ok_or_else(|| no_feed("its config.json names no `api`".into()))?;
+        // A Berth registry's index is at `.../r/NAME/index/`, its feed at
+        // `.../r/NAME/api/v1/changes`: the same host, which the token may go
+        // to as it goes to the index.
+        let index = &self.settings.index_url;
+        let api = index
+            .strip_suffix("index/")
+            .filter(|base| base.ends_with('/'))
+            .ok_or_else(|| {
+                no_feed(format!(
+                    "its index URL {} does not end in /index/ as a Berth registry's does",
+                    berth_store::redact(index)
+                ))
+            })?
+            .trim_end_matches('/');
         let url = format!("{api}/api/v1/changes?since={since}&limit={FEED_PAGE}&wait=0");
         let got = self.get(reg, &url, self.auth_headers(true)).await;
         let failed = |e: UpstreamError| {
@@ -76,7 +85,8 @@ impl Proxy {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
                 return Err(no_feed(format!(
-                    "GET {api}/api/v1/changes answered {}",
+                    "GET {}/api/v1/changes answered {}",
+                    berth_store::redact(api),
                     resp.status()
                 )))
             }
@@ -87,7 +97,8 @@ impl Proxy {
             .map_err(failed)?;
         serde_json::from_slice(&body).map_err(|e| {
             no_feed(format!(
-                "what {api}/api/v1/changes answered is not a Berth change feed: {e}"
+                "what {}/api/v1/changes answered is not a Berth change feed: {e}",
+                berth_store::redact(api)
             ))
         })
     }

@@ -35,8 +35,6 @@ const MAX_CRATE_FETCHES: usize = 8;
 pub(super) struct UpstreamConfig {
     pub(super) dl: String,
     pub(super) auth_required: bool,
-    /// Its web API's root (`api`), when it has one.
-    pub(super) api: Option<String>,
 }
 
 /// An index file in memory: `None` when the crate does not exist upstream.

@@ -76,10 +76,6 @@ impl Proxy {
         Ok(UpstreamConfig {
             dl: dl.to_string(),
             auth_required: v["auth-required"].as_bool().unwrap_or(false),
-            api: v["api"]
-                .as_str()
-                .filter(|a| a.starts_with("http://") || a.starts_with("https://"))
-                .map(|a| a.trim_end_matches('/').to_string()),
         })
     }
 

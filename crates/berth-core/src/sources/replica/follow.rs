@@ -96,20 +96,23 @@ impl Berth {
             return Ok(ReplicaStep::default());
         }
         let stored = self.meta.replica_state(reg.id).await?;
-        replica
-            .load_trusted(Trusted::from_row(
-                stored.log_size,
-                stored.log_root.as_deref(),
-            ))
-            .await;
         let since = stored.applied_seq;
-        match self.replicate_page(reg, replica, node, since, wait).await {
+        let step = async {
+            let verified = Trusted::from_row(stored.log_size, stored.log_root.as_deref())?;
+            replica.load_trusted(&reg.name, verified).await?;
+            self.replicate_page(reg, replica, node, since, wait).await
+        };
+        match step.await {
             Ok(step) => Ok(step),
             Err(e) => {
                 replica.healthy.store(false, Ordering::Release);
                 let message = e.to_string();
                 // The sequence stays where it was: the step is tried again.
+                // What was verified stays verified (copies made under it
+                // are stored).
                 let state = self.meta.replica_state(reg.id).await?;
+                let trusted = replica.trusted_log().await;
+                let root = trusted.map(|t| t.root.to_hex());
                 self.meta
                     .record_replica(
                         reg.id,
@@ -118,7 +121,9 @@ impl Berth {
                         state.primary_head,
                         false,
                         Some(&message),
-                        None,
+                        trusted
+                            .zip(root.as_deref())
+                            .map(|(t, r)| (t.size as i64, r)),
                         self.clock.now_unix(),
                     )
                     .await?;
@@ -160,6 +165,10 @@ impl Berth {
                 "the primary's change feed is not one Berth serves: {e}"
             ))
         })?;
+        // The primary's newest checkpoint must extend what was verified,
+        // whether or not the page copies anything (a primary restored from
+        // an older backup may list nothing new at all).
+        replica.check_newest(&reg.name).await?;
         let mut step = ReplicaStep {
             leased: true,
             changes: page.changes.len(),
@@ -448,16 +457,29 @@ impl Replica {
     /// A GET to the primary, with the token; a status other than 200 is
     /// the primary's failure, named with `what`.
     async fn get(&self, url: reqwest::Url, what: &str) -> Result<reqwest::Response, ServiceError> {
+        let resp = self.send(url, what).await?;
+        Self::success(resp, what).await
+    }
+
+    /// A GET to the primary, with the token, whatever its status.
+    async fn send(&self, url: reqwest::Url, what: &str) -> Result<reqwest::Response, ServiceError> {
         let mut req = self.client.get(url);
         if let Some(token) = &self.settings.token {
             req = req.header(reqwest::header::AUTHORIZATION, token);
         }
-        let resp = req.send().await.map_err(|e| {
+        req.send().await.map_err(|e| {
             ServiceError::BadGateway(format!(
                 "the primary did not answer for {what}: {}",
                 berth_store::redact(&e.to_string())
             ))
-        })?;
+        })
+    }
+
+    /// The answer, if its status is a success; else the primary's failure.
+    async fn success(
+        resp: reqwest::Response,
+        what: &str,
+    ) -> Result<reqwest::Response, ServiceError> {
         let status = resp.status();
         if !status.is_success() {
             let detail = resp.text().await.unwrap_or_default();
@@ -479,6 +501,23 @@ impl Replica {
             .map_err(|_| ServiceError::BadGateway(format!("the primary's {what} is not UTF-8")))
     }
 
+    /// As [`Replica::get_text`], but `None` when the primary answers 404.
+    pub(super) async fn get_text_if_any(
+        &self,
+        url: reqwest::Url,
+        what: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let resp = self.send(url, what).await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = Self::success(resp, what).await?;
+        let bytes = Self::read_at_most(resp, MAX_TEXT_BYTES, what).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(Some)
+            .map_err(|_| ServiceError::BadGateway(format!("the primary's {what} is not UTF-8")))
+    }
+
     /// The body, at most `max` bytes.
     async fn get_bytes(
         &self,
@@ -486,7 +525,16 @@ impl Replica {
         max: u64,
         what: &str,
     ) -> Result<Bytes, ServiceError> {
-        let mut resp = self.get(url, what).await?;
+        let resp = self.get(url, what).await?;
+        Self::read_at_most(resp, max, what).await
+    }
+
+    /// A body of at most `max` bytes.
+    async fn read_at_most(
+        mut resp: reqwest::Response,
+        max: u64,
+        what: &str,
+    ) -> Result<Bytes, ServiceError> {
         let too_big =
             || ServiceError::BadGateway(format!("the primary's {what} is larger than {max} bytes"));
         if resp.content_length().is_some_and(|n| n > max) {

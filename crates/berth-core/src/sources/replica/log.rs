@@ -24,13 +24,29 @@ pub(crate) struct Trusted {
 }
 
 impl Trusted {
-    /// As `replica_state` keeps it (size 0: none yet).
-    pub(crate) fn from_row(size: i64, root: Option<&str>) -> Option<Trusted> {
-        let root = Hash::from_hex(root?).ok()?;
-        (size > 0).then_some(Trusted {
+    /// As `replica_state` keeps it (size 0: none yet); a row that holds no
+    /// readable root is an error, never a fresh start.
+    pub(crate) fn from_row(size: i64, root: Option<&str>) -> Result<Option<Trusted>, ServiceError> {
+        if size <= 0 {
+            return Ok(None);
+        }
+        let root = root.and_then(|r| Hash::from_hex(r).ok()).ok_or_else(|| {
+            ServiceError::Internal(format!(
+                "replica_state holds a verified checkpoint of {size} records without a readable \
+                 root hash; run `berth fsck`"
+            ))
+        })?;
+        Ok(Some(Trusted {
             size: size as u64,
             root,
-        })
+        }))
+    }
+
+    fn of(checkpoint: &Checkpoint) -> Trusted {
+        Trusted {
+            size: checkpoint.size,
+            root: checkpoint.root,
+        }
     }
 }
 
@@ -100,9 +116,16 @@ impl Replica {
         }
         let what = format!("`{name}@{vers}`");
         let url = self.url(&format!("log/lookup/{name}/{vers}"))?;
-        let body = self
-            .get_text(url, &format!("the log lookup of {what}"))
-            .await?;
+        let Some(body) = self
+            .get_text_if_any(url, &format!("the log lookup of {what}"))
+            .await?
+        else {
+            return Err(refused(
+                registry,
+                &what,
+                "the primary lists it, but its log has no record of it",
+            ));
+        };
         let answer: Lookup = serde_json::from_str(&body).map_err(|e| {
             refused(
                 registry,
@@ -162,7 +185,24 @@ impl Replica {
                 ),
             )
         })?;
-        self.extend_trust(registry, &checkpoint).await
+        self.extend_trust(registry, Trusted::of(&checkpoint), false)
+            .await
+    }
+
+    /// Checks the primary's newest checkpoint against the one verified
+    /// before: it must extend it (a log that shrank or forked is refused).
+    /// Does nothing without `primary_log_keys`.
+    pub(crate) async fn check_newest(&self, registry: &str) -> Result<(), ServiceError> {
+        if self.settings.log_keys.is_empty() {
+            return Ok(());
+        }
+        let url = self.url("log/checkpoint")?;
+        let note = self
+            .get_text(url, "its transparency log's checkpoint")
+            .await?;
+        let checkpoint = self.open_checkpoint(registry, "its newest checkpoint", &note)?;
+        self.extend_trust(registry, Trusted::of(&checkpoint), true)
+            .await
     }
 
     /// A checkpoint signed by one of the keys, for the primary's registry.
@@ -193,19 +233,17 @@ impl Replica {
         Ok(signed.checkpoint)
     }
 
-    /// Makes `checkpoint` the trusted one if it extends the one trusted
-    /// now (or keeps the trusted one, if that extends it); a checkpoint
-    /// neither way is a rewritten log, refused and counted.
+    /// Makes `seen` the trusted checkpoint if it extends the one trusted
+    /// now (or keeps the trusted one, if that extends it); one neither way,
+    /// or (`newest`: the primary's newest) one smaller than the trusted, is
+    /// a rewritten log, refused and counted.
     async fn extend_trust(
         &self,
         registry: &str,
-        checkpoint: &Checkpoint,
+        seen: Trusted,
+        newest: bool,
     ) -> Result<(), ServiceError> {
         let mut trusted = self.log_trusted.lock().await;
-        let seen = Trusted {
-            size: checkpoint.size,
-            root: checkpoint.root,
-        };
         let Some(now) = *trusted else {
             *trusted = Some(seen);
             return Ok(());
@@ -215,29 +253,24 @@ impl Replica {
         } else {
             (seen, now)
         };
-        let consistent = if old.size == new.size {
+        let consistent = if newest && seen.size < now.size {
+            false
+        } else if old.size == new.size {
             old.root == new.root
         } else {
             let url = self.url(&format!(
                 "log/consistency?from={}&to={}",
                 old.size, new.size
             ))?;
-            let what = format!("the log's consistency from {} to {}", old.size, new.size);
+            let what = format!(
+                "its log's consistency proof from {} to {}",
+                old.size, new.size
+            );
             let body = self.get_text(url, &what).await?;
-            let answer: Consistency = serde_json::from_str(&body).map_err(|e| {
-                refused(
-                    registry,
-                    "its own history",
-                    format!("its consistency proof does not read: {e}"),
-                )
-            })?;
-            let proof = hashes(&answer.proof).map_err(|e| {
-                refused(
-                    registry,
-                    "its own history",
-                    format!("its consistency proof does not read: {e}"),
-                )
-            })?;
+            let proof = serde_json::from_str::<Consistency>(&body)
+                .map_err(|e| e.to_string())
+                .and_then(|c| hashes(&c.proof))
+                .map_err(|e| refused(registry, &what, format!("it does not read: {e}")))?;
             verify_consistency(old.size, new.size, &old.root, &new.root, &proof).is_ok()
         };
         if !consistent {
@@ -271,14 +304,19 @@ impl Replica {
         *self.log_trusted.lock().await
     }
 
-    /// Sets the trusted checkpoint from the stored one (at a step's start:
-    /// another node may have moved it).
-    pub(crate) async fn load_trusted(&self, stored: Option<Trusted>) {
-        let mut trusted = self.log_trusted.lock().await;
-        if let Some(stored) = stored {
-            if trusted.is_none_or(|t| t.size <= stored.size) {
-                *trusted = Some(stored);
+    /// Takes the stored checkpoint (at a step's start: another node may
+    /// have verified further) after checking it against the one this node
+    /// verified, if any.
+    pub(crate) async fn load_trusted(
+        &self,
+        registry: &str,
+        stored: Option<Trusted>,
+    ) -> Result<(), ServiceError> {
+        match stored {
+            Some(stored) if !self.settings.log_keys.is_empty() => {
+                self.extend_trust(registry, stored, false).await
             }
+            _ => Ok(()),
         }
     }
 }
