@@ -600,6 +600,15 @@ pub enum RegistryCommand {
         /// The replica registry's name.
         registry: String,
     },
+    /// Make a replica start over: its next step reads the primary's change
+    /// feed from the start (what it holds is kept; nothing is copied twice)
+    /// and trusts the primary's transparency log as it is then. For a
+    /// primary restored from a backup on purpose, whose log the replica
+    /// otherwise refuses as a rewritten history.
+    ReplicaResync {
+        /// The replica registry's name.
+        registry: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -415,4 +415,19 @@ fn a_replica_with_the_primary_log_key_copies_only_what_the_log_vouches_for() {
         "{s}"
     );
     assert!(replica.log().contains("its history was rewritten"));
+    assert!(s.contains("berth registry replica-resync nearby"), "{s}");
+
+    // The operator accepts the restore: the replica reads the primary's
+    // feed again from the start and trusts its log as it is now.
+    replica
+        .try_berth(&["registry", "replica-resync", "nearby"])
+        .unwrap();
+    until("`rewritten` after the resync", || {
+        lines(&replica, &reader, "rewritten").len() == 1
+    });
+    let s = status(&replica);
+    assert!(
+        s.contains("verified up to 2 records") && s.contains("last error: none"),
+        "{s}"
+    );
 }

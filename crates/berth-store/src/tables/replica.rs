@@ -161,6 +161,23 @@ impl MetaStore {
         Ok(took == 1)
     }
 
+    /// Forgets where a replica is in its primary's feed and the primary's
+    /// checkpoint it verified (`berth registry replica-resync`); false when
+    /// it has no progress yet.
+    pub async fn reset_replica(&self, registry_id: i64) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE replica_state SET applied_seq = 0, log_size = 0, log_root = NULL, \
+             last_error = NULL WHERE registry_id = $1",
+        )
+        .bind(registry_id)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.tx.commit().await?;
+        Ok(done > 0)
+    }
+
     /// Records a replica's progress: the feed applied up to `applied_seq`,
     /// the primary's head as seen, and, when `caught_up`, that it held
     /// everything at `now`; with `log`, the newest checkpoint of the

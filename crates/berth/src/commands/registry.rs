@@ -1,5 +1,6 @@
 //! `berth registry visibility` (the stored private/public setting),
-//! `berth registry replica-status` (how far a replica has followed) and
+//! `berth registry replica-status` (how far a replica has followed),
+//! `berth registry replica-resync` (a replica starting over) and
 //! `berth proxy purge` (what a proxy registry forgets of its cache).
 
 use anyhow::Result;
@@ -18,6 +19,15 @@ pub async fn registry(setup: Setup, command: RegistryCommand) -> Result<()> {
         } => (registry, visibility),
         RegistryCommand::ReplicaStatus { registry } => {
             return replica_status(setup, &registry).await
+        }
+        RegistryCommand::ReplicaResync { registry } => {
+            setup
+                .with_berth(async |berth| Ok(berth.replica_resync(&registry).await?))
+                .await?;
+            println!(
+                "replica `{registry}` reads its primary's feed from the start at its next step                  (within seconds on a running server) and trusts the primary's transparency log                  as it is then"
+            );
+            return Ok(());
         }
     };
     setup

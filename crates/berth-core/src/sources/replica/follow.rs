@@ -132,6 +132,29 @@ impl Berth {
         }
     }
 
+    /// Makes replica `registry` start over (`berth registry
+    /// replica-resync`): its next step reads the primary's feed from the
+    /// start (copies already held are kept; a copy is never made twice) and
+    /// trusts the primary's transparency log as it is then. For a primary
+    /// restored from a backup on purpose, which a replica otherwise refuses
+    /// as a rewritten history.
+    pub async fn replica_resync(&self, registry: &str) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        if reg.source.as_replica().is_none() {
+            return Err(ServiceError::BadRequest(format!(
+                "registry `{registry}` is a {} registry, not a replica",
+                reg.kind()
+            )));
+        }
+        self.meta.reset_replica(reg.id).await?;
+        tracing::warn!(
+            registry = %reg.name,
+            "replica set to read its primary's feed from the start and to trust the primary's \
+             transparency log as it is now"
+        );
+        Ok(())
+    }
+
     /// How far replica `registry` has come, as stored.
     pub async fn replica_status(
         &self,

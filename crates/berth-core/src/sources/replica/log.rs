@@ -288,7 +288,8 @@ impl Replica {
                 "the primary's transparency log at {} records (root {}) does not extend the \
                  checkpoint of {} records (root {}) this replica verified before: the primary's \
                  history was rewritten (a restore from an older backup, or tampering); nothing \
-                 more is copied until an operator looks",
+                 more is copied. If the primary was restored on purpose, `berth registry \
+                 replica-resync {registry}` makes this replica trust its log as it is now",
                 seen.size,
                 seen.root.to_hex(),
                 now.size,
@@ -316,7 +317,13 @@ impl Replica {
             Some(stored) if !self.settings.log_keys.is_empty() => {
                 self.extend_trust(registry, stored, false).await
             }
-            _ => Ok(()),
+            // Nothing stored although this node verified something: an
+            // operator made the replica start over (`replica-resync`).
+            None => {
+                *self.log_trusted.lock().await = None;
+                Ok(())
+            }
+            Some(_) => Ok(()),
         }
     }
 }
