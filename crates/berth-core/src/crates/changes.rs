@@ -29,8 +29,9 @@ pub const MAX_WAIT_SECS: u64 = 25;
 /// How often a waiting reader asks the database again, woken or not.
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// One page of a registry's change feed.
-#[derive(Debug, Clone, Serialize)]
+/// One page of a registry's change feed, as served and as read by a
+/// replica or a `mirror fill --all` on another Berth.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ChangePage {
     /// After `since`, oldest first.
     pub changes: Vec<ChangeRow>,

@@ -319,11 +319,11 @@ impl Berth {
             }
             for c in page.changes {
                 let key = (
-                    berth_store::canon_name(&c.krate),
+                    berth_store::canon_name(&c.crate_name),
                     berth_store::canon_vers(&c.version).to_string(),
                 );
-                if c.action == "publish" && seen.insert(key) {
-                    versions.push((c.krate, c.version));
+                if c.action == berth_store::AuditAction::Publish && seen.insert(key) {
+                    versions.push((c.crate_name, c.version));
                 }
             }
             since = last;

@@ -21,7 +21,7 @@ use crate::{now_unix, StoreError};
 const FEED_ACTIONS: &str = "('publish', 'yank', 'unyank')";
 
 /// One change of a registry's feed.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize, serde::Deserialize)]
 pub struct ChangeRow {
     /// Its place in the feed (the audit row's id).
     pub seq: i64,

@@ -6,10 +6,10 @@
 //! at most [`MAX_FEED_BYTES`].
 
 use reqwest::StatusCode;
-use serde::Deserialize;
 
 use super::error::UpstreamError;
 use super::state::Proxy;
+use crate::crates::changes::ChangePage;
 use crate::error::ServiceError;
 use crate::Registry;
 
@@ -18,31 +18,13 @@ const FEED_PAGE: i64 = 500;
 /// The most bytes of one page read.
 const MAX_FEED_BYTES: u64 = 8 << 20;
 
-/// One page of the upstream's feed.
-#[derive(Debug, Deserialize)]
-pub(crate) struct FeedPage {
-    pub(crate) changes: Vec<FeedChange>,
-    /// The newest sequence of the feed when the page was read.
-    pub(crate) head: i64,
-}
-
-/// One change.
-#[derive(Debug, Deserialize)]
-pub(crate) struct FeedChange {
-    pub(crate) seq: i64,
-    pub(crate) action: String,
-    #[serde(rename = "crate")]
-    pub(crate) krate: String,
-    pub(crate) version: String,
-}
-
 impl Proxy {
     /// The upstream's changes after `since` (no waiting).
     pub(crate) async fn upstream_feed(
         &self,
         reg: &Registry,
         since: i64,
-    ) -> Result<FeedPage, ServiceError> {
+    ) -> Result<ChangePage, ServiceError> {
         if self.settings.offline {
             return Err(ServiceError::BadRequest(format!(
                 "registry `{}` is offline: it contacts no upstream, so it cannot read the \

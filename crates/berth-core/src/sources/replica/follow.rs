@@ -17,10 +17,11 @@ use berth_protocol::{IndexEntry, LineSummary};
 use berth_store::{canon_name, canon_vers, Actor, NewVersion, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::log::Trusted;
 use super::Replica;
+use crate::crates::changes::ChangePage;
 use crate::error::ServiceError;
 use crate::{Berth, Registry};
 
@@ -51,20 +52,6 @@ pub struct ReplicaStep {
     /// The primary's feed sequence applied up to, and its newest.
     pub applied_seq: i64,
     pub primary_head: i64,
-}
-
-#[derive(Deserialize)]
-struct FeedPage {
-    changes: Vec<FeedChange>,
-    head: i64,
-}
-
-#[derive(Deserialize)]
-struct FeedChange {
-    seq: i64,
-    at: i64,
-    #[serde(rename = "crate")]
-    krate: String,
 }
 
 impl Berth {
@@ -183,7 +170,7 @@ impl Berth {
             "api/v1/changes?since={since}&limit={FEED_PAGE}&wait={wait_secs}"
         ))?;
         let body = replica.get_text(url, "its change feed").await?;
-        let page: FeedPage = serde_json::from_str(&body).map_err(|e| {
+        let page: ChangePage = serde_json::from_str(&body).map_err(|e| {
             ServiceError::BadGateway(format!(
                 "the primary's change feed is not one Berth serves: {e}"
             ))
@@ -215,8 +202,8 @@ impl Berth {
         let names: Vec<&str> = page
             .changes
             .iter()
-            .filter(|c| seen.insert(canon_name(&c.krate)))
-            .map(|c| c.krate.as_str())
+            .filter(|c| seen.insert(canon_name(&c.crate_name)))
+            .map(|c| c.crate_name.as_str())
             .collect();
         // The copies' author, looked up once a step.
         let user = self.meta.replica_user(&reg.name).await?;
