@@ -417,6 +417,24 @@ fn a_replica_with_the_primary_log_key_copies_only_what_the_log_vouches_for() {
     assert!(replica.log().contains("its history was rewritten"));
     assert!(s.contains("berth registry replica-resync nearby"), "{s}");
 
+    // Grown past what was verified, it is still not an extension of it:
+    // the consistency proof from 3 to 5 records fails.
+    for i in 0..3 {
+        publish(&primary, &alice, &format!("grown{i}"), "1.0.0");
+    }
+    until("the longer rewritten log refused", || {
+        status(&replica).contains("transparency log at 5 records")
+    });
+    let s = status(&replica);
+    assert!(
+        s.contains("does not extend the checkpoint of 3 records")
+            && s.contains("verified up to 3 records"),
+        "{s}"
+    );
+    for i in 0..3 {
+        assert!(lines(&replica, &reader, &format!("grown{i}")).is_empty());
+    }
+
     // The operator accepts the restore: the replica reads the primary's
     // feed again from the start and trusts its log as it is now.
     replica
@@ -427,7 +445,8 @@ fn a_replica_with_the_primary_log_key_copies_only_what_the_log_vouches_for() {
     });
     let s = status(&replica);
     assert!(
-        s.contains("verified up to 2 records") && s.contains("last error: none"),
+        s.contains("verified up to 5 records") && s.contains("last error: none"),
         "{s}"
     );
+    assert_eq!(lines(&replica, &reader, "grown2").len(), 1);
 }
