@@ -72,7 +72,8 @@ pub const BWRAP: &str = "/usr/bin/bwrap";
 /// The bounds of one build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// CPU seconds per process (`RLIMIT_CPU`). Default 600.
+    /// CPU seconds per process (`RLIMIT_CPU`: SIGXCPU then, SIGKILL 5 s
+    /// later). Default 600.
     pub cpu_secs: u64,
     /// Wall-clock seconds for the whole build, fetch included. Default 900.
     pub wall_secs: u64,

@@ -101,7 +101,13 @@ pub(crate) fn run(
                 current: Some(n),
                 maximum: Some(n),
             };
-            setrlimit(Resource::Cpu, limit(cpu))?;
+            // SIGXCPU at the limit (cargo names it), SIGKILL 5 s later
+            // for a process that ignores it.
+            let cpu_limit = Rlimit {
+                current: Some(cpu),
+                maximum: Some(cpu.saturating_add(5)),
+            };
+            setrlimit(Resource::Cpu, cpu_limit)?;
             setrlimit(Resource::As, limit(memory))?;
             setrlimit(Resource::Fsize, limit(file))?;
             setrlimit(Resource::Core, limit(0))?;
