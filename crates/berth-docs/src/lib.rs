@@ -46,6 +46,8 @@
 //! Blocking: [`build`] waits for its processes; call it from a thread of
 //! its own (`tokio::task::spawn_blocking`).
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod metadata;
 mod run;
 mod sandbox;
@@ -402,6 +404,7 @@ fn sandbox_config(printed: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -180,6 +180,7 @@ fn strings(table: &toml::Table, key: &str) -> Result<Option<Vec<String>>, Metada
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

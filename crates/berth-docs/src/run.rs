@@ -1,6 +1,8 @@
 //! One bounded process: resource limits set in the child before `exec`
 //! (CPU seconds, address space, file size, no core dumps), its own process
-//! group so that a kill reaches everything it started, a wall-clock
+//! group so that a kill reaches everything it started (and, for
+//! bubblewrap, its PID namespace ended first, so nothing outlives the
+//! build's return), a wall-clock
 //! deadline, an optional watch on the size of an output directory, and its
 //! stdout and stderr interleaved into the build's [`Tail`], of which only
 //! the last bytes are kept. Blocking: the caller's thread waits.
@@ -8,12 +10,12 @@
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::process::{kill_process_group, setrlimit, Pid, Resource, Rlimit, Signal};
+use rustix::process::{kill_process, kill_process_group, setrlimit, Pid, Resource, Rlimit, Signal};
 
 use crate::Limits;
 
@@ -131,18 +133,14 @@ pub(crate) fn run(
         })
     });
 
-    let group = Pid::from_child(&child);
-    let kill = || {
-        let _ = kill_process_group(group, Signal::KILL);
-    };
+    let leader = Pid::from_child(&child);
     let mut last_watch = Instant::now();
     let ended = loop {
         if let Some(status) = child.try_wait()? {
             break Ended::Exited(status);
         }
         if Instant::now() >= deadline {
-            kill();
-            child.wait()?;
+            kill_all(&mut child, leader)?;
             break Ended::TimedOut;
         }
         if let Some(dir) = watch {
@@ -150,8 +148,7 @@ pub(crate) fn run(
                 last_watch = Instant::now();
                 let size = dir_size(dir);
                 if size > limits.output_bytes {
-                    kill();
-                    child.wait()?;
+                    kill_all(&mut child, leader)?;
                     break Ended::OutputTooLarge(size);
                 }
             }
@@ -163,6 +160,30 @@ pub(crate) fn run(
     let _ = logger.join();
     let stdout = captured.and_then(|t| t.join().ok()).unwrap_or_default();
     Ok((ended, stdout))
+}
+
+/// Kills everything the process started, then the process: its children
+/// first (for bubblewrap, the PID namespace's first process, whose death
+/// ends every process of the namespace before its parent sees it exit),
+/// then, once the leader has exited or 5 s have passed, its process group.
+fn kill_all(child: &mut Child, leader: Pid) -> io::Result<()> {
+    let id = leader.as_raw_nonzero();
+    let children =
+        std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).unwrap_or_default();
+    for pid in children
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter_map(Pid::from_raw)
+    {
+        let _ = kill_process(pid, Signal::KILL);
+    }
+    let waited = Instant::now();
+    while child.try_wait()?.is_none() && waited.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill_process_group(leader, Signal::KILL);
+    child.wait()?;
+    Ok(())
 }
 
 fn copy_to_log(mut from: io::PipeReader, log: &Tail) {

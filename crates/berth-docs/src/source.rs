@@ -146,6 +146,7 @@ fn dependency_tables<'a>(from: &'a toml::Table, into: &mut Vec<&'a toml::Table>)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

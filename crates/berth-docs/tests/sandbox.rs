@@ -119,9 +119,19 @@ fn a_documented_crate_builds_with_its_search_index() {
                 "src/lib.rs",
                 "/// Ties the boat up.\npub fn moor_the_boat() {}\n",
             ),
+            // Never unpacked: cargo would read it (and fail every build).
+            (
+                ".cargo/config.toml",
+                "[build]\ntarget = \"no-such-target\"\n",
+            ),
         ],
     );
     let built = built(&case);
+    assert!(!case
+        .spec
+        .work_dir
+        .join("crate/moorings-0.1.0/.cargo")
+        .exists());
     assert!(
         index_html(&built, "moorings").contains("moor_the_boat"),
         "{}",
@@ -444,5 +454,34 @@ fn a_crate_with_a_path_outside_its_root_is_refused_before_anything_runs() {
         fs::read_dir(&case.spec.work_dir).unwrap().count(),
         0,
         "nothing was unpacked"
+    );
+}
+
+#[test]
+fn a_build_writing_too_much_is_stopped() {
+    let mut case = attacker(
+        "filler",
+        "let out = std::env::var(\"OUT_DIR\").unwrap();\nfor i in 0..64 {\n  std::fs::write(format!(\"{out}/fill{i}\"), vec![7u8; 2 << 20]).unwrap();\n  std::thread::sleep(std::time::Duration::from_millis(100));\n}",
+    );
+    case.spec.limits.output_bytes = 48 << 20;
+    let failure = failed(&case);
+    assert!(
+        matches!(failure.kind, FailureKind::OutputTooLarge { limit, .. } if limit == 48 << 20),
+        "{failure}\n{}",
+        failure.log
+    );
+}
+
+#[test]
+fn a_missing_bubblewrap_is_the_hosts_problem_and_says_what_to_install() {
+    let mut case = case(
+        "lonely",
+        &[("Cargo.toml", &manifest("lonely", "")), ("src/lib.rs", "")],
+    );
+    case.spec.bwrap = case.dir.path().join("no-bwrap-here");
+    let failure = failed(&case);
+    assert!(
+        matches!(&failure.kind, FailureKind::Sandbox(m) if m.contains("apt-get install bubblewrap")),
+        "{failure}"
     );
 }
