@@ -13,6 +13,8 @@ missing=()
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# bubblewrap: the docs builds' sandbox (berth-docs's tests build in it).
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
