@@ -174,7 +174,8 @@ pub enum Command {
         /// The backup file.
         file: PathBuf,
         /// Restore into stores that are not empty (rows with the same ids
-        /// are overwritten).
+        /// are overwritten); refused when a target's transparency log went
+        /// further than the backup's.
         #[arg(long)]
         force: bool,
     },

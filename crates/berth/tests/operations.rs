@@ -514,6 +514,16 @@ fn restore(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
     outcome(stores.command(&berth_bin(), None).arg("restore").arg(file))
 }
 
+/// `berth restore --force FILE` on `stores`.
+fn restore_forced(stores: &Stores, file: &std::path::Path) -> (bool, String, String) {
+    outcome(
+        stores
+            .command(&berth_bin(), None)
+            .args(["restore", "--force"])
+            .arg(file),
+    )
+}
+
 /// Runs a command to its end: success, stdout, stderr.
 fn outcome(command: &mut Command) -> (bool, String, String) {
     let out = command.output().unwrap();
@@ -696,6 +706,27 @@ fn a_backup_taken_during_publishes_restores_what_was_acknowledged_byte_for_byte(
         stderr.contains("the target is not empty") && stderr.contains("--force"),
         "{stderr}"
     );
+    // And by force too, since it went further than the backup (the publish
+    // above): its log would keep a record past the restored head. Nothing
+    // is written, and it goes on taking publishes.
+    let (ok, _, stderr) = restore_forced(&target, &file);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the target went further than the backup")
+            && stderr.contains("transparency log holds")
+            && stderr.contains("Nothing was restored"),
+        "{stderr}"
+    );
+    let krate = crate_file("after-force", "1.0.0", "pub fn h() {}\n");
+    assert_eq!(
+        publish_raw(&restored.url, &token, "after-force", "1.0.0", &krate),
+        Some(200)
+    );
+    // Over a target that holds what the backup holds, it restores.
+    let same = Stores::new();
+    assert!(restore(&same, &file).0);
+    let (ok, _, stderr) = restore_forced(&same, &file);
+    assert!(ok, "{stderr}");
 
     // A damaged backup is refused before anything is written.
     let bytes = std::fs::read(&file).unwrap();

@@ -508,7 +508,15 @@ pub async fn restore(
             ))
         })?;
     progress("verifying", 1, 1);
-    check_log(config, file, &manifest, &mut report, progress).await?;
+    check_log(
+        config,
+        file,
+        &manifest,
+        force.then_some(&meta),
+        &mut report,
+        progress,
+    )
+    .await?;
     // Everything checked; now write, reading the file twice so that only
     // one member is in memory at a time: blobs first, then the rows that
     // refer to them, each member re-checked as it passes.
@@ -561,11 +569,14 @@ pub async fn restore(
 /// restored: its log tables are loaded into a scratch SQLite database
 /// (beside the target's data, removed after) and checked as `fsck` checks
 /// a log. Checkpoint signatures are checked with the target's keys when
-/// it has any; otherwise `report` says they were not.
+/// it has any; otherwise `report` says they were not. Restoring over a
+/// target (`forced_over`), every log the target holds must be a prefix of
+/// the backup's ([`check_target_logs`]).
 async fn check_log(
     config: &Config,
     file: &Path,
     manifest: &Manifest,
+    forced_over: Option<&MetaStore>,
     report: &mut Report,
     progress: Progress<'_>,
 ) -> Result<(), ServiceError> {
@@ -578,6 +589,9 @@ async fn check_log(
         .map(|t| t.rows)
         .sum();
     if rows == 0 {
+        if let Some(target) = forced_over {
+            check_target_logs(target, None, file).await?;
+        }
         return Ok(());
     }
     let signer = keys::read_key(config)?;
@@ -652,11 +666,64 @@ async fn check_log(
         }
         report.log_records = checked.records;
         report.log_checkpoints = checked.checkpoints;
+        if let Some(target) = forced_over {
+            check_target_logs(target, Some(&scratch), file).await?;
+        }
         Ok(())
     }
     .await;
     scratch.close().await;
     result
+}
+
+/// Refuses a restore over a target whose transparency log of some
+/// registry went further than the backup's (`backup`: its log tables, or
+/// none) or holds other records: rows are upserted and log records are
+/// never overwritten, so such a target would keep records beyond the
+/// restored head (and its next publish there would fail) or records the
+/// restored tree does not hash.
+async fn check_target_logs(
+    target: &MetaStore,
+    backup: Option<&MetaStore>,
+    file: &Path,
+) -> Result<(), ServiceError> {
+    let theirs: BTreeMap<i64, u64> = match backup {
+        Some(b) => b
+            .log_sizes()
+            .await?
+            .into_iter()
+            .map(|(id, _, n)| (id, n))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    for (id, name, ours) in target.log_sizes().await? {
+        let held = theirs.get(&id).copied().unwrap_or(0);
+        let why = if ours > held {
+            format!(
+                "registry `{name}`'s transparency log holds {ours} records there, the backup's \
+                 {held}"
+            )
+        } else {
+            let Some(b) = backup else {
+                continue;
+            };
+            if target.log_root_at(id, ours).await? == b.log_root_at(id, ours).await? {
+                continue;
+            }
+            format!(
+                "registry `{name}`'s transparency log there is not the start of the backup's \
+                 (their first {ours} records differ)"
+            )
+        };
+        return Err(ServiceError::Conflict(format!(
+            "the target went further than the backup {} or away from it: {why}; restoring over \
+             it would leave records the backup does not hold, and publishes there would fail. \
+             Nothing was restored. Restore into an empty data dir (or an empty database and \
+             bucket)",
+            file.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The rows of the tables a log check loads.

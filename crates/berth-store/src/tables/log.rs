@@ -624,6 +624,22 @@ impl MetaStore {
         Ok(n as u64)
     }
 
+    /// Every registry whose log holds records: its id, its name and how
+    /// many records it holds, by id (`restore --force` compares a target's
+    /// logs with a backup's).
+    pub async fn log_sizes(&self) -> Result<Vec<(i64, String, u64)>, StoreError> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT r.id, r.name, COUNT(*) FROM log_records l \
+             JOIN registries r ON r.id = l.registry_id GROUP BY r.id, r.name ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, n)| (id, name, n as u64))
+            .collect())
+    }
+
     /// The number of records a registry's log holds (its size when the
     /// indices have no gap).
     pub async fn log_record_count(&self, registry_id: i64) -> Result<u64, StoreError> {
