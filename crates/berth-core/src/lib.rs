@@ -15,6 +15,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crates;
+pub mod docs;
 pub mod error;
 pub mod maintenance;
 mod registries;
@@ -109,6 +110,8 @@ pub struct Berth {
     pub(crate) webhook_http: reqwest::Client,
     /// Deliveries this node may be sending at once.
     pub(crate) webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// Documentation uploads this node unpacks at once.
+    pub(crate) docs_uploads: tokio::sync::Semaphore,
     /// Outcomes of finished sends, written with the next claim.
     pub(crate) webhook_outcomes: std::sync::Mutex<Vec<berth_store::WebhookAttempt>>,
     /// Wakes the sending loop when a send finishes.
@@ -269,6 +272,7 @@ impl Berth {
             directory_checks: Default::default(),
             webhook_http: trust::verify::outbound_client(),
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(webhooks::BATCH)),
+            docs_uploads: tokio::sync::Semaphore::new(2),
             webhook_outcomes: Default::default(),
             webhook_wake: tokio::sync::Notify::new(),
             config,

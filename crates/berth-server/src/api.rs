@@ -23,7 +23,10 @@ fn ok_json(value: serde_json::Value) -> Response {
 }
 
 /// The body's declared length, refused with a 413 past `limit`.
-fn declared_length(headers: &HeaderMap, limit: u64) -> Result<Option<u64>, ServiceError> {
+pub(crate) fn declared_length(
+    headers: &HeaderMap,
+    limit: u64,
+) -> Result<Option<u64>, ServiceError> {
     let len = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -46,8 +49,8 @@ fn too_large(limit: u64) -> ServiceError {
 /// average since the first byte was awaited.
 #[derive(Clone, Copy)]
 pub(crate) struct MinRate {
-    bytes_per_sec: u64,
-    grace: Duration,
+    pub(crate) bytes_per_sec: u64,
+    pub(crate) grace: Duration,
 }
 
 /// Reads a request body of at most `limit` bytes (413 beyond), cutting off

@@ -9,6 +9,7 @@
 mod api;
 mod caller;
 mod client;
+mod docs;
 mod error;
 mod guard;
 mod index;
@@ -241,6 +242,16 @@ pub fn router(state: AppState) -> Router {
         (
             "/r/{registry}/api/v1/crates/{name}/{version}/promote",
             deadline(post(api::promote)),
+        ),
+        (
+            "/r/{registry}/api/v1/crates/{name}/{version}/docs",
+            put(docs::upload),
+        ),
+        ("/r/{registry}/docs/{name}/{version}", get(docs::top)),
+        ("/r/{registry}/docs/{name}/{version}/", get(docs::index)),
+        (
+            "/r/{registry}/docs/{name}/{version}/{*path}",
+            deadline(get(docs::file)),
         ),
         (
             "/r/{registry}/api/v1/crates/{name}/owners",

@@ -390,6 +390,57 @@ impl BlobStore {
         }
     }
 
+    /// The key of file `path` of documentation set `set`:
+    /// `docs/SET/PATH` (outside `crates/`, so garbage collection of
+    /// crate blobs never sees it).
+    fn docs_key(set: &str, path: &str) -> Result<Path, StoreError> {
+        Path::parse(format!("docs/{set}/{path}"))
+            .map_err(|e| StoreError::Corrupt(format!("documentation path `{path}`: {e}")))
+    }
+
+    /// Stores one file of a documentation set.
+    pub async fn put_docs_file(
+        &self,
+        set: &str,
+        path: &str,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .put(&Self::docs_key(set, path)?, PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Streams one file of a documentation set; `None` when it is missing.
+    pub async fn get_docs_file(
+        &self,
+        set: &str,
+        path: &str,
+    ) -> Result<Option<(u64, BoxStream<'static, object_store::Result<Bytes>>)>, StoreError> {
+        match self.inner.get(&Self::docs_key(set, path)?).await {
+            Ok(res) => {
+                let size = res.meta.size;
+                Ok(Some((size, res.into_stream())))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes every file of a documentation set; how many.
+    pub async fn delete_docs_set(&self, set: &str) -> Result<usize, StoreError> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(format!("docs/{set}"));
+        let metas: Vec<_> = self.inner.list(Some(&prefix)).try_collect().await?;
+        for m in &metas {
+            match self.inner.delete(&m.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(metas.len())
+    }
+
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self.inner.head(&Path::from("crates/.ping")).await {

@@ -192,6 +192,9 @@ string_enum! {
         /// An advisory set was put in force (`berth advisories import`);
         /// the detail has its digest, size and source.
         AdvisoriesImport = "advisories.import",
+        /// A version's documentation uploaded (from CI); the detail has
+        /// its files and bytes.
+        DocsUpload = "docs.upload",
         /// A version was allowed whatever a registry's policy says
         /// (`berth policy allow`); the detail has the reason and expiry.
         PolicyAllow = "policy.allow",

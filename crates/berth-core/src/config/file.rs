@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::advisories::AdvisoriesConfig;
 use crate::config::auth::AuthConfig;
+use crate::config::docs::DocsConfig;
 use crate::config::downloads::DownloadsConfig;
 use crate::config::limits::LimitsConfig;
 use crate::config::log::LogConfig;
@@ -73,6 +74,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
     pub downloads: DownloadsConfig,
+    /// Documentation uploaded from CI.
+    pub docs: DocsConfig,
     /// The registries this server holds. `main` (hosted) when none are given.
     pub registries: Vec<RegistryConfig>,
 }
@@ -137,6 +140,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             webhooks: WebhooksConfig::default(),
             downloads: DownloadsConfig::default(),
+            docs: DocsConfig::default(),
             registries: Vec::new(),
         }
     }

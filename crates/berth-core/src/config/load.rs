@@ -83,6 +83,9 @@ pub const ENV_KEYS: &[&str] = &[
     "downloads.presign_ttl_secs",
     "downloads.private_presign_ttl_secs",
     "downloads.base_url",
+    "docs.max_upload_mib",
+    "docs.max_unpacked_mib",
+    "docs.max_files",
     "registries",
 ];
 
@@ -268,6 +271,7 @@ impl Config {
         self.trusted_publishing.check()?;
         self.auth.check()?;
         self.webhooks.check()?;
+        self.docs.check()?;
         self.downloads.finish(&self.storage.url)?;
         check_workers(self.workers)
     }

@@ -14,7 +14,7 @@
 //! One file per concern: [`Config`] itself (`file.rs`), the keys about how
 //! the server is reached (`server.rs`), its sections (`storage.rs`,
 //! `limits.rs`, `log.rs`, `tls.rs`, `advisories.rs`, `transparency.rs`,
-//! `trusted_publishing.rs`, `auth.rs`, `webhooks.rs`, `downloads.rs`), the
+//! `trusted_publishing.rs`, `auth.rs`, `webhooks.rs`, `downloads.rs`, `docs.rs`), the
 //! `[[registries]]`
 //! entries (`registry.rs`, read and written by `registry_entry.rs`), where it
 //! is loaded from and how it is finished (`load.rs`), `berth config check`
@@ -23,6 +23,7 @@
 mod advisories;
 mod auth;
 mod check;
+mod docs;
 mod downloads;
 mod file;
 mod limits;
@@ -42,6 +43,7 @@ mod webhooks;
 
 pub use advisories::{AdvisoriesConfig, AdvisorySource};
 pub use auth::{AuthConfig, GroupMapping, LdapConfig, OidcConfig};
+pub use docs::DocsConfig;
 pub use downloads::{DownloadsConfig, Redirect, MAX_PRESIGN_TTL_SECS};
 pub use file::{Config, MetricsConfig, PublishConfig};
 pub use limits::{LimitsConfig, MIB};

@@ -1,0 +1,410 @@
+//! Documentation beside the crate: rustdoc output for a version, uploaded
+//! from CI ([`Berth::upload_docs`]) and served to the registry's readers
+//! ([`Berth::docs_file`]).
+//!
+//! A set of files is written whole to the blob store under a fresh set id
+//! (`docs/SET/PATH`), then recorded as the version's in one statement,
+//! then the set it replaced is deleted: a reader sees the old set or the
+//! new one, never a mix, and a failed upload leaves the old one serving
+//! (its partial files deleted). This module owns who may upload (a token
+//! with `publish-update` of an owner) and read (the registry's read rule)
+//! and which file a path means. It never decides how a page is sent (the
+//! server sets the content security policy and caching) and never runs
+//! anything from the archive. Docs are derived data: neither backups nor
+//! `migrate` carry them.
+
+mod archive;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::TryStreamExt;
+
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, DocsSet, NewDocsSet, StoreError};
+
+use crate::accounts::auth::Scope;
+use crate::config::MIB;
+use crate::crates::checks::{need_token, Change};
+use crate::error::ServiceError;
+use crate::{Berth, Identity};
+
+use archive::{ArchiveError, Bounds};
+
+/// The largest single file of a set (rustdoc's search index of a very
+/// large crate stays far below).
+const MAX_FILE_BYTES: u64 = 256 * MIB;
+/// Files written to the blob store at once per upload.
+const WRITES_IN_FLIGHT: usize = 8;
+
+/// What an upload stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DocsUploaded {
+    pub files: u64,
+    pub bytes: u64,
+    /// Where the docs are served (a path on this server).
+    pub url: String,
+}
+
+/// A file of a version's documentation, or where a directory's page is.
+pub enum DocsAnswer {
+    File {
+        size: u64,
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        content_type: &'static str,
+        /// rustdoc names these files by their content's hash.
+        immutable: bool,
+        /// Of a private registry (caches must not share it).
+        private: bool,
+    },
+    /// A path to redirect to (relative to the version's docs).
+    Redirect(String),
+}
+
+/// The name of the directory rustdoc writes a crate's pages to.
+pub fn docs_root(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// The content type of a file of rustdoc's output, by its extension.
+fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    match ext.to_ascii_lowercase().as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        "ttf" => "font/ttf",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+impl Berth {
+    /// Replaces a version's documentation with the `.tar.gz` of
+    /// `target/doc` in `body`: the caller needs a token with
+    /// `publish-update` of an owner of the crate (or an administrator).
+    pub async fn upload_docs(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+        body: Bytes,
+    ) -> Result<DocsUploaded, ServiceError> {
+        let reg = self.writable_for(registry, who, name).await?;
+        let who = need_token(who, reg)?;
+        let change = Change::of(AuditAction::DocsUpload, reg, name, Some(vers));
+        self.require_scope(who, Scope::PublishUpdate, change)
+            .await?;
+        let max_upload = self.config.docs.max_upload_mib * MIB;
+        if body.len() as u64 > max_upload {
+            return Err(ServiceError::TooLarge(format!(
+                "the documentation archive is larger than {} MiB (`[docs] max_upload_mib`)",
+                self.config.docs.max_upload_mib
+            )));
+        }
+        let version = berth_protocol::validate_version(vers).map_err(|_| {
+            ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
+        })?;
+        let canon_vers = berth_protocol::canonical_version(&version);
+        let canon_name = berth_protocol::canonical_name(name);
+        let version_id = match self
+            .meta
+            .docs_target(reg.id, &canon_name, &canon_vers, &who.actor(reg.id))
+            .await
+        {
+            Ok(id) => id,
+            Err(e @ StoreError::NotOwner(_)) => {
+                return Err(self.refused_by_store(who, change, e).await)
+            }
+            Err(StoreError::CrateNotFound(_)) => {
+                return Err(ServiceError::NotFound(format!(
+                    "crate `{name}` does not exist"
+                )))
+            }
+            Err(StoreError::VersionNotFound { .. }) => {
+                return Err(ServiceError::NotFound(format!(
+                    "crate `{name}` has no version `{vers}`; publish it before its documentation"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // One upload at a time per node unpacks (each holds at most a few
+        // files in memory, but a node's blob writes are shared).
+        let _slot = self
+            .docs_uploads
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("docs upload slots: {e}")))?;
+        let krate = self.existing_crate(reg, name).await?;
+        let set_id = hex::encode(rand::random::<[u8; 16]>());
+        let written = self.write_set(&set_id, &docs_root(&krate.name), body).await;
+        let (root, files, bytes) = match written {
+            Ok(counts) => counts,
+            Err(e) => {
+                self.forget_set(&set_id).await;
+                return Err(e);
+            }
+        };
+        let audit = AuditEntry {
+            actor: Some(who.user.login.clone()),
+            registry: Some(reg.name.clone()),
+            crate_name: Some(krate.name.clone()),
+            version: Some(vers.to_string()),
+            detail: Some(format!("files={files} bytes={bytes} set={set_id}")),
+            token_id: (who.token_id != 0).then_some(who.token_id),
+            client_addr: who.origin.client_addr.clone(),
+            user_agent: who.origin.user_agent.clone(),
+            ..AuditEntry::new(AuditAction::DocsUpload, AuditOutcome::Ok)
+        };
+        let new = NewDocsSet {
+            set_id: set_id.clone(),
+            root,
+            source: "upload",
+            files: files as i64,
+            bytes: bytes as i64,
+        };
+        match self.meta.put_docs_set(version_id, &new, &audit).await {
+            Ok(Some(old)) => self.forget_set(&old).await,
+            Ok(None) => {}
+            Err(e) => {
+                self.forget_set(&set_id).await;
+                return Err(e.into());
+            }
+        }
+        tracing::info!(registry = %reg.name, krate = %name, version = %vers, files, bytes, user = %who.user.login, "documentation uploaded");
+        Ok(DocsUploaded {
+            files,
+            bytes,
+            url: format!("/r/{}/docs/{name}/{vers}/", reg.name),
+        })
+    }
+
+    /// Unpacks `body` into set `set_id` of the blob store, a few files in
+    /// flight at a time; returns the directory of the crate's own pages
+    /// (`root`, or the only top directory with an `index.html` when the
+    /// library is named otherwise), the files and the bytes.
+    async fn write_set(
+        &self,
+        set_id: &str,
+        root: &str,
+        body: Bytes,
+    ) -> Result<(String, u64, u64), ServiceError> {
+        let bounds = Bounds {
+            total: self.config.docs.max_unpacked_mib * MIB,
+            file: MAX_FILE_BYTES.min(self.config.docs.max_unpacked_mib * MIB),
+            files: self.config.docs.max_files,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Bytes)>(WRITES_IN_FLIGHT);
+        let reader = tokio::task::spawn_blocking(move || {
+            archive::read(&body, bounds, |path, bytes| {
+                tx.blocking_send((path, bytes)).is_ok()
+            })
+        });
+        let mut tops: Vec<String> = Vec::new();
+        let want = format!("{root}/index.html");
+        let mut failed = None;
+        let mut writes = futures::stream::FuturesUnordered::new();
+        use futures::StreamExt;
+        loop {
+            tokio::select! {
+                next = rx.recv(), if writes.len() < WRITES_IN_FLIGHT && failed.is_none() => {
+                    let Some((path, bytes)) = next else { break };
+                    if let Some(top) = path.strip_suffix("/index.html").filter(|t| !t.contains('/')) {
+                        tops.push(top.to_string());
+                    }
+                    let blobs = self.blobs.clone();
+                    let set = set_id.to_string();
+                    writes.push(async move { blobs.put_docs_file(&set, &path, bytes).await });
+                }
+                Some(done) = writes.next(), if !writes.is_empty() => {
+                    if let Err(e) = done {
+                        failed.get_or_insert(ServiceError::from(e));
+                    }
+                }
+                else => break,
+            }
+            if failed.is_some() {
+                break;
+            }
+        }
+        drop(rx);
+        while let Some(done) = writes.next().await {
+            if let Err(e) = done {
+                failed.get_or_insert(ServiceError::from(e));
+            }
+        }
+        let read = reader
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading the archive: {e}")))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let counts = read.map_err(|e| match e {
+            ArchiveError::TooBig(_) | ArchiveError::FileTooBig(..) | ArchiveError::TooMany(_) => {
+                ServiceError::TooLarge(e.to_string())
+            }
+            _ => ServiceError::BadRequest(e.to_string()),
+        })?;
+        let found = if tops.iter().any(|t| t == root) {
+            Some(root.to_string())
+        } else if tops.len() == 1 {
+            tops.pop()
+        } else {
+            None
+        };
+        let Some(found) = found else {
+            return Err(ServiceError::BadRequest(format!(
+                "the archive has no `{want}`: upload the output of `cargo doc` for this crate \
+                 (`tar czf docs.tar.gz -C target doc`)"
+            )));
+        };
+        Ok((found, counts.0, counts.1))
+    }
+
+    /// Deletes a set's files; a failure is logged (the files stay, unused).
+    async fn forget_set(&self, set_id: &str) {
+        if let Err(e) = self.blobs.delete_docs_set(set_id).await {
+            tracing::warn!(set = %set_id, error = %e, "could not delete a documentation set's files; they stay unused");
+        }
+    }
+
+    /// Every version of a crate that has documentation (crate pages), if
+    /// the caller may read the registry.
+    pub async fn docs_of(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+    ) -> Result<Vec<DocsSet>, ServiceError> {
+        let reg = self.hosted_for(registry, who, name).await?;
+        Ok(self
+            .meta
+            .docs_sets(reg.id, &berth_protocol::canonical_name(name))
+            .await?)
+    }
+
+    /// File `path` of version `vers`'s documentation (`latest`: the
+    /// newest version with documentation that is not yanked), for a
+    /// reader of the registry. The version's top (`path` empty) redirects
+    /// to the crate's own page; a directory path means its `index.html`.
+    pub async fn docs_file(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+        path: &str,
+    ) -> Result<DocsAnswer, ServiceError> {
+        let reg = self.hosted_for(registry, who, name).await?;
+        let sets = self
+            .meta
+            .docs_sets(reg.id, &berth_protocol::canonical_name(name))
+            .await?;
+        let none = || {
+            ServiceError::NotFound(format!(
+                "crate `{name}` has no documentation for version `{vers}` in registry `{}`",
+                reg.name
+            ))
+        };
+        let set = pick(&sets, vers).ok_or_else(none)?;
+        if path.is_empty() {
+            return Ok(DocsAnswer::Redirect(format!("{}/index.html", set.root)));
+        }
+        let mut file = match archive::clean_path(path) {
+            Ok(Some(p)) => p,
+            _ => {
+                return Err(ServiceError::NotFound(format!(
+                    "no file `{path}` in the docs"
+                )))
+            }
+        };
+        if path.ends_with('/') {
+            file.push_str("/index.html");
+        }
+        let Some((size, stream)) = self.blobs.get_docs_file(&set.set_id, &file).await? else {
+            return Err(ServiceError::NotFound(format!(
+                "no file `{path}` in the docs of `{name}` {}",
+                set.vers
+            )));
+        };
+        Ok(DocsAnswer::File {
+            size,
+            body: Box::pin(stream.map_err(std::io::Error::other)),
+            content_type: content_type(&file),
+            immutable: file.starts_with("static.files/"),
+            private: reg.private,
+        })
+    }
+}
+
+/// The set `vers` names: an exact version (build metadata aside), or
+/// `latest`, the newest not yanked (stable before pre-releases), else the
+/// newest.
+fn pick<'a>(sets: &'a [DocsSet], vers: &str) -> Option<&'a DocsSet> {
+    let parse = |s: &DocsSet| semver::Version::parse(&s.vers).ok();
+    if vers == "latest" {
+        let best = |only_stable: bool| {
+            sets.iter()
+                .filter(|s| !s.yanked)
+                .filter_map(|s| parse(s).map(|v| (v, s)))
+                .filter(|(v, _)| !only_stable || v.pre.is_empty())
+                .max_by(|a, b| a.0.cmp_precedence(&b.0))
+                .map(|(_, s)| s)
+        };
+        return best(true).or_else(|| best(false)).or_else(|| sets.last());
+    }
+    let want = semver::Version::parse(vers).ok()?;
+    sets.iter()
+        .find(|s| parse(s).is_some_and(|v| v.cmp_precedence(&want).is_eq()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(vers: &str, yanked: bool) -> DocsSet {
+        DocsSet {
+            vers: vers.into(),
+            yanked,
+            set_id: format!("s{vers}"),
+            root: "a".into(),
+            source: "upload".into(),
+            files: 1,
+            bytes: 1,
+            created_by: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn latest_is_the_newest_stable_version_not_yanked() {
+        let sets = [
+            set("1.0.0", false),
+            set("1.2.0", true),
+            set("1.1.0", false),
+            set("2.0.0-rc.1", false),
+        ];
+        assert_eq!(pick(&sets, "latest").unwrap().vers, "1.1.0");
+        assert_eq!(pick(&sets, "1.2.0").unwrap().vers, "1.2.0");
+        assert_eq!(pick(&sets, "1.2.0+build").unwrap().vers, "1.2.0");
+        assert!(pick(&sets, "3.0.0").is_none());
+        let pre = [set("2.0.0-rc.1", false), set("2.0.0-rc.2", false)];
+        assert_eq!(pick(&pre, "latest").unwrap().vers, "2.0.0-rc.2");
+    }
+
+    #[test]
+    fn rustdoc_files_get_their_types() {
+        assert_eq!(content_type("a/index.html"), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type("static.files/main-1234.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type("static.files/x.woff2"), "font/woff2");
+        assert_eq!(content_type("x.bin"), "application/octet-stream");
+    }
+}

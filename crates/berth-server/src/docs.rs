@@ -1,0 +1,165 @@
+//! Documentation: the upload from CI (`PUT
+//! /r/{registry}/api/v1/crates/{name}/{version}/docs` with a `.tar.gz` of
+//! `target/doc`) and the pages (`/r/{registry}/docs/{name}/{version}/...`,
+//! `latest` for the newest version with docs).
+//!
+//! Docs are untrusted HTML written by a crate's owners, served on the
+//! registry's origin: every page carries a content security policy of its
+//! own that sandboxes it (an opaque origin without `allow-same-origin`:
+//! its scripts read no cookie and no answer of this server, and send no
+//! form), and nothing here ever sets a cookie. Handlers only extract,
+//! call berth-core's `docs` and shape the answer.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_core::docs::DocsAnswer;
+use berth_core::ServiceError;
+
+use crate::api::{declared_length, read_body, MinRate};
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The policy of every docs answer: rustdoc's own scripts, styles, fonts
+/// and images from the docs, nothing else, in a sandbox without this
+/// server's origin.
+pub(crate) const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; \
+     sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox";
+
+/// `PUT /r/{registry}/api/v1/crates/{name}/{version}/docs`.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    Path((registry, name, version)): Path<(String, String, String)>,
+    who: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let berth = &state.berth;
+    let who = who.get().ok_or_else(|| {
+        ServiceError::Unauthorized(format!(
+            "uploading documentation needs a token of an owner of the crate: run `cargo login \
+             --registry {registry}`"
+        ))
+    })?;
+    let limit = berth.config.docs.max_upload_mib * berth_core::config::MIB;
+    let declared = declared_length(&headers, limit)?.unwrap_or(limit);
+    let _upload = berth.admit_upload(Some(who), declared).await?;
+    let limits = &berth.config.limits;
+    let rate = MinRate {
+        bytes_per_sec: limits.min_upload_bytes_per_sec,
+        grace: Duration::from_secs(limits.upload_grace_secs),
+    };
+    let body = read_body(&headers, body, limit, Some(rate)).await?;
+    let uploaded = berth
+        .upload_docs(&registry, Some(who), &name, &version, body)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "ok": true,
+        "files": uploaded.files,
+        "bytes": uploaded.bytes,
+        "url": uploaded.url,
+    }))
+    .into_response())
+}
+
+/// `GET /r/{registry}/docs/{name}/{version}`: to the version's top.
+pub(crate) async fn top(
+    Path((registry, name, version)): Path<(String, String, String)>,
+) -> Response {
+    moved(&format!("/r/{registry}/docs/{name}/{version}/"))
+}
+
+/// `GET /r/{registry}/docs/{name}/{version}/`: to the crate's own page.
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    Path((registry, name, version)): Path<(String, String, String)>,
+    who: Caller,
+) -> Response {
+    serve(&state, &registry, &name, &version, "", &who).await
+}
+
+/// `GET /r/{registry}/docs/{name}/{version}/{*path}`.
+pub(crate) async fn file(
+    State(state): State<AppState>,
+    Path((registry, name, version, path)): Path<(String, String, String, String)>,
+    who: Caller,
+) -> Response {
+    serve(&state, &registry, &name, &version, &path, &who).await
+}
+
+async fn serve(
+    state: &AppState,
+    registry: &str,
+    name: &str,
+    version: &str,
+    path: &str,
+    who: &Caller,
+) -> Response {
+    let answer = state
+        .berth
+        .docs_file(registry, who.get(), name, version, path)
+        .await;
+    let mut response = match answer {
+        Ok(DocsAnswer::Redirect(to)) => {
+            let mut r = moved(&format!("/r/{registry}/docs/{name}/{version}/{to}"));
+            // `latest` moves on with each release.
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Ok(DocsAnswer::File {
+            size,
+            body,
+            content_type,
+            immutable,
+            private,
+        }) => {
+            let mut r = Response::new(Body::from_stream(body));
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            let cache = match (immutable && version != "latest", private) {
+                (true, false) => "public, max-age=31536000, immutable",
+                (true, true) => "private, max-age=31536000, immutable",
+                (false, false) => "public, no-cache",
+                (false, true) => "private, no-cache",
+            };
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            r
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.remove(header::SET_COOKIE);
+    response
+}
+
+fn moved(to: &str) -> Response {
+    match HeaderValue::try_from(to) {
+        Ok(location) => {
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut().insert(header::LOCATION, location);
+            r
+        }
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}

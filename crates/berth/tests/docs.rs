@@ -1,0 +1,359 @@
+//! Documentation uploaded from CI and served beside the crate. Real cargo
+//! publishes a crate and another that depends on it; real `cargo doc`
+//! builds their docs as CI would; the archive of `target/doc` is uploaded
+//! with the owner's token and its pages are served, with rustdoc's search
+//! index, links to the dependency's pages, a sandboxing content security
+//! policy and no cookie. Another user, an archive that escapes its
+//! directory, a bomb and an archive without the crate's pages are
+//! refused, each leaving the served set alone; a new upload replaces the
+//! set; a private registry's docs need its read role.
+
+use std::io::Write;
+use std::path::Path;
+
+use berth_testkit::{Cargo, Server};
+
+/// A `.tar.gz` of `doc_dir` under `doc/`, as `tar czf x -C target doc`.
+fn archive_of(doc_dir: &Path) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.follow_symlinks(false);
+    tar.append_dir_all("doc", doc_dir).unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// A `.tar.gz` of these (path, bytes) entries, written raw, so that a
+/// path may be anything.
+fn raw_archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Written into the header's name field as it is (`append_data`
+        // would refuse `..`).
+        let name = &mut header.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_cksum();
+        tar.append(&header, *bytes).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// The test's registry, with a small bound on what a set unpacks to.
+const CONFIG: &str = "[docs]\nmax_unpacked_mib = 16\n";
+
+fn upload(
+    server: &Server,
+    registry: &str,
+    krate: &str,
+    vers: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut req = server
+        .request(
+            reqwest::Method::PUT,
+            &format!("/r/{registry}/api/v1/crates/{krate}/{vers}/docs"),
+        )
+        .body(body);
+    if let Some(t) = token {
+        req = req.header("Authorization", t);
+    }
+    let r = req.send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().unwrap())
+}
+
+#[test]
+fn docs_uploaded_from_ci_are_served_beside_the_crate() {
+    let server = Server::start_with_config(CONFIG);
+    let alice = server.user_with_token("alice");
+    let bob = server.user_with_token("bob");
+    let mut cargo = Cargo::new(&server);
+    cargo.set_token(Some(&alice));
+
+    // A crate and one that depends on it, published with cargo.
+    let base = cargo.package("doc-base", "1.0.0", "", "");
+    std::fs::write(
+        base.join("src/lib.rs"),
+        "//! The base of things.\n\n/// Adds two numbers, documented.\npub fn add_numbers(a: u32, b: u32) -> u32 { a + b }\n",
+    )
+    .unwrap();
+    cargo.publish(&base);
+    let app = cargo.package(
+        "doc-app",
+        "0.2.0",
+        "doc-base = { version = \"1\", registry = \"main\" }",
+        "",
+    );
+    std::fs::write(
+        app.join("src/lib.rs"),
+        "//! The app.\n\n/// Doubles through [`doc_base::add_numbers`].\npub fn twice_over(a: u32) -> u32 { doc_base::add_numbers(a, a) }\n",
+    )
+    .unwrap();
+    cargo.publish(&app);
+
+    // CI builds the docs (the dependency's too, so that links resolve)
+    // and uploads them.
+    cargo.ok(&app, &["doc"]);
+    let doc_dir = cargo.target.join("doc");
+    assert!(doc_dir.join("doc_app/index.html").exists());
+    let archive = archive_of(&doc_dir);
+    let (status, text) = upload(
+        &server,
+        "main",
+        "doc-app",
+        "0.2.0",
+        Some(&alice),
+        archive.clone(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["url"], "/r/main/docs/doc-app/0.2.0/");
+    assert!(answer["files"].as_u64().unwrap() > 5, "{text}");
+
+    // The version's top leads to the crate's page, which documents it.
+    let page = server.get("/r/main/docs/doc-app/0.2.0/");
+    assert_eq!(
+        page.url().path(),
+        "/r/main/docs/doc-app/0.2.0/doc_app/index.html"
+    );
+    let h = page.headers().clone();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("twice_over"), "{html}");
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("sandbox allow-scripts")
+            && !csp.contains("allow-same-origin"),
+        "{csp}"
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h.get("set-cookie").is_none());
+    // `latest` is the same set.
+    let latest = server.get("/r/main/docs/doc-app/latest/doc_app/fn.twice_over.html");
+    assert_eq!(latest.status().as_u16(), 200);
+    let f = latest.text().unwrap();
+    assert!(f.contains("Doubles through"), "{f}");
+    // The link to the dependency's page resolves within the set.
+    assert!(f.contains("../doc_base/fn.add_numbers.html"), "{f}");
+    let dep = server.get("/r/main/docs/doc-app/0.2.0/doc_base/fn.add_numbers.html");
+    assert_eq!(dep.status().as_u16(), 200);
+    assert!(dep.text().unwrap().contains("Adds two numbers"));
+    // rustdoc's search index and hashed assets are there, typed and cached.
+    let statics: Vec<String> = std::fs::read_dir(doc_dir.join("static.files"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let js = statics
+        .iter()
+        .find(|n| n.starts_with("search-") && n.ends_with(".js"))
+        .expect("rustdoc's search script");
+    let r = server.get(&format!("/r/main/docs/doc-app/0.2.0/static.files/{js}"));
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    let index = ["search-index.js", "search.index/root.js"]
+        .iter()
+        .find(|p| doc_dir.join(p).exists())
+        .expect("rustdoc's search index");
+    assert_eq!(
+        server
+            .get(&format!("/r/main/docs/doc-app/0.2.0/{index}"))
+            .status()
+            .as_u16(),
+        200
+    );
+    // A file the set does not hold, and a version without docs: 404.
+    assert_eq!(
+        server
+            .get("/r/main/docs/doc-app/0.2.0/doc_app/nothing.html")
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        server.get("/r/main/docs/doc-base/1.0.0/").status().as_u16(),
+        404
+    );
+
+    // Refused, each leaving the served set alone: no token, another user,
+    // a version that does not exist, escaping paths, links, a bomb, an
+    // archive without the crate's pages.
+    assert_eq!(
+        upload(&server, "main", "doc-app", "0.2.0", None, archive.clone()).0,
+        401
+    );
+    let (status, text) = upload(
+        &server,
+        "main",
+        "doc-app",
+        "0.2.0",
+        Some(&bob),
+        archive.clone(),
+    );
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("is not an owner of crate `doc-app`"), "{text}");
+    let (status, text) = upload(
+        &server,
+        "main",
+        "doc-app",
+        "9.9.9",
+        Some(&alice),
+        archive.clone(),
+    );
+    assert_eq!(status, 404, "{text}");
+    for (what, bad) in [
+        (
+            "a parent path",
+            raw_archive(&[
+                ("doc/doc_app/index.html", b"<p>x</p>"),
+                ("doc/../../evil.html", b"x"),
+            ]),
+        ),
+        ("an absolute path", raw_archive(&[("/etc/evil", b"x")])),
+    ] {
+        let (status, text) = upload(&server, "main", "doc-app", "0.2.0", Some(&alice), bad);
+        assert_eq!(status, 400, "{what}: {text}");
+        assert!(text.contains("is not allowed"), "{what}: {text}");
+    }
+    let mut linked = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    linked
+        .append_link(&mut header, "doc/doc_app/index.html", "/etc/passwd")
+        .unwrap();
+    let (status, text) = upload(
+        &server,
+        "main",
+        "doc-app",
+        "0.2.0",
+        Some(&alice),
+        linked.into_inner().unwrap().finish().unwrap(),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("symbolic link"), "{text}");
+    let (status, text) = upload(
+        &server,
+        "main",
+        "doc-app",
+        "0.2.0",
+        Some(&alice),
+        raw_archive(&[("doc/other/page.html", b"x")]),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("has no `doc_app/index.html`"), "{text}");
+    // 40 MiB of zeros in a few kilobytes: more than the 16 MiB a set may
+    // unpack to here (`[docs] max_unpacked_mib`).
+    let bomb = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut header = tar::Header::new_gnu();
+        let size: u64 = 40 * 1024 * 1024;
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_path("doc/doc_app/index.html").unwrap();
+        header.set_cksum();
+        gz.write_all(header.as_bytes()).unwrap();
+        let zeros = vec![0u8; 1024 * 1024];
+        for _ in 0..(size / zeros.len() as u64) {
+            gz.write_all(&zeros).unwrap();
+        }
+        gz.finish().unwrap()
+    };
+    assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
+    let (status, text) = upload(&server, "main", "doc-app", "0.2.0", Some(&alice), bomb);
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("larger than"), "{text}");
+    let still = server.get("/r/main/docs/doc-app/0.2.0/doc_app/index.html");
+    assert_eq!(still.status().as_u16(), 200);
+    assert!(still.text().unwrap().contains("twice_over"));
+
+    // A new upload replaces the set whole: the old files are gone.
+    let (status, text) = upload(
+        &server,
+        "main",
+        "doc-app",
+        "0.2.0",
+        Some(&alice),
+        raw_archive(&[("doc/doc_app/index.html", b"<p>the second edition</p>")]),
+    );
+    assert_eq!(status, 200, "{text}");
+    let again = server
+        .get("/r/main/docs/doc-app/0.2.0/doc_app/index.html")
+        .text()
+        .unwrap();
+    assert_eq!(again, "<p>the second edition</p>");
+    assert_eq!(
+        server
+            .get("/r/main/docs/doc-app/0.2.0/doc_app/fn.twice_over.html")
+            .status()
+            .as_u16(),
+        404
+    );
+    // Audited: both uploads, and bob's refusal.
+    let audit = server.audit_json(&["--action", "docs.upload"]);
+    let rows: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .map(|r| {
+            (
+                r["actor"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["crate"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("alice", "ok", "doc-app"),
+            ("bob", "denied", "doc-app"),
+            ("alice", "ok", "doc-app")
+        ],
+        "{audit:?}"
+    );
+}
+
+#[test]
+fn a_private_registrys_docs_need_its_read_role() {
+    let server = Server::start_with_config("[[registries]]\nname = \"main\"\nprivate = true\n");
+    let alice = server.user_with_token("alice");
+    let carol = server.user_with_token("carol");
+    server.grant("main", "alice", "publish");
+    let mut cargo = Cargo::new(&server);
+    cargo.set_token(Some(&alice));
+    cargo.published("secret-thing", "1.0.0");
+    let (status, text) = upload(
+        &server,
+        "main",
+        "secret-thing",
+        "1.0.0",
+        Some(&alice),
+        raw_archive(&[("doc/secret_thing/index.html", b"<p>secret</p>")]),
+    );
+    assert_eq!(status, 200, "{text}");
+    let path = "/r/main/docs/secret-thing/1.0.0/secret_thing/index.html";
+    assert_eq!(server.get_as(path, None).status, 401);
+    assert_eq!(server.get_as(path, Some(&carol)).status, 403);
+    let reply = server.get_as(path, Some(&alice));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text, "<p>secret</p>");
+    assert!(reply.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("private"));
+}
