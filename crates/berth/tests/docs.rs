@@ -175,6 +175,14 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
             .as_u16(),
         200
     );
+    // The crate page links to them; a crate without docs has no link.
+    let crate_page = server.get("/r/main/crates/doc-app").text().unwrap();
+    assert!(
+        crate_page.contains("href=\"/r/main/docs/doc-app/0.2.0/\""),
+        "{crate_page}"
+    );
+    let base_page = server.get("/r/main/crates/doc-base").text().unwrap();
+    assert!(!base_page.contains("/docs/"), "{base_page}");
     // A file the set does not hold, and a version without docs: 404.
     assert_eq!(
         server
@@ -204,7 +212,10 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
         archive.clone(),
     );
     assert_eq!(status, 403, "{text}");
-    assert!(text.contains("is not an owner of crate `doc-app`"), "{text}");
+    assert!(
+        text.contains("is not an owner of crate `doc-app`"),
+        "{text}"
+    );
     let (status, text) = upload(
         &server,
         "main",

@@ -19,7 +19,8 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 
-use berth_store::{AuditAction, AuditEntry, AuditOutcome, DocsSet, NewDocsSet, StoreError};
+pub use berth_store::DocsSet;
+use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewDocsSet, StoreError};
 
 use crate::accounts::auth::Scope;
 use crate::config::MIB;

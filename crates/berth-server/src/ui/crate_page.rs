@@ -257,6 +257,7 @@ fn crate_view(
     registry: &str,
     page: CratePage,
     trust: Option<berth_core::trust::TrustPanel>,
+    docs: &[berth_core::docs::DocsSet],
 ) -> CratePageView {
     let berth = &state.berth;
     let m = &page.metadata;
@@ -315,7 +316,16 @@ fn crate_view(
         .unwrap_or_default();
     let links = [
         ("Repository", repository),
-        ("Documentation", link(m.documentation.as_deref())),
+        // The crate's own `documentation` wins; else the docs this
+        // registry serves for the version shown.
+        (
+            "Documentation",
+            link(m.documentation.as_deref()).or_else(|| {
+                docs.iter()
+                    .find(|d| d.vers == shown)
+                    .map(|d| format!("/r/{}/docs/{}/{}/", page.holder, page.detail.name, d.vers))
+            }),
+        ),
         ("Homepage", link(m.homepage.as_deref())),
     ]
     .into_iter()
@@ -522,7 +532,15 @@ async fn show_crate(
         .berth
         .trust_panel(viewer.who(), &page.holder, &page.detail.name)
         .await?;
-    Ok(render(&crate_view(state, viewer, registry, page, trust)))
+    // What documentation the registry holds; none when it cannot say.
+    let docs = state
+        .berth
+        .docs_of(&page.holder, viewer.who(), &page.detail.name)
+        .await
+        .unwrap_or_default();
+    Ok(render(&crate_view(
+        state, viewer, registry, page, trust, &docs,
+    )))
 }
 
 /// `POST /r/{registry}/crates/{name}/trust`: an owner's or registry
