@@ -4,8 +4,9 @@
 # data directory. Installs what is missing (chromium, the npm packages:
 # playwright-core, and oidc-provider for the single sign-on test), builds
 # berth, runs ui.test.mjs (the pages, password login), then sso.test.mjs
-# (single sign-on against a real OpenID provider, each with its own server);
-# fails when either fails.
+# (single sign-on against a real OpenID provider), then docs.test.mjs (docs
+# uploaded from CI, opened and searched), each with its own server;
+# fails when any fails.
 #   UI_TEST_SCREENSHOTS=1 tests/browser/run.sh   also rewrites docs/screenshots/
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -30,4 +31,6 @@ echo "== browser tests"
 node "$here/ui.test.mjs" || status=1
 echo "== single sign-on browser tests"
 node "$here/sso.test.mjs" || status=1
+echo "== documentation browser tests"
+node "$here/docs.test.mjs" || status=1
 exit "$status"

@@ -25,10 +25,12 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The policy of every docs answer: rustdoc's own scripts, styles, fonts
-/// and images from the docs, nothing else, in a sandbox without this
-/// server's origin.
-pub(crate) const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; \
+/// The policy of every docs answer: scripts, styles, fonts and images
+/// from the docs only (rustdoc writes an inline script too; every file of
+/// a set is its uploader's anyway), in a sandbox without this server's
+/// origin, which is what keeps the set's scripts from the server's
+/// cookies and answers.
+pub(crate) const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
      connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; \
      sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox";
@@ -132,6 +134,16 @@ async fn serve(
                 (false, true) => "private, no-cache",
             };
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            // The sandboxed page's origin is opaque, so its font loads
+            // are cross-origin: a public registry's files may be read by
+            // anyone anyway. A private one's are sent with no such header
+            // (and only to a token, which no page sends by itself).
+            if !private {
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
+            }
             r
         }
         Err(e) => ApiError::from(e).into_response(),

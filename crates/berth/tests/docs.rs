@@ -164,6 +164,9 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
         .to_str()
         .unwrap()
         .contains("immutable"));
+    // The sandboxed page's origin is opaque: its font loads are
+    // cross-origin, and a public registry's files may be read by anyone.
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
     let index = ["search-index.js", "search.index/root.js"]
         .iter()
         .find(|p| doc_dir.join(p).exists())
@@ -367,4 +370,5 @@ fn a_private_registrys_docs_need_its_read_role() {
         .to_str()
         .unwrap()
         .starts_with("private"));
+    assert!(reply.headers.get("access-control-allow-origin").is_none());
 }
