@@ -71,6 +71,28 @@ pub(crate) async fn upload(
     .into_response())
 }
 
+/// `GET /api/v1/registries/{registry}/crates/{name}/{version}/docs-build`:
+/// the version's docs build (`state`: queued, building, ok or failed;
+/// `attempts`, `log`, times), for a reader of the registry; 404 when none
+/// was queued.
+pub(crate) async fn build_status(
+    State(state): State<AppState>,
+    Path((registry, name, version)): Path<(String, String, String)>,
+    who: Caller,
+) -> Result<Response, ApiError> {
+    match state
+        .berth
+        .docs_build_of(&registry, who.get(), &name, &version)
+        .await?
+    {
+        Some(build) => Ok(Json(build).into_response()),
+        None => Err(ServiceError::NotFound(format!(
+            "no docs build of `{name}` {version} in registry `{registry}`"
+        ))
+        .into()),
+    }
+}
+
 /// `GET /r/{registry}/docs/{name}/{version}`: to the version's top.
 pub(crate) async fn top(
     Path((registry, name, version)): Path<(String, String, String)>,

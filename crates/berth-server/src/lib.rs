@@ -289,6 +289,10 @@ pub fn router(state: AppState) -> Router {
             deadline(get(mgmt::crate_detail)),
         ),
         (
+            "/api/v1/registries/{registry}/crates/{name}/{version}/docs-build",
+            deadline(get(docs::build_status)),
+        ),
+        (
             "/api/v1/registries/{registry}/crates/{name}/{version}/readme",
             deadline(get(mgmt::readme)),
         ),
@@ -576,6 +580,34 @@ pub async fn serve(
             })
         })
         .collect();
+    // Docs builds: `[docs] workers` loops, each taking one queued build
+    // at a time under a lease; a second's pause when none is queued.
+    let docs_workers: Vec<_> = (0..berth.config.docs.workers)
+        .map(|i| {
+            let berth = berth.clone();
+            let worker = format!("{node}-docs-{i}");
+            tokio::spawn(async move {
+                loop {
+                    let pause = match berth.docs_work_once(&worker).await {
+                        Ok(true) => continue,
+                        Ok(false) => 1,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the docs worker failed; will retry");
+                            5
+                        }
+                    };
+                    tokio::time::sleep(Duration::from_secs(pause)).await;
+                }
+            })
+        })
+        .collect();
+    if berth.config.docs.workers > 0 && !std::path::Path::new(berth_core::docs::BWRAP).exists() {
+        tracing::warn!(
+            bwrap = berth_core::docs::BWRAP,
+            "[docs] workers is set but bubblewrap is not installed: every docs build will fail \
+             until it is (apt-get install bubblewrap)"
+        );
+    }
     // PostgreSQL: keeps the index cache in step with the other nodes.
     let watcher = tokio::spawn(berth.clone().watch_index());
     let app = App::new(state);
@@ -588,6 +620,9 @@ pub async fn serve(
     }
     watcher.abort();
     webhooks.abort();
+    for task in docs_workers {
+        task.abort();
+    }
     for task in replicas {
         task.abort();
     }

@@ -195,6 +195,8 @@ string_enum! {
         /// A version's documentation uploaded (from CI); the detail has
         /// its files and bytes.
         DocsUpload = "docs.upload",
+        /// A version's docs build queued again (`berth docs rebuild`).
+        DocsRebuild = "docs.rebuild",
         /// A version was allowed whatever a registry's policy says
         /// (`berth policy allow`); the detail has the reason and expiry.
         PolicyAllow = "policy.allow",

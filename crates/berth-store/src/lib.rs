@@ -39,9 +39,9 @@ pub use tables::proxy::{
     EvictedCrate, ProxyCrateRow, ProxyIndexRow, ProxyIndexWrite, StoredRegistry,
 };
 pub use tables::{
-    address_key, operator, set_operator, webhook_event_of, ChangeRow, Delivery, DocsSet,
-    ExternalAccount, ExternalRefusal, ExternalSignIn, NewDocsSet, ReplicaStateRow, Webhook,
-    WebhookAttempt, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE, TEAM_PREFIX,
+    address_key, operator, set_operator, webhook_event_of, ChangeRow, Delivery, DocsBuild, DocsJob,
+    DocsSet, ExternalAccount, ExternalRefusal, ExternalSignIn, NewDocsSet, ReplicaStateRow,
+    Webhook, WebhookAttempt, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE, TEAM_PREFIX,
 };
 pub use transfer::{row_from_json, row_to_json, table_names, Cell};
 pub use watch::{IndexEvent, IndexListener, CHANNEL as INDEX_CHANNEL};

@@ -124,6 +124,10 @@ pub enum Command {
     /// changes and advisory imports, with signed, retried deliveries.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Documentation built for every published version (`[docs]
+    /// workers`) or uploaded from CI.
+    #[command(subcommand)]
+    Docs(DocsCommand),
     /// Manage who may read, publish in and administer each registry
     /// (needed for private registries; public ones let every user read and
     /// publish new crates).
@@ -312,6 +316,31 @@ pub enum TrustCommand {
         registry: String,
         #[arg(long)]
         id: i64,
+    },
+}
+
+/// `berth docs`.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Queue a version's docs build again (a node with `[docs] workers`
+    /// takes it); audited.
+    Rebuild {
+        /// CRATE@VERSION.
+        #[arg(value_name = "CRATE@VERSION")]
+        target: String,
+        /// The registry it is in.
+        #[arg(long)]
+        registry: String,
+    },
+    /// A version's docs build: its state (queued, building, ok, failed),
+    /// attempts and log.
+    Status {
+        /// CRATE@VERSION.
+        #[arg(value_name = "CRATE@VERSION")]
+        target: String,
+        /// The registry it is in.
+        #[arg(long)]
+        registry: String,
     },
 }
 
@@ -864,6 +893,7 @@ impl Command {
             | Command::Policy(_)
             | Command::Trust(_)
             | Command::Webhook(_)
+            | Command::Docs(_)
             | Command::Promote { .. }
             | Command::Check { .. }
             | Command::Audit(_) => true,

@@ -10,6 +10,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use berth_testkit::{Cargo, Server};
 
@@ -371,4 +372,104 @@ fn a_private_registrys_docs_need_its_read_role() {
         .unwrap()
         .starts_with("private"));
     assert!(reply.headers.get("access-control-allow-origin").is_none());
+}
+
+/// The docs build of a version, once it is no longer queued or building
+/// (within two minutes), and how long it took to get there.
+fn finished_build(server: &Server, krate: &str, vers: &str) -> (serde_json::Value, Duration) {
+    let start = Instant::now();
+    loop {
+        let r = server.get(&format!(
+            "/api/v1/registries/main/crates/{krate}/{vers}/docs-build"
+        ));
+        assert_eq!(r.status().as_u16(), 200, "{krate} {vers}: no build queued");
+        let build: serde_json::Value = r.json().unwrap();
+        if build["state"] == "ok" || build["state"] == "failed" {
+            return (build, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{krate} {vers}: still {build}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
+    let server = Server::start_with_config("[docs]\nworkers = 1\n");
+    let alice = server.user_with_token("alice");
+    let mut cargo = Cargo::new(&server);
+    cargo.set_token(Some(&alice));
+    let base = cargo.package("built-base", "1.0.0", "", "");
+    std::fs::write(
+        base.join("src/lib.rs"),
+        "/// Adds, in the base crate.\npub fn base_add(a: u32, b: u32) -> u32 { a + b }\n",
+    )
+    .unwrap();
+    cargo.publish(&base);
+    // A crate of the same registry depending on the first: its build
+    // fetches the dependency through this server.
+    let app = cargo.package(
+        "built-app",
+        "0.3.0",
+        "built-base = { version = \"1\", registry = \"main\" }",
+        "",
+    );
+    std::fs::write(
+        app.join("src/lib.rs"),
+        "/// Triples, built by the registry.\npub fn triple_it(a: u32) -> u32 { built_base::base_add(a, built_base::base_add(a, a)) }\n",
+    )
+    .unwrap();
+    let published = Instant::now();
+    cargo.publish(&app);
+    let (build, _) = finished_build(&server, "built-app", "0.3.0");
+    let served_after = published.elapsed();
+    assert_eq!(build["state"], "ok", "{}", build["log"]);
+    eprintln!(
+        "docs of built-app served {:.1} s after cargo publish returned",
+        served_after.as_secs_f64()
+    );
+    let page = server.get("/r/main/docs/built-app/0.3.0/");
+    assert_eq!(
+        page.url().path(),
+        "/r/main/docs/built-app/0.3.0/built_app/index.html"
+    );
+    assert!(page.text().unwrap().contains("triple_it"));
+    let f = server.get("/r/main/docs/built-app/latest/built_app/fn.triple_it.html");
+    assert_eq!(f.status().as_u16(), 200);
+    assert!(f
+        .text()
+        .unwrap()
+        .contains("Triples, built by the registry."));
+    let (build, _) = finished_build(&server, "built-base", "1.0.0");
+    assert_eq!(build["state"], "ok", "{}", build["log"]);
+
+    // A build script that fails: the build fails with its log, and the
+    // next build runs.
+    let bad = cargo.package("built-bad", "0.1.0", "", "");
+    std::fs::write(
+        bad.join("build.rs"),
+        "fn main() { let r = std::net::TcpStream::connect(\"127.0.0.1:9\"); panic!(\"no network in here: {r:?}\"); }\n",
+    )
+    .unwrap();
+    cargo.publish(&bad);
+    let (build, _) = finished_build(&server, "built-bad", "0.1.0");
+    assert_eq!(build["state"], "failed");
+    let log = build["log"].as_str().unwrap();
+    assert!(log.contains("no network in here"), "{log}");
+    assert_eq!(
+        server
+            .get("/r/main/docs/built-bad/0.1.0/")
+            .status()
+            .as_u16(),
+        404
+    );
+    // Queued again by an operator: built again (and failing again).
+    server.berth(&["docs", "rebuild", "built-bad@0.1.0", "--registry", "main"]);
+    let (build, _) = finished_build(&server, "built-bad", "0.1.0");
+    assert_eq!(build["state"], "failed");
+    assert_eq!(build["attempts"], 1);
+    let audit = server.audit_json(&["--action", "docs.rebuild"]);
+    assert_eq!(audit.len(), 1, "{audit:?}");
 }

@@ -1,5 +1,6 @@
-//! `[docs]`: the bounds of documentation uploaded from CI. Only reads
-//! configuration; uploading and serving are `docs/`.
+//! `[docs]`: the bounds of documentation uploaded from CI, and how this
+//! node builds docs. Only reads configuration; uploading, building and
+//! serving are `docs/`.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,24 @@ pub struct DocsConfig {
     pub max_unpacked_mib: u64,
     /// The most files a set may hold.
     pub max_files: u64,
+    /// Docs builds this node runs at once (each a `cargo doc` in a
+    /// bubblewrap sandbox); 0, the default: this node builds none (the
+    /// queue waits for a node that does).
+    pub workers: u32,
+    /// The toolchain builds use: a rustup toolchain name, or a directory
+    /// holding `bin/cargo`, `bin/rustc` and `bin/rustdoc`.
+    pub toolchain: String,
+    /// The registry of this server that serves public crates (a proxy or
+    /// a virtual registry) to builds whose crates depend on them; none:
+    /// such builds fail, as the sandbox reaches nothing else.
+    pub public_registry: Option<String>,
+    /// The environment variable holding a token builds read private
+    /// registries with (a user with `read` roles).
+    pub token_env: Option<String>,
+    /// A build's wall-clock limit, in seconds.
+    pub build_secs: u64,
+    /// A build process's memory limit (address space), in MiB.
+    pub build_memory_mib: u64,
 }
 
 impl Default for DocsConfig {
@@ -24,6 +43,12 @@ impl Default for DocsConfig {
             max_upload_mib: 100,
             max_unpacked_mib: 1024,
             max_files: 100_000,
+            workers: 0,
+            toolchain: "stable".into(),
+            public_registry: None,
+            token_env: None,
+            build_secs: 900,
+            build_memory_mib: 4096,
         }
     }
 }
@@ -34,10 +59,20 @@ impl DocsConfig {
             ("max_upload_mib", self.max_upload_mib),
             ("max_unpacked_mib", self.max_unpacked_mib),
             ("max_files", self.max_files),
+            ("build_secs", self.build_secs),
+            ("build_memory_mib", self.build_memory_mib),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("docs.{key} must be at least 1")));
             }
+        }
+        if self.toolchain.trim().is_empty() {
+            return Err(ConfigError(
+                "docs.toolchain names a rustup toolchain or a directory".into(),
+            ));
+        }
+        if self.workers > 64 {
+            return Err(ConfigError("docs.workers is at most 64".into()));
         }
         if self.max_upload_mib > 4096 {
             return Err(ConfigError(

@@ -86,6 +86,12 @@ pub const ENV_KEYS: &[&str] = &[
     "docs.max_upload_mib",
     "docs.max_unpacked_mib",
     "docs.max_files",
+    "docs.workers",
+    "docs.toolchain",
+    "docs.public_registry",
+    "docs.token_env",
+    "docs.build_secs",
+    "docs.build_memory_mib",
     "registries",
 ];
 
@@ -272,6 +278,13 @@ impl Config {
         self.auth.check()?;
         self.webhooks.check()?;
         self.docs.check()?;
+        if let Some(name) = &self.docs.public_registry {
+            if !self.registries.iter().any(|r| &r.name == name) {
+                return Err(ConfigError(format!(
+                    "docs.public_registry: no registry named `{name}` is configured"
+                )));
+            }
+        }
         self.downloads.finish(&self.storage.url)?;
         check_workers(self.workers)
     }

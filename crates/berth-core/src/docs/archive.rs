@@ -50,16 +50,21 @@ pub(crate) fn clean_path(raw: &str) -> Result<Option<String>, ArchiveError> {
     if path.is_empty() {
         return Ok(None);
     }
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+@=,%".contains(c);
-    let fine = path.len() <= 1024
-        && path
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(ok_char));
-    if fine {
+    if servable(path) {
         Ok(Some(path.to_string()))
     } else {
         Err(ArchiveError::BadPath(raw.chars().take(200).collect()))
     }
+}
+
+/// Whether a relative path may name a file of a set: segments of
+/// letters, digits and `-_.~+@=,%`, none empty, `.` or `..`.
+pub(crate) fn servable(path: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+@=,%".contains(c);
+    path.len() <= 1024
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(ok_char))
 }
 
 /// Reads `archive`, handing each file (path, bytes) to `each` in the

@@ -14,13 +14,17 @@
 //! `migrate` carry them.
 
 mod archive;
+mod build;
+
+pub use berth_docs::BWRAP;
+pub use build::MAX_ATTEMPTS;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 
-pub use berth_store::DocsSet;
 use berth_store::{AuditAction, AuditEntry, AuditOutcome, NewDocsSet, StoreError};
+pub use berth_store::{DocsBuild, DocsSet};
 
 use crate::accounts::auth::Scope;
 use crate::config::MIB;
@@ -272,6 +276,67 @@ impl Berth {
         if let Err(e) = self.blobs.delete_docs_set(set_id).await {
             tracing::warn!(set = %set_id, error = %e, "could not delete a documentation set's files; they stay unused");
         }
+    }
+
+    /// The build of a version's docs, if one was ever queued, for a
+    /// reader of the registry.
+    pub async fn docs_build_of(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+    ) -> Result<Option<DocsBuild>, ServiceError> {
+        let reg = self.hosted_for(registry, who, name).await?;
+        let Some(version_id) = self.version_id(reg, name, vers).await? else {
+            return Ok(None);
+        };
+        Ok(self.meta.docs_build(version_id).await?)
+    }
+
+    /// Queues a version's docs build again (`berth docs rebuild`),
+    /// audited.
+    pub async fn rebuild_docs(
+        &self,
+        by: Option<&Identity>,
+        registry: &str,
+        name: &str,
+        vers: &str,
+    ) -> Result<(), ServiceError> {
+        let reg = self.registry(registry)?;
+        let version_id = self.version_id(reg, name, vers).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "crate `{name}` has no version `{vers}` in registry `{registry}`"
+            ))
+        })?;
+        let audit = AuditEntry {
+            registry: Some(reg.name.clone()),
+            crate_name: Some(name.to_string()),
+            version: Some(vers.to_string()),
+            ..Self::admin_audit(by, AuditAction::DocsRebuild)
+        };
+        self.meta.queue_docs_rebuild(version_id, &audit).await?;
+        Ok(())
+    }
+
+    /// The id of a version of a hosted crate, if it exists.
+    async fn version_id(
+        &self,
+        reg: &crate::Registry,
+        name: &str,
+        vers: &str,
+    ) -> Result<Option<i64>, ServiceError> {
+        let Ok(version) = berth_protocol::validate_version(vers) else {
+            return Ok(None);
+        };
+        Ok(self
+            .meta
+            .version_id_of(
+                reg.id,
+                &berth_protocol::canonical_name(name),
+                &berth_protocol::canonical_version(&version),
+            )
+            .await?)
     }
 
     /// Every version of a crate that has documentation (crate pages), if

@@ -17,3 +17,21 @@ CREATE TABLE docs_sets (
     created_by  TEXT,
     created_at  BIGINT NOT NULL
 );
+
+-- The build queue: a job per version, queued with its publish (in the
+-- same transaction) or by `berth docs rebuild`; taken by a node's docs
+-- worker under a lease, so that a killed worker's job is taken again.
+CREATE TABLE docs_builds (
+    version_id  BIGINT PRIMARY KEY REFERENCES versions(id),
+    -- queued, building, ok or failed.
+    state       TEXT   NOT NULL,
+    attempts    BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    -- The end of the build's log (failed builds especially).
+    log         TEXT,
+    queued_at   BIGINT NOT NULL,
+    started_at  BIGINT,
+    finished_at BIGINT
+);
+CREATE INDEX docs_builds_queue ON docs_builds (state, queued_at);

@@ -17,3 +17,21 @@ CREATE TABLE docs_sets (
     created_by  TEXT,
     created_at  INTEGER NOT NULL
 );
+
+-- The build queue: a job per version, queued with its publish (in the
+-- same transaction) or by `berth docs rebuild`; taken by a node's docs
+-- worker under a lease, so that a killed worker's job is taken again.
+CREATE TABLE docs_builds (
+    version_id  INTEGER PRIMARY KEY REFERENCES versions(id),
+    -- queued, building, ok or failed.
+    state       TEXT   NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    -- The end of the build's log (failed builds especially).
+    log         TEXT,
+    queued_at   INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER
+);
+CREATE INDEX docs_builds_queue ON docs_builds (state, queued_at);

@@ -3,11 +3,12 @@
 //!
 //! A set's files are in the blob store (berth-core's `docs` writes and
 //! deletes them); this file only records which set is a version's, and
-//! swaps it in one statement, so a reader sees the old set or the new one
+//! swaps it in one statement (and keeps the build queue: a job per
+//! version, queued with its publish, taken under a lease), so a reader sees the old set or the new one
 //! whole. It never decides who may upload: the caller checks ownership
 //! through [`MetaStore::docs_target`] first.
 
-use sqlx::FromRow;
+use sqlx::{AnyConnection, FromRow};
 
 use crate::db::MetaStore;
 use crate::model::{Actor, AuditEntry};
@@ -29,6 +30,85 @@ pub struct DocsSet {
     pub bytes: i64,
     pub created_by: Option<String>,
     pub created_at: i64,
+}
+
+/// A build a worker took.
+#[derive(Debug, Clone)]
+pub struct DocsJob {
+    pub version_id: i64,
+    /// This one included.
+    pub attempts: i64,
+    pub registry: String,
+    pub name: String,
+    pub vers: String,
+    /// The `.crate`'s sha256 (its blob).
+    pub cksum: String,
+}
+
+/// A version's build: `queued`, `building`, `ok` or `failed`.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct DocsBuild {
+    pub state: String,
+    pub attempts: i64,
+    pub log: Option<String>,
+    pub queued_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// Queues a version's docs build (again: a finished one starts over), on
+/// `conn`, inside the transaction that publishes the version.
+pub(crate) async fn queue_build(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO docs_builds (version_id, state, attempts, lease_until, queued_at) \
+         VALUES ($1, 'queued', 0, 0, $2) \
+         ON CONFLICT (version_id) DO UPDATE SET state = 'queued', attempts = 0, \
+         lease_owner = NULL, lease_until = 0, log = NULL, queued_at = excluded.queued_at, \
+         started_at = NULL, finished_at = NULL",
+    )
+    .bind(version_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes `set` a version's docs; the set it replaced.
+async fn upsert_set(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    set: &NewDocsSet,
+    by: Option<String>,
+) -> Result<Option<String>, sqlx::Error> {
+    let old: Option<String> =
+        sqlx::query_scalar("SELECT set_id FROM docs_sets WHERE version_id = $1")
+            .bind(version_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    sqlx::query(
+        "INSERT INTO docs_sets \
+         (version_id, set_id, root, source, files, bytes, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (version_id) DO UPDATE SET set_id = excluded.set_id, \
+         root = excluded.root, source = excluded.source, files = excluded.files, \
+         bytes = excluded.bytes, created_by = excluded.created_by, \
+         created_at = excluded.created_at",
+    )
+    .bind(version_id)
+    .bind(&set.set_id)
+    .bind(&set.root)
+    .bind(set.source)
+    .bind(set.files)
+    .bind(set.bytes)
+    .bind(by)
+    .bind(now_unix())
+    .execute(conn)
+    .await?;
+    Ok(old)
 }
 
 /// A set about to replace a version's documentation.
@@ -82,32 +162,154 @@ impl MetaStore {
         audit: &AuditEntry,
     ) -> Result<Option<String>, StoreError> {
         let mut w = self.begin_write().await?;
-        let old: Option<String> =
-            sqlx::query_scalar("SELECT set_id FROM docs_sets WHERE version_id = $1")
-                .bind(version_id)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO docs_sets \
-             (version_id, set_id, root, source, files, bytes, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (version_id) DO UPDATE SET set_id = excluded.set_id, \
-             root = excluded.root, source = excluded.source, files = excluded.files, \
-             bytes = excluded.bytes, created_by = excluded.created_by, \
-             created_at = excluded.created_at",
-        )
-        .bind(version_id)
-        .bind(&set.set_id)
-        .bind(&set.root)
-        .bind(set.source)
-        .bind(set.files)
-        .bind(set.bytes)
-        .bind(audit.actor.clone())
-        .bind(now_unix())
-        .execute(&mut *w.tx)
-        .await?;
+        let old = upsert_set(&mut w.tx, version_id, set, audit.actor.clone()).await?;
         w.commit_audited(audit).await?;
         Ok(old)
+    }
+
+    /// Takes the oldest queued build (or one whose worker's lease ran
+    /// out, fewer than `max_attempts` times tried) for `owner` until
+    /// `lease_until`; first gives up, as failed, those tried
+    /// `max_attempts` times whose lease ran out.
+    pub async fn claim_docs_build(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        max_attempts: i64,
+    ) -> Result<Option<DocsJob>, StoreError> {
+        // Most polls find nothing: a read says so without a write.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT version_id FROM docs_builds WHERE state = 'queued' \
+             OR (state = 'building' AND lease_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(None);
+        }
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE docs_builds SET state = 'failed', finished_at = $1, lease_owner = NULL, \
+             log = COALESCE(log, '') || $3 \
+             WHERE state = 'building' AND lease_until < $1 AND attempts >= $2",
+        )
+        .bind(now)
+        .bind(max_attempts)
+        .bind(format!(
+            "\nberth: given up after {max_attempts} attempts: each worker stopped before \
+             it finished (killed, or its node went away)\n"
+        ))
+        .execute(&mut *w.tx)
+        .await?;
+        let skip_locked = if w.tx.backend_name() == "PostgreSQL" {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let claimed: Option<(i64, i64)> = sqlx::query_as(&format!(
+            "UPDATE docs_builds SET state = 'building', lease_owner = $1, lease_until = $3, \
+             attempts = attempts + 1, started_at = $2, finished_at = NULL \
+             WHERE version_id = (SELECT version_id FROM docs_builds \
+               WHERE state = 'queued' OR (state = 'building' AND lease_until < $2) \
+               ORDER BY queued_at, version_id LIMIT 1{skip_locked}) \
+             RETURNING version_id, attempts"
+        ))
+        .bind(owner)
+        .bind(now)
+        .bind(lease_until)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let Some((version_id, attempts)) = claimed else {
+            w.tx.commit().await?;
+            return Ok(None);
+        };
+        let job: (String, String, String, String) = sqlx::query_as(
+            "SELECT r.name, c.name, v.vers, v.cksum FROM versions v \
+             JOIN crates c ON c.id = v.crate_id JOIN registries r ON r.id = c.registry_id \
+             WHERE v.id = $1",
+        )
+        .bind(version_id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(Some(DocsJob {
+            version_id,
+            attempts,
+            registry: job.0,
+            name: job.1,
+            vers: job.2,
+            cksum: job.3,
+        }))
+    }
+
+    /// Records how `owner`'s build of a version ended (`set`: the docs it
+    /// made, now the version's); the set replaced, whose files the caller
+    /// deletes. `Ok(Err(()))` when the job is no longer `owner`'s (its
+    /// lease ran out and another worker took it): nothing was written.
+    pub async fn finish_docs_build(
+        &self,
+        version_id: i64,
+        owner: &str,
+        log: &str,
+        set: Option<&NewDocsSet>,
+        now: i64,
+    ) -> Result<Result<Option<String>, ()>, StoreError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE docs_builds SET state = $3, log = $4, finished_at = $5, lease_owner = NULL, \
+             lease_until = 0 WHERE version_id = $1 AND lease_owner = $2 AND state = 'building'",
+        )
+        .bind(version_id)
+        .bind(owner)
+        .bind(if set.is_some() { "ok" } else { "failed" })
+        .bind(log)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(Err(()));
+        }
+        let old = match set {
+            Some(set) => upsert_set(&mut w.tx, version_id, set, None).await?,
+            None => None,
+        };
+        w.tx.commit().await?;
+        Ok(Ok(old))
+    }
+
+    /// Queues a version's build again (`berth docs rebuild`), audited.
+    pub async fn queue_docs_rebuild(
+        &self,
+        version_id: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        queue_build(&mut w.tx, version_id, now_unix()).await?;
+        w.commit_audited(audit).await?;
+        Ok(())
+    }
+
+    /// A version's build, if one was ever queued.
+    pub async fn docs_build(&self, version_id: i64) -> Result<Option<DocsBuild>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT state, attempts, log, queued_at, started_at, finished_at \
+             FROM docs_builds WHERE version_id = $1",
+        )
+        .bind(version_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Builds waiting or running (the queue's length, a metric).
+    pub async fn docs_queue_length(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM docs_builds WHERE state IN ('queued', 'building')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Every version of a crate that has documentation, in publish order.
@@ -126,6 +328,24 @@ impl MetaStore {
         .bind(registry_id)
         .bind(canon_name)
         .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The id of a version (names and versions canonical), if it exists.
+    pub async fn version_id_of(
+        &self,
+        registry_id: i64,
+        canon_name: &str,
+        canon_vers: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT v.id FROM versions v JOIN crates c ON c.id = v.crate_id \
+             WHERE c.registry_id = $1 AND c.canon_name = $2 AND v.canon_vers = $3",
+        )
+        .bind(registry_id)
+        .bind(canon_name)
+        .bind(canon_vers)
+        .fetch_optional(&self.pool)
         .await?)
     }
 

@@ -24,7 +24,7 @@ mod audit;
 mod blob_refs;
 mod crates;
 pub(crate) mod dependencies;
-mod docs;
+pub(crate) mod docs;
 mod downloads;
 mod external;
 pub(crate) mod fsck;
@@ -56,7 +56,7 @@ pub(crate) mod webhooks;
 
 pub(crate) use audit::insert_audit;
 pub use audit::{operator, set_operator};
-pub use docs::{DocsSet, NewDocsSet};
+pub use docs::{DocsBuild, DocsJob, DocsSet, NewDocsSet};
 pub use external::{ExternalAccount, ExternalRefusal, ExternalSignIn};
 pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;

@@ -135,6 +135,8 @@ impl MetaStore {
             },
         )
         .await?;
+        // Its docs build, queued with it (a worker takes it when one runs).
+        crate::tables::docs::queue_build(&mut w.tx, version_id, now).await?;
         w.commit_audited(&AuditEntry {
             version: Some(v.vers.clone()),
             detail: Some(format!("cksum={} size={}", v.cksum, v.size)),

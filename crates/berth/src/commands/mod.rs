@@ -7,6 +7,7 @@ mod backup;
 mod blobs;
 pub mod config;
 pub mod docs;
+mod docs_queue;
 mod keys;
 mod migrate;
 mod mirror;
@@ -38,6 +39,7 @@ pub async fn run(command: Command, setup: Setup) -> Result<()> {
         Command::Token(command) => token::run(setup, command).await,
         Command::Trust(command) => trust::run(setup, command).await,
         Command::Webhook(command) => webhook::run(setup, command).await,
+        Command::Docs(command) => docs_queue::run(setup, command).await,
         Command::Promote {
             target,
             from,
