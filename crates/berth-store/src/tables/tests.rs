@@ -10,7 +10,7 @@ use berth_protocol::IndexEntry;
 use crate::db::MetaStore;
 use crate::domain::{AuditAction, AuditOutcome, RegistryKind, Role};
 use crate::model::{Actor, AuditEntry, NewToken, NewVersion, PublishOutcome, StoredList, User};
-use crate::{test_db, BulkCrate, BulkVersion, StoreError};
+use crate::{now_unix, test_db, BulkCrate, BulkVersion, NewDocsSet, StoreError};
 
 pub(crate) fn actor_of(user: &User) -> Actor {
     actor(user)
@@ -1045,4 +1045,117 @@ test_db::on_both_backends!(
     webhook_outcomes_on_sqlite,
     webhook_outcomes_on_postgres,
     webhook_outcomes
+);
+
+/// The docs build queue: a publish queues a build; a worker takes it
+/// under a lease that no other worker takes it from until it runs out;
+/// then another does (a second attempt), and the first's late result is
+/// dropped; after the last attempt's lease runs out the build is given up
+/// as failed; a rebuild queues it again from the start.
+async fn docs_build_leases(store: &MetaStore) {
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let alice = store.create_user("alice", None, None, true).await.unwrap();
+    let published = publish_as(store, reg, &alice, "lease-me", "1.0.0")
+        .await
+        .unwrap();
+    let vid = published.version_id;
+    assert_eq!(
+        store.docs_build(vid).await.unwrap().unwrap().state,
+        "queued"
+    );
+    assert_eq!(store.docs_queue_length().await.unwrap(), 1);
+    let now = now_unix();
+    let a = store
+        .claim_docs_build("node-a", now, now + 100, 2)
+        .await
+        .unwrap()
+        .expect("a queued build");
+    assert_eq!(
+        (a.name.as_str(), a.vers.as_str(), a.attempts),
+        ("lease-me", "1.0.0", 1)
+    );
+    // Held: nobody else takes it while the lease runs.
+    assert!(store
+        .claim_docs_build("node-b", now + 50, now + 150, 2)
+        .await
+        .unwrap()
+        .is_none());
+    // Node A went away; its lease ran out: B takes the build again.
+    let b = store
+        .claim_docs_build("node-b", now + 101, now + 201, 2)
+        .await
+        .unwrap()
+        .expect("the build again");
+    assert_eq!(b.attempts, 2);
+    let set = NewDocsSet {
+        set_id: "set-a".into(),
+        root: "lease_me".into(),
+        source: "build",
+        files: 1,
+        bytes: 1,
+    };
+    // A's late result is not written.
+    assert!(store
+        .finish_docs_build(vid, "node-a", "late", Some(&set), now + 120)
+        .await
+        .unwrap()
+        .is_err());
+    // B's lease runs out too: the last attempt is given up, as failed.
+    assert!(store
+        .claim_docs_build("node-c", now + 202, now + 302, 2)
+        .await
+        .unwrap()
+        .is_none());
+    let build = store.docs_build(vid).await.unwrap().unwrap();
+    assert_eq!(build.state, "failed");
+    assert!(build.log.unwrap().contains("given up after 2 attempts"));
+    assert!(store
+        .docs_sets(reg, &berth_protocol::canonical_name("lease-me"))
+        .await
+        .unwrap()
+        .is_empty());
+    // Queued again: taken from the start and finished.
+    let audit = AuditEntry::new(AuditAction::DocsRebuild, AuditOutcome::Ok);
+    store.queue_docs_rebuild(vid, &audit).await.unwrap();
+    let c = store
+        .claim_docs_build("node-c", now + 303, now + 403, 2)
+        .await
+        .unwrap()
+        .expect("the rebuild");
+    assert_eq!(c.attempts, 1);
+    let set = NewDocsSet {
+        set_id: "set-c".into(),
+        ..set
+    };
+    assert_eq!(
+        store
+            .finish_docs_build(vid, "node-c", "built", Some(&set), now + 310)
+            .await
+            .unwrap(),
+        Ok(None)
+    );
+    let build = store.docs_build(vid).await.unwrap().unwrap();
+    assert_eq!(
+        (build.state.as_str(), build.log.as_deref()),
+        ("ok", Some("built"))
+    );
+    let sets = store
+        .docs_sets(reg, &berth_protocol::canonical_name("lease-me"))
+        .await
+        .unwrap();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(
+        (sets[0].set_id.as_str(), sets[0].source.as_str()),
+        ("set-c", "build")
+    );
+    assert_eq!(store.docs_queue_length().await.unwrap(), 0);
+}
+
+test_db::on_both_backends!(
+    docs_build_leases_on_sqlite,
+    docs_build_leases_on_postgres,
+    docs_build_leases
 );
