@@ -465,6 +465,18 @@ fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
             .as_u16(),
         404
     );
+    // The crate page says so, linking to the log.
+    let crate_page = server.get("/r/main/crates/built-bad").text().unwrap();
+    assert!(
+        crate_page.contains("failed (see the log)")
+            && crate_page.contains("/api/v1/registries/main/crates/built-bad/0.1.0/docs-build"),
+        "{crate_page}"
+    );
+    assert!(server
+        .get("/metrics")
+        .text()
+        .unwrap()
+        .contains("berth_docs_builds_total{outcome=\"failed\"} 1"));
     // Queued again by an operator: built again (and failing again).
     server.berth(&["docs", "rebuild", "built-bad@0.1.0", "--registry", "main"]);
     let (build, _) = finished_build(&server, "built-bad", "0.1.0");

@@ -23,6 +23,9 @@ impl Berth {
     /// Takes one queued build for worker `node`, runs it and records it;
     /// false when there was none.
     pub async fn docs_work_once(&self, node: &str) -> Result<bool, ServiceError> {
+        if let Ok(queued) = self.meta.docs_queue_length().await {
+            metrics::gauge!("berth_docs_queue").set(queued as f64);
+        }
         let now = self.clock.now_unix();
         let lease = self.config.docs.build_secs as i64 + LEASE_MARGIN_SECS;
         let Some(job) = self

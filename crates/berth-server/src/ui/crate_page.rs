@@ -258,6 +258,7 @@ fn crate_view(
     page: CratePage,
     trust: Option<berth_core::trust::TrustPanel>,
     docs: &[berth_core::docs::DocsSet],
+    build: Option<berth_core::docs::DocsBuild>,
 ) -> CratePageView {
     let berth = &state.berth;
     let m = &page.metadata;
@@ -336,6 +337,22 @@ fn crate_view(
             url,
         })
     })
+    // A queued build says nothing yet (and stays queued where no node
+    // builds docs).
+    .chain(build.filter(|b| b.state != "queued").map(|b| LinkItem {
+        // How the docs build of the version shown stands; its log is in
+        // the link.
+        label: "Docs build",
+        short: match b.state.as_str() {
+            "failed" => "failed (see the log)".to_string(),
+            "ok" => "built".to_string(),
+            other => other.to_string(),
+        },
+        url: format!(
+            "/api/v1/registries/{}/crates/{}/{}/docs-build",
+            page.holder, page.detail.name, shown
+        ),
+    }))
     .collect();
     let detail = &page.detail;
     let reg = berth.registry(registry).ok();
@@ -532,14 +549,30 @@ async fn show_crate(
         .berth
         .trust_panel(viewer.who(), &page.holder, &page.detail.name)
         .await?;
-    // What documentation the registry holds; none when it cannot say.
+    // What documentation the registry holds, else how the shown
+    // version's build stands; nothing when it cannot say.
     let docs = state
         .berth
         .docs_of(&page.holder, viewer.who(), &page.detail.name)
         .await
         .unwrap_or_default();
+    let build = if docs.iter().any(|d| d.vers == page.version.vers) {
+        None
+    } else {
+        state
+            .berth
+            .docs_build_of(
+                &page.holder,
+                viewer.who(),
+                &page.detail.name,
+                &page.version.vers,
+            )
+            .await
+            .ok()
+            .flatten()
+    };
     Ok(render(&crate_view(
-        state, viewer, registry, page, trust, &docs,
+        state, viewer, registry, page, trust, &docs, build,
     )))
 }
 
