@@ -108,6 +108,8 @@ pub(crate) mod tests {
         c.transparency.key_file = Some("/etc/berth/transparency.key".into());
         c.transparency.key = Some("PRIVATE+KEY+...".into());
         c.downloads.base_url = Some("https://cdn.example.internal".into());
+        c.docs.public_registry = Some("public".into());
+        c.docs.token_env = Some("DOCS_BUILD_TOKEN".into());
         // Struct literals, as below.
         c.auth.oidc = Some(crate::config::OidcConfig {
             issuer: "https://i".into(),

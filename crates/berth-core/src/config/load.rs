@@ -336,6 +336,8 @@ mod tests {
         config.transparency.key = Some(String::new());
         config.transparency.key_file = Some("/k".into());
         config.downloads.base_url = Some(String::new());
+        config.docs.public_registry = Some(String::new());
+        config.docs.token_env = Some(String::new());
         let value = toml::Value::try_from(config).unwrap();
         let mut keys = std::collections::BTreeSet::new();
         crate::config::check::tests::keys("", &value, &mut keys);
