@@ -30,6 +30,10 @@ const SQLITE_NOT_COPIED: &[&str] = &[
     // Web UI login sessions: short-lived, and bound to the server that
     // issued them; after a migration people log in again.
     "sessions",
+    // Documentation (derived data, its files in the blob store outside
+    // `crates/`): built again or uploaded again after a migration.
+    "docs_sets",
+    "docs_builds",
 ];
 
 /// Tables of a fresh PostgreSQL database that `migrate` does not copy.
@@ -43,6 +47,10 @@ const POSTGRES_NOT_COPIED: &[&str] = &[
     // Web UI login sessions: short-lived, and bound to the server that
     // issued them; after a migration people log in again.
     "sessions",
+    // Documentation (derived data, its files in the blob store outside
+    // `crates/`): built again or uploaded again after a migration.
+    "docs_sets",
+    "docs_builds",
 ];
 
 /// One table as the database describes it.
