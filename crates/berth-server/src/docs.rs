@@ -44,6 +44,10 @@ pub(crate) async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     let berth = &state.berth;
+    // Who may, before a byte of the archive is read.
+    let target = berth
+        .docs_upload_target(&registry, who.get(), &name, &version)
+        .await?;
     let who = who.get().ok_or_else(|| {
         ServiceError::Unauthorized(format!(
             "uploading documentation needs a token of an owner of the crate: run `cargo login \
@@ -59,9 +63,7 @@ pub(crate) async fn upload(
         grace: Duration::from_secs(limits.upload_grace_secs),
     };
     let body = read_body(&headers, body, limit, Some(rate)).await?;
-    let uploaded = berth
-        .upload_docs(&registry, Some(who), &name, &version, body)
-        .await?;
+    let uploaded = berth.upload_docs(&target, who, body).await?;
     Ok(Json(serde_json::json!({
         "ok": true,
         "files": uploaded.files,
@@ -143,13 +145,13 @@ async fn serve(
             body,
             content_type,
             immutable,
-            private,
+            restricted,
         }) => {
             let mut r = Response::new(Body::from_stream(body));
             let h = r.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            let cache = match (immutable && version != "latest", private) {
+            let cache = match (immutable && version != "latest", restricted) {
                 (true, false) => "public, max-age=31536000, immutable",
                 (true, true) => "private, max-age=31536000, immutable",
                 (false, false) => "public, no-cache",
@@ -158,9 +160,9 @@ async fn serve(
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
             // The sandboxed page's origin is opaque, so its font loads
             // are cross-origin: a public registry's files may be read by
-            // anyone anyway. A private one's are sent with no such header
-            // (and only to a token, which no page sends by itself).
-            if !private {
+            // anyone anyway. A restricted one's (private, or limited to
+            // addresses) are sent with no such header.
+            if !restricted {
                 h.insert(
                     header::ACCESS_CONTROL_ALLOW_ORIGIN,
                     HeaderValue::from_static("*"),

@@ -298,7 +298,8 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
     assert_eq!(still.status().as_u16(), 200);
     assert!(still.text().unwrap().contains("twice_over"));
 
-    // A new upload replaces the set whole: the old files are gone.
+    // A new upload replaces the set whole: the old pages are no longer
+    // served.
     let (status, text) = upload(
         &server,
         "main",

@@ -96,7 +96,7 @@ impl Berth {
         std::fs::create_dir(&build_dir).map_err(|e| format!("berth: {e}"))?;
         let config = &self.config.docs;
         let toolchain = config.toolchain.clone();
-        let spec_source = self.dependency_source(&build_dir)?;
+        let spec_source = self.dependency_source(&job.registry, &build_dir)?;
         let limits = berth_docs::Limits {
             wall_secs: config.build_secs,
             memory_bytes: config.build_memory_mib * MIB,
@@ -125,7 +125,28 @@ impl Berth {
         .await
         .map_err(|e| format!("berth: the build's thread: {e}"))??;
         let set_id = hex::encode(rand::random::<[u8; 16]>());
-        let root = super::docs_root(&job.name);
+        // The crate's own pages: its name with `_`, else the only top
+        // directory with an `index.html` (a library named otherwise).
+        let mut root = super::docs_root(&job.name);
+        if !built.doc_dir.join(&root).join("index.html").is_file() {
+            let tops: Vec<String> = std::fs::read_dir(&built.doc_dir)
+                .map(|dir| {
+                    dir.filter_map(Result::ok)
+                        .filter(|e| e.path().join("index.html").is_file())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            match tops.as_slice() {
+                [only] => root = only.clone(),
+                _ => {
+                    return Err(format!(
+                        "{}\nberth: the build wrote no `{root}/index.html`",
+                        built.log
+                    ))
+                }
+            }
+        }
         match self.write_dir_set(&set_id, &built.doc_dir).await {
             Ok((files, bytes)) if files > 0 => Ok((
                 NewDocsSet {
@@ -148,12 +169,18 @@ impl Berth {
         }
     }
 
-    /// The cargo configuration a build's dependencies come through: every
-    /// registry of this server by its own URL (a private one with the
-    /// token `[docs] token_env` names), and public crates from `[docs]
-    /// public_registry` (none: an empty directory, so that nothing reaches
-    /// the network).
-    fn dependency_source(&self, work: &Path) -> Result<berth_docs::DependencySource, String> {
+    /// The cargo configuration a build's dependencies come through:
+    /// registry `own` (the crate's; restricted, with the token `[docs]
+    /// token_env` names) and every registry anyone may read, by their own
+    /// URLs, and public crates from `[docs] public_registry` (none: an
+    /// empty directory, so that nothing reaches the network). Another
+    /// restricted registry is left out: its crates' sources would reach
+    /// docs whose readers may not read them.
+    fn dependency_source(
+        &self,
+        own: &str,
+        work: &Path,
+    ) -> Result<berth_docs::DependencySource, String> {
         let config = &self.config.docs;
         let token = match &config.token_env {
             Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -164,11 +191,14 @@ impl Berth {
         let base = self.config.public_url.trim_end_matches('/');
         let mut text = String::new();
         for reg in self.registries.values() {
+            if reg.restricted && reg.name != own {
+                continue;
+            }
             text.push_str(&format!(
                 "[registries.{}]\nindex = \"sparse+{base}/r/{}/index/\"\n",
                 reg.name, reg.name
             ));
-            if let Some(token) = &token {
+            if let (true, Some(token)) = (reg.restricted, &token) {
                 text.push_str(&format!("token = {:?}\n", token));
             }
             text.push('\n');

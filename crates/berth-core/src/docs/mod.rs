@@ -36,9 +36,9 @@ use archive::{ArchiveError, Bounds};
 
 /// The largest single file of a set (rustdoc's search index of a very
 /// large crate stays far below).
-const MAX_FILE_BYTES: u64 = 256 * MIB;
+const MAX_FILE_BYTES: u64 = 64 * MIB;
 /// Files written to the blob store at once per upload.
-const WRITES_IN_FLIGHT: usize = 8;
+const WRITES_IN_FLIGHT: usize = 4;
 
 /// What an upload stored.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -57,8 +57,9 @@ pub enum DocsAnswer {
         content_type: &'static str,
         /// rustdoc names these files by their content's hash.
         immutable: bool,
-        /// Of a private registry (caches must not share it).
-        private: bool,
+        /// Of a registry not everyone may read (private, or limited to
+        /// addresses): no shared cache, no cross-origin reads.
+        restricted: bool,
     },
     /// A path to redirect to (relative to the version's docs).
     Redirect(String),
@@ -88,30 +89,32 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// A version whose docs a caller may replace ([`Berth::docs_upload_target`]).
+#[derive(Debug, Clone)]
+pub struct DocsTarget {
+    registry: String,
+    version_id: i64,
+    /// The crate's name as published.
+    krate: String,
+    vers: String,
+}
+
 impl Berth {
-    /// Replaces a version's documentation with the `.tar.gz` of
-    /// `target/doc` in `body`: the caller needs a token with
-    /// `publish-update` of an owner of the crate (or an administrator).
-    pub async fn upload_docs(
+    /// Checks that the caller may replace a version's documentation (a
+    /// token with `publish-update` of an owner of the crate, or an
+    /// administrator; the version exists), before the archive is read.
+    pub async fn docs_upload_target(
         &self,
         registry: &str,
         who: Option<&Identity>,
         name: &str,
         vers: &str,
-        body: Bytes,
-    ) -> Result<DocsUploaded, ServiceError> {
+    ) -> Result<DocsTarget, ServiceError> {
         let reg = self.writable_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
         let change = Change::of(AuditAction::DocsUpload, reg, name, Some(vers));
         self.require_scope(who, Scope::PublishUpdate, change)
             .await?;
-        let max_upload = self.config.docs.max_upload_mib * MIB;
-        if body.len() as u64 > max_upload {
-            return Err(ServiceError::TooLarge(format!(
-                "the documentation archive is larger than {} MiB (`[docs] max_upload_mib`)",
-                self.config.docs.max_upload_mib
-            )));
-        }
         let version = berth_protocol::validate_version(vers).map_err(|_| {
             ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
         })?;
@@ -138,16 +141,53 @@ impl Berth {
             }
             Err(e) => return Err(e.into()),
         };
-        // One upload at a time per node unpacks (each holds at most a few
-        // files in memory, but a node's blob writes are shared).
-        let _slot = self
-            .docs_uploads
-            .acquire()
-            .await
-            .map_err(|e| ServiceError::Internal(format!("docs upload slots: {e}")))?;
         let krate = self.existing_crate(reg, name).await?;
+        Ok(DocsTarget {
+            registry: reg.name.clone(),
+            version_id,
+            krate: krate.name,
+            vers: vers.to_string(),
+        })
+    }
+
+    /// Replaces `target`'s documentation with the `.tar.gz` of
+    /// `target/doc` in `body`, uploaded by `who`.
+    pub async fn upload_docs(
+        &self,
+        target: &DocsTarget,
+        who: &Identity,
+        body: Bytes,
+    ) -> Result<DocsUploaded, ServiceError> {
+        let max_upload = self.config.docs.max_upload_mib * MIB;
+        if body.len() as u64 > max_upload {
+            return Err(ServiceError::TooLarge(format!(
+                "the documentation archive is larger than {} MiB (`[docs] max_upload_mib`)",
+                self.config.docs.max_upload_mib
+            )));
+        }
+        let DocsTarget {
+            registry,
+            version_id,
+            krate,
+            vers,
+        } = target;
+        // Two uploads at a time per node unpack (each holds a few files
+        // in memory); a third waits 30 s at most.
+        let _slot = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            self.docs_uploads.acquire(),
+        )
+        .await
+        .map_err(|_| {
+            ServiceError::Busy(
+                "this node is unpacking as many documentation uploads as it allows; try again \
+                 shortly"
+                    .into(),
+            )
+        })?
+        .map_err(|e| ServiceError::Internal(format!("docs upload slots: {e}")))?;
         let set_id = hex::encode(rand::random::<[u8; 16]>());
-        let written = self.write_set(&set_id, &docs_root(&krate.name), body).await;
+        let written = self.write_set(&set_id, &docs_root(krate), body).await;
         let (root, files, bytes) = match written {
             Ok(counts) => counts,
             Err(e) => {
@@ -157,9 +197,9 @@ impl Berth {
         };
         let audit = AuditEntry {
             actor: Some(who.user.login.clone()),
-            registry: Some(reg.name.clone()),
-            crate_name: Some(krate.name.clone()),
-            version: Some(vers.to_string()),
+            registry: Some(registry.clone()),
+            crate_name: Some(krate.clone()),
+            version: Some(vers.clone()),
             detail: Some(format!("files={files} bytes={bytes} set={set_id}")),
             token_id: (who.token_id != 0).then_some(who.token_id),
             client_addr: who.origin.client_addr.clone(),
@@ -173,7 +213,7 @@ impl Berth {
             files: files as i64,
             bytes: bytes as i64,
         };
-        match self.meta.put_docs_set(version_id, &new, &audit).await {
+        match self.meta.put_docs_set(*version_id, &new, &audit).await {
             Ok(Some(old)) => self.forget_set(&old).await,
             Ok(None) => {}
             Err(e) => {
@@ -181,11 +221,11 @@ impl Berth {
                 return Err(e.into());
             }
         }
-        tracing::info!(registry = %reg.name, krate = %name, version = %vers, files, bytes, user = %who.user.login, "documentation uploaded");
+        tracing::info!(registry = %registry, krate = %krate, version = %vers, files, bytes, user = %who.user.login, "documentation uploaded");
         Ok(DocsUploaded {
             files,
             bytes,
-            url: format!("/r/{}/docs/{name}/{vers}/", reg.name),
+            url: format!("/r/{registry}/docs/{krate}/{vers}/"),
         })
     }
 
@@ -294,6 +334,21 @@ impl Berth {
         Ok(self.meta.docs_build(version_id).await?)
     }
 
+    /// The build of a version's docs, for the operator (`berth docs
+    /// status`: no read rule).
+    pub async fn docs_build_status(
+        &self,
+        registry: &str,
+        name: &str,
+        vers: &str,
+    ) -> Result<Option<DocsBuild>, ServiceError> {
+        let reg = self.registry(registry)?;
+        let Some(version_id) = self.version_id(reg, name, vers).await? else {
+            return Ok(None);
+        };
+        Ok(self.meta.docs_build(version_id).await?)
+    }
+
     /// Queues a version's docs build again (`berth docs rebuild`),
     /// audited.
     pub async fn rebuild_docs(
@@ -381,14 +436,13 @@ impl Berth {
         if path.is_empty() {
             return Ok(DocsAnswer::Redirect(format!("{}/index.html", set.root)));
         }
-        let mut file = match archive::clean_path(path) {
-            Ok(Some(p)) => p,
-            _ => {
-                return Err(ServiceError::NotFound(format!(
-                    "no file `{path}` in the docs"
-                )))
-            }
-        };
+        let trimmed = path.trim_end_matches('/');
+        if !archive::servable(trimmed) {
+            return Err(ServiceError::NotFound(format!(
+                "no file `{path}` in the docs"
+            )));
+        }
+        let mut file = trimmed.to_string();
         if path.ends_with('/') {
             file.push_str("/index.html");
         }
@@ -403,7 +457,7 @@ impl Berth {
             body: Box::pin(stream.map_err(std::io::Error::other)),
             content_type: content_type(&file),
             immutable: file.starts_with("static.files/"),
-            private: reg.private,
+            restricted: reg.restricted,
         })
     }
 }

@@ -77,6 +77,19 @@ pub(crate) async fn queue_build(
     Ok(())
 }
 
+/// Holds a version's row until the transaction ends (on PostgreSQL; on
+/// SQLite the write lock already holds everything), so that two writers
+/// of its docs go one after the other.
+async fn lock_version(conn: &mut AnyConnection, version_id: i64) -> Result<(), sqlx::Error> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT id FROM versions WHERE id = $1 FOR UPDATE")
+            .bind(version_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Makes `set` a version's docs; the set it replaced.
 async fn upsert_set(
     conn: &mut AnyConnection,
@@ -84,6 +97,7 @@ async fn upsert_set(
     set: &NewDocsSet,
     by: Option<String>,
 ) -> Result<Option<String>, sqlx::Error> {
+    lock_version(conn, version_id).await?;
     let old: Option<String> =
         sqlx::query_scalar("SELECT set_id FROM docs_sets WHERE version_id = $1")
             .bind(version_id)
@@ -245,9 +259,11 @@ impl MetaStore {
     }
 
     /// Records how `owner`'s build of a version ended (`set`: the docs it
-    /// made, now the version's); the set replaced, whose files the caller
-    /// deletes. `Ok(Err(()))` when the job is no longer `owner`'s (its
-    /// lease ran out and another worker took it): nothing was written.
+    /// made, now the version's); the set to delete: the one replaced, or
+    /// `set` itself when docs were uploaded while it built (an upload
+    /// from CI is newer than the build). `Ok(Err(()))` when the job is no
+    /// longer `owner`'s (its lease ran out and another worker took it):
+    /// nothing was written.
     pub async fn finish_docs_build(
         &self,
         version_id: i64,
@@ -257,6 +273,22 @@ impl MetaStore {
         now: i64,
     ) -> Result<Result<Option<String>, ()>, StoreError> {
         let mut w = self.begin_write().await?;
+        lock_version(&mut w.tx, version_id).await?;
+        let started: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT started_at FROM docs_builds WHERE version_id = $1 AND lease_owner = $2",
+        )
+        .bind(version_id)
+        .bind(owner)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let uploaded_since: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM docs_sets WHERE version_id = $1 AND source = 'upload' \
+             AND created_at >= $2",
+        )
+        .bind(version_id)
+        .bind(started.flatten().unwrap_or(i64::MAX))
+        .fetch_optional(&mut *w.tx)
+        .await?;
         let done = sqlx::query(
             "UPDATE docs_builds SET state = $3, log = $4, finished_at = $5, lease_owner = NULL, \
              lease_until = 0 WHERE version_id = $1 AND lease_owner = $2 AND state = 'building'",
@@ -273,6 +305,7 @@ impl MetaStore {
             return Ok(Err(()));
         }
         let old = match set {
+            Some(set) if uploaded_since.is_some() => Some(set.set_id.clone()),
             Some(set) => upsert_set(&mut w.tx, version_id, set, None).await?,
             None => None,
         };

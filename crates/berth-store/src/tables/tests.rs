@@ -1152,6 +1152,40 @@ async fn docs_build_leases(store: &MetaStore) {
         ("set-c", "build")
     );
     assert_eq!(store.docs_queue_length().await.unwrap(), 0);
+    // Docs uploaded from CI while a build runs win over the build: its
+    // set is handed back to be deleted.
+    store.queue_docs_rebuild(vid, &audit).await.unwrap();
+    store
+        .claim_docs_build("node-d", now, now + 100, 2)
+        .await
+        .unwrap()
+        .expect("the build");
+    let uploaded = NewDocsSet {
+        set_id: "set-upload".into(),
+        source: "upload",
+        ..set.clone()
+    };
+    let upload = AuditEntry::new(AuditAction::DocsUpload, AuditOutcome::Ok);
+    assert_eq!(
+        store.put_docs_set(vid, &uploaded, &upload).await.unwrap(),
+        Some("set-c".to_string())
+    );
+    let built = NewDocsSet {
+        set_id: "set-d".into(),
+        ..set
+    };
+    assert_eq!(
+        store
+            .finish_docs_build(vid, "node-d", "built", Some(&built), now + 50)
+            .await
+            .unwrap(),
+        Ok(Some("set-d".to_string()))
+    );
+    let sets = store
+        .docs_sets(reg, &berth_protocol::canonical_name("lease-me"))
+        .await
+        .unwrap();
+    assert_eq!(sets[0].set_id, "set-upload");
 }
 
 test_db::on_both_backends!(

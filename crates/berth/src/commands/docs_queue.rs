@@ -26,7 +26,7 @@ pub async fn run(setup: Setup, command: DocsCommand) -> Result<()> {
             let (krate, version) = split_target(&target, "CRATE@VERSION")?;
             setup
                 .with_berth(async |berth| {
-                    match berth.docs_build_of(&registry, None, krate, version).await? {
+                    match berth.docs_build_status(&registry, krate, version).await? {
                         None => println!("no docs build of {krate}@{version} was ever queued"),
                         Some(b) => {
                             println!("state: {} (attempts: {})", b.state, b.attempts);
