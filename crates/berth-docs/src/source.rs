@@ -26,13 +26,6 @@ impl std::fmt::Debug for DependencySource {
     }
 }
 
-/// The index identifiers of the public registry, which the configuration
-/// replaces (a normalized manifest may name them).
-const CRATES_IO: &[&str] = &[
-    "https://github.com/rust-lang/crates.io-index",
-    "sparse+https://index.crates.io/",
-];
-
 impl DependencySource {
     /// The registry names and index URLs the configuration declares.
     fn known(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
@@ -43,7 +36,10 @@ impl DependencySource {
             )
         })?;
         let mut names = BTreeSet::new();
-        let mut urls: BTreeSet<String> = CRATES_IO.iter().map(|u| (*u).to_owned()).collect();
+        // A dependency of the default registry names no index in a
+        // published manifest; one that names an index must name one the
+        // configuration declares.
+        let mut urls: BTreeSet<String> = BTreeSet::new();
         if let Some(registries) = table.get("registries").and_then(Value::as_table) {
             for (name, registry) in registries {
                 names.insert(name.clone());

@@ -386,12 +386,13 @@ impl Berth {
         };
         Ok(self
             .meta
-            .version_id_of(
+            .download_info(
                 reg.id,
                 &berth_protocol::canonical_name(name),
                 &berth_protocol::canonical_version(&version),
             )
-            .await?)
+            .await?
+            .map(|v| v.version_id))
     }
 
     /// Every version of a crate that has documentation (crate pages), if

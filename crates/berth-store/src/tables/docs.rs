@@ -363,32 +363,4 @@ impl MetaStore {
         .fetch_all(&self.pool)
         .await?)
     }
-
-    /// The id of a version (names and versions canonical), if it exists.
-    pub async fn version_id_of(
-        &self,
-        registry_id: i64,
-        canon_name: &str,
-        canon_vers: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT v.id FROM versions v JOIN crates c ON c.id = v.crate_id \
-             WHERE c.registry_id = $1 AND c.canon_name = $2 AND v.canon_vers = $3",
-        )
-        .bind(registry_id)
-        .bind(canon_name)
-        .bind(canon_vers)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// Whether a set is some version's documentation (a set written but
-    /// not recorded is an orphan).
-    pub async fn docs_set_in_use(&self, set_id: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM docs_sets WHERE set_id = $1")
-            .bind(set_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(found.is_some())
-    }
 }
