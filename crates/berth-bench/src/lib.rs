@@ -115,6 +115,25 @@ impl Pin {
         vec!["taskset".into(), "-c".into(), core.to_string()]
     }
 
+    /// Moves every thread of this process onto `core` (`taskset -a -p`),
+    /// so that threads it makes later inherit the mask.
+    pub fn this_process_on(core: usize) -> Result<()> {
+        let status = std::process::Command::new("taskset")
+            .args([
+                "-a",
+                "-p",
+                "-c",
+                &core.to_string(),
+                &std::process::id().to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("taskset could not move this process onto core {core}");
+        }
+        Ok(())
+    }
+
     /// What the measured server runs under.
     pub fn server_under(pin: Option<Pin>) -> Vec<String> {
         pin.map(|p| Self::taskset(p.server)).unwrap_or_default()

@@ -107,7 +107,9 @@ struct Args {
     /// core SERVER (Berth started under `taskset -c SERVER`, so it runs one
     /// runtime thread; nginx with one worker, under the same mask) and wrk
     /// alone on core LOAD (`taskset -c LOAD`, one thread). Every read row
-    /// reports the server's CPU time per request, pinned or not.
+    /// reports the server's CPU time per request, pinned or not. With
+    /// --publish-webhooks: each server alone on SERVER, the publishing
+    /// client and the receiver on LOAD.
     #[arg(long, value_name = "SERVER,LOAD")]
     pin: Option<String>,
     /// Measure instead user-space instructions per request on the hot paths
@@ -631,18 +633,30 @@ fn publish_ratio(args: &Args, berth: &Path, reference: &Path) -> Result<()> {
 
 /// Publishes per second with `hooks` webhooks subscribed to publishes
 /// against none.
-fn webhook_ratio(args: &Args, berth: &Path, hooks: usize) -> Result<()> {
+/// With `pin`, each server runs alone on its core and this process (the
+/// publishing client and the receiver, which stand for machines of their
+/// own) on the other, so that the ratio is one of the server's core.
+fn webhook_ratio(args: &Args, pin: Option<Pin>, berth: &Path, hooks: usize) -> Result<()> {
+    if let Some(p) = pin {
+        Pin::this_process_on(p.load)?;
+        eprintln!(
+            "pinned: each server on core {} (one runtime thread), the client and the receiver on core {}",
+            p.server, p.load
+        );
+    }
+    let under = Pin::server_under(pin);
     let receiver = berth_testkit::Receiver::start();
     let start = |with_hooks: bool, backend: &str| {
+        let toml = if with_hooks {
+            "[webhooks]\nallowed_targets = [\"127.0.0.1\"]\n"
+        } else {
+            ""
+        };
+        let server =
+            berth_bench::start_server_under(berth, backend, Duration::from_secs(30), toml, &under)?;
         if !with_hooks {
-            return start_server(berth, backend, Duration::from_secs(30));
+            return Ok(server);
         }
-        let server = berth_bench::start_server_with(
-            berth,
-            backend,
-            Duration::from_secs(30),
-            "[webhooks]\nallowed_targets = [\"127.0.0.1\"]\n",
-        )?;
         for i in 0..hooks {
             let url = receiver.url(&format!("/hook-{i}"));
             berth_bench::cli(
@@ -915,13 +929,13 @@ fn main() -> Result<()> {
             args.crate_kib,
         );
     }
+    let pin = args.pin.as_deref().map(Pin::parse).transpose()?;
     if let Some(hooks) = args.publish_webhooks {
-        return webhook_ratio(&args, &berth, hooks);
+        return webhook_ratio(&args, pin, &berth, hooks);
     }
     if let Some(downloads) = args.download_redirect {
         return berth_bench::redirect::ratio(&berth, downloads, args.rounds, args.crate_kib);
     }
-    let pin = args.pin.as_deref().map(Pin::parse).transpose()?;
     if let Some(p) = pin {
         eprintln!(
             "pinned: each server on core {} (Berth with one runtime thread, nginx with one worker), wrk on core {}",
