@@ -581,26 +581,41 @@ pub async fn serve(
         })
         .collect();
     // Docs builds: `[docs] workers` loops, each taking one queued build
-    // at a time under a lease; a second's pause when none is queued.
-    let docs_workers: Vec<_> = (0..berth.config.docs.workers)
-        .map(|i| {
-            let berth = berth.clone();
-            let worker = format!("{node}-docs-{i}");
-            tokio::spawn(async move {
-                loop {
-                    let pause = match berth.docs_work_once(&worker).await {
-                        Ok(true) => continue,
-                        Ok(false) => 1,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "the docs worker failed; will retry");
-                            5
-                        }
-                    };
-                    tokio::time::sleep(Duration::from_secs(pause)).await;
-                }
-            })
-        })
+    // at a time under a lease; handed back to the queue at shutdown.
+    let docs_worker_names: Vec<String> = (0..berth.config.docs.workers)
+        .map(|i| format!("{node}-docs-{i}"))
         .collect();
+    let docs_workers: Vec<_> = docs_worker_names
+        .iter()
+        .map(|worker| tokio::spawn(berth.clone().run_docs_worker(worker.clone())))
+        .collect();
+    // Docs storage: every node now and then keeps each registry within
+    // its docs budget and deletes the files of retired and orphan sets
+    // (idempotent: nodes doing it at once do no harm).
+    let docs_tidy = {
+        let berth = berth.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(berth_core::docs::TIDY_EVERY_SECS);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match berth.tidy_docs(berth_core::docs::GRACE_SECS).await {
+                    Ok(done) if done != berth_core::docs::DocsTidy::default() => {
+                        tracing::info!(
+                            dropped = done.dropped,
+                            retired_deleted = done.retired_deleted,
+                            orphans_deleted = done.orphans_deleted,
+                            "documentation storage tidied"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not tidy documentation storage; will retry")
+                    }
+                }
+            }
+        })
+    };
     if berth.config.docs.workers > 0 && !std::path::Path::new(berth_core::docs::BWRAP).exists() {
         tracing::warn!(
             bwrap = berth_core::docs::BWRAP,
@@ -620,9 +635,11 @@ pub async fn serve(
     }
     watcher.abort();
     webhooks.abort();
+    docs_tidy.abort();
     for task in docs_workers {
         task.abort();
     }
+    berth.release_docs_builds(&docs_worker_names).await;
     for task in replicas {
         task.abort();
     }

@@ -151,7 +151,9 @@ impl BlobStore {
             .map_err(|e| {
                 StoreError::BlobConfig(format!("cannot create blob directory `{dir}`: {e}"))
             })?;
-        let fs = LocalFileSystem::new_with_prefix(dir)?;
+        // Deleting a blob or a docs set's last file removes the directories
+        // it leaves empty.
+        let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(fs),
             description: format!("file://{dir}"),
@@ -425,6 +427,28 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Every documentation set in the store (the names under `docs/`).
+    pub async fn docs_set_ids(&self) -> Result<Vec<String>, StoreError> {
+        let listed = self
+            .inner
+            .list_with_delimiter(Some(&Path::from("docs")))
+            .await?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// When the newest file of a documentation set was written (Unix s);
+    /// `None` when it has none.
+    pub async fn docs_set_written(&self, set: &str) -> Result<Option<i64>, StoreError> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(format!("docs/{set}"));
+        let metas: Vec<_> = self.inner.list(Some(&prefix)).try_collect().await?;
+        Ok(metas.iter().map(|m| m.last_modified.timestamp()).max())
     }
 
     /// Deletes every file of a documentation set; how many.

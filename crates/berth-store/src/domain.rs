@@ -197,6 +197,9 @@ string_enum! {
         DocsUpload = "docs.upload",
         /// A version's docs build queued again (`berth docs rebuild`).
         DocsRebuild = "docs.rebuild",
+        /// A version's documentation dropped to keep its registry within
+        /// its docs budget (`[docs] budget_mib`); the detail has the bytes.
+        DocsDrop = "docs.drop",
         /// A version was allowed whatever a registry's policy says
         /// (`berth policy allow`); the detail has the reason and expiry.
         PolicyAllow = "policy.allow",

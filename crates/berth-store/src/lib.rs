@@ -40,8 +40,9 @@ pub use tables::proxy::{
 };
 pub use tables::{
     address_key, operator, set_operator, webhook_event_of, ChangeRow, Delivery, DocsBuild, DocsJob,
-    DocsSet, ExternalAccount, ExternalRefusal, ExternalSignIn, NewDocsSet, ReplicaStateRow,
-    Webhook, WebhookAttempt, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE, TEAM_PREFIX,
+    DocsSet, ExternalAccount, ExternalRefusal, ExternalSignIn, HeldDocs, NewDocsSet,
+    ReplicaStateRow, Webhook, WebhookAttempt, REFUSALS_PER_CALLER_MINUTE, REFUSALS_PER_MINUTE,
+    TEAM_PREFIX,
 };
 pub use transfer::{row_from_json, row_to_json, table_names, Cell};
 pub use watch::{IndexEvent, IndexListener, CHANNEL as INDEX_CHANNEL};

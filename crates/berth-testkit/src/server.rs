@@ -271,6 +271,16 @@ impl Server {
             .expect("run berth")
     }
 
+    /// The `berth` CLI on this server's stores and configuration, with its
+    /// public URL, not yet run (for a process a test starts and stops).
+    pub fn berth_command(&self) -> std::process::Command {
+        let mut command = self
+            .stores
+            .command(&self.launch.bin(), self.config_file.as_deref());
+        command.env("BERTH_PUBLIC_URL", &self.url);
+        command
+    }
+
     /// Runs the `berth` CLI and returns its stdout, or why it failed.
     pub fn try_berth(&self, args: &[&str]) -> Result<String, String> {
         let out = self.berth(args);

@@ -139,10 +139,13 @@ pub enum Command {
     #[command(subcommand)]
     Team(TeamCommand),
     /// Delete stored .crate blobs that no version refers to (left by
-    /// publishes interrupted between storing the blob and committing).
+    /// publishes interrupted between storing the blob and committing), and
+    /// tidy documentation: each registry kept within its docs budget, the
+    /// files of docs sets replaced or dropped that long ago and of orphan
+    /// sets deleted (every node also does this every 10 minutes).
     Gc {
-        /// Only delete blobs older than this many seconds (at least the
-        /// request timeout).
+        /// Only delete blobs and docs sets older than this many seconds
+        /// (at least the request timeout).
         #[arg(long, default_value_t = 3600)]
         min_age_secs: i64,
     },
@@ -331,6 +334,15 @@ pub enum DocsCommand {
         /// The registry it is in.
         #[arg(long)]
         registry: String,
+    },
+    /// Build queued docs on this machine, without serving: a dedicated
+    /// docs machine beside the registry's nodes (same configuration and
+    /// stores; needs bubblewrap and the `[docs] toolchain`). Runs until
+    /// SIGTERM or Ctrl-C, then hands builds in progress back to the queue.
+    Worker {
+        /// Builds at once [default: `[docs] workers`, at least 1].
+        #[arg(long)]
+        workers: Option<u32>,
     },
     /// A version's docs build: its state (queued, building, ok, failed),
     /// attempts and log.

@@ -486,3 +486,221 @@ fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
     let audit = server.audit_json(&["--action", "docs.rebuild"]);
     assert_eq!(audit.len(), 1, "{audit:?}");
 }
+
+/// The docs build of a version as the API shows it.
+fn build_of(server: &Server, krate: &str, vers: &str) -> serde_json::Value {
+    server
+        .get(&format!(
+            "/api/v1/registries/main/crates/{krate}/{vers}/docs-build"
+        ))
+        .json()
+        .unwrap()
+}
+
+/// Waits (at most a minute) until the build is `state` with `attempts`.
+fn wait_for_build(server: &Server, krate: &str, vers: &str, state: &str, attempts: u64) {
+    let start = Instant::now();
+    loop {
+        let build = build_of(server, krate, vers);
+        if build["state"] == state && build["attempts"] == attempts {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the build never became {state} (attempt {attempts}): {build}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_docs_worker_process_hands_back_its_build_and_a_killed_ones_is_taken_again() {
+    // The server builds nothing itself (`[docs] workers` is 0): dedicated
+    // `berth docs worker` processes do.
+    let server = Server::start();
+    let alice = server.user_with_token("alice");
+    let mut cargo = Cargo::new(&server);
+    cargo.set_token(Some(&alice));
+    let slow = cargo.package("slow-docs", "0.1.0", "", "");
+    std::fs::write(
+        slow.join("build.rs"),
+        "fn main() { loop { std::thread::sleep(std::time::Duration::from_secs(1)); } }\n",
+    )
+    .unwrap();
+    cargo.publish(&slow);
+    assert_eq!(build_of(&server, "slow-docs", "0.1.0")["state"], "queued");
+    let worker = |env: &[(&str, &str)]| {
+        let mut command = server.berth_command();
+        command
+            .args(["docs", "worker"])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command.spawn().expect("start berth docs worker")
+    };
+
+    // Stopped with SIGTERM while building: the build goes back to the
+    // queue at once, the attempt not counted.
+    let mut first = worker(&[]);
+    wait_for_build(&server, "slow-docs", "0.1.0", "building", 1);
+    let pid = first.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(first.wait().unwrap().success());
+    wait_for_build(&server, "slow-docs", "0.1.0", "queued", 0);
+
+    // Killed outright while building: its lease holds the build until it
+    // runs out (here a worker whose clock is past it), then another
+    // worker takes it again, and ends it at its own time limit.
+    let mut second = worker(&[]);
+    wait_for_build(&server, "slow-docs", "0.1.0", "building", 1);
+    second.kill().unwrap();
+    second.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(build_of(&server, "slow-docs", "0.1.0")["state"], "building");
+    let mut third = worker(&[
+        ("BERTH_TEST_CLOCK_OFFSET_SECS", "3600"),
+        ("BERTH_DOCS_BUILD_SECS", "3"),
+    ]);
+    wait_for_build(&server, "slow-docs", "0.1.0", "failed", 2);
+    third.kill().unwrap();
+    third.wait().unwrap();
+    let log = build_of(&server, "slow-docs", "0.1.0")["log"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        log.contains("still running after 3 s of wall time and was killed"),
+        "{log}"
+    );
+}
+
+/// The server's blob store's `docs/` directory when the store is a local
+/// directory (`None` on S3).
+fn docs_dir(server: &Server) -> Option<std::path::PathBuf> {
+    let url = server.stores.storage_url();
+    Some(Path::new(url.strip_prefix("file://")?).join("docs"))
+}
+
+/// The docs sets in the server's blob store when it is a local directory.
+fn docs_set_dirs(server: &Server) -> Option<Vec<String>> {
+    let dir = docs_dir(server)?;
+    let mut sets: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    sets.sort();
+    Some(sets)
+}
+
+#[test]
+fn the_docs_budget_drops_the_oldest_versions_and_gc_deletes_what_no_version_serves() {
+    let server = Server::start_with_config("[docs]\nbudget_mib = 1\n");
+    let alice = server.user_with_token("alice");
+    let mut cargo = Cargo::new(&server);
+    cargo.set_token(Some(&alice));
+    // 400 KiB that do not compress, per version's docs.
+    let noise = |seed: u64| {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (0..400 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    for (i, vers) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
+        cargo.published("budgeted", vers);
+        let (status, text) = upload(
+            &server,
+            "main",
+            "budgeted",
+            vers,
+            Some(&alice),
+            raw_archive(&[
+                (
+                    "doc/budgeted/index.html",
+                    format!("<p>{vers}</p>").as_bytes(),
+                ),
+                ("doc/budgeted/blob.bin", &noise(i as u64 + 1)),
+            ]),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+    // 1.2 MiB against a budget of 1 MiB: the oldest version's docs went.
+    let page = |vers: &str| {
+        server
+            .get(&format!("/r/main/docs/budgeted/{vers}/budgeted/index.html"))
+            .status()
+            .as_u16()
+    };
+    assert_eq!(page("1.0.0"), 404);
+    assert_eq!(page("1.1.0"), 200);
+    assert_eq!(page("1.2.0"), 200);
+    assert_eq!(page("latest"), 200);
+    let dropped = server.audit_json(&["--action", "docs.drop"]);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0]["version"], "1.0.0");
+    // A new upload of 1.2.0 replaces its set; the old one is retired.
+    let (status, text) = upload(
+        &server,
+        "main",
+        "budgeted",
+        "1.2.0",
+        Some(&alice),
+        raw_archive(&[("doc/budgeted/index.html", b"<p>again</p>")]),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        server
+            .get("/r/main/docs/budgeted/1.2.0/budgeted/index.html")
+            .text()
+            .unwrap(),
+        "<p>again</p>"
+    );
+    let before = docs_set_dirs(&server);
+    if let Some(sets) = &before {
+        // Two served, two retired (dropped and replaced).
+        assert_eq!(sets.len(), 4, "{sets:?}");
+        // And an orphan: a set a writer left before swapping it in.
+        let orphan = docs_dir(&server).unwrap().join("0rphan/budgeted");
+        std::fs::create_dir_all(&orphan).unwrap();
+        std::fs::write(orphan.join("index.html"), "<p>left</p>").unwrap();
+    }
+    // Within the grace period gc keeps the retired sets' files.
+    let out = server.try_berth(&["gc"]).unwrap();
+    assert_eq!(out.trim(), "deleted 0 unreferenced blobs");
+    // After it, they go; the served sets stay.
+    let out = String::from_utf8(
+        server
+            .berth_command()
+            .env("BERTH_TEST_CLOCK_OFFSET_SECS", "7200")
+            .arg("gc")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    if before.is_some() {
+        assert!(
+            out.contains("2 retired sets and 1 orphan set deleted"),
+            "{out}"
+        );
+        assert_eq!(docs_set_dirs(&server).unwrap().len(), 2);
+    } else {
+        assert!(
+            out.contains("2 retired sets and 0 orphan sets deleted"),
+            "{out}"
+        );
+    }
+    assert_eq!(page("1.1.0"), 200);
+    assert_eq!(page("1.2.0"), 200);
+}

@@ -110,6 +110,7 @@ pub(crate) mod tests {
         c.downloads.base_url = Some("https://cdn.example.internal".into());
         c.docs.public_registry = Some("public".into());
         c.docs.token_env = Some("DOCS_BUILD_TOKEN".into());
+        c.docs.registry_budget_mib = [("main".to_string(), 10240)].into();
         // Struct literals, as below.
         c.auth.oidc = Some(crate::config::OidcConfig {
             issuer: "https://i".into(),

@@ -35,6 +35,13 @@ pub struct DocsConfig {
     pub build_secs: u64,
     /// A build process's memory limit (address space), in MiB.
     pub build_memory_mib: u64,
+    /// The docs bytes each registry may keep, in MiB; 0, the default: no
+    /// limit. Over it, the docs of the oldest versions are dropped first,
+    /// never a crate's latest (what `/docs/NAME/latest/` shows).
+    pub budget_mib: u64,
+    /// A budget of its own for some registries (`{ internal = 2048 }`),
+    /// over `budget_mib`; 0: no limit for that registry.
+    pub registry_budget_mib: std::collections::BTreeMap<String, u64>,
 }
 
 impl Default for DocsConfig {
@@ -49,11 +56,22 @@ impl Default for DocsConfig {
             token_env: None,
             build_secs: 900,
             build_memory_mib: 4096,
+            budget_mib: 0,
+            registry_budget_mib: Default::default(),
         }
     }
 }
 
 impl DocsConfig {
+    /// Registry `name`'s docs budget in bytes; `None`: no limit.
+    pub fn budget_bytes(&self, name: &str) -> Option<u64> {
+        let mib = *self
+            .registry_budget_mib
+            .get(name)
+            .unwrap_or(&self.budget_mib);
+        (mib > 0).then(|| mib.saturating_mul(crate::config::MIB))
+    }
+
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         for (key, value) in [
             ("max_upload_mib", self.max_upload_mib),

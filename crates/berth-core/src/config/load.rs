@@ -92,6 +92,7 @@ pub const ENV_KEYS: &[&str] = &[
     "docs.token_env",
     "docs.build_secs",
     "docs.build_memory_mib",
+    "docs.budget_mib",
     "registries",
 ];
 
@@ -282,6 +283,13 @@ impl Config {
             if !self.registries.iter().any(|r| &r.name == name) {
                 return Err(ConfigError(format!(
                     "docs.public_registry: no registry named `{name}` is configured"
+                )));
+            }
+        }
+        for name in self.docs.registry_budget_mib.keys() {
+            if !self.registries.iter().any(|r| &r.name == name) {
+                return Err(ConfigError(format!(
+                    "docs.registry_budget_mib: no registry named `{name}` is configured"
                 )));
             }
         }

@@ -20,6 +20,41 @@ pub const MAX_ATTEMPTS: i64 = 3;
 const LEASE_MARGIN_SECS: i64 = 120;
 
 impl Berth {
+    /// A docs worker named `worker`: takes queued builds one at a time
+    /// until the task is ended; a second's pause when none is queued, five
+    /// after a failure (a server's `[docs] workers`, or `berth docs
+    /// worker`).
+    pub async fn run_docs_worker(self: std::sync::Arc<Self>, worker: String) {
+        loop {
+            let pause = match self.docs_work_once(&worker).await {
+                Ok(true) => continue,
+                Ok(false) => 1,
+                Err(e) => {
+                    tracing::warn!(worker = %worker, error = %e, "the docs worker failed; will retry");
+                    5
+                }
+            };
+            tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+        }
+    }
+
+    /// Hands the builds `workers` hold back to the queue (they stop: a
+    /// node shutting down), so that another worker takes them now rather
+    /// than when their leases run out; the attempt is not counted.
+    pub async fn release_docs_builds(&self, workers: &[String]) {
+        for worker in workers {
+            match self.meta.release_docs_build(worker).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(worker = %worker, builds = n, "handed a docs build back to the queue")
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %worker, error = %e, "could not hand a docs build back; its lease runs out instead")
+                }
+            }
+        }
+    }
+
     /// Takes one queued build for worker `node`, runs it and records it;
     /// false when there was none.
     pub async fn docs_work_once(&self, node: &str) -> Result<bool, ServiceError> {
@@ -56,9 +91,12 @@ impl Berth {
             )
             .await;
         match finished {
-            Ok(Ok(old)) => {
-                if let Some(old) = old {
-                    self.forget_set(&old).await;
+            Ok(Ok(unused)) => {
+                // Docs uploaded while it built: the build's set is unused.
+                if let Some(unused) = unused {
+                    self.forget_set(&unused).await;
+                } else if set.is_some() {
+                    self.keep_budget_of(&job.registry).await;
                 }
                 tracing::info!(registry = %job.registry, krate = %job.name, version = %job.vers, outcome, secs, "docs build finished");
             }

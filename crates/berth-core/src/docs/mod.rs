@@ -4,9 +4,10 @@
 //!
 //! A set of files is written whole to the blob store under a fresh set id
 //! (`docs/SET/PATH`), then recorded as the version's in one statement,
-//! then the set it replaced is deleted: a reader sees the old set or the
-//! new one, never a mix, and a failed upload leaves the old one serving
-//! (its partial files deleted). This module owns who may upload (a token
+//! which retires the set it replaced (its files are deleted after a grace
+//! period, by `tidy`): a reader sees the old set or the new one, never a
+//! mix, and a failed upload leaves the old one serving (its partial files
+//! deleted). This module owns who may upload (a token
 //! with `publish-update` of an owner) and read (the registry's read rule)
 //! and which file a path means. It never decides how a page is sent (the
 //! server sets the content security policy and caching) and never runs
@@ -15,9 +16,11 @@
 
 mod archive;
 mod build;
+mod tidy;
 
 pub use berth_docs::BWRAP;
 pub use build::MAX_ATTEMPTS;
+pub use tidy::{DocsTidy, GRACE_SECS, TIDY_EVERY_SECS};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -213,14 +216,11 @@ impl Berth {
             files: files as i64,
             bytes: bytes as i64,
         };
-        match self.meta.put_docs_set(*version_id, &new, &audit).await {
-            Ok(Some(old)) => self.forget_set(&old).await,
-            Ok(None) => {}
-            Err(e) => {
-                self.forget_set(&set_id).await;
-                return Err(e.into());
-            }
+        if let Err(e) = self.meta.put_docs_set(*version_id, &new, &audit).await {
+            self.forget_set(&set_id).await;
+            return Err(e.into());
         }
+        self.keep_budget_of(registry).await;
         tracing::info!(registry = %registry, krate = %krate, version = %vers, files, bytes, user = %who.user.login, "documentation uploaded");
         Ok(DocsUploaded {
             files,
@@ -309,6 +309,17 @@ impl Berth {
             )));
         };
         Ok((found, counts.0, counts.1))
+    }
+
+    /// Keeps registry `name` within its docs budget after a set was
+    /// stored; a failure is logged (the next tidying tries again).
+    async fn keep_budget_of(&self, name: &str) {
+        let Some(reg) = self.registries.get(name) else {
+            return;
+        };
+        if let Err(e) = self.keep_docs_budget(reg).await {
+            tracing::warn!(registry = %name, error = %e, "could not keep the registry within its docs budget; the next tidying tries again");
+        }
     }
 
     /// Deletes a set's files; a failure is logged (the files stay, unused).

@@ -32,6 +32,16 @@ pub struct DocsSet {
     pub created_at: i64,
 }
 
+/// A version's documentation among a registry's.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct HeldDocs {
+    /// The crate's name as published.
+    pub name: String,
+    pub version_id: i64,
+    #[sqlx(flatten)]
+    pub set: DocsSet,
+}
+
 /// A build a worker took.
 #[derive(Debug, Clone)]
 pub struct DocsJob {
@@ -90,19 +100,37 @@ async fn lock_version(conn: &mut AnyConnection, version_id: i64) -> Result<(), s
     Ok(())
 }
 
-/// Makes `set` a version's docs; the set it replaced.
+/// Keeps `set_id`, which no version serves any more, for its grace
+/// period (`docs_retired`).
+async fn retire(conn: &mut AnyConnection, set_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO docs_retired (set_id, retired_at) VALUES ($1, $2) \
+         ON CONFLICT (set_id) DO NOTHING",
+    )
+    .bind(set_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes `set` a version's docs; the set it replaced is retired (its
+/// files stay for the grace period).
 async fn upsert_set(
     conn: &mut AnyConnection,
     version_id: i64,
     set: &NewDocsSet,
     by: Option<String>,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     lock_version(conn, version_id).await?;
     let old: Option<String> =
         sqlx::query_scalar("SELECT set_id FROM docs_sets WHERE version_id = $1")
             .bind(version_id)
             .fetch_optional(&mut *conn)
             .await?;
+    if let Some(old) = &old {
+        retire(conn, old, now_unix()).await?;
+    }
     sqlx::query(
         "INSERT INTO docs_sets \
          (version_id, set_id, root, source, files, bytes, created_by, created_at) \
@@ -122,7 +150,7 @@ async fn upsert_set(
     .bind(now_unix())
     .execute(conn)
     .await?;
-    Ok(old)
+    Ok(())
 }
 
 /// A set about to replace a version's documentation.
@@ -167,18 +195,18 @@ impl MetaStore {
         Ok(id)
     }
 
-    /// Makes `set` version `version_id`'s documentation, audited; returns
-    /// the set it replaced, whose files the caller deletes.
+    /// Makes `set` version `version_id`'s documentation, audited; the set
+    /// it replaced is retired (`docs_retired`).
     pub async fn put_docs_set(
         &self,
         version_id: i64,
         set: &NewDocsSet,
         audit: &AuditEntry,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
-        let old = upsert_set(&mut w.tx, version_id, set, audit.actor.clone()).await?;
+        upsert_set(&mut w.tx, version_id, set, audit.actor.clone()).await?;
         w.commit_audited(audit).await?;
-        Ok(old)
+        Ok(())
     }
 
     /// Takes the oldest queued build (or one whose worker's lease ran
@@ -259,9 +287,9 @@ impl MetaStore {
     }
 
     /// Records how `owner`'s build of a version ended (`set`: the docs it
-    /// made, now the version's); the set to delete: the one replaced, or
-    /// `set` itself when docs were uploaded while it built (an upload
-    /// from CI is newer than the build). `Ok(Err(()))` when the job is no
+    /// made, now the version's, the one replaced retired); the set to
+    /// delete: `set` itself when docs were uploaded while it built (an
+    /// upload from CI is newer than the build). `Ok(Err(()))` when the job is no
     /// longer `owner`'s (its lease ran out and another worker took it):
     /// nothing was written.
     pub async fn finish_docs_build(
@@ -306,11 +334,31 @@ impl MetaStore {
         }
         let old = match set {
             Some(set) if uploaded_since.is_some() => Some(set.set_id.clone()),
-            Some(set) => upsert_set(&mut w.tx, version_id, set, None).await?,
+            Some(set) => {
+                upsert_set(&mut w.tx, version_id, set, None).await?;
+                None
+            }
             None => None,
         };
         w.tx.commit().await?;
         Ok(Ok(old))
+    }
+
+    /// Puts the build `owner` holds back in the queue, its attempt not
+    /// counted (the worker stops); how many.
+    pub async fn release_docs_build(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut w = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE docs_builds SET state = 'queued', lease_owner = NULL, lease_until = 0, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, started_at = NULL \
+             WHERE lease_owner = $1 AND state = 'building'",
+        )
+        .bind(owner)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.tx.commit().await?;
+        Ok(n)
     }
 
     /// Queues a version's build again (`berth docs rebuild`), audited.
@@ -343,6 +391,80 @@ impl MetaStore {
         )
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    /// Every version of a registry that has documentation, by crate and
+    /// in publish order (the docs budget's candidates).
+    pub async fn registry_docs_sets(&self, registry_id: i64) -> Result<Vec<HeldDocs>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.name, d.version_id, v.vers, v.yanked, d.set_id, d.root, d.source, \
+                    d.files, d.bytes, d.created_by, d.created_at \
+             FROM docs_sets d JOIN versions v ON v.id = d.version_id \
+             JOIN crates c ON c.id = v.crate_id \
+             WHERE c.registry_id = $1 ORDER BY c.canon_name, v.id",
+        )
+        .bind(registry_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Takes `set_id` from version `version_id` (the docs budget dropped
+    /// it) and retires it, audited; false when the version no longer
+    /// serves that set (a new one came, or another node dropped it).
+    pub async fn drop_docs_set(
+        &self,
+        version_id: i64,
+        set_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        lock_version(&mut w.tx, version_id).await?;
+        let gone = sqlx::query("DELETE FROM docs_sets WHERE version_id = $1 AND set_id = $2")
+            .bind(version_id)
+            .bind(set_id)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Ok(false);
+        }
+        retire(&mut w.tx, set_id, now_unix()).await?;
+        w.commit_audited(audit).await?;
+        Ok(true)
+    }
+
+    /// Retired sets whose grace ended by `before`, oldest first.
+    pub async fn retired_docs_sets(&self, before: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT set_id FROM docs_retired WHERE retired_at <= $1 ORDER BY retired_at",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Forgets a retired set whose files are deleted.
+    pub async fn forget_retired_docs_set(&self, set_id: &str) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM docs_retired WHERE set_id = $1")
+            .bind(set_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether a row names `set_id` (a version serves it, or it is
+    /// retired): a set in the blob store that none names is an orphan.
+    pub async fn docs_set_known(&self, set_id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM docs_sets WHERE set_id = $1 \
+             UNION ALL SELECT 1 FROM docs_retired WHERE set_id = $1",
+        )
+        .bind(set_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     /// Every version of a crate that has documentation, in publish order.

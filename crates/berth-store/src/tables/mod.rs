@@ -56,7 +56,7 @@ pub(crate) mod webhooks;
 
 pub(crate) use audit::insert_audit;
 pub use audit::{operator, set_operator};
-pub use docs::{DocsBuild, DocsJob, DocsSet, NewDocsSet};
+pub use docs::{DocsBuild, DocsJob, DocsSet, HeldDocs, NewDocsSet};
 pub use external::{ExternalAccount, ExternalRefusal, ExternalSignIn};
 pub(crate) use owners::remove_owner;
 pub use owners::TEAM_PREFIX;

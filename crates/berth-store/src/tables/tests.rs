@@ -1166,10 +1166,15 @@ async fn docs_build_leases(store: &MetaStore) {
         ..set.clone()
     };
     let upload = AuditEntry::new(AuditAction::DocsUpload, AuditOutcome::Ok);
+    store.put_docs_set(vid, &uploaded, &upload).await.unwrap();
+    // The replaced set is retired, not forgotten: its files stay for the
+    // grace period, and a row still names it.
+    assert!(store.docs_set_known("set-c").await.unwrap());
     assert_eq!(
-        store.put_docs_set(vid, &uploaded, &upload).await.unwrap(),
-        Some("set-c".to_string())
+        store.retired_docs_sets(i64::MAX).await.unwrap(),
+        vec!["set-c".to_string()]
     );
+    assert!(store.retired_docs_sets(0).await.unwrap().is_empty());
     let built = NewDocsSet {
         set_id: "set-d".into(),
         ..set
@@ -1186,6 +1191,31 @@ async fn docs_build_leases(store: &MetaStore) {
         .await
         .unwrap();
     assert_eq!(sets[0].set_id, "set-upload");
+    // The budget drops a version's set: retired with the one before; a
+    // second drop of the same set (another node) finds nothing.
+    let held = store.registry_docs_sets(reg).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].name.as_str(), held[0].version_id),
+        ("lease-me", vid)
+    );
+    let dropped = AuditEntry::new(AuditAction::DocsDrop, AuditOutcome::Ok);
+    assert!(store
+        .drop_docs_set(vid, "set-upload", &dropped)
+        .await
+        .unwrap());
+    assert!(!store
+        .drop_docs_set(vid, "set-upload", &dropped)
+        .await
+        .unwrap());
+    assert!(store.registry_docs_sets(reg).await.unwrap().is_empty());
+    let mut retired = store.retired_docs_sets(i64::MAX).await.unwrap();
+    retired.sort();
+    assert_eq!(retired, ["set-c", "set-upload"]);
+    store.forget_retired_docs_set("set-c").await.unwrap();
+    assert!(!store.docs_set_known("set-c").await.unwrap());
+    assert!(store.docs_set_known("set-upload").await.unwrap());
+    assert!(!store.docs_set_known("set-never").await.unwrap());
 }
 
 test_db::on_both_backends!(

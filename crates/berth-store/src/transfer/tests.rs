@@ -34,6 +34,7 @@ const SQLITE_NOT_COPIED: &[&str] = &[
     // `crates/`): built again or uploaded again after a migration.
     "docs_sets",
     "docs_builds",
+    "docs_retired",
 ];
 
 /// Tables of a fresh PostgreSQL database that `migrate` does not copy.
@@ -51,6 +52,7 @@ const POSTGRES_NOT_COPIED: &[&str] = &[
     // `crates/`): built again or uploaded again after a migration.
     "docs_sets",
     "docs_builds",
+    "docs_retired",
 ];
 
 /// One table as the database describes it.

@@ -47,12 +47,24 @@ pub async fn fsck(setup: Setup, json: bool) -> Result<()> {
 }
 
 pub async fn gc(setup: Setup, min_age_secs: i64) -> Result<()> {
-    let n = setup
-        .with_berth(async |berth| Ok(berth.collect_garbage(min_age_secs).await?))
+    let (n, docs) = setup
+        .with_berth(async |berth| {
+            let n = berth.collect_garbage(min_age_secs).await?;
+            Ok((n, berth.tidy_docs(min_age_secs).await?))
+        })
         .await?;
     println!(
         "deleted {}",
         plural(n as u64, "unreferenced blob", "unreferenced blobs")
+    );
+    if docs == berth_core::docs::DocsTidy::default() {
+        return Ok(());
+    }
+    println!(
+        "documentation: {} dropped for the docs budget, {} and {} deleted",
+        plural(docs.dropped as u64, "version's docs", "versions' docs"),
+        plural(docs.retired_deleted as u64, "retired set", "retired sets"),
+        plural(docs.orphans_deleted as u64, "orphan set", "orphan sets")
     );
     Ok(())
 }

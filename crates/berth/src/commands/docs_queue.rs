@@ -1,5 +1,6 @@
-//! `berth docs rebuild` and `berth docs status`: a version's docs build
-//! queued again, or shown (`berth_core::docs` decides and writes).
+//! `berth docs rebuild`, `berth docs status` and `berth docs worker`: a
+//! version's docs build queued again or shown, and queued builds built on
+//! a machine that does not serve (`berth_core::docs` decides and writes).
 
 use anyhow::Result;
 
@@ -18,6 +19,43 @@ pub async fn run(setup: Setup, command: DocsCommand) -> Result<()> {
                         "queued the docs build of {krate}@{version} in `{registry}`; a node \
                          with `[docs] workers` takes it"
                     );
+                    Ok(())
+                })
+                .await
+        }
+        DocsCommand::Worker { workers } => {
+            setup
+                .with_berth(async |berth| {
+                    let n = workers.unwrap_or(berth.config.docs.workers).max(1);
+                    if n > 64 {
+                        anyhow::bail!("--workers is at most 64");
+                    }
+                    if !std::path::Path::new(berth_core::docs::BWRAP).exists() {
+                        anyhow::bail!(
+                            "bubblewrap is not installed ({}): docs builds run in its sandbox \
+                             (apt-get install bubblewrap)",
+                            berth_core::docs::BWRAP
+                        );
+                    }
+                    // Unique among the workers of every machine: the lease owner.
+                    let started = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_nanos();
+                    let host = format!("worker-{}-{started:x}", std::process::id());
+                    let names: Vec<String> =
+                        (0..n).map(|i| format!("{host}-docs-{i}")).collect();
+                    let tasks: Vec<_> = names
+                        .iter()
+                        .map(|w| tokio::spawn(berth.clone().run_docs_worker(w.clone())))
+                        .collect();
+                    tracing::info!(workers = n, toolchain = %berth.config.docs.toolchain, "docs worker started");
+                    eprintln!("building docs with {n} worker(s); Ctrl-C or SIGTERM stops");
+                    crate::commands::serve::shutdown_signal().await;
+                    for t in tasks {
+                        t.abort();
+                    }
+                    berth.release_docs_builds(&names).await;
                     Ok(())
                 })
                 .await

@@ -200,7 +200,7 @@ fn announce(berth: &Berth, scheme: &str, addr: SocketAddr, berth_cli: &str) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
