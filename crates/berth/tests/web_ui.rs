@@ -1524,3 +1524,85 @@ fn owners_manage_trusted_publishing_on_the_crate_page() {
         .collect();
     assert_eq!(flags, ["trusted_only=true", "trusted_only=false"]);
 }
+
+#[test]
+fn owners_rebuild_a_versions_docs_from_the_crate_page() {
+    let server = Server::start();
+    users_with_passwords(&server, &[("olga", false), ("bob", false)]);
+    let olga = server.token("olga", &[]);
+    publish(
+        &server,
+        &olga,
+        "main",
+        "documented",
+        "# documented\n",
+        json!({}),
+    );
+    let build = |server: &Server| -> serde_json::Value {
+        server
+            .get("/api/v1/registries/main/crates/documented/1.0.0/docs-build")
+            .json()
+            .unwrap()
+    };
+    assert_eq!(build(&server)["state"], "queued");
+    assert!(server.audit_json(&["--action", "docs.rebuild"]).is_empty());
+
+    // Someone else sees no button, and may not post its form.
+    let mut bob = Browser::signed_in(&server, "bob");
+    let page = bob.get("/r/main/crates/documented", 200);
+    assert!(!page.text.contains("Rebuild the docs"));
+    let token = csrf(&page.text);
+    bob.post(
+        "/r/main/crates/documented/docs-rebuild",
+        &[("csrf", &token), ("version", "1.0.0")],
+        403,
+    );
+    // The refusal is audited, as any refused change is.
+    let audit = server.audit_json(&["--action", "docs.rebuild"]);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (&audit[0]["actor"], &audit[0]["outcome"]),
+        (&json!("bob"), &json!("denied"))
+    );
+
+    // The owner does, for the version shown; her build is queued again.
+    let mut owner = Browser::signed_in(&server, "olga");
+    let page = owner.get("/r/main/crates/documented", 200);
+    assert!(
+        page.text.contains("Rebuild the docs of 1.0.0"),
+        "{}",
+        page.text
+    );
+    let token = csrf(&page.text);
+    // Without the form's token: refused.
+    owner.post(
+        "/r/main/crates/documented/docs-rebuild",
+        &[("csrf", "forged"), ("version", "1.0.0")],
+        403,
+    );
+    let done = owner.post(
+        "/r/main/crates/documented/docs-rebuild",
+        &[("csrf", &token), ("version", "1.0.0")],
+        303,
+    );
+    assert_eq!(
+        done.header("location"),
+        Some("/r/main/crates/documented/1.0.0#docs-build")
+    );
+    assert_eq!(build(&server)["state"], "queued");
+    let audit: Vec<_> = server
+        .audit_json(&["--action", "docs.rebuild"])
+        .into_iter()
+        .filter(|e| e["outcome"] == "ok")
+        .collect();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["actor"], "olga");
+    assert_eq!(audit[0]["version"], "1.0.0");
+    // A version that does not exist: a clear 404.
+    let missing = owner.post(
+        "/r/main/crates/documented/docs-rebuild",
+        &[("csrf", &token), ("version", "9.9.9")],
+        404,
+    );
+    assert!(missing.text.contains("has no version"), "{}", missing.text);
+}

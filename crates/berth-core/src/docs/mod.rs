@@ -113,11 +113,56 @@ impl Berth {
         name: &str,
         vers: &str,
     ) -> Result<DocsTarget, ServiceError> {
+        self.docs_owner_target(registry, who, name, vers, AuditAction::DocsUpload)
+            .await
+    }
+
+    /// An owner's rebuild of a version's docs (the crate page's button):
+    /// queued again, audited, as `berth docs rebuild` does. Who may: as
+    /// for an upload.
+    pub async fn rebuild_docs_as_owner(
+        &self,
+        who: &Identity,
+        registry: &str,
+        name: &str,
+        vers: &str,
+    ) -> Result<(), ServiceError> {
+        let target = self
+            .docs_owner_target(registry, Some(who), name, vers, AuditAction::DocsRebuild)
+            .await?;
+        let audit = AuditEntry {
+            actor: Some(who.user.login.clone()),
+            registry: Some(target.registry.clone()),
+            crate_name: Some(target.krate.clone()),
+            version: Some(target.vers.clone()),
+            ..AuditEntry::new(AuditAction::DocsRebuild, AuditOutcome::Ok)
+        };
+        self.meta
+            .queue_docs_rebuild(target.version_id, &audit)
+            .await?;
+        Ok(())
+    }
+
+    /// A version whose docs `who` may replace or rebuild (`action`, what
+    /// a refusal is audited as).
+    async fn docs_owner_target(
+        &self,
+        registry: &str,
+        who: Option<&Identity>,
+        name: &str,
+        vers: &str,
+        action: AuditAction,
+    ) -> Result<DocsTarget, ServiceError> {
         let reg = self.writable_for(registry, who, name).await?;
         let who = need_token(who, reg)?;
-        let change = Change::of(AuditAction::DocsUpload, reg, name, Some(vers));
-        self.require_scope(who, Scope::PublishUpdate, change)
-            .await?;
+        let change = Change::of(action, reg, name, Some(vers));
+        // A token needs `publish-update`; the crate page's rebuild button
+        // is the owner's own web session, which scopes do not limit.
+        let from_session = action == AuditAction::DocsRebuild && who.signed_in_at.is_some();
+        if !from_session {
+            self.require_scope(who, Scope::PublishUpdate, change)
+                .await?;
+        }
         let version = berth_protocol::validate_version(vers).map_err(|_| {
             ServiceError::NotFound(format!("crate `{name}` has no version `{vers}`"))
         })?;

@@ -169,6 +169,9 @@ struct CratePageView {
     /// Trusted publishing, for a viewer who owns the crate or administers
     /// its registry.
     trust: Option<TrustPanelView>,
+    /// Where an owner's "rebuild the docs" form posts (the same viewers
+    /// as `trust`), and the version it rebuilds.
+    docs_rebuild: Option<String>,
 }
 
 /// The trusted-publishing section of an owner's crate page.
@@ -511,6 +514,9 @@ fn crate_view(
             ),
             _ => String::new(),
         },
+        docs_rebuild: trust
+            .as_ref()
+            .map(|_| format!("/r/{}/crates/{}/docs-rebuild", page.holder, detail.name)),
         trust: trust.map(|panel| TrustPanelView {
             action: format!("/r/{}/crates/{}/trust", page.holder, detail.name),
             panel,
@@ -622,6 +628,28 @@ pub(crate) async fn trust_action(
         }
     }
     Ok(Redirect::to(&format!("/r/{registry}/crates/{name}#trust")).into_response())
+}
+
+/// `POST /r/{registry}/crates/{name}/docs-rebuild`: an owner queues the
+/// docs build of `version` again; back to that version's page.
+pub(crate) async fn docs_rebuild(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let (who, form) = viewer.posted(&body)?;
+    let version = form
+        .get("version")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| UiError::new(StatusCode::BAD_REQUEST, "no version given"))?
+        .to_string();
+    state
+        .berth
+        .rebuild_docs_as_owner(who, &registry, &name, &version)
+        .await?;
+    Ok(Redirect::to(&format!("/r/{registry}/crates/{name}/{version}#docs-build")).into_response())
 }
 
 /// `GET /r/{registry}/crates/{name}`

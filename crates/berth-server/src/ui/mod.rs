@@ -82,6 +82,10 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             page(post(crate_page::trust_action)),
         ),
         (
+            "/r/{registry}/crates/{name}/docs-rebuild",
+            page(post(crate_page::docs_rebuild)),
+        ),
+        (
             "/login",
             page(get(account::login_form).post(account::login)),
         ),
