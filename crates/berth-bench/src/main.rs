@@ -695,6 +695,9 @@ fn compare_publishes(
     for backend in &args.backends {
         for &c in &args.publish_concurrency {
             let (mut this, mut other) = (Vec::new(), Vec::new());
+            // Each round's two servers run back to back: their ratio is
+            // spared the drift of a noisy machine across rounds.
+            let mut paired = Vec::new();
             for round in 0..args.rounds.max(1) {
                 let order = if round % 2 == 0 {
                     [true, false]
@@ -724,16 +727,23 @@ fn compare_publishes(
                     if is_this { &mut this } else { &mut other }.push(m.per_second);
                     drop(server);
                 }
+                paired.push(this[round] / other[round]);
             }
             let median = |v: &mut Vec<f64>| {
                 v.sort_by(f64::total_cmp);
                 v[v.len() / 2]
             };
             let (a, b) = (median(&mut this), median(&mut other));
-            println!("{backend:<12} {c:>5} {a:>12.0} {b:>12.0} {:>6.3}x", a / b);
+            let rounds: Vec<String> = paired.iter().map(|r| format!("{r:.2}")).collect();
+            let pair = median(&mut paired);
+            println!(
+                "{backend:<12} {c:>5} {a:>12.0} {b:>12.0} {:>6.3}x   median of round ratios {pair:.3}x ({})",
+                a / b,
+                rounds.join(" ")
+            );
             json.push(serde_json::json!({
                 "backend": backend, "concurrency": c, "this_per_second": a,
-                "reference_per_second": b, "ratio": a / b,
+                "reference_per_second": b, "ratio": a / b, "median_round_ratio": pair,
             }));
         }
     }

@@ -513,14 +513,20 @@ pub async fn serve(
         })
     });
     // Webhook deliveries: every node sends those due, under a lease; a
-    // batch is followed at once by the next (as slots free up), else a
-    // pause until a send finishes or a quarter second passes.
+    // backlog is worked at once (as slots free up), a round that left
+    // none due is followed by a moment for more to gather, and an empty
+    // one by a pause until a send finishes or a quarter second passes.
     let webhooks = {
         let berth = berth.clone();
         tokio::spawn(async move {
             loop {
                 match berth.deliver_due().await {
-                    Ok(n) if n > 0 => continue,
+                    Ok(round) if round.backlog => continue,
+                    Ok(round) if round.claimed > 0 => {
+                        tokio::time::sleep(Duration::from_millis(berth_core::webhooks::GATHER_MS))
+                            .await;
+                        continue;
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "could not send webhook deliveries; will retry")

@@ -223,6 +223,18 @@ impl MetaStore {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Whether a delivery is due by `now` and not leased (one read).
+    pub async fn webhook_deliveries_due(&self, now: i64) -> Result<bool, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(due.is_some())
+    }
+
     /// Records the `attempts` made, then claims up to `limit` due
     /// deliveries until `lease_until`: pending, due by `now`, not leased
     /// by another node, and each the oldest pending one of its receiver
@@ -235,14 +247,8 @@ impl MetaStore {
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         // Most polls find nothing: a read says so without a write.
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_at <= $1 \
-             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        if due.is_none() && attempts.is_empty() {
+        let due = self.webhook_deliveries_due(now).await?;
+        if !due && attempts.is_empty() {
             return Ok(Vec::new());
         }
         let mut w = self.begin_write().await?;
@@ -302,7 +308,7 @@ impl MetaStore {
              RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(now)
-        .bind(if due.is_some() { limit } else { 0 })
+        .bind(if due { limit } else { 0 })
         .bind(lease_until)
         .fetch_all(&mut *w.tx)
         .await?;
