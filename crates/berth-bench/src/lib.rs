@@ -14,6 +14,7 @@ use rand::RngCore;
 
 pub use berth_testkit::Server;
 
+pub mod docs_pages;
 pub mod instructions;
 pub mod nginx;
 pub mod redirect;

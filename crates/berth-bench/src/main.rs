@@ -88,6 +88,12 @@ struct Args {
     /// delivery) against none, same binary, alternating rounds.
     #[arg(long, value_name = "WEBHOOKS")]
     publish_webhooks: Option<usize>,
+    /// Measure instead requests per second of a docs page against a cached
+    /// download of the same size (`--crate-kib`), over this many
+    /// connections, `--rounds` runs of `--seconds` each, on SQLite
+    /// (`--pin` to give the server and wrk a core each).
+    #[arg(long, value_name = "CONNECTIONS")]
+    docs_pages: Option<u32>,
     /// Measure instead the server's CPU time per download over this many
     /// downloads of one `.crate` of `--crate-kib` KiB, answered with a 302
     /// to a presigned URL against sent as bytes (from memory, and streamed
@@ -942,6 +948,16 @@ fn main() -> Result<()> {
     let pin = args.pin.as_deref().map(Pin::parse).transpose()?;
     if let Some(hooks) = args.publish_webhooks {
         return webhook_ratio(&args, pin, &berth, hooks);
+    }
+    if let Some(connections) = args.docs_pages {
+        return berth_bench::docs_pages::ratio(
+            &berth,
+            pin,
+            args.seconds as u64,
+            connections,
+            args.rounds,
+            args.crate_kib,
+        );
     }
     if let Some(downloads) = args.download_redirect {
         return berth_bench::redirect::ratio(&berth, downloads, args.rounds, args.crate_kib);

@@ -112,6 +112,8 @@ pub struct Berth {
     pub(crate) webhook_slots: Arc<tokio::sync::Semaphore>,
     /// Documentation uploads this node unpacks at once.
     pub(crate) docs_uploads: tokio::sync::Semaphore,
+    /// Which docs sets crates have, read shortly before (`docs/`).
+    pub(crate) docs_sets: docs::SetsCache,
     /// Outcomes of finished sends, written with the next claim.
     pub(crate) webhook_outcomes: std::sync::Mutex<Vec<berth_store::WebhookAttempt>>,
     /// Wakes the sending loop when a send finishes.
@@ -251,6 +253,7 @@ impl Berth {
             kinds,
             downloads: crates::downloads::DownloadCounter::default(),
             download_cache: crates::downloads::DownloadCache::new(config.limits.blob_cache_bytes),
+            docs_sets: docs::SetsCache::default(),
             throttle: throttle::Throttle::new(&config.limits, config.database.max_connections),
             supply: supply::SupplyState::new(config.limits.index_cache_bytes / 4),
             log: transparency::LogState::new(

@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::docs::DocsAnswer;
+use berth_core::docs::{DocsAnswer, DocsBody};
 use berth_core::ServiceError;
 
 use crate::api::{declared_length, read_body, MinRate};
@@ -147,7 +147,10 @@ async fn serve(
             immutable,
             restricted,
         }) => {
-            let mut r = Response::new(Body::from_stream(body));
+            let mut r = Response::new(match body {
+                DocsBody::Whole(bytes) => Body::from(bytes),
+                DocsBody::Stream(stream) => Body::from_stream(stream),
+            });
             let h = r.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -135,12 +135,12 @@ impl DownloadCache {
             .map_or(0, |b| b.segments.iter().map(|s| s.used).sum())
     }
 
-    fn blob(&self, digest: &str) -> Option<Bytes> {
+    pub(crate) fn blob(&self, digest: &str) -> Option<Bytes> {
         self.blobs.read().ok()?.map.get(digest).cloned()
     }
 
     /// Whether a blob of `size` bytes is small enough to keep.
-    fn keeps(&self, size: u64) -> bool {
+    pub(crate) fn keeps(&self, size: u64) -> bool {
         size > 0 && size <= self.segment_bytes()
     }
 
@@ -150,7 +150,7 @@ impl DownloadCache {
 
     /// Keeps a small blob and returns the bytes to serve it from: the
     /// kept copy (in an arena where there is one) or `bytes` themselves.
-    fn put_blob(&self, digest: String, bytes: Bytes) -> Bytes {
+    pub(crate) fn put_blob(&self, digest: String, bytes: Bytes) -> Bytes {
         let size = bytes.len() as u64;
         if !self.keeps(size) {
             return bytes;

@@ -96,6 +96,7 @@ impl Berth {
                 if let Some(unused) = unused {
                     self.forget_set(&unused).await;
                 } else if set.is_some() {
+                    self.docs_changed(&job.registry, &job.name);
                     self.keep_budget_of(&job.registry).await;
                 }
                 tracing::info!(registry = %job.registry, krate = %job.name, version = %job.vers, outcome, secs, "docs build finished");

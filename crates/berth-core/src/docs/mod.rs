@@ -43,6 +43,51 @@ const MAX_FILE_BYTES: u64 = 64 * MIB;
 /// Files written to the blob store at once per upload.
 const WRITES_IN_FLIGHT: usize = 4;
 
+/// How long a node serves a crate's docs sets as it last read them: an
+/// upload, build or drop on another node shows here within this time (on
+/// this node at once). A set's files never change, and a replaced set's
+/// stay for an hour, so a page served from a set just replaced is whole.
+const SETS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// Crates whose sets a node keeps at most (then it starts over).
+const SETS_KEPT: usize = 10_000;
+
+/// Which docs sets each crate has, as read at most [`SETS_FRESH`] ago:
+/// a docs page needs them, and reading them for every page (and every
+/// script, style and font it loads) cost more than sending the page.
+/// A crate's sets and when they were read, by registry id and canonical
+/// crate name.
+type SetsByCrate =
+    std::collections::HashMap<(i64, String), (std::time::Instant, std::sync::Arc<Vec<DocsSet>>)>;
+
+#[derive(Default)]
+pub(crate) struct SetsCache {
+    map: std::sync::RwLock<SetsByCrate>,
+}
+
+impl SetsCache {
+    fn get(&self, key: &(i64, String)) -> Option<std::sync::Arc<Vec<DocsSet>>> {
+        let map = self.map.read().ok()?;
+        let (at, sets) = map.get(key)?;
+        (at.elapsed() < SETS_FRESH).then(|| sets.clone())
+    }
+
+    fn put(&self, key: (i64, String), sets: std::sync::Arc<Vec<DocsSet>>) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= SETS_KEPT {
+                map.clear();
+            }
+            map.insert(key, (std::time::Instant::now(), sets));
+        }
+    }
+
+    /// Forgets what a registry's crate has (its docs changed here).
+    pub(crate) fn forget(&self, registry_id: i64, canon_name: &str) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(&(registry_id, canon_name.to_string()));
+        }
+    }
+}
+
 /// What an upload stored.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DocsUploaded {
@@ -56,7 +101,7 @@ pub struct DocsUploaded {
 pub enum DocsAnswer {
     File {
         size: u64,
-        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        body: DocsBody,
         content_type: &'static str,
         /// rustdoc names these files by their content's hash.
         immutable: bool,
@@ -66,6 +111,13 @@ pub enum DocsAnswer {
     },
     /// A path to redirect to (relative to the version's docs).
     Redirect(String),
+}
+
+/// A docs file's bytes: whole (kept in memory, sent as the downloads
+/// kept there are), or streamed from the blob store.
+pub enum DocsBody {
+    Whole(Bytes),
+    Stream(BoxStream<'static, Result<Bytes, std::io::Error>>),
 }
 
 /// The name of the directory rustdoc writes a crate's pages to.
@@ -265,6 +317,7 @@ impl Berth {
             self.forget_set(&set_id).await;
             return Err(e.into());
         }
+        self.docs_changed(registry, krate);
         self.keep_budget_of(registry).await;
         tracing::info!(registry = %registry, krate = %krate, version = %vers, files, bytes, user = %who.user.login, "documentation uploaded");
         Ok(DocsUploaded {
@@ -354,6 +407,14 @@ impl Berth {
             )));
         };
         Ok((found, counts.0, counts.1))
+    }
+
+    /// Forgets the docs sets this node read for a crate (they changed).
+    pub(crate) fn docs_changed(&self, registry: &str, name: &str) {
+        if let Some(reg) = self.registries.get(registry) {
+            self.docs_sets
+                .forget(reg.id, &berth_protocol::canonical_name(name));
+        }
     }
 
     /// Keeps registry `name` within its docs budget after a set was
@@ -479,10 +540,15 @@ impl Berth {
         path: &str,
     ) -> Result<DocsAnswer, ServiceError> {
         let reg = self.hosted_for(registry, who, name).await?;
-        let sets = self
-            .meta
-            .docs_sets(reg.id, &berth_protocol::canonical_name(name))
-            .await?;
+        let key = (reg.id, berth_protocol::canonical_name(name));
+        let sets = match self.docs_sets.get(&key) {
+            Some(sets) => sets,
+            None => {
+                let sets = std::sync::Arc::new(self.meta.docs_sets(reg.id, &key.1).await?);
+                self.docs_sets.put(key, sets.clone());
+                sets
+            }
+        };
         let none = || {
             ServiceError::NotFound(format!(
                 "crate `{name}` has no documentation for version `{vers}` in registry `{}`",
@@ -503,15 +569,35 @@ impl Berth {
         if path.ends_with('/') {
             file.push_str("/index.html");
         }
-        let Some((size, stream)) = self.blobs.get_docs_file(&set.set_id, &file).await? else {
-            return Err(ServiceError::NotFound(format!(
-                "no file `{path}` in the docs of `{name}` {}",
-                set.vers
-            )));
+        // A set's files never change: small ones are kept in memory with
+        // the small `.crate`s, under the same budget.
+        let kept_as = format!("docs/{}/{file}", set.set_id);
+        let (size, body) = if let Some(bytes) = self.download_cache.blob(&kept_as) {
+            (bytes.len() as u64, DocsBody::Whole(bytes))
+        } else {
+            let Some((size, stream)) = self.blobs.get_docs_file(&set.set_id, &file).await? else {
+                return Err(ServiceError::NotFound(format!(
+                    "no file `{path}` in the docs of `{name}` {}",
+                    set.vers
+                )));
+            };
+            if self.download_cache.keeps(size) {
+                let bytes: Vec<Bytes> = stream
+                    .try_collect()
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("reading a docs file: {e}")))?;
+                let bytes = self.download_cache.put_blob(kept_as, bytes.concat().into());
+                (size, DocsBody::Whole(bytes))
+            } else {
+                (
+                    size,
+                    DocsBody::Stream(Box::pin(stream.map_err(std::io::Error::other))),
+                )
+            }
         };
         Ok(DocsAnswer::File {
             size,
-            body: Box::pin(stream.map_err(std::io::Error::other)),
+            body,
             content_type: content_type(&file),
             immutable: file.starts_with("static.files/"),
             restricted: reg.restricted,

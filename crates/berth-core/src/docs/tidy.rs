@@ -91,6 +91,8 @@ impl Berth {
                 .drop_docs_set(h.version_id, &h.set.set_id, &audit)
                 .await?
             {
+                self.docs_sets
+                    .forget(reg.id, &berth_protocol::canonical_name(&h.name));
                 tracing::info!(registry = %reg.name, krate = %h.name, version = %h.set.vers, bytes = h.set.bytes, budget, "dropped a version's docs to keep the registry within its docs budget");
                 dropped += 1;
             }
