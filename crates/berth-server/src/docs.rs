@@ -108,7 +108,7 @@ pub(crate) async fn index(
     Path((registry, name, version)): Path<(String, String, String)>,
     who: Caller,
 ) -> Response {
-    serve(&state, &registry, &name, &version, "", &who).await
+    serve(&state, &registry, &name, &version, "", &who, false).await
 }
 
 /// `GET /r/{registry}/docs/{name}/{version}/{*path}`.
@@ -116,8 +116,28 @@ pub(crate) async fn file(
     State(state): State<AppState>,
     Path((registry, name, version, path)): Path<(String, String, String, String)>,
     who: Caller,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    serve(&state, &registry, &name, &version, &path, &who).await
+    let gzip = takes_gzip(&headers);
+    serve(&state, &registry, &name, &version, &path, &who, gzip).await
+}
+
+/// Whether `Accept-Encoding` takes gzip (named, or `*`, without `q=0`).
+fn takes_gzip(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 async fn serve(
@@ -127,10 +147,11 @@ async fn serve(
     version: &str,
     path: &str,
     who: &Caller,
+    gzip: bool,
 ) -> Response {
     let answer = state
         .berth
-        .docs_file(registry, who.get(), name, version, path)
+        .docs_file(registry, who.get(), name, version, path, gzip)
         .await;
     let mut response = match answer {
         Ok(DocsAnswer::Redirect(to)) => {
@@ -146,6 +167,8 @@ async fn serve(
             content_type,
             immutable,
             restricted,
+            gzipped,
+            varies,
         }) => {
             let mut r = Response::new(match body {
                 DocsBody::Whole(bytes) => Body::from(bytes),
@@ -161,6 +184,12 @@ async fn serve(
                 (false, true) => "private, no-cache",
             };
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            if gzipped {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            if varies {
+                h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
             // The sandboxed page's origin is opaque, so its font loads
             // are cross-origin: a public registry's files may be read by
             // anyone anyway. A restricted one's (private, or limited to
@@ -200,5 +229,27 @@ fn moved(to: &str) -> Response {
             r
         }
         Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting(v: &str) -> bool {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        takes_gzip(&h)
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_who_takes_it() {
+        assert!(accepting("gzip, deflate, br"));
+        assert!(accepting("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepting("*"));
+        assert!(!accepting("br"));
+        assert!(!accepting("gzip;q=0"));
+        assert!(!accepting("identity"));
+        assert!(!takes_gzip(&axum::http::HeaderMap::new()));
     }
 }

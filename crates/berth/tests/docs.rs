@@ -136,6 +136,29 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
     );
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert!(h.get("set-cookie").is_none());
+    assert_eq!(h["vary"], "accept-encoding");
+    assert!(h.get("content-encoding").is_none());
+    // A client that takes gzip gets the page compressed (made when the
+    // set was stored), the same page once decompressed.
+    let gz = server
+        .request(
+            reqwest::Method::GET,
+            "/r/main/docs/doc-app/0.2.0/doc_app/index.html",
+        )
+        .header("Accept-Encoding", "gzip, br")
+        .send()
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "accept-encoding");
+    let compressed = gz.bytes().unwrap();
+    assert!(compressed.len() < html.len(), "{} bytes", compressed.len());
+    let mut plain = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(plain, html);
     // `latest` is the same set.
     let latest = server.get("/r/main/docs/doc-app/latest/doc_app/fn.twice_over.html");
     assert_eq!(latest.status().as_u16(), 200);

@@ -300,7 +300,7 @@ impl Berth {
                 .map_err(|e| ServiceError::Internal(format!("reading {}: {e}", path.display())))?;
             bytes += data.len() as u64;
             count += 1;
-            self.blobs.put_docs_file(set_id, &rel, data.into()).await?;
+            super::put_file(&self.blobs, set_id, &rel, data.into()).await?;
         }
         Ok((count, bytes))
     }

@@ -108,6 +108,11 @@ pub enum DocsAnswer {
         /// Of a registry not everyone may read (private, or limited to
         /// addresses): no shared cache, no cross-origin reads.
         restricted: bool,
+        /// The bytes are the file's gzip variant (`Content-Encoding: gzip`).
+        gzipped: bool,
+        /// The answer depends on the client's `Accept-Encoding` (a text
+        /// file, which has a gzip variant).
+        varies: bool,
     },
     /// A path to redirect to (relative to the version's docs).
     Redirect(String),
@@ -142,6 +147,46 @@ fn content_type(path: &str) -> &'static str {
         "txt" | "md" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
+}
+
+/// Whether a file of this type is worth sending compressed (text: pages,
+/// scripts, styles, rustdoc's search index; fonts and images are
+/// compressed already).
+fn compressible(path: &str) -> bool {
+    let t = content_type(path);
+    t.starts_with("text/") || t == "application/json" || t == "image/svg+xml"
+}
+
+/// Where a file's gzip variant is kept beside it: a name no servable path
+/// can have (`!` is not among their characters).
+fn gz_key(path: &str) -> String {
+    format!("{path}!gz")
+}
+
+/// Stores one file of a set, and beside it, for a text file, its gzip
+/// variant (made once here, on a blocking thread, so that serving a
+/// compressed page costs nothing more than serving it plain).
+pub(crate) async fn put_file(
+    blobs: &berth_store::BlobStore,
+    set: &str,
+    path: &str,
+    bytes: Bytes,
+) -> Result<(), ServiceError> {
+    if compressible(path) {
+        let plain = bytes.clone();
+        let gz = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            gz.write_all(&plain)?;
+            gz.finish()
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("compressing a docs file: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("compressing a docs file: {e}")))?;
+        blobs.put_docs_file(set, &gz_key(path), gz.into()).await?;
+    }
+    blobs.put_docs_file(set, path, bytes).await?;
+    Ok(())
 }
 
 /// A version whose docs a caller may replace ([`Berth::docs_upload_target`]).
@@ -362,11 +407,11 @@ impl Berth {
                     }
                     let blobs = self.blobs.clone();
                     let set = set_id.to_string();
-                    writes.push(async move { blobs.put_docs_file(&set, &path, bytes).await });
+                    writes.push(async move { put_file(&blobs, &set, &path, bytes).await });
                 }
                 Some(done) = writes.next(), if !writes.is_empty() => {
                     if let Err(e) = done {
-                        failed.get_or_insert(ServiceError::from(e));
+                        failed.get_or_insert(e);
                     }
                 }
                 else => break,
@@ -378,7 +423,7 @@ impl Berth {
         drop(rx);
         while let Some(done) = writes.next().await {
             if let Err(e) = done {
-                failed.get_or_insert(ServiceError::from(e));
+                failed.get_or_insert(e);
             }
         }
         let read = reader
@@ -529,7 +574,8 @@ impl Berth {
 
     /// File `path` of version `vers`'s documentation (`latest`: the
     /// newest version with documentation that is not yanked), for a
-    /// reader of the registry. The version's top (`path` empty) redirects
+    /// reader of the registry; its gzip variant when `gzip` (the client
+    /// takes it) and the file is text. The version's top (`path` empty) redirects
     /// to the crate's own page; a directory path means its `index.html`.
     pub async fn docs_file(
         &self,
@@ -538,6 +584,7 @@ impl Berth {
         name: &str,
         vers: &str,
         path: &str,
+        gzip: bool,
     ) -> Result<DocsAnswer, ServiceError> {
         let reg = self.hosted_for(registry, who, name).await?;
         let key = (reg.id, berth_protocol::canonical_name(name));
@@ -569,31 +616,28 @@ impl Berth {
         if path.ends_with('/') {
             file.push_str("/index.html");
         }
-        // A set's files never change: small ones are kept in memory with
-        // the small `.crate`s, under the same budget.
-        let kept_as = format!("docs/{}/{file}", set.set_id);
-        let (size, body) = if let Some(bytes) = self.download_cache.blob(&kept_as) {
-            (bytes.len() as u64, DocsBody::Whole(bytes))
-        } else {
-            let Some((size, stream)) = self.blobs.get_docs_file(&set.set_id, &file).await? else {
-                return Err(ServiceError::NotFound(format!(
-                    "no file `{path}` in the docs of `{name}` {}",
-                    set.vers
-                )));
-            };
-            if self.download_cache.keeps(size) {
-                let bytes: Vec<Bytes> = stream
-                    .try_collect()
-                    .await
-                    .map_err(|e| ServiceError::Internal(format!("reading a docs file: {e}")))?;
-                let bytes = self.download_cache.put_blob(kept_as, bytes.concat().into());
-                (size, DocsBody::Whole(bytes))
-            } else {
-                (
+        // A text file is sent compressed to a client that takes gzip, from
+        // the variant stored beside it (a set stored before variants were
+        // made has none: it is sent plain).
+        let text = compressible(&file);
+        if gzip && text {
+            if let Some((size, body)) = self.docs_bytes(&set.set_id, &gz_key(&file)).await? {
+                return Ok(DocsAnswer::File {
                     size,
-                    DocsBody::Stream(Box::pin(stream.map_err(std::io::Error::other))),
-                )
+                    body,
+                    content_type: content_type(&file),
+                    immutable: file.starts_with("static.files/"),
+                    restricted: reg.restricted,
+                    gzipped: true,
+                    varies: true,
+                });
             }
+        }
+        let Some((size, body)) = self.docs_bytes(&set.set_id, &file).await? else {
+            return Err(ServiceError::NotFound(format!(
+                "no file `{path}` in the docs of `{name}` {}",
+                set.vers
+            )));
         };
         Ok(DocsAnswer::File {
             size,
@@ -601,7 +645,36 @@ impl Berth {
             content_type: content_type(&file),
             immutable: file.starts_with("static.files/"),
             restricted: reg.restricted,
+            gzipped: false,
+            varies: text,
         })
+    }
+
+    /// One stored file of a set (`None` when it is missing). A set's
+    /// files never change: small ones are kept in memory with the small
+    /// `.crate`s, under the same budget, and sent whole.
+    async fn docs_bytes(
+        &self,
+        set_id: &str,
+        file: &str,
+    ) -> Result<Option<(u64, DocsBody)>, ServiceError> {
+        let kept_as = format!("docs/{set_id}/{file}");
+        if let Some(bytes) = self.download_cache.blob(&kept_as) {
+            return Ok(Some((bytes.len() as u64, DocsBody::Whole(bytes))));
+        }
+        let Some((size, stream)) = self.blobs.get_docs_file(set_id, file).await? else {
+            return Ok(None);
+        };
+        if !self.download_cache.keeps(size) {
+            let stream = Box::pin(stream.map_err(std::io::Error::other));
+            return Ok(Some((size, DocsBody::Stream(stream))));
+        }
+        let bytes: Vec<Bytes> = stream
+            .try_collect()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading a docs file: {e}")))?;
+        let bytes = self.download_cache.put_blob(kept_as, bytes.concat().into());
+        Ok(Some((size, DocsBody::Whole(bytes))))
     }
 }
 
