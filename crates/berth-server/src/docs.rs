@@ -122,6 +122,49 @@ pub(crate) async fn file(
     serve(&state, &registry, &name, &version, &path, &who, gzip).await
 }
 
+/// Whether [`file`] may answer `req` without the router: a GET of
+/// `/r/{registry}/docs/{name}/{version}/{path}` with a path, nothing in it
+/// percent-encoded (so that it means what it says, as the router's
+/// decoding would make it).
+pub(crate) fn is_direct(req: &axum::extract::Request) -> bool {
+    req.method() == axum::http::Method::GET
+        && !req.uri().path().contains('%')
+        && split_docs_uri(req.uri().path()).is_some()
+}
+
+/// `/r/{registry}/docs/{name}/{version}/{path}` into its four parts.
+fn split_docs_uri(uri_path: &str) -> Option<(&str, &str, &str, &str)> {
+    let rest = uri_path.strip_prefix("/r/")?;
+    let (registry, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("docs/")?;
+    let (name, rest) = rest.split_once('/')?;
+    let (version, path) = rest.split_once('/')?;
+    [registry, name, version, path]
+        .iter()
+        .all(|p| !p.is_empty())
+        .then_some((registry, name, version, path))
+}
+
+/// [`file`] for a request [`is_direct`] accepted: the same answer,
+/// without the router's dispatch, parameter decoding and route layers.
+pub(crate) async fn file_direct(state: AppState, req: axum::extract::Request) -> Response {
+    let (parts, _body) = req.into_parts();
+    let Some((registry, name, version, path)) = split_docs_uri(parts.uri.path()) else {
+        return crate::ops::not_found().await.into_response();
+    };
+    let who = match Caller::identify(&parts, &state, Some(registry)).await {
+        Ok(who) => who,
+        Err(refusal) => return refusal,
+    };
+    let gzip = takes_gzip(&parts.headers);
+    crate::unwound("docs", async {
+        Ok::<_, crate::error::ApiError>(
+            serve(&state, registry, name, version, path, &who, gzip).await,
+        )
+    })
+    .await
+}
+
 /// Whether `Accept-Encoding` takes gzip (named, or `*`, without `q=0`).
 fn takes_gzip(headers: &axum::http::HeaderMap) -> bool {
     headers
@@ -240,6 +283,17 @@ mod tests {
         let mut h = axum::http::HeaderMap::new();
         h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
         takes_gzip(&h)
+    }
+
+    #[test]
+    fn docs_paths_split_into_their_parts() {
+        assert_eq!(
+            split_docs_uri("/r/main/docs/my-crate/1.0.0/my_crate/index.html"),
+            Some(("main", "my-crate", "1.0.0", "my_crate/index.html"))
+        );
+        assert_eq!(split_docs_uri("/r/main/docs/my-crate/1.0.0/"), None);
+        assert_eq!(split_docs_uri("/r/main/docs/my-crate/1.0.0"), None);
+        assert_eq!(split_docs_uri("/r/main/index/my-crate"), None);
     }
 
     #[test]

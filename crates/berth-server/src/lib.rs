@@ -81,6 +81,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// The route of index files (a metrics label too).
 const INDEX_FILE_ROUTE: &str = "/r/{registry}/index/{*path}";
 const DOWNLOAD_ROUTE: &str = "/r/{registry}/api/v1/crates/{name}/{version}/download";
+const DOCS_FILE_ROUTE: &str = "/r/{registry}/docs/{name}/{version}/{*path}";
 
 /// The application as connections call it: the router, except for index
 /// file requests (what cargo asks most), whose handler is called directly
@@ -108,12 +109,14 @@ impl App {
         mut req: Request,
         peer: transport::request_id::PeerAddr,
     ) -> futures::future::BoxFuture<'static, Response> {
-        // The two hot read paths, told from the URI alone, are answered
-        // without the router.
+        // The hot read paths (and docs files, which a page loads by the
+        // dozen), told from the URI alone, are answered without the router.
         let direct = if index::is_direct(&req) {
             Some(Direct::IndexFile)
         } else if api::is_direct_download(&req) {
             Some(Direct::Download)
+        } else if docs::is_direct(&req) {
+            Some(Direct::DocsFile)
         } else {
             None
         };
@@ -133,6 +136,7 @@ impl App {
         let route = match direct {
             Direct::IndexFile => INDEX_FILE_ROUTE,
             Direct::Download => DOWNLOAD_ROUTE,
+            Direct::DocsFile => DOCS_FILE_ROUTE,
         };
         // The handler's state machine (kilobytes) is boxed on its own, so
         // that the middleware's is small to box and to move.
@@ -145,6 +149,7 @@ impl App {
                 let handler: futures::future::BoxFuture<'static, Response> = match direct {
                     Direct::IndexFile => Box::pin(index::index_file_direct(state, req)),
                     Direct::Download => Box::pin(api::download_direct(state, req)),
+                    Direct::DocsFile => Box::pin(docs::file_direct(state, req)),
                 };
                 handler
             },
@@ -162,6 +167,7 @@ impl App {
 enum Direct {
     IndexFile,
     Download,
+    DocsFile,
 }
 
 /// `serve`'s answer, or its error's; a 500 if it panics, as the router's
@@ -249,10 +255,7 @@ pub fn router(state: AppState) -> Router {
         ),
         ("/r/{registry}/docs/{name}/{version}", get(docs::top)),
         ("/r/{registry}/docs/{name}/{version}/", get(docs::index)),
-        (
-            "/r/{registry}/docs/{name}/{version}/{*path}",
-            deadline(get(docs::file)),
-        ),
+        (DOCS_FILE_ROUTE, deadline(get(docs::file))),
         (
             "/r/{registry}/api/v1/crates/{name}/owners",
             deadline(
