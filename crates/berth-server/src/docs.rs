@@ -108,7 +108,8 @@ pub(crate) async fn index(
     Path((registry, name, version)): Path<(String, String, String)>,
     who: Caller,
 ) -> Response {
-    serve(&state, &registry, &name, &version, "", &who, false).await
+    let none = axum::http::HeaderMap::new();
+    serve(&state, &registry, &name, &version, "", &who, &none).await
 }
 
 /// `GET /r/{registry}/docs/{name}/{version}/{*path}`.
@@ -118,8 +119,7 @@ pub(crate) async fn file(
     who: Caller,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let gzip = takes_gzip(&headers);
-    serve(&state, &registry, &name, &version, &path, &who, gzip).await
+    serve(&state, &registry, &name, &version, &path, &who, &headers).await
 }
 
 /// Whether [`file`] may answer `req` without the router: a GET of
@@ -156,10 +156,9 @@ pub(crate) async fn file_direct(state: AppState, req: axum::extract::Request) ->
         Ok(who) => who,
         Err(refusal) => return refusal,
     };
-    let gzip = takes_gzip(&parts.headers);
     crate::unwound("docs", async {
         Ok::<_, crate::error::ApiError>(
-            serve(&state, registry, name, version, path, &who, gzip).await,
+            serve(&state, registry, name, version, path, &who, &parts.headers).await,
         )
     })
     .await
@@ -190,11 +189,18 @@ async fn serve(
     version: &str,
     path: &str,
     who: &Caller,
-    gzip: bool,
+    headers: &axum::http::HeaderMap,
 ) -> Response {
     let answer = state
         .berth
-        .docs_file(registry, who.get(), name, version, path, gzip)
+        .docs_file(
+            registry,
+            who.get(),
+            name,
+            version,
+            path,
+            takes_gzip(headers),
+        )
         .await;
     let mut response = match answer {
         Ok(DocsAnswer::Redirect(to)) => {
@@ -212,13 +218,33 @@ async fn serve(
             restricted,
             gzipped,
             varies,
+            etag,
         }) => {
-            let mut r = Response::new(match body {
-                DocsBody::Whole(bytes) => Body::from(bytes),
-                DocsBody::Stream(stream) => Body::from_stream(stream),
-            });
+            // A page is revalidated (`no-cache`): the client's copy still
+            // is this set's file when it names the same tag.
+            let fresh = headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|t| t.trim() == etag || t.trim() == "*");
+            let mut r = if fresh {
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = axum::http::StatusCode::NOT_MODIFIED;
+                r
+            } else {
+                let mut r = Response::new(match body {
+                    DocsBody::Whole(bytes) => Body::from(bytes),
+                    DocsBody::Stream(stream) => Body::from_stream(stream),
+                });
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+                r
+            };
             let h = r.headers_mut();
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            if let Ok(tag) = HeaderValue::from_str(&etag) {
+                h.insert(header::ETAG, tag);
+            }
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             let cache = match (immutable && version != "latest", restricted) {
                 (true, false) => "public, max-age=31536000, immutable",

@@ -150,6 +150,7 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
         .unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
     assert_eq!(gz.headers()["vary"], "accept-encoding");
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_string();
     let compressed = gz.bytes().unwrap();
     assert!(compressed.len() < html.len(), "{} bytes", compressed.len());
     let mut plain = String::new();
@@ -159,6 +160,25 @@ fn docs_uploaded_from_ci_are_served_beside_the_crate() {
     )
     .unwrap();
     assert_eq!(plain, html);
+    // Pages are revalidated: the tag the client holds answers 304, the
+    // gzip variant having a tag of its own.
+    let etag = h["etag"].to_str().unwrap().to_string();
+    assert_ne!(etag, gz_etag);
+    let again = |tag: &str| {
+        server
+            .request(
+                reqwest::Method::GET,
+                "/r/main/docs/doc-app/0.2.0/doc_app/index.html",
+            )
+            .header("If-None-Match", tag)
+            .send()
+            .unwrap()
+    };
+    let not_modified = again(&etag);
+    assert_eq!(not_modified.status().as_u16(), 304);
+    assert_eq!(not_modified.headers()["etag"].to_str().unwrap(), etag);
+    assert!(not_modified.bytes().unwrap().is_empty());
+    assert_eq!(again("\"another\"").status().as_u16(), 200);
     // `latest` is the same set.
     let latest = server.get("/r/main/docs/doc-app/latest/doc_app/fn.twice_over.html");
     assert_eq!(latest.status().as_u16(), 200);

@@ -113,6 +113,9 @@ pub enum DocsAnswer {
         /// The answer depends on the client's `Accept-Encoding` (a text
         /// file, which has a gzip variant).
         varies: bool,
+        /// Names these bytes: a set's files never change, so its id (and
+        /// the variant) does.
+        etag: String,
     },
     /// A path to redirect to (relative to the version's docs).
     Redirect(String),
@@ -630,6 +633,7 @@ impl Berth {
                     restricted: reg.restricted,
                     gzipped: true,
                     varies: true,
+                    etag: format!("\"{}-gz\"", set.set_id),
                 });
             }
         }
@@ -647,6 +651,7 @@ impl Berth {
             restricted: reg.restricted,
             gzipped: false,
             varies: text,
+            etag: format!("\"{}\"", set.set_id),
         })
     }
 
