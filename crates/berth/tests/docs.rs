@@ -423,11 +423,7 @@ fn a_private_registrys_docs_need_its_read_role() {
 fn finished_build(server: &Server, krate: &str, vers: &str) -> (serde_json::Value, Duration) {
     let start = Instant::now();
     loop {
-        let r = server.get(&format!(
-            "/api/v1/registries/main/crates/{krate}/{vers}/docs-build"
-        ));
-        assert_eq!(r.status().as_u16(), 200, "{krate} {vers}: no build queued");
-        let build: serde_json::Value = r.json().unwrap();
+        let build = build_of(server, krate, vers);
         if build["state"] == "ok" || build["state"] == "failed" {
             return (build, start.elapsed());
         }
@@ -532,12 +528,11 @@ fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
 
 /// The docs build of a version as the API shows it.
 fn build_of(server: &Server, krate: &str, vers: &str) -> serde_json::Value {
-    server
-        .get(&format!(
-            "/api/v1/registries/main/crates/{krate}/{vers}/docs-build"
-        ))
-        .json()
-        .unwrap()
+    let r = server.get(&format!(
+        "/api/v1/registries/main/crates/{krate}/{vers}/docs-build"
+    ));
+    assert_eq!(r.status().as_u16(), 200, "{krate} {vers}: no build queued");
+    r.json().unwrap()
 }
 
 /// Waits (at most a minute) until the build is `state` with `attempts`.

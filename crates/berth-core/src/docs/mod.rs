@@ -623,21 +623,16 @@ impl Berth {
         // the variant stored beside it (a set stored before variants were
         // made has none: it is sent plain).
         let text = compressible(&file);
-        if gzip && text {
-            if let Some((size, body)) = self.docs_bytes(&set.set_id, &gz_key(&file)).await? {
-                return Ok(DocsAnswer::File {
-                    size,
-                    body,
-                    content_type: content_type(&file),
-                    immutable: file.starts_with("static.files/"),
-                    restricted: reg.restricted,
-                    gzipped: true,
-                    varies: true,
-                    etag: format!("\"{}-gz\"", set.set_id),
-                });
-            }
-        }
-        let Some((size, body)) = self.docs_bytes(&set.set_id, &file).await? else {
+        let variant = match gzip && text {
+            true => self.docs_bytes(&set.set_id, &gz_key(&file)).await?,
+            false => None,
+        };
+        let gzipped = variant.is_some();
+        let found = match variant {
+            Some(v) => Some(v),
+            None => self.docs_bytes(&set.set_id, &file).await?,
+        };
+        let Some((size, body)) = found else {
             return Err(ServiceError::NotFound(format!(
                 "no file `{path}` in the docs of `{name}` {}",
                 set.vers
@@ -649,9 +644,9 @@ impl Berth {
             content_type: content_type(&file),
             immutable: file.starts_with("static.files/"),
             restricted: reg.restricted,
-            gzipped: false,
+            gzipped,
             varies: text,
-            etag: format!("\"{}\"", set.set_id),
+            etag: format!("\"{}{}\"", set.set_id, if gzipped { "-gz" } else { "" }),
         })
     }
 
