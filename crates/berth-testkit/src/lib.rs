@@ -1,6 +1,8 @@
 //! Berth's test kit, shared by every integration test and the benchmarks:
 //! the one `.crate` builder ([`TarballBuilder`]), the one publish-body
-//! builder ([`PublishBuilder`]), a fixture upstream registry ([`Fixture`]), the server harness ([`Server`] on
+//! builder ([`PublishBuilder`]), a fixture upstream registry ([`Fixture`]), a
+//! fixture Rust toolchain dist server ([`RustDist`], with the real rustup
+//! pointed at it: [`Rustup`]), the server harness ([`Server`] on
 //! [`Stores`] of either backend pair, users and tokens through the CLI,
 //! SIGKILL and restart), cargo homes ([`Cargo`]), and HTTP helpers with the
 //! redactions whole-body snapshots need.
@@ -17,6 +19,7 @@ pub mod http;
 pub mod ldap;
 pub mod oidc;
 pub mod publish;
+pub mod rustdist;
 pub mod server;
 pub mod stores;
 pub mod tarball;
@@ -37,6 +40,7 @@ pub use http::{
 pub use ldap::TestDirectory;
 pub use oidc::{SigningKey, TestIssuer};
 pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
+pub use rustdist::{Release, RustDist, Rustup};
 pub use server::{listening_url, Launch, Server, Startup};
 pub use stores::{backend, berth_bin, run_ok, Backend, Stores};
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};
