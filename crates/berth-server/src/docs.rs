@@ -95,11 +95,73 @@ pub(crate) async fn build_status(
     }
 }
 
+/// Where a docs request points: `/r/{registry}/docs/{name}/{version}/{path}`,
+/// or with a pass, `/r/{registry}/docs/~{pass}/{name}/{version}/{path}`
+/// (no crate name starts with `~`). `path` is `None` for the version's
+/// top without its slash, `Some("")` for the top with it.
+#[derive(Debug, PartialEq, Eq)]
+struct DocsAt<'a> {
+    registry: &'a str,
+    pass: Option<&'a str>,
+    name: &'a str,
+    version: &'a str,
+    path: Option<&'a str>,
+}
+
+impl<'a> DocsAt<'a> {
+    /// The route's parts as the router matched them (a pass shifts them
+    /// by one: its `name` is the pass, its `version` the crate's name);
+    /// `None` when they name no version.
+    fn of(
+        registry: &'a str,
+        name: &'a str,
+        version: &'a str,
+        path: Option<&'a str>,
+    ) -> Option<Self> {
+        let Some(pass) = name.strip_prefix('~') else {
+            return Some(Self {
+                registry,
+                pass: None,
+                name,
+                version,
+                path,
+            });
+        };
+        let (name, (version, path)) = (
+            version,
+            match path?.split_once('/') {
+                Some((version, rest)) => (version, Some(rest)),
+                None => (path?, None),
+            },
+        );
+        (!version.is_empty()).then_some(Self {
+            registry,
+            pass: Some(pass),
+            name,
+            version,
+            path,
+        })
+    }
+
+    /// The URL of the version's top, pass included.
+    fn top(&self) -> String {
+        let pass = self.pass.map(|p| format!("~{p}/")).unwrap_or_default();
+        format!(
+            "/r/{}/docs/{pass}{}/{}/",
+            self.registry, self.name, self.version
+        )
+    }
+}
+
 /// `GET /r/{registry}/docs/{name}/{version}`: to the version's top.
 pub(crate) async fn top(
+    State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
+    who: Caller,
+    headers: HeaderMap,
 ) -> Response {
-    moved(&format!("/r/{registry}/docs/{name}/{version}/"))
+    let at = DocsAt::of(&registry, &name, &version, None);
+    answer(&state, at, &who, &headers).await
 }
 
 /// `GET /r/{registry}/docs/{name}/{version}/`: to the crate's own page.
@@ -107,9 +169,10 @@ pub(crate) async fn index(
     State(state): State<AppState>,
     Path((registry, name, version)): Path<(String, String, String)>,
     who: Caller,
+    headers: HeaderMap,
 ) -> Response {
-    let none = axum::http::HeaderMap::new();
-    serve(&state, &registry, &name, &version, "", &who, &none).await
+    let at = DocsAt::of(&registry, &name, &version, Some(""));
+    answer(&state, at, &who, &headers).await
 }
 
 /// `GET /r/{registry}/docs/{name}/{version}/{*path}`.
@@ -117,9 +180,10 @@ pub(crate) async fn file(
     State(state): State<AppState>,
     Path((registry, name, version, path)): Path<(String, String, String, String)>,
     who: Caller,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
 ) -> Response {
-    serve(&state, &registry, &name, &version, &path, &who, &headers).await
+    let at = DocsAt::of(&registry, &name, &version, Some(&path));
+    answer(&state, at, &who, &headers).await
 }
 
 /// Whether [`file`] may answer `req` without the router: a GET of
@@ -145,6 +209,20 @@ fn split_docs_uri(uri_path: &str) -> Option<(&str, &str, &str, &str)> {
         .then_some((registry, name, version, path))
 }
 
+/// A request path as a log line may show it: a docs pass replaced by
+/// `~…` (a pass reads docs as its session's user; logs are read by more
+/// people than the session's).
+pub(crate) fn redact_pass(uri_path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(at) = uri_path.find("/docs/~") else {
+        return uri_path.into();
+    };
+    let start = at + "/docs/~".len();
+    let end = uri_path[start..]
+        .find('/')
+        .map_or(uri_path.len(), |e| start + e);
+    format!("{}…{}", &uri_path[..start], &uri_path[end..]).into()
+}
+
 /// [`file`] for a request [`is_direct`] accepted: the same answer,
 /// without the router's dispatch, parameter decoding and route layers.
 pub(crate) async fn file_direct(state: AppState, req: axum::extract::Request) -> Response {
@@ -156,12 +234,92 @@ pub(crate) async fn file_direct(state: AppState, req: axum::extract::Request) ->
         Ok(who) => who,
         Err(refusal) => return refusal,
     };
+    let at = DocsAt::of(registry, name, version, Some(path));
     crate::unwound("docs", async {
-        Ok::<_, crate::error::ApiError>(
-            serve(&state, registry, name, version, path, &who, &parts.headers).await,
-        )
+        Ok::<_, crate::error::ApiError>(answer(&state, at, &who, &parts.headers).await)
     })
     .await
+}
+
+/// Whether a page of this server's own origin (not a sandboxed docs page,
+/// whose loads are cross-site: its origin is opaque) is loading a docs
+/// file as a script, style or other subresource. Docs are their
+/// uploaders' files: the UI's `script-src 'self'` must not make them
+/// scripts of the UI. Browsers that send no fetch metadata are let
+/// through (the UI's escaping is the first guard).
+fn loaded_by_own_page(headers: &HeaderMap) -> bool {
+    let is = |name: &str, value: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+    };
+    is("sec-fetch-site", "same-origin") && !is("sec-fetch-mode", "navigate")
+}
+
+/// The answer to a docs request (headers and pass checked first).
+async fn answer(
+    state: &AppState,
+    at: Option<DocsAt<'_>>,
+    who: &Caller,
+    headers: &HeaderMap,
+) -> Response {
+    let refused = |e: ServiceError| guarded(ApiError::from(e).into_response());
+    let Some(at) = at else {
+        return refused(ServiceError::NotFound(
+            "no docs here: the URL names no version".into(),
+        ));
+    };
+    if loaded_by_own_page(headers) {
+        return refused(ServiceError::Forbidden(
+            "docs files are not loaded by this server's own pages".into(),
+        ));
+    }
+    let Some(path) = at.path else {
+        return guarded(moved(&at.top()));
+    };
+    match at.pass {
+        None => serve(state, &at, path, who.get(), headers).await,
+        Some(pass) => match state
+            .berth
+            .docs_pass_identity(pass, at.registry, at.name)
+            .await
+        {
+            Ok(reader) => serve(state, &at, path, Some(&reader), headers).await,
+            Err(e) => pass_refused(&at, e),
+        },
+    }
+}
+
+/// A pass that reads nothing (expired, ended with its sign-in, for
+/// another crate): said in a page that leads back to the crate's page,
+/// where a signed-in reader opens the docs again.
+fn pass_refused(at: &DocsAt<'_>, e: ServiceError) -> Response {
+    let status = ApiError::from(e).into_response();
+    let code = status.status();
+    let message = match code {
+        StatusCode::FORBIDDEN => "This documentation link is for another crate.",
+        _ => "This documentation link has expired, or the sign-in it was opened from has ended.",
+    };
+    // The names come from the URL: linked to only when they are names.
+    let plain = |t: &str| {
+        t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let crate_page = match plain(at.registry) && plain(at.name) {
+        true => format!("/r/{}/crates/{}", at.registry, at.name),
+        false => "/".into(),
+    };
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>Documentation link</title>\
+         <p>{message} <a href=\"{crate_page}\">Open the docs again from the crate's page</a>.</p>"
+    );
+    let mut r = (code, html).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    guarded(r)
 }
 
 /// Whether `Accept-Encoding` takes gzip (named, or `*`, without `q=0`).
@@ -184,27 +342,19 @@ fn takes_gzip(headers: &axum::http::HeaderMap) -> bool {
 
 async fn serve(
     state: &AppState,
-    registry: &str,
-    name: &str,
-    version: &str,
+    at: &DocsAt<'_>,
     path: &str,
-    who: &Caller,
-    headers: &axum::http::HeaderMap,
+    who: Option<&berth_core::Identity>,
+    headers: &HeaderMap,
 ) -> Response {
+    let (registry, name, version) = (at.registry, at.name, at.version);
     let answer = state
         .berth
-        .docs_file(
-            registry,
-            who.get(),
-            name,
-            version,
-            path,
-            takes_gzip(headers),
-        )
+        .docs_file(registry, who, name, version, path, takes_gzip(headers))
         .await;
-    let mut response = match answer {
+    let response = match answer {
         Ok(DocsAnswer::Redirect(to)) => {
-            let mut r = moved(&format!("/r/{registry}/docs/{name}/{version}/{to}"));
+            let mut r = moved(&format!("{}{to}", at.top()));
             // `latest` moves on with each release.
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -261,9 +411,11 @@ async fn serve(
             }
             // The sandboxed page's origin is opaque, so its font loads
             // are cross-origin: a public registry's files may be read by
-            // anyone anyway. A restricted one's (private, or limited to
-            // addresses) are sent with no such header.
-            if !restricted {
+            // anyone anyway, and a pass's by whoever holds its URL, which
+            // is the pass. A restricted registry's read by a token
+            // (private, or limited to addresses) are sent with no such
+            // header.
+            if !restricted || at.pass.is_some() {
                 h.insert(
                     header::ACCESS_CONTROL_ALLOW_ORIGIN,
                     HeaderValue::from_static("*"),
@@ -273,6 +425,12 @@ async fn serve(
         }
         Err(e) => ApiError::from(e).into_response(),
     };
+    guarded(response)
+}
+
+/// Every docs answer's headers: the sandboxing policy, no sniffing, no
+/// referrer (a pass in the URL goes nowhere), and never a cookie.
+fn guarded(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -320,6 +478,76 @@ mod tests {
         assert_eq!(split_docs_uri("/r/main/docs/my-crate/1.0.0/"), None);
         assert_eq!(split_docs_uri("/r/main/docs/my-crate/1.0.0"), None);
         assert_eq!(split_docs_uri("/r/main/index/my-crate"), None);
+    }
+
+    #[test]
+    fn a_pass_shifts_the_route_by_one_segment() {
+        let pass = "~Abc123";
+        let at = |path| DocsAt::of("main", pass, "my-crate", path);
+        assert_eq!(
+            at(Some("1.0.0/my_crate/index.html")),
+            Some(DocsAt {
+                registry: "main",
+                pass: Some("Abc123"),
+                name: "my-crate",
+                version: "1.0.0",
+                path: Some("my_crate/index.html"),
+            })
+        );
+        assert_eq!(at(Some("1.0.0/")).unwrap().path, Some(""));
+        // Without its slash, the version's top is moved to it.
+        let top = at(Some("1.0.0")).unwrap();
+        assert_eq!(top.path, None);
+        assert_eq!(top.top(), "/r/main/docs/~Abc123/my-crate/1.0.0/");
+        // No version named.
+        assert_eq!(at(None), None);
+        assert_eq!(at(Some("")), None);
+        assert_eq!(at(Some("/x")), None);
+        let plain = DocsAt::of("main", "my-crate", "1.0.0", Some("a.html")).unwrap();
+        assert_eq!(
+            (plain.pass, plain.top().as_str()),
+            (None, "/r/main/docs/my-crate/1.0.0/")
+        );
+    }
+
+    #[test]
+    fn a_pass_never_reaches_a_log_line() {
+        assert_eq!(
+            redact_pass("/r/main/docs/~SeCrEt/my-crate/1.0.0/a.html"),
+            "/r/main/docs/~…/my-crate/1.0.0/a.html"
+        );
+        assert_eq!(redact_pass("/r/main/docs/~SeCrEt"), "/r/main/docs/~…");
+        assert_eq!(
+            redact_pass("/r/main/docs/my-crate/1.0.0/"),
+            "/r/main/docs/my-crate/1.0.0/"
+        );
+    }
+
+    #[test]
+    fn only_the_servers_own_pages_loading_a_docs_file_are_refused() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            loaded_by_own_page(&h)
+        };
+        // A UI page's <script src> of a docs file.
+        assert!(with(&[
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-mode", "no-cors")
+        ]));
+        // The sandboxed docs page's own loads (an opaque origin).
+        assert!(!with(&[
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "no-cors")
+        ]));
+        // Following the crate page's link.
+        assert!(!with(&[
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-mode", "navigate")
+        ]));
+        assert!(!with(&[]));
     }
 
     #[test]

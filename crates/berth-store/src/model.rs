@@ -423,6 +423,17 @@ pub struct SessionRecord {
     pub user: User,
 }
 
+/// A live docs pass: the one crate of one registry it reads, and the
+/// session it was opened from, with its user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DocsPassRecord {
+    pub registry: String,
+    /// The crate's canonical name.
+    pub crate_name: String,
+    #[sqlx(flatten)]
+    pub session: SessionRecord,
+}
+
 /// A crate as the UI lists it (home page, registry listing, dependents)
 /// and as a search finds it ([`SearchHit`]).
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -6,13 +6,19 @@
 //! policy and no cookie. Another user, an archive that escapes its
 //! directory, a bomb and an archive without the crate's pages are
 //! refused, each leaving the served set alone; a new upload replaces the
-//! set; a private registry's docs need its read role.
+//! set; a private registry's docs need its read role, and open in a
+//! browser with a pass that its reader's sign-in gets from the crate page.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{Cargo, Server};
+use berth_testkit::{Cargo, Reply, Server};
+
+#[path = "support/browser.rs"]
+#[allow(dead_code)]
+mod browser;
+use browser::{csrf, users_with_passwords, Browser};
 
 /// A `.tar.gz` of `doc_dir` under `doc/`, as `tar czf x -C target doc`.
 fn archive_of(doc_dir: &Path) -> Vec<u8> {
@@ -416,6 +422,153 @@ fn a_private_registrys_docs_need_its_read_role() {
         .unwrap()
         .starts_with("private"));
     assert!(reply.headers.get("access-control-allow-origin").is_none());
+}
+
+/// A docs GET as a browser sends it (no redirect followed), with the
+/// fetch metadata of a navigation, or of a subresource load by a page of
+/// this origin when `own_page`.
+fn docs_get(b: &mut Browser, path: &str, own_page: bool) -> Reply {
+    let (site, mode) = match own_page {
+        true => ("same-origin", "no-cors"),
+        false => ("cross-site", "navigate"),
+    };
+    let req = b
+        .client
+        .get(format!("{}{path}", b.server.url))
+        .header("Sec-Fetch-Site", site)
+        .header("Sec-Fetch-Mode", mode);
+    b.send(req)
+}
+
+#[test]
+fn a_private_registrys_docs_open_in_a_browser_with_a_pass_from_the_crate_page() {
+    let mut server = Server::start_with_config(
+        "[[registries]]\nname = \"main\"\nprivate = true\n[docs]\npass_secs = 600\n",
+    );
+    users_with_passwords(&server, &[("alice", false), ("carol", false)]);
+    let alice = server.token("alice", &[]);
+    server.grant("main", "alice", "publish");
+    let mut cargo = Cargo::new(&server);
+    cargo.set_token(Some(&alice));
+    for krate in ["secret-thing", "other-thing"] {
+        cargo.published(krate, "1.0.0");
+        let page = format!("doc/{}/index.html", krate.replace('-', "_"));
+        let body = format!("<p>{krate} docs</p>");
+        let archive = raw_archive(&[(page.as_str(), body.as_bytes())]);
+        let (status, text) = upload(&server, "main", krate, "1.0.0", Some(&alice), archive);
+        assert_eq!(status, 200, "{text}");
+    }
+    let open = "/r/main/crates/secret-thing/1.0.0/docs";
+
+    let (pass_url, pass) = {
+        let mut b = Browser::signed_in(&server, "alice");
+        // The crate page links to the docs through the pass opener.
+        let page = b.get("/r/main/crates/secret-thing", 200);
+        assert!(
+            page.text.contains(&format!("href=\"{open}\"")),
+            "{}",
+            page.text
+        );
+        let opened = b.get(open, 303);
+        let to = opened.header("location").unwrap().to_string();
+        let pass = to
+            .strip_prefix("/r/main/docs/~")
+            .and_then(|rest| rest.strip_suffix("/secret-thing/1.0.0/"))
+            .unwrap_or_else(|| panic!("a pass URL: {to}"))
+            .to_string();
+        assert_eq!(pass.len(), 40);
+        // The docs path is read with the pass alone: no cookie reaches it
+        // (a browser with none follows it here), and none is set.
+        let mut stranger = Browser::new(&server);
+        let top = docs_get(&mut stranger, &to, false);
+        assert_eq!(top.status, 302, "{}", top.text);
+        let index = top.header("location").unwrap().to_string();
+        assert_eq!(index, format!("{to}secret_thing/index.html"));
+        let served = docs_get(&mut stranger, &index, false);
+        assert_eq!(served.status, 200, "{}", served.text);
+        assert_eq!(served.text, "<p>secret-thing docs</p>");
+        assert!(served.headers.get("set-cookie").is_none());
+        assert!(served
+            .header("content-security-policy")
+            .unwrap()
+            .contains("sandbox"));
+        assert_eq!(served.header("referrer-policy"), Some("no-referrer"));
+        assert!(served
+            .header("cache-control")
+            .unwrap()
+            .starts_with("private"));
+        // Its fonts load from the sandbox's opaque origin.
+        assert_eq!(served.header("access-control-allow-origin"), Some("*"));
+        // The pass reads this crate only.
+        let other = format!("/r/main/docs/~{pass}/other-thing/1.0.0/other_thing/index.html");
+        let refused = docs_get(&mut stranger, &other, false);
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        assert!(
+            refused.text.contains("for another crate"),
+            "{}",
+            refused.text
+        );
+        // A made-up pass reads nothing, and says where to go.
+        let forged = format!("/r/main/docs/~{}/secret-thing/1.0.0/", "x".repeat(40));
+        let refused = docs_get(&mut stranger, &forged, false);
+        assert_eq!(refused.status, 401);
+        assert!(
+            refused
+                .text
+                .contains("href=\"/r/main/crates/secret-thing\""),
+            "{}",
+            refused.text
+        );
+        // A page of this origin cannot load a docs file as its own script.
+        let own = docs_get(&mut stranger, &index, true);
+        assert_eq!(own.status, 403, "{}", own.text);
+        (index, pass)
+    };
+
+    // A signed-in user without the read role gets no pass; a visitor who
+    // is not signed in goes to the plain path, which wants a token.
+    let mut carol = Browser::signed_in(&server, "carol");
+    let r = carol.get(open, 403);
+    assert!(
+        r.text.contains("does not have the `read` role"),
+        "{}",
+        r.text
+    );
+    let mut visitor = Browser::new(&server);
+    let r = visitor.get(open, 303);
+    assert_eq!(
+        r.header("location"),
+        Some("/r/main/docs/secret-thing/1.0.0/")
+    );
+    assert_eq!(
+        docs_get(&mut visitor, "/r/main/docs/secret-thing/1.0.0/", false).status,
+        401
+    );
+
+    // Sign-out ends the session's passes.
+    let mut b = Browser::signed_in(&server, "alice");
+    let to = b.get(open, 303).header("location").unwrap().to_string();
+    let index = format!("{to}secret_thing/index.html");
+    assert_eq!(docs_get(&mut visitor, &index, false).status, 200);
+    let token = csrf(&b.get("/account", 200).text);
+    b.post("/logout", &[("csrf", &token)], 303);
+    assert_eq!(docs_get(&mut visitor, &index, false).status, 401);
+
+    // The first pass (its session still signed in) ends after
+    // `pass_secs`, while the session lives on.
+    assert_eq!(docs_get(&mut visitor, &pass_url, false).status, 200);
+    // No log line holds a pass (the refusals above are logged).
+    assert!(
+        server.log().contains("/r/main/docs/~…/"),
+        "{}",
+        server.log()
+    );
+    assert!(!server.log().contains(&pass), "{}", server.log());
+    drop((b, carol, visitor));
+    server.restart_with_env("BERTH_TEST_CLOCK_OFFSET_SECS", "700");
+    let mut visitor = Browser::new(&server);
+    assert_eq!(docs_get(&mut visitor, &pass_url, false).status, 401);
+    assert!(!server.log().contains(&pass), "{}", server.log());
 }
 
 /// The docs build of a version, once it is no longer queued or building

@@ -293,6 +293,15 @@ impl Berth {
         else {
             return Ok(None);
         };
+        self.live_session(record).await
+    }
+
+    /// The session of a stored row, unless its user was disabled or left
+    /// the directory since.
+    pub(crate) async fn live_session(
+        &self,
+        record: berth_store::SessionRecord,
+    ) -> Result<Option<Session>, ServiceError> {
         if record.user.disabled || !self.directory_still_knows(&record.user).await? {
             return Ok(None);
         }

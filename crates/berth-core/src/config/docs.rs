@@ -42,6 +42,9 @@ pub struct DocsConfig {
     /// A budget of its own for some registries (`{ internal = 2048 }`),
     /// over `budget_mib`; 0: no limit for that registry.
     pub registry_budget_mib: std::collections::BTreeMap<String, u64>,
+    /// How long a docs link opened from a private registry's crate page
+    /// works, in seconds (no longer than the sign-in it was opened from).
+    pub pass_secs: u64,
 }
 
 impl Default for DocsConfig {
@@ -58,6 +61,7 @@ impl Default for DocsConfig {
             build_memory_mib: 4096,
             budget_mib: 0,
             registry_budget_mib: Default::default(),
+            pass_secs: 12 * 3600,
         }
     }
 }
@@ -79,6 +83,7 @@ impl DocsConfig {
             ("max_files", self.max_files),
             ("build_secs", self.build_secs),
             ("build_memory_mib", self.build_memory_mib),
+            ("pass_secs", self.pass_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("docs.{key} must be at least 1")));

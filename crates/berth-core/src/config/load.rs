@@ -93,6 +93,7 @@ pub const ENV_KEYS: &[&str] = &[
     "docs.build_secs",
     "docs.build_memory_mib",
     "docs.budget_mib",
+    "docs.pass_secs",
     "registries",
 ];
 

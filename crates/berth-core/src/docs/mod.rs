@@ -16,6 +16,7 @@
 
 mod archive;
 mod build;
+mod pass;
 mod tidy;
 
 pub use berth_docs::BWRAP;

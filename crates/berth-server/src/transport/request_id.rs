@@ -207,7 +207,8 @@ where
         let elapsed = started.elapsed();
         crate::record_request(labels, status.as_u16(), elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
-        let (code, path) = (status.as_u16(), uri.path());
+        let shown = crate::docs::redact_pass(uri.path());
+        let (code, path) = (status.as_u16(), &*shown);
         let reason = crate::error::render(&mut response, id.to_str().unwrap_or("-"));
         if code >= 400 {
             // What the client was told, clipped: the message it shows

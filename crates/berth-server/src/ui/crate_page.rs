@@ -325,9 +325,16 @@ fn crate_view(
         (
             "Documentation",
             link(m.documentation.as_deref()).or_else(|| {
-                docs.iter()
-                    .find(|d| d.vers == shown)
-                    .map(|d| format!("/r/{}/docs/{}/{}/", page.holder, page.detail.name, d.vers))
+                docs.iter().find(|d| d.vers == shown).map(|d| {
+                    // A private registry's docs are read with a pass
+                    // that the signed-in reader gets on the way.
+                    let private = berth.registry(&page.holder).is_ok_and(|r| r.private);
+                    let (holder, name) = (&page.holder, &page.detail.name);
+                    match private && viewer.who().is_some() {
+                        true => format!("/r/{holder}/crates/{name}/{}/docs", d.vers),
+                        false => format!("/r/{holder}/docs/{name}/{}/", d.vers),
+                    }
+                })
             }),
         ),
         ("Homepage", link(m.homepage.as_deref())),
@@ -650,6 +657,25 @@ pub(crate) async fn docs_rebuild(
         .rebuild_docs_as_owner(who, &registry, &name, &version)
         .await?;
     Ok(Redirect::to(&format!("/r/{registry}/crates/{name}/{version}#docs-build")).into_response())
+}
+
+/// `GET /r/{registry}/crates/{name}/{version}/docs`: to the version's
+/// docs; for a private registry, with a pass opened for the signed-in
+/// reader (a browser sends no token, and the docs path no cookie).
+pub(crate) async fn open_docs(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name, version)): Path<(String, String, String)>,
+) -> Result<Response, UiError> {
+    let private = state.berth.registry(&registry)?.private;
+    let pass = match (&viewer.secret, viewer.who()) {
+        (Some(secret), Some(_)) if private => {
+            let pass = state.berth.open_docs_pass(secret, &registry, &name).await?;
+            format!("~{pass}/")
+        }
+        _ => String::new(),
+    };
+    Ok(Redirect::to(&format!("/r/{registry}/docs/{pass}{name}/{version}/")).into_response())
 }
 
 /// `GET /r/{registry}/crates/{name}`

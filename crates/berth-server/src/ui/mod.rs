@@ -86,6 +86,10 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             page(post(crate_page::docs_rebuild)),
         ),
         (
+            "/r/{registry}/crates/{name}/{version}/docs",
+            page(get(crate_page::open_docs)),
+        ),
+        (
             "/login",
             page(get(account::login_form).post(account::login)),
         ),

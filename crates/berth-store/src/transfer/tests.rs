@@ -35,6 +35,8 @@ const SQLITE_NOT_COPIED: &[&str] = &[
     "docs_sets",
     "docs_builds",
     "docs_retired",
+    // Docs passes: bound to a session, which is not copied either.
+    "docs_passes",
 ];
 
 /// Tables of a fresh PostgreSQL database that `migrate` does not copy.
@@ -53,6 +55,8 @@ const POSTGRES_NOT_COPIED: &[&str] = &[
     "docs_sets",
     "docs_builds",
     "docs_retired",
+    // Docs passes: bound to a session, which is not copied either.
+    "docs_passes",
 ];
 
 /// One table as the database describes it.
