@@ -20,7 +20,9 @@
 //! is checked first so that cargo reaches only the sources the configuration
 //! names (no `path`/`git` dependency, no `[patch]`, no other registry), and
 //! the crate's own `.cargo/` is never unpacked. **Build**, in bubblewrap:
-//! `cargo doc --no-deps --offline --locked` with the metadata's flags, in new
+//! `cargo doc --no-deps --offline --locked` with the metadata's flags (and
+//! `-p` for each direct dependency from this server's own registries, so
+//! that the crate's pages link to theirs within the set), in new
 //! user, PID, network, IPC, UTS, mount and cgroup namespaces with every
 //! capability dropped and no user namespace creatable inside; what it sees
 //! is listed in `sandbox.rs`. Every process (both phases) runs with
@@ -66,7 +68,7 @@ pub use source::DependencySource;
 pub use toolchain::Toolchain;
 
 use run::{run, Ended, Tail};
-use source::{check_manifest, ManifestRefusal};
+use source::{check_manifest, own_registry_deps, ManifestRefusal};
 
 /// Where bubblewrap is, unless a spec says otherwise (Debian's package).
 pub const BWRAP: &str = "/usr/bin/bwrap";
@@ -230,6 +232,11 @@ pub fn build(spec: &BuildSpec) -> Result<Built, BuildFailure> {
         .map(str::to_owned)
         .into();
     args.extend(metadata.cargo_flags());
+    // The crate's own-registry dependencies documented beside it, first
+    // (rustdoc links to a crate whose docs are already in the output
+    // directory; cargo orders no doc run before another), then the crate.
+    let lock = fs::read_to_string(src.join("Cargo.lock")).unwrap_or_default();
+    let linked = own_registry_deps(&manifest, &lock, metadata.all_features);
     let mounts = sandbox::Mounts {
         toolchain: spec.toolchain.root(),
         src: &src,
@@ -237,53 +244,27 @@ pub fn build(spec: &BuildSpec) -> Result<Built, BuildFailure> {
         target: &target,
         cargo_config: &config_file,
     };
-    let cmd = sandbox::command(&spec.bwrap, &mounts, &env, &args);
-    log.line(&format!(
-        "phase 2: cargo {} (in bubblewrap, no network)",
-        args.join(" ")
-    ));
-    let (ended, _) = run(cmd, &spec.limits, deadline, Some(&target), false, &log).map_err(|e| {
-        fail(FailureKind::Sandbox(format!(
-            "cannot start {}: {e} (is bubblewrap installed? apt-get install bubblewrap)",
-            spec.bwrap.display()
-        )))
-    })?;
-    let size = run::dir_size(&target);
-    if size > spec.limits.output_bytes {
-        return Err(fail(FailureKind::OutputTooLarge {
-            bytes: size,
-            limit: spec.limits.output_bytes,
-        }));
-    }
-    match ended {
-        Ended::Exited(status) if status.success() => {}
-        Ended::Exited(status) => {
-            let text = log.text();
-            // bubblewrap's own refusals come before cargo says anything.
-            let after = text
-                .rsplit("berth-docs: phase 2:")
-                .next()
-                .unwrap_or_default();
-            let bwrap_line = after.lines().nth(1).filter(|l| l.starts_with("bwrap: "));
-            return Err(fail(match bwrap_line {
-                Some(line) => FailureKind::Sandbox(line.to_owned()),
-                None => FailureKind::Failed {
-                    exit: status.code(),
-                },
-            }));
+    if !linked.is_empty() {
+        log.line(&format!("documented beside it: {}", linked.join(" ")));
+        // With the features the crate's resolution gives them (cargo
+        // takes no feature flag for a package outside the workspace).
+        let mut deps: Vec<String> = ["doc", "--no-deps", "--offline", "--locked"]
+            .map(str::to_owned)
+            .into();
+        deps.extend(metadata.target.iter().map(|t| format!("--target={t}")));
+        for dep in linked {
+            deps.extend(["-p".to_owned(), dep]);
         }
-        Ended::TimedOut => {
-            return Err(fail(FailureKind::TimedOut {
-                secs: spec.limits.wall_secs,
-            }))
-        }
-        Ended::OutputTooLarge(bytes) => {
-            return Err(fail(FailureKind::OutputTooLarge {
-                bytes,
-                limit: spec.limits.output_bytes,
-            }))
+        // Their failure costs the links only; a limit reached ends all.
+        match sandboxed_doc(spec, &mounts, &env, &deps, deadline, &log) {
+            Ok(()) => {}
+            Err(FailureKind::Failed { .. }) => log.line(
+                "documenting the dependencies failed: the crate is documented without links to them",
+            ),
+            Err(other) => return Err(fail(other)),
         }
     }
+    sandboxed_doc(spec, &mounts, &env, &args, deadline, &log).map_err(&fail)?;
     let doc_dir = match &metadata.target {
         Some(t) => target.join(t).join("doc"),
         None => target.join("doc"),
@@ -303,6 +284,67 @@ pub fn build(spec: &BuildSpec) -> Result<Built, BuildFailure> {
 /// The fetch phase: a lockfile if the crate has none, then every dependency
 /// vendored into `vendor`. Returns the configuration the sandbox's cargo
 /// reads (the vendored sources at their path inside the sandbox).
+/// One `cargo doc` run in the sandbox (phase 2), within the build's
+/// deadline and output bound.
+fn sandboxed_doc(
+    spec: &BuildSpec,
+    mounts: &sandbox::Mounts<'_>,
+    env: &[(&str, String)],
+    args: &[String],
+    deadline: Instant,
+    log: &Tail,
+) -> Result<(), FailureKind> {
+    let target = mounts.target;
+    let cmd = sandbox::command(&spec.bwrap, mounts, env, args);
+    log.line(&format!(
+        "phase 2: cargo {} (in bubblewrap, no network)",
+        args.join(" ")
+    ));
+    let (ended, _) = run(cmd, &spec.limits, deadline, Some(target), false, log).map_err(|e| {
+        FailureKind::Sandbox(format!(
+            "cannot start {}: {e} (is bubblewrap installed? apt-get install bubblewrap)",
+            spec.bwrap.display()
+        ))
+    })?;
+    let size = run::dir_size(target);
+    if size > spec.limits.output_bytes {
+        return Err(FailureKind::OutputTooLarge {
+            bytes: size,
+            limit: spec.limits.output_bytes,
+        });
+    }
+    match ended {
+        Ended::Exited(status) if status.success() => {}
+        Ended::Exited(status) => {
+            let text = log.text();
+            // bubblewrap's own refusals come before cargo says anything.
+            let after = text
+                .rsplit("berth-docs: phase 2:")
+                .next()
+                .unwrap_or_default();
+            let bwrap_line = after.lines().nth(1).filter(|l| l.starts_with("bwrap: "));
+            return Err(match bwrap_line {
+                Some(line) => FailureKind::Sandbox(line.to_owned()),
+                None => FailureKind::Failed {
+                    exit: status.code(),
+                },
+            });
+        }
+        Ended::TimedOut => {
+            return Err(FailureKind::TimedOut {
+                secs: spec.limits.wall_secs,
+            })
+        }
+        Ended::OutputTooLarge(bytes) => {
+            return Err(FailureKind::OutputTooLarge {
+                bytes,
+                limit: spec.limits.output_bytes,
+            })
+        }
+    }
+    Ok(())
+}
+
 fn fetch(
     spec: &BuildSpec,
     work: &Path,

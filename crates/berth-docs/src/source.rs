@@ -125,6 +125,60 @@ pub(crate) fn check_manifest(
     Ok(())
 }
 
+/// The most dependencies documented beside a crate.
+pub(crate) const MAX_LINKED_DEPS: usize = 16;
+
+/// The packages to document beside the crate, as `cargo doc -p` takes
+/// them (`NAME@VERSION` of the lock file): its direct normal dependencies
+/// from this server's own registries (a published manifest names their
+/// index), so that its pages link to theirs within the set. Public crates
+/// (the default registry) are not: their docs are elsewhere, and linking
+/// there needs rustdoc's unstable `--extern-html-root-url`. An optional
+/// dependency counts only when every feature is built; a name the lock
+/// file holds twice is left out (which one the crate uses is not said).
+pub(crate) fn own_registry_deps(manifest: &str, lock: &str, all_features: bool) -> Vec<String> {
+    let (Ok(manifest), Ok(lock)) = (manifest.parse::<toml::Table>(), lock.parse::<toml::Table>())
+    else {
+        return Vec::new();
+    };
+    let mut tables: Vec<&toml::Table> = manifest
+        .get("dependencies")
+        .and_then(Value::as_table)
+        .into_iter()
+        .collect();
+    if let Some(targets) = manifest.get("target").and_then(Value::as_table) {
+        tables.extend(
+            targets
+                .values()
+                .filter_map(|t| t.get("dependencies").and_then(Value::as_table)),
+        );
+    }
+    let locked: Vec<(&str, &str)> = lock
+        .get("package")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p.get("name")?.as_str()?, p.get("version")?.as_str()?)))
+        .collect();
+    let mut out = BTreeSet::new();
+    for (key, spec) in tables.into_iter().flatten() {
+        let Some(spec) = spec.as_table() else {
+            continue;
+        };
+        let own = spec.contains_key("registry-index") || spec.contains_key("registry");
+        let optional = spec.get("optional").and_then(Value::as_bool) == Some(true);
+        if !own || (optional && !all_features) {
+            continue;
+        }
+        let name = spec.get("package").and_then(Value::as_str).unwrap_or(key);
+        let mut versions = locked.iter().filter(|(n, _)| *n == name);
+        if let (Some((n, v)), None) = (versions.next(), versions.next()) {
+            out.insert(format!("{n}@{v}"));
+        }
+    }
+    out.into_iter().take(MAX_LINKED_DEPS).collect()
+}
+
 /// The dependency tables of a manifest or of one `[target.X]`.
 fn dependency_tables<'a>(from: &'a toml::Table, into: &mut Vec<&'a toml::Table>) {
     let kinds = [
@@ -145,6 +199,49 @@ fn dependency_tables<'a>(from: &'a toml::Table, into: &mut Vec<&'a toml::Table>)
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_registries_direct_dependencies_are_documented_beside_the_crate() {
+        let manifest = "[package]\nname = \"app\"\nversion = \"1.0.0\"\n\
+            [dependencies]\nbase = { version = \"1\", registry-index = \"sparse+http://b/r/main/index/\" }\n\
+            serde = \"1\"\n\
+            renamed = { version = \"2\", package = \"real-name\", registry-index = \"x\" }\n\
+            maybe = { version = \"1\", optional = true, registry-index = \"x\" }\n\
+            twice = { version = \"1\", registry-index = \"x\" }\n\
+            [target.'cfg(unix)'.dependencies]\nunixy = { version = \"1\", registry-index = \"x\" }\n\
+            [dev-dependencies]\ntesty = { version = \"1\", registry-index = \"x\" }\n";
+        let lock = [
+            "app 1.0.0",
+            "base 1.2.0",
+            "serde 1.0.0",
+            "real-name 2.0.1",
+            "maybe 1.0.0",
+            "twice 1.0.0",
+            "twice 0.9.0",
+            "unixy 1.1.0",
+            "testy 1.0.0",
+        ]
+        .iter()
+        .map(|p| {
+            let (n, v) = p.split_once(' ').unwrap();
+            format!("[[package]]\nname = \"{n}\"\nversion = \"{v}\"\n")
+        })
+        .collect::<String>();
+        assert_eq!(
+            own_registry_deps(manifest, &lock, true),
+            [
+                "base@1.2.0",
+                "maybe@1.0.0",
+                "real-name@2.0.1",
+                "unixy@1.1.0"
+            ]
+        );
+        assert_eq!(
+            own_registry_deps(manifest, &lock, false),
+            ["base@1.2.0", "real-name@2.0.1", "unixy@1.1.0"]
+        );
+        assert!(own_registry_deps("not toml [", &lock, true).is_empty());
+    }
 
     fn check(manifest_tail: &str, config: &str) -> Result<(), String> {
         let manifest = format!("[package]\nname = \"a\"\nversion = \"1.0.0\"\n{manifest_tail}");

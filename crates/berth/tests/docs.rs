@@ -597,7 +597,8 @@ fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
     let base = cargo.package("built-base", "1.0.0", "", "");
     std::fs::write(
         base.join("src/lib.rs"),
-        "/// Adds, in the base crate.\npub fn base_add(a: u32, b: u32) -> u32 { a + b }\n",
+        "/// Adds, in the base crate.\npub fn base_add(a: u32, b: u32) -> u32 { a + b }\n\
+         /// A sum, documented in the base crate.\npub struct Sum(pub u32);\n",
     )
     .unwrap();
     cargo.publish(&base);
@@ -611,7 +612,8 @@ fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
     );
     std::fs::write(
         app.join("src/lib.rs"),
-        "/// Triples, built by the registry.\npub fn triple_it(a: u32) -> u32 { built_base::base_add(a, built_base::base_add(a, a)) }\n",
+        "/// Triples, built by the registry.\npub fn triple_it(a: u32) -> built_base::Sum { \
+         built_base::Sum(built_base::base_add(a, built_base::base_add(a, a))) }\n",
     )
     .unwrap();
     let published = Instant::now();
@@ -631,10 +633,21 @@ fn the_docs_worker_builds_what_cargo_publishes_in_its_sandbox() {
     assert!(page.text().unwrap().contains("triple_it"));
     let f = server.get("/r/main/docs/built-app/latest/built_app/fn.triple_it.html");
     assert_eq!(f.status().as_u16(), 200);
-    assert!(f
+    let f = f.text().unwrap();
+    assert!(f.contains("Triples, built by the registry."));
+    // Its signature links to the dependency's docs, built beside it.
+    let link = "../built_base/struct.Sum.html";
+    assert!(
+        f.contains(&format!("href=\"{link}\"")),
+        "{}\n{f}",
+        build["log"]
+    );
+    let sum = server.get("/r/main/docs/built-app/0.3.0/built_base/struct.Sum.html");
+    assert_eq!(sum.status().as_u16(), 200);
+    assert!(sum
         .text()
         .unwrap()
-        .contains("Triples, built by the registry."));
+        .contains("A sum, documented in the base crate."));
     let (build, _) = finished_build(&server, "built-base", "1.0.0");
     assert_eq!(build["state"], "ok", "{}", build["log"]);
 
