@@ -245,19 +245,27 @@ impl MetaStore {
         ))
         .execute(&mut *w.tx)
         .await?;
-        let skip_locked = if w.tx.backend_name() == "PostgreSQL" {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let claimed: Option<(i64, i64)> = sqlx::query_as(&format!(
+        // Fair between publishers: each one's builds take turns (its
+        // running builds count as its earlier turns), oldest first within
+        // a turn, so one user's burst of publishes delays nobody else's
+        // by more than a turn. The claim checks the row is still free:
+        // of two nodes choosing the same build, the second gets none and
+        // asks again at its next poll.
+        let claimed: Option<(i64, i64)> = sqlx::query_as(
             "UPDATE docs_builds SET state = 'building', lease_owner = $1, lease_until = $3, \
              attempts = attempts + 1, started_at = $2, finished_at = NULL \
-             WHERE version_id = (SELECT version_id FROM docs_builds \
-               WHERE state = 'queued' OR (state = 'building' AND lease_until < $2) \
-               ORDER BY queued_at, version_id LIMIT 1{skip_locked}) \
-             RETURNING version_id, attempts"
-        ))
+             WHERE (state = 'queued' OR (state = 'building' AND lease_until < $2)) \
+             AND version_id = (SELECT version_id FROM ( \
+               SELECT b.version_id, b.queued_at, b.state, b.lease_until, \
+                 ROW_NUMBER() OVER (PARTITION BY v.published_by ORDER BY \
+                   CASE WHEN b.state = 'building' AND b.lease_until >= $2 THEN 0 ELSE 1 END, \
+                   b.queued_at, b.version_id) AS turn \
+               FROM docs_builds b JOIN versions v ON v.id = b.version_id \
+               WHERE b.state IN ('queued', 'building')) q \
+             WHERE q.state = 'queued' OR q.lease_until < $2 \
+             ORDER BY q.turn, q.queued_at, q.version_id LIMIT 1) \
+             RETURNING version_id, attempts",
+        )
         .bind(owner)
         .bind(now)
         .bind(lease_until)

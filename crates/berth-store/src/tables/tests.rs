@@ -1047,6 +1047,49 @@ test_db::on_both_backends!(
     webhook_outcomes
 );
 
+/// The docs build queue is fair between publishers: one user's burst of
+/// publishes is built in turns with another's single publish, whose
+/// build comes second, not after the burst.
+async fn docs_builds_take_turns_between_publishers(store: &MetaStore) {
+    let reg = store
+        .ensure_registry("main", RegistryKind::Hosted)
+        .await
+        .unwrap();
+    let alice = store.create_user("alice", None, None, false).await.unwrap();
+    let bob = store.create_user("bob", None, None, false).await.unwrap();
+    for vers in ["1.0.0", "1.1.0", "1.2.0"] {
+        publish_as(store, reg, &alice, "burst", vers).await.unwrap();
+    }
+    publish_as(store, reg, &bob, "single", "1.0.0")
+        .await
+        .unwrap();
+    let now = now_unix();
+    let mut order = Vec::new();
+    for worker in ["w1", "w2", "w3", "w4"] {
+        let job = store
+            .claim_docs_build(worker, now, now + 100, 2)
+            .await
+            .unwrap()
+            .expect("a queued build");
+        order.push(format!("{}@{}", job.name, job.vers));
+    }
+    assert_eq!(
+        order,
+        ["burst@1.0.0", "single@1.0.0", "burst@1.1.0", "burst@1.2.0"]
+    );
+    assert!(store
+        .claim_docs_build("w5", now, now + 100, 2)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+test_db::on_both_backends!(
+    docs_builds_take_turns_on_sqlite,
+    docs_builds_take_turns_on_postgres,
+    docs_builds_take_turns_between_publishers
+);
+
 /// The docs build queue: a publish queues a build; a worker takes it
 /// under a lease that no other worker takes it from until it runs out;
 /// then another does (a second attempt), and the first's late result is
