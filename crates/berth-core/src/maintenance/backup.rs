@@ -517,6 +517,21 @@ pub async fn restore(
         progress,
     )
     .await?;
+    if force {
+        // Docs are not in a backup, and rows restored over these may give
+        // a version's id to another version: its docs would be served
+        // for it. They are set aside (deleted after the grace).
+        let retired = meta
+            .retire_all_docs(crate::clock::Clock::for_process().now_unix())
+            .await?;
+        if retired > 0 {
+            report.notes.push(format!(
+                "the docs of {retired} version(s) were set aside (a backup holds no docs, and \
+                 restored rows may reuse their versions' ids); `berth docs rebuild` or an upload \
+                 makes them again"
+            ));
+        }
+    }
     // Everything checked; now write, reading the file twice so that only
     // one member is in memory at a time: blobs first, then the rows that
     // refer to them, each member re-checked as it passes.

@@ -209,6 +209,30 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Sets every version's docs aside (before a forced restore, whose
+    /// rows may give a version id to another version): each set is
+    /// retired (its files deleted after the grace), and the sets and the
+    /// build queue forgotten. Returns how many sets were retired.
+    pub async fn retire_all_docs(&self, now: i64) -> Result<u64, StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO docs_retired (set_id, retired_at) SELECT set_id, $1 FROM docs_sets \
+             WHERE true ON CONFLICT (set_id) DO NOTHING",
+        )
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        let retired = sqlx::query("DELETE FROM docs_sets")
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM docs_builds")
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(retired)
+    }
+
     /// Takes the oldest queued build (or one whose worker's lease ran
     /// out, fewer than `max_attempts` times tried) for `owner` until
     /// `lease_until`; first gives up, as failed, those tried

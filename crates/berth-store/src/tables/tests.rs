@@ -1259,6 +1259,16 @@ async fn docs_build_leases(store: &MetaStore) {
     assert!(!store.docs_set_known("set-c").await.unwrap());
     assert!(store.docs_set_known("set-upload").await.unwrap());
     assert!(!store.docs_set_known("set-never").await.unwrap());
+    // Before a forced restore every version's docs are set aside: the
+    // served set retired, the queue emptied.
+    store.put_docs_set(vid, &uploaded, &upload).await.unwrap();
+    store.queue_docs_rebuild(vid, &audit).await.unwrap();
+    assert_eq!(store.retire_all_docs(now).await.unwrap(), 1);
+    assert!(store.registry_docs_sets(reg).await.unwrap().is_empty());
+    assert!(store.docs_build(vid).await.unwrap().is_none());
+    assert_eq!(store.docs_queue_length().await.unwrap(), 0);
+    assert!(store.docs_set_known("set-upload").await.unwrap());
+    assert_eq!(store.retire_all_docs(now).await.unwrap(), 0);
 }
 
 test_db::on_both_backends!(
