@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use berth_testkit::{Cargo, Reply, Server};
 
 #[path = "support/browser.rs"]
-#[allow(dead_code)]
 mod browser;
 use browser::{csrf, users_with_passwords, Browser};
 
