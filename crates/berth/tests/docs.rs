@@ -442,7 +442,9 @@ fn docs_get(b: &mut Browser, path: &str, own_page: bool) -> Reply {
 #[test]
 fn a_private_registrys_docs_open_in_a_browser_with_a_pass_from_the_crate_page() {
     let mut server = Server::start_with_config(
-        "[[registries]]\nname = \"main\"\nprivate = true\n[docs]\npass_secs = 600\n",
+        "[[registries]]\nname = \"main\"\nprivate = true\n\
+         [[registries]]\nname = \"company\"\nkind = \"virtual\"\nprivate = false\nmembers = [\"main\"]\n\
+         [docs]\npass_secs = 600\n",
     );
     users_with_passwords(&server, &[("alice", false), ("carol", false)]);
     let alice = server.token("alice", &[]);
@@ -523,6 +525,18 @@ fn a_private_registrys_docs_open_in_a_browser_with_a_pass_from_the_crate_page() 
         assert_eq!(own.status, 403, "{}", own.text);
         (index, pass)
     };
+
+    // Through a public virtual registry over the private one, the same:
+    // the pass reads as its reader, who may read the member.
+    {
+        let mut b = Browser::signed_in(&server, "alice");
+        let opened = b.get("/r/company/crates/secret-thing/1.0.0/docs", 303);
+        let to = opened.header("location").unwrap().to_string();
+        assert!(to.starts_with("/r/company/docs/~"), "{to}");
+        let page = docs_get(&mut b, &format!("{to}secret_thing/index.html"), false);
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.text, "<p>secret-thing docs</p>");
+    }
 
     // A signed-in user without the read role gets no pass; a visitor who
     // is not signed in goes to the plain path, which wants a token.

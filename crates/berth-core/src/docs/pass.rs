@@ -44,6 +44,14 @@ fn expired() -> ServiceError {
 }
 
 impl Berth {
+    /// Whether a signed-in reader opens `registry`'s docs with a pass: a
+    /// private registry's, and a virtual registry's (a member it serves
+    /// the crate from may be private).
+    pub fn docs_read_with_pass(&self, registry: &str) -> bool {
+        self.registry(registry)
+            .is_ok_and(|r| r.private || r.kind() == berth_store::RegistryKind::Virtual)
+    }
+
     /// Opens a pass to crate `name`'s docs in `registry` for the session
     /// behind `session_secret` (a reader of the registry): the secret to
     /// put in the docs URL.

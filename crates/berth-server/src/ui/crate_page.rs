@@ -328,9 +328,9 @@ fn crate_view(
                 docs.iter().find(|d| d.vers == shown).map(|d| {
                     // A private registry's docs are read with a pass
                     // that the signed-in reader gets on the way.
-                    let private = berth.registry(&page.holder).is_ok_and(|r| r.private);
+                    let pass = berth.docs_read_with_pass(&page.holder);
                     let (holder, name) = (&page.holder, &page.detail.name);
-                    match private && viewer.who().is_some() {
+                    match pass && viewer.who().is_some() {
                         true => format!("/r/{holder}/crates/{name}/{}/docs", d.vers),
                         false => format!("/r/{holder}/docs/{name}/{}/", d.vers),
                     }
@@ -660,16 +660,17 @@ pub(crate) async fn docs_rebuild(
 }
 
 /// `GET /r/{registry}/crates/{name}/{version}/docs`: to the version's
-/// docs; for a private registry, with a pass opened for the signed-in
-/// reader (a browser sends no token, and the docs path no cookie).
+/// docs; for a private (or virtual) registry, with a pass opened for
+/// the signed-in reader (a browser sends no token, and the docs path no
+/// cookie).
 pub(crate) async fn open_docs(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((registry, name, version)): Path<(String, String, String)>,
 ) -> Result<Response, UiError> {
-    let private = state.berth.registry(&registry)?.private;
+    state.berth.registry(&registry)?;
     let pass = match (&viewer.secret, viewer.who()) {
-        (Some(secret), Some(_)) if private => {
+        (Some(secret), Some(_)) if state.berth.docs_read_with_pass(&registry) => {
             let pass = state.berth.open_docs_pass(secret, &registry, &name).await?;
             format!("~{pass}/")
         }
