@@ -286,7 +286,10 @@ async fn answer(
             .await
         {
             Ok(reader) => serve(state, &at, path, Some(&reader), headers).await,
-            Err(e) => pass_refused(&at, e),
+            Err(e @ (ServiceError::Unauthorized(_) | ServiceError::Forbidden(_))) => {
+                pass_refused(&at, e)
+            }
+            Err(e) => refused(e),
         },
     }
 }
