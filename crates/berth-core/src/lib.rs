@@ -55,7 +55,7 @@ pub use crates::{
 pub use error::ServiceError;
 pub use maintenance::BlobCheck;
 pub use sources::SearchResults;
-pub use sources::{KindTraits, ReplicaStep};
+pub use sources::{KindTraits, ReplicaStep, ToolchainBody, ToolchainFile};
 
 /// A registry as the services see it.
 #[derive(Debug, Clone)]

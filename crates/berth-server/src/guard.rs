@@ -372,8 +372,8 @@ impl<K: std::hash::Hash + Eq> Counters<K> {
     }
 }
 
-/// The registry a URL names: `/r/{reg}/...` or
-/// `/api/v1/registries/{reg}[/...]`, percent-decoded as the router decodes
+/// The registry a URL names: `/r/{reg}/...`, `/t/{reg}/...` (a toolchains
+/// registry) or `/api/v1/registries/{reg}[/...]`, percent-decoded as the router decodes
 /// its `{registry}` parameter (so `/r/sec%75re/` names `secure`). Every
 /// check of a request's registry (its `allowed_cidrs` here, a token's
 /// registry restriction in `caller.rs`) reads this one value, so that no
@@ -382,6 +382,7 @@ impl<K: std::hash::Hash + Eq> Counters<K> {
 pub(crate) fn registry_of(path: &str) -> Option<Result<Cow<'_, str>, ()>> {
     let rest = path
         .strip_prefix("/r/")
+        .or_else(|| path.strip_prefix("/t/"))
         .or_else(|| path.strip_prefix("/api/v1/registries/"))?;
     let raw = rest.split('/').next().filter(|s| !s.is_empty())?;
     Some(

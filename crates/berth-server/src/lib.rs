@@ -15,6 +15,7 @@ mod guard;
 mod index;
 mod mgmt;
 mod ops;
+mod toolchains;
 mod transparency;
 mod transport;
 mod trust;
@@ -269,6 +270,8 @@ pub fn router(state: AppState) -> Router {
             deadline(post(trust::exchange).delete(trust::revoke)),
         ),
         ("/r/{registry}/me", get(ops::me)),
+        // rustup's distribution layout of a toolchains registry.
+        ("/t/{registry}/{*path}", get(toolchains::file)),
         ("/r/{registry}/log/key", deadline(get(transparency::key))),
         ("/r/{registry}/log/keys", deadline(get(transparency::keys))),
         (

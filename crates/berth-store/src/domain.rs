@@ -99,6 +99,9 @@ string_enum! {
         /// A read-only copy of a hosted registry on another Berth, kept
         /// current through that registry's change feed.
         Replica = "replica",
+        /// A mirror of a Rust toolchain distribution server (rustup's
+        /// layout), served at `/t/NAME`.
+        Toolchains = "toolchains",
     }
 }
 

@@ -11,6 +11,7 @@ use super::proxy::Proxy;
 use super::question::{Answer, At, Found};
 use super::replica::Replica;
 use super::source::Source;
+use super::toolchains::Toolchains;
 use super::virtual_registry::Virtual;
 use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
@@ -47,7 +48,9 @@ impl Source {
                 .chain(v.proxy_members())
                 .cloned()
                 .collect(),
-            Source::Hosted(_) | Source::Proxy(_) | Source::Replica(_) => Vec::new(),
+            Source::Hosted(_) | Source::Proxy(_) | Source::Replica(_) | Source::Toolchains(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -55,7 +58,9 @@ impl Source {
     pub(crate) fn as_virtual(&self) -> Option<&Virtual> {
         match self {
             Source::Virtual(v) => Some(v),
-            Source::Hosted(_) | Source::Proxy(_) | Source::Replica(_) => None,
+            Source::Hosted(_) | Source::Proxy(_) | Source::Replica(_) | Source::Toolchains(_) => {
+                None
+            }
         }
     }
 
@@ -63,7 +68,9 @@ impl Source {
     pub(crate) fn as_replica(&self) -> Option<&Replica> {
         match self {
             Source::Replica(r) => Some(r),
-            Source::Hosted(_) | Source::Proxy(_) | Source::Virtual(_) => None,
+            Source::Hosted(_) | Source::Proxy(_) | Source::Virtual(_) | Source::Toolchains(_) => {
+                None
+            }
         }
     }
 
@@ -77,7 +84,17 @@ impl Source {
     pub(crate) fn as_proxy(&self) -> Option<&Proxy> {
         match self {
             Source::Proxy(p) => Some(p),
-            Source::Hosted(_) | Source::Virtual(_) | Source::Replica(_) => None,
+            Source::Hosted(_) | Source::Virtual(_) | Source::Replica(_) | Source::Toolchains(_) => {
+                None
+            }
+        }
+    }
+
+    /// The toolchains registry, when it is one.
+    pub(crate) fn as_toolchains(&self) -> Option<&Toolchains> {
+        match self {
+            Source::Toolchains(t) => Some(t),
+            Source::Hosted(_) | Source::Proxy(_) | Source::Virtual(_) | Source::Replica(_) => None,
         }
     }
 
@@ -104,6 +121,15 @@ impl Source {
             Source::Proxy(_) => replace(name),
             Source::Virtual(_) => format!("{}\n{registry}", replace(&format!("{name}-src"))),
             Source::Hosted(_) | Source::Replica(_) => registry,
+            // Not cargo's: rustup's, through its environment.
+            Source::Toolchains(_) => {
+                let root = url.split("/r/").next().unwrap_or(url).trim_end_matches('/');
+                format!(
+                    "# rustup, not cargo:
+# export RUSTUP_DIST_SERVER={root}/t/{name}
+"
+                )
+            }
         }
     }
 
@@ -131,6 +157,7 @@ impl Source {
                 }
             }
             Source::Proxy(_) => Err(read_only(self.kind())),
+            Source::Toolchains(_) => Err(Toolchains::crate_question(at.reg)),
         }
     }
 
@@ -161,6 +188,7 @@ impl Source {
                     "virtual registry `{registry}` has no hosted member to publish to"
                 ))),
             },
+            Source::Toolchains(_) => Err(Toolchains::crate_question(reg)),
             Source::Proxy(_) => Err(ServiceError::BadRequest(format!(
                 "registry `{registry}` is a proxy registry: it serves another registry's crates \
                  read-only; publish, yank and owner changes go to a hosted registry"
@@ -222,7 +250,7 @@ impl Source {
             Source::Replica(r) => r.hosted.index_file(at.member(holder), &lname).await?,
             Source::Proxy(p) => p.stored_file(at.member(holder), &lname).await?,
             // A virtual registry's members are hosted or proxies.
-            Source::Virtual(_) => None,
+            Source::Virtual(_) | Source::Toolchains(_) => None,
         };
         Ok(file.map(|f| (holder, f)))
     }

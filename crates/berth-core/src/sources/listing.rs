@@ -38,6 +38,7 @@ impl Source {
                     total,
                 })
             }
+            Source::Toolchains(_) => Ok(RegistryFront::default()),
             Source::Virtual(v) => {
                 // Each readable member's front, a name shown once (from the
                 // first member that has it: hosted members come first).
@@ -92,6 +93,7 @@ impl Source {
                     .await?;
                 Ok((rows.into_iter().map(proxied_summary).collect(), total))
             }
+            Source::Toolchains(_) => Ok((Vec::new(), 0)),
             Source::Virtual(_) => {
                 let limit = limit.clamp(1, super::MAX_PER_PAGE);
                 let found = Box::pin(berth.search(

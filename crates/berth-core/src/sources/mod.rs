@@ -24,6 +24,7 @@ mod reach;
 mod replica;
 pub(crate) mod settings;
 mod source;
+mod toolchains;
 mod virtual_registry;
 
 pub use describe::KindTraits;
@@ -35,4 +36,5 @@ pub use question::{SearchResults, MAX_PER_PAGE};
 pub use replica::ReplicaStep;
 pub(crate) use settings::{fields_of, read_one};
 pub(crate) use source::{Shared, Source};
+pub use toolchains::{ToolchainBody, ToolchainFile};
 pub(crate) use virtual_registry::Virtual;

@@ -21,6 +21,7 @@ pub enum KindSettings {
     Proxy(ProxyConfig),
     Virtual(VirtualConfig),
     Replica(ReplicaConfig),
+    Toolchains(ToolchainsConfig),
 }
 
 impl KindSettings {
@@ -36,6 +37,7 @@ impl KindSettings {
             KindSettings::Proxy(_) => RegistryKind::Proxy,
             KindSettings::Virtual(_) => RegistryKind::Virtual,
             KindSettings::Replica(_) => RegistryKind::Replica,
+            KindSettings::Toolchains(_) => RegistryKind::Toolchains,
         }
     }
 
@@ -46,6 +48,7 @@ impl KindSettings {
             RegistryKind::Proxy => fields_of::<ProxyConfig>(),
             RegistryKind::Virtual => fields_of::<VirtualConfig>(),
             RegistryKind::Replica => fields_of::<ReplicaConfig>(),
+            RegistryKind::Toolchains => fields_of::<ToolchainsConfig>(),
         }
     }
 
@@ -62,6 +65,7 @@ impl KindSettings {
             RegistryKind::Proxy => read_one::<ProxyConfig, D>(key, value),
             RegistryKind::Virtual => read_one::<VirtualConfig, D>(key, value),
             RegistryKind::Replica => read_one::<ReplicaConfig, D>(key, value),
+            RegistryKind::Toolchains => read_one::<ToolchainsConfig, D>(key, value),
         }
     }
 
@@ -76,6 +80,7 @@ impl KindSettings {
             RegistryKind::Proxy => KindSettings::Proxy(serde_json::from_value(keys)?),
             RegistryKind::Virtual => KindSettings::Virtual(serde_json::from_value(keys)?),
             RegistryKind::Replica => KindSettings::Replica(serde_json::from_value(keys)?),
+            RegistryKind::Toolchains => KindSettings::Toolchains(serde_json::from_value(keys)?),
         })
     }
 
@@ -86,6 +91,7 @@ impl KindSettings {
             KindSettings::Proxy(p) => p.resolve(name).map(|_| ()),
             KindSettings::Virtual(v) => v.check(name),
             KindSettings::Replica(r) => r.resolve(name).map(|_| ()),
+            KindSettings::Toolchains(t) => t.resolve(name).map(|_| ()),
         }
     }
 
@@ -99,7 +105,10 @@ impl KindSettings {
     pub(crate) fn publish_to(&self) -> Option<&String> {
         match self {
             KindSettings::Virtual(v) => v.publish_to.as_ref(),
-            KindSettings::Hosted(_) | KindSettings::Proxy(_) | KindSettings::Replica(_) => None,
+            KindSettings::Hosted(_)
+            | KindSettings::Proxy(_)
+            | KindSettings::Replica(_)
+            | KindSettings::Toolchains(_) => None,
         }
     }
 
@@ -109,7 +118,10 @@ impl KindSettings {
     pub(crate) fn serves_from(&self) -> &[String] {
         match self {
             KindSettings::Virtual(v) => &v.members,
-            KindSettings::Hosted(_) | KindSettings::Proxy(_) | KindSettings::Replica(_) => &[],
+            KindSettings::Hosted(_)
+            | KindSettings::Proxy(_)
+            | KindSettings::Replica(_)
+            | KindSettings::Toolchains(_) => &[],
         }
     }
 
@@ -122,7 +134,10 @@ impl KindSettings {
                 .primary_token_env
                 .as_deref()
                 .filter(|var| std::env::var(var).map_or(true, |v| v.is_empty())),
-            KindSettings::Hosted(_) | KindSettings::Proxy(_) | KindSettings::Virtual(_) => None,
+            KindSettings::Hosted(_)
+            | KindSettings::Proxy(_)
+            | KindSettings::Virtual(_)
+            | KindSettings::Toolchains(_) => None,
         }
     }
 
@@ -137,6 +152,11 @@ impl KindSettings {
             KindSettings::Replica(r) => {
                 if let Some(u) = &r.primary {
                     r.primary = Some(berth_store::redact(u));
+                }
+            }
+            KindSettings::Toolchains(t) => {
+                if let Some(u) = &t.upstream {
+                    t.upstream = Some(berth_store::redact(u));
                 }
             }
             KindSettings::Hosted(_) | KindSettings::Virtual(_) => {}
@@ -343,6 +363,8 @@ impl ReplicaConfig {
         })
     }
 }
+
+pub use super::toolchains::ToolchainsConfig;
 
 /// Reads one setting `key` of a `T`, from `value`, as the map of what it
 /// sets. The value is read straight from the file's deserializer, so its

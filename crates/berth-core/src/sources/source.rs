@@ -10,16 +10,18 @@ use super::proxy::{IndexBudget, Proxy};
 use super::question::{Answer, At, BlobRef, Found, SearchPage, SearchResults};
 use super::replica::Replica;
 use super::settings::KindSettings;
+use super::toolchains::Toolchains;
 use super::virtual_registry::Virtual;
 use crate::config::registry::RegistryConfig;
 use crate::crates::index::IndexFile;
 use crate::error::ServiceError;
 use crate::{Config, Registry, RegistryKind};
 
-/// Asks the source of whichever kind: `each_kind!(source, s => s.call(..))`.
+/// Asks the source of whichever kind: `each_kind!(source, at, s => s.call(..))`
+/// (a toolchains registry answers no crate question).
 /// A virtual registry asks its members, so its future is boxed.
 macro_rules! each_kind {
-    ($source:expr, $s:ident => $call:expr) => {
+    ($source:expr, $at:expr, $s:ident => $call:expr) => {
         match $source {
             Source::Hosted($s) => $call.await,
             // Boxed: hosted registries' reads are the hot paths, and their
@@ -33,6 +35,7 @@ macro_rules! each_kind {
                 })
                 .await
             }
+            Source::Toolchains(_) => Err(Toolchains::crate_question($at.reg)),
         }
     };
 }
@@ -43,6 +46,7 @@ pub(crate) enum Source {
     Proxy(Box<Proxy>),
     Virtual(Virtual),
     Replica(Box<Replica>),
+    Toolchains(Box<Toolchains>),
 }
 
 impl std::fmt::Debug for Source {
@@ -119,6 +123,12 @@ impl Source {
                     settings,
                 )?))
             }
+            KindSettings::Toolchains(t) => {
+                let settings = t
+                    .resolve(&r.name)
+                    .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                Source::Toolchains(Box::new(Toolchains::new(settings)?))
+            }
         })
     }
 
@@ -130,7 +140,7 @@ impl Source {
             Source::Hosted(h) => h.changed(reg, canon_name, revision, created),
             Source::Replica(r) => r.hosted.changed(reg, canon_name, revision, created),
             // Their content is other registries': nothing to forget.
-            Source::Proxy(_) | Source::Virtual(_) => {}
+            Source::Proxy(_) | Source::Virtual(_) | Source::Toolchains(_) => {}
         }
     }
 
@@ -140,6 +150,7 @@ impl Source {
             Source::Proxy(_) => RegistryKind::Proxy,
             Source::Virtual(_) => RegistryKind::Virtual,
             Source::Replica(_) => RegistryKind::Replica,
+            Source::Toolchains(_) => RegistryKind::Toolchains,
         }
     }
 
@@ -153,18 +164,19 @@ impl Source {
             Source::Proxy(s) => Box::pin(s.index_file(at, name)).await,
             Source::Virtual(s) => Box::pin(s.index_file(at, name)).await,
             Source::Replica(s) => Box::pin(s.hosted.index_file(at, name)).await,
+            Source::Toolchains(_) => Err(Toolchains::crate_question(at.reg)),
         }
     }
 
     /// The blob of one version, by the name and version in the download
     /// URL; `Ok(None)` when the registry has no such version.
     pub(crate) async fn locate(&self, at: At<'_>, name: &str, vers: &str) -> Found<BlobRef> {
-        each_kind!(self, s => s.locate(at, name, vers))
+        each_kind!(self, at, s => s.locate(at, name, vers))
     }
 
     /// A page of search results.
     pub(crate) async fn search(&self, at: At<'_>, page: SearchPage<'_>) -> Answer<SearchResults> {
-        each_kind!(self, s => s.search(at, page))
+        each_kind!(self, at, s => s.search(at, page))
     }
 
     /// Every blob this registry still needs; garbage collection deletes
@@ -174,6 +186,7 @@ impl Source {
             Source::Hosted(h) => h.referenced_blobs(at).await,
             Source::Replica(r) => r.hosted.referenced_blobs(at).await,
             Source::Proxy(p) => p.referenced_blobs(at).await,
+            Source::Toolchains(_) => Ok(at.berth.meta.proxy_blobs(at.reg.id).await?),
             // Its members hold its blobs.
             Source::Virtual(_) => Ok(HashSet::new()),
         }

@@ -49,6 +49,7 @@ mod teams;
 #[cfg(test)]
 mod tests;
 mod tokens;
+mod toolchains;
 mod trust;
 mod users;
 mod versions;

@@ -16,7 +16,7 @@ use crate::domain::{AuditAction, RegistryKind};
 use crate::model::AuditEntry;
 use crate::StoreError;
 
-const PROXY_CRATE_INSERT: &str =
+pub(super) const PROXY_CRATE_INSERT: &str =
     "INSERT INTO proxy_crates (registry_id, name, vers, cksum, size, fetched_at, last_used_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (registry_id, name, vers) DO NOTHING";
 
