@@ -40,7 +40,7 @@ pub use http::{
 pub use ldap::TestDirectory;
 pub use oidc::{SigningKey, TestIssuer};
 pub use publish::{dependency, PublishBuilder, DEFAULT_LIB};
-pub use rustdist::{Release, RustDist, Rustup};
+pub use rustdist::{default_dist_server, Release, RustDist, Rustup};
 pub use server::{listening_url, Launch, Server, Startup};
 pub use stores::{backend, berth_bin, run_ok, Backend, Stores};
 pub use tarball::{crate_file, gzip, manifest, Compression, EntryType, Header, TarballBuilder};

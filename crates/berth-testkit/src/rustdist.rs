@@ -183,6 +183,10 @@ struct State {
 /// The fixture dist server; stops when dropped.
 pub struct RustDist {
     addr: SocketAddr,
+    /// What the manifests' archive URLs start with: the fixture's own
+    /// [`RustDist::url`], or another dist server's root
+    /// ([`RustDist::start_as`]).
+    base: Option<String>,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -209,10 +213,22 @@ impl RustDist {
         });
         RustDist {
             addr,
+            base: None,
             state,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// A server on a free port of 127.0.0.1 whose manifests name their
+    /// archives under `base` (a dist server's root, such as rustup's own
+    /// default, [`default_dist_server`]) rather than under the fixture's
+    /// address, as a mirrored upstream's manifests do; the files are still
+    /// served at the fixture's own address, by path.
+    pub fn start_as(base: &str) -> RustDist {
+        let mut dist = RustDist::start();
+        dist.base = Some(base.trim_end_matches('/').to_string());
+        dist
     }
 
     /// A server with one release published.
@@ -232,7 +248,7 @@ impl RustDist {
     /// with rustc `version`; it becomes the channel's latest (the undated
     /// manifest is its), whatever the dates of those published before.
     pub fn publish(&self, channel: &str, date: &str, version: &str) -> Release {
-        let base = self.url();
+        let base = self.base.clone().unwrap_or_else(|| self.url());
         let label = format!("{version} (fixture {date})");
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let mut archives = BTreeMap::new();
@@ -906,6 +922,53 @@ impl Rustup {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// rustup's built-in default dist server (`https://HOST`), read from the
+/// real rustup's own words: it is asked to install `stable` with its own
+/// homes, no `RUSTUP_DIST_SERVER` and every proxy variable at a closed
+/// loopback port, so it fails at once without reaching any network, and
+/// names the URL it could not fetch (`…/dist/channel-rust-stable.toml.sha256`).
+/// Read once per process. No address is written here: it is rustup's.
+pub fn default_dist_server() -> String {
+    static FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let home = tempfile::tempdir().expect("a temp dir");
+            let closed = "http://127.0.0.1:1";
+            let out = Command::new(rustup_bin())
+                .args(["toolchain", "install", "stable", "--profile", "minimal"])
+                .arg("--no-self-update")
+                .env_clear()
+                .env("PATH", clean_path())
+                .env("HOME", home.path())
+                .env("RUSTUP_HOME", home.path().join("rustup"))
+                .env("CARGO_HOME", home.path().join("cargo"))
+                .env("RUSTUP_TERM_COLOR", "never")
+                .env("https_proxy", closed)
+                .env("HTTPS_PROXY", closed)
+                .env("http_proxy", closed)
+                .env("HTTP_PROXY", closed)
+                .env("ALL_PROXY", closed)
+                .env("all_proxy", closed)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run rustup");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let tail = "/dist/channel-rust-stable.toml.sha256";
+            let at = text
+                .find(tail)
+                .unwrap_or_else(|| panic!("rustup named no dist URL:\n{text}"));
+            let start = text[..at]
+                .rfind("https://")
+                .unwrap_or_else(|| panic!("rustup named no https dist URL:\n{text}"));
+            text[start..at].to_string()
+        })
+        .clone()
 }
 
 /// The real rustup: `BERTH_TEST_RUSTUP`, else `~/.cargo/bin/rustup`, else

@@ -111,8 +111,18 @@ impl<'de> Visitor<'de> for EntryVisitor {
             .ok_or_else(|| <A::Error as de::Error>::missing_field("name"))?;
         let kind = common.kind.unwrap_or(KindSettings::DEFAULT_KIND);
         let keys_of = |k: RegistryKind| own.iter().find(|(o, _)| *o == k).map(|(_, m)| m);
-        let settings = KindSettings::from_keys(kind, keys_of(kind).cloned().unwrap_or_default())
-            .map_err(fail)?;
+        // A key several kinds have (`upstream`, `offline`) was read as the
+        // first such kind's; it is this kind's too.
+        let ours = KindSettings::keys_of(kind);
+        let mut mine = keys_of(kind).cloned().unwrap_or_default();
+        for (_, set) in own.iter().filter(|(k, _)| *k != kind) {
+            for (key, value) in set {
+                if ours.contains(&key.as_str()) && !mine.contains_key(key) {
+                    mine.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let settings = KindSettings::from_keys(kind, mine).map_err(fail)?;
         // The first setting another kind has, in the order the keys are
         // listed; an entry that sets it is refused by `check`.
         let misplaced = KindSettings::KINDS
@@ -122,7 +132,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 let set = keys_of(*k)?;
                 let key = KindSettings::keys_of(*k)
                     .iter()
-                    .find(|key| set.contains_key(**key))?;
+                    .find(|key| set.contains_key(**key) && !ours.contains(*key))?;
                 Some((*key, *k))
             });
         // The addresses' refusal names the entry, so a bad name comes first.
