@@ -192,7 +192,25 @@ pub(crate) mod tests {
                 accept: crate::sources::settings::Accept::PromotionOnly,
             }),
         );
-        c.registries = vec![every_hosted, proxy, every_virtual, every_replica];
+        let every_toolchains = RegistryConfig::new(
+            "rust",
+            KindSettings::Toolchains(crate::sources::settings::ToolchainsConfig {
+                upstream: Some("https://dist.example.internal".into()),
+                offline: true,
+                channels: vec!["stable".into()],
+                pin: [("stable".to_string(), "2026-11-01".to_string())].into(),
+                manifest_ttl_secs: Some(1),
+                connect_timeout_secs: Some(1),
+                upstream_timeout_secs: Some(1),
+            }),
+        );
+        c.registries = vec![
+            every_hosted,
+            proxy,
+            every_virtual,
+            every_replica,
+            every_toolchains,
+        ];
         c
     }
 
