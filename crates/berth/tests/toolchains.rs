@@ -11,7 +11,8 @@
 //! (the injected clock); a pinned channel stays on its date; with the
 //! upstream stopped a fresh home still installs, also after the TTL (the
 //! held manifests served stale); a corrupted archive is refused with a 502,
-//! never stored, and rustup fails without leaving a toolchain.
+//! never stored, and rustup fails without leaving a toolchain; concurrent
+//! requests for one archive make one upstream request.
 
 use std::time::Instant;
 
@@ -119,6 +120,30 @@ fn rustup_installs_through_berth_each_archive_fetched_once() {
         ),
         "{body}"
     );
+}
+
+#[test]
+fn concurrent_requests_for_one_archive_make_one_upstream_request() {
+    let (dist, server) = mirror("");
+    let release = dist.publish("stable", DATE, VERSION);
+    let r = server.get("/t/rust/dist/channel-rust-stable.toml");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().unwrap(), release.manifest, "byte for byte");
+    let rustc = release.archive("rustc").to_string();
+    let want = dist.file(&rustc).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| server.get(&format!("/t/rust{rustc}")).bytes().unwrap()))
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap().as_ref(), want.as_slice());
+        }
+    });
+    assert_eq!(dist.count(&rustc), 1, "asked: {:?}", dist.asked());
+    // An archive no held manifest lists is not fetched.
+    let r = server.get(&format!("/t/rust/dist/{DATE}/other-1.0.0-{TARGET}.tar.gz"));
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(archives_asked(&dist).len(), 1);
 }
 
 #[test]

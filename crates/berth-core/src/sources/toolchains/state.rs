@@ -4,7 +4,7 @@
 //! archives fetched, verified and stored. Serves nothing itself
 //! (`serve.rs` does) and never decides who may ask.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ pub(crate) struct Toolchains {
     flights: KeyedLocks,
     /// sha256 by archive dist path, from the manifests held.
     hashes: RwLock<HashMap<String, String>>,
+    /// The held manifests (name, when their body changed) read into
+    /// `hashes` after a miss, so that a miss does not parse them again.
+    learned: RwLock<HashSet<(String, i64)>>,
 }
 
 /// Why an upstream answer could not be used; every message says what
@@ -73,6 +76,7 @@ impl Toolchains {
             client,
             flights: KeyedLocks::default(),
             hashes: RwLock::default(),
+            learned: RwLock::default(),
         })
     }
 
@@ -256,15 +260,33 @@ impl Toolchains {
         if let Some(h) = known(self) {
             return Ok(Some(h));
         }
-        // Not seen since this node started: read the manifests held.
+        // Not learned on this node (a restart, or another node fetched
+        // the manifest): read the held manifests that can list it, the
+        // archive's date's and the undated ones, each version once.
+        let Some(date) = path.strip_prefix("dist/").and_then(|r| r.split_once('/')) else {
+            return Ok(None);
+        };
+        let dated = format!("dist/{}/", date.0);
         for name in berth.meta.toolchain_manifest_names(reg.id).await? {
-            if let Some(body) = berth
-                .meta
-                .proxy_index_get(reg.id, &name)
-                .await?
-                .and_then(|r| r.body)
-            {
-                self.learn(&body);
+            let undated = name.strip_prefix("dist/").is_some_and(|r| !r.contains('/'));
+            if !undated && !name.starts_with(&dated) {
+                continue;
+            }
+            let Some(row) = berth.meta.proxy_index_get(reg.id, &name).await? else {
+                continue;
+            };
+            let seen = (name, row.changed_at);
+            if self.learned.read().is_ok_and(|l| l.contains(&seen)) {
+                continue;
+            }
+            if let Some(body) = &row.body {
+                self.learn(body);
+            }
+            if let Ok(mut l) = self.learned.write() {
+                if l.len() >= MAX_HASHES {
+                    l.clear();
+                }
+                l.insert(seen);
             }
         }
         Ok(known(self))
