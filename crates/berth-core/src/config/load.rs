@@ -325,7 +325,7 @@ mod tests {
              `upstream_aliases`, `upstream_token_env`, `index_ttl_secs`, `offline`, \
              `cache_max_bytes`, `upstream_allowed_hosts`, `connect_timeout_secs`, `upstream_timeout_secs`, `members`, \
              `claims`, `publish_to`, `allow_upstream_names`, `primary`, `primary_token_env`, \
-             `max_lag_secs`, `primary_log_keys`"
+             `max_lag_secs`, `primary_log_keys`, `channels`, `pin`, `manifest_ttl_secs`"
         );
         assert_eq!(
             load_error("[limits]\nmax_crate_size = \"big\"\n"),

@@ -38,7 +38,12 @@ struct Common {
 static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let mut keys = fields_of::<Common>().to_vec();
     for kind in KindSettings::KINDS {
-        keys.extend(KindSettings::keys_of(*kind));
+        for key in KindSettings::keys_of(*kind) {
+            // A key several kinds have is listed once.
+            if !keys.contains(key) {
+                keys.push(key);
+            }
+        }
     }
     keys
 });
@@ -247,7 +252,7 @@ mod tests {
         assert_eq!(
             err.unwrap_err(),
             "configuration error: `registries[0].kind` in [FILE]: unknown registry kind \
-             `mirror`; expected one of: hosted, proxy, virtual, replica"
+             `mirror`; expected one of: hosted, proxy, virtual, replica, toolchains"
         );
     }
 
