@@ -12,7 +12,8 @@
 //! upstream stopped a fresh home still installs, also after the TTL (the
 //! held manifests served stale); a corrupted archive is refused with a 502,
 //! never stored, and rustup fails without leaving a toolchain; concurrent
-//! requests for one archive make one upstream request.
+//! requests for one archive make one upstream request; `allowed_cidrs` and
+//! `private` refuse before anything is fetched.
 
 use std::time::Instant;
 
@@ -258,4 +259,20 @@ fn a_corrupted_archive_is_refused_and_never_stored() {
     rustup.ok(&INSTALL);
     assert_eq!(rustc_version(&rustup), release.rustc_version());
     assert!(server.blob_files().contains(&good));
+}
+
+#[test]
+fn access_rules_apply_to_a_toolchains_registry() {
+    let path = "/t/rust/dist/channel-rust-stable.toml.sha256";
+    let (dist, outside) = mirror("allowed_cidrs = [\"10.0.0.0/8\"]\n");
+    dist.publish("stable", DATE, VERSION);
+    assert_eq!(outside.get(path).status().as_u16(), 403);
+    let (dist, private) = mirror("private = true\n");
+    dist.publish("stable", DATE, VERSION);
+    assert_eq!(private.get(path).status().as_u16(), 401);
+    assert_eq!(
+        dist.asked(),
+        Vec::<String>::new(),
+        "refused before any upstream request"
+    );
 }
