@@ -23,8 +23,14 @@ use crate::{Berth, Registry};
 const MAX_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest archive accepted from the upstream (held in memory until it is
-/// verified and stored).
-const MAX_ARCHIVE_BYTES: usize = 1024 * 1024 * 1024;
+/// verified and stored; the largest components are a few hundred MiB).
+const MAX_ARCHIVE_BYTES: usize = 512 * 1024 * 1024;
+
+/// Archives a toolchains registry fetches from its upstream at once: with
+/// [`MAX_ARCHIVE_BYTES`], what bounds the memory uncached archives take,
+/// however many clients ask for however many archives (the rest wait
+/// their turn; cached archives are served meanwhile).
+const ARCHIVE_FETCH_SLOTS: usize = 2;
 
 /// Most archive hashes remembered in memory (they are found again in the
 /// held manifests).
@@ -35,6 +41,8 @@ pub(crate) struct Toolchains {
     pub(crate) settings: ToolchainsSettings,
     client: reqwest::Client,
     flights: KeyedLocks,
+    /// [`ARCHIVE_FETCH_SLOTS`].
+    fetch_slots: tokio::sync::Semaphore,
     /// sha256 by archive dist path, from the manifests held.
     hashes: RwLock<HashMap<String, String>>,
     /// The held manifests (name, when their body changed) read into
@@ -75,6 +83,7 @@ impl Toolchains {
             settings,
             client,
             flights: KeyedLocks::default(),
+            fetch_slots: tokio::sync::Semaphore::new(ARCHIVE_FETCH_SLOTS),
             hashes: RwLock::default(),
             learned: RwLock::default(),
         })
@@ -313,6 +322,11 @@ impl Toolchains {
             return Ok(Some(row.size.max(0) as u64));
         }
         count("berth_toolchains_archive_misses_total", &reg.name);
+        let _slot = self
+            .fetch_slots
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("archive fetch slots: {e}")))?;
         let Some(bytes) = self.get(reg, path, MAX_ARCHIVE_BYTES).await? else {
             return Ok(None);
         };
