@@ -294,6 +294,13 @@ pub fn check_registry_set(registries: &[RegistryConfig]) -> Result<(), ConfigErr
                         r.name
                     )))
                 }
+                Some(member) if member.settings.kind() == crate::RegistryKind::Toolchains => {
+                    return Err(ConfigError(format!(
+                        "virtual registry `{}`: member `{m}` is a toolchains registry: it serves \
+                         rustup's distribution at /t/{m}, not crates",
+                        r.name
+                    )))
+                }
                 Some(_) => {}
             }
         }
@@ -364,6 +371,33 @@ mod tests {
         assert!(!claim_matches("acme-*", "acmecore"));
         assert!(claim_matches("exact", "EXACT"));
         assert!(!claim_matches("exact", "exactly"));
+    }
+
+    #[test]
+    fn a_toolchains_registry_is_no_virtual_registrys_member() {
+        let rust = RegistryConfig::new(
+            "rust",
+            KindSettings::Toolchains(
+                serde_json::from_value(serde_json::json!({
+                    "upstream": "http://127.0.0.1:9"
+                }))
+                .unwrap(),
+            ),
+        );
+        let company = RegistryConfig::new(
+            "company",
+            KindSettings::Virtual(VirtualConfig {
+                members: vec!["main".into(), "rust".into()],
+                ..VirtualConfig::default()
+            }),
+        );
+        let err = check_registry_set(&[RegistryConfig::hosted("main"), rust, company])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("member `rust` is a toolchains registry"),
+            "{err}"
+        );
     }
 
     #[test]
