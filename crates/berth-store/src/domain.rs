@@ -290,7 +290,7 @@ mod tests {
         );
         assert_eq!(
             RegistryKind::try_from("mirror".to_string()).unwrap_err().0,
-            "unknown registry kind `mirror`; expected one of: hosted, proxy, virtual, replica"
+            "unknown registry kind `mirror`; expected one of: hosted, proxy, virtual, replica, toolchains"
         );
     }
 }
